@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
@@ -103,9 +105,21 @@ inline double ToDouble(Half v) { return HalfToFloat(v); }
 template <>
 inline double ToDouble(BFloat16 v) { return BFloat16ToFloat(v); }
 
-// Converts like a C++ cast (truncating toward zero for integers, as MXNet's casts do).
+// Converts like a C++ cast (truncating toward zero for integers, as MXNet's casts do), but
+// defined for every input: out-of-range values saturate and NaN becomes 0 for integers.
 template <typename T>
-inline T FromDouble(double v) { return static_cast<T>(v); }
+inline T FromDouble(double v) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!(v == v)) return T(0);
+    if (v <= static_cast<double>(std::numeric_limits<T>::min())) {
+      return std::numeric_limits<T>::min();
+    }
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) {
+      return std::numeric_limits<T>::max();
+    }
+  }
+  return static_cast<T>(v);
+}
 template <>
 inline Half FromDouble(double v) { return FloatToHalf(static_cast<float>(v)); }
 template <>

@@ -1,0 +1,134 @@
+#include "libs/tensor/allocator.h"
+
+#include <cstdlib>
+#include <map>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/base/check.h"
+#include "libs/base/mutex.h"
+
+namespace mxgrid::tensor {
+namespace {
+
+// Pool buckets: small sizes round up to a power of two (>= 64 B); sizes over 1 MiB round up
+// to a multiple of 1 MiB, so that a freed block serves any request of its bucket.
+size_t BucketSize(size_t bytes) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  if (bytes <= kAlignment) return kAlignment;
+  if (bytes <= kMiB) {
+    size_t size = kAlignment;
+    while (size < bytes) size <<= 1;
+    return size;
+  }
+  return (bytes + kMiB - 1) / kMiB * kMiB;
+}
+
+// 64-byte aligned memory from the C library, pooled by bucket.
+class PooledCpuAllocator final : public Allocator {
+ public:
+  explicit PooledCpuAllocator(const CpuAllocatorOptions& options)
+      : pool_limit_bytes_(options.pool_limit_bytes) {}
+
+  ~PooledCpuAllocator() override {
+    base::MutexLock lock(&mu_);
+    for (auto& [size, blocks] : free_) {
+      for (void* p : blocks) std::free(p);
+    }
+  }
+
+  absl::StatusOr<void*> Allocate(size_t bytes) override {
+    const size_t size = BucketSize(bytes);
+    {
+      base::MutexLock lock(&mu_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        pooled_bytes_ -= static_cast<int64_t>(size);
+        in_use_bytes_ += static_cast<int64_t>(size);
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(kAlignment, size);
+    if (p == nullptr) {
+      ReleasePool();  // Give cached blocks back and try once more.
+      p = std::aligned_alloc(kAlignment, size);
+    }
+    if (p == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("out of CPU memory allocating ", bytes, " bytes"));
+    }
+    base::MutexLock lock(&mu_);
+    in_use_bytes_ += static_cast<int64_t>(size);
+    return p;
+  }
+
+  void Free(void* ptr, size_t bytes) override {
+    if (ptr == nullptr) return;
+    const size_t size = BucketSize(bytes);
+    {
+      base::MutexLock lock(&mu_);
+      in_use_bytes_ -= static_cast<int64_t>(size);
+      if (pooled_bytes_ + static_cast<int64_t>(size) <= pool_limit_bytes_) {
+        free_[size].push_back(ptr);
+        pooled_bytes_ += static_cast<int64_t>(size);
+        return;
+      }
+    }
+    std::free(ptr);
+  }
+
+  int64_t bytes_in_use() const override {
+    base::MutexLock lock(&mu_);
+    return in_use_bytes_;
+  }
+
+  Context context() const override { return Context::Cpu(); }
+
+ private:
+  void ReleasePool() {
+    base::MutexLock lock(&mu_);
+    for (auto& [size, blocks] : free_) {
+      for (void* p : blocks) std::free(p);
+      blocks.clear();
+    }
+    pooled_bytes_ = 0;
+  }
+
+  const int64_t pool_limit_bytes_;
+  mutable base::Mutex mu_;
+  std::map<size_t, std::vector<void*>> free_ ABSL_GUARDED_BY(mu_);
+  int64_t pooled_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t in_use_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+CpuAllocatorOptions CpuOptionsFromEnv() {
+  CpuAllocatorOptions options;
+  int64_t mb = 0;
+  if (const char* env = std::getenv("MXGRID_CPU_POOL_MB");
+      env != nullptr && absl::SimpleAtoi(env, &mb) && mb >= 0) {
+    options.pool_limit_bytes = mb << 20;
+  }
+  return options;
+}
+
+}  // namespace
+
+std::unique_ptr<Allocator> CreateCpuAllocator(const CpuAllocatorOptions& options) {
+  return std::make_unique<PooledCpuAllocator>(options);
+}
+
+absl::StatusOr<Allocator*> AllocatorFor(Context ctx) {
+  if (ctx.is_cpu()) {
+    // Never destroyed: arrays released after main() returns still free into it.
+    static Allocator* const cpu = CreateCpuAllocator(CpuOptionsFromEnv()).release();
+    return cpu;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      ctx.ToString(), " is not available: this mxgrid build has no CUDA devices; create the "
+      "array on mx.cpu() or run on a worker with GPUs"));
+}
+
+}  // namespace mxgrid::tensor

@@ -1,0 +1,58 @@
+// Allocator: where array memory comes from, one per device.
+//
+// The CPU allocator hands out 64-byte aligned memory and keeps freed blocks in a size-bucketed
+// pool, so that steady-state loops (`c = a + b` every iteration) reuse memory instead of
+// paying page faults; a CUDA allocator (pooled cudaMalloc) implements the same interface for
+// GPU contexts.
+//
+//   MXGRID_ASSIGN_OR_RETURN(Allocator* alloc, AllocatorFor(Context::Cpu()));
+//   MXGRID_ASSIGN_OR_RETURN(void* p, alloc->Allocate(bytes));
+//   ...
+//   alloc->Free(p, bytes);
+//
+// Thread-safety: Allocator implementations are thread-safe.
+#ifndef MXGRID_LIBS_TENSOR_ALLOCATOR_H_
+#define MXGRID_LIBS_TENSOR_ALLOCATOR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "libs/base/context.h"
+
+namespace mxgrid::tensor {
+
+// Every allocation is aligned to this many bytes (a cache line; AVX-512 loads).
+inline constexpr size_t kAlignment = 64;
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+
+  // Returns at least `bytes` bytes (any size, 0 included) aligned to kAlignment on context().
+  // ResourceExhausted when the device is out of memory.
+  virtual absl::StatusOr<void*> Allocate(size_t bytes) = 0;
+  // Returns memory from Allocate with the same `bytes`.
+  virtual void Free(void* ptr, size_t bytes) = 0;
+  // Bytes handed out and not yet freed.
+  virtual int64_t bytes_in_use() const = 0;
+  virtual Context context() const = 0;
+};
+
+struct CpuAllocatorOptions {
+  // Freed blocks kept for reuse, at most this many bytes in all; the rest goes back to the
+  // system. 0 disables pooling. Overridden by MXGRID_CPU_POOL_MB.
+  int64_t pool_limit_bytes = int64_t{2} << 30;
+};
+
+// A new pooled CPU allocator (tests and benchmarks; arrays use AllocatorFor).
+std::unique_ptr<Allocator> CreateCpuAllocator(const CpuAllocatorOptions& options);
+
+// The process-wide allocator for `ctx`. FailedPrecondition for a GPU context when this build
+// or machine has no such GPU (arrays on different devices must be created where they live).
+absl::StatusOr<Allocator*> AllocatorFor(Context ctx);
+
+}  // namespace mxgrid::tensor
+
+#endif  // MXGRID_LIBS_TENSOR_ALLOCATOR_H_

@@ -1,0 +1,218 @@
+#include "libs/tensor/ndarray.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mxgrid::tensor {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::vector<float> Values(const NDArray& a) {
+  absl::StatusOr<std::vector<float>> v = a.ToVector<float>();
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : std::vector<float>{};
+}
+
+TEST(NDArrayTest, CreationSetsShapeDtypeContextAndValues) {
+  NDArray a = *NDArray::Empty({2, 3});
+  EXPECT_EQ(a.shape(), (Shape{2, 3}));
+  EXPECT_EQ(a.dtype(), DType::kFloat32);
+  EXPECT_EQ(a.context(), Context::Cpu());
+  EXPECT_EQ(a.size(), 6);
+  EXPECT_EQ(a.nbytes(), 24u);
+  EXPECT_THAT(Values(*NDArray::Zeros({2, 3})), ElementsAre(0, 0, 0, 0, 0, 0));
+  EXPECT_THAT(Values(*NDArray::Ones({3})), ElementsAre(1, 1, 1));
+  EXPECT_THAT(Values(*NDArray::Full({2}, 7.5)), ElementsAre(7.5, 7.5));
+  NDArray i = *NDArray::Full({4}, 3.9, Context::Cpu(), DType::kInt32);
+  EXPECT_THAT(*i.ToVector<int32_t>(), ElementsAre(3, 3, 3, 3));  // truncates like a cast
+}
+
+TEST(NDArrayTest, MemoryIsAlignedTo64Bytes) {
+  for (int64_t n : {1, 3, 17, 1000, 1 << 20}) {
+    NDArray a = *NDArray::Empty({n});
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data()) % 64, 0u) << n;
+  }
+}
+
+TEST(NDArrayTest, ArangeMatchesMXNet) {
+  EXPECT_THAT(Values(*NDArray::Arange(0, 5)), ElementsAre(0, 1, 2, 3, 4));
+  EXPECT_THAT(Values(*NDArray::Arange(1, 2, 0.25)), ElementsAre(1, 1.25, 1.5, 1.75));
+  EXPECT_THAT(Values(*NDArray::Arange(5, 0, -2)), ElementsAre(5, 3, 1));
+  EXPECT_EQ(NDArray::Arange(3, 1)->size(), 0);
+  NDArray ints = *NDArray::Arange(0, 4, 1, Context::Cpu(), DType::kInt64);
+  EXPECT_THAT(*ints.ToVector<int64_t>(), ElementsAre(0, 1, 2, 3));
+  EXPECT_EQ(NDArray::Arange(0, 1, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NDArray::Arange(0, 1e12, 1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(NDArrayTest, FillSetsEveryElementLikeSliceAssignment) {
+  NDArray b = *NDArray::Ones({2, 3});
+  ASSERT_TRUE(b.Fill(2).ok());  // b[:] = 2
+  EXPECT_THAT(Values(b), ElementsAre(2, 2, 2, 2, 2, 2));
+}
+
+TEST(NDArrayTest, HostCopiesRoundTripEveryDtype) {
+  for (DType dtype : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kUint8,
+                      DType::kInt32, DType::kInt8, DType::kInt64, DType::kBool,
+                      DType::kBFloat16}) {
+    NDArray a = *NDArray::Empty({2, 5}, Context::Cpu(), dtype);
+    std::vector<uint8_t> in(a.nbytes());
+    for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<uint8_t>(i * 7 + 1);
+    if (dtype == DType::kBool) {
+      for (auto& b : in) b &= 1;
+    }
+    ASSERT_TRUE(a.CopyFromHost(in.data(), in.size()).ok()) << DTypeName(dtype);
+    std::vector<uint8_t> out(a.nbytes());
+    ASSERT_TRUE(a.CopyToHost(out.data(), out.size()).ok());
+    EXPECT_EQ(in, out) << DTypeName(dtype);
+    // Copying to another array (and device object) keeps every byte.
+    NDArray b = *a.CopyTo(Context::Cpu());
+    std::vector<uint8_t> out2(b.nbytes());
+    ASSERT_TRUE(b.CopyToHost(out2.data(), out2.size()).ok());
+    EXPECT_EQ(in, out2) << DTypeName(dtype);
+  }
+}
+
+TEST(NDArrayTest, HostCopyWithWrongSizeIsInvalidArgument) {
+  NDArray a = *NDArray::Empty({2, 3});
+  std::vector<float> small(5);
+  absl::Status s = a.CopyFromHost(small.data(), small.size() * sizeof(float));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("24 bytes"));
+  EXPECT_EQ(a.CopyToHost(small.data(), 20).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(NDArrayTest, FromVectorAndToVectorConvert) {
+  std::vector<int32_t> v = {1, -2, 3};
+  NDArray a = *NDArray::FromVector<int32_t>({3}, v);
+  EXPECT_EQ(a.dtype(), DType::kInt32);
+  EXPECT_THAT(*a.ToVector<double>(), ElementsAre(1.0, -2.0, 3.0));
+  std::vector<float> f = {0.5f, 1.5f};
+  NDArray h = *NDArray::Empty({2}, Context::Cpu(), DType::kFloat16);
+  ASSERT_TRUE((*NDArray::FromVector<float>({2}, f)).CopyTo(h).ok());
+  EXPECT_THAT(*h.ToVector<float>(), ElementsAre(0.5f, 1.5f));
+}
+
+TEST(NDArrayTest, CopyToConvertsDtypeAndChecksShape) {
+  NDArray a = *NDArray::Full({2, 2}, 2.75);
+  NDArray i = *NDArray::Zeros({2, 2}, Context::Cpu(), DType::kInt64);
+  ASSERT_TRUE(a.CopyTo(i).ok());
+  EXPECT_THAT(*i.ToVector<int64_t>(), ElementsAre(2, 2, 2, 2));
+  NDArray wrong = *NDArray::Zeros({4});
+  absl::Status s = a.CopyTo(wrong);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("(2, 2)"));
+  EXPECT_THAT(s.message(), HasSubstr("(4,)"));
+}
+
+TEST(NDArrayTest, GpuContextWithoutGpuIsFailedPrecondition) {
+  absl::StatusOr<NDArray> g = NDArray::Zeros({2, 3}, Context::Gpu(0));
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(g.status().message(), HasSubstr("gpu(0)"));
+}
+
+TEST(NDArrayTest, SliceAndReshapeAreViewsSharingStorage) {
+  NDArray a = *NDArray::Arange(0, 12);
+  NDArray m = *a.Reshape({3, 4});
+  EXPECT_TRUE(m.SharesStorageWith(a));
+  NDArray rows = *m.Slice(1, 3);
+  EXPECT_EQ(rows.shape(), (Shape{2, 4}));
+  EXPECT_THAT(Values(rows), ElementsAre(4, 5, 6, 7, 8, 9, 10, 11));
+  NDArray row = *m.At(2);
+  EXPECT_EQ(row.shape(), (Shape{4}));
+  EXPECT_THAT(Values(row), ElementsAre(8, 9, 10, 11));
+  // Writing through a view changes the base array.
+  ASSERT_TRUE(rows.Fill(-1).ok());
+  EXPECT_THAT(Values(a), ElementsAre(0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1));
+  ASSERT_TRUE(AddInPlace(row, 5).ok());
+  EXPECT_THAT(Values(*m.At(2)), ElementsAre(4, 4, 4, 4));
+  // A view keeps the storage alive after the base array is gone.
+  NDArray survivor;
+  {
+    NDArray base = *NDArray::Arange(0, 6);
+    survivor = *base.Slice(4, 6);
+  }
+  EXPECT_THAT(Values(survivor), ElementsAre(4, 5));
+}
+
+TEST(NDArrayTest, BadViewsAreInvalidArgument) {
+  NDArray a = *NDArray::Zeros({3, 4});
+  EXPECT_EQ(a.Slice(2, 5).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.Slice(-1, 2).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.Slice(2, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.At(3).status().code(), absl::StatusCode::kInvalidArgument);
+  absl::Status s = a.Reshape({5, 2}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("(3, 4)"));
+  EXPECT_EQ(a.Reshape({-12}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NDArray::Empty({-1, 2}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(NDArrayTest, NoneArrayOperationsAreFailedPrecondition) {
+  NDArray none;
+  EXPECT_TRUE(none.is_none());
+  EXPECT_EQ(none.Fill(1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(none.WaitToRead().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(none.ToVector<float>().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Add(none, none).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// The tutorial's dependency example: b shares a's storage, c is a copy.
+//   a = ones((2,3)); b = a; c = a.copyto(cpu()); a += 1; b *= 3; c *= 3
+TEST(NDArrayTest, TutorialDependencyExample) {
+  NDArray a = *NDArray::Ones({2, 3});
+  NDArray b = a;
+  NDArray c = *a.CopyTo(Context::Cpu());
+  ASSERT_TRUE(AddInPlace(a, 1).ok());
+  ASSERT_TRUE(MulInPlace(b, 3).ok());
+  ASSERT_TRUE(MulInPlace(c, 3).ok());
+  EXPECT_THAT(Values(a), ElementsAre(6, 6, 6, 6, 6, 6));
+  EXPECT_THAT(Values(b), ElementsAre(6, 6, 6, 6, 6, 6));
+  EXPECT_THAT(Values(c), ElementsAre(3, 3, 3, 3, 3, 3));
+}
+
+TEST(NDArrayTest, LongLazyChainsKeepPushOrder) {
+  NDArray a = *NDArray::Zeros({1000});
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(AddInPlace(a, 1).ok());
+    ASSERT_TRUE(MulInPlace(a, 2).ok());
+  }
+  ASSERT_TRUE(a.WaitToWrite().ok());
+  // x -> 2(x+1) twenty times from 0 is 2^21 - 2 (exact in float32); any reordering differs.
+  std::vector<float> v = Values(a);
+  EXPECT_EQ(v[0], 2097150.0f);
+  EXPECT_EQ(v[999], 2097150.0f);
+}
+
+TEST(NDArrayTest, ArraysFreedWithPendingWorkAreSafe) {
+  for (int i = 0; i < 100; ++i) {
+    NDArray a = *NDArray::Ones({4096});
+    NDArray b = *Add(a, a);
+    ASSERT_TRUE(MulInPlace(b, 3).ok());
+    // a and b go out of scope with work pending; their memory is freed after it.
+  }
+  NDArray last = *NDArray::Ones({4});
+  EXPECT_THAT(Values(last), ElementsAre(1, 1, 1, 1));
+}
+
+TEST(NDArrayTest, ErrorInLazyOperationSurfacesAtNextRead) {
+  NDArray a = *NDArray::Full({3}, 6, Context::Cpu(), DType::kInt32);
+  NDArray zero = *NDArray::Zeros({3}, Context::Cpu(), DType::kInt32);
+  absl::StatusOr<NDArray> q = Div(a, zero);  // returns before the work runs
+  ASSERT_TRUE(q.ok());
+  absl::StatusOr<NDArray> r = Add(*q, 1);  // depends on the failed result: skipped
+  ASSERT_TRUE(r.ok());
+  absl::Status s = r->WaitToRead();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("division by zero"));
+  // Inputs are untouched and usable.
+  EXPECT_THAT(*a.ToVector<int32_t>(), ElementsAre(6, 6, 6));
+}
+
+}  // namespace
+}  // namespace mxgrid::tensor

@@ -1,0 +1,57 @@
+// Storage: one device allocation plus the engine variable that orders every access to it.
+//
+// NDArrays hold a std::shared_ptr<Storage>; views (slices, reshapes) of an array share it,
+// which is the one truly shared lifetime in the tensor library. When the last holder lets go,
+// the destructor hands the memory to the engine: it is freed after every operation already
+// pushed on the variable has run, so pending work never touches freed memory.
+//
+// Thread-safety: immutable after construction; data() may be read and written only from
+// engine operations that name var() (or after waiting on it).
+#ifndef MXGRID_LIBS_TENSOR_STORAGE_H_
+#define MXGRID_LIBS_TENSOR_STORAGE_H_
+
+#include <cstddef>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "libs/base/context.h"
+#include "libs/engine/engine.h"
+#include "libs/tensor/allocator.h"
+
+namespace mxgrid::tensor {
+
+class Storage {
+ public:
+  // Allocates `bytes` on `ctx` (from AllocatorFor(ctx)) with a new engine variable.
+  static absl::StatusOr<std::shared_ptr<Storage>> Create(size_t bytes, Context ctx);
+
+  // Only Create() can make the token, so Storage is always built through it.
+  class Token {
+   private:
+    friend class Storage;
+    Token() = default;
+  };
+  Storage(Token, void* data, size_t bytes, Context ctx, Allocator* allocator,
+          engine::VarHandle var)
+      : data_(data), bytes_(bytes), ctx_(ctx), allocator_(allocator), var_(var) {}
+
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage();
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Context context() const { return ctx_; }
+  engine::VarHandle var() const { return var_; }
+
+ private:
+  void* const data_;
+  const size_t bytes_;
+  const Context ctx_;
+  Allocator* const allocator_;  // Not owned; process-wide.
+  const engine::VarHandle var_;
+};
+
+}  // namespace mxgrid::tensor
+
+#endif  // MXGRID_LIBS_TENSOR_STORAGE_H_
