@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -31,20 +32,23 @@ class ElementFormatter {
       max_abs = std::max(max_abs, std::fabs(v));
       if (v != 0) min_abs_nonzero = std::min(min_abs_nonzero, std::fabs(v));
     }
-    scientific_ = max_abs >= 1e16 || (min_abs_nonzero < 1e-4 && !all_integral) ||
-                  (max_abs / min_abs_nonzero > 1e3 && !all_integral && min_abs_nonzero < 1e-3);
-    if (all_integral || scientific_) return;
-    // Fewest fractional digits (<= 8) that show every value exactly at 8 decimals.
+    // NumPy's rule for switching to exponent notation.
+    scientific_ = max_abs > 0 && (max_abs >= 1e8 || min_abs_nonzero < 1e-4 ||
+                                  max_abs / min_abs_nonzero > 1e3);
+    if (all_integral && !scientific_) return;
+    // Fewest digits after the point (at most 8, NumPy's precision) that print every value
+    // so that it reads back as the same value of this dtype — NumPy's shortest repr.
     for (double v : values) {
       if (!std::isfinite(v)) continue;
-      char buf[64];
-      std::snprintf(buf, sizeof(buf), "%.8f", v);
-      std::string s(buf);
-      int digits = 8;
-      while (digits > 0 && s[s.size() - 1 - (8 - digits)] == '0') --digits;
+      int digits = 0;
+      while (digits < 8 && !RoundTrips(v, digits)) ++digits;
       fraction_digits_ = std::max(fraction_digits_, digits);
     }
   }
+
+  // Whether cells should be padded on the right to align their decimal points (NumPy pads
+  // fractions with spaces, e.g. "[-1.5  10.    0.25]").
+  bool align_fractions() const { return floating_ && !scientific_; }
 
   std::string Format(double v) const {
     if (dtype_ == DType::kBool) return v != 0 ? " True" : "False";
@@ -53,16 +57,40 @@ class ElementFormatter {
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     char buf[64];
     if (scientific_) {
-      std::snprintf(buf, sizeof(buf), "%.8e", v);
-    } else if (fraction_digits_ == 0) {
-      std::snprintf(buf, sizeof(buf), "%.0f.", v);
-    } else {
-      std::snprintf(buf, sizeof(buf), "%.*f", fraction_digits_, v);
+      std::snprintf(buf, sizeof(buf), "%.*e", fraction_digits_, v);
+      std::string text(buf);
+      if (fraction_digits_ == 0) text.insert(text.find('e'), ".");  // "1.e-05"
+      return text;
     }
-    return buf;
+    std::snprintf(buf, sizeof(buf), "%.*f", fraction_digits_, v);
+    std::string text(buf);
+    // Drop this value's trailing zeros; the caller re-aligns the points.
+    if (fraction_digits_ > 0) {
+      while (text.back() == '0') text.pop_back();
+    }
+    if (fraction_digits_ == 0) text.push_back('.');
+    return text;
   }
 
  private:
+  // Whether `v` printed with `digits` digits after the point reads back as the same value
+  // once stored in dtype_.
+  bool RoundTrips(double v, int digits) const {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), scientific_ ? "%.*e" : "%.*f", digits, v);
+    const double back = std::strtod(buf, nullptr);
+    switch (dtype_) {
+      case DType::kFloat32: return static_cast<float>(back) == static_cast<float>(v);
+      case DType::kFloat16:
+        return FloatToHalf(static_cast<float>(back)).bits ==
+               FloatToHalf(static_cast<float>(v)).bits;
+      case DType::kBFloat16:
+        return FloatToBFloat16(static_cast<float>(back)).bits ==
+               FloatToBFloat16(static_cast<float>(v)).bits;
+      default: return back == v;
+    }
+  }
+
   DType dtype_;
   bool floating_;
   bool scientific_ = false;
@@ -107,9 +135,20 @@ absl::StatusOr<std::string> NDArray::ToString() const {
   ElementFormatter formatter(values, dtype_);
   std::vector<std::string> cells(values.size());
   size_t width = 0;
+  size_t fraction_width = 0;
   for (size_t i = 0; i < values.size(); ++i) {
     cells[i] = formatter.Format(values[i]);
-    width = std::max(width, cells[i].size());
+    const size_t point = cells[i].find('.');
+    if (point != std::string::npos) {
+      fraction_width = std::max(fraction_width, cells[i].size() - point - 1);
+    }
+  }
+  for (std::string& cell : cells) {
+    const size_t point = cell.find('.');
+    if (formatter.align_fractions() && point != std::string::npos) {
+      cell.append(fraction_width - (cell.size() - point - 1), ' ');
+    }
+    width = std::max(width, cell.size());
   }
   if (shape_.ndim() == 0) return cells.empty() ? std::string("[]") : cells[0];
   std::string out;

@@ -21,6 +21,13 @@ TEST(NDArrayPrintTest, PrintsLikeNumPy) {
             "[[[0. 1.]\n  [2. 3.]]\n\n [[4. 5.]\n  [6. 7.]]]");
   EXPECT_EQ(Print(*NDArray::Full({2}, 1, Context::Cpu(), DType::kBool)), "[ True  True]");
   EXPECT_EQ(Print(*NDArray::Zeros({0})), "[]");
+  EXPECT_EQ(Print(*NDArray::FromVector<float>(
+                {3}, std::vector<float>{-0.06821112f, -0.03704893f, 0.06688045f})),
+            "[-0.06821112 -0.03704893  0.06688045]");
+  EXPECT_EQ(Print(*NDArray::FromVector<float>({2}, std::vector<float>{1e-5f, 1})),
+            "[1.e-05 1.e+00]");
+  EXPECT_EQ(Print(*NDArray::FromVector<double>({2}, std::vector<double>{1.5e-5, 1})),
+            "[1.5e-05 1.0e+00]");
 }
 
 TEST(NDArrayPrintTest, SummarizesLargeArrays) {
