@@ -1,5 +1,7 @@
 #include "libs/tensor/ndarray_io.h"
 
+#include <unistd.h>
+
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -26,12 +28,30 @@ absl::StatusOr<std::vector<format::ArrayView>> Views(absl::Span<const NDArray> a
   return views;
 }
 
+// The largest array a load may create: half the machine's memory. Dense records are
+// already bounded by the file's size; this bounds sparse records, whose dense shape a tiny
+// hostile file could declare as huge.
+uint64_t MaxLoadBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return uint64_t{1} << 34;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / 2;
+}
+
 // Loads each record into a new cpu(0) array; the array is private until returned, so the
 // reader may fill its memory directly.
 class ArrayLoader {
  public:
   format::AllocateFn Fn() {
     return [this](const format::RecordHeader& header) -> absl::StatusOr<void*> {
+      const uint64_t bytes =
+          static_cast<uint64_t>(header.shape.Size()) * DTypeSize(header.dtype);
+      static const uint64_t kMaxBytes = MaxLoadBytes();
+      if (bytes > kMaxBytes) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "load: array of shape ", header.shape.ToString(), " needs ", bytes,
+            " bytes, more than half of this machine's memory"));
+      }
       MXGRID_ASSIGN_OR_RETURN(NDArray a,
                               NDArray::Empty(header.shape, Context::Cpu(), header.dtype));
       arrays_.push_back(a);
