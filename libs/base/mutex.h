@@ -45,20 +45,22 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   Mutex* const mu_;
 };
 
-// A condition variable bound to one Mutex. Wait* REQUIRE the mutex held.
+// A condition variable bound to one Mutex. REQUIRES for Wait*: the caller holds that mutex.
+// (Like leveldb's port::CondVar, Wait is not annotated: the analysis cannot tell that the
+// caller's mutex member is the one the CondVar was built with.)
 class CondVar {
  public:
   explicit CondVar(Mutex* mu) : mu_(mu) {}
   CondVar(const CondVar&) = delete;
   CondVar& operator=(const CondVar&) = delete;
 
-  void Wait() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void Wait() {
     std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
     cv_.wait(lock);
     lock.release();
   }
   // Returns false on timeout.
-  bool WaitFor(std::chrono::nanoseconds timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  bool WaitFor(std::chrono::nanoseconds timeout) {
     std::unique_lock<std::mutex> lock(mu_->mu_, std::adopt_lock);
     const bool notified = cv_.wait_for(lock, timeout) == std::cv_status::no_timeout;
     lock.release();

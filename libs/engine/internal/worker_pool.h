@@ -1,0 +1,109 @@
+// WorkerPool: threads that run ready operations from one queue (MXNet's per-device worker
+// blocks). FIFO pools queue through a lock-free ring (MpmcRing), spilling into a mutex-guarded
+// list only while the ring is full; priority pools (priority and copy pools) keep a heap
+// under the mutex: higher OprBlock::priority first, push order among equals.
+//
+// Idle workers spin briefly, then yield, then sleep on a condition variable. Push signals a
+// sleeper only when no worker is spinning (a spinner will take the operation); a spinner that
+// finds work and leaves more queued behind wakes a sleeper in turn. So a busy pool makes no
+// system call per push, pushing never waits for a worker, and queued work never waits for a
+// busy worker while another sleeps. Queueing allocates nothing in steady state.
+//
+// Thread-safety: Push is thread-safe. The destructor stops and joins the threads; it
+// REQUIRES that no operation is queued or running (the engine waits for its work first).
+#ifndef MXGRID_LIBS_ENGINE_INTERNAL_WORKER_POOL_H_
+#define MXGRID_LIBS_ENGINE_INTERNAL_WORKER_POOL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "libs/base/mutex.h"
+#include "libs/engine/internal/mpmc_ring.h"
+#include "libs/engine/internal/opr_block.h"
+
+namespace mxgrid::engine::internal {
+
+class WorkerPool {
+ public:
+  enum class Order { kFifo, kPriority };
+  // Runs one dequeued operation on a worker thread.
+  using Executor = void (*)(OprBlock* opr);
+  // Called on a worker thread each time it runs out of work, before it spins or sleeps.
+  using IdleHook = void (*)();
+
+  struct Options {
+    std::string name;  // thread name (at most 15 characters are kept)
+    int threads = 1;   // REQUIRES: >= 1
+    Order order = Order::kFifo;
+    Executor executor = nullptr;  // REQUIRES: non-null
+    IdleHook on_idle = nullptr;
+    // Identifies the pool's owner to code running on its threads (CurrentOwner()).
+    const void* owner = nullptr;
+  };
+
+  explicit WorkerPool(Options options);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Queues a ready operation; a worker runs it through the executor.
+  void Push(OprBlock* opr);
+
+  // Options::owner of the pool the calling thread works for; null off worker threads.
+  static const void* CurrentOwner();
+  // The pool the calling thread works for; null off worker threads.
+  static WorkerPool* CurrentPool();
+
+  bool fifo() const { return options_.order == Order::kFifo; }
+
+ private:
+  struct HeapItem {
+    int priority;
+    uint64_t seq;
+    OprBlock* opr;
+  };
+
+  void Loop();
+  // Blocks until an operation is queued (returns it) or the pool stops (returns null).
+  OprBlock* Pop();
+  OprBlock* TryPop();
+  // False only if nothing was queued at some moment during the call.
+  bool MaybeQueued() const;
+  // Sleeps until an operation is queued (returns it) or the pool stops (returns null).
+  OprBlock* Sleep();
+  void WakeOne();
+  void PushLocked(OprBlock* opr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  OprBlock* PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  const std::unique_ptr<MpmcRing<OprBlock>> ring_;  // FIFO pools only
+
+  alignas(64) base::Mutex mu_;
+  base::CondVar cv_{&mu_};
+  // The locked queue: the ring's overflow (FIFO) or the heap (priority).
+  OprBlock* head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  OprBlock* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<HeapItem> heap_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t locked_size_ ABSL_GUARDED_BY(mu_) = 0;
+  int signaled_ ABSL_GUARDED_BY(mu_) = 0;  // signals sent that no worker consumed yet
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Mirrors of locked_size_ and stop_ polled without the mutex.
+  alignas(64) std::atomic<int64_t> locked_hint_{0};
+  std::atomic<bool> stop_hint_{false};
+  // Workers polling for work, and workers in Sleep() (changed under mu_). Push reads both
+  // after a fence that pairs with the fences of workers changing them (see Push and Pop).
+  alignas(64) std::atomic<int> spinning_{0};
+  std::atomic<int> sleepers_{0};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mxgrid::engine::internal
+
+#endif  // MXGRID_LIBS_ENGINE_INTERNAL_WORKER_POOL_H_
