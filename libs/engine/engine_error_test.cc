@@ -32,21 +32,10 @@ SyncFn Mark(std::atomic<bool>* ran) {
   };
 }
 
-class EngineErrorTest : public ::testing::TestWithParam<EngineKind> {
- protected:
-  void SetUp() override {
-    EngineOptions options;
-    options.kind = GetParam();
-    engine_ = CreateEngine(options);
-  }
+class EngineErrorTest : public testing::BothEnginesTest {};
 
-  std::unique_ptr<Engine> engine_;
-  const Context cpu_ = Context::Cpu();
-};
-
-INSTANTIATE_TEST_SUITE_P(AllKinds, EngineErrorTest,
-                         ::testing::Values(EngineKind::kThreaded, EngineKind::kNaive),
-                         [](const auto& info) { return testing::KindName(info.param); });
+INSTANTIATE_TEST_SUITE_P(AllKinds, EngineErrorTest, testing::AllEngineKinds(),
+                         testing::KindParamName);
 
 TEST_P(EngineErrorTest, WaitForVarReturnsTheErrorOnceWithCodeAndMessage) {
   VarHandle a = engine_->NewVariable();

@@ -166,18 +166,10 @@ void ExpectMatches(Engine* engine, const Model& model, const std::vector<VarHand
   }
 }
 
-class EngineStressTest : public ::testing::TestWithParam<EngineKind> {
- protected:
-  std::unique_ptr<Engine> NewEngine() {
-    EngineOptions options;
-    options.kind = GetParam();
-    return CreateEngine(options);
-  }
-};
+class EngineStressTest : public testing::BothEnginesTest {};
 
-INSTANTIATE_TEST_SUITE_P(AllKinds, EngineStressTest,
-                         ::testing::Values(EngineKind::kThreaded, EngineKind::kNaive),
-                         [](const auto& info) { return testing::KindName(info.param); });
+INSTANTIATE_TEST_SUITE_P(AllKinds, EngineStressTest, testing::AllEngineKinds(),
+                         testing::KindParamName);
 
 TEST_P(EngineStressTest, RandomOperationsMatchSerialExecution) {
   constexpr int kVars = 40;

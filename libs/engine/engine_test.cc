@@ -28,21 +28,10 @@ SyncFn Ok(std::function<void()> body) {
   };
 }
 
-class EngineTest : public ::testing::TestWithParam<EngineKind> {
- protected:
-  void SetUp() override {
-    EngineOptions options;
-    options.kind = GetParam();
-    engine_ = CreateEngine(options);
-  }
+class EngineTest : public testing::BothEnginesTest {};
 
-  std::unique_ptr<Engine> engine_;
-  const Context cpu_ = Context::Cpu();
-};
-
-INSTANTIATE_TEST_SUITE_P(AllKinds, EngineTest,
-                         ::testing::Values(EngineKind::kThreaded, EngineKind::kNaive),
-                         [](const auto& info) { return testing::KindName(info.param); });
+INSTANTIATE_TEST_SUITE_P(AllKinds, EngineTest, testing::AllEngineKinds(),
+                         testing::KindParamName);
 
 TEST_P(EngineTest, WritesRunInPushOrder) {
   VarHandle v = engine_->NewVariable();

@@ -6,9 +6,11 @@
 #define MXGRID_LIBS_ENGINE_ENGINE_TEST_UTIL_H_
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "gtest/gtest.h"
 #include "libs/base/mutex.h"
 #include "libs/engine/engine.h"
 
@@ -71,6 +73,32 @@ class Latch {
 
 inline std::string KindName(EngineKind kind) {
   return kind == EngineKind::kThreaded ? "Threaded" : "Naive";
+}
+
+// Fixture for tests that run on both engine kinds; engine_ is a fresh engine of the kind.
+//   class EngineTest : public testing::BothEnginesTest {};
+//   INSTANTIATE_TEST_SUITE_P(AllKinds, EngineTest, testing::AllEngineKinds(),
+//                            testing::KindParamName);
+class BothEnginesTest : public ::testing::TestWithParam<EngineKind> {
+ protected:
+  void SetUp() override { engine_ = NewEngine(); }
+
+  std::unique_ptr<Engine> NewEngine() const {
+    EngineOptions options;
+    options.kind = GetParam();
+    return CreateEngine(options);
+  }
+
+  std::unique_ptr<Engine> engine_;
+  const Context cpu_ = Context::Cpu();
+};
+
+inline auto AllEngineKinds() {
+  return ::testing::Values(EngineKind::kThreaded, EngineKind::kNaive);
+}
+
+inline std::string KindParamName(const ::testing::TestParamInfo<EngineKind>& info) {
+  return KindName(info.param);
 }
 
 // Iteration counts are divided by this under ThreadSanitizer (about 10x slower).

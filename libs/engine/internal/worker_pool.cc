@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "libs/base/check.h"
@@ -141,7 +142,9 @@ OprBlock* WorkerPool::Sleep() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (ring_ != nullptr && (opr = ring_->TryPop()) != nullptr) break;
     if ((opr = PopLocked()) != nullptr || stop_) break;
-    cv_.Wait();
+    // The timeout is a safety net: should a wake-up ever be missed, the queue is re-checked
+    // after it instead of the operation waiting forever.
+    cv_.WaitFor(std::chrono::milliseconds(50));
     if (signaled_ > 0) --signaled_;
   }
   sleepers_.fetch_sub(1, std::memory_order_relaxed);
