@@ -82,6 +82,22 @@ TEST(NDArrayMathTest, EveryOpAndDtypeMatchesReference) {
   }
 }
 
+// Large arrays are split across threads: every chunk, and the odd tail, must be right.
+TEST(NDArrayMathTest, LargeArraysSplitAcrossThreadsMatchEverywhere) {
+  const int64_t n = (int64_t{1} << 18) + 37;
+  NDArray a = *NDArray::Arange(0, static_cast<double>(n), 1, Context::Cpu(), DType::kInt64);
+  NDArray b = *Mul(a, 3);
+  NDArray c = *Sub(b, a);  // 2 * i
+  ASSERT_TRUE(AddInPlace(c, 1).ok());
+  std::vector<int64_t> v = *c.ToVector<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (v[i] != 2 * i + 1) {
+      ADD_FAILURE() << "element " << i << " is " << v[i];
+      break;
+    }
+  }
+}
+
 TEST(NDArrayMathTest, TutorialElementwiseValues) {
   NDArray a = *Mul(*NDArray::Ones({2, 3}), 2);
   NDArray b = *Mul(*NDArray::Ones({2, 3}), 4);

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "libs/tensor/internal/parallel.h"
 
 namespace mxgrid::tensor::internal {
 namespace {
@@ -138,7 +139,10 @@ absl::Status BinaryKernel(BinaryOp op, DType dtype, const void* lhs, const void*
           return;
         }
       }
-      TypedBinary<T>(op, a, b, static_cast<T*>(out), n);
+      T* c = static_cast<T*>(out);
+      ParallelFor(n, [&](int64_t begin, int64_t end) {
+        TypedBinary<T>(op, a + begin, b + begin, c + begin, end - begin);
+      });
     }
   });
   return status;
@@ -161,7 +165,10 @@ absl::Status ScalarKernel(BinaryOp op, DType dtype, const void* lhs, double scal
           return;
         }
       }
-      TypedScalar<T>(op, a, s, scalar_on_left, static_cast<T*>(out), n);
+      T* c = static_cast<T*>(out);
+      ParallelFor(n, [&](int64_t begin, int64_t end) {
+        TypedScalar<T>(op, a + begin, s, scalar_on_left, c + begin, end - begin);
+      });
     }
   });
   return status;
