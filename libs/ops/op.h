@@ -1,0 +1,205 @@
+// The operator registry's vocabulary: what one MXNet operator is to mxgrid.
+//
+// An OpDef describes one operator (FullyConnected, Activation, elemwise_add, ...) the way
+// MXNet's registry does: its name and aliases, a parameter struct parsed from MXNet's string
+// attributes, its argument, auxiliary-state and output names, shape and type inference, and
+// CPU forward and backward kernels over plain tensor views. Symbol, the executor and the
+// worker's imperative calls all go through these definitions; nothing here knows about
+// graphs or the engine.
+//
+//   const OpDef* fc = *registry.Find("FullyConnected");
+//   MXGRID_ASSIGN_OR_RETURN(ParsedOp op, fc->Parse({{"num_hidden", "128"}}));
+//   op.input_names();                      // {"data", "weight", "bias"}
+//   MXGRID_RETURN_IF_ERROR(op.InferShape(&in_shapes, &out_shapes));
+//   MXGRID_RETURN_IF_ERROR(op.Forward(ctx, inputs, reqs, outputs, aux));
+//
+// Backward follows MXNet's legacy OperatorProperty model: one backward call per forward node
+// receives the output gradients and whichever forward inputs/outputs the op declares it
+// needs (BackwardDeps), and writes the input gradients according to their OpReq.
+//
+// Thread-safety: OpDefs and parsed parameters are immutable and shared freely; kernels are
+// re-entrant (all state is in their arguments).
+#ifndef MXGRID_LIBS_OPS_OP_H_
+#define MXGRID_LIBS_OPS_OP_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "libs/base/context.h"
+#include "libs/base/dtype.h"
+#include "libs/base/shape.h"
+
+namespace mxgrid::ops {
+
+// MXNet attributes: every value a string as Python's str() wrote it ("128", "(3, 3)",
+// "True"). Sorted, as MXNet's JSON writes them.
+using AttrMap = std::map<std::string, std::string>;
+
+// A shape during inference: nullopt when nothing is known; otherwise dims of -1 are unknown.
+using InferShape = std::optional<Shape>;
+// A dtype during inference: nullopt when unknown.
+using InferType = std::optional<DType>;
+
+// True when `s` is known with every dimension known.
+inline bool IsKnown(const InferShape& s) {
+  if (!s) return false;
+  for (int64_t d : s->dims()) {
+    if (d < 0) return false;
+  }
+  return true;
+}
+
+// A dense array an operator reads or writes: C-order `shape` elements of `dtype` at `data`.
+// Not owning (the caller keeps the memory alive for the call). Like MXNet's TBlob.
+struct TensorView {
+  void* data = nullptr;
+  Shape shape;
+  DType dtype = DType::kFloat32;
+  Context ctx;
+
+  int64_t size() const { return shape.Size(); }
+  template <typename T>
+  T* as() const { return static_cast<T*>(data); }
+};
+
+// How an output (or input gradient) is to be written (MXNet's OpReqType).
+enum class OpReq {
+  kNull,          // not needed: skip it
+  kWriteTo,       // overwrite
+  kWriteInplace,  // overwrite; the memory is shared with an input
+  kAddTo,         // accumulate into what is there
+};
+
+// What a kernel knows about its call.
+struct OpContext {
+  bool is_train = false;
+  Context ctx;
+  // Random source for ops such as Dropout; never null when such an op runs.
+  std::mt19937_64* rng = nullptr;
+};
+
+// Base of every operator's parsed parameter struct.
+class OpParams {
+ public:
+  virtual ~OpParams() = default;
+};
+
+// One parameter as ListOperators reports it (enough for a client to generate functions).
+struct ParamSpec {
+  std::string name;
+  std::string type;           // e.g. "int", "float", "boolean", "Shape(tuple)", "{'relu', ...}"
+  std::string default_value;  // empty when required
+  bool required = false;
+  std::string description;
+};
+
+// Which forward tensors an op's backward reads (for the memory planner's liveness).
+struct BackwardDeps {
+  bool inputs = false;
+  bool outputs = false;
+};
+
+// The data of one backward call. out_grads has one entry per visible output (empty views
+// for a loss op, which needs none). inputs (args then aux) and outputs (all, hidden ones
+// included) are empty unless BackwardDeps asks for them. in_grads[i] / reqs[i] belong to
+// forward input i; kNull means that gradient is not wanted (always so for aux states).
+struct BackwardArgs {
+  absl::Span<const TensorView> out_grads;
+  absl::Span<const TensorView> inputs;
+  absl::Span<const TensorView> outputs;
+  absl::Span<const TensorView> in_grads;
+  absl::Span<const OpReq> reqs;
+};
+
+struct OpDef;
+
+// An operator with parsed parameters: what a graph node or an imperative call holds.
+class ParsedOp {
+ public:
+  ParsedOp(const OpDef* def, std::shared_ptr<const OpParams> params, AttrMap attrs)
+      : def_(def), params_(std::move(params)), attrs_(std::move(attrs)) {}
+
+  const OpDef& def() const { return *def_; }
+  const OpParams& params() const { return *params_; }
+  // The attributes as given (defaults not materialized, as in MXNet's JSON).
+  const AttrMap& attrs() const { return attrs_; }
+
+  // Names of the inputs, arguments first then auxiliary states (BatchNorm: data, gamma,
+  // beta, moving_mean, moving_var).
+  std::vector<std::string> input_names() const;
+  int num_inputs() const;
+  // Indices into input_names() of the auxiliary states (MXNet's FMutateInputs).
+  std::vector<int> aux_indices() const;
+  // Names of the visible outputs ("output" for most ops).
+  std::vector<std::string> output_names() const;
+  int num_visible_outputs() const;
+  // All outputs, hidden ones included (Dropout's mask, BatchNorm's batch mean and var).
+  int num_outputs() const;
+
+  // Fills unknown shapes (inputs too, as MXNet's FInferShape may); InvalidArgument with both
+  // shapes when they conflict. Sizes: num_inputs() and num_outputs().
+  absl::Status InferShapes(std::vector<InferShape>* in, std::vector<InferShape>* out) const;
+  absl::Status InferTypes(std::vector<InferType>* in, std::vector<InferType>* out) const;
+
+  // Kernels. inputs: args then aux (num_inputs()); outputs and reqs: num_outputs().
+  absl::Status Forward(const OpContext& ctx, absl::Span<const TensorView> inputs,
+                       absl::Span<const OpReq> reqs, absl::Span<const TensorView> outputs) const;
+  absl::Status Backward(const OpContext& ctx, const BackwardArgs& args) const;
+
+ private:
+  const OpDef* def_;
+  std::shared_ptr<const OpParams> params_;  // Shared by copies of one node's op.
+  AttrMap attrs_;
+};
+
+// One operator. Function members take the parsed parameters (downcast by the op's own code).
+struct OpDef {
+  std::string name;
+  std::vector<std::string> aliases;
+  std::string description;
+  std::vector<ParamSpec> params;
+
+  // Parses every attribute: unknown keys, malformed values or a missing required one are
+  // InvalidArgument naming the operator, the key and what was expected. Keys of the form
+  // "__name__" (MXNet's hidden attributes such as __lr_mult__) are ignored.
+  std::function<absl::StatusOr<std::shared_ptr<const OpParams>>(const AttrMap&)> parse;
+
+  std::function<std::vector<std::string>(const OpParams&)> input_names;
+  // Visible outputs; num_outputs counts hidden ones too (null: same as output_names).
+  std::function<std::vector<std::string>(const OpParams&)> output_names;
+  std::function<int(const OpParams&)> num_outputs;
+  // Auxiliary-state input indices; empty for most ops.
+  std::function<std::vector<int>(const OpParams&)> aux_indices;
+
+  std::function<absl::Status(const OpParams&, std::vector<InferShape>*,
+                             std::vector<InferShape>*)>
+      infer_shape;
+  // Null: every input and output shares one dtype (MXNet's ElemwiseType).
+  std::function<absl::Status(const OpParams&, std::vector<InferType>*, std::vector<InferType>*)>
+      infer_type;
+
+  std::function<absl::Status(const OpContext&, const OpParams&, absl::Span<const TensorView>,
+                             absl::Span<const OpReq>, absl::Span<const TensorView>)>
+      forward;
+  // Null for ops without a gradient (argmax, one_hot, BlockGrad ...): their inputs get zero.
+  std::function<absl::Status(const OpContext&, const OpParams&, const BackwardArgs&)> backward;
+  BackwardDeps backward_deps;
+  // Loss ops (SoftmaxOutput, *RegressionOutput) ignore the head gradient: backward needs none.
+  bool is_loss = false;
+  // (input, output) pairs that may share memory (MXNet's FInplaceOption).
+  std::vector<std::pair<int, int>> inplace;
+};
+
+}  // namespace mxgrid::ops
+
+#endif  // MXGRID_LIBS_OPS_OP_H_
