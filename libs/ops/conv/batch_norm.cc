@@ -1,0 +1,213 @@
+// BatchNorm over any channel axis, in loops (the op is memory-bound).
+//
+// Training (is_train and !use_global_stats) normalizes with the batch mean and biased
+// variance and updates the aux moving stats in place: m = m * momentum + batch * (1 -
+// momentum), for the mean and the biased variance alike (as MXNet 1.9.1). Inference uses
+// the moving stats. The hidden outputs are the mean and the inverse std 1/sqrt(var + eps)
+// that were used. fix_gamma treats gamma as 1 and writes it a zero gradient.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
+#include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/params.h"
+
+namespace mxgrid::ops::conv_internal {
+
+namespace {
+
+constexpr char kOp[] = "BatchNorm";
+
+struct BNParams : OpParams {
+  double eps = 1e-3, momentum = 0.9;
+  bool fix_gamma = true, use_global_stats = false, output_mean_var = false;
+  int64_t axis = 1;
+};
+
+absl::StatusOr<std::shared_ptr<const OpParams>> ParseBN(const AttrMap& attrs) {
+  auto p = std::make_shared<BNParams>();
+  ParamReader r(kOp, attrs);
+  bool cudnn_off = false;
+  MXGRID_RETURN_IF_ERROR(r.Float("eps", &p->eps, 1e-3));
+  MXGRID_RETURN_IF_ERROR(r.Float("momentum", &p->momentum, 0.9));
+  MXGRID_RETURN_IF_ERROR(r.Bool("fix_gamma", &p->fix_gamma, true));
+  MXGRID_RETURN_IF_ERROR(r.Bool("use_global_stats", &p->use_global_stats, false));
+  MXGRID_RETURN_IF_ERROR(r.Bool("output_mean_var", &p->output_mean_var, false));
+  MXGRID_RETURN_IF_ERROR(r.Int("axis", &p->axis, 1));
+  MXGRID_RETURN_IF_ERROR(r.Bool("cudnn_off", &cudnn_off, false));
+  MXGRID_RETURN_IF_ERROR(r.Finish());
+  return std::shared_ptr<const OpParams>(std::move(p));
+}
+
+absl::Status InferBNShape(const OpParams& params, std::vector<InferShape>* in,
+                          std::vector<InferShape>* out) {
+  const auto& p = ParamsAs<BNParams>(params);
+  const InferShape& data = (*in)[0];
+  if (!data) return absl::OkStatus();
+  const int nd = data->ndim();
+  const int64_t axis = p.axis < 0 ? p.axis + nd : p.axis;
+  if (axis < 0 || axis >= nd) {
+    return absl::InvalidArgumentError(absl::StrCat(kOp, ": axis ", p.axis,
+                                                   " is out of range for data ",
+                                                   data->ToString()));
+  }
+  MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "output", *data, &(*out)[0]));
+  const int64_t c = (*data)[axis];
+  if (c < 0) return absl::OkStatus();
+  const char* names[] = {"gamma", "beta", "moving_mean", "moving_var"};
+  for (int i = 1; i <= 4; ++i) MXGRID_RETURN_IF_ERROR(MergeShape(kOp, names[i - 1], Shape{c}, &(*in)[i]));
+  MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "mean", Shape{c}, &(*out)[1]));
+  return MergeShape(kOp, "var", Shape{c}, &(*out)[2]);
+}
+
+// data viewed as (outer, c, inner).
+struct BNGeom {
+  int64_t outer, c, inner;
+  int64_t count() const { return outer * inner; }
+  template <typename Fn>
+  void ForChannel(int64_t ch, Fn&& fn) const {
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) fn((o * c + ch) * inner + i);
+    }
+  }
+};
+
+BNGeom GeomOf(const BNParams& p, const Shape& s) {
+  const int64_t axis = p.axis < 0 ? p.axis + s.ndim() : p.axis;
+  return BNGeom{s.ProdRange(0, axis), s[axis], s.ProdRange(axis + 1, s.ndim())};
+}
+
+// The mean and inverse std used for channel `ch`.
+template <typename T>
+void Stats(const BNParams& p, const BNGeom& g, bool batch, absl::Span<const TensorView> in,
+           int64_t ch, double* mean, double* var) {
+  if (!batch) {
+    *mean = in[3].as<T>()[ch];
+    *var = in[4].as<T>()[ch];
+    return;
+  }
+  const T* x = in[0].as<T>();
+  double sum = 0, sq = 0;
+  g.ForChannel(ch, [&](int64_t i) { sum += x[i]; });
+  *mean = sum / g.count();
+  g.ForChannel(ch, [&](int64_t i) { sq += (x[i] - *mean) * (x[i] - *mean); });
+  *var = sq / g.count();
+}
+
+template <typename T>
+absl::Status ForwardT(const OpContext& ctx, const BNParams& p, absl::Span<const TensorView> in,
+                      absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
+  const BNGeom g = GeomOf(p, in[0].shape);
+  const bool batch = ctx.is_train && !p.use_global_stats;
+  const T* x = in[0].as<T>();
+  std::vector<T> y(in[0].size()), mean(g.c), invstd(g.c);
+  for (int64_t ch = 0; ch < g.c; ++ch) {
+    double m, v;
+    Stats<T>(p, g, batch, in, ch, &m, &v);
+    const double inv = 1.0 / std::sqrt(v + p.eps);
+    const double gamma = p.fix_gamma ? 1.0 : in[1].as<T>()[ch];
+    const double beta = in[2].as<T>()[ch];
+    g.ForChannel(ch, [&](int64_t i) { y[i] = static_cast<T>(gamma * (x[i] - m) * inv + beta); });
+    mean[ch] = static_cast<T>(m);
+    invstd[ch] = static_cast<T>(inv);
+    if (batch) {
+      T* mm = in[3].as<T>();
+      T* mv = in[4].as<T>();
+      mm[ch] = static_cast<T>(mm[ch] * p.momentum + m * (1 - p.momentum));
+      mv[ch] = static_cast<T>(mv[ch] * p.momentum + v * (1 - p.momentum));
+    }
+  }
+  ApplyReq(reqs[0], y.data(), y.size(), out[0].as<T>());
+  ApplyReq(reqs[1], mean.data(), g.c, out[1].as<T>());
+  ApplyReq(reqs[2], invstd.data(), g.c, out[2].as<T>());
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status BackwardT(const OpContext& ctx, const BNParams& p, const BackwardArgs& a) {
+  const BNGeom g = GeomOf(p, a.inputs[0].shape);
+  const bool batch = ctx.is_train && !p.use_global_stats;
+  const T* x = a.inputs[0].as<T>();
+  const T* dy = a.out_grads[0].as<T>();
+  std::vector<T> dx(a.inputs[0].size()), dgamma(g.c), dbeta(g.c);
+  for (int64_t ch = 0; ch < g.c; ++ch) {
+    double m, v;
+    Stats<T>(p, g, batch, a.inputs, ch, &m, &v);
+    const double inv = 1.0 / std::sqrt(v + p.eps);
+    const double gamma = p.fix_gamma ? 1.0 : a.inputs[1].as<T>()[ch];
+    double sum_dy = 0, sum_dy_xhat = 0;
+    g.ForChannel(ch, [&](int64_t i) {
+      sum_dy += dy[i];
+      sum_dy_xhat += dy[i] * (x[i] - m) * inv;
+    });
+    const double n = static_cast<double>(g.count());
+    g.ForChannel(ch, [&](int64_t i) {
+      const double xhat = (x[i] - m) * inv;
+      dx[i] = static_cast<T>(batch ? gamma * inv * (dy[i] - sum_dy / n - xhat * sum_dy_xhat / n)
+                                   : gamma * inv * dy[i]);
+    });
+    dgamma[ch] = static_cast<T>(p.fix_gamma ? 0.0 : sum_dy_xhat);
+    dbeta[ch] = static_cast<T>(sum_dy);
+  }
+  ApplyReq(a.reqs[0], dx.data(), dx.size(), a.in_grads[0].as<T>());
+  ApplyReq(a.reqs[1], dgamma.data(), g.c, a.in_grads[1].as<T>());
+  ApplyReq(a.reqs[2], dbeta.data(), g.c, a.in_grads[2].as<T>());
+  return absl::OkStatus();
+}
+
+absl::Status Unsupported(DType t) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(kOp, ": dtype ", DTypeName(t), " is not supported (float32, float64)"));
+}
+
+}  // namespace
+
+absl::Status RegisterBatchNorm(Registry* registry) {
+  OpDef def;
+  def.name = kOp;
+  def.description = "Batch normalization with moving statistics (MXNet BatchNorm).";
+  def.params = {
+      {"eps", "double", "0.001", false, "Added to the variance."},
+      {"momentum", "float", "0.9", false, "Moving-average momentum."},
+      {"fix_gamma", "boolean", "True", false, "Treat gamma as 1 with zero gradient."},
+      {"use_global_stats", "boolean", "False", false, "Use the moving stats in training."},
+      {"output_mean_var", "boolean", "False", false, "Also output the mean and inverse std."},
+      {"axis", "int", "1", false, "The channel axis."},
+      {"cudnn_off", "boolean", "False", false, "Accepted and ignored."},
+  };
+  def.parse = ParseBN;
+  def.input_names = [](const OpParams&) {
+    return std::vector<std::string>{"data", "gamma", "beta", "moving_mean", "moving_var"};
+  };
+  def.output_names = [](const OpParams& params) {
+    if (ParamsAs<BNParams>(params).output_mean_var) {
+      return std::vector<std::string>{"output", "mean", "var"};
+    }
+    return std::vector<std::string>{"output"};
+  };
+  def.num_outputs = [](const OpParams&) { return 3; };
+  def.aux_indices = [](const OpParams&) { return std::vector<int>{3, 4}; };
+  def.infer_shape = InferBNShape;
+  def.forward = [](const OpContext& ctx, const OpParams& params,
+                   absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                   absl::Span<const TensorView> out) -> absl::Status {
+    const auto& p = ParamsAs<BNParams>(params);
+    if (in[0].dtype == DType::kFloat32) return ForwardT<float>(ctx, p, in, reqs, out);
+    if (in[0].dtype == DType::kFloat64) return ForwardT<double>(ctx, p, in, reqs, out);
+    return Unsupported(in[0].dtype);
+  };
+  def.backward = [](const OpContext& ctx, const OpParams& params,
+                    const BackwardArgs& a) -> absl::Status {
+    const auto& p = ParamsAs<BNParams>(params);
+    if (a.inputs[0].dtype == DType::kFloat32) return BackwardT<float>(ctx, p, a);
+    if (a.inputs[0].dtype == DType::kFloat64) return BackwardT<double>(ctx, p, a);
+    return Unsupported(a.inputs[0].dtype);
+  };
+  def.backward_deps = BackwardDeps{/*inputs=*/true, /*outputs=*/false};
+  return registry->Register(std::move(def));
+}
+
+}  // namespace mxgrid::ops::conv_internal

@@ -1,0 +1,16 @@
+// Consistency cases for the convolution family (test-only): each registered op with an
+// independent plain-loop reference and finite-difference gradient checks.
+#ifndef MXGRID_LIBS_OPS_CONV_CONV_CASES_H_
+#define MXGRID_LIBS_OPS_CONV_CONV_CASES_H_
+
+#include <vector>
+
+#include "libs/ops/testing/op_checker.h"
+
+namespace mxgrid::ops::testing {
+
+std::vector<OpCase> ConvCases();
+
+}  // namespace mxgrid::ops::testing
+
+#endif  // MXGRID_LIBS_OPS_CONV_CONV_CASES_H_

@@ -1,0 +1,157 @@
+// Parameters, shape helpers and geometry shared by the convolution family.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "libs/base/status_macros.h"
+#include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/params.h"
+
+namespace mxgrid::ops::conv_internal {
+
+std::string TupleString(const std::vector<int64_t>& v) {
+  if (v.size() == 1) return absl::StrCat("(", v[0], ",)");
+  return absl::StrCat("(", absl::StrJoin(v, ", "), ")");
+}
+
+absl::Status MergeShape(absl::string_view op, absl::string_view what, const Shape& want,
+                        InferShape* slot) {
+  if (!slot->has_value()) {
+    *slot = want;
+    return absl::OkStatus();
+  }
+  Shape& have = **slot;
+  bool ok = have.ndim() == want.ndim();
+  for (int i = 0; ok && i < have.ndim(); ++i) {
+    if (have[i] < 0) {
+      have[i] = want[i];
+    } else if (want[i] >= 0 && want[i] != have[i]) {
+      ok = false;
+    }
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " has shape ",
+                                                 have.ToString(), " but ", want.ToString(),
+                                                 " is expected"));
+}
+
+namespace {
+
+// A spatial tuple of the kernel's length, defaulting to `fill` when absent.
+absl::Status SpatialTuple(ParamReader* r, absl::string_view key, size_t ndim, int64_t fill,
+                          int64_t min_value, std::vector<int64_t>* out) {
+  out->clear();
+  MXGRID_RETURN_IF_ERROR(r->Tuple(key, out));
+  if (out->empty()) out->assign(ndim, fill);
+  if (out->size() != ndim) {
+    return r->Error(absl::StrCat("'", key, "' ", TupleString(*out), " must have ", ndim,
+                                 " elements, as the kernel"));
+  }
+  for (int64_t v : *out) {
+    if (v < min_value) {
+      return r->Error(absl::StrCat("'", key, "' ", TupleString(*out), " must be >= ",
+                                   min_value));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_view op,
+                                                                const AttrMap& attrs,
+                                                                bool deconv) {
+  auto p = std::make_shared<ConvParams>();
+  ParamReader r(op, attrs);
+  MXGRID_RETURN_IF_ERROR(r.Tuple("kernel", &p->kernel, /*required=*/true));
+  const size_t nd = p->kernel.size();
+  if (nd != 1 && nd != 2) {
+    return r.Error(absl::StrCat("kernel ", TupleString(p->kernel),
+                                " must have 1 or 2 elements (1-D or 2-D only)"));
+  }
+  for (int64_t k : p->kernel) {
+    if (k < 1) return r.Error(absl::StrCat("kernel ", TupleString(p->kernel), " must be >= 1"));
+  }
+  MXGRID_RETURN_IF_ERROR(SpatialTuple(&r, "stride", nd, 1, 1, &p->stride));
+  MXGRID_RETURN_IF_ERROR(SpatialTuple(&r, "dilate", nd, 1, 1, &p->dilate));
+  MXGRID_RETURN_IF_ERROR(SpatialTuple(&r, "pad", nd, 0, 0, &p->pad));
+  if (deconv) {
+    MXGRID_RETURN_IF_ERROR(SpatialTuple(&r, "adj", nd, 0, 0, &p->adj));
+    MXGRID_RETURN_IF_ERROR(r.Tuple("target_shape", &p->target_shape));
+    if (!p->target_shape.empty() && p->target_shape.size() != nd) {
+      return r.Error(absl::StrCat("'target_shape' ", TupleString(p->target_shape),
+                                  " must have ", nd, " elements, as the kernel"));
+    }
+  }
+  MXGRID_RETURN_IF_ERROR(r.Int("num_filter", &p->num_filter));
+  MXGRID_RETURN_IF_ERROR(r.Int("num_group", &p->num_group, 1));
+  if (p->num_filter < 1 || p->num_group < 1) {
+    return r.Error("num_filter and num_group must be >= 1");
+  }
+  MXGRID_RETURN_IF_ERROR(r.Bool("no_bias", &p->no_bias, deconv));
+  int64_t workspace = 0;
+  MXGRID_RETURN_IF_ERROR(r.Int("workspace", &workspace, 1024));
+  bool cudnn_off = false;
+  MXGRID_RETURN_IF_ERROR(r.Bool("cudnn_off", &cudnn_off, false));
+  std::string tune, layout;
+  MXGRID_RETURN_IF_ERROR(
+      r.Enum("cudnn_tune", &tune, {"None", "off", "limited_workspace", "fastest"}, "None"));
+  MXGRID_RETURN_IF_ERROR(r.Enum("layout", &layout, {"None", "NCW", "NCHW"}, "None"));
+  if ((layout == "NCW" && nd != 1) || (layout == "NCHW" && nd != 2)) {
+    return r.Error(absl::StrCat("layout ", layout, " does not match kernel ",
+                                TupleString(p->kernel)));
+  }
+  MXGRID_RETURN_IF_ERROR(r.Finish());
+  return std::shared_ptr<const OpParams>(std::move(p));
+}
+
+std::vector<ParamSpec> ConvParamSpecs(bool deconv) {
+  std::vector<ParamSpec> specs = {
+      {"kernel", "Shape(tuple)", "", true, "Convolution kernel size: (w,) or (h, w)."},
+      {"stride", "Shape(tuple)", "[]", false, "Stride; default 1 per dimension."},
+      {"dilate", "Shape(tuple)", "[]", false, "Dilation; default 1 per dimension."},
+      {"pad", "Shape(tuple)", "[]", false, "Zero padding per side; default 0."},
+      {"num_filter", "int (non-negative)", "", true, "Number of output channels."},
+      {"num_group", "int (non-negative)", "1", false, "Number of groups."},
+      {"workspace", "long (non-negative)", "1024", false, "Accepted and ignored."},
+      {"no_bias", "boolean", deconv ? "True" : "False", false, "Whether to omit the bias."},
+      {"cudnn_tune", "{None, 'fastest', 'limited_workspace', 'off'}", "None", false,
+       "Accepted and ignored."},
+      {"cudnn_off", "boolean", "False", false, "Accepted and ignored."},
+      {"layout", "{None, 'NCHW', 'NCW'}", "None", false, "Data layout (channels first)."},
+  };
+  if (deconv) {
+    specs.push_back({"adj", "Shape(tuple)", "[]", false, "Extra output size per dimension."});
+    specs.push_back({"target_shape", "Shape(tuple)", "[]", false,
+                     "Output spatial shape; overrides pad and adj."});
+  }
+  return specs;
+}
+
+ConvGeom MakeGeom(int64_t n, int64_t c, int64_t f, const std::vector<int64_t>& in_sp,
+                  const std::vector<int64_t>& out_sp, const ConvParams& p) {
+  ConvGeom g{};
+  g.n = n;
+  g.c = c;
+  g.f = f;
+  g.groups = p.num_group;
+  const bool two = p.kernel.size() == 2;
+  const int last = two ? 1 : 0;
+  g.h = two ? in_sp[0] : 1;
+  g.w = in_sp[last];
+  g.oh = two ? out_sp[0] : 1;
+  g.ow = out_sp[last];
+  g.kh = two ? p.kernel[0] : 1;
+  g.kw = p.kernel[last];
+  g.sh = two ? p.stride[0] : 1;
+  g.sw = p.stride[last];
+  g.ph = two ? p.pad[0] : 0;
+  g.pw = p.pad[last];
+  g.dh = two ? p.dilate[0] : 1;
+  g.dw = p.dilate[last];
+  return g;
+}
+
+}  // namespace mxgrid::ops::conv_internal

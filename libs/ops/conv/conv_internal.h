@@ -1,0 +1,86 @@
+// Private helpers of the convolution family (Convolution, Deconvolution, Pooling, BatchNorm).
+//
+// 1-D ops are run as 2-D ones with a height of 1 (kernel 1, stride 1, pad 0, dilate 1), so
+// every kernel here works on NCHW. Loop kernels are templated on the element type; float32
+// convolution also has a oneDNN path (conv_dnnl.cc). Thread-safety: all functions are
+// re-entrant.
+#ifndef MXGRID_LIBS_OPS_CONV_CONV_INTERNAL_H_
+#define MXGRID_LIBS_OPS_CONV_CONV_INTERNAL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "libs/ops/op.h"
+#include "libs/ops/registry.h"
+
+namespace mxgrid::ops::conv_internal {
+
+// "(3, 3)".
+std::string TupleString(const std::vector<int64_t>& v);
+
+// Fills `*slot` with `want` where unknown; InvalidArgument naming `op`, `what` and both
+// shapes when a known dimension disagrees.
+absl::Status MergeShape(absl::string_view op, absl::string_view what, const Shape& want,
+                        InferShape* slot);
+
+// Parameters shared by Convolution and Deconvolution.
+struct ConvParams : OpParams {
+  std::vector<int64_t> kernel, stride, dilate, pad, adj, target_shape;
+  int64_t num_filter = 0;
+  int64_t num_group = 1;
+  bool no_bias = false;
+};
+
+// Parses Convolution's (deconv = false) or Deconvolution's attributes; fills defaults.
+absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_view op,
+                                                                const AttrMap& attrs,
+                                                                bool deconv);
+std::vector<ParamSpec> ConvParamSpecs(bool deconv);
+
+// 2-D geometry of a (de)convolution seen as a convolution: x (n, c, h, w) -> y (n, f, oh, ow)
+// with weight (f, c / groups, kh, kw).
+struct ConvGeom {
+  int64_t n, c, h, w, f, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+};
+// From the spatial vectors of a 1-D or 2-D op (1-D gets a unit height).
+ConvGeom MakeGeom(int64_t n, int64_t c, int64_t f, const std::vector<int64_t>& in_sp,
+                  const std::vector<int64_t>& out_sp, const ConvParams& p);
+
+// Loop kernels; outputs are ACCUMULATED into (callers zero them first).
+template <typename T>
+void ConvForwardLoops(const ConvGeom& g, const T* x, const T* w, T* y);
+template <typename T>
+void ConvBackwardDataLoops(const ConvGeom& g, const T* dy, const T* w, T* dx);
+template <typename T>
+void ConvBackwardWeightLoops(const ConvGeom& g, const T* x, const T* dy, T* dw);
+
+// oneDNN float32 convolution; writes (does not accumulate) its output.
+absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
+                             const float* bias, float* y);
+absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const float* w,
+                                  float* dx);
+absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const float* dy,
+                                     float* dw, float* dbias);
+
+// Writes `src` (n elements) to `dst` as `req` says.
+template <typename T>
+void ApplyReq(OpReq req, const T* src, int64_t n, T* dst) {
+  if (req == OpReq::kNull) return;
+  if (req == OpReq::kAddTo) {
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  } else if (src != dst) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
+absl::Status RegisterConvolution(Registry* registry);
+absl::Status RegisterPooling(Registry* registry);
+absl::Status RegisterBatchNorm(Registry* registry);
+
+}  // namespace mxgrid::ops::conv_internal
+
+#endif  // MXGRID_LIBS_OPS_CONV_CONV_INTERNAL_H_

@@ -1,0 +1,205 @@
+#include "libs/ops/conv/conv_ops.h"
+
+#include <cmath>
+#include <set>
+#include <type_traits>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "libs/ops/conv/conv_cases.h"
+#include "libs/ops/registry.h"
+#include "libs/ops/testing/op_checker.h"
+
+namespace mxgrid::ops {
+namespace {
+
+TEST(ConvOpsTest, RegistersIntoFreshRegistry) {
+  Registry registry;
+  ASSERT_TRUE(RegisterConvOps(&registry).ok());
+  EXPECT_EQ(RegisterConvOps(&registry).code(), absl::StatusCode::kAlreadyExists);
+}
+
+// The family's registry, built once for the parameterized cases.
+const Registry& ConvRegistry() {
+  static const Registry* registry = [] {
+    auto* r = new Registry();
+    EXPECT_TRUE(RegisterConvOps(r).ok());
+    return r;
+  }();
+  return *registry;
+}
+
+TEST(ConvOpsTest, EveryRegisteredOpHasCases) {
+  const Registry& registry = ConvRegistry();
+  std::set<std::string> covered = testing::CoveredOps(registry, testing::ConvCases());
+  for (const OpDef* def : registry.List()) EXPECT_TRUE(covered.count(def->name)) << def->name;
+}
+
+class ConvCaseTest : public ::testing::TestWithParam<testing::OpCase> {};
+
+TEST_P(ConvCaseTest, MatchesReferenceAndGradients) { testing::CheckCase(ConvRegistry(), GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Conv, ConvCaseTest, ::testing::ValuesIn(testing::ConvCases()),
+                         [](const ::testing::TestParamInfo<testing::OpCase>& info) {
+                           return info.param.name;
+                         });
+
+// Parses `op` with `attrs` and infers shapes from `in`; returns the status.
+absl::Status Infer(const std::string& op, const AttrMap& attrs, std::vector<Shape> in) {
+  Registry registry;
+  absl::Status st = RegisterConvOps(&registry);
+  if (!st.ok()) return st;
+  absl::StatusOr<ParsedOp> parsed = registry.Parse(op, attrs);
+  if (!parsed.ok()) return parsed.status();
+  std::vector<InferShape> ins(parsed->num_inputs());
+  for (size_t i = 0; i < in.size(); ++i) ins[i] = in[i];
+  std::vector<InferShape> outs(parsed->num_outputs());
+  return parsed->InferShapes(&ins, &outs);
+}
+
+void ExpectInvalid(const absl::Status& st, const std::vector<std::string>& needles) {
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  for (const std::string& n : needles) {
+    EXPECT_NE(std::string(st.message()).find(n), std::string::npos) << st << " lacks " << n;
+  }
+}
+
+TEST(ConvOpsTest, ConvolutionRejectsKernelLargerThanPaddedInput) {
+  ExpectInvalid(Infer("Convolution", {{"kernel", "(5, 5)"}, {"num_filter", "2"}},
+                      {{1, 1, 4, 6}}),
+                {"Convolution", "(5, 5)", "(1, 1, 4, 6)"});
+}
+
+TEST(ConvOpsTest, ConvolutionRejectsChannelsNotDivisibleByGroups) {
+  ExpectInvalid(Infer("Convolution",
+                      {{"kernel", "(1, 1)"}, {"num_filter", "4"}, {"num_group", "2"}},
+                      {{1, 3, 4, 4}}),
+                {"Convolution", "(1, 3, 4, 4)", "num_group 2"});
+}
+
+TEST(ConvOpsTest, ConvolutionRejectsBadLayoutAndMissingKernel) {
+  ExpectInvalid(Infer("Convolution",
+                      {{"kernel", "(1, 1)"}, {"num_filter", "4"}, {"layout", "NHWC"}}, {}),
+                {"Convolution", "layout"});
+  ExpectInvalid(Infer("Convolution",
+                      {{"kernel", "(1, 1)"}, {"num_filter", "4"}, {"layout", "NCW"}}, {}),
+                {"Convolution", "NCW"});
+  ExpectInvalid(Infer("Convolution", {{"num_filter", "4"}}, {}), {"Convolution", "kernel"});
+}
+
+TEST(ConvOpsTest, ConvolutionBackInfersBatch) {
+  Registry registry;
+  ASSERT_TRUE(RegisterConvOps(&registry).ok());
+  absl::StatusOr<ParsedOp> op =
+      registry.Parse("Convolution", {{"kernel", "(3, 3)"}, {"num_filter", "2"}});
+  ASSERT_TRUE(op.ok()) << op.status();
+  std::vector<InferShape> in = {Shape{-1, 3, 5, 5}, std::nullopt, std::nullopt};
+  std::vector<InferShape> out = {Shape{7, 2, 3, 3}};
+  ASSERT_TRUE(op->InferShapes(&in, &out).ok());
+  EXPECT_EQ(*in[0], (Shape{7, 3, 5, 5}));
+  EXPECT_EQ(*in[1], (Shape{2, 3, 3, 3}));
+  EXPECT_EQ(*in[2], (Shape{2}));
+}
+
+// Runs Forward then Backward (head gradient `head`) of `op` in element type T on `vals`;
+// returns the visible output followed by every input gradient, as doubles.
+template <typename T>
+std::vector<std::vector<double>> RunOp(const ParsedOp& op, const std::vector<Shape>& shapes,
+                                       const std::vector<std::vector<double>>& vals,
+                                       const std::vector<double>& head, bool train) {
+  std::vector<InferShape> ins(shapes.begin(), shapes.end()), outs(op.num_outputs());
+  EXPECT_TRUE(op.InferShapes(&ins, &outs).ok());
+  const DType dt = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+  std::vector<std::vector<T>> in_data, out_data, grad_data;
+  for (const auto& v : vals) in_data.emplace_back(v.begin(), v.end());
+  std::vector<TensorView> in_v, out_v, grad_v, head_v;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    in_v.push_back({in_data[i].data(), shapes[i], dt, {}});
+    grad_data.emplace_back(shapes[i].Size(), T(0));
+  }
+  for (size_t i = 0; i < shapes.size(); ++i) grad_v.push_back({grad_data[i].data(), shapes[i], dt, {}});
+  for (const InferShape& o : outs) out_data.emplace_back(o->Size());
+  for (size_t i = 0; i < outs.size(); ++i) out_v.push_back({out_data[i].data(), *outs[i], dt, {}});
+  std::vector<T> head_t(head.begin(), head.end());
+  head_v.push_back({head_t.data(), *outs[0], dt, {}});
+  OpContext ctx;
+  ctx.is_train = train;
+  std::vector<OpReq> out_reqs(outs.size(), OpReq::kWriteTo), reqs(shapes.size(), OpReq::kWriteTo);
+  for (int aux : op.aux_indices()) reqs[aux] = OpReq::kNull;
+  EXPECT_TRUE(op.Forward(ctx, in_v, out_reqs, out_v).ok());
+  BackwardArgs args{head_v, in_v, out_v, grad_v, reqs};
+  EXPECT_TRUE(op.Backward(ctx, args).ok());
+  std::vector<std::vector<double>> result = {{out_data[0].begin(), out_data[0].end()}};
+  for (const auto& g : grad_data) result.emplace_back(g.begin(), g.end());
+  for (const auto& v : in_data) result.emplace_back(v.begin(), v.end());  // aux as updated
+  return result;
+}
+
+std::vector<double> Ramp(int64_t n, double scale) {
+  std::vector<double> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = std::sin(0.7 * i + scale) * scale;
+  return v;
+}
+
+TEST(ConvOpsTest, Float32OneDnnGradientsMatchFloat64Loops) {
+  const Registry& registry = ConvRegistry();
+  for (const AttrMap& attrs : std::vector<AttrMap>{
+           {{"kernel", "(3, 2)"}, {"num_filter", "4"}, {"num_group", "2"}, {"stride", "(2, 1)"},
+            {"pad", "(1, 1)"}, {"dilate", "(1, 2)"}},
+           {{"kernel", "(3,)"}, {"num_filter", "3"}, {"no_bias", "True"}, {"pad", "(1,)"}}}) {
+    absl::StatusOr<ParsedOp> op = registry.Parse("Convolution", attrs);
+    ASSERT_TRUE(op.ok()) << op.status();
+    const bool one_d = attrs.at("kernel") == "(3,)";
+    std::vector<Shape> shapes = one_d ? std::vector<Shape>{{2, 2, 7}, {3, 2, 3}}
+                                      : std::vector<Shape>{{2, 4, 7, 6}, {4, 2, 3, 2}, {4}};
+    std::vector<std::vector<double>> vals;
+    for (const Shape& s : shapes) vals.push_back(Ramp(s.Size(), 1.0 + vals.size()));
+    std::vector<InferShape> ins(shapes.begin(), shapes.end()), outs(1);
+    ASSERT_TRUE(op->InferShapes(&ins, &outs).ok());
+    std::vector<double> head = Ramp(outs[0]->Size(), 0.5);
+    auto f32 = RunOp<float>(*op, shapes, vals, head, true);
+    auto f64 = RunOp<double>(*op, shapes, vals, head, true);
+    for (size_t k = 0; k <= shapes.size(); ++k) {
+      ASSERT_EQ(f32[k].size(), f64[k].size());
+      for (size_t i = 0; i < f32[k].size(); ++i) {
+        EXPECT_NEAR(f32[k][i], f64[k][i], 1e-4 * (1 + std::abs(f64[k][i]))) << k << " " << i;
+      }
+    }
+  }
+}
+
+TEST(ConvOpsTest, MaxPoolTiesRouteGradientToFirstMaximum) {
+  absl::StatusOr<ParsedOp> op = ConvRegistry().Parse("Pooling", {{"kernel", "(2, 2)"}});
+  ASSERT_TRUE(op.ok()) << op.status();
+  auto r = RunOp<double>(*op, {{1, 1, 2, 2}}, {{1, 1, 1, 1}}, {3.0}, true);
+  EXPECT_EQ(r[1], (std::vector<double>{3, 0, 0, 0}));  // MXNet 1.9.1 gives [1, 0, 0, 0] * 3
+}
+
+TEST(ConvOpsTest, BatchNormTrainingUpdatesMovingStatsWithBiasedVariance) {
+  absl::StatusOr<ParsedOp> op = ConvRegistry().Parse("BatchNorm", {{"momentum", "0.8"}});
+  ASSERT_TRUE(op.ok()) << op.status();
+  // Channel 0: {1, 3, 5, 7} (mean 4, biased var 5); channel 1: {2, 2, 2, 2}.
+  auto r = RunOp<double>(*op, {{2, 2, 2}, {2}, {2}, {2}, {2}},
+                         {{1, 3, 2, 2, 5, 7, 2, 2}, {5, 5}, {0, 0}, {1, 2}, {1, 1}},
+                         std::vector<double>(8, 1.0), true);
+  // r: output, 5 grads, then the inputs as updated (moving_mean at 6 + 3, var at 6 + 4).
+  EXPECT_NEAR(r[9][0], 0.8 * 1 + 0.2 * 4, 1e-12);
+  EXPECT_NEAR(r[9][1], 0.8 * 2 + 0.2 * 2, 1e-12);
+  EXPECT_NEAR(r[10][0], 0.8 * 1 + 0.2 * 5, 1e-12);
+  EXPECT_NEAR(r[10][1], 0.8 * 1 + 0.2 * 0, 1e-12);
+  EXPECT_EQ(r[2], (std::vector<double>{0, 0}));  // fix_gamma: zero gamma gradient
+  EXPECT_NEAR(r[0][0], (1 - 4) / std::sqrt(5 + 1e-3), 1e-12);  // gamma 5 ignored
+}
+
+TEST(ConvOpsTest, PoolingAndBatchNormRejectBadInput) {
+  ExpectInvalid(Infer("Pooling", {{"kernel", "(4, 4)"}}, {{1, 1, 3, 9}}),
+                {"Pooling", "(4, 4)", "(1, 1, 3, 9)"});
+  ExpectInvalid(Infer("Pooling", {{"kernel", "(2, 2)"}, {"pool_type", "lp"}}, {}),
+                {"Pooling", "pool_type"});
+  ExpectInvalid(Infer("BatchNorm", {{"axis", "3"}}, {{2, 3, 4}}), {"BatchNorm", "(2, 3, 4)"});
+  ExpectInvalid(Infer("BatchNorm", {}, {{2, 3, 4}, {4}}), {"BatchNorm", "gamma", "(4,)"});
+}
+
+}  // namespace
+}  // namespace mxgrid::ops

@@ -1,0 +1,171 @@
+// Convolution (1-D NCW and 2-D NCHW): float32 through oneDNN, float64 through direct loops.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
+#include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/params.h"
+
+namespace mxgrid::ops::conv_internal {
+
+namespace {
+
+constexpr char kOp[] = "Convolution";
+
+absl::Status InferConvShape(const OpParams& params, std::vector<InferShape>* in,
+                            std::vector<InferShape>* out) {
+  const auto& p = ParamsAs<ConvParams>(params);
+  const int nd = static_cast<int>(p.kernel.size());
+  InferShape& data = (*in)[0];
+  if (!data) return absl::OkStatus();
+  if (data->ndim() != nd + 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kOp, ": data ", data->ToString(), " must have ", nd + 2,
+                     " dimensions for kernel ", TupleString(p.kernel)));
+  }
+  const int64_t c = (*data)[1];
+  if (c >= 0) {
+    if (c % p.num_group != 0 || p.num_filter % p.num_group != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": channels ", c, " of data ", data->ToString(), " and num_filter ",
+          p.num_filter, " must be divisible by num_group ", p.num_group));
+    }
+    std::vector<int64_t> w = {p.num_filter, c / p.num_group};
+    w.insert(w.end(), p.kernel.begin(), p.kernel.end());
+    MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "weight", Shape(w), &(*in)[1]));
+  }
+  if (!p.no_bias) MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "bias", Shape{p.num_filter}, &(*in)[2]));
+  // Back-infer batch (and spatial dims when stride is 1) from a known output.
+  const InferShape& o = (*out)[0];
+  if (o && o->ndim() == nd + 2) {
+    if ((*data)[0] < 0) (*data)[0] = (*o)[0];
+    for (int i = 0; i < nd; ++i) {
+      const int64_t dk = 1 + (p.kernel[i] - 1) * p.dilate[i];
+      if ((*data)[i + 2] < 0 && (*o)[i + 2] >= 0 && p.stride[i] == 1) {
+        (*data)[i + 2] = (*o)[i + 2] - 2 * p.pad[i] + dk - 1;
+      }
+    }
+  }
+  std::vector<int64_t> y = {(*data)[0], p.num_filter};
+  for (int i = 0; i < nd; ++i) {
+    const int64_t in_sp = (*data)[i + 2];
+    const int64_t dk = 1 + (p.kernel[i] - 1) * p.dilate[i];
+    if (in_sp < 0) {
+      y.push_back(-1);
+      continue;
+    }
+    if (dk > in_sp + 2 * p.pad[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": kernel ", TupleString(p.kernel), " with dilate ", TupleString(p.dilate),
+          " is larger than data ", data->ToString(), " padded by ", TupleString(p.pad)));
+    }
+    y.push_back((in_sp + 2 * p.pad[i] - dk) / p.stride[i] + 1);
+  }
+  return MergeShape(kOp, "output", Shape(y), &(*out)[0]);
+}
+
+ConvGeom GeomOf(const ConvParams& p, const Shape& x, const Shape& y) {
+  std::vector<int64_t> in_sp(x.dims().begin() + 2, x.dims().end());
+  std::vector<int64_t> out_sp(y.dims().begin() + 2, y.dims().end());
+  return MakeGeom(x[0], x[1], y[1], in_sp, out_sp, p);
+}
+
+absl::Status Unsupported(DType t) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(kOp, ": dtype ", DTypeName(t), " is not supported (float32, float64)"));
+}
+
+template <typename T>
+absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const TensorView> in,
+                      OpReq req, const TensorView& out) {
+  const T* bias = p.no_bias ? nullptr : in[2].as<T>();
+  std::vector<T> y(out.size(), T(0));
+  if constexpr (std::is_same_v<T, float>) {
+    MXGRID_RETURN_IF_ERROR(DnnlConvForward(g, in[0].as<T>(), in[1].as<T>(), bias, y.data()));
+  } else {
+    ConvForwardLoops(g, in[0].as<T>(), in[1].as<T>(), y.data());
+    if (bias != nullptr) {
+      const int64_t plane = g.oh * g.ow;
+      for (int64_t i = 0; i < out.size(); ++i) y[i] += bias[(i / plane) % g.f];
+    }
+  }
+  ApplyReq(req, y.data(), out.size(), out.as<T>());
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status BackwardT(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
+  const T* x = a.inputs[0].as<T>();
+  const T* w = a.inputs[1].as<T>();
+  const T* dy = a.out_grads[0].as<T>();
+  std::vector<T> dx(a.inputs[0].size(), T(0)), dw(a.inputs[1].size(), T(0)), db(g.f, T(0));
+  const bool want_b = !p.no_bias && a.reqs[2] != OpReq::kNull;
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.reqs[0] != OpReq::kNull) {
+      MXGRID_RETURN_IF_ERROR(DnnlConvBackwardData(g, dy, w, dx.data()));
+    }
+    if (a.reqs[1] != OpReq::kNull || want_b) {
+      MXGRID_RETURN_IF_ERROR(
+          DnnlConvBackwardWeights(g, x, dy, dw.data(), p.no_bias ? nullptr : db.data()));
+    }
+  } else {
+    if (a.reqs[0] != OpReq::kNull) ConvBackwardDataLoops(g, dy, w, dx.data());
+    if (a.reqs[1] != OpReq::kNull) ConvBackwardWeightLoops(g, x, dy, dw.data());
+    const int64_t plane = g.oh * g.ow, ny = a.out_grads[0].size();
+    if (want_b) {
+      for (int64_t i = 0; i < ny; ++i) db[(i / plane) % g.f] += dy[i];
+    }
+  }
+  ApplyReq(a.reqs[0], dx.data(), dx.size(), a.in_grads[0].as<T>());
+  ApplyReq(a.reqs[1], dw.data(), dw.size(), a.in_grads[1].as<T>());
+  if (want_b) ApplyReq(a.reqs[2], db.data(), g.f, a.in_grads[2].as<T>());
+  return absl::OkStatus();
+}
+
+absl::Status ConvForward(const OpContext&, const OpParams& params,
+                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                         absl::Span<const TensorView> out) {
+  const auto& p = ParamsAs<ConvParams>(params);
+  const ConvGeom g = GeomOf(p, in[0].shape, out[0].shape);
+  switch (in[0].dtype) {
+    case DType::kFloat32: return ForwardT<float>(p, g, in, reqs[0], out[0]);
+    case DType::kFloat64: return ForwardT<double>(p, g, in, reqs[0], out[0]);
+    default: return Unsupported(in[0].dtype);
+  }
+}
+
+absl::Status ConvBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
+  const auto& p = ParamsAs<ConvParams>(params);
+  const ConvGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
+  switch (a.inputs[0].dtype) {
+    case DType::kFloat32: return BackwardT<float>(p, g, a);
+    case DType::kFloat64: return BackwardT<double>(p, g, a);
+    default: return Unsupported(a.inputs[0].dtype);
+  }
+}
+
+}  // namespace
+
+absl::Status RegisterConvolution(Registry* registry) {
+  OpDef def;
+  def.name = kOp;
+  def.description = "1-D/2-D convolution over NCW/NCHW data (MXNet Convolution).";
+  def.params = ConvParamSpecs(/*deconv=*/false);
+  def.parse = [](const AttrMap& attrs) { return ParseConvParams(kOp, attrs, false); };
+  def.input_names = [](const OpParams& params) {
+    if (ParamsAs<ConvParams>(params).no_bias) return std::vector<std::string>{"data", "weight"};
+    return std::vector<std::string>{"data", "weight", "bias"};
+  };
+  def.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  def.num_outputs = [](const OpParams&) { return 1; };
+  def.aux_indices = [](const OpParams&) { return std::vector<int>{}; };
+  def.infer_shape = InferConvShape;
+  def.forward = ConvForward;
+  def.backward = ConvBackward;
+  def.backward_deps = BackwardDeps{/*inputs=*/true, /*outputs=*/false};
+  return registry->Register(std::move(def));
+}
+
+}  // namespace mxgrid::ops::conv_internal

@@ -1,0 +1,267 @@
+// Pooling (max, avg, sum; 1-D NCW and 2-D NCHW) with MXNet's window rules, in loops.
+//
+// Windows start at o*stride - pad. avg divides by the window clipped to [-pad, in + pad)
+// (count_include_pad, the default) or by its in-bounds part; max ignores padding and routes
+// its gradient to the first maximum in row-major order, as MXNet does on ties.
+#include <algorithm>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
+#include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/params.h"
+
+namespace mxgrid::ops::conv_internal {
+
+namespace {
+
+constexpr char kOp[] = "Pooling";
+
+struct PoolParams : OpParams {
+  std::vector<int64_t> kernel, stride, pad;
+  std::string pool_type, convention;
+  bool global_pool = false;
+  bool count_include_pad = true;
+};
+
+absl::StatusOr<std::shared_ptr<const OpParams>> ParsePool(const AttrMap& attrs) {
+  auto p = std::make_shared<PoolParams>();
+  ParamReader r(kOp, attrs);
+  MXGRID_RETURN_IF_ERROR(r.Bool("global_pool", &p->global_pool, false));
+  MXGRID_RETURN_IF_ERROR(r.Tuple("kernel", &p->kernel, /*required=*/!p->global_pool));
+  MXGRID_RETURN_IF_ERROR(r.Tuple("stride", &p->stride));
+  MXGRID_RETURN_IF_ERROR(r.Tuple("pad", &p->pad));
+  MXGRID_RETURN_IF_ERROR(r.Enum("pool_type", &p->pool_type, {"max", "avg", "sum"}, "max"));
+  MXGRID_RETURN_IF_ERROR(
+      r.Enum("pooling_convention", &p->convention, {"valid", "full"}, "valid"));
+  std::optional<int64_t> p_value;
+  MXGRID_RETURN_IF_ERROR(r.OptionalInt("p_value", &p_value));
+  std::string cip, layout;
+  MXGRID_RETURN_IF_ERROR(
+      r.Enum("count_include_pad", &cip, {"None", "True", "False", "true", "false", "1", "0"},
+             "None"));
+  p->count_include_pad = !(cip == "False" || cip == "false" || cip == "0");
+  bool cudnn_off = false;
+  MXGRID_RETURN_IF_ERROR(r.Bool("cudnn_off", &cudnn_off, false));
+  MXGRID_RETURN_IF_ERROR(r.Enum("layout", &layout, {"None", "NCW", "NCHW"}, "None"));
+  MXGRID_RETURN_IF_ERROR(r.Finish());
+  const size_t nd = p->kernel.size();
+  if (!p->global_pool || nd != 0) {
+    if (nd != 1 && nd != 2) {
+      return r.Error(absl::StrCat("kernel ", TupleString(p->kernel),
+                                  " must have 1 or 2 elements (1-D or 2-D only)"));
+    }
+    if (p->stride.empty()) p->stride.assign(nd, 1);
+    if (p->pad.empty()) p->pad.assign(nd, 0);
+    if (p->stride.size() != nd || p->pad.size() != nd) {
+      return r.Error(absl::StrCat("stride ", TupleString(p->stride), " and pad ",
+                                  TupleString(p->pad), " must match kernel ",
+                                  TupleString(p->kernel)));
+    }
+    for (size_t i = 0; i < nd; ++i) {
+      if (p->kernel[i] < 1 || p->stride[i] < 1 || p->pad[i] < 0) {
+        return r.Error("kernel and stride must be >= 1 and pad >= 0");
+      }
+    }
+    if ((layout == "NCW" && nd != 1) || (layout == "NCHW" && nd != 2)) {
+      return r.Error(absl::StrCat("layout ", layout, " does not match kernel ",
+                                  TupleString(p->kernel)));
+    }
+  }
+  return std::shared_ptr<const OpParams>(std::move(p));
+}
+
+// Pooling geometry on NCHW (1-D as unit height).
+struct PoolGeom {
+  int64_t nc, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+};
+
+// Effective kernel/stride/pad per spatial dim for data of `nsp` spatial dims.
+void Effective(const PoolParams& p, const Shape& data, std::vector<int64_t>* k,
+               std::vector<int64_t>* s, std::vector<int64_t>* pad) {
+  const int nsp = data.ndim() - 2;
+  if (p.global_pool) {
+    k->assign(data.dims().begin() + 2, data.dims().end());
+    s->assign(nsp, 1);
+    pad->assign(nsp, 0);
+  } else {
+    *k = p.kernel;
+    *s = p.stride;
+    *pad = p.pad;
+  }
+}
+
+absl::Status InferPoolShape(const OpParams& params, std::vector<InferShape>* in,
+                            std::vector<InferShape>* out) {
+  const auto& p = ParamsAs<PoolParams>(params);
+  const InferShape& data = (*in)[0];
+  if (!data) return absl::OkStatus();
+  const int want_nd = p.kernel.empty() ? data->ndim() : static_cast<int>(p.kernel.size()) + 2;
+  if (data->ndim() != want_nd || (want_nd != 3 && want_nd != 4)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": data ", data->ToString(), " must be 3-D or 4-D and match kernel ",
+        TupleString(p.kernel)));
+  }
+  std::vector<int64_t> k, s, pad, y = {(*data)[0], (*data)[1]};
+  Effective(p, *data, &k, &s, &pad);
+  for (int i = 0; i + 2 < data->ndim(); ++i) {
+    const int64_t in_sp = (*data)[i + 2];
+    if (p.global_pool || in_sp < 0) {
+      y.push_back(p.global_pool ? 1 : -1);
+      continue;
+    }
+    if (k[i] > in_sp + 2 * pad[i]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kOp, ": kernel ", TupleString(k), " is larger than data ",
+                       data->ToString(), " padded by ", TupleString(pad)));
+    }
+    const int64_t span = in_sp + 2 * pad[i] - k[i];
+    y.push_back(1 + (p.convention == "full" ? (span + s[i] - 1) / s[i] : span / s[i]));
+  }
+  return MergeShape(kOp, "output", Shape(y), &(*out)[0]);
+}
+
+PoolGeom GeomOf(const PoolParams& p, const Shape& x, const Shape& y) {
+  std::vector<int64_t> k, s, pad;
+  Effective(p, x, &k, &s, &pad);
+  const bool two = x.ndim() == 4;
+  const int l = two ? 1 : 0;
+  return PoolGeom{x[0] * x[1], two ? x[2] : 1, x[x.ndim() - 1], two ? y[2] : 1,
+                  y[y.ndim() - 1], two ? k[0] : 1, k[l], two ? s[0] : 1, s[l],
+                  two ? pad[0] : 0, pad[l]};
+}
+
+// Calls fn(plane, out_index, y0, y1, x0, x1, divisor) per output element; [y0, y1) x [x0, x1)
+// is the in-bounds window.
+template <typename Fn>
+void ForEachWindow(const PoolParams& p, const PoolGeom& g, Fn&& fn) {
+  for (int64_t pl = 0; pl < g.nc; ++pl) {
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
+        int64_t y1 = std::min(y0 + g.kh, g.h + g.ph), x1 = std::min(x0 + g.kw, g.w + g.pw);
+        int64_t size = (y1 - y0) * (x1 - x0);
+        y0 = std::max<int64_t>(y0, 0);
+        x0 = std::max<int64_t>(x0, 0);
+        y1 = std::min(y1, g.h);
+        x1 = std::min(x1, g.w);
+        if (!p.count_include_pad) size = (y1 - y0) * (x1 - x0);
+        const double div = p.pool_type == "avg" ? static_cast<double>(size) : 1.0;
+        fn(pl, (pl * g.oh + oy) * g.ow + ox, y0, y1, x0, x1, div);
+      }
+    }
+  }
+}
+
+template <typename T>
+void PoolForwardT(const PoolParams& p, const PoolGeom& g, const T* x, T* y) {
+  const bool is_max = p.pool_type == "max";
+  ForEachWindow(p, g, [&](int64_t pl, int64_t oi, int64_t y0, int64_t y1, int64_t x0,
+                          int64_t x1, double div) {
+    const T* plane = x + pl * g.h * g.w;
+    T acc = is_max ? std::numeric_limits<T>::lowest() : T(0);
+    for (int64_t iy = y0; iy < y1; ++iy) {
+      for (int64_t ix = x0; ix < x1; ++ix) {
+        const T v = plane[iy * g.w + ix];
+        acc = is_max ? std::max(acc, v) : acc + v;
+      }
+    }
+    y[oi] = is_max ? acc : static_cast<T>(acc / div);
+  });
+}
+
+template <typename T>
+void PoolBackwardT(const PoolParams& p, const PoolGeom& g, const T* x, const T* dy, T* dx) {
+  const bool is_max = p.pool_type == "max";
+  ForEachWindow(p, g, [&](int64_t pl, int64_t oi, int64_t y0, int64_t y1, int64_t x0,
+                          int64_t x1, double div) {
+    const int64_t base = pl * g.h * g.w;
+    if (is_max) {
+      int64_t best = -1;
+      for (int64_t iy = y0; iy < y1; ++iy) {
+        for (int64_t ix = x0; ix < x1; ++ix) {
+          const int64_t i = base + iy * g.w + ix;
+          if (best < 0 || x[i] > x[best]) best = i;
+        }
+      }
+      if (best >= 0) dx[best] += dy[oi];
+      return;
+    }
+    for (int64_t iy = y0; iy < y1; ++iy) {
+      for (int64_t ix = x0; ix < x1; ++ix) dx[base + iy * g.w + ix] += dy[oi] / div;
+    }
+  });
+}
+
+absl::Status Unsupported(DType t) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(kOp, ": dtype ", DTypeName(t), " is not supported (float32, float64)"));
+}
+
+absl::Status PoolForward(const OpContext&, const OpParams& params,
+                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                         absl::Span<const TensorView> out) {
+  const auto& p = ParamsAs<PoolParams>(params);
+  const PoolGeom g = GeomOf(p, in[0].shape, out[0].shape);
+  auto run = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<T> y(out[0].size());
+    PoolForwardT(p, g, in[0].as<T>(), y.data());
+    ApplyReq(reqs[0], y.data(), out[0].size(), out[0].as<T>());
+    return absl::OkStatus();
+  };
+  if (in[0].dtype == DType::kFloat32) return run(TypeTag<float>{});
+  if (in[0].dtype == DType::kFloat64) return run(TypeTag<double>{});
+  return Unsupported(in[0].dtype);
+}
+
+absl::Status PoolBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
+  const auto& p = ParamsAs<PoolParams>(params);
+  const PoolGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
+  auto run = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<T> dx(a.inputs[0].size(), T(0));
+    PoolBackwardT(p, g, a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx.data());
+    ApplyReq(a.reqs[0], dx.data(), dx.size(), a.in_grads[0].as<T>());
+    return absl::OkStatus();
+  };
+  if (a.inputs[0].dtype == DType::kFloat32) return run(TypeTag<float>{});
+  if (a.inputs[0].dtype == DType::kFloat64) return run(TypeTag<double>{});
+  return Unsupported(a.inputs[0].dtype);
+}
+
+}  // namespace
+
+absl::Status RegisterPooling(Registry* registry) {
+  OpDef def;
+  def.name = kOp;
+  def.description = "1-D/2-D max, avg or sum pooling over NCW/NCHW data (MXNet Pooling).";
+  def.params = {
+      {"kernel", "Shape(tuple)", "[]", false, "Pooling window; ignored with global_pool."},
+      {"pool_type", "{'avg', 'max', 'sum'}", "'max'", false, "Pooling type."},
+      {"global_pool", "boolean", "False", false, "Pool over the whole spatial extent."},
+      {"pooling_convention", "{'full', 'valid'}", "'valid'", false, "Output size rounding."},
+      {"stride", "Shape(tuple)", "[]", false, "Stride; default 1 per dimension."},
+      {"pad", "Shape(tuple)", "[]", false, "Padding per side; default 0."},
+      {"p_value", "int or None", "None", false, "Accepted (lp pooling is not supported)."},
+      {"count_include_pad", "boolean or None", "None", false,
+       "avg: count padded cells in the divisor (default True)."},
+      {"cudnn_off", "boolean", "False", false, "Accepted and ignored."},
+      {"layout", "{None, 'NCHW', 'NCW'}", "None", false, "Data layout (channels first)."},
+  };
+  def.parse = ParsePool;
+  def.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  def.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  def.num_outputs = [](const OpParams&) { return 1; };
+  def.aux_indices = [](const OpParams&) { return std::vector<int>{}; };
+  def.infer_shape = InferPoolShape;
+  def.forward = PoolForward;
+  def.backward = PoolBackward;
+  def.backward_deps = BackwardDeps{/*inputs=*/true, /*outputs=*/false};
+  return registry->Register(std::move(def));
+}
+
+}  // namespace mxgrid::ops::conv_internal
