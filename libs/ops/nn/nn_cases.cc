@@ -1,0 +1,16 @@
+#include "libs/ops/nn/nn_cases.h"
+
+namespace mxgrid::ops {
+
+std::vector<testing::OpCase> NNCases() {
+  std::vector<testing::OpCase> all;
+  for (auto* family : {nn_cases_internal::FullyConnectedCases, nn_cases_internal::ActivationCases,
+                       nn_cases_internal::SoftmaxCases, nn_cases_internal::SoftmaxOutputCases,
+                       nn_cases_internal::RegressionCases, nn_cases_internal::DropoutCases}) {
+    std::vector<testing::OpCase> cases = family();
+    all.insert(all.end(), cases.begin(), cases.end());
+  }
+  return all;
+}
+
+}  // namespace mxgrid::ops

@@ -1,0 +1,19 @@
+#include "libs/ops/nn/nn_ops.h"
+
+#include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_util.h"
+
+namespace mxgrid::ops {
+
+absl::Status RegisterNNOps(Registry* registry) {
+  for (OpDef (*make)() :
+       {nn::MakeFullyConnectedOp, nn::MakeActivationOp, nn::MakeLeakyReLUOp, nn::MakeSoftmaxOp,
+        nn::MakeLogSoftmaxOp, nn::MakeSoftmaxActivationOp, nn::MakeSoftmaxOutputOp,
+        nn::MakeLinearRegressionOutputOp, nn::MakeLogisticRegressionOutputOp,
+        nn::MakeMAERegressionOutputOp, nn::MakeDropoutOp}) {
+    MXGRID_RETURN_IF_ERROR(registry->Register(make()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::ops

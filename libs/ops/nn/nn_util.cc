@@ -1,0 +1,74 @@
+#include "libs/ops/nn/nn_util.h"
+
+#include <vector>
+
+#include "libs/base/status_macros.h"
+
+namespace mxgrid::ops::nn {
+
+absl::Status MergeShape(absl::string_view op, absl::string_view what, const Shape& inferred,
+                        InferShape* slot) {
+  if (!slot->has_value()) {
+    *slot = inferred;
+    return absl::OkStatus();
+  }
+  Shape& have = **slot;
+  auto conflict = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " shape ", have.ToString(),
+                                                   " conflicts with inferred ",
+                                                   inferred.ToString()));
+  };
+  if (have.ndim() != inferred.ndim()) return conflict();
+  for (int i = 0; i < have.ndim(); ++i) {
+    if (have[i] >= 0 && inferred[i] >= 0 && have[i] != inferred[i]) return conflict();
+  }
+  for (int i = 0; i < have.ndim(); ++i) {
+    if (have[i] < 0) have[i] = inferred[i];
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckArity(absl::string_view op, size_t n_in, size_t want_in, size_t n_out,
+                        size_t want_out) {
+  if (n_in != want_in || n_out != want_out) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": expected ", want_in, " inputs and ",
+                                                   want_out, " outputs, got ", n_in, " and ",
+                                                   n_out));
+  }
+  return absl::OkStatus();
+}
+
+OpDef NewOp(std::string name, std::string description) {
+  OpDef d;
+  d.name = std::move(name);
+  d.description = std::move(description);
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  return d;
+}
+
+ParamSpec Spec(std::string name, std::string type, std::string default_value,
+               std::string description) {
+  ParamSpec s;
+  s.name = std::move(name);
+  s.type = std::move(type);
+  s.required = default_value.empty();
+  s.default_value = std::move(default_value);
+  s.description = std::move(description);
+  return s;
+}
+
+absl::Status InferSameShape(absl::string_view op, std::vector<InferShape>* in,
+                            std::vector<InferShape>* out) {
+  // Merge every known shape into one, then write it back everywhere.
+  InferShape merged;
+  if ((*in)[0]) MXGRID_RETURN_IF_ERROR(MergeShape(op, "data", *(*in)[0], &merged));
+  for (auto& o : *out) {
+    if (o) MXGRID_RETURN_IF_ERROR(MergeShape(op, "output", *o, &merged));
+  }
+  if (!merged) return absl::OkStatus();
+  MXGRID_RETURN_IF_ERROR(MergeShape(op, "data", *merged, &(*in)[0]));
+  for (auto& o : *out) MXGRID_RETURN_IF_ERROR(MergeShape(op, "output", *merged, &o));
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::ops::nn

@@ -1,0 +1,190 @@
+// softmax, log_softmax (axis, temperature) and SoftmaxActivation (instance | channel).
+// Gradients use the output only (MXNet's _backward_softmax / _backward_log_softmax).
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_util.h"
+#include "libs/ops/params.h"
+
+namespace mxgrid::ops::nn {
+namespace {
+
+struct SoftmaxParams : OpParams {
+  int64_t axis = -1;
+  double temperature = 1.0;
+  bool log = false;
+  bool channel = false;  // SoftmaxActivation only; instance mode flattens d[1:].
+  bool activation = false;
+};
+
+// The data as (outer, n, inner) with the softmax taken over n.
+struct Layout {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+absl::StatusOr<Layout> GetLayout(const char* op, const SoftmaxParams& p, const Shape& s) {
+  Layout l;
+  if (s.ndim() == 0) return absl::InvalidArgumentError(absl::StrCat(op, ": data is a scalar"));
+  if (p.activation) {
+    if (!p.channel) return Layout{s[0], s.ProdRange(1, s.ndim()), 1};
+    if (s.ndim() < 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": channel mode needs at least 2 dims, got ", s.ToString()));
+    }
+    return Layout{s[0], s[1], s.ProdRange(2, s.ndim())};
+  }
+  int64_t axis = p.axis < 0 ? p.axis + s.ndim() : p.axis;
+  if (axis < 0 || axis >= s.ndim()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": axis ", p.axis, " is out of range for shape ", s.ToString()));
+  }
+  return Layout{s.ProdRange(0, axis), s[axis], s.ProdRange(axis + 1, s.ndim())};
+}
+
+template <typename T>
+void ForwardT(const SoftmaxParams& p, const Layout& l, const T* x, OpReq req, T* y) {
+  const T t = static_cast<T>(p.temperature);
+  std::vector<T> row(l.n);
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t i = 0; i < l.inner; ++i) {
+      const int64_t base = o * l.n * l.inner + i;
+      T mx = x[base];
+      for (int64_t k = 0; k < l.n; ++k) mx = std::max(mx, x[base + k * l.inner]);
+      T sum = 0;
+      for (int64_t k = 0; k < l.n; ++k) {
+        row[k] = (x[base + k * l.inner] - mx) / t;
+        sum += std::exp(row[k]);
+      }
+      const T log_sum = std::log(sum);
+      for (int64_t k = 0; k < l.n; ++k) {
+        Store(req, y, base + k * l.inner, p.log ? row[k] - log_sum : std::exp(row[k]) / sum);
+      }
+    }
+  }
+}
+
+template <typename T>
+void BackwardT(const SoftmaxParams& p, const Layout& l, const T* y, const T* g, OpReq req, T* gx) {
+  const T t = static_cast<T>(p.temperature);
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t i = 0; i < l.inner; ++i) {
+      const int64_t base = o * l.n * l.inner + i;
+      T dot = 0;
+      for (int64_t k = 0; k < l.n; ++k) {
+        const int64_t j = base + k * l.inner;
+        dot += p.log ? g[j] : g[j] * y[j];
+      }
+      for (int64_t k = 0; k < l.n; ++k) {
+        const int64_t j = base + k * l.inner;
+        const T v = p.log ? g[j] - std::exp(y[j]) * dot : y[j] * (g[j] - dot);
+        Store(req, gx, j, v / t);
+      }
+    }
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const OpParams>> ParseSoftmax(const char* op, bool log,
+                                                             const AttrMap& attrs) {
+  auto p = std::make_shared<SoftmaxParams>();
+  p->log = log;
+  AttrMap a = attrs;  // Optional parameters given as "None" are absent.
+  for (const char* key : {"temperature", "dtype", "use_length"}) {
+    auto it = a.find(key);
+    if (it != a.end() && it->second == "None") a.erase(it);
+  }
+  ParamReader r(op, a);
+  MXGRID_RETURN_IF_ERROR(r.Int("axis", &p->axis, -1));
+  MXGRID_RETURN_IF_ERROR(r.Float("temperature", &p->temperature, 1.0));
+  std::optional<DType> dtype;
+  MXGRID_RETURN_IF_ERROR(r.DTypeName("dtype", &dtype));
+  bool use_length = false;
+  MXGRID_RETURN_IF_ERROR(r.Bool("use_length", &use_length, false));
+  MXGRID_RETURN_IF_ERROR(r.Finish());
+  if (dtype) return r.Error("an output dtype is not supported yet; leave dtype as None");
+  if (use_length) return r.Error("use_length=True is not supported yet");
+  if (p->temperature == 0) return r.Error("temperature must be non-zero");
+  return std::shared_ptr<const OpParams>(std::move(p));
+}
+
+OpDef MakeSoftmaxLike(const char* op, std::string description) {
+  OpDef d = NewOp(op, std::move(description));
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.infer_shape = [op](const OpParams&, std::vector<InferShape>* in, std::vector<InferShape>* out) {
+    MXGRID_RETURN_IF_ERROR(CheckArity(op, in->size(), 1, out->size(), 1));
+    return InferSameShape(op, in, out);
+  };
+  d.forward = [op](const OpContext&, const OpParams& params, absl::Span<const TensorView> in,
+                   absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
+    const auto& p = ParamsAs<SoftmaxParams>(params);
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    MXGRID_ASSIGN_OR_RETURN(Layout l, GetLayout(op, p, in[0].shape));
+    return DispatchFloat(op, in[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      ForwardT<T>(p, l, in[0].as<T>(), reqs[0], out[0].as<T>());
+      return absl::OkStatus();
+    });
+  };
+  d.backward = [op](const OpContext&, const OpParams& params, const BackwardArgs& a) {
+    const auto& p = ParamsAs<SoftmaxParams>(params);
+    if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
+    MXGRID_ASSIGN_OR_RETURN(Layout l, GetLayout(op, p, a.outputs[0].shape));
+    return DispatchFloat(op, a.outputs[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      BackwardT<T>(p, l, a.outputs[0].as<T>(), a.out_grads[0].as<T>(), a.reqs[0],
+                   a.in_grads[0].as<T>());
+      return absl::OkStatus();
+    });
+  };
+  d.backward_deps.outputs = true;
+  return d;
+}
+
+std::vector<ParamSpec> SoftmaxSpecs() {
+  return {Spec("axis", "int", "-1", "The axis along which to compute softmax."),
+          Spec("temperature", "double or None", "None", "Temperature parameter."),
+          Spec("dtype", "{None, 'float16', 'float32', 'float64'}", "None",
+               "Output dtype (only None is supported)."),
+          Spec("use_length", "boolean or None", "0", "Whether to use a length input (no).")};
+}
+
+}  // namespace
+
+OpDef MakeSoftmaxOp() {
+  OpDef d = MakeSoftmaxLike("softmax", "Applies the softmax function along an axis.");
+  d.params = SoftmaxSpecs();
+  d.parse = [](const AttrMap& attrs) { return ParseSoftmax("softmax", false, attrs); };
+  d.inplace = {{0, 0}};
+  return d;
+}
+
+OpDef MakeLogSoftmaxOp() {
+  OpDef d = MakeSoftmaxLike("log_softmax", "Computes the log softmax along an axis.");
+  d.params = SoftmaxSpecs();
+  d.parse = [](const AttrMap& attrs) { return ParseSoftmax("log_softmax", true, attrs); };
+  d.inplace = {{0, 0}};
+  return d;
+}
+
+OpDef MakeSoftmaxActivationOp() {
+  OpDef d = MakeSoftmaxLike("SoftmaxActivation",
+                            "Softmax over each instance (flattened) or over the channel axis.");
+  d.params = {Spec("mode", "{'channel', 'instance'}", "'instance'",
+                   "instance: softmax over d[1:]; channel: over axis 1.")};
+  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    auto p = std::make_shared<SoftmaxParams>();
+    p->activation = true;
+    ParamReader r("SoftmaxActivation", attrs);
+    std::string mode;
+    MXGRID_RETURN_IF_ERROR(r.Enum("mode", &mode, {"instance", "channel"}, "instance"));
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    p->channel = mode == "channel";
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  return d;
+}
+
+}  // namespace mxgrid::ops::nn
