@@ -1,6 +1,6 @@
 // The operator registry: every operator mxgrid knows, by name and MXNet alias.
 //
-//   const Registry& registry = Registry::Global();   // all built-in op families
+//   const Registry& registry = GlobalRegistry();   // all built-in families (builtin.h)
 //   MXGRID_ASSIGN_OR_RETURN(ParsedOp op, registry.Parse("Activation", {{"act_type", "relu"}}));
 //
 // Op families register through explicit calls (RegisterNNOps(&registry), ...), never static
@@ -25,9 +25,6 @@ class Registry {
   Registry() = default;
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
-
-  // The registry with every built-in operator family.
-  static const Registry& Global();
 
   // Adds an operator. AlreadyExists when its name or an alias is taken.
   absl::Status Register(OpDef def);

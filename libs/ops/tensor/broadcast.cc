@@ -1,0 +1,128 @@
+// broadcast_add/sub/mul/div/maximum/minimum: NumPy-style right-aligned broadcasting; the
+// backward reduces each input's gradient over the axes it was broadcast along.
+#include <algorithm>
+
+#include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/tensor_ops.h"
+
+namespace mxgrid::ops {
+namespace {
+
+using tensor_internal::BroadcastIndex;
+using tensor_internal::DispatchReal;
+using tensor_internal::kInputDeps;
+using tensor_internal::kNoDeps;
+using tensor_internal::NoParamsParser;
+using tensor_internal::Store;
+using tensor_internal::Unify;
+
+absl::Status BroadcastShapes(const std::string& op, std::vector<InferShape>* in,
+                             std::vector<InferShape>* out) {
+  const InferShape& l = (*in)[0];
+  const InferShape& r = (*in)[1];
+  if (l && r && *l == *r) return Unify(op, "output 0", l, &(*out)[0]);
+  if (!IsKnown(l) || !IsKnown(r)) return absl::OkStatus();
+  const int nd = std::max(l->ndim(), r->ndim());
+  std::vector<int64_t> dims(nd);
+  for (int i = 0; i < nd; ++i) {
+    const int li = i - (nd - l->ndim()), ri = i - (nd - r->ndim());
+    const int64_t a = li >= 0 ? (*l)[li] : 1, b = ri >= 0 ? (*r)[ri] : 1;
+    if (a != b && a != 1 && b != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(op, ": operands could not be broadcast "
+                                                     "together with shapes ", l->ToString(),
+                                                     " ", r->ToString()));
+    }
+    dims[i] = a == 1 ? b : a;
+  }
+  return Unify(op, "output 0", Shape(dims), &(*out)[0]);
+}
+
+template <typename Fwd, typename GradA, typename GradB>
+OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd fwd,
+                  GradA ga, GradB gb, BackwardDeps deps) {
+  OpDef d;
+  d.name = name;
+  d.aliases = std::move(aliases);
+  d.description = "Elementwise " + name + " with NumPy-style broadcasting.";
+  d.parse = NoParamsParser(name);
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"lhs", "rhs"}; };
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [name](const OpParams&, std::vector<InferShape>* in,
+                         std::vector<InferShape>* out) { return BroadcastShapes(name, in, out); };
+  d.forward = [name, fwd](const OpContext&, const OpParams&, absl::Span<const TensorView> in,
+                          absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    const auto li = BroadcastIndex(in[0].shape, out[0].shape);
+    const auto ri = BroadcastIndex(in[1].shape, out[0].shape);
+    return DispatchReal(name, out[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* a = in[0].as<T>();
+      const T* b = in[1].as<T>();
+      T* y = out[0].as<T>();
+      for (size_t k = 0; k < li.size(); ++k) {
+        Store(reqs[0], y, k, static_cast<T>(fwd(a[li[k]], b[ri[k]])));
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.backward = [name, ga, gb, deps](const OpContext&, const OpParams&,
+                                    const BackwardArgs& args) {
+    const Shape& os = args.out_grads[0].shape;
+    const auto li = BroadcastIndex(args.in_grads[0].shape, os);
+    const auto ri = BroadcastIndex(args.in_grads[1].shape, os);
+    return DispatchReal(name, args.out_grads[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* a = deps.inputs ? args.inputs[0].as<T>() : nullptr;
+      const T* b = deps.inputs ? args.inputs[1].as<T>() : nullptr;
+      const T* dy = args.out_grads[0].as<T>();
+      std::vector<T> da(args.in_grads[0].size(), T(0)), db(args.in_grads[1].size(), T(0));
+      for (size_t k = 0; k < li.size(); ++k) {
+        const T ak = a ? a[li[k]] : T(0), bk = b ? b[ri[k]] : T(0);
+        da[li[k]] += static_cast<T>(ga(ak, bk, dy[k]));
+        db[ri[k]] += static_cast<T>(gb(ak, bk, dy[k]));
+      }
+      for (int j = 0; j < 2; ++j) {
+        if (args.reqs[j] == OpReq::kNull) continue;
+        const std::vector<T>& g = j == 0 ? da : db;
+        T* dst = args.in_grads[j].as<T>();
+        for (size_t i = 0; i < g.size(); ++i) Store(args.reqs[j], dst, i, g[i]);
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.backward_deps = deps;
+  return d;
+}
+
+}  // namespace
+
+absl::Status RegisterBroadcastOps(Registry* registry) {
+  std::vector<OpDef> defs;
+  auto zero = [](auto g) { return decltype(g)(0); };
+  defs.push_back(BroadcastOp(
+      "broadcast_add", {"broadcast_plus"}, [](auto a, auto b) { return a + b; },
+      [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return g; }, kNoDeps));
+  defs.push_back(BroadcastOp(
+      "broadcast_sub", {"broadcast_minus"}, [](auto a, auto b) { return a - b; },
+      [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return -g; }, kNoDeps));
+  defs.push_back(BroadcastOp(
+      "broadcast_mul", {}, [](auto a, auto b) { return a * b; },
+      [](auto, auto b, auto g) { return g * b; }, [](auto a, auto, auto g) { return g * a; },
+      kInputDeps));
+  defs.push_back(BroadcastOp(
+      "broadcast_div", {}, [](auto a, auto b) { return a / b; },
+      [](auto, auto b, auto g) { return g / b; },
+      [](auto a, auto b, auto g) { return -g * a / (b * b); }, kInputDeps));
+  defs.push_back(BroadcastOp(
+      "broadcast_maximum", {}, [](auto a, auto b) { return a > b ? a : b; },
+      [=](auto a, auto b, auto g) { return a >= b ? g : zero(g); },
+      [=](auto a, auto b, auto g) { return a >= b ? zero(g) : g; }, kInputDeps));
+  defs.push_back(BroadcastOp(
+      "broadcast_minimum", {}, [](auto a, auto b) { return a < b ? a : b; },
+      [=](auto a, auto b, auto g) { return a <= b ? g : zero(g); },
+      [=](auto a, auto b, auto g) { return a <= b ? zero(g) : g; }, kInputDeps));
+  for (OpDef& d : defs) MXGRID_RETURN_IF_ERROR(registry->Register(std::move(d)));
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::ops

@@ -1,0 +1,94 @@
+#include "libs/ops/tensor/common.h"
+
+#include <utility>
+
+namespace mxgrid::ops::tensor_internal {
+
+absl::StatusOr<std::shared_ptr<const OpParams>> ParseNoParams(const std::string& op,
+                                                              const AttrMap& attrs) {
+  ParamReader r(op, attrs);
+  absl::Status s = r.Finish();
+  if (!s.ok()) return s;
+  return std::shared_ptr<const OpParams>(std::make_shared<NoParams>());
+}
+
+absl::Status Unify(absl::string_view op, absl::string_view what, const InferShape& src,
+                   InferShape* dst) {
+  if (!src) return absl::OkStatus();
+  if (!*dst) {
+    *dst = src;
+    return absl::OkStatus();
+  }
+  auto conflict = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " shape ", src->ToString(),
+                                                   " conflicts with ", (*dst)->ToString()));
+  };
+  if (src->ndim() != (*dst)->ndim()) return conflict();
+  Shape merged = **dst;
+  for (int i = 0; i < merged.ndim(); ++i) {
+    const int64_t a = (*src)[i];
+    const int64_t b = merged[i];
+    if (a >= 0 && b >= 0 && a != b) return conflict();
+    if (b < 0) merged[i] = a;
+  }
+  *dst = std::move(merged);
+  return absl::OkStatus();
+}
+
+absl::Status ElemwiseShapes(absl::string_view op, std::vector<InferShape>* in,
+                            std::vector<InferShape>* out) {
+  InferShape common;
+  for (size_t i = 0; i < in->size(); ++i) {
+    absl::Status s = Unify(op, absl::StrCat("input ", i), (*in)[i], &common);
+    if (!s.ok()) return s;
+  }
+  for (size_t i = 0; i < out->size(); ++i) {
+    absl::Status s = Unify(op, absl::StrCat("output ", i), (*out)[i], &common);
+    if (!s.ok()) return s;
+  }
+  for (auto& s : *in) s = common;
+  for (auto& s : *out) s = common;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> NormalizeAxis(absl::string_view op, int64_t axis, int ndim, bool extra) {
+  const int64_t hi = extra ? ndim + 1 : ndim;
+  if (axis < -hi || axis >= hi) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": axis ", axis,
+                                                   " is out of range for ", ndim,
+                                                   "-d input (allowed [", -hi, ", ", hi, "))"));
+  }
+  return static_cast<int>(axis < 0 ? axis + hi : axis);
+}
+
+std::vector<int64_t> Strides(const Shape& s) {
+  std::vector<int64_t> st(s.ndim(), 1);
+  for (int i = s.ndim() - 2; i >= 0; --i) st[i] = st[i + 1] * s[i + 1];
+  return st;
+}
+
+// Offsets into an input of shape `in` for each element of `out` (broadcast dims stride 0).
+std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out) {
+  const int nd = out.ndim(), off = nd - in.ndim();
+  std::vector<int64_t> stride(nd, 0);
+  int64_t s = 1;
+  for (int i = nd - 1; i >= off; --i) {
+    stride[i] = in[i - off] == 1 ? 0 : s;
+    s *= in[i - off];
+  }
+  std::vector<int64_t> idx(out.Size());
+  std::vector<int64_t> coord(nd, 0);
+  int64_t cur = 0;
+  for (int64_t k = 0; k < static_cast<int64_t>(idx.size()); ++k) {
+    idx[k] = cur;
+    for (int i = nd - 1; i >= 0; --i) {  // odometer increment
+      cur += stride[i];
+      if (++coord[i] < out[i]) break;
+      cur -= stride[i] * out[i];
+      coord[i] = 0;
+    }
+  }
+  return idx;
+}
+
+}  // namespace mxgrid::ops::tensor_internal

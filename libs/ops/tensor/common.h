@@ -1,0 +1,106 @@
+// Shared helpers of the tensor op family (internal to libs/ops/tensor).
+//
+// Shape unification with MXNet-style conflict messages, OpReq-aware stores, dtype dispatch
+// for the float kernels, and the parameterless-op parser. Thread-safe (pure functions).
+#ifndef MXGRID_LIBS_OPS_TENSOR_COMMON_H_
+#define MXGRID_LIBS_OPS_TENSOR_COMMON_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "libs/base/dtype.h"
+#include "libs/base/shape.h"
+#include "libs/ops/op.h"
+#include "libs/ops/params.h"
+
+namespace mxgrid::ops::tensor_internal {
+
+inline constexpr BackwardDeps kNoDeps{false, false};
+inline constexpr BackwardDeps kInputDeps{true, false};
+inline constexpr BackwardDeps kOutputDeps{false, true};
+inline constexpr BackwardDeps kBothDeps{true, true};
+
+// Parameters of ops that take none.
+struct NoParams : OpParams {};
+
+// OpDef::parse for an op without parameters (rejects every non-hidden key).
+absl::StatusOr<std::shared_ptr<const OpParams>> ParseNoParams(const std::string& op,
+                                                              const AttrMap& attrs);
+
+// Merges `src` into `*dst` (unknown dims of -1 fill from the other). Conflicts are
+// InvalidArgument "<op>: <what> shape <src> conflicts with <dst>".
+absl::Status Unify(absl::string_view op, absl::string_view what, const InferShape& src,
+                   InferShape* dst);
+
+// MXNet's ElemwiseShape: every input and output shares one shape, filled both ways.
+absl::Status ElemwiseShapes(absl::string_view op, std::vector<InferShape>* in,
+                            std::vector<InferShape>* out);
+
+// Normalizes a possibly negative axis against ndim (accepting [-ndim, ndim) or, with
+// `extra`, [-ndim-1, ndim]); InvalidArgument naming the op otherwise.
+absl::StatusOr<int> NormalizeAxis(absl::string_view op, int64_t axis, int ndim,
+                                  bool extra = false);
+
+// Unknown shapes (nullopt or containing -1) leave inference to later passes.
+inline bool AllKnown(const std::vector<InferShape>& shapes) {
+  for (const auto& s : shapes) {
+    if (!IsKnown(s)) return false;
+  }
+  return true;
+}
+
+// Writes `v` to dst[i] according to `req` (kNull must be filtered by the caller).
+template <typename T>
+inline void Store(OpReq req, T* dst, int64_t i, T v) {
+  if (req == OpReq::kAddTo) {
+    dst[i] += v;
+  } else {
+    dst[i] = v;
+  }
+}
+
+// Calls fn(TypeTag<T>{}) for float32/float64; InvalidArgument for other dtypes.
+template <typename Fn>
+absl::Status DispatchReal(absl::string_view op, DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat32: return fn(TypeTag<float>{});
+    case DType::kFloat64: return fn(TypeTag<double>{});
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": dtype ", DTypeName(dtype), " is not supported (float32, float64)"));
+  }
+}
+
+// Like DispatchReal but also the integer dtypes (for copies, casts and indexing ops).
+template <typename Fn>
+absl::Status DispatchNumeric(absl::string_view op, DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat32: return fn(TypeTag<float>{});
+    case DType::kFloat64: return fn(TypeTag<double>{});
+    case DType::kUint8: return fn(TypeTag<uint8_t>{});
+    case DType::kInt8: return fn(TypeTag<int8_t>{});
+    case DType::kInt32: return fn(TypeTag<int32_t>{});
+    case DType::kInt64: return fn(TypeTag<int64_t>{});
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": dtype ", DTypeName(dtype), " is not supported"));
+  }
+}
+
+// For each element (C order) of `out`, the flat offset of the element of `in` it reads
+// under right-aligned broadcasting (`in`'s dims are 1 or equal to `out`'s). Also maps input
+// elements to their reduction slot when `in` is the keepdims-reduced shape.
+std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out);
+
+// C-order strides of `s`.
+std::vector<int64_t> Strides(const Shape& s);
+
+}  // namespace mxgrid::ops::tensor_internal
+
+#endif  // MXGRID_LIBS_OPS_TENSOR_COMMON_H_

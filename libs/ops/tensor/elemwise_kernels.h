@@ -1,0 +1,141 @@
+// Builders of elementwise OpDefs from per-element functors (internal to libs/ops/tensor).
+//
+//   defs.push_back(UnaryOp<NoParams>("exp", {}, ParseFn,
+//       [](auto x, const NoParams&) { return std::exp(x); },
+//       [](auto x, auto y, auto dy, const NoParams&) { return dy * y; }, {.outputs = true}));
+//
+// Functors are generic over the element type T (float or double). The backward functor gets
+// x (input) and y (output) only when `deps` asks for them (otherwise zero).
+#ifndef MXGRID_LIBS_OPS_TENSOR_ELEMWISE_KERNELS_H_
+#define MXGRID_LIBS_OPS_TENSOR_ELEMWISE_KERNELS_H_
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "libs/ops/op.h"
+#include "libs/base/status_macros.h"
+#include "libs/ops/params.h"
+#include "libs/ops/tensor/common.h"
+
+namespace mxgrid::ops::tensor_internal {
+
+using ParseFn = std::function<absl::StatusOr<std::shared_ptr<const OpParams>>(const AttrMap&)>;
+
+inline ParseFn NoParamsParser(const std::string& op) {
+  return [op](const AttrMap& attrs) { return ParseNoParams(op, attrs); };
+}
+
+template <typename P, typename Fwd, typename Bwd>
+OpDef UnaryOp(const std::string& name, std::vector<std::string> aliases, ParseFn parse,
+              Fwd fwd, Bwd bwd, BackwardDeps deps, bool has_grad = true) {
+  OpDef d;
+  d.name = name;
+  d.aliases = std::move(aliases);
+  d.description = "Elementwise " + name + " (MXNet-compatible).";
+  d.parse = std::move(parse);
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [name](const OpParams&, std::vector<InferShape>* in,
+                         std::vector<InferShape>* out) { return ElemwiseShapes(name, in, out); };
+  d.forward = [name, fwd](const OpContext&, const OpParams& params,
+                          absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                          absl::Span<const TensorView> out) -> absl::Status {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    const P& p = ParamsAs<P>(params);
+    return DispatchReal(name, in[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* x = in[0].as<T>();
+      T* y = out[0].as<T>();
+      for (int64_t i = 0, n = out[0].size(); i < n; ++i) {
+        Store(reqs[0], y, i, static_cast<T>(fwd(x[i], p)));
+      }
+      return absl::OkStatus();
+    });
+  };
+  if (has_grad) {
+    d.backward = [name, bwd, deps](const OpContext&, const OpParams& params,
+                                   const BackwardArgs& a) -> absl::Status {
+      if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
+      const P& p = ParamsAs<P>(params);
+      return DispatchReal(name, a.out_grads[0].dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        const T* x = deps.inputs ? a.inputs[0].as<T>() : nullptr;
+        const T* y = deps.outputs ? a.outputs[0].as<T>() : nullptr;
+        const T* dy = a.out_grads[0].as<T>();
+        T* dx = a.in_grads[0].as<T>();
+        for (int64_t i = 0, n = a.in_grads[0].size(); i < n; ++i) {
+          const T xi = x ? x[i] : T(0);
+          const T yi = y ? y[i] : T(0);
+          Store(a.reqs[0], dx, i, static_cast<T>(bwd(xi, yi, dy[i], p)));
+        }
+        return absl::OkStatus();
+      });
+    };
+    d.backward_deps = deps;
+  }
+  d.inplace = {{0, 0}};
+  return d;
+}
+
+// Binary elementwise op over equal shapes: fwd(a, b), da(a, b, dy), db(a, b, dy). a and b are
+// zero unless deps.inputs.
+template <typename Fwd, typename GradA, typename GradB>
+OpDef BinaryOp(const std::string& name, std::vector<std::string> aliases, Fwd fwd, GradA ga,
+               GradB gb, BackwardDeps deps) {
+  OpDef d;
+  d.name = name;
+  d.aliases = std::move(aliases);
+  d.description = "Elementwise " + name + " of two arrays of one shape (MXNet-compatible).";
+  d.parse = NoParamsParser(name);
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"lhs", "rhs"}; };
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [name](const OpParams&, std::vector<InferShape>* in,
+                         std::vector<InferShape>* out) { return ElemwiseShapes(name, in, out); };
+  d.forward = [name, fwd](const OpContext&, const OpParams&, absl::Span<const TensorView> in,
+                          absl::Span<const OpReq> reqs,
+                          absl::Span<const TensorView> out) -> absl::Status {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    return DispatchReal(name, in[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* a = in[0].as<T>();
+      const T* b = in[1].as<T>();
+      T* y = out[0].as<T>();
+      for (int64_t i = 0, n = out[0].size(); i < n; ++i) {
+        Store(reqs[0], y, i, static_cast<T>(fwd(a[i], b[i])));
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.backward = [name, ga, gb, deps](const OpContext&, const OpParams&,
+                                    const BackwardArgs& args) -> absl::Status {
+    return DispatchReal(name, args.out_grads[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* a = deps.inputs ? args.inputs[0].as<T>() : nullptr;
+      const T* b = deps.inputs ? args.inputs[1].as<T>() : nullptr;
+      const T* dy = args.out_grads[0].as<T>();
+      T* da = args.in_grads[0].as<T>();
+      T* db = args.in_grads[1].as<T>();
+      const int64_t n = args.out_grads[0].size();
+      // Both gradients are computed before either is stored: they may alias dy.
+      for (int64_t i = 0; i < n; ++i) {
+        const T ai = a ? a[i] : T(0);
+        const T bi = b ? b[i] : T(0);
+        const T g = dy[i];
+        const T gra = static_cast<T>(ga(ai, bi, g));
+        const T grb = static_cast<T>(gb(ai, bi, g));
+        if (args.reqs[0] != OpReq::kNull) Store(args.reqs[0], da, i, gra);
+        if (args.reqs[1] != OpReq::kNull) Store(args.reqs[1], db, i, grb);
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.backward_deps = deps;
+  d.inplace = {{0, 0}, {1, 0}};
+  return d;
+}
+
+}  // namespace mxgrid::ops::tensor_internal
+
+#endif  // MXGRID_LIBS_OPS_TENSOR_ELEMWISE_KERNELS_H_

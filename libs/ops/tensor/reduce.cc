@@ -1,0 +1,238 @@
+// sum [sum_axis], mean, max, min over axis (int or tuple; default all), keepdims, exclude;
+// argmax over one axis (or all), returning indices as the input's float dtype (no gradient).
+#include <algorithm>
+#include <limits>
+#include <optional>
+
+#include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/tensor_ops.h"
+
+namespace mxgrid::ops {
+namespace {
+
+using tensor_internal::BroadcastIndex;
+using tensor_internal::DispatchReal;
+using tensor_internal::NormalizeAxis;
+using tensor_internal::Store;
+using tensor_internal::Unify;
+
+enum class Kind { kSum, kMean, kMax, kMin };
+
+struct ReduceParams : OpParams {
+  std::optional<std::vector<int64_t>> axis;  // nullopt: all
+  bool keepdims = false;
+  bool exclude = false;
+};
+
+// Reads an "axis" attribute that may be "None", an int or a tuple.
+absl::Status ReadAxes(const AttrMap& attrs, ParamReader* r,
+                      std::optional<std::vector<int64_t>>* axis) {
+  std::vector<int64_t> v;
+  auto it = attrs.find("axis");
+  if (it != attrs.end() && it->second == "None") {
+    std::optional<int64_t> ignored;
+    return r->OptionalInt("axis", &ignored);
+  }
+  MXGRID_RETURN_IF_ERROR(r->Tuple("axis", &v));
+  if (it != attrs.end()) *axis = v;
+  return absl::OkStatus();
+}
+
+// Which axes of `in` are reduced.
+absl::StatusOr<std::vector<bool>> ReduceMask(const std::string& op, const ReduceParams& p,
+                                             const Shape& in) {
+  std::vector<bool> reduce(in.ndim(), !p.axis || (p.axis->empty() && !p.exclude));
+  if (p.axis) {
+    std::vector<bool> listed(in.ndim(), false);
+    for (int64_t a : *p.axis) {
+      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(op, a, in.ndim()));
+      if (listed[ax]) return absl::InvalidArgumentError(absl::StrCat(op, ": duplicate axis ", a));
+      listed[ax] = true;
+    }
+    if (!p.axis->empty() || p.exclude) {
+      for (int i = 0; i < in.ndim(); ++i) reduce[i] = listed[i] != p.exclude;
+    }
+  }
+  return reduce;
+}
+
+// The keepdims shape of the reduction of `in` (reduced dims are 1).
+absl::StatusOr<Shape> KeptShape(const std::string& op, const ReduceParams& p, const Shape& in) {
+  MXGRID_ASSIGN_OR_RETURN(std::vector<bool> reduce, ReduceMask(op, p, in));
+  Shape kept = in;
+  for (int i = 0; i < in.ndim(); ++i) {
+    if (reduce[i]) kept[i] = 1;
+  }
+  return kept;
+}
+
+// The output shape: reduced dims dropped ((1,) when none is left) or kept as 1.
+absl::StatusOr<Shape> OutShape(const std::string& op, const ReduceParams& p, const Shape& in) {
+  MXGRID_ASSIGN_OR_RETURN(std::vector<bool> reduce, ReduceMask(op, p, in));
+  std::vector<int64_t> dims;
+  for (int i = 0; i < in.ndim(); ++i) {
+    if (p.keepdims || !reduce[i]) dims.push_back(reduce[i] ? 1 : in[i]);
+  }
+  return dims.empty() ? Shape{1} : Shape(dims);
+}
+
+OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind kind) {
+  OpDef d;
+  d.name = name;
+  d.aliases = std::move(aliases);
+  d.description = "Reduces by " + name + " over the given axes.";
+  d.params = {{"axis", "Shape or None", "None", false, "Axes to reduce; all when None."},
+              {"keepdims", "boolean", "0", false, "Keep reduced axes as size 1."},
+              {"exclude", "boolean", "0", false, "Reduce the axes not listed instead."}};
+  d.parse = [name](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    auto p = std::make_shared<ReduceParams>();
+    ParamReader r(name, attrs);
+    MXGRID_RETURN_IF_ERROR(ReadAxes(attrs, &r, &p->axis));
+    MXGRID_RETURN_IF_ERROR(r.Bool("keepdims", &p->keepdims, false));
+    MXGRID_RETURN_IF_ERROR(r.Bool("exclude", &p->exclude, false));
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [name](const OpParams& params, std::vector<InferShape>* in,
+                         std::vector<InferShape>* out) -> absl::Status {
+    if (!IsKnown((*in)[0])) return absl::OkStatus();
+    const auto& p = ParamsAs<ReduceParams>(params);
+    MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape(name, p, *(*in)[0]));
+    return Unify(name, "output 0", shape, &(*out)[0]);
+  };
+  d.forward = [name, kind](const OpContext&, const OpParams& params,
+                           absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                           absl::Span<const TensorView> out) -> absl::Status {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    MXGRID_ASSIGN_OR_RETURN(Shape kept,
+                            KeptShape(name, ParamsAs<ReduceParams>(params), in[0].shape));
+    const auto slot = BroadcastIndex(kept, in[0].shape);
+    return DispatchReal(name, in[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T init = kind == Kind::kMax   ? -std::numeric_limits<T>::infinity()
+                     : kind == Kind::kMin ? std::numeric_limits<T>::infinity()
+                                          : T(0);
+      std::vector<T> acc(kept.Size(), init);
+      const T* x = in[0].as<T>();
+      for (size_t i = 0; i < slot.size(); ++i) {
+        T& a = acc[slot[i]];
+        a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
+                                                                        : a + x[i];
+      }
+      const T count = static_cast<T>(in[0].size() / std::max<int64_t>(1, kept.Size()));
+      T* y = out[0].as<T>();
+      for (size_t j = 0; j < acc.size(); ++j) {
+        Store(reqs[0], y, j, kind == Kind::kMean ? acc[j] / count : acc[j]);
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.backward = [name, kind](const OpContext&, const OpParams& params,
+                            const BackwardArgs& a) -> absl::Status {
+    if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
+    const Shape& is = a.in_grads[0].shape;
+    MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape(name, ParamsAs<ReduceParams>(params), is));
+    const auto slot = BroadcastIndex(kept, is);
+    return DispatchReal(name, a.out_grads[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* dy = a.out_grads[0].as<T>();
+      const bool select = kind == Kind::kMax || kind == Kind::kMin;
+      const T* x = select ? a.inputs[0].as<T>() : nullptr;
+      const T* y = select ? a.outputs[0].as<T>() : nullptr;
+      const T scale = kind == Kind::kMean ? T(kept.Size()) / T(is.Size()) : T(1);
+      T* dx = a.in_grads[0].as<T>();
+      for (size_t i = 0; i < slot.size(); ++i) {
+        T g = dy[slot[i]] * scale;
+        if (select && x[i] != y[slot[i]]) g = T(0);
+        Store(a.reqs[0], dx, i, g);
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.backward_deps = (kind == Kind::kMax || kind == Kind::kMin) ? tensor_internal::kBothDeps
+                                                               : tensor_internal::kNoDeps;
+  return d;
+}
+
+struct ArgmaxParams : OpParams {
+  std::optional<int64_t> axis;
+  bool keepdims = false;
+};
+
+OpDef Argmax() {
+  OpDef d;
+  d.name = "argmax";
+  d.description = "Index of the maximum along `axis` (all elements when None), as floats.";
+  d.params = {{"axis", "int or None", "None", false, "The axis to reduce."},
+              {"keepdims", "boolean", "0", false, "Keep the reduced axis as size 1."}};
+  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    auto p = std::make_shared<ArgmaxParams>();
+    ParamReader r("argmax", attrs);
+    MXGRID_RETURN_IF_ERROR(r.OptionalInt("axis", &p->axis));
+    MXGRID_RETURN_IF_ERROR(r.Bool("keepdims", &p->keepdims, false));
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  // As a sum with one axis (or all), so the shape and slot logic is shared.
+  auto as_reduce = [](const OpParams& params) {
+    const auto& p = ParamsAs<ArgmaxParams>(params);
+    ReduceParams r;
+    if (p.axis) r.axis = std::vector<int64_t>{*p.axis};
+    r.keepdims = p.keepdims;
+    return r;
+  };
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [as_reduce](const OpParams& params, std::vector<InferShape>* in,
+                              std::vector<InferShape>* out) -> absl::Status {
+    if (!IsKnown((*in)[0])) return absl::OkStatus();
+    MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape("argmax", as_reduce(params), *(*in)[0]));
+    return Unify("argmax", "output 0", shape, &(*out)[0]);
+  };
+  d.forward = [as_reduce](const OpContext&, const OpParams& params,
+                          absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                          absl::Span<const TensorView> out) -> absl::Status {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    const Shape& is = in[0].shape;
+    MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape("argmax", as_reduce(params), is));
+    const auto slot = BroadcastIndex(kept, is);
+    // Position of element i along the reduced axis (or its flat index when reducing all).
+    const auto& p = ParamsAs<ArgmaxParams>(params);
+    int64_t inner = 1, len = is.Size();
+    if (p.axis) {
+      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis("argmax", *p.axis, is.ndim()));
+      inner = is.ProdRange(ax + 1, is.ndim());
+      len = is[ax];
+    }
+    return DispatchReal("argmax", in[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* x = in[0].as<T>();
+      std::vector<T> best(kept.Size(), -std::numeric_limits<T>::infinity());
+      std::vector<int64_t> where(kept.Size(), -1);
+      for (size_t i = 0; i < slot.size(); ++i) {
+        if (where[slot[i]] < 0 || x[i] > best[slot[i]]) {
+          best[slot[i]] = x[i];
+          where[slot[i]] = (static_cast<int64_t>(i) / inner) % len;
+        }
+      }
+      T* y = out[0].as<T>();
+      for (size_t j = 0; j < where.size(); ++j) Store(reqs[0], y, j, static_cast<T>(where[j]));
+      return absl::OkStatus();
+    });
+  };
+  return d;  // No gradient (MXNet's MakeZeroGradNodes).
+}
+
+}  // namespace
+
+absl::Status RegisterReduceOps(Registry* registry) {
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("sum", {"sum_axis"}, Kind::kSum)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("mean", {}, Kind::kMean)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("max", {"max_axis"}, Kind::kMax)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("min", {"min_axis"}, Kind::kMin)));
+  return registry->Register(Argmax());
+}
+
+}  // namespace mxgrid::ops

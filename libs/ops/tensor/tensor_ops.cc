@@ -1,0 +1,21 @@
+#include "libs/ops/tensor/tensor_ops.h"
+
+#include "libs/base/status_macros.h"
+
+namespace mxgrid::ops {
+
+absl::Status RegisterTensorOps(Registry* registry) {
+  MXGRID_RETURN_IF_ERROR(RegisterElemwiseBinaryOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterElemwiseScalarOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterUnaryOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterAggregateOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterBroadcastOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterReduceOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterMatrixOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterConcatSliceOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterDotOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterIndexOps(registry));
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::ops

@@ -1,0 +1,36 @@
+// The tensor operator family: MXNet's elementwise, scalar, unary, aggregation, broadcast,
+// reduction, shape-manipulation, dot and indexing operators (src/operator/tensor/).
+//
+//   Registry registry;
+//   MXGRID_RETURN_IF_ERROR(RegisterTensorOps(&registry));
+//   registry.Parse("elemwise_add", {});
+//
+// Kernels are CPU, float32/float64 (copies and casts also integer dtypes), honour OpReq for
+// outputs and input gradients, and are re-entrant. Registration is explicit.
+#ifndef MXGRID_LIBS_OPS_TENSOR_TENSOR_OPS_H_
+#define MXGRID_LIBS_OPS_TENSOR_TENSOR_OPS_H_
+
+#include "absl/status/status.h"
+#include "libs/ops/registry.h"
+
+namespace mxgrid::ops {
+
+// Registers every tensor op; AlreadyExists when a name is taken.
+absl::Status RegisterTensorOps(Registry* registry);
+
+// The families, one per source file (RegisterTensorOps calls them all).
+absl::Status RegisterElemwiseBinaryOps(Registry* registry);
+absl::Status RegisterElemwiseScalarOps(Registry* registry);
+absl::Status RegisterUnaryOps(Registry* registry);
+absl::Status RegisterAggregateOps(Registry* registry);
+absl::Status RegisterBroadcastOps(Registry* registry);
+absl::Status RegisterReduceOps(Registry* registry);
+absl::Status RegisterMatrixOps(Registry* registry);
+absl::Status RegisterConcatSliceOps(Registry* registry);
+absl::Status RegisterDotOps(Registry* registry);
+absl::Status RegisterIndexOps(Registry* registry);  // includes RegisterWhere
+absl::Status RegisterWhere(Registry* registry);
+
+}  // namespace mxgrid::ops
+
+#endif  // MXGRID_LIBS_OPS_TENSOR_TENSOR_OPS_H_

@@ -1,0 +1,155 @@
+// Unary math (exp, log, sqrt, square, abs, negative, relu, sigmoid, tanh, reciprocal, clip),
+// copies (_copy, BlockGrad, zeros_like, ones_like) and Cast.
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/tensor_ops.h"
+
+namespace mxgrid::ops {
+namespace {
+
+using tensor_internal::DispatchNumeric;
+using tensor_internal::ElemwiseShapes;
+using tensor_internal::kInputDeps;
+using tensor_internal::kNoDeps;
+using tensor_internal::kOutputDeps;
+using tensor_internal::NoParams;
+using tensor_internal::NoParamsParser;
+using tensor_internal::ParseFn;
+using tensor_internal::UnaryOp;
+
+struct ClipParams : OpParams {
+  double a_min = 0, a_max = 0;
+};
+
+struct CastParams : OpParams {
+  std::optional<DType> dtype;
+};
+
+template <typename Fwd, typename Bwd>
+OpDef Math(const std::string& name, std::vector<std::string> aliases, Fwd fwd, Bwd bwd,
+           BackwardDeps deps, bool has_grad = true) {
+  return UnaryOp<NoParams>(
+      name, std::move(aliases), NoParamsParser(name),
+      [fwd](auto x, const NoParams&) { return fwd(x); },
+      [bwd](auto x, auto y, auto g, const NoParams&) { return bwd(x, y, g); }, deps, has_grad);
+}
+
+OpDef Clip() {
+  ParseFn parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    auto p = std::make_shared<ClipParams>();
+    ParamReader r("clip", attrs);
+    MXGRID_RETURN_IF_ERROR(r.Float("a_min", &p->a_min));
+    MXGRID_RETURN_IF_ERROR(r.Float("a_max", &p->a_max));
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  OpDef d = UnaryOp<ClipParams>(
+      "clip", {}, parse,
+      [](auto x, const ClipParams& p) {
+        using T = decltype(x);
+        return std::min(std::max(x, static_cast<T>(p.a_min)), static_cast<T>(p.a_max));
+      },
+      [](auto x, auto, auto g, const ClipParams& p) {
+        return (x < p.a_min || x > p.a_max) ? decltype(g)(0) : g;
+      },
+      kInputDeps);
+  d.params = {{"a_min", "float", "", true, "Minimum value"},
+              {"a_max", "float", "", true, "Maximum value"}};
+  return d;
+}
+
+// Converts every element of `src` into `dst` (any dtypes), honouring `req`.
+absl::Status Convert(const TensorView& src, OpReq req, const TensorView& dst) {
+  if (req == OpReq::kNull) return absl::OkStatus();
+  return DispatchNumeric("Cast", src.dtype, [&](auto in_tag) {
+    using I = typename decltype(in_tag)::type;
+    return DispatchNumeric("Cast", dst.dtype, [&](auto out_tag) {
+      using O = typename decltype(out_tag)::type;
+      const I* x = src.as<I>();
+      O* y = dst.as<O>();
+      for (int64_t i = 0, n = dst.size(); i < n; ++i) {
+        const O v = FromDouble<O>(ToDouble(x[i]));
+        y[i] = req == OpReq::kAddTo ? static_cast<O>(y[i] + v) : v;
+      }
+      return absl::OkStatus();
+    });
+  });
+}
+
+OpDef Cast() {
+  OpDef d;
+  d.name = "Cast";
+  d.aliases = {"cast"};
+  d.description = "Casts every element to `dtype`.";
+  d.params = {{"dtype", "{'float16', 'float32', 'float64', 'int32', ...}", "", true,
+               "Output data type."}};
+  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    auto p = std::make_shared<CastParams>();
+    ParamReader r("Cast", attrs);
+    MXGRID_RETURN_IF_ERROR(r.DTypeName("dtype", &p->dtype));
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    if (!p->dtype) return r.Error("parameter 'dtype' is required");
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [](const OpParams&, std::vector<InferShape>* in,
+                     std::vector<InferShape>* out) { return ElemwiseShapes("Cast", in, out); };
+  d.infer_type = [](const OpParams& p, std::vector<InferType>*, std::vector<InferType>* out) {
+    (*out)[0] = ParamsAs<CastParams>(p).dtype;
+    return absl::OkStatus();
+  };
+  d.forward = [](const OpContext&, const OpParams&, absl::Span<const TensorView> in,
+                 absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
+    return Convert(in[0], reqs[0], out[0]);
+  };
+  d.backward = [](const OpContext&, const OpParams&, const BackwardArgs& a) {
+    return Convert(a.out_grads[0], a.reqs[0], a.in_grads[0]);
+  };
+  return d;
+}
+
+}  // namespace
+
+absl::Status RegisterUnaryOps(Registry* registry) {
+  std::vector<OpDef> defs;
+  auto zero = [](auto g) { return decltype(g)(0); };
+  defs.push_back(Math("exp", {}, [](auto x) { return std::exp(x); },
+                      [](auto, auto y, auto g) { return g * y; }, kOutputDeps));
+  defs.push_back(Math("log", {}, [](auto x) { return std::log(x); },
+                      [](auto x, auto, auto g) { return g / x; }, kInputDeps));
+  defs.push_back(Math("sqrt", {}, [](auto x) { return std::sqrt(x); },
+                      [](auto, auto y, auto g) { return g / (2 * y); }, kOutputDeps));
+  defs.push_back(Math("square", {}, [](auto x) { return x * x; },
+                      [](auto x, auto, auto g) { return 2 * x * g; }, kInputDeps));
+  defs.push_back(Math("abs", {}, [](auto x) { return std::abs(x); },
+                      [=](auto x, auto, auto g) { return x > 0 ? g : x < 0 ? -g : zero(g); },
+                      kInputDeps));
+  defs.push_back(Math("negative", {}, [](auto x) { return -x; },
+                      [](auto, auto, auto g) { return -g; }, kNoDeps));
+  defs.push_back(Math("relu", {}, [](auto x) { return x > 0 ? x : decltype(x)(0); },
+                      [=](auto, auto y, auto g) { return y > 0 ? g : zero(g); }, kOutputDeps));
+  defs.push_back(Math("sigmoid", {}, [](auto x) { return 1 / (1 + std::exp(-x)); },
+                      [](auto, auto y, auto g) { return g * y * (1 - y); }, kOutputDeps));
+  defs.push_back(Math("tanh", {}, [](auto x) { return std::tanh(x); },
+                      [](auto, auto y, auto g) { return g * (1 - y * y); }, kOutputDeps));
+  defs.push_back(Math("reciprocal", {}, [](auto x) { return 1 / x; },
+                      [](auto x, auto, auto g) { return -g / (x * x); }, kInputDeps));
+  defs.push_back(Clip());
+  defs.push_back(Math("_copy", {"identity"}, [](auto x) { return x; },
+                      [](auto, auto, auto g) { return g; }, kNoDeps));
+  defs.push_back(Math("BlockGrad", {"stop_gradient"}, [](auto x) { return x; },
+                      [](auto, auto, auto g) { return g; }, kNoDeps, /*has_grad=*/false));
+  defs.push_back(Math("zeros_like", {}, [](auto x) { return decltype(x)(0); },
+                      [](auto, auto, auto g) { return g; }, kNoDeps, /*has_grad=*/false));
+  defs.push_back(Math("ones_like", {}, [](auto x) { return decltype(x)(1); },
+                      [](auto, auto, auto g) { return g; }, kNoDeps, /*has_grad=*/false));
+  defs.push_back(Cast());
+  for (OpDef& d : defs) MXGRID_RETURN_IF_ERROR(registry->Register(std::move(d)));
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::ops
