@@ -27,7 +27,6 @@ struct Layout {
 };
 
 absl::StatusOr<Layout> GetLayout(const char* op, const SoftmaxParams& p, const Shape& s) {
-  Layout l;
   if (s.ndim() == 0) return absl::InvalidArgumentError(absl::StrCat(op, ": data is a scalar"));
   if (p.activation) {
     if (!p.channel) return Layout{s[0], s.ProdRange(1, s.ndim()), 1};
