@@ -34,6 +34,14 @@ PAIRS = [
      "save_gbps", "MXNet 1.9.1 mx.nd.save", "mxnet_save_gbps", "higher"),
     ("load 256 MiB of arrays (vs MXNet)", "GB/s",
      "load_gbps", "MXNet 1.9.1 mx.nd.load", "mxnet_load_gbps", "higher"),
+    ("FullyConnected fwd+bwd, batch 256, 784->1024, float32", "ms",
+     "fc_ms", "MXNet 1.9.1 executor", "mxnet_fc_ms", "lower"),
+    ("Convolution fwd+bwd, batch 64, 3x32x32 -> 64x3x3 pad 1, float32", "ms",
+     "conv_ms", "MXNet 1.9.1 executor", "mxnet_conv_ms", "lower"),
+    ("BatchNorm train fwd+bwd, 64x64x32x32, float32", "ms",
+     "bn_ms", "MXNet 1.9.1 executor", "mxnet_bn_ms", "lower"),
+    ("Pooling max 2x2/2 fwd+bwd, 64x64x32x32, float32", "ms",
+     "pool_ms", "MXNet 1.9.1 executor", "mxnet_pool_ms", "lower"),
 ]
 
 

@@ -104,6 +104,8 @@ absl::Status ForwardT(const OpContext& ctx, const BNParams& p, absl::Span<const 
   const bool batch = ctx.is_train && !p.use_global_stats;
   const T* x = in[0].as<T>();
   std::vector<T> y(in[0].size()), mean(g.c), invstd(g.c);
+  // Channels are independent: each iteration writes only its own elements.
+#pragma omp parallel for schedule(static)
   for (int64_t ch = 0; ch < g.c; ++ch) {
     double m, v;
     Stats<T>(p, g, batch, in, ch, &m, &v);
@@ -133,6 +135,7 @@ absl::Status BackwardT(const OpContext& ctx, const BNParams& p, const BackwardAr
   const T* x = a.inputs[0].as<T>();
   const T* dy = a.out_grads[0].as<T>();
   std::vector<T> dx(a.inputs[0].size()), dgamma(g.c), dbeta(g.c);
+#pragma omp parallel for schedule(static)
   for (int64_t ch = 0; ch < g.c; ++ch) {
     double m, v;
     Stats<T>(p, g, batch, a.inputs, ch, &m, &v);

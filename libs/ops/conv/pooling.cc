@@ -135,9 +135,11 @@ PoolGeom GeomOf(const PoolParams& p, const Shape& x, const Shape& y) {
 }
 
 // Calls fn(plane, out_index, y0, y1, x0, x1, divisor) per output element; [y0, y1) x [x0, x1)
-// is the in-bounds window.
+// is the in-bounds window. Planes run in parallel: fn must touch only its own plane.
 template <typename Fn>
 void ForEachWindow(const PoolParams& p, const PoolGeom& g, Fn&& fn) {
+  const bool is_avg = p.pool_type == "avg";
+#pragma omp parallel for schedule(static)
   for (int64_t pl = 0; pl < g.nc; ++pl) {
     for (int64_t oy = 0; oy < g.oh; ++oy) {
       for (int64_t ox = 0; ox < g.ow; ++ox) {
@@ -149,7 +151,7 @@ void ForEachWindow(const PoolParams& p, const PoolGeom& g, Fn&& fn) {
         y1 = std::min(y1, g.h);
         x1 = std::min(x1, g.w);
         if (!p.count_include_pad) size = (y1 - y0) * (x1 - x0);
-        const double div = p.pool_type == "avg" ? static_cast<double>(size) : 1.0;
+        const double div = is_avg ? static_cast<double>(size) : 1.0;
         fn(pl, (pl * g.oh + oy) * g.ow + ox, y0, y1, x0, x1, div);
       }
     }

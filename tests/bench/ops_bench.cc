@@ -1,0 +1,102 @@
+// Operator kernel benchmarks (float32, CPU): forward + backward time per iteration of
+// FullyConnected (batch 256, 784 -> 1024), Convolution (batch 64, 3x32x32 -> 64 filters 3x3,
+// pad 1), BatchNorm (training, batch 64 x 64 x 32 x 32) and max Pooling (2x2, stride 2, same
+// input). The peer is MXNet 1.9.1 running the same op through its executor
+// (tests/bench/mxnet_ops_peer.py), measured by tools/bench in the same run.
+// Prints {"metric": ..., "value": ..., "unit": "ms"} lines.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "libs/base/check.h"
+#include "libs/ops/builtin.h"
+
+namespace mxgrid::ops {
+namespace {
+
+struct Buffer {
+  std::vector<float> data;
+  TensorView view;
+};
+
+Buffer MakeBuffer(const Shape& shape, std::mt19937* rng) {
+  Buffer b;
+  b.data.resize(static_cast<size_t>(shape.Size()));
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (float& v : b.data) v = u(*rng);
+  b.view = {b.data.data(), shape, DType::kFloat32, Context::Cpu()};
+  return b;
+}
+
+// Median milliseconds of forward (train) + backward over `iters` runs after warm-up.
+double TimeOp(const std::string& name, const AttrMap& attrs, std::vector<Shape> arg_shapes) {
+  absl::StatusOr<ParsedOp> op = GlobalRegistry().Parse(name, attrs);
+  MXGRID_CHECK(op.ok()) << op.status();
+  std::vector<InferShape> in(arg_shapes.begin(), arg_shapes.end());
+  in.resize(op->num_inputs());
+  std::vector<InferShape> out(op->num_outputs());
+  absl::Status s = op->InferShapes(&in, &out);
+  MXGRID_CHECK(s.ok()) << s;
+  std::mt19937 rng(7);
+  std::vector<Buffer> inputs, outputs, grads, heads;
+  std::vector<TensorView> in_views, out_views, grad_views, head_views;
+  for (const InferShape& shape : in) inputs.push_back(MakeBuffer(*shape, &rng));
+  for (const InferShape& shape : out) outputs.push_back(MakeBuffer(*shape, &rng));
+  for (const InferShape& shape : in) grads.push_back(MakeBuffer(*shape, &rng));
+  for (int i = 0; i < op->num_visible_outputs(); ++i) {
+    heads.push_back(MakeBuffer(*out[i], &rng));
+  }
+  for (auto* list : {&inputs, &outputs, &grads, &heads}) {
+    auto& views = list == &inputs ? in_views : list == &outputs ? out_views
+                  : list == &grads ? grad_views : head_views;
+    for (const Buffer& b : *list) views.push_back(b.view);
+  }
+  std::vector<OpReq> out_reqs(out_views.size(), OpReq::kWriteTo);
+  std::vector<OpReq> grad_reqs(grad_views.size(), OpReq::kWriteTo);
+  for (int aux : op->aux_indices()) grad_reqs[aux] = OpReq::kNull;
+  std::mt19937_64 op_rng(1);
+  OpContext ctx{true, Context::Cpu(), &op_rng};
+  auto once = [&] {
+    absl::Status f = op->Forward(ctx, in_views, out_reqs, out_views);
+    MXGRID_CHECK(f.ok()) << f;
+    BackwardArgs args{head_views, in_views, out_views, grad_views, grad_reqs};
+    absl::Status b = op->Backward(ctx, args);
+    MXGRID_CHECK(b.ok()) << b;
+  };
+  for (int i = 0; i < 3; ++i) once();
+  std::vector<double> ms;
+  for (int i = 0; i < 15; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    once();
+    ms.push_back(std::chrono::duration<double, std::milli>(
+                     std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void Emit(const char* metric, double ms) {
+  std::printf("{\"metric\": \"%s\", \"value\": %.6g, \"unit\": \"ms\"}\n", metric, ms);
+  std::fflush(stdout);
+}
+
+}  // namespace
+}  // namespace mxgrid::ops
+
+int main() {
+  using mxgrid::Shape;
+  using mxgrid::ops::Emit;
+  using mxgrid::ops::TimeOp;
+  Emit("fc_ms", TimeOp("FullyConnected", {{"num_hidden", "1024"}}, {Shape{256, 784}}));
+  Emit("conv_ms", TimeOp("Convolution",
+                         {{"kernel", "(3, 3)"}, {"num_filter", "64"}, {"pad", "(1, 1)"}},
+                         {Shape{64, 3, 32, 32}}));
+  Emit("bn_ms", TimeOp("BatchNorm", {}, {Shape{64, 64, 32, 32}}));
+  Emit("pool_ms", TimeOp("Pooling",
+                         {{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pool_type", "max"}},
+                         {Shape{64, 64, 32, 32}}));
+  return 0;
+}
