@@ -16,27 +16,6 @@ std::string TupleString(const std::vector<int64_t>& v) {
   return absl::StrCat("(", absl::StrJoin(v, ", "), ")");
 }
 
-absl::Status MergeShape(absl::string_view op, absl::string_view what, const Shape& want,
-                        InferShape* slot) {
-  if (!slot->has_value()) {
-    *slot = want;
-    return absl::OkStatus();
-  }
-  Shape& have = **slot;
-  bool ok = have.ndim() == want.ndim();
-  for (int i = 0; ok && i < have.ndim(); ++i) {
-    if (have[i] < 0) {
-      have[i] = want[i];
-    } else if (want[i] >= 0 && want[i] != have[i]) {
-      ok = false;
-    }
-  }
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " has shape ",
-                                                 have.ToString(), " but ", want.ToString(),
-                                                 " is expected"));
-}
-
 namespace {
 
 // A spatial tuple of the kernel's length, defaulting to `fill` when absent.

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "libs/ops/op.h"
+#include "libs/ops/op_util.h"
 #include "libs/ops/registry.h"
 
 namespace mxgrid::ops::conv_internal {
@@ -22,10 +23,6 @@ namespace mxgrid::ops::conv_internal {
 // "(3, 3)".
 std::string TupleString(const std::vector<int64_t>& v);
 
-// Fills `*slot` with `want` where unknown; InvalidArgument naming `op`, `what` and both
-// shapes when a known dimension disagrees.
-absl::Status MergeShape(absl::string_view op, absl::string_view what, const Shape& want,
-                        InferShape* slot);
 
 // Parameters shared by Convolution and Deconvolution.
 struct ConvParams : OpParams {

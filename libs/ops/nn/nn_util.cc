@@ -6,28 +6,6 @@
 
 namespace mxgrid::ops::nn {
 
-absl::Status MergeShape(absl::string_view op, absl::string_view what, const Shape& inferred,
-                        InferShape* slot) {
-  if (!slot->has_value()) {
-    *slot = inferred;
-    return absl::OkStatus();
-  }
-  Shape& have = **slot;
-  auto conflict = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " shape ", have.ToString(),
-                                                   " conflicts with inferred ",
-                                                   inferred.ToString()));
-  };
-  if (have.ndim() != inferred.ndim()) return conflict();
-  for (int i = 0; i < have.ndim(); ++i) {
-    if (have[i] >= 0 && inferred[i] >= 0 && have[i] != inferred[i]) return conflict();
-  }
-  for (int i = 0; i < have.ndim(); ++i) {
-    if (have[i] < 0) have[i] = inferred[i];
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckArity(absl::string_view op, size_t n_in, size_t want_in, size_t n_out,
                         size_t want_out) {
   if (n_in != want_in || n_out != want_out) {

@@ -8,7 +8,7 @@ namespace {
 
 using tensor_internal::DispatchReal;
 using tensor_internal::ElemwiseShapes;
-using tensor_internal::Store;
+using ops::Store;
 
 struct NumArgsParams : OpParams {
   int64_t num_args = 1;

@@ -13,7 +13,7 @@ using tensor_internal::DispatchReal;
 using tensor_internal::kInputDeps;
 using tensor_internal::kNoDeps;
 using tensor_internal::NoParamsParser;
-using tensor_internal::Store;
+using ops::Store;
 using tensor_internal::Unify;
 
 absl::Status BroadcastShapes(const std::string& op, std::vector<InferShape>* in,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,6 +18,7 @@
 #include "libs/base/dtype.h"
 #include "libs/base/shape.h"
 #include "libs/ops/op.h"
+#include "libs/ops/op_util.h"
 #include "libs/ops/params.h"
 
 namespace mxgrid::ops::tensor_internal {
@@ -55,26 +57,11 @@ inline bool AllKnown(const std::vector<InferShape>& shapes) {
   return true;
 }
 
-// Writes `v` to dst[i] according to `req` (kNull must be filtered by the caller).
-template <typename T>
-inline void Store(OpReq req, T* dst, int64_t i, T v) {
-  if (req == OpReq::kAddTo) {
-    dst[i] += v;
-  } else {
-    dst[i] = v;
-  }
-}
 
 // Calls fn(TypeTag<T>{}) for float32/float64; InvalidArgument for other dtypes.
 template <typename Fn>
 absl::Status DispatchReal(absl::string_view op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(TypeTag<float>{});
-    case DType::kFloat64: return fn(TypeTag<double>{});
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": dtype ", DTypeName(dtype), " is not supported (float32, float64)"));
-  }
+  return DispatchFloat(op, dtype, std::forward<Fn>(fn));
 }
 
 // Like DispatchReal but also the integer dtypes (for copies, casts and indexing ops).

@@ -13,7 +13,7 @@ namespace {
 
 using tensor_internal::DispatchNumeric;
 using tensor_internal::NormalizeAxis;
-using tensor_internal::Store;
+using ops::Store;
 using tensor_internal::Unify;
 
 // Copies src[o, s_off + j, i] to dst[o, d_off + j, i] for j < n (dst's req); with `zero`

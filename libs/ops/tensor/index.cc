@@ -12,7 +12,7 @@ namespace {
 
 using tensor_internal::DispatchNumeric;
 using tensor_internal::DispatchReal;
-using tensor_internal::Store;
+using ops::Store;
 using tensor_internal::Unify;
 
 // Integer value of index element i of `v` (any numeric dtype), truncated toward zero.

@@ -14,7 +14,7 @@ using tensor_internal::DispatchNumeric;
 using tensor_internal::NoParamsParser;
 using tensor_internal::ParseFn;
 using tensor_internal::NormalizeAxis;
-using tensor_internal::Store;
+using ops::Store;
 using tensor_internal::Unify;
 using ShapeFn = std::function<absl::StatusOr<Shape>(const OpParams&, const Shape&)>;
 

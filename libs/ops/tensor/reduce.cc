@@ -13,7 +13,7 @@ namespace {
 using tensor_internal::BroadcastIndex;
 using tensor_internal::DispatchReal;
 using tensor_internal::NormalizeAxis;
-using tensor_internal::Store;
+using ops::Store;
 using tensor_internal::Unify;
 
 enum class Kind { kSum, kMean, kMax, kMin };

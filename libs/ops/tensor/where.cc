@@ -10,7 +10,7 @@ namespace {
 
 using tensor_internal::DispatchNumeric;
 using tensor_internal::DispatchReal;
-using tensor_internal::Store;
+using ops::Store;
 using tensor_internal::Unify;
 
 // Whether each element of x selects x (condition broadcast over rows when 1-d).
