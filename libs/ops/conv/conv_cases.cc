@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mxgrid::ops::testing {
@@ -265,6 +266,7 @@ void AddBNCases(std::vector<OpCase>* cases) {
 std::vector<OpCase> ConvCases() {
   std::vector<OpCase> cases;
   AddConvCases(&cases);
+  for (OpCase& c : DeconvCases()) cases.push_back(std::move(c));
   AddPoolCases(&cases);
   AddBNCases(&cases);
   return cases;

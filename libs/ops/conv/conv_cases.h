@@ -11,6 +11,9 @@ namespace mxgrid::ops::testing {
 
 std::vector<OpCase> ConvCases();
 
+// The Deconvolution cases (deconv_cases.cc); included in ConvCases().
+std::vector<OpCase> DeconvCases();
+
 }  // namespace mxgrid::ops::testing
 
 #endif  // MXGRID_LIBS_OPS_CONV_CONV_CASES_H_

@@ -75,6 +75,7 @@ void ApplyReq(OpReq req, const T* src, int64_t n, T* dst) {
 }
 
 absl::Status RegisterConvolution(Registry* registry);
+absl::Status RegisterDeconvolution(Registry* registry);
 absl::Status RegisterPooling(Registry* registry);
 absl::Status RegisterBatchNorm(Registry* registry);
 

@@ -7,6 +7,7 @@ namespace mxgrid::ops {
 
 absl::Status RegisterConvOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(conv_internal::RegisterConvolution(registry));
+  MXGRID_RETURN_IF_ERROR(conv_internal::RegisterDeconvolution(registry));
   MXGRID_RETURN_IF_ERROR(conv_internal::RegisterPooling(registry));
   MXGRID_RETURN_IF_ERROR(conv_internal::RegisterBatchNorm(registry));
   return absl::OkStatus();

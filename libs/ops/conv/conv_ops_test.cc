@@ -102,6 +102,46 @@ TEST(ConvOpsTest, ConvolutionBackInfersBatch) {
   EXPECT_EQ(*in[2], (Shape{2}));
 }
 
+// Shapes reported by MXNet 1.9.1 for
+// mx.sym.Deconvolution(mx.sym.var('data'), **attrs).infer_shape(data=data_shape).
+TEST(ConvOpsTest, DeconvolutionShapesMatchMXNet) {
+  struct Expect {
+    AttrMap attrs;
+    Shape data, weight, output;
+    bool bias;
+  };
+  const std::vector<Expect> cases = {
+      {{{"kernel", "(3, 3)"}, {"num_filter", "6"}, {"stride", "(2, 2)"}, {"pad", "(1, 1)"},
+        {"adj", "(1, 0)"}, {"num_group", "2"}},
+       {1, 4, 3, 5}, {4, 3, 3, 3}, {1, 6, 6, 9}, false},
+      {{{"kernel", "(4,)"}, {"num_filter", "2"}, {"stride", "(3,)"}, {"pad", "(2,)"},
+        {"adj", "(1,)"}, {"no_bias", "False"}},
+       {2, 3, 7}, {3, 2, 4}, {2, 2, 19}, true},
+      {{{"kernel", "(3, 3)"}, {"num_filter", "3"}, {"stride", "(2, 2)"},
+        {"target_shape", "(8, 9)"}},
+       {1, 2, 4, 4}, {2, 3, 3, 3}, {1, 3, 8, 9}, false},
+  };
+  for (const Expect& e : cases) {
+    absl::StatusOr<ParsedOp> op = ConvRegistry().Parse("Deconvolution", e.attrs);
+    ASSERT_TRUE(op.ok()) << op.status();
+    ASSERT_EQ(op->num_inputs(), e.bias ? 3 : 2);
+    std::vector<InferShape> in(op->num_inputs()), out(1);
+    in[0] = e.data;
+    ASSERT_TRUE(op->InferShapes(&in, &out).ok()) << e.data.ToString();
+    EXPECT_EQ(*in[1], e.weight);
+    EXPECT_EQ(*out[0], e.output);
+    if (e.bias) {
+      EXPECT_EQ(*in[2], (Shape{2}));
+    }
+  }
+  // MXNet: "adj(y) must be samller than stride[0]".
+  ExpectInvalid(Infer("Deconvolution",
+                      {{"kernel", "(3, 3)"}, {"num_filter", "3"}, {"stride", "(2, 2)"},
+                       {"adj", "(2, 2)"}},
+                      {{1, 2, 4, 4}}),
+                {"Deconvolution", "adj", "stride"});
+}
+
 // Runs Forward then Backward (head gradient `head`) of `op` in element type T on `vals`;
 // returns the visible output followed by every input gradient, as doubles.
 template <typename T>

@@ -1,0 +1,196 @@
+// Deconvolution (transposed convolution, 1-D NCW and 2-D NCHW) through the direct loops.
+//
+// A deconvolution of x (n, c, in...) with weight (c, f / groups, k...) is the backward-data
+// pass of the convolution whose input is the deconvolution's output y (n, f, out...) and whose
+// output is x, with the same weight: forward = ConvBackwardData, backward-data = ConvForward,
+// weight gradient = ConvBackwardWeight with (x, dy) as (dy, x).
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
+#include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/params.h"
+
+namespace mxgrid::ops::conv_internal {
+
+namespace {
+
+constexpr char kOp[] = "Deconvolution";
+
+bool HasTarget(const ConvParams& p) {
+  for (int64_t t : p.target_shape) {
+    if (t != 0) return true;
+  }
+  return false;
+}
+
+// MXNet's InferPad: with a target shape, pad and adj are derived from it.
+void EffectivePadAdj(const ConvParams& p, int i, int64_t in_sp, int64_t* pad, int64_t* adj) {
+  if (!HasTarget(p)) {
+    *pad = p.pad[i];
+    *adj = p.adj[i];
+    return;
+  }
+  const int64_t dk = 1 + (p.kernel[i] - 1) * p.dilate[i];
+  const int64_t total = p.stride[i] * (in_sp - 1) + dk - p.target_shape[i];
+  *adj = total % 2;
+  *pad = (total + 1) / 2;
+}
+
+absl::Status InferDeconvShape(const OpParams& params, std::vector<InferShape>* in,
+                              std::vector<InferShape>* out) {
+  const auto& p = ParamsAs<ConvParams>(params);
+  const int nd = static_cast<int>(p.kernel.size());
+  InferShape& data = (*in)[0];
+  if (!p.no_bias) MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "bias", Shape{p.num_filter}, &(*in)[2]));
+  if (!data) return absl::OkStatus();
+  if (data->ndim() != nd + 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kOp, ": data ", data->ToString(), " must have ", nd + 2,
+                     " dimensions for kernel ", TupleString(p.kernel)));
+  }
+  const int64_t c = (*data)[1];
+  if (p.num_filter % p.num_group != 0 || (c >= 0 && c % p.num_group != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": channels ", c, " of data ", data->ToString(), " and num_filter ", p.num_filter,
+        " must be divisible by num_group ", p.num_group));
+  }
+  if (c >= 0) {
+    std::vector<int64_t> w = {c, p.num_filter / p.num_group};
+    w.insert(w.end(), p.kernel.begin(), p.kernel.end());
+    MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "weight", Shape(w), &(*in)[1]));
+  }
+  const InferShape& o = (*out)[0];
+  if (o && o->ndim() == nd + 2 && (*data)[0] < 0) (*data)[0] = (*o)[0];
+  std::vector<int64_t> y = {(*data)[0], p.num_filter};
+  for (int i = 0; i < nd; ++i) {
+    const int64_t in_sp = (*data)[i + 2];
+    if (in_sp < 0) {
+      y.push_back(HasTarget(p) ? p.target_shape[i] : -1);
+      continue;
+    }
+    const int64_t dk = 1 + (p.kernel[i] - 1) * p.dilate[i];
+    const int64_t full = p.stride[i] * (in_sp - 1) + dk;
+    if (HasTarget(p)) {
+      if (p.target_shape[i] > full) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            kOp, ": target_shape ", TupleString(p.target_shape), " is too big for data ",
+            data->ToString(), " (at most ", full, " in dimension ", i, ")"));
+      }
+      y.push_back(p.target_shape[i]);
+      continue;
+    }
+    if (p.adj[i] >= p.stride[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(kOp, ": adj ", TupleString(p.adj),
+                                                     " must be smaller than stride ",
+                                                     TupleString(p.stride)));
+    }
+    const int64_t sp = full - 2 * p.pad[i] + p.adj[i];
+    if (sp < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": pad ", TupleString(p.pad), " leaves no output for data ", data->ToString()));
+    }
+    y.push_back(sp);
+  }
+  return MergeShape(kOp, "output", Shape(y), &(*out)[0]);
+}
+
+// The convolution y -> x (y: deconv output, x: deconv input) as loop geometry.
+ConvGeom GeomOf(const ConvParams& p, const Shape& x, const Shape& y) {
+  ConvParams q = p;
+  std::vector<int64_t> in_sp(x.dims().begin() + 2, x.dims().end());
+  std::vector<int64_t> out_sp(y.dims().begin() + 2, y.dims().end());
+  for (size_t i = 0; i < q.pad.size(); ++i) {
+    int64_t adj = 0;
+    EffectivePadAdj(p, static_cast<int>(i), in_sp[i], &q.pad[i], &adj);
+  }
+  return MakeGeom(x[0], y[1], x[1], out_sp, in_sp, q);
+}
+
+absl::Status Unsupported(DType t) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(kOp, ": dtype ", DTypeName(t), " is not supported (float32, float64)"));
+}
+
+template <typename T>
+absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const TensorView> in,
+                      OpReq req, const TensorView& out) {
+  std::vector<T> y(out.size(), T(0));
+  ConvBackwardDataLoops(g, in[0].as<T>(), in[1].as<T>(), y.data());
+  if (!p.no_bias) {
+    const T* bias = in[2].as<T>();
+    const int64_t plane = g.h * g.w;
+    for (int64_t i = 0; i < out.size(); ++i) y[i] += bias[(i / plane) % g.c];
+  }
+  ApplyReq(req, y.data(), out.size(), out.as<T>());
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status BackwardT(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
+  const T* x = a.inputs[0].as<T>();
+  const T* w = a.inputs[1].as<T>();
+  const T* dy = a.out_grads[0].as<T>();
+  std::vector<T> dx(a.inputs[0].size(), T(0)), dw(a.inputs[1].size(), T(0)), db(g.c, T(0));
+  if (a.reqs[0] != OpReq::kNull) ConvForwardLoops(g, dy, w, dx.data());
+  if (a.reqs[1] != OpReq::kNull) ConvBackwardWeightLoops(g, dy, x, dw.data());
+  const bool want_b = !p.no_bias && a.reqs[2] != OpReq::kNull;
+  if (want_b) {
+    const int64_t plane = g.h * g.w, ny = a.out_grads[0].size();
+    for (int64_t i = 0; i < ny; ++i) db[(i / plane) % g.c] += dy[i];
+  }
+  ApplyReq(a.reqs[0], dx.data(), dx.size(), a.in_grads[0].as<T>());
+  ApplyReq(a.reqs[1], dw.data(), dw.size(), a.in_grads[1].as<T>());
+  if (want_b) ApplyReq(a.reqs[2], db.data(), g.c, a.in_grads[2].as<T>());
+  return absl::OkStatus();
+}
+
+absl::Status DeconvForward(const OpContext&, const OpParams& params,
+                           absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                           absl::Span<const TensorView> out) {
+  const auto& p = ParamsAs<ConvParams>(params);
+  const ConvGeom g = GeomOf(p, in[0].shape, out[0].shape);
+  switch (in[0].dtype) {
+    case DType::kFloat32: return ForwardT<float>(p, g, in, reqs[0], out[0]);
+    case DType::kFloat64: return ForwardT<double>(p, g, in, reqs[0], out[0]);
+    default: return Unsupported(in[0].dtype);
+  }
+}
+
+absl::Status DeconvBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
+  const auto& p = ParamsAs<ConvParams>(params);
+  const ConvGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
+  switch (a.inputs[0].dtype) {
+    case DType::kFloat32: return BackwardT<float>(p, g, a);
+    case DType::kFloat64: return BackwardT<double>(p, g, a);
+    default: return Unsupported(a.inputs[0].dtype);
+  }
+}
+
+}  // namespace
+
+absl::Status RegisterDeconvolution(Registry* registry) {
+  OpDef def;
+  def.name = kOp;
+  def.description =
+      "1-D/2-D transposed convolution over NCW/NCHW data (MXNet Deconvolution).";
+  def.params = ConvParamSpecs(/*deconv=*/true);
+  def.parse = [](const AttrMap& attrs) { return ParseConvParams(kOp, attrs, true); };
+  def.input_names = [](const OpParams& params) {
+    if (ParamsAs<ConvParams>(params).no_bias) return std::vector<std::string>{"data", "weight"};
+    return std::vector<std::string>{"data", "weight", "bias"};
+  };
+  def.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  def.num_outputs = [](const OpParams&) { return 1; };
+  def.aux_indices = [](const OpParams&) { return std::vector<int>{}; };
+  def.infer_shape = InferDeconvShape;
+  def.forward = DeconvForward;
+  def.backward = DeconvBackward;
+  def.backward_deps = BackwardDeps{/*inputs=*/true, /*outputs=*/false};
+  return registry->Register(std::move(def));
+}
+
+}  // namespace mxgrid::ops::conv_internal
