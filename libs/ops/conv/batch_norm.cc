@@ -161,11 +161,6 @@ absl::Status BackwardT(const OpContext& ctx, const BNParams& p, const BackwardAr
   return absl::OkStatus();
 }
 
-absl::Status Unsupported(DType t) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(kOp, ": dtype ", DTypeName(t), " is not supported (float32, float64)"));
-}
-
 }  // namespace
 
 absl::Status RegisterBatchNorm(Registry* registry) {
@@ -198,16 +193,16 @@ absl::Status RegisterBatchNorm(Registry* registry) {
                    absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                    absl::Span<const TensorView> out) -> absl::Status {
     const auto& p = ParamsAs<BNParams>(params);
-    if (in[0].dtype == DType::kFloat32) return ForwardT<float>(ctx, p, in, reqs, out);
-    if (in[0].dtype == DType::kFloat64) return ForwardT<double>(ctx, p, in, reqs, out);
-    return Unsupported(in[0].dtype);
+    return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
+      return ForwardT<typename decltype(tag)::type>(ctx, p, in, reqs, out);
+    });
   };
   def.backward = [](const OpContext& ctx, const OpParams& params,
                     const BackwardArgs& a) -> absl::Status {
     const auto& p = ParamsAs<BNParams>(params);
-    if (a.inputs[0].dtype == DType::kFloat32) return BackwardT<float>(ctx, p, a);
-    if (a.inputs[0].dtype == DType::kFloat64) return BackwardT<double>(ctx, p, a);
-    return Unsupported(a.inputs[0].dtype);
+    return DispatchFloat(kOp, a.inputs[0].dtype, [&](auto tag) {
+      return BackwardT<typename decltype(tag)::type>(ctx, p, a);
+    });
   };
   def.backward_deps = BackwardDeps{/*inputs=*/true, /*outputs=*/false};
   return registry->Register(std::move(def));

@@ -133,4 +133,21 @@ ConvGeom MakeGeom(int64_t n, int64_t c, int64_t f, const std::vector<int64_t>& i
   return g;
 }
 
+OpDef NewConvOpDef(const char* name, std::string description, bool deconv) {
+  OpDef def;
+  def.name = name;
+  def.description = std::move(description);
+  def.params = ConvParamSpecs(deconv);
+  def.parse = [name, deconv](const AttrMap& attrs) {
+    return ParseConvParams(name, attrs, deconv);
+  };
+  def.input_names = [](const OpParams& params) {
+    if (ParamsAs<ConvParams>(params).no_bias) return std::vector<std::string>{"data", "weight"};
+    return std::vector<std::string>{"data", "weight", "bias"};
+  };
+  def.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  def.backward_deps = BackwardDeps{/*inputs=*/true, /*outputs=*/false};
+  return def;
+}
+
 }  // namespace mxgrid::ops::conv_internal

@@ -38,6 +38,11 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_vie
                                                                 bool deconv);
 std::vector<ParamSpec> ConvParamSpecs(bool deconv);
 
+// The parts of the Convolution / Deconvolution OpDefs they share: name, parameters, parsing,
+// inputs (data, weight[, bias]), one output, backward needing the inputs. The caller sets
+// infer_shape, forward and backward. `name` must outlive the registry (a literal).
+OpDef NewConvOpDef(const char* name, std::string description, bool deconv);
+
 // 2-D geometry of a (de)convolution seen as a convolution: x (n, c, h, w) -> y (n, f, oh, ow)
 // with weight (f, c / groups, kh, kw).
 struct ConvGeom {

@@ -72,11 +72,6 @@ ConvGeom GeomOf(const ConvParams& p, const Shape& x, const Shape& y) {
   return MakeGeom(x[0], x[1], y[1], in_sp, out_sp, p);
 }
 
-absl::Status Unsupported(DType t) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(kOp, ": dtype ", DTypeName(t), " is not supported (float32, float64)"));
-}
-
 template <typename T>
 absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const TensorView> in,
                       OpReq req, const TensorView& out) {
@@ -129,42 +124,28 @@ absl::Status ConvForward(const OpContext&, const OpParams& params,
                          absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<ConvParams>(params);
   const ConvGeom g = GeomOf(p, in[0].shape, out[0].shape);
-  switch (in[0].dtype) {
-    case DType::kFloat32: return ForwardT<float>(p, g, in, reqs[0], out[0]);
-    case DType::kFloat64: return ForwardT<double>(p, g, in, reqs[0], out[0]);
-    default: return Unsupported(in[0].dtype);
-  }
+  return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
+    return ForwardT<typename decltype(tag)::type>(p, g, in, reqs[0], out[0]);
+  });
 }
 
 absl::Status ConvBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   const auto& p = ParamsAs<ConvParams>(params);
   const ConvGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
-  switch (a.inputs[0].dtype) {
-    case DType::kFloat32: return BackwardT<float>(p, g, a);
-    case DType::kFloat64: return BackwardT<double>(p, g, a);
-    default: return Unsupported(a.inputs[0].dtype);
-  }
+  return DispatchFloat(kOp, a.inputs[0].dtype, [&](auto tag) {
+    return BackwardT<typename decltype(tag)::type>(p, g, a);
+  });
 }
 
 }  // namespace
 
 absl::Status RegisterConvolution(Registry* registry) {
-  OpDef def;
-  def.name = kOp;
-  def.description = "1-D/2-D convolution over NCW/NCHW data (MXNet Convolution).";
-  def.params = ConvParamSpecs(/*deconv=*/false);
-  def.parse = [](const AttrMap& attrs) { return ParseConvParams(kOp, attrs, false); };
-  def.input_names = [](const OpParams& params) {
-    if (ParamsAs<ConvParams>(params).no_bias) return std::vector<std::string>{"data", "weight"};
-    return std::vector<std::string>{"data", "weight", "bias"};
-  };
-  def.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
-  def.num_outputs = [](const OpParams&) { return 1; };
-  def.aux_indices = [](const OpParams&) { return std::vector<int>{}; };
+  OpDef def = NewConvOpDef(kOp,
+                           "1-D/2-D convolution over NCW/NCHW data (MXNet Convolution).",
+                           /*deconv=*/false);
   def.infer_shape = InferConvShape;
   def.forward = ConvForward;
   def.backward = ConvBackward;
-  def.backward_deps = BackwardDeps{/*inputs=*/true, /*outputs=*/false};
   return registry->Register(std::move(def));
 }
 

@@ -198,11 +198,6 @@ void PoolBackwardT(const PoolParams& p, const PoolGeom& g, const T* x, const T* 
   });
 }
 
-absl::Status Unsupported(DType t) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(kOp, ": dtype ", DTypeName(t), " is not supported (float32, float64)"));
-}
-
 absl::Status PoolForward(const OpContext&, const OpParams& params,
                          absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                          absl::Span<const TensorView> out) {
@@ -215,9 +210,7 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
     ApplyReq(reqs[0], y.data(), out[0].size(), out[0].as<T>());
     return absl::OkStatus();
   };
-  if (in[0].dtype == DType::kFloat32) return run(TypeTag<float>{});
-  if (in[0].dtype == DType::kFloat64) return run(TypeTag<double>{});
-  return Unsupported(in[0].dtype);
+  return DispatchFloat(kOp, in[0].dtype, run);
 }
 
 absl::Status PoolBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
@@ -230,9 +223,7 @@ absl::Status PoolBackward(const OpContext&, const OpParams& params, const Backwa
     ApplyReq(a.reqs[0], dx.data(), dx.size(), a.in_grads[0].as<T>());
     return absl::OkStatus();
   };
-  if (a.inputs[0].dtype == DType::kFloat32) return run(TypeTag<float>{});
-  if (a.inputs[0].dtype == DType::kFloat64) return run(TypeTag<double>{});
-  return Unsupported(a.inputs[0].dtype);
+  return DispatchFloat(kOp, a.inputs[0].dtype, run);
 }
 
 }  // namespace
