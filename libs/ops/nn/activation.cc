@@ -96,12 +96,7 @@ absl::Status Backward(const char* op, const OpParams& params, const BackwardArgs
 }
 
 OpDef MakeUnary(const char* op, std::string description) {
-  OpDef d = NewOp(op, std::move(description));
-  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
-  d.infer_shape = [op](const OpParams&, std::vector<InferShape>* in, std::vector<InferShape>* out) {
-    MXGRID_RETURN_IF_ERROR(CheckArity(op, in->size(), 1, out->size(), 1));
-    return InferSameShape(op, in, out);
-  };
+  OpDef d = NewUnaryOp(op, std::move(description));
   d.forward = [op](const OpContext&, const OpParams& params, absl::Span<const TensorView> in,
                    absl::Span<const OpReq> reqs,
                    absl::Span<const TensorView> out) { return Forward(op, params, in, reqs, out); };

@@ -24,6 +24,17 @@ OpDef NewOp(std::string name, std::string description) {
   return d;
 }
 
+OpDef NewUnaryOp(const char* name, std::string description) {
+  OpDef d = NewOp(name, std::move(description));
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.infer_shape = [name](const OpParams&, std::vector<InferShape>* in,
+                         std::vector<InferShape>* out) {
+    MXGRID_RETURN_IF_ERROR(CheckArity(name, in->size(), 1, out->size(), 1));
+    return InferSameShape(name, in, out);
+  };
+  return d;
+}
+
 ParamSpec Spec(std::string name, std::string type, std::string default_value,
                std::string description) {
   ParamSpec s;

@@ -26,6 +26,10 @@ absl::Status CheckArity(absl::string_view op, size_t n_in, size_t want_in, size_
 // An OpDef with `name`, `description` and one visible output named "output".
 OpDef NewOp(std::string name, std::string description);
 
+// NewOp for an op with one input "data" whose output has its shape (inferred both ways).
+// `name` must be a literal (it is captured for error messages).
+OpDef NewUnaryOp(const char* name, std::string description);
+
 // A ParamSpec (empty default = required).
 ParamSpec Spec(std::string name, std::string type, std::string default_value,
                std::string description);

@@ -110,12 +110,7 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseSoftmax(const char* op, boo
 }
 
 OpDef MakeSoftmaxLike(const char* op, std::string description) {
-  OpDef d = NewOp(op, std::move(description));
-  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
-  d.infer_shape = [op](const OpParams&, std::vector<InferShape>* in, std::vector<InferShape>* out) {
-    MXGRID_RETURN_IF_ERROR(CheckArity(op, in->size(), 1, out->size(), 1));
-    return InferSameShape(op, in, out);
-  };
+  OpDef d = NewUnaryOp(op, std::move(description));
   d.forward = [op](const OpContext&, const OpParams& params, absl::Span<const TensorView> in,
                    absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
     const auto& p = ParamsAs<SoftmaxParams>(params);
