@@ -126,8 +126,9 @@ struct OpDef;
 // An operator with parsed parameters: what a graph node or an imperative call holds.
 class ParsedOp {
  public:
-  ParsedOp(const OpDef* def, std::shared_ptr<const OpParams> params, AttrMap attrs)
-      : def_(def), params_(std::move(params)), attrs_(std::move(attrs)) {}
+  // Computes the input and output counts once: Forward/Backward check against them on
+  // every call, which must not build name lists each time.
+  ParsedOp(const OpDef* def, std::shared_ptr<const OpParams> params, AttrMap attrs);
 
   const OpDef& def() const { return *def_; }
   const OpParams& params() const { return *params_; }
@@ -137,14 +138,14 @@ class ParsedOp {
   // Names of the inputs, arguments first then auxiliary states (BatchNorm: data, gamma,
   // beta, moving_mean, moving_var).
   std::vector<std::string> input_names() const;
-  int num_inputs() const;
+  int num_inputs() const { return num_inputs_; }
   // Indices into input_names() of the auxiliary states (MXNet's FMutateInputs).
   std::vector<int> aux_indices() const;
   // Names of the visible outputs ("output" for most ops).
   std::vector<std::string> output_names() const;
-  int num_visible_outputs() const;
+  int num_visible_outputs() const { return num_visible_outputs_; }
   // All outputs, hidden ones included (Dropout's mask, BatchNorm's batch mean and var).
-  int num_outputs() const;
+  int num_outputs() const { return num_outputs_; }
 
   // Fills unknown shapes (inputs too, as MXNet's FInferShape may); InvalidArgument with both
   // shapes when they conflict. Sizes: num_inputs() and num_outputs().
@@ -160,6 +161,9 @@ class ParsedOp {
   const OpDef* def_;
   std::shared_ptr<const OpParams> params_;  // Shared by copies of one node's op.
   AttrMap attrs_;
+  int num_inputs_ = 0;
+  int num_visible_outputs_ = 0;
+  int num_outputs_ = 0;
 };
 
 // One operator. Function members take the parsed parameters (downcast by the op's own code).

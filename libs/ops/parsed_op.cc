@@ -1,6 +1,7 @@
 // ParsedOp: argument checks around an OpDef's functions, and MXNet's defaults for what an
 // op leaves out (elementwise type inference, zero gradients for non-differentiable ops).
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "libs/ops/op.h"
@@ -21,9 +22,14 @@ void ZeroGradient(const TensorView& grad, OpReq req) {
 
 }  // namespace
 
-std::vector<std::string> ParsedOp::input_names() const { return def_->input_names(*params_); }
+ParsedOp::ParsedOp(const OpDef* def, std::shared_ptr<const OpParams> params, AttrMap attrs)
+    : def_(def), params_(std::move(params)), attrs_(std::move(attrs)) {
+  num_inputs_ = static_cast<int>(def_->input_names(*params_).size());
+  num_visible_outputs_ = static_cast<int>(def_->output_names(*params_).size());
+  num_outputs_ = def_->num_outputs ? def_->num_outputs(*params_) : num_visible_outputs_;
+}
 
-int ParsedOp::num_inputs() const { return static_cast<int>(input_names().size()); }
+std::vector<std::string> ParsedOp::input_names() const { return def_->input_names(*params_); }
 
 std::vector<int> ParsedOp::aux_indices() const {
   return def_->aux_indices ? def_->aux_indices(*params_) : std::vector<int>{};
@@ -31,12 +37,6 @@ std::vector<int> ParsedOp::aux_indices() const {
 
 std::vector<std::string> ParsedOp::output_names() const {
   return def_->output_names(*params_);
-}
-
-int ParsedOp::num_visible_outputs() const { return static_cast<int>(output_names().size()); }
-
-int ParsedOp::num_outputs() const {
-  return def_->num_outputs ? def_->num_outputs(*params_) : num_visible_outputs();
 }
 
 absl::Status ParsedOp::InferShapes(std::vector<InferShape>* in,
