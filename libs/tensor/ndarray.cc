@@ -181,6 +181,18 @@ absl::StatusOr<NDArray> NDArray::Reshape(const Shape& shape) const {
   return NDArray(storage_, byte_offset_, std::move(checked), dtype_);
 }
 
+absl::StatusOr<NDArray> NDArray::ViewAs(const Shape& shape, DType dtype) const {
+  MXGRID_RETURN_IF_ERROR(CheckNotNone("view"));
+  MXGRID_ASSIGN_OR_RETURN(Shape checked, Shape::Make(shape.dims()));
+  const size_t bytes = static_cast<size_t>(checked.Size()) * DTypeSize(dtype);
+  if (byte_offset_ + bytes > storage_->bytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "view: ", checked.ToString(), " ", DTypeName(dtype), " needs ", bytes,
+        " bytes; the storage has ", storage_->bytes() - byte_offset_, " from this array"));
+  }
+  return NDArray(storage_, byte_offset_, std::move(checked), dtype);
+}
+
 absl::Status NDArray::WaitToRead() const {
   MXGRID_RETURN_IF_ERROR(CheckNotNone("wait_to_read"));
   return engine::Get()->WaitForVar(var());

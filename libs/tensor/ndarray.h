@@ -94,6 +94,10 @@ class NDArray {
   absl::StatusOr<NDArray> At(int64_t index) const;
   // View with a new shape of the same size; shares storage.
   absl::StatusOr<NDArray> Reshape(const Shape& shape) const;
+  // View of the bytes from this array's first element as `shape` of `dtype`, which may be
+  // smaller than this array but not reach past its storage (InvalidArgument). For executors
+  // that place several arrays in one planned block.
+  absl::StatusOr<NDArray> ViewAs(const Shape& shape, DType dtype) const;
 
   // Blocks until pending writes (WaitToRead) or all pending work (WaitToWrite) on this
   // array's storage are done; returns the error of a failed operation that wrote it.

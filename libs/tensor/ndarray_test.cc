@@ -116,6 +116,21 @@ TEST(NDArrayTest, GpuContextWithoutGpuIsFailedPrecondition) {
   EXPECT_THAT(g.status().message(), HasSubstr("gpu(0)"));
 }
 
+TEST(NDArrayTest, ViewAsReinterpretsWithinStorage) {
+  NDArray block = *NDArray::Zeros({16}, Context::Cpu(), DType::kUint8);
+  NDArray f = *block.ViewAs({2, 2}, DType::kFloat32);
+  EXPECT_TRUE(f.SharesStorageWith(block));
+  ASSERT_TRUE(f.Fill(1.5).ok());
+  EXPECT_THAT(Values(*block.ViewAs({3}, DType::kFloat32)), ElementsAre(1.5, 1.5, 1.5));
+  absl::StatusOr<NDArray> too_big = block.ViewAs({3}, DType::kFloat64);
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_big.status().message(), HasSubstr("24 bytes"));
+  // A view of a slice may not reach past the storage either.
+  NDArray tail = *(*block.ViewAs({4}, DType::kFloat32)).Slice(2, 4);
+  EXPECT_TRUE(tail.ViewAs({2}, DType::kFloat32).ok());
+  EXPECT_FALSE(tail.ViewAs({3}, DType::kFloat32).ok());
+}
+
 TEST(NDArrayTest, SliceAndReshapeAreViewsSharingStorage) {
   NDArray a = *NDArray::Arange(0, 12);
   NDArray m = *a.Reshape({3, 4});

@@ -1,0 +1,452 @@
+#include "libs/executor/executor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "libs/base/status_macros.h"
+#include "libs/engine/engine.h"
+#include "libs/graph/infer.h"
+#include "libs/ops/builtin.h"
+
+namespace mxgrid::executor {
+namespace {
+
+using graph::Plan;
+using StepKind = graph::Plan::StepKind;
+
+ops::OpReq ToOpReq(GradReq r) {
+  switch (r) {
+    case GradReq::kNull: return ops::OpReq::kNull;
+    case GradReq::kWrite: return ops::OpReq::kWriteTo;
+    case GradReq::kAdd: return ops::OpReq::kAddTo;
+  }
+  return ops::OpReq::kNull;
+}
+
+ops::TensorView View(const NDArray& a) {
+  if (a.is_none()) return {};
+  return ops::TensorView{a.data(), a.shape(), a.dtype(), a.context()};
+}
+
+// Everything one pushed step needs, shared with its engine operations.
+struct StepData {
+  StepKind kind;
+  const ops::ParsedOp* op = nullptr;
+  std::vector<NDArray> in, out;
+  std::vector<ops::OpReq> reqs;
+  std::vector<engine::VarHandle> reads, writes;
+  int num_out_grads = 0, num_fwd_inputs = 0;  // kBackward segments of `in`
+  std::mt19937_64* rng = nullptr;
+  Context ctx;
+};
+
+absl::Status RunStep(const StepData& d, bool is_train) {
+  std::vector<ops::TensorView> in(d.in.size()), out(d.out.size());
+  for (size_t i = 0; i < d.in.size(); ++i) in[i] = View(d.in[i]);
+  for (size_t i = 0; i < d.out.size(); ++i) out[i] = View(d.out[i]);
+  ops::OpContext ctx{is_train, d.ctx, d.rng};
+  switch (d.kind) {
+    case StepKind::kForward:
+    case StepKind::kSum:
+      return d.op->Forward(ctx, in, d.reqs, out);
+    case StepKind::kBackward: {
+      absl::Span<const ops::TensorView> all(in);
+      ops::BackwardArgs args;
+      args.out_grads = all.subspan(0, d.num_out_grads);
+      args.inputs = all.subspan(d.num_out_grads, d.num_fwd_inputs);
+      args.outputs = all.subspan(d.num_out_grads + d.num_fwd_inputs);
+      args.in_grads = out;
+      args.reqs = d.reqs;
+      return d.op->Backward(ctx, args);
+    }
+    case StepKind::kZero:
+      std::memset(out[0].data, 0, d.out[0].nbytes());
+      return absl::OkStatus();
+  }
+  return absl::InternalError("unknown step kind");
+}
+
+void AddVar(std::vector<engine::VarHandle>* vars, const NDArray& a) {
+  if (a.is_none()) return;
+  engine::VarHandle v = a.var();
+  if (std::find(vars->begin(), vars->end(), v) == vars->end()) vars->push_back(v);
+}
+
+absl::Status CheckShape(const NDArray& a, const Shape& want, absl::string_view what,
+                        absl::string_view name) {
+  if (a.shape() == want) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "' has shape ",
+                                                 a.shape().ToString(), ", expected ",
+                                                 want.ToString()));
+}
+
+// A block of at least `bytes`: `old` when it is large enough, else a new one.
+absl::StatusOr<NDArray> Block(int64_t bytes, Context ctx, const NDArray* old) {
+  if (old && !old->is_none() && static_cast<int64_t>(old->nbytes()) >= bytes) return *old;
+  return NDArray::Empty(Shape{bytes}, ctx, DType::kUint8);
+}
+
+}  // namespace
+
+absl::StatusOr<GradReq> ParseGradReq(absl::string_view text) {
+  if (text == "null") return GradReq::kNull;
+  if (text == "write") return GradReq::kWrite;
+  if (text == "add") return GradReq::kAdd;
+  return absl::InvalidArgumentError(
+      absl::StrCat("grad_req must be 'null', 'write' or 'add', got '", text, "'"));
+}
+
+Executor::~Executor() {
+  // Pushed steps hold their arrays; waiting keeps the process's view of memory tidy.
+  for (const NDArray& b : blocks_) b.WaitToWrite().IgnoreError();
+}
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Bind(const graph::Symbol& symbol,
+                                                         Context ctx, std::vector<NDArray> args,
+                                                         std::vector<NDArray> arg_grads,
+                                                         std::vector<GradReq> grad_reqs,
+                                                         std::vector<NDArray> aux) {
+  const std::vector<std::string> arg_names = symbol.ListArguments();
+  const std::vector<std::string> aux_names = symbol.ListAuxiliaryStates();
+  const size_t n = arg_names.size();
+  if (args.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat("bind: expected ", n, " arguments (",
+                                                   absl::StrJoin(arg_names, ", "), "), got ",
+                                                   args.size()));
+  }
+  if (!arg_grads.empty() && arg_grads.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat("bind: expected ", n,
+                                                   " gradient arrays or none, got ",
+                                                   arg_grads.size()));
+  }
+  if (aux.size() != aux_names.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bind: expected ", aux_names.size(), " auxiliary states (",
+        absl::StrJoin(aux_names, ", "), "), got ", aux.size()));
+  }
+  if (grad_reqs.empty()) grad_reqs.assign(1, GradReq::kWrite);
+  if (grad_reqs.size() == 1) grad_reqs.assign(n, grad_reqs[0]);
+  if (grad_reqs.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat("bind: expected 1 or ", n,
+                                                   " grad_req values, got ", grad_reqs.size()));
+  }
+  arg_grads.resize(n);
+  graph::PlanOptions options;
+  auto check_array = [&](const NDArray& a, const std::string& name,
+                         absl::string_view what) -> absl::Status {
+    if (a.is_none()) {
+      return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " '", name, "' is missing"));
+    }
+    if (a.context() != ctx) {
+      return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " '", name, "' is on ",
+                                                     a.context().ToString(),
+                                                     ", the executor on ", ctx.ToString()));
+    }
+    options.shapes[name] = a.shape();
+    options.dtypes[name] = a.dtype();
+    return absl::OkStatus();
+  };
+  for (size_t i = 0; i < n; ++i) {
+    MXGRID_RETURN_IF_ERROR(check_array(args[i], arg_names[i], "argument"));
+    if (arg_grads[i].is_none()) grad_reqs[i] = GradReq::kNull;
+    if (grad_reqs[i] == GradReq::kNull) {
+      arg_grads[i] = NDArray();
+      continue;
+    }
+    MXGRID_RETURN_IF_ERROR(CheckShape(arg_grads[i], args[i].shape(), "gradient", arg_names[i]));
+    if (arg_grads[i].dtype() != args[i].dtype() || arg_grads[i].context() != ctx) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bind: gradient '", arg_names[i], "' must match its argument's dtype and context"));
+    }
+    options.grad_reqs[arg_names[i]] = ToOpReq(grad_reqs[i]);
+  }
+  for (size_t i = 0; i < aux.size(); ++i) {
+    MXGRID_RETURN_IF_ERROR(check_array(aux[i], aux_names[i], "auxiliary state"));
+  }
+  std::unique_ptr<Executor> exec(new Executor(symbol, ctx));
+  MXGRID_ASSIGN_OR_RETURN(exec->plan_, graph::MakePlan(symbol, options));
+  exec->args_ = std::move(args);
+  exec->grads_ = std::move(arg_grads);
+  exec->aux_ = std::move(aux);
+  exec->reqs_ = std::move(grad_reqs);
+  MXGRID_RETURN_IF_ERROR(exec->Init(nullptr));
+  return exec;
+}
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::SimpleBind(
+    const graph::Symbol& symbol, Context ctx, const std::map<std::string, Shape>& shapes,
+    GradReq grad_req, const std::map<std::string, GradReq>& grad_reqs,
+    const std::map<std::string, DType>& dtypes) {
+  std::map<std::string, ops::InferShape> known(shapes.begin(), shapes.end());
+  MXGRID_ASSIGN_OR_RETURN(graph::ShapeInference s, graph::InferShape(symbol, known));
+  std::map<std::string, DType> types = dtypes;
+  const std::vector<std::string> arg_names = symbol.ListArguments();
+  const std::vector<std::string> aux_names = symbol.ListAuxiliaryStates();
+  for (const std::string& name : arg_names) types.emplace(name, DType::kFloat32);
+  for (const std::string& name : aux_names) types.emplace(name, DType::kFloat32);
+  MXGRID_ASSIGN_OR_RETURN(graph::TypeInference t, graph::InferType(symbol, types));
+  std::vector<std::string> unknown;
+  for (size_t i = 0; i < arg_names.size(); ++i) {
+    if (!ops::IsKnown(s.arg_shapes[i])) {
+      unknown.push_back(absl::StrCat(arg_names[i], ": ",
+                                     s.arg_shapes[i] ? s.arg_shapes[i]->ToString() : "()"));
+    }
+  }
+  for (size_t i = 0; i < aux_names.size(); ++i) {
+    if (!ops::IsKnown(s.aux_shapes[i])) unknown.push_back(aux_names[i]);
+  }
+  if (!unknown.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "simple_bind cannot decide the shapes of: ", absl::StrJoin(unknown, ", "),
+        " (-1 means an unknown dimension)"));
+  }
+  for (const auto& [name, req] : grad_reqs) {
+    if (std::find(arg_names.begin(), arg_names.end(), name) == arg_names.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("grad_req names '", name, "', which is not an argument"));
+    }
+  }
+  std::vector<NDArray> args, grads, aux;
+  std::vector<GradReq> reqs;
+  for (size_t i = 0; i < arg_names.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, NDArray::Zeros(*s.arg_shapes[i], ctx, *t.arg_types[i]));
+    auto it = grad_reqs.find(arg_names[i]);
+    const GradReq req = it == grad_reqs.end() ? grad_req : it->second;
+    NDArray g;
+    if (req != GradReq::kNull) {
+      MXGRID_ASSIGN_OR_RETURN(g, NDArray::Zeros(*s.arg_shapes[i], ctx, *t.arg_types[i]));
+    }
+    args.push_back(std::move(a));
+    grads.push_back(std::move(g));
+    reqs.push_back(req);
+  }
+  for (size_t i = 0; i < aux_names.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, NDArray::Zeros(*s.aux_shapes[i], ctx, *t.aux_types[i]));
+    aux.push_back(std::move(a));
+  }
+  return Bind(symbol, ctx, std::move(args), std::move(grads), std::move(reqs), std::move(aux));
+}
+
+absl::Status Executor::Init(const std::vector<NDArray>* reuse) {
+  const graph::IndexedGraph& g = *plan_.graph;
+  blocks_.clear();
+  for (size_t s = 0; s < plan_.storage_bytes.size(); ++s) {
+    const NDArray* old = reuse && s < reuse->size() ? &(*reuse)[s] : nullptr;
+    MXGRID_ASSIGN_OR_RETURN(NDArray b, Block(plan_.storage_bytes[s], ctx_, old));
+    blocks_.push_back(std::move(b));
+  }
+  entries_.assign(plan_.entries.size(), NDArray());
+  for (size_t k = 0; k < g.arg_nodes().size(); ++k) entries_[g.entry(g.arg_nodes()[k], 0)] = args_[k];
+  for (size_t k = 0; k < g.aux_nodes().size(); ++k) entries_[g.entry(g.aux_nodes()[k], 0)] = aux_[k];
+  for (size_t k = 0; k < plan_.arg_grad_entries.size(); ++k) {
+    if (plan_.arg_grad_entries[k] != Plan::kNone) entries_[plan_.arg_grad_entries[k]] = grads_[k];
+  }
+  for (int e : plan_.head_grad_entries) {
+    if (e == Plan::kNone || !entries_[e].is_none()) continue;
+    MXGRID_ASSIGN_OR_RETURN(entries_[e], NDArray::Zeros(plan_.entries[e].shape, ctx_,
+                                                        plan_.entries[e].dtype));
+  }
+  for (size_t e = 0; e < plan_.entries.size(); ++e) {
+    const Plan::Entry& entry = plan_.entries[e];
+    if (entry.storage < 0) continue;
+    MXGRID_ASSIGN_OR_RETURN(entries_[e], blocks_[entry.storage].ViewAs(entry.shape, entry.dtype));
+  }
+  outputs_.clear();
+  for (int e : g.outputs()) outputs_.push_back(entries_[e]);
+  sum_ops_.clear();
+  rngs_.clear();
+  std::random_device seed;
+  for (const Plan::Step& step : plan_.steps) {
+    std::unique_ptr<ops::ParsedOp> sum;
+    if (step.kind == StepKind::kSum) {
+      MXGRID_ASSIGN_OR_RETURN(
+          ops::ParsedOp op,
+          ops::GlobalRegistry().Parse("ElementWiseSum",
+                                      {{"num_args", absl::StrCat(step.inputs.size())}}));
+      sum = std::make_unique<ops::ParsedOp>(std::move(op));
+    }
+    sum_ops_.push_back(std::move(sum));
+    rngs_.push_back(std::make_unique<std::mt19937_64>(seed()));
+  }
+  return absl::OkStatus();
+}
+
+void Executor::PushStep(int index, bool is_train) {
+  const Plan::Step& step = plan_.steps[index];
+  auto d = std::make_shared<StepData>();
+  d->kind = step.kind;
+  d->ctx = ctx_;
+  d->rng = rngs_[index].get();
+  d->reqs = step.reqs;
+  if (step.kind == StepKind::kSum) {
+    d->op = sum_ops_[index].get();
+  } else if (step.node >= 0) {
+    d->op = &*plan_.graph->node(step.node).node->op;
+  }
+  for (int e : step.inputs) d->in.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
+  for (int e : step.outputs) d->out.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
+  if (step.kind == StepKind::kBackward) {
+    d->num_out_grads = d->op->num_visible_outputs();
+    d->num_fwd_inputs = d->op->def().backward_deps.inputs ? d->op->num_inputs() : 0;
+  }
+  // Writes: outputs, plus a forward step's auxiliary states (BatchNorm's moving stats).
+  for (const NDArray& a : d->out) AddVar(&d->writes, a);
+  std::vector<int> aux;
+  if (step.kind == StepKind::kForward) aux = d->op->aux_indices();
+  for (size_t i = 0; i < d->in.size(); ++i) {
+    const bool is_aux = std::find(aux.begin(), aux.end(), static_cast<int>(i)) != aux.end();
+    if (is_aux) AddVar(&d->writes, d->in[i]);
+  }
+  for (const NDArray& a : d->in) {
+    if (a.is_none()) continue;
+    if (std::find(d->writes.begin(), d->writes.end(), a.var()) == d->writes.end()) {
+      AddVar(&d->reads, a);
+    }
+  }
+  engine::PushOptions options;
+  options.name = d->op ? d->op->def().name.c_str() : "zero";
+  engine::Get()->PushSync(
+      [d, is_train](const engine::RunContext&) { return RunStep(*d, is_train); }, ctx_,
+      d->reads, d->writes, options);
+}
+
+absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArray>& inputs) {
+  const std::vector<std::string> names = symbol_.ListArguments();
+  for (const auto& [name, value] : inputs) {
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("forward: '", name,
+                                                     "' is not an argument of the symbol"));
+    }
+    const NDArray& arg = args_[it - names.begin()];
+    if (value.is_none()) {
+      return absl::InvalidArgumentError(absl::StrCat("forward: input '", name, "' is none"));
+    }
+    MXGRID_RETURN_IF_ERROR(CheckShape(value, arg.shape(), "forward: input", name));
+    if (!value.SharesStorageWith(arg)) MXGRID_RETURN_IF_ERROR(value.CopyTo(arg));
+  }
+  for (int i = 0; i < plan_.num_forward_steps; ++i) PushStep(i, is_train);
+  return absl::OkStatus();
+}
+
+absl::Status Executor::Backward(const std::vector<NDArray>& out_grads) {
+  if (!plan_.has_backward()) {
+    return absl::FailedPreconditionError(
+        "backward: no argument of this executor has a gradient request (bind with grad_req "
+        "'write' or 'add' and gradient arrays)");
+  }
+  const std::vector<std::string> names = symbol_.ListOutputs();
+  if (!out_grads.empty() && out_grads.size() != names.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("backward: expected ", names.size(),
+                                                   " head gradients, got ", out_grads.size()));
+  }
+  for (size_t k = 0; k < plan_.head_grad_entries.size(); ++k) {
+    const int e = plan_.head_grad_entries[k];
+    if (e == Plan::kNone) continue;
+    if (out_grads.empty() || out_grads[k].is_none()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "backward: output '", names[k],
+          "' does not come from a loss operator, so its head gradient is required "
+          "(pass out_grads, or end the graph in a loss such as SoftmaxOutput or MakeLoss)"));
+    }
+    MXGRID_RETURN_IF_ERROR(CheckShape(out_grads[k], plan_.entries[e].shape,
+                                      "backward: head gradient for", names[k]));
+    MXGRID_RETURN_IF_ERROR(out_grads[k].CopyTo(entries_[e]));
+  }
+  for (int i = plan_.num_forward_steps; i < static_cast<int>(plan_.steps.size()); ++i) {
+    PushStep(i, /*is_train=*/true);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Reshape(
+    const std::map<std::string, Shape>& shapes, bool partial_shaping,
+    bool allow_up_sizing) const {
+  const std::vector<std::string> arg_names = symbol_.ListArguments();
+  const std::vector<std::string> aux_names = symbol_.ListAuxiliaryStates();
+  std::map<std::string, ops::InferShape> known(shapes.begin(), shapes.end());
+  MXGRID_ASSIGN_OR_RETURN(graph::ShapeInference s, graph::InferShape(symbol_, known));
+  // Each array in its new shape: a view of the old one when it fits.
+  auto resize = [&](const NDArray& old, const ops::InferShape& inferred,
+                    const std::string& name) -> absl::StatusOr<NDArray> {
+    if (old.is_none()) return old;
+    if (!ops::IsKnown(inferred)) {
+      return absl::InvalidArgumentError(absl::StrCat("reshape: cannot decide the shape of '",
+                                                     name, "'"));
+    }
+    const Shape& want = *inferred;
+    if (want == old.shape()) return old;
+    if (!shapes.count(name) && !partial_shaping) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "reshape: the shape of unspecified argument '", name, "' changed from ",
+          old.shape().ToString(), " to ", want.ToString(), "; pass partial_shaping=true"));
+    }
+    if (want.Size() <= old.size()) return old.ViewAs(want, old.dtype());
+    if (!allow_up_sizing) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "reshape: the new shape of '", name, "' ", want.ToString(),
+          " is larger than the original ", old.shape().ToString(),
+          "; pass allow_up_sizing=true or bind a new executor"));
+    }
+    return NDArray::Zeros(want, ctx_, old.dtype());
+  };
+  std::vector<NDArray> args, grads, aux;
+  for (size_t i = 0; i < arg_names.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, resize(args_[i], s.arg_shapes[i], arg_names[i]));
+    MXGRID_ASSIGN_OR_RETURN(NDArray g, resize(grads_[i], s.arg_shapes[i], arg_names[i]));
+    args.push_back(std::move(a));
+    grads.push_back(std::move(g));
+  }
+  for (size_t i = 0; i < aux_names.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, resize(aux_[i], s.aux_shapes[i], aux_names[i]));
+    aux.push_back(std::move(a));
+  }
+  graph::PlanOptions options;
+  for (size_t i = 0; i < arg_names.size(); ++i) {
+    options.shapes[arg_names[i]] = args[i].shape();
+    options.dtypes[arg_names[i]] = args[i].dtype();
+    if (reqs_[i] != GradReq::kNull) options.grad_reqs[arg_names[i]] = ToOpReq(reqs_[i]);
+  }
+  for (size_t i = 0; i < aux_names.size(); ++i) {
+    options.shapes[aux_names[i]] = aux[i].shape();
+    options.dtypes[aux_names[i]] = aux[i].dtype();
+  }
+  std::unique_ptr<Executor> exec(new Executor(symbol_, ctx_));
+  MXGRID_ASSIGN_OR_RETURN(exec->plan_, graph::MakePlan(symbol_, options));
+  exec->args_ = std::move(args);
+  exec->grads_ = std::move(grads);
+  exec->aux_ = std::move(aux);
+  exec->reqs_ = reqs_;
+  MXGRID_RETURN_IF_ERROR(exec->Init(&blocks_));
+  return exec;
+}
+
+namespace {
+std::map<std::string, NDArray> Zip(const std::vector<std::string>& names,
+                                   const std::vector<NDArray>& arrays, bool skip_none) {
+  std::map<std::string, NDArray> dict;
+  for (size_t i = 0; i < names.size() && i < arrays.size(); ++i) {
+    if (skip_none && arrays[i].is_none()) continue;
+    dict.emplace(names[i], arrays[i]);
+  }
+  return dict;
+}
+}  // namespace
+
+std::map<std::string, NDArray> Executor::arg_dict() const {
+  return Zip(symbol_.ListArguments(), args_, false);
+}
+std::map<std::string, NDArray> Executor::grad_dict() const {
+  return Zip(symbol_.ListArguments(), grads_, true);
+}
+std::map<std::string, NDArray> Executor::aux_dict() const {
+  return Zip(symbol_.ListAuxiliaryStates(), aux_, false);
+}
+std::map<std::string, NDArray> Executor::output_dict() const {
+  return Zip(symbol_.ListOutputs(), outputs_, false);
+}
+
+}  // namespace mxgrid::executor

@@ -1,0 +1,122 @@
+// Executor: a Symbol bound to arrays, run on the dependency engine (MXNet's GraphExecutor).
+//
+//   MXGRID_ASSIGN_OR_RETURN(auto exec, Executor::SimpleBind(net, Context::Cpu(),
+//       {{"data", Shape{128, 784}}, {"softmax_label", Shape{128}}}, GradReq::kWrite));
+//   MXGRID_RETURN_IF_ERROR(exec->Forward(/*is_train=*/true, {{"data", batch}}));
+//   MXGRID_RETURN_IF_ERROR(exec->Backward());     // loss heads need no head gradient
+//   exec->grad_dict().at("fc1_weight");          // gradients, as MXNet's grad_dict
+//
+// Bind makes a graph::Plan (shapes, gradient graph, memory plan) and allocates every
+// intermediate array from it at once: arrays whose lifetimes do not overlap share a block.
+// Forward and Backward push one engine operation per step, so independent branches run in
+// parallel; they return at once and reading an output (or gradient) waits, as in MXNet.
+// Errors inside an operation surface at the next read of what it wrote.
+//
+// Thread-safety: thread-compatible — calls on one Executor must not overlap, nor with an
+// executor made from it by Reshape (they share memory). The arrays it hands out follow
+// NDArray's rules.
+#ifndef MXGRID_LIBS_EXECUTOR_EXECUTOR_H_
+#define MXGRID_LIBS_EXECUTOR_EXECUTOR_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libs/base/context.h"
+#include "libs/graph/plan.h"
+#include "libs/graph/symbol.h"
+#include "libs/ops/op.h"
+#include "libs/tensor/ndarray.h"
+
+namespace mxgrid::executor {
+
+using tensor::NDArray;
+
+// MXNet's grad_req values ('null', 'write', 'add').
+enum class GradReq { kNull, kWrite, kAdd };
+// "null" / "write" / "add"; InvalidArgument otherwise.
+absl::StatusOr<GradReq> ParseGradReq(absl::string_view text);
+
+class Executor {
+ public:
+  // sym.bind: `args` in list_arguments() order; `arg_grads` the same length or empty (a none
+  // array means no gradient for that argument, whatever its request); `grad_reqs` one per
+  // argument or a single one for all (empty: write); `aux` in list_auxiliary_states() order.
+  // InvalidArgument for a missing, none or mis-shaped array, naming it.
+  static absl::StatusOr<std::unique_ptr<Executor>> Bind(const graph::Symbol& symbol,
+                                                        Context ctx, std::vector<NDArray> args,
+                                                        std::vector<NDArray> arg_grads,
+                                                        std::vector<GradReq> grad_reqs,
+                                                        std::vector<NDArray> aux);
+
+  // sym.simple_bind: allocates zero-filled arguments, gradients (for requests other than
+  // null) and auxiliary states from the given input shapes and dtypes (float32 otherwise).
+  // `grad_reqs` by argument name overrides `grad_req` for the names it has.
+  static absl::StatusOr<std::unique_ptr<Executor>> SimpleBind(
+      const graph::Symbol& symbol, Context ctx, const std::map<std::string, Shape>& shapes,
+      GradReq grad_req = GradReq::kWrite, const std::map<std::string, GradReq>& grad_reqs = {},
+      const std::map<std::string, DType>& dtypes = {});
+
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+  ~Executor();
+
+  // Copies `inputs` (by argument name; shapes must match) into the arguments, then runs the
+  // forward steps. is_train selects training behaviour (Dropout, BatchNorm batch stats).
+  absl::Status Forward(bool is_train, const std::map<std::string, NDArray>& inputs = {});
+  // Runs the gradient steps. `out_grads`: one per output in list_outputs() order, required
+  // for outputs not produced by a loss operator (none arrays allowed for loss outputs).
+  // FailedPrecondition when no gradient was requested at bind.
+  absl::Status Backward(const std::vector<NDArray>& out_grads = {});
+
+  // A new executor for new input shapes sharing this one's memory (MXNet's reshape):
+  // arrays that shrink become views; growth needs allow_up_sizing; arguments not named whose
+  // shape changes need partial_shaping. InvalidArgument otherwise.
+  absl::StatusOr<std::unique_ptr<Executor>> Reshape(const std::map<std::string, Shape>& shapes,
+                                                    bool partial_shaping = false,
+                                                    bool allow_up_sizing = false) const;
+
+  const graph::Symbol& symbol() const { return symbol_; }
+  const graph::Plan& plan() const { return plan_; }
+  Context context() const { return ctx_; }
+  // Overwritten by each Forward, in list_outputs() order.
+  const std::vector<NDArray>& outputs() const { return outputs_; }
+  const std::vector<NDArray>& arg_arrays() const { return args_; }
+  // None arrays for arguments without gradient.
+  const std::vector<NDArray>& grad_arrays() const { return grads_; }
+  const std::vector<NDArray>& aux_arrays() const { return aux_; }
+  const std::vector<GradReq>& grad_reqs() const { return reqs_; }
+  std::map<std::string, NDArray> arg_dict() const;
+  std::map<std::string, NDArray> grad_dict() const;  // arguments with a gradient only
+  std::map<std::string, NDArray> aux_dict() const;
+  std::map<std::string, NDArray> output_dict() const;
+
+  // Bytes of the planned intermediate blocks (excluding bound arrays).
+  int64_t planned_bytes() const { return plan_.planned_bytes(); }
+
+ private:
+  Executor(graph::Symbol symbol, Context ctx) : symbol_(std::move(symbol)), ctx_(ctx) {}
+
+  // Allocates the plan's blocks (reusing `reuse` where large enough) and wires entries.
+  absl::Status Init(const std::vector<NDArray>* reuse);
+  void PushStep(int index, bool is_train);
+
+  graph::Symbol symbol_;
+  Context ctx_;
+  graph::Plan plan_;
+  std::vector<NDArray> args_, grads_, aux_, outputs_;
+  std::vector<GradReq> reqs_;
+  std::vector<NDArray> blocks_;   // one per planned storage id
+  std::vector<NDArray> entries_;  // one per plan entry (none where unused)
+  std::vector<std::unique_ptr<ops::ParsedOp>> sum_ops_;  // per step: kSum's ElementWiseSum
+  std::vector<std::unique_ptr<std::mt19937_64>> rngs_;   // per step, for random ops
+};
+
+}  // namespace mxgrid::executor
+
+#endif  // MXGRID_LIBS_EXECUTOR_EXECUTOR_H_

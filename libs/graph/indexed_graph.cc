@@ -1,0 +1,45 @@
+#include "libs/graph/indexed_graph.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+
+namespace mxgrid::graph {
+
+IndexedGraph::IndexedGraph(const Symbol& symbol) : symbol_(symbol) {
+  const std::vector<const Node*> order = symbol_.PostOrder();
+  std::unordered_map<const Node*, int> ids;
+  row_ptr_.push_back(0);
+  for (const Node* n : order) {
+    const int id = static_cast<int>(nodes_.size());
+    ids.emplace(n, id);
+    NodeInfo info{n, {}};
+    for (const NodeEntry& e : n->inputs) {
+      info.inputs.push_back(row_ptr_[ids.at(e.node.get())] + e.index);
+    }
+    nodes_.push_back(std::move(info));
+    for (int i = 0; i < n->num_outputs(); ++i) entry_node_.push_back(id);
+    row_ptr_.push_back(row_ptr_.back() + n->num_outputs());
+  }
+  for (const NodeEntry& e : symbol_.outputs()) {
+    outputs_.push_back(row_ptr_[ids.at(e.node.get())] + e.index);
+  }
+  std::unordered_set<int> aux;
+  for (const NodeInfo& info : nodes_) {
+    if (!info.node->op) continue;
+    for (int i : info.node->op->aux_indices()) aux.insert(entry_node_[info.inputs[i]]);
+  }
+  for (int id = 0; id < num_nodes(); ++id) {
+    if (!nodes_[id].node->is_variable()) continue;
+    (aux.count(id) ? aux_nodes_ : arg_nodes_).push_back(id);
+  }
+}
+
+std::string IndexedGraph::Describe(int id) const {
+  const Node& n = *nodes_[id].node;
+  if (n.is_variable()) return absl::StrCat("variable '", n.name, "'");
+  return absl::StrCat("node '", n.name, "' (", n.op->def().name, ")");
+}
+
+}  // namespace mxgrid::graph

@@ -1,0 +1,169 @@
+// The optimizer update kernels: MXNet 1.9.1's operator arithmetic (src/operator/
+// optimizer_op-inl.h), element by element in the weight's dtype, in the same operation order
+// so that float32 results match MXNet's to the last bits (private to libs/kvstore).
+//
+// Thread-safety: the kernels are pure functions of their arguments; callers run them inside
+// an engine operation that writes the weight and state arrays.
+#ifndef MXGRID_LIBS_KVSTORE_INTERNAL_OPTIMIZER_KERNELS_H_
+#define MXGRID_LIBS_KVSTORE_INTERNAL_OPTIMIZER_KERNELS_H_
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "libs/kvstore/optimizer.h"
+#include "libs/tensor/ndarray.h"
+
+namespace mxgrid::kvstore::internal {
+
+// An operator parameter: MXNet's optimizer op params are float, cast to the data type.
+template <typename T>
+T OpParam(double v) {
+  return static_cast<T>(static_cast<float>(v));
+}
+
+// mshadow_op::clip: into [-bound, bound].
+template <typename T>
+T ClipBound(T x, T bound) {
+  if (x > bound) return bound;
+  if (x < -bound) return -bound;
+  return x;
+}
+
+// Hyperparameters of one update (per-index lr and wd already applied).
+struct Step {
+  double lr, wd, rescale_grad;
+  double clip_gradient;  // operator convention: < 0 is no clipping
+  std::optional<double> adagrad_clip;
+  double momentum;  // > 0 only when the optimizer has momentum state
+  double beta1, beta2, epsilon;
+  double gamma1, gamma2, clip_weights;  // clip_weights < 0: none
+  double eps;
+};
+
+// sgd: multi_sgd_update / multi_sgd_mom_update (MultiSGDKernel), as SGD's aggregated path.
+template <typename T>
+void SgdKernel(const Step& s, int64_t n, T* w, const T* g, T* mom) {
+  const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
+  const T clip = OpParam<T>(s.clip_gradient), momentum = OpParam<T>(s.momentum);
+  for (int64_t i = 0; i < n; ++i) {
+    const T wi = w[i];
+    const T gi = g[i];
+    T m = mom != nullptr ? mom[i] : T(0);
+    if (clip >= T(0)) {
+      m = momentum * m - lr * wd * wi - lr * ClipBound(rescale * gi, clip);
+    } else {
+      m = momentum * m - lr * wd * wi - lr * rescale * gi;
+    }
+    if (mom != nullptr) mom[i] = m;
+    w[i] = wi + m;
+  }
+}
+
+// nag: nag_mom_update (NAGMomKernel), or sgd_update (SGDKernel) without momentum.
+template <typename T>
+void NagKernel(const Step& s, int64_t n, T* w, const T* g, T* mom) {
+  const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
+  const T clip = OpParam<T>(s.clip_gradient), momentum = OpParam<T>(s.momentum);
+  for (int64_t i = 0; i < n; ++i) {
+    const T wi = w[i];
+    const T gi = clip >= T(0) ? ClipBound(rescale * g[i], clip) : rescale * g[i];
+    if (mom == nullptr) {
+      w[i] = clip >= T(0) ? (T(1) - lr * wd) * wi - lr * gi
+                          : (T(1) - lr * wd) * wi - (lr * rescale) * g[i];
+      continue;
+    }
+    const T m = momentum * mom[i];
+    const T updated = wi - m + (momentum + T(1)) * (m - lr * (gi + wd * wi));
+    w[i] = updated;
+    // MXNet runs the kernel in place (out=weight), so the momentum sees the updated weight.
+    mom[i] = m - lr * (gi + wd * updated);
+  }
+}
+
+// adam: adam_update (AdamUpdateKernel); s.lr already carries the bias correction.
+template <typename T>
+void AdamKernel(const Step& s, int64_t n, T* w, const T* g, T* mean, T* var) {
+  const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
+  const T clip = OpParam<T>(s.clip_gradient), beta1 = OpParam<T>(s.beta1);
+  const T beta2 = OpParam<T>(s.beta2), epsilon = OpParam<T>(s.epsilon);
+  for (int64_t i = 0; i < n; ++i) {
+    T gr = g[i] * rescale + w[i] * wd;
+    if (clip >= T(0)) gr = ClipBound(gr, clip);
+    mean[i] = beta1 * mean[i] + (T(1) - beta1) * gr;
+    var[i] = beta2 * var[i] + (T(1) - beta2) * gr * gr;
+    w[i] = w[i] - lr * mean[i] / (std::sqrt(var[i]) + epsilon);
+  }
+}
+
+// rmsprop: rmsprop_update (RMSPropUpdateKernel) or, centered, rmspropalex_update
+// (RMSPropAlexUpdateKernel; state_g and delta non-null).
+template <typename T>
+void RmsPropKernel(const Step& s, int64_t n, T* w, const T* g, T* state_n, T* state_g,
+                   T* delta) {
+  const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
+  const T clip = OpParam<T>(s.clip_gradient), gamma1 = OpParam<T>(s.gamma1);
+  const T gamma2 = OpParam<T>(s.gamma2), epsilon = OpParam<T>(s.epsilon);
+  const T clip_weights = OpParam<T>(s.clip_weights);
+  for (int64_t i = 0; i < n; ++i) {
+    T gr = rescale * g[i] + wd * w[i];
+    if (clip >= T(0)) gr = ClipBound(gr, clip);
+    T weight;
+    if (delta == nullptr) {
+      state_n[i] = (T(1) - gamma1) * (gr * gr) + gamma1 * state_n[i];
+      weight = w[i] - lr * (gr / std::sqrt(state_n[i] + epsilon));
+    } else {
+      state_n[i] = (T(1) - gamma1) * gr * gr + gamma1 * state_n[i];
+      state_g[i] = (T(1) - gamma1) * gr + gamma1 * state_g[i];
+      delta[i] = gamma2 * delta[i] -
+                 (lr * gr / std::sqrt(state_n[i] - state_g[i] * state_g[i] + epsilon));
+      weight = w[i] + delta[i];
+    }
+    w[i] = clip_weights >= T(0) ? ClipBound(weight, clip_weights) : weight;
+  }
+}
+
+// adagrad: the Python dense update, one NDArray operator after another (scalars are the
+// operators' double scalars, the clip bounds clip's float a_min/a_max):
+//   grad = clip(grad * rescale_grad, -c, c); history += square(grad);
+//   weight += (grad / sqrt(history + eps) + weight * wd) * -lr
+template <typename T>
+void AdaGradKernel(const Step& s, int64_t n, T* w, const T* g, T* history) {
+  const T rescale = static_cast<T>(s.rescale_grad), eps = static_cast<T>(s.eps);
+  const T wd = static_cast<T>(s.wd), neg_lr = static_cast<T>(-s.lr);
+  const bool clip = s.adagrad_clip.has_value();
+  const T lo = clip ? OpParam<T>(-*s.adagrad_clip) : T(0);
+  const T hi = clip ? OpParam<T>(*s.adagrad_clip) : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    T gi = g[i] * rescale;
+    if (clip) gi = gi > hi ? hi : (gi < lo ? lo : gi);  // MXNet's clip operator
+    history[i] = history[i] + gi * gi;
+    const T div = gi / std::sqrt(history[i] + eps);
+    w[i] = w[i] + (div + w[i] * wd) * neg_lr;
+  }
+}
+
+// Runs `kind`'s kernel over the arrays' T elements; `state` holds the index's state arrays
+// (NumStateArrays of them). REQUIRES: inside an engine operation writing weight and state.
+template <typename T>
+void RunKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& weight,
+               const tensor::NDArray& grad, const std::vector<tensor::NDArray>& state) {
+  const int64_t n = weight.size();
+  T* w = static_cast<T*>(weight.data());
+  const T* g = static_cast<const T*>(grad.data());
+  auto st = [&](size_t i) {
+    return i < state.size() ? static_cast<T*>(state[i].data()) : nullptr;
+  };
+  switch (kind) {
+    case OptimizerKind::kSGD: return SgdKernel<T>(s, n, w, g, st(0));
+    case OptimizerKind::kNAG: return NagKernel<T>(s, n, w, g, st(0));
+    case OptimizerKind::kAdam: return AdamKernel<T>(s, n, w, g, st(0), st(1));
+    case OptimizerKind::kRMSProp: return RmsPropKernel<T>(s, n, w, g, st(0), st(1), st(2));
+    case OptimizerKind::kAdaGrad: return AdaGradKernel<T>(s, n, w, g, st(0));
+  }
+}
+
+}  // namespace mxgrid::kvstore::internal
+
+#endif  // MXGRID_LIBS_KVSTORE_INTERNAL_OPTIMIZER_KERNELS_H_

@@ -1,0 +1,360 @@
+// Optimizer: argument parsing, per-index state, and one fused engine kernel per update.
+#include "libs/kvstore/optimizer.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "libs/base/check.h"
+#include "libs/base/status_macros.h"
+#include "libs/kvstore/internal/optimizer_kernels.h"
+
+namespace mxgrid::kvstore {
+namespace {
+
+using internal::RunKernel;
+using internal::Step;
+using tensor::NDArray;
+
+constexpr OptimizerKind kAllKinds[] = {OptimizerKind::kSGD, OptimizerKind::kNAG,
+                                       OptimizerKind::kAdam, OptimizerKind::kRMSProp,
+                                       OptimizerKind::kAdaGrad};
+
+constexpr uint32_t Bit(OptimizerKind kind) { return 1u << static_cast<int>(kind); }
+constexpr uint32_t kEvery = 0x1f;
+
+// The keyword arguments each optimizer's Python constructor takes.
+struct ParamSpec {
+  const char* name;
+  uint32_t kinds;
+};
+constexpr ParamSpec kParams[] = {
+    {"learning_rate", kEvery},
+    {"wd", kEvery},
+    {"rescale_grad", kEvery},
+    {"clip_gradient", kEvery},
+    {"begin_num_update", kEvery},
+    {"multi_precision", kEvery},
+    {"momentum", Bit(OptimizerKind::kSGD) | Bit(OptimizerKind::kNAG)},
+    {"lazy_update", Bit(OptimizerKind::kSGD) | Bit(OptimizerKind::kAdam)},
+    {"beta1", Bit(OptimizerKind::kAdam)},
+    {"beta2", Bit(OptimizerKind::kAdam)},
+    {"epsilon", Bit(OptimizerKind::kAdam) | Bit(OptimizerKind::kRMSProp)},
+    {"gamma1", Bit(OptimizerKind::kRMSProp)},
+    {"gamma2", Bit(OptimizerKind::kRMSProp)},
+    {"centered", Bit(OptimizerKind::kRMSProp)},
+    {"clip_weights", Bit(OptimizerKind::kRMSProp)},
+    {"eps", Bit(OptimizerKind::kAdaGrad)},
+};
+
+absl::Status BadValue(absl::string_view key, absl::string_view value, absl::string_view want) {
+  return absl::InvalidArgumentError(absl::StrCat("optimizer parameter ", key, "=\"", value,
+                                                 "\" is not ", want));
+}
+
+absl::Status ParseDouble(absl::string_view key, absl::string_view value, double* out) {
+  if (!absl::SimpleAtod(value, out) || !std::isfinite(*out)) {
+    return BadValue(key, value, "a finite number");
+  }
+  return absl::OkStatus();
+}
+
+// A number or Python's None (unset).
+absl::Status ParseOptionalDouble(absl::string_view key, absl::string_view value,
+                                 std::optional<double>* out) {
+  if (value == "None") {
+    out->reset();
+    return absl::OkStatus();
+  }
+  double d;
+  MXGRID_RETURN_IF_ERROR(ParseDouble(key, value, &d));
+  *out = d;
+  return absl::OkStatus();
+}
+
+absl::Status ParseBool(absl::string_view key, absl::string_view value, bool* out) {
+  const std::string v = absl::AsciiStrToLower(value);
+  if (v == "true" || v == "1") {
+    *out = true;
+  } else if (v == "false" || v == "0") {
+    *out = false;
+  } else {
+    return BadValue(key, value, "a boolean (True or False)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetParam(const std::string& key, const std::string& value, OptimizerOptions* o) {
+  if (key == "learning_rate") {
+    // learning_rate=None without an lr_scheduler means 0.01 for every optimizer in MXNet.
+    if (value == "None") {
+      o->learning_rate = 0.01;
+      return absl::OkStatus();
+    }
+    double lr;
+    MXGRID_RETURN_IF_ERROR(ParseDouble(key, value, &lr));
+    o->learning_rate = lr;
+    return absl::OkStatus();
+  }
+  if (key == "begin_num_update") {
+    if (!absl::SimpleAtoi(value, &o->begin_num_update) || o->begin_num_update < 0) {
+      return BadValue(key, value, "a non-negative integer");
+    }
+    return absl::OkStatus();
+  }
+  if (key == "multi_precision" || key == "lazy_update") {
+    bool ignored;  // no effect on dense float32/float64 arrays
+    return ParseBool(key, value, &ignored);
+  }
+  if (key == "centered") return ParseBool(key, value, &o->centered);
+  if (key == "clip_gradient") return ParseOptionalDouble(key, value, &o->clip_gradient);
+  if (key == "clip_weights") return ParseOptionalDouble(key, value, &o->clip_weights);
+  double* field = key == "wd"             ? &o->wd
+                  : key == "rescale_grad" ? &o->rescale_grad
+                  : key == "momentum"     ? &o->momentum
+                  : key == "beta1"        ? &o->beta1
+                  : key == "beta2"        ? &o->beta2
+                  : key == "epsilon"      ? &o->epsilon
+                  : key == "gamma1"       ? &o->gamma1
+                  : key == "gamma2"       ? &o->gamma2
+                  : key == "eps"          ? &o->eps
+                                          : nullptr;
+  MXGRID_CHECK(field != nullptr) << "kParams lists " << key << " but SetParam lacks it";
+  return ParseDouble(key, value, field);
+}
+
+// The MXNet operator each update runs (engine operation names must be literals).
+const char* KernelName(const OptimizerOptions& o) {
+  switch (o.kind) {
+    case OptimizerKind::kSGD: return o.momentum > 0 ? "multi_sgd_mom_update" : "multi_sgd_update";
+    case OptimizerKind::kNAG: return o.momentum > 0 ? "nag_mom_update" : "sgd_update";
+    case OptimizerKind::kAdam: return "adam_update";
+    case OptimizerKind::kRMSProp: return o.centered ? "rmspropalex_update" : "rmsprop_update";
+    case OptimizerKind::kAdaGrad: return "adagrad_update";
+  }
+  return "optimizer_update";
+}
+
+size_t NumStateArrays(const OptimizerOptions& o) {
+  switch (o.kind) {
+    case OptimizerKind::kSGD:
+    case OptimizerKind::kNAG: return o.momentum > 0 ? 1 : 0;
+    case OptimizerKind::kAdam: return 2;
+    case OptimizerKind::kRMSProp: return o.centered ? 3 : 1;
+    case OptimizerKind::kAdaGrad: return 1;
+  }
+  return 0;
+}
+
+std::string Describe(const char* what, const NDArray& a) {
+  return absl::StrCat(what, " ", a.shape().ToString(), " ", DTypeName(a.dtype()), " on ",
+                      a.context().ToString());
+}
+
+absl::Status CheckArrays(int index, const NDArray& weight, const NDArray& grad) {
+  if (weight.is_none() || grad.is_none()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "optimizer update of index ", index, ": the ", weight.is_none() ? "weight" : "gradient",
+        " is an empty (none) array"));
+  }
+  if (weight.context().is_gpu() || grad.context().is_gpu()) {
+    return absl::UnimplementedError(absl::StrCat(
+        "optimizer update of index ", index, ": updates run on CPU arrays only, got ",
+        Describe("weight", weight), " and ", Describe("gradient", grad),
+        "; copy them to cpu first"));
+  }
+  if (weight.shape() != grad.shape() || weight.dtype() != grad.dtype() ||
+      weight.context() != grad.context()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer update of index ", index, ": weight and gradient must have the same shape, "
+        "dtype and device: ", Describe("weight", weight), " vs ", Describe("gradient", grad)));
+  }
+  if (weight.dtype() != DType::kFloat32 && weight.dtype() != DType::kFloat64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer update of index ", index, ": ", DTypeName(weight.dtype()),
+        " weights are not supported; use float32 or float64"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view OptimizerKindName(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::kSGD: return "sgd";
+    case OptimizerKind::kNAG: return "nag";
+    case OptimizerKind::kAdam: return "adam";
+    case OptimizerKind::kRMSProp: return "rmsprop";
+    case OptimizerKind::kAdaGrad: return "adagrad";
+  }
+  return "unknown";
+}
+
+double OptimizerOptions::EffectiveLearningRate() const {
+  if (learning_rate.has_value()) return *learning_rate;
+  return kind == OptimizerKind::kAdam || kind == OptimizerKind::kRMSProp ? 0.001 : 0.01;
+}
+
+absl::StatusOr<OptimizerOptions> ParseOptimizerOptions(
+    absl::string_view name, const std::map<std::string, std::string>& params) {
+  OptimizerOptions options;
+  const std::string lower = absl::AsciiStrToLower(name);
+  bool found = false;
+  std::vector<std::string> known;
+  for (OptimizerKind kind : kAllKinds) {
+    known.emplace_back(OptimizerKindName(kind));
+    if (lower == OptimizerKindName(kind)) {
+      options.kind = kind;
+      found = true;
+    }
+  }
+  if (!found) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown optimizer \"", name,
+                                                   "\"; known: ", absl::StrJoin(known, ", ")));
+  }
+  for (const auto& [key, value] : params) {
+    bool accepted = false;
+    std::vector<std::string> takes;
+    for (const ParamSpec& spec : kParams) {
+      if ((spec.kinds & Bit(options.kind)) == 0) continue;
+      takes.emplace_back(spec.name);
+      accepted = accepted || key == spec.name;
+    }
+    if (!accepted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "optimizer ", OptimizerKindName(options.kind), " has no parameter \"", key,
+          "\"; it takes: ", absl::StrJoin(takes, ", ")));
+    }
+    MXGRID_RETURN_IF_ERROR(SetParam(key, value, &options));
+  }
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
+    absl::string_view name, const std::map<std::string, std::string>& params) {
+  MXGRID_ASSIGN_OR_RETURN(OptimizerOptions options, ParseOptimizerOptions(name, params));
+  return Create(options);
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const OptimizerOptions& options) {
+  if (options.begin_num_update < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer begin_num_update must be non-negative, got ", options.begin_num_update));
+  }
+  if (options.kind == OptimizerKind::kAdam && options.beta1 == 1.0) {
+    // Adam's bias correction divides by 1 - beta1^t (a ZeroDivisionError in MXNet).
+    return absl::InvalidArgumentError("optimizer adam: beta1 must not be 1");
+  }
+  return std::unique_ptr<Optimizer>(new Optimizer(options));  // private constructor
+}
+
+Optimizer::Optimizer(const OptimizerOptions& options)
+    : options_(options), learning_rate_(options.EffectiveLearningRate()) {}
+
+Optimizer::~Optimizer() = default;
+
+double Optimizer::learning_rate() const {
+  base::MutexLock lock(&mu_);
+  return learning_rate_;
+}
+
+void Optimizer::set_learning_rate(double lr) {
+  base::MutexLock lock(&mu_);
+  learning_rate_ = lr;
+}
+
+void Optimizer::SetLrMult(int index, double mult) {
+  base::MutexLock lock(&mu_);
+  lr_mult_[index] = mult;
+}
+
+void Optimizer::SetWdMult(int index, double mult) {
+  base::MutexLock lock(&mu_);
+  wd_mult_[index] = mult;
+}
+
+int64_t Optimizer::UpdateCount(int index) const {
+  base::MutexLock lock(&mu_);
+  auto it = states_.find(index);
+  return it == states_.end() ? options_.begin_num_update : it->second.count;
+}
+
+absl::StatusOr<Optimizer::State*> Optimizer::GetOrCreateState(int index,
+                                                              const NDArray& weight) {
+  auto it = states_.find(index);
+  if (it != states_.end()) {
+    const std::vector<NDArray>& arrays = it->second.arrays;
+    if (!arrays.empty() &&
+        (arrays[0].shape() != weight.shape() || arrays[0].dtype() != weight.dtype())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "optimizer update of index ", index, ": its state was created for ",
+          arrays[0].shape().ToString(), " ", DTypeName(arrays[0].dtype()), " weights, got ",
+          Describe("weight", weight)));
+    }
+    return &it->second;
+  }
+  State state;
+  state.count = options_.begin_num_update;
+  for (size_t i = 0; i < NumStateArrays(options_); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray zeros,
+                            NDArray::Zeros(weight.shape(), weight.context(), weight.dtype()));
+    state.arrays.push_back(std::move(zeros));
+  }
+  return &states_.emplace(index, std::move(state)).first->second;
+}
+
+absl::Status Optimizer::Update(int index, const NDArray& weight, const NDArray& grad) {
+  MXGRID_RETURN_IF_ERROR(CheckArrays(index, weight, grad));
+  // Held across the push so that pushes of one index follow its update counts.
+  base::MutexLock lock(&mu_);
+  MXGRID_ASSIGN_OR_RETURN(State * state, GetOrCreateState(index, weight));
+  const int64_t t = ++state->count;
+
+  const OptimizerOptions& o = options_;
+  auto lr_mult = lr_mult_.find(index);
+  auto wd_mult = wd_mult_.find(index);
+  Step step{};
+  step.lr = learning_rate_ * (lr_mult == lr_mult_.end() ? 1.0 : lr_mult->second);
+  step.wd = o.wd * (wd_mult == wd_mult_.end() ? 1.0 : wd_mult->second);
+  step.rescale_grad = o.rescale_grad;
+  // MXNet passes clip_gradient / clip_weights to the operators only when truthy.
+  step.clip_gradient = o.clip_gradient.value_or(0.0) != 0.0 ? *o.clip_gradient : -1.0;
+  step.adagrad_clip = o.clip_gradient;
+  step.momentum = o.momentum > 0 ? o.momentum : 0.0;
+  step.beta1 = o.beta1;
+  step.beta2 = o.beta2;
+  step.epsilon = o.epsilon;
+  step.gamma1 = o.gamma1;
+  step.gamma2 = o.gamma2;
+  step.clip_weights = o.clip_weights.value_or(0.0) != 0.0 ? *o.clip_weights : -1.0;
+  step.eps = o.eps;
+  if (o.kind == OptimizerKind::kAdam) {
+    // Adam.update: lr *= sqrt(1 - beta2^t) / (1 - beta1^t), in Python doubles.
+    const double coef1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
+    const double coef2 = 1.0 - std::pow(o.beta2, static_cast<double>(t));
+    step.lr *= std::sqrt(coef2) / coef1;
+  }
+
+  std::vector<engine::VarHandle> writes = {weight.var()};
+  for (const NDArray& a : state->arrays) writes.push_back(a.var());
+  const engine::VarHandle reads[] = {grad.var()};
+  engine::PushOptions push_options;
+  push_options.name = KernelName(o);
+  // The closure holds the arrays (not raw pointers) so their storage outlives the kernel.
+  engine::Get()->PushSync(
+      [kind = o.kind, step, weight, grad, arrays = state->arrays](const engine::RunContext&) {
+        if (weight.dtype() == DType::kFloat32) {
+          RunKernel<float>(kind, step, weight, grad, arrays);
+        } else {
+          RunKernel<double>(kind, step, weight, grad, arrays);
+        }
+        return absl::OkStatus();
+      },
+      weight.context(), reads, writes, push_options);
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::kvstore

@@ -1,0 +1,155 @@
+// Optimizer: MXNet 1.9.1's training optimizers (mx.optimizer.create + get_updater) — SGD, NAG,
+// Adam, RMSProp and AdaGrad — applying each update as one fused kernel on the dependency
+// engine.
+//
+//   MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt,
+//                           Optimizer::Create("sgd", {{"learning_rate", "0.1"},
+//                                                     {"momentum", "0.9"}, {"wd", "1e-4"}}));
+//   MXGRID_RETURN_IF_ERROR(opt->Update(/*index=*/0, weight, grad));   // returns at once
+//   MXGRID_RETURN_IF_ERROR(weight.WaitToRead());                       // weight is updated
+//
+// As in MXNet's Updater, each parameter index has its own optimizer state (momentum, Adam's
+// mean and variance, ...), created as zeros of the weight's shape on first use, and its own
+// update count (Adam's bias correction uses the index's count t, starting at
+// begin_num_update + 1). The update formulas are MXNet's operators (sgd_mom_update,
+// multi_sgd_update, nag_mom_update, adam_update, rmsprop_update, rmspropalex_update) and the
+// Python AdaGrad dense update; hyperparameters are rounded to float32 before use, as MXNet's
+// operator parameters are floats.
+//
+// Deliberate differences from MXNet: float32 and float64 only (no float16 / multi_precision
+// master copies); RMSProp and AdaGrad keep their state in the weight's dtype (MXNet creates
+// float32 state and so cannot update float64 weights with them); dense arrays only; CPU arrays
+// only (Unimplemented for GPU arrays); no lr_scheduler.
+//
+// Thread-safety: every method is thread-safe. Updates of one index from several threads run
+// in the order their Update calls took the optimizer's lock.
+#ifndef MXGRID_LIBS_KVSTORE_OPTIMIZER_H_
+#define MXGRID_LIBS_KVSTORE_OPTIMIZER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "libs/base/mutex.h"
+#include "libs/tensor/ndarray.h"
+
+namespace mxgrid::kvstore {
+
+enum class OptimizerKind { kSGD, kNAG, kAdam, kRMSProp, kAdaGrad };
+
+// "sgd", "nag", "adam", "rmsprop", "adagrad": the names mx.optimizer.create accepts.
+absl::string_view OptimizerKindName(OptimizerKind kind);
+
+// Every hyperparameter, with MXNet 1.9.1's Python defaults. Fields that an optimizer does not
+// use are ignored by it (Create refuses them by name).
+struct OptimizerOptions {
+  OptimizerKind kind = OptimizerKind::kSGD;
+
+  // ---- all optimizers (mx.optimizer.Optimizer) ----
+  // Unset: 0.01 for sgd, nag and adagrad; 0.001 for adam and rmsprop.
+  std::optional<double> learning_rate;
+  double wd = 0.0;            // L2 weight decay coefficient
+  double rescale_grad = 1.0;  // gradients are multiplied by this first (often 1/batch_size)
+  // Unset: no clipping. For sgd, nag, adam and rmsprop, 0 also means none (MXNet passes only
+  // a truthy value to the operator) and a negative value none (the operators' off switch);
+  // adagrad clips to [-c, c] for any set value, as its Python update does.
+  std::optional<double> clip_gradient;
+  int64_t begin_num_update = 0;  // update count each index starts from
+
+  // ---- sgd, nag ----
+  double momentum = 0.0;  // 0 (or below): plain SGD, no state
+
+  // ---- adam ----
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+
+  // ---- adam, rmsprop ----
+  double epsilon = 1e-8;
+
+  // ---- rmsprop ----
+  double gamma1 = 0.9;    // decay of the squared-gradient average
+  double gamma2 = 0.9;    // "momentum" of the centered (Graves) variant
+  bool centered = false;  // false: Tieleman & Hinton; true: Graves 2013 (Eq. 38-45)
+  std::optional<double> clip_weights;  // clip weights to [-c, c]; unset or 0: none
+
+  // ---- adagrad ----
+  double eps = 1e-7;  // MXNet's AdaGrad(eps=...): added to the history inside the sqrt
+
+  // The learning rate in effect (learning_rate or the optimizer's default).
+  double EffectiveLearningRate() const;
+};
+
+// Parses mx.optimizer.create's arguments: `name` case-insensitively, `params` as the Python
+// kwargs written as strings ("0.1", "True", "None"). Besides the fields above it accepts
+// multi_precision (no effect on float32/float64) and, for sgd and adam, lazy_update (no effect
+// on dense arrays). InvalidArgument, naming it, for an unknown optimizer, a parameter the
+// optimizer does not take, or a malformed value.
+absl::StatusOr<OptimizerOptions> ParseOptimizerOptions(
+    absl::string_view name, const std::map<std::string, std::string>& params);
+
+class Optimizer {
+ public:
+  // Create(ParseOptimizerOptions(name, params)).
+  static absl::StatusOr<std::unique_ptr<Optimizer>> Create(
+      absl::string_view name, const std::map<std::string, std::string>& params);
+  // InvalidArgument for a negative begin_num_update or Adam with beta1 = 1.
+  static absl::StatusOr<std::unique_ptr<Optimizer>> Create(const OptimizerOptions& options);
+
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  ~Optimizer();
+
+  // Applies one update to `weight` with `grad` for parameter `index` (MXNet's
+  // updater(index, grad, weight)). Asynchronous: the kernel is pushed to the engine reading
+  // `grad` and writing `weight` and the index's state; read `weight` to wait. `weight` and
+  // `grad` need the same shape, dtype (float32 or float64) and device, and the weight's
+  // shape and dtype must match those the index's state was created with: InvalidArgument
+  // otherwise; FailedPrecondition for a none array; Unimplemented for GPU arrays. A failed
+  // call changes nothing (neither state nor update count).
+  absl::Status Update(int index, const tensor::NDArray& weight, const tensor::NDArray& grad);
+
+  OptimizerKind kind() const { return options_.kind; }
+
+  // The base learning rate, used by updates pushed afterwards (MXNet's set_learning_rate).
+  double learning_rate() const;
+  void set_learning_rate(double lr);
+
+  // Per-index multipliers of the learning rate and weight decay (MXNet's set_lr_mult and
+  // set_wd_mult keyed by index; 1 when never set). E.g. wd_mult 0 for biases.
+  void SetLrMult(int index, double mult);
+  void SetWdMult(int index, double mult);
+
+  // Updates applied to `index` so far plus begin_num_update (MXNet's _index_update_count).
+  int64_t UpdateCount(int index) const;
+
+ private:
+  // Per-index state: up to three arrays (momentum; mean, var; n, g, delta; history).
+  struct State {
+    std::vector<tensor::NDArray> arrays;
+    int64_t count = 0;
+  };
+
+  explicit Optimizer(const OptimizerOptions& options);
+
+  // The index's state, created on first use (pushing the zero fills).
+  absl::StatusOr<State*> GetOrCreateState(int index, const tensor::NDArray& weight)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const OptimizerOptions options_;  // learning_rate lives in learning_rate_
+  mutable base::Mutex mu_;
+  double learning_rate_ ABSL_GUARDED_BY(mu_);
+  std::map<int, double> lr_mult_ ABSL_GUARDED_BY(mu_);
+  std::map<int, double> wd_mult_ ABSL_GUARDED_BY(mu_);
+  std::map<int, State> states_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace mxgrid::kvstore
+
+#endif  // MXGRID_LIBS_KVSTORE_OPTIMIZER_H_
