@@ -51,6 +51,9 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
                    std::vector<InferShape>* out) {
   const auto& p = ParamsAs<FCParams>(params);
   MXGRID_RETURN_IF_ERROR(CheckArity(kOp, in->size(), p.no_bias ? 2 : 3, out->size(), 1));
+  InferShape& data = (*in)[0];
+  // As MXNet: nothing is inferred (not even the bias) until the data's rank is known.
+  if (!data) return absl::OkStatus();
   if (!p.no_bias) {
     InferShape& bias = (*in)[2];
     if (!(bias && bias->ndim() == 2)) {
@@ -58,11 +61,6 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
     } else {
       MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "bias", Shape{p.num_hidden, 1}, &bias));
     }
-  }
-  InferShape& data = (*in)[0];
-  if (!data) {
-    InferShape& w = (*in)[1];
-    return MergeShape(kOp, "weight", Shape{p.num_hidden, -1}, &w);
   }
   const Shape& d = *data;
   if (d.ndim() < 1) {

@@ -69,7 +69,8 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
   const auto& p = ParamsAs<SoftmaxOutputParams>(params);
   MXGRID_RETURN_IF_ERROR(CheckArity(kOp, in->size(), 2, out->size(), 1));
   if ((*out)[0]) MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "data", *(*out)[0], &(*in)[0]));
-  if (!IsKnown((*in)[0])) return absl::OkStatus();
+  // As MXNet: the output and (non-multi_output) label follow once the data's rank is known.
+  if (!(*in)[0] || (p.multi_output && !IsKnown((*in)[0]))) return absl::OkStatus();
   const Shape d = *(*in)[0];
   MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "output", d, &(*out)[0]));
   InferShape& label = (*in)[1];

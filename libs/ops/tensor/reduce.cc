@@ -97,7 +97,8 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
   d.infer_shape = [name](const OpParams& params, std::vector<InferShape>* in,
                          std::vector<InferShape>* out) -> absl::Status {
-    if (!IsKnown((*in)[0])) return absl::OkStatus();
+    // Unknown dims pass through (MXNet infers reductions from the rank alone).
+    if (!(*in)[0]) return absl::OkStatus();
     const auto& p = ParamsAs<ReduceParams>(params);
     MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape(name, p, *(*in)[0]));
     return Unify(name, "output 0", shape, &(*out)[0]);
@@ -187,7 +188,7 @@ OpDef Argmax() {
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
   d.infer_shape = [as_reduce](const OpParams& params, std::vector<InferShape>* in,
                               std::vector<InferShape>* out) -> absl::Status {
-    if (!IsKnown((*in)[0])) return absl::OkStatus();
+    if (!(*in)[0]) return absl::OkStatus();
     MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape("argmax", as_reduce(params), *(*in)[0]));
     return Unify("argmax", "output 0", shape, &(*out)[0]);
   };
