@@ -100,7 +100,12 @@ absl::StatusOr<GradReq> ParseGradReq(absl::string_view text) {
 }
 
 Executor::~Executor() {
-  // Pushed steps hold their arrays; waiting keeps the process's view of memory tidy.
+  // Pushed steps point into this executor (operators of plan_'s graph, sum ops, RNGs): wait
+  // for all of them through every array they touch. Blocks alone are not enough: a step may
+  // write only bound arrays (a gradient, an auxiliary state).
+  for (const NDArray& a : entries_) {
+    if (!a.is_none()) a.WaitToWrite().IgnoreError();
+  }
   for (const NDArray& b : blocks_) b.WaitToWrite().IgnoreError();
 }
 

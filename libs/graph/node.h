@@ -33,11 +33,34 @@ struct Node {
   ops::AttrMap attrs;
   std::vector<NodeEntry> inputs;
 
+  Node() = default;
+  Node(const Node&) = default;
+  Node& operator=(const Node&) = default;
+  // Releases input chains iteratively: a deep graph from a file (a 200,000-node chain) would
+  // otherwise overflow the stack through nested shared_ptr destructors.
+  ~Node();
+
   bool is_variable() const { return !op.has_value(); }
   // All outputs, hidden ones included (1 for a variable).
   int num_outputs() const { return op ? op->num_outputs() : 1; }
   int num_visible_outputs() const { return op ? op->num_visible_outputs() : 1; }
 };
+
+inline Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  auto take_sole_inputs = [&pending](Node* n) {
+    for (NodeEntry& e : n->inputs) {
+      if (e.node && e.node.use_count() == 1) pending.push_back(std::move(e.node));
+    }
+    n->inputs.clear();
+  };
+  take_sole_inputs(this);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    take_sole_inputs(n.get());  // n is then destroyed with no inputs left: no recursion
+  }
+}
 
 }  // namespace mxgrid::graph
 

@@ -48,16 +48,16 @@ class GradientBuilder {
     }
     head_grad_of_.assign(num_entries, Plan::kNone);
     plan_->head_grad_entries.assign(g_.outputs().size(), Plan::kNone);
+    terms_.assign(num_entries, {});
+    final_.assign(num_entries, Plan::kNone);
     for (size_t k = 0; k < g_.outputs().size(); ++k) {
       const int e = g_.outputs()[k];
       if (!wanted_[e] || IsLossOutput(e)) continue;
-      if (head_grad_of_[e] == Plan::kNone) head_grad_of_[e] = NewEntry(e, Plan::kExternal);
-      plan_->head_grad_entries[k] = head_grad_of_[e];
-    }
-    terms_.assign(num_entries, {});
-    final_.assign(num_entries, Plan::kNone);
-    for (int e = 0; e < num_entries; ++e) {
-      if (head_grad_of_[e] != Plan::kNone) terms_[e].push_back(head_grad_of_[e]);
+      // One head gradient per output; an entry output twice (Group([x, x])) sums both, as
+      // nnvm's Gradient pass does.
+      plan_->head_grad_entries[k] = NewEntry(e, Plan::kExternal);
+      head_grad_of_[e] = plan_->head_grad_entries[k];
+      terms_[e].push_back(head_grad_of_[e]);
     }
     // Emit in reverse topological order.
     arg_index_.assign(g_.num_nodes(), -1);

@@ -41,7 +41,7 @@ TEST(OpCoverageTest, GlobalRegistryResolvesMXNetAliases) {
   const std::pair<const char*, const char*> aliases[] = {
       {"Softmax", "SoftmaxOutput"},     {"_Plus", "elemwise_add"},
       {"flatten", "Flatten"},           {"split", "SliceChannel"},
-      {"stop_gradient", "BlockGrad"},   {"add_n", "ElementWiseSum"},
+      {"stop_gradient", "BlockGrad"},   {"ElementWiseSum", "add_n"},
       {"reshape", "Reshape"},           {"concat", "Concat"},
   };
   for (const auto& [alias, name] : aliases) {

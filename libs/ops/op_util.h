@@ -17,6 +17,10 @@ namespace mxgrid::ops {
 // Merges `inferred` (may hold -1 dims) into `*slot`: unknown dims are filled from either
 // side; a known dim that differs, or a different ndim, is InvalidArgument
 // "<op>: <what> shape (3, 4) conflicts with inferred (3, 5)" and leaves `*slot` unchanged.
+// The most inputs or outputs a variadic operator (add_n, Concat, SliceChannel) may declare:
+// far beyond any real network, small enough that a hostile num_args cannot exhaust memory.
+inline constexpr int64_t kMaxArity = 16384;
+
 absl::Status MergeShape(absl::string_view op, absl::string_view what, const Shape& inferred,
                         InferShape* slot);
 

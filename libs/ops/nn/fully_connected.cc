@@ -1,10 +1,9 @@
 // FullyConnected: out = data · weightᵀ + bias (MXNet src/operator/nn/fully_connected.cc).
-#include <cblas.h>
-
 #include <memory>
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/blas.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -19,16 +18,6 @@ struct FCParams : OpParams {
   bool flatten = true;
 };
 
-void Gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-          float beta, float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-}
-void Gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b, int ldb,
-          double beta, double* c, int ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, 1.0, a, lda, b, ldb, beta, c, ldc);
-}
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const AttrMap& attrs) {
   auto p = std::make_shared<FCParams>();

@@ -16,8 +16,8 @@ struct NumArgsParams : OpParams {
 
 OpDef ElementWiseSum() {
   OpDef d;
-  d.name = "ElementWiseSum";
-  d.aliases = {"add_n"};
+  d.name = "add_n";  // MXNet's canonical name; JSON files say "add_n"
+  d.aliases = {"ElementWiseSum"};
   d.description = "Adds all input arguments element-wise.";
   d.params = {{"num_args", "int", "", true, "Number of inputs to be summed."}};
   d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
@@ -25,7 +25,9 @@ OpDef ElementWiseSum() {
     ParamReader r("ElementWiseSum", attrs);
     MXGRID_RETURN_IF_ERROR(r.Int("num_args", &p->num_args));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (p->num_args < 1) return r.Error("parameter 'num_args' must be at least 1");
+    if (p->num_args < 1 || p->num_args > kMaxArity) {
+      return r.Error(absl::StrCat("parameter 'num_args' must be in [1, ", kMaxArity, "]"));
+    }
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams& p) {

@@ -54,7 +54,9 @@ OpDef Concat() {
     MXGRID_RETURN_IF_ERROR(r.Int("num_args", &p->num_args));
     MXGRID_RETURN_IF_ERROR(r.Int("dim", &p->dim, 1));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (p->num_args < 1) return r.Error("parameter 'num_args' must be at least 1");
+    if (p->num_args < 1 || p->num_args > kMaxArity) {
+      return r.Error(absl::StrCat("parameter 'num_args' must be in [1, ", kMaxArity, "]"));
+    }
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams& p) {
@@ -164,7 +166,9 @@ OpDef SliceChannel() {
     MXGRID_RETURN_IF_ERROR(r.Int("axis", &p->axis, 1));
     MXGRID_RETURN_IF_ERROR(r.Bool("squeeze_axis", &p->squeeze_axis, false));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (p->num_outputs < 1) return r.Error("parameter 'num_outputs' must be at least 1");
+    if (p->num_outputs < 1 || p->num_outputs > kMaxArity) {
+      return r.Error(absl::StrCat("parameter 'num_outputs' must be in [1, ", kMaxArity, "]"));
+    }
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };

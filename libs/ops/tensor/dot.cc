@@ -1,14 +1,13 @@
-// dot and batch_dot (transpose_a, transpose_b) on OpenBLAS gemm.
+// dot and batch_dot (transpose_a, transpose_b) on ops::Gemm (blas.h).
 //
 // dot views lhs as (M, K) (or stored (K, M) with transpose_a: its first axis is contracted)
 // and rhs as (K, N) (stored (N, K) with transpose_b); the output keeps the uncontracted
 // axes of both, (1,) for vector.vector. batch_dot does the same per batch of 3-d inputs.
-#include <cblas.h>
-
 #include <algorithm>
 #include <string>
 #include <type_traits>
 
+#include "libs/ops/blas.h"
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
@@ -32,13 +31,8 @@ void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T
     if (beta == T(0)) std::fill(c, c + m * n, T(0));
     return;
   }
-  const auto trans_a = ta ? CblasTrans : CblasNoTrans, trans_b = tb ? CblasTrans : CblasNoTrans;
   const int64_t lda = ta ? m : k, ldb = tb ? k : n;
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
-  } else {
-    cblas_dgemm(CblasRowMajor, trans_a, trans_b, m, n, k, 1.0, a, lda, b, ldb, beta, c, n);
-  }
+  ops::Gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, n);
 }
 
 // The (M, K, N) of a dot, or InvalidArgument when K differs.
