@@ -259,14 +259,17 @@ class MemoryPlanner {
   }
 
  private:
-  // An input of a forward step the output may overwrite: the op allows it, this step is
-  // its last reader, and the sizes match.
+  // An input of an operator step the output may overwrite: the op allows it (forward
+  // inputs/outputs, or backward out-grads/in-grads, which lead a backward step's inputs and
+  // make up its outputs), this step is its last reader, and the sizes match.
   int InplaceInput(const Plan::Step& step, int out, std::vector<bool>* taken) {
-    if (!share_ || step.kind != StepKind::kForward) return -1;
-    const ops::ParsedOp& op = *plan_->graph->node(step.node).node->op;
-    for (const auto& [in_slot, out_slot] : op.def().inplace) {
+    if (!share_ || step.node < 0) return -1;
+    const ops::OpDef& def = plan_->graph->node(step.node).node->op->def();
+    const bool forward = step.kind == StepKind::kForward;
+    for (const auto& [in_slot, out_slot] : forward ? def.inplace : def.backward_inplace) {
       if (out_slot != out || in_slot >= static_cast<int>(step.inputs.size())) continue;
       const int in = step.inputs[in_slot];
+      if (in == Plan::kNone) continue;
       if ((*taken)[in_slot] || plan_->entries[in].storage < 0 || refs_[in] != 1) continue;
       if (std::count(step.inputs.begin(), step.inputs.end(), in) != 1) continue;
       const Plan::Entry& a = plan_->entries[in];

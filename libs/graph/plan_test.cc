@@ -155,9 +155,10 @@ std::vector<std::string> CheckLiveness(const Plan& plan) {
   }
   auto inplace_pair = [&](int a, int b) {  // b overwrites a in place at a's last read
     const Plan::Step& step = plan.steps[write[b]];
-    if (step.kind != StepKind::kForward) return false;
-    const ops::ParsedOp& op = *plan.graph->node(step.node).node->op;
-    for (const auto& [in, out] : op.def().inplace) {
+    if (step.node < 0) return false;
+    const ops::OpDef& def = plan.graph->node(step.node).node->op->def();
+    const bool forward = step.kind == StepKind::kForward;
+    for (const auto& [in, out] : forward ? def.inplace : def.backward_inplace) {
       if (in < static_cast<int>(step.inputs.size()) && step.inputs[in] == a &&
           out < static_cast<int>(step.outputs.size()) && step.outputs[out] == b &&
           step.reqs[out] == ops::OpReq::kWriteInplace) {

@@ -202,6 +202,10 @@ struct OpDef {
   bool is_loss = false;
   // (input, output) pairs that may share memory (MXNet's FInplaceOption).
   std::vector<std::pair<int, int>> inplace;
+  // (output gradient, input gradient) pairs the backward kernel may compute in place: it
+  // reads element i of the one before writing element i of the other (as MXNet's
+  // _backward_Activation's FInplaceOption).
+  std::vector<std::pair<int, int>> backward_inplace;
 };
 
 }  // namespace mxgrid::ops

@@ -128,6 +128,7 @@ OpDef MakeActivationOp() {
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.inplace = {{0, 0}};
+  d.backward_inplace = {{0, 0}};
   return d;
 }
 

@@ -138,6 +138,7 @@ OpDef MakeDropoutOp() {
   };
   d.backward_deps.outputs = true;
   d.inplace = {{0, 0}};
+  d.backward_inplace = {{0, 0}};
   return d;
 }
 
