@@ -14,6 +14,9 @@
 namespace mxgrid::ops::nn {
 namespace {
 
+// Below this many elements a loop runs on the calling thread (OpenMP start-up costs more).
+constexpr int64_t kParallelElements = int64_t{1} << 15;
+
 enum class Act { kRelu, kSigmoid, kTanh, kSoftRelu, kSoftSign, kLeaky, kElu };
 
 struct ActParams : OpParams {
@@ -72,7 +75,9 @@ absl::Status Forward(const char* op, const OpParams& params, absl::Span<const Te
     const T* x = in[0].as<T>();
     T* y = out[0].as<T>();
     const T slope = static_cast<T>(p.slope);
-    for (int64_t i = 0; i < in[0].size(); ++i) Store(reqs[0], y, i, ActForward(p.act, x[i], slope));
+    const int64_t n = in[0].size();
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (int64_t i = 0; i < n; ++i) Store(reqs[0], y, i, ActForward(p.act, x[i], slope));
     return absl::OkStatus();
   });
 }
@@ -88,9 +93,9 @@ absl::Status Backward(const char* op, const OpParams& params, const BackwardArgs
     const T* g = a.out_grads[0].as<T>();
     T* gx = a.in_grads[0].as<T>();
     const T slope = static_cast<T>(p.slope);
-    for (int64_t i = 0; i < a.outputs[0].size(); ++i) {
-      Store(a.reqs[0], gx, i, g[i] * ActGrad(p.act, x[i], y[i], slope));
-    }
+    const int64_t n = a.outputs[0].size();
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (int64_t i = 0; i < n; ++i) Store(a.reqs[0], gx, i, g[i] * ActGrad(p.act, x[i], y[i], slope));
     return absl::OkStatus();
   });
 }
