@@ -17,15 +17,6 @@ namespace {
 using graph::Plan;
 using StepKind = graph::Plan::StepKind;
 
-ops::OpReq ToOpReq(GradReq r) {
-  switch (r) {
-    case GradReq::kNull: return ops::OpReq::kNull;
-    case GradReq::kWrite: return ops::OpReq::kWriteTo;
-    case GradReq::kAdd: return ops::OpReq::kAddTo;
-  }
-  return ops::OpReq::kNull;
-}
-
 ops::TensorView View(const NDArray& a) {
   if (a.is_none()) return {};
   return ops::TensorView{a.data(), a.shape(), a.dtype(), a.context()};
@@ -90,6 +81,15 @@ absl::StatusOr<NDArray> Block(int64_t bytes, Context ctx, const NDArray* old) {
 }
 
 }  // namespace
+
+ops::OpReq ToOpReq(GradReq r) {
+  switch (r) {
+    case GradReq::kNull: return ops::OpReq::kNull;
+    case GradReq::kWrite: return ops::OpReq::kWriteTo;
+    case GradReq::kAdd: return ops::OpReq::kAddTo;
+  }
+  return ops::OpReq::kNull;
+}
 
 absl::StatusOr<GradReq> ParseGradReq(absl::string_view text) {
   if (text == "null") return GradReq::kNull;
@@ -365,68 +365,6 @@ absl::Status Executor::Backward(const std::vector<NDArray>& out_grads) {
     PushStep(i, /*is_train=*/true);
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::unique_ptr<Executor>> Executor::Reshape(
-    const std::map<std::string, Shape>& shapes, bool partial_shaping,
-    bool allow_up_sizing) const {
-  const std::vector<std::string> arg_names = symbol_.ListArguments();
-  const std::vector<std::string> aux_names = symbol_.ListAuxiliaryStates();
-  std::map<std::string, ops::InferShape> known(shapes.begin(), shapes.end());
-  MXGRID_ASSIGN_OR_RETURN(graph::ShapeInference s, graph::InferShape(symbol_, known));
-  // Each array in its new shape: a view of the old one when it fits.
-  auto resize = [&](const NDArray& old, const ops::InferShape& inferred,
-                    const std::string& name) -> absl::StatusOr<NDArray> {
-    if (old.is_none()) return old;
-    if (!ops::IsKnown(inferred)) {
-      return absl::InvalidArgumentError(absl::StrCat("reshape: cannot decide the shape of '",
-                                                     name, "'"));
-    }
-    const Shape& want = *inferred;
-    if (want == old.shape()) return old;
-    if (!shapes.count(name) && !partial_shaping) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reshape: the shape of unspecified argument '", name, "' changed from ",
-          old.shape().ToString(), " to ", want.ToString(), "; pass partial_shaping=true"));
-    }
-    if (want.Size() <= old.size()) return old.ViewAs(want, old.dtype());
-    if (!allow_up_sizing) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reshape: the new shape of '", name, "' ", want.ToString(),
-          " is larger than the original ", old.shape().ToString(),
-          "; pass allow_up_sizing=true or bind a new executor"));
-    }
-    return NDArray::Zeros(want, ctx_, old.dtype());
-  };
-  std::vector<NDArray> args, grads, aux;
-  for (size_t i = 0; i < arg_names.size(); ++i) {
-    MXGRID_ASSIGN_OR_RETURN(NDArray a, resize(args_[i], s.arg_shapes[i], arg_names[i]));
-    MXGRID_ASSIGN_OR_RETURN(NDArray g, resize(grads_[i], s.arg_shapes[i], arg_names[i]));
-    args.push_back(std::move(a));
-    grads.push_back(std::move(g));
-  }
-  for (size_t i = 0; i < aux_names.size(); ++i) {
-    MXGRID_ASSIGN_OR_RETURN(NDArray a, resize(aux_[i], s.aux_shapes[i], aux_names[i]));
-    aux.push_back(std::move(a));
-  }
-  graph::PlanOptions options;
-  for (size_t i = 0; i < arg_names.size(); ++i) {
-    options.shapes[arg_names[i]] = args[i].shape();
-    options.dtypes[arg_names[i]] = args[i].dtype();
-    if (reqs_[i] != GradReq::kNull) options.grad_reqs[arg_names[i]] = ToOpReq(reqs_[i]);
-  }
-  for (size_t i = 0; i < aux_names.size(); ++i) {
-    options.shapes[aux_names[i]] = aux[i].shape();
-    options.dtypes[aux_names[i]] = aux[i].dtype();
-  }
-  std::unique_ptr<Executor> exec(new Executor(symbol_, ctx_));
-  MXGRID_ASSIGN_OR_RETURN(exec->plan_, graph::MakePlan(symbol_, options));
-  exec->args_ = std::move(args);
-  exec->grads_ = std::move(grads);
-  exec->aux_ = std::move(aux);
-  exec->reqs_ = reqs_;
-  MXGRID_RETURN_IF_ERROR(exec->Init(&blocks_));
-  return exec;
 }
 
 namespace {

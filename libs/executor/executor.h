@@ -41,6 +41,8 @@ using tensor::NDArray;
 enum class GradReq { kNull, kWrite, kAdd };
 // "null" / "write" / "add"; InvalidArgument otherwise.
 absl::StatusOr<GradReq> ParseGradReq(absl::string_view text);
+// The operator request a gradient is written with (null, write-to, add-to).
+ops::OpReq ToOpReq(GradReq req);
 
 class Executor {
  public:
