@@ -96,72 +96,76 @@ absl::Status InferEntryTypes(const IndexedGraph& g, std::vector<ops::InferType>*
   return Sweep(g, types);
 }
 
-absl::StatusOr<std::vector<ops::InferShape>> InitialShapes(
-    const IndexedGraph& g, const std::map<std::string, ops::InferShape>& known) {
+namespace {
+
+// A variable's "__shape__" ("(0, 3)": 0 dims unknown; "()" unknown) as a slot.
+absl::StatusOr<ops::InferShape> ParseShapeAttr(const Node& n, const std::string& text) {
+  std::vector<int64_t> dims;
+  if (!ops::ParseIntTuple(text, &dims)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("variable '", n.name, "' has a malformed __shape__ '", text, "'"));
+  }
+  if (dims.empty()) return ops::InferShape();  // unknown in MXNet's legacy shape mode
+  if (dims.size() > Shape::kMaxNdim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("variable '", n.name, "' __shape__ has too many dims"));
+  }
+  for (int64_t& d : dims) {
+    if (d < -1) {  // -1 is unknown in NumPy shape mode, as 0 is in legacy mode
+      return absl::InvalidArgumentError(
+          absl::StrCat("variable '", n.name, "' has a negative __shape__ dim"));
+    }
+    if (d == 0) d = -1;
+  }
+  return ops::InferShape(Shape(absl::MakeConstSpan(dims)));
+}
+
+// A variable's "__dtype__" (MXNet's type flag, "0" for float32) as a slot.
+absl::StatusOr<ops::InferType> ParseDTypeAttr(const Node& n, const std::string& text) {
+  int64_t flag;
+  if (!ops::ParseInt(text, &flag)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("variable '", n.name, "' has a malformed __dtype__ '", text, "'"));
+  }
+  absl::StatusOr<DType> dtype = DTypeFromFlag(flag);
+  if (!dtype.ok()) return Annotate(dtype.status(), absl::StrCat("variable '", n.name, "'"));
+  return ops::InferType(*dtype);
+}
+
+// Slots of variables from `known` (by name), else from their attribute `key`.
+template <typename Slot, typename Known, typename Parse>
+absl::StatusOr<std::vector<Slot>> Initial(const IndexedGraph& g,
+                                          const std::map<std::string, Known>& known,
+                                          const char* key, Parse parse) {
   std::set<std::string> names;
-  for (const auto& [name, shape] : known) names.insert(name);
+  for (const auto& entry : known) names.insert(entry.first);
   MXGRID_RETURN_IF_ERROR(CheckNames(g, names));
-  std::vector<ops::InferShape> shapes(g.num_entries());
+  std::vector<Slot> slots(g.num_entries());
   for (int id = 0; id < g.num_nodes(); ++id) {
     const Node& n = *g.node(id).node;
     if (!n.is_variable()) continue;
     auto it = known.find(n.name);
     if (it != known.end()) {
-      shapes[g.entry(id, 0)] = it->second;
+      slots[g.entry(id, 0)] = it->second;
       continue;
     }
-    auto attr = n.attrs.find("__shape__");
+    auto attr = n.attrs.find(key);
     if (attr == n.attrs.end()) continue;
-    std::vector<int64_t> dims;
-    if (!ops::ParseIntTuple(attr->second, &dims)) {
-      return absl::InvalidArgumentError(absl::StrCat("variable '", n.name,
-                                                     "' has a malformed __shape__ '",
-                                                     attr->second, "'"));
-    }
-    if (dims.empty()) continue;  // "()" is unknown in MXNet's legacy shape mode.
-    for (int64_t& d : dims) {
-      if (d == 0) d = -1;
-      if (d < -1) {
-        return absl::InvalidArgumentError(absl::StrCat("variable '", n.name,
-                                                       "' has a negative __shape__ dim"));
-      }
-    }
-    if (dims.size() > Shape::kMaxNdim) {
-      return absl::InvalidArgumentError(absl::StrCat("variable '", n.name,
-                                                     "' __shape__ has too many dims"));
-    }
-    shapes[g.entry(id, 0)] = Shape(absl::MakeConstSpan(dims));
+    MXGRID_ASSIGN_OR_RETURN(slots[g.entry(id, 0)], parse(n, attr->second));
   }
-  return shapes;
+  return slots;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ops::InferShape>> InitialShapes(
+    const IndexedGraph& g, const std::map<std::string, ops::InferShape>& known) {
+  return Initial<ops::InferShape>(g, known, "__shape__", ParseShapeAttr);
 }
 
 absl::StatusOr<std::vector<ops::InferType>> InitialTypes(
     const IndexedGraph& g, const std::map<std::string, DType>& known) {
-  std::set<std::string> names;
-  for (const auto& [name, type] : known) names.insert(name);
-  MXGRID_RETURN_IF_ERROR(CheckNames(g, names));
-  std::vector<ops::InferType> types(g.num_entries());
-  for (int id = 0; id < g.num_nodes(); ++id) {
-    const Node& n = *g.node(id).node;
-    if (!n.is_variable()) continue;
-    auto it = known.find(n.name);
-    if (it != known.end()) {
-      types[g.entry(id, 0)] = it->second;
-      continue;
-    }
-    auto attr = n.attrs.find("__dtype__");
-    if (attr == n.attrs.end()) continue;
-    int64_t flag;
-    if (!ops::ParseInt(attr->second, &flag)) {
-      return absl::InvalidArgumentError(absl::StrCat("variable '", n.name,
-                                                     "' has a malformed __dtype__ '",
-                                                     attr->second, "'"));
-    }
-    absl::StatusOr<DType> dtype = DTypeFromFlag(flag);
-    if (!dtype.ok()) return Annotate(dtype.status(), absl::StrCat("variable '", n.name, "'"));
-    types[g.entry(id, 0)] = *dtype;
-  }
-  return types;
+  return Initial<ops::InferType>(g, known, "__dtype__", ParseDTypeAttr);
 }
 
 absl::StatusOr<ShapeInference> InferShape(const Symbol& symbol,

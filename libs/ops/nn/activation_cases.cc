@@ -47,6 +47,11 @@ std::vector<OpCase> ActivationCases() {
       Unary("act_tanh", "Activation", {{"act_type", "tanh"}}, {4, 3}, tanh),
       Unary("act_softrelu", "Activation", {{"act_type", "softrelu"}}, {2, 3, 5}, softrelu),
       Unary("act_softsign", "Activation", {{"act_type", "softsign"}}, {1, 9}, softsign),
+      // Large enough (>= 4096 elements) for the float32 forward to run on oneDNN.
+      Unary("act_relu_dnnl", "Activation", {{"act_type", "relu"}}, {40, 128}, relu),
+      Unary("act_sigmoid_dnnl", "Activation", {{"act_type", "sigmoid"}}, {4, 10, 128}, sigmoid),
+      Unary("act_tanh_dnnl", "Activation", {{"act_type", "tanh"}}, {5120}, tanh),
+      Unary("act_softrelu_dnnl", "Activation", {{"act_type", "softrelu"}}, {40, 128}, softrelu),
       Unary("leaky_default", "LeakyReLU", {}, {3, 4}, leaky(0.25)),
       Unary("leaky_slope", "LeakyReLU", {{"act_type", "leaky"}, {"slope", "0.1"}}, {2, 3, 2, 2},
             leaky(0.1)),

@@ -76,7 +76,11 @@ std::vector<OpCase> SoftmaxCases() {
       Softmax("log_softmax_last", "log_softmax", {3, 6}, -1, 1.0, false),
       Softmax("log_softmax_axis1_t", "log_softmax", {2, 4, 3}, 1, 3.0, true),
       Softmax("log_softmax_batch1", "log_softmax", {1, 5}, -1, 1.0, false),
+      // Large enough (>= 1024 elements, innermost axis) for the float32 forward on oneDNN.
+      Softmax("softmax_last_dnnl", "softmax", {8, 200}, -1, 1.0, false),
+      Softmax("log_softmax_last_dnnl", "log_softmax", {2, 8, 100}, 2, 1.0, false),
       SoftmaxAct("softmax_act_default", "", {3, 4}),
+      SoftmaxAct("softmax_act_instance_dnnl", "instance", {4, 8, 50}),
       SoftmaxAct("softmax_act_instance_4d", "instance", {2, 3, 2, 2}),
       SoftmaxAct("softmax_act_channel_4d", "channel", {2, 3, 2, 2}),
       SoftmaxAct("softmax_act_channel_2d", "channel", {1, 5}),
