@@ -1,10 +1,11 @@
-// BatchNorm over any channel axis, in loops (the op is memory-bound).
+// BatchNorm over any channel axis: float32 on oneDNN (batch_norm_dnnl.cc), float64 in loops.
 //
 // Training (is_train and !use_global_stats) normalizes with the batch mean and biased
 // variance and updates the aux moving stats in place: m = m * momentum + batch * (1 -
 // momentum), for the mean and the biased variance alike (as MXNet 1.9.1). Inference uses
 // the moving stats. The hidden outputs are the mean and the inverse std 1/sqrt(var + eps)
 // that were used. fix_gamma treats gamma as 1 and writes it a zero gradient.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -161,6 +162,124 @@ absl::Status BackwardT(const OpContext& ctx, const BNParams& p, const BackwardAr
   return absl::OkStatus();
 }
 
+// float32 on oneDNN (batch_norm_dnnl.cc); the data is viewed as (outer, c, 1, inner), so
+// every axis and rank can take this path. Same contract as ForwardT / BackwardT.
+
+// Rule (kAuto): oneDNN for every float32 BatchNorm. On the 2-core CI box, idle, fwd+bwd of
+// 64x64x32x32 measured train 18-22 ms vs 37.5 ms for the loops, train with gamma 23 vs 37,
+// use_global_stats 17-18 vs 24-25. (oneDNN 2.6's plain-NCHW kernel synchronizes its threads
+// between phases, so it loses to the loops while other processes load every core.)
+bool UseDnnl(DType dtype) {
+  if (dtype != DType::kFloat32) return false;
+  switch (CpuKernelChoice()) {
+    case KernelChoice::kDnnl:
+      return true;
+    case KernelChoice::kLoops:
+      return false;
+    case KernelChoice::kAuto:
+      break;
+  }
+  return true;
+}
+
+// Batch mean and biased variance per channel: each row of `inner` floats summed in SIMD,
+// rows accumulated in double (two passes, as Stats).
+void BatchStats(const BNGeom& g, const float* x, std::vector<float>* mean,
+                std::vector<float>* var) {
+#pragma omp parallel for schedule(static)
+  for (int64_t ch = 0; ch < g.c; ++ch) {
+    double sum = 0, sq = 0;
+    for (int64_t o = 0; o < g.outer; ++o) {
+      const float* row = x + (o * g.c + ch) * g.inner;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < g.inner; ++i) s += row[i];
+      sum += s;
+    }
+    const float m = static_cast<float>(sum / g.count());
+    for (int64_t o = 0; o < g.outer; ++o) {
+      const float* row = x + (o * g.c + ch) * g.inner;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < g.inner; ++i) s += (row[i] - m) * (row[i] - m);
+      sq += s;
+    }
+    (*mean)[ch] = m;
+    (*var)[ch] = static_cast<float>(sq / g.count());
+  }
+}
+
+// Where `req` is kWriteTo / kWriteInplace, `out`; otherwise `*tmp`, sized n.
+float* Target(OpReq req, const TensorView& out, std::vector<float>* tmp) {
+  if (req == OpReq::kWriteTo || req == OpReq::kWriteInplace) return out.as<float>();
+  tmp->resize(static_cast<size_t>(out.size()));
+  return tmp->data();
+}
+
+absl::Status ForwardDnnl(const OpContext& ctx, const BNParams& p,
+                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                         absl::Span<const TensorView> out) {
+  const BNGeom g = GeomOf(p, in[0].shape);
+  const bool batch = ctx.is_train && !p.use_global_stats;
+  const DnnlBNGeom dg{g.outer, g.c, g.inner, p.eps, batch};
+  float* mm = in[3].as<float>();
+  float* mv = in[4].as<float>();
+  std::vector<float> mean(mm, mm + g.c), var(mv, mv + g.c), ones, y_tmp;
+  const float* gamma = in[1].as<float>();
+  if (p.fix_gamma) {
+    ones.assign(g.c, 1.0f);
+    gamma = ones.data();
+  }
+  float* y = Target(reqs[0], out[0], &y_tmp);
+  MXGRID_RETURN_IF_ERROR(DnnlBNForward(dg, in[0].as<float>(), gamma, in[2].as<float>(),
+                                       mean.data(), var.data(), y));
+  if (reqs[0] == OpReq::kAddTo) ApplyReq(reqs[0], y, out[0].size(), out[0].as<float>());
+  std::vector<float> invstd(g.c);
+  for (int64_t ch = 0; ch < g.c; ++ch) {
+    invstd[ch] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[ch]) + p.eps));
+    if (batch) {
+      mm[ch] = static_cast<float>(mm[ch] * p.momentum + mean[ch] * (1 - p.momentum));
+      mv[ch] = static_cast<float>(mv[ch] * p.momentum + var[ch] * (1 - p.momentum));
+    }
+  }
+  ApplyReq(reqs[1], mean.data(), g.c, out[1].as<float>());
+  ApplyReq(reqs[2], invstd.data(), g.c, out[2].as<float>());
+  return absl::OkStatus();
+}
+
+absl::Status BackwardDnnl(const OpContext& ctx, const BNParams& p, const BackwardArgs& a) {
+  const BNGeom g = GeomOf(p, a.inputs[0].shape);
+  const bool batch = ctx.is_train && !p.use_global_stats;
+  const DnnlBNGeom dg{g.outer, g.c, g.inner, p.eps, batch};
+  const float* x = a.inputs[0].as<float>();
+  std::vector<float> mean, var, ones, dx_tmp, dgamma(g.c), dbeta(g.c);
+  const float* m = a.inputs[3].as<float>();
+  const float* v = a.inputs[4].as<float>();
+  if (batch) {
+    mean.resize(g.c);
+    var.resize(g.c);
+    BatchStats(g, x, &mean, &var);
+    m = mean.data();
+    v = var.data();
+  }
+  const float* gamma = a.inputs[1].as<float>();
+  if (p.fix_gamma) {
+    ones.assign(g.c, 1.0f);
+    gamma = ones.data();
+  }
+  float* dx = Target(a.reqs[0], a.in_grads[0], &dx_tmp);
+  MXGRID_RETURN_IF_ERROR(DnnlBNBackward(dg, x, a.out_grads[0].as<float>(), gamma,
+                                        a.inputs[2].as<float>(), m, v, dx,
+                                        dgamma.data(), dbeta.data()));
+  if (a.reqs[0] == OpReq::kAddTo) {
+    ApplyReq(a.reqs[0], dx, a.in_grads[0].size(), a.in_grads[0].as<float>());
+  }
+  if (p.fix_gamma) std::fill(dgamma.begin(), dgamma.end(), 0.0f);
+  ApplyReq(a.reqs[1], dgamma.data(), g.c, a.in_grads[1].as<float>());
+  ApplyReq(a.reqs[2], dbeta.data(), g.c, a.in_grads[2].as<float>());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RegisterBatchNorm(Registry* registry) {
@@ -193,6 +312,7 @@ absl::Status RegisterBatchNorm(Registry* registry) {
                    absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                    absl::Span<const TensorView> out) -> absl::Status {
     const auto& p = ParamsAs<BNParams>(params);
+    if (UseDnnl(in[0].dtype)) return ForwardDnnl(ctx, p, in, reqs, out);
     return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
       return ForwardT<typename decltype(tag)::type>(ctx, p, in, reqs, out);
     });
@@ -200,6 +320,7 @@ absl::Status RegisterBatchNorm(Registry* registry) {
   def.backward = [](const OpContext& ctx, const OpParams& params,
                     const BackwardArgs& a) -> absl::Status {
     const auto& p = ParamsAs<BNParams>(params);
+    if (UseDnnl(a.inputs[0].dtype)) return BackwardDnnl(ctx, p, a);
     return DispatchFloat(kOp, a.inputs[0].dtype, [&](auto tag) {
       return BackwardT<typename decltype(tag)::type>(ctx, p, a);
     });

@@ -168,8 +168,15 @@ void AddPoolCases(std::vector<OpCase>* cases) {
   Pool2 glob{"avg", 1, 1};
   glob.global = true;
   cases->push_back(PoolCase("pool_global_avg", glob, {2, 3, 4, 5}));
+  glob.type = "sum";
+  cases->push_back(PoolCase("pool_global_sum", glob, {2, 3, 4, 5}));
   glob.type = "max";
   cases->push_back(PoolCase("pool_global_max_1d", glob, {2, 3, 7}));
+  // 'full' rounds up: oneDNN gets a right / bottom pad of 2 against the left / top 1.
+  cases->push_back(
+      PoolCase("pool_max_full_asym_pad", {"max", 3, 3, 2, 2, 1, 1, true}, {1, 2, 8, 7}));
+  cases->push_back(
+      PoolCase("pool_avg_full_asym_pad", {"avg", 3, 3, 2, 2, 1, 1, true}, {2, 1, 8, 7}));
   cases->push_back(PoolCase("pool_avg_1d", {"avg", 1, 3, 1, 2, 0, 1}, {2, 2, 8}));
   // Ties route the whole gradient to the first maximum (checked against MXNet 1.9.1).
   OpCase ties = PoolCase("pool_max_ties_first", {"max", 2, 2, 2, 2}, {1, 1, 2, 2});

@@ -1,4 +1,6 @@
 // Parameters, shape helpers and geometry shared by the convolution family.
+#include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +16,25 @@ namespace mxgrid::ops::conv_internal {
 std::string TupleString(const std::vector<int64_t>& v) {
   if (v.size() == 1) return absl::StrCat("(", v[0], ",)");
   return absl::StrCat("(", absl::StrJoin(v, ", "), ")");
+}
+
+namespace {
+
+std::atomic<KernelChoice>& KernelChoiceSlot() {
+  static std::atomic<KernelChoice> slot([] {
+    const char* v = std::getenv("MXGRID_CPU_KERNELS");
+    const absl::string_view s = v ? v : "";
+    return s == "dnnl" ? KernelChoice::kDnnl : s == "loops" ? KernelChoice::kLoops
+                                                            : KernelChoice::kAuto;
+  }());
+  return slot;
+}
+
+}  // namespace
+
+KernelChoice CpuKernelChoice() { return KernelChoiceSlot().load(std::memory_order_relaxed); }
+void SetCpuKernelChoice(KernelChoice choice) {
+  KernelChoiceSlot().store(choice, std::memory_order_relaxed);
 }
 
 namespace {

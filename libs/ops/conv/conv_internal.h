@@ -2,12 +2,13 @@
 //
 // 1-D ops are run as 2-D ones with a height of 1 (kernel 1, stride 1, pad 0, dilate 1), so
 // every kernel here works on NCHW. Loop kernels are templated on the element type; float32
-// convolution also has a oneDNN path (conv_dnnl.cc). Thread-safety: all functions are
-// re-entrant.
+// convolution, pooling and batch norm also have oneDNN paths (*_dnnl.cc). Thread-safety: all
+// functions are re-entrant.
 #ifndef MXGRID_LIBS_OPS_CONV_CONV_INTERNAL_H_
 #define MXGRID_LIBS_OPS_CONV_CONV_INTERNAL_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,43 @@ absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const floa
 absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const float* dy,
                                      float* dw, float* dbias);
 
+// Which float32 CPU kernels Pooling and BatchNorm run. kAuto is each op's measured rule
+// (pooling.cc, batch_norm.cc); MXGRID_CPU_KERNELS=dnnl or =loops, read once at first use,
+// forces one (benchmarks on other machines). Thread-safe.
+enum class KernelChoice { kAuto, kDnnl, kLoops };
+KernelChoice CpuKernelChoice();
+// Overrides the choice for the whole process (tests of both paths).
+void SetCpuKernelChoice(KernelChoice choice);
+
+// 2-D pooling as oneDNN sees it: x (n, c, h, w) -> y (n, c, oh, ow), windows of kh x kw
+// starting at o * stride - pad_before over data padded by (pt, pl) before and (pb, pr) after.
+// REQUIRES: every pad < its kernel extent (oneDNN rejects windows wholly in the padding).
+struct DnnlPoolGeom {
+  int64_t n, c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr;
+  bool max;  // false: the window mean over kh * kw, padding counted as zeros
+};
+
+// oneDNN float32 pooling; writes (does not accumulate) its output. Backward needs x for max.
+absl::Status DnnlPoolForward(const DnnlPoolGeom& g, const float* x, float* y);
+absl::Status DnnlPoolBackward(const DnnlPoolGeom& g, const float* x, const float* dy,
+                              float* dx);
+
+// BatchNorm as oneDNN sees it: data (outer, c, inner) normalized per channel.
+struct DnnlBNGeom {
+  int64_t outer, c, inner;
+  double eps;
+  bool batch_stats;  // true: batch mean / biased variance; false: the given (moving) stats
+};
+
+// oneDNN float32 batch normalization; writes (does not accumulate) its outputs. With
+// batch_stats the forward writes the batch mean and biased variance to `mean` / `var`,
+// otherwise it reads them. Backward always reads them (the stats the forward used).
+absl::Status DnnlBNForward(const DnnlBNGeom& g, const float* x, const float* gamma,
+                           const float* beta, float* mean, float* var, float* y);
+absl::Status DnnlBNBackward(const DnnlBNGeom& g, const float* x, const float* dy,
+                            const float* gamma, const float* beta, const float* mean,
+                            const float* var, float* dx, float* dgamma, float* dbeta);
+
 // Writes `src` (n elements) to `dst` as `req` says.
 template <typename T>
 void ApplyReq(OpReq req, const T* src, int64_t n, T* dst) {
@@ -77,6 +115,19 @@ void ApplyReq(OpReq req, const T* src, int64_t n, T* dst) {
   } else if (src != dst) {
     for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
   }
+}
+
+// Runs `fn(dst)` writing `n` floats straight into `out` (kWriteTo, kWriteInplace) or into a
+// temporary that is then added (kAddTo); skips kNull.
+template <typename Fn>
+absl::Status WriteFloats(OpReq req, int64_t n, float* out, Fn&& fn) {
+  if (req == OpReq::kNull) return absl::OkStatus();
+  if (req != OpReq::kAddTo) return fn(out);
+  std::vector<float> tmp(n);
+  absl::Status s = fn(tmp.data());
+  if (!s.ok()) return s;
+  ApplyReq(req, tmp.data(), n, out);
+  return absl::OkStatus();
 }
 
 absl::Status RegisterConvolution(Registry* registry);

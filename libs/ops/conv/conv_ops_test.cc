@@ -1,6 +1,7 @@
 #include "libs/ops/conv/conv_ops.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <set>
 #include <type_traits>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/ops/conv/conv_cases.h"
+#include "libs/ops/conv/conv_internal.h"
 #include "libs/ops/registry.h"
 #include "libs/ops/testing/op_checker.h"
 
@@ -207,6 +209,74 @@ TEST(ConvOpsTest, Float32OneDnnGradientsMatchFloat64Loops) {
       }
     }
   }
+}
+
+// Pooling and BatchNorm run float32 on oneDNN only where their rule picks it; this forces
+// oneDNN and compares outputs, gradients and updated moving stats with the float64 loops.
+TEST(ConvOpsTest, Float32OneDnnPoolingAndBatchNormMatchFloat64Loops) {
+  struct ForceDnnl {
+    ForceDnnl() { conv_internal::SetCpuKernelChoice(conv_internal::KernelChoice::kDnnl); }
+    ~ForceDnnl() { conv_internal::SetCpuKernelChoice(conv_internal::KernelChoice::kAuto); }
+  } force;
+  struct Case {
+    const char* op;
+    AttrMap attrs;
+    std::vector<Shape> shapes;
+    bool train;
+  };
+  const std::vector<Case> cases = {
+      {"Pooling", {{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}}, {{2, 3, 6, 5}}, true},
+      // 'full' adds a right / bottom pad of 2 (ceil) on top of the symmetric 1.
+      {"Pooling", {{"kernel", "(3, 3)"}, {"stride", "(2, 2)"}, {"pad", "(1, 1)"},
+                   {"pooling_convention", "full"}}, {{1, 2, 8, 7}}, true},
+      {"Pooling", {{"kernel", "(3, 3)"}, {"stride", "(2, 2)"}, {"pad", "(1, 1)"},
+                   {"pool_type", "avg"}, {"pooling_convention", "full"}}, {{2, 2, 8, 7}}, true},
+      {"Pooling", {{"kernel", "(3, 2)"}, {"stride", "(2, 1)"}, {"pad", "(1, 1)"},
+                   {"pool_type", "avg"}, {"count_include_pad", "False"}}, {{2, 1, 5, 4}}, true},
+      {"Pooling", {{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pool_type", "sum"},
+                   {"pooling_convention", "full"}}, {{1, 2, 5, 5}}, true},
+      {"Pooling", {{"global_pool", "True"}, {"pool_type", "avg"}}, {{2, 3, 4, 5}}, true},
+      {"Pooling", {{"global_pool", "True"}, {"pool_type", "sum"}}, {{2, 3, 4, 5}}, true},
+      {"Pooling", {{"global_pool", "True"}}, {{2, 3, 7}}, true},
+      {"Pooling", {{"kernel", "(3,)"}, {"stride", "(2,)"}, {"pool_type", "avg"}}, {{2, 2, 8}},
+       true},
+      {"BatchNorm", {}, {{2, 3, 4, 5}, {3}, {3}, {3}, {3}}, true},
+      {"BatchNorm", {{"fix_gamma", "False"}, {"output_mean_var", "True"}, {"momentum", "0.7"}},
+       {{3, 4, 3, 3}, {4}, {4}, {4}, {4}}, true},
+      {"BatchNorm", {{"fix_gamma", "False"}, {"eps", "0.01"}}, {{2, 3, 3, 3}, {3}, {3}, {3}, {3}},
+       false},
+      {"BatchNorm", {{"fix_gamma", "False"}, {"use_global_stats", "True"}},
+       {{2, 2, 3}, {2}, {2}, {2}, {2}}, true},
+      {"BatchNorm", {{"fix_gamma", "False"}, {"axis", "-1"}}, {{3, 2, 4}, {4}, {4}, {4}, {4}},
+       true},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ParsedOp> op = ConvRegistry().Parse(c.op, c.attrs);
+    ASSERT_TRUE(op.ok()) << op.status();
+    std::vector<std::vector<double>> vals;
+    for (const Shape& s : c.shapes) vals.push_back(Ramp(s.Size(), 1.0 + vals.size()));
+    if (c.shapes.size() == 5) {
+      for (double& v : vals[4]) v = std::abs(v) + 0.5;  // a positive moving variance
+    }
+    std::vector<InferShape> ins(c.shapes.begin(), c.shapes.end()), outs(op->num_outputs());
+    ASSERT_TRUE(op->InferShapes(&ins, &outs).ok());
+    std::vector<double> head = Ramp(outs[0]->Size(), 0.5);
+    auto f32 = RunOp<float>(*op, c.shapes, vals, head, c.train);
+    auto f64 = RunOp<double>(*op, c.shapes, vals, head, c.train);
+    ASSERT_EQ(f32.size(), f64.size());
+    for (size_t k = 0; k < f32.size(); ++k) {
+      ASSERT_EQ(f32[k].size(), f64[k].size());
+      for (size_t i = 0; i < f32[k].size(); ++i) {
+        EXPECT_NEAR(f32[k][i], f64[k][i], 1e-4 * (1 + std::abs(f64[k][i])))
+            << c.op << " " << c.shapes[0].ToString() << " result " << k << " element " << i;
+      }
+    }
+  }
+  // Ties route the gradient to the first maximum on oneDNN too.
+  absl::StatusOr<ParsedOp> pool = ConvRegistry().Parse("Pooling", {{"kernel", "(2, 2)"}});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto r = RunOp<float>(*pool, {{1, 1, 2, 2}}, {{1, 1, 1, 1}}, {3.0}, true);
+  EXPECT_EQ(r[1], (std::vector<double>{3, 0, 0, 0}));
 }
 
 TEST(ConvOpsTest, MaxPoolTiesRouteGradientToFirstMaximum) {

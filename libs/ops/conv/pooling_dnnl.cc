@@ -1,0 +1,105 @@
+// float32 2-D pooling through oneDNN primitives on plain NCHW memory.
+//
+// max is pooling_max (padding never wins); avg and sum are pooling_avg_include_padding, i.e.
+// the window sum over kh * kw, which pooling.cc rescales to MXNet's divisors. max backward
+// needs the forward's workspace, so it reruns the forward into a scratch output first.
+// Each call builds its primitive descriptors and runs them on a stream of its own; the CPU
+// engine is thread_local. Nothing is cached across calls.
+#include <exception>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/ops/conv/conv_internal.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace mxgrid::ops::conv_internal {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using DT = memory::data_type;
+
+dnnl::engine& CpuEngine() {
+  thread_local dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+memory Mem(const memory::desc& md, const float* p) {
+  return memory(md, CpuEngine(), const_cast<float*>(p));
+}
+
+struct Descs {
+  explicit Descs(const DnnlPoolGeom& g)
+      : src({g.n, g.c, g.h, g.w}, DT::f32, Tag::nchw),
+        dst({g.n, g.c, g.oh, g.ow}, DT::f32, Tag::nchw),
+        strides{g.sh, g.sw},
+        kernel{g.kh, g.kw},
+        pad_l{g.pt, g.pl},
+        pad_r{g.pb, g.pr},
+        alg(g.max ? dnnl::algorithm::pooling_max
+                  : dnnl::algorithm::pooling_avg_include_padding) {}
+  memory::desc src, dst;
+  memory::dims strides, kernel, pad_l, pad_r;
+  dnnl::algorithm alg;
+};
+
+dnnl::pooling_forward::primitive_desc ForwardPd(const Descs& d) {
+  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_training, d.alg, d.src, d.dst,
+                                   d.strides, d.kernel, d.pad_l, d.pad_r);
+  return dnnl::pooling_forward::primitive_desc(desc, CpuEngine());
+}
+
+absl::Status DnnlError(const char* what, const std::exception& e) {
+  return absl::InternalError(absl::StrCat("Pooling: oneDNN ", what, " failed: ", e.what()));
+}
+
+}  // namespace
+
+absl::Status DnnlPoolForward(const DnnlPoolGeom& g, const float* x, float* y) {
+  try {
+    Descs d(g);
+    // forward_inference: no max workspace is written (backward recomputes it).
+    dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, d.alg, d.src, d.dst,
+                                     d.strides, d.kernel, d.pad_l, d.pad_r);
+    dnnl::pooling_forward::primitive_desc pd(desc, CpuEngine());
+    dnnl::stream stream(CpuEngine());
+    dnnl::pooling_forward(pd).execute(
+        stream, {{DNNL_ARG_SRC, Mem(d.src, x)}, {DNNL_ARG_DST, Mem(d.dst, y)}});
+    stream.wait();
+  } catch (const std::exception& e) {
+    return DnnlError("forward", e);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DnnlPoolBackward(const DnnlPoolGeom& g, const float* x, const float* dy,
+                              float* dx) {
+  try {
+    Descs d(g);
+    auto fwd = ForwardPd(d);
+    dnnl::pooling_backward::desc desc(d.alg, d.src, d.dst, d.strides, d.kernel, d.pad_l,
+                                      d.pad_r);
+    dnnl::pooling_backward::primitive_desc pd(desc, CpuEngine(), fwd);
+    dnnl::stream stream(CpuEngine());
+    std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, Mem(d.dst, dy)},
+                                            {DNNL_ARG_DIFF_SRC, Mem(d.src, dx)}};
+    std::vector<float> y;
+    if (g.max) {
+      y.resize(static_cast<size_t>(g.n * g.c * g.oh * g.ow));
+      memory ws(fwd.workspace_desc(), CpuEngine());
+      dnnl::pooling_forward(fwd).execute(stream, {{DNNL_ARG_SRC, Mem(d.src, x)},
+                                                  {DNNL_ARG_DST, Mem(d.dst, y.data())},
+                                                  {DNNL_ARG_WORKSPACE, ws}});
+      args.emplace(DNNL_ARG_WORKSPACE, ws);
+    }
+    dnnl::pooling_backward(pd).execute(stream, args);
+    stream.wait();
+  } catch (const std::exception& e) {
+    return DnnlError("backward", e);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::ops::conv_internal
