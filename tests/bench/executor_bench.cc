@@ -2,7 +2,7 @@
 // tests/bench/mxnet_executor_peer.py, measured by tools/bench in the same run:
 //   - one training step through the executor: Forward(is_train) + Backward + an SGD
 //     (momentum 0.9) update of every weight + wait, for the 784-128-64-10 MLP and LeNet at
-//     batch 128 (median ms over 20 steps after warm-up);
+//     batch 128 (median ms over 300 steps for the MLP, 20 for LeNet, after warm-up);
 //   - ResNet-50 with data (32, 3, 224, 224): InferShape alone, MakePlan (shapes, types,
 //     gradient graph, memory plan; grad_req write for every argument) and SimpleBind (the
 //     plan plus allocating arguments, gradients and the planned blocks);
@@ -74,7 +74,7 @@ void FillUniform(const NDArray& a, float scale, std::mt19937* rng) {
 
 // One training step of `net` (data, softmax_label; gradients for the weights only) as in
 // the file comment; returns the median step ms and prints the phase breakdown.
-double TrainStepMs(const char* label, const Symbol& net, const Shape& data_shape) {
+double TrainStepMs(const char* label, const Symbol& net, const Shape& data_shape, int steps) {
   const int64_t batch = data_shape[0];
   absl::StatusOr<std::unique_ptr<Executor>> bound = Executor::SimpleBind(
       net, Context::Cpu(), {{"data", data_shape}, {"softmax_label", Shape{batch}}},
@@ -107,7 +107,7 @@ double TrainStepMs(const char* label, const Symbol& net, const Shape& data_shape
       MXGRID_CHECK(s.ok()) << s;
     }
   };
-  const double step = MedianMs(3, 20, [&] {
+  const double step = MedianMs(3, steps, [&] {
     forward();
     backward();
     update();
@@ -173,8 +173,8 @@ void Run() {
   MXGRID_CHECK(mlp.ok()) << mlp.status();
   absl::StatusOr<Symbol> lenet = graph::models::LeNet();
   MXGRID_CHECK(lenet.ok()) << lenet.status();
-  Emit("mlp_train_step_ms", TrainStepMs("mlp", *mlp, Shape{128, 784}), "ms");
-  Emit("lenet_train_step_ms", TrainStepMs("lenet", *lenet, Shape{128, 1, 28, 28}), "ms");
+  Emit("mlp_train_step_ms", TrainStepMs("mlp", *mlp, Shape{128, 784}, 300), "ms");
+  Emit("lenet_train_step_ms", TrainStepMs("lenet", *lenet, Shape{128, 1, 28, 28}, 20), "ms");
   GraphBenchmarks();
   absl::StatusOr<Symbol> resnet18 = graph::models::ResNet({.depth = 18});
   MXGRID_CHECK(resnet18.ok()) << resnet18.status();

@@ -2,7 +2,7 @@
 (its MKLDNN build; MXNET_SUBGRAPH_BACKEND unset):
   - one training step: forward(is_train=True) + backward() + the mx.optimizer SGD
     (momentum 0.9) updater on every weight + mx.nd.waitall(), MLP 784-128-64-10 and LeNet at
-    batch 128; median ms of 20 steps after warm-up;
+    batch 128; median ms of 300 steps (MLP) or 20 (LeNet) after warm-up;
   - ResNet-50 (example/image-classification/symbols/resnet.py, as
     libs/graph/testing/models.cc builds it) with data (32, 3, 224, 224): sym.infer_shape, and
     sym.simple_bind(grad_req='write') + waitall (which also allocates every array);
@@ -109,7 +109,7 @@ def resnet(depth, num_classes=1000):
     return mx.sym.SoftmaxOutput(body, name="softmax")
 
 
-def train_step_ms(label, net, data_shape):
+def train_step_ms(label, net, data_shape, steps):
     batch = data_shape[0]
     reqs = {name: "null" if name in ("data", "softmax_label") else "write"
             for name in net.list_arguments()}
@@ -136,7 +136,7 @@ def train_step_ms(label, net, data_shape):
         update()
         mx.nd.waitall()
 
-    ms = median_ms(3, 20, step)
+    ms = median_ms(3, steps, step)
 
     def fwd():
         ex.forward(is_train=True)
@@ -158,8 +158,8 @@ def train_step_ms(label, net, data_shape):
 
 
 def main():
-    emit("mxnet_mlp_train_step_ms", train_step_ms("mxnet mlp", mlp(), (128, 784)), "ms")
-    emit("mxnet_lenet_train_step_ms", train_step_ms("mxnet lenet", lenet(), (128, 1, 28, 28)),
+    emit("mxnet_mlp_train_step_ms", train_step_ms("mxnet mlp", mlp(), (128, 784), 300), "ms")
+    emit("mxnet_lenet_train_step_ms", train_step_ms("mxnet lenet", lenet(), (128, 1, 28, 28), 20),
          "ms")
 
     net = resnet(50)
