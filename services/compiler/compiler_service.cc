@@ -1,0 +1,314 @@
+#include "services/compiler/compiler_service.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status.h"
+#include "libs/base/status_macros.h"
+#include "libs/graph/infer.h"
+#include "libs/graph/json.h"
+#include "libs/graph/plan.h"
+#include "libs/graph/symbol.h"
+#include "libs/rpc/plan_codec.h"
+#include "libs/rpc/tensor_codec.h"
+
+namespace mxgrid::services {
+namespace {
+
+using graph::Symbol;
+
+// absl and gRPC share their status code numbers.
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+absl::StatusOr<Symbol> Load(const v1::Symbol& s, const ops::Registry& registry) {
+  return graph::LoadJson(s.json(), registry);
+}
+
+void Store(const Symbol& s, v1::Symbol* out) { out->set_json(graph::SaveJson(s)); }
+
+absl::StatusOr<Symbol::Inputs> LoadInputs(const v1::ComposeRequest& r,
+                                          const ops::Registry& registry) {
+  Symbol::Inputs in;
+  for (const v1::Symbol& s : r.positional()) {
+    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, registry));
+    in.positional.push_back(std::move(sym));
+  }
+  // Sorted by name so that errors and results do not depend on map order.
+  std::map<std::string, v1::Symbol> named(r.named().begin(), r.named().end());
+  for (const auto& [name, s] : named) {
+    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, registry));
+    in.named.emplace_back(name, std::move(sym));
+  }
+  return in;
+}
+
+void ToProto(const ops::InferShape& s, v1::PartialShape* out) {
+  out->set_known(s.has_value());
+  if (s) {
+    for (int64_t d : s->dims()) out->add_dims(d);
+  }
+}
+
+absl::StatusOr<std::map<std::string, ops::InferShape>> FromProto(
+    const google::protobuf::Map<std::string, v1::PartialShape>& shapes) {
+  std::map<std::string, ops::InferShape> out;
+  for (const auto& [name, s] : shapes) {
+    if (!s.known()) continue;
+    for (int64_t d : s.dims()) {
+      if (d < -1) {
+        return absl::InvalidArgumentError(absl::StrCat("shape of '", name, "' has dim ", d));
+      }
+    }
+    if (s.dims_size() > Shape::kMaxNdim) {
+      return absl::InvalidArgumentError(absl::StrCat("shape of '", name, "' has too many dims"));
+    }
+    out[name] = Shape(absl::MakeConstSpan(s.dims().data(), s.dims().size()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, DType>> FromProto(
+    const google::protobuf::Map<std::string, v1::DType>& dtypes) {
+  std::map<std::string, DType> out;
+  for (const auto& [name, d] : dtypes) {
+    absl::StatusOr<DType> dtype = rpc::FromProtoDType(d);
+    if (!dtype.ok()) return Annotate(dtype.status(), absl::StrCat("dtype of '", name, "'"));
+    out[name] = *dtype;
+  }
+  return out;
+}
+
+// A value for a required parameter, so that an operator's input names can be listed.
+std::string Placeholder(const ops::ParamSpec& p) {
+  if (p.type.rfind("{", 0) == 0) {  // "{'relu', 'sigmoid'}": the first choice
+    const size_t a = p.type.find('\''), b = p.type.find('\'', a + 1);
+    if (a != std::string::npos && b != std::string::npos) return p.type.substr(a + 1, b - a - 1);
+  }
+  if (p.type.find("Shape") != std::string::npos || p.type.find("tuple") != std::string::npos) {
+    return "(1, 1)";
+  }
+  return "1";
+}
+
+void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::OperatorInfo* info) {
+  info->set_name(def.name);
+  for (const std::string& a : def.aliases) info->add_aliases(a);
+  info->set_description(def.description);
+  ops::AttrMap attrs;
+  for (const ops::ParamSpec& p : def.params) {
+    v1::OperatorParam* out = info->add_params();
+    out->set_name(p.name);
+    out->set_type(p.type);
+    out->set_default_value(p.default_value);
+    out->set_required(p.required);
+    out->set_description(p.description);
+    if (p.required) attrs[p.name] = Placeholder(p);
+    if (p.name == "num_args") info->set_variadic_param(p.name);
+  }
+  absl::StatusOr<ops::ParsedOp> op = registry.Parse(def.name, attrs);
+  if (!op.ok()) return;  // inputs depend on parameters no placeholder satisfies
+  const std::vector<std::string> names = op->input_names();
+  const std::vector<int> aux = op->aux_indices();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const bool is_aux = std::find(aux.begin(), aux.end(), static_cast<int>(i)) != aux.end();
+    (is_aux ? info->add_aux_states() : info->add_inputs())->assign(names[i]);
+  }
+}
+
+}  // namespace
+
+CompilerService::CompilerService(const ops::Registry* registry, size_t plan_cache_entries)
+    : registry_(registry), capacity_(plan_cache_entries) {}
+
+grpc::Status CompilerService::ListOperators(grpc::ServerContext*,
+                                            const v1::ListOperatorsRequest*,
+                                            v1::ListOperatorsResponse* response) {
+  for (const ops::OpDef* def : registry_->List()) {
+    DescribeOp(*def, *registry_, response->add_operators());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CompilerService::Compose(grpc::ServerContext*, const v1::ComposeRequest* request,
+                                      v1::ComposeResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    const ops::AttrMap attrs(request->attrs().begin(), request->attrs().end());
+    Symbol result;
+    switch (request->what_case()) {
+      case v1::ComposeRequest::kVariable:
+        if (request->variable().empty()) {
+          return absl::InvalidArgumentError("a variable needs a name");
+        }
+        result = Symbol::Variable(request->variable(), attrs);
+        break;
+      case v1::ComposeRequest::kOp: {
+        if (request->name().empty()) {
+          return absl::InvalidArgumentError(
+              "an operator node needs a name (clients keep MXNet's name counters)");
+        }
+        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, *registry_));
+        graph::NameManager unused;
+        MXGRID_ASSIGN_OR_RETURN(result, Symbol::Create(*registry_, request->op(), attrs, in,
+                                                       request->name(), &unused));
+        break;
+      }
+      case v1::ComposeRequest::kCall: {
+        MXGRID_ASSIGN_OR_RETURN(Symbol base, Load(request->call(), *registry_));
+        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, *registry_));
+        MXGRID_ASSIGN_OR_RETURN(result, base.Compose(in, request->name()));
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError("set one of variable, op or call");
+    }
+    Store(result, response->mutable_symbol());
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status CompilerService::Transform(grpc::ServerContext*,
+                                        const v1::TransformRequest* request,
+                                        v1::TransformResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    std::vector<Symbol> symbols;
+    for (const v1::Symbol& s : request->symbols()) {
+      MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, *registry_));
+      symbols.push_back(std::move(sym));
+    }
+    if (request->op_case() == v1::TransformRequest::kGroup) {
+      Store(Symbol::Group(symbols), response->mutable_symbol());
+      return absl::OkStatus();
+    }
+    if (symbols.size() != 1) {
+      return absl::InvalidArgumentError("internals and output selection take one symbol");
+    }
+    Symbol result;
+    switch (request->op_case()) {
+      case v1::TransformRequest::kInternals:
+        result = symbols[0].GetInternals();
+        break;
+      case v1::TransformRequest::kOutputIndex: {
+        MXGRID_ASSIGN_OR_RETURN(result, symbols[0].GetOutput(request->output_index()));
+        break;
+      }
+      case v1::TransformRequest::kOutputName: {
+        MXGRID_ASSIGN_OR_RETURN(result,
+                                symbols[0].GetOutput(absl::string_view(request->output_name())));
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError("set one of group, internals, output_index, output_name");
+    }
+    Store(result, response->mutable_symbol());
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status CompilerService::Describe(grpc::ServerContext*, const v1::DescribeRequest* request,
+                                       v1::DescribeResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    for (const std::string& n : s.ListArguments()) response->add_arguments(n);
+    for (const std::string& n : s.ListOutputs()) response->add_outputs(n);
+    for (const std::string& n : s.ListAuxiliaryStates()) response->add_aux_states(n);
+    for (const std::string& n : s.ListInputs()) response->add_inputs(n);
+    Store(s, response->mutable_canonical());
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status CompilerService::InferShape(grpc::ServerContext*,
+                                         const v1::InferShapeRequest* request,
+                                         v1::InferShapeResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(auto known, FromProto(request->shapes()));
+    MXGRID_ASSIGN_OR_RETURN(graph::ShapeInference r, graph::InferShape(s, known));
+    for (const auto& x : r.arg_shapes) ToProto(x, response->add_arg_shapes());
+    for (const auto& x : r.out_shapes) ToProto(x, response->add_out_shapes());
+    for (const auto& x : r.aux_shapes) ToProto(x, response->add_aux_shapes());
+    response->set_complete(r.complete);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status CompilerService::InferType(grpc::ServerContext*, const v1::InferTypeRequest* request,
+                                        v1::InferTypeResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(auto known, FromProto(request->dtypes()));
+    MXGRID_ASSIGN_OR_RETURN(graph::TypeInference r, graph::InferType(s, known));
+    auto put = [](const ops::InferType& t) {
+      return t ? rpc::ToProtoDType(*t) : v1::DTYPE_UNSPECIFIED;
+    };
+    for (const auto& t : r.arg_types) response->add_arg_types(put(t));
+    for (const auto& t : r.out_types) response->add_out_types(put(t));
+    for (const auto& t : r.aux_types) response->add_aux_types(put(t));
+    response->set_complete(r.complete);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status CompilerService::MakePlan(grpc::ServerContext*, const v1::MakePlanRequest* request,
+                                       v1::MakePlanResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    graph::PlanOptions options;
+    MXGRID_ASSIGN_OR_RETURN(options.shapes, FromProto(request->shapes()));
+    MXGRID_ASSIGN_OR_RETURN(options.dtypes, FromProto(request->dtypes()));
+    std::string key = request->symbol().json();
+    for (const auto& [name, shape] : options.shapes) {
+      absl::StrAppend(&key, "|s:", name, "=", shape ? shape->ToString() : "?");
+    }
+    for (const auto& [name, dtype] : options.dtypes) {
+      absl::StrAppend(&key, "|t:", name, "=", static_cast<int>(dtype));
+    }
+    const std::map<std::string, v1::OpReq> reqs(request->grad_reqs().begin(),
+                                                request->grad_reqs().end());
+    for (const auto& [name, req] : reqs) {
+      if (req != v1::OP_REQ_NULL && req != v1::OP_REQ_WRITE_TO && req != v1::OP_REQ_ADD_TO) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("grad_req of '", name, "' must be null, write or add"));
+      }
+      if (req != v1::OP_REQ_NULL) options.grad_reqs[name] = static_cast<ops::OpReq>(req);
+      absl::StrAppend(&key, "|g:", name, "=", req);
+    }
+    if (CacheLookup(key, response->mutable_plan())) {
+      response->set_cached(true);
+      return absl::OkStatus();
+    }
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, graph::MakePlan(s, options));
+    rpc::ToProto(plan, response->mutable_plan());
+    CacheInsert(key, response->plan());
+    return absl::OkStatus();
+  }());
+}
+
+bool CompilerService::CacheLookup(const std::string& key, v1::Plan* plan) {
+  base::MutexLock lock(&mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return false;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  *plan = it->second->second;
+  return true;
+}
+
+void CompilerService::CacheInsert(const std::string& key, const v1::Plan& plan) {
+  if (capacity_ == 0) return;
+  base::MutexLock lock(&mu_);
+  if (index_.count(key)) return;
+  lru_.emplace_front(key, plan);
+  index_[key] = lru_.begin();
+  while (lru_.size() > capacity_) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+}
+
+}  // namespace mxgrid::services

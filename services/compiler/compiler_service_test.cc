@@ -1,0 +1,207 @@
+// The Compiler service over a real gRPC server on a loopback port.
+#include "services/compiler/compiler_service.h"
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/ops/builtin.h"
+#include "libs/rpc/plan_codec.h"
+
+namespace mxgrid::services {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class CompilerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::Compiler::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                                                      grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  v1::Symbol Variable(const std::string& name) {
+    v1::ComposeRequest req;
+    req.set_variable(name);
+    v1::ComposeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Compose(&ctx, req, &resp).ok());
+    return resp.symbol();
+  }
+
+  grpc::Status Op(const std::string& op, const std::string& name,
+                  std::map<std::string, std::string> attrs,
+                  std::map<std::string, v1::Symbol> named, v1::Symbol* out) {
+    v1::ComposeRequest req;
+    req.set_op(op);
+    req.set_name(name);
+    req.mutable_attrs()->insert(attrs.begin(), attrs.end());
+    req.mutable_named()->insert(named.begin(), named.end());
+    v1::ComposeResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Compose(&ctx, req, &resp);
+    *out = resp.symbol();
+    return s;
+  }
+
+  v1::DescribeResponse Describe(const v1::Symbol& s) {
+    v1::DescribeRequest req;
+    *req.mutable_symbol() = s;
+    v1::DescribeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Describe(&ctx, req, &resp).ok());
+    return resp;
+  }
+
+  CompilerService service_{&ops::GlobalRegistry(), 4};
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Compiler::Stub> stub_;
+};
+
+TEST_F(CompilerServiceTest, ListOperatorsDescribesEachOperator) {
+  v1::ListOperatorsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->ListOperators(&ctx, {}, &resp).ok());
+  EXPECT_GT(resp.operators_size(), 60);
+  bool fc = false, bn = false, concat = false;
+  for (const v1::OperatorInfo& op : resp.operators()) {
+    if (op.name() == "FullyConnected") {
+      fc = true;
+      EXPECT_THAT(op.inputs(), ElementsAre("data", "weight", "bias"));
+      bool num_hidden = false;
+      for (const auto& p : op.params()) num_hidden |= p.name() == "num_hidden" && p.required();
+      EXPECT_TRUE(num_hidden);
+    }
+    if (op.name() == "BatchNorm") {
+      bn = true;
+      EXPECT_THAT(op.aux_states(), ElementsAre("moving_mean", "moving_var"));
+    }
+    if (op.name() == "Concat") {
+      concat = true;
+      EXPECT_EQ(op.variadic_param(), "num_args");
+    }
+  }
+  EXPECT_TRUE(fc && bn && concat);
+}
+
+TEST_F(CompilerServiceTest, TutorialSymbolsThroughRpcs) {
+  v1::Symbol net;
+  ASSERT_TRUE(Op("FullyConnected", "fc1", {{"num_hidden", "10"}}, {{"data", Variable("data")}},
+                 &net).ok());
+  v1::DescribeResponse d = Describe(net);
+  EXPECT_THAT(d.arguments(), ElementsAre("data", "fc1_weight", "fc1_bias"));
+  EXPECT_THAT(d.outputs(), ElementsAre("fc1_output"));
+
+  v1::InferShapeRequest req;
+  *req.mutable_symbol() = net;
+  (*req.mutable_shapes())["data"].set_known(true);
+  (*req.mutable_shapes())["data"].add_dims(100);
+  (*req.mutable_shapes())["data"].add_dims(100);
+  v1::InferShapeResponse shapes;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->InferShape(&ctx, req, &shapes).ok());
+  EXPECT_TRUE(shapes.complete());
+  EXPECT_THAT(shapes.arg_shapes(1).dims(), ElementsAre(10, 100));
+  EXPECT_THAT(shapes.out_shapes(0).dims(), ElementsAre(100, 10));
+
+  // Composition by call and output selection.
+  v1::Symbol net2;
+  ASSERT_TRUE(Op("FullyConnected", "net2", {{"num_hidden", "100"}}, {{"data", Variable("data2")}},
+                 &net2).ok());
+  v1::ComposeRequest call;
+  *call.mutable_call() = net;
+  call.set_name("compose");
+  (*call.mutable_named())["data"] = net2;
+  v1::ComposeResponse composed;
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(stub_->Compose(&ctx2, call, &composed).ok());
+  EXPECT_THAT(Describe(composed.symbol()).arguments(),
+              ElementsAre("data2", "net2_weight", "net2_bias", "fc1_weight", "fc1_bias"));
+  v1::TransformRequest internals;
+  *internals.add_symbols() = composed.symbol();
+  internals.set_internals(true);
+  v1::TransformResponse t;
+  grpc::ClientContext ctx3;
+  ASSERT_TRUE(stub_->Transform(&ctx3, internals, &t).ok());
+  EXPECT_THAT(Describe(t.symbol()).outputs(), ElementsAre("data2", "net2_weight", "net2_bias",
+                                                          "net2_output", "fc1_weight",
+                                                          "fc1_bias", "compose_output"));
+}
+
+TEST_F(CompilerServiceTest, MakePlanDecodesAndIsCached) {
+  v1::Symbol fc, net;
+  ASSERT_TRUE(Op("FullyConnected", "fc1", {{"num_hidden", "4"}}, {{"data", Variable("data")}},
+                 &fc).ok());
+  ASSERT_TRUE(Op("SoftmaxOutput", "softmax", {}, {{"data", fc}}, &net).ok());
+  v1::MakePlanRequest req;
+  *req.mutable_symbol() = net;
+  (*req.mutable_shapes())["data"].set_known(true);
+  (*req.mutable_shapes())["data"].add_dims(8);
+  (*req.mutable_shapes())["data"].add_dims(3);
+  (*req.mutable_grad_reqs())["fc1_weight"] = v1::OP_REQ_WRITE_TO;
+  for (bool cached : {false, true}) {
+    v1::MakePlanResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->MakePlan(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.cached(), cached);
+    absl::StatusOr<graph::Plan> plan = rpc::FromProto(resp.plan(), ops::GlobalRegistry());
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_TRUE(plan->has_backward());
+  }
+}
+
+TEST_F(CompilerServiceTest, BadRequestsGetSpecificCodes) {
+  v1::Symbol out;
+  grpc::Status s = Op("NoSuchOp", "x", {}, {}, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("NoSuchOp"));
+  s = Op("FullyConnected", "", {{"num_hidden", "4"}}, {}, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  s = Op("FullyConnected", "fc", {{"num_hidden", "four"}}, {}, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::DescribeRequest bad;
+  bad.mutable_symbol()->set_json("{not json");
+  v1::DescribeResponse d;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub_->Describe(&ctx, bad, &d).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::Symbol fc;
+  ASSERT_TRUE(Op("FullyConnected", "fc1", {{"num_hidden", "4"}}, {{"data", Variable("data")}},
+                 &fc).ok());
+  v1::InferShapeRequest req;
+  *req.mutable_symbol() = fc;
+  auto& w = (*req.mutable_shapes())["fc1_weight"];
+  w.set_known(true);
+  w.add_dims(5);
+  w.add_dims(3);
+  auto& x = (*req.mutable_shapes())["data"];
+  x.set_known(true);
+  x.add_dims(2);
+  x.add_dims(7);
+  v1::InferShapeResponse r;
+  grpc::ClientContext ctx2;
+  s = stub_->InferShape(&ctx2, req, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("fc1"));
+
+  v1::MakePlanRequest plan;
+  *plan.mutable_symbol() = fc;
+  v1::MakePlanResponse pr;
+  grpc::ClientContext ctx3;
+  EXPECT_EQ(stub_->MakePlan(&ctx3, plan, &pr).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace mxgrid::services
