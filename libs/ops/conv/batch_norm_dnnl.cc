@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/dnnl_util.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace mxgrid::ops::conv_internal {
@@ -20,14 +21,8 @@ using Tag = memory::format_tag;
 using DT = memory::data_type;
 using Flags = dnnl::normalization_flags;
 
-dnnl::engine& CpuEngine() {
-  thread_local dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-memory Mem(const memory::desc& md, const float* p) {
-  return memory(md, CpuEngine(), const_cast<float*>(p));
-}
+using dnnl_util::CpuEngine;
+using dnnl_util::Mem;
 
 struct Descs {
   explicit Descs(const DnnlBNGeom& g)

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/dnnl_util.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace mxgrid::ops::conv_internal {
@@ -16,10 +17,8 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 using DT = memory::data_type;
 
-dnnl::engine& CpuEngine() {
-  thread_local dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using dnnl_util::CpuEngine;
+using dnnl_util::Mem;
 
 // The memory descriptors and geometry of one convolution.
 struct Descs {
@@ -37,10 +36,6 @@ struct Descs {
   memory::desc src, weights, bias, dst;
   memory::dims strides, dilates, pad;
 };
-
-memory Mem(const memory::desc& md, const float* p) {
-  return memory(md, CpuEngine(), const_cast<float*>(p));
-}
 
 dnnl::convolution_forward::primitive_desc ForwardPd(const Descs& d, bool with_bias) {
   auto desc = with_bias ? dnnl::convolution_forward::desc(

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/ops/dnnl_util.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace mxgrid::ops::nn {
@@ -17,14 +18,8 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 using DT = memory::data_type;
 
-dnnl::engine& CpuEngine() {
-  thread_local dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-memory Mem(const memory::desc& md, const float* p) {
-  return memory(md, CpuEngine(), const_cast<float*>(p));
-}
+using dnnl_util::CpuEngine;
+using dnnl_util::Mem;
 
 absl::Status DnnlError(const char* what, const std::exception& e) {
   return absl::InternalError(absl::StrCat(what, ": oneDNN failed: ", e.what()));
