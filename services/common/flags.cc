@@ -1,0 +1,75 @@
+#include "services/common/flags.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "libs/base/logging.h"
+#include "services/common/signals.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, address, "0.0.0.0:50051",
+          "gRPC listening address, host:port; port 0 picks a free port");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
+          "Prometheus /metrics HTTP address, host:port; empty disables it; port 0 picks a "
+          "free port");
+ABSL_FLAG(int, max_message_bytes, 64 << 20,
+          "largest gRPC message received or sent, in bytes (large tensors travel in chunks)");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "on SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled");
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn, error, critical or off (MXGRID_LOG_LEVEL overrides)");
+
+namespace mxgrid::services {
+
+ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const char* usage) {
+  absl::FlagsUsageConfig config;
+  // --help lists the flags of services/ (these and the binary's own), not absl's internals.
+  config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "services/");
+  };
+  absl::SetFlagsUsageConfig(std::move(config));
+  absl::SetProgramUsageMessage(usage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "%s: unexpected argument '%s'; see --help\n", name, positional[1]);
+    std::exit(2);
+  }
+  const absl::Status logging = base::InitLogging(
+      {.level = absl::GetFlag(FLAGS_log_level), .name = std::string(name)});
+  if (!logging.ok()) {
+    std::fprintf(stderr, "%s: --log_level: %s\n", name, std::string(logging.message()).c_str());
+    std::exit(2);
+  }
+  ServerOptions options;
+  options.name = name;
+  options.address = absl::GetFlag(FLAGS_address);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  return options;
+}
+
+int RunServer(const ServerOptions& options, std::vector<grpc::Service*> services) {
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, std::move(services));
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status().ToString());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<SignalWatcher>> signals = ShutdownOnSignals(server->get());
+  if (!signals.ok()) {
+    spdlog::critical("{}", signals.status().ToString());
+    return 1;
+  }
+  (*server)->Wait();
+  return 0;
+}
+
+}  // namespace mxgrid::services

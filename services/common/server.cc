@@ -1,0 +1,139 @@
+#include "services/common/server.h"
+
+#include <exception>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "grpc/grpc.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "spdlog/spdlog.h"
+
+namespace mxgrid::services {
+namespace {
+
+// Checks "host:port" (host may be "[v6]"); port 0..65535.
+absl::Status ValidateAddress(absl::string_view what, absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  int port = -1;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " '", address, "' is not host:port with a port in 0..65535 (e.g. 0.0.0.0:50051)"));
+  }
+  return absl::OkStatus();
+}
+
+// Health and reflection are process-wide switches in gRPC's C++ API; set them once.
+void EnableBuiltinServices() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  });
+}
+
+}  // namespace
+
+Server::Server(const ServerOptions& options)
+    : options_(options), registry_(std::make_shared<prometheus::Registry>()) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      std::vector<grpc::Service*> services) {
+  if (absl::Status s = ValidateAddress("address", options.address); !s.ok()) return s;
+  if (!options.metrics_address.empty()) {
+    if (absl::Status s = ValidateAddress("metrics_address", options.metrics_address); !s.ok()) {
+      return s;
+    }
+  }
+  if (options.max_message_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_bytes must be positive, got ", options.max_message_bytes));
+  }
+  if (options.shutdown_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("shutdown_grace must not be negative");
+  }
+
+  std::unique_ptr<Server> server(new Server(options));  // private constructor
+  server->metrics_ = std::make_unique<internal::RpcMetrics>(*server->registry_, options.name);
+
+  if (!options.metrics_address.empty()) {
+    try {
+      server->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_address);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ",
+                                                 options.metrics_address, ": ", e.what(),
+                                                 " (port in use? pass another --metrics_address)"));
+    }
+    server->exposer_->RegisterCollectable(server->registry_);
+    const std::vector<int> ports = server->exposer_->GetListeningPorts();
+    server->metrics_port_ = ports.empty() ? 0 : ports.front();
+  }
+
+  EnableBuiltinServices();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &server->port_);
+  // Without this, two servers could share one port via SO_REUSEPORT and split its calls.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(server->metrics_->NewFactory());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    server->server_.reset();
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen for gRPC on ", options.address,
+        ": the port is in use, not permitted or the host is unknown (pass another --address)"));
+  }
+  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("{} serving gRPC on port {}, metrics on {}", options.name, server->port_,
+               options.metrics_address.empty() ? std::string("(disabled)")
+                                               : absl::StrCat("port ", server->metrics_port_));
+  return server;
+}
+
+Server::~Server() {
+  if (server_ == nullptr) return;  // Start() failed part-way
+  Shutdown();
+  server_->Wait();
+}
+
+std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
+  return server_->InProcessChannel(grpc::ChannelArguments());
+}
+
+void Server::Wait() {
+  base::MutexLock lock(&mu_);
+  while (!shutdown_done_) shutdown_done_cv_.Wait();
+}
+
+void Server::Shutdown() {
+  {
+    base::MutexLock lock(&mu_);
+    if (shutdown_started_) {
+      while (!shutdown_done_) shutdown_done_cv_.Wait();
+      return;
+    }
+    shutdown_started_ = true;
+  }
+  spdlog::info("{} shutting down: draining in-flight calls for up to {}", options_.name,
+               absl::FormatDuration(options_.shutdown_grace));
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Returns once every call has finished; calls still running at the deadline are cancelled.
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+  spdlog::info("{} stopped", options_.name);
+  base::MutexLock lock(&mu_);
+  shutdown_done_ = true;
+  shutdown_done_cv_.SignalAll();
+}
+
+}  // namespace mxgrid::services

@@ -1,0 +1,101 @@
+// Server: the gRPC server every mxgrid binary (worker, compiler, kvstore) runs.
+//
+// Start() builds and starts a grpc::Server with the given services plus what every mxgrid
+// server offers: grpc.health.v1 health (SERVING while up), server reflection (so
+// `grpcurl -plaintext host:port list` and `describe` work), per-method Prometheus metrics
+// (see internal/rpc_metrics.h) and an HTTP `/metrics` endpoint. Shutdown() marks health
+// NOT_SERVING, lets in-flight calls finish for `shutdown_grace`, cancels the rest and
+// closes the port.
+//
+//   auto server = mxgrid::services::Server::Start(options, {&compiler_service});
+//   if (!server.ok()) { spdlog::critical("{}", server.status().ToString()); return 1; }
+//   auto signals = mxgrid::services::ShutdownOnSignals(server->get());  // signals.h
+//   (*server)->Wait();
+//
+// Thread-safety: all methods are thread-safe. REQUIRES: Shutdown() and the destructor are
+// not called from inside an RPC handler of this server (they wait for handlers to finish).
+#ifndef MXGRID_SERVICES_COMMON_SERVER_H_
+#define MXGRID_SERVICES_COMMON_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "grpcpp/impl/service_type.h"
+#include "libs/base/mutex.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "services/common/internal/rpc_metrics.h"
+
+namespace mxgrid::services {
+
+struct ServerOptions {
+  // Server name in logs and in the `server` label of every metric, e.g. "mxgrid-compiler".
+  std::string name = "mxgrid";
+  // gRPC listening address, host:port. Port 0 picks a free port (see Server::port()).
+  std::string address = "0.0.0.0:50051";
+  // Prometheus HTTP endpoint (GET /metrics), host:port. Empty disables it; port 0 picks a
+  // free port (see Server::metrics_port()).
+  std::string metrics_address = "0.0.0.0:9090";
+  // Largest message the server receives or sends, in bytes. Tensors larger than this travel
+  // as chunk streams (DESIGN.md §4), so this bounds one chunk, not a tensor.
+  int max_message_bytes = 64 << 20;
+  // On Shutdown(), how long in-flight calls may run before they are cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+class Server {
+ public:
+  // Builds and starts the server. `services` are not owned and must outlive the Server.
+  // Errors: InvalidArgument for a malformed address or option; Unavailable when the gRPC or
+  // metrics address cannot be bound (port in use, not permitted, unknown host).
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
+                                                       std::vector<grpc::Service*> services);
+
+  // Shuts down (as Shutdown()) and releases the ports.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  const ServerOptions& options() const { return options_; }
+  // The bound gRPC port (the chosen one when options.address asked for port 0).
+  int port() const { return port_; }
+  // The bound metrics port; 0 when metrics are disabled.
+  int metrics_port() const { return metrics_port_; }
+  // The registry served at /metrics, for service-specific metrics (e.g. memory in use).
+  prometheus::Registry& registry() { return *registry_; }
+  // A channel to this server that bypasses the network, for tests of the service classes.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+
+  // Blocks until Shutdown() has completed (called by another thread or by a signal
+  // watcher, see signals.h).
+  void Wait();
+  // Marks health NOT_SERVING, stops accepting calls, waits up to shutdown_grace for
+  // in-flight calls, cancels the rest and closes the port. Idempotent; a concurrent second
+  // call returns once the first has finished.
+  void Shutdown();
+
+ private:
+  explicit Server(const ServerOptions& options);
+
+  const ServerOptions options_;
+  // shared_ptr: prometheus::Exposer holds the registry through a weak_ptr.
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<internal::RpcMetrics> metrics_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  int metrics_port_ = 0;
+
+  base::Mutex mu_;
+  base::CondVar shutdown_done_cv_{&mu_};
+  bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace mxgrid::services
+
+#endif  // MXGRID_SERVICES_COMMON_SERVER_H_

@@ -1,0 +1,273 @@
+#include "services/common/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/impl/client_unary_call.h"
+#include "grpcpp/impl/rpc_method.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/sync_stream.h"
+#include "gtest/gtest.h"
+#include "services/common/signals.h"
+#include "services/common/testdata/test_service.grpc.pb.h"
+
+namespace mxgrid::services {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Echo; signals `started` when a call begins so tests can act while it is in flight.
+class TestServiceImpl final : public mxgrid::test::TestService::Service {
+ public:
+  grpc::Status Echo(grpc::ServerContext*, const mxgrid::test::EchoRequest* request,
+                    mxgrid::test::EchoResponse* response) override {
+    started_.set_value();
+    absl::SleepFor(absl::Milliseconds(request->sleep_ms()));
+    response->set_message(request->message());
+    return grpc::Status::OK;
+  }
+  std::promise<void> started_;
+};
+
+ServerOptions TestOptions() {
+  ServerOptions options;
+  options.name = "mxgrid-test";
+  options.address = "127.0.0.1:0";
+  options.metrics_address = "127.0.0.1:0";
+  options.shutdown_grace = absl::Seconds(10);
+  return options;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const Server& server) {
+  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.port()),
+                             grpc::InsecureChannelCredentials());
+}
+
+std::string ToString(const grpc::ByteBuffer& buffer) {
+  grpc::Slice slice;
+  EXPECT_TRUE(buffer.DumpToSingleSlice(&slice).ok());
+  return std::string(reinterpret_cast<const char*>(slice.begin()), slice.size());
+}
+
+// grpc.health.v1.Health/Check for the whole server; returns the ServingStatus enum
+// (1 SERVING, 2 NOT_SERVING) or -1 when the call fails. Debian ships no health stubs, so
+// the (tiny) messages are encoded by hand: an empty request, response field 1 a varint.
+int HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  grpc::Slice empty;
+  grpc::ByteBuffer request(&empty, 1);  // a default ByteBuffer is "no message", not empty
+  grpc::ByteBuffer response;
+  const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
+                                         grpc::internal::RpcMethod::NORMAL_RPC);
+  const grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      channel.get(), method, &context, request, &response);
+  if (!status.ok()) return -1;
+  const std::string bytes = ToString(response);
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  uint32_t value = 0;  // proto3: an absent field is 0 (UNKNOWN)
+  if (in.ReadTag() == (1 << 3 | 0) && !in.ReadVarint32(&value)) return -1;
+  return static_cast<int>(value);
+}
+
+// Asks server reflection to list services; returns the response's text form.
+std::string ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::ClientContext context;
+  const grpc::internal::RpcMethod method(
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      grpc::internal::RpcMethod::BIDI_STREAMING);
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          channel.get(), method, &context));
+  // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+  const char kListServices[] = {0x3a, 0x00};
+  grpc::Slice slice(kListServices, sizeof(kListServices));
+  EXPECT_TRUE(stream->Write(grpc::ByteBuffer(&slice, 1)));
+  stream->WritesDone();
+  grpc::ByteBuffer reply;
+  EXPECT_TRUE(stream->Read(&reply));
+  EXPECT_TRUE(stream->Finish().ok());
+  // libgrpc++_reflection registers the reflection messages in the generated pool.
+  const google::protobuf::Descriptor* descriptor =
+      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+          "grpc.reflection.v1alpha.ServerReflectionResponse");
+  if (descriptor == nullptr) return "no ServerReflectionResponse descriptor";
+  std::unique_ptr<google::protobuf::Message> response(
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor)->New());
+  EXPECT_TRUE(response->ParseFromString(ToString(reply)));
+  return response->DebugString();
+}
+
+// GET /metrics over a plain TCP socket; returns the whole HTTP response.
+std::string HttpGetMetrics(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, n);
+  close(fd);
+  return response;
+}
+
+bool PortAcceptsConnections(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+TEST(ServerTest, HealthReportsServing) {
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_GT((*server)->port(), 0);
+  EXPECT_EQ(HealthCheck(Connect(**server)), 1);
+}
+
+TEST(ServerTest, ReflectionListsHealthReflectionAndRegisteredServices) {
+  TestServiceImpl service;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string listing = ReflectionListServices(Connect(**server));
+  EXPECT_THAT(listing, HasSubstr("\"grpc.health.v1.Health\""));
+  EXPECT_THAT(listing, HasSubstr("\"grpc.reflection.v1alpha.ServerReflection\""));
+  EXPECT_THAT(listing, HasSubstr("\"mxgrid.test.TestService\""));
+}
+
+TEST(ServerTest, MetricsEndpointCountsRpcsAndBytes) {
+  TestServiceImpl service;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->metrics_port(), 0);
+  auto stub = mxgrid::test::TestService::NewStub(Connect(**server));
+  mxgrid::test::EchoRequest request;
+  request.set_message("hello");  // serialized: 7 bytes request, 7 bytes response
+  mxgrid::test::EchoResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Echo(&context, request, &response).ok());
+  ASSERT_EQ(HealthCheck(Connect(**server)), 1);
+
+  const std::string page = HttpGetMetrics((*server)->metrics_port());
+  EXPECT_THAT(page, HasSubstr("200 OK"));
+  const std::string echo = "grpc_method=\"Echo\",grpc_service=\"mxgrid.test.TestService\"";
+  const std::string check = "grpc_method=\"Check\",grpc_service=\"grpc.health.v1.Health\"";
+  const std::string server_label = "{server=\"mxgrid-test\",";
+  EXPECT_THAT(page, HasSubstr(absl::StrCat("grpc_server_handled_total", server_label,
+                                           "grpc_code=\"OK\",", echo, "} 1\n")));
+  EXPECT_THAT(page, HasSubstr(absl::StrCat("grpc_server_handled_total", server_label,
+                                           "grpc_code=\"OK\",", check, "} 1\n")));
+  EXPECT_THAT(page, HasSubstr(absl::StrCat("grpc_server_received_bytes_total", server_label,
+                                           echo, "} 7\n")));
+  EXPECT_THAT(page, HasSubstr(absl::StrCat("grpc_server_sent_bytes_total", server_label, echo,
+                                           "} 7\n")));
+  EXPECT_THAT(page, HasSubstr(absl::StrCat("grpc_server_handling_seconds_count", server_label,
+                                           echo, "} 1\n")));
+}
+
+TEST(ServerTest, ShutdownDrainsInFlightCallsThenClosesThePort) {
+  TestServiceImpl service;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  auto stub = mxgrid::test::TestService::NewStub(Connect(**server));
+  std::future<grpc::Status> call = std::async(std::launch::async, [&] {
+    mxgrid::test::EchoRequest request;
+    request.set_message("slow");
+    request.set_sleep_ms(500);
+    mxgrid::test::EchoResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub->Echo(&context, request, &response);
+    if (status.ok() && response.message() != "slow") return grpc::Status(grpc::UNKNOWN, "bad");
+    return status;
+  });
+  service.started_.get_future().wait();
+  std::thread waiter([&] { (*server)->Wait(); });
+  (*server)->Shutdown();
+  EXPECT_TRUE(call.get().ok());  // the in-flight call finished normally
+  waiter.join();                 // Wait() returned
+  EXPECT_FALSE(PortAcceptsConnections(port));
+  (*server)->Shutdown();  // again: no effect
+}
+
+TEST(ServerTest, SigtermShutsDownTheServer) {
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<std::unique_ptr<SignalWatcher>> signals = ShutdownOnSignals(server->get());
+  ASSERT_TRUE(signals.ok()) << signals.status();
+  EXPECT_EQ(ShutdownOnSignals(server->get()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  std::raise(SIGTERM);
+  (*server)->Wait();
+  EXPECT_FALSE(PortAcceptsConnections((*server)->port()));
+}
+
+TEST(ServerTest, TakenPortFailsWithUnavailable) {
+  absl::StatusOr<std::unique_ptr<Server>> first = Server::Start(TestOptions(), {});
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  ServerOptions same_port = TestOptions();
+  same_port.address = absl::StrCat("127.0.0.1:", (*first)->port());
+  absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(same_port, {});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr(same_port.address));
+
+  ServerOptions same_metrics_port = TestOptions();
+  same_metrics_port.metrics_address = absl::StrCat("127.0.0.1:", (*first)->metrics_port());
+  second = Server::Start(same_metrics_port, {});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr(same_metrics_port.metrics_address));
+}
+
+TEST(ServerTest, MalformedOptionsFailWithInvalidArgument) {
+  ServerOptions options = TestOptions();
+  options.address = "no-port";
+  EXPECT_EQ(Server::Start(options, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  options = TestOptions();
+  options.metrics_address = "127.0.0.1:99999";
+  EXPECT_EQ(Server::Start(options, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  options = TestOptions();
+  options.max_message_bytes = 0;
+  EXPECT_EQ(Server::Start(options, {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServerTest, MetricsCanBeDisabled) {
+  ServerOptions options = TestOptions();
+  options.metrics_address = "";
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->metrics_port(), 0);
+  EXPECT_EQ(HealthCheck(Connect(**server)), 1);
+}
+
+}  // namespace
+}  // namespace mxgrid::services
