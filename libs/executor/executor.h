@@ -56,6 +56,15 @@ class Executor {
                                                         std::vector<GradReq> grad_reqs,
                                                         std::vector<NDArray> aux);
 
+  // Bind with a plan made elsewhere (the compiler service; rpc::FromProto has validated it
+  // against its graph). Arrays as for Bind; each must have the shape and dtype the plan
+  // gives, and exactly the arguments the plan computes gradients for need a gradient array
+  // (with request write or add, matching the plan). InvalidArgument otherwise.
+  static absl::StatusOr<std::unique_ptr<Executor>> BindPlan(graph::Plan plan, Context ctx,
+                                                            std::vector<NDArray> args,
+                                                            std::vector<NDArray> arg_grads,
+                                                            std::vector<NDArray> aux);
+
   // sym.simple_bind: allocates zero-filled arguments, gradients (for requests other than
   // null) and auxiliary states from the given input shapes and dtypes (float32 otherwise).
   // `grad_reqs` by argument name overrides `grad_req` for the names it has.

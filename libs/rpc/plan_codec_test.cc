@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/executor/executor.h"
 #include "libs/graph/testing/models.h"
 #include "libs/ops/builtin.h"
 
@@ -118,6 +119,60 @@ TEST(PlanCodecTest, TamperedPlansAreInvalidArgument) {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << message;
     EXPECT_THAT(std::string(r.status().message()), HasSubstr(message)) << r.status();
   }
+}
+
+// A plan that crossed the wire binds and runs exactly like the executor's own.
+TEST(PlanCodecTest, DecodedPlanRunsLikeALocalOne) {
+  using executor::Executor;
+  using tensor::NDArray;
+  absl::StatusOr<graph::Symbol> net = graph::models::Mlp({16}, 4);
+  ASSERT_TRUE(net.ok());
+  absl::StatusOr<std::unique_ptr<Executor>> local =
+      Executor::SimpleBind(*net, Context::Cpu(), {{"data", Shape{3, 5}}});
+  ASSERT_TRUE(local.ok()) << local.status();
+  std::vector<NDArray> args, grads, remote_grads;
+  const std::vector<std::string> names = net->ListArguments();
+  for (size_t k = 0; k < names.size(); ++k) {
+    NDArray a = (*local)->arg_arrays()[k];
+    const int64_t n = a.size();
+    std::vector<float> v(n);
+    const bool label = names[k] == "softmax_label";
+    for (int64_t i = 0; i < n; ++i) v[i] = label ? i % 4 : 0.1f * (i % 7) - 0.3f;
+    ASSERT_TRUE(a.CopyFromHost(v.data(), v.size() * sizeof(float)).ok());
+    args.push_back(*a.CopyTo(Context::Cpu()));
+    remote_grads.push_back(*NDArray::Zeros(a.shape()));
+  }
+  graph::PlanOptions options;
+  options.shapes = {{"data", Shape{3, 5}}};
+  for (const std::string& name : names) options.grad_reqs[name] = ops::OpReq::kWriteTo;
+  v1::Plan proto;
+  ToProto(*graph::MakePlan(*net, options), &proto);
+  absl::StatusOr<Plan> plan = FromProto(proto, ops::GlobalRegistry());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+
+  absl::StatusOr<std::unique_ptr<Executor>> remote =
+      Executor::BindPlan(*plan, Context::Cpu(), args, remote_grads, {});
+  ASSERT_TRUE(remote.ok()) << remote.status();
+  for (Executor* e : {local->get(), remote->get()}) {
+    ASSERT_TRUE(e->Forward(/*is_train=*/true).ok());
+    ASSERT_TRUE(e->Backward().ok());
+  }
+  EXPECT_EQ(*(*local)->outputs()[0].ToVector<float>(),
+            *(*remote)->outputs()[0].ToVector<float>());
+  for (size_t k = 0; k < names.size(); ++k) {
+    EXPECT_EQ(*(*local)->grad_arrays()[k].ToVector<float>(), *remote_grads[k].ToVector<float>())
+        << names[k];
+  }
+
+  // Arrays that do not fit the plan are refused, naming them.
+  std::vector<NDArray> wrong = args;
+  wrong[1] = *NDArray::Zeros({2, 2});
+  absl::StatusOr<std::unique_ptr<Executor>> bad =
+      Executor::BindPlan(*plan, Context::Cpu(), wrong, remote_grads, {});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr(names[1]));
+  bad = Executor::BindPlan(*plan, Context::Cpu(), args, {}, {});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
