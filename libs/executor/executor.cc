@@ -244,8 +244,12 @@ absl::Status Executor::Init(const std::vector<NDArray>* reuse) {
     blocks_.push_back(std::move(b));
   }
   entries_.assign(plan_.entries.size(), NDArray());
-  for (size_t k = 0; k < g.arg_nodes().size(); ++k) entries_[g.entry(g.arg_nodes()[k], 0)] = args_[k];
-  for (size_t k = 0; k < g.aux_nodes().size(); ++k) entries_[g.entry(g.aux_nodes()[k], 0)] = aux_[k];
+  for (size_t k = 0; k < g.arg_nodes().size(); ++k) {
+    entries_[g.entry(g.arg_nodes()[k], 0)] = args_[k];
+  }
+  for (size_t k = 0; k < g.aux_nodes().size(); ++k) {
+    entries_[g.entry(g.aux_nodes()[k], 0)] = aux_[k];
+  }
   for (size_t k = 0; k < plan_.arg_grad_entries.size(); ++k) {
     if (plan_.arg_grad_entries[k] != Plan::kNone) entries_[plan_.arg_grad_entries[k]] = grads_[k];
   }

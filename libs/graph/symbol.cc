@@ -161,9 +161,9 @@ absl::StatusOr<Symbol> Symbol::Compose(const Inputs& inputs, absl::string_view n
   const std::set<std::string> known(all_inputs.begin(), all_inputs.end());
   for (const auto& [key, sym] : inputs.named) {
     if (!known.count(key)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "keyword argument '", key,
-          "' matches no variable of the symbol; its inputs are: ", absl::StrJoin(all_inputs, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("keyword argument '", key, "' matches no variable of the symbol; its ",
+                       "inputs are: ", absl::StrJoin(all_inputs, ", ")));
     }
     MXGRID_RETURN_IF_ERROR(CheckSingleOutput(sym, key, "compose"));
     by_name[key] = sym.outputs()[0];

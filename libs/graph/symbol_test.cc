@@ -169,7 +169,8 @@ TEST_F(SymbolTest, MultiOutputAndAuxStates) {
 }
 
 TEST_F(SymbolTest, UnnamedCounters) {
-  Symbol net = Op("FullyConnected", {{"num_hidden", "4"}}, {{}, {{"data", Symbol::Variable("data")}}});
+  Symbol net =
+      Op("FullyConnected", {{"num_hidden", "4"}}, {{}, {{"data", Symbol::Variable("data")}}});
   net = Op("Activation", {{"act_type", "relu"}}, {{}, {{"data", net}}});
   Symbol r = Op("Reshape", {{"shape", "(0, 1, 2, 2)"}}, {{net}, {}});
   net = Op("Convolution", {{"kernel", "(1, 1)"}, {"num_filter", "2"}}, {{}, {{"data", r}}});

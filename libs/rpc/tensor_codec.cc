@@ -20,7 +20,8 @@ absl::StatusOr<DType> FromProtoDType(v1::DType dtype) {
   }
   absl::StatusOr<DType> d = DTypeFromFlag(static_cast<int64_t>(dtype) - 1);
   if (!d.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown tensor dtype ", static_cast<int>(dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown tensor dtype ", static_cast<int>(dtype)));
   }
   return *d;
 }

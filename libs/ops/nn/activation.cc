@@ -142,7 +142,9 @@ absl::Status Backward(const char* op, const OpParams& params, const BackwardArgs
     const T slope = static_cast<T>(p.slope);
     const int64_t n = a.outputs[0].size();
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
-    for (int64_t i = 0; i < n; ++i) Store(a.reqs[0], gx, i, g[i] * ActGrad(p.act, x[i], y[i], slope));
+    for (int64_t i = 0; i < n; ++i) {
+      Store(a.reqs[0], gx, i, g[i] * ActGrad(p.act, x[i], y[i], slope));
+    }
     return absl::OkStatus();
   });
 }
