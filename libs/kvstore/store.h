@@ -104,6 +104,14 @@ class Store {
   // The optimizer index of `key` (see the header comment); NotFound for an unknown key.
   absl::StatusOr<int> KeyIndex(const std::string& key) const;
 
+  // The shape and dtype `key` was initialized with (what a Pull's `out` must have, up to
+  // dtype); NotFound for an unknown key.
+  struct KeyMeta {
+    Shape shape;
+    DType dtype = DType::kFloat32;
+  };
+  absl::StatusOr<KeyMeta> Meta(const std::string& key) const;
+
   // The initialized keys in init order.
   std::vector<std::string> Keys() const;
 

@@ -40,6 +40,11 @@ TEST(StoreTest, InitThenPullRoundTrips) {
   EXPECT_THAT(store.Keys(), ElementsAre("3"));
   EXPECT_EQ(store.BytesInUse(), 8);
   EXPECT_EQ(*store.KeyIndex("3"), 3);
+  absl::StatusOr<Store::KeyMeta> meta = store.Meta("3");
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(meta->shape, (Shape{2}));
+  EXPECT_EQ(meta->dtype, DType::kFloat32);
+  EXPECT_EQ(store.Meta("4").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(StoreTest, StringKeysAreIndexedInInitOrder) {

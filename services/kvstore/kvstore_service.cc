@@ -51,24 +51,13 @@ absl::StatusOr<std::vector<NDArray>> Values(
 KVStoreService::KVStoreService(kvstore::StoreOptions options) : store_(options) {}
 
 absl::Status KVStoreService::DoInit(const std::string& key, const NDArray& value) {
-  base::MutexLock lock(&mu_);  // so that a key's meta appears with its value
-  MXGRID_RETURN_IF_ERROR(store_.Init(key, value));
-  meta_[key] = KeyMeta{value.shape(), value.dtype()};
-  return absl::OkStatus();
+  return store_.Init(key, value);
 }
 
 absl::StatusOr<NDArray> KVStoreService::DoPull(grpc::ServerContext* context,
                                                const std::string& key, int rank,
                                                v1::DType dtype) {
-  KeyMeta meta;
-  {
-    base::MutexLock lock(&mu_);
-    auto it = meta_.find(key);
-    if (it == meta_.end()) {
-      return absl::NotFoundError(absl::StrCat("key '", key, "' was never initialized"));
-    }
-    meta = it->second;
-  }
+  MXGRID_ASSIGN_OR_RETURN(kvstore::Store::KeyMeta meta, store_.Meta(key));
   if (dtype != v1::DTYPE_UNSPECIFIED) {
     MXGRID_ASSIGN_OR_RETURN(meta.dtype, rpc::FromProtoDType(dtype));
   }

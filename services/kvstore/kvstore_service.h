@@ -8,12 +8,10 @@
 #ifndef MXGRID_SERVICES_KVSTORE_KVSTORE_SERVICE_H_
 #define MXGRID_SERVICES_KVSTORE_KVSTORE_SERVICE_H_
 
-#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "libs/base/dtype.h"
-#include "libs/base/mutex.h"
 #include "libs/base/shape.h"
 #include "libs/kvstore/store.h"
 #include "libs/tensor/ndarray.h"
@@ -51,21 +49,13 @@ class KVStoreService final : public v1::KVStore::Service {
   const kvstore::Store& store() const { return store_; }
 
  private:
-  struct KeyMeta {
-    Shape shape;
-    DType dtype = DType::kFloat32;
-  };
-
-  absl::Status DoInit(const std::string& key, const tensor::NDArray& value)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status DoInit(const std::string& key, const tensor::NDArray& value);
   // Pulls `key` for `rank` into a new CPU array of the key's shape and `dtype` (the key's own
   // for DTYPE_UNSPECIFIED), waiting until the call's deadline or its cancellation.
   absl::StatusOr<tensor::NDArray> DoPull(grpc::ServerContext* context, const std::string& key,
-                                         int rank, v1::DType dtype) ABSL_LOCKS_EXCLUDED(mu_);
+                                         int rank, v1::DType dtype);
 
-  kvstore::Store store_;
-  base::Mutex mu_;
-  std::map<std::string, KeyMeta> meta_ ABSL_GUARDED_BY(mu_);  // of each initialized key
+  kvstore::Store store_;  // thread-safe
 };
 
 }  // namespace mxgrid::services
