@@ -14,17 +14,12 @@
 #include "libs/graph/symbol.h"
 #include "libs/rpc/plan_codec.h"
 #include "libs/rpc/tensor_codec.h"
+#include "services/common/grpc_status.h"
 
 namespace mxgrid::services {
 namespace {
 
 using graph::Symbol;
-
-// absl and gRPC share their status code numbers.
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
 
 absl::StatusOr<Symbol> Load(const v1::Symbol& s, const ops::Registry& registry) {
   return graph::LoadJson(s.json(), registry);

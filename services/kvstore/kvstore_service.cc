@@ -13,6 +13,7 @@
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/rpc/tensor_codec.h"
+#include "services/common/grpc_status.h"
 
 namespace mxgrid::services {
 namespace {
@@ -21,12 +22,6 @@ using tensor::NDArray;
 
 // How often a waiting pull checks whether its client has cancelled.
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(100);
-
-// absl and gRPC share their status code numbers.
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
 
 // The call's deadline; InfiniteFuture when the client set none.
 absl::Time Deadline(const grpc::ServerContext& context) {
