@@ -6,8 +6,10 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::CheckArity;
 using tensor_internal::DispatchReal;
 using tensor_internal::ElemwiseShapes;
+using tensor_internal::VariadicInputNames;
 using ops::Store;
 
 struct NumArgsParams : OpParams {
@@ -25,17 +27,11 @@ OpDef ElementWiseSum() {
     ParamReader r("ElementWiseSum", attrs);
     MXGRID_RETURN_IF_ERROR(r.Int("num_args", &p->num_args));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (p->num_args < 1 || p->num_args > kMaxArity) {
-      return r.Error(absl::StrCat("parameter 'num_args' must be in [1, ", kMaxArity, "]"));
-    }
+    MXGRID_RETURN_IF_ERROR(CheckArity(r, "num_args", p->num_args));
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams& p) {
-    std::vector<std::string> names;
-    for (int64_t i = 0; i < ParamsAs<NumArgsParams>(p).num_args; ++i) {
-      names.push_back("arg" + std::to_string(i));
-    }
-    return names;
+    return VariadicInputNames(ParamsAs<NumArgsParams>(p).num_args);
   };
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
   d.infer_shape = [](const OpParams&, std::vector<InferShape>* in,

@@ -91,4 +91,15 @@ std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out) {
   return idx;
 }
 
+absl::Status CheckArity(const ParamReader& r, absl::string_view key, int64_t n) {
+  if (n >= 1 && n <= kMaxArity) return absl::OkStatus();
+  return r.Error(absl::StrCat("parameter '", key, "' must be in [1, ", kMaxArity, "]"));
+}
+
+std::vector<std::string> VariadicInputNames(int64_t n) {
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < n; ++i) names.push_back("arg" + std::to_string(i));
+  return names;
+}
+
 }  // namespace mxgrid::ops::tensor_internal

@@ -41,6 +41,12 @@ absl::Status Unify(absl::string_view op, absl::string_view what, const InferShap
                    InferShape* dst);
 
 // MXNet's ElemwiseShape: every input and output shares one shape, filled both ways.
+// InvalidArgument (through `r`) unless a variadic op's count parameter `key` is in
+// [1, kMaxArity].
+absl::Status CheckArity(const ParamReader& r, absl::string_view key, int64_t n);
+// "arg0", "arg1", ...: the input names of a variadic op (add_n, Concat), as MXNet's.
+std::vector<std::string> VariadicInputNames(int64_t n);
+
 absl::Status ElemwiseShapes(absl::string_view op, std::vector<InferShape>* in,
                             std::vector<InferShape>* out);
 

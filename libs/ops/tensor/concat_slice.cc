@@ -11,10 +11,12 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::CheckArity;
 using tensor_internal::DispatchNumeric;
 using tensor_internal::NormalizeAxis;
 using ops::Store;
 using tensor_internal::Unify;
+using tensor_internal::VariadicInputNames;
 
 // Copies src[o, s_off + j, i] to dst[o, d_off + j, i] for j < n (dst's req); with `zero`
 // first clears dst (for kWriteTo of a partial region).
@@ -54,17 +56,11 @@ OpDef Concat() {
     MXGRID_RETURN_IF_ERROR(r.Int("num_args", &p->num_args));
     MXGRID_RETURN_IF_ERROR(r.Int("dim", &p->dim, 1));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (p->num_args < 1 || p->num_args > kMaxArity) {
-      return r.Error(absl::StrCat("parameter 'num_args' must be in [1, ", kMaxArity, "]"));
-    }
+    MXGRID_RETURN_IF_ERROR(CheckArity(r, "num_args", p->num_args));
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams& p) {
-    std::vector<std::string> names;
-    for (int64_t i = 0; i < ParamsAs<ConcatParams>(p).num_args; ++i) {
-      names.push_back("arg" + std::to_string(i));
-    }
-    return names;
+    return VariadicInputNames(ParamsAs<ConcatParams>(p).num_args);
   };
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
   d.infer_shape = [](const OpParams& params, std::vector<InferShape>* in,
@@ -166,9 +162,7 @@ OpDef SliceChannel() {
     MXGRID_RETURN_IF_ERROR(r.Int("axis", &p->axis, 1));
     MXGRID_RETURN_IF_ERROR(r.Bool("squeeze_axis", &p->squeeze_axis, false));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (p->num_outputs < 1 || p->num_outputs > kMaxArity) {
-      return r.Error(absl::StrCat("parameter 'num_outputs' must be in [1, ", kMaxArity, "]"));
-    }
+    MXGRID_RETURN_IF_ERROR(CheckArity(r, "num_outputs", p->num_outputs));
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
