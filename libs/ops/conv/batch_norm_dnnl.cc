@@ -43,10 +43,6 @@ dnnl::batch_normalization_forward::primitive_desc ForwardPd(const Descs& d, bool
   return dnnl::batch_normalization_forward::primitive_desc(desc, CpuEngine());
 }
 
-absl::Status DnnlError(const char* what, const std::exception& e) {
-  return absl::InternalError(absl::StrCat("BatchNorm: oneDNN ", what, " failed: ", e.what()));
-}
-
 }  // namespace
 
 absl::Status DnnlBNForward(const DnnlBNGeom& g, const float* x, const float* gamma,
@@ -64,7 +60,7 @@ absl::Status DnnlBNForward(const DnnlBNGeom& g, const float* x, const float* gam
                  {DNNL_ARG_DST, Mem(d.data, y)}});
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("forward", e);
+    return dnnl_util::Error("BatchNorm", "forward", e);
   }
   return absl::OkStatus();
 }
@@ -92,7 +88,7 @@ absl::Status DnnlBNBackward(const DnnlBNGeom& g, const float* x, const float* dy
                  {DNNL_ARG_DIFF_SHIFT, Mem(d.channel, dbeta)}});
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("backward", e);
+    return dnnl_util::Error("BatchNorm", "backward", e);
   }
   return absl::OkStatus();
 }

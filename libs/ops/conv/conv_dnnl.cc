@@ -49,10 +49,6 @@ dnnl::convolution_forward::primitive_desc ForwardPd(const Descs& d, bool with_bi
   return dnnl::convolution_forward::primitive_desc(desc, CpuEngine());
 }
 
-absl::Status DnnlError(const char* what, const std::exception& e) {
-  return absl::InternalError(absl::StrCat("Convolution: oneDNN ", what, " failed: ", e.what()));
-}
-
 }  // namespace
 
 absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
@@ -68,7 +64,7 @@ absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
     dnnl::convolution_forward(pd).execute(stream, args);
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("forward", e);
+    return dnnl_util::Error("Convolution", "forward", e);
   }
   return absl::OkStatus();
 }
@@ -89,7 +85,7 @@ absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const floa
                  {DNNL_ARG_DIFF_SRC, Mem(d.src, dx)}});
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("backward data", e);
+    return dnnl_util::Error("Convolution", "backward data", e);
   }
   return absl::OkStatus();
 }
@@ -115,7 +111,7 @@ absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const fl
     dnnl::convolution_backward_weights(pd).execute(stream, args);
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("backward weights", e);
+    return dnnl_util::Error("Convolution", "backward weights", e);
   }
   return absl::OkStatus();
 }

@@ -46,10 +46,6 @@ dnnl::pooling_forward::primitive_desc ForwardPd(const Descs& d) {
   return dnnl::pooling_forward::primitive_desc(desc, CpuEngine());
 }
 
-absl::Status DnnlError(const char* what, const std::exception& e) {
-  return absl::InternalError(absl::StrCat("Pooling: oneDNN ", what, " failed: ", e.what()));
-}
-
 }  // namespace
 
 absl::Status DnnlPoolForward(const DnnlPoolGeom& g, const float* x, float* y) {
@@ -64,7 +60,7 @@ absl::Status DnnlPoolForward(const DnnlPoolGeom& g, const float* x, float* y) {
         stream, {{DNNL_ARG_SRC, Mem(d.src, x)}, {DNNL_ARG_DST, Mem(d.dst, y)}});
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("forward", e);
+    return dnnl_util::Error("Pooling", "forward", e);
   }
   return absl::OkStatus();
 }
@@ -92,7 +88,7 @@ absl::Status DnnlPoolBackward(const DnnlPoolGeom& g, const float* x, const float
     dnnl::pooling_backward(pd).execute(stream, args);
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("backward", e);
+    return dnnl_util::Error("Pooling", "backward", e);
   }
   return absl::OkStatus();
 }

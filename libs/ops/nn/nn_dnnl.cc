@@ -21,10 +21,6 @@ using DT = memory::data_type;
 using dnnl_util::CpuEngine;
 using dnnl_util::Mem;
 
-absl::Status DnnlError(const char* what, const std::exception& e) {
-  return absl::InternalError(absl::StrCat(what, ": oneDNN failed: ", e.what()));
-}
-
 // The forward algorithm; the backward ones use the output (MXNet's gradients do too).
 dnnl::algorithm Algorithm(DnnlEltwise f, bool for_backward) {
   switch (f) {
@@ -56,7 +52,7 @@ absl::Status DnnlEltwiseForward(DnnlEltwise f, const float* x, int64_t n, float*
                                       {{DNNL_ARG_SRC, Mem(md, x)}, {DNNL_ARG_DST, Mem(md, y)}});
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("Activation forward", e);
+    return dnnl_util::Error("Activation", "forward", e);
   }
   return absl::OkStatus();
 }
@@ -79,7 +75,7 @@ absl::Status DnnlEltwiseBackward(DnnlEltwise f, const float* y, const float* dy,
                                                 {DNNL_ARG_DIFF_SRC, Mem(md, dx)}});
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("Activation backward", e);
+    return dnnl_util::Error("Activation", "backward", e);
   }
   return absl::OkStatus();
 }
@@ -96,7 +92,7 @@ absl::Status DnnlSoftmaxForward(const DnnlSoftmaxShape& s, const float* x, float
                                          {{DNNL_ARG_SRC, Mem(md, x)}, {DNNL_ARG_DST, Mem(md, y)}});
     stream.wait();
   } catch (const std::exception& e) {
-    return DnnlError("softmax forward", e);
+    return dnnl_util::Error("softmax", "forward", e);
   }
   return absl::OkStatus();
 }
