@@ -9,21 +9,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "libs/ops/nn/nn_ops.h"
+#include "libs/ops/builtin.h"
 #include "libs/ops/registry.h"
 
 namespace mxgrid::ops {
 namespace {
-
-const Registry& NNRegistry() {
-  static const Registry* registry = [] {
-    auto* r = new Registry();  // Leaked on purpose: shared by every test.
-    absl::Status s = RegisterNNOps(r);
-    if (!s.ok()) ADD_FAILURE() << s;
-    return r;
-  }();
-  return *registry;
-}
 
 enum class Mode { kSeparate, kInPlace, kAddTo };
 
@@ -39,7 +29,7 @@ template <typename T>
 std::pair<std::vector<T>, std::vector<T>> Run(const std::string& op, const AttrMap& attrs,
                                               const Shape& shape, const std::vector<double>& x,
                                               const std::vector<double>& g, Mode mode) {
-  absl::StatusOr<ParsedOp> parsed = NNRegistry().Parse(op, attrs);
+  absl::StatusOr<ParsedOp> parsed = GlobalRegistry().Parse(op, attrs);
   EXPECT_TRUE(parsed.ok()) << parsed.status();
   std::vector<T> in(x.begin(), x.end()), head(g.begin(), g.end());
   const T fill = mode == Mode::kAddTo ? T(0.5) : T(7);
