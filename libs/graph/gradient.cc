@@ -16,7 +16,9 @@ using StepKind = Plan::StepKind;
 class GradientBuilder {
  public:
   GradientBuilder(Plan* plan, const std::vector<ops::OpReq>& arg_reqs)
-      : plan_(plan), g_(*plan->graph), arg_reqs_(arg_reqs) {}
+      : plan_(plan), g_(*plan->graph), arg_reqs_(arg_reqs), arg_index_(g_.num_nodes(), -1) {
+    for (size_t k = 0; k < g_.arg_nodes().size(); ++k) arg_index_[g_.arg_nodes()[k]] = k;
+  }
 
   void Build() {
     const int num_entries = g_.num_entries();
@@ -24,11 +26,9 @@ class GradientBuilder {
     // Which nodes run backward, and how many gradient contributions each entry receives.
     std::vector<bool> has_grad(num_entries, false);
     count_.assign(num_entries, 0);
-    is_head_.assign(num_entries, false);
     for (int e : g_.outputs()) {
       if (!wanted_[e]) continue;
       has_grad[e] = true;
-      is_head_[e] = true;
       if (!IsLossOutput(e)) ++count_[e];  // the head gradient
     }
     runs_.assign(g_.num_nodes(), false);
@@ -58,8 +58,6 @@ class GradientBuilder {
       terms_[e].push_back(head_grad_of_[e]);
     }
     // Emit in reverse topological order.
-    arg_index_.assign(g_.num_nodes(), -1);
-    for (size_t k = 0; k < g_.arg_nodes().size(); ++k) arg_index_[g_.arg_nodes()[k]] = k;
     plan_->arg_grad_entries.assign(g_.arg_nodes().size(), Plan::kNone);
     for (int id = g_.num_nodes() - 1; id >= 0; --id) {
       if (g_.node(id).node->is_variable()) {
@@ -87,11 +85,8 @@ class GradientBuilder {
     }
   }
 
-  int ArgIndex(int id) const {
-    const auto& args = g_.arg_nodes();
-    auto it = std::find(args.begin(), args.end(), id);
-    return it == args.end() ? -1 : static_cast<int>(it - args.begin());
-  }
+  // Position of node `id` in list_arguments(), or -1.
+  int ArgIndex(int id) const { return arg_index_[id]; }
 
   std::vector<int> NonAuxSlots(int id) const {
     const ops::ParsedOp& op = *g_.node(id).node->op;
@@ -210,8 +205,9 @@ class GradientBuilder {
   Plan* plan_;
   const IndexedGraph& g_;
   const std::vector<ops::OpReq>& arg_reqs_;
-  std::vector<bool> wanted_, is_head_, runs_;
-  std::vector<int> count_, head_grad_of_, final_, arg_index_;
+  std::vector<int> arg_index_;  // per node: its list_arguments() position, or -1
+  std::vector<bool> wanted_, runs_;
+  std::vector<int> count_, head_grad_of_, final_;
   std::vector<std::vector<int>> terms_;
 };
 
