@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,23 +24,37 @@ ops::TensorView View(const NDArray& a) {
   return ops::TensorView{a.data(), a.shape(), a.dtype(), a.context()};
 }
 
-// Everything one pushed step needs, shared with its engine operations.
+}  // namespace
+
+namespace internal {
+
+// Everything one step needs when it runs, prepared at bind and shared with its engine
+// operations. Two runs of a step never overlap (they write the same variables), so `rng`
+// is only ever used by one operation at a time.
 struct StepData {
   StepKind kind;
   const ops::ParsedOp* op = nullptr;
+  std::optional<ops::ParsedOp> sum;  // kSum's add_n, which `op` then points to
   std::vector<NDArray> in, out;
   std::vector<ops::OpReq> reqs;
   std::vector<engine::VarHandle> reads, writes;
   int num_out_grads = 0, num_fwd_inputs = 0;  // kBackward segments of `in`
-  std::mt19937_64* rng = nullptr;
+  mutable std::mt19937_64 rng;
   Context ctx;
+  const char* name = "zero";
 };
+
+}  // namespace internal
+
+namespace {
+
+using internal::StepData;
 
 absl::Status RunStep(const StepData& d, bool is_train) {
   std::vector<ops::TensorView> in(d.in.size()), out(d.out.size());
   for (size_t i = 0; i < d.in.size(); ++i) in[i] = View(d.in[i]);
   for (size_t i = 0; i < d.out.size(); ++i) out[i] = View(d.out[i]);
-  ops::OpContext ctx{is_train, d.ctx, d.rng};
+  ops::OpContext ctx{is_train, d.ctx, &d.rng};
   switch (d.kind) {
     case StepKind::kForward:
     case StepKind::kSum:
@@ -90,6 +106,12 @@ ops::OpReq ToOpReq(GradReq r) {
   }
   return ops::OpReq::kNull;
 }
+
+Executor::Executor(graph::Symbol symbol, Context ctx)
+    : symbol_(std::move(symbol)),
+      arg_names_(symbol_.ListArguments()),
+      output_names_(symbol_.ListOutputs()),
+      ctx_(ctx) {}
 
 absl::StatusOr<GradReq> ParseGradReq(absl::string_view text) {
   if (text == "null") return GradReq::kNull;
@@ -265,65 +287,56 @@ absl::Status Executor::Init(const std::vector<NDArray>* reuse) {
   }
   outputs_.clear();
   for (int e : g.outputs()) outputs_.push_back(entries_[e]);
-  sum_ops_.clear();
-  rngs_.clear();
+  steps_.clear();
   std::random_device seed;
   for (const Plan::Step& step : plan_.steps) {
-    std::unique_ptr<ops::ParsedOp> sum;
+    auto d = std::make_shared<StepData>();
+    d->kind = step.kind;
+    d->ctx = ctx_;
+    d->rng.seed(seed());
+    d->reqs = step.reqs;
     if (step.kind == StepKind::kSum) {
       MXGRID_ASSIGN_OR_RETURN(
-          ops::ParsedOp op,
-          ops::GlobalRegistry().Parse("ElementWiseSum",
-                                      {{"num_args", absl::StrCat(step.inputs.size())}}));
-      sum = std::make_unique<ops::ParsedOp>(std::move(op));
+          d->sum, ops::GlobalRegistry().Parse(
+                      "add_n", {{"num_args", absl::StrCat(step.inputs.size())}}));
+      d->op = &*d->sum;
+    } else if (step.node >= 0) {
+      d->op = &*g.node(step.node).node->op;
     }
-    sum_ops_.push_back(std::move(sum));
-    rngs_.push_back(std::make_unique<std::mt19937_64>(seed()));
+    if (d->op) d->name = d->op->def().name.c_str();
+    for (int e : step.inputs) d->in.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
+    for (int e : step.outputs) d->out.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
+    if (step.kind == StepKind::kBackward) {
+      d->num_out_grads = d->op->num_visible_outputs();
+      d->num_fwd_inputs = d->op->def().backward_deps.inputs ? d->op->num_inputs() : 0;
+    }
+    // Writes: outputs, plus a forward step's auxiliary states (BatchNorm's moving stats).
+    for (const NDArray& a : d->out) AddVar(&d->writes, a);
+    if (step.kind == StepKind::kForward) {
+      for (int i : d->op->aux_indices()) AddVar(&d->writes, d->in[i]);
+    }
+    for (const NDArray& a : d->in) {
+      if (a.is_none()) continue;
+      if (std::find(d->writes.begin(), d->writes.end(), a.var()) == d->writes.end()) {
+        AddVar(&d->reads, a);
+      }
+    }
+    steps_.push_back(std::move(d));
   }
   return absl::OkStatus();
 }
 
 void Executor::PushStep(int index, bool is_train) {
-  const Plan::Step& step = plan_.steps[index];
-  auto d = std::make_shared<StepData>();
-  d->kind = step.kind;
-  d->ctx = ctx_;
-  d->rng = rngs_[index].get();
-  d->reqs = step.reqs;
-  if (step.kind == StepKind::kSum) {
-    d->op = sum_ops_[index].get();
-  } else if (step.node >= 0) {
-    d->op = &*plan_.graph->node(step.node).node->op;
-  }
-  for (int e : step.inputs) d->in.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
-  for (int e : step.outputs) d->out.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
-  if (step.kind == StepKind::kBackward) {
-    d->num_out_grads = d->op->num_visible_outputs();
-    d->num_fwd_inputs = d->op->def().backward_deps.inputs ? d->op->num_inputs() : 0;
-  }
-  // Writes: outputs, plus a forward step's auxiliary states (BatchNorm's moving stats).
-  for (const NDArray& a : d->out) AddVar(&d->writes, a);
-  std::vector<int> aux;
-  if (step.kind == StepKind::kForward) aux = d->op->aux_indices();
-  for (size_t i = 0; i < d->in.size(); ++i) {
-    const bool is_aux = std::find(aux.begin(), aux.end(), static_cast<int>(i)) != aux.end();
-    if (is_aux) AddVar(&d->writes, d->in[i]);
-  }
-  for (const NDArray& a : d->in) {
-    if (a.is_none()) continue;
-    if (std::find(d->writes.begin(), d->writes.end(), a.var()) == d->writes.end()) {
-      AddVar(&d->reads, a);
-    }
-  }
+  std::shared_ptr<const StepData> d = steps_[index];
   engine::PushOptions options;
-  options.name = d->op ? d->op->def().name.c_str() : "zero";
+  options.name = d->name;
   engine::Get()->PushSync(
       [d, is_train](const engine::RunContext&) { return RunStep(*d, is_train); }, ctx_,
       d->reads, d->writes, options);
 }
 
 absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArray>& inputs) {
-  const std::vector<std::string> names = symbol_.ListArguments();
+  const std::vector<std::string>& names = arg_names_;
   for (const auto& [name, value] : inputs) {
     auto it = std::find(names.begin(), names.end(), name);
     if (it == names.end()) {
@@ -347,7 +360,7 @@ absl::Status Executor::Backward(const std::vector<NDArray>& out_grads) {
         "backward: no argument of this executor has a gradient request (bind with grad_req "
         "'write' or 'add' and gradient arrays)");
   }
-  const std::vector<std::string> names = symbol_.ListOutputs();
+  const std::vector<std::string>& names = output_names_;
   if (!out_grads.empty() && out_grads.size() != names.size()) {
     return absl::InvalidArgumentError(absl::StrCat("backward: expected ", names.size(),
                                                    " head gradients, got ", out_grads.size()));
@@ -384,16 +397,16 @@ std::map<std::string, NDArray> Zip(const std::vector<std::string>& names,
 }  // namespace
 
 std::map<std::string, NDArray> Executor::arg_dict() const {
-  return Zip(symbol_.ListArguments(), args_, false);
+  return Zip(arg_names_, args_, false);
 }
 std::map<std::string, NDArray> Executor::grad_dict() const {
-  return Zip(symbol_.ListArguments(), grads_, true);
+  return Zip(arg_names_, grads_, true);
 }
 std::map<std::string, NDArray> Executor::aux_dict() const {
   return Zip(symbol_.ListAuxiliaryStates(), aux_, false);
 }
 std::map<std::string, NDArray> Executor::output_dict() const {
-  return Zip(symbol_.ListOutputs(), outputs_, false);
+  return Zip(output_names_, outputs_, false);
 }
 
 }  // namespace mxgrid::executor

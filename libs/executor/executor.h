@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -36,6 +35,10 @@
 namespace mxgrid::executor {
 
 using tensor::NDArray;
+
+namespace internal {
+struct StepData;  // what one plan step needs each time it runs (executor.cc)
+}  // namespace internal
 
 // MXNet's grad_req values ('null', 'write', 'add').
 enum class GradReq { kNull, kWrite, kAdd };
@@ -111,21 +114,23 @@ class Executor {
   int64_t planned_bytes() const { return plan_.planned_bytes(); }
 
  private:
-  Executor(graph::Symbol symbol, Context ctx) : symbol_(std::move(symbol)), ctx_(ctx) {}
+  Executor(graph::Symbol symbol, Context ctx);
 
-  // Allocates the plan's blocks (reusing `reuse` where large enough) and wires entries.
+  // Allocates the plan's blocks (reusing `reuse` where large enough), wires entries and
+  // prepares every step's arrays, engine variables and operator once.
   absl::Status Init(const std::vector<NDArray>* reuse);
   void PushStep(int index, bool is_train);
 
   graph::Symbol symbol_;
+  std::vector<std::string> arg_names_, output_names_;  // of symbol_, listed once
   Context ctx_;
   graph::Plan plan_;
   std::vector<NDArray> args_, grads_, aux_, outputs_;
   std::vector<GradReq> reqs_;
   std::vector<NDArray> blocks_;   // one per planned storage id
   std::vector<NDArray> entries_;  // one per plan entry (none where unused)
-  std::vector<std::unique_ptr<ops::ParsedOp>> sum_ops_;  // per step: kSum's ElementWiseSum
-  std::vector<std::unique_ptr<std::mt19937_64>> rngs_;   // per step, for random ops
+  // Per plan step; shared with the engine operations pushed for it.
+  std::vector<std::shared_ptr<internal::StepData>> steps_;
 };
 
 }  // namespace mxgrid::executor
