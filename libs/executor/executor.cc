@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/engine/engine.h"
-#include "libs/graph/infer.h"
 #include "libs/ops/builtin.h"
 
 namespace mxgrid::executor {
@@ -193,13 +193,21 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Bind(const graph::Symbol& sy
   for (size_t i = 0; i < aux.size(); ++i) {
     MXGRID_RETURN_IF_ERROR(check_array(aux[i], aux_names[i], "auxiliary state"));
   }
-  std::unique_ptr<Executor> exec(new Executor(symbol, ctx));
-  MXGRID_ASSIGN_OR_RETURN(exec->plan_, graph::MakePlan(symbol, options));
+  MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, graph::MakePlan(symbol, options));
+  return Create(std::move(plan), ctx, std::move(args), std::move(arg_grads), std::move(aux),
+                std::move(grad_reqs), nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
+    graph::Plan plan, Context ctx, std::vector<NDArray> args, std::vector<NDArray> grads,
+    std::vector<NDArray> aux, std::vector<GradReq> reqs, const std::vector<NDArray>* reuse) {
+  std::unique_ptr<Executor> exec(new Executor(plan.graph->symbol(), ctx));
+  exec->plan_ = std::move(plan);
   exec->args_ = std::move(args);
-  exec->grads_ = std::move(arg_grads);
+  exec->grads_ = std::move(grads);
   exec->aux_ = std::move(aux);
-  exec->reqs_ = std::move(grad_reqs);
-  MXGRID_RETURN_IF_ERROR(exec->Init(nullptr));
+  exec->reqs_ = std::move(reqs);
+  MXGRID_RETURN_IF_ERROR(exec->Init(reuse));
   return exec;
 }
 
@@ -207,54 +215,45 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::SimpleBind(
     const graph::Symbol& symbol, Context ctx, const std::map<std::string, Shape>& shapes,
     GradReq grad_req, const std::map<std::string, GradReq>& grad_reqs,
     const std::map<std::string, DType>& dtypes) {
-  std::map<std::string, ops::InferShape> known(shapes.begin(), shapes.end());
-  MXGRID_ASSIGN_OR_RETURN(graph::ShapeInference s, graph::InferShape(symbol, known));
-  std::map<std::string, DType> types = dtypes;
   const std::vector<std::string> arg_names = symbol.ListArguments();
-  const std::vector<std::string> aux_names = symbol.ListAuxiliaryStates();
-  for (const std::string& name : arg_names) types.emplace(name, DType::kFloat32);
-  for (const std::string& name : aux_names) types.emplace(name, DType::kFloat32);
-  MXGRID_ASSIGN_OR_RETURN(graph::TypeInference t, graph::InferType(symbol, types));
-  std::vector<std::string> unknown;
-  for (size_t i = 0; i < arg_names.size(); ++i) {
-    if (!ops::IsKnown(s.arg_shapes[i])) {
-      unknown.push_back(absl::StrCat(arg_names[i], ": ",
-                                     s.arg_shapes[i] ? s.arg_shapes[i]->ToString() : "()"));
-    }
-  }
-  for (size_t i = 0; i < aux_names.size(); ++i) {
-    if (!ops::IsKnown(s.aux_shapes[i])) unknown.push_back(aux_names[i]);
-  }
-  if (!unknown.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "simple_bind cannot decide the shapes of: ", absl::StrJoin(unknown, ", "),
-        " (-1 means an unknown dimension)"));
-  }
   for (const auto& [name, req] : grad_reqs) {
     if (std::find(arg_names.begin(), arg_names.end(), name) == arg_names.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("grad_req names '", name, "', which is not an argument"));
     }
   }
-  std::vector<NDArray> args, grads, aux;
+  // One plan decides every shape and dtype; the arrays are then allocated from it.
+  graph::PlanOptions options;
+  options.shapes.insert(shapes.begin(), shapes.end());
+  options.dtypes = dtypes;
   std::vector<GradReq> reqs;
-  for (size_t i = 0; i < arg_names.size(); ++i) {
-    MXGRID_ASSIGN_OR_RETURN(NDArray a, NDArray::Zeros(*s.arg_shapes[i], ctx, *t.arg_types[i]));
-    auto it = grad_reqs.find(arg_names[i]);
-    const GradReq req = it == grad_reqs.end() ? grad_req : it->second;
-    NDArray g;
-    if (req != GradReq::kNull) {
-      MXGRID_ASSIGN_OR_RETURN(g, NDArray::Zeros(*s.arg_shapes[i], ctx, *t.arg_types[i]));
+  for (const std::string& name : arg_names) {
+    auto it = grad_reqs.find(name);
+    reqs.push_back(it == grad_reqs.end() ? grad_req : it->second);
+    if (reqs.back() != GradReq::kNull) options.grad_reqs[name] = ToOpReq(reqs.back());
+  }
+  absl::StatusOr<graph::Plan> plan = graph::MakePlan(symbol, options);
+  if (!plan.ok()) return Annotate(plan.status(), "simple_bind");
+  const graph::IndexedGraph& g = *plan->graph;
+  auto zeros = [&](int e) {
+    return NDArray::Zeros(plan->entries[e].shape, ctx, plan->entries[e].dtype);
+  };
+  std::vector<NDArray> args, grads, aux;
+  for (size_t k = 0; k < arg_names.size(); ++k) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, zeros(g.entry(g.arg_nodes()[k], 0)));
+    NDArray grad;
+    if (plan->arg_grad_entries[k] != graph::Plan::kNone) {
+      MXGRID_ASSIGN_OR_RETURN(grad, zeros(plan->arg_grad_entries[k]));
     }
     args.push_back(std::move(a));
-    grads.push_back(std::move(g));
-    reqs.push_back(req);
+    grads.push_back(std::move(grad));
   }
-  for (size_t i = 0; i < aux_names.size(); ++i) {
-    MXGRID_ASSIGN_OR_RETURN(NDArray a, NDArray::Zeros(*s.aux_shapes[i], ctx, *t.aux_types[i]));
+  for (int id : g.aux_nodes()) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, zeros(g.entry(id, 0)));
     aux.push_back(std::move(a));
   }
-  return Bind(symbol, ctx, std::move(args), std::move(grads), std::move(reqs), std::move(aux));
+  return Create(*std::move(plan), ctx, std::move(args), std::move(grads), std::move(aux),
+                std::move(reqs), nullptr);
 }
 
 absl::Status Executor::Init(const std::vector<NDArray>* reuse) {

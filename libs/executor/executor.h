@@ -116,6 +116,12 @@ class Executor {
  private:
   Executor(graph::Symbol symbol, Context ctx);
 
+  // The one way every bind ends: an executor for `plan` (of whose graph it runs) over arrays
+  // already checked against it; blocks reuse `reuse` where large enough.
+  static absl::StatusOr<std::unique_ptr<Executor>> Create(
+      graph::Plan plan, Context ctx, std::vector<NDArray> args, std::vector<NDArray> grads,
+      std::vector<NDArray> aux, std::vector<GradReq> reqs, const std::vector<NDArray>* reuse);
+
   // Allocates the plan's blocks (reusing `reuse` where large enough), wires entries and
   // prepares every step's arrays, engine variables and operator once.
   absl::Status Init(const std::vector<NDArray>* reuse);

@@ -76,14 +76,8 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::BindPlan(graph::Plan plan, C
     MXGRID_RETURN_IF_ERROR(
         CheckAgainst(aux[k], plan.entries[e], ctx, "auxiliary state", aux_names[k]));
   }
-  std::unique_ptr<Executor> exec(new Executor(symbol, ctx));
-  exec->plan_ = std::move(plan);
-  exec->args_ = std::move(args);
-  exec->grads_ = std::move(arg_grads);
-  exec->aux_ = std::move(aux);
-  exec->reqs_ = std::move(reqs);
-  MXGRID_RETURN_IF_ERROR(exec->Init(nullptr));
-  return exec;
+  return Create(std::move(plan), ctx, std::move(args), std::move(arg_grads), std::move(aux),
+                std::move(reqs), nullptr);
 }
 
 }  // namespace mxgrid::executor

@@ -62,14 +62,9 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Reshape(
     options.shapes[aux_names[i]] = aux[i].shape();
     options.dtypes[aux_names[i]] = aux[i].dtype();
   }
-  std::unique_ptr<Executor> exec(new Executor(symbol_, ctx_));
-  MXGRID_ASSIGN_OR_RETURN(exec->plan_, graph::MakePlan(symbol_, options));
-  exec->args_ = std::move(args);
-  exec->grads_ = std::move(grads);
-  exec->aux_ = std::move(aux);
-  exec->reqs_ = reqs_;
-  MXGRID_RETURN_IF_ERROR(exec->Init(&blocks_));
-  return exec;
+  MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, graph::MakePlan(symbol_, options));
+  return Create(std::move(plan), ctx_, std::move(args), std::move(grads), std::move(aux), reqs_,
+                &blocks_);
 }
 
 }  // namespace mxgrid::executor

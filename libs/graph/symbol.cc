@@ -202,11 +202,12 @@ Symbol Symbol::GetInternals() const {
   std::vector<NodeEntry> outputs;
   std::unordered_map<const Node*, std::shared_ptr<Node>> owners;
   // PostOrder yields raw pointers; find each node's shared owner through its consumers.
+  const std::vector<const Node*> order = PostOrder();
   for (const NodeEntry& e : outputs_) owners.emplace(e.node.get(), e.node);
-  for (const Node* n : PostOrder()) {
+  for (const Node* n : order) {
     for (const NodeEntry& e : n->inputs) owners.emplace(e.node.get(), e.node);
   }
-  for (const Node* n : PostOrder()) {
+  for (const Node* n : order) {
     const std::shared_ptr<Node>& owner = owners.at(n);
     for (int i = 0; i < n->num_visible_outputs(); ++i) outputs.push_back({owner, i});
   }
