@@ -32,6 +32,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "libs/base/context.h"
@@ -119,6 +120,9 @@ class Engine {
   // variable's error, if any, and clears it. FailedPrecondition when called from inside an
   // engine operation.
   virtual absl::Status WaitForVar(VarHandle var) = 0;
+  // WaitForVar that gives up at `deadline` with DeadlineExceeded; the pending work goes on
+  // and a later wait still sees its error. For servers that honour call deadlines.
+  virtual absl::Status WaitForVarUntil(VarHandle var, absl::Time deadline) = 0;
 
   // Blocks until every operation pushed so far has finished; returns the first error any of
   // them reported since the last WaitForAll, and clears them. FailedPrecondition when called

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/base/context.h"
@@ -100,6 +101,24 @@ TEST_P(EngineTest, WaitForVarWaitsForPendingWritesOnly) {
   EXPECT_TRUE(written.load());
   release_other.Notify();
   EXPECT_TRUE(engine_->WaitForAll().ok());
+}
+
+TEST_P(EngineTest, WaitForVarUntilGivesUpAtTheDeadline) {
+  VarHandle v = engine_->NewVariable();
+  if (GetParam() == EngineKind::kThreaded) {
+    testing::Event release;
+    engine_->PushSync(Ok([&] { ASSERT_TRUE(release.WaitFor()); }), cpu_, {}, {v});
+    EXPECT_EQ(engine_->WaitForVarUntil(v, absl::Now() + absl::Milliseconds(20)).code(),
+              absl::StatusCode::kDeadlineExceeded);
+    release.Notify();
+  }
+  engine_->PushSync([](const engine::RunContext&) { return absl::InternalError("boom"); },
+                    cpu_, {}, {v});
+  // The error of the work it waited for, once finished in time.
+  EXPECT_EQ(engine_->WaitForVarUntil(v, absl::InfiniteFuture()).code(),
+            absl::StatusCode::kInternal);
+  EXPECT_TRUE(engine_->WaitForVarUntil(v, absl::Now()).ok());
+  EXPECT_TRUE(engine_->WaitForAll().code() == absl::StatusCode::kInternal);
 }
 
 TEST_P(EngineTest, WaitForAllWaitsForEverything) {

@@ -87,6 +87,9 @@ void NaiveEngine::DeleteVariable(DeleteFn on_delete, Context ctx, VarHandle var)
   vars_.Free(var);
 }
 
+// Every operation has run by the time Push returns: nothing to wait for.
+absl::Status NaiveEngine::WaitForVarUntil(VarHandle var, absl::Time) { return WaitForVar(var); }
+
 absl::Status NaiveEngine::WaitForVar(VarHandle var) {
   if (InEngineOperation()) return internal::WaitInsideOperationError("WaitForVar");
   MXGRID_CHECK(var != nullptr) << "WaitForVar of a null variable";

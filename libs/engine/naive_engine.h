@@ -42,6 +42,7 @@ class NaiveEngine final : public Engine {
                  absl::Span<const VarHandle> writes, const PushOptions& options) override;
   void DeleteVariable(DeleteFn on_delete, Context ctx, VarHandle var) override;
   absl::Status WaitForVar(VarHandle var) override;
+  absl::Status WaitForVarUntil(VarHandle var, absl::Time deadline) override;
   absl::Status WaitForAll() override;
   uint64_t VarVersion(VarHandle var) override;
 

@@ -5,6 +5,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "libs/base/check.h"
 #include "libs/engine/internal/run_fn.h"
 
@@ -48,6 +49,17 @@ class Notification {
   void Wait() {
     base::MutexLock lock(&mu_);
     while (!done_) cv_.Wait();
+  }
+  // False when `deadline` passed first.
+  bool WaitUntil(absl::Time deadline) {
+    base::MutexLock lock(&mu_);
+    while (!done_) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      // Waits in slices: chrono overflows on an infinite (or very far) deadline.
+      cv_.WaitFor(absl::ToChronoNanoseconds(std::min(left, absl::Seconds(1))));
+    }
+    return true;
   }
 
  private:
@@ -127,6 +139,27 @@ void ThreadedEngine::DeleteVariable(DeleteFn on_delete, Context ctx, VarHandle v
   opr->fn.emplace<DeleteFn>(std::move(on_delete));
   const VarHandle writes[] = {var};
   Submit(opr, {}, writes);
+}
+
+absl::Status ThreadedEngine::WaitForVarUntil(VarHandle var, absl::Time deadline) {
+  if (InEngineOperation()) return internal::WaitInsideOperationError("WaitForVarUntil");
+  MXGRID_CHECK(var != nullptr) << "WaitForVarUntil of a null variable";
+  if (!var->HasPendingWrite()) return var->TakeError();
+  // Shared: the operation may notify after this waiter has given up and returned.
+  auto done = std::make_shared<Notification>();
+  PushOptions options;
+  options.name = "WaitForVarUntil";
+  OprBlock* opr = NewOpr(OprKind::kWait, Context::Cpu(), options);
+  opr->fn.emplace<SyncFn>([done](const RunContext&) {
+    done->Notify();
+    return absl::OkStatus();
+  });
+  const VarHandle reads[] = {var};
+  Submit(opr, reads, {});
+  if (!done->WaitUntil(deadline)) {
+    return absl::DeadlineExceededError("the array's pending work did not finish in time");
+  }
+  return var->TakeError();
 }
 
 absl::Status ThreadedEngine::WaitForVar(VarHandle var) {

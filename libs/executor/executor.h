@@ -68,6 +68,10 @@ class Executor {
                                                             std::vector<NDArray> arg_grads,
                                                             std::vector<NDArray> aux);
 
+  // simple_bind with a plan made elsewhere: allocates zero-filled arguments, the gradients
+  // the plan computes and auxiliary states with the plan's shapes and dtypes, then BindPlan.
+  static absl::StatusOr<std::unique_ptr<Executor>> SimpleBindPlan(graph::Plan plan, Context ctx);
+
   // sym.simple_bind: allocates zero-filled arguments, gradients (for requests other than
   // null) and auxiliary states from the given input shapes and dtypes (float32 otherwise).
   // `grad_reqs` by argument name overrides `grad_req` for the names it has.

@@ -235,6 +235,16 @@ absl::StatusOr<Store::KeyMeta> Store::Meta(const std::string& key) const {
   return KeyMeta{it->second.stored.shape(), it->second.stored.dtype()};
 }
 
+absl::StatusOr<tensor::NDArray> Store::Value(const std::string& key) const {
+  base::MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("kvstore: key ", key, " doesn't exist. Did you init?"));
+  }
+  return it->second.stored;
+}
+
 std::vector<std::string> Store::Keys() const {
   base::MutexLock lock(&mu_);
   return init_order_;

@@ -112,6 +112,11 @@ class Store {
   };
   absl::StatusOr<KeyMeta> Meta(const std::string& key) const;
 
+  // The stored array itself (on the CPU), sharing memory with the store: for an updater
+  // that runs outside the store (MXNet's kv._set_updater), whose writes the engine orders
+  // with the store's own work. NotFound for an unknown key.
+  absl::StatusOr<tensor::NDArray> Value(const std::string& key) const;
+
   // The initialized keys in init order.
   std::vector<std::string> Keys() const;
 

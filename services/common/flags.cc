@@ -57,12 +57,14 @@ ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const ch
   return options;
 }
 
-int RunServer(const ServerOptions& options, std::vector<grpc::Service*> services) {
+int RunServer(const ServerOptions& options, std::vector<grpc::Service*> services,
+              const std::function<void(Server*)>& on_start) {
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, std::move(services));
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());
     return 1;
   }
+  if (on_start) on_start(server->get());
   absl::StatusOr<std::unique_ptr<SignalWatcher>> signals = ShutdownOnSignals(server->get());
   if (!signals.ok()) {
     spdlog::critical("{}", signals.status().ToString());

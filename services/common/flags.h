@@ -21,6 +21,7 @@
 #ifndef MXGRID_SERVICES_COMMON_FLAGS_H_
 #define MXGRID_SERVICES_COMMON_FLAGS_H_
 
+#include <functional>
 #include <vector>
 
 #include "services/common/server.h"
@@ -32,9 +33,11 @@ namespace mxgrid::services {
 // message on a bad flag, a bad log level or a stray positional argument.
 ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const char* usage);
 
-// Starts a Server with `services`, shuts it down on SIGTERM/SIGINT and waits for that.
-// Returns the process exit status: 0 after a clean shutdown, 1 if the server cannot start.
-int RunServer(const ServerOptions& options, std::vector<grpc::Service*> services);
+// Starts a Server with `services`, calls `on_start` (if set; e.g. to add gauges), shuts it
+// down on SIGTERM/SIGINT and waits for that. Returns the process exit status: 0 after a
+// clean shutdown, 1 if the server cannot start.
+int RunServer(const ServerOptions& options, std::vector<grpc::Service*> services,
+              const std::function<void(Server*)>& on_start = nullptr);
 
 }  // namespace mxgrid::services
 

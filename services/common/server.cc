@@ -13,6 +13,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
+#include "services/common/gauges.h"
 
 namespace mxgrid::services {
 namespace {
@@ -71,6 +72,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                                  " (port in use? pass another --metrics_address)"));
     }
     server->exposer_->RegisterCollectable(server->registry_);
+    auto memory = std::make_shared<SampledGauges>();
+    AddMemoryGauges(memory.get());
+    server->AddCollectable(std::move(memory));
     const std::vector<int> ports = server->exposer_->GetListeningPorts();
     server->metrics_port_ = ports.empty() ? 0 : ports.front();
   }
@@ -105,6 +109,12 @@ Server::~Server() {
   if (server_ == nullptr) return;  // Start() failed part-way
   Shutdown();
   server_->Wait();
+}
+
+void Server::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
+  if (exposer_ != nullptr) exposer_->RegisterCollectable(collectable);
+  base::MutexLock lock(&mu_);
+  collectables_.push_back(std::move(collectable));
 }
 
 std::shared_ptr<grpc::Channel> Server::InProcessChannel() {

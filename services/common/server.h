@@ -26,6 +26,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/impl/service_type.h"
 #include "libs/base/mutex.h"
+#include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "services/common/internal/rpc_metrics.h"
@@ -67,6 +68,10 @@ class Server {
   int metrics_port() const { return metrics_port_; }
   // The registry served at /metrics, for service-specific metrics (e.g. memory in use).
   prometheus::Registry& registry() { return *registry_; }
+  // Serves `collectable` at /metrics too (e.g. SampledGauges); kept alive by the Server.
+  // Every server already exports the memory gauges of gauges.h.
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A channel to this server that bypasses the network, for tests of the service classes.
   std::shared_ptr<grpc::Channel> InProcessChannel();
 
@@ -86,6 +91,7 @@ class Server {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<internal::RpcMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   int metrics_port_ = 0;

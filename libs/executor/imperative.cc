@@ -1,0 +1,149 @@
+#include "libs/executor/imperative.h"
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
+#include "libs/engine/engine.h"
+
+namespace mxgrid::executor {
+namespace {
+
+using tensor::NDArray;
+
+// What one pushed call owns: the operator and every array it touches (kept alive until
+// the kernel has run).
+struct Call {
+  ops::ParsedOp op;
+  bool is_train;
+  Context ctx;
+  std::vector<NDArray> inputs, outputs;
+  std::vector<ops::OpReq> reqs;
+};
+
+ops::TensorView View(const NDArray& a) {
+  return ops::TensorView{a.data(), a.shape(), a.dtype(), a.context()};
+}
+
+absl::Status Run(const Call& c) {
+  // One generator per engine thread: calls on one thread never overlap.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::vector<ops::TensorView> in(c.inputs.size()), out(c.outputs.size());
+  for (size_t i = 0; i < in.size(); ++i) in[i] = View(c.inputs[i]);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = View(c.outputs[i]);
+  ops::OpContext ctx{c.is_train, c.ctx, &rng};
+  return c.op.Forward(ctx, in, c.reqs, out);
+}
+
+void AddUnique(std::vector<engine::VarHandle>* vars, engine::VarHandle v) {
+  if (std::find(vars->begin(), vars->end(), v) == vars->end()) vars->push_back(v);
+}
+
+absl::Status Mismatch(const ops::ParsedOp& op, absl::string_view what, int index,
+                      absl::string_view got, absl::string_view want) {
+  return absl::InvalidArgumentError(absl::StrCat("operator ", op.def().name, ": ", what, " ",
+                                                 index, " is ", got, ", expected ", want));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<NDArray>> Invoke(const ops::ParsedOp& op,
+                                            absl::Span<const NDArray> inputs,
+                                            const InvokeOptions& options) {
+  const std::string& name = op.def().name;
+  if (static_cast<int>(inputs.size()) != op.num_inputs()) {
+    return absl::InvalidArgumentError(absl::StrCat("operator ", name, " takes ",
+                                                   op.num_inputs(), " inputs, got ",
+                                                   inputs.size()));
+  }
+  if (inputs.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("operator ", name, " has no inputs to take a context from"));
+  }
+  const int visible = op.num_visible_outputs();
+  if (!options.out.empty() && static_cast<int>(options.out.size()) != visible) {
+    return absl::InvalidArgumentError(absl::StrCat("operator ", name, " has ", visible,
+                                                   " outputs, got ", options.out.size(),
+                                                   " arrays for out="));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].is_none()) {
+      return absl::InvalidArgumentError(absl::StrCat("operator ", name, ": input ", i,
+                                                     " is none"));
+    }
+  }
+  const Context ctx = inputs[0].context();
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (inputs[i].context() != ctx) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "operator ", name, ": inputs on different devices (", ctx.ToString(), " and ",
+          inputs[i].context().ToString(), "); copy them to one device first"));
+    }
+  }
+
+  std::vector<ops::InferShape> in_shapes(inputs.size()), out_shapes(op.num_outputs());
+  std::vector<ops::InferType> in_types(inputs.size()), out_types(op.num_outputs());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    in_shapes[i] = inputs[i].shape();
+    in_types[i] = inputs[i].dtype();
+  }
+  MXGRID_RETURN_IF_ERROR(op.InferShapes(&in_shapes, &out_shapes));
+  MXGRID_RETURN_IF_ERROR(op.InferTypes(&in_types, &out_types));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (*in_shapes[i] != inputs[i].shape()) {
+      return Mismatch(op, "input", i, inputs[i].shape().ToString(),
+                      in_shapes[i]->ToString());
+    }
+    if (*in_types[i] != inputs[i].dtype()) {
+      return Mismatch(op, "input", i, DTypeName(inputs[i].dtype()), DTypeName(*in_types[i]));
+    }
+  }
+
+  auto call = std::make_shared<Call>(Call{op, options.is_train, ctx, {}, {}, {}});
+  call->inputs.assign(inputs.begin(), inputs.end());
+  call->outputs.reserve(out_shapes.size());
+  for (size_t i = 0; i < out_shapes.size(); ++i) {
+    if (!ops::IsKnown(out_shapes[i]) || !out_types[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "operator ", name, ": cannot infer the shape and type of output ", i));
+    }
+    if (static_cast<int>(i) < visible && !options.out.empty()) {
+      const NDArray& o = options.out[i];
+      if (o.is_none() || o.shape() != *out_shapes[i] || o.dtype() != *out_types[i] ||
+          o.context() != ctx) {
+        return Mismatch(op, "out array", i,
+                        o.is_none() ? std::string("none")
+                                    : absl::StrCat(o.shape().ToString(), " ",
+                                                   DTypeName(o.dtype()), " on ",
+                                                   o.context().ToString()),
+                        absl::StrCat(out_shapes[i]->ToString(), " ", DTypeName(*out_types[i]),
+                                     " on ", ctx.ToString()));
+      }
+      call->outputs.push_back(o);
+    } else {
+      MXGRID_ASSIGN_OR_RETURN(NDArray o, NDArray::Empty(*out_shapes[i], ctx, *out_types[i]));
+      call->outputs.push_back(std::move(o));
+    }
+  }
+  call->reqs.assign(call->outputs.size(), ops::OpReq::kWriteTo);
+
+  std::vector<engine::VarHandle> reads, writes;
+  for (const NDArray& o : call->outputs) AddUnique(&writes, o.var());
+  for (int i : op.aux_indices()) AddUnique(&writes, inputs[i].var());
+  for (const NDArray& a : inputs) {
+    if (std::find(writes.begin(), writes.end(), a.var()) == writes.end()) {
+      AddUnique(&reads, a.var());
+    }
+  }
+  engine::PushOptions push;
+  push.name = name.c_str();  // the OpDef outlives the call (registries are never freed)
+  engine::Get()->PushSync([call](const engine::RunContext&) { return Run(*call); }, ctx, reads,
+                          writes, push);
+  return std::vector<NDArray>(call->outputs.begin(), call->outputs.begin() + visible);
+}
+
+}  // namespace mxgrid::executor

@@ -1,0 +1,43 @@
+// Imperative operator calls: what `mx.nd.FullyConnected(x, w, b, num_hidden=4)` or `a + b`
+// does in MXNet. Invoke infers the outputs' shapes and types, allocates them (or checks the
+// arrays given for `out=`), pushes the kernel to the engine and returns at once; the outputs
+// are valid to use immediately (later work on them is ordered after this kernel), and an
+// error inside the kernel surfaces at the next read of an output.
+//
+//   MXGRID_ASSIGN_OR_RETURN(ops::ParsedOp op, registry.Parse("FullyConnected", attrs));
+//   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> out, Invoke(op, {x, w, b}));
+//
+// Thread-safety: thread-safe; calls on shared arrays are ordered by the engine in push order.
+#ifndef MXGRID_LIBS_EXECUTOR_IMPERATIVE_H_
+#define MXGRID_LIBS_EXECUTOR_IMPERATIVE_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "libs/ops/op.h"
+#include "libs/tensor/ndarray.h"
+
+namespace mxgrid::executor {
+
+struct InvokeOptions {
+  // Training mode (Dropout masks, BatchNorm batch statistics and moving-average updates).
+  bool is_train = false;
+  // Arrays to write the visible outputs into (MXNet's `out=`; `a += b` passes `a`): empty
+  // for new outputs, else one per visible output with the inferred shape and dtype. An
+  // output may be one of the inputs (elementwise operators read each element before writing
+  // it).
+  absl::Span<const tensor::NDArray> out;
+};
+
+// Runs `op` on `inputs` (arguments then auxiliary states, none of them none; all on one
+// context, where the outputs go too) and returns its visible outputs. InvalidArgument for a
+// wrong input count, mixed contexts, shapes or types the operator rejects or cannot infer,
+// or `out` arrays of the wrong count, shape or dtype.
+absl::StatusOr<std::vector<tensor::NDArray>> Invoke(const ops::ParsedOp& op,
+                                                    absl::Span<const tensor::NDArray> inputs,
+                                                    const InvokeOptions& options = {});
+
+}  // namespace mxgrid::executor
+
+#endif  // MXGRID_LIBS_EXECUTOR_IMPERATIVE_H_

@@ -1,0 +1,28 @@
+#include "services/worker/internal/wait.h"
+
+#include <algorithm>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "libs/engine/engine.h"
+
+namespace mxgrid::services::internal {
+
+absl::Status WaitToRead(grpc::ServerContext* context, const tensor::NDArray& a) {
+  if (a.is_none()) return a.WaitToRead();  // its error
+  // Cancellation is polled between slices of this length.
+  constexpr absl::Duration kSlice = absl::Milliseconds(50);
+  const absl::Time deadline = absl::FromChrono(context->deadline());
+  while (true) {
+    const absl::Time now = absl::Now();
+    if (context->IsCancelled()) return absl::CancelledError("the call was cancelled");
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(
+          "the call's deadline passed before the array's pending work finished");
+    }
+    absl::Status s = engine::Get()->WaitForVarUntil(a.var(), std::min(deadline, now + kSlice));
+    if (s.code() != absl::StatusCode::kDeadlineExceeded) return s;
+  }
+}
+
+}  // namespace mxgrid::services::internal

@@ -1,0 +1,285 @@
+#include "services/worker/session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "libs/base/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace mxgrid::services {
+
+Session::Session(std::string id, std::string client, absl::Duration lease)
+    : id_(std::move(id)), client_(std::move(client)), lease_(lease),
+      expiry_(absl::Now() + lease) {}
+
+uint64_t Session::NextHandle() { return next_handle_++; }
+
+absl::Status Session::CheckNewHandle(uint64_t handle) const {
+  if (handle >= kFirstWorkerHandle) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "handle ", handle, " is not below 2^32: clients choose handles in [1, 2^32)"));
+  }
+  if (arrays_.count(handle) || executors_.count(handle) || stores_.count(handle)) {
+    return absl::AlreadyExistsError(absl::StrCat("handle ", handle, " is already in use"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Session::AddArray(uint64_t handle, tensor::NDArray array) {
+  base::MutexLock lock(&mu_);
+  if (handle == 0) {
+    handle = NextHandle();
+  } else {
+    MXGRID_RETURN_IF_ERROR(CheckNewHandle(handle));
+  }
+  arrays_.emplace(handle, std::move(array));
+  return handle;
+}
+
+absl::StatusOr<std::vector<uint64_t>> Session::AddArrays(
+    absl::Span<const uint64_t> handles, absl::Span<const tensor::NDArray> arrays) {
+  if (handles.size() != arrays.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("got ", handles.size(), " handles for ",
+                                                   arrays.size(), " arrays"));
+  }
+  base::MutexLock lock(&mu_);
+  for (size_t i = 0; i < handles.size(); ++i) {
+    if (handles[i] == 0) continue;
+    MXGRID_RETURN_IF_ERROR(CheckNewHandle(handles[i]));
+    if (std::find(handles.begin(), handles.begin() + i, handles[i]) != handles.begin() + i) {
+      return absl::InvalidArgumentError(absl::StrCat("handle ", handles[i], " given twice"));
+    }
+  }
+  std::vector<uint64_t> used(handles.begin(), handles.end());
+  for (size_t i = 0; i < used.size(); ++i) {
+    if (used[i] == 0) used[i] = NextHandle();
+    arrays_.emplace(used[i], arrays[i]);
+  }
+  return used;
+}
+
+absl::StatusOr<tensor::NDArray> Session::Array(uint64_t handle) const {
+  base::MutexLock lock(&mu_);
+  auto it = arrays_.find(handle);
+  if (it == arrays_.end()) {
+    return absl::NotFoundError(absl::StrCat("no array with handle ", handle, " in this session"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::vector<tensor::NDArray>> Session::Arrays(
+    absl::Span<const uint64_t> handles) const {
+  base::MutexLock lock(&mu_);
+  std::vector<tensor::NDArray> out;
+  out.reserve(handles.size());
+  for (uint64_t h : handles) {
+    auto it = arrays_.find(h);
+    if (it == arrays_.end()) {
+      return absl::NotFoundError(absl::StrCat("no array with handle ", h, " in this session"));
+    }
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+absl::Status Session::Free(absl::Span<const uint64_t> handles) {
+  // Arrays are released outside the lock: the last reference may free memory.
+  std::vector<tensor::NDArray> dropped;
+  absl::Status status;
+  {
+    base::MutexLock lock(&mu_);
+    for (uint64_t h : handles) {
+      auto it = arrays_.find(h);
+      if (it == arrays_.end()) {
+        if (status.ok()) {
+          status = absl::NotFoundError(absl::StrCat("no array with handle ", h,
+                                                    " in this session"));
+        }
+        continue;
+      }
+      dropped.push_back(std::move(it->second));
+      arrays_.erase(it);
+    }
+  }
+  return status;
+}
+
+std::vector<std::pair<uint64_t, tensor::NDArray>> Session::ListArrays() const {
+  base::MutexLock lock(&mu_);
+  return {arrays_.begin(), arrays_.end()};
+}
+
+int64_t Session::ArrayBytes() const {
+  std::map<engine::VarHandle, int64_t> by_storage;
+  base::MutexLock lock(&mu_);
+  for (const auto& [h, a] : arrays_) {
+    int64_t& bytes = by_storage[a.var()];
+    bytes = std::max<int64_t>(bytes, static_cast<int64_t>(a.nbytes()));
+  }
+  int64_t total = 0;
+  for (const auto& [v, bytes] : by_storage) total += bytes;
+  return total;
+}
+
+uint64_t Session::AddExecutor(std::shared_ptr<BoundExecutor> exec) {
+  base::MutexLock lock(&mu_);
+  const uint64_t h = NextHandle();
+  executors_.emplace(h, std::move(exec));
+  return h;
+}
+
+absl::StatusOr<std::shared_ptr<BoundExecutor>> Session::Executor(uint64_t handle) const {
+  base::MutexLock lock(&mu_);
+  auto it = executors_.find(handle);
+  if (it == executors_.end()) {
+    return absl::NotFoundError(absl::StrCat("no executor with handle ", handle,
+                                            " in this session"));
+  }
+  return it->second;
+}
+
+absl::Status Session::FreeExecutor(uint64_t handle) {
+  std::shared_ptr<BoundExecutor> dropped;
+  base::MutexLock lock(&mu_);
+  auto it = executors_.find(handle);
+  if (it == executors_.end()) {
+    return absl::NotFoundError(absl::StrCat("no executor with handle ", handle,
+                                            " in this session"));
+  }
+  dropped = std::move(it->second);  // destroyed after the lock is released
+  executors_.erase(it);
+  return absl::OkStatus();
+}
+
+uint64_t Session::AddStore(std::shared_ptr<kvstore::Store> store) {
+  base::MutexLock lock(&mu_);
+  const uint64_t h = NextHandle();
+  stores_.emplace(h, std::move(store));
+  return h;
+}
+
+absl::StatusOr<std::shared_ptr<kvstore::Store>> Session::Store(uint64_t handle) const {
+  base::MutexLock lock(&mu_);
+  auto it = stores_.find(handle);
+  if (it == stores_.end()) {
+    return absl::NotFoundError(absl::StrCat("no kvstore with handle ", handle,
+                                            " in this session"));
+  }
+  return it->second;
+}
+
+void Session::Touch(absl::Time now) {
+  base::MutexLock lock(&mu_);
+  expiry_ = std::max(expiry_, now + lease_);
+}
+
+absl::Time Session::expiry() const {
+  base::MutexLock lock(&mu_);
+  return expiry_;
+}
+
+SessionTable::SessionTable(SessionOptions options) : options_(options) {
+  reaper_ = std::thread([this] { ReapLoop(); });
+}
+
+SessionTable::~SessionTable() {
+  {
+    base::MutexLock lock(&mu_);
+    stop_ = true;
+    stop_cv_.SignalAll();
+  }
+  reaper_.join();
+  std::map<std::string, std::shared_ptr<Session>> sessions;
+  {
+    base::MutexLock lock(&mu_);
+    sessions.swap(sessions_);
+  }
+}
+
+std::shared_ptr<Session> SessionTable::Open(absl::Duration lease, std::string client) {
+  if (lease <= absl::ZeroDuration()) lease = options_.default_lease;
+  lease = std::min(lease, options_.max_lease);
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  base::MutexLock lock(&mu_);
+  std::string id;
+  do {
+    id = absl::StrFormat("%016x%016x", rng(), rng());
+  } while (sessions_.count(id));
+  auto session = std::make_shared<Session>(id, std::move(client), lease);
+  sessions_.emplace(id, session);
+  spdlog::info("session {} opened for '{}' with a {} lease", id, session->client(),
+             absl::FormatDuration(lease));
+  return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionTable::Find(const std::string& id) {
+  const absl::Time now = absl::Now();
+  base::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second->expiry() <= now) {
+    return absl::NotFoundError(absl::StrCat(
+        "no session '", id, "' on this worker (never opened, closed, or its lease ran out; "
+        "open a new one)"));
+  }
+  it->second->Touch(now);
+  return it->second;
+}
+
+absl::Status SessionTable::Close(const std::string& id) {
+  std::shared_ptr<Session> dropped;
+  base::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) {
+    return absl::NotFoundError(absl::StrCat("no session '", id, "' on this worker"));
+  }
+  dropped = std::move(it->second);  // released after the lock
+  sessions_.erase(it);
+  spdlog::info("session {} closed", id);
+  return absl::OkStatus();
+}
+
+int SessionTable::ReapExpired(absl::Time now) {
+  std::vector<std::shared_ptr<Session>> dropped;  // released after the lock
+  base::MutexLock lock(&mu_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second->expiry() <= now) {
+      spdlog::info("session {} of '{}' expired; freeing its {} arrays", it->first,
+                 it->second->client(), it->second->ListArrays().size());
+      dropped.push_back(std::move(it->second));
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return static_cast<int>(dropped.size());
+}
+
+int SessionTable::size() const {
+  base::MutexLock lock(&mu_);
+  return static_cast<int>(sessions_.size());
+}
+
+std::vector<std::shared_ptr<Session>> SessionTable::List() const {
+  base::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Session>> out;
+  for (const auto& [id, s] : sessions_) out.push_back(s);
+  return out;
+}
+
+void SessionTable::ReapLoop() {
+  const absl::Duration interval = std::min(options_.reap_interval, absl::Seconds(1));
+  base::MutexLock lock(&mu_);
+  while (!stop_) {
+    stop_cv_.WaitFor(absl::ToChronoNanoseconds(interval));
+    if (stop_) break;
+    mu_.Unlock();
+    ReapExpired(absl::Now());
+    mu_.Lock();
+  }
+}
+
+}  // namespace mxgrid::services

@@ -1,0 +1,153 @@
+// Sessions of the worker (mxgrid.v1.Worker, worker.proto): what one client holds — arrays,
+// executors and KVStores by handle — and the lease that frees it all when the client goes
+// away. Free of gRPC; the service turns requests into these calls.
+//
+//   SessionTable table({.default_lease = absl::Seconds(60)});
+//   std::shared_ptr<Session> s = table.Open(absl::ZeroDuration(), "alice");
+//   MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddArray(0, array));     // the worker picks h
+//   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> again, table.Find(s->id()));
+//
+// Handles: one id space per session for arrays, executors and stores. Ids the worker picks
+// count up from 2^32; a client may choose its own below 2^32 (worker.proto explains why).
+//
+// Thread-safety: Session and SessionTable are thread-safe. A Session stays usable by calls
+// that found it before it was closed or expired; its contents are released when the last
+// such call drops it.
+#ifndef MXGRID_SERVICES_WORKER_SESSION_H_
+#define MXGRID_SERVICES_WORKER_SESSION_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "libs/base/mutex.h"
+#include "libs/executor/executor.h"
+#include "libs/kvstore/store.h"
+#include "libs/tensor/ndarray.h"
+
+namespace mxgrid::services {
+
+// The first handle the worker picks; client-chosen handles are in [1, kFirstWorkerHandle).
+inline constexpr uint64_t kFirstWorkerHandle = uint64_t{1} << 32;
+
+// An executor bound in a session, with the handles of its outputs.
+struct BoundExecutor {
+  std::unique_ptr<executor::Executor> exec;
+  std::vector<uint64_t> outputs;
+  // Serializes Forward / Backward calls on the executor (it is not thread-safe).
+  base::Mutex mu;
+};
+
+class Session {
+ public:
+  Session(std::string id, std::string client, absl::Duration lease);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::string& id() const { return id_; }
+  const std::string& client() const { return client_; }
+  absl::Duration lease() const { return lease_; }
+
+  // Adds `array` under `handle`, or under a new worker-picked handle when `handle` is 0.
+  // AlreadyExists for a handle in use; InvalidArgument for a chosen handle >= 2^32.
+  absl::StatusOr<uint64_t> AddArray(uint64_t handle, tensor::NDArray array)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // AddArray of several, all or none: handles[i] (0: worker-picked) for arrays[i]; the
+  // handles used.
+  absl::StatusOr<std::vector<uint64_t>> AddArrays(absl::Span<const uint64_t> handles,
+                                                  absl::Span<const tensor::NDArray> arrays)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound for an unknown handle (or one naming an executor or store).
+  absl::StatusOr<tensor::NDArray> Array(uint64_t handle) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<tensor::NDArray>> Arrays(absl::Span<const uint64_t> handles) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops every known handle of `handles`; NotFound naming the first unknown one (the known
+  // ones are dropped all the same).
+  absl::Status Free(absl::Span<const uint64_t> handles) ABSL_LOCKS_EXCLUDED(mu_);
+  // Every array with its handle, in handle order.
+  std::vector<std::pair<uint64_t, tensor::NDArray>> ListArrays() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Bytes of the session's arrays; arrays sharing storage count once (the largest view).
+  int64_t ArrayBytes() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  uint64_t AddExecutor(std::shared_ptr<BoundExecutor> exec) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::shared_ptr<BoundExecutor>> Executor(uint64_t handle) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status FreeExecutor(uint64_t handle) ABSL_LOCKS_EXCLUDED(mu_);
+
+  uint64_t AddStore(std::shared_ptr<kvstore::Store> store) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::shared_ptr<kvstore::Store>> Store(uint64_t handle) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Renews the lease from `now`; the time it runs out.
+  void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Time expiry() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  uint64_t NextHandle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when a client may use `handle` (nonzero) for a new object.
+  absl::Status CheckNewHandle(uint64_t handle) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string id_;
+  const std::string client_;
+  const absl::Duration lease_;
+  mutable base::Mutex mu_;
+  absl::Time expiry_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = kFirstWorkerHandle;
+  std::map<uint64_t, tensor::NDArray> arrays_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<BoundExecutor>> executors_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<kvstore::Store>> stores_ ABSL_GUARDED_BY(mu_);
+};
+
+struct SessionOptions {
+  // The lease of a session opened without one.
+  absl::Duration default_lease = absl::Seconds(60);
+  // The longest lease a client may ask for.
+  absl::Duration max_lease = absl::Hours(24);
+  // How often expired sessions are looked for (at most; at least every second).
+  absl::Duration reap_interval = absl::Milliseconds(250);
+};
+
+class SessionTable {
+ public:
+  // Starts a thread that frees expired sessions.
+  explicit SessionTable(SessionOptions options);
+  // Stops the thread and frees every session.
+  ~SessionTable();
+  SessionTable(const SessionTable&) = delete;
+  SessionTable& operator=(const SessionTable&) = delete;
+
+  // A new session with a random 128-bit id; `lease` zero or negative means the default; it
+  // is capped at max_lease.
+  std::shared_ptr<Session> Open(absl::Duration lease, std::string client)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The session, its lease renewed. NotFound for an unknown, closed or expired session.
+  absl::StatusOr<std::shared_ptr<Session>> Find(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound as Find.
+  absl::Status Close(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes sessions whose lease ran out by `now`; how many.
+  int ReapExpired(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  int size() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every open session (for metrics).
+  std::vector<std::shared_ptr<Session>> List() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void ReapLoop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const SessionOptions options_;
+  mutable base::Mutex mu_;
+  base::CondVar stop_cv_{&mu_};
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::thread reaper_;
+};
+
+}  // namespace mxgrid::services
+
+#endif  // MXGRID_SERVICES_WORKER_SESSION_H_

@@ -1,0 +1,274 @@
+// WorkerService: executors — Bind / SimpleBind with plans from the compiler service, then
+// Forward / Backward.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/client_context.h"
+#include "libs/base/status.h"
+#include "libs/base/status_macros.h"
+#include "libs/executor/executor.h"
+#include "libs/graph/json.h"
+#include "libs/graph/symbol.h"
+#include "libs/rpc/plan_codec.h"
+#include "libs/rpc/tensor_codec.h"
+#include "services/common/grpc_status.h"
+#include "services/worker/internal/codec.h"
+#include "services/worker/worker_service.h"
+
+namespace mxgrid::services {
+namespace {
+
+using tensor::NDArray;
+
+void SetShape(const NDArray& a, v1::MakePlanRequest* request, const std::string& name) {
+  v1::PartialShape& shape = (*request->mutable_shapes())[name];
+  shape.set_known(true);
+  for (int64_t d : a.shape().dims()) shape.add_dims(d);
+  if (a.dtype() != DType::kFloat32) {
+    (*request->mutable_dtypes())[name] = rpc::ToProtoDType(a.dtype());
+  }
+}
+
+absl::StatusOr<v1::OpReq> ParseReq(const std::string& text) {
+  if (text.empty() || text == "write") return v1::OP_REQ_WRITE_TO;
+  if (text == "add") return v1::OP_REQ_ADD_TO;
+  if (text == "null") return v1::OP_REQ_NULL;
+  return absl::InvalidArgumentError(
+      absl::StrCat("grad_req must be 'write', 'add' or 'null', got '", text, "'"));
+}
+
+// The arrays of `handles`, 0 meaning none.
+absl::StatusOr<std::vector<NDArray>> OptionalArrays(
+    const Session& s, const google::protobuf::RepeatedField<uint64_t>& handles) {
+  std::vector<NDArray> out;
+  for (uint64_t h : handles) {
+    if (h == 0) {
+      out.emplace_back();
+      continue;
+    }
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, s.Array(h));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<graph::Plan> WorkerService::GetPlan(grpc::ServerContext* context,
+                                                   const v1::MakePlanRequest& request,
+                                                   bool* cached) {
+  std::shared_ptr<v1::Compiler::Stub> compiler;
+  {
+    base::MutexLock lock(&compiler_mu_);
+    compiler = compiler_;
+  }
+  if (compiler == nullptr) {
+    return absl::UnavailableError("this worker has no compiler service to plan with yet");
+  }
+  grpc::ClientContext call;
+  const absl::Time deadline = std::min(absl::FromChrono(context->deadline()),
+                                       absl::Now() + options_.compiler_timeout);
+  call.set_deadline(absl::ToChronoTime(deadline));
+  v1::MakePlanResponse response;
+  const grpc::Status status = compiler->MakePlan(&call, request, &response);
+  if (!status.ok()) {
+    // The compiler's INVALID_ARGUMENT (bad graph or shapes) is the caller's error as is;
+    // anything else means the compiler could not be used.
+    const auto code = static_cast<absl::StatusCode>(status.error_code());
+    if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound) {
+      return absl::Status(code, status.error_message());
+    }
+    return absl::UnavailableError(
+        absl::StrCat("the compiler service failed to plan: ", status.error_message()));
+  }
+  *cached = response.cached();
+  return rpc::FromProto(response.plan(), *registry_);
+}
+
+absl::Status WorkerService::AddExecutor(Session& s, std::unique_ptr<executor::Executor> exec,
+                                        bool register_bound, const v1::BindRequest* bind,
+                                        bool cached, v1::BindResponse* response) {
+  const graph::Symbol& symbol = exec->symbol();
+  for (const std::string& n : symbol.ListArguments()) response->add_arg_names(n);
+  for (const std::string& n : symbol.ListOutputs()) response->add_output_names(n);
+  for (const std::string& n : symbol.ListAuxiliaryStates()) response->add_aux_names(n);
+  auto describe = [&](const std::vector<NDArray>& arrays,
+                      const google::protobuf::RepeatedField<uint64_t>* given,
+                      google::protobuf::RepeatedPtrField<v1::ArrayInfo>* out) -> absl::Status {
+    for (size_t i = 0; i < arrays.size(); ++i) {
+      v1::ArrayInfo* info = out->Add();
+      if (arrays[i].is_none()) continue;  // handle 0: none
+      uint64_t h = given != nullptr ? (*given)[i] : 0;
+      if (register_bound) {
+        MXGRID_ASSIGN_OR_RETURN(h, s.AddArray(0, arrays[i]));
+      }
+      internal::ToProto(h, arrays[i], info);
+    }
+    return absl::OkStatus();
+  };
+  MXGRID_RETURN_IF_ERROR(
+      describe(exec->arg_arrays(), bind ? &bind->args() : nullptr, response->mutable_args()));
+  MXGRID_RETURN_IF_ERROR(describe(exec->grad_arrays(), bind ? &bind->arg_grads() : nullptr,
+                                  response->mutable_arg_grads()));
+  MXGRID_RETURN_IF_ERROR(
+      describe(exec->aux_arrays(), bind ? &bind->aux() : nullptr, response->mutable_aux()));
+  auto bound = std::make_shared<BoundExecutor>();
+  for (const NDArray& out : exec->outputs()) {
+    MXGRID_ASSIGN_OR_RETURN(uint64_t h, s.AddArray(0, out));
+    bound->outputs.push_back(h);
+    internal::ToProto(h, out, response->add_outputs());
+  }
+  bound->exec = std::move(exec);
+  response->set_executor(s.AddExecutor(std::move(bound)));
+  response->set_plan_cached(cached);
+  return absl::OkStatus();
+}
+
+grpc::Status WorkerService::Bind(grpc::ServerContext* context, const v1::BindRequest* request,
+                                 v1::BindResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
+    MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol,
+                            graph::LoadJson(request->symbol().json(), *registry_));
+    const std::vector<std::string> arg_names = symbol.ListArguments();
+    const std::vector<std::string> aux_names = symbol.ListAuxiliaryStates();
+    if (request->args_size() != static_cast<int>(arg_names.size()) ||
+        request->aux_size() != static_cast<int>(aux_names.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bind: the symbol has ", arg_names.size(), " arguments and ", aux_names.size(),
+          " auxiliary states; got ", request->args_size(), " and ", request->aux_size()));
+    }
+    if (!request->arg_grads().empty() && request->arg_grads_size() != request->args_size()) {
+      return absl::InvalidArgumentError("bind: give one gradient handle (or 0) per argument");
+    }
+    if (!request->grad_reqs().empty() && request->grad_reqs_size() != request->args_size()) {
+      return absl::InvalidArgumentError("bind: give one grad_req per argument");
+    }
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> args, s->Arrays(request->args()));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> grads, OptionalArrays(*s, request->arg_grads()));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> aux, s->Arrays(request->aux()));
+    grads.resize(args.size());
+
+    v1::MakePlanRequest plan_request;
+    plan_request.mutable_symbol()->set_json(request->symbol().json());
+    for (size_t i = 0; i < args.size(); ++i) {
+      SetShape(args[i], &plan_request, arg_names[i]);
+      v1::OpReq req = grads[i].is_none() ? v1::OP_REQ_NULL : v1::OP_REQ_WRITE_TO;
+      if (!request->grad_reqs().empty()) req = request->grad_reqs(i);
+      if (req != v1::OP_REQ_NULL) {
+        if (grads[i].is_none()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "bind: argument '", arg_names[i], "' has a grad_req but no gradient array"));
+        }
+        (*plan_request.mutable_grad_reqs())[arg_names[i]] = req;
+      } else {
+        grads[i] = NDArray();
+      }
+    }
+    for (size_t i = 0; i < aux.size(); ++i) SetShape(aux[i], &plan_request, aux_names[i]);
+    bool cached = false;
+    MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, GetPlan(context, plan_request, &cached));
+    MXGRID_ASSIGN_OR_RETURN(
+        std::unique_ptr<executor::Executor> exec,
+        executor::Executor::BindPlan(std::move(plan), ctx, args, grads, aux));
+    return AddExecutor(*s, std::move(exec), /*register_bound=*/false, request, cached, response);
+  }());
+}
+
+grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
+                                       const v1::SimpleBindRequest* request,
+                                       v1::BindResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
+    MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol,
+                            graph::LoadJson(request->symbol().json(), *registry_));
+    v1::MakePlanRequest plan_request;
+    plan_request.mutable_symbol()->set_json(request->symbol().json());
+    for (const auto& [name, meta] : request->inputs()) {
+      DType dtype;
+      Shape shape;
+      if (meta.dtype() == v1::DTYPE_UNSPECIFIED) {
+        v1::TensorMeta with_dtype = meta;
+        with_dtype.set_dtype(v1::FLOAT32);
+        MXGRID_RETURN_IF_ERROR(
+            Annotate(rpc::FromProto(with_dtype, &dtype, &shape), absl::StrCat("input '", name, "'")));
+      } else {
+        MXGRID_RETURN_IF_ERROR(
+            Annotate(rpc::FromProto(meta, &dtype, &shape), absl::StrCat("input '", name, "'")));
+        (*plan_request.mutable_dtypes())[name] = meta.dtype();
+      }
+      v1::PartialShape& p = (*plan_request.mutable_shapes())[name];
+      p.set_known(true);
+      for (int64_t d : shape.dims()) p.add_dims(d);
+    }
+    MXGRID_ASSIGN_OR_RETURN(v1::OpReq default_req, ParseReq(request->grad_req()));
+    const std::vector<std::string> arg_names = symbol.ListArguments();
+    for (const auto& [name, text] : request->grad_req_by_name()) {
+      if (std::find(arg_names.begin(), arg_names.end(), name) == arg_names.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("simple_bind: grad_req for '", name, "', which is not an argument"));
+      }
+    }
+    for (const std::string& name : arg_names) {
+      auto it = request->grad_req_by_name().find(name);
+      v1::OpReq req = default_req;
+      if (it != request->grad_req_by_name().end()) {
+        MXGRID_ASSIGN_OR_RETURN(req, ParseReq(it->second));
+      }
+      if (req != v1::OP_REQ_NULL) (*plan_request.mutable_grad_reqs())[name] = req;
+    }
+    bool cached = false;
+    MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, GetPlan(context, plan_request, &cached));
+    MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<executor::Executor> exec,
+                            executor::Executor::SimpleBindPlan(std::move(plan), ctx));
+    return AddExecutor(*s, std::move(exec), /*register_bound=*/true, nullptr, cached, response);
+  }());
+}
+
+grpc::Status WorkerService::Forward(grpc::ServerContext*, const v1::ForwardRequest* request,
+                                    v1::ForwardResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound, s->Executor(request->executor()));
+    std::map<std::string, NDArray> inputs;
+    for (const auto& [name, h] : request->inputs()) {
+      MXGRID_ASSIGN_OR_RETURN(inputs[name], s->Array(h));
+    }
+    base::MutexLock lock(&bound->mu);
+    MXGRID_RETURN_IF_ERROR(bound->exec->Forward(request->is_train(), inputs));
+    const std::vector<NDArray>& outputs = bound->exec->outputs();
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      internal::ToProto(bound->outputs[i], outputs[i], response->add_outputs());
+    }
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status WorkerService::Backward(grpc::ServerContext*, const v1::BackwardRequest* request,
+                                     v1::BackwardResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound, s->Executor(request->executor()));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> out_grads,
+                            OptionalArrays(*s, request->out_grads()));
+    base::MutexLock lock(&bound->mu);
+    return bound->exec->Backward(out_grads);
+  }());
+}
+
+grpc::Status WorkerService::FreeExecutor(grpc::ServerContext*,
+                                         const v1::FreeExecutorRequest* request,
+                                         v1::FreeExecutorResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    return s->FreeExecutor(request->executor());
+  }());
+}
+
+}  // namespace mxgrid::services

@@ -1,0 +1,127 @@
+// WorkerService: imperative operator calls (Invoke, InvokeBatch, InvokeStream).
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status.h"
+#include "libs/base/status_macros.h"
+#include "libs/executor/imperative.h"
+#include "services/common/grpc_status.h"
+#include "services/worker/internal/codec.h"
+#include "services/worker/worker_service.h"
+
+namespace mxgrid::services {
+
+using tensor::NDArray;
+
+absl::StatusOr<std::shared_ptr<const ops::ParsedOp>> WorkerService::ParseOp(
+    const std::string& name, const google::protobuf::Map<std::string, std::string>& attrs) {
+  const ops::AttrMap sorted(attrs.begin(), attrs.end());
+  std::string key = name;
+  // Length-prefixed, so that no two attribute maps give one key.
+  for (const auto& [k, v] : sorted) absl::StrAppend(&key, " ", k.size(), ":", k, v.size(), ":", v);
+  if (options_.op_cache_entries > 0) {
+    base::MutexLock lock(&op_cache_mu_);
+    auto it = op_index_.find(key);
+    if (it != op_index_.end()) {
+      op_lru_.splice(op_lru_.begin(), op_lru_, it->second);
+      return it->second->second;
+    }
+  }
+  MXGRID_ASSIGN_OR_RETURN(ops::ParsedOp op, registry_->Parse(name, sorted));
+  auto parsed = std::make_shared<const ops::ParsedOp>(std::move(op));
+  if (options_.op_cache_entries > 0) {
+    base::MutexLock lock(&op_cache_mu_);
+    if (op_index_.count(key) == 0) {
+      op_lru_.emplace_front(key, parsed);
+      op_index_.emplace(std::move(key), op_lru_.begin());
+      if (op_lru_.size() > options_.op_cache_entries) {
+        op_index_.erase(op_lru_.back().first);
+        op_lru_.pop_back();
+      }
+    }
+  }
+  return parsed;
+}
+
+absl::Status WorkerService::DoInvoke(Session& s, const v1::InvokeRequest& request,
+                                     v1::InvokeResponse* response) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const ops::ParsedOp> op,
+                          ParseOp(request.op(), request.attrs()));
+  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> inputs, s.Arrays(request.inputs()));
+  std::vector<NDArray> into;
+  if (!request.outputs().empty()) {
+    if (!request.new_handles().empty()) {
+      return absl::InvalidArgumentError("give either outputs (existing arrays) or new_handles");
+    }
+    MXGRID_ASSIGN_OR_RETURN(into, s.Arrays(request.outputs()));
+  }
+  if (!request.new_handles().empty() &&
+      request.new_handles_size() != op->num_visible_outputs()) {
+    return absl::InvalidArgumentError(absl::StrCat(op->def().name, " has ",
+                                                   op->num_visible_outputs(), " outputs, got ",
+                                                   request.new_handles_size(), " new_handles"));
+  }
+  executor::InvokeOptions options;
+  options.is_train = request.is_train();
+  options.out = into;
+  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outputs, executor::Invoke(*op, inputs, options));
+  if (!into.empty()) {
+    for (size_t i = 0; i < into.size(); ++i) {
+      internal::ToProto(request.outputs(i), into[i], response->add_outputs());
+    }
+    return absl::OkStatus();
+  }
+  std::vector<uint64_t> wanted(outputs.size(), 0);
+  for (int i = 0; i < request.new_handles_size(); ++i) wanted[i] = request.new_handles(i);
+  MXGRID_ASSIGN_OR_RETURN(std::vector<uint64_t> handles, s.AddArrays(wanted, outputs));
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    internal::ToProto(handles[i], outputs[i], response->add_outputs());
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status WorkerService::Invoke(grpc::ServerContext*, const v1::InvokeRequest* request,
+                                   v1::InvokeResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    return DoInvoke(*s, *request, response);
+  }());
+}
+
+absl::Status WorkerService::DoInvokeBatch(const v1::InvokeBatchRequest& request,
+                                          v1::InvokeBatchResponse* response) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request.session()));
+  for (int i = 0; i < request.calls_size(); ++i) {
+    absl::Status st = DoInvoke(*s, request.calls(i), response->add_results());
+    if (!st.ok()) {
+      return Annotate(st, absl::StrCat("call ", i, " (", request.calls(i).op(), ")"));
+    }
+  }
+  if (!request.free().empty()) MXGRID_RETURN_IF_ERROR(s->Free(request.free()));
+  return absl::OkStatus();
+}
+
+grpc::Status WorkerService::InvokeBatch(grpc::ServerContext*,
+                                        const v1::InvokeBatchRequest* request,
+                                        v1::InvokeBatchResponse* response) {
+  return ToGrpc(DoInvokeBatch(*request, response));
+}
+
+grpc::Status WorkerService::InvokeStream(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::InvokeBatchResponse, v1::InvokeBatchRequest>* stream) {
+  v1::InvokeBatchRequest request;
+  while (stream->Read(&request)) {
+    if (context->IsCancelled()) return ToGrpc(absl::CancelledError("the stream was cancelled"));
+    v1::InvokeBatchResponse response;
+    absl::Status st = DoInvokeBatch(request, &response);
+    if (!st.ok()) return ToGrpc(st);
+    if (!stream->Write(response)) break;  // the client went away
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace mxgrid::services
