@@ -1,0 +1,85 @@
+#include "services/worker/session.h"
+
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "libs/tensor/ndarray.h"
+
+namespace mxgrid::services {
+namespace {
+
+using tensor::NDArray;
+
+TEST(SessionTest, HandlesArePickedOrChosen) {
+  Session s("id", "test", absl::Seconds(10));
+  NDArray a = *NDArray::Ones({2});
+  absl::StatusOr<uint64_t> picked = s.AddArray(0, a);
+  ASSERT_TRUE(picked.ok());
+  EXPECT_GE(*picked, kFirstWorkerHandle);
+  EXPECT_EQ(*s.AddArray(7, a), 7u);
+  EXPECT_EQ(s.AddArray(7, a).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.AddArray(kFirstWorkerHandle + 5, a).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(s.Array(7).ok());
+  EXPECT_EQ(s.Array(8).status().code(), absl::StatusCode::kNotFound);
+  // Views of one storage count once.
+  EXPECT_EQ(s.ArrayBytes(), 8);
+}
+
+TEST(SessionTest, AddArraysIsAllOrNothing) {
+  Session s("id", "test", absl::Seconds(10));
+  NDArray a = *NDArray::Ones({2});
+  ASSERT_TRUE(s.AddArray(3, a).ok());
+  std::vector<NDArray> two = {a, a};
+  EXPECT_EQ(s.AddArrays({4, 3}, two).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.Array(4).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.AddArrays({5, 5}, two).status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::vector<uint64_t>> added = s.AddArrays({5, 0}, two);
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ((*added)[0], 5u);
+  EXPECT_GE((*added)[1], kFirstWorkerHandle);
+}
+
+TEST(SessionTest, FreeDropsKnownHandlesAndNamesUnknownOnes) {
+  Session s("id", "test", absl::Seconds(10));
+  NDArray a = *NDArray::Ones({2});
+  ASSERT_TRUE(s.AddArray(1, a).ok());
+  ASSERT_TRUE(s.AddArray(2, a).ok());
+  absl::Status st = s.Free({1, 9, 2});
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(st.message().find("9"), absl::string_view::npos);
+  EXPECT_TRUE(s.ListArrays().empty());
+}
+
+TEST(SessionTableTest, OpenFindCloseAndExpire) {
+  SessionTable table({.default_lease = absl::Seconds(30)});
+  std::shared_ptr<Session> a = table.Open(absl::ZeroDuration(), "a");
+  std::shared_ptr<Session> b = table.Open(absl::Seconds(1), "b");
+  EXPECT_NE(a->id(), b->id());
+  EXPECT_EQ(a->lease(), absl::Seconds(30));
+  EXPECT_TRUE(table.Find(a->id()).ok());
+  EXPECT_EQ(table.Find("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(table.ReapExpired(absl::Now() + absl::Seconds(5)), 1);  // b only
+  EXPECT_EQ(table.Find(b->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(table.Close(a->id()).ok());
+  EXPECT_EQ(table.Close(a->id()).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(table.size(), 0);
+}
+
+TEST(SessionTableTest, TheReaperFreesExpiredSessions) {
+  SessionTable table({.default_lease = absl::Milliseconds(50),
+                      .reap_interval = absl::Milliseconds(10)});
+  std::weak_ptr<Session> s = table.Open(absl::ZeroDuration(), "short");
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!s.expired() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_TRUE(s.expired());
+}
+
+TEST(SessionTableTest, LeaseIsCapped) {
+  SessionTable table({.default_lease = absl::Seconds(1), .max_lease = absl::Seconds(5)});
+  EXPECT_EQ(table.Open(absl::Hours(1), "greedy")->lease(), absl::Seconds(5));
+}
+
+}  // namespace
+}  // namespace mxgrid::services

@@ -1,0 +1,386 @@
+// The Worker service over a real gRPC server on a loopback port, planning with a real
+// Compiler service (the mxgrid-worker binary's own arrangement without --compiler). The
+// process-level tests (three binaries, 1 GiB streams, 16 clients) are in tests/integration.
+#include "services/worker/worker_service.h"
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/graph/json.h"
+#include "libs/graph/testing/models.h"
+#include "libs/ops/builtin.h"
+#include "services/common/server.h"
+#include "services/compiler/compiler_service.h"
+
+namespace mxgrid::services {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::vector<float> Floats(const v1::Tensor& t) {
+  std::vector<float> v(t.data().size() / sizeof(float));
+  std::memcpy(v.data(), t.data().data(), t.data().size());
+  return v;
+}
+
+v1::Tensor FloatTensor(std::vector<int64_t> shape, const std::vector<float>& values) {
+  v1::Tensor t;
+  t.mutable_meta()->set_dtype(v1::FLOAT32);
+  for (int64_t d : shape) t.mutable_meta()->add_shape(d);
+  t.set_data(values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+class WorkerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WorkerOptions options;
+    options.sessions.default_lease = absl::Seconds(30);
+    worker_ = std::make_unique<WorkerService>(&ops::GlobalRegistry(), options);
+    compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16);
+    ServerOptions server_options;
+    server_options.name = "worker-test";
+    server_options.address = "127.0.0.1:0";
+    server_options.metrics_address = "";
+    server_options.shutdown_grace = absl::Seconds(1);
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        Server::Start(server_options, {worker_.get(), compiler_.get()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    worker_->SetCompiler(server_->InProcessChannel());
+    stub_ = v1::Worker::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+    session_ = Open();
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  std::string Open(double lease = 0) {
+    v1::OpenSessionRequest req;
+    req.set_lease_seconds(lease);
+    v1::OpenSessionResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->OpenSession(&ctx, req, &resp).ok());
+    return resp.session();
+  }
+
+  uint64_t Upload(std::vector<int64_t> shape, const std::vector<float>& values,
+                  uint64_t handle = 0) {
+    v1::UploadRequest req;
+    req.set_session(session_);
+    req.set_new_handle(handle);
+    *req.mutable_value() = FloatTensor(shape, values);
+    v1::ArrayInfo info;
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->Upload(&ctx, req, &info);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return info.handle();
+  }
+
+  std::vector<float> Download(uint64_t handle) {
+    v1::DownloadRequest req;
+    req.set_session(session_);
+    req.set_handle(handle);
+    v1::Tensor t;
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->Download(&ctx, req, &t);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return Floats(t);
+  }
+
+  grpc::Status Invoke(const std::string& op, std::vector<uint64_t> inputs,
+                      std::map<std::string, std::string> attrs, v1::InvokeResponse* resp,
+                      std::vector<uint64_t> outputs = {}) {
+    v1::InvokeRequest req;
+    req.set_session(session_);
+    req.set_op(op);
+    for (uint64_t h : inputs) req.add_inputs(h);
+    for (uint64_t h : outputs) req.add_outputs(h);
+    for (const auto& [k, v] : attrs) (*req.mutable_attrs())[k] = v;
+    grpc::ClientContext ctx;
+    return stub_->Invoke(&ctx, req, resp);
+  }
+
+  std::unique_ptr<WorkerService> worker_;
+  std::unique_ptr<CompilerService> compiler_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<v1::Worker::Stub> stub_;
+  std::string session_;
+};
+
+TEST_F(WorkerServiceTest, UploadInvokeDownload) {
+  const uint64_t a = Upload({2, 2}, {1, 2, 3, 4});
+  const uint64_t b = Upload({2, 2}, {10, 20, 30, 40});
+  v1::InvokeResponse resp;
+  ASSERT_TRUE(Invoke("elemwise_add", {a, b}, {}, &resp).ok());
+  ASSERT_EQ(resp.outputs_size(), 1);
+  EXPECT_THAT(resp.outputs(0).meta().shape(), ElementsAre(2, 2));
+  EXPECT_THAT(Download(resp.outputs(0).handle()), ElementsAre(11, 22, 33, 44));
+  // a += b, in place.
+  ASSERT_TRUE(Invoke("elemwise_add", {a, b}, {}, &resp, {a}).ok());
+  EXPECT_THAT(Download(a), ElementsAre(11, 22, 33, 44));
+}
+
+TEST_F(WorkerServiceTest, CreateFillCopyViewDescribeFree) {
+  v1::CreateArrayRequest create;
+  create.set_session(session_);
+  create.mutable_meta()->set_dtype(v1::FLOAT32);
+  create.mutable_meta()->add_shape(2);
+  create.mutable_meta()->add_shape(3);
+  create.set_fill(1);
+  v1::ArrayInfo ones;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->CreateArray(&ctx, create, &ones).ok());
+  }
+  v1::FillRequest fill;
+  fill.set_session(session_);
+  fill.set_handle(ones.handle());
+  fill.set_value(2);
+  v1::FillResponse fill_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Fill(&ctx, fill, &fill_resp).ok());
+  }
+  v1::ViewRequest view;
+  view.set_session(session_);
+  view.set_handle(ones.handle());
+  view.mutable_slice()->set_begin(1);
+  view.mutable_slice()->set_end(2);
+  v1::ArrayInfo row;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->View(&ctx, view, &row).ok());
+  }
+  EXPECT_THAT(row.meta().shape(), ElementsAre(1, 3));
+  v1::CopyRequest copy;
+  copy.set_session(session_);
+  copy.set_src(row.handle());
+  copy.set_new_handle(99);
+  v1::ArrayInfo copied;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Copy(&ctx, copy, &copied).ok());
+  }
+  EXPECT_EQ(copied.handle(), 99u);
+  EXPECT_THAT(Download(99), ElementsAre(2, 2, 2));
+  v1::DescribeArraysRequest describe;
+  describe.set_session(session_);
+  v1::DescribeArraysResponse described;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Describe(&ctx, describe, &described).ok());
+  }
+  EXPECT_EQ(described.arrays_size(), 3);
+  EXPECT_EQ(described.session_bytes(), 24 + 12);  // the view shares the 2x3 storage
+  v1::FreeRequest free;
+  free.set_session(session_);
+  free.add_handles(99);
+  free.add_handles(12345);
+  v1::FreeResponse freed;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub_->Free(&ctx, free, &freed).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(WorkerServiceTest, BatchUsesClientChosenHandles) {
+  const uint64_t x = Upload({3}, {0, 0, 0}, /*handle=*/1);
+  v1::InvokeBatchRequest batch;
+  batch.set_session(session_);
+  uint64_t prev = x;
+  for (uint64_t i = 0; i < 100; ++i) {
+    v1::InvokeRequest* call = batch.add_calls();
+    call->set_op("_plus_scalar");
+    (*call->mutable_attrs())["scalar"] = "1";
+    call->add_inputs(prev);
+    call->add_new_handles(100 + i);
+    prev = 100 + i;
+    if (i > 0) batch.add_free(100 + i - 1);
+  }
+  v1::InvokeBatchResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status st = stub_->InvokeBatch(&ctx, batch, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.results_size(), 100);
+  EXPECT_THAT(Download(prev), ElementsAre(100, 100, 100));
+}
+
+TEST_F(WorkerServiceTest, SimpleBindForwardBackward) {
+  absl::StatusOr<graph::Symbol> net = graph::models::Mlp({4}, 3);
+  ASSERT_TRUE(net.ok());
+  v1::SimpleBindRequest bind;
+  bind.set_session(session_);
+  bind.mutable_symbol()->set_json(graph::SaveJson(*net));
+  v1::TensorMeta data;
+  data.add_shape(2);
+  data.add_shape(5);
+  (*bind.mutable_inputs())["data"] = data;
+  v1::BindResponse bound;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->SimpleBind(&ctx, bind, &bound);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_THAT(bound.arg_names(), ElementsAre("data", "fc1_weight", "fc1_bias", "fc2_weight",
+                                             "fc2_bias", "softmax_label"));
+  ASSERT_EQ(bound.outputs_size(), 1);
+  EXPECT_THAT(bound.outputs(0).meta().shape(), ElementsAre(2, 3));
+  // Zero weights: uniform softmax; gradient of fc2_bias = sum over the batch of p - onehot.
+  v1::ForwardRequest fwd;
+  fwd.set_session(session_);
+  fwd.set_executor(bound.executor());
+  fwd.set_is_train(true);
+  (*fwd.mutable_inputs())["softmax_label"] = Upload({2}, {0, 2});
+  v1::ForwardResponse out;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Forward(&ctx, fwd, &out).ok());
+  }
+  std::vector<float> p = Download(out.outputs(0).handle());
+  for (float v : p) EXPECT_NEAR(v, 1.0f / 3, 1e-6);
+  v1::BackwardRequest bwd;
+  bwd.set_session(session_);
+  bwd.set_executor(bound.executor());
+  v1::BackwardResponse bwd_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Backward(&ctx, bwd, &bwd_resp).ok());
+  }
+  std::vector<float> g = Download(bound.arg_grads(4).handle());
+  const float third = 1.0f / 3;
+  EXPECT_NEAR(g[0], 2 * third - 1, 1e-6);
+  EXPECT_NEAR(g[1], 2 * third, 1e-6);
+  EXPECT_NEAR(g[2], 2 * third - 1, 1e-6);
+  // The same graph bound again comes from the compiler's cache.
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->SimpleBind(&ctx, bind, &bound).ok());
+  EXPECT_TRUE(bound.plan_cached());
+}
+
+TEST_F(WorkerServiceTest, KVStorePushPullAndMerged) {
+  v1::KVCreateRequest create;
+  create.set_session(session_);
+  create.set_type("local");
+  v1::KVCreateResponse store;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVCreate(&ctx, create, &store).ok());
+  }
+  const uint64_t init = Upload({2}, {1, 1});
+  v1::KVInitRequest kv_init;
+  kv_init.set_session(session_);
+  kv_init.set_store(store.store());
+  v1::KVPair* pair = kv_init.add_pairs();
+  pair->set_key("3");
+  pair->add_values(init);
+  v1::KVInitResponse init_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVInit(&ctx, kv_init, &init_resp).ok());
+  }
+  v1::KVPushRequest push;
+  push.set_session(session_);
+  push.set_store(store.store());
+  pair = push.add_pairs();
+  pair->set_key("3");
+  pair->add_values(Upload({2}, {1, 2}));
+  pair->add_values(Upload({2}, {3, 4}));
+  v1::KVPushResponse push_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVPush(&ctx, push, &push_resp).ok());
+  }
+  const uint64_t out = Upload({2}, {0, 0});
+  v1::KVPullRequest pull;
+  pull.set_session(session_);
+  pull.set_store(store.store());
+  pair = pull.add_pairs();
+  pair->set_key("3");
+  pair->add_values(out);
+  v1::KVPullResponse pull_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVPull(&ctx, pull, &pull_resp).ok());
+  }
+  EXPECT_THAT(Download(out), ElementsAre(4, 6));
+  // A client-side updater gets the merged value and the stored array.
+  push.set_return_merged(true);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVPush(&ctx, push, &push_resp).ok());
+  }
+  ASSERT_EQ(push_resp.merged_size(), 1);
+  EXPECT_THAT(Download(push_resp.merged(0).merged().handle()), ElementsAre(4, 6));
+  v1::InvokeResponse resp;
+  const uint64_t stored = push_resp.merged(0).stored().handle();
+  ASSERT_TRUE(Invoke("_mul_scalar", {stored}, {{"scalar", "10"}}, &resp, {stored}).ok());
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->KVPull(&ctx, pull, &pull_resp).ok());
+  EXPECT_THAT(Download(out), ElementsAre(40, 60));
+}
+
+TEST_F(WorkerServiceTest, ErrorsHaveTheRightCodes) {
+  const uint64_t a = Upload({2}, {1, 2});
+  const uint64_t b = Upload({3}, {1, 2, 3});
+  v1::InvokeResponse resp;
+  EXPECT_EQ(Invoke("elemwise_add", {a, b}, {}, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Invoke("NoSuchOp", {a}, {}, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::Status bad_attr = Invoke("Activation", {a}, {{"act_type", "nope"}}, &resp);
+  EXPECT_EQ(bad_attr.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad_attr.error_message(), HasSubstr("act_type"));
+  EXPECT_EQ(Invoke("elemwise_add", {a, 777}, {}, &resp).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // Another session cannot reach this session's handles.
+  const std::string mine = session_;
+  session_ = Open();
+  EXPECT_EQ(Invoke("elemwise_add", {a, a}, {}, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  session_ = "not-a-session";
+  EXPECT_EQ(Invoke("elemwise_add", {a, a}, {}, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  session_ = mine;
+  // A bad upload: data size does not match the shape.
+  v1::UploadRequest up;
+  up.set_session(session_);
+  *up.mutable_value() = FloatTensor({3}, {1, 2});
+  v1::ArrayInfo info;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub_->Upload(&ctx, up, &info).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(WorkerServiceTest, KernelErrorsSurfaceAtDownload) {
+  v1::UploadRequest up;
+  up.set_session(session_);
+  up.mutable_value()->mutable_meta()->set_dtype(v1::INT32);
+  up.mutable_value()->mutable_meta()->add_shape(2);
+  const int32_t values[] = {1, 0};
+  up.mutable_value()->set_data(values, sizeof(values));
+  v1::ArrayInfo x;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Upload(&ctx, up, &x).ok());
+  }
+  v1::InvokeResponse resp;
+  ASSERT_TRUE(Invoke("elemwise_div", {x.handle(), x.handle()}, {}, &resp).ok());
+  v1::DownloadRequest down;
+  down.set_session(session_);
+  down.set_handle(resp.outputs(0).handle());
+  v1::Tensor t;
+  grpc::ClientContext ctx;
+  EXPECT_FALSE(stub_->Download(&ctx, down, &t).ok());
+}
+
+TEST_F(WorkerServiceTest, ExpiredSessionsAreGone) {
+  session_ = Open(/*lease=*/0.2);
+  const uint64_t a = Upload({1}, {1});
+  absl::SleepFor(absl::Milliseconds(600));
+  v1::InvokeResponse resp;
+  EXPECT_EQ(Invoke("elemwise_add", {a, a}, {}, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace mxgrid::services
