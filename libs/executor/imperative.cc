@@ -30,12 +30,14 @@ ops::TensorView View(const NDArray& a) {
 }
 
 absl::Status Run(const Call& c) {
-  // One generator per engine thread: calls on one thread never overlap.
-  thread_local std::mt19937_64 rng{std::random_device{}()};
+  // One generator per engine thread (calls on one thread never overlap), on the heap: static
+  // TLS comes out of every thread's stack, and some library threads have small stacks.
+  thread_local std::unique_ptr<std::mt19937_64> rng;
+  if (rng == nullptr) rng = std::make_unique<std::mt19937_64>(std::random_device{}());
   std::vector<ops::TensorView> in(c.inputs.size()), out(c.outputs.size());
   for (size_t i = 0; i < in.size(); ++i) in[i] = View(c.inputs[i]);
   for (size_t i = 0; i < out.size(); ++i) out[i] = View(c.outputs[i]);
-  ops::OpContext ctx{c.is_train, c.ctx, &rng};
+  ops::OpContext ctx{c.is_train, c.ctx, rng.get()};
   return c.op.Forward(ctx, in, c.reqs, out);
 }
 

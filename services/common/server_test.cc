@@ -192,6 +192,7 @@ TEST(ServerTest, MetricsEndpointCountsRpcsAndBytes) {
                                            "} 7\n")));
   EXPECT_THAT(page, HasSubstr(absl::StrCat("grpc_server_handling_seconds_count", server_label,
                                            echo, "} 1\n")));
+  EXPECT_THAT(page, HasSubstr("mxgrid_memory_bytes_in_use{device=\"cpu(0)\"}"));
 }
 
 TEST(ServerTest, ShutdownDrainsInFlightCallsThenClosesThePort) {

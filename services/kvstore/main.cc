@@ -2,11 +2,13 @@
 // server: init/push/pull of int and string keys, sync rounds or async updates, and a
 // server-side optimizer.
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "libs/kvstore/store.h"
 #include "services/common/flags.h"
+#include "services/common/gauges.h"
 #include "services/kvstore/kvstore_service.h"
 
 ABSL_FLAG(int, num_workers, 1,
@@ -33,5 +35,17 @@ int main(int argc, char** argv) {
   }
   mxgrid::services::KVStoreService service(
       {.num_workers = num_workers, .sync = mode == "sync"});
-  return mxgrid::services::RunServer(options, {&service});
+  return mxgrid::services::RunServer(options, {&service}, [&](mxgrid::services::Server* server) {
+    auto gauges = std::make_shared<mxgrid::services::SampledGauges>();
+    gauges->Add("mxgrid_kvstore_keys", "Keys initialized on this shard.", [&service] {
+      return mxgrid::services::SampledGauges::Sample{
+          {{}, static_cast<double>(service.store().Keys().size())}};
+    });
+    gauges->Add("mxgrid_kvstore_bytes_in_use",
+                "Bytes of stored values plus sync rounds still accumulating.", [&service] {
+                  return mxgrid::services::SampledGauges::Sample{
+                      {{}, static_cast<double>(service.store().BytesInUse())}};
+                });
+    server->AddCollectable(gauges);
+  });
 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -203,11 +202,10 @@ SessionTable::~SessionTable() {
 std::shared_ptr<Session> SessionTable::Open(absl::Duration lease, std::string client) {
   if (lease <= absl::ZeroDuration()) lease = options_.default_lease;
   lease = std::min(lease, options_.max_lease);
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
   base::MutexLock lock(&mu_);
   std::string id;
   do {
-    id = absl::StrFormat("%016x%016x", rng(), rng());
+    id = absl::StrFormat("%016x%016x", rng_(), rng_());
   } while (sessions_.count(id));
   auto session = std::make_shared<Session>(id, std::move(client), lease);
   sessions_.emplace(id, session);

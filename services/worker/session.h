@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -145,6 +146,7 @@ class SessionTable {
   base::CondVar stop_cv_{&mu_};
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};  // session ids
   std::thread reaper_;
 };
 

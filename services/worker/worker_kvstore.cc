@@ -76,10 +76,6 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext*, const v1::KVPushRequest
             absl::StrCat("kvstore push: key ", pair.key(), " has no values"));
       }
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, s->Arrays(pair.values()));
-      if (!request->return_merged()) {
-        MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), /*rank=*/0, values));
-        continue;
-      }
       MXGRID_ASSIGN_OR_RETURN(kvstore::Store::KeyMeta meta, store->Meta(pair.key()));
       for (const NDArray& v : values) {
         if (v.shape() != meta.shape || v.dtype() != meta.dtype) {
@@ -88,7 +84,13 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext*, const v1::KVPushRequest
               DTypeName(meta.dtype), ", got ", v.shape().ToString(), " ", DTypeName(v.dtype())));
         }
       }
+      // Values from several devices are gathered on the CPU, where the store keeps its
+      // copy, and summed there (MXNet's local store reduces on one device too).
       MXGRID_ASSIGN_OR_RETURN(NDArray merged, Sum(values));
+      if (!request->return_merged()) {
+        MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), /*rank=*/0, {merged}));
+        continue;
+      }
       MXGRID_ASSIGN_OR_RETURN(NDArray stored, store->Value(pair.key()));
       v1::KVPushResponse::Merged* out = response->add_merged();
       MXGRID_ASSIGN_OR_RETURN(uint64_t mh, s->AddArray(0, merged));

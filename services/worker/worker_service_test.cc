@@ -289,7 +289,16 @@ TEST_F(WorkerServiceTest, KVStorePushPullAndMerged) {
   pair = push.add_pairs();
   pair->set_key("3");
   pair->add_values(Upload({2}, {1, 2}));
-  pair->add_values(Upload({2}, {3, 4}));
+  v1::CopyRequest to_cpu1;  // values on different devices are summed too
+  to_cpu1.set_session(session_);
+  to_cpu1.set_src(Upload({2}, {3, 4}));
+  to_cpu1.mutable_context()->set_id(1);
+  v1::ArrayInfo on_cpu1;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Copy(&ctx, to_cpu1, &on_cpu1).ok());
+  }
+  pair->add_values(on_cpu1.handle());
   v1::KVPushResponse push_resp;
   {
     grpc::ClientContext ctx;

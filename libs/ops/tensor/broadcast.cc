@@ -1,6 +1,11 @@
-// broadcast_add/sub/mul/div/maximum/minimum: NumPy-style right-aligned broadcasting; the
-// backward reduces each input's gradient over the axes it was broadcast along.
+// broadcast_add/sub/mul/div/maximum/minimum/power and the comparisons broadcast_equal,
+// broadcast_not_equal, broadcast_greater, broadcast_greater_equal, broadcast_lesser,
+// broadcast_lesser_equal: NumPy-style right-aligned broadcasting; the backward reduces each
+// input's gradient over the axes it was broadcast along. broadcast_power and the
+// comparisons also take integer dtypes; comparisons write 1/0 in the input dtype and have
+// no gradient.
 #include <algorithm>
+#include <cmath>
 
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
@@ -9,7 +14,11 @@ namespace mxgrid::ops {
 namespace {
 
 using tensor_internal::BroadcastIndex;
+using tensor_internal::DispatchFor;
 using tensor_internal::DispatchReal;
+using tensor_internal::Dtypes;
+using tensor_internal::Flag;
+using tensor_internal::Pow;
 using tensor_internal::kInputDeps;
 using tensor_internal::kNoDeps;
 using tensor_internal::NoParamsParser;
@@ -37,7 +46,7 @@ absl::Status BroadcastShapes(const std::string& op, std::vector<InferShape>* in,
   return Unify(op, "output 0", Shape(dims), &(*out)[0]);
 }
 
-template <typename Fwd, typename GradA, typename GradB>
+template <Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename GradA, typename GradB>
 OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd fwd,
                   GradA ga, GradB gb, BackwardDeps deps) {
   OpDef d;
@@ -54,7 +63,7 @@ OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const auto li = BroadcastIndex(in[0].shape, out[0].shape);
     const auto ri = BroadcastIndex(in[1].shape, out[0].shape);
-    return DispatchReal(name, out[0].dtype, [&](auto tag) {
+    return DispatchFor<kDtypes>(name, out[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* a = in[0].as<T>();
       const T* b = in[1].as<T>();
@@ -94,6 +103,34 @@ OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd
   return d;
 }
 
+// A broadcast comparison: Flag(cmp(a, b)) in the input dtype, no backward.
+template <typename Cmp>
+OpDef BroadcastCompareOp(const std::string& name, Cmp cmp) {
+  auto zero = [](auto, auto, auto g) { return decltype(g)(0); };
+  OpDef d = BroadcastOp<Dtypes::kNumeric>(
+      name, {}, [cmp](auto a, auto b) { return Flag<decltype(a)>(cmp(a, b)); }, zero, zero,
+      kNoDeps);
+  d.backward = nullptr;
+  d.backward_deps = {};
+  return d;
+}
+
+void AddPowerCompareOps(std::vector<OpDef>* defs) {
+  defs->push_back(BroadcastOp<Dtypes::kNumeric>(
+      "broadcast_power", {}, [](auto a, auto b) { return Pow(a, b); },
+      [](auto a, auto b, auto g) { return g * b * Pow(a, b - 1); },
+      [](auto a, auto b, auto g) { return g * Pow(a, b) * std::log(a); }, kInputDeps));
+  defs->push_back(BroadcastCompareOp("broadcast_equal", [](auto a, auto b) { return a == b; }));
+  defs->push_back(
+      BroadcastCompareOp("broadcast_not_equal", [](auto a, auto b) { return a != b; }));
+  defs->push_back(BroadcastCompareOp("broadcast_greater", [](auto a, auto b) { return a > b; }));
+  defs->push_back(
+      BroadcastCompareOp("broadcast_greater_equal", [](auto a, auto b) { return a >= b; }));
+  defs->push_back(BroadcastCompareOp("broadcast_lesser", [](auto a, auto b) { return a < b; }));
+  defs->push_back(
+      BroadcastCompareOp("broadcast_lesser_equal", [](auto a, auto b) { return a <= b; }));
+}
+
 }  // namespace
 
 absl::Status RegisterBroadcastOps(Registry* registry) {
@@ -121,6 +158,7 @@ absl::Status RegisterBroadcastOps(Registry* registry) {
       "broadcast_minimum", {}, [](auto a, auto b) { return a < b ? a : b; },
       [=](auto a, auto b, auto g) { return a <= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a <= b ? zero(g) : g; }, kInputDeps));
+  AddPowerCompareOps(&defs);
   for (OpDef& d : defs) MXGRID_RETURN_IF_ERROR(registry->Register(std::move(d)));
   return absl::OkStatus();
 }

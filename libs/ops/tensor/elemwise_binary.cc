@@ -1,12 +1,47 @@
-// elemwise_add/sub/mul/div and _maximum/_minimum: lhs and rhs of one shape.
+// elemwise_add/sub/mul/div, _maximum/_minimum, _power and the comparisons _equal,
+// _not_equal, _greater, _greater_equal, _lesser, _lesser_equal: lhs and rhs of one shape.
+// _power and the comparisons also take MXNet's integer dtypes; comparisons write 1/0 in the
+// input dtype and have no gradient (their inputs get zero, as MXNet's MakeZeroGradNodes).
+#include <cmath>
+
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
+namespace {
 
 using tensor_internal::BinaryOp;
+using tensor_internal::Dtypes;
+using tensor_internal::Flag;
 using tensor_internal::kInputDeps;
 using tensor_internal::kNoDeps;
+using tensor_internal::Pow;
+
+// A comparison op: Flag(cmp(a, b)) in the input dtype, no backward.
+template <typename Cmp>
+OpDef CompareOp(const std::string& name, std::vector<std::string> aliases, Cmp cmp) {
+  auto zero = [](auto, auto, auto g) { return decltype(g)(0); };
+  OpDef d = BinaryOp<Dtypes::kNumeric>(
+      name, std::move(aliases),
+      [cmp](auto a, auto b) { return Flag<decltype(a)>(cmp(a, b)); }, zero, zero, kNoDeps);
+  d.backward = nullptr;
+  d.backward_deps = {};
+  return d;
+}
+
+void AddComparisonOps(std::vector<OpDef>* defs) {
+  defs->push_back(CompareOp("_equal", {"_Equal"}, [](auto a, auto b) { return a == b; }));
+  defs->push_back(
+      CompareOp("_not_equal", {"_Not_Equal"}, [](auto a, auto b) { return a != b; }));
+  defs->push_back(CompareOp("_greater", {"_Greater"}, [](auto a, auto b) { return a > b; }));
+  defs->push_back(
+      CompareOp("_greater_equal", {"_Greater_Equal"}, [](auto a, auto b) { return a >= b; }));
+  defs->push_back(CompareOp("_lesser", {"_Lesser"}, [](auto a, auto b) { return a < b; }));
+  defs->push_back(
+      CompareOp("_lesser_equal", {"_Lesser_Equal"}, [](auto a, auto b) { return a <= b; }));
+}
+
+}  // namespace
 
 absl::Status RegisterElemwiseBinaryOps(Registry* registry) {
   std::vector<OpDef> defs;
@@ -32,6 +67,12 @@ absl::Status RegisterElemwiseBinaryOps(Registry* registry) {
       "_minimum", {"_Minimum"}, [](auto a, auto b) { return a < b ? a : b; },
       [](auto a, auto b, auto g) { return a <= b ? g : decltype(g)(0); },
       [](auto a, auto b, auto g) { return a <= b ? decltype(g)(0) : g; }, kInputDeps));
+  // d/da a^b = b a^(b-1); d/db a^b = a^b log(a) (NaN for a < 0, as in MXNet).
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
+      "_power", {"_Power"}, [](auto a, auto b) { return Pow(a, b); },
+      [](auto a, auto b, auto g) { return g * b * Pow(a, b - 1); },
+      [](auto a, auto b, auto g) { return g * Pow(a, b) * std::log(a); }, kInputDeps));
+  AddComparisonOps(&defs);
   for (OpDef& d : defs) {
     absl::Status s = registry->Register(std::move(d));
     if (!s.ok()) return s;

@@ -4,12 +4,16 @@
 //       [](auto x, const NoParams&) { return std::exp(x); },
 //       [](auto x, auto y, auto dy, const NoParams&) { return dy * y; }, {.outputs = true}));
 //
-// Functors are generic over the element type T (float or double). The backward functor gets
-// x (input) and y (output) only when `deps` asks for them (otherwise zero).
+// Functors are generic over the element type T (float or double; with kIntegers also the
+// integer dtypes in the forward). The backward functor gets x (input) and y (output) only
+// when `deps` asks for them (otherwise zero). Backward kernels are float32/float64 only.
 #ifndef MXGRID_LIBS_OPS_TENSOR_ELEMWISE_KERNELS_H_
 #define MXGRID_LIBS_OPS_TENSOR_ELEMWISE_KERNELS_H_
 
+#include <cmath>
+#include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,13 +25,49 @@
 
 namespace mxgrid::ops::tensor_internal {
 
+// MXNet's power for element type T: std::pow in double, powf (float) for every other type,
+// integers truncating the float result as MXNet's DType(powf(a, b)) does on x86 (wrapping
+// through int64 rather than leaving an out-of-range conversion undefined).
+template <typename T>
+T Pow(T a, T b) {
+  if constexpr (std::is_same_v<T, double>) {
+    return std::pow(a, b);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return std::pow(static_cast<float>(a), static_cast<float>(b));
+  } else {
+    const float r = std::pow(static_cast<float>(a), static_cast<float>(b));
+    if (!(r >= -9.2e18f && r <= 9.2e18f)) return static_cast<T>(INT64_MIN);
+    return static_cast<T>(static_cast<int64_t>(r));
+  }
+}
+
+// 1 where `c` holds, else 0, in the element type (MXNet's comparison ops keep the dtype).
+template <typename T>
+T Flag(bool c) {
+  return c ? T(1) : T(0);
+}
+
 using ParseFn = std::function<absl::StatusOr<std::shared_ptr<const OpParams>>(const AttrMap&)>;
 
 inline ParseFn NoParamsParser(const std::string& op) {
   return [op](const AttrMap& attrs) { return ParseNoParams(op, attrs); };
 }
 
-template <typename P, typename Fwd, typename Bwd>
+// Which dtypes a forward kernel accepts: float32/float64, or also MXNet's integer dtypes.
+enum class Dtypes { kReal, kNumeric };
+
+// DispatchReal or DispatchNumeric, chosen at compile time so that functors written for
+// floats only are never instantiated with integers.
+template <Dtypes kDtypes, typename Fn>
+absl::Status DispatchFor(absl::string_view op, DType dtype, Fn&& fn) {
+  if constexpr (kDtypes == Dtypes::kNumeric) {
+    return DispatchNumeric(op, dtype, std::forward<Fn>(fn));
+  } else {
+    return DispatchReal(op, dtype, std::forward<Fn>(fn));
+  }
+}
+
+template <typename P, Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename Bwd>
 OpDef UnaryOp(const std::string& name, std::vector<std::string> aliases, ParseFn parse,
               Fwd fwd, Bwd bwd, BackwardDeps deps, bool has_grad = true) {
   OpDef d;
@@ -44,7 +84,7 @@ OpDef UnaryOp(const std::string& name, std::vector<std::string> aliases, ParseFn
                           absl::Span<const TensorView> out) -> absl::Status {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const P& p = ParamsAs<P>(params);
-    return DispatchReal(name, in[0].dtype, [&](auto tag) {
+    return DispatchFor<kDtypes>(name, in[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* x = in[0].as<T>();
       T* y = out[0].as<T>();
@@ -81,7 +121,7 @@ OpDef UnaryOp(const std::string& name, std::vector<std::string> aliases, ParseFn
 
 // Binary elementwise op over equal shapes: fwd(a, b), da(a, b, dy), db(a, b, dy). a and b are
 // zero unless deps.inputs.
-template <typename Fwd, typename GradA, typename GradB>
+template <Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename GradA, typename GradB>
 OpDef BinaryOp(const std::string& name, std::vector<std::string> aliases, Fwd fwd, GradA ga,
                GradB gb, BackwardDeps deps) {
   OpDef d;
@@ -97,7 +137,7 @@ OpDef BinaryOp(const std::string& name, std::vector<std::string> aliases, Fwd fw
                           absl::Span<const OpReq> reqs,
                           absl::Span<const TensorView> out) -> absl::Status {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
-    return DispatchReal(name, in[0].dtype, [&](auto tag) {
+    return DispatchFor<kDtypes>(name, in[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* a = in[0].as<T>();
       const T* b = in[1].as<T>();

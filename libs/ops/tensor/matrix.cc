@@ -98,15 +98,18 @@ OpDef ExpandDims() {
     MXGRID_RETURN_IF_ERROR(r.Finish());
     return std::shared_ptr<const OpParams>(std::move(p));
   };
-  return ShapeOp("expand_dims", {}, parse,
-                 [](const OpParams& p, const Shape& s) -> absl::StatusOr<Shape> {
-                   MXGRID_ASSIGN_OR_RETURN(
-                       int ax, NormalizeAxis("expand_dims", ParamsAs<AxisParams>(p).axis,
-                                             s.ndim(), /*extra=*/true));
-                   std::vector<int64_t> dims(s.dims().begin(), s.dims().end());
-                   dims.insert(dims.begin() + ax, 1);
-                   return Shape(dims);
-                 });
+  OpDef d = ShapeOp("expand_dims", {}, parse,
+                    [](const OpParams& p, const Shape& s) -> absl::StatusOr<Shape> {
+                      MXGRID_ASSIGN_OR_RETURN(
+                          int ax, NormalizeAxis("expand_dims", ParamsAs<AxisParams>(p).axis,
+                                                s.ndim(), /*extra=*/true));
+                      std::vector<int64_t> dims(s.dims().begin(), s.dims().end());
+                      dims.insert(dims.begin() + ax, 1);
+                      return Shape(dims);
+                    });
+  d.params = {{"axis", "int", "", true,
+               "Position of the new axis; negative counts from the end, in [-ndim-1, ndim]."}};
+  return d;
 }
 
 OpDef Squeeze() {

@@ -10,12 +10,10 @@
 #include <utility>
 
 namespace mxgrid::ops {
-namespace {
+namespace tensor_cases_internal {
 
 using testing::OpCase;
 using Values = std::vector<std::vector<double>>;
-using Fn1 = std::function<double(double)>;
-using Fn2 = std::function<double(double, double)>;
 
 const std::vector<Shape>& Shapes() {
   static const auto* shapes =
@@ -30,7 +28,7 @@ std::string Tag(const Shape& s) {
 }
 
 void AddUnary(std::vector<OpCase>* cases, const std::string& op, const AttrMap& attrs,
-              Fn1 f, double low, double high, bool grad = true) {
+              Fn1 f, double low, double high, bool grad) {
   for (const Shape& s : Shapes()) {
     OpCase c;
     c.name = op + Tag(s);
@@ -66,6 +64,63 @@ void AddBinary(std::vector<OpCase>* cases, const std::string& op, Fn2 f, double 
     cases->push_back(std::move(c));
   }
 }
+
+// Element of `in` (shape `s`) that broadcasts to flat index `k` of output shape `os`.
+double BroadcastAt(const std::vector<double>& in, const Shape& s, const Shape& os, int64_t k) {
+  int64_t flat = 0;
+  int64_t rest = k;
+  std::vector<int64_t> coord(os.ndim());
+  for (int i = os.ndim() - 1; i >= 0; --i) {
+    coord[i] = rest % os[i];
+    rest /= os[i];
+  }
+  const int off = os.ndim() - s.ndim();
+  for (int i = 0; i < s.ndim(); ++i) flat = flat * s[i] + (s[i] == 1 ? 0 : coord[i + off]);
+  return in[flat];
+}
+
+void AddBroadcast(std::vector<OpCase>* cases, const std::string& op, Fn2 f, double low,
+                  double high) {
+  const std::vector<std::pair<Shape, Shape>> pairs = {
+      {{2, 3}, {2, 3}}, {{2, 3}, {1, 3}}, {{3, 1, 4}, {2, 1}}, {{5}, {1}},
+      {{1, 2, 1, 3}, {4, 2, 5, 1}}, {{2, 1}, {1, 3}}};
+  for (const auto& [l, r] : pairs) {
+    OpCase c;
+    c.name = op + Tag(l) + "_x" + Tag(r);
+    c.op = op;
+    c.input_shapes = {l, r};
+    c.low = low;
+    c.high = high;
+    c.reference = [f](const Values& in, const std::vector<Shape>& s) {
+      const int nd = std::max(s[0].ndim(), s[1].ndim());
+      std::vector<int64_t> dims(nd);
+      for (int i = 0; i < nd; ++i) {
+        const int a = i - (nd - s[0].ndim()), b = i - (nd - s[1].ndim());
+        dims[i] = std::max(a >= 0 ? s[0][a] : 1, b >= 0 ? s[1][b] : 1);
+      }
+      const Shape os(dims);
+      std::vector<double> out(os.Size());
+      for (int64_t k = 0; k < os.Size(); ++k) {
+        out[k] = f(BroadcastAt(in[0], s[0], os, k), BroadcastAt(in[1], s[1], os, k));
+      }
+      return Values{out};
+    };
+    cases->push_back(std::move(c));
+  }
+}
+
+}  // namespace tensor_cases_internal
+
+namespace {
+
+using tensor_cases_internal::AddBinary;
+using tensor_cases_internal::AddBroadcast;
+using tensor_cases_internal::AddUnary;
+using tensor_cases_internal::Fn2;
+using tensor_cases_internal::Shapes;
+using tensor_cases_internal::Tag;
+using testing::OpCase;
+using Values = std::vector<std::vector<double>>;
 
 void ElemwiseCases(std::vector<OpCase>* cases) {
   AddBinary(cases, "elemwise_add", [](double a, double b) { return a + b; }, -1, 1);
@@ -133,57 +188,17 @@ void AggregateCases(std::vector<OpCase>* cases) {
   AddBinary(cases, "_grad_add", [](double a, double b) { return a + b; }, -1, 1);
 }
 
-// Element of `in` (shape `s`) that broadcasts to flat index `k` of output shape `os`.
-double BroadcastAt(const std::vector<double>& in, const Shape& s, const Shape& os, int64_t k) {
-  int64_t flat = 0;
-  int64_t rest = k;
-  std::vector<int64_t> coord(os.ndim());
-  for (int i = os.ndim() - 1; i >= 0; --i) {
-    coord[i] = rest % os[i];
-    rest /= os[i];
-  }
-  const int off = os.ndim() - s.ndim();
-  for (int i = 0; i < s.ndim(); ++i) flat = flat * s[i] + (s[i] == 1 ? 0 : coord[i + off]);
-  return in[flat];
-}
-
 void BroadcastCases(std::vector<OpCase>* cases) {
-  const std::vector<std::pair<Shape, Shape>> pairs = {
-      {{2, 3}, {2, 3}}, {{2, 3}, {1, 3}}, {{3, 1, 4}, {2, 1}}, {{5}, {1}},
-      {{1, 2, 1, 3}, {4, 2, 5, 1}}, {{2, 1}, {1, 3}}};
   const std::vector<std::pair<std::string, Fn2>> ops = {
       {"broadcast_add", [](double a, double b) { return a + b; }},
       {"broadcast_plus", [](double a, double b) { return a + b; }},
       {"broadcast_sub", [](double a, double b) { return a - b; }},
       {"broadcast_minus", [](double a, double b) { return a - b; }},
       {"broadcast_mul", [](double a, double b) { return a * b; }},
-      {"broadcast_div", [](double a, double b) { return a / b; }},
       {"broadcast_maximum", [](double a, double b) { return std::max(a, b); }},
       {"broadcast_minimum", [](double a, double b) { return std::min(a, b); }}};
-  for (const auto& [op, f] : ops) {
-    for (const auto& [l, r] : pairs) {
-      OpCase c;
-      c.name = op + Tag(l) + "_x" + Tag(r);
-      c.op = op;
-      c.input_shapes = {l, r};
-      if (op == "broadcast_div") c.low = 0.5, c.high = 2;
-      c.reference = [f = f](const Values& in, const std::vector<Shape>& s) {
-        const int nd = std::max(s[0].ndim(), s[1].ndim());
-        std::vector<int64_t> dims(nd);
-        for (int i = 0; i < nd; ++i) {
-          const int a = i - (nd - s[0].ndim()), b = i - (nd - s[1].ndim());
-          dims[i] = std::max(a >= 0 ? s[0][a] : 1, b >= 0 ? s[1][b] : 1);
-        }
-        const Shape os(dims);
-        std::vector<double> out(os.Size());
-        for (int64_t k = 0; k < os.Size(); ++k) {
-          out[k] = f(BroadcastAt(in[0], s[0], os, k), BroadcastAt(in[1], s[1], os, k));
-        }
-        return Values{out};
-      };
-      cases->push_back(std::move(c));
-    }
-  }
+  for (const auto& [op, f] : ops) AddBroadcast(cases, op, f, -1, 1);
+  AddBroadcast(cases, "broadcast_div", [](double a, double b) { return a / b; }, 0.5, 2);
 }
 
 // Reference reduction: `red[i]` says whether axis i is reduced; kind 0 sum, 1 mean, 2 max,
@@ -287,6 +302,8 @@ std::vector<OpCase> TensorCases() {
   tensor_cases_internal::ConcatSliceCases(&cases);
   tensor_cases_internal::DotCases(&cases);
   tensor_cases_internal::IndexCases(&cases);
+  tensor_cases_internal::PowerCompareCases(&cases);
+  tensor_cases_internal::SliceBroadcastToCases(&cases);
   return cases;
 }
 

@@ -2,11 +2,31 @@
 #ifndef MXGRID_LIBS_OPS_TENSOR_TENSOR_CASES_INTERNAL_H_
 #define MXGRID_LIBS_OPS_TENSOR_TENSOR_CASES_INTERNAL_H_
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "libs/ops/testing/op_checker.h"
 
 namespace mxgrid::ops::tensor_cases_internal {
+
+using Fn1 = std::function<double(double)>;
+using Fn2 = std::function<double(double, double)>;
+
+// The shapes every elementwise case runs on, and a case-name suffix for a shape ("_2_3").
+const std::vector<Shape>& Shapes();
+std::string Tag(const Shape& s);
+// One case per Shapes() entry: out = f(x) (unary with `attrs`), f(a, b) (same shapes), or
+// f(a, b) under broadcasting over a fixed list of shape pairs; inputs uniform in
+// [low, high]. `grad` false skips the gradient check.
+void AddUnary(std::vector<testing::OpCase>* cases, const std::string& op, const AttrMap& attrs,
+              Fn1 f, double low, double high, bool grad = true);
+void AddBinary(std::vector<testing::OpCase>* cases, const std::string& op, Fn2 f, double low,
+               double high);
+void AddBroadcast(std::vector<testing::OpCase>* cases, const std::string& op, Fn2 f,
+                  double low, double high);
+// Element of `in` (shape `s`) that broadcasts to flat index `k` of output shape `os`.
+double BroadcastAt(const std::vector<double>& in, const Shape& s, const Shape& os, int64_t k);
 
 // Flatten, Reshape, expand_dims, squeeze, transpose.
 void MatrixCases(std::vector<testing::OpCase>* cases);
@@ -16,6 +36,10 @@ void ConcatSliceCases(std::vector<testing::OpCase>* cases);
 void DotCases(std::vector<testing::OpCase>* cases);
 // one_hot, Embedding, where.
 void IndexCases(std::vector<testing::OpCase>* cases);
+// _power, broadcast_power, the scalar powers, max/min scalars and every comparison.
+void PowerCompareCases(std::vector<testing::OpCase>* cases);
+// slice [crop], broadcast_to, broadcast_like.
+void SliceBroadcastToCases(std::vector<testing::OpCase>* cases);
 
 }  // namespace mxgrid::ops::tensor_cases_internal
 

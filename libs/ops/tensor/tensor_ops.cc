@@ -10,9 +10,11 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterUnaryOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterAggregateOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterBroadcastOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterBroadcastToOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterReduceOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterMatrixOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterConcatSliceOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterSliceOp(registry));
   MXGRID_RETURN_IF_ERROR(RegisterDotOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterIndexOps(registry));
   return absl::OkStatus();

@@ -5,7 +5,8 @@
 //   MXGRID_RETURN_IF_ERROR(RegisterTensorOps(&registry));
 //   registry.Parse("elemwise_add", {});
 //
-// Kernels are CPU, float32/float64 (copies and casts also integer dtypes), honour OpReq for
+// Kernels are CPU, float32/float64 (copies, casts, slicing, broadcasting, power and the
+// comparisons also integer dtypes), honour OpReq for
 // outputs and input gradients, and are re-entrant. Registration is explicit.
 #ifndef MXGRID_LIBS_OPS_TENSOR_TENSOR_OPS_H_
 #define MXGRID_LIBS_OPS_TENSOR_TENSOR_OPS_H_
@@ -24,9 +25,11 @@ absl::Status RegisterElemwiseScalarOps(Registry* registry);
 absl::Status RegisterUnaryOps(Registry* registry);
 absl::Status RegisterAggregateOps(Registry* registry);
 absl::Status RegisterBroadcastOps(Registry* registry);
+absl::Status RegisterBroadcastToOps(Registry* registry);  // broadcast_to, broadcast_like
 absl::Status RegisterReduceOps(Registry* registry);
 absl::Status RegisterMatrixOps(Registry* registry);
 absl::Status RegisterConcatSliceOps(Registry* registry);
+absl::Status RegisterSliceOp(Registry* registry);  // slice [crop]
 absl::Status RegisterDotOps(Registry* registry);
 absl::Status RegisterIndexOps(Registry* registry);  // includes RegisterWhere
 absl::Status RegisterWhere(Registry* registry);

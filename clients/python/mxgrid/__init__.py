@@ -1,0 +1,49 @@
+"""mxgrid: MXNet's Python programming model on the mxgrid services.
+
+``import mxgrid as mx`` and write MXNet 1.x code: ``mx.nd`` arrays live on a remote
+mxgrid-worker, ``mx.sym`` graphs are built by the mxgrid-compiler, ``mx.kv`` stores are
+hosted by the worker (local/device) or by mxgrid-kvstore shards (dist_*).
+
+Connect with ``mx.connect(worker='host:port', compiler='host:port', kvstore=[...])`` or the
+MXGRID_WORKER / MXGRID_COMPILER / MXGRID_KVSTORE environment variables; with neither, the
+first call starts an embedded local cluster from the built binaries and stops it at exit.
+"""
+import importlib
+import os
+
+__version__ = "1.9.1"
+
+from . import base
+from .base import MXNetError
+from . import context
+from .context import Context, cpu, gpu, cpu_pinned, current_context
+from . import connection
+from .connection import connect, disconnect
+from . import name
+from . import ndarray
+from . import ndarray as nd
+from . import symbol
+from . import symbol as sym
+from . import executor
+from . import optimizer
+from . import kvstore
+from . import kvstore as kv
+
+AttrScope = name.AttrScope
+
+# Written by other parts of the project; imported on first use when present.
+_LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
+         "model": "model", "callback": "callback"}
+
+
+def __getattr__(attr):
+    if attr == "LocalCluster":  # not imported eagerly: `python -m mxgrid.cluster` runs it
+        from .cluster import LocalCluster
+        return LocalCluster
+    target = _LAZY.get(attr)
+    if target is None or not os.path.exists(os.path.join(os.path.dirname(__file__),
+                                                         target + ".py")):
+        raise AttributeError("module 'mxgrid' has no attribute '%s'" % attr)
+    module = importlib.import_module("." + target, __name__)
+    globals()[attr] = module
+    return module

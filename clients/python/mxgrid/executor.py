@@ -1,0 +1,190 @@
+"""Executors: a Symbol bound to arrays on the worker (Bind / SimpleBind), run with forward and
+backward, as MXNet's mx.executor.Executor.
+
+The worker holds the plan and all arrays; this object holds the NDArray descriptors of the
+arguments, gradients, auxiliary states and outputs. Arrays passed to bind() are the very
+objects in ``arg_arrays`` / ``grad_arrays`` / ``aux_arrays``, as in MXNet.
+
+Thread-safety: not thread-safe (as MXNet's executors).
+"""
+import numpy as np
+
+from . import connection
+from ._proto import pb
+from .base import MXNetError
+from .context import current_context
+from .ndarray import NDArray, array, dtype_to_pb
+from .symbol import _GRAD_REQ, _sym_pb
+
+__all__ = ["Executor"]
+
+
+def _as_list(values, names, what, allow_missing=False):
+    if values is None:
+        return [None] * len(names)
+    if isinstance(values, dict):
+        missing = [n for n in names if n not in values]
+        if missing and not allow_missing:
+            raise ValueError("key `%s` is missing in `%s`" % (missing[0], what))
+        return [values.get(n) for n in names]
+    values = list(values)
+    if len(values) != len(names):
+        raise ValueError("Length of %s do not match number of arguments (%d vs %d)"
+                         % (what, len(values), len(names)))
+    return values
+
+
+class Executor:
+    """A bound graph. Create with Symbol.bind / Symbol.simple_bind."""
+
+    def __init__(self, symbol, ctx, resp, conn, args=None, grads=None, aux=None):
+        self._symbol = symbol
+        self._ctx = ctx
+        self._conn = conn
+        self.handle = resp.executor
+        self._arg_names = list(resp.arg_names)
+        self._aux_names = list(resp.aux_names)
+        self._output_names = list(resp.output_names)
+        self._arrays = {}  # handle -> NDArray, so a handle is wrapped (and freed) once
+        for given in (args or []) + (grads or []) + (aux or []):
+            if given is not None:
+                self._arrays[given.handle] = given
+        self.arg_arrays = [self._wrap(i) for i in resp.args]
+        self.grad_arrays = [self._wrap(i) if i.handle else None for i in resp.arg_grads]
+        self.aux_arrays = [self._wrap(i) for i in resp.aux]
+        self.outputs = [self._wrap(i) for i in resp.outputs]
+
+    def _wrap(self, info):
+        nd = self._arrays.get(info.handle)
+        if nd is None:
+            nd = NDArray._from_info(info, self._conn)
+            self._arrays[info.handle] = nd
+        return nd
+
+    def __del__(self):
+        try:
+            if self.handle and not self._conn._closed:
+                self._conn.free_executor_later(self.handle)
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+    # -- creation -------------------------------------------------------------------------
+    @classmethod
+    def _bind(cls, symbol, ctx, args, args_grad, grad_req, aux_states):
+        conn = connection.get()
+        ctx = ctx or current_context()
+        arg_names = symbol.list_arguments()
+        aux_names = symbol.list_auxiliary_states()
+        args = _as_list(args, arg_names, "args")
+        grads = _as_list(args_grad, arg_names, "args_grad", allow_missing=True)
+        aux = _as_list(aux_states, aux_names, "aux_states")
+        args = [a if isinstance(a, NDArray) or a is None else array(a, ctx=ctx) for a in args]
+        if any(a is None for a in args):
+            raise ValueError("bind needs an array for every argument")
+        if any(a is None for a in aux):
+            raise ValueError("bind needs an array for every auxiliary state")
+        if isinstance(grad_req, str):
+            reqs = [grad_req] * len(arg_names)
+        elif isinstance(grad_req, dict):
+            reqs = [grad_req.get(n, "null") for n in arg_names]
+        else:
+            reqs = list(grad_req)
+        reqs = [r if g is not None else "null" for r, g in zip(reqs, grads)]
+        req = pb.worker.BindRequest(
+            session=conn.session, symbol=_sym_pb(symbol), context=ctx.to_proto(pb.worker),
+            args=[a.handle for a in args], arg_grads=[g.handle if g is not None else 0
+                                                     for g in grads],
+            grad_reqs=[_GRAD_REQ[r] for r in reqs], aux=[a.handle for a in aux])
+        resp = conn.call(conn.require_worker().Bind, req)
+        return cls(symbol, ctx, resp, conn, args, grads, aux)
+
+    @classmethod
+    def _simple_bind(cls, symbol, ctx, grad_req, type_dict, shapes):
+        conn = connection.get()
+        ctx = ctx or current_context()
+        type_dict = type_dict or {}
+        inputs = {}
+        for name, shape in shapes.items():
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            inputs[name] = pb.tensor.TensorMeta(
+                shape=shape, dtype=dtype_to_pb(type_dict.get(name, np.float32)))
+        for name, dtype in type_dict.items():
+            if name not in inputs:
+                raise ValueError("type_dict names %s but no shape is given for it" % name)
+        req = pb.worker.SimpleBindRequest(session=conn.session, symbol=_sym_pb(symbol),
+                                          context=ctx.to_proto(pb.worker), inputs=inputs)
+        if isinstance(grad_req, str):
+            req.grad_req = grad_req
+        else:
+            if not isinstance(grad_req, dict):
+                grad_req = dict(zip(symbol.list_arguments(), grad_req))
+            req.grad_req = "null"
+            req.grad_req_by_name.update(grad_req)
+        resp = conn.call(conn.require_worker().SimpleBind, req)
+        return cls(symbol, ctx, resp, conn)
+
+    # -- running --------------------------------------------------------------------------
+    def forward(self, is_train=False, **kwargs):
+        """Runs the forward pass; kwargs (NDArray or numpy) are copied into arguments first."""
+        inputs = {}
+        for name, value in kwargs.items():
+            if name not in self._arg_names:
+                raise ValueError("unknown argument %s" % name)
+            if isinstance(value, NDArray):
+                inputs[name] = value.handle
+            else:
+                self.arg_dict[name][:] = np.asarray(value)
+        conn = self._conn
+        resp = conn.call(conn.require_worker().Forward, pb.worker.ForwardRequest(
+            session=conn.session, executor=self.handle, is_train=is_train, inputs=inputs))
+        self.outputs = [self._wrap(i) for i in resp.outputs]
+        return self.outputs
+
+    def backward(self, out_grads=None, is_train=True):
+        """Runs the backward pass; out_grads: one NDArray per output, or None for losses."""
+        if out_grads is None:
+            handles = []
+        else:
+            if isinstance(out_grads, NDArray):
+                out_grads = [out_grads]
+            elif isinstance(out_grads, dict):
+                out_grads = [out_grads[n] for n in self._output_names]
+            handles = [g.handle if isinstance(g, NDArray) else array(g, ctx=self._ctx).handle
+                       for g in out_grads]
+            keep = out_grads  # noqa: F841  (arrays must live until the call is made)
+        conn = self._conn
+        conn.call(conn.require_worker().Backward, pb.worker.BackwardRequest(
+            session=conn.session, executor=self.handle, out_grads=handles))
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def arg_dict(self):
+        return dict(zip(self._arg_names, self.arg_arrays))
+
+    @property
+    def grad_dict(self):
+        return dict(zip(self._arg_names, self.grad_arrays))
+
+    @property
+    def aux_dict(self):
+        return dict(zip(self._aux_names, self.aux_arrays))
+
+    @property
+    def output_dict(self):
+        return dict(zip(self._output_names, self.outputs))
+
+    def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False):
+        """Copies values into the bound arguments / auxiliary states by name."""
+        for name, value in arg_params.items():
+            if name in self.arg_dict:
+                self.arg_dict[name][:] = value
+            elif not allow_extra_params:
+                raise ValueError("Find name \"%s\" that is not in the arguments" % name)
+        for name, value in (aux_params or {}).items():
+            if name in self.aux_dict:
+                self.aux_dict[name][:] = value
+            elif not allow_extra_params:
+                raise ValueError("Find name %s that is not in the auxiliary states" % name)
+
+    def debug_str(self):
+        return "Executor %d of %s" % (self.handle, self._symbol.name)

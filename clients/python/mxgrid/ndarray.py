@@ -1,0 +1,604 @@
+"""mx.nd: NDArrays that live on an mxgrid worker, named by session handles.
+
+An NDArray here is a descriptor (handle, shape, dtype, context); operators run on the worker's
+engine and return as soon as the result's shape is known, exactly like MXNet's lazy
+evaluation. ``asnumpy()`` and ``wait_to_read()`` wait for the pending work.
+
+Every operator the compiler lists (``ListOperators``) is a function of this module, generated
+on first access: ``mx.nd.FullyConnected(data, weight, bias, num_hidden=4)``,
+``mx.nd.dot(a, b, out=c)``. Inputs go positionally in the operator's input order or by input
+name; other keyword arguments become attributes formatted as MXNet's Python does (str(value)).
+
+Thread-safety: NDArray objects may be shared between threads; the worker orders the calls.
+"""
+import numbers
+
+import numpy as np
+
+from . import _ops
+from . import connection
+from ._proto import pb
+from ._ndarray_io import dump_record, load_record, dumps_list, loads_list
+from .base import MXNetError, numeric_types
+from .context import Context, current_context, cpu
+
+__all__ = ["NDArray", "empty", "zeros", "ones", "full", "array", "arange", "ones_like",
+           "zeros_like", "save", "load", "waitall", "concat", "dot"]
+
+_NP_TO_PB = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.float16): 3,
+             np.dtype(np.uint8): 4, np.dtype(np.int32): 5, np.dtype(np.int8): 6,
+             np.dtype(np.int64): 7, np.dtype(np.bool_): 8, np.dtype(np.int16): 9,
+             np.dtype(np.uint16): 10, np.dtype(np.uint32): 11, np.dtype(np.uint64): 12}
+_PB_TO_NP = {v: k for k, v in _NP_TO_PB.items()}
+
+
+def dtype_to_pb(dtype):
+    dt = np.dtype(dtype if dtype is not None else np.float32)
+    if dt not in _NP_TO_PB:
+        raise MXNetError("dtype %s is not supported" % dt)
+    return _NP_TO_PB[dt]
+
+
+def dtype_from_pb(code):
+    if code not in _PB_TO_NP:
+        raise MXNetError("worker returned unsupported dtype %d" % code)
+    return _PB_TO_NP[code]
+
+
+def _shape_tuple(shape):
+    if isinstance(shape, numbers.Integral):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def _ctx_of(ctx):
+    if ctx is None:
+        return current_context()
+    if isinstance(ctx, str):
+        name, _, rest = ctx.partition("(")
+        return Context(name, int(rest.rstrip(")") or 0))
+    return ctx
+
+
+class NDArray:
+    """An array held by the worker. Create with mx.nd.array/zeros/..., not directly."""
+
+    __array_priority__ = 1000.0  # numpy defers `ndarray + NDArray` to us
+
+    def __init__(self, handle, shape, dtype, ctx, conn, owned=True):
+        self.handle = handle
+        self._shape = tuple(shape)
+        self._dtype = np.dtype(dtype)
+        self._ctx = ctx
+        self._conn = conn
+        self._owned = owned
+
+    @classmethod
+    def _from_info(cls, info, conn, owned=True):
+        return cls(info.handle, tuple(info.meta.shape), dtype_from_pb(info.meta.dtype),
+                   Context.from_proto(info.context), conn, owned)
+
+    def __del__(self):
+        try:
+            if self._owned and self.handle:
+                self._conn.free_later(self.handle)
+        except Exception:  # pylint: disable=broad-except
+            pass  # never raise from a finalizer, e.g. at interpreter exit
+
+    # -- descriptors ----------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def dtype(self):
+        return self._dtype.type
+
+    @property
+    def context(self):
+        return self._ctx
+
+    ctx = context
+
+    @property
+    def size(self):
+        return int(np.prod(self._shape, dtype=np.int64))
+
+    @property
+    def ndim(self):
+        return len(self._shape)
+
+    @property
+    def stype(self):
+        return "default"
+
+    @property
+    def T(self):
+        if self.ndim > 2:
+            raise ValueError("Only 2D matrix is allowed to be transposed")
+        return _invoke("transpose", [self], {})
+
+    def __len__(self):
+        return self._shape[0]
+
+    def __iter__(self):
+        for i in range(self._shape[0]):
+            yield self[i]
+
+    def __repr__(self):
+        shape_info = "x".join(["%d" % x for x in self.shape])
+        return "\n%s\n<%s %s @%s>" % (str(self.asnumpy()), self.__class__.__name__,
+                                      shape_info, self.context)
+
+    def __bool__(self):
+        if self.size == 0:
+            return False
+        if self.size == 1:
+            return bool(self.asscalar())
+        raise ValueError("The truth value of an NDArray with multiple elements is ambiguous.")
+
+    # -- data movement --------------------------------------------------------------------
+    def _req(self):
+        return self._conn.session
+
+    def asnumpy(self):
+        """A numpy copy of the values; waits for the pending writes."""
+        conn = self._conn
+        w = conn.require_worker()
+        nbytes = self.size * self._dtype.itemsize
+        req = pb.worker.DownloadRequest(session=conn.session, handle=self.handle)
+        if nbytes > connection.STREAM_THRESHOLD:
+            req.chunk_bytes = connection.CHUNK_BYTES
+            buf = bytearray(nbytes)
+            dtype, shape = self._dtype, self._shape
+
+            def pull():
+                nonlocal dtype, shape
+                for chunk in w.DownloadStream(req):
+                    if chunk.HasField("meta"):
+                        dtype, shape = dtype_from_pb(chunk.meta.dtype), tuple(chunk.meta.shape)
+                    buf[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
+            conn.call(lambda r, timeout=None: pull(), req)
+            return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape).copy()
+        t = conn.call(w.Download, req)
+        return np.frombuffer(t.data, dtype=dtype_from_pb(t.meta.dtype)).reshape(
+            tuple(t.meta.shape)).copy()
+
+    def asscalar(self):
+        if self.size != 1:
+            raise ValueError("The current array is not a scalar")
+        return self.asnumpy().reshape(-1)[0]
+
+    def wait_to_read(self):
+        conn = self._conn
+        conn.call(conn.require_worker().Wait,
+                  pb.worker.WaitRequest(session=conn.session, handles=[self.handle]))
+
+    def copyto(self, other):
+        """Copies into ``other`` (an NDArray: same shape, dtype converted) or onto a Context."""
+        conn = self._conn
+        if isinstance(other, NDArray):
+            if other.handle == self.handle:
+                return other
+            conn.call(conn.require_worker().Copy, pb.worker.CopyRequest(
+                session=conn.session, src=self.handle, into=other.handle))
+            return other
+        if isinstance(other, Context):
+            info = conn.call(conn.require_worker().Copy, pb.worker.CopyRequest(
+                session=conn.session, src=self.handle, context=other.to_proto(pb.worker)))
+            return NDArray._from_info(info, conn)
+        raise TypeError("copyto does not support type " + str(type(other)))
+
+    def copy(self):
+        return self.copyto(self.context)
+
+    def as_in_context(self, context):
+        if self.context == context:
+            return self
+        return self.copyto(context)
+
+    def astype(self, dtype, copy=True):
+        if not copy and np.dtype(dtype) == self._dtype:
+            return self
+        return _invoke("Cast", [self], {"dtype": np.dtype(dtype).name})
+
+    def _view(self, **what):
+        conn = self._conn
+        info = conn.call(conn.require_worker().View, pb.worker.ViewRequest(
+            session=conn.session, handle=self.handle, **what))
+        out = NDArray._from_info(info, conn)
+        out._base = self  # keep the viewed array's handle while the view lives
+        return out
+
+    def reshape(self, *shape, **kwargs):
+        if not shape and "shape" in kwargs:
+            shape = kwargs.pop("shape")
+        elif len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        if kwargs.get("reverse"):
+            return _invoke("Reshape", [self], {"shape": str(tuple(shape)), "reverse": "True"})
+        new = []
+        for i, s in enumerate(shape):
+            new.append(self._shape[i] if s == 0 else int(s))
+        if new.count(-1) > 1:
+            raise ValueError("reshape: at most one -1 in %s" % (tuple(shape),))
+        if -1 in new:
+            known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
+            new[new.index(-1)] = self.size // known if known else 0
+        if int(np.prod(new, dtype=np.int64)) != self.size:
+            raise ValueError("cannot reshape array of size %d into shape %s"
+                             % (self.size, tuple(shape)))
+        return self._view(reshape=pb.tensor.TensorMeta(shape=new))
+
+    def _key_view(self, key):
+        if isinstance(key, numbers.Integral):
+            n = self._shape[0]
+            if not -n <= key < n:
+                raise IndexError("index %d is out of bounds for axis 0 with size %d" % (key, n))
+            return self._view(at=int(key) % n)
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise ValueError("NDArray only supports slicing with step size 1")
+            begin, end, _ = key.indices(self._shape[0])
+            if begin == 0 and end == self._shape[0]:
+                return self
+            end = max(begin, end)
+            return self._view(slice=pb.worker.ViewRequest.Range(begin=begin, end=end))
+        if isinstance(key, tuple) and len(key) == 1:
+            return self._key_view(key[0])
+        raise ValueError("NDArray indexing supports an int or a slice on axis 0, got %r"
+                         % (key,))
+
+    def __getitem__(self, key):
+        return self._key_view(key)
+
+    def __setitem__(self, key, value):
+        target = self._key_view(key)
+        conn = self._conn
+        if isinstance(value, NDArray):
+            if value.handle != target.handle:
+                if value.shape != target.shape:
+                    value = _invoke("broadcast_to", [value], {"shape": str(target.shape)})
+                value.copyto(target)
+        elif isinstance(value, numeric_types):
+            conn.call(conn.require_worker().Fill, pb.worker.FillRequest(
+                session=conn.session, handle=target.handle, value=float(value)))
+        else:
+            arr = np.broadcast_to(np.asarray(value, dtype=target._dtype), target.shape)
+            _upload(conn, arr, target.context, into=target.handle)
+
+    # -- pickling: MXNet's single-record bytes --------------------------------------------
+    def __getstate__(self):
+        return {"handle": dump_record(self.asnumpy(), self._ctx.device_typeid,
+                                      self._ctx.device_id)}
+
+    def __setstate__(self, state):
+        arr, _, _ = load_record(state["handle"])
+        conn = connection.get()
+        tmp = _upload(conn, arr, cpu(0))
+        self.__dict__.update(tmp.__dict__)
+        tmp._owned = False  # ownership moved to self
+
+    # -- arithmetic -----------------------------------------------------------------------
+    def _binary(self, other, array_op, scalar_op, out=None):
+        if isinstance(other, NDArray):
+            return _invoke(array_op, [self, other], {}, out=out)
+        if isinstance(other, numeric_types):
+            return _invoke(scalar_op, [self], {"scalar": str(float(other))}, out=out)
+        if isinstance(other, np.ndarray):
+            return _invoke(array_op, [self, array(other, ctx=self.context)], {}, out=out)
+        return NotImplemented
+
+    def _rbinary(self, other, scalar_op):
+        if isinstance(other, numeric_types):
+            return _invoke(scalar_op, [self], {"scalar": str(float(other))})
+        if isinstance(other, np.ndarray):
+            return NotImplemented
+        return NotImplemented
+
+    def __add__(self, o): return self._binary(o, "broadcast_add", "_plus_scalar")
+    def __radd__(self, o): return self._rbinary(o, "_plus_scalar")
+    def __sub__(self, o): return self._binary(o, "broadcast_sub", "_minus_scalar")
+    def __rsub__(self, o): return self._rbinary(o, "_rminus_scalar")
+    def __mul__(self, o): return self._binary(o, "broadcast_mul", "_mul_scalar")
+    def __rmul__(self, o): return self._rbinary(o, "_mul_scalar")
+    def __truediv__(self, o): return self._binary(o, "broadcast_div", "_div_scalar")
+    def __rtruediv__(self, o): return self._rbinary(o, "_rdiv_scalar")
+    def __pow__(self, o): return self._binary(o, "broadcast_power", "_power_scalar")
+    def __rpow__(self, o): return self._rbinary(o, "_rpower_scalar")
+    def __mod__(self, o): return self._binary(o, "broadcast_mod", "_mod_scalar")
+    __div__, __rdiv__ = __truediv__, __rtruediv__
+
+    def __iadd__(self, o): return self._binary(o, "broadcast_add", "_plus_scalar", out=self)
+    def __isub__(self, o): return self._binary(o, "broadcast_sub", "_minus_scalar", out=self)
+    def __imul__(self, o): return self._binary(o, "broadcast_mul", "_mul_scalar", out=self)
+    def __itruediv__(self, o): return self._binary(o, "broadcast_div", "_div_scalar", out=self)
+    __idiv__ = __itruediv__
+
+    def __neg__(self):
+        return _invoke("_mul_scalar", [self], {"scalar": "-1.0"})
+
+    def __eq__(self, o): return self._compare(o, "broadcast_equal", "_equal_scalar")
+    def __ne__(self, o): return self._compare(o, "broadcast_not_equal", "_not_equal_scalar")
+    def __gt__(self, o): return self._compare(o, "broadcast_greater", "_greater_scalar")
+    def __ge__(self, o):
+        return self._compare(o, "broadcast_greater_equal", "_greater_equal_scalar")
+    def __lt__(self, o): return self._compare(o, "broadcast_lesser", "_lesser_scalar")
+    def __le__(self, o):
+        return self._compare(o, "broadcast_lesser_equal", "_lesser_equal_scalar")
+
+    def _compare(self, other, array_op, scalar_op):
+        if _ops.lookup(array_op) is None:
+            return NotImplemented  # the servers have no such operator: Python's default
+        return self._binary(other, array_op, scalar_op)
+
+    __hash__ = object.__hash__
+
+    # Common operator methods, as in MXNet (a.sum(axis=1), a.exp(), ...).
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if _ops.lookup(name) is None:
+            raise AttributeError("'NDArray' object has no attribute '%s'" % name)
+        fn = _op_function(name)
+        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+
+
+# -- transport helpers --------------------------------------------------------------------
+def _upload(conn, arr, ctx, into=0):
+    """Uploads numpy ``arr`` as a new array on ``ctx`` (or into handle ``into``)."""
+    arr = np.ascontiguousarray(arr)
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    meta = pb.tensor.TensorMeta(dtype=dtype_to_pb(arr.dtype), shape=arr.shape)
+    data = arr.tobytes()
+    w = conn.require_worker()
+    ctx_pb = ctx.to_proto(pb.worker)
+    if len(data) > connection.STREAM_THRESHOLD:
+        step = connection.CHUNK_BYTES
+
+        def requests():
+            for off in range(0, len(data), step):
+                chunk = pb.tensor.TensorChunk(offset=off, data=data[off:off + step])
+                if off == 0:
+                    chunk.meta.CopyFrom(meta)
+                    yield pb.worker.UploadRequest(session=conn.session, into=into,
+                                                  context=ctx_pb, chunk=chunk)
+                else:
+                    yield pb.worker.UploadRequest(chunk=chunk)
+        info = conn.call(lambda _r, timeout=None: w.UploadStream(requests()), None)
+    else:
+        info = conn.call(w.Upload, pb.worker.UploadRequest(
+            session=conn.session, into=into, context=ctx_pb,
+            value=pb.tensor.Tensor(meta=meta, data=data)))
+    if into:
+        return None
+    return NDArray._from_info(info, conn)
+
+
+def _invoke(op, inputs, attrs, out=None, is_train=False):
+    """Runs operator ``op`` on NDArrays ``inputs``; returns an NDArray, a list, or ``out``."""
+    conn = connection.get() if not inputs else inputs[0]._conn
+    req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs,
+                                  inputs=[a.handle for a in inputs], is_train=is_train)
+    outs = None
+    if out is not None:
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        req.outputs.extend(o.handle for o in outs)
+    resp = conn.call(conn.require_worker().Invoke, req)
+    if outs is not None:
+        return out
+    results = [NDArray._from_info(info, conn) for info in resp.outputs]
+    return results[0] if len(results) == 1 else results
+
+
+def _op_function(op_name):
+    """The Python function of operator ``op_name`` (canonical name or alias)."""
+    info = _ops.lookup(op_name)
+    if info is None:
+        raise AttributeError("module 'mxgrid.ndarray' has no attribute or operator '%s'"
+                             % op_name)
+    input_names = list(info.inputs) + list(info.aux_states)
+    param_names = [p.name for p in info.params]
+
+    def fn(*args, out=None, name=None, is_train=False, **kwargs):  # noqa: ARG001 (name as MXNet)
+        inputs, attrs, positional_params = [], {}, 0
+        for a in args:
+            if isinstance(a, NDArray):
+                inputs.append(a)
+            elif isinstance(a, np.ndarray):
+                inputs.append(array(a))
+            elif isinstance(a, (list, tuple)) and a and all(isinstance(x, NDArray) for x in a):
+                inputs.extend(a)  # e.g. mx.nd.concat(*arrays) written as concat(arrays)
+            else:
+                if positional_params >= len(param_names):
+                    raise TypeError("%s: too many positional arguments" % op_name)
+                attrs[param_names[positional_params]] = _ops.format_attr(a)
+                positional_params += 1
+        named = {k: v for k, v in kwargs.items() if isinstance(v, NDArray)}
+        for key in input_names:
+            if key in named:
+                inputs.append(named.pop(key))
+        inputs.extend(named.values())  # inputs the schema does not name
+        kwargs.pop("ctx", None)
+        for k, v in kwargs.items():
+            if not isinstance(v, NDArray):
+                attrs[k] = _ops.format_attr(v)
+        if info.variadic_param and info.variadic_param not in attrs:
+            attrs[info.variadic_param] = str(len(inputs))
+        return _invoke(op_name, inputs, attrs, out=out, is_train=is_train)
+
+    fn.__name__ = op_name
+    fn.__doc__ = "%s\n\nInputs: %s\nParameters: %s" % (
+        info.description, ", ".join(input_names),
+        ", ".join("%s (%s%s)" % (p.name, p.type, ", required" if p.required
+                                  else ", default " + p.default_value) for p in info.params))
+    return fn
+
+
+_OP_FUNCTIONS = {}
+
+
+def __getattr__(name):
+    """Operators as module functions, generated on first access from ListOperators."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    fn = _OP_FUNCTIONS.get(name)
+    if fn is None:
+        # Cached apart from globals(): an operator named like a builtin (max, sum, abs) must
+        # not shadow the builtin inside this module.
+        fn = _OP_FUNCTIONS[name] = _op_function(name)
+    return fn
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ops.names()))
+
+
+# -- creation -----------------------------------------------------------------------------
+def _create(shape, ctx, dtype, **init):
+    conn = connection.get()
+    ctx = _ctx_of(ctx)
+    info = conn.call(conn.require_worker().CreateArray, pb.worker.CreateArrayRequest(
+        session=conn.session, context=ctx.to_proto(pb.worker),
+        meta=pb.tensor.TensorMeta(dtype=dtype_to_pb(dtype), shape=_shape_tuple(shape)), **init))
+    return NDArray._from_info(info, conn)
+
+
+def empty(shape, ctx=None, dtype=None):
+    """An uninitialized array (float32 unless dtype is given)."""
+    return _create(shape, ctx, dtype, empty=True)
+
+
+def zeros(shape, ctx=None, dtype=None, **kwargs):
+    return _create(shape, ctx, dtype, fill=0.0)
+
+
+def ones(shape, ctx=None, dtype=None, **kwargs):
+    return _create(shape, ctx, dtype, fill=1.0)
+
+
+def full(shape, val, ctx=None, dtype=np.float32, out=None):
+    if out is not None:
+        out[:] = val
+        return out
+    return _create(shape, ctx, dtype, fill=float(val))
+
+
+def array(source_array, ctx=None, dtype=None):
+    """An NDArray with the values of a numpy array, list or NDArray (float32 by default,
+    an NDArray source keeps its dtype), as mx.nd.array."""
+    if isinstance(source_array, NDArray):
+        dtype = source_array.dtype if dtype is None else dtype
+        src = source_array.asnumpy()
+    else:
+        src = source_array
+    dtype = np.float32 if dtype is None else dtype
+    arr = np.asarray(src, dtype=dtype)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    return _upload(connection.get(), arr, _ctx_of(ctx))
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dtype=np.float32):
+    """Evenly spaced values in [start, stop), each repeated ``repeat`` times."""
+    if stop is None:
+        start, stop = 0, start
+    values = np.arange(start, stop, step, dtype=np.float64)
+    if repeat > 1:
+        values = np.repeat(values, repeat)
+    return array(values.astype(dtype), ctx=ctx, dtype=dtype)
+
+
+def ones_like(data, **kwargs):
+    return _invoke("ones_like", [data], {})
+
+
+def zeros_like(data, **kwargs):
+    return _invoke("zeros_like", [data], {})
+
+
+def concat(*data, dim=1, out=None, **kwargs):
+    """Concatenates arrays along ``dim`` (MXNet's mx.nd.concat)."""
+    return _op_function("Concat")(*data, dim=dim, out=out, **kwargs)
+
+
+def dot(lhs, rhs, transpose_a=False, transpose_b=False, out=None, **kwargs):
+    attrs = {}
+    if transpose_a:
+        attrs["transpose_a"] = "True"
+    if transpose_b:
+        attrs["transpose_b"] = "True"
+    return _invoke("dot", [lhs, rhs], attrs, out=out)
+
+
+def add(lhs, rhs): return _arith(lhs, rhs, "__add__", "__radd__")
+def subtract(lhs, rhs): return _arith(lhs, rhs, "__sub__", "__rsub__")
+def multiply(lhs, rhs): return _arith(lhs, rhs, "__mul__", "__rmul__")
+def divide(lhs, rhs): return _arith(lhs, rhs, "__truediv__", "__rtruediv__")
+def power(base, exp): return _arith(base, exp, "__pow__", "__rpow__")
+
+
+def _arith(lhs, rhs, method, rmethod):
+    if isinstance(lhs, NDArray):
+        return getattr(lhs, method)(rhs)
+    if isinstance(rhs, NDArray):
+        return getattr(rhs, rmethod)(lhs)
+    return getattr(lhs, method)(rhs)
+
+
+def waitall():
+    """Waits for all pending work of the session (mx.nd.waitall)."""
+    conn = connection.get()
+    conn.flush_frees()
+    conn.call(conn.require_worker().Wait, pb.worker.WaitRequest(session=conn.session))
+
+
+# -- save / load --------------------------------------------------------------------------
+def save(fname, data):
+    """Writes NDArrays (one, a list, or a str-keyed dict) in MXNet's .params format."""
+    if isinstance(data, NDArray):
+        data = [data]
+    if isinstance(data, dict):
+        names = list(data.keys())
+        arrays = [data[k] for k in names]
+        if not all(isinstance(k, str) for k in names):
+            raise ValueError("save only accepts dict str->NDArray or list of NDArray")
+    elif isinstance(data, (list, tuple)):
+        names, arrays = [], list(data)
+    else:
+        raise ValueError("data needs to either be a NDArray, dict of str, NDArray pairs "
+                         "or a list of NDarrays.")
+    if not all(isinstance(a, NDArray) for a in arrays):
+        raise ValueError("save only accepts dict str->NDArray or list of NDArray")
+    blob = dumps_list([a.asnumpy() for a in arrays], names,
+                      [(a.context.device_typeid, a.context.device_id) for a in arrays])
+    with open(fname, "wb") as f:
+        f.write(blob)
+
+
+def load(fname, ctx=None):
+    """Reads a .params file: a list of NDArrays, or a dict when the file has names."""
+    with open(fname, "rb") as f:
+        return load_frombuffer(f.read(), ctx)
+
+
+def load_frombuffer(buf, ctx=None):
+    records, names = loads_list(buf)
+    conn = connection.get()
+    gpus = None
+    arrays = []
+    for arr, dev_type, dev_id in records:
+        if arr is None:
+            raise MXNetError("the file holds an empty ('none') NDArray, which mxgrid cannot "
+                             "represent")
+        where = ctx
+        if where is None:
+            where = cpu(0)
+            if dev_type == 2:
+                if gpus is None:
+                    gpus = sum(1 for d in conn.list_devices() if d.context.type == 2)
+                if dev_id < gpus:
+                    where = Context("gpu", dev_id)
+        arrays.append(_upload(conn, arr, where))
+    return dict(zip(names, arrays)) if names else arrays

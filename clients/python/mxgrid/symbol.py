@@ -1,0 +1,426 @@
+"""mx.sym: symbolic graphs as MXNet -symbol.json text, built and inspected by the compiler.
+
+A Symbol is an immutable JSON string. Composition (operators, ``net(data=net2)``, Group,
+indexing) and inspection (list_arguments, infer_shape, infer_type) are compiler RPCs; the client
+only keeps MXNet's name counters (mx.name) so auto names match MXNet's. Every operator the
+compiler lists is a function of this module (``mx.sym.FullyConnected(data=net, num_hidden=8)``).
+
+Thread-safety: Symbols are immutable and may be shared between threads.
+"""
+import json
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _ops
+from . import connection
+from ._proto import pb
+from .base import MXNetError
+from .name import NameManager, AttrScope
+from .ndarray import NDArray, dtype_to_pb, dtype_from_pb, _NP_TO_PB
+
+__all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json"]
+
+_GRAD_REQ = {"null": pb.graph.OP_REQ_NULL, "write": pb.graph.OP_REQ_WRITE_TO,
+             "add": pb.graph.OP_REQ_ADD_TO, "inplace": pb.graph.OP_REQ_WRITE_INPLACE}
+
+
+# Attributes MXNet stores as __key__ and also lists as key.
+_HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")
+
+
+def _compiler():
+    conn = connection.get()
+    return conn, conn.require_compiler()
+
+
+def _sym_pb(sym):
+    return pb.graph.Symbol(json=sym._json)
+
+
+def _compose(**fields):
+    conn, stub = _compiler()
+    resp = conn.call(stub.Compose, pb.compiler.ComposeRequest(**fields))
+    return Symbol(resp.symbol.json)
+
+
+def _transform(symbols, **op):
+    conn, stub = _compiler()
+    resp = conn.call(stub.Transform, pb.compiler.TransformRequest(
+        symbols=[_sym_pb(s) for s in symbols], **op))
+    return Symbol(resp.symbol.json)
+
+
+def _legacy_shape(ps):
+    if not ps.known:
+        return ()
+    return tuple(0 if d < 0 else int(d) for d in ps.dims)
+
+
+class Symbol:
+    """A symbolic graph (MXNet JSON). Build with mx.sym.Variable and the operator functions."""
+
+    def __init__(self, json_text):
+        self._json = json_text
+        self._desc = None
+        self._graph = None
+
+    # -- inspection -----------------------------------------------------------------------
+    def _describe(self):
+        if self._desc is None:
+            conn, stub = _compiler()
+            self._desc = conn.call(stub.Describe,
+                                   pb.compiler.DescribeRequest(symbol=_sym_pb(self)))
+        return self._desc
+
+    def _parsed(self):
+        if self._graph is None:
+            self._graph = json.loads(self._json)
+        return self._graph
+
+    def list_arguments(self):
+        return list(self._describe().arguments)
+
+    def list_outputs(self):
+        return list(self._describe().outputs)
+
+    def list_auxiliary_states(self):
+        return list(self._describe().aux_states)
+
+    def list_inputs(self):
+        return list(self._describe().inputs)
+
+    @property
+    def name(self):
+        g = self._parsed()
+        if len(g["heads"]) != 1:
+            return None
+        return g["nodes"][g["heads"][0][0]]["name"]
+
+    def _head_attrs(self):
+        g = self._parsed()
+        if len(g["heads"]) != 1:
+            return {}
+        node = g["nodes"][g["heads"][0][0]]
+        return dict(node.get("attrs") or node.get("attr") or node.get("param") or {})
+
+    def attr(self, key):
+        attrs = self._head_attrs()
+        if key not in attrs and key in _HIDDEN_KEYS:
+            return attrs.get("__%s__" % key)
+        return attrs.get(key)
+
+    def list_attr(self, recursive=False):
+        """The head node's attributes; hidden keys (``__lr_mult__``) also without
+        underscores, as MXNet lists them."""
+        if recursive:
+            raise DeprecationWarning("Symbol.list_attr with recursive=True has been deprecated. "
+                                     "Please use attr_dict instead.")
+        attrs = self._head_attrs()
+        for key in _HIDDEN_KEYS:
+            if "__%s__" % key in attrs:
+                attrs.setdefault(key, attrs["__%s__" % key])
+        return attrs
+
+    def attr_dict(self):
+        out = {}
+        for node in self._parsed()["nodes"]:
+            attrs = node.get("attrs") or node.get("attr") or node.get("param")
+            if attrs:
+                out[node["name"]] = dict(attrs)
+        return out
+
+    def tojson(self):
+        return self._json
+
+    def save(self, fname, remove_amp_cast=True):
+        with open(fname, "w") as f:
+            f.write(self.tojson())
+
+    def __repr__(self):
+        name = self.name
+        if name is None:
+            return "<Symbol group [%s]>" % ", ".join(o for o in self.list_outputs())
+        return "<Symbol %s>" % name
+
+    def __getstate__(self):
+        return {"handle": self._json}
+
+    def __setstate__(self, state):
+        self.__init__(state["handle"])
+
+    def __copy__(self):
+        return Symbol(self._json)
+
+    def __deepcopy__(self, _memo):
+        return Symbol(self._json)
+
+    # -- structure ------------------------------------------------------------------------
+    def __len__(self):
+        return len(self.list_outputs())
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, index):
+        if isinstance(index, str):
+            outputs = self.list_outputs()
+            if index not in outputs:
+                # MXNet also accepts a unique output name prefix match, e.g. 'fc1' -> 'fc1_output'
+                matches = [o for o in outputs if o == index + "_output"]
+                if len(matches) != 1:
+                    raise ValueError("There is no output named %s in %s" % (index, outputs))
+                index = matches[0]
+            return _transform([self], output_name=index)
+        if isinstance(index, slice):
+            return Group([self[i] for i in range(len(self))[index]])
+        if not isinstance(index, numbers.Integral):
+            raise TypeError("Symbol only supports integer or string indexing")
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError("index %d out of range for %d outputs" % (index, n))
+        return _transform([self], output_index=int(index) % n)
+
+    def get_internals(self):
+        return _transform([self], internals=True)
+
+    def get_children(self):
+        g = self._parsed()
+        if len(g["heads"]) != 1:
+            return None
+        node = g["nodes"][g["heads"][0][0]]
+        if not node.get("inputs"):
+            return None
+        internals = self.get_internals()
+        names = internals.list_outputs()
+        kids = []
+        for nid, idx, *_ in node["inputs"]:
+            child = g["nodes"][nid]
+            out_name = child["name"] if child["op"] == "null" else None
+            if out_name is None:
+                inner = Symbol(json.dumps({**g, "heads": [[nid, idx, 0]]}))
+                out_name = inner.list_outputs()[0]
+            kids.append(internals[names.index(out_name)])
+        return Group(kids)
+
+    def __call__(self, *args, **kwargs):
+        """Composition by call: replaces this symbol's variables by the given symbols."""
+        name = kwargs.pop("name", None)
+        for a in list(args) + list(kwargs.values()):
+            if not isinstance(a, Symbol):
+                raise TypeError("Compose expects Symbol arguments, got %s" % type(a))
+        return _compose(call=_sym_pb(self), name=name or "",
+                        positional=[_sym_pb(a) for a in args],
+                        named={k: _sym_pb(v) for k, v in kwargs.items()})
+
+    # -- arithmetic -----------------------------------------------------------------------
+    def _binary(self, other, array_op, scalar_op):
+        if isinstance(other, Symbol):
+            return _op_symbol(array_op)(self, other)
+        if isinstance(other, (numbers.Number, np.generic)):
+            return _op_symbol(scalar_op)(self, scalar=other)
+        raise TypeError("type %s not supported" % str(type(other)))
+
+    def __add__(self, o): return self._binary(o, "_Plus", "_PlusScalar")
+    def __radd__(self, o): return self._binary(o, "_Plus", "_PlusScalar")
+    def __sub__(self, o): return self._binary(o, "_Minus", "_MinusScalar")
+    def __rsub__(self, o): return self._binary(o, "_Minus", "_RMinusScalar")
+    def __mul__(self, o): return self._binary(o, "_Mul", "_MulScalar")
+    def __rmul__(self, o): return self._binary(o, "_Mul", "_MulScalar")
+    def __truediv__(self, o): return self._binary(o, "_Div", "_DivScalar")
+    def __rtruediv__(self, o): return self._binary(o, "_Div", "_RDivScalar")
+    def __pow__(self, o): return self._binary(o, "_Power", "_PowerScalar")
+    def __rpow__(self, o): return self._binary(o, "_Power", "_RPowerScalar")
+    __div__, __rdiv__ = __truediv__, __rtruediv__
+
+    def __neg__(self):
+        return self.__mul__(-1.0)
+
+    # -- inference ------------------------------------------------------------------------
+    def _shape_request(self, args, kwargs):
+        if args and kwargs:
+            raise ValueError("Can only specify known argument shapes either by positional or "
+                             "kwargs way.")
+        known = {}
+        if args:
+            for name, shape in zip(self.list_arguments(), args):
+                if shape is not None:
+                    known[name] = shape
+        else:
+            known = {k: v for k, v in kwargs.items() if v is not None}
+        shapes = {}
+        for name, shape in known.items():
+            if isinstance(shape, numbers.Integral):
+                shape = (shape,)
+            shapes[name] = pb.compiler.PartialShape(
+                known=True, dims=[-1 if int(d) == 0 else int(d) for d in shape])
+        conn, stub = _compiler()
+        return conn.call(stub.InferShape, pb.compiler.InferShapeRequest(
+            symbol=_sym_pb(self), shapes=shapes))
+
+    def infer_shape(self, *args, **kwargs):
+        """(arg_shapes, out_shapes, aux_shapes) as lists of tuples, or (None, None, None)
+        when some shape cannot be decided."""
+        resp = self._shape_request(args, kwargs)
+        if not resp.complete:
+            unknown = [n for n, s in zip(self.list_arguments(), resp.arg_shapes)
+                       if not s.known or any(d < 0 for d in s.dims)]
+            warnings.warn("Cannot decide shape for the following arguments (0s in shape means "
+                          "unknown dimensions). Consider providing them as input:\n\t"
+                          + "\n\t".join("%s: %s" % (n, ()) for n in unknown[:10]),
+                          stacklevel=2)
+            return None, None, None
+        conv = lambda lst: [tuple(int(d) for d in s.dims) for s in lst]  # noqa: E731
+        return conv(resp.arg_shapes), conv(resp.out_shapes), conv(resp.aux_shapes)
+
+    def infer_shape_partial(self, *args, **kwargs):
+        resp = self._shape_request(args, kwargs)
+        conv = lambda lst: [_legacy_shape(s) for s in lst]  # noqa: E731
+        return conv(resp.arg_shapes), conv(resp.out_shapes), conv(resp.aux_shapes)
+
+    def infer_type(self, *args, **kwargs):
+        """(arg_types, out_types, aux_types) as numpy types, or (None, None, None)."""
+        if args and kwargs:
+            raise ValueError("Can only specify known argument types either by positional or "
+                             "kwargs way.")
+        known = dict(zip(self.list_arguments(), args)) if args else kwargs
+        dtypes = {k: dtype_to_pb(v) for k, v in known.items() if v is not None}
+        conn, stub = _compiler()
+        resp = conn.call(stub.InferType, pb.compiler.InferTypeRequest(
+            symbol=_sym_pb(self), dtypes=dtypes))
+        if not resp.complete:
+            return None, None, None
+        conv = lambda lst: [dtype_from_pb(t).type for t in lst]  # noqa: E731
+        return conv(resp.arg_types), conv(resp.out_types), conv(resp.aux_types)
+
+    # -- binding --------------------------------------------------------------------------
+    def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None,
+             group2ctx=None, shared_exec=None):
+        from .executor import Executor
+        return Executor._bind(self, ctx, args, args_grad, grad_req, aux_states)
+
+    def simple_bind(self, ctx=None, grad_req="write", type_dict=None, stype_dict=None,
+                    group2ctx=None, shared_arg_names=None, shared_exec=None,
+                    shared_buffer=None, **kwargs):
+        from .executor import Executor
+        return Executor._simple_bind(self, ctx, grad_req, type_dict, kwargs)
+
+    def eval(self, ctx=None, **kwargs):
+        exe = self.bind(ctx, kwargs)
+        exe.forward()
+        return exe.outputs
+
+
+def _format_attrs(kwargs):
+    return {k: _ops.format_attr(v) for k, v in kwargs.items()}
+
+
+def _op_symbol(op_name):
+    """The Python function of operator ``op_name`` for symbols (hint = op_name.lower())."""
+    info = _ops.lookup(op_name)
+    if info is None:
+        raise AttributeError("module 'mxgrid.symbol' has no attribute or operator '%s'"
+                             % op_name)
+    param_names = [p.name for p in info.params]
+
+    def fn(*args, name=None, attr=None, **kwargs):
+        positional, attrs, n_params = [], {}, 0
+        for a in args:
+            if isinstance(a, Symbol):
+                positional.append(a)
+            elif isinstance(a, (list, tuple)) and a and all(isinstance(x, Symbol) for x in a):
+                positional.extend(a)
+            else:
+                if n_params >= len(param_names):
+                    raise TypeError("%s: too many positional arguments" % op_name)
+                attrs[param_names[n_params]] = _ops.format_attr(a)
+                n_params += 1
+        named = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
+        input_names = set(info.inputs) | set(info.aux_states)
+        for k, v in kwargs.items():
+            if isinstance(v, Symbol) or (v is None and k in input_names):
+                continue  # inputs; None for an input means "not given", as in MXNet
+            attrs[k] = _ops.format_attr(v)
+        if info.variadic_param and info.variadic_param not in attrs:
+            attrs[info.variadic_param] = str(len(positional) + len(named))
+        scope_attrs = AttrScope.current().get(attr)
+        attrs.update({k: str(v) for k, v in scope_attrs.items()})
+        node_name = NameManager.current().get(name, op_name.lower())
+        return _compose(op=op_name, attrs=attrs, name=node_name,
+                        positional=[_sym_pb(s) for s in positional],
+                        named={k: _sym_pb(v) for k, v in named.items()})
+
+    fn.__name__ = op_name
+    fn.__doc__ = info.description
+    return fn
+
+
+def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None,
+             stype=None, **kwargs):
+    """A free variable (an argument of the graph), as mx.sym.Variable."""
+    if not isinstance(name, str):
+        raise TypeError("Expect a string for variable `name`")
+    attrs = dict(AttrScope.current().get(attr))
+    if shape is not None:
+        attrs["__shape__"] = str(tuple(shape) if not isinstance(shape, int) else (shape,))
+    if lr_mult is not None:
+        attrs["__lr_mult__"] = str(lr_mult)
+    if wd_mult is not None:
+        attrs["__wd_mult__"] = str(wd_mult)
+    if dtype is not None:
+        attrs["__dtype__"] = str(_NP_TO_PB[np.dtype(dtype)] - 1)
+    if init is not None:
+        attrs["__init__"] = init if isinstance(init, str) else init.dumps()
+    if stype is not None:
+        attrs["__storage_type__"] = str({"default": 0, "row_sparse": 1, "csr": 2}[stype])
+    for k, v in kwargs.items():
+        if k.startswith("__") and k.endswith("__"):
+            attrs[k] = str(v)
+        else:
+            raise ValueError("Attribute name=%s is not supported. Additional attributes must "
+                             "start and end with double underscores, e.g, __yourattr__" % k)
+    return _compose(variable=name, attrs=attrs)
+
+
+var = Variable
+
+
+def Group(symbols):
+    """One symbol whose outputs are all outputs of ``symbols``, in order."""
+    if not symbols or any(not isinstance(s, Symbol) for s in symbols):
+        raise TypeError("Expected a list of symbols as input")
+    return _transform(list(symbols), group=True)
+
+
+def load_json(json_str):
+    """A Symbol from MXNet -symbol.json text (validated by the compiler)."""
+    if not isinstance(json_str, str):
+        raise TypeError("fname required to be string")
+    sym = Symbol(json_str)
+    sym._describe()  # raises MXNetError for bad JSON
+    return sym
+
+
+def load(fname):
+    with open(fname) as f:
+        return load_json(f.read())
+
+
+_OP_FUNCTIONS = {}
+
+
+def __getattr__(name):
+    """Operators as module functions, generated on first access from ListOperators."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    fn = _OP_FUNCTIONS.get(name)
+    if fn is None:
+        # Cached apart from globals(): an operator named like a builtin (max, sum, abs) must
+        # not shadow the builtin inside this module.
+        fn = _OP_FUNCTIONS[name] = _op_symbol(name)
+    return fn
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ops.names()))

@@ -1,0 +1,139 @@
+"""Same calls, same values: operators and executors through mxgrid vs real MXNet 1.9.1."""
+import numpy as np
+import pytest
+
+RNG = np.random.RandomState(42)
+X = RNG.uniform(-1, 1, (4, 5)).astype(np.float32)
+Y = RNG.uniform(0.5, 1.5, (4, 5)).astype(np.float32)
+W = RNG.uniform(-1, 1, (3, 5)).astype(np.float32)
+B = RNG.uniform(-1, 1, (3,)).astype(np.float32)
+ROW = RNG.uniform(-1, 1, (1, 5)).astype(np.float32)
+IMG = RNG.uniform(-1, 1, (2, 3, 6, 6)).astype(np.float32)
+KER = RNG.uniform(-1, 1, (4, 3, 3, 3)).astype(np.float32)
+
+# (name, function of the module m (mx.nd of either library) and its inputs)
+CASES = [
+    ("FullyConnected", lambda nd, a: nd.FullyConnected(a(X), a(W), a(B), num_hidden=3)),
+    ("FullyConnected_no_bias",
+     lambda nd, a: nd.FullyConnected(a(X), a(W), num_hidden=3, no_bias=True)),
+    ("Activation_relu", lambda nd, a: nd.Activation(a(X), act_type="relu")),
+    ("Activation_tanh", lambda nd, a: nd.Activation(a(X), act_type="tanh")),
+    ("Activation_sigmoid", lambda nd, a: nd.Activation(data=a(X), act_type="sigmoid")),
+    ("softmax", lambda nd, a: nd.softmax(a(X))),
+    ("softmax_axis0", lambda nd, a: nd.softmax(a(X), axis=0)),
+    ("log_softmax", lambda nd, a: nd.log_softmax(a(X))),
+    ("dot", lambda nd, a: nd.dot(a(X), a(W.T.copy()))),
+    ("dot_transpose_b", lambda nd, a: nd.dot(a(X), a(W), transpose_b=True)),
+    ("broadcast_add", lambda nd, a: nd.broadcast_add(a(X), a(ROW))),
+    ("broadcast_mul", lambda nd, a: nd.broadcast_mul(a(X), a(ROW))),
+    ("broadcast_sub", lambda nd, a: nd.broadcast_sub(a(X), a(ROW))),
+    ("broadcast_div", lambda nd, a: nd.broadcast_div(a(X), a(Y))),
+    ("broadcast_maximum", lambda nd, a: nd.broadcast_maximum(a(X), a(ROW))),
+    ("Concat", lambda nd, a: nd.Concat(a(X), a(Y), dim=0)),
+    ("concat_dim1", lambda nd, a: nd.concat(a(X), a(Y), dim=1)),
+    ("slice_axis", lambda nd, a: nd.slice_axis(a(X), axis=1, begin=1, end=4)),
+    ("transpose", lambda nd, a: nd.transpose(a(X))),
+    ("transpose_axes", lambda nd, a: nd.transpose(a(IMG), axes=(0, 2, 3, 1))),
+    ("sum_axis", lambda nd, a: nd.sum(a(X), axis=1)),
+    ("sum_keepdims", lambda nd, a: nd.sum(a(X), axis=0, keepdims=True)),
+    ("sum_all", lambda nd, a: nd.sum(a(X))),
+    ("mean_axis", lambda nd, a: nd.mean(a(X), axis=1)),
+    ("max_axis", lambda nd, a: nd.max(a(X), axis=0)),
+    ("argmax", lambda nd, a: nd.argmax(a(X), axis=1)),
+    ("exp", lambda nd, a: nd.exp(a(X))),
+    ("log", lambda nd, a: nd.log(a(Y))),
+    ("sqrt", lambda nd, a: nd.sqrt(a(Y))),
+    ("square", lambda nd, a: nd.square(a(X))),
+    ("abs", lambda nd, a: nd.abs(a(X))),
+    ("clip", lambda nd, a: nd.clip(a(X), a_min=-0.5, a_max=0.5)),
+    ("Reshape", lambda nd, a: nd.Reshape(a(X), shape=(5, 4))),
+    ("Flatten", lambda nd, a: nd.Flatten(a(IMG))),
+    ("Convolution", lambda nd, a: nd.Convolution(a(IMG), a(KER), kernel=(3, 3), num_filter=4,
+                                                 no_bias=True)),
+    ("Pooling_max", lambda nd, a: nd.Pooling(a(IMG), kernel=(2, 2), stride=(2, 2),
+                                             pool_type="max")),
+    ("Pooling_avg_global", lambda nd, a: nd.Pooling(a(IMG), kernel=(1, 1), global_pool=True,
+                                                    pool_type="avg")),
+    ("add_n", lambda nd, a: nd.add_n(a(X), a(Y), a(X))),
+    ("elemwise_add", lambda nd, a: nd.elemwise_add(a(X), a(Y))),
+    ("where", lambda nd, a: nd.where(a((X > 0).astype(np.float32)), a(X), a(Y))),
+    ("one_hot", lambda nd, a: nd.one_hot(a(np.array([0, 2, 1], np.float32)), depth=3)),
+    ("scalar_arith", lambda nd, a: (a(X) * 2 + 1) / 4 - 0.5),
+    ("rscalar_arith", lambda nd, a: 1 / a(Y) + (3 - a(X))),
+]
+
+
+@pytest.mark.parametrize("name,fn", CASES, ids=[c[0] for c in CASES])
+def test_operator_matches_mxnet(mxw, real_mx, name, fn):
+    ours = fn(mxw.nd, lambda v: mxw.nd.array(v, dtype=v.dtype))
+    ref = fn(real_mx.nd, lambda v: real_mx.nd.array(v, dtype=v.dtype))
+    assert ours.shape == ref.shape, name
+    assert ours.dtype == ref.dtype, name
+    np.testing.assert_allclose(ours.asnumpy(), ref.asnumpy(), rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+
+
+def test_out_argument_writes_in_place(mxw):
+    mx = mxw
+    a = mx.nd.array(X)
+    out = mx.nd.zeros((4, 5))
+    r = mx.nd.exp(a, out=out)
+    assert r is out
+    np.testing.assert_allclose(out.asnumpy(), np.exp(X), rtol=1e-6)
+
+
+def _mlp(m):
+    data = m.sym.Variable("data")
+    net = m.sym.FullyConnected(data, num_hidden=6, name="fc1")
+    net = m.sym.Activation(net, act_type="relu", name="relu1")
+    net = m.sym.FullyConnected(net, num_hidden=3, name="fc2")
+    return m.sym.SoftmaxOutput(net, name="softmax")
+
+
+def _mlp_values():
+    rng = np.random.RandomState(7)
+    return {"data": rng.uniform(-1, 1, (4, 5)).astype(np.float32),
+            "fc1_weight": rng.uniform(-0.5, 0.5, (6, 5)).astype(np.float32),
+            "fc1_bias": rng.uniform(-0.1, 0.1, (6,)).astype(np.float32),
+            "fc2_weight": rng.uniform(-0.5, 0.5, (3, 6)).astype(np.float32),
+            "fc2_bias": rng.uniform(-0.1, 0.1, (3,)).astype(np.float32),
+            "softmax_label": np.array([0, 2, 1, 2], np.float32)}
+
+
+def _run_mlp(m):
+    net = _mlp(m)
+    vals = _mlp_values()
+    args = {k: m.nd.array(v) for k, v in vals.items()}
+    grads = {k: m.nd.zeros(v.shape) for k, v in vals.items() if k not in ("data",
+                                                                          "softmax_label")}
+    exe = net.bind(m.cpu(), args=args, args_grad=grads)
+    exe.forward(is_train=True)
+    exe.backward()
+    return ({k: v.asnumpy() for k, v in exe.output_dict.items()},
+            {k: v.asnumpy() for k, v in exe.grad_dict.items() if v is not None})
+
+
+def test_mlp_bind_forward_backward_matches_mxnet(mxw, real_mx):
+    outs, grads = _run_mlp(mxw)
+    ref_outs, ref_grads = _run_mlp(real_mx)
+    assert sorted(outs) == sorted(ref_outs) and sorted(grads) == sorted(ref_grads)
+    for k in ref_outs:
+        np.testing.assert_allclose(outs[k], ref_outs[k], rtol=1e-5, atol=1e-6)
+    for k in ref_grads:
+        np.testing.assert_allclose(grads[k], ref_grads[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_simple_bind_forward_with_kwargs_matches_mxnet(mxw, real_mx):
+    vals = _mlp_values()
+
+    def run(m):
+        exe = _mlp(m).simple_bind(m.cpu(), data=(4, 5))
+        for k, v in vals.items():
+            if k != "data":
+                exe.arg_dict[k][:] = v
+        exe.forward(is_train=True, data=m.nd.array(vals["data"]))
+        exe.backward()
+        return exe.outputs[0].asnumpy(), exe.grad_dict["fc1_weight"].asnumpy()
+    ours, ref = run(mxw), run(real_mx)
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-4, atol=1e-6)
