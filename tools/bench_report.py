@@ -65,6 +65,25 @@ PAIRS = [
     ("ResNet-18 training executor intermediates, batch 32 (vs MXNet)", "MiB",
      "resnet18_planned_mib", "MXNet 1.9.1 debug_str Total MB allocated (whole MiB)",
      "mxnet_resnet18_allocated_mib", "lower"),
+    # tests/bench/net_bench: the worker process over loopback TCP vs a bare gRPC echo service.
+    ("worker Invoke round trip, elemwise_add of 1-element arrays, new output, Free every 100 "
+     "(target ratio <= 1.5)", "us",
+     "net_invoke_us", "bare gRPC unary Ping, same request/response bytes", "net_ping_us",
+     "lower"),
+    ("worker InvokeBatch, batches of 1000 small ops, one connection, incl. final Wait "
+     "(target >= 20,000 ops/s)", "ops/s",
+     "net_invoke_batch_ops_per_s", "bare gRPC unary Ping carrying the same batch bytes",
+     "net_ping_batch_ops_per_s", "higher"),
+    ("worker InvokeStream, batches of 1000 small ops, one connection, incl. final Wait "
+     "(target >= 20,000 ops/s)", "ops/s",
+     "net_invoke_stream_ops_per_s", "bare gRPC unary Ping carrying the same batch bytes",
+     "net_ping_batch_ops_per_s", "higher"),
+    ("worker UploadStream 256 MiB float32, 2 MiB chunks (target ratio >= 0.7)", "GB/s",
+     "net_upload_gbps", "bare gRPC client stream of the same chunks into one buffer",
+     "net_echo_upload_gbps", "higher"),
+    ("worker DownloadStream 256 MiB float32, 2 MiB chunks (target ratio >= 0.7)", "GB/s",
+     "net_download_gbps", "bare gRPC server stream of the same chunks from one buffer",
+     "net_echo_download_gbps", "higher"),
 ]
 
 

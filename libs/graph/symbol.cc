@@ -139,6 +139,27 @@ Symbol Symbol::Copy() const {
   return Symbol(std::move(outputs));
 }
 
+Symbol Symbol::MergeIdentical() const {
+  std::unordered_map<const Node*, std::shared_ptr<Node>> merged;
+  std::unordered_map<std::string, std::shared_ptr<Node>> by_key;
+  for (const Node* old : PostOrder()) {
+    auto node = std::make_shared<Node>(*old);
+    for (NodeEntry& e : node->inputs) e.node = merged.at(e.node.get());
+    // The key spells out everything that makes a node what it is; lengths keep it unambiguous.
+    std::string key = absl::StrCat(node->name.size(), ":", node->name, "|",
+                                   node->op ? node->op->def().name : std::string("null"), "|");
+    for (const auto& [k, v] : node->attrs) absl::StrAppend(&key, k.size(), ":", k, v.size(), ":", v);
+    for (const NodeEntry& e : node->inputs) {
+      absl::StrAppend(&key, "|", reinterpret_cast<uintptr_t>(e.node.get()), ".", e.index);
+    }
+    auto [it, inserted] = by_key.emplace(std::move(key), node);
+    merged.emplace(old, it->second);
+  }
+  std::vector<NodeEntry> outputs;
+  for (const NodeEntry& e : outputs_) outputs.push_back({merged.at(e.node.get()), e.index});
+  return Symbol(std::move(outputs));
+}
+
 absl::StatusOr<Symbol> Symbol::Compose(const Inputs& inputs, absl::string_view name) const {
   if (outputs_.empty()) return absl::InvalidArgumentError("cannot compose an empty symbol");
   if (outputs_[0].node->is_variable()) {

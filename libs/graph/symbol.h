@@ -107,6 +107,12 @@ class Symbol {
   std::vector<const Node*> PostOrder() const;
   // A deep copy sharing no nodes with this one.
   Symbol Copy() const;
+  // A copy in which structurally identical nodes — same name, operator, attributes and
+  // (merged) inputs — are one node. Symbols that traveled as separate JSON texts have lost
+  // the node identity they shared: `x * 2 + x` composed from two texts holds two variables
+  // 'x'; merged, it lists 'x' once, as MXNet does. (Two distinct MXNet variables with the
+  // same name and attributes become one as well.)
+  Symbol MergeIdentical() const;
 
  private:
   enum class InputKind { kAll, kArguments, kAux };

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/graph/infer.h"
+#include "libs/graph/json.h"
 #include "libs/ops/builtin.h"
 
 namespace mxgrid::graph {
@@ -99,6 +100,27 @@ TEST_F(SymbolTest, ArithmeticNamesAsMxnet) {
   Symbol a = Symbol::Variable("a"), b = Symbol::Variable("b");
   ExpectLikeMxnet(Calc(Arith::kAdd, Calc(Arith::kMul, Calc(Arith::kAdd, a, b), 2.0), a),
                   "arith_mixed");
+}
+
+TEST_F(SymbolTest, MergeIdenticalJoinsNodesThatTraveledSeparately) {
+  // x * 2 + x and Group([fc, relu(fc)]) as a client builds them from separate JSON texts:
+  // each text has its own copy of the shared nodes.
+  auto reload = [](const Symbol& s) { return *LoadJson(SaveJson(s), ops::GlobalRegistry()); };
+  Symbol x = Symbol::Variable("x");
+  Symbol twice = Calc(Arith::kMul, reload(x), 2.0);
+  Symbol sum = Calc(Arith::kAdd, reload(twice), reload(x));
+  EXPECT_EQ(sum.ListArguments(), (std::vector<std::string>{"x", "x"}));
+  EXPECT_EQ(sum.MergeIdentical().ListArguments(), (std::vector<std::string>{"x"}));
+  Symbol fc = Op("FullyConnected", {{"num_hidden", "4"}}, {{x}, {}}, "fc1");
+  Symbol act = Op("Activation", {{"act_type", "relu"}}, {{reload(fc)}, {}}, "relu1");
+  const std::vector<Symbol> parts = {reload(fc), act};
+  Symbol group = Symbol::Group(parts).MergeIdentical();
+  EXPECT_EQ(group.ListArguments(), (std::vector<std::string>{"x", "fc1_weight", "fc1_bias"}));
+  EXPECT_EQ(group.ListOutputs(), (std::vector<std::string>{"fc1_output", "relu1_output"}));
+  // Different attributes or names stay apart.
+  Symbol y1 = Symbol::Variable("y", {{"__shape__", "(2,)"}});
+  Symbol two = Calc(Arith::kAdd, y1, reload(Symbol::Variable("y")));
+  EXPECT_EQ(two.MergeIdentical().ListArguments(), (std::vector<std::string>{"y", "y"}));
 }
 
 TEST_F(SymbolTest, ScalarForms) {

@@ -28,6 +28,19 @@ ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off (MXGRID_LOG_LEVEL overrides)");
 
 namespace mxgrid::services {
+namespace {
+
+// True for the usage flags absl handles itself (--help, --helpfull, --help=substring, ...).
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (absl::StartsWith(arg, "--")) arg.remove_prefix(1);
+    if (absl::StartsWith(arg, "-help")) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const char* usage) {
   absl::FlagsUsageConfig config;
@@ -37,6 +50,14 @@ ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const ch
   };
   absl::SetFlagsUsageConfig(std::move(config));
   absl::SetProgramUsageMessage(usage);
+  if (AsksForHelp(argc, argv)) {
+    // absl prints the help and exits with status 1; asking for help is not a failure, so
+    // turn that exit into 0 (output flushed first).
+    std::atexit([] {
+      std::fflush(nullptr);
+      std::_Exit(0);
+    });
+  }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
     std::fprintf(stderr, "%s: unexpected argument '%s'; see --help\n", name, positional[1]);

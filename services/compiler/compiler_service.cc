@@ -25,7 +25,9 @@ absl::StatusOr<Symbol> Load(const v1::Symbol& s, const ops::Registry& registry) 
   return graph::LoadJson(s.json(), registry);
 }
 
-void Store(const Symbol& s, v1::Symbol* out) { out->set_json(graph::SaveJson(s)); }
+// Symbols sent back are merged: nodes the request's separate JSON texts shared (a variable
+// used on both sides of `x * 2 + x`) become one again.
+void Store(const Symbol& s, v1::Symbol* out) { out->set_json(graph::SaveJson(s.MergeIdentical())); }
 
 absl::StatusOr<Symbol::Inputs> LoadInputs(const v1::ComposeRequest& r,
                                           const ops::Registry& registry) {
@@ -107,6 +109,18 @@ void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::Operat
     if (p.name == "num_args") info->set_variadic_param(p.name);
   }
   absl::StatusOr<ops::ParsedOp> op = registry.Parse(def.name, attrs);
+  if (!op.ok()) {
+    // Some ops check optional parameters together (Pooling wants a kernel unless
+    // global_pool): retry with placeholders for the optional tuples left empty too.
+    for (const ops::ParamSpec& p : def.params) {
+      const bool tuple = p.type.find("Shape") != std::string::npos ||
+                         p.type.find("tuple") != std::string::npos;
+      const bool empty = p.default_value.empty() || p.default_value == "[]" ||
+                         p.default_value == "()";
+      if (!p.required && tuple && empty) attrs[p.name] = Placeholder(p);
+    }
+    op = registry.Parse(def.name, attrs);
+  }
   if (!op.ok()) return;  // inputs depend on parameters no placeholder satisfies
   const std::vector<std::string> names = op->input_names();
   const std::vector<int> aux = op->aux_indices();

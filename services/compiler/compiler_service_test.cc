@@ -95,6 +95,35 @@ TEST_F(CompilerServiceTest, ListOperatorsDescribesEachOperator) {
   EXPECT_TRUE(fc && bn && concat);
 }
 
+// A client generates each operator's function from its listed inputs: an op whose parse
+// fails on placeholders would get none (Pooling and expand_dims once did).
+TEST_F(CompilerServiceTest, ListOperatorsReportsInputsForEveryOperator) {
+  v1::ListOperatorsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->ListOperators(&ctx, {}, &resp).ok());
+  ASSERT_EQ(resp.operators_size(), static_cast<int>(ops::GlobalRegistry().List().size()));
+  for (const v1::OperatorInfo& op : resp.operators()) {
+    EXPECT_FALSE(op.inputs().empty()) << op.name() << " reports no inputs";
+    if (op.name() == "Pooling" || op.name() == "expand_dims" || op.name() == "slice" ||
+        op.name() == "broadcast_to") {
+      EXPECT_THAT(op.inputs(), ElementsAre("data")) << op.name();
+    }
+    if (op.name() == "broadcast_like" || op.name() == "_power") {
+      EXPECT_THAT(op.inputs(), ElementsAre("lhs", "rhs")) << op.name();
+    }
+    // Variadic ops list the inputs of the placeholder count (num_args = 1).
+    if (op.name() == "Concat" || op.name() == "add_n") {
+      EXPECT_EQ(op.variadic_param(), "num_args") << op.name();
+      EXPECT_THAT(op.inputs(), ElementsAre("arg0")) << op.name();
+    }
+    if (op.name() == "expand_dims") {
+      ASSERT_EQ(op.params_size(), 1);
+      EXPECT_EQ(op.params(0).name(), "axis");
+      EXPECT_TRUE(op.params(0).required());
+    }
+  }
+}
+
 TEST_F(CompilerServiceTest, TutorialSymbolsThroughRpcs) {
   v1::Symbol net;
   ASSERT_TRUE(Op("FullyConnected", "fc1", {{"num_hidden", "10"}}, {{"data", Variable("data")}},

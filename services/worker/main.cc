@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   worker.sessions.default_lease = absl::GetFlag(FLAGS_lease);
   worker.sessions.max_lease = absl::GetFlag(FLAGS_max_lease);
   worker.op_cache_entries = absl::GetFlag(FLAGS_op_cache_entries);
+  worker.max_message_bytes = options.max_message_bytes;
   mxgrid::services::WorkerService service(&mxgrid::ops::GlobalRegistry(), worker);
 
   const std::string compiler_address = absl::GetFlag(FLAGS_compiler);

@@ -30,6 +30,7 @@
 #include "absl/types/span.h"
 #include "libs/base/mutex.h"
 #include "libs/executor/executor.h"
+#include "libs/kvstore/optimizer.h"
 #include "libs/kvstore/store.h"
 #include "libs/tensor/ndarray.h"
 
@@ -42,8 +43,10 @@ inline constexpr uint64_t kFirstWorkerHandle = uint64_t{1} << 32;
 struct BoundExecutor {
   std::unique_ptr<executor::Executor> exec;
   std::vector<uint64_t> outputs;
-  // Serializes Forward / Backward calls on the executor (it is not thread-safe).
+  // Serializes Forward / Backward / Update calls on the executor (it is not thread-safe).
   base::Mutex mu;
+  // Set by SetExecutorOptimizer; null until then.
+  std::unique_ptr<kvstore::Optimizer> optimizer ABSL_GUARDED_BY(mu);
 };
 
 class Session {

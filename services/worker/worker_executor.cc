@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/client_context.h"
@@ -17,6 +18,7 @@
 #include "libs/rpc/tensor_codec.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
+#include "services/worker/internal/wait.h"
 #include "services/worker/worker_service.h"
 
 namespace mxgrid::services {
@@ -54,6 +56,22 @@ absl::StatusOr<std::vector<NDArray>> OptionalArrays(
     out.push_back(std::move(a));
   }
   return out;
+}
+
+// Module.update(): one optimizer step for every argument with a gradient.
+absl::Status ApplyUpdate(BoundExecutor& bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(bound.mu) {
+  if (bound.optimizer == nullptr) {
+    return absl::FailedPreconditionError(
+        "update: no optimizer on this executor (call SetExecutorOptimizer first)");
+  }
+  const std::vector<NDArray>& args = bound.exec->arg_arrays();
+  const std::vector<NDArray>& grads = bound.exec->grad_arrays();
+  int index = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (grads[i].is_none()) continue;
+    MXGRID_RETURN_IF_ERROR(bound.optimizer->Update(index++, args[i], grads[i]));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -231,20 +249,42 @@ grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
   }());
 }
 
-grpc::Status WorkerService::Forward(grpc::ServerContext*, const v1::ForwardRequest* request,
+grpc::Status WorkerService::Forward(grpc::ServerContext* context,
+                                    const v1::ForwardRequest* request,
                                     v1::ForwardResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
-    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound, s->Executor(request->executor()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
+                            s->Executor(request->executor()));
     std::map<std::string, NDArray> inputs;
     for (const auto& [name, h] : request->inputs()) {
       MXGRID_ASSIGN_OR_RETURN(inputs[name], s->Array(h));
     }
+    for (const auto& [name, value] : request->values()) {
+      if (inputs.count(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("forward: '", name, "' given both as a handle and a value"));
+      }
+      MXGRID_ASSIGN_OR_RETURN(inputs[name], rpc::FromProto(value, bound->exec->context()));
+    }
+    if (request->update() && !request->backward()) {
+      return absl::InvalidArgumentError("forward: update needs backward");
+    }
     base::MutexLock lock(&bound->mu);
+    if (request->update() && bound->optimizer == nullptr) {
+      return absl::FailedPreconditionError(
+          "forward: update requested but the executor has no optimizer (SetExecutorOptimizer)");
+    }
     MXGRID_RETURN_IF_ERROR(bound->exec->Forward(request->is_train(), inputs));
+    if (request->backward()) MXGRID_RETURN_IF_ERROR(bound->exec->Backward({}));
+    if (request->update()) MXGRID_RETURN_IF_ERROR(ApplyUpdate(*bound));
     const std::vector<NDArray>& outputs = bound->exec->outputs();
     for (size_t i = 0; i < outputs.size(); ++i) {
       internal::ToProto(bound->outputs[i], outputs[i], response->add_outputs());
+      if (request->return_values()) {
+        MXGRID_RETURN_IF_ERROR(internal::WaitToRead(context, outputs[i]));
+        MXGRID_RETURN_IF_ERROR(rpc::ToProto(outputs[i], response->add_values()));
+      }
     }
     return absl::OkStatus();
   }());
@@ -259,6 +299,45 @@ grpc::Status WorkerService::Backward(grpc::ServerContext*, const v1::BackwardReq
                             OptionalArrays(*s, request->out_grads()));
     base::MutexLock lock(&bound->mu);
     return bound->exec->Backward(out_grads);
+  }());
+}
+
+grpc::Status WorkerService::SetExecutorOptimizer(grpc::ServerContext*,
+                                                 const v1::SetExecutorOptimizerRequest* request,
+                                                 v1::SetExecutorOptimizerResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
+                            s->Executor(request->executor()));
+    const std::map<std::string, std::string> params(request->params().begin(),
+                                                    request->params().end());
+    MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<kvstore::Optimizer> optimizer,
+                            kvstore::Optimizer::Create(request->name(), params));
+    base::MutexLock lock(&bound->mu);
+    // MXNet's default: no weight decay but on *_weight and *_gamma arguments.
+    const std::vector<std::string> names = bound->exec->symbol().ListArguments();
+    const std::vector<NDArray>& grads = bound->exec->grad_arrays();
+    int index = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (grads[i].is_none()) continue;
+      if (!absl::EndsWith(names[i], "_weight") && !absl::EndsWith(names[i], "_gamma")) {
+        optimizer->SetWdMult(index, 0);
+      }
+      ++index;
+    }
+    bound->optimizer = std::move(optimizer);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status WorkerService::Update(grpc::ServerContext*, const v1::UpdateRequest* request,
+                                   v1::UpdateResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
+                            s->Executor(request->executor()));
+    base::MutexLock lock(&bound->mu);
+    return ApplyUpdate(*bound);
   }());
 }
 

@@ -247,9 +247,12 @@ grpc::Status WorkerService::DownloadStream(grpc::ServerContext* context,
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->handle()));
     MXGRID_RETURN_IF_ERROR(internal::WaitToRead(context, a));
-    const size_t chunk_bytes = request->chunk_bytes() == 0
-                                   ? rpc::kDefaultChunkBytes
-                                   : static_cast<size_t>(request->chunk_bytes());
+    // Chunks stay below the message limit, leaving room for the envelope.
+    const size_t limit = static_cast<size_t>(std::max(options_.max_message_bytes - 1024, 1024));
+    const size_t chunk_bytes = std::min(request->chunk_bytes() == 0
+                                            ? rpc::kDefaultChunkBytes
+                                            : static_cast<size_t>(request->chunk_bytes()),
+                                        limit);
     return rpc::ForEachChunk(a, chunk_bytes, [&](const v1::TensorChunk& chunk) {
       if (context->IsCancelled()) return absl::CancelledError("download cancelled");
       return writer->Write(chunk) ? absl::OkStatus()

@@ -31,6 +31,8 @@ struct WorkerOptions {
   absl::Duration compiler_timeout = absl::Seconds(30);
   // Parsed operators (name + attributes) kept for repeated imperative calls.
   size_t op_cache_entries = 4096;
+  // The server's message limit: DownloadStream chunks stay below it.
+  int max_message_bytes = 64 << 20;
 };
 
 class WorkerService final : public v1::Worker::Service {
@@ -90,6 +92,11 @@ class WorkerService final : public v1::Worker::Service {
                        v1::ForwardResponse* response) override;
   grpc::Status Backward(grpc::ServerContext* context, const v1::BackwardRequest* request,
                         v1::BackwardResponse* response) override;
+  grpc::Status SetExecutorOptimizer(grpc::ServerContext* context,
+                                    const v1::SetExecutorOptimizerRequest* request,
+                                    v1::SetExecutorOptimizerResponse* response) override;
+  grpc::Status Update(grpc::ServerContext* context, const v1::UpdateRequest* request,
+                      v1::UpdateResponse* response) override;
   grpc::Status FreeExecutor(grpc::ServerContext* context,
                             const v1::FreeExecutorRequest* request,
                             v1::FreeExecutorResponse* response) override;

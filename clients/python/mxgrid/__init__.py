@@ -33,7 +33,8 @@ AttrScope = name.AttrScope
 
 # Written by other parts of the project; imported on first use when present.
 _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
-         "model": "model", "callback": "callback"}
+         "model": "model", "callback": "callback",
+         "init": "initializer", "initializer": "initializer"}
 
 
 def __getattr__(attr):
