@@ -262,6 +262,76 @@ TEST_F(WorkerServiceTest, SimpleBindForwardBackward) {
   EXPECT_TRUE(bound.plan_cached());
 }
 
+TEST_F(WorkerServiceTest, OneRoundTripTrainingStep) {
+  absl::StatusOr<graph::Symbol> net = graph::models::Mlp({4}, 3);
+  ASSERT_TRUE(net.ok());
+  v1::SimpleBindRequest bind;
+  bind.set_session(session_);
+  bind.mutable_symbol()->set_json(graph::SaveJson(*net));
+  v1::TensorMeta data;
+  data.add_shape(2);
+  data.add_shape(5);
+  (*bind.mutable_inputs())["data"] = data;
+  bind.set_grad_req("write");
+  (*bind.mutable_grad_req_by_name())["data"] = "null";
+  (*bind.mutable_grad_req_by_name())["softmax_label"] = "null";
+  v1::BindResponse bound;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->SimpleBind(&ctx, bind, &bound).ok());
+  }
+  v1::ForwardRequest step;
+  step.set_session(session_);
+  step.set_executor(bound.executor());
+  step.set_is_train(true);
+  step.set_backward(true);
+  step.set_update(true);
+  step.set_return_values(true);
+  (*step.mutable_values())["data"] = FloatTensor({2, 5}, std::vector<float>(10, 1));
+  (*step.mutable_values())["softmax_label"] = FloatTensor({2}, {0, 2});
+  v1::ForwardResponse out;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->Forward(&ctx, step, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);  // no optimizer yet
+  }
+  v1::SetExecutorOptimizerRequest opt;
+  opt.set_session(session_);
+  opt.set_executor(bound.executor());
+  opt.set_name("sgd");
+  (*opt.mutable_params())["learning_rate"] = "0.5";
+  (*opt.mutable_params())["wd"] = "0.1";  // not applied to biases
+  v1::SetExecutorOptimizerResponse opt_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->SetExecutorOptimizer(&ctx, opt, &opt_resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->Forward(&ctx, step, &out);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  ASSERT_EQ(out.values_size(), 1);
+  for (float p : Floats(out.values(0))) EXPECT_NEAR(p, 1.0f / 3, 1e-6);
+  // Zero weights: only fc2_bias moves, by -lr * sum over the batch of (p - onehot).
+  const float third = 1.0f / 3;
+  std::vector<float> bias = Download(bound.args(4).handle());
+  EXPECT_NEAR(bias[0], -0.5f * (2 * third - 1), 1e-6);
+  EXPECT_NEAR(bias[1], -0.5f * (2 * third), 1e-6);
+  EXPECT_NEAR(bias[2], -0.5f * (2 * third - 1), 1e-6);
+  EXPECT_THAT(Download(bound.args(3).handle()), ::testing::Each(0.0f));
+  // Update alone applies the same gradients again.
+  v1::UpdateRequest update;
+  update.set_session(session_);
+  update.set_executor(bound.executor());
+  v1::UpdateResponse update_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Update(&ctx, update, &update_resp).ok());
+  }
+  EXPECT_NEAR(Download(bound.args(4).handle())[1], -2 * 0.5f * (2 * third), 1e-6);
+}
+
 TEST_F(WorkerServiceTest, KVStorePushPullAndMerged) {
   v1::KVCreateRequest create;
   create.set_session(session_);
