@@ -13,7 +13,7 @@ from . import connection
 from ._proto import pb
 from .base import MXNetError
 from .context import current_context
-from .ndarray import NDArray, array, dtype_to_pb
+from .ndarray import NDArray, array, dtype_from_pb, dtype_to_pb
 from .symbol import _GRAD_REQ, _sym_pb
 
 __all__ = ["Executor"]
@@ -155,6 +155,36 @@ class Executor:
         conn = self._conn
         conn.call(conn.require_worker().Backward, pb.worker.BackwardRequest(
             session=conn.session, executor=self.handle, out_grads=handles))
+
+    # -- training on the worker (used by Module) --------------------------------------------
+    def _set_optimizer(self, name, params):
+        """Installs optimizer ``name`` with string ``params`` on the worker's executor; weight
+        decay applies to *_weight / *_gamma arguments only, as MXNet's optimizer does."""
+        conn = self._conn
+        conn.call(conn.require_worker().SetExecutorOptimizer,
+                  pb.worker.SetExecutorOptimizerRequest(
+                      session=conn.session, executor=self.handle, name=name, params=params))
+
+    def _update(self):
+        """One optimizer step on every argument with a gradient."""
+        conn = self._conn
+        conn.call(conn.require_worker().Update, pb.worker.UpdateRequest(
+            session=conn.session, executor=self.handle))
+
+    def _train_step(self, inputs, return_values):
+        """forward(is_train=True) + backward() + the optimizer's update in one round trip.
+        ``inputs``: {argument name: NDArray}. Returns the outputs as numpy arrays when
+        ``return_values``, else None."""
+        conn = self._conn
+        resp = conn.call(conn.require_worker().Forward, pb.worker.ForwardRequest(
+            session=conn.session, executor=self.handle, is_train=True,
+            inputs={k: v.handle for k, v in inputs.items()}, backward=True, update=True,
+            return_values=return_values))
+        self.outputs = [self._wrap(i) for i in resp.outputs]
+        if not return_values:
+            return None
+        return [np.frombuffer(t.data, dtype=dtype_from_pb(t.meta.dtype)).reshape(
+            tuple(t.meta.shape)) for t in resp.values]
 
     # -- views ----------------------------------------------------------------------------
     @property

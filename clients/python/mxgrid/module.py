@@ -8,12 +8,13 @@ worker.
 
 Where the work happens: the executor (SimpleBind) and every array stay on the worker. A step
 is ``forward`` (an NDArrayIter batch: views of the dataset already on the worker, copied in
-by Forward; a host batch: uploaded straight into the executor's inputs),
-``backward`` (Backward) and ``update``: gradients pushed to the worker-hosted 'local'
-KVStore, whose server-side optimizer (KVSetOptimizer; ``rescale_grad`` = 1/batch size, as
-MXNet's Module sets it) updates its copy of the weights, which are pulled back into the
-executor (KVPush + KVPull, one RPC each for all parameters). ``update_metric`` downloads the
-outputs once per batch; labels from an NDArrayIter never leave the client.
+by Forward; a host batch: uploaded straight into the executor's inputs), ``backward``
+(Backward) and ``update``. With one device and a 'local' (or no) kvstore the optimizer runs
+on the worker's executor (SetExecutorOptimizer; ``rescale_grad`` = 1/batch size, as MXNet's
+Module sets it), as MXNet updates locally then, and ``fit`` makes each step one round trip:
+Forward with backward, update and the outputs' values for the metric. With a dist store the
+gradients are pushed to the shards and the weights pulled back. Labels from an NDArrayIter
+never leave the client.
 
 ``fit`` prints a progress bar per epoch on stderr (redrawn in place on a terminal, one line
 per epoch otherwise; ``progress_bar=False`` turns it off) and logs MXNet's lines
@@ -42,6 +43,9 @@ from .io import DataDesc
 from .model import BatchEndParam, load_checkpoint
 
 __all__ = ["Module", "BaseModule"]
+
+# Optimizers the worker runs on an executor (libs/kvstore/optimizer.h).
+_EXECUTOR_OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop", "adagrad")
 
 
 def _as_list(obj):
@@ -254,9 +258,10 @@ class BaseModule:
             next_data_batch = next(data_iter)
             while not end_of_batch:
                 data_batch = next_data_batch
-                self.forward_backward(data_batch)
-                self.update()
-                self.update_metric(eval_metric, self._batch_labels(data_batch))
+                if not self._train_step(data_batch, eval_metric):
+                    self.forward_backward(data_batch)
+                    self.update()
+                    self.update_metric(eval_metric, self._batch_labels(data_batch))
                 try:
                     next_data_batch = next(data_iter)
                 except StopIteration:
@@ -354,6 +359,7 @@ class Module(BaseModule):
         self._label_shapes = None
         self._grad_req = None
         self._kvstore = None
+        self._on_executor = False
         self._optimizer = None
         self._update_names = []
         self._kv_groups = []
@@ -589,7 +595,16 @@ class Module(BaseModule):
         self._kvstore = kv
         self._update_names = [n for n in self._param_names
                               if self._exec.grad_dict.get(n) is not None]
-        self._install_kvstore()
+        # One device and no dist store: the optimizer runs on the worker's executor, as
+        # MXNet's Module updates locally when its kvstore would only span one device.
+        self._on_executor = ("dist" not in kv.type and
+                             getattr(optimizer, "name", None) in _EXECUTOR_OPTIMIZERS and
+                             not optimizer.lr_mult and not optimizer.wd_mult)
+        if self._on_executor:
+            self._exec._set_optimizer(optimizer.name, optimizer.params())
+            self._kv_groups = []
+        else:
+            self._install_kvstore()
         self.optimizer_initialized = True
 
     def _install_kvstore(self):
@@ -617,7 +632,7 @@ class Module(BaseModule):
     def _resync_kvstore(self):
         """After parameters change under an installed optimizer: a fresh local store holds
         the new weights (optimizer state such as momentum starts over)."""
-        if self._kvstore is None or "dist" in self._kvstore.type:
+        if self._kvstore is None or "dist" in self._kvstore.type or self._on_executor:
             return
         self._kvstore = kvs.create(self._kvstore.type)
         self._install_kvstore()
@@ -627,13 +642,9 @@ class Module(BaseModule):
         return self._optimizer
 
     # -- computation ----------------------------------------------------------------------
-    def forward(self, data_batch, is_train=None):
-        """Loads the batch into the executor's inputs and runs the forward pass."""
-        assert self.binded and self.params_initialized
-        if is_train is None:
-            is_train = self.for_training
-        # Worker-side views first (no bytes move), then host arrays (uploaded straight into
-        # the executor's inputs), then whatever NDArrays the batch holds.
+    def _batch_inputs(self, data_batch):
+        """{argument name: array} of a batch: worker-side views first (no bytes move), then
+        host arrays, then whatever the batch holds."""
         data = getattr(data_batch, "device_data", None) or \
             getattr(data_batch, "host_data", None) or data_batch.data
         labels = getattr(data_batch, "device_label", None) or \
@@ -641,11 +652,44 @@ class Module(BaseModule):
         inputs = dict(zip(self._data_names, data))
         if labels is not None and self._label_names:
             inputs.update(zip(self._label_names, labels))
+        return inputs
+
+    def _shapes_match(self, inputs):
         arg_dict = self._exec.arg_dict
-        if any(tuple(inputs[d.name].shape) != tuple(arg_dict[d.name].shape)
-               for d in self._data_shapes if d.name in inputs):
+        return all(tuple(inputs[d.name].shape) == tuple(arg_dict[d.name].shape)
+                   for d in self._data_shapes if d.name in inputs)
+
+    def forward(self, data_batch, is_train=None):
+        """Loads the batch into the executor's inputs and runs the forward pass."""
+        assert self.binded and self.params_initialized
+        if is_train is None:
+            is_train = self.for_training
+        inputs = self._batch_inputs(data_batch)
+        if not self._shapes_match(inputs):
             self._reshape_for(inputs)
         self._exec.forward(is_train=is_train, **inputs)
+
+    def _train_step(self, data_batch, eval_metric):
+        """forward_backward + update + update_metric in one round trip, when the optimizer
+        runs on the executor and the batch is already on the worker. False otherwise (the
+        caller then takes the separate steps)."""
+        if not self._on_executor:
+            return False
+        inputs = self._batch_inputs(data_batch)
+        if not all(isinstance(v, nd.NDArray) for v in inputs.values()) or \
+                not self._shapes_match(inputs):
+            return False
+        host = _host_metric(eval_metric)
+        values = self._exec._train_step(inputs, return_values=host)
+        labels = self._batch_labels(data_batch)
+        if host:
+            labels = [l if isinstance(l, np.ndarray) else l.asnumpy() for l in labels]
+            outputs = values
+        else:
+            outputs = self._exec.outputs
+        eval_metric.update_dict(OrderedDict(zip(self._label_names, labels)),
+                                OrderedDict(zip(self._output_names, outputs)))
+        return True
 
     def _reshape_for(self, inputs):
         data_shapes = [DataDesc(d.name, inputs[d.name].shape, d.dtype, d.layout)
@@ -667,6 +711,9 @@ class Module(BaseModule):
         weights back into the executor (two RPCs for all parameters on 'local')."""
         assert self.binded and self.params_initialized and self.optimizer_initialized
         if not self._update_names:
+            return
+        if self._on_executor:
+            self._exec._update()
             return
         grads = self._exec.grad_dict
         args = self._exec.arg_dict
