@@ -53,3 +53,23 @@ def format_attr(value):
     if isinstance(value, np.generic):
         return str(value.item())
     return str(value)
+
+
+def module_functions(factory):
+    """``__getattr__`` and ``__dir__`` for a module whose operators are generated on first
+    access by ``factory(name)`` (mx.nd, mx.sym). Functions are cached apart from the
+    module's globals: an operator named like a builtin (max, sum, abs) must not shadow the
+    builtin inside that module."""
+    cache = {}
+
+    def getattr_(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        fn = cache.get(name)
+        if fn is None:
+            fn = cache[name] = factory(name)
+        return fn
+
+    def dir_(module_globals):
+        return sorted(set(module_globals) | set(names()))
+    return getattr_, dir_

@@ -344,23 +344,12 @@ class CrossEntropy(EvalMetric):
 
 
 @_alias("nll_loss")
-class NegativeLogLikelihood(EvalMetric):
-    """Mean of -log(p[label] + eps) over samples (MXNet's nll_loss)."""
+class NegativeLogLikelihood(CrossEntropy):
+    """Mean of -log(p[label] + eps) over samples (MXNet's nll_loss: cross-entropy's formula
+    under its own name)."""
 
     def __init__(self, eps=1e-12, name="nll-loss", output_names=None, label_names=None):
-        super().__init__(name, eps=eps, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
-        self.eps = eps
-
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            label = _host(label).ravel()
-            pred = _host(pred)
-            num_examples = pred.shape[0]
-            assert label.shape[0] == num_examples, (label.shape[0], num_examples)
-            prob = pred[numpy.arange(num_examples, dtype=numpy.int64), numpy.int64(label)]
-            self._add((-numpy.log(prob + self.eps)).sum(), num_examples)
+        super().__init__(eps=eps, name=name, output_names=output_names, label_names=label_names)
 
 
 @register

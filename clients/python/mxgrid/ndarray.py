@@ -436,23 +436,12 @@ def _op_function(op_name):
     return fn
 
 
-_OP_FUNCTIONS = {}
-
-
-def __getattr__(name):
-    """Operators as module functions, generated on first access from ListOperators."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    fn = _OP_FUNCTIONS.get(name)
-    if fn is None:
-        # Cached apart from globals(): an operator named like a builtin (max, sum, abs) must
-        # not shadow the builtin inside this module.
-        fn = _OP_FUNCTIONS[name] = _op_function(name)
-    return fn
+# Operators as module functions, generated on first access from ListOperators.
+__getattr__, _dir = _ops.module_functions(_op_function)
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_ops.names()))
+    return _dir(globals())
 
 
 # -- creation -----------------------------------------------------------------------------

@@ -407,20 +407,9 @@ def load(fname):
         return load_json(f.read())
 
 
-_OP_FUNCTIONS = {}
-
-
-def __getattr__(name):
-    """Operators as module functions, generated on first access from ListOperators."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    fn = _OP_FUNCTIONS.get(name)
-    if fn is None:
-        # Cached apart from globals(): an operator named like a builtin (max, sum, abs) must
-        # not shadow the builtin inside this module.
-        fn = _OP_FUNCTIONS[name] = _op_symbol(name)
-    return fn
+# Operators as module functions, generated on first access from ListOperators.
+__getattr__, _dir = _ops.module_functions(_op_symbol)
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_ops.names()))
+    return _dir(globals())
