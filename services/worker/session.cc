@@ -270,13 +270,13 @@ std::vector<std::shared_ptr<Session>> SessionTable::List() const {
 
 void SessionTable::ReapLoop() {
   const absl::Duration interval = std::min(options_.reap_interval, absl::Seconds(1));
-  base::MutexLock lock(&mu_);
-  while (!stop_) {
-    stop_cv_.WaitFor(absl::ToChronoNanoseconds(interval));
-    if (stop_) break;
-    mu_.Unlock();
+  while (true) {
+    {
+      base::MutexLock lock(&mu_);
+      if (!stop_) stop_cv_.WaitFor(absl::ToChronoNanoseconds(interval));
+      if (stop_) return;
+    }
     ReapExpired(absl::Now());
-    mu_.Lock();
   }
 }
 

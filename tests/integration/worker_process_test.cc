@@ -288,13 +288,9 @@ TEST_F(WorkerProcessTest, FailedWorkSurfacesAtDownload) {
   EXPECT_THAT(Get(Put({1}, {5})), ElementsAre(5));
 }
 
-// KNOWN SERVER BUG (libs/ops elemwise_div, reached through the worker's Invoke): MXNet's
-// elemwise_div takes int32, and libs/tensor reports "integer division by zero", but the
-// operator rejects int32 at run time ("elemwise_div: dtype int32 is not supported (float32 or
-// float64)", INVALID_ARGUMENT at Download) after Invoke accepted it. Expected: 8 / 2 = 4 works,
-// and 7 / 0 fails at Download with a division-by-zero error. Enable (drop DISABLED_) once
-// int32 division is supported.
-TEST_F(WorkerProcessTest, DISABLED_IntegerDivisionByZeroSurfacesAtDownload) {
+// Integer division runs on the worker's operators, and a zero divisor fails the operation:
+// the error surfaces at Download, never as a crash.
+TEST_F(WorkerProcessTest, IntegerDivisionByZeroSurfacesAtDownload) {
   uint64_t a = 0, b = 0, c = 0;
   ASSERT_TRUE(w_->Upload(IntTensor({2}, {7, 8}), &a).ok());
   ASSERT_TRUE(w_->Upload(IntTensor({2}, {0, 2}), &b).ok());

@@ -1,9 +1,10 @@
-// broadcast_add/sub/mul/div/maximum/minimum/power and the comparisons broadcast_equal,
+// broadcast_add/sub/mul/div/mod/maximum/minimum/power and the comparisons broadcast_equal,
 // broadcast_not_equal, broadcast_greater, broadcast_greater_equal, broadcast_lesser,
 // broadcast_lesser_equal: NumPy-style right-aligned broadcasting; the backward reduces each
-// input's gradient over the axes it was broadcast along. broadcast_power and the
-// comparisons also take integer dtypes; comparisons write 1/0 in the input dtype and have
-// no gradient.
+// input's gradient over the axes it was broadcast along. Every forward also takes MXNet's
+// integer dtypes with its integer semantics (int_math.h); an integer zero divisor of
+// broadcast_div or broadcast_mod fails the call. Comparisons write 1/0 in the input dtype
+// and have no gradient.
 #include <algorithm>
 #include <cmath>
 
@@ -13,7 +14,13 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::Add;
 using tensor_internal::BroadcastIndex;
+using tensor_internal::Div;
+using tensor_internal::Mod;
+using tensor_internal::Mul;
+using tensor_internal::RejectIntegerZeroDivisor;
+using tensor_internal::Sub;
 using tensor_internal::DispatchFor;
 using tensor_internal::DispatchReal;
 using tensor_internal::Dtypes;
@@ -135,26 +142,33 @@ void AddPowerCompareOps(std::vector<OpDef>* defs) {
 
 absl::Status RegisterBroadcastOps(Registry* registry) {
   std::vector<OpDef> defs;
+  constexpr Dtypes kNum = Dtypes::kNumeric;
   auto zero = [](auto g) { return decltype(g)(0); };
-  defs.push_back(BroadcastOp(
-      "broadcast_add", {"broadcast_plus"}, [](auto a, auto b) { return a + b; },
+  defs.push_back(BroadcastOp<kNum>(
+      "broadcast_add", {"broadcast_plus"}, [](auto a, auto b) { return Add(a, b); },
       [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return g; }, kNoDeps));
-  defs.push_back(BroadcastOp(
-      "broadcast_sub", {"broadcast_minus"}, [](auto a, auto b) { return a - b; },
+  defs.push_back(BroadcastOp<kNum>(
+      "broadcast_sub", {"broadcast_minus"}, [](auto a, auto b) { return Sub(a, b); },
       [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return -g; }, kNoDeps));
-  defs.push_back(BroadcastOp(
-      "broadcast_mul", {}, [](auto a, auto b) { return a * b; },
+  defs.push_back(BroadcastOp<kNum>(
+      "broadcast_mul", {}, [](auto a, auto b) { return Mul(a, b); },
       [](auto, auto b, auto g) { return g * b; }, [](auto a, auto, auto g) { return g * a; },
       kInputDeps));
-  defs.push_back(BroadcastOp(
-      "broadcast_div", {}, [](auto a, auto b) { return a / b; },
+  defs.push_back(BroadcastOp<kNum>(
+      "broadcast_div", {}, [](auto a, auto b) { return Div(a, b); },
       [](auto, auto b, auto g) { return g / b; },
       [](auto a, auto b, auto g) { return -g * a / (b * b); }, kInputDeps));
-  defs.push_back(BroadcastOp(
+  RejectIntegerZeroDivisor(&defs.back(), 1);
+  defs.push_back(BroadcastOp<kNum>(
+      "broadcast_mod", {}, [](auto a, auto b) { return Mod(a, b); },
+      [](auto, auto, auto g) { return g; },
+      [](auto a, auto b, auto g) { return -g * std::floor(a / b); }, kInputDeps));
+  // Mod by zero is 0, as in MXNet (in every dtype); only division rejects a zero divisor.
+  defs.push_back(BroadcastOp<kNum>(
       "broadcast_maximum", {}, [](auto a, auto b) { return a > b ? a : b; },
       [=](auto a, auto b, auto g) { return a >= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a >= b ? zero(g) : g; }, kInputDeps));
-  defs.push_back(BroadcastOp(
+  defs.push_back(BroadcastOp<kNum>(
       "broadcast_minimum", {}, [](auto a, auto b) { return a < b ? a : b; },
       [=](auto a, auto b, auto g) { return a <= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a <= b ? zero(g) : g; }, kInputDeps));

@@ -1,7 +1,9 @@
-// elemwise_add/sub/mul/div, _maximum/_minimum, _power and the comparisons _equal,
+// elemwise_add/sub/mul/div, _mod, _maximum/_minimum, _power and the comparisons _equal,
 // _not_equal, _greater, _greater_equal, _lesser, _lesser_equal: lhs and rhs of one shape.
-// _power and the comparisons also take MXNet's integer dtypes; comparisons write 1/0 in the
-// input dtype and have no gradient (their inputs get zero, as MXNet's MakeZeroGradNodes).
+// Every forward also takes MXNet's integer dtypes (uint8, int8, int32, int64) with its
+// integer semantics (int_math.h); an integer zero divisor of elemwise_div or _mod fails the
+// call with "integer division by zero". Comparisons write 1/0 in the input dtype and have no
+// gradient (their inputs get zero, as MXNet's MakeZeroGradNodes).
 #include <cmath>
 
 #include "libs/ops/tensor/elemwise_kernels.h"
@@ -10,7 +12,13 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::Add;
 using tensor_internal::BinaryOp;
+using tensor_internal::Div;
+using tensor_internal::Mod;
+using tensor_internal::Mul;
+using tensor_internal::RejectIntegerZeroDivisor;
+using tensor_internal::Sub;
 using tensor_internal::Dtypes;
 using tensor_internal::Flag;
 using tensor_internal::kInputDeps;
@@ -45,25 +53,32 @@ void AddComparisonOps(std::vector<OpDef>* defs) {
 
 absl::Status RegisterElemwiseBinaryOps(Registry* registry) {
   std::vector<OpDef> defs;
-  defs.push_back(BinaryOp(
-      "elemwise_add", {"_add", "_plus", "_Plus"}, [](auto a, auto b) { return a + b; },
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
+      "elemwise_add", {"_add", "_plus", "_Plus"}, [](auto a, auto b) { return Add(a, b); },
       [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return g; }, kNoDeps));
-  defs.push_back(BinaryOp(
-      "elemwise_sub", {"_minus", "_Minus", "_sub"}, [](auto a, auto b) { return a - b; },
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
+      "elemwise_sub", {"_minus", "_Minus", "_sub"}, [](auto a, auto b) { return Sub(a, b); },
       [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return -g; }, kNoDeps));
-  defs.push_back(BinaryOp(
-      "elemwise_mul", {"_Mul", "_mul"}, [](auto a, auto b) { return a * b; },
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
+      "elemwise_mul", {"_Mul", "_mul"}, [](auto a, auto b) { return Mul(a, b); },
       [](auto, auto b, auto g) { return g * b; }, [](auto a, auto, auto g) { return g * a; },
       kInputDeps));
-  defs.push_back(BinaryOp(
-      "elemwise_div", {"_Div", "_div"}, [](auto a, auto b) { return a / b; },
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
+      "elemwise_div", {"_Div", "_div"}, [](auto a, auto b) { return Div(a, b); },
       [](auto, auto b, auto g) { return g / b; },
       [](auto a, auto b, auto g) { return -g * a / (b * b); }, kInputDeps));
-  defs.push_back(BinaryOp(
+  RejectIntegerZeroDivisor(&defs.back(), 1);
+  // d/da (a mod b) = 1, d/db = -floor(a / b) (MXNet's mod_grad / mod_rgrad).
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
+      "_mod", {"_Mod"}, [](auto a, auto b) { return Mod(a, b); },
+      [](auto, auto, auto g) { return g; },
+      [](auto a, auto b, auto g) { return -g * std::floor(a / b); }, kInputDeps));
+  // Mod by zero is 0, as in MXNet (in every dtype); only division rejects a zero divisor.
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
       "_maximum", {"_Maximum"}, [](auto a, auto b) { return a > b ? a : b; },
       [](auto a, auto b, auto g) { return a >= b ? g : decltype(g)(0); },
       [](auto a, auto b, auto g) { return a >= b ? decltype(g)(0) : g; }, kInputDeps));
-  defs.push_back(BinaryOp(
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
       "_minimum", {"_Minimum"}, [](auto a, auto b) { return a < b ? a : b; },
       [](auto a, auto b, auto g) { return a <= b ? g : decltype(g)(0); },
       [](auto a, auto b, auto g) { return a <= b ? decltype(g)(0) : g; }, kInputDeps));

@@ -4,8 +4,8 @@
 //       [](auto x, const NoParams&) { return std::exp(x); },
 //       [](auto x, auto y, auto dy, const NoParams&) { return dy * y; }, {.outputs = true}));
 //
-// Functors are generic over the element type T (float or double; with kIntegers also the
-// integer dtypes in the forward). The backward functor gets x (input) and y (output) only
+// Functors are generic over the element type T (float or double; with Dtypes::kNumeric also
+// the integer dtypes in the forward, whose MXNet semantics int_math.h spells out). The backward functor gets x (input) and y (output) only
 // when `deps` asks for them (otherwise zero). Backward kernels are float32/float64 only.
 #ifndef MXGRID_LIBS_OPS_TENSOR_ELEMWISE_KERNELS_H_
 #define MXGRID_LIBS_OPS_TENSOR_ELEMWISE_KERNELS_H_
@@ -22,12 +22,13 @@
 #include "libs/base/status_macros.h"
 #include "libs/ops/params.h"
 #include "libs/ops/tensor/common.h"
+#include "libs/ops/tensor/int_math.h"
 
 namespace mxgrid::ops::tensor_internal {
 
 // MXNet's power for element type T: std::pow in double, powf (float) for every other type,
-// integers truncating the float result as MXNet's DType(powf(a, b)) does on x86 (wrapping
-// through int64 rather than leaving an out-of-range conversion undefined).
+// integers converting the float result as MXNet's DType(powf(a, b)) does on x86 (MXCast:
+// int32 3^25 is INT32_MIN).
 template <typename T>
 T Pow(T a, T b) {
   if constexpr (std::is_same_v<T, double>) {
@@ -35,9 +36,7 @@ T Pow(T a, T b) {
   } else if constexpr (std::is_floating_point_v<T>) {
     return std::pow(static_cast<float>(a), static_cast<float>(b));
   } else {
-    const float r = std::pow(static_cast<float>(a), static_cast<float>(b));
-    if (!(r >= -9.2e18f && r <= 9.2e18f)) return static_cast<T>(INT64_MIN);
-    return static_cast<T>(static_cast<int64_t>(r));
+    return MXCast<T>(std::pow(static_cast<float>(a), static_cast<float>(b)));
   }
 }
 
@@ -65,6 +64,44 @@ absl::Status DispatchFor(absl::string_view op, DType dtype, Fn&& fn) {
   } else {
     return DispatchReal(op, dtype, std::forward<Fn>(fn));
   }
+}
+
+// InvalidArgument for an integer division (or modulo) by zero in `op`.
+inline absl::Status IntegerDivisionByZero(absl::string_view op, DType dtype) {
+  return absl::InvalidArgumentError(absl::StrCat(op, ": integer division by zero (a ",
+                                                 DTypeName(dtype), " divisor holds 0)"));
+}
+
+// True when some element of the integer tensor `t` is zero (always false for floats).
+inline absl::StatusOr<bool> HasIntegerZero(absl::string_view op, const TensorView& t) {
+  bool zero = false;
+  absl::Status s = DispatchNumeric(op, t.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (kIsInt<T>) {
+      const T* v = t.as<T>();
+      for (int64_t i = 0, n = t.size(); i < n && !zero; ++i) zero = v[i] == T(0);
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return zero;
+}
+
+// Makes d's forward fail with IntegerDivisionByZero, before writing anything, when input
+// `divisor` has an integer dtype and holds a zero (MXNet traps with SIGFPE there). Float
+// inputs go straight to the kernel.
+inline void RejectIntegerZeroDivisor(OpDef* d, int divisor) {
+  auto inner = std::move(d->forward);
+  d->forward = [inner, divisor, name = d->name](
+                   const OpContext& ctx, const OpParams& params, absl::Span<const TensorView> in,
+                   absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) -> absl::Status {
+    const DType dtype = in[divisor].dtype;
+    if (reqs[0] != OpReq::kNull && dtype != DType::kFloat32 && dtype != DType::kFloat64) {
+      MXGRID_ASSIGN_OR_RETURN(bool zero, HasIntegerZero(name, in[divisor]));
+      if (zero) return IntegerDivisionByZero(name, dtype);
+    }
+    return inner(ctx, params, in, reqs, out);
+  };
 }
 
 template <typename P, Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename Bwd>

@@ -1,4 +1,5 @@
-// sum [sum_axis], mean, max, min over axis (int or tuple; default all), keepdims, exclude;
+// sum [sum_axis], mean, max, min over axis (int or tuple; default all), keepdims, exclude
+// (forward also on MXNet's integer dtypes: wrapping sums, truncating mean);
 // argmax over one axis (or all), returning indices as the input's float dtype (no gradient).
 #include <algorithm>
 #include <limits>
@@ -10,8 +11,12 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::Add;
 using tensor_internal::BroadcastIndex;
+using tensor_internal::DispatchNumeric;
 using tensor_internal::DispatchReal;
+using tensor_internal::Div;
+using tensor_internal::kIsInt;
 using tensor_internal::NormalizeAxis;
 using ops::Store;
 using tensor_internal::Unify;
@@ -76,6 +81,36 @@ absl::StatusOr<Shape> OutShape(const std::string& op, const ReduceParams& p, con
   return dims.empty() ? Shape{1} : Shape(dims);
 }
 
+// The reduction of an integer tensor as MXNet computes it: sums wrap in the dtype, and mean
+// divides the sum by the element count cast to the dtype, truncating (an int8 mean over 130
+// elements divides by -126; a count that casts to 0, such as 256 uint8 elements, is MXNet's
+// SIGFPE and here "integer division by zero").
+template <typename T>
+absl::Status ReduceInt(const std::string& name, Kind kind, const TensorView& in,
+                       const std::vector<int64_t>& slot, int64_t slots, OpReq req,
+                       const TensorView& out) {
+  const int64_t n = in.size() / std::max<int64_t>(1, slots);
+  const T count = static_cast<T>(static_cast<std::make_unsigned_t<T>>(n));
+  if (kind == Kind::kMean && count == T(0)) {
+    return tensor_internal::IntegerDivisionByZero(name, in.dtype);
+  }
+  const T init = kind == Kind::kMax   ? std::numeric_limits<T>::lowest()
+                 : kind == Kind::kMin ? std::numeric_limits<T>::max()
+                                      : T(0);
+  std::vector<T> acc(slots, init);
+  const T* x = in.as<T>();
+  for (size_t i = 0; i < slot.size(); ++i) {
+    T& a = acc[slot[i]];
+    a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
+                                                                    : Add(a, x[i]);
+  }
+  T* y = out.as<T>();
+  for (size_t j = 0; j < acc.size(); ++j) {
+    Store(req, y, j, kind == Kind::kMean ? Div(acc[j], count) : acc[j]);
+  }
+  return absl::OkStatus();
+}
+
 OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind kind) {
   OpDef d;
   d.name = name;
@@ -110,24 +145,28 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
     MXGRID_ASSIGN_OR_RETURN(Shape kept,
                             KeptShape(name, ParamsAs<ReduceParams>(params), in[0].shape));
     const auto slot = BroadcastIndex(kept, in[0].shape);
-    return DispatchReal(name, in[0].dtype, [&](auto tag) {
+    return DispatchNumeric(name, in[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
-      const T init = kind == Kind::kMax   ? -std::numeric_limits<T>::infinity()
-                     : kind == Kind::kMin ? std::numeric_limits<T>::infinity()
-                                          : T(0);
-      std::vector<T> acc(kept.Size(), init);
-      const T* x = in[0].as<T>();
-      for (size_t i = 0; i < slot.size(); ++i) {
-        T& a = acc[slot[i]];
-        a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
-                                                                        : a + x[i];
+      if constexpr (kIsInt<T>) {
+        return ReduceInt<T>(name, kind, in[0], slot, kept.Size(), reqs[0], out[0]);
+      } else {
+        const T init = kind == Kind::kMax   ? -std::numeric_limits<T>::infinity()
+                       : kind == Kind::kMin ? std::numeric_limits<T>::infinity()
+                                            : T(0);
+        std::vector<T> acc(kept.Size(), init);
+        const T* x = in[0].as<T>();
+        for (size_t i = 0; i < slot.size(); ++i) {
+          T& a = acc[slot[i]];
+          a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
+                                                                          : a + x[i];
+        }
+        const T count = static_cast<T>(in[0].size() / std::max<int64_t>(1, kept.Size()));
+        T* y = out[0].as<T>();
+        for (size_t j = 0; j < acc.size(); ++j) {
+          Store(reqs[0], y, j, kind == Kind::kMean ? acc[j] / count : acc[j]);
+        }
+        return absl::OkStatus();
       }
-      const T count = static_cast<T>(in[0].size() / std::max<int64_t>(1, kept.Size()));
-      T* y = out[0].as<T>();
-      for (size_t j = 0; j < acc.size(); ++j) {
-        Store(reqs[0], y, j, kind == Kind::kMean ? acc[j] / count : acc[j]);
-      }
-      return absl::OkStatus();
     });
   };
   d.backward = [name, kind](const OpContext&, const OpParams& params,

@@ -215,11 +215,51 @@ void BroadcastToCases(std::vector<OpCase>* cases) {
                            {{1, 2}, {}}, {1, 1, 1, 1, 1, 2, 2, 2, 2, 2}));
 }
 
+// Python's modulo (the sign of the divisor), MXNet's mod.
+double PyMod(double a, double b) { return a - b * std::floor(a / b); }
+
+void ModSignCases(std::vector<OpCase>* cases) {
+  AddBinary(cases, "_mod", PyMod, 0.5, 2);
+  // Broadcast reuses each input many times: fixed values with |a| < |b| keep every a / b
+  // away from the jumps of floor, where finite differences fail.
+  OpCase bmod;
+  bmod.name = "broadcast_mod_3_1_4_x_2_1";
+  bmod.op = "broadcast_mod";
+  bmod.input_shapes = {{3, 1, 4}, {2, 1}};
+  std::vector<double> lhs(12);
+  for (int i = 0; i < 12; ++i) lhs[i] = (i % 2 ? -1 : 1) * (0.5 + 0.2 * i);
+  bmod.input_values = {lhs, {3.1, -3.3}};
+  bmod.reference = [](const Values& v, const std::vector<Shape>& s) {
+    const Shape out = {3, 2, 4};
+    std::vector<double> y(out.Size());
+    for (int64_t k = 0; k < out.Size(); ++k) {
+      y[k] = PyMod(BroadcastAt(v[0], s[0], out, k), BroadcastAt(v[1], s[1], out, k));
+    }
+    return Values{y};
+  };
+  cases->push_back(std::move(bmod));
+  AddUnary(cases, "_mod_scalar", {{"scalar", "0.75"}}, [](double x) { return PyMod(x, 0.75); },
+           0.5, 2);
+  AddUnary(cases, "_rmod_scalar", {{"scalar", "1.7"}}, [](double x) { return PyMod(1.7, x); },
+           0.5, 2);
+  AddUnary(cases, "sign", {}, [](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }, -1, 1);
+  // MXNet 1.9.1: nd.array(A, dtype='float64') % nd.array(B, dtype='float64'); X % 0 is 0.
+  OpCase mod = Literal("mod_mxnet_literal", "_Mod", {}, {{6}, {6}},
+                       {{7, -7, 7, -7, 5.5, 3}, {3, 3, -3, -3, 2, 0}}, {1, 2, -2, -1, 1.5, 0});
+  mod.check_grad = false;  // the zero divisor has no derivative
+  cases->push_back(mod);
+  cases->push_back(Literal("rmod_scalar_mxnet_literal", "_RModScalar", {{"scalar", "7"}},
+                           {{2}}, {{3, -3}}, {1, -2}));
+  cases->push_back(Literal("broadcast_mod_mxnet_literal", "broadcast_mod", {}, {{1, 3}, {2, 1}},
+                           {{7, -7, 8}, {3, -3}}, {1, 2, 2, -2, -1, -1}));
+}
+
 }  // namespace
 
 void PowerCompareCases(std::vector<OpCase>* cases) {
   PowerCases(cases);
   ComparisonCases(cases);
+  ModSignCases(cases);
 }
 
 void SliceBroadcastToCases(std::vector<OpCase>* cases) {

@@ -36,7 +36,8 @@ void ConcatSliceCases(std::vector<testing::OpCase>* cases);
 void DotCases(std::vector<testing::OpCase>* cases);
 // one_hot, Embedding, where.
 void IndexCases(std::vector<testing::OpCase>* cases);
-// _power, broadcast_power, the scalar powers, max/min scalars and every comparison.
+// _power, broadcast_power, the scalar powers, max/min scalars, every comparison, the mods
+// (_mod, _mod_scalar, _rmod_scalar, broadcast_mod) and sign.
 void PowerCompareCases(std::vector<testing::OpCase>* cases);
 // slice [crop], broadcast_to, broadcast_like.
 void SliceBroadcastToCases(std::vector<testing::OpCase>* cases);

@@ -1,5 +1,7 @@
-// Unary math (exp, log, sqrt, square, abs, negative, relu, sigmoid, tanh, reciprocal, clip),
-// copies (_copy, BlockGrad, zeros_like, ones_like) and Cast.
+// Unary math (exp, log, sqrt, square, abs, negative, sign, relu, sigmoid, tanh, reciprocal,
+// clip), copies (_copy, BlockGrad, zeros_like, ones_like) and Cast. square, abs, negative,
+// sign, relu, clip and the copies also run forward on MXNet's integer dtypes with its
+// semantics (int_math.h); the transcendental ones stay float32/float64.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -10,7 +12,14 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::AbsInt;
 using tensor_internal::DispatchNumeric;
+using tensor_internal::Dtypes;
+using tensor_internal::kIsInt;
+using tensor_internal::MXCast;
+using tensor_internal::Neg;
+using tensor_internal::Sign;
+using tensor_internal::SquareInt;
 using tensor_internal::ElemwiseShapes;
 using tensor_internal::kInputDeps;
 using tensor_internal::kNoDeps;
@@ -28,10 +37,10 @@ struct CastParams : OpParams {
   std::optional<DType> dtype;
 };
 
-template <typename Fwd, typename Bwd>
+template <Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename Bwd>
 OpDef Math(const std::string& name, std::vector<std::string> aliases, Fwd fwd, Bwd bwd,
            BackwardDeps deps, bool has_grad = true) {
-  return UnaryOp<NoParams>(
+  return UnaryOp<NoParams, kDtypes>(
       name, std::move(aliases), NoParamsParser(name),
       [fwd](auto x, const NoParams&) { return fwd(x); },
       [bwd](auto x, auto y, auto g, const NoParams&) { return bwd(x, y, g); }, deps, has_grad);
@@ -46,11 +55,20 @@ OpDef Clip() {
     MXGRID_RETURN_IF_ERROR(r.Finish());
     return std::shared_ptr<const OpParams>(std::move(p));
   };
-  OpDef d = UnaryOp<ClipParams>(
+  OpDef d = UnaryOp<ClipParams, Dtypes::kNumeric>(
       "clip", {}, parse,
       [](auto x, const ClipParams& p) {
         using T = decltype(x);
-        return std::min(std::max(x, static_cast<T>(p.a_min)), static_cast<T>(p.a_max));
+        if constexpr (kIsInt<T>) {
+          // MXNet compares with float bounds and writes DType(bound): int8 clip(-3.7, 7.9)
+          // maps -100 to -3 and 100 to 7; uint8 0 stays 0.
+          const float lo = static_cast<float>(p.a_min), hi = static_cast<float>(p.a_max);
+          if (x > hi) return MXCast<T>(hi);
+          if (x < lo) return MXCast<T>(lo);
+          return x;
+        } else {
+          return std::min(std::max(x, static_cast<T>(p.a_min)), static_cast<T>(p.a_max));
+        }
       },
       [](auto x, auto, auto g, const ClipParams& p) {
         return (x < p.a_min || x > p.a_max) ? decltype(g)(0) : g;
@@ -116,6 +134,7 @@ OpDef Cast() {
 
 absl::Status RegisterUnaryOps(Registry* registry) {
   std::vector<OpDef> defs;
+  constexpr Dtypes kNum = Dtypes::kNumeric;
   auto zero = [](auto g) { return decltype(g)(0); };
   defs.push_back(Math("exp", {}, [](auto x) { return std::exp(x); },
                       [](auto, auto y, auto g) { return g * y; }, kOutputDeps));
@@ -123,15 +142,28 @@ absl::Status RegisterUnaryOps(Registry* registry) {
                       [](auto x, auto, auto g) { return g / x; }, kInputDeps));
   defs.push_back(Math("sqrt", {}, [](auto x) { return std::sqrt(x); },
                       [](auto, auto y, auto g) { return g / (2 * y); }, kOutputDeps));
-  defs.push_back(Math("square", {}, [](auto x) { return x * x; },
-                      [](auto x, auto, auto g) { return 2 * x * g; }, kInputDeps));
-  defs.push_back(Math("abs", {}, [](auto x) { return std::abs(x); },
-                      [=](auto x, auto, auto g) { return x > 0 ? g : x < 0 ? -g : zero(g); },
-                      kInputDeps));
-  defs.push_back(Math("negative", {}, [](auto x) { return -x; },
-                      [](auto, auto, auto g) { return -g; }, kNoDeps));
-  defs.push_back(Math("relu", {}, [](auto x) { return x > 0 ? x : decltype(x)(0); },
-                      [=](auto, auto y, auto g) { return y > 0 ? g : zero(g); }, kOutputDeps));
+  // Integer square and abs go through MXNet's float math (int_math.h): int32 46341^2 is
+  // INT32_MIN, abs(INT32_MIN) is INT32_MIN.
+  defs.push_back(Math<kNum>(
+      "square", {},
+      [](auto x) {
+        if constexpr (kIsInt<decltype(x)>) return SquareInt(x); else return x * x;
+      },
+      [](auto x, auto, auto g) { return 2 * x * g; }, kInputDeps));
+  defs.push_back(Math<kNum>(
+      "abs", {},
+      [](auto x) {
+        if constexpr (kIsInt<decltype(x)>) return AbsInt(x); else return std::abs(x);
+      },
+      [=](auto x, auto, auto g) { return x > 0 ? g : x < 0 ? -g : zero(g); }, kInputDeps));
+  defs.push_back(Math<kNum>("negative", {}, [](auto x) { return Neg(x); },
+                            [](auto, auto, auto g) { return -g; }, kNoDeps));
+  // MXNet's sign: -1, 0 or 1; its gradient is zero.
+  defs.push_back(Math<kNum>("sign", {}, [](auto x) { return Sign(x); },
+                            [=](auto, auto, auto g) { return zero(g); }, kNoDeps));
+  defs.push_back(Math<kNum>("relu", {}, [](auto x) { return x > 0 ? x : decltype(x)(0); },
+                            [=](auto, auto y, auto g) { return y > 0 ? g : zero(g); },
+                            kOutputDeps));
   defs.push_back(Math("sigmoid", {}, [](auto x) { return 1 / (1 + std::exp(-x)); },
                       [](auto, auto y, auto g) { return g * y * (1 - y); }, kOutputDeps));
   defs.push_back(Math("tanh", {}, [](auto x) { return std::tanh(x); },
@@ -139,13 +171,13 @@ absl::Status RegisterUnaryOps(Registry* registry) {
   defs.push_back(Math("reciprocal", {}, [](auto x) { return 1 / x; },
                       [](auto x, auto, auto g) { return -g / (x * x); }, kInputDeps));
   defs.push_back(Clip());
-  defs.push_back(Math("_copy", {"identity"}, [](auto x) { return x; },
+  defs.push_back(Math<kNum>("_copy", {"identity"}, [](auto x) { return x; },
                       [](auto, auto, auto g) { return g; }, kNoDeps));
-  defs.push_back(Math("BlockGrad", {"stop_gradient"}, [](auto x) { return x; },
+  defs.push_back(Math<kNum>("BlockGrad", {"stop_gradient"}, [](auto x) { return x; },
                       [](auto, auto, auto g) { return g; }, kNoDeps, /*has_grad=*/false));
-  defs.push_back(Math("zeros_like", {}, [](auto x) { return decltype(x)(0); },
+  defs.push_back(Math<kNum>("zeros_like", {}, [](auto x) { return decltype(x)(0); },
                       [](auto, auto, auto g) { return g; }, kNoDeps, /*has_grad=*/false));
-  defs.push_back(Math("ones_like", {}, [](auto x) { return decltype(x)(1); },
+  defs.push_back(Math<kNum>("ones_like", {}, [](auto x) { return decltype(x)(1); },
                       [](auto, auto, auto g) { return g; }, kNoDeps, /*has_grad=*/false));
   defs.push_back(Cast());
   for (OpDef& d : defs) MXGRID_RETURN_IF_ERROR(registry->Register(std::move(d)));
