@@ -5,10 +5,11 @@ import pytest
 
 
 def _devices(mx, n=4):
-    """The tutorial's GPUs when there are enough, else cpu(0) n times."""
+    """The tutorial's GPUs when there are enough, else n CPU contexts (distinct devices to
+    the worker, all in host memory)."""
     if mx.context.num_gpus() >= n:
         return [mx.gpu(i) for i in range(n)]
-    return [mx.cpu(0)] * n
+    return [mx.cpu(i) for i in range(n)]
 
 
 def test_tutorial_kvstore(mxw, capsys):
