@@ -105,12 +105,13 @@ TEST_P(EngineTest, WaitForVarWaitsForPendingWritesOnly) {
 
 TEST_P(EngineTest, WaitForVarUntilGivesUpAtTheDeadline) {
   VarHandle v = engine_->NewVariable();
+  testing::Event release;  // outlives the operation waiting on it
   if (GetParam() == EngineKind::kThreaded) {
-    testing::Event release;
     engine_->PushSync(Ok([&] { ASSERT_TRUE(release.WaitFor()); }), cpu_, {}, {v});
     EXPECT_EQ(engine_->WaitForVarUntil(v, absl::Now() + absl::Milliseconds(20)).code(),
               absl::StatusCode::kDeadlineExceeded);
     release.Notify();
+    EXPECT_TRUE(engine_->WaitForVar(v).ok());
   }
   engine_->PushSync([](const engine::RunContext&) { return absl::InternalError("boom"); },
                     cpu_, {}, {v});
