@@ -311,10 +311,22 @@ TEST(IntegerDivisionByZeroTest, FailsTheOperation) {
   EXPECT_EQ(fy[0], std::numeric_limits<float>::infinity());
 }
 
-TEST(IntegerDtypeTest, TranscendentalOpsStillRejectIntegers) {
-  std::vector<int32_t> y;
-  absl::Status s = RunOp<int32_t>("exp", {}, {{1}}, {{1}}, &y);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+// exp, log, sqrt, sigmoid, tanh and reciprocal on integers go through float32 and back, as
+// MXNet 1.9.1 printed them (NaN and infinities become the integer indefinite).
+TEST(IntegerUnaryTest, FloatMathOpsMatchMXNet) {
+  const I32 a = {1, 2, 4, -3, 0, 9};
+  EXPECT_EQ(Fwd<int32_t>("exp", {a}), (I32{2, 7, 54, 0, 1, 8103}));
+  EXPECT_EQ(Fwd<int32_t>("log", {a}), (I32{0, 0, 1, kMin32, kMin32, 2}));
+  EXPECT_EQ(Fwd<int32_t>("sqrt", {a}), (I32{1, 1, 2, kMin32, 0, 3}));
+  EXPECT_EQ(Fwd<int32_t>("sigmoid", {a}), (I32{0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(Fwd<int32_t>("tanh", {a}), (I32{0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(Fwd<int32_t>("reciprocal", {a}), (I32{1, 0, 0, 0, kMin32, 0}));
+  const U8 b = {1, 2, 4, 0, 9, 200};
+  EXPECT_EQ(Fwd<uint8_t>("exp", {b}), (U8{2, 7, 54, 1, 167, 0}));
+  EXPECT_EQ(Fwd<uint8_t>("log", {b}), (U8{0, 0, 1, 0, 2, 5}));
+  EXPECT_EQ(Fwd<uint8_t>("sqrt", {b}), (U8{1, 1, 2, 0, 3, 14}));
+  EXPECT_EQ(Fwd<uint8_t>("sigmoid", {b}), (U8{0, 0, 0, 0, 0, 1}));
+  EXPECT_EQ(Fwd<int64_t>("reciprocal", {{1, 0}}), (I64{1, kMin64}));
 }
 
 }  // namespace

@@ -37,6 +37,20 @@ struct CastParams : OpParams {
   std::optional<DType> dtype;
 };
 
+// `f` (a float function) for float arrays as is; for integer arrays computed in float32 and
+// converted back as MXNet's DType(v) does (MXCast).
+template <typename F>
+auto ViaFloat32(F f) {
+  return [f](auto x) {
+    using T = decltype(x);
+    if constexpr (kIsInt<T>) {
+      return MXCast<T>(f(static_cast<float>(x)));
+    } else {
+      return f(x);
+    }
+  };
+}
+
 template <Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename Bwd>
 OpDef Math(const std::string& name, std::vector<std::string> aliases, Fwd fwd, Bwd bwd,
            BackwardDeps deps, bool has_grad = true) {
@@ -136,12 +150,14 @@ absl::Status RegisterUnaryOps(Registry* registry) {
   std::vector<OpDef> defs;
   constexpr Dtypes kNum = Dtypes::kNumeric;
   auto zero = [](auto g) { return decltype(g)(0); };
-  defs.push_back(Math("exp", {}, [](auto x) { return std::exp(x); },
-                      [](auto, auto y, auto g) { return g * y; }, kOutputDeps));
-  defs.push_back(Math("log", {}, [](auto x) { return std::log(x); },
-                      [](auto x, auto, auto g) { return g / x; }, kInputDeps));
-  defs.push_back(Math("sqrt", {}, [](auto x) { return std::sqrt(x); },
-                      [](auto, auto y, auto g) { return g / (2 * y); }, kOutputDeps));
+  // exp, log, sqrt, sigmoid, tanh and reciprocal take integer arrays too, through MXNet's
+  // float32 math and back (exp of int32 [1, 2, 4] is [2, 7, 54]; log(-3) is INT32_MIN).
+  defs.push_back(Math<kNum>("exp", {}, ViaFloat32([](auto x) { return std::exp(x); }),
+                            [](auto, auto y, auto g) { return g * y; }, kOutputDeps));
+  defs.push_back(Math<kNum>("log", {}, ViaFloat32([](auto x) { return std::log(x); }),
+                            [](auto x, auto, auto g) { return g / x; }, kInputDeps));
+  defs.push_back(Math<kNum>("sqrt", {}, ViaFloat32([](auto x) { return std::sqrt(x); }),
+                            [](auto, auto y, auto g) { return g / (2 * y); }, kOutputDeps));
   // Integer square and abs go through MXNet's float math (int_math.h): int32 46341^2 is
   // INT32_MIN, abs(INT32_MIN) is INT32_MIN.
   defs.push_back(Math<kNum>(
@@ -164,12 +180,13 @@ absl::Status RegisterUnaryOps(Registry* registry) {
   defs.push_back(Math<kNum>("relu", {}, [](auto x) { return x > 0 ? x : decltype(x)(0); },
                             [=](auto, auto y, auto g) { return y > 0 ? g : zero(g); },
                             kOutputDeps));
-  defs.push_back(Math("sigmoid", {}, [](auto x) { return 1 / (1 + std::exp(-x)); },
-                      [](auto, auto y, auto g) { return g * y * (1 - y); }, kOutputDeps));
-  defs.push_back(Math("tanh", {}, [](auto x) { return std::tanh(x); },
-                      [](auto, auto y, auto g) { return g * (1 - y * y); }, kOutputDeps));
-  defs.push_back(Math("reciprocal", {}, [](auto x) { return 1 / x; },
-                      [](auto x, auto, auto g) { return -g / (x * x); }, kInputDeps));
+  defs.push_back(Math<kNum>("sigmoid", {},
+                            ViaFloat32([](auto x) { return 1 / (1 + std::exp(-x)); }),
+                            [](auto, auto y, auto g) { return g * y * (1 - y); }, kOutputDeps));
+  defs.push_back(Math<kNum>("tanh", {}, ViaFloat32([](auto x) { return std::tanh(x); }),
+                            [](auto, auto y, auto g) { return g * (1 - y * y); }, kOutputDeps));
+  defs.push_back(Math<kNum>("reciprocal", {}, ViaFloat32([](auto x) { return 1 / x; }),
+                            [](auto x, auto, auto g) { return -g / (x * x); }, kInputDeps));
   defs.push_back(Clip());
   defs.push_back(Math<kNum>("_copy", {"identity"}, [](auto x) { return x; },
                       [](auto, auto, auto g) { return g; }, kNoDeps));
