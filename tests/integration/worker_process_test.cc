@@ -35,6 +35,18 @@ TEST_F(WorkerProcessTest, HealthAndReflection) {
   EXPECT_THAT(*services, ::testing::Contains("mxgrid.v1.Worker"));
 }
 
+// /metrics of the worker binary: RPC metrics plus memory in use and the worker's gauges.
+// (The exposer's civetweb threads have ~100 KiB stacks; a scrape once overflowed them.)
+TEST_F(WorkerProcessTest, MetricsShowMemoryAndSessions) {
+  Put({256}, std::vector<float>(256, 1));
+  absl::StatusOr<std::string> page = HttpGet(worker_->metrics_port(), "/metrics");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(*page, ::testing::HasSubstr("mxgrid_memory_bytes_in_use{device=\"cpu(0)\"}"));
+  EXPECT_THAT(*page, ::testing::HasSubstr("mxgrid_worker_sessions "));
+  EXPECT_THAT(*page, ::testing::HasSubstr("mxgrid_worker_session_array_bytes "));
+  EXPECT_THAT(*page, ::testing::HasSubstr("grpc_server_handled_total"));
+}
+
 TEST_F(WorkerProcessTest, SessionOpenKeepAliveClose) {
   WorkerClient c(worker_->NewChannel());
   ASSERT_TRUE(c.Open(5).ok());
