@@ -1,5 +1,7 @@
 #include "libs/tensor/allocator.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <map>
 #include <vector>
@@ -29,7 +31,8 @@ size_t BucketSize(size_t bytes) {
 class PooledCpuAllocator final : public Allocator {
  public:
   explicit PooledCpuAllocator(const CpuAllocatorOptions& options)
-      : pool_limit_bytes_(options.pool_limit_bytes) {}
+      : pool_limit_bytes_(options.pool_limit_bytes),
+        memory_limit_bytes_(options.memory_limit_bytes) {}
 
   ~PooledCpuAllocator() override {
     base::MutexLock lock(&mu_);
@@ -42,12 +45,21 @@ class PooledCpuAllocator final : public Allocator {
     const size_t size = BucketSize(bytes);
     {
       base::MutexLock lock(&mu_);
+      // Reserved before allocating, so concurrent allocations cannot pass the limit together.
+      if (memory_limit_bytes_ > 0 &&
+          (size > static_cast<size_t>(memory_limit_bytes_) ||
+           in_use_bytes_ > memory_limit_bytes_ - static_cast<int64_t>(size))) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "out of CPU memory: allocating ", bytes, " bytes with ", in_use_bytes_,
+            " in use would pass the limit of ", memory_limit_bytes_,
+            " bytes (MXGRID_CPU_MEMORY_LIMIT_MB)"));
+      }
+      in_use_bytes_ += static_cast<int64_t>(size);
       auto it = free_.find(size);
       if (it != free_.end() && !it->second.empty()) {
         void* p = it->second.back();
         it->second.pop_back();
         pooled_bytes_ -= static_cast<int64_t>(size);
-        in_use_bytes_ += static_cast<int64_t>(size);
         return p;
       }
     }
@@ -57,11 +69,11 @@ class PooledCpuAllocator final : public Allocator {
       p = std::aligned_alloc(kAlignment, size);
     }
     if (p == nullptr) {
+      base::MutexLock lock(&mu_);
+      in_use_bytes_ -= static_cast<int64_t>(size);
       return absl::ResourceExhaustedError(
           absl::StrCat("out of CPU memory allocating ", bytes, " bytes"));
     }
-    base::MutexLock lock(&mu_);
-    in_use_bytes_ += static_cast<int64_t>(size);
     return p;
   }
 
@@ -98,6 +110,7 @@ class PooledCpuAllocator final : public Allocator {
   }
 
   const int64_t pool_limit_bytes_;
+  const int64_t memory_limit_bytes_;
   mutable base::Mutex mu_;
   std::map<size_t, std::vector<void*>> free_ ABSL_GUARDED_BY(mu_);
   int64_t pooled_bytes_ ABSL_GUARDED_BY(mu_) = 0;
@@ -110,6 +123,12 @@ CpuAllocatorOptions CpuOptionsFromEnv() {
   if (const char* env = std::getenv("MXGRID_CPU_POOL_MB");
       env != nullptr && absl::SimpleAtoi(env, &mb) && mb >= 0) {
     options.pool_limit_bytes = mb << 20;
+  }
+  const int64_t physical = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGESIZE);
+  options.memory_limit_bytes = physical > 0 ? physical / 10 * 9 : 0;
+  if (const char* env = std::getenv("MXGRID_CPU_MEMORY_LIMIT_MB");
+      env != nullptr && absl::SimpleAtoi(env, &mb) && mb >= 0) {
+    options.memory_limit_bytes = mb << 20;
   }
   return options;
 }

@@ -44,6 +44,11 @@ struct CpuAllocatorOptions {
   // Freed blocks kept for reuse, at most this many bytes in all; the rest goes back to the
   // system. 0 disables pooling. Overridden by MXGRID_CPU_POOL_MB.
   int64_t pool_limit_bytes = int64_t{2} << 30;
+  // Bytes that may be in use at once; an allocation beyond it is ResourceExhausted instead
+  // of a process the kernel's OOM killer ends (memory is overcommitted on Linux). 0: no
+  // limit. The process-wide allocator uses 90% of physical memory, overridden by
+  // MXGRID_CPU_MEMORY_LIMIT_MB (0 disables).
+  int64_t memory_limit_bytes = 0;
 };
 
 // A new pooled CPU allocator (tests and benchmarks; arrays use AllocatorFor).

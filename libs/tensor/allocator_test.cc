@@ -44,6 +44,22 @@ TEST(AllocatorTest, ImpossibleSizeIsResourceExhausted) {
   EXPECT_EQ(p.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
+TEST(AllocatorTest, MemoryLimitIsResourceExhaustedAndFreeingMakesRoom) {
+  std::unique_ptr<Allocator> alloc =
+      CreateCpuAllocator({.pool_limit_bytes = 0, .memory_limit_bytes = 4 << 20});
+  absl::StatusOr<void*> a = alloc->Allocate(3 << 20);
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<void*> b = alloc->Allocate(2 << 20);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(alloc->bytes_in_use(), 3 << 20);  // the refused request reserved nothing
+  alloc->Free(*a, 3 << 20);
+  b = alloc->Allocate(2 << 20);
+  ASSERT_TRUE(b.ok()) << b.status();
+  alloc->Free(*b, 2 << 20);
+  EXPECT_EQ(alloc->Allocate(size_t{1} << 40).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 TEST(AllocatorTest, GpuWithoutCudaIsFailedPrecondition) {
   EXPECT_EQ(AllocatorFor(Context::Gpu(0)).status().code(),
             absl::StatusCode::kFailedPrecondition);
