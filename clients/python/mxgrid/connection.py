@@ -10,6 +10,13 @@ The session is kept alive by a daemon thread calling KeepAlive every lease/3 sec
 at exit. Handles dropped by NDArray.__del__ are queued and freed in batches (``free_later``),
 so garbage collection never makes an RPC from a finalizer.
 
+Pipelined mode (``connect(..., pipeline=True)`` or ``MXGRID_PIPELINE=1``; off by default):
+imperative operator calls go over one InvokeStream without waiting for their round trips
+(see ``_pipeline``); every other worker RPC made through ``call`` first waits for them. As a
+consequence an operator's error (e.g. a shape mismatch) is raised at the next synchronizing
+call (asnumpy, wait_to_read, waitall, any other RPC) or when its result is used, not at the
+call itself as MXNet does. Frees of dropped arrays then travel with the operator batches.
+
 Thread-safety: a Connection may be used from several threads (gRPC stubs are thread-safe; the
 free queue has its own lock).
 """
@@ -20,6 +27,7 @@ import threading
 import grpc
 
 from ._proto import pb, rpc
+from . import _pipeline
 from .base import MXNetError, from_rpc_error
 
 __all__ = ["connect", "get", "Connection", "disconnect"]
@@ -33,9 +41,16 @@ _FREE_BATCH = 64
 _CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
 
+_COMPILER_PREFIX = b"/mxgrid.v1.Compiler/"
+
 _lock = threading.RLock()
 _current = None
 _cluster = None
+
+
+def pipeline_from_env():
+    """Whether MXGRID_PIPELINE asks for pipelined operator calls."""
+    return os.environ.get("MXGRID_PIPELINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _channel(address):
@@ -45,7 +60,8 @@ def _channel(address):
 class Connection:
     """Open channels and one worker session. Use ``get()`` to obtain the current one."""
 
-    def __init__(self, worker, compiler, kvstore=(), lease_seconds=0.0, client=None):
+    def __init__(self, worker, compiler, kvstore=(), lease_seconds=0.0, client=None,
+                 pipeline=None):
         self.worker_address = worker
         self.compiler_address = compiler
         self.kvstore_addresses = list(kvstore)
@@ -60,6 +76,7 @@ class Connection:
         self.lease_seconds = 0.0
         self._free_lock = threading.Lock()
         self._pending_free = []
+        self.pipeline = None  # _pipeline.Pipeline in pipelined mode
         self._pending_executors = []
         self._stop = threading.Event()
         self._closed = False
@@ -76,6 +93,10 @@ class Connection:
             self._keepalive = threading.Thread(target=self._keep_alive, daemon=True,
                                                name="mxgrid-keepalive")
             self._keepalive.start()
+            if pipeline is None:
+                pipeline = pipeline_from_env()
+            if pipeline:
+                self.pipeline = _pipeline.Pipeline(self)
 
     def _open(self, address):
         ch = _channel(address)
@@ -104,7 +125,14 @@ class Connection:
         return self.compiler
 
     def call(self, method, request, timeout=None):
-        """Calls ``method`` (a bound stub method); RpcError -> MXNetError."""
+        """Calls ``method`` (a bound stub method); RpcError -> MXNetError.
+
+        In pipelined mode a worker call first waits for the queued operator calls (and
+        raises their error, if one failed)."""
+        pipe = self.pipeline
+        if pipe is not None and not getattr(method, "_method", b"").startswith(
+                _COMPILER_PREFIX):
+            pipe.sync()
         try:
             return method(request, timeout=timeout)
         except grpc.RpcError as err:
@@ -120,6 +148,10 @@ class Connection:
     def free_later(self, handle):
         """Queues ``handle`` to be freed; never raises (safe in __del__ at exit)."""
         if self._closed:
+            return
+        pipe = self.pipeline
+        if pipe is not None:
+            pipe.frees.append(handle)  # lock-free; sent with the next batch
             return
         with self._free_lock:
             self._pending_free.append(handle)
@@ -142,6 +174,8 @@ class Connection:
         return handles
 
     def flush_frees(self):
+        if self.pipeline is not None and not self._closed:
+            self.pipeline.sync(raise_error=False)  # frees ride in an (empty) batch
         with self._free_lock:
             executors, self._pending_executors = self._pending_executors, []
         for handle in executors:
@@ -163,6 +197,8 @@ class Connection:
         if self._closed:
             return
         self._stop.set()
+        if self.pipeline is not None:
+            self.pipeline.close()
         if self.session is not None:
             try:
                 self.worker.CloseSession(pb.worker.CloseSessionRequest(session=self.session),
@@ -182,18 +218,21 @@ def _split(value):
     return list(value)
 
 
-def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0):
+def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipeline=None):
     """Connects the client to a worker, a compiler and (for dist kvstores) kvstore shards.
 
-    Replaces (and closes) any previous connection; arrays of the old session become invalid.
-    Returns the Connection.
+    ``pipeline=True`` pipelines imperative operator calls (None: ``MXGRID_PIPELINE``); their
+    errors are then raised at the next synchronizing call, not at the call (see the module
+    doc). Replaces (and closes) any previous connection; arrays of the old session become
+    invalid. Returns the Connection.
     """
     global _current
     with _lock:
         old, _current = _current, None
         if old is not None:
             old.close()
-        _current = Connection(worker, compiler, _split(kvstore), lease_seconds=lease_seconds)
+        _current = Connection(worker, compiler, _split(kvstore), lease_seconds=lease_seconds,
+                              pipeline=pipeline)
         return _current
 
 

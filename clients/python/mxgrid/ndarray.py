@@ -9,6 +9,11 @@ on first access: ``mx.nd.FullyConnected(data, weight, bias, num_hidden=4)``,
 ``mx.nd.dot(a, b, out=c)``. Inputs go positionally in the operator's input order or by input
 name; other keyword arguments become attributes formatted as MXNet's Python does (str(value)).
 
+In pipelined mode (``mx.connect(..., pipeline=True)``, see connection.py) an operator's result
+is *pending* until its response arrives: it has its handle, and its shape, dtype and context
+are filled in (waiting for the response) on first use; an operator's error is raised then or
+at the next synchronizing call.
+
 Thread-safety: NDArray objects may be shared between threads; the worker orders the calls.
 """
 import numbers
@@ -72,6 +77,29 @@ class NDArray:
         self._ctx = ctx
         self._conn = conn
         self._owned = owned
+
+    @classmethod
+    def _pending_output(cls, handle, conn, batch, call_index, output_index):
+        """An output of a pipelined call: shape/dtype/context come with the response."""
+        self = cls.__new__(cls)
+        self.handle = handle
+        self._conn = conn
+        self._owned = True
+        self._pending = (batch, call_index, output_index)
+        return self
+
+    def _resolve(self, name):
+        pending = self.__dict__.get("_pending")
+        if pending is None:
+            raise AttributeError(name)
+        batch, call_index, output_index = pending
+        info = batch.output(call_index, output_index)  # MXNetError when the call failed
+        d = self.__dict__
+        d["_shape"] = tuple(info.meta.shape)
+        d["_dtype"] = np.dtype(dtype_from_pb(info.meta.dtype))
+        d["_ctx"] = Context.from_proto(info.context)
+        d.pop("_pending", None)
+        return d[name]
 
     @classmethod
     def _from_info(cls, info, conn, owned=True):
@@ -337,6 +365,8 @@ class NDArray:
     # Common operator methods, as in MXNet (a.sum(axis=1), a.exp(), ...).
     def __getattr__(self, name):
         if name.startswith("_"):
+            if name in ("_shape", "_dtype", "_ctx"):
+                return self._resolve(name)  # a pending output of a pipelined call
             raise AttributeError(name)
         if _ops.lookup(name) is None:
             raise AttributeError("'NDArray' object has no attribute '%s'" % name)
@@ -376,9 +406,60 @@ def _upload(conn, arr, ctx, into=0):
     return NDArray._from_info(info, conn)
 
 
+# Parameters that change how many visible outputs an operator has: operators with one of
+# them are invoked synchronously in pipelined mode (their outputs' count is not known).
+_OUTPUT_COUNT_PARAMS = frozenset(("num_outputs", "output_mean_var", "ret_typ", "state_outputs",
+                                  "num_weights", "num_out"))
+_num_outputs_cache = {"ops": None, "counts": {}}
+
+
+def _pipelined_outputs(op):
+    """How many visible outputs ``op`` has, or None when it depends on its parameters or
+    the operator is unknown (then the call goes synchronously)."""
+    table = _ops.operators()
+    cache = _num_outputs_cache
+    if cache["ops"] is not table:
+        cache["ops"], cache["counts"] = table, {}
+    counts = cache["counts"]
+    if op in counts:
+        return counts[op]
+    info = table.get(op)
+    n = None
+    if info is not None and not any(p.name in _OUTPUT_COUNT_PARAMS for p in info.params):
+        n = 1  # every other operator of the registry has one visible output
+    counts[op] = n
+    return n
+
+
+def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):
+    outs = None
+    if out is not None:
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        num_new = 0
+    else:
+        num_new = _pipelined_outputs(op)
+        if num_new is None:
+            return NotImplemented
+    queued = pipe.submit(op, [a.handle for a in inputs], attrs,
+                         [o.handle for o in outs] if outs is not None else None, num_new,
+                         is_train)
+    if queued is None:
+        return NotImplemented
+    if outs is not None:
+        return out
+    batch, index, handles = queued
+    results = [NDArray._pending_output(h, conn, batch, index, i) for i, h in enumerate(handles)]
+    return results[0] if len(results) == 1 else results
+
+
 def _invoke(op, inputs, attrs, out=None, is_train=False):
     """Runs operator ``op`` on NDArrays ``inputs``; returns an NDArray, a list, or ``out``."""
     conn = connection.get() if not inputs else inputs[0]._conn
+    pipe = getattr(conn, "pipeline", None)
+    if pipe is not None:
+        result = _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train)
+        if result is not NotImplemented:
+            return result
     req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs,
                                   inputs=[a.handle for a in inputs], is_train=is_train)
     outs = None
