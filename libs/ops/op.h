@@ -181,6 +181,9 @@ struct OpDef {
   std::function<std::vector<std::string>(const OpParams&)> input_names;
   // Visible outputs; num_outputs counts hidden ones too (null: same as output_names).
   std::function<std::vector<std::string>(const OpParams&)> output_names;
+  // True when output_names depends on the parameters (SliceChannel, BatchNorm): clients
+  // cannot count the outputs from the schema alone.
+  bool variable_outputs = false;
   std::function<int(const OpParams&)> num_outputs;
   // Auxiliary-state input indices; empty for most ops.
   std::function<std::vector<int>(const OpParams&)> aux_indices;

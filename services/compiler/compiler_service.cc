@@ -97,6 +97,7 @@ void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::Operat
   info->set_name(def.name);
   for (const std::string& a : def.aliases) info->add_aliases(a);
   info->set_description(def.description);
+  info->set_variable_outputs(def.variable_outputs);
   ops::AttrMap attrs;
   for (const ops::ParamSpec& p : def.params) {
     v1::OperatorParam* out = info->add_params();
@@ -128,6 +129,7 @@ void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::Operat
     const bool is_aux = std::find(aux.begin(), aux.end(), static_cast<int>(i)) != aux.end();
     (is_aux ? info->add_aux_states() : info->add_inputs())->assign(names[i]);
   }
+  for (const std::string& n : op->output_names()) info->add_outputs(n);
 }
 
 }  // namespace

@@ -121,6 +121,12 @@ TEST_F(CompilerServiceTest, ListOperatorsReportsInputsForEveryOperator) {
       EXPECT_EQ(op.params(0).name(), "axis");
       EXPECT_TRUE(op.params(0).required());
     }
+    // Outputs, and whether parameters change them.
+    EXPECT_FALSE(op.outputs().empty()) << op.name() << " reports no outputs";
+    const bool variable = op.name() == "SliceChannel" || op.name() == "BatchNorm";
+    EXPECT_EQ(op.variable_outputs(), variable) << op.name();
+    if (op.name() == "FullyConnected") EXPECT_THAT(op.outputs(), ElementsAre("output"));
+    if (op.name() == "BatchNorm") EXPECT_THAT(op.outputs(), ElementsAre("output"));
   }
 }
 

@@ -406,29 +406,14 @@ def _upload(conn, arr, ctx, into=0):
     return NDArray._from_info(info, conn)
 
 
-# Parameters that change how many visible outputs an operator has: operators with one of
-# them are invoked synchronously in pipelined mode (their outputs' count is not known).
-_OUTPUT_COUNT_PARAMS = frozenset(("num_outputs", "output_mean_var", "ret_typ", "state_outputs",
-                                  "num_weights", "num_out"))
-_num_outputs_cache = {"ops": None, "counts": {}}
-
-
 def _pipelined_outputs(op):
-    """How many visible outputs ``op`` has, or None when it depends on its parameters or
-    the operator is unknown (then the call goes synchronously)."""
-    table = _ops.operators()
-    cache = _num_outputs_cache
-    if cache["ops"] is not table:
-        cache["ops"], cache["counts"] = table, {}
-    counts = cache["counts"]
-    if op in counts:
-        return counts[op]
-    info = table.get(op)
-    n = None
-    if info is not None and not any(p.name in _OUTPUT_COUNT_PARAMS for p in info.params):
-        n = 1  # every other operator of the registry has one visible output
-    counts[op] = n
-    return n
+    """How many visible outputs ``op`` has, from its ListOperators schema; None when its
+    parameters change that count (``variable_outputs``) or the operator is unknown (the
+    call then goes synchronously)."""
+    info = _ops.lookup(op)
+    if info is None or info.variable_outputs or not info.outputs:
+        return None
+    return len(info.outputs)
 
 
 def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):

@@ -305,6 +305,7 @@ absl::Status RegisterBatchNorm(Registry* registry) {
     }
     return std::vector<std::string>{"output"};
   };
+  def.variable_outputs = true;  // output_mean_var
   def.num_outputs = [](const OpParams&) { return 3; };
   def.aux_indices = [](const OpParams&) { return std::vector<int>{3, 4}; };
   def.infer_shape = InferBNShape;

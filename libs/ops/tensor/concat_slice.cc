@@ -166,6 +166,7 @@ OpDef SliceChannel() {
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.variable_outputs = true;  // num_outputs
   d.output_names = [](const OpParams& p) {
     std::vector<std::string> names;
     for (int64_t i = 0; i < ParamsAs<SplitParams>(p).num_outputs; ++i) {
