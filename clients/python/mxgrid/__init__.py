@@ -9,7 +9,6 @@ MXGRID_WORKER / MXGRID_COMPILER / MXGRID_KVSTORE environment variables; with nei
 first call starts an embedded local cluster from the built binaries and stops it at exit.
 """
 import importlib
-import os
 
 __version__ = "1.9.1"
 
@@ -31,7 +30,7 @@ from . import kvstore as kv
 
 AttrScope = name.AttrScope
 
-# Written by other parts of the project; imported on first use when present.
+# The training API, imported on first use (a plain NDArray/Symbol script never loads it).
 _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
          "model": "model", "callback": "callback",
          "init": "initializer", "initializer": "initializer"}
@@ -42,8 +41,7 @@ def __getattr__(attr):
         from .cluster import LocalCluster
         return LocalCluster
     target = _LAZY.get(attr)
-    if target is None or not os.path.exists(os.path.join(os.path.dirname(__file__),
-                                                         target + ".py")):
+    if target is None:
         raise AttributeError("module 'mxgrid' has no attribute '%s'" % attr)
     module = importlib.import_module("." + target, __name__)
     globals()[attr] = module
