@@ -176,7 +176,8 @@ class NDArray:
         nbytes = self.size * self._dtype.itemsize
         req = pb.worker.DownloadRequest(session=conn.session, handle=self.handle)
         if nbytes > connection.STREAM_THRESHOLD:
-            req.chunk_bytes = connection.CHUNK_BYTES
+            # The worker caps chunks at its message limit, so asking for large ones is safe.
+            req.chunk_bytes = connection.DOWNLOAD_CHUNK_BYTES
             buf = bytearray(nbytes)
             dtype, shape = self._dtype, self._shape
 
@@ -187,7 +188,7 @@ class NDArray:
                         dtype, shape = dtype_from_pb(chunk.meta.dtype), tuple(chunk.meta.shape)
                     buf[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
             conn.call(lambda r, timeout=None: pull(), req)
-            return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape).copy()
+            return np.frombuffer(buf, dtype=dtype).reshape(shape)  # owns buf, writable
         t = conn.call(w.Download, req)
         return np.frombuffer(t.data, dtype=dtype_from_pb(t.meta.dtype)).reshape(
             tuple(t.meta.shape)).copy()
@@ -381,15 +382,15 @@ def _upload(conn, arr, ctx, into=0):
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     meta = pb.tensor.TensorMeta(dtype=dtype_to_pb(arr.dtype), shape=arr.shape)
-    data = arr.tobytes()
     w = conn.require_worker()
     ctx_pb = ctx.to_proto(pb.worker)
-    if len(data) > connection.STREAM_THRESHOLD:
+    if arr.nbytes > connection.STREAM_THRESHOLD:
         step = connection.CHUNK_BYTES
+        data = memoryview(arr.reshape(-1)).cast("B")  # no copy of the whole array
 
         def requests():
             for off in range(0, len(data), step):
-                chunk = pb.tensor.TensorChunk(offset=off, data=data[off:off + step])
+                chunk = pb.tensor.TensorChunk(offset=off, data=data[off:off + step].tobytes())
                 if off == 0:
                     chunk.meta.CopyFrom(meta)
                     yield pb.worker.UploadRequest(session=conn.session, into=into,
@@ -400,7 +401,7 @@ def _upload(conn, arr, ctx, into=0):
     else:
         info = conn.call(w.Upload, pb.worker.UploadRequest(
             session=conn.session, into=into, context=ctx_pb,
-            value=pb.tensor.Tensor(meta=meta, data=data)))
+            value=pb.tensor.Tensor(meta=meta, data=arr.tobytes())))
     if into:
         return None
     return NDArray._from_info(info, conn)
