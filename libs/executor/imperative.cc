@@ -18,7 +18,7 @@ using tensor::NDArray;
 // What one pushed call owns: the operator and every array it touches (kept alive until
 // the kernel has run).
 struct Call {
-  ops::ParsedOp op;
+  std::shared_ptr<const ops::ParsedOp> op;
   bool is_train;
   Context ctx;
   std::vector<NDArray> inputs, outputs;
@@ -38,7 +38,7 @@ absl::Status Run(const Call& c) {
   for (size_t i = 0; i < in.size(); ++i) in[i] = View(c.inputs[i]);
   for (size_t i = 0; i < out.size(); ++i) out[i] = View(c.outputs[i]);
   ops::OpContext ctx{c.is_train, c.ctx, rng.get()};
-  return c.op.Forward(ctx, in, c.reqs, out);
+  return c.op->Forward(ctx, in, c.reqs, out);
 }
 
 void AddUnique(std::vector<engine::VarHandle>* vars, engine::VarHandle v) {
@@ -53,9 +53,10 @@ absl::Status Mismatch(const ops::ParsedOp& op, absl::string_view what, int index
 
 }  // namespace
 
-absl::StatusOr<std::vector<NDArray>> Invoke(const ops::ParsedOp& op,
+absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp> shared_op,
                                             absl::Span<const NDArray> inputs,
                                             const InvokeOptions& options) {
+  const ops::ParsedOp& op = *shared_op;
   const std::string& name = op.def().name;
   if (static_cast<int>(inputs.size()) != op.num_inputs()) {
     return absl::InvalidArgumentError(absl::StrCat("operator ", name, " takes ",
@@ -105,7 +106,7 @@ absl::StatusOr<std::vector<NDArray>> Invoke(const ops::ParsedOp& op,
     }
   }
 
-  auto call = std::make_shared<Call>(Call{op, options.is_train, ctx, {}, {}, {}});
+  auto call = std::make_shared<Call>(Call{std::move(shared_op), options.is_train, ctx, {}, {}, {}});
   call->inputs.assign(inputs.begin(), inputs.end());
   call->outputs.reserve(out_shapes.size());
   for (size_t i = 0; i < out_shapes.size(); ++i) {

@@ -5,12 +5,14 @@
 // error inside the kernel surfaces at the next read of an output.
 //
 //   MXGRID_ASSIGN_OR_RETURN(ops::ParsedOp op, registry.Parse("FullyConnected", attrs));
-//   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> out, Invoke(op, {x, w, b}));
+//   auto shared = std::make_shared<const ops::ParsedOp>(std::move(op));  // reusable
+//   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> out, Invoke(shared, {x, w, b}));
 //
 // Thread-safety: thread-safe; calls on shared arrays are ordered by the engine in push order.
 #ifndef MXGRID_LIBS_EXECUTOR_IMPERATIVE_H_
 #define MXGRID_LIBS_EXECUTOR_IMPERATIVE_H_
 
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,8 +35,9 @@ struct InvokeOptions {
 // Runs `op` on `inputs` (arguments then auxiliary states, none of them none; all on one
 // context, where the outputs go too) and returns its visible outputs. InvalidArgument for a
 // wrong input count, mixed contexts, shapes or types the operator rejects or cannot infer,
-// or `out` arrays of the wrong count, shape or dtype.
-absl::StatusOr<std::vector<tensor::NDArray>> Invoke(const ops::ParsedOp& op,
+// or `out` arrays of the wrong count, shape or dtype. `op` is shared with the pushed work (a
+// caller that repeats a call keeps one parsed operator instead of copying it each time).
+absl::StatusOr<std::vector<tensor::NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp> op,
                                                     absl::Span<const tensor::NDArray> inputs,
                                                     const InvokeOptions& options = {});
 

@@ -1,5 +1,6 @@
 #include "libs/executor/imperative.h"
 
+#include <memory>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -11,10 +12,10 @@ namespace {
 
 using tensor::NDArray;
 
-ops::ParsedOp Parse(const char* name, const ops::AttrMap& attrs = {}) {
+std::shared_ptr<const ops::ParsedOp> Parse(const char* name, const ops::AttrMap& attrs = {}) {
   absl::StatusOr<ops::ParsedOp> op = ops::GlobalRegistry().Parse(name, attrs);
   EXPECT_TRUE(op.ok()) << op.status();
-  return *op;
+  return std::make_shared<const ops::ParsedOp>(*op);
 }
 
 NDArray Array(const Shape& shape, std::vector<float> values) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -135,7 +137,7 @@ void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::Operat
 }  // namespace
 
 CompilerService::CompilerService(const ops::Registry* registry, size_t plan_cache_entries)
-    : registry_(registry), capacity_(plan_cache_entries) {}
+    : registry_(registry), plans_(plan_cache_entries) {}
 
 grpc::Status CompilerService::ListOperators(grpc::ServerContext*,
                                             const v1::ListOperatorsRequest*,
@@ -289,37 +291,17 @@ grpc::Status CompilerService::MakePlan(grpc::ServerContext*, const v1::MakePlanR
       if (req != v1::OP_REQ_NULL) options.grad_reqs[name] = static_cast<ops::OpReq>(req);
       absl::StrAppend(&key, "|g:", name, "=", req);
     }
-    if (CacheLookup(key, response->mutable_plan())) {
+    if (std::optional<v1::Plan> hit = plans_.Get(key)) {
+      *response->mutable_plan() = std::move(*hit);
       response->set_cached(true);
       return absl::OkStatus();
     }
     MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
     MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, graph::MakePlan(s, options));
     rpc::ToProto(plan, response->mutable_plan());
-    CacheInsert(key, response->plan());
+    plans_.Put(key, response->plan());
     return absl::OkStatus();
   }());
-}
-
-bool CompilerService::CacheLookup(const std::string& key, v1::Plan* plan) {
-  base::MutexLock lock(&mu_);
-  auto it = index_.find(key);
-  if (it == index_.end()) return false;
-  lru_.splice(lru_.begin(), lru_, it->second);
-  *plan = it->second->second;
-  return true;
-}
-
-void CompilerService::CacheInsert(const std::string& key, const v1::Plan& plan) {
-  if (capacity_ == 0) return;
-  base::MutexLock lock(&mu_);
-  if (index_.count(key)) return;
-  lru_.emplace_front(key, plan);
-  index_[key] = lru_.begin();
-  while (lru_.size() > capacity_) {
-    index_.erase(lru_.back().first);
-    lru_.pop_back();
-  }
 }
 
 }  // namespace mxgrid::services

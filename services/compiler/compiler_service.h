@@ -6,12 +6,9 @@
 #define MXGRID_SERVICES_COMPILER_COMPILER_SERVICE_H_
 
 #include <cstddef>
-#include <list>
 #include <string>
-#include <unordered_map>
-#include <utility>
 
-#include "libs/base/mutex.h"
+#include "libs/base/lru_cache.h"
 #include "libs/ops/registry.h"
 #include "proto/mxgrid/v1/compiler.grpc.pb.h"
 
@@ -38,16 +35,9 @@ class CompilerService final : public v1::Compiler::Service {
                         v1::MakePlanResponse* response) override;
 
  private:
-  // A least-recently-used map from a MakePlanRequest's serialized bytes to its plan.
-  bool CacheLookup(const std::string& key, v1::Plan* plan) ABSL_LOCKS_EXCLUDED(mu_);
-  void CacheInsert(const std::string& key, const v1::Plan& plan) ABSL_LOCKS_EXCLUDED(mu_);
-
   const ops::Registry* const registry_;
-  const size_t capacity_;
-  base::Mutex mu_;
-  std::list<std::pair<std::string, v1::Plan>> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
-  std::unordered_map<std::string, std::list<std::pair<std::string, v1::Plan>>::iterator> index_
-      ABSL_GUARDED_BY(mu_);
+  // Plans by the MakePlanRequest's serialized bytes.
+  base::LruCache<v1::Plan> plans_;
 };
 
 }  // namespace mxgrid::services

@@ -209,18 +209,17 @@ grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
     v1::MakePlanRequest plan_request;
     plan_request.mutable_symbol()->set_json(request->symbol().json());
     for (const auto& [name, meta] : request->inputs()) {
-      DType dtype;
-      Shape shape;
+      // Unspecified dtypes are float32, as simple_bind's.
+      v1::TensorMeta checked = meta;
       if (meta.dtype() == v1::DTYPE_UNSPECIFIED) {
-        v1::TensorMeta with_dtype = meta;
-        with_dtype.set_dtype(v1::FLOAT32);
-        MXGRID_RETURN_IF_ERROR(
-            Annotate(rpc::FromProto(with_dtype, &dtype, &shape), absl::StrCat("input '", name, "'")));
+        checked.set_dtype(v1::FLOAT32);
       } else {
-        MXGRID_RETURN_IF_ERROR(
-            Annotate(rpc::FromProto(meta, &dtype, &shape), absl::StrCat("input '", name, "'")));
         (*plan_request.mutable_dtypes())[name] = meta.dtype();
       }
+      DType dtype;
+      Shape shape;
+      MXGRID_RETURN_IF_ERROR(Annotate(rpc::FromProto(checked, &dtype, &shape),
+                                      absl::StrCat("input '", name, "'")));
       v1::PartialShape& p = (*plan_request.mutable_shapes())[name];
       p.set_known(true);
       for (int64_t d : shape.dims()) p.add_dims(d);

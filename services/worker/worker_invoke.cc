@@ -1,5 +1,6 @@
 // WorkerService: imperative operator calls (Invoke, InvokeBatch, InvokeStream).
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,27 +23,10 @@ absl::StatusOr<std::shared_ptr<const ops::ParsedOp>> WorkerService::ParseOp(
   std::string key = name;
   // Length-prefixed, so that no two attribute maps give one key.
   for (const auto& [k, v] : sorted) absl::StrAppend(&key, " ", k.size(), ":", k, v.size(), ":", v);
-  if (options_.op_cache_entries > 0) {
-    base::MutexLock lock(&op_cache_mu_);
-    auto it = op_index_.find(key);
-    if (it != op_index_.end()) {
-      op_lru_.splice(op_lru_.begin(), op_lru_, it->second);
-      return it->second->second;
-    }
-  }
+  if (std::optional<std::shared_ptr<const ops::ParsedOp>> hit = ops_.Get(key)) return *hit;
   MXGRID_ASSIGN_OR_RETURN(ops::ParsedOp op, registry_->Parse(name, sorted));
   auto parsed = std::make_shared<const ops::ParsedOp>(std::move(op));
-  if (options_.op_cache_entries > 0) {
-    base::MutexLock lock(&op_cache_mu_);
-    if (op_index_.count(key) == 0) {
-      op_lru_.emplace_front(key, parsed);
-      op_index_.emplace(std::move(key), op_lru_.begin());
-      if (op_lru_.size() > options_.op_cache_entries) {
-        op_index_.erase(op_lru_.back().first);
-        op_lru_.pop_back();
-      }
-    }
-  }
+  ops_.Put(key, parsed);
   return parsed;
 }
 
@@ -67,7 +51,7 @@ absl::Status WorkerService::DoInvoke(Session& s, const v1::InvokeRequest& reques
   executor::InvokeOptions options;
   options.is_train = request.is_train();
   options.out = into;
-  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outputs, executor::Invoke(*op, inputs, options));
+  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outputs, executor::Invoke(op, inputs, options));
   if (!into.empty()) {
     for (size_t i = 0; i < into.size(); ++i) {
       internal::ToProto(request.outputs(i), into[i], response->add_outputs());

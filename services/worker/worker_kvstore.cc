@@ -31,6 +31,13 @@ absl::StatusOr<NDArray> Sum(const std::vector<NDArray>& values) {
   return total;
 }
 
+bool OnOneDevice(const std::vector<NDArray>& values) {
+  for (const NDArray& v : values) {
+    if (v.context() != values[0].context()) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 grpc::Status WorkerService::KVCreate(grpc::ServerContext*, const v1::KVCreateRequest* request,
@@ -76,6 +83,18 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext*, const v1::KVPushRequest
             absl::StrCat("kvstore push: key ", pair.key(), " has no values"));
       }
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, s->Arrays(pair.values()));
+      if (!request->return_merged()) {
+        // The store sums values of one device itself; values from several devices are
+        // gathered on the CPU first (MXNet's local store reduces on one device too).
+        if (OnOneDevice(values)) {
+          MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), /*rank=*/0, values));
+        } else {
+          MXGRID_ASSIGN_OR_RETURN(NDArray merged, Sum(values));
+          MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), /*rank=*/0, {merged}));
+        }
+        continue;
+      }
+      // Push checks values against the key; here the client's updater gets them.
       MXGRID_ASSIGN_OR_RETURN(kvstore::Store::KeyMeta meta, store->Meta(pair.key()));
       for (const NDArray& v : values) {
         if (v.shape() != meta.shape || v.dtype() != meta.dtype) {
@@ -84,13 +103,7 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext*, const v1::KVPushRequest
               DTypeName(meta.dtype), ", got ", v.shape().ToString(), " ", DTypeName(v.dtype())));
         }
       }
-      // Values from several devices are gathered on the CPU, where the store keeps its
-      // copy, and summed there (MXNet's local store reduces on one device too).
       MXGRID_ASSIGN_OR_RETURN(NDArray merged, Sum(values));
-      if (!request->return_merged()) {
-        MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), /*rank=*/0, {merged}));
-        continue;
-      }
       MXGRID_ASSIGN_OR_RETURN(NDArray stored, store->Value(pair.key()));
       v1::KVPushResponse::Merged* out = response->add_merged();
       MXGRID_ASSIGN_OR_RETURN(uint64_t mh, s->AddArray(0, merged));

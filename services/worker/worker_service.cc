@@ -81,7 +81,10 @@ absl::StatusOr<Shape> ReshapeTarget(const NDArray& a, const v1::TensorMeta& meta
 }  // namespace
 
 WorkerService::WorkerService(const ops::Registry* registry, WorkerOptions options)
-    : registry_(registry), options_(std::move(options)), sessions_(options_.sessions) {}
+    : registry_(registry),
+      options_(std::move(options)),
+      sessions_(options_.sessions),
+      ops_(options_.op_cache_entries) {}
 
 void WorkerService::SetCompiler(std::shared_ptr<grpc::Channel> channel) {
   std::shared_ptr<v1::Compiler::Stub> stub = v1::Compiler::NewStub(std::move(channel));

@@ -9,13 +9,12 @@
 #define MXGRID_SERVICES_WORKER_WORKER_SERVICE_H_
 
 #include <cstddef>
-#include <list>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <utility>
 
 #include "grpcpp/channel.h"
+#include "libs/base/lru_cache.h"
 #include "libs/base/mutex.h"
 #include "libs/ops/registry.h"
 #include "proto/mxgrid/v1/compiler.grpc.pb.h"
@@ -121,8 +120,7 @@ class WorkerService final : public v1::Worker::Service {
                              v1::InvokeBatchResponse* response);
   // The parsed operator for (name, attrs), from the cache when seen before.
   absl::StatusOr<std::shared_ptr<const ops::ParsedOp>> ParseOp(
-      const std::string& name, const google::protobuf::Map<std::string, std::string>& attrs)
-      ABSL_LOCKS_EXCLUDED(op_cache_mu_);
+      const std::string& name, const google::protobuf::Map<std::string, std::string>& attrs);
   // A plan for `request` from the compiler (or in-process without one).
   absl::StatusOr<graph::Plan> GetPlan(grpc::ServerContext* context,
                                       const v1::MakePlanRequest& request, bool* cached);
@@ -145,11 +143,8 @@ class WorkerService final : public v1::Worker::Service {
   base::Mutex compiler_mu_;
   std::shared_ptr<v1::Compiler::Stub> compiler_ ABSL_GUARDED_BY(compiler_mu_);
 
-  base::Mutex op_cache_mu_;
-  using OpCacheList = std::list<std::pair<std::string, std::shared_ptr<const ops::ParsedOp>>>;
-  OpCacheList op_lru_ ABSL_GUARDED_BY(op_cache_mu_);  // most recent first
-  std::unordered_map<std::string, OpCacheList::iterator> op_index_
-      ABSL_GUARDED_BY(op_cache_mu_);
+  // Parsed operators by name and attributes.
+  base::LruCache<std::shared_ptr<const ops::ParsedOp>> ops_;
 };
 
 }  // namespace mxgrid::services

@@ -85,6 +85,12 @@ class KVStore:
     def load_optimizer_states(self, fname):
         raise MXNetError("optimizer states live on the servers; not loaded by the client")
 
+    def pushpull(self, key, value, out=None, priority=0):
+        """push, then pull into ``out`` (when given)."""
+        self.push(key, value, priority)
+        if out is not None:
+            self.pull(key, out, priority)
+
     def _barrier(self):
         pass
 
@@ -129,11 +135,6 @@ class _WorkerKVStore(KVStore):
         c = self._conn
         c.call(c.require_worker().KVPull, pb.worker.KVPullRequest(
             session=c.session, store=self._store, pairs=self._pairs(items)))
-
-    def pushpull(self, key, value, out=None, priority=0):
-        self.push(key, value, priority)
-        if out is not None:
-            self.pull(key, out, priority)
 
     def set_optimizer(self, optimizer):
         optimizer = opt.create(optimizer)
@@ -269,11 +270,6 @@ class _DistKVStore(KVStore):
                     resp.value.meta.dtype)).reshape(tuple(resp.value.meta.shape))
             for o in outs:
                 _upload(self._conn, arr, o.context, into=o.handle)
-
-    def pushpull(self, key, value, out=None, priority=0):
-        self.push(key, value, priority)
-        if out is not None:
-            self.pull(key, out, priority)
 
     def set_optimizer(self, optimizer):
         optimizer = opt.create(optimizer)

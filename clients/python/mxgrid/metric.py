@@ -279,49 +279,54 @@ def _pair_2d(label, pred):
     return label, pred
 
 
+class _BatchError(EvalMetric):
+    """A regression error computed per update (batch) and averaged over updates, as MXNet's
+    MAE / MSE / RMSE do; subclasses give ``_error(label, pred)``."""
+
+    def __init__(self, name, output_names=None, label_names=None):
+        super().__init__(name, output_names=output_names, label_names=label_names,
+                         has_global_stats=True)
+
+    def update(self, labels, preds):
+        labels, preds = check_label_shapes(labels, preds, True)
+        for label, pred in zip(labels, preds):
+            self._add(self._error(*_pair_2d(label, pred)), 1)
+
+
 @register
-class MAE(EvalMetric):
+class MAE(_BatchError):
     """Mean absolute error, averaged per update (batch)."""
 
     def __init__(self, name="mae", output_names=None, label_names=None):
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+        super().__init__(name, output_names=output_names, label_names=label_names)
 
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            label, pred = _pair_2d(label, pred)
-            self._add(numpy.abs(label - pred).mean(), 1)
+    @staticmethod
+    def _error(label, pred):
+        return numpy.abs(label - pred).mean()
 
 
 @register
-class MSE(EvalMetric):
+class MSE(_BatchError):
     """Mean squared error, averaged per update (batch)."""
 
     def __init__(self, name="mse", output_names=None, label_names=None):
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+        super().__init__(name, output_names=output_names, label_names=label_names)
 
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            label, pred = _pair_2d(label, pred)
-            self._add(((label - pred) ** 2.0).mean(), 1)
+    @staticmethod
+    def _error(label, pred):
+        return ((label - pred) ** 2.0).mean()
 
 
 @register
-class RMSE(EvalMetric):
+class RMSE(_BatchError):
     """Root mean squared error, averaged per update (batch)."""
 
     def __init__(self, name="rmse", output_names=None, label_names=None):
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+        super().__init__(name, output_names=output_names, label_names=label_names)
 
-    def update(self, labels, preds):
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            label, pred = _pair_2d(label, pred)
-            self._add(numpy.sqrt(((label - pred) ** 2.0).mean()), 1)
+    @staticmethod
+    def _error(label, pred):
+        return numpy.sqrt(((label - pred) ** 2.0).mean())
 
 
 @_alias("ce")
