@@ -22,6 +22,9 @@
 // MXGRID_ENGINE=naive selects NaiveEngine, which runs every operation synchronously in the
 // pushing thread (for debugging); MXGRID_ENGINE=threaded (default) the threaded engine.
 //
+// Operations pushed inside an engine::FlowScope (flow.h) belong to that flow: FIFO pools
+// dispatch ready operations round-robin across flows, and the flow counts what it has queued.
+//
 // Thread-safety: every Engine method is thread-safe. Waiting (WaitForVar, WaitForAll) from
 // inside an engine operation is refused with FailedPrecondition instead of deadlocking.
 #ifndef MXGRID_LIBS_ENGINE_ENGINE_H_
@@ -99,8 +102,9 @@ class Engine {
  public:
   virtual ~Engine() = default;
 
-  // A new variable with no pending work.
-  virtual VarHandle NewVariable() = 0;
+  // A new variable with no pending work, guarding `bytes` of memory (0: unknown; the bytes
+  // count towards the queued bytes of flows whose operations write it, see flow.h).
+  virtual VarHandle NewVariable(int64_t bytes = 0) = 0;
 
   // Schedules `fn` to run on `ctx` after the conflicting earlier operations on `reads` and
   // `writes`. Duplicates inside or across the lists are allowed (a variable both read and

@@ -30,7 +30,11 @@ void OnAsyncComplete(void* /*engine*/, void* opr, const absl::Status& status) {
 
 }  // namespace
 
-VarHandle NaiveEngine::NewVariable() { return vars_.Alloc(); }
+VarHandle NaiveEngine::NewVariable(int64_t bytes) {
+  Var* var = vars_.Alloc();
+  var->bytes = bytes;
+  return var;
+}
 
 template <typename RunFn>
 void NaiveEngine::Execute(absl::Span<const VarHandle> reads, absl::Span<const VarHandle> writes,

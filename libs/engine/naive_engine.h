@@ -35,7 +35,7 @@ class NaiveEngine final : public Engine {
   NaiveEngine(const NaiveEngine&) = delete;
   NaiveEngine& operator=(const NaiveEngine&) = delete;
 
-  VarHandle NewVariable() override;
+  VarHandle NewVariable(int64_t bytes = 0) override;
   void PushSync(SyncFn fn, Context ctx, absl::Span<const VarHandle> reads,
                 absl::Span<const VarHandle> writes, const PushOptions& options) override;
   void PushAsync(AsyncFn fn, Context ctx, absl::Span<const VarHandle> reads,

@@ -37,6 +37,18 @@ thread_local int64_t unflushed_completions = 0;
 // and running it, never user code: see ThreadedEngine::Dispatch.
 thread_local OprBlock* stashed = nullptr;
 
+// Makes an operation's flow current while it runs.
+class FlowSwap {
+ public:
+  explicit FlowSwap(Flow* flow) : previous_(internal::SwapCurrentFlow(flow)) {}
+  ~FlowSwap() { internal::SwapCurrentFlow(previous_); }
+  FlowSwap(const FlowSwap&) = delete;
+  FlowSwap& operator=(const FlowSwap&) = delete;
+
+ private:
+  Flow* const previous_;
+};
+
 // One-shot event for WaitForVar. Notify signals while holding the mutex, so the waiter may
 // destroy the object as soon as Wait returns.
 class Notification {
@@ -114,7 +126,11 @@ ThreadedEngine::~ThreadedEngine() {
   pools.clear();  // joins their threads
 }
 
-VarHandle ThreadedEngine::NewVariable() { return vars_.Alloc(); }
+VarHandle ThreadedEngine::NewVariable(int64_t bytes) {
+  Var* var = vars_.Alloc();
+  var->bytes = bytes;
+  return var;
+}
 
 void ThreadedEngine::PushSync(SyncFn fn, Context ctx, absl::Span<const VarHandle> reads,
                               absl::Span<const VarHandle> writes, const PushOptions& options) {
@@ -206,6 +222,9 @@ OprBlock* ThreadedEngine::NewOpr(OprKind kind, Context ctx, const PushOptions& o
   opr->engine = this;
   opr->run_inline = kind != OprKind::kSync || options.property == FnProperty::kAsync ||
                     options.property == FnProperty::kDeleteVar;
+  if (kind == OprKind::kSync || kind == OprKind::kAsync) {
+    if (Flow* flow = CurrentFlow()) opr->flow = flow->shared_from_this();
+  }
   pending_.fetch_add(1, std::memory_order_relaxed);
   return opr;
 }
@@ -213,6 +232,12 @@ OprBlock* ThreadedEngine::NewOpr(OprKind kind, Context ctx, const PushOptions& o
 void ThreadedEngine::Submit(OprBlock* opr, absl::Span<const VarHandle> reads,
                             absl::Span<const VarHandle> writes) {
   internal::BuildEntries(reads, writes, opr, &opr->entries);
+  if (opr->flow != nullptr) {
+    for (const VarEntry& e : opr->entries) {
+      if (e.write) opr->flow_bytes += e.var->bytes;
+    }
+    opr->flow->OnQueued(opr->flow_bytes);
+  }
   // One extra count, held until every claim is linked, keeps completions on the first
   // variables from dispatching the operation early.
   const int hold = static_cast<int>(opr->entries.size()) + 1;
@@ -236,8 +261,10 @@ void ThreadedEngine::Dispatch(OprBlock* opr) {
   InlineQueue& queue = inline_queue;
   if (!opr->run_inline) {
     WorkerPool* pool = PoolFor(*opr);
+    // Kept on this thread only while nothing else waits in the pool: queued operations
+    // (another flow's above all) must not wait behind a dependent chain.
     if (stashed == nullptr && pool == WorkerPool::CurrentPool() && pool->fifo() &&
-        !queue.draining && !InEngineOperation()) {
+        !queue.draining && !InEngineOperation() && !pool->MaybeQueued()) {
       stashed = opr;  // ExecuteOnWorker runs it as soon as the current operation is done
     } else {
       pool->Push(opr);
@@ -348,6 +375,8 @@ void ThreadedEngine::Execute(OprBlock* opr) {
     Complete(opr, std::move(inherited));
     return;
   }
+  // Pushes and allocations the operation makes belong to its flow.
+  const FlowSwap in_flow(opr->flow.get());
   if (opr->kind == OprKind::kSync) {
     const absl::Status status =
         internal::RunSyncFn(std::get<SyncFn>(opr->fn), run_ctx, opr->name);
@@ -393,6 +422,7 @@ void ThreadedEngine::Complete(OprBlock* opr, internal::ErrorRef error) {
     }
   }
   error.reset();
+  if (opr->flow != nullptr) opr->flow->OnFinished(opr->flow_bytes);
   opr->Reset();
   oprs_.Free(opr);
   if (WorkerPool::CurrentOwner() == this) {

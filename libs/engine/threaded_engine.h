@@ -12,7 +12,8 @@
 // before it have finished), so what it inherits depends on push order only, never on when a
 // concurrent WaitForVar clears the variable. Operation records and variables are pooled, so
 // steady-state pushing does not allocate; a worker runs an operation its own completion made
-// ready for its own FIFO pool next, without queueing it (dependent chains stay on one thread).
+// ready for its own FIFO pool next, without queueing it, while nothing else waits in the pool
+// (dependent chains stay on one thread). FIFO pools serve flows (flow.h) round-robin.
 //
 // Thread-safety: every method is thread-safe (see Engine). Pushes that share variables are
 // ordered consistently on all of them, even from different threads. The destructor waits for
@@ -48,7 +49,7 @@ class ThreadedEngine final : public Engine {
   ThreadedEngine(const ThreadedEngine&) = delete;
   ThreadedEngine& operator=(const ThreadedEngine&) = delete;
 
-  VarHandle NewVariable() override;
+  VarHandle NewVariable(int64_t bytes = 0) override;
   void PushSync(SyncFn fn, Context ctx, absl::Span<const VarHandle> reads,
                 absl::Span<const VarHandle> writes, const PushOptions& options) override;
   void PushAsync(AsyncFn fn, Context ctx, absl::Span<const VarHandle> reads,

@@ -1,5 +1,6 @@
 #include "libs/tensor/allocator.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -52,7 +53,7 @@ class PooledCpuAllocator final : public Allocator {
         return absl::ResourceExhaustedError(absl::StrCat(
             "out of CPU memory: allocating ", bytes, " bytes with ", in_use_bytes_,
             " in use would pass the limit of ", memory_limit_bytes_,
-            " bytes (MXGRID_CPU_MEMORY_LIMIT_MB)"));
+            " bytes (CpuAllocatorOptions::memory_limit_bytes)"));
       }
       in_use_bytes_ += static_cast<int64_t>(size);
       auto it = free_.find(size);
@@ -97,6 +98,10 @@ class PooledCpuAllocator final : public Allocator {
     return in_use_bytes_;
   }
 
+  size_t AllocationSize(size_t bytes) const override { return BucketSize(bytes); }
+
+  void ReleaseCached() override { ReleasePool(); }
+
   Context context() const override { return Context::Cpu(); }
 
  private:
@@ -124,19 +129,39 @@ CpuAllocatorOptions CpuOptionsFromEnv() {
       env != nullptr && absl::SimpleAtoi(env, &mb) && mb >= 0) {
     options.pool_limit_bytes = mb << 20;
   }
+  return options;
+}
+
+int64_t HostMemoryLimitFromEnv() {
   const int64_t physical = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGESIZE);
-  options.memory_limit_bytes = physical > 0 ? physical / 10 * 9 : 0;
+  int64_t limit = physical > 0 ? physical / 10 * 9 : 0;
+  int64_t mb = 0;
   if (const char* env = std::getenv("MXGRID_CPU_MEMORY_LIMIT_MB");
       env != nullptr && absl::SimpleAtoi(env, &mb) && mb >= 0) {
-    options.memory_limit_bytes = mb << 20;
+    limit = mb << 20;
   }
-  return options;
+  return limit;
 }
 
 }  // namespace
 
 std::unique_ptr<Allocator> CreateCpuAllocator(const CpuAllocatorOptions& options) {
   return std::make_unique<PooledCpuAllocator>(options);
+}
+
+const std::shared_ptr<base::MemoryAccount>& HostMemoryAccount() {
+  // Never destroyed, like the allocator: storage released after main() returns still
+  // gives its bytes back to it.
+  static const auto* const account = new std::shared_ptr<base::MemoryAccount>(
+      std::make_shared<base::MemoryAccount>("out of CPU memory", HostMemoryLimitFromEnv(),
+                                            nullptr, "MXGRID_CPU_MEMORY_LIMIT_MB"));
+  return *account;
+}
+
+void ReleaseCachedHostMemory() {
+  absl::StatusOr<Allocator*> cpu = AllocatorFor(Context::Cpu());
+  if (cpu.ok()) (*cpu)->ReleaseCached();
+  malloc_trim(0);
 }
 
 absl::StatusOr<Allocator*> AllocatorFor(Context ctx) {

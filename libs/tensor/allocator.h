@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/base/context.h"
+#include "libs/base/memory_account.h"
 
 namespace mxgrid::tensor {
 
@@ -37,6 +38,12 @@ class Allocator {
   virtual void Free(void* ptr, size_t bytes) = 0;
   // Bytes handed out and not yet freed.
   virtual int64_t bytes_in_use() const = 0;
+  // The bytes an Allocate(bytes) really takes (its size class), what memory accounts are
+  // charged for it.
+  virtual size_t AllocationSize(size_t bytes) const = 0;
+  // Gives cached free blocks back to the system (e.g. when a session closes); the pool
+  // refills as allocations come.
+  virtual void ReleaseCached() = 0;
   virtual Context context() const = 0;
 };
 
@@ -46,13 +53,23 @@ struct CpuAllocatorOptions {
   int64_t pool_limit_bytes = int64_t{2} << 30;
   // Bytes that may be in use at once; an allocation beyond it is ResourceExhausted instead
   // of a process the kernel's OOM killer ends (memory is overcommitted on Linux). 0: no
-  // limit. The process-wide allocator uses 90% of physical memory, overridden by
-  // MXGRID_CPU_MEMORY_LIMIT_MB (0 disables).
+  // limit. The process-wide allocator has none of its own: arrays' storage is charged to
+  // HostMemoryAccount() (or a session's account inside it) before it is allocated.
   int64_t memory_limit_bytes = 0;
 };
 
 // A new pooled CPU allocator (tests and benchmarks; arrays use AllocatorFor).
 std::unique_ptr<Allocator> CreateCpuAllocator(const CpuAllocatorOptions& options);
+
+// The process's account of host memory: the root every array storage on a CPU context, every
+// session's handles and queued operations are charged to (a worker session's own account is
+// a child of it). Its limit is 90% of physical memory, overridden by
+// MXGRID_CPU_MEMORY_LIMIT_MB (0: no limit).
+const std::shared_ptr<base::MemoryAccount>& HostMemoryAccount();
+
+// Gives the host memory that arrays no longer use back to the system: the CPU allocator's
+// cached blocks and the C library's free pages (malloc_trim). Costs page faults later.
+void ReleaseCachedHostMemory();
 
 // The process-wide allocator for `ctx`. FailedPrecondition for a GPU context when this build
 // or machine has no such GPU (arrays on different devices must be created where they live).

@@ -17,9 +17,9 @@
 
 ABSL_FLAG(std::string, address, "0.0.0.0:50051",
           "gRPC listening address, host:port; port 0 picks a free port");
-ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
-          "Prometheus /metrics HTTP address, host:port; empty disables it; port 0 picks a "
-          "free port");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9090",
+          "Prometheus /metrics HTTP address, host:port; loopback by default (0.0.0.0:9090 "
+          "exposes it to other hosts); empty disables it; port 0 picks a free port");
 ABSL_FLAG(int, max_message_bytes, 64 << 20,
           "largest gRPC message received or sent, in bytes (large tensors travel in chunks)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),

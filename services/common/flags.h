@@ -2,7 +2,8 @@
 //
 // ParseServerFlags defines and parses:
 //   --address=0.0.0.0:50051        gRPC listening address, host:port (port 0: a free port)
-//   --metrics_address=0.0.0.0:9090 Prometheus /metrics address; empty disables it
+//   --metrics_address=127.0.0.1:9090 Prometheus /metrics address (loopback: pass
+//                                  0.0.0.0:9090 to expose it); empty disables it
 //   --max_message_bytes=67108864   largest gRPC message received or sent
 //   --shutdown_grace=10s           how long SIGTERM/SIGINT lets in-flight calls finish
 //   --log_level=info               trace, debug, info, warn, error, critical or off

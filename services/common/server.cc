@@ -2,7 +2,9 @@
 
 #include <exception>
 #include <mutex>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,7 @@
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 #include "services/common/gauges.h"
+#include "services/common/internal/service_names.h"
 
 namespace mxgrid::services {
 namespace {
@@ -37,6 +40,21 @@ void EnableBuiltinServices() {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   });
+}
+
+// civetweb's settings for the /metrics endpoint: a few threads (a scrape is cheap), requests
+// and idle keep-alive connections bounded in size and time, so that slow or hostile clients
+// hold a thread for seconds at most and a scraper still gets through.
+std::vector<std::string> MetricsHttpOptions(const std::string& address) {
+  return {
+      "listening_ports", address,           //
+      "num_threads", "4",                   //
+      "max_request_size", "16384",          // request line + headers
+      "request_timeout_ms", "3000",         //
+      "enable_keep_alive", "yes",           //
+      "keep_alive_timeout_ms", "2000",      //
+      "linger_timeout_ms", "1000",          //
+  };
 }
 
 }  // namespace
@@ -65,7 +83,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   if (!options.metrics_address.empty()) {
     try {
-      server->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_address);
+      server->exposer_ =
+          std::make_unique<prometheus::Exposer>(MetricsHttpOptions(options.metrics_address));
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat("cannot serve metrics on ",
                                                  options.metrics_address, ": ", e.what(),
@@ -87,6 +106,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  // Filled while the server is built: every service it serves, by full name.
+  auto service_names = std::make_shared<std::vector<std::string>>();
+  builder.SetOption(std::make_unique<internal::ServiceNamesOption>(service_names));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(server->metrics_->NewFactory());
   builder.experimental().SetInterceptorCreators(std::move(creators));
@@ -98,7 +120,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         "cannot listen for gRPC on ", options.address,
         ": the port is in use, not permitted or the host is unknown (pass another --address)"));
   }
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  for (const std::string& name : *service_names) health->SetServingStatus(name, true);
   spdlog::info("{} serving gRPC on port {}, metrics on {}", options.name, server->port_,
                options.metrics_address.empty() ? std::string("(disabled)")
                                                : absl::StrCat("port ", server->metrics_port_));

@@ -1,9 +1,13 @@
 // Server: the gRPC server every mxgrid binary (worker, compiler, kvstore) runs.
 //
 // Start() builds and starts a grpc::Server with the given services plus what every mxgrid
-// server offers: grpc.health.v1 health (SERVING while up), server reflection (so
+// server offers: grpc.health.v1 health (SERVING while up, for the whole server "" and for
+// each service by its full name, e.g. "mxgrid.v1.Worker"), server reflection (so
 // `grpcurl -plaintext host:port list` and `describe` work), per-method Prometheus metrics
-// (see internal/rpc_metrics.h) and an HTTP `/metrics` endpoint. Shutdown() marks health
+// (see internal/rpc_metrics.h) and an HTTP `/metrics` endpoint (loopback unless
+// ServerOptions::metrics_address says otherwise; any other path is 404, requests are bounded
+// in size and time). Every thread the process creates with an explicit stack size gets at
+// least the usable stack it asked for (internal/thread_stacks.h). Shutdown() marks health
 // NOT_SERVING, lets in-flight calls finish for `shutdown_grace`, cancels the rest and
 // closes the port.
 //
@@ -39,8 +43,9 @@ struct ServerOptions {
   // gRPC listening address, host:port. Port 0 picks a free port (see Server::port()).
   std::string address = "0.0.0.0:50051";
   // Prometheus HTTP endpoint (GET /metrics), host:port. Empty disables it; port 0 picks a
-  // free port (see Server::metrics_port()).
-  std::string metrics_address = "0.0.0.0:9090";
+  // free port (see Server::metrics_port()). Loopback by default: exposing it to other hosts
+  // (e.g. 0.0.0.0:9090 for a Prometheus scraper in Kubernetes) is an explicit choice.
+  std::string metrics_address = "127.0.0.1:9090";
   // Largest message the server receives or sends, in bytes. Tensors larger than this travel
   // as chunk streams (DESIGN.md §4), so this bounds one chunk, not a tensor.
   int max_message_bytes = 64 << 20;

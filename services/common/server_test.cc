@@ -66,19 +66,27 @@ std::string ToString(const grpc::ByteBuffer& buffer) {
   return std::string(reinterpret_cast<const char*>(slice.begin()), slice.size());
 }
 
-// grpc.health.v1.Health/Check for the whole server; returns the ServingStatus enum
-// (1 SERVING, 2 NOT_SERVING) or -1 when the call fails. Debian ships no health stubs, so
-// the (tiny) messages are encoded by hand: an empty request, response field 1 a varint.
-int HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
+// grpc.health.v1.Health/Check for `service` ("" the whole server); returns the
+// ServingStatus enum (1 SERVING, 2 NOT_SERVING), -2 for NOT_FOUND or -1 when the call fails
+// otherwise. Debian ships no health stubs, so the (tiny) messages are encoded by hand:
+// request field 1 a string, response field 1 a varint.
+int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string& service = "") {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  grpc::Slice empty;
-  grpc::ByteBuffer request(&empty, 1);  // a default ByteBuffer is "no message", not empty
+  std::string encoded;
+  if (!service.empty()) {
+    encoded.push_back(static_cast<char>(1 << 3 | 2));
+    encoded.push_back(static_cast<char>(service.size()));  // names here are < 128 bytes
+    encoded += service;
+  }
+  grpc::Slice slice(encoded);
+  grpc::ByteBuffer request(&slice, 1);  // a default ByteBuffer is "no message", not empty
   grpc::ByteBuffer response;
   const grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check",
                                          grpc::internal::RpcMethod::NORMAL_RPC);
   const grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
       channel.get(), method, &context, request, &response);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return -2;
   if (!status.ok()) return -1;
   const std::string bytes = ToString(response);
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
@@ -117,7 +125,8 @@ std::string ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel
 }
 
 // GET /metrics over a plain TCP socket; returns the whole HTTP response.
-std::string HttpGetMetrics(int port) {
+// GET `path` over HTTP/1.0; the whole response.
+std::string HttpGet(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -127,7 +136,7 @@ std::string HttpGetMetrics(int port) {
     close(fd);
     return "connect failed";
   }
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
   EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
   std::string response;
   char buffer[4096];
@@ -135,6 +144,8 @@ std::string HttpGetMetrics(int port) {
   close(fd);
   return response;
 }
+
+std::string HttpGetMetrics(int port) { return HttpGet(port, "/metrics"); }
 
 bool PortAcceptsConnections(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -152,6 +163,30 @@ TEST(ServerTest, HealthReportsServing) {
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_GT((*server)->port(), 0);
   EXPECT_EQ(HealthCheck(Connect(**server)), 1);
+}
+
+TEST(ServerTest, HealthAnswersForEachServiceByName) {
+  TestServiceImpl service;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::shared_ptr<grpc::Channel> channel = Connect(**server);
+  EXPECT_EQ(HealthCheck(channel, "mxgrid.test.TestService"), 1);
+  EXPECT_EQ(HealthCheck(channel, "mxgrid.test.NoSuchService"), -2);
+}
+
+TEST(ServerTest, MetricsPortAnswersOtherPathsWith404AndKeepsServing) {
+  TestServiceImpl service;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (const char* path : {"/", "/x", "/favicon.ico", "/metrics/../x"}) {
+    EXPECT_THAT(HttpGet((*server)->metrics_port(), path), HasSubstr(" 404 ")) << path;
+  }
+  EXPECT_THAT(HttpGetMetrics((*server)->metrics_port()), HasSubstr("200 OK"));
+  EXPECT_EQ(HealthCheck(Connect(**server)), 1);
+}
+
+TEST(ServerTest, MetricsListenOnLoopbackByDefault) {
+  EXPECT_EQ(ServerOptions().metrics_address, "127.0.0.1:9090");
 }
 
 TEST(ServerTest, ReflectionListsHealthReflectionAndRegisteredServices) {

@@ -3,6 +3,9 @@
 // and the local KVStore. Without --compiler it serves mxgrid.v1.Compiler itself and plans
 // in-process.
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <utility>
 #include <memory>
 #include <string>
 
@@ -11,6 +14,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "libs/ops/builtin.h"
+#include "libs/tensor/allocator.h"
 #include "services/common/flags.h"
 #include "services/common/gauges.h"
 #include "services/compiler/compiler_service.h"
@@ -23,6 +27,18 @@ ABSL_FLAG(absl::Duration, lease, absl::Seconds(60),
           "Lease of a session opened without one: its arrays are freed when no call touched "
           "it for this long.");
 ABSL_FLAG(absl::Duration, max_lease, absl::Hours(24), "The longest lease a client may ask for.");
+ABSL_FLAG(int64_t, session_memory_mb, 0,
+          "Memory one session may hold (its arrays, handles and queued operations), in MiB. "
+          "0: 80% of the worker's memory limit (MXGRID_CPU_MEMORY_LIMIT_MB), so that no one "
+          "session can take all of it.");
+ABSL_FLAG(int64_t, session_max_handles, 1000000, "Array handles one session may hold.");
+ABSL_FLAG(int64_t, session_max_executors, 1024, "Bound executors one session may hold.");
+ABSL_FLAG(int64_t, session_max_queued_ops, 8192,
+          "Operations one session may have queued and unfinished; a call that would queue "
+          "more waits (up to its deadline) for some to finish, then fails with "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, session_max_queued_mb, 4096,
+          "Bytes (MiB) that one session's queued operations may write, limited the same way.");
 ABSL_FLAG(size_t, op_cache_entries, 4096,
           "Parsed operators (name + attributes) kept for repeated imperative calls.");
 
@@ -34,6 +50,28 @@ int main(int argc, char** argv) {
   mxgrid::services::WorkerOptions worker;
   worker.sessions.default_lease = absl::GetFlag(FLAGS_lease);
   worker.sessions.max_lease = absl::GetFlag(FLAGS_max_lease);
+  for (const auto& [name, value] :
+       {std::pair{"session_memory_mb", absl::GetFlag(FLAGS_session_memory_mb)},
+        std::pair{"session_max_handles", absl::GetFlag(FLAGS_session_max_handles)},
+        std::pair{"session_max_executors", absl::GetFlag(FLAGS_session_max_executors)},
+        std::pair{"session_max_queued_ops", absl::GetFlag(FLAGS_session_max_queued_ops)},
+        std::pair{"session_max_queued_mb", absl::GetFlag(FLAGS_session_max_queued_mb)}}) {
+    if (value < 0 || value > (int64_t{1} << 40)) {
+      std::fprintf(stderr, "mxgrid-worker: --%s must be in [0, 2^40], got %lld\n", name,
+                   static_cast<long long>(value));
+      return 2;
+    }
+  }
+  mxgrid::services::SessionQuotas& quotas = worker.sessions.quotas;
+  const int64_t host_limit = mxgrid::tensor::HostMemoryAccount()->limit();
+  quotas.max_memory_bytes = absl::GetFlag(FLAGS_session_memory_mb) > 0
+                                ? absl::GetFlag(FLAGS_session_memory_mb) << 20
+                                : host_limit / 5 * 4;
+  quotas.max_handles = absl::GetFlag(FLAGS_session_max_handles);
+  quotas.max_executors = absl::GetFlag(FLAGS_session_max_executors);
+  quotas.max_queued_ops = absl::GetFlag(FLAGS_session_max_queued_ops);
+  quotas.max_queued_bytes = absl::GetFlag(FLAGS_session_max_queued_mb) << 20;
+  worker.sessions.on_session_memory_released = [] { mxgrid::tensor::ReleaseCachedHostMemory(); };
   worker.op_cache_entries = absl::GetFlag(FLAGS_op_cache_entries);
   worker.max_message_bytes = options.max_message_bytes;
   mxgrid::services::WorkerService service(&mxgrid::ops::GlobalRegistry(), worker);

@@ -7,15 +7,57 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "libs/base/status_macros.h"
+#include "libs/tensor/allocator.h"
 #include "spdlog/spdlog.h"
 
 namespace mxgrid::services {
 
-Session::Session(std::string id, std::string client, absl::Duration lease)
-    : id_(std::move(id)), client_(std::move(client)), lease_(lease),
+namespace {
+
+// "session 1a2b3c4d" (the id's first 8 characters): how errors and metrics name a session.
+std::string ShortName(const std::string& id) { return "session " + id.substr(0, 8); }
+
+}  // namespace
+
+Session::Session(std::string id, std::string client, absl::Duration lease,
+                 const SessionQuotas& quotas)
+    : id_(std::move(id)),
+      client_(std::move(client)),
+      lease_(lease),
+      quotas_(quotas),
+      memory_(std::make_shared<base::MemoryAccount>(
+          ShortName(id_) + " memory quota", quotas.max_memory_bytes,
+          tensor::HostMemoryAccount(), "the worker's --session_memory_mb")),
+      flow_(std::make_shared<engine::Flow>(
+          ShortName(id_),
+          engine::FlowLimits{.max_queued_ops = quotas.max_queued_ops,
+                             .max_queued_bytes = quotas.max_queued_bytes},
+          memory_)),
       expiry_(absl::Now() + lease) {}
 
+Session::~Session() {
+  // Arrays release their storage (and its charge) when their last reference goes.
+  base::MutexLock lock(&mu_);
+  memory_->Release(static_cast<int64_t>(arrays_.size()) * kHandleOverheadBytes);
+}
+
 uint64_t Session::NextHandle() { return next_handle_++; }
+
+int64_t Session::num_handles() const {
+  base::MutexLock lock(&mu_);
+  return static_cast<int64_t>(arrays_.size());
+}
+
+absl::Status Session::ReserveHandles(int64_t n) {
+  const int64_t have = static_cast<int64_t>(arrays_.size());
+  if (quotas_.max_handles > 0 && have + n > quotas_.max_handles) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        ShortName(id_), " holds ", have, " array handles; ", n, " more would pass its quota of ",
+        quotas_.max_handles, " (free arrays you no longer need; the worker's "
+        "--session_max_handles)"));
+  }
+  return memory_->Charge(n * kHandleOverheadBytes);
+}
 
 absl::Status Session::CheckNewHandle(uint64_t handle) const {
   if (handle >= kFirstWorkerHandle) {
@@ -30,11 +72,9 @@ absl::Status Session::CheckNewHandle(uint64_t handle) const {
 
 absl::StatusOr<uint64_t> Session::AddArray(uint64_t handle, tensor::NDArray array) {
   base::MutexLock lock(&mu_);
-  if (handle == 0) {
-    handle = NextHandle();
-  } else {
-    MXGRID_RETURN_IF_ERROR(CheckNewHandle(handle));
-  }
+  if (handle != 0) MXGRID_RETURN_IF_ERROR(CheckNewHandle(handle));
+  MXGRID_RETURN_IF_ERROR(ReserveHandles(1));
+  if (handle == 0) handle = NextHandle();
   arrays_.emplace(handle, std::move(array));
   return handle;
 }
@@ -53,6 +93,7 @@ absl::StatusOr<std::vector<uint64_t>> Session::AddArrays(
       return absl::InvalidArgumentError(absl::StrCat("handle ", handles[i], " given twice"));
     }
   }
+  MXGRID_RETURN_IF_ERROR(ReserveHandles(static_cast<int64_t>(handles.size())));
   std::vector<uint64_t> used(handles.begin(), handles.end());
   for (size_t i = 0; i < used.size(); ++i) {
     if (used[i] == 0) used[i] = NextHandle();
@@ -104,6 +145,7 @@ absl::Status Session::Free(absl::Span<const uint64_t> handles) {
       arrays_.erase(it);
     }
   }
+  memory_->Release(static_cast<int64_t>(dropped.size()) * kHandleOverheadBytes);
   return status;
 }
 
@@ -124,8 +166,14 @@ int64_t Session::ArrayBytes() const {
   return total;
 }
 
-uint64_t Session::AddExecutor(std::shared_ptr<BoundExecutor> exec) {
+absl::StatusOr<uint64_t> Session::AddExecutor(std::shared_ptr<BoundExecutor> exec) {
   base::MutexLock lock(&mu_);
+  if (quotas_.max_executors > 0 &&
+      static_cast<int64_t>(executors_.size()) >= quotas_.max_executors) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        ShortName(id_), " has ", executors_.size(), " bound executors, its quota (free "
+        "executors you no longer need; the worker's --session_max_executors)"));
+  }
   const uint64_t h = NextHandle();
   executors_.emplace(h, std::move(exec));
   return h;
@@ -207,7 +255,7 @@ std::shared_ptr<Session> SessionTable::Open(absl::Duration lease, std::string cl
   do {
     id = absl::StrFormat("%016x%016x", rng_(), rng_());
   } while (sessions_.count(id));
-  auto session = std::make_shared<Session>(id, std::move(client), lease);
+  auto session = std::make_shared<Session>(id, std::move(client), lease, options_.quotas);
   sessions_.emplace(id, session);
   spdlog::info("session {} opened for '{}' with a {} lease", id, session->client(),
              absl::FormatDuration(lease));
@@ -236,6 +284,7 @@ absl::Status SessionTable::Close(const std::string& id) {
   }
   dropped = std::move(it->second);  // released after the lock
   sessions_.erase(it);
+  WatchReleased(*dropped);
   spdlog::info("session {} closed", id);
   return absl::OkStatus();
 }
@@ -247,6 +296,7 @@ int SessionTable::ReapExpired(absl::Time now) {
     if (it->second->expiry() <= now) {
       spdlog::info("session {} of '{}' expired; freeing its {} arrays", it->first,
                  it->second->client(), it->second->ListArrays().size());
+      WatchReleased(*it->second);
       dropped.push_back(std::move(it->second));
       it = sessions_.erase(it);
     } else {
@@ -277,7 +327,29 @@ void SessionTable::ReapLoop() {
       if (stop_) return;
     }
     ReapExpired(absl::Now());
+    CheckReleased();
   }
+}
+
+void SessionTable::WatchReleased(const Session& session) {
+  if (options_.on_session_memory_released) draining_.push_back(session.memory());
+}
+
+void SessionTable::CheckReleased() {
+  bool released = false;
+  {
+    base::MutexLock lock(&mu_);
+    for (auto it = draining_.begin(); it != draining_.end();) {
+      const std::shared_ptr<base::MemoryAccount> account = it->lock();
+      if (account == nullptr || account->used() == 0) {
+        released = true;
+        it = draining_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (released) options_.on_session_memory_released();
 }
 
 }  // namespace mxgrid::services

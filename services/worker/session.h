@@ -10,6 +10,14 @@
 // Handles: one id space per session for arrays, executors and stores. Ids the worker picks
 // count up from 2^32; a client may choose its own below 2^32 (worker.proto explains why).
 //
+// Quotas and fairness: each session has a memory account inside the process's host-memory
+// account (tensor::HostMemoryAccount()) and an engine flow (libs/engine/flow.h). A handler
+// makes the flow current (`const engine::FlowScope scope = s->Enter();`) for the work it
+// does: array storage it allocates is charged to the session, the operations it pushes are
+// scheduled fairly against other sessions' and counted in the session's queue; handlers
+// that queue work first call WaitForRoom. Each handle is charged kHandleOverheadBytes; the
+// number of handles and executors is capped (SessionQuotas).
+//
 // Thread-safety: Session and SessionTable are thread-safe. A Session stays usable by calls
 // that found it before it was closed or expired; its contents are released when the last
 // such call drops it.
@@ -17,6 +25,7 @@
 #define MXGRID_SERVICES_WORKER_SESSION_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -28,7 +37,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "libs/base/memory_account.h"
 #include "libs/base/mutex.h"
+#include "libs/engine/flow.h"
 #include "libs/executor/executor.h"
 #include "libs/kvstore/optimizer.h"
 #include "libs/kvstore/store.h"
@@ -40,6 +51,21 @@ namespace mxgrid::services {
 inline constexpr uint64_t kFirstWorkerHandle = uint64_t{1} << 32;
 
 // An executor bound in a session, with the handles of its outputs.
+// Memory one array handle costs besides its storage: the map node, the NDArray (storage
+// reference, shape, dtype, offset) and allocator slack (measured ~200 bytes, rounded up).
+inline constexpr int64_t kHandleOverheadBytes = 256;
+
+// Per-session limits; 0 means none.
+struct SessionQuotas {
+  // Bytes charged to the session: its arrays' storage, handles and queued operations.
+  int64_t max_memory_bytes = 0;
+  int64_t max_handles = 0;
+  int64_t max_executors = 0;
+  // Operations queued on the engine and not yet finished, and the bytes they write.
+  int64_t max_queued_ops = 0;
+  int64_t max_queued_bytes = 0;
+};
+
 struct BoundExecutor {
   std::unique_ptr<executor::Executor> exec;
   std::vector<uint64_t> outputs;
@@ -51,16 +77,27 @@ struct BoundExecutor {
 
 class Session {
  public:
-  Session(std::string id, std::string client, absl::Duration lease);
+  Session(std::string id, std::string client, absl::Duration lease,
+          const SessionQuotas& quotas = {});
+  // Gives the handles' charges back.
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   const std::string& id() const { return id_; }
   const std::string& client() const { return client_; }
   absl::Duration lease() const { return lease_; }
+  const SessionQuotas& quotas() const { return quotas_; }
+
+  // Makes the session's flow current on this thread for the scope (see the file comment).
+  [[nodiscard]] engine::FlowScope Enter() const { return engine::FlowScope(flow_); }
+  const std::shared_ptr<engine::Flow>& flow() const { return flow_; }
+  const std::shared_ptr<base::MemoryAccount>& memory() const { return memory_; }
+  int64_t num_handles() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Adds `array` under `handle`, or under a new worker-picked handle when `handle` is 0.
-  // AlreadyExists for a handle in use; InvalidArgument for a chosen handle >= 2^32.
+  // AlreadyExists for a handle in use; InvalidArgument for a chosen handle >= 2^32;
+  // ResourceExhausted past the handle quota or when the handle's memory cannot be charged.
   absl::StatusOr<uint64_t> AddArray(uint64_t handle, tensor::NDArray array)
       ABSL_LOCKS_EXCLUDED(mu_);
   // AddArray of several, all or none: handles[i] (0: worker-picked) for arrays[i]; the
@@ -80,7 +117,9 @@ class Session {
   // Bytes of the session's arrays; arrays sharing storage count once (the largest view).
   int64_t ArrayBytes() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  uint64_t AddExecutor(std::shared_ptr<BoundExecutor> exec) ABSL_LOCKS_EXCLUDED(mu_);
+  // ResourceExhausted past the executor quota.
+  absl::StatusOr<uint64_t> AddExecutor(std::shared_ptr<BoundExecutor> exec)
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::shared_ptr<BoundExecutor>> Executor(uint64_t handle) const
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status FreeExecutor(uint64_t handle) ABSL_LOCKS_EXCLUDED(mu_);
@@ -97,10 +136,15 @@ class Session {
   uint64_t NextHandle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK when a client may use `handle` (nonzero) for a new object.
   absl::Status CheckNewHandle(uint64_t handle) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Room for `n` more handles: the quota, then their memory (charged when OK).
+  absl::Status ReserveHandles(int64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
   const std::string client_;
   const absl::Duration lease_;
+  const SessionQuotas quotas_;
+  const std::shared_ptr<base::MemoryAccount> memory_;
+  const std::shared_ptr<engine::Flow> flow_;
   mutable base::Mutex mu_;
   absl::Time expiry_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = kFirstWorkerHandle;
@@ -110,12 +154,17 @@ class Session {
 };
 
 struct SessionOptions {
+  SessionQuotas quotas;
   // The lease of a session opened without one.
   absl::Duration default_lease = absl::Seconds(60);
   // The longest lease a client may ask for.
   absl::Duration max_lease = absl::Hours(24);
   // How often expired sessions are looked for (at most; at least every second).
   absl::Duration reap_interval = absl::Milliseconds(250);
+  // Called on the reaper thread once everything a closed or expired session held has been
+  // freed (its memory account is back to zero), e.g. to give cached memory back to the
+  // system. May be null.
+  std::function<void()> on_session_memory_released;
 };
 
 class SessionTable {
@@ -143,12 +192,17 @@ class SessionTable {
 
  private:
   void ReapLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Remembers a dropped session's memory until it drains (see on_session_memory_released).
+  void WatchReleased(const Session& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls the hook if a watched session's memory has drained.
+  void CheckReleased() ABSL_LOCKS_EXCLUDED(mu_);
 
   const SessionOptions options_;
   mutable base::Mutex mu_;
   base::CondVar stop_cv_{&mu_};
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<base::MemoryAccount>> draining_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};  // session ids
   std::thread reaper_;
 };

@@ -16,6 +16,7 @@
 #include "libs/graph/symbol.h"
 #include "libs/rpc/plan_codec.h"
 #include "libs/rpc/tensor_codec.h"
+#include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
 #include "services/worker/internal/wait.h"
@@ -114,6 +115,8 @@ absl::Status WorkerService::AddExecutor(Session& s, std::unique_ptr<executor::Ex
   for (const std::string& n : symbol.ListArguments()) response->add_arg_names(n);
   for (const std::string& n : symbol.ListOutputs()) response->add_output_names(n);
   for (const std::string& n : symbol.ListAuxiliaryStates()) response->add_aux_names(n);
+  // Handles registered so far: freed again when a quota stops the registration part-way.
+  std::vector<uint64_t> added;
   auto describe = [&](const std::vector<NDArray>& arrays,
                       const google::protobuf::RepeatedField<uint64_t>* given,
                       google::protobuf::RepeatedPtrField<v1::ArrayInfo>* out) -> absl::Status {
@@ -123,25 +126,35 @@ absl::Status WorkerService::AddExecutor(Session& s, std::unique_ptr<executor::Ex
       uint64_t h = given != nullptr ? (*given)[i] : 0;
       if (register_bound) {
         MXGRID_ASSIGN_OR_RETURN(h, s.AddArray(0, arrays[i]));
+        added.push_back(h);
       }
       internal::ToProto(h, arrays[i], info);
     }
     return absl::OkStatus();
   };
-  MXGRID_RETURN_IF_ERROR(
-      describe(exec->arg_arrays(), bind ? &bind->args() : nullptr, response->mutable_args()));
-  MXGRID_RETURN_IF_ERROR(describe(exec->grad_arrays(), bind ? &bind->arg_grads() : nullptr,
-                                  response->mutable_arg_grads()));
-  MXGRID_RETURN_IF_ERROR(
-      describe(exec->aux_arrays(), bind ? &bind->aux() : nullptr, response->mutable_aux()));
-  auto bound = std::make_shared<BoundExecutor>();
-  for (const NDArray& out : exec->outputs()) {
-    MXGRID_ASSIGN_OR_RETURN(uint64_t h, s.AddArray(0, out));
-    bound->outputs.push_back(h);
-    internal::ToProto(h, out, response->add_outputs());
+  const absl::Status registered = [&]() -> absl::Status {
+    MXGRID_RETURN_IF_ERROR(
+        describe(exec->arg_arrays(), bind ? &bind->args() : nullptr, response->mutable_args()));
+    MXGRID_RETURN_IF_ERROR(describe(exec->grad_arrays(), bind ? &bind->arg_grads() : nullptr,
+                                    response->mutable_arg_grads()));
+    MXGRID_RETURN_IF_ERROR(
+        describe(exec->aux_arrays(), bind ? &bind->aux() : nullptr, response->mutable_aux()));
+    auto bound = std::make_shared<BoundExecutor>();
+    for (const NDArray& out : exec->outputs()) {
+      MXGRID_ASSIGN_OR_RETURN(uint64_t h, s.AddArray(0, out));
+      added.push_back(h);
+      bound->outputs.push_back(h);
+      internal::ToProto(h, out, response->add_outputs());
+    }
+    bound->exec = std::move(exec);
+    MXGRID_ASSIGN_OR_RETURN(uint64_t handle, s.AddExecutor(std::move(bound)));
+    response->set_executor(handle);
+    return absl::OkStatus();
+  }();
+  if (!registered.ok()) {
+    s.Free(added).IgnoreError();  // every handle in `added` exists: nothing to report
+    return registered;
   }
-  bound->exec = std::move(exec);
-  response->set_executor(s.AddExecutor(std::move(bound)));
   response->set_plan_cached(cached);
   return absl::OkStatus();
 }
@@ -150,6 +163,7 @@ grpc::Status WorkerService::Bind(grpc::ServerContext* context, const v1::BindReq
                                  v1::BindResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
     MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol,
                             graph::LoadJson(request->symbol().json(), *registry_));
@@ -203,6 +217,7 @@ grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
                                        v1::BindResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
     MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol,
                             graph::LoadJson(request->symbol().json(), *registry_));
@@ -253,6 +268,8 @@ grpc::Status WorkerService::Forward(grpc::ServerContext* context,
                                     v1::ForwardResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
                             s->Executor(request->executor()));
     std::map<std::string, NDArray> inputs;
@@ -289,10 +306,12 @@ grpc::Status WorkerService::Forward(grpc::ServerContext* context,
   }());
 }
 
-grpc::Status WorkerService::Backward(grpc::ServerContext*, const v1::BackwardRequest* request,
+grpc::Status WorkerService::Backward(grpc::ServerContext* context, const v1::BackwardRequest* request,
                                      v1::BackwardResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound, s->Executor(request->executor()));
     MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> out_grads,
                             OptionalArrays(*s, request->out_grads()));
@@ -306,6 +325,7 @@ grpc::Status WorkerService::SetExecutorOptimizer(grpc::ServerContext*,
                                                  v1::SetExecutorOptimizerResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
                             s->Executor(request->executor()));
     const std::map<std::string, std::string> params(request->params().begin(),
@@ -329,10 +349,12 @@ grpc::Status WorkerService::SetExecutorOptimizer(grpc::ServerContext*,
   }());
 }
 
-grpc::Status WorkerService::Update(grpc::ServerContext*, const v1::UpdateRequest* request,
+grpc::Status WorkerService::Update(grpc::ServerContext* context, const v1::UpdateRequest* request,
                                    v1::UpdateResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
                             s->Executor(request->executor()));
     base::MutexLock lock(&bound->mu);
@@ -345,6 +367,7 @@ grpc::Status WorkerService::FreeExecutor(grpc::ServerContext*,
                                          v1::FreeExecutorResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     return s->FreeExecutor(request->executor());
   }());
 }

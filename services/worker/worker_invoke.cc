@@ -9,8 +9,10 @@
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/executor/imperative.h"
+#include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
+#include "services/worker/internal/wait.h"
 #include "services/worker/worker_service.h"
 
 namespace mxgrid::services {
@@ -30,10 +32,12 @@ absl::StatusOr<std::shared_ptr<const ops::ParsedOp>> WorkerService::ParseOp(
   return parsed;
 }
 
-absl::Status WorkerService::DoInvoke(Session& s, const v1::InvokeRequest& request,
+absl::Status WorkerService::DoInvoke(grpc::ServerContext* context, Session& s,
+                                     const v1::InvokeRequest& request,
                                      v1::InvokeResponse* response) {
   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const ops::ParsedOp> op,
                           ParseOp(request.op(), request.attrs()));
+  MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, s));
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> inputs, s.Arrays(request.inputs()));
   std::vector<NDArray> into;
   if (!request.outputs().empty()) {
@@ -67,19 +71,22 @@ absl::Status WorkerService::DoInvoke(Session& s, const v1::InvokeRequest& reques
   return absl::OkStatus();
 }
 
-grpc::Status WorkerService::Invoke(grpc::ServerContext*, const v1::InvokeRequest* request,
+grpc::Status WorkerService::Invoke(grpc::ServerContext* context, const v1::InvokeRequest* request,
                                    v1::InvokeResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
-    return DoInvoke(*s, *request, response);
+    const engine::FlowScope in_session = s->Enter();
+    return DoInvoke(context, *s, *request, response);
   }());
 }
 
-absl::Status WorkerService::DoInvokeBatch(const v1::InvokeBatchRequest& request,
+absl::Status WorkerService::DoInvokeBatch(grpc::ServerContext* context,
+                                          const v1::InvokeBatchRequest& request,
                                           v1::InvokeBatchResponse* response) {
   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request.session()));
+  const engine::FlowScope in_session = s->Enter();
   for (int i = 0; i < request.calls_size(); ++i) {
-    absl::Status st = DoInvoke(*s, request.calls(i), response->add_results());
+    absl::Status st = DoInvoke(context, *s, request.calls(i), response->add_results());
     if (!st.ok()) {
       return Annotate(st, absl::StrCat("call ", i, " (", request.calls(i).op(), ")"));
     }
@@ -88,10 +95,10 @@ absl::Status WorkerService::DoInvokeBatch(const v1::InvokeBatchRequest& request,
   return absl::OkStatus();
 }
 
-grpc::Status WorkerService::InvokeBatch(grpc::ServerContext*,
+grpc::Status WorkerService::InvokeBatch(grpc::ServerContext* context,
                                         const v1::InvokeBatchRequest* request,
                                         v1::InvokeBatchResponse* response) {
-  return ToGrpc(DoInvokeBatch(*request, response));
+  return ToGrpc(DoInvokeBatch(context, *request, response));
 }
 
 grpc::Status WorkerService::InvokeStream(
@@ -101,7 +108,7 @@ grpc::Status WorkerService::InvokeStream(
   while (stream->Read(&request)) {
     if (context->IsCancelled()) return ToGrpc(absl::CancelledError("the stream was cancelled"));
     v1::InvokeBatchResponse response;
-    absl::Status st = DoInvokeBatch(request, &response);
+    absl::Status st = DoInvokeBatch(context, request, &response);
     if (!st.ok()) return ToGrpc(st);
     if (!stream->Write(response)) break;  // the client went away
   }

@@ -9,8 +9,10 @@
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/kvstore/store.h"
+#include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
+#include "services/worker/internal/wait.h"
 #include "services/worker/worker_service.h"
 
 namespace mxgrid::services {
@@ -44,6 +46,7 @@ grpc::Status WorkerService::KVCreate(grpc::ServerContext*, const v1::KVCreateReq
                                      v1::KVCreateResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     if (request->type() != "local" && request->type() != "device") {
       return absl::InvalidArgumentError(absl::StrCat(
           "a worker hosts kvstores of type 'local' or 'device', not '", request->type(),
@@ -55,10 +58,12 @@ grpc::Status WorkerService::KVCreate(grpc::ServerContext*, const v1::KVCreateReq
   }());
 }
 
-grpc::Status WorkerService::KVInit(grpc::ServerContext*, const v1::KVInitRequest* request,
+grpc::Status WorkerService::KVInit(grpc::ServerContext* context, const v1::KVInitRequest* request,
                                    v1::KVInitResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values_size() != 1) {
@@ -72,10 +77,12 @@ grpc::Status WorkerService::KVInit(grpc::ServerContext*, const v1::KVInitRequest
   }());
 }
 
-grpc::Status WorkerService::KVPush(grpc::ServerContext*, const v1::KVPushRequest* request,
+grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPushRequest* request,
                                    v1::KVPushResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values().empty()) {
@@ -119,6 +126,8 @@ grpc::Status WorkerService::KVPull(grpc::ServerContext* context, const v1::KVPul
                                    v1::KVPullResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
     const absl::Time deadline = absl::FromChrono(context->deadline());
     for (const v1::KVPair& pair : request->pairs()) {
@@ -136,6 +145,7 @@ grpc::Status WorkerService::KVSetOptimizer(grpc::ServerContext*,
                                            v1::KVSetOptimizerResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
     const std::map<std::string, std::string> params(request->params().begin(),
                                                     request->params().end());

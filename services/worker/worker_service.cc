@@ -16,6 +16,7 @@
 #include "libs/engine/engine.h"
 #include "libs/rpc/tensor_codec.h"
 #include "libs/tensor/allocator.h"
+#include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
 #include "services/worker/internal/wait.h"
@@ -96,6 +97,29 @@ void WorkerService::AddGauges(SampledGauges* gauges) {
   gauges->Add("mxgrid_worker_sessions", "Open sessions on this worker.", [this] {
     return SampledGauges::Sample{{{}, static_cast<double>(sessions_.size())}};
   });
+  // Per session, labelled with the first 8 characters of its id (what logs and errors show).
+  auto per_session = [this](auto value) {
+    SampledGauges::Sample sample;
+    for (const auto& s : sessions_.List()) {
+      sample.push_back({{{"session", s->id().substr(0, 8)}}, static_cast<double>(value(*s))});
+    }
+    return sample;
+  };
+  gauges->Add("mxgrid_worker_session_memory_bytes",
+              "Bytes charged to a session: its arrays' storage, handles and queued operations.",
+              [per_session] { return per_session([](const Session& s) { return s.memory()->used(); }); });
+  gauges->Add("mxgrid_worker_session_handles", "Array handles a session holds.", [per_session] {
+    return per_session([](const Session& s) { return s.num_handles(); });
+  });
+  gauges->Add("mxgrid_worker_session_queued_operations",
+              "Operations a session has queued on the engine and not yet finished.",
+              [per_session] {
+                return per_session([](const Session& s) { return s.flow()->queued_ops(); });
+              });
+  gauges->Add("mxgrid_worker_session_queued_bytes",
+              "Bytes the queued operations of a session write.", [per_session] {
+                return per_session([](const Session& s) { return s.flow()->queued_bytes(); });
+              });
   gauges->Add("mxgrid_worker_session_array_bytes",
               "Bytes of the arrays sessions hold by handle (views counted once).", [this] {
                 double total = 0;
@@ -152,10 +176,12 @@ grpc::Status WorkerService::ListDevices(grpc::ServerContext*, const v1::ListDevi
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::CreateArray(grpc::ServerContext*, const v1::CreateArrayRequest* request,
+grpc::Status WorkerService::CreateArray(grpc::ServerContext* context, const v1::CreateArrayRequest* request,
                                         v1::ArrayInfo* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     DType dtype;
     Shape shape;
     MXGRID_RETURN_IF_ERROR(rpc::FromProto(request->meta(), &dtype, &shape));
@@ -200,10 +226,12 @@ absl::StatusOr<Context> UploadContext(Session& s, const v1::UploadRequest& reque
 
 }  // namespace
 
-grpc::Status WorkerService::Upload(grpc::ServerContext*, const v1::UploadRequest* request,
+grpc::Status WorkerService::Upload(grpc::ServerContext* context, const v1::UploadRequest* request,
                                    v1::ArrayInfo* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(Context ctx, UploadContext(*s, *request));
     MXGRID_ASSIGN_OR_RETURN(NDArray value, rpc::FromProto(request->value(), ctx));
     return FinishUpload(*s, *request, value, response);
@@ -217,6 +245,8 @@ grpc::Status WorkerService::UploadStream(grpc::ServerContext* context,
     v1::UploadRequest first;
     if (!reader->Read(&first)) return absl::InvalidArgumentError("empty upload stream");
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(first.session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(Context ctx, UploadContext(*s, first));
     rpc::ChunkAssembler assembler(ctx);
     MXGRID_RETURN_IF_ERROR(assembler.Add(first.chunk()));
@@ -234,6 +264,7 @@ grpc::Status WorkerService::Download(grpc::ServerContext* context,
                                      const v1::DownloadRequest* request, v1::Tensor* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->handle()));
     MXGRID_RETURN_IF_ERROR(internal::WaitToRead(context, a));
     return rpc::ToProto(a, response);
@@ -248,6 +279,7 @@ grpc::Status WorkerService::DownloadStream(grpc::ServerContext* context,
       return absl::InvalidArgumentError("chunk_bytes must be >= 0 (0: the default)");
     }
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->handle()));
     MXGRID_RETURN_IF_ERROR(internal::WaitToRead(context, a));
     // Chunks stay below the message limit, leaving room for the envelope.
@@ -264,10 +296,12 @@ grpc::Status WorkerService::DownloadStream(grpc::ServerContext* context,
   }());
 }
 
-grpc::Status WorkerService::Copy(grpc::ServerContext*, const v1::CopyRequest* request,
+grpc::Status WorkerService::Copy(grpc::ServerContext* context, const v1::CopyRequest* request,
                                  v1::ArrayInfo* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(NDArray src, s->Array(request->src()));
     if (request->into() != 0) {
       MXGRID_ASSIGN_OR_RETURN(NDArray dst, s->Array(request->into()));
@@ -283,10 +317,12 @@ grpc::Status WorkerService::Copy(grpc::ServerContext*, const v1::CopyRequest* re
   }());
 }
 
-grpc::Status WorkerService::Fill(grpc::ServerContext*, const v1::FillRequest* request,
+grpc::Status WorkerService::Fill(grpc::ServerContext* context, const v1::FillRequest* request,
                                  v1::FillResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->handle()));
     return a.Fill(request->value());
   }());
@@ -296,6 +332,7 @@ grpc::Status WorkerService::View(grpc::ServerContext*, const v1::ViewRequest* re
                                  v1::ArrayInfo* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->handle()));
     NDArray view;
     switch (request->what_case()) {
@@ -326,6 +363,7 @@ grpc::Status WorkerService::Describe(grpc::ServerContext*,
                                      v1::DescribeArraysResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     if (request->handles().empty()) {
       for (const auto& [h, a] : s->ListArrays()) internal::ToProto(h, a, response->add_arrays());
     } else {
@@ -343,6 +381,7 @@ grpc::Status WorkerService::Free(grpc::ServerContext*, const v1::FreeRequest* re
                                  v1::FreeResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     return s->Free(request->handles());
   }());
 }
@@ -351,6 +390,7 @@ grpc::Status WorkerService::Wait(grpc::ServerContext* context, const v1::WaitReq
                                  v1::WaitResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
     std::vector<NDArray> arrays;
     if (request->handles().empty()) {
       for (auto& [h, a] : s->ListArrays()) arrays.push_back(std::move(a));

@@ -114,9 +114,10 @@ class WorkerService final : public v1::Worker::Service {
 
  private:
   // One imperative call on `session` (Invoke, and each call of a batch).
-  absl::Status DoInvoke(Session& session, const v1::InvokeRequest& request,
-                        v1::InvokeResponse* response);
-  absl::Status DoInvokeBatch(const v1::InvokeBatchRequest& request,
+  // Each call first waits for room in the session's queue (internal::WaitForRoom).
+  absl::Status DoInvoke(grpc::ServerContext* context, Session& session,
+                        const v1::InvokeRequest& request, v1::InvokeResponse* response);
+  absl::Status DoInvokeBatch(grpc::ServerContext* context, const v1::InvokeBatchRequest& request,
                              v1::InvokeBatchResponse* response);
   // The parsed operator for (name, attrs), from the cache when seen before.
   absl::StatusOr<std::shared_ptr<const ops::ParsedOp>> ParseOp(

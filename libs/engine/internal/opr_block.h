@@ -23,6 +23,7 @@
 #include "absl/types/span.h"
 #include "libs/base/context.h"
 #include "libs/engine/engine.h"
+#include "libs/engine/flow.h"
 
 namespace mxgrid::engine::internal {
 
@@ -92,11 +93,17 @@ struct alignas(64) OprBlock {
   absl::InlinedVector<VarEntry, 2> entries;
   // The error inherited from an input, carried to completion (kAsync).
   ErrorRef inherited;
+  // The flow the operation was pushed in (kSync/kAsync only; null when none) and the bytes
+  // of the variables it writes, counted in the flow while the operation is queued.
+  std::shared_ptr<Flow> flow;
+  int64_t flow_bytes = 0;
 
-  // Drops the function (running its destructor) and the error; keeps capacity.
+  // Drops the function (running its destructor), the error and the flow; keeps capacity.
   void Reset() {
     fn = std::monostate();
     inherited.reset();
+    flow.reset();
+    flow_bytes = 0;
     entries.resize(0);
     next = nullptr;
   }

@@ -113,6 +113,7 @@ void Var::Reset() {
       << "variable reset while operations still use it";
   version_ = 0;
   error_.reset();
+  bytes = 0;
 }
 
 }  // namespace mxgrid::engine

@@ -63,6 +63,10 @@ class alignas(64) Var {
   void Reset();
 
   Var* pool_next = nullptr;  // ObjectPool free list
+  // Bytes of the memory the variable guards (0: unknown): what an operation writing it adds
+  // to its flow's queued bytes (flow.h). Set by NewVariable before the handle is published;
+  // constant until the variable is freed.
+  int64_t bytes = 0;
 
  private:
   // Marks `entry` granted: hands it the current error.

@@ -45,7 +45,8 @@ WorkerPool::WorkerPool(Options options)
 WorkerPool::~WorkerPool() {
   {
     base::MutexLock lock(&mu_);
-    MXGRID_CHECK(locked_size_ == 0 && (ring_ == nullptr || ring_->TryPop() == nullptr))
+    MXGRID_CHECK(locked_size_ == 0 && flows_.empty() &&
+                 (ring_ == nullptr || ring_->TryPop() == nullptr))
         << "worker pool '" << options_.name << "' destroyed with queued operations";
     stop_ = true;
     stop_hint_.store(true, std::memory_order_relaxed);
@@ -59,9 +60,12 @@ const void* WorkerPool::CurrentOwner() { return current_owner; }
 WorkerPool* WorkerPool::CurrentPool() { return current_pool; }
 
 void WorkerPool::Push(OprBlock* opr) {
-  // While anything sits in the overflow list, later pushes queue behind it (FIFO).
-  if (ring_ == nullptr || locked_hint_.load(std::memory_order_acquire) > 0 ||
-      !ring_->TryPush(opr)) {
+  if (ring_ != nullptr && opr->flow != nullptr) {
+    base::MutexLock lock(&mu_);
+    PushFlowLocked(opr);
+  } else if (ring_ == nullptr || locked_hint_.load(std::memory_order_acquire) > 0 ||
+             !ring_->TryPush(opr)) {
+    // While anything sits in the overflow list, later pushes queue behind it (FIFO).
     base::MutexLock lock(&mu_);
     PushLocked(opr);
   }
@@ -119,7 +123,56 @@ OprBlock* WorkerPool::PopLocked() {
   return opr;
 }
 
+void WorkerPool::PushFlowLocked(OprBlock* opr) {
+  opr->next = nullptr;
+  const Flow* key = opr->flow.get();
+  FlowQueue& q = flows_[key];
+  if (q.tail == nullptr) {
+    q.head = opr;
+    round_.push_back(key);  // a flow that had nothing waiting joins the end of the round
+  } else {
+    q.tail->next = opr;
+  }
+  q.tail = opr;
+  flow_hint_.fetch_add(1, std::memory_order_release);
+}
+
+OprBlock* WorkerPool::PopFlowLocked() {
+  if (round_.empty()) return nullptr;
+  const Flow* key = round_.front();
+  round_.pop_front();
+  auto it = flows_.find(key);
+  FlowQueue& q = it->second;
+  OprBlock* opr = q.head;
+  q.head = opr->next;
+  opr->next = nullptr;
+  if (q.head == nullptr) {
+    flows_.erase(it);
+  } else {
+    round_.push_back(key);  // its next operation waits for the other flows' turns
+  }
+  flow_hint_.fetch_sub(1, std::memory_order_release);
+  return opr;
+}
+
+OprBlock* WorkerPool::TryPopFlow() {
+  if (flow_hint_.load(std::memory_order_acquire) == 0) return nullptr;
+  base::MutexLock lock(&mu_);
+  return PopFlowLocked();
+}
+
 OprBlock* WorkerPool::TryPop() {
+  if (flow_hint_.load(std::memory_order_acquire) == 0) return TryPopDefault();
+  // Both kinds of work may wait: take turns.
+  if ((turns_.fetch_add(1, std::memory_order_relaxed) & 1) == 0) {
+    if (OprBlock* opr = TryPopFlow()) return opr;
+    return TryPopDefault();
+  }
+  if (OprBlock* opr = TryPopDefault()) return opr;
+  return TryPopFlow();
+}
+
+OprBlock* WorkerPool::TryPopDefault() {
   // The ring holds the older operations: the overflow only fills while the ring is full.
   if (ring_ != nullptr) {
     if (OprBlock* opr = ring_->TryPop()) return opr;
@@ -131,7 +184,8 @@ OprBlock* WorkerPool::TryPop() {
 
 bool WorkerPool::MaybeQueued() const {
   return (ring_ != nullptr && ring_->MaybeNonEmpty()) ||
-         locked_hint_.load(std::memory_order_acquire) > 0;
+         locked_hint_.load(std::memory_order_acquire) > 0 ||
+         flow_hint_.load(std::memory_order_acquire) > 0;
 }
 
 OprBlock* WorkerPool::Sleep() {
@@ -141,7 +195,7 @@ OprBlock* WorkerPool::Sleep() {
   for (;;) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (ring_ != nullptr && (opr = ring_->TryPop()) != nullptr) break;
-    if ((opr = PopLocked()) != nullptr || stop_) break;
+    if ((opr = PopLocked()) != nullptr || (opr = PopFlowLocked()) != nullptr || stop_) break;
     // The timeout is a safety net: should a wake-up ever be missed, the queue is re-checked
     // after it instead of the operation waiting forever.
     cv_.WaitFor(std::chrono::milliseconds(50));

@@ -1,7 +1,11 @@
 // WorkerPool: threads that run ready operations from one queue (MXNet's per-device worker
-// blocks). FIFO pools queue through a lock-free ring (MpmcRing), spilling into a mutex-guarded
-// list only while the ring is full; priority pools (priority and copy pools) keep a heap
-// under the mutex: higher OprBlock::priority first, push order among equals.
+// blocks). FIFO pools queue operations without a flow through a lock-free ring (MpmcRing),
+// spilling into a mutex-guarded list only while the ring is full; operations of a flow
+// (OprBlock::flow, a worker session) wait in one FIFO per flow under the mutex, and the pool
+// serves those flows round-robin, one operation per turn, alternating with the flow-less
+// queue while both have work. A flow with a long backlog therefore delays another flow's
+// operation by about one operation per busy flow. Priority pools (priority and copy pools)
+// keep a heap under the mutex: higher OprBlock::priority first, push order among equals.
 //
 // Idle workers spin briefly, then yield, then sleep on a condition variable. Push signals a
 // sleeper only when no worker is spinning (a spinner will take the operation); a spinner that
@@ -16,12 +20,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "libs/base/mutex.h"
 #include "libs/engine/internal/mpmc_ring.h"
 #include "libs/engine/internal/opr_block.h"
@@ -60,6 +66,8 @@ class WorkerPool {
   static WorkerPool* CurrentPool();
 
   bool fifo() const { return options_.order == Order::kFifo; }
+  // False only if nothing was queued at some moment during the call.
+  bool MaybeQueued() const;
 
  private:
   struct HeapItem {
@@ -67,18 +75,26 @@ class WorkerPool {
     uint64_t seq;
     OprBlock* opr;
   };
+  // One flow's waiting operations (linked through OprBlock::next), while it has any.
+  struct FlowQueue {
+    OprBlock* head = nullptr;
+    OprBlock* tail = nullptr;
+  };
 
   void Loop();
   // Blocks until an operation is queued (returns it) or the pool stops (returns null).
   OprBlock* Pop();
   OprBlock* TryPop();
-  // False only if nothing was queued at some moment during the call.
-  bool MaybeQueued() const;
+  // The flow-less queue (ring, then overflow), or the flows' round.
+  OprBlock* TryPopDefault();
+  OprBlock* TryPopFlow();
   // Sleeps until an operation is queued (returns it) or the pool stops (returns null).
   OprBlock* Sleep();
   void WakeOne();
   void PushLocked(OprBlock* opr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   OprBlock* PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushFlowLocked(OprBlock* opr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  OprBlock* PopFlowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const std::unique_ptr<MpmcRing<OprBlock>> ring_;  // FIFO pools only
@@ -91,11 +107,18 @@ class WorkerPool {
   std::vector<HeapItem> heap_ ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t locked_size_ ABSL_GUARDED_BY(mu_) = 0;
+  // Flows with waiting operations, and their turns (each flow in round_ exactly once).
+  absl::flat_hash_map<const Flow*, FlowQueue> flows_ ABSL_GUARDED_BY(mu_);
+  std::deque<const Flow*> round_ ABSL_GUARDED_BY(mu_);
   int signaled_ ABSL_GUARDED_BY(mu_) = 0;  // signals sent that no worker consumed yet
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
 
   // Mirrors of locked_size_ and stop_ polled without the mutex.
   alignas(64) std::atomic<int64_t> locked_hint_{0};
+  // Operations waiting in flows_ (a mirror polled without the mutex), and a pop counter
+  // that alternates between the flows and the flow-less queue while both have work.
+  std::atomic<int64_t> flow_hint_{0};
+  std::atomic<uint64_t> turns_{0};
   std::atomic<bool> stop_hint_{false};
   // Workers polling for work, and workers in Sleep() (changed under mu_). Push reads both
   // after a fence that pairs with the fences of workers changing them (see Push and Pop).

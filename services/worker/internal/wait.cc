@@ -25,4 +25,11 @@ absl::Status WaitToRead(grpc::ServerContext* context, const tensor::NDArray& a) 
   }
 }
 
+absl::Status WaitForRoom(grpc::ServerContext* context, const Session& session) {
+  return session.flow()->WaitForRoom(absl::FromChrono(context->deadline()), [context] {
+    return context->IsCancelled() ? absl::CancelledError("the call was cancelled")
+                                  : absl::OkStatus();
+  });
+}
+
 }  // namespace mxgrid::services::internal

@@ -1,0 +1,34 @@
+#include "services/common/internal/service_names.h"
+
+#include <utility>
+
+#include "grpcpp/impl/server_initializer.h"
+
+namespace mxgrid::services::internal {
+namespace {
+
+// Copies the server's service list when the server is initialized (after every service is
+// registered, before it starts).
+class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
+ public:
+  explicit ServiceNamesPlugin(std::shared_ptr<std::vector<std::string>> names)
+      : names_(std::move(names)) {}
+  std::string name() override { return "mxgrid_service_names"; }
+  void InitServer(grpc::ServerInitializer* initializer) override {
+    if (const std::vector<std::string>* list = initializer->GetServiceList()) *names_ = *list;
+  }
+  void Finish(grpc::ServerInitializer*) override {}
+  void ChangeArguments(const std::string&, void*) override {}
+
+ private:
+  std::shared_ptr<std::vector<std::string>> names_;
+};
+
+}  // namespace
+
+void ServiceNamesOption::UpdatePlugins(
+    std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) {
+  plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+}
+
+}  // namespace mxgrid::services::internal
