@@ -117,6 +117,24 @@ void ApplyReq(OpReq req, const T* src, int64_t n, T* dst) {
   }
 }
 
+// A zeroed buffer of `n` elements for a kernel to accumulate a gradient into, or an empty one
+// (nothing allocated) when the gradient is not wanted.
+template <typename T>
+std::vector<T> GradScratch(OpReq req, int64_t n) {
+  return req == OpReq::kNull ? std::vector<T>() : std::vector<T>(static_cast<size_t>(n), T(0));
+}
+
+// db[c] += the sum of dy over (n, plane) for every channel c of dy (n, channels, plane).
+template <typename T>
+void AccumulateBiasGrad(const T* dy, int64_t n, int64_t channels, int64_t plane, T* db) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const T* row = dy + (i * channels + c) * plane;
+      for (int64_t j = 0; j < plane; ++j) db[c] += row[j];
+    }
+  }
+}
+
 // Runs `fn(dst)` writing `n` floats straight into `out` (kWriteTo, kWriteInplace) or into a
 // temporary that is then added (kAddTo); skips kNull.
 template <typename Fn>

@@ -294,6 +294,7 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
 }
 
 absl::Status PoolBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
+  if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
   const auto& p = ParamsAs<PoolParams>(params);
   const PoolGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
   auto run = [&](auto tag) {
