@@ -158,7 +158,9 @@ class ParsedOp {
   int num_outputs() const { return num_outputs_; }
 
   // Fills unknown shapes (inputs too, as MXNet's FInferShape may); InvalidArgument with both
-  // shapes when they conflict. Sizes: num_inputs() and num_outputs().
+  // shapes when they conflict, and for any resulting shape no array can have (a dim below
+  // -1, more than Shape::kMaxNdim dims, more than 2^60 elements). Sizes: num_inputs() and
+  // num_outputs().
   absl::Status InferShapes(std::vector<InferShape>* in, std::vector<InferShape>* out) const;
   absl::Status InferTypes(std::vector<InferType>* in, std::vector<InferType>* out) const;
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
 #include "libs/ops/op.h"
@@ -29,6 +30,32 @@ absl::Status CheckOptionalCount(const OpDef& def, const char* what, size_t got, 
   if (static_cast<int>(got) == want || (!required && got == 0)) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(def.name, ": expected ", want, " ", what,
                                                  required ? "" : " or none", ", got ", got));
+}
+
+// InvalidArgument unless every shape in `shapes` is one an array can have: at most
+// Shape::kMaxNdim dims, each known one >= 0 (-1 is unknown), and a product that fits. An
+// operator's inference computes output shapes from request-controlled parameters (Reshape's
+// codes, one_hot's depth, Deconvolution's target_shape); this is the one check behind all
+// of them.
+absl::Status CheckShapes(const OpDef& def, const char* what,
+                         const std::vector<InferShape>& shapes) {
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    if (!shapes[i]) continue;
+    absl::InlinedVector<int64_t, 8> dims(shapes[i]->dims().begin(), shapes[i]->dims().end());
+    bool negative = false;
+    for (int64_t& d : dims) {
+      negative |= d < -1;
+      if (d == -1) d = 1;
+    }
+    absl::Status s = negative ? absl::InvalidArgumentError("a dimension is negative")
+                              : Shape::Make(dims).status();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(def.name, ": ", what, " ", i, " shape ",
+                                                     shapes[i]->ToString(), " is invalid: ",
+                                                     s.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Writes zeros into a gradient according to its request.
@@ -65,7 +92,9 @@ absl::Status ParsedOp::InferShapes(std::vector<InferShape>* in,
   if (static_cast<int>(out->size()) != num_outputs()) {
     return CountError(*def_, "output shapes", out->size(), num_outputs());
   }
-  return def_->infer_shape(*params_, in, out);
+  MXGRID_RETURN_IF_ERROR(def_->infer_shape(*params_, in, out));
+  MXGRID_RETURN_IF_ERROR(CheckShapes(*def_, "input", *in));
+  return CheckShapes(*def_, "output", *out);
 }
 
 absl::Status ParsedOp::InferTypes(std::vector<InferType>* in,

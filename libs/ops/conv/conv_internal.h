@@ -24,6 +24,11 @@ namespace mxgrid::ops::conv_internal {
 // "(3, 3)".
 std::string TupleString(const std::vector<int64_t>& v);
 
+// The largest kernel, stride, dilate, pad, adj or target_shape entry a parameter may hold:
+// far beyond any real network, small enough that the shape arithmetic on them (kernel *
+// dilate, data + 2 * pad) cannot overflow int64.
+inline constexpr int64_t kMaxSpatialParam = (int64_t{1} << 31) - 1;
+
 
 // Parameters shared by Convolution and Deconvolution.
 struct ConvParams : OpParams {

@@ -4,6 +4,7 @@
 // pass of the convolution whose input is the deconvolution's output y (n, f, out...) and whose
 // output is x, with the same weight: forward = ConvBackwardData, backward-data = ConvForward,
 // weight gradient = ConvBackwardWeight with (x, dy) as (dy, x).
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -73,6 +74,12 @@ absl::Status InferDeconvShape(const OpParams& params, std::vector<InferShape>* i
       continue;
     }
     const int64_t dk = 1 + (p.kernel[i] - 1) * p.dilate[i];
+    // stride * (in - 1) + dk must fit int64 (the data's length comes from the request).
+    if (in_sp > 1 && in_sp - 1 > (std::numeric_limits<int64_t>::max() - dk) / p.stride[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": data ", data->ToString(), " with stride ", TupleString(p.stride),
+          " gives an output too large to represent"));
+    }
     const int64_t full = p.stride[i] * (in_sp - 1) + dk;
     if (HasTarget(p)) {
       if (p.target_shape[i] > full) {
