@@ -36,6 +36,9 @@ struct StepData {
   const ops::ParsedOp* op = nullptr;
   std::optional<ops::ParsedOp> sum;  // kSum's add_n, which `op` then points to
   std::vector<NDArray> in, out;
+  // Per output: the view passed where `out` is none. A kBackward step's unwanted gradient
+  // keeps its forward input's shape and dtype with null data (BackwardArgs' contract).
+  std::vector<ops::TensorView> absent;
   std::vector<ops::OpReq> reqs;
   std::vector<engine::VarHandle> reads, writes;
   int num_out_grads = 0, num_fwd_inputs = 0;  // kBackward segments of `in`
@@ -53,7 +56,9 @@ using internal::StepData;
 absl::Status RunStep(const StepData& d, bool is_train) {
   std::vector<ops::TensorView> in(d.in.size()), out(d.out.size());
   for (size_t i = 0; i < d.in.size(); ++i) in[i] = View(d.in[i]);
-  for (size_t i = 0; i < d.out.size(); ++i) out[i] = View(d.out[i]);
+  for (size_t i = 0; i < d.out.size(); ++i) {
+    out[i] = d.out[i].is_none() ? d.absent[i] : View(d.out[i]);
+  }
   ops::OpContext ctx{is_train, d.ctx, &d.rng};
   switch (d.kind) {
     case StepKind::kForward:
@@ -305,7 +310,13 @@ absl::Status Executor::Init(const std::vector<NDArray>* reuse) {
     if (d->op) d->name = d->op->def().name.c_str();
     for (int e : step.inputs) d->in.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
     for (int e : step.outputs) d->out.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
+    d->absent.resize(d->out.size());
     if (step.kind == StepKind::kBackward) {
+      const std::vector<int>& fwd_inputs = g.node(step.node).inputs;
+      for (size_t i = 0; i < d->out.size() && i < fwd_inputs.size(); ++i) {
+        const Plan::Entry& input = plan_.entries[fwd_inputs[i]];
+        d->absent[i] = ops::TensorView{nullptr, input.shape, input.dtype, ctx_};
+      }
       d->num_out_grads = d->op->num_visible_outputs();
       d->num_fwd_inputs = d->op->def().backward_deps.inputs ? d->op->num_inputs() : 0;
     }

@@ -111,8 +111,18 @@ struct BackwardDeps {
 
 // The data of one backward call. out_grads has one entry per visible output (empty views
 // for a loss op, which needs none). inputs (args then aux) and outputs (all, hidden ones
-// included) are empty unless BackwardDeps asks for them. in_grads[i] / reqs[i] belong to
-// forward input i; kNull means that gradient is not wanted (always so for aux states).
+// included) are empty unless BackwardDeps asks for them (callers may pass them anyway).
+// in_grads[i] / reqs[i] belong to forward input i.
+//
+// A gradient that is not wanted (reqs[i] == kNull; always so for aux states) still has a
+// view with forward input i's shape and dtype, so that kernels can read every input's
+// shape from in_grads whether or not BackwardDeps asks for the inputs; its `data` may be
+// null (the executor passes null). A kernel must neither read nor write the data of a kNull
+// gradient, and should skip the work that only it needs (MXNet's backward kernels do):
+// Concat with one of two gradients wanted copies one block, FullyConnected without a data
+// gradient runs no dX GEMM. Any subset of the gradients may be kNull, all of them included.
+// Every other gradient has non-null data (or no elements) and its input's shape and dtype.
+// ParsedOp::Backward checks what it can of this before a kernel runs.
 struct BackwardArgs {
   absl::Span<const TensorView> out_grads;
   absl::Span<const TensorView> inputs;
@@ -148,22 +158,33 @@ class ParsedOp {
   int num_outputs() const { return num_outputs_; }
 
   // Fills unknown shapes (inputs too, as MXNet's FInferShape may); InvalidArgument with both
-  // shapes when they conflict. Sizes: num_inputs() and num_outputs().
+  // shapes when they conflict, and for any resulting shape no array can have (a dim below
+  // -1, more than Shape::kMaxNdim dims, more than 2^60 elements). Sizes: num_inputs() and
+  // num_outputs().
   absl::Status InferShapes(std::vector<InferShape>* in, std::vector<InferShape>* out) const;
   absl::Status InferTypes(std::vector<InferType>* in, std::vector<InferType>* out) const;
 
   // Kernels. inputs: args then aux (num_inputs()); outputs and reqs: num_outputs().
   absl::Status Forward(const OpContext& ctx, absl::Span<const TensorView> inputs,
                        absl::Span<const OpReq> reqs, absl::Span<const TensorView> outputs) const;
+  // InvalidArgument, before any kernel runs, when the arguments break BackwardArgs'
+  // contract: counts (out_grads: num_visible_outputs(); in_grads and reqs: num_inputs();
+  // inputs/outputs: all or, unless BackwardDeps asks for them, none), a wanted gradient
+  // without data or with a shape or dtype other than its input's (when inputs are given),
+  // a gradient requested for an auxiliary state, or a missing head gradient of a non-loss
+  // op. Forward likewise checks counts and that inputs and requested outputs have data.
   absl::Status Backward(const OpContext& ctx, const BackwardArgs& args) const;
 
  private:
+  absl::Status CheckBackwardArgs(const BackwardArgs& args) const;
+
   const OpDef* def_;
   std::shared_ptr<const OpParams> params_;  // Shared by copies of one node's op.
   AttrMap attrs_;
   int num_inputs_ = 0;
   int num_visible_outputs_ = 0;
   int num_outputs_ = 0;
+  std::vector<int> aux_;  // aux_indices(), computed once
 };
 
 // One operator. Function members take the parsed parameters (downcast by the op's own code).

@@ -3,7 +3,9 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
 #include "libs/ops/op.h"
 
 namespace mxgrid::ops {
@@ -12,6 +14,48 @@ namespace {
 absl::Status CountError(const OpDef& def, const char* what, size_t got, int want) {
   return absl::InvalidArgumentError(absl::StrCat(def.name, ": expected ", want, " ", what,
                                                  ", got ", got));
+}
+
+// True when `v` can be read or written: it has data or no elements.
+bool HasData(const TensorView& v) { return v.data != nullptr || v.size() == 0; }
+
+absl::Status NoData(const OpDef& def, const char* what, size_t i) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(def.name, ": ", what, " ", i, " has no data"));
+}
+
+// A count that must be `want`, or also 0 when the kernel does not need the tensors.
+absl::Status CheckOptionalCount(const OpDef& def, const char* what, size_t got, int want,
+                                bool required) {
+  if (static_cast<int>(got) == want || (!required && got == 0)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(def.name, ": expected ", want, " ", what,
+                                                 required ? "" : " or none", ", got ", got));
+}
+
+// InvalidArgument unless every shape in `shapes` is one an array can have: at most
+// Shape::kMaxNdim dims, each known one >= 0 (-1 is unknown), and a product that fits. An
+// operator's inference computes output shapes from request-controlled parameters (Reshape's
+// codes, one_hot's depth, Deconvolution's target_shape); this is the one check behind all
+// of them.
+absl::Status CheckShapes(const OpDef& def, const char* what,
+                         const std::vector<InferShape>& shapes) {
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    if (!shapes[i]) continue;
+    absl::InlinedVector<int64_t, 8> dims(shapes[i]->dims().begin(), shapes[i]->dims().end());
+    bool negative = false;
+    for (int64_t& d : dims) {
+      negative |= d < -1;
+      if (d == -1) d = 1;
+    }
+    absl::Status s = negative ? absl::InvalidArgumentError("a dimension is negative")
+                              : Shape::Make(dims).status();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(def.name, ": ", what, " ", i, " shape ",
+                                                     shapes[i]->ToString(), " is invalid: ",
+                                                     s.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Writes zeros into a gradient according to its request.
@@ -27,6 +71,7 @@ ParsedOp::ParsedOp(const OpDef* def, std::shared_ptr<const OpParams> params, Att
   num_inputs_ = static_cast<int>(def_->input_names(*params_).size());
   num_visible_outputs_ = static_cast<int>(def_->output_names(*params_).size());
   num_outputs_ = def_->num_outputs ? def_->num_outputs(*params_) : num_visible_outputs_;
+  aux_ = aux_indices();
 }
 
 std::vector<std::string> ParsedOp::input_names() const { return def_->input_names(*params_); }
@@ -47,7 +92,9 @@ absl::Status ParsedOp::InferShapes(std::vector<InferShape>* in,
   if (static_cast<int>(out->size()) != num_outputs()) {
     return CountError(*def_, "output shapes", out->size(), num_outputs());
   }
-  return def_->infer_shape(*params_, in, out);
+  MXGRID_RETURN_IF_ERROR(def_->infer_shape(*params_, in, out));
+  MXGRID_RETURN_IF_ERROR(CheckShapes(*def_, "input", *in));
+  return CheckShapes(*def_, "output", *out);
 }
 
 absl::Status ParsedOp::InferTypes(std::vector<InferType>* in,
@@ -90,14 +137,91 @@ absl::Status ParsedOp::Forward(const OpContext& ctx, absl::Span<const TensorView
   if (static_cast<int>(outputs.size()) != num_outputs() || reqs.size() != outputs.size()) {
     return CountError(*def_, "outputs and requests", outputs.size(), num_outputs());
   }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!HasData(inputs[i])) return NoData(*def_, "input", i);
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (reqs[i] != OpReq::kNull && !HasData(outputs[i])) return NoData(*def_, "output", i);
+  }
   return def_->forward(ctx, *params_, inputs, reqs, outputs);
 }
 
-absl::Status ParsedOp::Backward(const OpContext& ctx, const BackwardArgs& args) const {
+absl::Status ParsedOp::CheckBackwardArgs(const BackwardArgs& args) const {
+  const OpDef& def = *def_;
   const int n = num_inputs();
   if (static_cast<int>(args.in_grads.size()) != n || static_cast<int>(args.reqs.size()) != n) {
-    return CountError(*def_, "input gradients and requests", args.in_grads.size(), n);
+    return CountError(def, "input gradients and requests", args.in_grads.size(), n);
   }
+  if (static_cast<int>(args.out_grads.size()) != num_visible_outputs()) {
+    return CountError(def, "output gradients", args.out_grads.size(), num_visible_outputs());
+  }
+  MXGRID_RETURN_IF_ERROR(CheckOptionalCount(def, "forward inputs", args.inputs.size(), n,
+                                            def.backward_deps.inputs));
+  MXGRID_RETURN_IF_ERROR(CheckOptionalCount(def, "forward outputs", args.outputs.size(),
+                                            num_outputs(), def.backward_deps.outputs));
+  for (size_t i = 0; i < args.inputs.size(); ++i) {
+    if (!HasData(args.inputs[i])) return NoData(def, "forward input", i);
+  }
+  for (size_t i = 0; i < args.outputs.size(); ++i) {
+    if (!HasData(args.outputs[i])) return NoData(def, "forward output", i);
+  }
+  if (!def.is_loss) {
+    for (size_t k = 0; k < args.out_grads.size(); ++k) {
+      const TensorView& g = args.out_grads[k];
+      if (!HasData(g)) return NoData(def, "output gradient", k);
+      if (!args.outputs.empty() &&
+          (g.shape != args.outputs[k].shape || g.dtype != args.outputs[k].dtype)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            def.name, ": output gradient ", k, " is ", g.shape.ToString(), " ",
+            DTypeName(g.dtype), ", the output ", args.outputs[k].shape.ToString(), " ",
+            DTypeName(args.outputs[k].dtype)));
+      }
+    }
+  }
+  for (int i : aux_) {
+    if (args.reqs[i] != OpReq::kNull) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          def.name, ": input ", i, " is an auxiliary state and has no gradient (request null)"));
+    }
+  }
+  // The gradients carry the inputs' shapes and the head gradients the visible outputs':
+  // the operator's own shape inference checks that they fit together, so kernels may index
+  // by them (Concat's block lengths, FullyConnected's matrix sizes).
+  std::vector<InferShape> in_shapes(n), out_shapes(num_outputs());
+  for (int i = 0; i < n; ++i) in_shapes[i] = args.in_grads[i].shape;
+  for (size_t k = 0; k < args.outputs.size(); ++k) out_shapes[k] = args.outputs[k].shape;
+  if (!def.is_loss) {
+    for (size_t k = 0; k < args.out_grads.size(); ++k) out_shapes[k] = args.out_grads[k].shape;
+  }
+  absl::Status fits = InferShapes(&in_shapes, &out_shapes);
+  for (int i = 0; fits.ok() && i < n; ++i) {
+    if (in_shapes[i] != args.in_grads[i].shape) {
+      fits = absl::InvalidArgumentError(absl::StrCat(
+          "input ", i, " would be ", in_shapes[i] ? in_shapes[i]->ToString() : "unknown"));
+    }
+  }
+  if (!fits.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        def.name, ": the gradients' shapes do not fit the operator (", fits.message(), ")"));
+  }
+  for (int i = 0; i < n; ++i) {
+    const TensorView& g = args.in_grads[i];
+    if (args.reqs[i] != OpReq::kNull && !HasData(g)) return NoData(def, "input gradient", i);
+    // Every gradient, kNull ones included, carries its input's shape and dtype.
+    if (!args.inputs.empty() &&
+        (g.shape != args.inputs[i].shape || g.dtype != args.inputs[i].dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          def.name, ": input gradient ", i, " is ", g.shape.ToString(), " ",
+          DTypeName(g.dtype), ", its input ", args.inputs[i].shape.ToString(), " ",
+          DTypeName(args.inputs[i].dtype)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParsedOp::Backward(const OpContext& ctx, const BackwardArgs& args) const {
+  MXGRID_RETURN_IF_ERROR(CheckBackwardArgs(args));
+  const int n = num_inputs();
   if (!def_->backward) {
     for (int i = 0; i < n; ++i) ZeroGradient(args.in_grads[i], args.reqs[i]);
     return absl::OkStatus();

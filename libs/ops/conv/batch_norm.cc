@@ -129,13 +129,18 @@ absl::Status ForwardT(const OpContext& ctx, const BNParams& p, absl::Span<const 
   return absl::OkStatus();
 }
 
+// Computes only the wanted gradients: without a data gradient, two sums per channel.
 template <typename T>
 absl::Status BackwardT(const OpContext& ctx, const BNParams& p, const BackwardArgs& a) {
   const BNGeom g = GeomOf(p, a.inputs[0].shape);
   const bool batch = ctx.is_train && !p.use_global_stats;
   const T* x = a.inputs[0].as<T>();
   const T* dy = a.out_grads[0].as<T>();
-  std::vector<T> dx(a.inputs[0].size()), dgamma(g.c), dbeta(g.c);
+  const bool want_x = a.reqs[0] != OpReq::kNull;
+  if (!want_x && a.reqs[1] == OpReq::kNull && a.reqs[2] == OpReq::kNull) {
+    return absl::OkStatus();
+  }
+  std::vector<T> dx(want_x ? a.inputs[0].size() : 0), dgamma(g.c), dbeta(g.c);
 #pragma omp parallel for schedule(static)
   for (int64_t ch = 0; ch < g.c; ++ch) {
     double m, v;
@@ -148,11 +153,13 @@ absl::Status BackwardT(const OpContext& ctx, const BNParams& p, const BackwardAr
       sum_dy_xhat += dy[i] * (x[i] - m) * inv;
     });
     const double n = static_cast<double>(g.count());
-    g.ForChannel(ch, [&](int64_t i) {
-      const double xhat = (x[i] - m) * inv;
-      dx[i] = static_cast<T>(batch ? gamma * inv * (dy[i] - sum_dy / n - xhat * sum_dy_xhat / n)
-                                   : gamma * inv * dy[i]);
-    });
+    if (want_x) {
+      g.ForChannel(ch, [&](int64_t i) {
+        const double xhat = (x[i] - m) * inv;
+        const double centered = batch ? dy[i] - sum_dy / n - xhat * sum_dy_xhat / n : dy[i];
+        dx[i] = static_cast<T>(gamma * inv * centered);
+      });
+    }
     dgamma[ch] = static_cast<T>(p.fix_gamma ? 0.0 : sum_dy_xhat);
     dbeta[ch] = static_cast<T>(sum_dy);
   }
@@ -248,6 +255,8 @@ absl::Status ForwardDnnl(const OpContext& ctx, const BNParams& p,
 }
 
 absl::Status BackwardDnnl(const OpContext& ctx, const BNParams& p, const BackwardArgs& a) {
+  // oneDNN always computes the data gradient; without one, the loops' channel sums suffice.
+  if (a.reqs[0] == OpReq::kNull) return BackwardT<float>(ctx, p, a);
   const BNGeom g = GeomOf(p, a.inputs[0].shape);
   const bool batch = ctx.is_train && !p.use_global_stats;
   const DnnlBNGeom dg{g.outer, g.c, g.inner, p.eps, batch};

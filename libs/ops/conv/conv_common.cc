@@ -50,9 +50,9 @@ absl::Status SpatialTuple(ParamReader* r, absl::string_view key, size_t ndim, in
                                  " elements, as the kernel"));
   }
   for (int64_t v : *out) {
-    if (v < min_value) {
-      return r->Error(absl::StrCat("'", key, "' ", TupleString(*out), " must be >= ",
-                                   min_value));
+    if (v < min_value || v > kMaxSpatialParam) {
+      return r->Error(absl::StrCat("'", key, "' ", TupleString(*out), " must be in [",
+                                   min_value, ", ", kMaxSpatialParam, "]"));
     }
   }
   return absl::OkStatus();
@@ -72,7 +72,10 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_vie
                                 " must have 1 or 2 elements (1-D or 2-D only)"));
   }
   for (int64_t k : p->kernel) {
-    if (k < 1) return r.Error(absl::StrCat("kernel ", TupleString(p->kernel), " must be >= 1"));
+    if (k < 1 || k > kMaxSpatialParam) {
+      return r.Error(absl::StrCat("kernel ", TupleString(p->kernel), " must be in [1, ",
+                                  kMaxSpatialParam, "]"));
+    }
   }
   MXGRID_RETURN_IF_ERROR(SpatialTuple(&r, "stride", nd, 1, 1, &p->stride));
   MXGRID_RETURN_IF_ERROR(SpatialTuple(&r, "dilate", nd, 1, 1, &p->dilate));
@@ -83,6 +86,12 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_vie
     if (!p->target_shape.empty() && p->target_shape.size() != nd) {
       return r.Error(absl::StrCat("'target_shape' ", TupleString(p->target_shape),
                                   " must have ", nd, " elements, as the kernel"));
+    }
+    for (int64_t t : p->target_shape) {
+      if (t < 0 || t > kMaxSpatialParam) {
+        return r.Error(absl::StrCat("'target_shape' ", TupleString(p->target_shape),
+                                    " must be in [0, ", kMaxSpatialParam, "] (0: not set)"));
+      }
     }
   }
   MXGRID_RETURN_IF_ERROR(r.Int("num_filter", &p->num_filter));

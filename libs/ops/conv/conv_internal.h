@@ -24,6 +24,11 @@ namespace mxgrid::ops::conv_internal {
 // "(3, 3)".
 std::string TupleString(const std::vector<int64_t>& v);
 
+// The largest kernel, stride, dilate, pad, adj or target_shape entry a parameter may hold:
+// far beyond any real network, small enough that the shape arithmetic on them (kernel *
+// dilate, data + 2 * pad) cannot overflow int64.
+inline constexpr int64_t kMaxSpatialParam = (int64_t{1} << 31) - 1;
+
 
 // Parameters shared by Convolution and Deconvolution.
 struct ConvParams : OpParams {
@@ -114,6 +119,24 @@ void ApplyReq(OpReq req, const T* src, int64_t n, T* dst) {
     for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
   } else if (src != dst) {
     for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
+// A zeroed buffer of `n` elements for a kernel to accumulate a gradient into, or an empty one
+// (nothing allocated) when the gradient is not wanted.
+template <typename T>
+std::vector<T> GradScratch(OpReq req, int64_t n) {
+  return req == OpReq::kNull ? std::vector<T>() : std::vector<T>(static_cast<size_t>(n), T(0));
+}
+
+// db[c] += the sum of dy over (n, plane) for every channel c of dy (n, channels, plane).
+template <typename T>
+void AccumulateBiasGrad(const T* dy, int64_t n, int64_t channels, int64_t plane, T* db) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const T* row = dy + (i * channels + c) * plane;
+      for (int64_t j = 0; j < plane; ++j) db[c] += row[j];
+    }
   }
 }
 

@@ -163,15 +163,19 @@ std::vector<std::vector<double>> RunOp(const ParsedOp& op, const std::vector<Sha
   for (size_t i = 0; i < shapes.size(); ++i) grad_v.push_back({grad_data[i].data(), shapes[i], dt, {}});
   for (const InferShape& o : outs) out_data.emplace_back(o->Size());
   for (size_t i = 0; i < outs.size(); ++i) out_v.push_back({out_data[i].data(), *outs[i], dt, {}});
-  std::vector<T> head_t(head.begin(), head.end());
-  head_v.push_back({head_t.data(), *outs[0], dt, {}});
+  // `head` for output 0, zeros for any other visible output (BatchNorm's mean and var).
+  std::vector<std::vector<T>> head_t = {{head.begin(), head.end()}};
+  for (int k = 1; k < op.num_visible_outputs(); ++k) head_t.emplace_back(outs[k]->Size(), T(0));
+  for (size_t k = 0; k < head_t.size(); ++k) head_v.push_back({head_t[k].data(), *outs[k], dt, {}});
   OpContext ctx;
   ctx.is_train = train;
   std::vector<OpReq> out_reqs(outs.size(), OpReq::kWriteTo), reqs(shapes.size(), OpReq::kWriteTo);
   for (int aux : op.aux_indices()) reqs[aux] = OpReq::kNull;
-  EXPECT_TRUE(op.Forward(ctx, in_v, out_reqs, out_v).ok());
+  const absl::Status forward = op.Forward(ctx, in_v, out_reqs, out_v);
+  EXPECT_TRUE(forward.ok()) << forward;
   BackwardArgs args{head_v, in_v, out_v, grad_v, reqs};
-  EXPECT_TRUE(op.Backward(ctx, args).ok());
+  const absl::Status backward = op.Backward(ctx, args);
+  EXPECT_TRUE(backward.ok()) << backward;
   std::vector<std::vector<double>> result = {{out_data[0].begin(), out_data[0].end()}};
   for (const auto& g : grad_data) result.emplace_back(g.begin(), g.end());
   for (const auto& v : in_data) result.emplace_back(v.begin(), v.end());  // aux as updated

@@ -90,32 +90,33 @@ absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const T
   return absl::OkStatus();
 }
 
+// Computes only the wanted gradients (MXNet's ConvolutionOp::Backward skips kNull ones):
+// dx without a weight pass, db by a sum over dy when dw is not wanted.
 template <typename T>
 absl::Status BackwardT(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
   const T* x = a.inputs[0].as<T>();
   const T* w = a.inputs[1].as<T>();
   const T* dy = a.out_grads[0].as<T>();
-  std::vector<T> dx(a.inputs[0].size(), T(0)), dw(a.inputs[1].size(), T(0)), db(g.f, T(0));
-  const bool want_b = !p.no_bias && a.reqs[2] != OpReq::kNull;
+  const OpReq req_b = p.no_bias ? OpReq::kNull : a.reqs[2];
+  std::vector<T> dx = GradScratch<T>(a.reqs[0], a.inputs[0].size());
+  std::vector<T> dw = GradScratch<T>(a.reqs[1], a.inputs[1].size());
+  std::vector<T> db = GradScratch<T>(req_b, g.f);
+  bool bias_done = false;
   if constexpr (std::is_same_v<T, float>) {
-    if (a.reqs[0] != OpReq::kNull) {
-      MXGRID_RETURN_IF_ERROR(DnnlConvBackwardData(g, dy, w, dx.data()));
-    }
-    if (a.reqs[1] != OpReq::kNull || want_b) {
+    if (!dx.empty()) MXGRID_RETURN_IF_ERROR(DnnlConvBackwardData(g, dy, w, dx.data()));
+    if (!dw.empty()) {
       MXGRID_RETURN_IF_ERROR(
-          DnnlConvBackwardWeights(g, x, dy, dw.data(), p.no_bias ? nullptr : db.data()));
+          DnnlConvBackwardWeights(g, x, dy, dw.data(), db.empty() ? nullptr : db.data()));
+      bias_done = true;
     }
   } else {
-    if (a.reqs[0] != OpReq::kNull) ConvBackwardDataLoops(g, dy, w, dx.data());
-    if (a.reqs[1] != OpReq::kNull) ConvBackwardWeightLoops(g, x, dy, dw.data());
-    const int64_t plane = g.oh * g.ow, ny = a.out_grads[0].size();
-    if (want_b) {
-      for (int64_t i = 0; i < ny; ++i) db[(i / plane) % g.f] += dy[i];
-    }
+    if (!dx.empty()) ConvBackwardDataLoops(g, dy, w, dx.data());
+    if (!dw.empty()) ConvBackwardWeightLoops(g, x, dy, dw.data());
   }
-  ApplyReq(a.reqs[0], dx.data(), dx.size(), a.in_grads[0].as<T>());
-  ApplyReq(a.reqs[1], dw.data(), dw.size(), a.in_grads[1].as<T>());
-  if (want_b) ApplyReq(a.reqs[2], db.data(), g.f, a.in_grads[2].as<T>());
+  if (!db.empty() && !bias_done) AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
+  ApplyReq(a.reqs[0], dx.data(), static_cast<int64_t>(dx.size()), a.in_grads[0].as<T>());
+  ApplyReq(a.reqs[1], dw.data(), static_cast<int64_t>(dw.size()), a.in_grads[1].as<T>());
+  if (!db.empty()) ApplyReq(req_b, db.data(), g.f, a.in_grads[2].as<T>());
   return absl::OkStatus();
 }
 

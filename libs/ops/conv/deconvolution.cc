@@ -4,6 +4,7 @@
 // pass of the convolution whose input is the deconvolution's output y (n, f, out...) and whose
 // output is x, with the same weight: forward = ConvBackwardData, backward-data = ConvForward,
 // weight gradient = ConvBackwardWeight with (x, dy) as (dy, x).
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -73,6 +74,12 @@ absl::Status InferDeconvShape(const OpParams& params, std::vector<InferShape>* i
       continue;
     }
     const int64_t dk = 1 + (p.kernel[i] - 1) * p.dilate[i];
+    // stride * (in - 1) + dk must fit int64 (the data's length comes from the request).
+    if (in_sp > 1 && in_sp - 1 > (std::numeric_limits<int64_t>::max() - dk) / p.stride[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": data ", data->ToString(), " with stride ", TupleString(p.stride),
+          " gives an output too large to represent"));
+    }
     const int64_t full = p.stride[i] * (in_sp - 1) + dk;
     if (HasTarget(p)) {
       if (p.target_shape[i] > full) {
@@ -124,22 +131,23 @@ absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const T
   return absl::OkStatus();
 }
 
+// Computes only the wanted gradients (a kNull one gets no buffer and no pass).
 template <typename T>
 absl::Status BackwardT(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
   const T* x = a.inputs[0].as<T>();
   const T* w = a.inputs[1].as<T>();
   const T* dy = a.out_grads[0].as<T>();
-  std::vector<T> dx(a.inputs[0].size(), T(0)), dw(a.inputs[1].size(), T(0)), db(g.c, T(0));
-  if (a.reqs[0] != OpReq::kNull) ConvForwardLoops(g, dy, w, dx.data());
-  if (a.reqs[1] != OpReq::kNull) ConvBackwardWeightLoops(g, dy, x, dw.data());
-  const bool want_b = !p.no_bias && a.reqs[2] != OpReq::kNull;
-  if (want_b) {
-    const int64_t plane = g.h * g.w, ny = a.out_grads[0].size();
-    for (int64_t i = 0; i < ny; ++i) db[(i / plane) % g.c] += dy[i];
-  }
-  ApplyReq(a.reqs[0], dx.data(), dx.size(), a.in_grads[0].as<T>());
-  ApplyReq(a.reqs[1], dw.data(), dw.size(), a.in_grads[1].as<T>());
-  if (want_b) ApplyReq(a.reqs[2], db.data(), g.c, a.in_grads[2].as<T>());
+  const OpReq req_b = p.no_bias ? OpReq::kNull : a.reqs[2];
+  std::vector<T> dx = GradScratch<T>(a.reqs[0], a.inputs[0].size());
+  std::vector<T> dw = GradScratch<T>(a.reqs[1], a.inputs[1].size());
+  std::vector<T> db = GradScratch<T>(req_b, g.c);
+  if (!dx.empty()) ConvForwardLoops(g, dy, w, dx.data());
+  if (!dw.empty()) ConvBackwardWeightLoops(g, dy, x, dw.data());
+  // The deconvolution's output y is the loop geometry's input: (n, c, h, w).
+  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.c, g.h * g.w, db.data());
+  ApplyReq(a.reqs[0], dx.data(), static_cast<int64_t>(dx.size()), a.in_grads[0].as<T>());
+  ApplyReq(a.reqs[1], dw.data(), static_cast<int64_t>(dw.size()), a.in_grads[1].as<T>());
+  if (!db.empty()) ApplyReq(req_b, db.data(), g.c, a.in_grads[2].as<T>());
   return absl::OkStatus();
 }
 

@@ -65,8 +65,10 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParsePool(const AttrMap& attrs) 
                                   TupleString(p->kernel)));
     }
     for (size_t i = 0; i < nd; ++i) {
-      if (p->kernel[i] < 1 || p->stride[i] < 1 || p->pad[i] < 0) {
-        return r.Error("kernel and stride must be >= 1 and pad >= 0");
+      if (p->kernel[i] < 1 || p->stride[i] < 1 || p->pad[i] < 0 ||
+          std::max({p->kernel[i], p->stride[i], p->pad[i]}) > kMaxSpatialParam) {
+        return r.Error(absl::StrCat("kernel and stride must be >= 1 and pad >= 0, all at most ",
+                                    kMaxSpatialParam));
       }
     }
     if ((layout == "NCW" && nd != 1) || (layout == "NCHW" && nd != 2)) {
@@ -294,6 +296,7 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
 }
 
 absl::Status PoolBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
+  if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
   const auto& p = ParamsAs<PoolParams>(params);
   const PoolGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
   auto run = [&](auto tag) {

@@ -7,6 +7,7 @@
 // use_ignore zeroes the gradient where label == ignore_label. The label's gradient is zero.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,13 +37,30 @@ struct Layout {
   int64_t rows, k, inner;
 };
 
-Layout GetLayout(const SoftmaxOutputParams& p, const Shape& d) {
-  if (p.multi_output) return {d[0], d.ndim() > 1 ? d[1] : 1, d.ProdRange(2, d.ndim())};
+// InvalidArgument for data with too few dims (0, or 1 with multi_output): it has no rows.
+absl::Status CheckRank(const SoftmaxOutputParams& p, const Shape& d) {
+  if (d.ndim() >= (p.multi_output ? 2 : 1)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      kOp, ": data shape ", d.ToString(), " has too few dims (at least ",
+      p.multi_output ? "2 with multi_output" : "1", ")"));
+}
+
+absl::StatusOr<Layout> GetLayout(const SoftmaxOutputParams& p, const Shape& d) {
+  MXGRID_RETURN_IF_ERROR(CheckRank(p, d));
+  if (p.multi_output) return Layout{d[0], d[1], d.ProdRange(2, d.ndim())};
   if (p.preserve_shape) {
     const int64_t k = d[d.ndim() - 1];
-    return {k == 0 ? 0 : d.Size() / k, k, 1};
+    return Layout{k == 0 ? 0 : d.Size() / k, k, 1};
   }
-  return {d[0], d[0] == 0 ? 0 : d.Size() / d[0], 1};
+  return Layout{d[0], d[0] == 0 ? 0 : d.Size() / d[0], 1};
+}
+
+// A label value as a class index; NaN, infinities and values beyond int64 (which no class
+// or ignore_label equals) become kNoClass instead of an undefined conversion.
+constexpr int64_t kNoClass = std::numeric_limits<int64_t>::min();
+int64_t ClassOf(double v) {
+  if (!(std::fabs(v) < 9.2e18)) return kNoClass;
+  return static_cast<int64_t>(v);
 }
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const AttrMap& attrs) {
@@ -72,13 +90,10 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
   // As MXNet: the output and (non-multi_output) label follow once the data's rank is known.
   if (!(*in)[0] || (p.multi_output && !IsKnown((*in)[0]))) return absl::OkStatus();
   const Shape d = *(*in)[0];
+  MXGRID_RETURN_IF_ERROR(CheckRank(p, d));
   MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "output", d, &(*out)[0]));
   InferShape& label = (*in)[1];
   if (label && *label == d) return absl::OkStatus();  // Probabilities.
-  if (d.ndim() < (p.multi_output ? 2 : 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kOp, ": data shape ", d.ToString(), " has too few dims"));
-  }
   if (!p.multi_output) {
     return MergeShape(kOp, "label", Shape(absl::Span<const int64_t>(d.dims().data(), d.ndim() - 1)),
                       &label);
@@ -131,10 +146,10 @@ void BackwardT(const SoftmaxOutputParams& p, const Layout& l, const BackwardArgs
     for (int64_t j = 0; j < out.size(); ++j) finish(j, (y[j] - label[j]) * p.grad_scale);
     return;
   }
-  const int ignore = static_cast<int>(p.ignore_label);
+  const int64_t ignore = ClassOf(p.ignore_label);
   const int64_t n_labels = l.rows * l.inner;
   int64_t valid = n_labels;
-  for (int64_t j = 0; j < n_labels; ++j) valid -= static_cast<int>(label[j]) == ignore;
+  for (int64_t j = 0; j < n_labels; ++j) valid -= ClassOf(label[j]) == ignore;
   double norm = 1;
   if (p.normalization == "batch") norm = p.multi_output ? n_labels : l.rows;
   if (p.normalization == "valid") norm = valid == 0 ? 1 : valid;
@@ -144,7 +159,7 @@ void BackwardT(const SoftmaxOutputParams& p, const Layout& l, const BackwardArgs
   const double off = l.k > 1 ? p.smooth_alpha / (l.k - 1) : 0.0;
   for (int64_t r = 0; r < l.rows; ++r) {
     for (int64_t i = 0; i < l.inner; ++i) {
-      const int lab = static_cast<int>(label[r * l.inner + i]);
+      const int64_t lab = ClassOf(label[r * l.inner + i]);
       const bool ignored = p.use_ignore && lab == ignore;
       for (int64_t c = 0; c < l.k; ++c) {
         const int64_t j = (r * l.k + c) * l.inner + i;
@@ -175,18 +190,21 @@ OpDef MakeSoftmaxOutputOp() {
   d.forward = [](const OpContext&, const OpParams& params, absl::Span<const TensorView> in,
                  absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
-    const Layout l = GetLayout(ParamsAs<SoftmaxOutputParams>(params), in[0].shape);
+    MXGRID_ASSIGN_OR_RETURN(const Layout l,
+                            GetLayout(ParamsAs<SoftmaxOutputParams>(params), in[0].shape));
     return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       ForwardT<T>(l, in[0].as<T>(), reqs[0], out[0].as<T>());
       return absl::OkStatus();
     });
   };
-  d.backward = [](const OpContext&, const OpParams& params, const BackwardArgs& a) {
+  d.backward = [](const OpContext&, const OpParams& params,
+                  const BackwardArgs& a) -> absl::Status {
     const auto& p = ParamsAs<SoftmaxOutputParams>(params);
+    MXGRID_ASSIGN_OR_RETURN(const Layout l, GetLayout(p, a.outputs[0].shape));
     return DispatchFloat(kOp, a.outputs[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      if (a.reqs[0] != OpReq::kNull) BackwardT<T>(p, GetLayout(p, a.outputs[0].shape), a);
+      if (a.reqs[0] != OpReq::kNull) BackwardT<T>(p, l, a);
       if (a.reqs[1] != OpReq::kNull && a.reqs[1] != OpReq::kAddTo) {
         for (int64_t j = 0; j < a.in_grads[1].size(); ++j) a.in_grads[1].as<T>()[j] = T(0);
       }

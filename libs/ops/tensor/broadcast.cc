@@ -81,8 +81,11 @@ OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd
       return absl::OkStatus();
     });
   };
+  // Only the wanted gradients are computed (a kNull one gets neither a buffer nor a pass).
   d.backward = [name, ga, gb, deps](const OpContext&, const OpParams&,
-                                    const BackwardArgs& args) {
+                                    const BackwardArgs& args) -> absl::Status {
+    const bool want_a = args.reqs[0] != OpReq::kNull, want_b = args.reqs[1] != OpReq::kNull;
+    if (!want_a && !want_b) return absl::OkStatus();
     const Shape& os = args.out_grads[0].shape;
     const auto li = BroadcastIndex(args.in_grads[0].shape, os);
     const auto ri = BroadcastIndex(args.in_grads[1].shape, os);
@@ -91,11 +94,13 @@ OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd
       const T* a = deps.inputs ? args.inputs[0].as<T>() : nullptr;
       const T* b = deps.inputs ? args.inputs[1].as<T>() : nullptr;
       const T* dy = args.out_grads[0].as<T>();
-      std::vector<T> da(args.in_grads[0].size(), T(0)), db(args.in_grads[1].size(), T(0));
+      // Summed in temporaries: the destinations may alias dy.
+      std::vector<T> da(want_a ? args.in_grads[0].size() : 0, T(0));
+      std::vector<T> db(want_b ? args.in_grads[1].size() : 0, T(0));
       for (size_t k = 0; k < li.size(); ++k) {
         const T ak = a ? a[li[k]] : T(0), bk = b ? b[ri[k]] : T(0);
-        da[li[k]] += static_cast<T>(ga(ak, bk, dy[k]));
-        db[ri[k]] += static_cast<T>(gb(ak, bk, dy[k]));
+        if (want_a) da[li[k]] += static_cast<T>(ga(ak, bk, dy[k]));
+        if (want_b) db[ri[k]] += static_cast<T>(gb(ak, bk, dy[k]));
       }
       for (int j = 0; j < 2; ++j) {
         if (args.reqs[j] == OpReq::kNull) continue;

@@ -72,6 +72,10 @@ OpDef BroadcastTo() {
     ParamReader r("broadcast_to", attrs);
     MXGRID_RETURN_IF_ERROR(r.Tuple("shape", &p->shape));
     MXGRID_RETURN_IF_ERROR(r.Finish());
+    for (int64_t d : p->shape) {
+      if (d < 0) return r.Error(absl::StrCat("shape ", Shape(p->shape).ToString(),
+                                             " has a negative dim (0 keeps the input's)"));
+    }
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };

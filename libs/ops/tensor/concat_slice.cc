@@ -123,6 +123,8 @@ OpDef Concat() {
     }
     return absl::OkStatus();
   };
+  // Every gradient's shape (a kNull one's too, BackwardArgs' contract) gives its block's
+  // offset; only the wanted blocks are copied (CopyBlock skips kNull).
   d.backward = [](const OpContext&, const OpParams& params,
                   const BackwardArgs& a) -> absl::Status {
     const Shape& os = a.out_grads[0].shape;

@@ -124,6 +124,7 @@ OpDef DotOp(const char* name, bool batched) {
     const bool ta = p.transpose_a, tb = p.transpose_b;
     MXGRID_ASSIGN_OR_RETURN(Dims dm, DotDims(name, p, a.inputs[0].shape, a.inputs[1].shape,
                                              batched));
+    const bool want_l = a.reqs[0] != OpReq::kNull, want_r = a.reqs[1] != OpReq::kNull;
     return DispatchReal(name, a.out_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const int64_t m = dm.m, n = dm.n, k = dm.k;
@@ -131,17 +132,22 @@ OpDef DotOp(const char* name, bool batched) {
         const T* lhs = a.inputs[0].as<T>() + b * m * k;
         const T* rhs = a.inputs[1].as<T>() + b * k * n;
         const T* dc = a.out_grads[0].as<T>() + b * m * n;
-        T* dl = a.in_grads[0].as<T>() + b * m * k;
-        T* dr = a.in_grads[1].as<T>() + b * k * n;
-        if (!ta) {
-          Gemm(false, !tb, m, k, n, dc, rhs, dl, a.reqs[0]);  // dA = dC op(B)^T
-        } else {
-          Gemm(tb, true, k, m, n, rhs, dc, dl, a.reqs[0]);  // dA^T = op(B) dC^T
+        // A kNull gradient's data may be null: no GEMM and no pointer into it.
+        if (want_l) {
+          T* dl = a.in_grads[0].as<T>() + b * m * k;
+          if (!ta) {
+            Gemm(false, !tb, m, k, n, dc, rhs, dl, a.reqs[0]);  // dA = dC op(B)^T
+          } else {
+            Gemm(tb, true, k, m, n, rhs, dc, dl, a.reqs[0]);  // dA^T = op(B) dC^T
+          }
         }
-        if (!tb) {
-          Gemm(!ta, false, k, n, m, lhs, dc, dr, a.reqs[1]);  // dB = op(A)^T dC
-        } else {
-          Gemm(true, ta, n, k, m, dc, lhs, dr, a.reqs[1]);  // dB^T = dC^T op(A)
+        if (want_r) {
+          T* dr = a.in_grads[1].as<T>() + b * k * n;
+          if (!tb) {
+            Gemm(!ta, false, k, n, m, lhs, dc, dr, a.reqs[1]);  // dB = op(A)^T dC
+          } else {
+            Gemm(true, ta, n, k, m, dc, lhs, dr, a.reqs[1]);  // dB^T = dC^T op(A)
+          }
         }
       }
       return absl::OkStatus();

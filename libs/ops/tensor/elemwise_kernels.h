@@ -187,6 +187,8 @@ OpDef BinaryOp(const std::string& name, std::vector<std::string> aliases, Fwd fw
   };
   d.backward = [name, ga, gb, deps](const OpContext&, const OpParams&,
                                     const BackwardArgs& args) -> absl::Status {
+    const bool want_a = args.reqs[0] != OpReq::kNull, want_b = args.reqs[1] != OpReq::kNull;
+    if (!want_a && !want_b) return absl::OkStatus();
     return DispatchReal(name, args.out_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* a = deps.inputs ? args.inputs[0].as<T>() : nullptr;
@@ -195,15 +197,16 @@ OpDef BinaryOp(const std::string& name, std::vector<std::string> aliases, Fwd fw
       T* da = args.in_grads[0].as<T>();
       T* db = args.in_grads[1].as<T>();
       const int64_t n = args.out_grads[0].size();
-      // Both gradients are computed before either is stored: they may alias dy.
+      // Both gradients are computed before either is stored: they may alias dy. A kNull
+      // one is not computed at all.
       for (int64_t i = 0; i < n; ++i) {
         const T ai = a ? a[i] : T(0);
         const T bi = b ? b[i] : T(0);
         const T g = dy[i];
-        const T gra = static_cast<T>(ga(ai, bi, g));
-        const T grb = static_cast<T>(gb(ai, bi, g));
-        if (args.reqs[0] != OpReq::kNull) Store(args.reqs[0], da, i, gra);
-        if (args.reqs[1] != OpReq::kNull) Store(args.reqs[1], db, i, grb);
+        const T gra = want_a ? static_cast<T>(ga(ai, bi, g)) : T(0);
+        const T grb = want_b ? static_cast<T>(gb(ai, bi, g)) : T(0);
+        if (want_a) Store(args.reqs[0], da, i, gra);
+        if (want_b) Store(args.reqs[1], db, i, grb);
       }
       return absl::OkStatus();
     });

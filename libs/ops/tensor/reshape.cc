@@ -73,7 +73,7 @@ absl::StatusOr<Shape> InferReshape(const ReshapeParams& p, const Shape& in) {
       if (d1 == -1 && d2 == -1) return Bad(p, in, "split dims cannot both be -1");
       if (d1 == -1 && d2 > 0) d1 = d0 / d2;
       if (d2 == -1 && d1 > 0) d2 = d0 / d1;
-      if (d1 <= 0 || d2 <= 0 || d1 * d2 != d0) {
+      if (d1 <= 0 || d2 <= 0 || d0 % d1 != 0 || d0 / d1 != d2) {  // d1 * d2 could wrap
         return Bad(p, in, absl::StrCat("split dims do not multiply to ", d0));
       }
       if (p.reverse) std::swap(d1, d2);
@@ -84,11 +84,12 @@ absl::StatusOr<Shape> InferReshape(const ReshapeParams& p, const Shape& in) {
       ++si;
     }
   }
+  // Validated before any product is taken: the codes come from the request, and a product
+  // that wrapped could pass the size check below.
+  absl::StatusOr<Shape> known_dims = Shape::Make(out);
+  if (!known_dims.ok()) return Bad(p, in, known_dims.status().message());
   if (infer >= 0) {
-    int64_t known = 1;
-    for (size_t i = 0; i < out.size(); ++i) {
-      if (static_cast<int>(i) != infer) known *= out[i];
-    }
+    const int64_t known = known_dims->Size();  // the -1 dim is 1 here
     if (known == 0 || in.Size() % known != 0) {
       return Bad(p, in, "the -1 dim cannot be inferred");
     }

@@ -5,6 +5,7 @@
 // gives a 0-length dim. Forward and backward take every numeric dtype; the backward writes
 // the head gradient at the sliced positions and zero elsewhere.
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,6 +88,8 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseSlice(const AttrMap& attrs)
   }
   for (const auto& s : p->step) {
     if (s && *s == 0) return r.Error("step cannot be 0");
+    // SliceRanges divides by -step.
+    if (s && *s == std::numeric_limits<int64_t>::min()) return r.Error("step is out of range");
   }
   return std::shared_ptr<const OpParams>(std::move(p));
 }

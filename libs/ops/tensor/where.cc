@@ -82,6 +82,7 @@ OpDef Where() {
       const TensorView& g = a.in_grads[0];
       std::fill_n(static_cast<uint8_t*>(g.data), g.size() * DTypeSize(g.dtype), 0);
     }
+    if (a.reqs[1] == OpReq::kNull && a.reqs[2] == OpReq::kNull) return absl::OkStatus();
     MXGRID_ASSIGN_OR_RETURN(auto pick, Selection(a.inputs[0], a.in_grads[1].shape));
     return DispatchReal("where", a.out_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;

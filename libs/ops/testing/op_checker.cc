@@ -4,6 +4,8 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <set>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -14,6 +16,8 @@ namespace {
 using Values = std::vector<std::vector<double>>;
 
 constexpr int kMaxCheckedElements = 64;
+// What the buffer of a kNull gradient holds in step 7: a kernel that writes it changes it.
+constexpr double kSentinel = -7777.25;
 
 // Typed buffers for one call, converted from and to doubles.
 struct Buffers {
@@ -34,10 +38,11 @@ struct Buffers {
     }
   }
 
+  // One vector per view; empty for a view without data.
   Values ToValues() const {
     Values out;
     for (const TensorView& v : views) {
-      std::vector<double> d(static_cast<size_t>(v.size()));
+      std::vector<double> d(v.data == nullptr ? 0 : static_cast<size_t>(v.size()));
       VisitDType(v.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
         const T* p = static_cast<const T*>(v.data);
@@ -51,6 +56,7 @@ struct Buffers {
 
 bool Near(double got, double want, double tol) {
   if (std::isnan(want)) return std::isnan(got);
+  if (got == want) return true;  // infinities included
   return std::fabs(got - want) <= tol * std::max(1.0, std::fabs(want));
 }
 
@@ -95,19 +101,41 @@ class Runner {
   }
 
   // Input gradients from Backward; `base` pre-fills the gradient buffers (for kAddTo).
+  // Gradients with request kNull get the view BackwardArgs' contract describes: the input's
+  // shape and dtype with null data (their entry in the result is empty); or, with
+  // `sentinel_for_null`, a buffer of kSentinel that must come back untouched.
   Values Backward(const Values& inputs, const Values& outputs, const Values& heads,
-                  const std::vector<OpReq>& reqs, const Values& base) {
+                  const std::vector<OpReq>& reqs, const Values& base,
+                  bool sentinel_for_null = false) {
     Buffers in(inputs, in_shapes_, DType::kFloat64);
     Buffers out(outputs, out_shapes_, DType::kFloat64);
     std::vector<Shape> head_shapes(out_shapes_.begin(), out_shapes_.begin() + heads.size());
     Buffers head(heads, head_shapes, DType::kFloat64);
-    Buffers grads(base, in_shapes_, DType::kFloat64);
+    Values filled = base;
+    filled.resize(in_shapes_.size());
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (reqs[i] == OpReq::kNull && sentinel_for_null) {
+        filled[i].assign(static_cast<size_t>(in_shapes_[i].Size()), kSentinel);
+      }
+    }
+    Buffers grads(filled, in_shapes_, DType::kFloat64);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (reqs[i] == OpReq::kNull && !sentinel_for_null) grads.views[i].data = nullptr;
+    }
     std::mt19937_64 rng(1234);
     OpContext ctx{c_.is_train, Context::Cpu(), &rng};
     BackwardArgs args{head.views, in.views, out.views, grads.views, reqs};
     absl::Status s = op_.Backward(ctx, args);
     EXPECT_TRUE(s.ok()) << "Backward: " << s;
-    return grads.ToValues();
+    Values result = grads.ToValues();
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (reqs[i] != OpReq::kNull || !sentinel_for_null) continue;
+      const auto untouched = [](double v) { return v == kSentinel; };
+      EXPECT_TRUE(std::all_of(result[i].begin(), result[i].end(), untouched))
+          << "Backward wrote into the gradient of input " << i << ", whose request is null";
+      result[i].clear();
+    }
+    return result;
   }
 
  private:
@@ -115,6 +143,29 @@ class Runner {
   const OpCase& c_;
   std::vector<Shape> in_shapes_, out_shapes_;
 };
+
+// Step 7: Backward with the gradients of `dropped` (inputs with a wanted gradient in
+// `full_reqs`) not wanted must succeed, leave them alone and give every other wanted
+// gradient exactly as `full` (the gradients under `full_reqs`) has it. Once with null data
+// for the dropped gradients (a kernel touching them crashes), once with sentinel buffers.
+void CheckDropped(Runner& runner, const std::set<int>& dropped,
+                  const std::vector<OpReq>& full_reqs, const Values& inputs,
+                  const Values& outputs, const Values& heads, const Values& full) {
+  std::string names;
+  for (int i : dropped) names += absl::StrCat(names.empty() ? "" : ", ", i);
+  SCOPED_TRACE("null gradient request for input(s) " + names);
+  std::vector<OpReq> reqs = full_reqs;
+  for (int i : dropped) reqs[i] = OpReq::kNull;
+  for (bool sentinel : {false, true}) {
+    const Values got = runner.Backward(inputs, outputs, heads, reqs, {}, sentinel);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (reqs[i] == OpReq::kNull) continue;
+      ExpectNear(got[i], full[i], 1e-12,
+                 absl::StrCat("gradient of input ", i, " (", sentinel ? "sentinel" : "null data",
+                              " run) against the full backward"));
+    }
+  }
+}
 
 }  // namespace
 
@@ -164,24 +215,24 @@ void CheckCase(const Registry& registry, const OpCase& c) {
   }
 
   // 4-5. Gradients.
+  std::set<int> checked;
+  if (c.grad_inputs) {
+    checked = *c.grad_inputs;
+  } else {
+    const std::vector<int> aux = op->aux_indices();
+    for (int i = 0; i < n_in; ++i) {
+      if (std::find(aux.begin(), aux.end(), i) == aux.end()) checked.insert(i);
+    }
+  }
+  Values heads(n_vis);
+  for (int k = 0; k < n_vis; ++k) {
+    heads[k].resize(outputs[k].size());
+    for (double& v : heads[k]) v = uniform(rng);
+  }
+  std::vector<OpReq> reqs(n_in, OpReq::kNull);
+  for (int i : checked) reqs[i] = OpReq::kWriteTo;
+  const Values grads = runner.Backward(inputs, outputs, heads, reqs, {});
   if (c.check_grad) {
-    std::set<int> checked;
-    if (c.grad_inputs) {
-      checked = *c.grad_inputs;
-    } else {
-      const std::vector<int> aux = op->aux_indices();
-      for (int i = 0; i < n_in; ++i) {
-        if (std::find(aux.begin(), aux.end(), i) == aux.end()) checked.insert(i);
-      }
-    }
-    Values heads(n_vis);
-    for (int k = 0; k < n_vis; ++k) {
-      heads[k].resize(outputs[k].size());
-      for (double& v : heads[k]) v = uniform(rng);
-    }
-    std::vector<OpReq> reqs(n_in, OpReq::kNull);
-    for (int i : checked) reqs[i] = OpReq::kWriteTo;
-    const Values grads = runner.Backward(inputs, outputs, heads, reqs, {});
     if (c.expected_grads) {
       const Values want = c.expected_grads(inputs, c.input_shapes);
       for (int i : checked) {
@@ -222,6 +273,12 @@ void CheckCase(const Registry& registry, const OpCase& c) {
   for (int k = 0; k < n_vis; ++k) {
     ExpectNear(single[k], outputs[k], 1e-4, absl::StrCat("float32 output ", k));
   }
+
+  // 7. Each differentiable input's gradient dropped in turn, then all of them.
+  for (int i : checked) CheckDropped(runner, {i}, reqs, inputs, outputs, heads, grads);
+  std::set<int> all;
+  for (int i = 0; i < n_in; ++i) all.insert(i);
+  CheckDropped(runner, all, reqs, inputs, outputs, heads, grads);
 }
 
 std::set<std::string> CoveredOps(const Registry& registry, const std::vector<OpCase>& cases) {

@@ -10,8 +10,15 @@
 //      differentiable input's gradient with central finite differences of sum(out * W)
 //      (for loss ops, of the op's defined gradient — see OpCase::loss_grad_check);
 //   5. runs Backward again with kAddTo requests and expects the gradients doubled;
-//   6. repeats Forward in float32 and compares with the float64 result.
+//   6. repeats Forward in float32 and compares with the float64 result;
+//   7. for each differentiable input in turn, and then for every input at once, runs
+//      Backward with that gradient's request null (BackwardArgs' contract: a view with the
+//      input's shape, null data) and expects OK, nothing written into it (a second run
+//      gives it a sentinel-filled buffer) and every other gradient exactly as the full
+//      backward of step 4 wrote it. Step 7 runs even when check_grad is false.
 // Gradients of inputs with more than 64 elements are checked on 64 random elements.
+// Every Backward passes the forward inputs and outputs whatever BackwardDeps says, and
+// null data for kNull gradients.
 // Every failure is a gtest failure naming the case.
 //
 //   OpCase c;
@@ -58,7 +65,8 @@ struct OpCase {
                                                  const std::vector<Shape>& in_shapes)>
       expected_grads;
   bool is_train = true;
-  // Skip the gradient check (ops with no gradient, or random ops like Dropout in training).
+  // Skip the gradient checks of steps 4-5 (ops with no gradient, or random ops like Dropout
+  // in training); step 7 still runs.
   bool check_grad = true;
   double fd_step = 1e-5;
   double tolerance = 1e-6;  // float64 relative/absolute tolerance
