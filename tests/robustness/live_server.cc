@@ -125,6 +125,32 @@ absl::Status CheckKVStoreWork(ServerProcess& server) {
   return absl::OkStatus();
 }
 
+// The probes of CheckServing, without the diagnosis of a dead process.
+absl::Status Probe(ServerProcess& server, ServerKind kind) {
+  if (server.WaitForExit(absl::ZeroDuration()).ok()) return absl::UnavailableError("exited");
+  const int health = integration::HealthCheck(server.NewChannel());
+  if (health != 1) {
+    return absl::UnavailableError(
+        absl::StrCat("health check answered ", health, " (1 is SERVING, -1 a failed call)"));
+  }
+  absl::StatusOr<std::string> metrics = integration::HttpExchange(
+      server.metrics_port(), "GET /metrics HTTP/1.0\r\n\r\n", absl::Seconds(10));
+  if (!metrics.ok()) return metrics.status();
+  if (integration::HttpStatusCode(*metrics) != 200 || !absl::StrContains(*metrics, "# TYPE ")) {
+    return absl::UnavailableError(
+        absl::StrCat("GET /metrics answered '", metrics->substr(0, 200), "'"));
+  }
+  switch (kind) {
+    case ServerKind::kWorker:
+      return CheckWorkerWork(server);
+    case ServerKind::kCompiler:
+      return CheckCompilerWork(server);
+    case ServerKind::kKVStore:
+      return CheckKVStoreWork(server);
+  }
+  return absl::InternalError("unknown server kind");
+}
+
 }  // namespace
 
 std::string KindName(ServerKind kind) {
@@ -160,38 +186,15 @@ std::string DescribeExit(int exit_status) {
 
 absl::Status CheckServing(ServerProcess& server, ServerKind kind) {
   const std::string who = absl::StrCat("mxgrid-", KindName(kind), " (pid ", server.pid(), ")");
-  absl::StatusOr<int> exited = server.WaitForExit(absl::ZeroDuration());
+  absl::Status probes = Probe(server, kind);
+  if (probes.ok()) return probes;
+  // A process that is going down fails the probes before it can be reaped: say how it ended.
+  absl::StatusOr<int> exited = server.WaitForExit(absl::Seconds(1));
   if (exited.ok()) {
     return absl::UnavailableError(absl::StrCat(who, " ", DescribeExit(*exited), "; log ",
                                                server.log_path(), ":\n", server.Log(3000)));
   }
-  const int health = integration::HealthCheck(server.NewChannel());
-  if (health != 1) {
-    return absl::UnavailableError(absl::StrCat(who, ": health check answered ", health,
-                                               " (1 is SERVING, -1 a failed call)"));
-  }
-  absl::StatusOr<std::string> metrics =
-      integration::HttpExchange(server.metrics_port(), "GET /metrics HTTP/1.0\r\n\r\n",
-                                absl::Seconds(10));
-  if (!metrics.ok()) return metrics.status();
-  if (integration::HttpStatusCode(*metrics) != 200 || !absl::StrContains(*metrics, "# TYPE ")) {
-    return absl::UnavailableError(absl::StrCat(who, ": GET /metrics answered '",
-                                               metrics->substr(0, 200), "'"));
-  }
-  absl::Status work;
-  switch (kind) {
-    case ServerKind::kWorker:
-      work = CheckWorkerWork(server);
-      break;
-    case ServerKind::kCompiler:
-      work = CheckCompilerWork(server);
-      break;
-    case ServerKind::kKVStore:
-      work = CheckKVStoreWork(server);
-      break;
-  }
-  if (!work.ok()) return absl::Status(work.code(), absl::StrCat(who, ": ", work.message()));
-  return absl::OkStatus();
+  return absl::Status(probes.code(), absl::StrCat(who, ": ", probes.message()));
 }
 
 }  // namespace mxgrid::robustness

@@ -39,7 +39,7 @@ inline std::ostream& operator<<(std::ostream& os, ServerKind kind) { return os <
 absl::StatusOr<std::unique_ptr<integration::ServerProcess>> StartServer(
     ServerKind kind, std::vector<std::string> args = {});
 
-// OK when the process still runs (it is not reaped here), answers health SERVING, serves
+// OK when the process still runs, answers health SERVING, serves
 // GET /metrics with 200 and Prometheus text, and does real work with the right values.
 // Otherwise the first failure: how the process ended (exit status, signal name) with the
 // end of its log, or which probe failed and how.
