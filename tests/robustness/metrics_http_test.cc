@@ -134,7 +134,9 @@ TEST_P(MetricsHttpTest, GetMetricsIsPrometheusText) {
     const std::string response =
         Expect(absl::StrCat("GET ", path), absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n"), {200});
     std::string why;
-    if (!dead_) EXPECT_TRUE(IsPrometheusText(response, &why)) << path << ": " << why;
+    if (!dead_) {
+      EXPECT_TRUE(IsPrometheusText(response, &why)) << path << ": " << why;
+    }
   }
 }
 
@@ -165,7 +167,9 @@ TEST_P(MetricsHttpTest, OtherMethodsAreRefused) {
          refused);
   const std::string head = Expect("HEAD /metrics", "HEAD /metrics HTTP/1.0\r\n\r\n",
                                   {200, 404, 405, 501});
-  if (HttpStatusCode(head) == 200) EXPECT_TRUE(absl::EndsWith(head, "\r\n\r\n")) << "HEAD body";
+  if (HttpStatusCode(head) == 200) {
+    EXPECT_TRUE(absl::EndsWith(head, "\r\n\r\n")) << "HEAD answered with a body";
+  }
 }
 
 TEST_P(MetricsHttpTest, Http09KeepAliveAndPipelining) {
