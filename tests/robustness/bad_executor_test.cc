@@ -1,7 +1,8 @@
 // Executors bound with gradients for only some inputs of a multi-input operator
 // (grad_req null for the others), then forward(is_train=True) and backward: the inputs that
-// have a gradient array get the right values, the others are skipped, and the worker lives.
-// MXNet allows any mix of 'write', 'add' and 'null' per argument.
+// have a gradient array get the right values (the same as when every input has one), the
+// others are skipped, and the worker lives. MXNet allows any mix of 'write', 'add' and
+// 'null' per argument.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +27,8 @@ using integration::ServerProcess;
 using integration::SetTimeout;
 using integration::WorkerClient;
 using ::testing::ElementsAreArray;
+using ::testing::FloatNear;
+using ::testing::Pointwise;
 
 // MXNet JSON of one operator `op` (with `attrs`, a JSON object) over variables `inputs`.
 std::string OneOpJson(const std::string& op, const std::string& attrs,
@@ -69,15 +72,15 @@ class BadExecutorTest : public ::testing::Test {
   }
 
   // Binds `json` to `inputs` (gradient arrays filled with 7 where req is not null), runs
-  // forward(is_train) and backward(out_grad), and checks the output and every gradient.
-  void BindForwardBackward(const std::string& json, const std::vector<Input>& inputs,
-                           const std::vector<int64_t>& out_shape,
-                           const std::vector<float>& expected_out,
-                           const std::vector<float>& out_grad) {
+  // forward(is_train) and backward(out_grad); the output and each gradient (empty where
+  // req is null).
+  void Run(const std::string& json, const std::vector<Input>& inputs,
+           const std::vector<int64_t>& out_shape, const std::vector<float>& out_grad,
+           std::vector<float>* out, std::vector<std::vector<float>>* grads) {
     v1::BindRequest bind;
     bind.set_session(w_->session());
     bind.mutable_symbol()->set_json(json);
-    std::vector<uint64_t> grads;
+    std::vector<uint64_t> grad_handles;
     for (const Input& in : inputs) {
       uint64_t arg = 0, grad = 0;
       ASSERT_TRUE(w_->UploadFloats(in.shape, in.value, &arg).ok());
@@ -85,7 +88,7 @@ class BadExecutorTest : public ::testing::Test {
       bind.add_args(arg);
       bind.add_arg_grads(grad);
       bind.add_grad_reqs(in.req);
-      grads.push_back(grad);
+      grad_handles.push_back(grad);
     }
     v1::BindResponse bound;
     grpc::Status s;
@@ -109,7 +112,7 @@ class BadExecutorTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << "Forward: " << Describe(s);
     ASSERT_EQ(outputs.values_size(), 1);
     EXPECT_THAT(outputs.values(0).meta().shape(), ElementsAreArray(out_shape));
-    EXPECT_THAT(integration::TensorFloats(outputs.values(0)), ElementsAreArray(expected_out));
+    *out = integration::TensorFloats(outputs.values(0));
 
     uint64_t head_grad = 0;
     ASSERT_TRUE(w_->UploadFloats(out_shape, out_grad, &head_grad).ok());
@@ -124,12 +127,26 @@ class BadExecutorTest : public ::testing::Test {
       s = w_->stub()->Backward(&context, backward, &done);
     }
     ASSERT_TRUE(s.ok()) << "Backward: " << Describe(s);
+    grads->assign(inputs.size(), {});
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (grad_handles[i] == 0) continue;
+      s = w_->DownloadFloats(grad_handles[i], &(*grads)[i]);
+      ASSERT_TRUE(s.ok()) << "gradient of input " << i << ": " << Describe(s);
+    }
+  }
+
+  // Run, then checks the output and every gradient against the inputs' expected_grad.
+  void BindForwardBackward(const std::string& json, const std::vector<Input>& inputs,
+                           const std::vector<int64_t>& out_shape,
+                           const std::vector<float>& expected_out,
+                           const std::vector<float>& out_grad) {
+    std::vector<float> out;
+    std::vector<std::vector<float>> grads;
+    ASSERT_NO_FATAL_FAILURE(Run(json, inputs, out_shape, out_grad, &out, &grads));
+    EXPECT_THAT(out, ElementsAreArray(expected_out));
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (inputs[i].req == v1::OP_REQ_NULL) continue;
-      std::vector<float> grad;
-      s = w_->DownloadFloats(grads[i], &grad);
-      ASSERT_TRUE(s.ok()) << "gradient of input " << i << ": " << Describe(s);
-      EXPECT_THAT(grad, ElementsAreArray(inputs[i].expected_grad)) << "gradient of input " << i;
+      EXPECT_THAT(grads[i], ElementsAreArray(inputs[i].expected_grad)) << "gradient of input " << i;
     }
   }
 
@@ -180,6 +197,65 @@ TEST_F(BadExecutorTest, BroadcastAddWithOnlyTheBroadcastInputsGradient) {
                       {{{2, 3}, {1, 2, 3, 4, 5, 6}, v1::OP_REQ_NULL, {}},
                        {{1, 3}, {10, 20, 30}, v1::OP_REQ_WRITE_TO, {5, 7, 9}}},
                       {2, 3}, {11, 22, 33, 14, 25, 36}, {1, 2, 3, 4, 5, 6});
+}
+
+
+// where(cond, x, y) with cond [1 0 0 1]: out = [x0 y1 y2 x3]; out_grad [1 2 3 4].
+const std::vector<float> kCond = {1, 0, 0, 1}, kX = {1, 2, 3, 4}, kY = {5, 6, 7, 8};
+
+TEST_F(BadExecutorTest, WhereWithAGradientForYOnly) {
+  BindForwardBackward(OneOpJson("where", "{}", {"c", "x", "y"}),
+                      {{{2, 2}, kCond, v1::OP_REQ_NULL, {}},
+                       {{2, 2}, kX, v1::OP_REQ_NULL, {}},
+                       {{2, 2}, kY, v1::OP_REQ_WRITE_TO, {0, 2, 3, 0}}},
+                      {2, 2}, {1, 6, 7, 4}, {1, 2, 3, 4});
+}
+
+TEST_F(BadExecutorTest, WhereWithAGradientForTheConditionOnly) {
+  // The condition's gradient is zero (MXNet's where).
+  BindForwardBackward(OneOpJson("where", "{}", {"c", "x", "y"}),
+                      {{{2, 2}, kCond, v1::OP_REQ_WRITE_TO, {0, 0, 0, 0}},
+                       {{2, 2}, kX, v1::OP_REQ_NULL, {}},
+                       {{2, 2}, kY, v1::OP_REQ_NULL, {}}},
+                      {2, 2}, {1, 6, 7, 4}, {1, 2, 3, 4});
+}
+
+TEST_F(BadExecutorTest, BroadcastMulWithAGradientForOneInputOnly) {
+  // a (2x3) * b (1x3), out_grad 1: da = b broadcast, db = column sums of a.
+  const std::string json = OneOpJson("broadcast_mul", "{}", {"a", "b"});
+  const std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {10, 20, 30}, ones(6, 1);
+  const std::vector<float> product = {10, 40, 90, 40, 100, 180};
+  BindForwardBackward(json, {{{2, 3}, a, v1::OP_REQ_WRITE_TO, {10, 20, 30, 10, 20, 30}},
+                             {{1, 3}, b, v1::OP_REQ_NULL, {}}},
+                      {2, 3}, product, ones);
+  BindForwardBackward(json, {{{2, 3}, a, v1::OP_REQ_NULL, {}},
+                             {{1, 3}, b, v1::OP_REQ_WRITE_TO, {5, 7, 9}}},
+                      {2, 3}, product, ones);
+}
+
+// For each broadcast operator whose gradient reads its inputs, the gradient of one input
+// alone equals that input's gradient when both are requested.
+TEST_F(BadExecutorTest, BroadcastGradientsDoNotDependOnTheOtherInputsRequest) {
+  const std::vector<float> a = {1.5, 2, 0.5, 3, 1.25, 2.5}, b = {2, 0.5, 1.5};
+  const std::vector<float> out_grad = {1, 2, 3, 4, 5, 6};
+  for (const char* op : {"broadcast_mul", "broadcast_div", "broadcast_mod", "broadcast_power",
+                         "broadcast_maximum", "broadcast_minimum"}) {
+    SCOPED_TRACE(op);
+    const std::string json = OneOpJson(op, "{}", {"a", "b"});
+    std::vector<float> out;
+    std::vector<std::vector<float>> both, only_a, only_b;
+    ASSERT_NO_FATAL_FAILURE(Run(json, {{{2, 3}, a, v1::OP_REQ_WRITE_TO, {}},
+                                       {{1, 3}, b, v1::OP_REQ_WRITE_TO, {}}},
+                                {2, 3}, out_grad, &out, &both));
+    ASSERT_NO_FATAL_FAILURE(Run(json, {{{2, 3}, a, v1::OP_REQ_WRITE_TO, {}},
+                                       {{1, 3}, b, v1::OP_REQ_NULL, {}}},
+                                {2, 3}, out_grad, &out, &only_a));
+    ASSERT_NO_FATAL_FAILURE(Run(json, {{{2, 3}, a, v1::OP_REQ_NULL, {}},
+                                       {{1, 3}, b, v1::OP_REQ_WRITE_TO, {}}},
+                                {2, 3}, out_grad, &out, &only_b));
+    EXPECT_THAT(only_a[0], Pointwise(FloatNear(1e-5), both[0])) << "gradient of a alone";
+    EXPECT_THAT(only_b[1], Pointwise(FloatNear(1e-5), both[1])) << "gradient of b alone";
+  }
 }
 
 }  // namespace
