@@ -40,7 +40,7 @@ MessageFuzzer::MessageFuzzer(FuzzHints hints) : hints_(std::move(hints)) {
   if (param_names_.empty()) param_names_ = {"num_hidden", "num_args", "dim", "act_type"};
 }
 
-int64_t MessageFuzzer::IntFor(const std::string& name, Rng& rng) {
+int64_t MessageFuzzer::IntFor(Rng& rng) {
   if (Chance(rng, 0.6)) return static_cast<int64_t>(Below(rng, 6));  // small: reaches code
   static const std::vector<int64_t> kEdges = {
       -1, -2, std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::min(),
@@ -169,12 +169,12 @@ void MessageFuzzer::FillField(pb::Message* m, const pb::FieldDescriptor* f, Rng&
       case pb::FieldDescriptor::CPPTYPE_INT32: {
         // A live rank (every test shard has one worker) gets past the rank check.
         const auto v = state->hinted && name == "rank" && Chance(rng, 0.8)
-                           ? 0 : static_cast<int32_t>(IntFor(name, rng));
+                           ? 0 : static_cast<int32_t>(IntFor(rng));
         rep ? r->AddInt32(m, f, v) : r->SetInt32(m, f, v);
         break;
       }
       case pb::FieldDescriptor::CPPTYPE_INT64: {
-        int64_t v = IntFor(name, rng);
+        int64_t v = IntFor(rng);
         if (state->hinted && (name == "shape" || name == "dims") && Chance(rng, 0.9)) {
           v = static_cast<int64_t>(Below(rng, 5));
         }
@@ -212,7 +212,7 @@ void MessageFuzzer::FillField(pb::Message* m, const pb::FieldDescriptor* f, Rng&
       case pb::FieldDescriptor::CPPTYPE_ENUM: {
         const pb::EnumDescriptor* e = f->enum_type();
         const int v = Chance(rng, 0.85) ? e->value(static_cast<int>(Below(rng, e->value_count())))->number()
-                                        : static_cast<int>(IntFor(name, rng));
+                                        : static_cast<int>(IntFor(rng));
         rep ? r->AddEnumValue(m, f, v) : r->SetEnumValue(m, f, v);
         break;
       }
@@ -275,7 +275,7 @@ void MessageFuzzer::Fill(pb::Message* m, Rng& rng, int depth, FillState* state) 
   }
 }
 
-void MessageFuzzer::ChunkStream(std::vector<pb::Message*>& stream, Rng& rng) {
+void MessageFuzzer::ChunkStream(absl::Span<pb::Message* const> stream, Rng& rng) {
   const pb::FieldDescriptor* chunk = stream[0]->GetDescriptor()->FindFieldByName("chunk");
   std::vector<int64_t> shape = hints_.shapes.empty() ? std::vector<int64_t>{2, 3}
                                                      : Pick(rng, hints_.shapes);

@@ -7,7 +7,8 @@
 //     the time, values that reach deep code: the live session id, live handles, real
 //     operator names with their parameters (values of the right type, sometimes not) and
 //     as many inputs as they take, valid Symbol JSON (or slightly broken), existing kvstore
-//     keys, Tensors whose data matches their meta;
+//     keys, live shapes, Tensors whose data matches their meta, chunk streams whose pieces
+//     fit together (then one piece made wrong);
 //   - "mutated": a hinted message's bytes then bit-flipped, truncated, with a field
 //     duplicated, bytes inserted, or a malformed varint or length appended.
 //
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/message.h"
@@ -93,10 +95,10 @@ class MessageFuzzer {
   void FillAttrs(google::protobuf::Message* m, const google::protobuf::FieldDescriptor* f,
                  Rng& rng, const OpSchema& op);
   std::string StringFor(const std::string& name, Rng& rng, FillState* state);
-  int64_t IntFor(const std::string& name, Rng& rng);
+  int64_t IntFor(Rng& rng);
   uint64_t UintFor(const std::string& name, Rng& rng, const FillState& state);
   // Makes the `chunk` fields of a stream's messages one live shape's bytes in order.
-  void ChunkStream(std::vector<google::protobuf::Message*>& stream, Rng& rng);
+  void ChunkStream(absl::Span<google::protobuf::Message* const> stream, Rng& rng);
 
   const FuzzHints hints_;
   std::vector<std::string> op_names_;
