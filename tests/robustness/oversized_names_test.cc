@@ -105,6 +105,35 @@ TEST_F(OversizedNamesTest, A100KBSessionIdIsNotFound) {
   ExpectCodeAndShortMessage("CloseSession", stranger.Close(), grpc::StatusCode::NOT_FOUND);
 }
 
+// A worker that plans through a compiler process: the compiler's error about a 20,000-
+// character input name must reach the caller as INVALID_ARGUMENT (the caller's mistake), not
+// as UNAVAILABLE (a compiler that cannot be used), and short.
+TEST_F(OversizedNamesTest, SimpleBindWithA20000CharacterInputNameThroughACompilerProcess) {
+  absl::StatusOr<std::unique_ptr<ServerProcess>> compiler = StartServer(ServerKind::kCompiler);
+  ASSERT_TRUE(compiler.ok()) << compiler.status();
+  absl::StatusOr<std::unique_ptr<ServerProcess>> worker = StartServer(
+      ServerKind::kWorker, {absl::StrCat("--compiler=", (*compiler)->address())});
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  WorkerClient w((*worker)->NewChannel());
+  ASSERT_TRUE(w.Open().ok());
+  v1::SimpleBindRequest request;
+  request.set_session(w.session());
+  request.mutable_symbol()->set_json(integration::MlpJson({.hidden = 4, .outputs = 2}));
+  (*request.mutable_inputs())["data"] = integration::FloatMeta({2, 3});
+  (*request.mutable_inputs())[std::string(20000, 'd')] = integration::FloatMeta({2, 3});
+  request.set_grad_req("write");
+  v1::BindResponse bound;
+  grpc::ClientContext context;
+  SetTimeout(&context, absl::Seconds(20));
+  ExpectCodeAndShortMessage("SimpleBind", w.stub()->SimpleBind(&context, request, &bound),
+                            grpc::StatusCode::INVALID_ARGUMENT);
+  for (auto [kind, server] : {std::pair{ServerKind::kWorker, worker->get()},
+                              std::pair{ServerKind::kCompiler, compiler->get()}}) {
+    const absl::Status alive = CheckServing(*server, kind);
+    EXPECT_TRUE(alive.ok()) << alive;
+  }
+}
+
 // The worker's local kvstore: init, re-init, push to an unknown key, push, pull.
 TEST_F(OversizedNamesTest, WorkerKVStoreWithA1MBKey) {
   const std::string key(1 << 20, 'k');
