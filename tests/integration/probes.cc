@@ -3,12 +3,14 @@
 // ByteBuffer calls.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -107,7 +109,13 @@ absl::StatusOr<std::vector<std::string>> ReflectionListServices(
 }
 
 absl::StatusOr<std::string> HttpGet(int port, absl::string_view path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  return HttpExchange(port, absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n"));
+}
+
+absl::StatusOr<std::string> HttpExchange(int port, absl::string_view request,
+                                         absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -118,18 +126,40 @@ absl::StatusOr<std::string> HttpGet(int port, absl::string_view path) {
     close(fd);
     return absl::UnavailableError(absl::StrCat("connect to port ", port, ": ", std::strerror(err)));
   }
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n");
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return absl::UnavailableError("short write");
+  // MSG_NOSIGNAL: a server that closes early must not SIGPIPE the test.
+  for (size_t sent = 0; sent < request.size();) {
+    const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // closed or reset by the peer: read what it answered
+    sent += static_cast<size_t>(n);
   }
   std::string response;
   char buffer[4096];
-  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;  // closed (0) or reset (ECONNRESET)
     response.append(buffer, static_cast<size_t>(n));
   }
   close(fd);
   return response;
+}
+
+int HttpStatusCode(absl::string_view response) {
+  // "HTTP/" digit "." digit SP 3DIGIT
+  if (!absl::StartsWith(response, "HTTP/")) return -1;
+  const size_t space = response.find(' ');
+  if (space == absl::string_view::npos || response.size() < space + 4) return -1;
+  int code = 0;
+  for (size_t i = space + 1; i < space + 4; ++i) {
+    if (response[i] < '0' || response[i] > '9') return -1;
+    code = code * 10 + (response[i] - '0');
+  }
+  return code;
 }
 
 }  // namespace mxgrid::integration

@@ -119,6 +119,18 @@ absl::StatusOr<std::vector<std::string>> ReflectionListServices(
 // HTTP GET of `path` on 127.0.0.1:port over a plain socket; the whole response.
 absl::StatusOr<std::string> HttpGet(int port, absl::string_view path);
 
+// Sends `request` verbatim (any bytes, not necessarily HTTP) to 127.0.0.1:port, then reads
+// until the peer closes the connection or `timeout` has passed since the connect; returns
+// what arrived (possibly nothing). A peer that closes or resets while the request is still
+// being written is not an error: what it answered is returned. Unavailable when the
+// connection cannot be made.
+absl::StatusOr<std::string> HttpExchange(int port, absl::string_view request,
+                                         absl::Duration timeout = absl::Seconds(30));
+
+// The status code of an HTTP response's status line ("HTTP/1.1 404 Not Found" -> 404);
+// -1 when `response` does not start with one.
+int HttpStatusCode(absl::string_view response);
+
 }  // namespace mxgrid::integration
 
 #endif  // MXGRID_TESTS_INTEGRATION_PROCESS_H_
