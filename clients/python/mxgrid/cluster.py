@@ -29,6 +29,7 @@ import time
 
 import grpc
 
+from ._liveness import channel_options
 from .base import MXNetError
 
 __all__ = ["LocalCluster", "find_binary"]
@@ -64,7 +65,7 @@ def wait_serving(address, timeout=30.0, proc=None):
     """Blocks until ``address`` answers grpc.health.v1 Check with SERVING."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=channel_options()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if proc is not None and proc.poll() is not None:
