@@ -23,7 +23,7 @@ def operators():
     with _lock:
         if _cache["conn"] is not conn or _cache["ops"] is None:
             resp = conn.call(conn.require_compiler().ListOperators,
-                             pb.compiler.ListOperatorsRequest(), timeout=60)
+                             pb.compiler.ListOperatorsRequest())
             table = {}
             for info in resp.operators:
                 table[info.name] = info

@@ -21,6 +21,10 @@ in place (``out=``, ``a += 1``) by a failed or later batch keep their old value.
 of a failed batch before the failing one have taken effect on the worker; the handles they
 created are freed at the next synchronizing call.
 
+Liveness. Waiting for a batch's response (a pending array's first use, ``sync``) is
+watched by the worker's watchdog (``Connection.watch``): when the worker has not answered
+for the liveness timeout, the stream is cancelled and its batches fail with that error.
+
 Thread-safety: one lock guards the queue of batches; it is never held while waiting for a
 response or while making an RPC, and finalizers never take it.
 """
@@ -44,7 +48,8 @@ HANDLE_LIMIT = 1 << 32
 class Batch:
     """One InvokeBatchRequest and, once answered, its response or error."""
 
-    __slots__ = ("request", "new_handles", "done", "response", "error", "root", "pipe")
+    __slots__ = ("request", "new_handles", "done", "response", "error", "root", "pipe",
+                 "stream")
 
     def __init__(self, pipe, session):
         self.pipe = pipe
@@ -54,12 +59,26 @@ class Batch:
         self.response = None
         self.error = None  # MXNetError when the batch failed (or came after a failed one)
         self.root = None   # the stream's error that failed it
+        self.stream = None  # the _Stream it was sent on
+
+    def wait(self):
+        """Waits for the response (or failure); the worker's watchdog ends the stream (by
+        closing the channel) when the worker stops answering."""
+        if self.done.is_set():
+            return
+        stream = self.stream
+        if stream is None:  # failed without being sent: done is set
+            self.done.wait()
+            return
+        with self.pipe._conn.watch("pipelined operator calls", call=stream.call,
+                                   on_dead=stream.set_dead):
+            self.done.wait()
 
     def output(self, call_index, output_index):
         """The ArrayInfo of an output; waits for the response; MXNetError when it failed."""
         if not self.done.is_set():
             self.pipe.ensure_sent(self)
-            self.done.wait()
+            self.wait()
         if self.error is not None:
             self.pipe.reported(self.root)
             raise self.error
@@ -70,7 +89,11 @@ class _Stream:
     def __init__(self, stub):
         self.queue = queue.SimpleQueue()
         self.dead = False
+        self.dead_error = None  # set by the watchdog before it cancels the call
         self.call = stub.InvokeStream(self._requests())
+
+    def set_dead(self, error):
+        self.dead_error = error
 
     def _requests(self):
         while True:
@@ -153,6 +176,7 @@ class Pipeline:
             stream = self._stream = _Stream(self._conn.require_worker())
             threading.Thread(target=self._read, args=(stream,), daemon=True,
                              name="mxgrid-pipeline").start()
+        b.stream = stream
         self._inflight.append(b)
         stream.queue.put(b.request)
         return b
@@ -177,7 +201,7 @@ class Pipeline:
                 b.response = resp
                 b.done.set()
         except grpc.RpcError as e:
-            err = from_rpc_error(e)
+            err = stream.dead_error or from_rpc_error(e)
         except Exception as e:  # pylint: disable=broad-except
             err = MXNetError("pipelined operator calls failed: %r" % (e,))
         with self._lock:
@@ -215,7 +239,7 @@ class Pipeline:
             else:
                 last = self._inflight[-1] if self._inflight else None
         if last is not None:
-            last.done.wait()
+            last.wait()
         with self._lock:
             err = self._error if raise_error else None
             if raise_error:
@@ -224,7 +248,8 @@ class Pipeline:
         if orphans and not self._closed:
             try:
                 self._conn.worker.Free(pb.worker.FreeRequest(
-                    session=self._conn.session, handles=orphans), timeout=30)
+                    session=self._conn.session, handles=orphans),
+                    timeout=self._conn.settings.call_timeout)
             except grpc.RpcError:
                 pass  # some never existed: the others are freed all the same
         if err is not None:

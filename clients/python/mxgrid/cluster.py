@@ -10,25 +10,25 @@ Usage::
     with LocalCluster(num_workers=1, num_kvstore=2) as c:
         mx.connect(worker=c.workers[0], compiler=c.compiler, kvstore=c.kvstore)
 
-CLI::
+CLI (``_supervisor``: ``start`` leaves a detached supervisor that reaps the servers and
+records how each ended; ``stop`` reports it, exiting 1 when a server had died)::
 
     python -m mxgrid.cluster start [--workers N] [--kvstore M] [--mode sync|async] [--dir D]
-    python -m mxgrid.cluster stop --dir D
+    python -m mxgrid.cluster stop [--dir D]
 
 Thread-safety: a LocalCluster is driven by one thread; stop() is idempotent.
 """
 import argparse
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
 import grpc
 
+from ._liveness import channel_options
 from .base import MXNetError
 
 __all__ = ["LocalCluster", "find_binary"]
@@ -64,7 +64,7 @@ def wait_serving(address, timeout=30.0, proc=None):
     """Blocks until ``address`` answers grpc.health.v1 Check with SERVING."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=channel_options()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if proc is not None and proc.poll() is not None:
@@ -85,7 +85,7 @@ class LocalCluster:
     """Compiler, ``num_workers`` workers and ``num_kvstore`` kvstore shards on loopback.
 
     Attributes (after start()): ``compiler`` (address), ``workers`` and ``kvstore`` (lists of
-    addresses), ``log_dir``, ``pids``.
+    addresses), ``addresses`` ({server name: address}), ``log_dir``, ``pids``.
     """
 
     def __init__(self, num_workers=1, num_kvstore=1, log_dir=None, mode="sync",
@@ -98,7 +98,8 @@ class LocalCluster:
         self.compiler = None
         self.workers = []
         self.kvstore = []
-        self._procs = []  # (name, Popen, log file)
+        self.addresses = {}  # name ('compiler', 'worker0', 'kvstore1') -> address
+        self._procs = []  # (name, Popen, log file), in start order
 
     def _spawn(self, service, name, flags):
         binary = find_binary(service)
@@ -121,6 +122,7 @@ class LocalCluster:
                         name, os.path.join(self.log_dir, name + ".log")))
                 continue  # most likely the port was taken meanwhile
             self._procs.append((name, proc, log))
+            self.addresses[name] = address
             return address
 
     def start(self):
@@ -144,6 +146,11 @@ class LocalCluster:
     def pids(self):
         return {name: proc.pid for name, proc, _ in self._procs}
 
+    @property
+    def processes(self):
+        """[(name, subprocess.Popen)] of the servers, in start order."""
+        return [(name, proc) for name, proc, _ in self._procs]
+
     def env(self, rank=0):
         """Environment variables that point a client (of ``rank``) at this cluster."""
         env = {"MXGRID_COMPILER": self.compiler}
@@ -156,79 +163,32 @@ class LocalCluster:
         return env
 
     def stop(self, timeout=15.0):
-        """SIGTERM to every server (workers first), then waits; kills what outlives timeout."""
+        """SIGTERM to every server (workers first), then waits; kills what outlives timeout.
+        Returns {name: (returncode, killed)}: how each ended (-N: by signal N; servers that
+        had exited before are included), and whether it had to be killed."""
         procs, self._procs = self._procs[::-1], []
         for _, proc, _ in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        for _, proc, log in procs:
+        ended = {}
+        for name, proc, log in procs:
+            killed = False
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+                killed = True
             log.close()
+            ended[name] = (proc.returncode, killed)
+        return ended
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def _cmd_start(args):
-    state_dir = os.path.abspath(args.dir)
-    os.makedirs(state_dir, exist_ok=True)
-    state_file = os.path.join(state_dir, "cluster.json")
-    if os.path.exists(state_file):
-        sys.exit("a cluster state file already exists in %s; run stop first" % state_dir)
-    cluster = LocalCluster(args.workers, args.kvstore, log_dir=state_dir, mode=args.mode)
-    cluster.start()
-    # Detach: the servers outlive this process; `stop` signals them by pid.
-    for _, _, log in cluster._procs:
-        log.close()
-    state = {"compiler": cluster.compiler, "workers": cluster.workers,
-             "kvstore": cluster.kvstore, "pids": cluster.pids}
-    with open(state_file, "w") as f:
-        json.dump(state, f, indent=2)
-    print("compiler %s" % cluster.compiler)
-    for i, w in enumerate(cluster.workers):
-        print("worker%d %s" % (i, w))
-    for i, k in enumerate(cluster.kvstore):
-        print("kvstore%d %s" % (i, k))
-    print("logs and state in %s" % state_dir)
-    for key, value in cluster.env().items():
-        print("export %s=%s" % (key, value))
-
-
-def _cmd_stop(args):
-    state_file = os.path.join(os.path.abspath(args.dir), "cluster.json")
-    if not os.path.exists(state_file):
-        sys.exit("no cluster state in %s" % args.dir)
-    with open(state_file) as f:
-        state = json.load(f)
-    pids = list(state["pids"].values())
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 15
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)  # waiting for a foreign process to exit: nothing to join
-        else:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    os.remove(state_file)
-    print("stopped %d servers" % len(pids))
 
 
 def main(argv=None):
@@ -240,10 +200,19 @@ def main(argv=None):
     start.add_argument("--kvstore", type=int, default=1)
     start.add_argument("--mode", choices=["sync", "async"], default="sync")
     start.add_argument("--dir", default=".mxgrid-cluster")
-    stop = sub.add_parser("stop", help="stop the cluster started with --dir")
+    stop = sub.add_parser("stop", help="stop the cluster started with --dir; report servers "
+                          "that had died (exit status 1 if any)")
     stop.add_argument("--dir", default=".mxgrid-cluster")
+    sup = sub.add_parser("supervise", help="(run by start) start the servers and reap them")
+    sup.add_argument("--workers", type=int, default=1)
+    sup.add_argument("--kvstore", type=int, default=1)
+    sup.add_argument("--mode", choices=["sync", "async"], default="sync")
+    sup.add_argument("--dir", required=True)
+    sup.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
-    {"start": _cmd_start, "stop": _cmd_stop}[args.cmd](args)
+    from . import _supervisor
+    {"start": _supervisor.start, "stop": _supervisor.stop,
+     "supervise": _supervisor.supervise}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,18 @@ a call, the first use reads ``MXGRID_WORKER`` / ``MXGRID_COMPILER`` / ``MXGRID_K
 stopped at exit.
 
 The session is kept alive by a daemon thread calling KeepAlive every lease/3 seconds and closed
-at exit. Handles dropped by NDArray.__del__ are queued and freed in batches (``free_later``),
-so garbage collection never makes an RPC from a finalizer.
+at exit.
+
+Liveness (see ``_liveness``): every channel has gRPC keepalive; ``call`` gives each call a
+deadline (``call_timeout``: MXGRID_CALL_TIMEOUT, default 60 s); ``wait_call``,
+``wait_upload``, ``wait_stream`` and ``watch`` are for calls that wait for the server's
+queued work (waitall, asnumpy, a training step, large transfers): no deadline, but once the
+server has not answered its watchdog's health checks for ``liveness_timeout`` seconds
+(MXGRID_LIVENESS_TIMEOUT, default 30 s) they end with a clear MXNetError, and the server's
+channel is replaced by a fresh one (the session goes on if the server comes back).
+
+Handles dropped by NDArray.__del__ are queued and freed in batches (``free_later``), so
+garbage collection never makes an RPC from a finalizer.
 
 Pipelined mode (``connect(..., pipeline=True)`` or ``MXGRID_PIPELINE=1``; off by default):
 imperative operator calls go over one InvokeStream without waiting for their round trips
@@ -27,6 +37,7 @@ import threading
 import grpc
 
 from ._proto import pb, rpc
+from . import _liveness
 from . import _pipeline
 from .base import MXNetError, from_rpc_error
 
@@ -39,10 +50,9 @@ CHUNK_BYTES = 2 << 20  # uploads: under gRPC's default 4 MiB limit of any server
 DOWNLOAD_CHUNK_BYTES = 16 << 20  # downloads: the worker caps them at its own limit
 _FREE_BATCH = 64
 
-_CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
-
 _COMPILER_PREFIX = b"/mxgrid.v1.Compiler/"
+_KVSTORE_PREFIX = b"/mxgrid.v1.KVStore/"
+_DEFAULT = object()  # call(): the connection's call_timeout
 
 _lock = threading.RLock()
 _current = None
@@ -54,25 +64,41 @@ def pipeline_from_env():
     return os.environ.get("MXGRID_PIPELINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _channel(address):
-    return grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+def _channel(address, settings):
+    return grpc.insecure_channel(address, options=_liveness.channel_options(
+        settings, MAX_MESSAGE_BYTES))
+
+
+def _rpc_name(method):
+    return getattr(method, "_method", b"").decode("ascii", "replace").rpartition("/")[2] or \
+        "the call"
 
 
 class Connection:
     """Open channels and one worker session. Use ``get()`` to obtain the current one."""
 
     def __init__(self, worker, compiler, kvstore=(), lease_seconds=0.0, client=None,
-                 pipeline=None):
+                 pipeline=None, call_timeout=None, liveness_timeout=None):
+        self.settings = _liveness.Settings(call_timeout, liveness_timeout)
+        self._closed = False
         self.worker_address = worker
         self.compiler_address = compiler
         self.kvstore_addresses = list(kvstore)
-        self._channels = []
+        self._channels = {}   # address -> grpc.Channel
+        self._watchdogs = {}  # address -> Watchdog
+        self._dead = {}       # address -> MXNetError of its last liveness failure
+        self._channel_lock = threading.Lock()
         self.worker = self.compiler = None
-        if worker:
-            self.worker = rpc.worker.WorkerStub(self._open(worker))
-        if compiler:
-            self.compiler = rpc.compiler.CompilerStub(self._open(compiler))
-        self.kvstore = [rpc.kvstore.KVStoreStub(self._open(a)) for a in self.kvstore_addresses]
+        self.kvstore = [None] * len(self.kvstore_addresses)
+        servers = [(worker, "worker"), (compiler, "compiler")] + [
+            (a, "kvstore shard") for a in self.kvstore_addresses]
+        for address, role in servers:
+            if address and address not in self._channels:
+                ch = self._channels[address] = _channel(address, self.settings)
+                self._watchdogs[address] = _liveness.Watchdog(
+                    ch, role, address, self.settings,
+                    on_dead=lambda err, address=address: self._replace_channel(address, err))
+        self._bind_stubs()
         self.session = None
         self.lease_seconds = 0.0
         self._free_lock = threading.Lock()
@@ -80,15 +106,17 @@ class Connection:
         self.pipeline = None  # _pipeline.Pipeline in pipelined mode
         self._pending_executors = []
         self._stop = threading.Event()
-        self._closed = False
         self._devices = None
         if self.worker is not None:
             try:
                 resp = self.worker.OpenSession(pb.worker.OpenSessionRequest(
                     lease_seconds=lease_seconds,
-                    client=client or "mxgrid-python pid %d" % os.getpid()), timeout=30)
+                    client=client or "mxgrid-python pid %d" % os.getpid()),
+                    timeout=self.settings.call_timeout)
             except grpc.RpcError as err:
-                raise from_rpc_error(err) from None
+                self._close_channels()
+                raise self._error(err, self.worker.OpenSession, worker,
+                                  self.settings.call_timeout) from None
             self.session = resp.session
             self.lease_seconds = resp.lease_seconds
             self._keepalive = threading.Thread(target=self._keep_alive, daemon=True,
@@ -99,17 +127,36 @@ class Connection:
             if pipeline:
                 self.pipeline = _pipeline.Pipeline(self)
 
-    def _open(self, address):
-        ch = _channel(address)
-        self._channels.append(ch)
-        return ch
+    def _bind_stubs(self):
+        """(Re)creates the stubs over the current channels."""
+        ch = self._channels
+        if self.worker_address:
+            self.worker = rpc.worker.WorkerStub(ch[self.worker_address])
+        if self.compiler_address:
+            self.compiler = rpc.compiler.CompilerStub(ch[self.compiler_address])
+        for i, address in enumerate(self.kvstore_addresses):
+            self.kvstore[i] = rpc.kvstore.KVStoreStub(ch[address])
+
+    def _replace_channel(self, address, error):
+        """The server at ``address`` stopped answering (its Watchdog says): ends every call
+        on its channel by closing it and opens a fresh one, so that the next calls reach the
+        server if it comes back (its sessions and arrays are kept there)."""
+        with self._channel_lock:
+            if self._closed:
+                return
+            old = self._channels[address]
+            ch = self._channels[address] = _channel(address, self.settings)
+            self._dead[address] = error
+            self._bind_stubs()
+            self._watchdogs[address].rebind(ch)
+        old.close()
 
     def _keep_alive(self):
         period = max(0.5, (self.lease_seconds or 30.0) / 3.0)
         while not self._stop.wait(period):
             try:
                 self.worker.KeepAlive(pb.worker.KeepAliveRequest(session=self.session),
-                                      timeout=period)
+                                      timeout=min(period, self.settings.call_timeout))
             except grpc.RpcError:
                 pass  # the next real call reports the problem
 
@@ -125,19 +172,100 @@ class Connection:
                              "MXGRID_COMPILER")
         return self.compiler
 
-    def call(self, method, request, timeout=None):
-        """Calls ``method`` (a bound stub method); RpcError -> MXNetError.
+    def _address_of(self, method, address=None):
+        """(role, address) of the server ``method`` calls; kvstore shards need ``address``."""
+        path = getattr(method, "_method", b"")
+        if path.startswith(_COMPILER_PREFIX):
+            return "compiler", self.compiler_address
+        if path.startswith(_KVSTORE_PREFIX):
+            return "kvstore shard", address or "(a kvstore shard)"
+        return "worker", address or self.worker_address
 
-        In pipelined mode a worker call first waits for the queued operator calls (and
-        raises their error, if one failed)."""
+    def _error(self, err, method, address, timeout):
+        """The MXNetError of a failed call: the server's, or a clear one when the call passed
+        its deadline or its server was declared dead."""
+        code, details = err.code(), err.details()
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED and timeout is not None and \
+                details == "Deadline Exceeded":  # gRPC's own, not the server's
+            role, address = self._address_of(method, address)
+            return _liveness.deadline_error(role, address, _rpc_name(method), timeout)
+        if code == grpc.StatusCode.CANCELLED and details == "Channel closed!":
+            dead = self._dead.get(self._address_of(method, address)[1])
+            if dead is not None:
+                return dead
+        return from_rpc_error(err)
+
+    def _sync_pipeline(self, method):
         pipe = self.pipeline
         if pipe is not None and not getattr(method, "_method", b"").startswith(
-                _COMPILER_PREFIX):
+                (_COMPILER_PREFIX, _KVSTORE_PREFIX)):
             pipe.sync()
+
+    def call(self, method, request, timeout=_DEFAULT, address=None):
+        """Calls ``method`` (a bound stub method) with a deadline; RpcError -> MXNetError.
+
+        For calls that should finish quickly: ``timeout`` defaults to the connection's
+        call_timeout (None: no deadline). ``address``: the kvstore shard ``method`` belongs
+        to (for the error message). In pipelined mode a worker call first waits for the
+        queued operator calls (and raises their error, if one failed)."""
+        self._sync_pipeline(method)
+        if timeout is _DEFAULT:
+            timeout = self.settings.call_timeout
         try:
             return method(request, timeout=timeout)
         except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+            raise self._error(err, method, address, timeout) from None
+
+    def watch(self, what, address=None, call=None, on_dead=None):
+        """A context manager for a call that waits for the server's queued work (no
+        deadline): when the server at ``address`` (default: the worker) has not answered for
+        liveness_timeout seconds, ``on_dead(error)`` runs, ``call`` (if given) is cancelled
+        and the server's channel is closed, which ends the call, and the manager's ``error``
+        holds the MXNetError to raise."""
+        return self._watchdogs[address or self.worker_address].watch(what, call, on_dead)
+
+    def wait_call(self, method, request, what, address=None):
+        """Calls the unary ``method`` without a deadline, watched (see ``watch``); ``what``
+        names the wait in the error, e.g. 'waitall'. RpcError -> MXNetError."""
+        self._sync_pipeline(method)
+        with self.watch(what, address) as w:
+            try:
+                return method(request)
+            except grpc.RpcError as err:
+                raise (w.error or self._error(err, method, address, None)) from None
+
+    def wait_upload(self, method, requests, what, address=None):
+        """Calls the client-streaming ``method`` with the iterator ``requests``, watched as
+        wait_call is (as a future, which a watchdog can cancel at once)."""
+        self._sync_pipeline(method)
+        future = method.future(requests)
+        try:
+            with self.watch(what, address, call=future) as w:
+                try:
+                    return future.result()
+                except (grpc.RpcError, grpc.FutureCancelledError) as err:
+                    if w.error is not None:
+                        raise w.error from None
+                    if isinstance(err, grpc.RpcError):
+                        raise self._error(err, method, address, None) from None
+                    raise MXNetError("CANCELLED: %s was cancelled" % what,
+                                     code=grpc.StatusCode.CANCELLED) from None
+        finally:
+            future.cancel()  # no-op once done; ends the upload on KeyboardInterrupt
+
+    def wait_stream(self, method, request, what, address=None):
+        """Yields the responses of the server-streaming ``method`` (no deadline), watched
+        as wait_call is."""
+        self._sync_pipeline(method)
+        stream = method(request)
+        try:
+            with self.watch(what, address, call=stream) as w:
+                try:
+                    yield from stream
+                except grpc.RpcError as err:
+                    raise (w.error or self._error(err, method, address, None)) from None
+        finally:
+            stream.cancel()  # no-op once done; ends the server's work when abandoned
 
     def list_devices(self):
         if self._devices is None:
@@ -182,14 +310,14 @@ class Connection:
         for handle in executors:
             try:
                 self.worker.FreeExecutor(pb.worker.FreeExecutorRequest(
-                    session=self.session, executor=handle), timeout=30)
+                    session=self.session, executor=handle), timeout=self.settings.call_timeout)
             except grpc.RpcError:
                 pass
         handles = self.take_pending_frees()
         if handles and not self._closed:
             try:
                 self.worker.Free(pb.worker.FreeRequest(session=self.session, handles=handles),
-                                 timeout=30)
+                                 timeout=self.settings.call_timeout)
             except grpc.RpcError:
                 pass  # a handle already gone is no reason to fail the caller
 
@@ -203,12 +331,18 @@ class Connection:
         if self.session is not None:
             try:
                 self.worker.CloseSession(pb.worker.CloseSessionRequest(session=self.session),
-                                         timeout=5)
+                                         timeout=min(5.0, self.settings.call_timeout))
             except grpc.RpcError:
                 pass
-        self._closed = True
-        for ch in self._channels:
-            ch.close()
+        self._close_channels()
+
+    def _close_channels(self):
+        with self._channel_lock:
+            self._closed = True
+            for dog in self._watchdogs.values():
+                dog.close()
+            for ch in self._channels.values():
+                ch.close()
 
 
 def _split(value):
@@ -219,13 +353,18 @@ def _split(value):
     return list(value)
 
 
-def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipeline=None):
+def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipeline=None,
+            call_timeout=None, liveness_timeout=None):
     """Connects the client to a worker, a compiler and (for dist kvstores) kvstore shards.
 
     ``pipeline=True`` pipelines imperative operator calls (None: ``MXGRID_PIPELINE``); their
     errors are then raised at the next synchronizing call, not at the call (see the module
-    doc). Replaces (and closes) any previous connection; arrays of the old session become
-    invalid. Returns the Connection.
+    doc). ``call_timeout``: the deadline in seconds of calls that should finish quickly
+    (None: ``MXGRID_CALL_TIMEOUT``, else 60). ``liveness_timeout``: how long a server may
+    not answer while the client waits for its queued work (waitall, asnumpy, ...) before
+    MXNetError is raised (None: ``MXGRID_LIVENESS_TIMEOUT``, else 30). Replaces (and
+    closes) any previous connection; arrays of the old session become invalid. Returns the
+    Connection.
     """
     global _current
     with _lock:
@@ -233,7 +372,8 @@ def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipelin
         if old is not None:
             old.close()
         _current = Connection(worker, compiler, _split(kvstore), lease_seconds=lease_seconds,
-                              pipeline=pipeline)
+                              pipeline=pipeline, call_timeout=call_timeout,
+                              liveness_timeout=liveness_timeout)
         return _current
 
 

@@ -176,10 +176,14 @@ class Executor:
         ``inputs``: {argument name: NDArray}. Returns the outputs as numpy arrays when
         ``return_values``, else None."""
         conn = self._conn
-        resp = conn.call(conn.require_worker().Forward, pb.worker.ForwardRequest(
+        req = pb.worker.ForwardRequest(
             session=conn.session, executor=self.handle, is_train=True,
             inputs={k: v.handle for k, v in inputs.items()}, backward=True, update=True,
-            return_values=return_values))
+            return_values=return_values)
+        if return_values:  # waits for the step: watched, no deadline
+            resp = conn.wait_call(conn.require_worker().Forward, req, "a training step")
+        else:
+            resp = conn.call(conn.require_worker().Forward, req)
         self.outputs = [self._wrap(i) for i in resp.outputs]
         if not return_values:
             return None

@@ -16,12 +16,11 @@ Thread-safety: not thread-safe (as MXNet's KVStore).
 import os
 import zlib
 
-import grpc
 import numpy as np
 
 from . import connection
 from ._proto import pb
-from .base import MXNetError, from_rpc_error
+from .base import MXNetError
 from .ndarray import NDArray, _upload, dtype_from_pb, dtype_to_pb
 from . import optimizer as opt
 
@@ -166,7 +165,8 @@ class _DistKVStore(KVStore):
             self._num_workers = int(env_workers)
         else:
             shard = self._conn.kvstore[0]
-            resp = self._conn.call(shard.ListKeys, pb.kvstore.ListKeysRequest())
+            resp = self._conn.call(shard.ListKeys, pb.kvstore.ListKeysRequest(),
+                                   address=self._conn.kvstore_addresses[0])
             self._num_workers = resp.num_workers
 
     @property
@@ -178,8 +178,10 @@ class _DistKVStore(KVStore):
         return self._num_workers
 
     def _shard(self, text):
+        """(stub, address) of the shard that holds key ``text``."""
         shards = self._conn.kvstore
-        return shards[zlib.crc32(text.encode("utf-8")) % len(shards)]
+        i = zlib.crc32(text.encode("utf-8")) % len(shards)
+        return shards[i], self._conn.kvstore_addresses[i]
 
     @staticmethod
     def _tensor(nd):
@@ -198,30 +200,25 @@ class _DistKVStore(KVStore):
                 chunk.meta.CopyFrom(tensor.meta)
             yield chunk
 
-    def _call(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
-
     def init(self, key, value):
         for k, vals in _key_list(key, value):
             text = _key_text(k)
-            shard = self._shard(text)
+            shard, address = self._shard(text)
             tensor = self._tensor(vals[0])
             if len(tensor.data) > connection.STREAM_THRESHOLD:
                 def reqs(text=text, tensor=tensor):
                     for i, chunk in enumerate(self._chunks(tensor)):
                         yield pb.kvstore.InitStreamRequest(key=text if i == 0 else "",
                                                            chunk=chunk)
-                self._call(shard.InitStream, reqs())
+                self._conn.wait_upload(shard.InitStream, reqs(), "kv.init", address)
             else:
-                self._call(shard.Init, pb.kvstore.InitRequest(key=text, value=tensor))
+                self._conn.call(shard.Init, pb.kvstore.InitRequest(key=text, value=tensor),
+                                address=address)
 
     def push(self, key, value, priority=0):
         for k, vals in _key_list(key, value):
             text = _key_text(k)
-            shard = self._shard(text)
+            shard, address = self._shard(text)
             tensors = [self._tensor(v) for v in vals]
             if sum(len(t.data) for t in tensors) > connection.STREAM_THRESHOLD:
                 def reqs(text=text, tensors=tensors):
@@ -234,38 +231,36 @@ class _DistKVStore(KVStore):
                                 first = False
                             else:
                                 yield pb.kvstore.PushStreamRequest(chunk=chunk)
-                self._call(shard.PushStream, reqs())
-            else:
-                self._call(shard.Push, pb.kvstore.PushRequest(key=text, rank=self._rank,
-                                                              values=tensors))
+                self._conn.wait_upload(shard.PushStream, reqs(), "kv.push", address)
+            else:  # never waits for the other ranks
+                self._conn.call(shard.Push, pb.kvstore.PushRequest(key=text, rank=self._rank,
+                                                                   values=tensors),
+                                address=address)
 
     def pull(self, key, out=None, priority=0, ignore_sparse=True):
         if out is None:
             raise ValueError("pull needs out=")
         for k, outs in _key_list(key, out):
             text = _key_text(k)
-            shard = self._shard(text)
+            shard, address = self._shard(text)
             nbytes = outs[0].size * np.dtype(outs[0].dtype).itemsize
             dtype = dtype_to_pb(outs[0].dtype)
             if nbytes > connection.STREAM_THRESHOLD:
                 buf = bytearray(nbytes)
                 meta = None
-                stream = self._call(shard.PullStream, pb.kvstore.PullStreamRequest(
-                    key=text, rank=self._rank, dtype=dtype,
-                    chunk_bytes=connection.CHUNK_BYTES))
-                try:
-                    for resp in stream:
-                        if resp.chunk.HasField("meta"):
-                            meta = resp.chunk.meta
-                        off = resp.chunk.offset
-                        buf[off:off + len(resp.chunk.data)] = resp.chunk.data
-                except grpc.RpcError as err:
-                    raise from_rpc_error(err) from None
+                # A pull waits for the other ranks' pushes: watched, no deadline.
+                req = pb.kvstore.PullStreamRequest(key=text, rank=self._rank, dtype=dtype,
+                                                   chunk_bytes=connection.CHUNK_BYTES)
+                for resp in self._conn.wait_stream(shard.PullStream, req, "kv.pull", address):
+                    if resp.chunk.HasField("meta"):
+                        meta = resp.chunk.meta
+                    off = resp.chunk.offset
+                    buf[off:off + len(resp.chunk.data)] = resp.chunk.data
                 arr = np.frombuffer(bytes(buf), dtype=dtype_from_pb(meta.dtype)).reshape(
                     tuple(meta.shape))
             else:
-                resp = self._call(shard.Pull, pb.kvstore.PullRequest(
-                    key=text, rank=self._rank, dtype=dtype))
+                resp = self._conn.wait_call(shard.Pull, pb.kvstore.PullRequest(
+                    key=text, rank=self._rank, dtype=dtype), "kv.pull", address)
                 arr = np.frombuffer(resp.value.data, dtype=dtype_from_pb(
                     resp.value.meta.dtype)).reshape(tuple(resp.value.meta.shape))
             for o in outs:
@@ -273,9 +268,9 @@ class _DistKVStore(KVStore):
 
     def set_optimizer(self, optimizer):
         optimizer = opt.create(optimizer)
-        for shard in self._conn.kvstore:
-            self._call(shard.SetOptimizer, pb.kvstore.SetOptimizerRequest(
-                name=optimizer.name, params=optimizer.params()))
+        for shard, address in zip(self._conn.kvstore, self._conn.kvstore_addresses):
+            self._conn.call(shard.SetOptimizer, pb.kvstore.SetOptimizerRequest(
+                name=optimizer.name, params=optimizer.params()), address=address)
         self._optimizer = optimizer
 
     def _set_updater(self, updater):

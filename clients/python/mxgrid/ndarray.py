@@ -180,16 +180,12 @@ class NDArray:
             req.chunk_bytes = connection.DOWNLOAD_CHUNK_BYTES
             buf = bytearray(nbytes)
             dtype, shape = self._dtype, self._shape
-
-            def pull():
-                nonlocal dtype, shape
-                for chunk in w.DownloadStream(req):
-                    if chunk.HasField("meta"):
-                        dtype, shape = dtype_from_pb(chunk.meta.dtype), tuple(chunk.meta.shape)
-                    buf[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
-            conn.call(lambda r, timeout=None: pull(), req)
+            for chunk in conn.wait_stream(w.DownloadStream, req, "asnumpy"):
+                if chunk.HasField("meta"):
+                    dtype, shape = dtype_from_pb(chunk.meta.dtype), tuple(chunk.meta.shape)
+                buf[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
             return np.frombuffer(buf, dtype=dtype).reshape(shape)  # owns buf, writable
-        t = conn.call(w.Download, req)
+        t = conn.wait_call(w.Download, req, "asnumpy")
         return np.frombuffer(t.data, dtype=dtype_from_pb(t.meta.dtype)).reshape(
             tuple(t.meta.shape)).copy()
 
@@ -200,8 +196,9 @@ class NDArray:
 
     def wait_to_read(self):
         conn = self._conn
-        conn.call(conn.require_worker().Wait,
-                  pb.worker.WaitRequest(session=conn.session, handles=[self.handle]))
+        conn.wait_call(conn.require_worker().Wait,
+                       pb.worker.WaitRequest(session=conn.session, handles=[self.handle]),
+                       "wait_to_read")
 
     def copyto(self, other):
         """Copies into ``other`` (an NDArray: same shape, dtype converted) or onto a Context."""
@@ -397,7 +394,7 @@ def _upload(conn, arr, ctx, into=0):
                                                   context=ctx_pb, chunk=chunk)
                 else:
                     yield pb.worker.UploadRequest(chunk=chunk)
-        info = conn.call(lambda _r, timeout=None: w.UploadStream(requests()), None)
+        info = conn.wait_upload(w.UploadStream, requests(), "an upload")
     else:
         info = conn.call(w.Upload, pb.worker.UploadRequest(
             session=conn.session, into=into, context=ctx_pb,
@@ -607,7 +604,8 @@ def waitall():
     """Waits for all pending work of the session (mx.nd.waitall)."""
     conn = connection.get()
     conn.flush_frees()
-    conn.call(conn.require_worker().Wait, pb.worker.WaitRequest(session=conn.session))
+    conn.wait_call(conn.require_worker().Wait, pb.worker.WaitRequest(session=conn.session),
+                   "waitall")
 
 
 # -- save / load --------------------------------------------------------------------------
