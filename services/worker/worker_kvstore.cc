@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/kvstore/store.h"
@@ -46,8 +47,8 @@ grpc::Status WorkerService::KVCreate(grpc::ServerContext*, const v1::KVCreateReq
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     if (request->type() != "local" && request->type() != "device") {
       return absl::InvalidArgumentError(absl::StrCat(
-          "a worker hosts kvstores of type 'local' or 'device', not '", request->type(),
-          "' (dist_* stores are the mxgrid-kvstore service)"));
+          "a worker hosts kvstores of type 'local' or 'device', not ", Quoted(request->type()),
+          " (dist_* stores are the mxgrid-kvstore service)"));
     }
     auto store = std::make_shared<kvstore::Store>(kvstore::StoreOptions{1, /*sync=*/false});
     response->set_store(s->AddStore(std::move(store)));
@@ -63,7 +64,7 @@ grpc::Status WorkerService::KVInit(grpc::ServerContext*, const v1::KVInitRequest
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values_size() != 1) {
         return absl::InvalidArgumentError(
-            absl::StrCat("kvstore init: key ", pair.key(), " needs exactly one value"));
+            absl::StrCat("kvstore init: key ", Quoted(pair.key()), " needs exactly one value"));
       }
       MXGRID_ASSIGN_OR_RETURN(NDArray value, s->Array(pair.values(0)));
       MXGRID_RETURN_IF_ERROR(store->Init(pair.key(), value));
@@ -80,7 +81,7 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext*, const v1::KVPushRequest
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values().empty()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("kvstore push: key ", pair.key(), " has no values"));
+            absl::StrCat("kvstore push: key ", Quoted(pair.key()), " has no values"));
       }
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, s->Arrays(pair.values()));
       if (!request->return_merged()) {
@@ -99,7 +100,7 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext*, const v1::KVPushRequest
       for (const NDArray& v : values) {
         if (v.shape() != meta.shape || v.dtype() != meta.dtype) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "kvstore push: key ", pair.key(), " holds ", meta.shape.ToString(), " ",
+              "kvstore push: key ", Quoted(pair.key()), " holds ", meta.shape.ToString(), " ",
               DTypeName(meta.dtype), ", got ", v.shape().ToString(), " ", DTypeName(v.dtype())));
         }
       }
