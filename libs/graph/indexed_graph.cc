@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 
 namespace mxgrid::graph {
 
@@ -38,8 +39,8 @@ IndexedGraph::IndexedGraph(const Symbol& symbol) : symbol_(symbol) {
 
 std::string IndexedGraph::Describe(int id) const {
   const Node& n = *nodes_[id].node;
-  if (n.is_variable()) return absl::StrCat("variable '", n.name, "'");
-  return absl::StrCat("node '", n.name, "' (", n.op->def().name, ")");
+  if (n.is_variable()) return absl::StrCat("variable ", Quoted(n.name));
+  return absl::StrCat("node ", Quoted(n.name), " (", n.op->def().name, ")");
 }
 
 }  // namespace mxgrid::graph

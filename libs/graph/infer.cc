@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/ops/params.h"
@@ -49,8 +50,8 @@ absl::Status Sweep(const IndexedGraph& g, std::vector<T>* slots) {
       for (int i = 0; i < op.num_outputs(); ++i) out.push_back((*slots)[g.entry(id, i)]);
       absl::Status s = RunOp(op, &in, &out);
       if (!s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("Error in operator '", info.node->name,
-                                                   "' (", op.def().name, "): ", s.message()));
+        return absl::Status(s.code(), absl::StrCat("Error in operator ", Quoted(info.node->name),
+                                                   " (", op.def().name, "): ", s.message()));
       }
       for (size_t i = 0; i < info.inputs.size(); ++i) (*slots)[info.inputs[i]] = in[i];
       for (int i = 0; i < op.num_outputs(); ++i) (*slots)[g.entry(id, i)] = out[i];
@@ -71,7 +72,7 @@ absl::Status CheckNames(const IndexedGraph& g, const std::set<std::string>& name
   for (const std::string& name : names) {
     if (!inputs.count(name)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("'", name, "' is not an argument or auxiliary state of the symbol"));
+          absl::StrCat(Quoted(name), " is not an argument or auxiliary state of the symbol"));
     }
   }
   return absl::OkStatus();
@@ -103,17 +104,17 @@ absl::StatusOr<ops::InferShape> ParseShapeAttr(const Node& n, const std::string&
   std::vector<int64_t> dims;
   if (!ops::ParseIntTuple(text, &dims)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("variable '", n.name, "' has a malformed __shape__ '", text, "'"));
+        absl::StrCat("variable ", Quoted(n.name), " has a malformed __shape__ ", Quoted(text)));
   }
   if (dims.empty()) return ops::InferShape();  // unknown in MXNet's legacy shape mode
   if (dims.size() > Shape::kMaxNdim) {
     return absl::InvalidArgumentError(
-        absl::StrCat("variable '", n.name, "' __shape__ has too many dims"));
+        absl::StrCat("variable ", Quoted(n.name), " __shape__ has too many dims"));
   }
   for (int64_t& d : dims) {
     if (d < -1) {  // -1 is unknown in NumPy shape mode, as 0 is in legacy mode
       return absl::InvalidArgumentError(
-          absl::StrCat("variable '", n.name, "' has a negative __shape__ dim"));
+          absl::StrCat("variable ", Quoted(n.name), " has a negative __shape__ dim"));
     }
     if (d == 0) d = -1;
   }
@@ -125,10 +126,10 @@ absl::StatusOr<ops::InferType> ParseDTypeAttr(const Node& n, const std::string& 
   int64_t flag;
   if (!ops::ParseInt(text, &flag)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("variable '", n.name, "' has a malformed __dtype__ '", text, "'"));
+        absl::StrCat("variable ", Quoted(n.name), " has a malformed __dtype__ ", Quoted(text)));
   }
   absl::StatusOr<DType> dtype = DTypeFromFlag(flag);
-  if (!dtype.ok()) return Annotate(dtype.status(), absl::StrCat("variable '", n.name, "'"));
+  if (!dtype.ok()) return Annotate(dtype.status(), absl::StrCat("variable ", Quoted(n.name)));
   return ops::InferType(*dtype);
 }
 

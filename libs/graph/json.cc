@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 
 namespace mxgrid::graph {
@@ -179,11 +180,11 @@ struct RawGraph {
 // A JSON value for an error message, cut short.
 std::string Snippet(const Json& v) {
   std::string text = v.dump();
-  if (text.size() > 64) text = absl::StrCat(text.substr(0, 60), " ...");
+  if (text.size() > 64) text = absl::StrCat(Utf8Prefix(text, 60), " ...");
   return text;
 }
 
-std::string Label(const RawNode& node) { return absl::StrCat("node '", node.name, "'"); }
+std::string Label(const RawNode& node) { return absl::StrCat("node ", Quoted(node.name)); }
 
 // The parse error's byte offset and nlohmann's description, found by a second, SAX pass.
 class ErrorLocator : public nlohmann::json_sax<Json> {
@@ -209,8 +210,9 @@ class ErrorLocator : public nlohmann::json_sax<Json> {
       what = what.substr(tag_end + 2);
     }
     // nlohmann counts the bytes read, the offending one included.
+    // Clipped: nlohmann repeats the token it last read, which can be the whole input.
     error_ = absl::StrCat("malformed JSON at byte offset ", position > 0 ? position - 1 : 0,
-                          ": ", what);
+                          ": ", Clipped(what));
     return false;
   }
   const std::string& error() const { return error_; }
@@ -282,7 +284,7 @@ absl::Status ReadAttrs(const Json& v, absl::string_view field, absl::string_view
   if (!v.is_object()) return Invalid(absl::StrCat(where, ": \"", field, "\" must be an object"));
   for (const auto& [key, value] : v.items()) {
     if (!value.is_string()) {
-      return Invalid(absl::StrCat(where, ": attribute '", key, "' must be a string, got ",
+      return Invalid(absl::StrCat(where, ": attribute ", Quoted(key), " must be a string, got ",
                                   Snippet(value)));
     }
     (*attrs)[key] = value.get<std::string>();
@@ -331,7 +333,7 @@ absl::Status ReadNode(const Json& j, int64_t id, int64_t num_nodes,
         return Invalid(absl::StrCat(where, ": control-flow subgraphs are not supported"));
       }
     } else {
-      return Invalid(absl::StrCat(where, ": unknown field \"", key, "\""));
+      return Invalid(absl::StrCat(where, ": unknown field ", Quoted(key)));
     }
   }
   for (const Json& input : j["inputs"]) {
@@ -345,7 +347,8 @@ absl::Status ReadNode(const Json& j, int64_t id, int64_t num_nodes,
   }
   absl::StatusOr<const ops::OpDef*> def = registry.Find(op);
   if (!def.ok()) {
-    return Invalid(absl::StrCat("unknown operator '", op, "' at node '", node->name, "'"));
+    return Invalid(absl::StrCat("unknown operator ", Quoted(op), " at node ",
+                                Quoted(node->name)));
   }
   node->def = *def;
   return absl::OkStatus();
@@ -372,7 +375,7 @@ absl::StatusOr<RawGraph> ReadGraph(const Json& root, const ops::Registry& regist
       MXGRID_ASSIGN_OR_RETURN(g.version, ReadVersion(value));
     } else if (key != "nodes" && key != "heads" && key != "arg_nodes" &&
                key != "node_row_ptr") {
-      return Invalid(absl::StrCat("unknown field \"", key, "\" in symbol JSON"));
+      return Invalid(absl::StrCat("unknown field ", Quoted(key), " in symbol JSON"));
     }
   }
   for (const char* field : {"nodes", "heads"}) {
@@ -418,7 +421,7 @@ absl::Status CheckAcyclic(const RawGraph& g) {
       }
       const int64_t in = g.nodes[id].inputs[next].node;
       if (state[in] == kOpen) {
-        return Invalid(absl::StrCat("cyclic graph at node '", g.nodes[in].name, "'"));
+        return Invalid(absl::StrCat("cyclic graph at node ", Quoted(g.nodes[in].name)));
       }
       if (state[in] == kNew) {
         state[in] = kOpen;
@@ -462,8 +465,8 @@ absl::StatusOr<ops::ParsedOp> ParseOp(const RawNode& node, const ops::AttrMap& a
     auto it = attrs.find(key);
     double count = 0;
     if (it != attrs.end() && absl::SimpleAtod(it->second, &count) && count > kMaxOpArity) {
-      return Invalid(absl::StrCat(Label(node), ": parameter '", key, "' = '", it->second,
-                                  "' exceeds the supported maximum ", kMaxOpArity));
+      return Invalid(absl::StrCat(Label(node), ": parameter '", key, "' = ", Quoted(it->second),
+                                  " exceeds the supported maximum ", kMaxOpArity));
     }
   }
   absl::StatusOr<ops::ParsedOp> op = registry.Parse(node.def->name, attrs);
@@ -724,7 +727,7 @@ absl::StatusOr<Symbol> LoadJson(absl::string_view text, const ops::Registry& reg
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("out of memory loading symbol JSON");
   } catch (const std::exception& e) {
-    return Invalid(absl::StrCat("cannot load symbol JSON: ", e.what()));
+    return Invalid(absl::StrCat("cannot load symbol JSON: ", Clipped(e.what())));
   }
 }
 

@@ -182,10 +182,10 @@ TEST(JsonTest, RejectsBadInputWithInvalidArgumentNamingThePlace) {
        "node 'x': attribute 'a' must be a string"},
       {"unknown node field", Graph(R"({"op": "null", "name": "x", "inputs": [], "z": 1})",
                                    "[[0, 0]]"),
-       "node 'x': unknown field \"z\""},
+       "node 'x': unknown field 'z'"},
       {"unknown graph field", absl::StrCat(R"({"z": 1, "nodes": [)", kVarX,
                                            R"(], "heads": [[0, 0]]})"),
-       "unknown field \"z\""},
+       "unknown field 'z' in symbol JSON"},
       {"entry size", Graph(absl::StrCat(kVarX, ", ", Relu("[[0]]")), "[[1, 0, 0]]"),
        "node 'r': an entry must be"},
       {"entry type", Graph(absl::StrCat(kVarX, ", ", Relu("[[0, \"0\"]]")), "[[1, 0, 0]]"),
@@ -244,6 +244,30 @@ TEST(JsonTest, RejectsBadInputWithInvalidArgumentNamingThePlace) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
     EXPECT_THAT(std::string(s.status().message()), HasSubstr(c.message));
+  }
+}
+
+TEST(JsonTest, ErrorsQuoteAtMost256BytesOfTheInput) {
+  const std::string big(20000, 'A');
+  const std::string cases[] = {
+      Graph(absl::StrCat(R"({"op": ")", big, R"(", "name": "x", "inputs": []})"), "[[0, 0, 0]]"),
+      Graph(absl::StrCat(R"({"op": "null", "name": ")", big, R"(", "inputs": [], "z": 1})"),
+            "[[0, 0, 0]]"),
+      Graph(absl::StrCat(R"({"op": "null", "name": "x", "inputs": [], ")", big, R"(": 1})"),
+            "[[0, 0, 0]]"),
+      Graph(absl::StrCat(R"({"op": "null", "name": "x", "inputs": [], "attrs": {")", big,
+                         R"(": 1}})"),
+            "[[0, 0, 0]]"),
+      absl::StrCat(R"({")", big, R"(": 1, "nodes": [)", kVarX, R"(], "heads": [[0, 0]]})"),
+      // Unterminated: nlohmann's description repeats the whole string token it read.
+      absl::StrCat(R"({"nodes": [{"op": ")", std::string(1 << 20, 'x')),
+  };
+  for (const std::string& text : cases) {
+    absl::StatusOr<Symbol> s = LoadJson(text);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_LT(s.status().message().size(), 600u) << s.status().message().substr(0, 600);
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr(" bytes)"));
   }
 }
 

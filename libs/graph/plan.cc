@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 #include "libs/graph/infer.h"
 #include "libs/graph/internal/plan_passes.h"
@@ -65,7 +66,7 @@ absl::StatusOr<Plan> MakePlan(const Symbol& symbol, const PlanOptions& options) 
   }
   if (!unknown.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot decide the shapes or types of: ", absl::StrJoin(unknown, ", "),
+        "cannot decide the shapes or types of: ", Clipped(absl::StrJoin(unknown, ", "), 1024),
         " (-1 means an unknown dimension); give the input shapes"));
   }
 
@@ -95,8 +96,9 @@ absl::StatusOr<Plan> MakePlan(const Symbol& symbol, const PlanOptions& options) 
     if (it != reqs.end()) reqs.erase(it);
   }
   if (!reqs.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("grad_req names '", reqs.begin()->first,
-                                                   "', which is not an argument"));
+    return absl::InvalidArgumentError(absl::StrCat("grad_req names ",
+                                                   Quoted(reqs.begin()->first),
+                                                   ", which is not an argument"));
   }
   for (ops::OpReq r : arg_reqs) {
     if (r == ops::OpReq::kWriteInplace) {

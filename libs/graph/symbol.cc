@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 #include "libs/ops/builtin.h"
 
@@ -31,8 +32,8 @@ absl::Status CheckSingleOutput(const Symbol& s, absl::string_view what,
                                absl::string_view node_name) {
   if (s.num_outputs() == 1) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("input '", what, "' of '", node_name,
-                   "' must be a single-output symbol, got ", s.num_outputs(), " outputs"));
+      absl::StrCat("input ", Quoted(what), " of ", Quoted(node_name),
+                   " must be a single-output symbol, got ", s.num_outputs(), " outputs"));
 }
 
 }  // namespace
@@ -77,7 +78,7 @@ absl::StatusOr<Symbol> Symbol::Create(const ops::Registry& registry, absl::strin
   const size_t n = input_names.size();
   if (inputs.positional.size() > n) {
     return absl::InvalidArgumentError(absl::StrCat(
-        def->name, " '", node->name, "' takes ", n, " inputs (",
+        def->name, " ", Quoted(node->name), " takes ", n, " inputs (",
         absl::StrJoin(input_names, ", "), "), got ", inputs.positional.size(), " positional"));
   }
   std::vector<std::optional<NodeEntry>> slots(n);
@@ -90,12 +91,12 @@ absl::StatusOr<Symbol> Symbol::Create(const ops::Registry& registry, absl::strin
     while (i < n && input_names[i] != key) ++i;
     if (i == n) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "keyword argument '", key, "' not found for ", def->name, " '", node->name,
-          "'; its inputs are: ", absl::StrJoin(input_names, ", ")));
+          "keyword argument ", Quoted(key), " not found for ", def->name, " ",
+          Quoted(node->name), "; its inputs are: ", absl::StrJoin(input_names, ", ")));
     }
     if (slots[i]) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", key, "' of '", node->name,
-                                                     "' given twice"));
+      return absl::InvalidArgumentError(absl::StrCat("input ", Quoted(key), " of ",
+                                                     Quoted(node->name), " given twice"));
     }
     MXGRID_RETURN_IF_ERROR(CheckSingleOutput(sym, key, node->name));
     slots[i] = sym.outputs()[0];
@@ -164,7 +165,7 @@ absl::StatusOr<Symbol> Symbol::Compose(const Inputs& inputs, absl::string_view n
   if (outputs_.empty()) return absl::InvalidArgumentError("cannot compose an empty symbol");
   if (outputs_[0].node->is_variable()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("variable '", outputs_[0].node->name, "' cannot be composed"));
+        absl::StrCat("variable ", Quoted(outputs_[0].node->name), " cannot be composed"));
   }
   Symbol copy = Copy();
   // Replacement for each variable, by name.
@@ -183,8 +184,8 @@ absl::StatusOr<Symbol> Symbol::Compose(const Inputs& inputs, absl::string_view n
   for (const auto& [key, sym] : inputs.named) {
     if (!known.count(key)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("keyword argument '", key, "' matches no variable of the symbol; its ",
-                       "inputs are: ", absl::StrJoin(all_inputs, ", ")));
+          absl::StrCat("keyword argument ", Quoted(key), " matches no variable of the symbol; ",
+                       "its inputs are: ", Quoted(absl::StrJoin(all_inputs, ", "))));
     }
     MXGRID_RETURN_IF_ERROR(CheckSingleOutput(sym, key, "compose"));
     by_name[key] = sym.outputs()[0];
@@ -203,9 +204,10 @@ absl::StatusOr<Symbol> Symbol::Compose(const Inputs& inputs, absl::string_view n
 
 absl::StatusOr<Symbol> Symbol::GetOutput(int index) const {
   if (index < 0 || index >= num_outputs()) {
-    return absl::OutOfRangeError(
-        absl::StrCat("output index ", index, " out of range for a symbol with ", num_outputs(),
-                     " outputs"));
+    // A bad index in a request is the caller's argument error (DESIGN.md §4).
+    return absl::InvalidArgumentError(
+        absl::StrCat("output index ", index, " is outside [0, ", num_outputs(),
+                     ") for a symbol with ", num_outputs(), " outputs"));
   }
   return Symbol({outputs_[index]});
 }
@@ -215,8 +217,8 @@ absl::StatusOr<Symbol> Symbol::GetOutput(absl::string_view name) const {
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == name) return Symbol({outputs_[i]});
   }
-  return absl::NotFoundError(absl::StrCat("no output named '", name,
-                                          "'; outputs are: ", absl::StrJoin(names, ", ")));
+  return absl::NotFoundError(absl::StrCat("no output named ", Quoted(name), "; outputs are: ",
+                                          Quoted(absl::StrJoin(names, ", "))));
 }
 
 Symbol Symbol::GetInternals() const {

@@ -88,7 +88,7 @@ class Symbol {
 
   const std::vector<NodeEntry>& outputs() const { return outputs_; }
   int num_outputs() const { return static_cast<int>(outputs_.size()); }
-  // sym[i]; OutOfRange past the end.
+  // sym[i]; InvalidArgument for an index outside [0, num_outputs()).
   absl::StatusOr<Symbol> GetOutput(int index) const;
   // sym['fc1_output']: by ListOutputs() name; NotFound otherwise.
   absl::StatusOr<Symbol> GetOutput(absl::string_view name) const;

@@ -164,7 +164,9 @@ TEST_F(SymbolTest, InternalsGroupAndIndexing) {
   Symbol g = Symbol::Group({fc, act, a});
   ExpectLikeMxnet(g, "group");
   ExpectLikeMxnet(*g.GetOutput(1), "group_index");
-  EXPECT_EQ(g.GetOutput(3).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(g.GetOutput(3).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(g.GetOutput(-1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(g.GetOutput(3).status().message(), HasSubstr("outside [0, 3)"));
   EXPECT_FALSE(g.name().has_value());
   // A multi-output symbol cannot feed a single input.
   absl::StatusOr<Symbol> bad =

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/base/check.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 #include "libs/kvstore/internal/optimizer_kernels.h"
 
@@ -51,8 +52,55 @@ constexpr ParamSpec kParams[] = {
 };
 
 absl::Status BadValue(absl::string_view key, absl::string_view value, absl::string_view want) {
-  return absl::InvalidArgumentError(absl::StrCat("optimizer parameter ", key, "=\"", value,
-                                                 "\" is not ", want));
+  return absl::InvalidArgumentError(absl::StrCat("optimizer parameter ", key, "=", Quoted(value),
+                                                 " is not ", want));
+}
+
+bool Takes(OptimizerKind kind, absl::string_view param) {
+  for (const ParamSpec& spec : kParams) {
+    if (param == spec.name) return (spec.kinds & Bit(kind)) != 0;
+  }
+  return false;
+}
+
+// The ranges MXNet's formulas need (MXNet 1.9.1 itself checks none of them and silently
+// produces NaN, growing or sign-flipped weights; a server must refuse instead).
+absl::Status CheckRanges(const OptimizerOptions& o) {
+  const absl::string_view name = OptimizerKindName(o.kind);
+  auto bad = [&](absl::string_view param, double value, absl::string_view range) {
+    return absl::InvalidArgumentError(absl::StrCat("optimizer ", name, ": ", param, " = ", value,
+                                                   " is invalid; it must be ", range));
+  };
+  const double lr = o.EffectiveLearningRate();
+  if (!std::isfinite(lr) || lr < 0) return bad("learning_rate", lr, "finite and >= 0");
+  if (!std::isfinite(o.wd) || o.wd < 0) return bad("wd", o.wd, "finite and >= 0");
+  if (!std::isfinite(o.rescale_grad)) return bad("rescale_grad", o.rescale_grad, "finite");
+  if (o.clip_gradient && !std::isfinite(*o.clip_gradient)) {
+    return bad("clip_gradient", *o.clip_gradient, "finite (or None; negative means no clipping)");
+  }
+  if (o.begin_num_update < 0) {
+    return bad("begin_num_update", static_cast<double>(o.begin_num_update), ">= 0");
+  }
+  struct Unit {
+    const char* param;
+    double value;
+  };
+  // Decay rates and momenta: in [0, 1).
+  for (const Unit& u : {Unit{"momentum", o.momentum}, Unit{"beta1", o.beta1},
+                        Unit{"beta2", o.beta2}, Unit{"gamma1", o.gamma1},
+                        Unit{"gamma2", o.gamma2}}) {
+    if (!Takes(o.kind, u.param)) continue;
+    if (!(u.value >= 0 && u.value < 1)) return bad(u.param, u.value, "in [0, 1)");
+  }
+  // Terms added to a denominator: > 0.
+  for (const Unit& u : {Unit{"epsilon", o.epsilon}, Unit{"eps", o.eps}}) {
+    if (!Takes(o.kind, u.param)) continue;
+    if (!(u.value > 0) || !std::isfinite(u.value)) return bad(u.param, u.value, "finite and > 0");
+  }
+  if (Takes(o.kind, "clip_weights") && o.clip_weights && !std::isfinite(*o.clip_weights)) {
+    return bad("clip_weights", *o.clip_weights, "finite (or None; negative means none)");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParseDouble(absl::string_view key, absl::string_view value, double* out) {
@@ -212,8 +260,8 @@ absl::StatusOr<OptimizerOptions> ParseOptimizerOptions(
     }
   }
   if (!found) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown optimizer \"", name,
-                                                   "\"; known: ", absl::StrJoin(known, ", ")));
+    return absl::InvalidArgumentError(absl::StrCat("unknown optimizer ", Quoted(name),
+                                                   "; known: ", absl::StrJoin(known, ", ")));
   }
   for (const auto& [key, value] : params) {
     bool accepted = false;
@@ -225,8 +273,8 @@ absl::StatusOr<OptimizerOptions> ParseOptimizerOptions(
     }
     if (!accepted) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "optimizer ", OptimizerKindName(options.kind), " has no parameter \"", key,
-          "\"; it takes: ", absl::StrJoin(takes, ", ")));
+          "optimizer ", OptimizerKindName(options.kind), " has no parameter ", Quoted(key),
+          "; it takes: ", absl::StrJoin(takes, ", ")));
     }
     MXGRID_RETURN_IF_ERROR(SetParam(key, value, &options));
   }
@@ -240,14 +288,7 @@ absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
 }
 
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const OptimizerOptions& options) {
-  if (options.begin_num_update < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "optimizer begin_num_update must be non-negative, got ", options.begin_num_update));
-  }
-  if (options.kind == OptimizerKind::kAdam && options.beta1 == 1.0) {
-    // Adam's bias correction divides by 1 - beta1^t (a ZeroDivisionError in MXNet).
-    return absl::InvalidArgumentError("optimizer adam: beta1 must not be 1");
-  }
+  MXGRID_RETURN_IF_ERROR(CheckRanges(options));
   return std::unique_ptr<Optimizer>(new Optimizer(options));  // private constructor
 }
 
@@ -262,6 +303,7 @@ double Optimizer::learning_rate() const {
 }
 
 void Optimizer::set_learning_rate(double lr) {
+  MXGRID_CHECK(std::isfinite(lr) && lr >= 0) << "set_learning_rate(" << lr << ")";
   base::MutexLock lock(&mu_);
   learning_rate_ = lr;
 }
@@ -322,7 +364,10 @@ absl::Status Optimizer::Update(int index, const NDArray& weight, const NDArray& 
   step.rescale_grad = o.rescale_grad;
   // MXNet passes clip_gradient / clip_weights to the operators only when truthy.
   step.clip_gradient = o.clip_gradient.value_or(0.0) != 0.0 ? *o.clip_gradient : -1.0;
-  step.adagrad_clip = o.clip_gradient;
+  // AdaGrad's Python update clips to [-c, c] for any c that is not None (0 zeroes the
+  // gradient, as in MXNet); a negative c means no clipping, as for the operators (MXNet would
+  // call clip(grad, |c|, -|c|), which sets every element to -|c|).
+  if (o.clip_gradient.value_or(-1.0) >= 0) step.adagrad_clip = o.clip_gradient;
   step.momentum = o.momentum > 0 ? o.momentum : 0.0;
   step.beta1 = o.beta1;
   step.beta2 = o.beta2;

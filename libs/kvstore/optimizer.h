@@ -16,7 +16,9 @@
 // Python AdaGrad dense update; hyperparameters are rounded to float32 before use, as MXNet's
 // operator parameters are floats.
 //
-// Deliberate differences from MXNet: float32 and float64 only (no float16 / multi_precision
+// Deliberate differences from MXNet: hyperparameters are range-checked (see
+// OptimizerOptions; MXNet accepts e.g. a negative learning rate or beta1 = 1.5 and silently
+// trains garbage); float32 and float64 only (no float16 / multi_precision
 // master copies); RMSProp and AdaGrad keep their state in the weight's dtype (MXNet creates
 // float32 state and so cannot update float64 weights with them); dense arrays only; CPU arrays
 // only (Unimplemented for GPU arrays); no lr_scheduler.
@@ -47,40 +49,45 @@ enum class OptimizerKind { kSGD, kNAG, kAdam, kRMSProp, kAdaGrad };
 // "sgd", "nag", "adam", "rmsprop", "adagrad": the names mx.optimizer.create accepts.
 absl::string_view OptimizerKindName(OptimizerKind kind);
 
-// Every hyperparameter, with MXNet 1.9.1's Python defaults. Fields that an optimizer does not
-// use are ignored by it (Create refuses them by name).
+// Every hyperparameter, with MXNet 1.9.1's Python defaults and the range Create accepts
+// (InvalidArgument, naming the parameter and its range, outside it). Fields that an optimizer
+// does not use are ignored by it and not checked (Create refuses them by name).
 struct OptimizerOptions {
   OptimizerKind kind = OptimizerKind::kSGD;
 
   // ---- all optimizers (mx.optimizer.Optimizer) ----
-  // Unset: 0.01 for sgd, nag and adagrad; 0.001 for adam and rmsprop.
+  // Unset: 0.01 for sgd, nag and adagrad; 0.001 for adam and rmsprop. Finite, >= 0.
   std::optional<double> learning_rate;
-  double wd = 0.0;            // L2 weight decay coefficient
-  double rescale_grad = 1.0;  // gradients are multiplied by this first (often 1/batch_size)
-  // Unset: no clipping. For sgd, nag, adam and rmsprop, 0 also means none (MXNet passes only
-  // a truthy value to the operator) and a negative value none (the operators' off switch);
-  // adagrad clips to [-c, c] for any set value, as its Python update does.
+  double wd = 0.0;            // L2 weight decay coefficient; finite, >= 0
+  double rescale_grad = 1.0;  // gradients are multiplied by this first (often 1/batch_size);
+                              // finite
+  // Unset: no clipping. Finite when set. A negative value means none (the operators' off
+  // switch; MXNet's Python AdaGrad would clip to the empty range [|c|, -|c|] instead). For
+  // sgd, nag, adam and rmsprop, 0 also means none (MXNet passes only a truthy value to the
+  // operator); adagrad clips to [-c, c] for any set c >= 0, as its Python update does.
   std::optional<double> clip_gradient;
-  int64_t begin_num_update = 0;  // update count each index starts from
+  int64_t begin_num_update = 0;  // update count each index starts from; >= 0
 
   // ---- sgd, nag ----
-  double momentum = 0.0;  // 0 (or below): plain SGD, no state
+  double momentum = 0.0;  // in [0, 1); 0: plain SGD, no state
 
   // ---- adam ----
-  double beta1 = 0.9;
-  double beta2 = 0.999;
+  double beta1 = 0.9;    // in [0, 1)
+  double beta2 = 0.999;  // in [0, 1)
 
   // ---- adam, rmsprop ----
-  double epsilon = 1e-8;
+  double epsilon = 1e-8;  // finite, > 0
 
   // ---- rmsprop ----
-  double gamma1 = 0.9;    // decay of the squared-gradient average
-  double gamma2 = 0.9;    // "momentum" of the centered (Graves) variant
+  double gamma1 = 0.9;    // decay of the squared-gradient average; in [0, 1)
+  double gamma2 = 0.9;    // "momentum" of the centered (Graves) variant; in [0, 1)
   bool centered = false;  // false: Tieleman & Hinton; true: Graves 2013 (Eq. 38-45)
-  std::optional<double> clip_weights;  // clip weights to [-c, c]; unset or 0: none
+  // Clip weights to [-c, c]; unset, 0 or negative: none. Finite when set.
+  std::optional<double> clip_weights;
 
   // ---- adagrad ----
-  double eps = 1e-7;  // MXNet's AdaGrad(eps=...): added to the history inside the sqrt
+  // MXNet's AdaGrad(eps=...): added to the history inside the sqrt; finite, > 0.
+  double eps = 1e-7;
 
   // The learning rate in effect (learning_rate or the optimizer's default).
   double EffectiveLearningRate() const;
@@ -90,16 +97,18 @@ struct OptimizerOptions {
 // kwargs written as strings ("0.1", "True", "None"). Besides the fields above it accepts
 // multi_precision (no effect on float32/float64) and, for sgd and adam, lazy_update (no effect
 // on dense arrays). InvalidArgument, naming it, for an unknown optimizer, a parameter the
-// optimizer does not take, or a malformed value.
+// optimizer does not take, or a malformed value (ranges are Create's to check).
 absl::StatusOr<OptimizerOptions> ParseOptimizerOptions(
     absl::string_view name, const std::map<std::string, std::string>& params);
 
 class Optimizer {
  public:
-  // Create(ParseOptimizerOptions(name, params)).
+  // Create(ParseOptimizerOptions(name, params)): the one path of the worker's
+  // SetExecutorOptimizer and of every Store::SetOptimizer.
   static absl::StatusOr<std::unique_ptr<Optimizer>> Create(
       absl::string_view name, const std::map<std::string, std::string>& params);
-  // InvalidArgument for a negative begin_num_update or Adam with beta1 = 1.
+  // InvalidArgument, naming the parameter and its range, for a value outside the range
+  // OptimizerOptions documents.
   static absl::StatusOr<std::unique_ptr<Optimizer>> Create(const OptimizerOptions& options);
 
   Optimizer(const Optimizer&) = delete;
@@ -118,6 +127,7 @@ class Optimizer {
   OptimizerKind kind() const { return options_.kind; }
 
   // The base learning rate, used by updates pushed afterwards (MXNet's set_learning_rate).
+  // REQUIRES: lr finite and >= 0 (as Create checks).
   double learning_rate() const;
   void set_learning_rate(double lr);
 

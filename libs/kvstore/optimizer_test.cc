@@ -138,10 +138,14 @@ TEST(OptimizerTest, AdaGradHistoryAndClip) {
               ElementsAre(DoubleNear(0.9 - 0.2 / std::sqrt(8.0), kTol)));
   // grad = clip(0.5 g, 0.5): 0.5 then 0.1; h = 0.25, 0.26; plus wd * w inside the step.
   auto clip = Make("adagrad", {{"learning_rate", "0.1"}, {"rescale_grad", "0.5"},
-                               {"clip_gradient", "0.5"}, {"wd", "0.1"}, {"eps", "0"}});
+                               {"clip_gradient", "0.5"}, {"wd", "0.1"}, {"eps", "1e-12"}});
   const double w1 = 1 - 0.1 * (1 + 0.1 * 1);
   const double w2 = w1 - 0.1 * (0.1 / std::sqrt(0.26) + 0.1 * w1);
   EXPECT_THAT(Apply(clip.get(), {1}, {{4}, {0.2}}), ElementsAre(DoubleNear(w2, kTol)));
+  // A negative clip_gradient means no clipping (as for the other optimizers): h = 4.
+  auto unclipped = Make("adagrad", {{"learning_rate", "0.1"}, {"clip_gradient", "-0.5"},
+                                    {"eps", "1e-12"}});
+  EXPECT_THAT(Apply(unclipped.get(), {1}, {{2}}), ElementsAre(DoubleNear(0.9, kTol)));
 }
 
 TEST(OptimizerTest, Float64UpdatesInDouble) {
@@ -192,6 +196,9 @@ TEST(OptimizerTest, BadArgumentsAreInvalidArgument) {
       {"adam", {{"begin_num_update", "-1"}}, "begin_num_update"},
       {"adam", {{"begin_num_update", "1.5"}}, "begin_num_update"},
       {"adam", {{"beta1", "1"}}, "beta1"},
+      {"unknown" + std::string(20000, 'x'), {}, "(20007 bytes)"},
+      {"sgd", {{std::string(20000, 'k'), "1"}}, "(20000 bytes)"},
+      {"sgd", {{"learning_rate", std::string(20000, '9') + "x"}}, "(20001 bytes)"},
   };
   for (const Bad& bad : cases) {
     absl::StatusOr<std::unique_ptr<Optimizer>> opt = Optimizer::Create(bad.name, bad.params);
@@ -201,6 +208,60 @@ TEST(OptimizerTest, BadArgumentsAreInvalidArgument) {
   }
   OptimizerOptions options;
   options.begin_num_update = -2;
+  EXPECT_EQ(Optimizer::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OptimizerTest, HyperparametersOutsideTheirRangeAreRefused) {
+  struct Bad {
+    std::string name;
+    Params params;
+    std::string mentions;
+  };
+  const Bad cases[] = {
+      {"adam",
+       {{"learning_rate", "-1"}},
+       "optimizer adam: learning_rate = -1 is invalid; it must be finite and >= 0"},
+      {"sgd", {{"learning_rate", "-0.001"}}, "learning_rate"},
+      {"sgd", {{"learning_rate", "inf"}}, "learning_rate"},
+      {"nag", {{"wd", "-0.1"}}, "wd = -0.1 is invalid; it must be finite and >= 0"},
+      {"rmsprop", {{"rescale_grad", "nan"}}, "rescale_grad"},
+      {"sgd", {{"clip_gradient", "inf"}}, "clip_gradient"},
+      {"sgd", {{"momentum", "-0.5"}}, "momentum = -0.5 is invalid; it must be in [0, 1)"},
+      {"sgd", {{"momentum", "1"}}, "momentum"},
+      {"nag", {{"momentum", "1.5"}}, "momentum"},
+      {"adam", {{"beta1", "1.5"}}, "beta1 = 1.5 is invalid; it must be in [0, 1)"},
+      {"adam", {{"beta1", "-0.1"}}, "beta1"},
+      {"adam", {{"beta2", "1"}}, "beta2"},
+      {"adam", {{"epsilon", "0"}}, "epsilon = 0 is invalid; it must be finite and > 0"},
+      {"rmsprop", {{"epsilon", "-1e-8"}}, "epsilon"},
+      {"rmsprop", {{"gamma1", "2"}}, "gamma1 = 2 is invalid; it must be in [0, 1)"},
+      {"rmsprop", {{"gamma2", "-0.5"}, {"centered", "True"}}, "gamma2"},
+      {"rmsprop", {{"clip_weights", "-inf"}}, "clip_weights"},
+      {"adagrad", {{"eps", "0"}}, "eps = 0 is invalid; it must be finite and > 0"},
+      {"adagrad", {{"learning_rate", "-3"}}, "optimizer adagrad: learning_rate"},
+  };
+  for (const Bad& bad : cases) {
+    absl::StatusOr<std::unique_ptr<Optimizer>> opt = Optimizer::Create(bad.name, bad.params);
+    ASSERT_FALSE(opt.ok()) << bad.mentions;
+    EXPECT_EQ(opt.status().code(), absl::StatusCode::kInvalidArgument) << opt.status();
+    EXPECT_THAT(opt.status().message(), HasSubstr(bad.mentions));
+  }
+  // The edges of the ranges, and a negative clip_gradient (no clipping), are accepted.
+  EXPECT_NE(Make("sgd", {{"learning_rate", "0"}, {"momentum", "0"}, {"wd", "0"},
+                         {"clip_gradient", "-1"}, {"rescale_grad", "-2"}}), nullptr);
+  EXPECT_NE(Make("adam", {{"beta1", "0"}, {"beta2", "0.9999999"}, {"epsilon", "1e-30"}}),
+            nullptr);
+  EXPECT_NE(Make("rmsprop", {{"gamma1", "0"}, {"gamma2", "0.99"}, {"clip_weights", "-1"}}),
+            nullptr);
+  // Options built in code go through the same checks; unused fields are not checked.
+  OptimizerOptions options;
+  options.kind = OptimizerKind::kAdam;
+  options.learning_rate = -1;
+  EXPECT_EQ(Optimizer::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options.learning_rate = 0.1;
+  options.momentum = 7;  // adam has no momentum
+  EXPECT_TRUE(Optimizer::Create(options).ok());
+  options.kind = OptimizerKind::kSGD;
   EXPECT_EQ(Optimizer::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 

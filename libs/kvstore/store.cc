@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/base/check.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 
 namespace mxgrid::kvstore {
@@ -30,17 +31,18 @@ absl::Status CheckPushValue(const std::string& key, const tensor::NDArray& store
                             const tensor::NDArray& value, size_t i) {
   if (value.is_none()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("kvstore: push of key ", key, ": value ", i, " is a none array"));
+        absl::StrCat("kvstore: push of key ", Quoted(key), ": value ", i, " is a none array"));
   }
   if (value.shape() != stored.shape() || value.dtype() != stored.dtype()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "kvstore: push of key ", key, ": value ", i, " is ", value.shape().ToString(), " ",
+        "kvstore: push of key ", Quoted(key), ": value ", i, " is ", value.shape().ToString(), " ",
         DTypeName(value.dtype()), " but the key was initialized as ",
         stored.shape().ToString(), " ", DTypeName(stored.dtype())));
   }
   if (!value.context().is_cpu()) {
-    return absl::InvalidArgumentError(absl::StrCat("kvstore: push of key ", key, ": value ", i,
-                                                   " is on ", value.context().ToString(),
+    return absl::InvalidArgumentError(absl::StrCat("kvstore: push of key ", Quoted(key),
+                                                   ": value ", i, " is on ",
+                                                   value.context().ToString(),
                                                    "; copy it to the CPU first"));
   }
   return absl::OkStatus();
@@ -72,7 +74,7 @@ absl::StatusOr<Store::Entry*> Store::FindEntry(const std::string& key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("kvstore: key ", key, " doesn't exist. Did you init?"));
+        absl::StrCat("kvstore: key ", Quoted(key), " doesn't exist. Did you init?"));
   }
   return &it->second;
 }
@@ -80,19 +82,20 @@ absl::StatusOr<Store::Entry*> Store::FindEntry(const std::string& key) {
 absl::Status Store::Init(const std::string& key, const tensor::NDArray& value) {
   if (key.empty()) return absl::InvalidArgumentError("kvstore: init with an empty key");
   if (value.is_none()) {
-    return absl::InvalidArgumentError(absl::StrCat("kvstore: init of key ", key,
+    return absl::InvalidArgumentError(absl::StrCat("kvstore: init of key ", Quoted(key),
                                                    " with a none array"));
   }
   int int_key = 0;
   const bool is_int = ParseIntKey(key, &int_key);
   base::MutexLock lock(&mu_);
   if (entries_.count(key) != 0) {
-    return absl::AlreadyExistsError(absl::StrCat("kvstore: duplicate init of key ", key));
+    return absl::AlreadyExistsError(absl::StrCat("kvstore: duplicate init of key ", Quoted(key)));
   }
   if (!entries_.empty() && is_int != (num_string_keys_ == 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "kvstore: key ", key, " is ", is_int ? "an int" : "a string", " key but the store holds ",
-        is_int ? "string" : "int", " keys. Mixed key types are not allowed"));
+        "kvstore: key ", Quoted(key), " is ", is_int ? "an int" : "a string",
+        " key but the store holds ", is_int ? "string" : "int",
+        " keys. Mixed key types are not allowed"));
   }
   Entry entry;
   MXGRID_ASSIGN_OR_RETURN(entry.stored,
@@ -115,7 +118,7 @@ absl::Status Store::Push(const std::string& key, int rank,
                          absl::Span<const tensor::NDArray> values) {
   MXGRID_RETURN_IF_ERROR(CheckRank(rank, options_.num_workers));
   if (values.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("kvstore: push of key ", key,
+    return absl::InvalidArgumentError(absl::StrCat("kvstore: push of key ", Quoted(key),
                                                    " with no values"));
   }
   base::MutexLock lock(&mu_);
@@ -136,7 +139,7 @@ absl::Status Store::Push(const std::string& key, int rank,
 
   // dist_sync: this is the rank's round pushes_by_rank[rank] of the key.
   const int64_t slot = entry->pushes_by_rank[rank] - entry->applied_rounds;
-  MXGRID_CHECK(slot >= 0) << "kvstore: round bookkeeping of key " << key << " is broken";
+  MXGRID_CHECK(slot >= 0) << "kvstore: round bookkeeping of key " << Quoted(key) << " is broken";
   while (static_cast<int64_t>(entry->pending.size()) <= slot) entry->pending.emplace_back();
   Round& round = entry->pending[slot];
   for (const tensor::NDArray& value : values) {
@@ -168,7 +171,7 @@ absl::Status Store::Pull(const std::string& key, int rank, const tensor::NDArray
                          absl::Time deadline) {
   MXGRID_RETURN_IF_ERROR(CheckRank(rank, options_.num_workers));
   if (out.is_none()) {
-    return absl::InvalidArgumentError(absl::StrCat("kvstore: pull of key ", key,
+    return absl::InvalidArgumentError(absl::StrCat("kvstore: pull of key ", Quoted(key),
                                                    " into a none array"));
   }
   {
@@ -176,7 +179,7 @@ absl::Status Store::Pull(const std::string& key, int rank, const tensor::NDArray
     MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(key));  // never erased: stable
     if (out.shape() != entry->stored.shape()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "kvstore: pull of key ", key, " into an array of shape ", out.shape().ToString(),
+          "kvstore: pull of key ", Quoted(key), " into an array of shape ", out.shape().ToString(),
           "; the stored value has shape ", entry->stored.shape().ToString()));
     }
     if (options_.sync) {
@@ -189,7 +192,7 @@ absl::Status Store::Pull(const std::string& key, int rank, const tensor::NDArray
         const absl::Duration left = deadline - absl::Now();
         if (left <= absl::ZeroDuration()) {
           return absl::DeadlineExceededError(absl::StrCat(
-              "kvstore: pull of key ", key, " by rank ", rank, ": round ", target,
+              "kvstore: pull of key ", Quoted(key), " by rank ", rank, ": round ", target,
               " is still waiting for pushes from other workers (",
               entry->pending.empty() ? 0 : entry->pending.front().pushes, " of ",
               options_.num_workers, " pushed)"));
@@ -220,7 +223,7 @@ absl::StatusOr<int> Store::KeyIndex(const std::string& key) const {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("kvstore: key ", key, " doesn't exist. Did you init?"));
+        absl::StrCat("kvstore: key ", Quoted(key), " doesn't exist. Did you init?"));
   }
   return it->second.index;
 }
@@ -230,7 +233,7 @@ absl::StatusOr<Store::KeyMeta> Store::Meta(const std::string& key) const {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("kvstore: key ", key, " doesn't exist. Did you init?"));
+        absl::StrCat("kvstore: key ", Quoted(key), " doesn't exist. Did you init?"));
   }
   return KeyMeta{it->second.stored.shape(), it->second.stored.dtype()};
 }
@@ -240,7 +243,7 @@ absl::StatusOr<tensor::NDArray> Store::Value(const std::string& key) const {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("kvstore: key ", key, " doesn't exist. Did you init?"));
+        absl::StrCat("kvstore: key ", Quoted(key), " doesn't exist. Did you init?"));
   }
   return it->second.stored;
 }

@@ -187,5 +187,37 @@ TEST(StoreTest, ErrorsUseSpecificCodes) {
   EXPECT_THAT(PullValues(store, "0", 0), ElementsAre(2.f, 2.f));
 }
 
+TEST(StoreTest, ErrorsQuoteAtMost256BytesOfAKey) {
+  Store store({});
+  ASSERT_TRUE(store.Init("w", Floats({0, 0})).ok());
+  const std::string key(1 << 20, 'k');
+  NDArray out = *NDArray::Zeros({2});
+  for (const absl::Status& s :
+       {store.Push(key, 0, {Floats({1, 1})}), store.Pull(key, 0, out), store.Meta(key).status(),
+        store.Value(key).status(), store.KeyIndex(key).status()}) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+    EXPECT_LT(s.message().size(), 400u);
+    EXPECT_THAT(s.message(), HasSubstr("(1048576 bytes)"));
+  }
+  ASSERT_TRUE(store.Init(key, Floats({0})).ok());  // long keys are fine, only quoted short
+  const absl::Status twice = store.Init(key, Floats({0}));
+  EXPECT_EQ(twice.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_LT(twice.message().size(), 400u);
+}
+
+TEST(StoreTest, SetOptimizerRefusesBadHyperparametersAndKeepsTheOldOne) {
+  Store store({.num_workers = 1, .sync = false});
+  ASSERT_TRUE(store.Init("0", Floats({1, 1})).ok());
+  ASSERT_TRUE(store.SetOptimizer("sgd", {{"learning_rate", "0.5"}}).ok());
+  const absl::Status bad = store.SetOptimizer("adam", {{"learning_rate", "-1"}});
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(), HasSubstr("learning_rate"));
+  EXPECT_EQ(store.SetOptimizer("sgd", {{"momentum", "1"}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  // Still the SGD step of 0.5: 1 - 0.5 * 2.
+  ASSERT_TRUE(store.Push("0", 0, {Floats({2, 2})}).ok());
+  EXPECT_THAT(PullValues(store, "0", 0), ElementsAre(0.f, 0.f));
+}
+
 }  // namespace
 }  // namespace mxgrid::kvstore

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
@@ -9,6 +10,61 @@
 #include "libs/tensor/internal/push.h"
 
 namespace mxgrid::tensor {
+
+namespace {
+
+// The integer dtype T holds trunc(value): finite and within [min, max].
+template <typename T>
+absl::Status CheckIntegerFill(double value, DType dtype) {
+  if (!std::isfinite(value)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fill: ", value, " cannot be stored in a ", DTypeName(dtype),
+        " array (integers have no NaN or infinity)"));
+  }
+  const double t = std::trunc(value);
+  constexpr double kMin = static_cast<double>(std::numeric_limits<T>::min());
+  // max + 1 is a power of two, exact as a double (int64's max is not).
+  constexpr double kMaxPlusOne = static_cast<double>(std::numeric_limits<T>::max()) + 1.0;
+  if (t >= kMin && t < kMaxPlusOne) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "fill: ", value, " is outside the range of ", DTypeName(dtype), " [",
+      static_cast<int64_t>(std::numeric_limits<T>::min()), ", ",
+      static_cast<int64_t>(std::numeric_limits<T>::max()), "]"));
+}
+
+// True when the finite `value` becomes an infinity stored as the floating-point `dtype`.
+bool RoundsToInfinity(double value, DType dtype) {
+  // The float32 rounding boundary: FLT_MAX plus half an ulp rounds (to even) to infinity.
+  constexpr double kFloatOverflow = 0x1.ffffffp127;
+  if (dtype == DType::kFloat64) return false;
+  if (std::fabs(value) >= kFloatOverflow) return true;
+  const float f = static_cast<float>(value);  // float16 and bfloat16 convert through float
+  if (dtype == DType::kFloat16) return std::isinf(HalfToFloat(FloatToHalf(f)));
+  if (dtype == DType::kBFloat16) return std::isinf(BFloat16ToFloat(FloatToBFloat16(f)));
+  return false;
+}
+
+}  // namespace
+
+absl::Status CheckFillValue(double value, DType dtype) {
+  switch (dtype) {
+    case DType::kUint8: return CheckIntegerFill<uint8_t>(value, dtype);
+    case DType::kInt8: return CheckIntegerFill<int8_t>(value, dtype);
+    case DType::kInt32: return CheckIntegerFill<int32_t>(value, dtype);
+    case DType::kInt64: return CheckIntegerFill<int64_t>(value, dtype);
+    case DType::kBool:
+    case DType::kFloat64: return absl::OkStatus();
+    case DType::kFloat32:
+    case DType::kFloat16:
+    case DType::kBFloat16: break;
+  }
+  if (std::isfinite(value) && RoundsToInfinity(value, dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fill: ", value, " overflows ", DTypeName(dtype), " (it would be stored as ",
+        value > 0 ? "inf" : "-inf", "; pass inf explicitly if that is meant)"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<NDArray> NDArray::Empty(const Shape& shape, Context ctx, DType dtype) {
   // Validates the dims (non-negative, no overflow) before sizing memory from them.
@@ -75,6 +131,7 @@ absl::Status NDArray::CheckNotNone(const char* op) const {
 
 absl::Status NDArray::Fill(double value) const {
   MXGRID_RETURN_IF_ERROR(CheckNotNone("fill"));
+  MXGRID_RETURN_IF_ERROR(CheckFillValue(value, dtype_));
   void* dst = data();
   const DType dtype = dtype_;
   const int64_t n = size();

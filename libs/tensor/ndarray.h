@@ -47,6 +47,7 @@ class NDArray {
                                        DType dtype = DType::kFloat32);
   static absl::StatusOr<NDArray> Ones(const Shape& shape, Context ctx = Context::Cpu(),
                                       DType dtype = DType::kFloat32);
+  // Full: InvalidArgument for a value the dtype cannot hold (see CheckFillValue).
   static absl::StatusOr<NDArray> Full(const Shape& shape, double value,
                                       Context ctx = Context::Cpu(),
                                       DType dtype = DType::kFloat32);
@@ -72,6 +73,8 @@ class NDArray {
   bool SharesStorageWith(const NDArray& other) const { return storage_ == other.storage_; }
 
   // Sets every element to `value` (converted to dtype): the tutorial's `b[:] = 2`.
+  // InvalidArgument for a value the dtype cannot hold (CheckFillValue); FailedPrecondition
+  // for a none array.
   absl::Status Fill(double value) const;
 
   // Blocking copies between this array and host memory of exactly nbytes() bytes, in dtype's
@@ -190,6 +193,15 @@ inline absl::Status MulInPlace(const NDArray& a, double s) {
 inline absl::Status DivInPlace(const NDArray& a, double s) {
   return BinaryScalarInPlace(BinaryOp::kDiv, a, s);
 }
+
+// OK when `value` can be stored as `dtype` by NDArray::Fill: integer dtypes (uint8, int8,
+// int32, int64) take finite values whose truncation toward zero lies in their range (3.9 ->
+// 3, -0.5 -> 0); float16, bfloat16 and float32 take NaN, infinities and every finite value
+// that does not round to an infinity; float64 and bool (nonzero is true) take any value.
+// InvalidArgument otherwise, naming the value and the range. Stricter than MXNet 1.9.1, which
+// stores garbage (nan -> -2147483648 in int32, 300 -> 44 and -1 -> 255 in uint8, 1e300 -> inf
+// in float16): a server must not silently store values the client never asked for.
+absl::Status CheckFillValue(double value, DType dtype);
 
 // ---- template implementations ----
 

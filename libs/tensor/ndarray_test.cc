@@ -1,8 +1,11 @@
 #include "libs/tensor/ndarray.h"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -54,6 +57,67 @@ TEST(NDArrayTest, FillSetsEveryElementLikeSliceAssignment) {
   NDArray b = *NDArray::Ones({2, 3});
   ASSERT_TRUE(b.Fill(2).ok());  // b[:] = 2
   EXPECT_THAT(Values(b), ElementsAre(2, 2, 2, 2, 2, 2));
+}
+
+TEST(NDArrayTest, FillRefusesValuesTheDTypeCannotHold) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  struct Bad {
+    double value;
+    DType dtype;
+    const char* mentions;
+  };
+  const Bad bad[] = {
+      {nan, DType::kInt32, "cannot be stored in a int32 array"},
+      {inf, DType::kInt64, "integers have no NaN or infinity"},
+      {-inf, DType::kInt8, "int8"},
+      {nan, DType::kUint8, "uint8"},
+      {300, DType::kUint8, "300 is outside the range of uint8 [0, 255]"},
+      {-1, DType::kUint8, "[0, 255]"},
+      {-1.5, DType::kUint8, "uint8"},
+      {128, DType::kInt8, "[-128, 127]"},
+      {3e9, DType::kInt32, "[-2147483648, 2147483647]"},
+      {9223372036854775808.0, DType::kInt64, "int64"},  // 2^63
+      {1e300, DType::kFloat16, "1e+300 overflows float16"},
+      {-70000, DType::kFloat16, "-inf"},
+      {65520, DType::kFloat16, "float16"},  // rounds to infinity
+      {1e300, DType::kFloat32, "overflows float32"},
+      {1e39, DType::kBFloat16, "bfloat16"},
+  };
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(absl::StrCat(b.value, " as ", DTypeName(b.dtype)));
+    NDArray a = *NDArray::Zeros({2}, Context::Cpu(), b.dtype);
+    const absl::Status s = a.Fill(b.value);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(s.message(), HasSubstr(b.mentions));
+    EXPECT_EQ(NDArray::Full({2}, b.value, Context::Cpu(), b.dtype).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(*a.ToVector<double>(), ElementsAre(0, 0));  // untouched
+  }
+  // What each dtype can hold is stored (truncated toward zero for integers, as MXNet does).
+  EXPECT_THAT(*NDArray::Full({1}, 255.9, Context::Cpu(), DType::kUint8)->ToVector<double>(),
+              ElementsAre(255));
+  EXPECT_THAT(*NDArray::Full({1}, -0.5, Context::Cpu(), DType::kUint8)->ToVector<double>(),
+              ElementsAre(0));
+  EXPECT_THAT(*NDArray::Full({1}, -128, Context::Cpu(), DType::kInt8)->ToVector<double>(),
+              ElementsAre(-128));
+  EXPECT_THAT(
+      *NDArray::Full({1}, -9223372036854775808.0, Context::Cpu(), DType::kInt64)
+           ->ToVector<int64_t>(),
+      ElementsAre(std::numeric_limits<int64_t>::min()));
+  EXPECT_THAT(*NDArray::Full({1}, 65519, Context::Cpu(), DType::kFloat16)->ToVector<double>(),
+              ElementsAre(65504));  // rounds down to float16's largest value
+  EXPECT_THAT(*NDArray::Full({1}, 3.4e38, Context::Cpu(), DType::kFloat32)->ToVector<double>(),
+              ElementsAre(::testing::DoubleNear(3.4e38, 1e31)));
+  for (DType d : {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
+    SCOPED_TRACE(DTypeName(d));
+    EXPECT_THAT(*NDArray::Full({1}, -inf, Context::Cpu(), d)->ToVector<double>(),
+                ElementsAre(-inf));  // infinities asked for are stored
+    EXPECT_TRUE(std::isnan((*NDArray::Full({1}, nan, Context::Cpu(), d)->ToVector<double>())[0]));
+  }
+  EXPECT_TRUE(CheckFillValue(1e300, DType::kFloat64).ok());
+  EXPECT_THAT(*NDArray::Full({1}, nan, Context::Cpu(), DType::kBool)->ToVector<double>(),
+              ElementsAre(1));  // NaN is truthy, as in MXNet and NumPy
 }
 
 TEST(NDArrayTest, HostCopiesRoundTripEveryDtype) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/graph/infer.h"
@@ -61,11 +62,12 @@ absl::StatusOr<std::map<std::string, ops::InferShape>> FromProto(
     if (!s.known()) continue;
     for (int64_t d : s.dims()) {
       if (d < -1) {
-        return absl::InvalidArgumentError(absl::StrCat("shape of '", name, "' has dim ", d));
+        return absl::InvalidArgumentError(absl::StrCat("shape of ", Quoted(name), " has dim ", d));
       }
     }
     if (s.dims_size() > Shape::kMaxNdim) {
-      return absl::InvalidArgumentError(absl::StrCat("shape of '", name, "' has too many dims"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("shape of ", Quoted(name), " has too many dims"));
     }
     out[name] = Shape(absl::MakeConstSpan(s.dims().data(), s.dims().size()));
   }
@@ -77,7 +79,7 @@ absl::StatusOr<std::map<std::string, DType>> FromProto(
   std::map<std::string, DType> out;
   for (const auto& [name, d] : dtypes) {
     absl::StatusOr<DType> dtype = rpc::FromProtoDType(d);
-    if (!dtype.ok()) return Annotate(dtype.status(), absl::StrCat("dtype of '", name, "'"));
+    if (!dtype.ok()) return Annotate(dtype.status(), absl::StrCat("dtype of ", Quoted(name)));
     out[name] = *dtype;
   }
   return out;
@@ -286,7 +288,7 @@ grpc::Status CompilerService::MakePlan(grpc::ServerContext*, const v1::MakePlanR
     for (const auto& [name, req] : reqs) {
       if (req != v1::OP_REQ_NULL && req != v1::OP_REQ_WRITE_TO && req != v1::OP_REQ_ADD_TO) {
         return absl::InvalidArgumentError(
-            absl::StrCat("grad_req of '", name, "' must be null, write or add"));
+            absl::StrCat("grad_req of ", Quoted(name), " must be null, write or add"));
       }
       if (req != v1::OP_REQ_NULL) options.grad_reqs[name] = static_cast<ops::OpReq>(req);
       absl::StrAppend(&key, "|g:", name, "=", req);

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/ops/builtin.h"
@@ -236,6 +237,69 @@ TEST_F(CompilerServiceTest, BadRequestsGetSpecificCodes) {
   v1::MakePlanResponse pr;
   grpc::ClientContext ctx3;
   EXPECT_EQ(stub_->MakePlan(&ctx3, plan, &pr).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(CompilerServiceTest, HugeNamesGetTheRightCodeAndAShortMessage) {
+  v1::Symbol out;
+  // The registry quotes the whole operator name (libs/ops): ToGrpc's cut keeps it short.
+  grpc::Status s = Op(std::string(20000, 'A'), "x", {}, {}, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LE(s.error_message().size(), 4096u);
+
+  // An unknown operator inside symbol JSON is quoted by libs/graph: 256 bytes at most.
+  v1::DescribeRequest req;
+  req.mutable_symbol()->set_json(absl::StrCat(
+      R"({"nodes": [{"op": ")", std::string(20000, 'A'),
+      R"(", "name": "x", "inputs": []}], "arg_nodes": [], "heads": [[0, 0, 0]]})"));
+  v1::DescribeResponse d;
+  {
+    grpc::ClientContext ctx;
+    s = stub_->Describe(&ctx, req, &d);
+  }
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(s.error_message().size(), 500u);
+  EXPECT_THAT(s.error_message(), HasSubstr("(20000 bytes)"));
+
+  v1::Symbol fc;
+  ASSERT_TRUE(Op("FullyConnected", "fc1", {{"num_hidden", "4"}}, {{"data", Variable("data")}},
+                 &fc).ok());
+  v1::TransformRequest pick;
+  *pick.add_symbols() = fc;
+  pick.set_output_name(std::string(100 << 10, 'o'));
+  v1::TransformResponse picked;
+  {
+    grpc::ClientContext ctx;
+    s = stub_->Transform(&ctx, pick, &picked);
+  }
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(s.error_message().size(), 500u);
+
+  v1::InferShapeRequest infer;
+  *infer.mutable_symbol() = fc;
+  (*infer.mutable_shapes())[std::string(1 << 20, 'n')].set_known(true);
+  v1::InferShapeResponse inferred;
+  {
+    grpc::ClientContext ctx;
+    s = stub_->InferShape(&ctx, infer, &inferred);
+  }
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(s.error_message().size(), 500u);
+}
+
+TEST_F(CompilerServiceTest, OutputIndexOutOfRangeIsInvalidArgument) {
+  v1::Symbol fc;
+  ASSERT_TRUE(Op("FullyConnected", "fc1", {{"num_hidden", "4"}}, {{"data", Variable("data")}},
+                 &fc).ok());
+  for (int index : {1, -1}) {
+    v1::TransformRequest pick;
+    *pick.add_symbols() = fc;
+    pick.set_output_index(index);
+    v1::TransformResponse picked;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Transform(&ctx, pick, &picked);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << index;
+    EXPECT_THAT(s.error_message(), HasSubstr("outside [0, 1)"));
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/rpc/tensor_codec.h"
@@ -70,7 +71,7 @@ absl::StatusOr<NDArray> KVStoreService::DoPull(grpc::ServerContext* context,
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled the pull");
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat("pull of key '", key, "' by rank ", rank,
+          absl::StrCat("pull of key ", Quoted(key), " by rank ", rank,
                        " timed out waiting for the other workers' pushes"));
     }
   }

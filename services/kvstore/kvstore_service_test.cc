@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -227,6 +228,52 @@ TEST_F(KVStoreServiceTest, ErrorsHaveTheirCodes) {
   // Nothing above changed the stored value.
   ASSERT_TRUE(Pull("9", 0, &got).ok());
   EXPECT_THAT(got, ElementsAre(1, 2));
+}
+
+TEST_F(KVStoreServiceTest, HugeKeysGetTheRightCodeAndAShortMessage) {
+  Start({});
+  const std::string key(1 << 20, 'k');
+  std::vector<float> got;
+  for (const grpc::Status& s : {Pull(key, 0, &got), Push(key, 0, {Floats({1, 2})})}) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_LT(s.error_message().size(), 500u);
+    EXPECT_THAT(s.error_message(), HasSubstr("(1048576 bytes)"));
+  }
+  ASSERT_TRUE(Init(key, Floats({1, 2})).ok());  // a long key itself is fine
+  const grpc::Status twice = Init(key, Floats({1, 2}));
+  EXPECT_EQ(twice.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_LT(twice.error_message().size(), 500u);
+
+  v1::SetOptimizerRequest opt;
+  opt.set_name(std::string(1 << 20, 'o'));
+  v1::SetOptimizerResponse resp;
+  grpc::ClientContext ctx;
+  const grpc::Status s = stub_->SetOptimizer(&ctx, opt, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(s.error_message().size(), 500u);
+}
+
+TEST_F(KVStoreServiceTest, SetOptimizerChecksHyperparameters) {
+  Start({.num_workers = 1, .sync = false});
+  ASSERT_TRUE(Init("0", Floats({1, 1})).ok());
+  for (const auto& [name, param, value] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"adam", "learning_rate", "-1"}, {"sgd", "momentum", "-0.9"},
+           {"rmsprop", "gamma1", "1"}, {"adagrad", "eps", "0"}, {"nag", "wd", "-1e-4"}}) {
+    v1::SetOptimizerRequest req;
+    req.set_name(name);
+    (*req.mutable_params())[param] = value;
+    v1::SetOptimizerResponse resp;
+    grpc::ClientContext ctx;
+    const grpc::Status s = stub_->SetOptimizer(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << name << " " << param;
+    EXPECT_THAT(s.error_message(), HasSubstr(param));
+  }
+  // No optimizer was installed: a push overwrites.
+  ASSERT_TRUE(Push("0", 0, {Floats({5, 6})}).ok());
+  std::vector<float> got;
+  ASSERT_TRUE(Pull("0", 0, &got).ok());
+  EXPECT_THAT(got, ElementsAre(5, 6));
 }
 
 TEST_F(KVStoreServiceTest, TenMiBValueThroughTheStreams) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 #include "libs/tensor/allocator.h"
 #include "spdlog/spdlog.h"
@@ -268,8 +269,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionTable::Find(const std::string& i
   auto it = sessions_.find(id);
   if (it == sessions_.end() || it->second->expiry() <= now) {
     return absl::NotFoundError(absl::StrCat(
-        "no session '", id, "' on this worker (never opened, closed, or its lease ran out; "
-        "open a new one)"));
+        "no session ", Quoted(id), " on this worker (never opened, closed, or its lease ran "
+        "out; open a new one)"));
   }
   it->second->Touch(now);
   return it->second;
@@ -280,7 +281,7 @@ absl::Status SessionTable::Close(const std::string& id) {
   base::MutexLock lock(&mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) {
-    return absl::NotFoundError(absl::StrCat("no session '", id, "' on this worker"));
+    return absl::NotFoundError(absl::StrCat("no session ", Quoted(id), " on this worker"));
   }
   dropped = std::move(it->second);  // released after the lock
   sessions_.erase(it);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/client_context.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/executor/executor.h"
@@ -41,7 +42,7 @@ absl::StatusOr<v1::OpReq> ParseReq(const std::string& text) {
   if (text == "add") return v1::OP_REQ_ADD_TO;
   if (text == "null") return v1::OP_REQ_NULL;
   return absl::InvalidArgumentError(
-      absl::StrCat("grad_req must be 'write', 'add' or 'null', got '", text, "'"));
+      absl::StrCat("grad_req must be 'write', 'add' or 'null', got ", Quoted(text)));
 }
 
 // The arrays of `handles`, 0 meaning none.
@@ -195,7 +196,7 @@ grpc::Status WorkerService::Bind(grpc::ServerContext* context, const v1::BindReq
       if (req != v1::OP_REQ_NULL) {
         if (grads[i].is_none()) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "bind: argument '", arg_names[i], "' has a grad_req but no gradient array"));
+              "bind: argument ", Quoted(arg_names[i]), " has a grad_req but no gradient array"));
         }
         (*plan_request.mutable_grad_reqs())[arg_names[i]] = req;
       } else {
@@ -234,7 +235,7 @@ grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
       DType dtype;
       Shape shape;
       MXGRID_RETURN_IF_ERROR(Annotate(rpc::FromProto(checked, &dtype, &shape),
-                                      absl::StrCat("input '", name, "'")));
+                                      absl::StrCat("input ", Quoted(name))));
       v1::PartialShape& p = (*plan_request.mutable_shapes())[name];
       p.set_known(true);
       for (int64_t d : shape.dims()) p.add_dims(d);
@@ -244,7 +245,7 @@ grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
     for (const auto& [name, text] : request->grad_req_by_name()) {
       if (std::find(arg_names.begin(), arg_names.end(), name) == arg_names.end()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("simple_bind: grad_req for '", name, "', which is not an argument"));
+            absl::StrCat("simple_bind: grad_req for ", Quoted(name), ", which is not an argument"));
       }
     }
     for (const std::string& name : arg_names) {
@@ -279,7 +280,7 @@ grpc::Status WorkerService::Forward(grpc::ServerContext* context,
     for (const auto& [name, value] : request->values()) {
       if (inputs.count(name)) {
         return absl::InvalidArgumentError(
-            absl::StrCat("forward: '", name, "' given both as a handle and a value"));
+            absl::StrCat("forward: ", Quoted(name), " given both as a handle and a value"));
       }
       MXGRID_ASSIGN_OR_RETURN(inputs[name], rpc::FromProto(value, bound->exec->context()));
     }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/kvstore/store.h"
@@ -49,8 +50,8 @@ grpc::Status WorkerService::KVCreate(grpc::ServerContext*, const v1::KVCreateReq
     const engine::FlowScope in_session = s->Enter();
     if (request->type() != "local" && request->type() != "device") {
       return absl::InvalidArgumentError(absl::StrCat(
-          "a worker hosts kvstores of type 'local' or 'device', not '", request->type(),
-          "' (dist_* stores are the mxgrid-kvstore service)"));
+          "a worker hosts kvstores of type 'local' or 'device', not ", Quoted(request->type()),
+          " (dist_* stores are the mxgrid-kvstore service)"));
     }
     auto store = std::make_shared<kvstore::Store>(kvstore::StoreOptions{1, /*sync=*/false});
     response->set_store(s->AddStore(std::move(store)));
@@ -68,7 +69,7 @@ grpc::Status WorkerService::KVInit(grpc::ServerContext* context, const v1::KVIni
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values_size() != 1) {
         return absl::InvalidArgumentError(
-            absl::StrCat("kvstore init: key ", pair.key(), " needs exactly one value"));
+            absl::StrCat("kvstore init: key ", Quoted(pair.key()), " needs exactly one value"));
       }
       MXGRID_ASSIGN_OR_RETURN(NDArray value, s->Array(pair.values(0)));
       MXGRID_RETURN_IF_ERROR(store->Init(pair.key(), value));
@@ -87,7 +88,7 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPus
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values().empty()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("kvstore push: key ", pair.key(), " has no values"));
+            absl::StrCat("kvstore push: key ", Quoted(pair.key()), " has no values"));
       }
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, s->Arrays(pair.values()));
       if (!request->return_merged()) {
@@ -106,7 +107,7 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPus
       for (const NDArray& v : values) {
         if (v.shape() != meta.shape || v.dtype() != meta.dtype) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "kvstore push: key ", pair.key(), " holds ", meta.shape.ToString(), " ",
+              "kvstore push: key ", Quoted(pair.key()), " holds ", meta.shape.ToString(), " ",
               DTypeName(meta.dtype), ", got ", v.shape().ToString(), " ", DTypeName(v.dtype())));
         }
       }

@@ -3,7 +3,9 @@
 // process-level tests (three binaries, 1 GiB streams, 16 clients) are in tests/integration.
 #include "services/worker/worker_service.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -298,10 +300,23 @@ TEST_F(WorkerServiceTest, OneRoundTripTrainingStep) {
   v1::SetExecutorOptimizerRequest opt;
   opt.set_session(session_);
   opt.set_executor(bound.executor());
+  opt.set_name("adam");
+  (*opt.mutable_params())["learning_rate"] = "-1";
+  v1::SetExecutorOptimizerResponse opt_resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->SetExecutorOptimizer(&ctx, opt, &opt_resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("learning_rate = -1"));
+  }
+  {
+    grpc::ClientContext ctx;  // the refused optimizer was not installed
+    EXPECT_EQ(stub_->Forward(&ctx, step, &out).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
   opt.set_name("sgd");
   (*opt.mutable_params())["learning_rate"] = "0.5";
   (*opt.mutable_params())["wd"] = "0.1";  // not applied to biases
-  v1::SetExecutorOptimizerResponse opt_resp;
   {
     grpc::ClientContext ctx;
     ASSERT_TRUE(stub_->SetExecutorOptimizer(&ctx, opt, &opt_resp).ok());
@@ -459,6 +474,124 @@ TEST_F(WorkerServiceTest, ExpiredSessionsAreGone) {
   absl::SleepFor(absl::Milliseconds(600));
   v1::InvokeResponse resp;
   EXPECT_EQ(Invoke("elemwise_add", {a, a}, {}, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Client input a status quotes is cut to 256 bytes (libs/base/quote.h), and ToGrpc cuts any
+// message past 4 KiB: the code always reaches the client.
+TEST_F(WorkerServiceTest, HugeNamesGetTheRightCodeAndAShortMessage) {
+  const uint64_t a = Upload({2}, {1, 2});
+  v1::InvokeResponse resp;
+  // The registry quotes the whole name (libs/ops): only ToGrpc's cut keeps it short.
+  grpc::Status st = Invoke(std::string(20000, 'A'), {a}, {}, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LE(st.error_message().size(), 4096u);
+  st = Invoke("Activation", {a}, {{"act_type", std::string(20000, 'r')}}, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LE(st.error_message().size(), 4096u);
+
+  const std::string mine = session_;
+  session_ = std::string(100 << 10, 's');
+  st = Invoke("elemwise_add", {a, a}, {}, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(st.error_message().size(), 500u);
+  EXPECT_THAT(st.error_message(), HasSubstr("(102400 bytes)"));
+  {
+    v1::KeepAliveRequest req;
+    req.set_session(session_);
+    v1::KeepAliveResponse keep;
+    grpc::ClientContext ctx;
+    st = stub_->KeepAlive(&ctx, req, &keep);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_LT(st.error_message().size(), 500u);
+  }
+  session_ = mine;
+
+  v1::KVCreateRequest create;
+  create.set_session(session_);
+  create.set_type(std::string(100 << 10, 't'));
+  v1::KVCreateResponse store;
+  {
+    grpc::ClientContext ctx;
+    st = stub_->KVCreate(&ctx, create, &store);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_LT(st.error_message().size(), 500u);
+  }
+  create.set_type("local");
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVCreate(&ctx, create, &store).ok());
+  }
+  v1::KVPushRequest push;
+  push.set_session(session_);
+  push.set_store(store.store());
+  v1::KVPair* pair = push.add_pairs();
+  pair->set_key(std::string(1 << 20, 'k'));
+  pair->add_values(a);
+  v1::KVPushResponse pushed;
+  grpc::ClientContext ctx;
+  st = stub_->KVPush(&ctx, push, &pushed);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(st.error_message().size(), 500u);
+  EXPECT_THAT(st.error_message(), HasSubstr("(1048576 bytes)"));
+}
+
+TEST_F(WorkerServiceTest, FillsTheDTypeCannotHoldAreInvalidArgument) {
+  v1::CreateArrayRequest create;
+  create.set_session(session_);
+  create.mutable_meta()->set_dtype(v1::INT32);
+  create.mutable_meta()->add_shape(2);
+  create.set_fill(std::nan(""));
+  v1::ArrayInfo info;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->CreateArray(&ctx, create, &info);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("int32"));
+  }
+  auto fill = [&](v1::DType dtype, double value) {
+    create.mutable_meta()->set_dtype(dtype);
+    create.set_fill(0);
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->CreateArray(&ctx, create, &info).ok());
+    v1::FillRequest req;
+    req.set_session(session_);
+    req.set_handle(info.handle());
+    req.set_value(value);
+    v1::FillResponse resp;
+    grpc::ClientContext fill_ctx;
+    return stub_->Fill(&fill_ctx, req, &resp);
+  };
+  EXPECT_EQ(fill(v1::UINT8, 300).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(fill(v1::UINT8, -1).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(fill(v1::INT64, std::numeric_limits<double>::infinity()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(fill(v1::FLOAT16, 1e300).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status st = fill(v1::FLOAT32, 1e300);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("overflows float32"));
+  EXPECT_TRUE(fill(v1::UINT8, 255).ok());
+  EXPECT_TRUE(fill(v1::FLOAT16, std::numeric_limits<double>::infinity()).ok());
+}
+
+TEST_F(WorkerServiceTest, KVSetOptimizerChecksHyperparameters) {
+  v1::KVCreateRequest create;
+  create.set_session(session_);
+  create.set_type("local");
+  v1::KVCreateResponse store;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVCreate(&ctx, create, &store).ok());
+  }
+  v1::KVSetOptimizerRequest req;
+  req.set_session(session_);
+  req.set_store(store.store());
+  req.set_name("adam");
+  (*req.mutable_params())["beta1"] = "1.5";
+  v1::KVSetOptimizerResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status st = stub_->KVSetOptimizer(&ctx, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("beta1 = 1.5 is invalid; it must be in [0, 1)"));
 }
 
 }  // namespace
