@@ -96,6 +96,11 @@ struct PushOptions {
   int priority = 0;
   // Shown in errors and logs; must outlive the operation (use string literals).
   const char* name = "op";
+  // Run a normal CPU operation in the pushing thread, before Push returns, when nothing
+  // blocks it at push time; otherwise it is queued as usual. For tiny operations, whose
+  // cost is the hand-off to a worker thread (and, on a busy machine, waiting for that
+  // thread to be scheduled).
+  bool run_inline_when_ready = false;
 };
 
 class Engine {
@@ -151,19 +156,29 @@ struct EngineOptions {
   // Normal and copy worker threads per GPU device (created when first used).
   int gpu_worker_threads = 2;
   int gpu_copy_threads = 2;
+  // Nice value of the CPU normal pools' threads (and of the OpenMP threads their kernels
+  // start, which inherit it), -20..19. A server makes its compute threads yield to the
+  // threads that answer requests with a positive value; 0 leaves them as created.
+  int cpu_worker_nice = 0;
 };
 
 // Creates an engine. The destructor waits for all pushed work, then joins its threads.
 std::unique_ptr<Engine> CreateEngine(const EngineOptions& options);
 
-// Options from the environment: MXGRID_ENGINE (threaded | naive), MXGRID_CPU_WORKER_NTHREADS.
+// Options from the environment: MXGRID_ENGINE (threaded | naive), MXGRID_CPU_WORKER_NTHREADS,
+// MXGRID_CPU_WORKER_NICE.
 // InvalidArgument for an unknown engine kind or a malformed number.
 absl::StatusOr<EngineOptions> EngineOptionsFromEnv();
 
-// The process-wide engine, created on first use from EngineOptionsFromEnv() (aborting with a
-// clear message if the environment is malformed). Never destroyed: arrays that outlive main()
-// may still release their variables into it.
+// The process-wide engine, created on first use from the options given to
+// ConfigureProcessEngine, else from EngineOptionsFromEnv() (aborting with a clear message if
+// the environment is malformed). Never destroyed: arrays that outlive main() may still
+// release their variables into it.
 Engine* Get();
+
+// Sets the options Get() creates the engine with (a server's main, from its flags).
+// FailedPrecondition once the engine exists.
+absl::Status ConfigureProcessEngine(const EngineOptions& options);
 
 // True while the calling thread is running an engine operation.
 bool InEngineOperation();

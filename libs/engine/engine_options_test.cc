@@ -1,4 +1,9 @@
 // EngineOptionsFromEnv, CreateEngine and the process-wide engine.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -134,6 +139,44 @@ TEST(EngineOptionsTest, GetReturnsOneWorkingEngine) {
   EXPECT_EQ(value, 7);
   engine->DeleteVariable(nullptr, Context::Cpu(), v);
   EXPECT_TRUE(engine->WaitForAll().ok());
+}
+
+TEST(EngineOptionsTest, ConfiguringTheProcessEngineAfterItExistsIsRefused) {
+  Get();
+  EXPECT_EQ(ConfigureProcessEngine(EngineOptions()).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(EngineOptionsTest, NiceFromTheEnvironment) {
+  {
+    ScopedEnv nice("MXGRID_CPU_WORKER_NICE", "7");
+    absl::StatusOr<EngineOptions> options = EngineOptionsFromEnv();
+    ASSERT_TRUE(options.ok()) << options.status();
+    EXPECT_EQ(options->cpu_worker_nice, 7);
+  }
+  for (const char* bad : {"20", "-21", "x"}) {
+    ScopedEnv nice("MXGRID_CPU_WORKER_NICE", bad);
+    EXPECT_EQ(EngineOptionsFromEnv().status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(EngineOptionsTest, CpuWorkersRunAtTheirNiceValue) {
+  EngineOptions options;
+  options.cpu_worker_threads = 1;
+  options.cpu_worker_nice = 5;
+  std::unique_ptr<Engine> engine = CreateEngine(options);
+  // Raising a nice value needs no privilege; a test run already above 5 stays where it is.
+  const int before = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  int seen = -100;
+  engine->PushSync(
+      [&seen](const RunContext&) {
+        errno = 0;
+        seen = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+        return absl::OkStatus();
+      },
+      Context::Cpu(), {}, {});
+  ASSERT_TRUE(engine->WaitForAll().ok());
+  EXPECT_EQ(seen, std::max(5, before));
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 //     has one), and array storage allocated inside the scope (libs/tensor) is charged to
 //     that account too.
 // An engine operation runs inside its flow's scope, so pushes and allocations it makes
-// belong to the same flow.
+// belong to the same flow. Cancel() (a session closed or expired) makes the flow's queued
+// operations that have not started yet finish with Cancelled instead of running: nobody
+// can read their results, and a client that goes away leaves no backlog behind.
 //
 //   auto flow = std::make_shared<engine::Flow>("session 1a2b", limits, session_memory);
 //   MXGRID_RETURN_IF_ERROR(flow->WaitForRoom(deadline));
@@ -73,6 +75,11 @@ class Flow : public std::enable_shared_from_this<Flow> {
   // Operations finished since the flow was made.
   int64_t finished_ops() const { return finished_ops_.load(std::memory_order_relaxed); }
 
+  // Operations that have not started yet, and those pushed later, are skipped: they finish
+  // with Cancelled (passed on to their outputs, as any error). Irreversible.
+  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
   // Engine side: an operation writing `bytes` was pushed / has finished.
   void OnQueued(int64_t bytes);
   void OnFinished(int64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
@@ -86,6 +93,7 @@ class Flow : public std::enable_shared_from_this<Flow> {
   std::atomic<int64_t> queued_ops_{0};
   std::atomic<int64_t> queued_bytes_{0};
   std::atomic<int64_t> finished_ops_{0};
+  std::atomic<bool> cancelled_{false};
   // Callers in WaitForRoom; OnFinished signals only when there are some.
   std::atomic<int> waiters_{0};
   base::Mutex mu_;

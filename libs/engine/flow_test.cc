@@ -192,3 +192,45 @@ TEST(FlowTest, ADependentChainDoesNotHoldBackAnotherFlow) {
 
 }  // namespace
 }  // namespace mxgrid::engine
+
+namespace mxgrid::engine {
+namespace {
+
+TEST(FlowTest, ACancelledFlowSkipsWhatHasNotStarted) {
+  std::unique_ptr<Engine> engine = OneWorkerEngine();
+  auto flow = std::make_shared<Flow>("session 1", FlowLimits{}, nullptr);
+  VarHandle out = engine->NewVariable();
+  Event gate, started;
+  std::atomic<int> ran{0};
+  {
+    FlowScope scope(flow);
+    engine->PushSync(
+        [&](const RunContext&) {
+          started.Notify();
+          EXPECT_TRUE(gate.WaitFor());
+          ++ran;
+          return absl::OkStatus();
+        },
+        Context::Cpu(), {}, {});
+    for (int i = 0; i < 10; ++i) {
+      engine->PushSync(
+          [&](const RunContext&) {
+            ++ran;
+            return absl::OkStatus();
+          },
+          Context::Cpu(), {}, {out});
+    }
+  }
+  ASSERT_TRUE(started.WaitFor());
+  flow->Cancel();
+  gate.Notify();
+  const absl::Status s = engine->WaitForVar(out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_EQ(ran.load(), 1);  // the running one finished; the queued ones were skipped
+  EXPECT_EQ(flow->queued_ops(), 0);
+  engine->WaitForAll().IgnoreError();
+  engine->DeleteVariable([](const RunContext&) {}, Context::Cpu(), out);
+}
+
+}  // namespace
+}  // namespace mxgrid::engine

@@ -5,6 +5,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/base/check.h"
 #include "libs/engine/internal/run_fn.h"
@@ -94,14 +95,14 @@ ThreadedEngine::ThreadedEngine(const EngineOptions& options) : options_(options)
       << options_.cpu_worker_threads << " (>= 0), cpu_priority_threads="
       << options_.cpu_priority_threads << ", gpu_worker_threads=" << options_.gpu_worker_threads
       << ", gpu_copy_threads=" << options_.gpu_copy_threads << " (>= 1)";
-  cpu_pool_ = std::make_unique<WorkerPool>(
-      PoolOptions("mxg-cpu0", CpuWorkerThreads(options_), WorkerPool::Order::kFifo));
+  cpu_pool_ = std::make_unique<WorkerPool>(PoolOptions(
+      "mxg-cpu0", CpuWorkerThreads(options_), WorkerPool::Order::kFifo, options_.cpu_worker_nice));
   priority_pool_ = std::make_unique<WorkerPool>(PoolOptions(
       "mxg-cpu-prio", options_.cpu_priority_threads, WorkerPool::Order::kPriority));
 }
 
 WorkerPool::Options ThreadedEngine::PoolOptions(std::string name, int threads,
-                                                WorkerPool::Order order) {
+                                                WorkerPool::Order order, int nice) {
   WorkerPool::Options options;
   options.name = std::move(name);
   options.threads = threads;
@@ -109,6 +110,7 @@ WorkerPool::Options ThreadedEngine::PoolOptions(std::string name, int threads,
   options.executor = &ExecuteOnWorker;
   options.on_idle = &FlushWorkerCompletions;
   options.owner = this;
+  options.nice = nice;
   return options;
 }
 
@@ -222,6 +224,8 @@ OprBlock* ThreadedEngine::NewOpr(OprKind kind, Context ctx, const PushOptions& o
   opr->engine = this;
   opr->run_inline = kind != OprKind::kSync || options.property == FnProperty::kAsync ||
                     options.property == FnProperty::kDeleteVar;
+  opr->inline_when_ready = options.run_inline_when_ready && kind == OprKind::kSync &&
+                           options.property == FnProperty::kNormal && ctx.is_cpu();
   if (kind == OprKind::kSync || kind == OprKind::kAsync) {
     if (Flow* flow = CurrentFlow()) opr->flow = flow->shared_from_this();
   }
@@ -243,7 +247,9 @@ void ThreadedEngine::Submit(OprBlock* opr, absl::Span<const VarHandle> reads,
   const int hold = static_cast<int>(opr->entries.size()) + 1;
   opr->wait.store(hold, std::memory_order_relaxed);
   const int release = AppendAll(opr) + 1;
-  if (opr->wait.fetch_sub(release, std::memory_order_acq_rel) == release) Dispatch(opr);
+  if (opr->wait.fetch_sub(release, std::memory_order_acq_rel) == release) {
+    Dispatch(opr, /*pushing=*/true);
+  }
 }
 
 // Holding every variable's lock at once (in address order) makes the push atomic with
@@ -257,9 +263,9 @@ int ThreadedEngine::AppendAll(OprBlock* opr) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   return granted;
 }
 
-void ThreadedEngine::Dispatch(OprBlock* opr) {
+void ThreadedEngine::Dispatch(OprBlock* opr, bool pushing) {
   InlineQueue& queue = inline_queue;
-  if (!opr->run_inline) {
+  if (!opr->run_inline && !(pushing && opr->inline_when_ready)) {
     WorkerPool* pool = PoolFor(*opr);
     // Kept on this thread only while nothing else waits in the pool: queued operations
     // (another flow's above all) must not wait behind a dependent chain.
@@ -314,8 +320,9 @@ WorkerPool* ThreadedEngine::LazyPool(PoolKind kind, int device_id) {
     const std::string id = std::to_string(device_id);
     switch (kind) {
       case PoolKind::kCpuNormal:
-        pool = std::make_unique<WorkerPool>(
-            PoolOptions("mxg-cpu" + id, CpuWorkerThreads(options_), WorkerPool::Order::kFifo));
+        pool = std::make_unique<WorkerPool>(PoolOptions("mxg-cpu" + id, CpuWorkerThreads(options_),
+                                                        WorkerPool::Order::kFifo,
+                                                        options_.cpu_worker_nice));
         break;
       case PoolKind::kGpuNormal:
         pool = std::make_unique<WorkerPool>(PoolOptions(
@@ -373,6 +380,13 @@ void ThreadedEngine::Execute(OprBlock* opr) {
   }
   if (inherited != nullptr && opr->property != FnProperty::kNoSkip) {
     Complete(opr, std::move(inherited));
+    return;
+  }
+  if (opr->flow != nullptr && opr->flow->cancelled() &&
+      opr->property != FnProperty::kNoSkip) {
+    Complete(opr, internal::MakeErrorRef(absl::CancelledError(
+                      absl::StrCat(opr->flow->name(), " was closed before '", opr->name,
+                                   "' ran"))));
     return;
   }
   // Pushes and allocations the operation makes belong to its flow.

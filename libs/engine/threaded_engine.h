@@ -75,15 +75,17 @@ class ThreadedEngine final : public Engine {
   // Appends every entry to its variable, holding all their locks (address order); returns
   // how many were granted at once.
   int AppendAll(OprBlock* opr);
-  // `opr` is ready: queue it on its pool, or run it inline.
-  void Dispatch(OprBlock* opr);
+  // `opr` is ready: queue it on its pool, or run it inline. `pushing`: called by Submit in
+  // the thread that pushed it (PushOptions::run_inline_when_ready applies).
+  void Dispatch(OprBlock* opr, bool pushing = false);
   WorkerPool* PoolFor(const OprBlock& opr);
   WorkerPool* LazyPool(PoolKind kind, int device_id);
 
   static void ExecuteOnWorker(OprBlock* opr);
   // WorkerPool idle hook: hands the completions a worker counted locally to pending_.
   static void FlushWorkerCompletions();
-  WorkerPool::Options PoolOptions(std::string name, int threads, WorkerPool::Order order);
+  WorkerPool::Options PoolOptions(std::string name, int threads, WorkerPool::Order order,
+                                  int nice = 0);
   // Runs `opr` (or skips it, passing its input error on) and completes it unless async.
   void Execute(OprBlock* opr);
   static void OnAsyncComplete(void* engine, void* opr, const absl::Status& status);

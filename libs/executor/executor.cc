@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/engine/engine.h"
@@ -90,7 +91,7 @@ void AddVar(std::vector<engine::VarHandle>* vars, const NDArray& a) {
 absl::Status CheckShape(const NDArray& a, const Shape& want, absl::string_view what,
                         absl::string_view name) {
   if (a.shape() == want) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(what, " '", name, "' has shape ",
+  return absl::InvalidArgumentError(absl::StrCat(what, " ", Quoted(name), " has shape ",
                                                  a.shape().ToString(), ", expected ",
                                                  want.ToString()));
 }
@@ -170,10 +171,10 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Bind(const graph::Symbol& sy
   auto check_array = [&](const NDArray& a, const std::string& name,
                          absl::string_view what) -> absl::Status {
     if (a.is_none()) {
-      return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " '", name, "' is missing"));
+      return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " ", Quoted(name), " is missing"));
     }
     if (a.context() != ctx) {
-      return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " '", name, "' is on ",
+      return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " ", Quoted(name), " is on ",
                                                      a.context().ToString(),
                                                      ", the executor on ", ctx.ToString()));
     }
@@ -224,7 +225,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::SimpleBind(
   for (const auto& [name, req] : grad_reqs) {
     if (std::find(arg_names.begin(), arg_names.end(), name) == arg_names.end()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("grad_req names '", name, "', which is not an argument"));
+          absl::StrCat("grad_req names ", Quoted(name), ", which is not an argument"));
     }
   }
   // One plan decides every shape and dtype; the arrays are then allocated from it.
@@ -350,12 +351,12 @@ absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArra
   for (const auto& [name, value] : inputs) {
     auto it = std::find(names.begin(), names.end(), name);
     if (it == names.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("forward: '", name,
-                                                     "' is not an argument of the symbol"));
+      return absl::InvalidArgumentError(absl::StrCat("forward: ", Quoted(name),
+                                                     " is not an argument of the symbol"));
     }
     const NDArray& arg = args_[it - names.begin()];
     if (value.is_none()) {
-      return absl::InvalidArgumentError(absl::StrCat("forward: input '", name, "' is none"));
+      return absl::InvalidArgumentError(absl::StrCat("forward: input ", Quoted(name), " is none"));
     }
     MXGRID_RETURN_IF_ERROR(CheckShape(value, arg.shape(), "forward: input", name));
     if (!value.SharesStorageWith(arg)) MXGRID_RETURN_IF_ERROR(value.CopyTo(arg));

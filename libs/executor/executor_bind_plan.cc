@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 #include "libs/executor/executor.h"
 
@@ -16,12 +17,12 @@ absl::Status CheckAgainst(const NDArray &a, const graph::Plan::Entry &want,
                           absl::string_view name) {
   if (a.is_none()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("bind: ", what, " '", name, "' is missing"));
+        absl::StrCat("bind: ", what, " ", Quoted(name), " is missing"));
   }
   if (a.shape() != want.shape || a.dtype() != want.dtype ||
       a.context() != ctx) {
     return absl::InvalidArgumentError(
-        absl::StrCat("bind: ", what, " '", name, "' is ", a.shape().ToString(),
+        absl::StrCat("bind: ", what, " ", Quoted(name), " is ", a.shape().ToString(),
                      " ", DTypeName(a.dtype()), " on ", a.context().ToString(),
                      "; the plan needs ", want.shape.ToString(), " ",
                      DTypeName(want.dtype), " on ", ctx.ToString()));

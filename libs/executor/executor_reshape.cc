@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 #include "libs/executor/executor.h"
 #include "libs/graph/infer.h"
@@ -29,13 +30,13 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Reshape(
     if (want == old.shape()) return old;
     if (!shapes.count(name) && !partial_shaping) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "reshape: the shape of unspecified argument '", name, "' changed from ",
+          "reshape: the shape of unspecified argument ", Quoted(name), " changed from ",
           old.shape().ToString(), " to ", want.ToString(), "; pass partial_shaping=true"));
     }
     if (want.Size() <= old.size()) return old.ViewAs(want, old.dtype());
     if (!allow_up_sizing) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "reshape: the new shape of '", name, "' ", want.ToString(),
+          "reshape: the new shape of ", Quoted(name), " ", want.ToString(),
           " is larger than the original ", old.shape().ToString(),
           "; pass allow_up_sizing=true or bind a new executor"));
     }

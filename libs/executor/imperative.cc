@@ -13,6 +13,9 @@
 namespace mxgrid::executor {
 namespace {
 
+// Calls touching at most this many bytes (inputs and outputs) run inline when ready.
+constexpr size_t kInlineBytes = 16 << 10;
+
 using tensor::NDArray;
 
 // What one pushed call owns: the operator and every array it touches (kept alive until
@@ -144,6 +147,12 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
   }
   engine::PushOptions push;
   push.name = name.c_str();  // the OpDef outlives the call (registries are never freed)
+  // A tiny call runs in the caller's thread when its inputs are ready: the hand-off to a
+  // worker would cost more than the kernel (and on a busy machine, a scheduling delay).
+  size_t bytes = 0;
+  for (const NDArray& a : inputs) bytes += a.nbytes();
+  for (const NDArray& o : call->outputs) bytes += o.nbytes();
+  push.run_inline_when_ready = bytes <= kInlineBytes;
   engine::Get()->PushSync([call](const engine::RunContext&) { return Run(*call); }, ctx, reads,
                           writes, push);
   return std::vector<NDArray>(call->outputs.begin(), call->outputs.begin() + visible);

@@ -1,6 +1,7 @@
 // Imperative operator calls: what `mx.nd.FullyConnected(x, w, b, num_hidden=4)` or `a + b`
 // does in MXNet. Invoke infers the outputs' shapes and types, allocates them (or checks the
-// arrays given for `out=`), pushes the kernel to the engine and returns at once; the outputs
+// arrays given for `out=`), pushes the kernel to the engine and returns at once (a call on
+// at most 16 KiB whose inputs are ready runs in the calling thread first); the outputs
 // are valid to use immediately (later work on them is ordered after this kernel), and an
 // error inside the kernel surfaces at the next read of an output.
 //

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "libs/base/quote.h"
 
 namespace mxgrid::ops {
 
@@ -80,8 +81,8 @@ const std::string* ParamReader::Lookup(absl::string_view key) {
 
 absl::Status ParamReader::Bad(absl::string_view key, const std::string& value,
                               absl::string_view expected) const {
-  return absl::InvalidArgumentError(absl::StrCat(op_, ": parameter '", key, "' = '", value,
-                                                 "' is not ", expected));
+  return absl::InvalidArgumentError(absl::StrCat(op_, ": parameter ", Quoted(key), " = ",
+                                                 Quoted(value), " is not ", expected));
 }
 
 absl::Status ParamReader::Error(absl::string_view message) const {
@@ -185,7 +186,8 @@ absl::Status ParamReader::Finish() const {
     if (key.size() > 4 && absl::StartsWith(key, "__") && absl::EndsWith(key, "__")) continue;
     if (used_.count(key) == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          op_, ": unknown parameter '", key, "' (= '", value, "'); known parameters: ",
+          op_, ": unknown parameter ", Quoted(key), " (= ", Quoted(value),
+          "); known parameters: ",
           absl::StrJoin(used_, ", ")));
     }
   }

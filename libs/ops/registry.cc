@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 
 namespace mxgrid::ops {
@@ -31,7 +32,7 @@ absl::Status Registry::Register(OpDef def) {
 absl::StatusOr<const OpDef*> Registry::Find(absl::string_view name) const {
   auto it = by_name_.find(name);
   if (it == by_name_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown operator '", name, "'"));
+    return absl::NotFoundError(absl::StrCat("unknown operator ", Quoted(name)));
   }
   return it->second;
 }

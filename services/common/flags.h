@@ -30,7 +30,8 @@
 namespace mxgrid::services {
 
 // Parses the flags above (and the binary's own), handles --help, sets up logging with the
-// server's name and --log_level, and returns the ServerOptions. Exits with status 2 and a
+// server's name and --log_level, limits malloc to one arena per core (unless
+// MALLOC_ARENA_MAX is set), and returns the ServerOptions. Exits with status 2 and a
 // message on a bad flag, a bad log level or a stray positional argument.
 ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const char* usage);
 

@@ -42,13 +42,15 @@ void EnableBuiltinServices() {
   });
 }
 
-// civetweb's settings for the /metrics endpoint: a few threads (a scrape is cheap), requests
-// and idle keep-alive connections bounded in size and time, so that slow or hostile clients
-// hold a thread for seconds at most and a scraper still gets through.
+// civetweb's settings for the /metrics endpoint. civetweb serves a connection per thread and
+// its timeouts apply to each read, so a client dribbling header bytes holds a thread for as
+// long as it likes: 16 threads keep a scraper getting through while a few such clients
+// (the endpoint is on loopback unless exposed) hold theirs; requests and idle keep-alive
+// connections are bounded in size and time.
 std::vector<std::string> MetricsHttpOptions(const std::string& address) {
   return {
       "listening_ports", address,           //
-      "num_threads", "4",                   //
+      "num_threads", "16",                  // more than a few slow clients can hold
       "max_request_size", "16384",          // request line + headers
       "request_timeout_ms", "3000",         //
       "enable_keep_alive", "yes",           //
@@ -103,6 +105,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &server->port_);
   // Without this, two servers could share one port via SO_REUSEPORT and split its calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Keepalive: clients may ping every 10 s, also between calls (the Python client watches
+  // the worker's liveness this way); the server pings idle clients every minute and drops
+  // connections that do not answer within 20 s, so a vanished client's calls end.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);

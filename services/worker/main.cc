@@ -4,7 +4,10 @@
 // in-process.
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <utility>
 #include <memory>
 #include <string>
@@ -13,12 +16,14 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "libs/engine/engine.h"
 #include "libs/ops/builtin.h"
 #include "libs/tensor/allocator.h"
 #include "services/common/flags.h"
 #include "services/common/gauges.h"
 #include "services/compiler/compiler_service.h"
 #include "services/worker/worker_service.h"
+#include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, compiler, "",
           "host:port of the mxgrid-compiler that makes execution plans for Bind. Empty: this "
@@ -39,6 +44,10 @@ ABSL_FLAG(int64_t, session_max_queued_ops, 8192,
           "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, session_max_queued_mb, 4096,
           "Bytes (MiB) that one session's queued operations may write, limited the same way.");
+ABSL_FLAG(int, compute_nice, 10,
+          "Nice value of the threads that run operators (-20..19; MXGRID_CPU_WORKER_NICE "
+          "overrides): they yield the CPU to the threads that answer requests, so that one "
+          "session's heavy operators do not delay another's calls. 0 disables.");
 ABSL_FLAG(size_t, op_cache_entries, 4096,
           "Parsed operators (name + attributes) kept for repeated imperative calls.");
 
@@ -62,6 +71,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  absl::StatusOr<mxgrid::engine::EngineOptions> engine = mxgrid::engine::EngineOptionsFromEnv();
+  if (!engine.ok()) {
+    std::fprintf(stderr, "mxgrid-worker: %s\n", std::string(engine.status().message()).c_str());
+    return 2;
+  }
+  if (std::getenv("MXGRID_CPU_WORKER_NICE") == nullptr) {
+    engine->cpu_worker_nice = std::clamp(absl::GetFlag(FLAGS_compute_nice), -20, 19);
+  }
+  if (absl::Status s = mxgrid::engine::ConfigureProcessEngine(*engine); !s.ok()) {
+    std::fprintf(stderr, "mxgrid-worker: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   mxgrid::services::SessionQuotas& quotas = worker.sessions.quotas;
   const int64_t host_limit = mxgrid::tensor::HostMemoryAccount()->limit();
   quotas.max_memory_bytes = absl::GetFlag(FLAGS_session_memory_mb) > 0
@@ -71,7 +92,10 @@ int main(int argc, char** argv) {
   quotas.max_executors = absl::GetFlag(FLAGS_session_max_executors);
   quotas.max_queued_ops = absl::GetFlag(FLAGS_session_max_queued_ops);
   quotas.max_queued_bytes = absl::GetFlag(FLAGS_session_max_queued_mb) << 20;
-  worker.sessions.on_session_memory_released = [] { mxgrid::tensor::ReleaseCachedHostMemory(); };
+  worker.sessions.on_session_memory_released = [] {
+    mxgrid::tensor::ReleaseCachedHostMemory();
+    spdlog::debug("a closed session's memory drained: cached host memory given back");
+  };
   worker.op_cache_entries = absl::GetFlag(FLAGS_op_cache_entries);
   worker.max_message_bytes = options.max_message_bytes;
   mxgrid::services::WorkerService service(&mxgrid::ops::GlobalRegistry(), worker);

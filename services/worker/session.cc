@@ -258,7 +258,7 @@ std::shared_ptr<Session> SessionTable::Open(absl::Duration lease, std::string cl
   } while (sessions_.count(id));
   auto session = std::make_shared<Session>(id, std::move(client), lease, options_.quotas);
   sessions_.emplace(id, session);
-  spdlog::info("session {} opened for '{}' with a {} lease", id, session->client(),
+  spdlog::info("session {} opened for {} with a {} lease", id, Quoted(session->client()),
              absl::FormatDuration(lease));
   return session;
 }
@@ -286,6 +286,7 @@ absl::Status SessionTable::Close(const std::string& id) {
   dropped = std::move(it->second);  // released after the lock
   sessions_.erase(it);
   WatchReleased(*dropped);
+  dropped->flow()->Cancel();  // its queued work is of no use to anyone now
   spdlog::info("session {} closed", id);
   return absl::OkStatus();
 }
@@ -295,9 +296,10 @@ int SessionTable::ReapExpired(absl::Time now) {
   base::MutexLock lock(&mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (it->second->expiry() <= now) {
-      spdlog::info("session {} of '{}' expired; freeing its {} arrays", it->first,
-                 it->second->client(), it->second->ListArrays().size());
+      spdlog::info("session {} of {} expired; freeing its {} arrays", it->first,
+                 Quoted(it->second->client()), it->second->ListArrays().size());
       WatchReleased(*it->second);
+      it->second->flow()->Cancel();
       dropped.push_back(std::move(it->second));
       it = sessions_.erase(it);
     } else {

@@ -182,9 +182,11 @@ class SessionTable {
       ABSL_LOCKS_EXCLUDED(mu_);
   // The session, its lease renewed. NotFound for an unknown, closed or expired session.
   absl::StatusOr<std::shared_ptr<Session>> Find(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
-  // NotFound as Find.
+  // Removes the session; its operations that have not started are skipped
+  // (engine::Flow::Cancel). NotFound as Find.
   absl::Status Close(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
-  // Removes sessions whose lease ran out by `now`; how many.
+  // Removes sessions whose lease ran out by `now` (their queued work is skipped as on
+  // Close); how many.
   int ReapExpired(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   int size() const ABSL_LOCKS_EXCLUDED(mu_);
   // Every open session (for metrics).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/executor/imperative.h"
@@ -88,7 +89,7 @@ absl::Status WorkerService::DoInvokeBatch(grpc::ServerContext* context,
   for (int i = 0; i < request.calls_size(); ++i) {
     absl::Status st = DoInvoke(context, *s, request.calls(i), response->add_results());
     if (!st.ok()) {
-      return Annotate(st, absl::StrCat("call ", i, " (", request.calls(i).op(), ")"));
+      return Annotate(st, absl::StrCat("call ", i, " (", Quoted(request.calls(i).op()), ")"));
     }
   }
   if (!request.free().empty()) MXGRID_RETURN_IF_ERROR(s->Free(request.free()));

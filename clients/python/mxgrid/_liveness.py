@@ -4,14 +4,13 @@ A worker that is stopped (SIGSTOP, a debugger, a hung host) keeps its TCP connec
 so without these a call to it would wait for as long as it is stopped.
 
 - **Keepalive** (``channel_options``): every channel pings its server after
-  ``keepalive_time`` seconds without reads and drops the connection when a ping is not
-  acknowledged within 20 s; the calls on it then fail with UNAVAILABLE. The default (330 s)
-  is what today's servers accept: a gRPC C++ server without
-  ``GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS`` answers pings closer than 5
-  minutes apart (while it sends no data) with GOAWAY "too_many_pings", which fails the calls
-  in flight. Pings are sent only while calls are in flight (an idle channel's pings are
-  limited to one per 2 hours by default). ``MXGRID_KEEPALIVE_TIME`` lowers it where the
-  servers allow it.
+  ``keepalive_time`` seconds without reads (default 20 s; ``MXGRID_KEEPALIVE_TIME``), also
+  while no call is in flight, and drops the connection when a ping is not acknowledged
+  within 20 s; the calls on it then fail with UNAVAILABLE. mxgrid's servers accept pings
+  every 10 s with or without calls (services/common/server.cc sets
+  GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS and KEEPALIVE_PERMIT_WITHOUT_CALLS);
+  a plain gRPC C++ server answers pings closer than 5 minutes apart with GOAWAY
+  "too_many_pings", so keep the time above 300 s against other servers.
 - **Deadlines** (``Settings.call_timeout``, ``MXGRID_CALL_TIMEOUT`` or
   ``mx.connect(call_timeout=)``, default 60 s): every call that should finish quickly
   (session calls, array creation, Invoke, Bind, KV calls, compiler calls) has one; a server
@@ -45,7 +44,7 @@ DEFAULT_CALL_TIMEOUT = 60.0
 DEFAULT_LIVENESS_TIMEOUT = 30.0
 # Above gRPC C++'s default minimum interval between received pings (5 min) with a margin
 # for timer slack, so that today's servers never count a ping as abuse.
-DEFAULT_KEEPALIVE_TIME = 330.0
+DEFAULT_KEEPALIVE_TIME = 20.0
 KEEPALIVE_TIMEOUT = 20.0
 
 
@@ -96,8 +95,9 @@ def channel_options(settings=None, max_message_bytes=None):
     keepalive = (settings.keepalive_time if settings is not None else DEFAULT_KEEPALIVE_TIME)
     opts = [("grpc.keepalive_time_ms", int(keepalive * 1000)),
             ("grpc.keepalive_timeout_ms", int(KEEPALIVE_TIMEOUT * 1000)),
-            # Idle channels do not ping: servers allow that only once per 2 hours.
-            ("grpc.keepalive_permit_without_calls", 0),
+            # Idle channels ping too: a session's worker that vanished is noticed before
+            # the next call (mxgrid's servers permit it).
+            ("grpc.keepalive_permit_without_calls", 1),
             # Keep pinging through a long call that receives nothing (gRPC's default stops
             # after 2 pings); pings stay keepalive_time apart.
             ("grpc.http2.max_pings_without_data", 0)]

@@ -1,23 +1,25 @@
-// ObjectPool<T>: a free list of T objects carved from chunks, so that the engine's hot paths
-// (one OprBlock per push, one Var per NewVariable) never reach the heap allocator once the
-// pool has grown to the working-set size.
+// ObjectPool<T>: a bounded free list of T objects, so that the engine's hot paths (one
+// OprBlock per push, one Var per NewVariable) rarely reach the heap allocator once the pool
+// holds the working set, while a burst (a million variables, a flood of queued operations)
+// does not pin its memory for the life of the process: at most `max_cached` free objects are
+// kept; objects freed beyond that are deleted.
 //
 // T must be default-constructible and have a public member `T* pool_next` that the pool may
-// overwrite while the object is free. Objects are constructed once, when their chunk is
-// allocated, and destroyed with the pool; Free() takes an object back in whatever state the
-// caller left it, so callers reset objects before freeing them.
+// overwrite while the object is free. Free() takes an object back in whatever state the
+// caller left it, so callers reset objects before freeing them; Alloc() hands out cached
+// objects as they were freed and new ones default-constructed.
 //
 // Thread-safety: Alloc and Free are thread-safe. Free is lock-free (a Treiber-stack push);
 // Alloc takes a spin lock (usually uncontended: one pushing thread) and, when its private
 // list is empty, grabs every freed object at once with an atomic exchange, which avoids the
-// ABA problem of single-element lock-free pops.
+// ABA problem of single-element lock-free pops. The cache bound is approximate by a few
+// objects under contention.
 #ifndef MXGRID_LIBS_ENGINE_INTERNAL_OBJECT_POOL_H_
 #define MXGRID_LIBS_ENGINE_INTERNAL_OBJECT_POOL_H_
 
 #include <atomic>
 #include <cstddef>
-#include <memory>
-#include <vector>
+#include <cstdint>
 
 #include "absl/base/thread_annotations.h"
 #include "libs/engine/internal/spin_lock.h"
@@ -27,25 +29,38 @@ namespace mxgrid::engine::internal {
 template <typename T>
 class ObjectPool {
  public:
-  // `chunk_size` objects are constructed whenever the pool runs dry.
-  explicit ObjectPool(size_t chunk_size = 256) : chunk_size_(chunk_size) {}
+  explicit ObjectPool(int64_t max_cached = 4096) : max_cached_(max_cached) {}
   ObjectPool(const ObjectPool&) = delete;
   ObjectPool& operator=(const ObjectPool&) = delete;
+  // REQUIRES: every object from Alloc() was given back with Free().
+  ~ObjectPool() {
+    DeleteList(returned_.exchange(nullptr, std::memory_order_acquire));
+    SpinLockHolder lock(&mu_);
+    DeleteList(local_);
+    local_ = nullptr;
+  }
 
   // Returns a free object (never null).
   T* Alloc() {
-    SpinLockHolder lock(&mu_);
-    if (local_ == nullptr) {
-      local_ = returned_.exchange(nullptr, std::memory_order_acquire);
-      if (local_ == nullptr) Grow();
+    {
+      SpinLockHolder lock(&mu_);
+      if (local_ == nullptr) local_ = returned_.exchange(nullptr, std::memory_order_acquire);
+      if (T* obj = local_) {
+        local_ = obj->pool_next;
+        cached_.fetch_sub(1, std::memory_order_relaxed);
+        return obj;
+      }
     }
-    T* obj = local_;
-    local_ = obj->pool_next;
-    return obj;
+    return new T();
   }
 
   // Takes back an object obtained from Alloc() of this pool.
   void Free(T* obj) {
+    if (cached_.fetch_add(1, std::memory_order_relaxed) >= max_cached_) {
+      cached_.fetch_sub(1, std::memory_order_relaxed);
+      delete obj;
+      return;
+    }
     T* head = returned_.load(std::memory_order_relaxed);
     do {
       obj->pool_next = head;
@@ -54,22 +69,21 @@ class ObjectPool {
   }
 
  private:
-  void Grow() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    chunks_.push_back(std::make_unique<T[]>(chunk_size_));
-    T* chunk = chunks_.back().get();
-    // Linked so that Alloc hands out the chunk in address order.
-    for (size_t i = chunk_size_; i-- > 0;) {
-      chunk[i].pool_next = local_;
-      local_ = &chunk[i];
+  static void DeleteList(T* obj) {
+    while (obj != nullptr) {
+      T* next = obj->pool_next;
+      delete obj;
+      obj = next;
     }
   }
 
-  const size_t chunk_size_;
+  const int64_t max_cached_;
+  // Free objects in returned_ and local_.
+  alignas(64) std::atomic<int64_t> cached_{0};
   // Objects freed since the last refill (written by any thread).
   alignas(64) std::atomic<T*> returned_{nullptr};
   alignas(64) SpinLock mu_;
   T* local_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::vector<std::unique_ptr<T[]>> chunks_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mxgrid::engine::internal

@@ -83,6 +83,7 @@ struct alignas(64) OprBlock {
   std::atomic<int> wait{0};
   OprKind kind = OprKind::kSync;
   bool run_inline = false;  // runs in the thread that makes it ready (kAsync, kDeleteVar)
+  bool inline_when_ready = false;  // PushOptions::run_inline_when_ready
   FnProperty property = FnProperty::kNormal;
   int priority = 0;
   const char* name = "op";

@@ -1,6 +1,8 @@
 #include "libs/engine/internal/worker_pool.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -239,6 +241,9 @@ void WorkerPool::Loop() {
   current_owner = options_.owner;
   current_pool = this;
   pthread_setname_np(pthread_self(), options_.name.substr(0, 15).c_str());
+  // Per thread on Linux. Raising it needs no privilege; a refusal (lowering it without
+  // CAP_SYS_NICE) leaves the thread as it was.
+  if (options_.nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
   while (OprBlock* opr = Pop()) options_.executor(opr);
 }
 

@@ -50,6 +50,8 @@ class WorkerPool {
     IdleHook on_idle = nullptr;
     // Identifies the pool's owner to code running on its threads (CurrentOwner()).
     const void* owner = nullptr;
+    // Nice value the threads set for themselves when they start; 0 leaves it.
+    int nice = 0;
   };
 
   explicit WorkerPool(Options options);

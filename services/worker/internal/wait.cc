@@ -26,7 +26,12 @@ absl::Status WaitToRead(grpc::ServerContext* context, const tensor::NDArray& a) 
 }
 
 absl::Status WaitForRoom(grpc::ServerContext* context, const Session& session) {
-  return session.flow()->WaitForRoom(absl::FromChrono(context->deadline()), [context] {
+  // Gives up a little before the call's deadline, so that the client receives
+  // RESOURCE_EXHAUSTED (what to do: wait for results) rather than its own DEADLINE_EXCEEDED.
+  const absl::Time deadline = absl::FromChrono(context->deadline());
+  const absl::Duration left = deadline - absl::Now();
+  const absl::Duration margin = std::min(absl::Milliseconds(50), left / 5);
+  return session.flow()->WaitForRoom(deadline - margin, [context] {
     return context->IsCancelled() ? absl::CancelledError("the call was cancelled")
                                   : absl::OkStatus();
   });
