@@ -1,15 +1,33 @@
 // ParsedOp: argument checks around an OpDef's functions, and MXNet's defaults for what an
 // op leaves out (elementwise type inference, zero gradients for non-differentiable ops).
+#include <omp.h>
+
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "libs/base/parallelism.h"
 #include "libs/base/status_macros.h"
 #include "libs/ops/op.h"
 
 namespace mxgrid::ops {
 namespace {
+
+// The OpenMP threads this thread's kernels may start (oneDNN and the OpenMP loops read the
+// calling thread's setting): base::KernelThreadLimit(), or all of them (as OMP_NUM_THREADS
+// or the core count says) without a limit. Set only when it changes.
+void ApplyKernelThreadLimit() {
+  static const int all = omp_get_max_threads();  // before any limit was applied
+  thread_local int applied = 0;
+  const int limit = base::KernelThreadLimit();
+  const int want = limit > 0 ? std::min(limit, all) : all;
+  if (want != applied) {
+    omp_set_num_threads(want);
+    applied = want;
+  }
+}
 
 absl::Status CountError(const OpDef& def, const char* what, size_t got, int want) {
   return absl::InvalidArgumentError(absl::StrCat(def.name, ": expected ", want, " ", what,
@@ -143,6 +161,7 @@ absl::Status ParsedOp::Forward(const OpContext& ctx, absl::Span<const TensorView
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (reqs[i] != OpReq::kNull && !HasData(outputs[i])) return NoData(*def_, "output", i);
   }
+  ApplyKernelThreadLimit();
   return def_->forward(ctx, *params_, inputs, reqs, outputs);
 }
 
@@ -226,6 +245,7 @@ absl::Status ParsedOp::Backward(const OpContext& ctx, const BackwardArgs& args) 
     for (int i = 0; i < n; ++i) ZeroGradient(args.in_grads[i], args.reqs[i]);
     return absl::OkStatus();
   }
+  ApplyKernelThreadLimit();
   return def_->backward(ctx, *params_, args);
 }
 

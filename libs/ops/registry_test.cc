@@ -1,8 +1,11 @@
 #include "libs/ops/registry.h"
 
+#include <omp.h>
+
 #include <cstring>
 
 #include "gtest/gtest.h"
+#include "libs/base/parallelism.h"
 #include "libs/ops/params.h"
 
 namespace mxgrid::ops {
@@ -149,6 +152,31 @@ TEST(RegistryTest, ForwardRejectsMissingData) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(op.Forward({}, {&in, 1}, {&write, 1}, {&out, 1}).ok());
   EXPECT_EQ(y[1], 2.0f);
+}
+
+// Kernels start at most base::KernelThreadLimit() OpenMP threads (oneDNN and the OpenMP
+// loops read the calling thread's setting, which ParsedOp applies before each kernel).
+TEST(RegistryTest, KernelsSeeTheKernelThreadLimit) {
+  Registry registry;
+  OpDef def = CopyLike("_threads", {});
+  def.forward = [](const OpContext&, const OpParams&, absl::Span<const TensorView>,
+                   absl::Span<const OpReq>, absl::Span<const TensorView> out) {
+    *out[0].as<float>() = static_cast<float>(omp_get_max_threads());
+    return absl::OkStatus();
+  };
+  ASSERT_TRUE(registry.Register(std::move(def)).ok());
+  ParsedOp op = *registry.Parse("_threads", {});
+  float x = 0, seen = 0;
+  const TensorView in{&x, Shape{1}, DType::kFloat32, Context::Cpu()};
+  const TensorView out{&seen, Shape{1}, DType::kFloat32, Context::Cpu()};
+  const OpReq write = OpReq::kWriteTo;
+  const int all = omp_get_max_threads();
+  base::SetKernelThreadLimit(1);
+  ASSERT_TRUE(op.Forward({}, {&in, 1}, {&write, 1}, {&out, 1}).ok());
+  EXPECT_EQ(seen, 1.0f);
+  base::SetKernelThreadLimit(0);
+  ASSERT_TRUE(op.Forward({}, {&in, 1}, {&write, 1}, {&out, 1}).ok());
+  EXPECT_EQ(seen, static_cast<float>(all));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <utility>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "libs/base/parallelism.h"
 #include "libs/engine/engine.h"
 #include "libs/ops/builtin.h"
 #include "libs/tensor/allocator.h"
@@ -92,6 +94,12 @@ int main(int argc, char** argv) {
   quotas.max_executors = absl::GetFlag(FLAGS_session_max_executors);
   quotas.max_queued_ops = absl::GetFlag(FLAGS_session_max_queued_ops);
   quotas.max_queued_bytes = absl::GetFlag(FLAGS_session_max_queued_mb) << 20;
+  // While several sessions are active, a kernel leaves a core to the threads answering the
+  // others (libs/base/parallelism.h).
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  worker.sessions.on_active_sessions = [cores](int active) {
+    mxgrid::base::SetKernelThreadLimit(active > 1 ? std::max(1, cores - 1) : 0);
+  };
   worker.sessions.on_session_memory_released = [] {
     mxgrid::tensor::ReleaseCachedHostMemory();
     spdlog::debug("a closed session's memory drained: cached host memory given back");

@@ -329,9 +329,20 @@ void SessionTable::ReapLoop() {
       if (!stop_) stop_cv_.WaitFor(absl::ToChronoNanoseconds(interval));
       if (stop_) return;
     }
-    ReapExpired(absl::Now());
+    const absl::Time now = absl::Now();
+    ReapExpired(now);
     CheckReleased();
+    if (options_.on_active_sessions) options_.on_active_sessions(CountActive(now - absl::Seconds(1)));
   }
+}
+
+int SessionTable::CountActive(absl::Time since) const {
+  base::MutexLock lock(&mu_);
+  int active = 0;
+  for (const auto& [id, s] : sessions_) {
+    if (s->expiry() - s->lease() > since) ++active;  // Touch sets expiry = last call + lease
+  }
+  return active;
 }
 
 void SessionTable::WatchReleased(const Session& session) {

@@ -165,6 +165,9 @@ struct SessionOptions {
   // freed (its memory account is back to zero), e.g. to give cached memory back to the
   // system. May be null.
   std::function<void()> on_session_memory_released;
+  // Called on the reaper thread every reap_interval with the number of sessions that made
+  // a call in the last second (e.g. to share the cores among them). May be null.
+  std::function<void(int)> on_active_sessions;
 };
 
 class SessionTable {
@@ -198,6 +201,8 @@ class SessionTable {
   void WatchReleased(const Session& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Calls the hook if a watched session's memory has drained.
   void CheckReleased() ABSL_LOCKS_EXCLUDED(mu_);
+  // Sessions touched since `since`.
+  int CountActive(absl::Time since) const ABSL_LOCKS_EXCLUDED(mu_);
 
   const SessionOptions options_;
   mutable base::Mutex mu_;

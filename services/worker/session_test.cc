@@ -1,5 +1,8 @@
 #include "services/worker/session.h"
 
+#include <atomic>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -79,6 +82,57 @@ TEST(SessionTableTest, TheReaperFreesExpiredSessions) {
 TEST(SessionTableTest, LeaseIsCapped) {
   SessionTable table({.default_lease = absl::Seconds(1), .max_lease = absl::Seconds(5)});
   EXPECT_EQ(table.Open(absl::Hours(1), "greedy")->lease(), absl::Seconds(5));
+}
+
+TEST(SessionTest, HandleQuotaAndHandleMemory) {
+  Session s("0123456789abcdef", "quota", absl::Seconds(30), {.max_handles = 2});
+  NDArray a = *NDArray::Zeros(Shape{1}, Context::Cpu());
+  const int64_t before = s.memory()->used();
+  ASSERT_TRUE(s.AddArray(0, a).ok());
+  ASSERT_TRUE(s.AddArray(0, a).ok());
+  EXPECT_EQ(s.memory()->used() - before, 2 * kHandleOverheadBytes);
+  EXPECT_EQ(s.AddArray(0, a).status().code(), absl::StatusCode::kResourceExhausted);
+  const uint64_t none[] = {0, 0};
+  const NDArray two[] = {a, a};
+  EXPECT_EQ(s.AddArrays(none, two).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.num_handles(), 2);
+  const uint64_t first[] = {s.ListArrays().front().first};
+  ASSERT_TRUE(s.Free(first).ok());
+  EXPECT_EQ(s.memory()->used() - before, kHandleOverheadBytes);
+  EXPECT_TRUE(s.AddArray(0, a).ok());
+}
+
+TEST(SessionTest, ExecutorQuota) {
+  Session s("0123456789abcdef", "quota", absl::Seconds(30), {.max_executors = 1});
+  EXPECT_TRUE(s.AddExecutor(std::make_shared<BoundExecutor>()).ok());
+  EXPECT_EQ(s.AddExecutor(std::make_shared<BoundExecutor>()).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(SessionTableTest, ClosingCancelsQueuedWorkAndReportsActiveAndDrainedSessions) {
+  std::atomic<int> released{0};
+  std::atomic<int> most_active{0};
+  SessionTable table({.reap_interval = absl::Milliseconds(10),
+                      .on_session_memory_released = [&] { ++released; },
+                      .on_active_sessions =
+                          [&](int n) {
+                            if (n > most_active) most_active = n;
+                          }});
+  std::shared_ptr<Session> a = table.Open(absl::ZeroDuration(), "a");
+  std::shared_ptr<Session> b = table.Open(absl::ZeroDuration(), "b");
+  ASSERT_TRUE(table.Find(a->id()).ok());
+  ASSERT_TRUE(table.Find(b->id()).ok());
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (most_active < 2 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(most_active.load(), 2);
+  const std::shared_ptr<engine::Flow> flow = a->flow();
+  const std::string id = a->id();
+  a.reset();
+  ASSERT_TRUE(table.Close(id).ok());
+  EXPECT_TRUE(flow->cancelled());
+  EXPECT_FALSE(b->flow()->cancelled());
+  while (released == 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_GE(released.load(), 1);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "tests/integration/worker_client.h"
 #include "tests/robustness/live_server.h"
 #include "tests/robustness/load.h"
+#include "tests/robustness/worker_fixture.h"
 
 namespace mxgrid::robustness {
 namespace {
@@ -51,23 +52,7 @@ int64_t ResidentBytes(pid_t pid) {
   return -1;
 }
 
-class MemoryQuotaTest : public ::testing::Test {
- protected:
-  void StartWorker(std::vector<std::string> args) {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> started =
-        StartServer(ServerKind::kWorker, std::move(args));
-    ASSERT_TRUE(started.ok()) << started.status();
-    worker_ = std::move(*started);
-  }
-  void TearDown() override {
-    if (worker_ == nullptr) return;
-    const absl::Status alive = CheckServing(*worker_, ServerKind::kWorker);
-    EXPECT_TRUE(alive.ok()) << alive;
-    absl::StatusOr<int> exit = worker_->Stop();
-    EXPECT_TRUE(exit.ok() && *exit == 0) << worker_->Log();
-  }
-  std::unique_ptr<ServerProcess> worker_;
-};
+using MemoryQuotaTest = LiveWorkerTest;
 
 // Up to a million zero-size `_copy` outputs, 1000 per InvokeBatch, until the session's
 // 64 MiB quota refuses one.
