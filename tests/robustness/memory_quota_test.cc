@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,14 @@ int64_t ResidentBytes(pid_t pid) {
     if (absl::SimpleAtoi(digits, &kb)) return kb * 1024;
   }
   return -1;
+}
+
+// The state letter of `pid` in /proc/PID/stat ('R', 'S', 'T' for stopped, ...); '?' if unknown.
+char ProcessState(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');  // the command name may contain spaces
+  return paren != std::string::npos && paren + 2 < text.size() ? text[paren + 2] : '?';
 }
 
 using MemoryQuotaTest = LiveWorkerTest;
@@ -175,6 +184,12 @@ TEST_F(MemoryQuotaTest, AStoppedWorkerEndsCallsAtTheirDeadlineAndServesAfterResu
   uint64_t a = 0;
   ASSERT_TRUE(w.UploadFloats({2}, {1, 2}, &a).ok());
   worker_->Signal(SIGSTOP);
+  // The signal is delivered asynchronously: wait until the kernel reports it stopped.
+  for (const absl::Time until = absl::Now() + absl::Seconds(5);
+       ProcessState(worker_->pid()) != 'T' && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(ProcessState(worker_->pid()), 'T');
   {
     v1::InvokeRequest request;
     request.set_session(w.session());
