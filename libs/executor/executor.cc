@@ -171,7 +171,8 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Bind(const graph::Symbol& sy
   auto check_array = [&](const NDArray& a, const std::string& name,
                          absl::string_view what) -> absl::Status {
     if (a.is_none()) {
-      return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " ", Quoted(name), " is missing"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bind: ", what, " ", Quoted(name), " is missing"));
     }
     if (a.context() != ctx) {
       return absl::InvalidArgumentError(absl::StrCat("bind: ", what, " ", Quoted(name), " is on ",

@@ -14,10 +14,13 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "libs/base/parallelism.h"
+#include "libs/base/status_macros.h"
 #include "libs/engine/engine.h"
 #include "libs/ops/builtin.h"
 #include "libs/tensor/allocator.h"
@@ -53,6 +56,51 @@ ABSL_FLAG(int, compute_nice, 10,
 ABSL_FLAG(size_t, op_cache_entries, 4096,
           "Parsed operators (name + attributes) kept for repeated imperative calls.");
 
+namespace {
+
+// The session quotas from the --session_* flags; InvalidArgument for a value outside
+// [0, 2^40].
+absl::StatusOr<mxgrid::services::SessionQuotas> QuotasFromFlags() {
+  for (const auto& [name, value] :
+       {std::pair{"session_memory_mb", absl::GetFlag(FLAGS_session_memory_mb)},
+        std::pair{"session_max_handles", absl::GetFlag(FLAGS_session_max_handles)},
+        std::pair{"session_max_executors", absl::GetFlag(FLAGS_session_max_executors)},
+        std::pair{"session_max_queued_ops", absl::GetFlag(FLAGS_session_max_queued_ops)},
+        std::pair{"session_max_queued_mb", absl::GetFlag(FLAGS_session_max_queued_mb)}}) {
+    if (value < 0 || value > (int64_t{1} << 40)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " must be in [0, 2^40], got ", value));
+    }
+  }
+  mxgrid::services::SessionQuotas quotas;
+  const int64_t memory_mb = absl::GetFlag(FLAGS_session_memory_mb);
+  quotas.max_memory_bytes = memory_mb > 0 ? memory_mb << 20
+                                          : mxgrid::tensor::HostMemoryAccount()->limit() / 5 * 4;
+  quotas.max_handles = absl::GetFlag(FLAGS_session_max_handles);
+  quotas.max_executors = absl::GetFlag(FLAGS_session_max_executors);
+  quotas.max_queued_ops = absl::GetFlag(FLAGS_session_max_queued_ops);
+  quotas.max_queued_bytes = absl::GetFlag(FLAGS_session_max_queued_mb) << 20;
+  return quotas;
+}
+
+// Configures the process's engine from the environment and --compute_nice (which
+// MXGRID_CPU_WORKER_NICE overrides). InvalidArgument for a malformed value.
+absl::Status ConfigureEngineFromFlags() {
+  MXGRID_ASSIGN_OR_RETURN(mxgrid::engine::EngineOptions engine,
+                          mxgrid::engine::EngineOptionsFromEnv());
+  if (std::getenv("MXGRID_CPU_WORKER_NICE") == nullptr) {
+    const int nice = absl::GetFlag(FLAGS_compute_nice);
+    if (nice < -20 || nice > 19) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--compute_nice must be in [-20, 19], got ", nice));
+    }
+    engine.cpu_worker_nice = nice;
+  }
+  return mxgrid::engine::ConfigureProcessEngine(engine);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   mxgrid::services::ServerOptions options = mxgrid::services::ParseServerFlags(
       argc, argv, "mxgrid-worker",
@@ -61,39 +109,13 @@ int main(int argc, char** argv) {
   mxgrid::services::WorkerOptions worker;
   worker.sessions.default_lease = absl::GetFlag(FLAGS_lease);
   worker.sessions.max_lease = absl::GetFlag(FLAGS_max_lease);
-  for (const auto& [name, value] :
-       {std::pair{"session_memory_mb", absl::GetFlag(FLAGS_session_memory_mb)},
-        std::pair{"session_max_handles", absl::GetFlag(FLAGS_session_max_handles)},
-        std::pair{"session_max_executors", absl::GetFlag(FLAGS_session_max_executors)},
-        std::pair{"session_max_queued_ops", absl::GetFlag(FLAGS_session_max_queued_ops)},
-        std::pair{"session_max_queued_mb", absl::GetFlag(FLAGS_session_max_queued_mb)}}) {
-    if (value < 0 || value > (int64_t{1} << 40)) {
-      std::fprintf(stderr, "mxgrid-worker: --%s must be in [0, 2^40], got %lld\n", name,
-                   static_cast<long long>(value));
-      return 2;
-    }
-  }
-  absl::StatusOr<mxgrid::engine::EngineOptions> engine = mxgrid::engine::EngineOptionsFromEnv();
-  if (!engine.ok()) {
-    std::fprintf(stderr, "mxgrid-worker: %s\n", std::string(engine.status().message()).c_str());
+  absl::StatusOr<mxgrid::services::SessionQuotas> quotas = QuotasFromFlags();
+  const absl::Status flags = quotas.ok() ? ConfigureEngineFromFlags() : quotas.status();
+  if (!flags.ok()) {
+    std::fprintf(stderr, "mxgrid-worker: %s\n", std::string(flags.message()).c_str());
     return 2;
   }
-  if (std::getenv("MXGRID_CPU_WORKER_NICE") == nullptr) {
-    engine->cpu_worker_nice = std::clamp(absl::GetFlag(FLAGS_compute_nice), -20, 19);
-  }
-  if (absl::Status s = mxgrid::engine::ConfigureProcessEngine(*engine); !s.ok()) {
-    std::fprintf(stderr, "mxgrid-worker: %s\n", std::string(s.message()).c_str());
-    return 2;
-  }
-  mxgrid::services::SessionQuotas& quotas = worker.sessions.quotas;
-  const int64_t host_limit = mxgrid::tensor::HostMemoryAccount()->limit();
-  quotas.max_memory_bytes = absl::GetFlag(FLAGS_session_memory_mb) > 0
-                                ? absl::GetFlag(FLAGS_session_memory_mb) << 20
-                                : host_limit / 5 * 4;
-  quotas.max_handles = absl::GetFlag(FLAGS_session_max_handles);
-  quotas.max_executors = absl::GetFlag(FLAGS_session_max_executors);
-  quotas.max_queued_ops = absl::GetFlag(FLAGS_session_max_queued_ops);
-  quotas.max_queued_bytes = absl::GetFlag(FLAGS_session_max_queued_mb) << 20;
+  worker.sessions.quotas = *quotas;
   // While several sessions are active, a kernel leaves a core to the threads answering the
   // others (libs/base/parallelism.h).
   const int cores = static_cast<int>(std::thread::hardware_concurrency());

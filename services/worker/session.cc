@@ -332,7 +332,9 @@ void SessionTable::ReapLoop() {
     const absl::Time now = absl::Now();
     ReapExpired(now);
     CheckReleased();
-    if (options_.on_active_sessions) options_.on_active_sessions(CountActive(now - absl::Seconds(1)));
+    if (options_.on_active_sessions) {
+      options_.on_active_sessions(CountActive(now - absl::Seconds(1)));
+    }
   }
 }
 

@@ -307,7 +307,8 @@ grpc::Status WorkerService::Forward(grpc::ServerContext* context,
   }());
 }
 
-grpc::Status WorkerService::Backward(grpc::ServerContext* context, const v1::BackwardRequest* request,
+grpc::Status WorkerService::Backward(grpc::ServerContext* context,
+                                     const v1::BackwardRequest* request,
                                      v1::BackwardResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));

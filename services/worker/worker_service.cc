@@ -107,7 +107,9 @@ void WorkerService::AddGauges(SampledGauges* gauges) {
   };
   gauges->Add("mxgrid_worker_session_memory_bytes",
               "Bytes charged to a session: its arrays' storage, handles and queued operations.",
-              [per_session] { return per_session([](const Session& s) { return s.memory()->used(); }); });
+              [per_session] {
+                return per_session([](const Session& s) { return s.memory()->used(); });
+              });
   gauges->Add("mxgrid_worker_session_handles", "Array handles a session holds.", [per_session] {
     return per_session([](const Session& s) { return s.num_handles(); });
   });
@@ -176,7 +178,8 @@ grpc::Status WorkerService::ListDevices(grpc::ServerContext*, const v1::ListDevi
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::CreateArray(grpc::ServerContext* context, const v1::CreateArrayRequest* request,
+grpc::Status WorkerService::CreateArray(grpc::ServerContext* context,
+                                        const v1::CreateArrayRequest* request,
                                         v1::ArrayInfo* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));

@@ -129,7 +129,8 @@ void Run() {
   const Concurrency ping = PingPeer();
 
   absl::StatusOr<std::unique_ptr<ServerProcess>> started =
-      ServerProcess::Start({.binary = "services/worker/mxgrid-worker", .args = {"--log_level=warn"}});
+      ServerProcess::Start({.binary = "services/worker/mxgrid-worker",
+                            .args = {"--log_level=warn"}});
   if (!started.ok()) {
     std::fprintf(stderr, "fairness_bench: %s\n", started.status().ToString().c_str());
     std::exit(1);

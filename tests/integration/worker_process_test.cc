@@ -28,6 +28,18 @@ using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::Pointwise;
 
+// Quota and priority flags outside their ranges stop the worker with a message (exit 2).
+TEST(WorkerBinaryTest, OutOfRangeQuotaAndNiceFlagsFailToStart) {
+  for (const char* flag : {"--session_max_handles=-1", "--session_memory_mb=-5",
+                           "--session_max_queued_mb=9999999999999", "--compute_nice=20"}) {
+    absl::StatusOr<RunResult> run = RunToCompletion(kWorker, {flag});
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->exit_status, 2) << flag << ": " << run->output;
+    const std::string name = std::string(flag).substr(0, std::string(flag).find('='));
+    EXPECT_THAT(run->output, ::testing::HasSubstr(name + " must be in")) << run->output;
+  }
+}
+
 TEST_F(WorkerProcessTest, HealthAndReflection) {
   EXPECT_EQ(HealthCheck(worker_->NewChannel()), 1);
   absl::StatusOr<std::vector<std::string>> services = ReflectionListServices(worker_->NewChannel());
