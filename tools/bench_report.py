@@ -4,10 +4,13 @@ docs/benchmarks.md.
 
 Usage: bench_report.py RUN_DIR benchmarks.json benchmarks.md
 
-RUN_DIR holds *.jsonl files. A line with "name" is a finished row (mxgrid vs a peer measured
-in the same program); a line with "metric" is one raw figure, paired below into rows. Rows of
-this run replace earlier rows with the same name and machine; other rows are kept, so the
-history of other machines (the GPU machine) survives.
+RUN_DIR/medians.jsonl is tools/bench_runner.py's output: a line with "name" is a finished row
+(mxgrid vs a peer measured in the same program); a line with "metric" is one figure (the
+median over the rounds, with "min", "max" and "runs"; a peer program's metrics are named
+"peer:<metric>"), paired below into rows. Every row carries its "spread": the min and max of
+each side over the rounds. Rows of this run replace every earlier row of the same machine
+(benchmarks that no longer exist go with them); rows of other machines (the GPU machine) are
+kept.
 """
 import datetime
 import glob
@@ -23,40 +26,40 @@ PAIRS = [
     ("elementwise c = a + b, 16M float32, into existing c (vs memcpy)", "GB/s",
      "add_into_gbps", "memcpy 64 MiB", "memcpy_gbps", "higher"),
     ("elementwise c = a + b, 16M float32, new output (vs MXNet)", "GB/s",
-     "add_new_gbps", "MXNet 1.9.1 mx.nd a + b", "mxnet_add_new_gbps", "higher"),
+     "add_new_gbps", "MXNet 1.9.1 mx.nd a + b", "peer:mxnet_add_new_gbps", "higher"),
     ("elementwise c = a + b, 16M float32, into existing c (vs MXNet)", "GB/s",
-     "add_into_gbps", "MXNet 1.9.1 elemwise_add(out=c)", "mxnet_add_into_gbps", "higher"),
+     "add_into_gbps", "MXNet 1.9.1 elemwise_add(out=c)", "peer:mxnet_add_into_gbps", "higher"),
     ("save 256 MiB of arrays (vs plain file write)", "GB/s",
      "save_gbps", "write() of the same 256 MiB", "file_write_gbps", "higher"),
     ("load 256 MiB of arrays (vs plain file read)", "GB/s",
      "load_gbps", "read() of the same 256 MiB", "file_read_gbps", "higher"),
     ("save 256 MiB of arrays (vs MXNet)", "GB/s",
-     "save_gbps", "MXNet 1.9.1 mx.nd.save", "mxnet_save_gbps", "higher"),
+     "save_gbps", "MXNet 1.9.1 mx.nd.save", "peer:mxnet_save_gbps", "higher"),
     ("load 256 MiB of arrays (vs MXNet)", "GB/s",
-     "load_gbps", "MXNet 1.9.1 mx.nd.load", "mxnet_load_gbps", "higher"),
+     "load_gbps", "MXNet 1.9.1 mx.nd.load", "peer:mxnet_load_gbps", "higher"),
     ("FullyConnected fwd+bwd, batch 256, 784->1024, float32", "ms",
-     "fc_ms", "MXNet 1.9.1 executor", "mxnet_fc_ms", "lower"),
+     "fc_ms", "MXNet 1.9.1 executor", "peer:mxnet_fc_ms", "lower"),
     ("Convolution fwd+bwd, batch 64, 3x32x32 -> 64x3x3 pad 1, float32", "ms",
-     "conv_ms", "MXNet 1.9.1 executor", "mxnet_conv_ms", "lower"),
+     "conv_ms", "MXNet 1.9.1 executor", "peer:mxnet_conv_ms", "lower"),
     ("BatchNorm train fwd+bwd, 64x64x32x32, float32", "ms",
-     "bn_ms", "MXNet 1.9.1 executor", "mxnet_bn_ms", "lower"),
+     "bn_ms", "MXNet 1.9.1 executor", "peer:mxnet_bn_ms", "lower"),
     ("Pooling max 2x2/2 fwd+bwd, 64x64x32x32, float32", "ms",
-     "pool_ms", "MXNet 1.9.1 executor", "mxnet_pool_ms", "lower"),
+     "pool_ms", "MXNet 1.9.1 executor", "peer:mxnet_pool_ms", "lower"),
     ("training step MLP 784-128-64-10, batch 128 (fwd + bwd + SGD momentum + wait)", "ms",
      "mlp_train_step_ms", "MXNet 1.9.1 simple_bind + mx.optimizer SGD updater",
-     "mxnet_mlp_train_step_ms", "lower"),
+     "peer:mxnet_mlp_train_step_ms", "lower"),
     ("training step LeNet, batch 128 (fwd + bwd + SGD momentum + wait)", "ms",
      "lenet_train_step_ms", "MXNet 1.9.1 simple_bind + mx.optimizer SGD updater",
-     "mxnet_lenet_train_step_ms", "lower"),
+     "peer:mxnet_lenet_train_step_ms", "lower"),
     ("ResNet-50 infer_shape, data (32,3,224,224)", "ms",
-     "resnet50_infer_shape_ms", "MXNet 1.9.1 sym.infer_shape", "mxnet_resnet50_infer_shape_ms",
+     "resnet50_infer_shape_ms", "MXNet 1.9.1 sym.infer_shape", "peer:mxnet_resnet50_infer_shape_ms",
      "lower"),
     ("ResNet-50 simple_bind, grad_req write, data (32,3,224,224): plan + allocate", "ms",
-     "resnet50_simple_bind_ms", "MXNet 1.9.1 sym.simple_bind", "mxnet_resnet50_simple_bind_ms",
+     "resnet50_simple_bind_ms", "MXNet 1.9.1 sym.simple_bind", "peer:mxnet_resnet50_simple_bind_ms",
      "lower"),
     ("ResNet-50 MakePlan (infer + gradient graph + memory plan, no allocation; info)", "ms",
      "resnet50_make_plan_ms", "MXNet 1.9.1 sym.simple_bind (also allocates)",
-     "mxnet_resnet50_simple_bind_ms", "lower"),
+     "peer:mxnet_resnet50_simple_bind_ms", "lower"),
     ("ResNet-18 training executor intermediates, batch 32: planned vs unplanned", "MiB",
      "resnet18_planned_mib", "mxgrid, every array on its own", "resnet18_unplanned_mib",
      "lower"),
@@ -64,7 +67,7 @@ PAIRS = [
      "MiB", "mlp_planned_mib", "mxgrid, every array on its own", "mlp_unplanned_mib", "lower"),
     ("ResNet-18 training executor intermediates, batch 32 (vs MXNet)", "MiB",
      "resnet18_planned_mib", "MXNet 1.9.1 debug_str Total MB allocated (whole MiB)",
-     "mxnet_resnet18_allocated_mib", "lower"),
+     "peer:mxnet_resnet18_allocated_mib", "lower"),
     # tests/bench/net_bench: the worker process over loopback TCP vs a bare gRPC echo service.
     ("worker Invoke round trip, elemwise_add of 1-element arrays, new output, Free every 100 "
      "(target ratio <= 1.5)", "us",
@@ -84,6 +87,37 @@ PAIRS = [
     ("worker DownloadStream 256 MiB float32, 2 MiB chunks (target ratio >= 0.7)", "GB/s",
      "net_download_gbps", "bare gRPC server stream of the same chunks from one buffer",
      "net_echo_download_gbps", "higher"),
+    # tests/bench/user_code_bench.py: the same MXNet 1.x source under `import mxgrid as mx`
+    # (embedded cluster, defaults) and `import mxnet as mx`, each in its own process.
+    ("user code: MLP 784-128-64-10 Module forward_backward + update + update_metric, "
+     "batch 128 (target <= 1.0)", "ms", "user_mlp_step_b128_ms", "MXNet 1.9.1 in process",
+     "peer:user_mlp_step_b128_ms", "lower"),
+    ("user code: MLP 784-128-64-10 Module forward_backward + update + update_metric, "
+     "batch 1024 (target <= 1.0)", "ms", "user_mlp_step_b1024_ms", "MXNet 1.9.1 in process",
+     "peer:user_mlp_step_b1024_ms", "lower"),
+    ("user code: tiny c = a + b on 1-element arrays, per call (target <= 1.0)", "us",
+     "user_tiny_add_us", "MXNet 1.9.1 in process", "peer:user_tiny_add_us", "lower"),
+    ("user code: c = a + b on 16M float32, new output each call, waited (target <= 1.0)",
+     "ms", "user_add16m_new_ms", "MXNet 1.9.1 in process", "peer:user_add16m_new_ms",
+     "lower"),
+    ("user code: page faults per c = a + b on 16M float32, new output (all processes)",
+     "faults", "user_add16m_new_faults", "MXNet 1.9.1 in process",
+     "peer:user_add16m_new_faults", "lower"),
+    ("user code: mx.nd.array(x).asnumpy() of 256 MiB, round trip (vs MXNet)", "GB/s",
+     "user_roundtrip_256mib_gbps", "MXNet 1.9.1 in process",
+     "peer:user_roundtrip_256mib_gbps", "higher"),
+    ("user code: mx.nd.array(x).asnumpy() of 256 MiB, round trip (vs memcpy; target >= 0.5)",
+     "GB/s", "user_roundtrip_256mib_gbps", "np.copyto of 256 MiB in the peer's process",
+     "peer:user_memcpy_256mib_gbps", "higher"),
+    # tests/bench/first_result_bench.py: the one-line script, whole process.
+    ("one-line script import + mx.nd.ones((2,)).asnumpy(), wall time of the process "
+     "(target <= 1.0)", "s", "startup_wall_s", "MXNet 1.9.1", "peer:startup_wall_s", "lower"),
+    ("one-line script: first result after the import (target <= 0.5 s)", "s",
+     "startup_first_result_s", "MXNet 1.9.1", "peer:startup_first_result_s", "lower"),
+    # tests/bench/idle_bench.py
+    ("idle CPU after some work, session open: compiler + worker + kvstore + client "
+     "(target < 1%)", "% of a core", "idle_cpu_percent", "MXNet 1.9.1 process, engine open",
+     "peer:idle_cpu_percent", "lower"),
 ]
 
 
@@ -98,26 +132,39 @@ def machine():
                     break
     except OSError:
         pass
-    return f"{platform.system()} {cores} cores {model}".strip()
+    isa = "AVX2"
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        isa = "AVX-512" if " avx512f" in flags else ("AVX2" if " avx2" in flags else "SSE")
+    except OSError:
+        pass
+    return f"{platform.system()} {cores} cores {model} ({isa})".strip()
+
+
+def spread_of(entry):
+    return [entry["min"], entry["max"]] if "min" in entry else [entry["value"]] * 2
 
 
 def main(run_dir, json_path, md_path):
     rows, metrics = [], {}
-    for path in sorted(glob.glob(os.path.join(run_dir, "*.jsonl"))):
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if not line.startswith("{"):
-                    continue
-                obj = json.loads(line)
-                if "name" in obj:
-                    rows.append(obj)
-                elif "metric" in obj:
-                    metrics[obj["metric"]] = obj["value"]
+    with open(os.path.join(run_dir, "medians.jsonl")) as f:
+        for line in f:
+            obj = json.loads(line)
+            if obj.get("trial"):
+                sys.exit("bench_report: a --trial run (servers may have been alive while "
+                         "peers ran) is not recorded")
+            if "name" in obj:
+                rows.append(obj)
+            elif "metric" in obj:
+                metrics[obj["metric"]] = obj
     for name, unit, mine, peer, peer_metric, better in PAIRS:
         if mine in metrics and peer_metric in metrics:
-            rows.append({"name": name, "unit": unit, "mxgrid": metrics[mine], "peer": peer,
-                         "peer_value": metrics[peer_metric], "better": better})
+            m, p = metrics[mine], metrics[peer_metric]
+            rows.append({"name": name, "unit": unit, "mxgrid": m["value"], "peer": peer,
+                         "peer_value": p["value"], "better": better,
+                         "spread": {"mxgrid": spread_of(m), "peer": spread_of(p),
+                                    "runs": min(m.get("runs", 1), p.get("runs", 1))}})
     host = machine()
     today = datetime.date.today().isoformat()
     for row in rows:
@@ -128,15 +175,16 @@ def main(run_dir, json_path, md_path):
     if os.path.exists(json_path):
         with open(json_path) as f:
             old = json.load(f)
-    fresh = {(r["name"], r["machine"]) for r in rows}
-    merged = [r for r in old if (r["name"], r["machine"]) not in fresh] + rows
+    machines = {r["machine"] for r in rows}
+    merged = [r for r in old if r["machine"] not in machines] + rows
     with open(json_path, "w") as f:
         json.dump(merged, f, indent=1)
         f.write("\n")
     write_markdown(merged, md_path)
     for r in rows:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
         print(f"{r['name']}: {r['mxgrid']:.4g} {r['unit']} vs {r['peer']} "
-              f"{r['peer_value']:.4g} -> ratio {r['ratio']:.3f}")
+              f"{r['peer_value']:.4g} -> ratio {ratio}")
 
 
 def fmt(v):
@@ -153,12 +201,18 @@ def write_markdown(rows, md_path):
         if marker in text:
             head = text.split(marker)[0]
     lines = [marker, "",
-             "| benchmark | unit | mxgrid | peer | peer value | ratio | better | machine | date |",
-             "| --- | --- | ---: | --- | ---: | ---: | --- | --- | --- |"]
+             "| benchmark | unit | mxgrid (min-max) | peer | peer value (min-max) | ratio | "
+             "better | runs | machine | date |",
+             "| --- | --- | ---: | --- | ---: | ---: | --- | ---: | --- | --- |"]
     for r in rows:
         ratio = f"{r['ratio']:.3f}" if r.get("ratio") is not None else "-"
-        lines.append(f"| {r['name']} | {r['unit']} | {fmt(r['mxgrid'])} | {r['peer']} | "
-                     f"{fmt(r['peer_value'])} | {ratio} | {r['better']} | {r['machine']} | "
+        spread = r.get("spread") or {}
+        mine, peer = fmt(r["mxgrid"]), fmt(r["peer_value"])
+        if spread:
+            mine += " (%s-%s)" % tuple(fmt(v) for v in spread["mxgrid"])
+            peer += " (%s-%s)" % tuple(fmt(v) for v in spread["peer"])
+        lines.append(f"| {r['name']} | {r['unit']} | {mine} | {r['peer']} | {peer} | {ratio} | "
+                     f"{r['better']} | {spread.get('runs', 1)} | {r['machine']} | "
                      f"{r['date']} |")
     with open(md_path, "w") as f:
         f.write(head + "\n".join(lines) + "\n")

@@ -171,14 +171,14 @@ class Executor:
         conn.call(conn.require_worker().Update, pb.worker.UpdateRequest(
             session=conn.session, executor=self.handle))
 
-    def _train_step(self, inputs, return_values):
-        """forward(is_train=True) + backward() + the optimizer's update in one round trip.
-        ``inputs``: {argument name: NDArray}. Returns the outputs as numpy arrays when
-        ``return_values``, else None."""
+    def _train_step(self, inputs, return_values, update=True):
+        """forward(is_train=True) + backward() (+ the optimizer's update when ``update``) in
+        one round trip. ``inputs``: {argument name: NDArray}. Returns the outputs as numpy
+        arrays when ``return_values``, else None."""
         conn = self._conn
         req = pb.worker.ForwardRequest(
             session=conn.session, executor=self.handle, is_train=True,
-            inputs={k: v.handle for k, v in inputs.items()}, backward=True, update=True,
+            inputs={k: v.handle for k, v in inputs.items()}, backward=True, update=update,
             return_values=return_values)
         if return_values:  # waits for the step: watched, no deadline
             resp = conn.wait_call(conn.require_worker().Forward, req, "a training step")

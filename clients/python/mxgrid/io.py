@@ -5,7 +5,7 @@ uploads it whole to the worker on the first batch (again, into the same arrays, 
 shuffle). A full batch carries ``device_data`` / ``device_label``: views of that copy, made
 once per batch position and reused every epoch, so a training step moves no batch bytes
 (``Module.forward`` passes the views to Forward, which copies them into the executor on the
-worker). Measured on the MLP benchmark (tests/bench/client_mlp_bench.py): per-batch uploads
+worker). Measured on the MLP step benchmark when it was written: per-batch uploads
 cost 1.6 ms of a 5.1 ms step at batch 128 and 14 ms of 28 ms at batch 1024. Padded and
 rolled-over batches are built on the client and uploaded. Labels also stay on the client
 for metrics (``host_label``: no download).

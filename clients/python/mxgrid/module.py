@@ -16,6 +16,14 @@ Forward with backward, update and the outputs' values for the metric. With a dis
 gradients are pushed to the shards and the weights pulled back. Labels from an NDArrayIter
 never leave the client.
 
+User code that takes the steps itself (``forward_backward``, ``update``, ``update_metric``,
+as MXNet's tutorials write a training loop) gets the same single round trip: when the
+optimizer runs on the executor and the batch is on the worker, ``forward_backward`` only
+records the step, ``update`` adds the update to it, and ``update_metric`` (or anything else
+that touches the executor: ``get_outputs``, ``get_params``, another ``forward``...) sends it
+as one Forward. As with MXNet's asynchronous engine, an error of the step is then raised by
+the call that sends it.
+
 ``fit`` prints a progress bar per epoch on stderr (redrawn in place on a terminal, one line
 per epoch otherwise; ``progress_bar=False`` turns it off) and logs MXNet's lines
 (``Epoch[3] Train-accuracy=...``, ``Epoch[3] Time cost=...``,
@@ -67,6 +75,18 @@ def _host_metric(metric):
     if type(metric).__module__ != metric_mod.__name__:
         return False
     return all(_host_metric(m) for m in getattr(metric, "metrics", []))
+
+
+class _DeferredStep:
+    """A forward_backward not yet sent: its inputs (kept alive until sent), its batch, and
+    whether update() was called after it."""
+
+    __slots__ = ("inputs", "batch", "update")
+
+    def __init__(self, inputs, batch):
+        self.inputs = inputs
+        self.batch = batch
+        self.update = False
 
 
 class _ProgressBar:
@@ -354,7 +374,8 @@ class Module(BaseModule):
         self._param_names = [x for x in arg_names if x not in input_names]
         self._aux_names = symbol.list_auxiliary_states()
         self._output_names = symbol.list_outputs()
-        self._exec = None
+        self._executor = None
+        self._step = None  # _DeferredStep: forward_backward (+ update) not yet sent
         self._data_shapes = None
         self._label_shapes = None
         self._grad_req = None
@@ -364,6 +385,27 @@ class Module(BaseModule):
         self._update_names = []
         self._kv_groups = []
         self._pending = None  # (arg_params, aux_params) set before bind
+
+    # -- the executor, with the deferred step sent first ---------------------------------
+    @property
+    def _exec(self):
+        """The executor, once any deferred step has been sent (every use goes through here,
+        so nothing observes the executor before its step)."""
+        if self._step is not None:
+            self._send_step(return_values=False)
+        return self._executor
+
+    @_exec.setter
+    def _exec(self, executor):
+        if self._step is not None:  # e.g. a reshape right after forward_backward
+            self._send_step(return_values=False)
+        self._executor = executor
+
+    def _send_step(self, return_values):
+        """Sends the deferred step as one Forward; its outputs' values when return_values."""
+        step, self._step = self._step, None
+        return self._executor._train_step(step.inputs, return_values=return_values,
+                                          update=step.update)
 
     # -- descriptors ----------------------------------------------------------------------
     @property
@@ -450,7 +492,7 @@ class Module(BaseModule):
 
     def _reset_bind(self):
         self.binded = False
-        self._exec = None
+        self._exec = None  # sends a deferred step first
         self._data_shapes = None
         self._label_shapes = None
 
@@ -691,6 +733,20 @@ class Module(BaseModule):
                                 OrderedDict(zip(self._output_names, outputs)))
         return True
 
+    def forward_backward(self, data_batch):
+        """forward(is_train=True) + backward(); deferred (see the module doc) when the
+        optimizer runs on the executor and the batch is on the worker."""
+        assert self.binded and self.params_initialized
+        executor = self._exec  # sends an earlier deferred step
+        if self._on_executor and executor is not None:
+            inputs = self._batch_inputs(data_batch)
+            if all(isinstance(v, nd.NDArray) for v in inputs.values()) and \
+                    self._shapes_match(inputs):
+                self._step = _DeferredStep(inputs, data_batch)
+                return
+        self.forward(data_batch, is_train=True)
+        self.backward()
+
     def _reshape_for(self, inputs):
         data_shapes = [DataDesc(d.name, inputs[d.name].shape, d.dtype, d.layout)
                        for d in self._data_shapes]
@@ -712,6 +768,9 @@ class Module(BaseModule):
         assert self.binded and self.params_initialized and self.optimizer_initialized
         if not self._update_names:
             return
+        if self._step is not None and not self._step.update:
+            self._step.update = True  # sent with the deferred step
+            return
         if self._on_executor:
             self._exec._update()
             return
@@ -732,10 +791,20 @@ class Module(BaseModule):
         return [grads[n] for n in self._data_names]
 
     def update_metric(self, eval_metric, labels, pre_sliced=False):
-        """Updates ``eval_metric`` with ``labels`` and the current outputs (downloaded once)."""
-        outputs = self._exec.outputs
-        if _host_metric(eval_metric):
-            outputs = [o.asnumpy() for o in outputs]
+        """Updates ``eval_metric`` with ``labels`` and the current outputs (downloaded once;
+        with a deferred step, its values come back with it)."""
+        host = _host_metric(eval_metric)
+        step = self._step
+        if step is not None:
+            if labels is step.batch.label and getattr(step.batch, "host_label", None):
+                labels = step.batch.host_label  # the same values, already on the client
+            values = self._send_step(return_values=host)
+            outputs = values if host else self._executor.outputs
+        else:
+            outputs = self._exec.outputs
+            if host:
+                outputs = [o.asnumpy() for o in outputs]
+        if host:
             labels = [l if isinstance(l, np.ndarray) else l.asnumpy() for l in labels]
         labels_dict = OrderedDict(zip(self._label_names, labels))
         preds = OrderedDict(zip(self._output_names, outputs))

@@ -165,6 +165,63 @@ def test_module_forward_and_sgd_step_match_mxnet(mxw, real_mx):
         np.testing.assert_allclose(g_arg[k], w_arg[k], rtol=1e-4, atol=1e-6, err_msg=k)
 
 
+def test_user_training_loop_is_one_round_trip_and_matches_mxnet(mxw, real_mx, monkeypatch):
+    """forward_backward + update + update_metric as user code writes it: the same weights and
+    accuracy as MXNet's, and one Forward per step on mxgrid (the step is deferred until
+    update_metric); a get_outputs after forward_backward sees the step's outputs."""
+    from mxgrid import connection
+    rng = np.random.RandomState(4)
+    x = rng.rand(32, 20).astype(np.float32)
+    y = rng.randint(0, 5, size=32).astype(np.float32)
+    shapes = {"fc1_weight": (12, 20), "fc1_bias": (12,), "fc2_weight": (5, 12),
+              "fc2_bias": (5,)}
+    params = _fixed_params(rng, shapes)
+    results, calls = {}, []
+    original = connection.Connection.call
+
+    def counting(self, method, request, *args, **kwargs):
+        calls.append(getattr(method, "_method", b"").decode().rpartition("/")[2])
+        return original(self, method, request, *args, **kwargs)
+
+    def wait_counting(self, method, request, *args, **kwargs):
+        calls.append(getattr(method, "_method", b"").decode().rpartition("/")[2])
+        return original_wait(self, method, request, *args, **kwargs)
+    original_wait = connection.Connection.wait_call
+    for m in (mxw, real_mx):
+        net = _mlp(m, hidden=(12,), classes=5)
+        it = m.io.NDArrayIter(x, y, batch_size=8)
+        mod = m.mod.Module(net, context=m.cpu())
+        mod.bind(data_shapes=it.provide_data, label_shapes=it.provide_label)
+        mod.init_params(arg_params={k: m.nd.array(v) for k, v in params.items()})
+        mod.init_optimizer(optimizer="sgd", optimizer_params=(("learning_rate", 0.5),
+                                                             ("momentum", 0.9)))
+        metric = m.metric.Accuracy()
+        for epoch in range(2):  # the first epoch also puts the dataset on the worker
+            if m is mxw and epoch == 1:
+                monkeypatch.setattr(connection.Connection, "call", counting)
+                monkeypatch.setattr(connection.Connection, "wait_call", wait_counting)
+            it.reset()
+            for batch in it:
+                mod.forward_backward(batch)
+                mod.update()
+                mod.update_metric(metric, batch.label)
+        if m is mxw:
+            monkeypatch.undo()
+            assert calls == ["Forward"] * 4, calls
+        it.reset()
+        batch = next(iter(it))
+        mod.forward_backward(batch)
+        out = mod.get_outputs()[0].asnumpy()
+        mod.update()
+        arg, _ = mod.get_params()
+        results[m] = (metric.get()[1], out, {k: v.asnumpy() for k, v in arg.items()})
+    (g_acc, g_out, g_arg), (w_acc, w_out, w_arg) = results[mxw], results[real_mx]
+    assert g_acc == pytest.approx(w_acc)
+    np.testing.assert_allclose(g_out, w_out, rtol=1e-4, atol=1e-6)
+    for k in w_arg:
+        np.testing.assert_allclose(g_arg[k], w_arg[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
 def test_checkpoints_interoperate_with_mxnet(mxw, real_mx, tmp_path):
     rng = np.random.RandomState(4)
     net = _mlp(mxw, hidden=(8,), classes=3)
