@@ -112,8 +112,9 @@ PAIRS = [
     # tests/bench/first_result_bench.py: the one-line script, whole process.
     ("one-line script import + mx.nd.ones((2,)).asnumpy(), wall time of the process "
      "(target <= 1.0)", "s", "startup_wall_s", "MXNet 1.9.1", "peer:startup_wall_s", "lower"),
-    ("one-line script: first result after the import (target <= 0.5 s)", "s",
-     "startup_first_result_s", "MXNet 1.9.1", "peer:startup_first_result_s", "lower"),
+    ("one-line script: import + first result, from the interpreter's start (the first "
+     "result after the import: target <= 0.5 s)", "s", "startup_to_first_result_s",
+     "MXNet 1.9.1", "peer:startup_to_first_result_s", "lower"),
     # tests/bench/idle_bench.py
     ("idle CPU after some work, session open: compiler + worker + kvstore + client "
      "(target < 1%)", "% of a core", "idle_cpu_percent", "MXNet 1.9.1 process, engine open",
@@ -176,7 +177,9 @@ def main(run_dir, json_path, md_path):
         with open(json_path) as f:
             old = json.load(f)
     machines = {r["machine"] for r in rows}
-    merged = [r for r in old if r["machine"] not in machines] + rows
+    # Same machine: the same name, or the name before the ISA was added to it.
+    stale = lambda m: m in machines or any(n.startswith(m + " (") for n in machines)  # noqa
+    merged = [r for r in old if not stale(r["machine"])] + rows
     with open(json_path, "w") as f:
         json.dump(merged, f, indent=1)
         f.write("\n")
