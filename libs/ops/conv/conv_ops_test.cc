@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <random>
 #include <set>
 #include <type_traits>
 #include <string>
@@ -288,6 +289,70 @@ TEST(ConvOpsTest, MaxPoolTiesRouteGradientToFirstMaximum) {
   ASSERT_TRUE(op.ok()) << op.status();
   auto r = RunOp<double>(*op, {{1, 1, 2, 2}}, {{1, 1, 1, 1}}, {3.0}, true);
   EXPECT_EQ(r[1], (std::vector<double>{3, 0, 0, 0}));  // MXNet 1.9.1 gives [1, 0, 0, 0] * 3
+}
+
+// Runs float32 `op` forward and backward on x with head dy, outputs and gradients written
+// (add = false) or added onto `base` (add = true); returns {y, dx}.
+std::vector<std::vector<float>> RunFloatPool(const ParsedOp& op, const Shape& xs,
+                                             const std::vector<float>& x,
+                                             const std::vector<float>& dy, bool add,
+                                             float base) {
+  std::vector<InferShape> ins = {xs}, outs(1);
+  EXPECT_TRUE(op.InferShapes(&ins, &outs).ok());
+  std::vector<float> y(outs[0]->Size(), base), dx(x.size(), base);
+  std::vector<float> xc = x, dyc = dy;
+  TensorView xv{xc.data(), xs, DType::kFloat32, Context::Cpu()};
+  TensorView yv{y.data(), *outs[0], DType::kFloat32, Context::Cpu()};
+  TensorView dyv{dyc.data(), *outs[0], DType::kFloat32, Context::Cpu()};
+  TensorView dxv{dx.data(), xs, DType::kFloat32, Context::Cpu()};
+  const OpReq req = add ? OpReq::kAddTo : OpReq::kWriteTo;
+  std::mt19937_64 rng(1);
+  OpContext ctx{true, Context::Cpu(), &rng};
+  std::vector<TensorView> in_views = {xv}, out_views = {yv}, heads = {dyv}, grads = {dxv};
+  std::vector<OpReq> out_reqs = {req}, grad_reqs = {req};
+  EXPECT_TRUE(op.Forward(ctx, in_views, out_reqs, out_views).ok());
+  EXPECT_TRUE(op.Backward(ctx, BackwardArgs{heads, in_views, out_views, grads, grad_reqs}).ok());
+  return {y, dx};
+}
+
+// Max pooling with tiled windows (kernel == stride, no padding) runs its own float32 kernel
+// (pooling_tiled.cc, 2x2 in SIMD groups of 4 outputs); it must equal the loop kernels bit
+// for bit, ties (many equal values) and uncovered right / bottom cells included.
+TEST(ConvOpsTest, TiledMaxPoolingMatchesLoopKernelsExactly) {
+  struct Case {
+    AttrMap attrs;
+    Shape shape;
+  };
+  const std::vector<Case> cases = {
+      {{{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}}, {2, 3, 9, 19}},   // tails both ways
+      {{{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}}, {1, 2, 8, 16}},   // all SIMD
+      {{{"kernel", "(2, 2)"}}, {1, 1, 4, 4}},                          // stride defaults to 1
+      {{{"kernel", "(3, 3)"}, {"stride", "(3, 3)"}}, {2, 2, 10, 11}},
+      {{{"kernel", "(2, 1)"}, {"stride", "(2, 1)"}}, {1, 2, 5, 6}},
+      {{{"kernel", "(3,)"}, {"stride", "(3,)"}}, {2, 2, 10}},
+      {{{"global_pool", "True"}, {"kernel", "(1, 1)"}}, {2, 3, 5, 7}},
+      {{{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pooling_convention", "full"}},
+       {1, 1, 5, 5}},  // 'full' reaches past the data: not tiled, loops both times
+  };
+  std::mt19937 gen(3);
+  std::uniform_int_distribution<int> small(-3, 3);  // plenty of ties
+  for (const Case& c : cases) {
+    absl::StatusOr<ParsedOp> op = ConvRegistry().Parse("Pooling", c.attrs);
+    ASSERT_TRUE(op.ok()) << op.status();
+    std::vector<InferShape> ins = {c.shape}, outs(1);
+    ASSERT_TRUE(op->InferShapes(&ins, &outs).ok());
+    std::vector<float> x(c.shape.Size()), dy(outs[0]->Size());
+    for (float& v : x) v = static_cast<float>(small(gen));
+    for (float& v : dy) v = static_cast<float>(small(gen)) + 0.25f;
+    for (bool add : {false, true}) {
+      auto fast = RunFloatPool(*op, c.shape, x, dy, add, 0.5f);
+      conv_internal::SetCpuKernelChoice(conv_internal::KernelChoice::kLoops);
+      auto loops = RunFloatPool(*op, c.shape, x, dy, add, 0.5f);
+      conv_internal::SetCpuKernelChoice(conv_internal::KernelChoice::kAuto);
+      EXPECT_EQ(fast[0], loops[0]) << c.shape.ToString() << " add " << add << " output";
+      EXPECT_EQ(fast[1], loops[1]) << c.shape.ToString() << " add " << add << " gradient";
+    }
+  }
 }
 
 TEST(ConvOpsTest, BatchNormTrainingUpdatesMovingStatsWithBiasedVariance) {
