@@ -8,6 +8,8 @@
 // (gemm), as MXNet does. Where oneDNN picks a layout other than the caller's, cached reorders
 // move data in and out of per-thread scratch buffers that only grow, so steady-state calls
 // allocate nothing.
+#include <omp.h>
+
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -192,13 +194,16 @@ BoundPrimitive BindBackwardWeights(const Descs& d, bool with_bias) {
 
 enum class Pass { kForward, kBackwardData, kBackwardWeights };
 
+// A primitive's threading is fixed when it is built (it starts that many OpenMP threads
+// whatever the caller's limit later is), so the thread count is part of the key.
 struct Key {
   ConvGeom g;
   bool bias;
   Pass pass;
+  int threads = omp_get_max_threads();
   auto Tie() const {
     return std::make_tuple(g.n, g.c, g.h, g.w, g.f, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph,
-                           g.pw, g.dh, g.dw, g.groups, bias, pass);
+                           g.pw, g.dh, g.dw, g.groups, bias, pass, threads);
   }
   bool operator==(const Key& o) const { return Tie() == o.Tie(); }
   template <typename H>
