@@ -6,8 +6,8 @@
 // (format `any`): its jit kernels want blocked layouts (nChw8c, Acdb8a) and beat the gemm
 // path on plain ones by 3-5x for the weight gradient; the data gradient keeps plain layouts
 // (gemm), as MXNet does. Where oneDNN picks a layout other than the caller's, cached reorders
-// move data in and out of per-thread scratch buffers that only grow, so steady-state calls
-// allocate nothing.
+// move data in and out of per-thread scratch buffers that only grow; oneDNN's own scratchpad
+// comes from them too (scratchpad_mode::user), so steady-state calls allocate nothing.
 #include <omp.h>
 
 #include <cstdlib>
@@ -49,7 +49,15 @@ struct BoundPrimitive {
   };
   dnnl::primitive prim;
   std::vector<Arg> args;
+  memory::desc scratchpad;  // the primitive's own scratch, passed in from Scratch()
 };
+
+// Primitives take their scratchpad from the caller (Run), not from a malloc per execution.
+dnnl::primitive_attr UserScratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
 
 BoundPrimitive::Arg MakeArg(int id, bool output, const memory::desc& plain,
                             const memory::desc& chosen) {
@@ -105,6 +113,10 @@ void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs) {
     }
     args.emplace(a.id, scratch);
   }
+  if (b.scratchpad.get_size() > 0) {
+    args.emplace(DNNL_ARG_SCRATCHPAD, memory(b.scratchpad, CpuEngine(),
+                                             Scratch(b.args.size(), b.scratchpad.get_size())));
+  }
   b.prim.execute(stream, args);
   size_t k = 0;
   for (const BoundPrimitive::Arg& a : b.args) {
@@ -144,12 +156,12 @@ dnnl::convolution_forward::primitive_desc ForwardPd(const Descs& d, bool with_bi
                               dnnl::prop_kind::forward_training,
                               dnnl::algorithm::convolution_direct, d.src, d.any_weights,
                               d.any_dst, d.strides, d.dilates, d.pad, d.pad);
-  return dnnl::convolution_forward::primitive_desc(desc, CpuEngine());
+  return dnnl::convolution_forward::primitive_desc(desc, UserScratchpad(), CpuEngine());
 }
 
 BoundPrimitive BindForward(const Descs& d, bool with_bias) {
   auto pd = ForwardPd(d, with_bias);
-  BoundPrimitive b{dnnl::convolution_forward(pd), {}};
+  BoundPrimitive b{dnnl::convolution_forward(pd), {}, pd.scratchpad_desc()};
   b.args.push_back(MakeArg(DNNL_ARG_SRC, false, d.src, pd.src_desc()));
   b.args.push_back(MakeArg(DNNL_ARG_WEIGHTS, false, d.weights, pd.weights_desc()));
   if (with_bias) b.args.push_back(MakeArg(DNNL_ARG_BIAS, false, d.bias, pd.bias_desc()));
@@ -167,8 +179,8 @@ BoundPrimitive BindBackwardData(const Descs& d) {
   dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src,
                                              d.weights, d.dst, d.strides, d.dilates, d.pad,
                                              d.pad);
-  dnnl::convolution_backward_data::primitive_desc pd(desc, CpuEngine(), fwd);
-  BoundPrimitive b{dnnl::convolution_backward_data(pd), {}};
+  dnnl::convolution_backward_data::primitive_desc pd(desc, UserScratchpad(), CpuEngine(), fwd);
+  BoundPrimitive b{dnnl::convolution_backward_data(pd), {}, pd.scratchpad_desc()};
   b.args.push_back(MakeArg(DNNL_ARG_DIFF_DST, false, d.dst, pd.diff_dst_desc()));
   b.args.push_back(MakeArg(DNNL_ARG_WEIGHTS, false, d.weights, pd.weights_desc()));
   b.args.push_back(MakeArg(DNNL_ARG_DIFF_SRC, true, d.src, pd.diff_src_desc()));
@@ -183,8 +195,9 @@ BoundPrimitive BindBackwardWeights(const Descs& d, bool with_bias) {
                         : dnnl::convolution_backward_weights::desc(
                               dnnl::algorithm::convolution_direct, d.src, d.any_weights,
                               d.any_dst, d.strides, d.dilates, d.pad, d.pad);
-  dnnl::convolution_backward_weights::primitive_desc pd(desc, CpuEngine(), fwd);
-  BoundPrimitive b{dnnl::convolution_backward_weights(pd), {}};
+  dnnl::convolution_backward_weights::primitive_desc pd(desc, UserScratchpad(), CpuEngine(),
+                                                        fwd);
+  BoundPrimitive b{dnnl::convolution_backward_weights(pd), {}, pd.scratchpad_desc()};
   b.args.push_back(MakeArg(DNNL_ARG_SRC, false, d.src, pd.src_desc()));
   b.args.push_back(MakeArg(DNNL_ARG_DIFF_DST, false, d.dst, pd.diff_dst_desc()));
   b.args.push_back(MakeArg(DNNL_ARG_DIFF_WEIGHTS, true, d.weights, pd.diff_weights_desc()));
