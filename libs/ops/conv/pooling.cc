@@ -306,6 +306,10 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
         return WriteFloats(reqs[0], out[0].size(), out[0].as<float>(), run_dnnl);
       }
     }
+    if (reqs[0] == OpReq::kWriteTo) {  // straight into the output, no scratch
+      PoolForwardT(p, g, in[0].as<T>(), out[0].as<T>());
+      return absl::OkStatus();
+    }
     std::vector<T> y(out[0].size());
     PoolForwardT(p, g, in[0].as<T>(), y.data());
     ApplyReq(reqs[0], y.data(), out[0].size(), out[0].as<T>());
@@ -341,6 +345,14 @@ absl::Status PoolBackward(const OpContext&, const OpParams& params, const Backwa
                                                      dx);
                            });
       }
+    }
+    if (a.reqs[0] == OpReq::kWriteTo) {  // zeroed and accumulated in place, no scratch
+      T* dx = a.in_grads[0].as<T>();
+      const int64_t plane = g.h * g.w;
+#pragma omp parallel for schedule(static)
+      for (int64_t pl = 0; pl < g.nc; ++pl) std::fill_n(dx + pl * plane, plane, T(0));
+      PoolBackwardT(p, g, a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx);
+      return absl::OkStatus();
     }
     std::vector<T> dx(a.inputs[0].size(), T(0));
     PoolBackwardT(p, g, a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx.data());
