@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <new>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -22,7 +23,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
-#include "libs/base/check.h"
 #include "libs/ops/conv/conv_internal.h"
 #include "libs/ops/dnnl_util.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -82,7 +82,10 @@ float* Scratch(size_t slot, size_t bytes) {
   if (b.bytes < bytes) {
     const size_t rounded = (bytes + 63) / 64 * 64;
     b.p.reset(static_cast<float*>(std::aligned_alloc(64, rounded)));
-    MXGRID_CHECK(b.p != nullptr) << "out of memory for a " << rounded << "-byte conv scratch";
+    if (b.p == nullptr) {
+      b.bytes = 0;
+      throw std::bad_alloc();  // ResourceExhausted at the entry points
+    }
     b.bytes = rounded;
   }
   return b.p.get();
@@ -241,6 +244,11 @@ const BoundPrimitive& Cached(const Key& key) {
   return *pos->second;
 }
 
+absl::Status OutOfMemory(const char* what) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("Convolution: out of memory for the ", what, " pass's scratch buffers"));
+}
+
 }  // namespace
 
 absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
@@ -250,6 +258,8 @@ absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
     const BoundPrimitive& b = Cached({g, with_bias, Pass::kForward});
     Run(b, with_bias ? std::vector<const float*>{x, w, bias, y}
                      : std::vector<const float*>{x, w, y});
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("forward");
   } catch (const std::exception& e) {
     return dnnl_util::Error("Convolution", "forward", e);
   }
@@ -260,6 +270,8 @@ absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const floa
                                   float* dx) {
   try {
     Run(Cached({g, false, Pass::kBackwardData}), {dy, w, dx});
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("backward data");
   } catch (const std::exception& e) {
     return dnnl_util::Error("Convolution", "backward data", e);
   }
@@ -273,6 +285,8 @@ absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const fl
     const BoundPrimitive& b = Cached({g, with_bias, Pass::kBackwardWeights});
     Run(b, with_bias ? std::vector<const float*>{x, dy, dw, dbias}
                      : std::vector<const float*>{x, dy, dw});
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("backward weights");
   } catch (const std::exception& e) {
     return dnnl_util::Error("Convolution", "backward weights", e);
   }

@@ -216,6 +216,70 @@ TEST(ConvOpsTest, Float32OneDnnGradientsMatchFloat64Loops) {
   }
 }
 
+// float32 Convolution gradients under every request mix, on shapes where oneDNN runs its
+// blocked-layout (jit) kernels with reorders (channels a multiple of 8) and on odd ones: a
+// written gradient equals the float64 loops', an added one the base plus it, a null one is
+// left untouched, whichever other gradients are wanted.
+TEST(ConvOpsTest, Float32GradientsHonourEveryRequest) {
+  struct Case {
+    AttrMap attrs;
+    std::vector<Shape> shapes;
+  };
+  const std::vector<Case> cases = {
+      {{{"kernel", "(3, 3)"}, {"num_filter", "16"}, {"pad", "(1, 1)"}},
+       {{2, 3, 8, 8}, {16, 3, 3, 3}, {16}}},
+      {{{"kernel", "(3, 3)"}, {"num_filter", "16"}}, {{2, 16, 6, 7}, {16, 16, 3, 3}, {16}}},
+      {{{"kernel", "(5, 5)"}, {"num_filter", "5"}}, {{3, 1, 9, 9}, {5, 1, 5, 5}, {5}}},
+  };
+  const std::vector<std::vector<OpReq>> req_sets = {
+      {OpReq::kWriteTo, OpReq::kWriteTo, OpReq::kWriteTo},
+      {OpReq::kAddTo, OpReq::kAddTo, OpReq::kAddTo},
+      {OpReq::kNull, OpReq::kWriteTo, OpReq::kAddTo},
+      {OpReq::kWriteTo, OpReq::kNull, OpReq::kWriteTo},
+      {OpReq::kAddTo, OpReq::kWriteTo, OpReq::kNull},
+  };
+  constexpr float kBase = 0.25f;
+  for (const Case& c : cases) {
+    absl::StatusOr<ParsedOp> op = ConvRegistry().Parse("Convolution", c.attrs);
+    ASSERT_TRUE(op.ok()) << op.status();
+    std::vector<std::vector<double>> vals;
+    for (const Shape& sh : c.shapes) vals.push_back(Ramp(sh.Size(), 1.0 + vals.size()));
+    std::vector<InferShape> ins(c.shapes.begin(), c.shapes.end()), outs(1);
+    ASSERT_TRUE(op->InferShapes(&ins, &outs).ok());
+    const std::vector<double> head = Ramp(outs[0]->Size(), 0.5);
+    const auto f64 = RunOp<double>(*op, c.shapes, vals, head, true);  // [1..3]: gradients
+    for (const std::vector<OpReq>& reqs : req_sets) {
+      std::vector<std::vector<float>> in(3), grads(3);
+      std::vector<TensorView> in_v, grad_v;
+      for (int i = 0; i < 3; ++i) {
+        in[i].assign(vals[i].begin(), vals[i].end());
+        grads[i].assign(c.shapes[i].Size(), kBase);
+        in_v.push_back({in[i].data(), c.shapes[i], DType::kFloat32, Context::Cpu()});
+        grad_v.push_back({grads[i].data(), c.shapes[i], DType::kFloat32, Context::Cpu()});
+      }
+      std::vector<float> y(outs[0]->Size()), dy(head.begin(), head.end());
+      const std::vector<TensorView> out_v = {{y.data(), *outs[0], DType::kFloat32, {}}};
+      const std::vector<TensorView> head_v = {{dy.data(), *outs[0], DType::kFloat32, {}}};
+      const std::vector<OpReq> write = {OpReq::kWriteTo};
+      OpContext ctx;
+      ctx.is_train = true;
+      ASSERT_TRUE(op->Forward(ctx, in_v, write, out_v).ok());
+      ASSERT_TRUE(op->Backward(ctx, BackwardArgs{head_v, in_v, out_v, grad_v, reqs}).ok());
+      for (int i = 0; i < 3; ++i) {
+        for (size_t j = 0; j < grads[i].size(); ++j) {
+          const double g = f64[1 + i][j];
+          const double want = reqs[i] == OpReq::kNull    ? kBase
+                              : reqs[i] == OpReq::kAddTo ? kBase + g
+                                                         : g;
+          ASSERT_NEAR(grads[i][j], want, 1e-4 * (1 + std::abs(want)))
+              << c.shapes[0].ToString() << " input " << i << " request "
+              << static_cast<int>(reqs[i]) << " element " << j;
+        }
+      }
+    }
+  }
+}
+
 // Pooling and BatchNorm run float32 on oneDNN only where their rule picks it; this forces
 // oneDNN and compares outputs, gradients and updated moving stats with the float64 loops.
 TEST(ConvOpsTest, Float32OneDnnPoolingAndBatchNormMatchFloat64Loops) {
