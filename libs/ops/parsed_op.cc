@@ -15,14 +15,29 @@
 namespace mxgrid::ops {
 namespace {
 
+// Elements (inputs and outputs together) a kernel needs per OpenMP thread it starts. A
+// fork / join costs microseconds (more the more threads), as much as the whole work of the
+// small kernels of a small network (an MLP's 128 x 64 layers, its activations): those run on
+// the calling thread, larger ones on one thread per kElementsPerThread elements.
+constexpr int64_t kElementsPerThread = 32 * 1024;
+
+int64_t Elements(absl::Span<const TensorView> views) {
+  int64_t n = 0;
+  for (const TensorView& v : views) n += v.size();
+  return n;
+}
+
 // The OpenMP threads this thread's kernels may start (oneDNN and the OpenMP loops read the
 // calling thread's setting): base::KernelThreadLimit(), or all of them (as OMP_NUM_THREADS
-// or the core count says) without a limit. Set only when it changes.
-void ApplyKernelThreadLimit() {
+// or the core count says) without a limit; at most one per kElementsPerThread of the
+// kernel's `elements`. Set only when it changes.
+void ApplyKernelThreadLimit(int64_t elements) {
   static const int all = omp_get_max_threads();  // before any limit was applied
   thread_local int applied = 0;
   const int limit = base::KernelThreadLimit();
-  const int want = limit > 0 ? std::min(limit, all) : all;
+  int want = limit > 0 ? std::min(limit, all) : all;
+  want = static_cast<int>(
+      std::min<int64_t>(want, std::max<int64_t>(1, elements / kElementsPerThread)));
   if (want != applied) {
     omp_set_num_threads(want);
     applied = want;
@@ -161,7 +176,7 @@ absl::Status ParsedOp::Forward(const OpContext& ctx, absl::Span<const TensorView
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (reqs[i] != OpReq::kNull && !HasData(outputs[i])) return NoData(*def_, "output", i);
   }
-  ApplyKernelThreadLimit();
+  ApplyKernelThreadLimit(Elements(inputs) + Elements(outputs));
   return def_->forward(ctx, *params_, inputs, reqs, outputs);
 }
 
@@ -245,7 +260,8 @@ absl::Status ParsedOp::Backward(const OpContext& ctx, const BackwardArgs& args) 
     for (int i = 0; i < n; ++i) ZeroGradient(args.in_grads[i], args.reqs[i]);
     return absl::OkStatus();
   }
-  ApplyKernelThreadLimit();
+  ApplyKernelThreadLimit(Elements(args.out_grads) + Elements(args.inputs) +
+                         Elements(args.outputs) + Elements(args.in_grads));
   return def_->backward(ctx, *params_, args);
 }
 

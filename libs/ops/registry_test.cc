@@ -2,7 +2,9 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "libs/base/parallelism.h"
@@ -155,7 +157,8 @@ TEST(RegistryTest, ForwardRejectsMissingData) {
 }
 
 // Kernels start at most base::KernelThreadLimit() OpenMP threads (oneDNN and the OpenMP
-// loops read the calling thread's setting, which ParsedOp applies before each kernel).
+// loops read the calling thread's setting, which ParsedOp applies before each kernel), and
+// small kernels (a few thousand elements) run on one thread whatever the limit.
 TEST(RegistryTest, KernelsSeeTheKernelThreadLimit) {
   Registry registry;
   OpDef def = CopyLike("_threads", {});
@@ -166,17 +169,28 @@ TEST(RegistryTest, KernelsSeeTheKernelThreadLimit) {
   };
   ASSERT_TRUE(registry.Register(std::move(def)).ok());
   ParsedOp op = *registry.Parse("_threads", {});
-  float x = 0, seen = 0;
-  const TensorView in{&x, Shape{1}, DType::kFloat32, Context::Cpu()};
-  const TensorView out{&seen, Shape{1}, DType::kFloat32, Context::Cpu()};
+  // 4 Mi elements: enough work for every thread of any machine this runs on.
+  const int64_t big = int64_t{1} << 22;
+  std::vector<float> x(big), y(big);
+  const TensorView in{x.data(), Shape{big}, DType::kFloat32, Context::Cpu()};
+  const TensorView out{y.data(), Shape{big}, DType::kFloat32, Context::Cpu()};
+  const TensorView small_in{x.data(), Shape{1000}, DType::kFloat32, Context::Cpu()};
+  const TensorView small_out{y.data(), Shape{1000}, DType::kFloat32, Context::Cpu()};
   const OpReq write = OpReq::kWriteTo;
-  const int all = omp_get_max_threads();
+  // Every thread: OMP_NUM_THREADS or the core count. (omp_get_max_threads() here would read
+  // what an earlier small kernel on this thread left.)
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  const int all = env != nullptr ? std::atoi(env) : omp_get_num_procs();
   base::SetKernelThreadLimit(1);
   ASSERT_TRUE(op.Forward({}, {&in, 1}, {&write, 1}, {&out, 1}).ok());
-  EXPECT_EQ(seen, 1.0f);
+  EXPECT_EQ(y[0], 1.0f);
   base::SetKernelThreadLimit(0);
   ASSERT_TRUE(op.Forward({}, {&in, 1}, {&write, 1}, {&out, 1}).ok());
-  EXPECT_EQ(seen, static_cast<float>(all));
+  EXPECT_EQ(y[0], static_cast<float>(all));
+  ASSERT_TRUE(op.Forward({}, {&small_in, 1}, {&write, 1}, {&small_out, 1}).ok());
+  EXPECT_EQ(y[0], 1.0f);
+  ASSERT_TRUE(op.Forward({}, {&in, 1}, {&write, 1}, {&out, 1}).ok());
+  EXPECT_EQ(y[0], static_cast<float>(all));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "libs/tensor/allocator.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -28,7 +29,45 @@ size_t BucketSize(size_t bytes) {
   return (bytes + kMiB - 1) / kMiB * kMiB;
 }
 
-// 64-byte aligned memory from the C library, pooled by bucket.
+// Blocks of at least this many bytes are mapped on their own, 2 MiB aligned, and advised
+// to use transparent huge pages (MADV_HUGEPAGE: THP's "madvise" mode, the common default,
+// backs only such ranges): one page fault per 2 MiB on first touch instead of 512, and
+// fewer TLB misses for the large arrays kernels stream over.
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// A 2 MiB aligned anonymous mapping of `size` bytes with its whole huge pages advised;
+// nullptr when the system has no memory.
+void* MapHuge(size_t size) {
+  const size_t span = size + kHugePage;  // room to align the start
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
+  const uintptr_t end = start + span;
+  if (aligned > start) munmap(raw, aligned - start);
+  if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
+  void* p = reinterpret_cast<void*>(aligned);
+  // Advice, not a requirement: without THP (or on old kernels) the block is plain pages.
+  madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);
+  return p;
+}
+
+// Memory for a block of bucket size `size`: its own huge-page mapping from kHugePage up,
+// else 64-byte aligned memory from the C library. SystemFree takes it back.
+void* SystemAllocate(size_t size) {
+  return size >= kHugePage ? MapHuge(size) : std::aligned_alloc(kAlignment, size);
+}
+
+void SystemFree(void* p, size_t size) {
+  if (size >= kHugePage) {
+    munmap(p, size);
+  } else {
+    std::free(p);
+  }
+}
+
+// Blocks from SystemAllocate, pooled by bucket: a freed block stays mapped (and its pages
+// faulted in) for the next allocation of its bucket.
 class PooledCpuAllocator final : public Allocator {
  public:
   explicit PooledCpuAllocator(const CpuAllocatorOptions& options)
@@ -38,7 +77,7 @@ class PooledCpuAllocator final : public Allocator {
   ~PooledCpuAllocator() override {
     base::MutexLock lock(&mu_);
     for (auto& [size, blocks] : free_) {
-      for (void* p : blocks) std::free(p);
+      for (void* p : blocks) SystemFree(p, size);
     }
   }
 
@@ -64,10 +103,10 @@ class PooledCpuAllocator final : public Allocator {
         return p;
       }
     }
-    void* p = std::aligned_alloc(kAlignment, size);
+    void* p = SystemAllocate(size);
     if (p == nullptr) {
       ReleasePool();  // Give cached blocks back and try once more.
-      p = std::aligned_alloc(kAlignment, size);
+      p = SystemAllocate(size);
     }
     if (p == nullptr) {
       base::MutexLock lock(&mu_);
@@ -90,7 +129,7 @@ class PooledCpuAllocator final : public Allocator {
         return;
       }
     }
-    std::free(ptr);
+    SystemFree(ptr, size);
   }
 
   int64_t bytes_in_use() const override {
@@ -108,7 +147,7 @@ class PooledCpuAllocator final : public Allocator {
   void ReleasePool() {
     base::MutexLock lock(&mu_);
     for (auto& [size, blocks] : free_) {
-      for (void* p : blocks) std::free(p);
+      for (void* p : blocks) SystemFree(p, size);
       blocks.clear();
     }
     pooled_bytes_ = 0;

@@ -9,7 +9,8 @@
 //   - memory of a bound training executor (ResNet-18 batch 32, the MLP): the planned
 //     intermediate bytes against every intermediate array on its own.
 // Prints {"metric": ..., "value": ..., "unit": ...} lines; a per-phase breakdown of the
-// training steps goes to stderr.
+// training steps (and their CPU time and page faults per step) goes to stderr. An argument
+// "mlp" or "lenet" runs only that training step (for profiling).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +20,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "libs/base/check.h"
 #include "libs/engine/engine.h"
@@ -50,6 +53,18 @@ double Ms(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
 }
+
+// Process CPU time (all threads, user + system) and minor page faults so far.
+struct ProcessCounters {
+  double cpu_ms;
+  long minor_faults;
+  static ProcessCounters Now() {
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+    return {ms(u.ru_utime) + ms(u.ru_stime), u.ru_minflt};
+  }
+};
 
 // Median milliseconds of `fn` over `iters` runs after `warmup` runs.
 double MedianMs(int warmup, int iters, const std::function<void()>& fn) {
@@ -107,18 +122,26 @@ double TrainStepMs(const char* label, const Symbol& net, const Shape& data_shape
       MXGRID_CHECK(s.ok()) << s;
     }
   };
-  const double step = MedianMs(3, steps, [&] {
+  auto train_step = [&] {
     forward();
     backward();
     update();
     WaitAll();
-  });
+  };
+  for (int i = 0; i < 3; ++i) train_step();
+  const ProcessCounters before = ProcessCounters::Now();
+  const double step = MedianMs(0, steps, train_step);
+  const ProcessCounters after = ProcessCounters::Now();
   // Breakdown: each phase waited on its own (no overlap between phases).
   const double fwd = MedianMs(1, 10, [&] { forward(); WaitAll(); });
   const double fwd_bwd = MedianMs(1, 10, [&] { forward(); backward(); WaitAll(); });
   const double upd = MedianMs(1, 10, [&] { update(); WaitAll(); });
-  std::fprintf(stderr, "%s step %.3f ms: forward %.3f, backward %.3f, update %.3f (%zu params)\n",
-               label, step, fwd, fwd_bwd - fwd, upd, params.size());
+  std::fprintf(stderr,
+               "%s step %.3f ms: forward %.3f, backward %.3f, update %.3f (%zu params); per "
+               "step %.3f ms CPU, %.1f page faults\n",
+               label, step, fwd, fwd_bwd - fwd, upd, params.size(),
+               (after.cpu_ms - before.cpu_ms) / steps,
+               static_cast<double>(after.minor_faults - before.minor_faults) / steps);
   return step;
 }
 
@@ -168,13 +191,19 @@ void MemoryBenchmark(const char* prefix, const Symbol& net, const Shape& data_sh
   Emit((p + "_unshared_plan_mib").c_str(), unshared->planned_bytes() / kMiB, "MiB");
 }
 
-void Run() {
+// `only`: "mlp" or "lenet" runs just that training step (profiling); empty runs everything.
+void Run(const std::string& only) {
   absl::StatusOr<Symbol> mlp = graph::models::Mlp({128, 64});
   MXGRID_CHECK(mlp.ok()) << mlp.status();
   absl::StatusOr<Symbol> lenet = graph::models::LeNet();
   MXGRID_CHECK(lenet.ok()) << lenet.status();
-  Emit("mlp_train_step_ms", TrainStepMs("mlp", *mlp, Shape{128, 784}, 300), "ms");
-  Emit("lenet_train_step_ms", TrainStepMs("lenet", *lenet, Shape{128, 1, 28, 28}, 20), "ms");
+  if (only.empty() || only == "mlp") {
+    Emit("mlp_train_step_ms", TrainStepMs("mlp", *mlp, Shape{128, 784}, 300), "ms");
+  }
+  if (only.empty() || only == "lenet") {
+    Emit("lenet_train_step_ms", TrainStepMs("lenet", *lenet, Shape{128, 1, 28, 28}, 20), "ms");
+  }
+  if (!only.empty()) return;
   GraphBenchmarks();
   absl::StatusOr<Symbol> resnet18 = graph::models::ResNet({.depth = 18});
   MXGRID_CHECK(resnet18.ok()) << resnet18.status();
@@ -185,7 +214,7 @@ void Run() {
 }  // namespace
 }  // namespace mxgrid
 
-int main() {
-  mxgrid::Run();
+int main(int argc, char** argv) {
+  mxgrid::Run(argc > 1 ? argv[1] : "");
   return 0;
 }

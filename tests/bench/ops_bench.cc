@@ -3,13 +3,16 @@
 // pad 1), BatchNorm (training, batch 64 x 64 x 32 x 32) and max Pooling (2x2, stride 2, same
 // input). The peer is MXNet 1.9.1 running the same op through its executor
 // (tests/bench/mxnet_ops_peer.py), measured by tools/bench in the same run.
-// Prints {"metric": ..., "value": ..., "unit": "ms"} lines.
+// Prints {"metric": ..., "value": ..., "unit": "ms"} lines, and per op a "faults" line (minor
+// page faults per iteration); stderr gets min / max, CPU time and faults per iteration.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "libs/base/check.h"
 #include "libs/ops/builtin.h"
@@ -31,8 +34,24 @@ Buffer MakeBuffer(const Shape& shape, std::mt19937* rng) {
   return b;
 }
 
-// Median milliseconds of forward (train) + backward over `iters` runs after warm-up.
-double TimeOp(const std::string& name, const AttrMap& attrs, std::vector<Shape> arg_shapes) {
+constexpr int kIters = 15;
+
+// Process CPU time (all threads, user + system) and minor page faults so far.
+struct ProcessCounters {
+  double cpu_ms;
+  long minor_faults;
+  static ProcessCounters Now() {
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+    return {ms(u.ru_utime) + ms(u.ru_stime), u.ru_minflt};
+  }
+};
+
+// Median milliseconds of forward (train) + backward over kIters runs after warm-up; the
+// minor page faults per run go to *faults_per_iter, a summary line to stderr.
+double TimeOp(const std::string& name, const AttrMap& attrs, std::vector<Shape> arg_shapes,
+              double* faults_per_iter) {
   absl::StatusOr<ParsedOp> op = GlobalRegistry().Parse(name, attrs);
   MXGRID_CHECK(op.ok()) << op.status();
   std::vector<InferShape> in(arg_shapes.begin(), arg_shapes.end());
@@ -68,19 +87,36 @@ double TimeOp(const std::string& name, const AttrMap& attrs, std::vector<Shape> 
   };
   for (int i = 0; i < 3; ++i) once();
   std::vector<double> ms;
-  for (int i = 0; i < 15; ++i) {
+  const ProcessCounters before = ProcessCounters::Now();
+  for (int i = 0; i < kIters; ++i) {
     const auto start = std::chrono::steady_clock::now();
     once();
     ms.push_back(std::chrono::duration<double, std::milli>(
                      std::chrono::steady_clock::now() - start).count());
   }
+  const ProcessCounters after = ProcessCounters::Now();
   std::sort(ms.begin(), ms.end());
+  std::fprintf(stderr, "%s: median %.3f ms (min %.3f, max %.3f); per iteration %.3f ms CPU, "
+               "%.1f page faults\n", name.c_str(), ms[ms.size() / 2], ms.front(), ms.back(),
+               (after.cpu_ms - before.cpu_ms) / kIters,
+               static_cast<double>(after.minor_faults - before.minor_faults) / kIters);
+  *faults_per_iter = static_cast<double>(after.minor_faults - before.minor_faults) / kIters;
   return ms[ms.size() / 2];
 }
 
-void Emit(const char* metric, double ms) {
-  std::printf("{\"metric\": \"%s\", \"value\": %.6g, \"unit\": \"ms\"}\n", metric, ms);
+void Emit(const char* metric, double value, const char* unit) {
+  std::printf("{\"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}\n", metric, value,
+              unit);
   std::fflush(stdout);
+}
+
+// Emits `metric`_ms and `metric`_faults (minor page faults per iteration) for one op.
+void Bench(const std::string& metric, const std::string& op, const AttrMap& attrs,
+           std::vector<Shape> arg_shapes) {
+  double faults = 0;
+  const double ms = TimeOp(op, attrs, std::move(arg_shapes), &faults);
+  Emit((metric + "_ms").c_str(), ms, "ms");
+  Emit((metric + "_faults").c_str(), faults, "faults");
 }
 
 }  // namespace
@@ -88,15 +124,12 @@ void Emit(const char* metric, double ms) {
 
 int main() {
   using mxgrid::Shape;
-  using mxgrid::ops::Emit;
-  using mxgrid::ops::TimeOp;
-  Emit("fc_ms", TimeOp("FullyConnected", {{"num_hidden", "1024"}}, {Shape{256, 784}}));
-  Emit("conv_ms", TimeOp("Convolution",
-                         {{"kernel", "(3, 3)"}, {"num_filter", "64"}, {"pad", "(1, 1)"}},
-                         {Shape{64, 3, 32, 32}}));
-  Emit("bn_ms", TimeOp("BatchNorm", {}, {Shape{64, 64, 32, 32}}));
-  Emit("pool_ms", TimeOp("Pooling",
-                         {{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pool_type", "max"}},
-                         {Shape{64, 64, 32, 32}}));
+  using mxgrid::ops::Bench;
+  Bench("fc", "FullyConnected", {{"num_hidden", "1024"}}, {Shape{256, 784}});
+  Bench("conv", "Convolution", {{"kernel", "(3, 3)"}, {"num_filter", "64"}, {"pad", "(1, 1)"}},
+        {Shape{64, 3, 32, 32}});
+  Bench("bn", "BatchNorm", {}, {Shape{64, 64, 32, 32}});
+  Bench("pool", "Pooling", {{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pool_type", "max"}},
+        {Shape{64, 64, 32, 32}});
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "libs/kvstore/optimizer.h"
@@ -47,17 +48,28 @@ template <typename T>
 void SgdKernel(const Step& s, int64_t n, T* w, const T* g, T* mom) {
   const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
   const T clip = OpParam<T>(s.clip_gradient), momentum = OpParam<T>(s.momentum);
-  for (int64_t i = 0; i < n; ++i) {
-    const T wi = w[i];
-    const T gi = g[i];
-    T m = mom != nullptr ? mom[i] : T(0);
-    if (clip >= T(0)) {
-      m = momentum * m - lr * wd * wi - lr * ClipBound(rescale * gi, clip);
-    } else {
-      m = momentum * m - lr * wd * wi - lr * rescale * gi;
+  // One loop per case, branch-free inside, so that each vectorizes.
+  auto run = [&](auto with_clip, auto with_mom) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T wi = w[i];
+      const T gi = g[i];
+      T m = T(0);
+      if constexpr (decltype(with_mom)::value) m = mom[i];
+      if constexpr (decltype(with_clip)::value) {
+        m = momentum * m - lr * wd * wi - lr * ClipBound(rescale * gi, clip);
+      } else {
+        m = momentum * m - lr * wd * wi - lr * rescale * gi;
+      }
+      if constexpr (decltype(with_mom)::value) mom[i] = m;
+      w[i] = wi + m;
     }
-    if (mom != nullptr) mom[i] = m;
-    w[i] = wi + m;
+  };
+  using Yes = std::true_type;
+  using No = std::false_type;
+  if (clip >= T(0)) {
+    mom != nullptr ? run(Yes(), Yes()) : run(Yes(), No());
+  } else {
+    mom != nullptr ? run(No(), Yes()) : run(No(), No());
   }
 }
 

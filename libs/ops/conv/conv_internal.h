@@ -95,6 +95,18 @@ absl::Status DnnlPoolForward(const DnnlPoolGeom& g, const float* x, float* y);
 absl::Status DnnlPoolBackward(const DnnlPoolGeom& g, const float* x, const float* dy,
                               float* dx);
 
+// float32 max pooling over tiled windows (pooling_tiled.cc): planes of h x w -> oh x ow with
+// kh x kw windows at stride (kh, kw), no padding. REQUIRES: oh * kh <= h and ow * kw <= w
+// (every window in bounds). `add` accumulates into the output instead of writing it; the
+// backward writes (or adds) every dx cell, zero where no window's maximum lies. Values and
+// tie rules are the loop kernels'. Parallel over planes.
+struct TiledMaxGeom {
+  int64_t planes, h, w, oh, ow, kh, kw;
+};
+void TiledMaxForward(const TiledMaxGeom& g, const float* x, bool add, float* y);
+void TiledMaxBackward(const TiledMaxGeom& g, const float* x, const float* dy, bool add,
+                      float* dx);
+
 // BatchNorm as oneDNN sees it: data (outer, c, inner) normalized per channel.
 struct DnnlBNGeom {
   int64_t outer, c, inner;

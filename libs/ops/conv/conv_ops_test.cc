@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <random>
 #include <set>
 #include <type_traits>
 #include <string>
@@ -215,6 +216,70 @@ TEST(ConvOpsTest, Float32OneDnnGradientsMatchFloat64Loops) {
   }
 }
 
+// float32 Convolution gradients under every request mix, on shapes where oneDNN runs its
+// blocked-layout (jit) kernels with reorders (channels a multiple of 8) and on odd ones: a
+// written gradient equals the float64 loops', an added one the base plus it, a null one is
+// left untouched, whichever other gradients are wanted.
+TEST(ConvOpsTest, Float32GradientsHonourEveryRequest) {
+  struct Case {
+    AttrMap attrs;
+    std::vector<Shape> shapes;
+  };
+  const std::vector<Case> cases = {
+      {{{"kernel", "(3, 3)"}, {"num_filter", "16"}, {"pad", "(1, 1)"}},
+       {{2, 3, 8, 8}, {16, 3, 3, 3}, {16}}},
+      {{{"kernel", "(3, 3)"}, {"num_filter", "16"}}, {{2, 16, 6, 7}, {16, 16, 3, 3}, {16}}},
+      {{{"kernel", "(5, 5)"}, {"num_filter", "5"}}, {{3, 1, 9, 9}, {5, 1, 5, 5}, {5}}},
+  };
+  const std::vector<std::vector<OpReq>> req_sets = {
+      {OpReq::kWriteTo, OpReq::kWriteTo, OpReq::kWriteTo},
+      {OpReq::kAddTo, OpReq::kAddTo, OpReq::kAddTo},
+      {OpReq::kNull, OpReq::kWriteTo, OpReq::kAddTo},
+      {OpReq::kWriteTo, OpReq::kNull, OpReq::kWriteTo},
+      {OpReq::kAddTo, OpReq::kWriteTo, OpReq::kNull},
+  };
+  constexpr float kBase = 0.25f;
+  for (const Case& c : cases) {
+    absl::StatusOr<ParsedOp> op = ConvRegistry().Parse("Convolution", c.attrs);
+    ASSERT_TRUE(op.ok()) << op.status();
+    std::vector<std::vector<double>> vals;
+    for (const Shape& sh : c.shapes) vals.push_back(Ramp(sh.Size(), 1.0 + vals.size()));
+    std::vector<InferShape> ins(c.shapes.begin(), c.shapes.end()), outs(1);
+    ASSERT_TRUE(op->InferShapes(&ins, &outs).ok());
+    const std::vector<double> head = Ramp(outs[0]->Size(), 0.5);
+    const auto f64 = RunOp<double>(*op, c.shapes, vals, head, true);  // [1..3]: gradients
+    for (const std::vector<OpReq>& reqs : req_sets) {
+      std::vector<std::vector<float>> in(3), grads(3);
+      std::vector<TensorView> in_v, grad_v;
+      for (int i = 0; i < 3; ++i) {
+        in[i].assign(vals[i].begin(), vals[i].end());
+        grads[i].assign(c.shapes[i].Size(), kBase);
+        in_v.push_back({in[i].data(), c.shapes[i], DType::kFloat32, Context::Cpu()});
+        grad_v.push_back({grads[i].data(), c.shapes[i], DType::kFloat32, Context::Cpu()});
+      }
+      std::vector<float> y(outs[0]->Size()), dy(head.begin(), head.end());
+      const std::vector<TensorView> out_v = {{y.data(), *outs[0], DType::kFloat32, {}}};
+      const std::vector<TensorView> head_v = {{dy.data(), *outs[0], DType::kFloat32, {}}};
+      const std::vector<OpReq> write = {OpReq::kWriteTo};
+      OpContext ctx;
+      ctx.is_train = true;
+      ASSERT_TRUE(op->Forward(ctx, in_v, write, out_v).ok());
+      ASSERT_TRUE(op->Backward(ctx, BackwardArgs{head_v, in_v, out_v, grad_v, reqs}).ok());
+      for (int i = 0; i < 3; ++i) {
+        for (size_t j = 0; j < grads[i].size(); ++j) {
+          const double g = f64[1 + i][j];
+          const double want = reqs[i] == OpReq::kNull    ? kBase
+                              : reqs[i] == OpReq::kAddTo ? kBase + g
+                                                         : g;
+          ASSERT_NEAR(grads[i][j], want, 1e-4 * (1 + std::abs(want)))
+              << c.shapes[0].ToString() << " input " << i << " request "
+              << static_cast<int>(reqs[i]) << " element " << j;
+        }
+      }
+    }
+  }
+}
+
 // Pooling and BatchNorm run float32 on oneDNN only where their rule picks it; this forces
 // oneDNN and compares outputs, gradients and updated moving stats with the float64 loops.
 TEST(ConvOpsTest, Float32OneDnnPoolingAndBatchNormMatchFloat64Loops) {
@@ -288,6 +353,70 @@ TEST(ConvOpsTest, MaxPoolTiesRouteGradientToFirstMaximum) {
   ASSERT_TRUE(op.ok()) << op.status();
   auto r = RunOp<double>(*op, {{1, 1, 2, 2}}, {{1, 1, 1, 1}}, {3.0}, true);
   EXPECT_EQ(r[1], (std::vector<double>{3, 0, 0, 0}));  // MXNet 1.9.1 gives [1, 0, 0, 0] * 3
+}
+
+// Runs float32 `op` forward and backward on x with head dy, outputs and gradients written
+// (add = false) or added onto `base` (add = true); returns {y, dx}.
+std::vector<std::vector<float>> RunFloatPool(const ParsedOp& op, const Shape& xs,
+                                             const std::vector<float>& x,
+                                             const std::vector<float>& dy, bool add,
+                                             float base) {
+  std::vector<InferShape> ins = {xs}, outs(1);
+  EXPECT_TRUE(op.InferShapes(&ins, &outs).ok());
+  std::vector<float> y(outs[0]->Size(), base), dx(x.size(), base);
+  std::vector<float> xc = x, dyc = dy;
+  TensorView xv{xc.data(), xs, DType::kFloat32, Context::Cpu()};
+  TensorView yv{y.data(), *outs[0], DType::kFloat32, Context::Cpu()};
+  TensorView dyv{dyc.data(), *outs[0], DType::kFloat32, Context::Cpu()};
+  TensorView dxv{dx.data(), xs, DType::kFloat32, Context::Cpu()};
+  const OpReq req = add ? OpReq::kAddTo : OpReq::kWriteTo;
+  std::mt19937_64 rng(1);
+  OpContext ctx{true, Context::Cpu(), &rng};
+  std::vector<TensorView> in_views = {xv}, out_views = {yv}, heads = {dyv}, grads = {dxv};
+  std::vector<OpReq> out_reqs = {req}, grad_reqs = {req};
+  EXPECT_TRUE(op.Forward(ctx, in_views, out_reqs, out_views).ok());
+  EXPECT_TRUE(op.Backward(ctx, BackwardArgs{heads, in_views, out_views, grads, grad_reqs}).ok());
+  return {y, dx};
+}
+
+// Max pooling with tiled windows (kernel == stride, no padding) runs its own float32 kernel
+// (pooling_tiled.cc, 2x2 in SIMD groups of 4 outputs); it must equal the loop kernels bit
+// for bit, ties (many equal values) and uncovered right / bottom cells included.
+TEST(ConvOpsTest, TiledMaxPoolingMatchesLoopKernelsExactly) {
+  struct Case {
+    AttrMap attrs;
+    Shape shape;
+  };
+  const std::vector<Case> cases = {
+      {{{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}}, {2, 3, 9, 19}},   // tails both ways
+      {{{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}}, {1, 2, 8, 16}},   // all SIMD
+      {{{"kernel", "(2, 2)"}}, {1, 1, 4, 4}},                          // stride defaults to 1
+      {{{"kernel", "(3, 3)"}, {"stride", "(3, 3)"}}, {2, 2, 10, 11}},
+      {{{"kernel", "(2, 1)"}, {"stride", "(2, 1)"}}, {1, 2, 5, 6}},
+      {{{"kernel", "(3,)"}, {"stride", "(3,)"}}, {2, 2, 10}},
+      {{{"global_pool", "True"}, {"kernel", "(1, 1)"}}, {2, 3, 5, 7}},
+      {{{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pooling_convention", "full"}},
+       {1, 1, 5, 5}},  // 'full' reaches past the data: not tiled, loops both times
+  };
+  std::mt19937 gen(3);
+  std::uniform_int_distribution<int> small(-3, 3);  // plenty of ties
+  for (const Case& c : cases) {
+    absl::StatusOr<ParsedOp> op = ConvRegistry().Parse("Pooling", c.attrs);
+    ASSERT_TRUE(op.ok()) << op.status();
+    std::vector<InferShape> ins = {c.shape}, outs(1);
+    ASSERT_TRUE(op->InferShapes(&ins, &outs).ok());
+    std::vector<float> x(c.shape.Size()), dy(outs[0]->Size());
+    for (float& v : x) v = static_cast<float>(small(gen));
+    for (float& v : dy) v = static_cast<float>(small(gen)) + 0.25f;
+    for (bool add : {false, true}) {
+      auto fast = RunFloatPool(*op, c.shape, x, dy, add, 0.5f);
+      conv_internal::SetCpuKernelChoice(conv_internal::KernelChoice::kLoops);
+      auto loops = RunFloatPool(*op, c.shape, x, dy, add, 0.5f);
+      conv_internal::SetCpuKernelChoice(conv_internal::KernelChoice::kAuto);
+      EXPECT_EQ(fast[0], loops[0]) << c.shape.ToString() << " add " << add << " output";
+      EXPECT_EQ(fast[1], loops[1]) << c.shape.ToString() << " add " << add << " gradient";
+    }
+  }
 }
 
 TEST(ConvOpsTest, BatchNormTrainingUpdatesMovingStatsWithBiasedVariance) {

@@ -76,24 +76,76 @@ template <typename T>
 absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const TensorView> in,
                       OpReq req, const TensorView& out) {
   const T* bias = p.no_bias ? nullptr : in[2].as<T>();
-  std::vector<T> y(out.size(), T(0));
   if constexpr (std::is_same_v<T, float>) {
-    MXGRID_RETURN_IF_ERROR(DnnlConvForward(g, in[0].as<T>(), in[1].as<T>(), bias, y.data()));
+    // oneDNN writes the output itself: no scratch unless the request adds.
+    return WriteFloats(req, out.size(), out.as<float>(), [&](float* y) {
+      return DnnlConvForward(g, in[0].as<float>(), in[1].as<float>(), bias, y);
+    });
   } else {
+    std::vector<T> y(out.size(), T(0));
     ConvForwardLoops(g, in[0].as<T>(), in[1].as<T>(), y.data());
     if (bias != nullptr) {
       const int64_t plane = g.oh * g.ow;
       for (int64_t i = 0; i < out.size(); ++i) y[i] += bias[(i / plane) % g.f];
     }
+    ApplyReq(req, y.data(), out.size(), out.as<T>());
+    return absl::OkStatus();
   }
-  ApplyReq(req, y.data(), out.size(), out.as<T>());
+}
+
+// float32 gradients on oneDNN, written straight into the gradient arrays (scratch only for
+// kAddTo); dw and db come from one weight pass.
+absl::Status BackwardDnnl(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
+  const float* x = a.inputs[0].as<float>();
+  const float* w = a.inputs[1].as<float>();
+  const float* dy = a.out_grads[0].as<float>();
+  const OpReq req_b = p.no_bias ? OpReq::kNull : a.reqs[2];
+  MXGRID_RETURN_IF_ERROR(
+      WriteFloats(a.reqs[0], a.inputs[0].size(), a.in_grads[0].as<float>(),
+                  [&](float* dx) { return DnnlConvBackwardData(g, dy, w, dx); }));
+  if (a.reqs[1] == OpReq::kNull) {
+    if (req_b == OpReq::kNull) return absl::OkStatus();
+    std::vector<float> db(static_cast<size_t>(g.f), 0.0f);
+    AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
+    ApplyReq(req_b, db.data(), g.f, a.in_grads[2].as<float>());
+    return absl::OkStatus();
+  }
+  // Where a request adds, the pass writes into scratch that is added afterwards.
+  std::vector<float> dw_add, db_add;
+  float* dw = a.in_grads[1].as<float>();
+  float* db = req_b == OpReq::kNull ? nullptr : a.in_grads[2].as<float>();
+  if (a.reqs[1] == OpReq::kAddTo) {
+    dw_add.resize(static_cast<size_t>(a.inputs[1].size()));
+    dw = dw_add.data();
+  }
+  if (req_b == OpReq::kAddTo) {
+    db_add.resize(static_cast<size_t>(g.f));
+    db = db_add.data();
+  }
+  MXGRID_RETURN_IF_ERROR(DnnlConvBackwardWeights(g, x, dy, dw, db));
+  if (!dw_add.empty()) {
+    ApplyReq(OpReq::kAddTo, dw_add.data(), a.inputs[1].size(), a.in_grads[1].as<float>());
+  }
+  if (!db_add.empty()) ApplyReq(OpReq::kAddTo, db_add.data(), g.f, a.in_grads[2].as<float>());
   return absl::OkStatus();
 }
+
+template <typename T>
+absl::Status BackwardLoops(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a);
 
 // Computes only the wanted gradients (MXNet's ConvolutionOp::Backward skips kNull ones):
 // dx without a weight pass, db by a sum over dy when dw is not wanted.
 template <typename T>
 absl::Status BackwardT(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
+  if constexpr (std::is_same_v<T, float>) {
+    return BackwardDnnl(p, g, a);
+  } else {
+    return BackwardLoops<T>(p, g, a);
+  }
+}
+
+template <typename T>
+absl::Status BackwardLoops(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
   const T* x = a.inputs[0].as<T>();
   const T* w = a.inputs[1].as<T>();
   const T* dy = a.out_grads[0].as<T>();
@@ -101,19 +153,9 @@ absl::Status BackwardT(const ConvParams& p, const ConvGeom& g, const BackwardArg
   std::vector<T> dx = GradScratch<T>(a.reqs[0], a.inputs[0].size());
   std::vector<T> dw = GradScratch<T>(a.reqs[1], a.inputs[1].size());
   std::vector<T> db = GradScratch<T>(req_b, g.f);
-  bool bias_done = false;
-  if constexpr (std::is_same_v<T, float>) {
-    if (!dx.empty()) MXGRID_RETURN_IF_ERROR(DnnlConvBackwardData(g, dy, w, dx.data()));
-    if (!dw.empty()) {
-      MXGRID_RETURN_IF_ERROR(
-          DnnlConvBackwardWeights(g, x, dy, dw.data(), db.empty() ? nullptr : db.data()));
-      bias_done = true;
-    }
-  } else {
-    if (!dx.empty()) ConvBackwardDataLoops(g, dy, w, dx.data());
-    if (!dw.empty()) ConvBackwardWeightLoops(g, x, dy, dw.data());
-  }
-  if (!db.empty() && !bias_done) AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
+  if (!dx.empty()) ConvBackwardDataLoops(g, dy, w, dx.data());
+  if (!dw.empty()) ConvBackwardWeightLoops(g, x, dy, dw.data());
+  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
   ApplyReq(a.reqs[0], dx.data(), static_cast<int64_t>(dx.size()), a.in_grads[0].as<T>());
   ApplyReq(a.reqs[1], dw.data(), static_cast<int64_t>(dw.size()), a.in_grads[1].as<T>());
   if (!db.empty()) ApplyReq(req_b, db.data(), g.f, a.in_grads[2].as<T>());

@@ -1,5 +1,7 @@
-// Pooling (max, avg, sum; 1-D NCW and 2-D NCHW) with MXNet's window rules: float32 on oneDNN
-// (pooling_dnnl.cc) where PlanDnnl's measured rule picks it, float64 and the rest in loops.
+// Pooling (max, avg, sum; 1-D NCW and 2-D NCHW) with MXNet's window rules: float32 max over
+// tiled windows (kernel == stride, no padding: 2x2/2, global) on the one-pass kernel of
+// pooling_tiled.cc, float32 on oneDNN (pooling_dnnl.cc) where PlanDnnl's measured rule picks
+// it, float64 and the rest in loops.
 //
 // Windows start at o*stride - pad. avg divides by the window clipped to [-pad, in + pad)
 // (count_include_pad, the default) or by its in-bounds part; max ignores padding and routes
@@ -259,6 +261,17 @@ std::optional<DnnlPlan> PlanDnnl(const PoolParams& p, const PoolGeom& g, const S
   return plan;
 }
 
+// The tiled max kernel's geometry (pooling_tiled.cc) where it applies: max pooling whose
+// windows neither overlap nor reach the padding or past the data (kernel == stride, or one
+// window along an axis, as in global pooling), and the automatic kernel choice.
+std::optional<TiledMaxGeom> PlanTiled(const PoolParams& p, const PoolGeom& g) {
+  if (CpuKernelChoice() != KernelChoice::kAuto || p.pool_type != "max") return std::nullopt;
+  if (g.ph != 0 || g.pw != 0) return std::nullopt;
+  if ((g.oh != 1 && g.kh != g.sh) || (g.ow != 1 && g.kw != g.sw)) return std::nullopt;
+  if (g.oh * g.kh > g.h || g.ow * g.kw > g.w) return std::nullopt;
+  return TiledMaxGeom{g.nc, g.h, g.w, g.oh, g.ow, g.kh, g.kw};
+}
+
 // v[plane, oy, ox] *= fy[oy] * fx[ox].
 void Rescale(const DnnlPlan& plan, const PoolGeom& g, float* v) {
 #pragma omp parallel for schedule(static)
@@ -278,6 +291,12 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
   auto run = [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, float>) {
+      const std::optional<TiledMaxGeom> tiled = PlanTiled(p, g);
+      if (tiled && (reqs[0] == OpReq::kWriteTo || reqs[0] == OpReq::kAddTo)) {
+        TiledMaxForward(*tiled, in[0].as<float>(), reqs[0] == OpReq::kAddTo,
+                        out[0].as<float>());
+        return absl::OkStatus();
+      }
       if (std::optional<DnnlPlan> plan = PlanDnnl(p, g, in[0].shape)) {
         auto run_dnnl = [&](float* y) -> absl::Status {
           MXGRID_RETURN_IF_ERROR(DnnlPoolForward(plan->geom, in[0].as<float>(), y));
@@ -286,6 +305,10 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
         };
         return WriteFloats(reqs[0], out[0].size(), out[0].as<float>(), run_dnnl);
       }
+    }
+    if (reqs[0] == OpReq::kWriteTo) {  // straight into the output, no scratch
+      PoolForwardT(p, g, in[0].as<T>(), out[0].as<T>());
+      return absl::OkStatus();
     }
     std::vector<T> y(out[0].size());
     PoolForwardT(p, g, in[0].as<T>(), y.data());
@@ -302,6 +325,12 @@ absl::Status PoolBackward(const OpContext&, const OpParams& params, const Backwa
   auto run = [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, float>) {
+      const std::optional<TiledMaxGeom> tiled = PlanTiled(p, g);
+      if (tiled && (a.reqs[0] == OpReq::kWriteTo || a.reqs[0] == OpReq::kAddTo)) {
+        TiledMaxBackward(*tiled, a.inputs[0].as<float>(), a.out_grads[0].as<float>(),
+                         a.reqs[0] == OpReq::kAddTo, a.in_grads[0].as<float>());
+        return absl::OkStatus();
+      }
       if (std::optional<DnnlPlan> plan = PlanDnnl(p, g, a.inputs[0].shape)) {
         const float* dy = a.out_grads[0].as<float>();
         std::vector<float> scaled;
@@ -316,6 +345,14 @@ absl::Status PoolBackward(const OpContext&, const OpParams& params, const Backwa
                                                      dx);
                            });
       }
+    }
+    if (a.reqs[0] == OpReq::kWriteTo) {  // zeroed and accumulated in place, no scratch
+      T* dx = a.in_grads[0].as<T>();
+      const int64_t plane = g.h * g.w;
+#pragma omp parallel for schedule(static)
+      for (int64_t pl = 0; pl < g.nc; ++pl) std::fill_n(dx + pl * plane, plane, T(0));
+      PoolBackwardT(p, g, a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx);
+      return absl::OkStatus();
     }
     std::vector<T> dx(a.inputs[0].size(), T(0));
     PoolBackwardT(p, g, a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx.data());
