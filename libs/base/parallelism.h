@@ -1,6 +1,7 @@
 // How many threads one kernel may use (intra-op parallelism), process-wide.
 //
-// Kernels that parallelize (OpenMP loops, oneDNN) use every core by default. A server whose
+// Kernels that parallelize (OpenMP loops, oneDNN) use every core by default, less for small
+// work (ParsedOp starts one thread per 32 Ki elements a call touches). A server whose
 // cores are shared by several clients lowers the limit while more than one is active, so
 // that one client's large kernels leave a core for the threads answering the others
 // (mxgrid-worker: cores - 1 while two or more sessions made calls in the last second).
