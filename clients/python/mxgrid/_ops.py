@@ -1,9 +1,12 @@
 """The operator schemas the compiler serves (ListOperators), shared by mx.nd and mx.sym.
 
 Fetched once per connection on first use. ``lookup(name)`` finds an operator by canonical name
-or alias; ``format_attr`` turns a Python value into the string MXNet's Python front end would
+or alias; ``num_outputs(name, attrs)`` counts its visible outputs for given parameters (asking
+the compiler, once per parameter set, for the few operators whose parameters change the
+count); ``format_attr`` turns a Python value into the string MXNet's Python front end would
 pass (``str(value)``; tuples as ``"(3, 3)"``, bools ``"True"``, dtypes by name).
 """
+import json
 import threading
 
 import numpy as np
@@ -11,17 +14,27 @@ import numpy as np
 from ._proto import pb
 from . import connection
 
-__all__ = ["operators", "lookup", "format_attr", "names"]
+__all__ = ["operators", "lookup", "num_outputs", "format_attr", "names"]
 
 _lock = threading.Lock()
-_cache = {"conn": None, "ops": None}
+# The current connection, its operator table and {(name, attrs): visible outputs}; replaced
+# as a whole (one assignment) when the connection changes, so readers need no lock.
+_cache = (None, None, None)
 
 
 def operators():
     """{name or alias: OperatorInfo} for the current connection's compiler."""
     conn = connection.get()
+    cached_conn, table, _ = _cache
+    if cached_conn is conn:
+        return table
+    return _fetch(conn)
+
+
+def _fetch(conn):
+    global _cache
     with _lock:
-        if _cache["conn"] is not conn or _cache["ops"] is None:
+        if _cache[0] is not conn:
             resp = conn.call(conn.require_compiler().ListOperators,
                              pb.compiler.ListOperatorsRequest())
             table = {}
@@ -29,13 +42,33 @@ def operators():
                 table[info.name] = info
                 for alias in info.aliases:
                     table.setdefault(alias, info)
-            _cache["conn"], _cache["ops"] = conn, table
-        return _cache["ops"]
+            _cache = (conn, table, {})
+        return _cache[1]
 
 
 def lookup(name):
     """The OperatorInfo of ``name`` (canonical or alias), or None."""
     return operators().get(name)
+
+
+def num_outputs(name, attrs):
+    """How many visible outputs operator ``name`` has with parameters ``attrs`` (strings);
+    None for an unknown operator. Where parameters change the count (SliceChannel's
+    num_outputs, BatchNorm's output_mean_var) the compiler composes the operator once per
+    parameter set and the count of its heads is kept; MXNetError when it refuses them."""
+    info = operators().get(name)
+    if info is None:
+        return None
+    if not info.variable_outputs:
+        return len(info.outputs)
+    conn, _, counts = _cache
+    key = (name, frozenset(attrs.items()))
+    count = counts.get(key)
+    if count is None:
+        resp = conn.call(conn.require_compiler().Compose, pb.compiler.ComposeRequest(
+            op=name, attrs=attrs, name="count_outputs"))
+        count = counts[key] = len(json.loads(resp.symbol.json)["heads"])
+    return count
 
 
 def names():

@@ -60,8 +60,9 @@ _cluster = None
 
 
 def pipeline_from_env():
-    """Whether MXGRID_PIPELINE asks for pipelined operator calls."""
-    return os.environ.get("MXGRID_PIPELINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """Whether operator calls are pipelined: yes unless MXGRID_PIPELINE is 0/false/no/off."""
+    return os.environ.get("MXGRID_PIPELINE", "").strip().lower() not in ("0", "false", "no",
+                                                                          "off")
 
 
 def _channel(address, settings):

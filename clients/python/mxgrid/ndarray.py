@@ -404,41 +404,31 @@ def _upload(conn, arr, ctx, into=0):
     return NDArray._from_info(info, conn)
 
 
-def _pipelined_outputs(op):
-    """How many visible outputs ``op`` has, from its ListOperators schema; None when its
-    parameters change that count (``variable_outputs``) or the operator is unknown (the
-    call then goes synchronously)."""
-    info = _ops.lookup(op)
-    if info is None or info.variable_outputs or not info.outputs:
-        return None
-    return len(info.outputs)
-
-
 def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):
-    outs = None
+    """Queues the call on ``pipe``; returns pending NDArrays (or ``out``), or NotImplemented
+    when the call must go synchronously (an unknown operator, the handle space used up)."""
     if out is not None:
-        outs = out if isinstance(out, (list, tuple)) else [out]
-        num_new = 0
-    else:
-        num_new = _pipelined_outputs(op)
-        if num_new is None:
-            return NotImplemented
-    queued = pipe.submit(op, [a.handle for a in inputs], attrs,
-                         [o.handle for o in outs] if outs is not None else None, num_new,
-                         is_train)
+        outs = out if isinstance(out, (list, tuple)) else (out,)
+        queued = pipe.submit(op, [a.handle for a in inputs], attrs, [o.handle for o in outs],
+                             0, is_train)
+        return NotImplemented if queued is None else out
+    num_new = _ops.num_outputs(op, attrs)
+    if num_new is None:
+        return NotImplemented
+    queued = pipe.submit(op, [a.handle for a in inputs], attrs, None, num_new, is_train)
     if queued is None:
         return NotImplemented
-    if outs is not None:
-        return out
     batch, index, handles = queued
-    results = [NDArray._pending_output(h, conn, batch, index, i) for i, h in enumerate(handles)]
-    return results[0] if len(results) == 1 else results
+    if num_new == 1:
+        return NDArray._pending_output(handles[0], conn, batch, index, 0)
+    return [NDArray._pending_output(h, conn, batch, index, i) for i, h in enumerate(handles)]
 
 
 def _invoke(op, inputs, attrs, out=None, is_train=False):
-    """Runs operator ``op`` on NDArrays ``inputs``; returns an NDArray, a list, or ``out``."""
-    conn = connection.get() if not inputs else inputs[0]._conn
-    pipe = getattr(conn, "pipeline", None)
+    """Runs operator ``op`` on NDArrays ``inputs``; returns an NDArray, a list, or ``out``.
+    Pipelined unless the connection is synchronous (MXGRID_PIPELINE=0)."""
+    conn = inputs[0]._conn if inputs else connection.get()
+    pipe = conn.pipeline
     if pipe is not None:
         result = _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train)
         if result is not NotImplemented:
