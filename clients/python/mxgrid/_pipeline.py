@@ -1,8 +1,9 @@
 """Pipelined imperative operator calls: one InvokeStream per connection.
 
-Opt-in (``mx.connect(..., pipeline=True)`` or ``MXGRID_PIPELINE=1``). An operator call then
-does not wait for its round trip: the client chooses the output handles itself (a counter in
-[1, 2^32), as worker.proto allows), sends the call at once on the connection's InvokeStream
+The default (``mx.connect(..., pipeline=False)`` or ``MXGRID_PIPELINE=0`` turns it off). An
+operator call does not wait for its round trip: the client chooses the output handles itself
+(a counter in [1, 2^32), as worker.proto allows; the output count comes from the operator's
+schema, see ``_ops.num_outputs``), sends the call at once on the connection's InvokeStream
 (or coalesces it with the calls that follow while earlier batches are still on the wire) and
 returns NDArrays that are *pending*: they have their handle, but their shape, dtype and
 context arrive with the batch's response (``NDArray.__getattr__`` waits for it on first use).
@@ -10,10 +11,13 @@ context arrive with the batch's response (``NDArray.__getattr__`` waits for it o
 Ordering. Every other worker RPC of the connection first sends what is queued and waits
 until every sent batch is answered (``sync``, called by ``Connection.call``), so the handles
 exist and the calls' effects are ordered before it. Frees of dropped arrays travel in the
-batches' ``free`` field (the worker frees them after the batch's calls); a finalizer only
-appends to a deque (no lock, no RPC).
+``free`` field of the next call (the worker frees them before that call allocates its
+outputs, so a ``c = a + b`` loop reuses the dropped ``c``'s memory), or in the batch's
+``free`` field when a sync sends no call; a finalizer only appends to a deque (no lock, no
+RPC).
 
-Errors. MXNet raises e.g. a shape mismatch at the call; here it is raised later: when the
+Errors. MXNet raises e.g. a shape mismatch at the call; here it is raised later, as MXNet's
+engine raises a kernel's error: when the
 stream fails, every pending array of the failed batch and of the batches after it is marked
 failed (using one raises MXNetError with the server's message), the first synchronizing
 call raises the error (once), and a fresh stream is opened for later calls. Arrays written
@@ -133,6 +137,8 @@ class Pipeline:
             if b is None:
                 b = self._open = Batch(self, self._conn.session)
             call = b.request.calls.add(op=op, inputs=inputs, is_train=is_train)
+            if self.frees:
+                call.free.extend(self._take_frees_locked())
             if attrs:
                 call.attrs.update(attrs)
             if outputs:
@@ -155,16 +161,8 @@ class Pipeline:
         self._open = None
         if b is None:
             b = Batch(self, self._conn.session)
-        frees = self.frees
-        while frees:
-            try:
-                h = frees.popleft()
-            except IndexError:
-                break
-            if h in self._dead:
-                self._dead.discard(h)  # freed (errors ignored) with the orphans
-            else:
-                b.request.free.append(h)
+        if self.frees:
+            b.request.free.extend(self._take_frees_locked())
         if self._error is not None or self._closed:
             # Not sent: the stream failed and the user has not seen the error yet (calls
             # queued meanwhile may use the failed calls' handles).
@@ -181,13 +179,31 @@ class Pipeline:
         stream.queue.put(b.request)
         return b
 
+    def _take_frees_locked(self):
+        """The handles the finalizers queued, less those a failed batch would have created
+        (freed, errors ignored, with the orphans)."""
+        frees, dead, taken = self.frees, self._dead, []
+        while frees:
+            try:
+                h = frees.popleft()
+            except IndexError:
+                break
+            if h in dead:
+                dead.discard(h)
+            else:
+                taken.append(h)
+        return taken
+
     def _fail_locked(self, b, root, first=False):
         msg = str(root) if first else "an earlier pipelined operator call failed: %s" % root
         b.error = MXNetError(msg, code=getattr(root, "code", None))
         b.root = root
         self._dead.update(b.new_handles)
         self._orphans.extend(b.new_handles)
-        self._orphans.extend(b.request.free)  # the worker did not get to free them
+        # The worker may not have reached these frees: freed again (errors ignored).
+        self._orphans.extend(b.request.free)
+        for call in b.request.calls:
+            self._orphans.extend(call.free)
         b.done.set()
 
     def _read(self, stream):

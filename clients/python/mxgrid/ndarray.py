@@ -9,10 +9,11 @@ on first access: ``mx.nd.FullyConnected(data, weight, bias, num_hidden=4)``,
 ``mx.nd.dot(a, b, out=c)``. Inputs go positionally in the operator's input order or by input
 name; other keyword arguments become attributes formatted as MXNet's Python does (str(value)).
 
-In pipelined mode (``mx.connect(..., pipeline=True)``, see connection.py) an operator's result
-is *pending* until its response arrives: it has its handle, and its shape, dtype and context
-are filled in (waiting for the response) on first use; an operator's error is raised then or
-at the next synchronizing call.
+Operator calls are pipelined by default (see connection.py and _pipeline.py): an operator's
+result is *pending* until its response arrives: it has its handle, and its shape, dtype and
+context are filled in (waiting for the response) on first use; an operator's error is raised
+then or at the next synchronizing call (asnumpy, wait_to_read, waitall, ...). With
+``MXGRID_PIPELINE=0`` every call waits for its response and raises its error itself.
 
 Thread-safety: NDArray objects may be shared between threads; the worker orders the calls.
 """
@@ -433,13 +434,18 @@ def _invoke(op, inputs, attrs, out=None, is_train=False):
         result = _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train)
         if result is not NotImplemented:
             return result
-    req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs,
+    frees = conn.take_pending_frees()
+    req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs, free=frees,
                                   inputs=[a.handle for a in inputs], is_train=is_train)
     outs = None
     if out is not None:
         outs = out if isinstance(out, (list, tuple)) else [out]
         req.outputs.extend(o.handle for o in outs)
-    resp = conn.call(conn.require_worker().Invoke, req)
+    try:
+        resp = conn.call(conn.require_worker().Invoke, req)
+    except MXNetError:
+        conn.requeue_frees(frees)  # maybe not reached; freeing twice is harmless
+        raise
     if outs is not None:
         return out
     results = [NDArray._from_info(info, conn) for info in resp.outputs]
