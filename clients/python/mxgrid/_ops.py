@@ -17,8 +17,9 @@ from . import connection
 __all__ = ["operators", "lookup", "num_outputs", "format_attr", "names"]
 
 _lock = threading.Lock()
-# The current connection, its operator table and {(name, attrs): visible outputs}; replaced
-# as a whole (one assignment) when the connection changes, so readers need no lock.
+# The current connection, its operator table and the visible output counts ({name: count}
+# for operators whose count is fixed, {(name, attrs): count} for the others); replaced as a
+# whole (one assignment) when the connection changes, so readers need no lock.
 _cache = (None, None, None)
 
 
@@ -56,12 +57,18 @@ def num_outputs(name, attrs):
     None for an unknown operator. Where parameters change the count (SliceChannel's
     num_outputs, BatchNorm's output_mean_var) the compiler composes the operator once per
     parameter set and the count of its heads is kept; MXNetError when it refuses them."""
+    conn, _, counts = _cache
+    if conn is not None and conn is connection._current:  # the hot path: a dict lookup
+        count = counts.get(name)
+        if count is not None:
+            return count
     info = operators().get(name)
     if info is None:
         return None
-    if not info.variable_outputs:
-        return len(info.outputs)
     conn, _, counts = _cache
+    if not info.variable_outputs:
+        count = counts[name] = len(info.outputs)
+        return count
     key = (name, frozenset(attrs.items()))
     count = counts.get(key)
     if count is None:

@@ -128,25 +128,30 @@ class Pipeline:
         """Queues one call; returns (batch, call index, new handles), or None when the
         handle space is used up (the caller then invokes synchronously)."""
         with self._lock:
-            if self._closed or self._next_handle + num_new >= HANDLE_LIMIT:
-                return None
             first = self._next_handle
-            self._next_handle += num_new
-            handles = list(range(first, first + num_new))
+            if self._closed or first + num_new >= HANDLE_LIMIT:
+                return None
+            self._next_handle = first + num_new
             b = self._open
             if b is None:
                 b = self._open = Batch(self, self._conn.session)
-            call = b.request.calls.add(op=op, inputs=inputs, is_train=is_train)
+            calls = b.request.calls
+            if is_train:
+                call = calls.add(op=op, inputs=inputs, is_train=True)
+            else:
+                call = calls.add(op=op, inputs=inputs)
             if self.frees:
                 call.free.extend(self._take_frees_locked())
             if attrs:
                 call.attrs.update(attrs)
             if outputs:
                 call.outputs.extend(outputs)
-            elif handles:
+                handles = ()
+            else:
+                handles = range(first, first + num_new)
                 call.new_handles.extend(handles)
                 b.new_handles.extend(handles)
-            index = len(b.request.calls) - 1
+            index = len(calls) - 1
             if len(self._inflight) < MAX_INFLIGHT or index + 1 >= MAX_BATCH_CALLS:
                 self._send_locked()
         return b, index, handles
