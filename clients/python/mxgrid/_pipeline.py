@@ -17,10 +17,10 @@ outputs, so a ``c = a + b`` loop reuses the dropped ``c``'s memory), or in the b
 RPC).
 
 Errors. MXNet raises e.g. a shape mismatch at the call; here it is raised later, as MXNet's
-engine raises a kernel's error: when the
-stream fails, every pending array of the failed batch and of the batches after it is marked
-failed (using one raises MXNetError with the server's message), the first synchronizing
-call raises the error (once), and a fresh stream is opened for later calls. Arrays written
+engine raises a kernel's error: when the stream fails, every pending array of the failed
+batch and of the batches after it is marked failed (using one raises MXNetError with the
+server's message), the first synchronizing call raises the error (once), and a fresh stream
+is opened for later calls. Arrays written
 in place (``out=``, ``a += 1``) by a failed or later batch keep their old value. The calls
 of a failed batch before the failing one have taken effect on the worker; the handles they
 created are freed at the next synchronizing call.
