@@ -12,7 +12,9 @@ name; other keyword arguments become attributes formatted as MXNet's Python does
 Operator calls are pipelined by default (see connection.py and _pipeline.py): an operator's
 result is *pending* until its response arrives: it has its handle, and its shape, dtype and
 context are filled in (waiting for the response) on first use; an operator's error is raised
-then or at the next synchronizing call (asnumpy, wait_to_read, waitall, ...). With
+then or at the next synchronizing call (asnumpy, wait_to_read, waitall, ...), except for
+parameters the operator's schema already refuses (an unknown or missing one, a value
+outside an enum), which go synchronously and raise at the call as in MXNet. With
 ``MXGRID_PIPELINE=0`` every call waits for its response and raises its error itself.
 
 Thread-safety: NDArray objects may be shared between threads; the worker orders the calls.
@@ -407,7 +409,11 @@ def _upload(conn, arr, ctx, into=0):
 
 def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):
     """Queues the call on ``pipe``; returns pending NDArrays (or ``out``), or NotImplemented
-    when the call must go synchronously (an unknown operator, the handle space used up)."""
+    when the call must go synchronously: an unknown operator, the handle space used up, or
+    parameters the schema says the worker refuses (so that, as in MXNet, the call itself
+    raises the server's error)."""
+    if _ops.refuses(op, attrs):
+        return NotImplemented
     if out is not None:
         outs = out if isinstance(out, (list, tuple)) else (out,)
         queued = pipe.submit(op, [a.handle for a in inputs], attrs, [o.handle for o in outs],

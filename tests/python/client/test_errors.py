@@ -31,11 +31,20 @@ def current(conn):
 
 def test_bad_operator_attribute(mxw):
     mx = mxw
-    out = mx.nd.Activation(mx.nd.ones((2,)), act_type="nosuchact")
-    with pytest.raises(mx.MXNetError) as err:
+    # The schema says the worker refuses these: raised at the call, as in MXNet.
+    for bad in ({"act_type": "nosuchact"}, {"act_type": "relu", "nosuchparam": 1}, {}):
+        with pytest.raises(mx.MXNetError) as err:
+            mx.nd.Activation(mx.nd.ones((2,)), **bad)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "nosuchparam" in str(err.value) or "act_type" in str(err.value)
+    with pytest.raises(mx.MXNetError, match="nosuchact"):
+        mx.nd.Activation(mx.nd.ones((2,)), act_type="nosuchact")
+    # A value only the worker can check (not an integer): raised at the next read.
+    out = mx.nd.FullyConnected(mx.nd.ones((2, 3)), mx.nd.ones((4, 3)), mx.nd.ones((4,)),
+                               num_hidden="many")
+    with pytest.raises(mx.MXNetError, match="num_hidden") as err:
         out.asnumpy()
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "nosuchact" in str(err.value)
     np.testing.assert_allclose(mx.nd.relu(mx.nd.ones((2,))).asnumpy(), [1.0, 1.0])
 
 
@@ -43,9 +52,10 @@ def test_bad_operator_attribute_at_the_call_when_synchronous(mxw, sync_conn):
     mx = mxw
     with current(sync_conn):
         with pytest.raises(mx.MXNetError) as err:
-            mx.nd.Activation(mx.nd.ones((2,)), act_type="nosuchact")
+            mx.nd.FullyConnected(mx.nd.ones((2, 3)), mx.nd.ones((4, 3)), mx.nd.ones((4,)),
+                                 num_hidden="many")
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "nosuchact" in str(err.value)
+    assert "num_hidden" in str(err.value)
 
 
 def test_bad_symbol_attribute(mx):
