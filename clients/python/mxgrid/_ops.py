@@ -3,10 +3,14 @@
 Fetched once per connection on first use. ``lookup(name)`` finds an operator by canonical name
 or alias; ``num_outputs(name, attrs)`` counts its visible outputs for given parameters (asking
 the compiler, once per parameter set, for the few operators whose parameters change the
-count); ``refuses(name, attrs)`` tells from the schema alone that the worker will refuse
-the parameters (an unknown or missing one, a value outside an enum), so that the call can
-go synchronously and raise the server's error at the call, as MXNet does; ``format_attr`` turns a Python value into the string MXNet's Python front end would
-pass (``str(value)``; tuples as ``"(3, 3)"``, bools ``"True"``, dtypes by name).
+count); ``refuses(name, attrs)`` tells from the schema alone that the worker will refuse the
+parameters (an unknown or missing one, a value outside an enum), so that the call can go
+synchronously and raise the server's error at the call, as MXNet does; ``format_attr`` turns
+a Python value into the string MXNet's Python front end would pass (``str(value)``; tuples
+as ``"(3, 3)"``, bools ``"True"``, dtypes by name).
+
+Thread-safety: all functions may be called from any thread; the schema is fetched under a
+lock, the caches derived from it are filled without one (see ``_cache``).
 """
 import json
 import re
