@@ -1,6 +1,7 @@
 #include "libs/tensor/storage.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/base/check.h"
 #include "libs/base/status_macros.h"
 #include "libs/engine/flow.h"
 
@@ -23,25 +24,41 @@ absl::StatusOr<std::shared_ptr<Storage>> Storage::Create(size_t bytes, Context c
     charged = static_cast<int64_t>(allocator->AllocationSize(bytes)) + kStorageOverheadBytes;
     MXGRID_RETURN_IF_ERROR(account->Charge(charged));
   }
-  absl::StatusOr<void*> data = allocator->Allocate(bytes);
-  if (!data.ok()) {
-    if (account != nullptr) account->Release(charged);
-    return data.status();
+  void* data = nullptr;  // CPU: allocated by the first data()
+  if (!ctx.is_cpu()) {
+    absl::StatusOr<void*> allocated = allocator->Allocate(bytes);
+    if (!allocated.ok()) {
+      if (account != nullptr) account->Release(charged);
+      return allocated.status();
+    }
+    data = *allocated;
   }
   engine::VarHandle var = engine::Get()->NewVariable(static_cast<int64_t>(bytes));
-  return std::make_shared<Storage>(Token(), *data, bytes, ctx, allocator, var,
+  return std::make_shared<Storage>(Token(), data, bytes, ctx, allocator, var,
                                    std::move(account), charged);
+}
+
+void* Storage::data() const {
+  if (void* p = data_.load(std::memory_order_acquire); p != nullptr) return p;
+  absl::call_once(allocate_once_, [this] {
+    if (data_.load(std::memory_order_acquire) != nullptr) return;
+    absl::StatusOr<void*> allocated = allocator_->Allocate(bytes_);
+    MXGRID_CHECK(allocated.ok()) << "cannot allocate " << bytes_ << " bytes on "
+                                 << ctx_.ToString() << ": " << allocated.status();
+    data_.store(*allocated, std::memory_order_release);
+  });
+  return data_.load(std::memory_order_acquire);
 }
 
 Storage::~Storage() {
   Allocator* allocator = allocator_;
-  void* data = data_;
+  void* data = data_.load(std::memory_order_acquire);  // null: never allocated
   const size_t bytes = bytes_;
   // Moved into the deletion: given back once the memory really is free.
   engine::Get()->DeleteVariable(
       [allocator, data, bytes, account = account_, charged = charged_](
           const engine::RunContext&) {
-        allocator->Free(data, bytes);
+        if (data != nullptr) allocator->Free(data, bytes);
         if (account != nullptr) account->Release(charged);
       },
       ctx_, var_);

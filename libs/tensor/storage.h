@@ -5,20 +5,29 @@
 // the destructor hands the memory to the engine: it is freed after every operation already
 // pushed on the variable has run, so pending work never touches freed memory.
 //
-// Accounting: the allocation (its size class) plus kStorageOverheadBytes is charged before
-// allocating to the memory account of the current engine flow (engine::FlowScope: a worker
-// session) or, outside any flow, to HostMemoryAccount(); the charge is given back when the
-// memory is freed. An account at its limit makes Create ResourceExhausted.
+// Accounting: the allocation (its size class) plus kStorageOverheadBytes is charged at Create
+// to the memory account of the current engine flow (engine::FlowScope: a worker session) or,
+// outside any flow, to HostMemoryAccount(); the charge is given back when the memory is
+// freed. An account at its limit makes Create ResourceExhausted.
 //
-// Thread-safety: immutable after construction; data() may be read and written only from
-// engine operations that name var() (or after waiting on it).
+// CPU memory is taken from the allocator at the first data(), not at Create, as MXNet's
+// delayed allocation does: an operation's output gets its memory when the operation runs, so
+// memory that the operations queued before it free (a dropped `c` in a `c = a + b` loop)
+// can hold it, instead of fresh memory for every call queued ahead of the engine. GPU memory
+// is allocated at Create (its failures are common and are ResourceExhausted there).
+//
+// Thread-safety: the first data() allocates exactly once, also when called concurrently;
+// the memory may be read and written only from engine operations that name var() (or after
+// waiting on it).
 #ifndef MXGRID_LIBS_TENSOR_STORAGE_H_
 #define MXGRID_LIBS_TENSOR_STORAGE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <utility>
 
+#include "absl/base/call_once.h"
 #include "absl/status/statusor.h"
 #include "libs/base/context.h"
 #include "libs/base/memory_account.h"
@@ -33,8 +42,8 @@ inline constexpr int64_t kStorageOverheadBytes = 256;
 
 class Storage {
  public:
-  // Allocates `bytes` on `ctx` (from AllocatorFor(ctx)) with a new engine variable.
-  // ResourceExhausted when the charge (see above) or the allocation fails.
+  // Storage of `bytes` on `ctx` (from AllocatorFor(ctx)) with a new engine variable.
+  // ResourceExhausted when the charge (see above) or a GPU allocation fails.
   static absl::StatusOr<std::shared_ptr<Storage>> Create(size_t bytes, Context ctx);
 
   // Only Create() can make the token, so Storage is always built through it.
@@ -57,13 +66,18 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
   ~Storage();
 
-  void* data() const { return data_; }
+  // The memory; allocated by the first call for CPU storage. Aborts when the allocator
+  // fails then (the charge at Create bounds the size; on Linux an allocation within the
+  // host's memory does not fail).
+  void* data() const;
   size_t bytes() const { return bytes_; }
   Context context() const { return ctx_; }
   engine::VarHandle var() const { return var_; }
 
  private:
-  void* const data_;
+  // Null until the first data() for CPU storage.
+  mutable std::atomic<void*> data_;
+  mutable absl::once_flag allocate_once_;
   const size_t bytes_;
   const Context ctx_;
   Allocator* const allocator_;  // Not owned; process-wide.

@@ -28,6 +28,9 @@ ABSL_FLAG(int, max_message_bytes, 64 << 20,
           "largest gRPC message received or sent, in bytes (large tensors travel in chunks)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "on SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled");
+ABSL_FLAG(int, ready_fd, -1,
+          "once serving (and handling SIGTERM), write host:port with the bound port and a "
+          "newline to this inherited file descriptor and close it; -1: do not");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off (MXGRID_LOG_LEVEL overrides)");
 
@@ -101,6 +104,11 @@ int RunServer(const ServerOptions& options, std::vector<grpc::Service*> services
   if (!signals.ok()) {
     spdlog::critical("{}", signals.status().ToString());
     return 1;
+  }
+  if (const int fd = absl::GetFlag(FLAGS_ready_fd); fd >= 0) {
+    if (absl::Status s = WriteBoundAddress(**server, fd); !s.ok()) {
+      spdlog::warn("--ready_fd: {}", s.ToString());
+    }
   }
   (*server)->Wait();
   return 0;

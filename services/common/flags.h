@@ -7,6 +7,8 @@
 //   --max_message_bytes=67108864   largest gRPC message received or sent
 //   --shutdown_grace=10s           how long SIGTERM/SIGINT lets in-flight calls finish
 //   --log_level=info               trace, debug, info, warn, error, critical or off
+//   --ready_fd=-1                  once serving, RunServer writes "host:port\n" (bound port)
+//                                  to this inherited fd and closes it (see WriteBoundAddress)
 // A binary adds its own flags with ABSL_FLAG in its main.cc; they are parsed by the same
 // call and listed by --help (which shows flags defined under services/; --helpfull shows
 // all).

@@ -1,7 +1,17 @@
 #include "services/common/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +67,41 @@ std::vector<std::string> MetricsHttpOptions(const std::string& address) {
       "keep_alive_timeout_ms", "2000",      //
       "linger_timeout_ms", "1000",          //
   };
+}
+
+// The host part of "host:port" ("[::1]:80" gives "[::1]").
+absl::string_view HostOf(absl::string_view address) {
+  return address.substr(0, address.rfind(':'));
+}
+
+// Opens and at once closes a TCP connection to 127.0.0.1:`port` (errors ignored).
+void Knock(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  close(fd);
+}
+
+// Destroys `exposer`. civetweb (1.15) notices a stop only when its listener's poll()
+// returns, which without connections is every 2 s (SOCKET_TIMEOUT_QUANTUM): a process
+// took up to 2 s to exit for nothing. Connections to the port while it stops end that
+// wait at once. Only a loopback-reachable listener can be knocked on; any other one stops
+// at its own pace, as before.
+void StopExposer(std::unique_ptr<prometheus::Exposer> exposer, int port) {
+  std::atomic<bool> stopped{false};
+  std::thread knocker([&stopped, port] {
+    while (!stopped.load()) {
+      Knock(port);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  exposer.reset();
+  stopped.store(true);
+  knocker.join();
 }
 
 }  // namespace
@@ -142,6 +187,7 @@ Server::~Server() {
   if (server_ == nullptr) return;  // Start() failed part-way
   Shutdown();
   server_->Wait();
+  if (exposer_ != nullptr) StopExposer(std::move(exposer_), metrics_port_);
 }
 
 void Server::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
@@ -177,6 +223,25 @@ void Server::Shutdown() {
   base::MutexLock lock(&mu_);
   shutdown_done_ = true;
   shutdown_done_cv_.SignalAll();
+}
+
+absl::Status WriteBoundAddress(const Server& server, int fd) {
+  if (fd < 0) return absl::InvalidArgumentError(absl::StrCat("ready fd ", fd, " is negative"));
+  const std::string line =
+      absl::StrCat(HostOf(server.options().address), ":", server.port(), "\n");
+  ssize_t written = 0;
+  int error = 0;
+  do {
+    written = write(fd, line.data(), line.size());
+    error = errno;
+  } while (written < 0 && error == EINTR);
+  close(fd);
+  if (written != static_cast<ssize_t>(line.size())) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot report the bound address on fd ", fd, ": ",
+        written < 0 ? std::strerror(error) : "short write"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mxgrid::services

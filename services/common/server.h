@@ -9,7 +9,9 @@
 // in size and time). Every thread the process creates with an explicit stack size gets at
 // least the usable stack it asked for (internal/thread_stacks.h). Shutdown() marks health
 // NOT_SERVING, lets in-flight calls finish for `shutdown_grace`, cancels the rest and
-// closes the port.
+// closes the port; the destructor then stops the metrics endpoint without waiting for its
+// listener's poll interval. WriteBoundAddress tells a parent process (e.g. the Python
+// client's LocalCluster, through --ready_fd) that the server is up and on which port.
 //
 //   auto server = mxgrid::services::Server::Start(options, {&compiler_service});
 //   if (!server.ok()) { spdlog::critical("{}", server.status().ToString()); return 1; }
@@ -25,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
@@ -106,6 +109,12 @@ class Server {
   bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// Writes "host:port\n" (the host of options().address, the bound port) to `fd` and closes
+// it: a readiness report that needs no polling and no port chosen in advance. Errors:
+// InvalidArgument for a negative fd; Unavailable when the write fails (e.g. the reader
+// has gone). The fd is closed in every case but the first.
+absl::Status WriteBoundAddress(const Server& server, int fd);
 
 }  // namespace mxgrid::services
 

@@ -36,6 +36,8 @@ absl::StatusOr<std::shared_ptr<const ops::ParsedOp>> WorkerService::ParseOp(
 absl::Status WorkerService::DoInvoke(grpc::ServerContext* context, Session& s,
                                      const v1::InvokeRequest& request,
                                      v1::InvokeResponse* response) {
+  // Unknown handles are ignored by contract (worker.proto): a free is idempotent.
+  if (!request.free().empty()) s.Free(request.free()).IgnoreError();
   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const ops::ParsedOp> op,
                           ParseOp(request.op(), request.attrs()));
   MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, s));

@@ -212,6 +212,42 @@ TEST_F(WorkerServiceTest, BatchUsesClientChosenHandles) {
   EXPECT_THAT(Download(prev), ElementsAre(100, 100, 100));
 }
 
+TEST_F(WorkerServiceTest, InvokeFreesTheCallsFreeListEvenWhenTheCallFails) {
+  const uint64_t a = Upload({2}, {1, 2});
+  const uint64_t dropped = Upload({2}, {3, 4});
+  const uint64_t also_dropped = Upload({2}, {5, 6});
+  v1::InvokeRequest req;
+  req.set_session(session_);
+  req.set_op("elemwise_add");
+  req.add_inputs(a);
+  req.add_inputs(a);
+  req.add_free(dropped);
+  req.add_free(424242);  // not in the session: ignored
+  v1::InvokeResponse resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->Invoke(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_THAT(Download(resp.outputs(0).handle()), ElementsAre(2, 4));
+  req.clear_free();
+  req.add_free(also_dropped);
+  req.set_op("NoSuchOp");
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->Invoke(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  v1::FreeRequest free;
+  free.set_session(session_);
+  for (uint64_t h : {dropped, also_dropped}) {
+    free.clear_handles();
+    free.add_handles(h);
+    v1::FreeResponse freed;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->Free(&ctx, free, &freed).error_code(), grpc::StatusCode::NOT_FOUND) << h;
+  }
+}
+
 TEST_F(WorkerServiceTest, SimpleBindForwardBackward) {
   absl::StatusOr<graph::Symbol> net = graph::models::Mlp({4}, 3);
   ASSERT_TRUE(net.ok());

@@ -1,9 +1,19 @@
 """The operator schemas the compiler serves (ListOperators), shared by mx.nd and mx.sym.
 
 Fetched once per connection on first use. ``lookup(name)`` finds an operator by canonical name
-or alias; ``format_attr`` turns a Python value into the string MXNet's Python front end would
-pass (``str(value)``; tuples as ``"(3, 3)"``, bools ``"True"``, dtypes by name).
+or alias; ``num_outputs(name, attrs)`` counts its visible outputs for given parameters (asking
+the compiler, once per parameter set, for the few operators whose parameters change the
+count); ``refuses(name, attrs)`` tells from the schema alone that the worker will refuse the
+parameters (an unknown or missing one, a value outside an enum), so that the call can go
+synchronously and raise the server's error at the call, as MXNet does; ``format_attr`` turns
+a Python value into the string MXNet's Python front end would pass (``str(value)``; tuples
+as ``"(3, 3)"``, bools ``"True"``, dtypes by name).
+
+Thread-safety: all functions may be called from any thread; the schema is fetched under a
+lock, the caches derived from it are filled without one (see ``_cache``).
 """
+import json
+import re
 import threading
 
 import numpy as np
@@ -11,17 +21,29 @@ import numpy as np
 from ._proto import pb
 from . import connection
 
-__all__ = ["operators", "lookup", "format_attr", "names"]
+__all__ = ["operators", "lookup", "num_outputs", "refuses", "format_attr", "names"]
 
 _lock = threading.Lock()
-_cache = {"conn": None, "ops": None}
+# The current connection, its operator table, the visible output counts ({name: count} for
+# operators whose count is fixed, {(name, attrs): count} for the others) and the parameter
+# rules of `refuses`; replaced as a whole (one assignment) when the connection changes, so
+# readers need no lock (entries are added under the GIL, and recomputing one is harmless).
+_cache = (None, None, None, None)
 
 
 def operators():
     """{name or alias: OperatorInfo} for the current connection's compiler."""
     conn = connection.get()
+    cached_conn, table = _cache[:2]
+    if cached_conn is conn:
+        return table
+    return _fetch(conn)
+
+
+def _fetch(conn):
+    global _cache
     with _lock:
-        if _cache["conn"] is not conn or _cache["ops"] is None:
+        if _cache[0] is not conn:
             resp = conn.call(conn.require_compiler().ListOperators,
                              pb.compiler.ListOperatorsRequest())
             table = {}
@@ -29,13 +51,82 @@ def operators():
                 table[info.name] = info
                 for alias in info.aliases:
                     table.setdefault(alias, info)
-            _cache["conn"], _cache["ops"] = conn, table
-        return _cache["ops"]
+            _cache = (conn, table, {}, {})
+        return _cache[1]
 
 
 def lookup(name):
     """The OperatorInfo of ``name`` (canonical or alias), or None."""
     return operators().get(name)
+
+
+def num_outputs(name, attrs):
+    """How many visible outputs operator ``name`` has with parameters ``attrs`` (strings);
+    None for an unknown operator. Where parameters change the count (SliceChannel's
+    num_outputs, BatchNorm's output_mean_var) the compiler composes the operator once per
+    parameter set and the count of its heads is kept; MXNetError when it refuses them."""
+    conn, _, counts, _ = _cache
+    if conn is not None and conn is connection._current:  # the hot path: a dict lookup
+        count = counts.get(name)
+        if count is not None:
+            return count
+    info = operators().get(name)
+    if info is None:
+        return None
+    conn, _, counts, _ = _cache
+    if not info.variable_outputs:
+        count = counts[name] = len(info.outputs)
+        return count
+    key = (name, frozenset(attrs.items()))
+    count = counts.get(key)
+    if count is None:
+        resp = conn.call(conn.require_compiler().Compose, pb.compiler.ComposeRequest(
+            op=name, attrs=attrs, name="count_outputs"))
+        count = counts[key] = len(json.loads(resp.symbol.json)["heads"])
+    return count
+
+
+_ENUM = re.compile(r"^\{\s*('[^']*'\s*(,\s*'[^']*'\s*)*)\}$")
+
+
+def _rules(name):
+    """(known names, required names, {name: allowed values}) of operator ``name``'s
+    parameters, or None for an unknown operator; kept per connection."""
+    conn, _, _, rules = _cache
+    if conn is None or conn is not connection._current or name not in rules:
+        info = operators().get(name)
+        if info is None:
+            return None
+        enums = {}
+        for p in info.params:
+            m = _ENUM.match(p.type.strip())
+            if m:
+                enums[p.name] = frozenset(re.findall(r"'([^']*)'", m.group(1)))
+        rules = _cache[3]
+        rules[name] = (frozenset(p.name for p in info.params),
+                       tuple(p.name for p in info.params if p.required), enums)
+    return rules[name]
+
+
+def refuses(name, attrs):
+    """True when operator ``name``'s schema says the worker will refuse ``attrs``: a
+    parameter it does not have (MXNet's hidden ``__key__`` ones aside), a required one
+    missing, or a value outside an enum's choices. False for an unknown operator (the
+    worker reports that)."""
+    rules = _rules(name)
+    if rules is None:
+        return False
+    known, required, enums = rules
+    for key, value in attrs.items():
+        if key not in known:
+            if not (len(key) > 4 and key.startswith("__") and key.endswith("__")):
+                return True
+        elif key in enums and value not in enums[key]:
+            return True
+    for key in required:
+        if key not in attrs:
+            return True
+    return False
 
 
 def names():

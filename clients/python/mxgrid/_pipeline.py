@@ -1,8 +1,9 @@
 """Pipelined imperative operator calls: one InvokeStream per connection.
 
-Opt-in (``mx.connect(..., pipeline=True)`` or ``MXGRID_PIPELINE=1``). An operator call then
-does not wait for its round trip: the client chooses the output handles itself (a counter in
-[1, 2^32), as worker.proto allows), sends the call at once on the connection's InvokeStream
+The default (``mx.connect(..., pipeline=False)`` or ``MXGRID_PIPELINE=0`` turns it off). An
+operator call does not wait for its round trip: the client chooses the output handles itself
+(a counter in [1, 2^32), as worker.proto allows; the output count comes from the operator's
+schema, see ``_ops.num_outputs``), sends the call at once on the connection's InvokeStream
 (or coalesces it with the calls that follow while earlier batches are still on the wire) and
 returns NDArrays that are *pending*: they have their handle, but their shape, dtype and
 context arrive with the batch's response (``NDArray.__getattr__`` waits for it on first use).
@@ -10,13 +11,16 @@ context arrive with the batch's response (``NDArray.__getattr__`` waits for it o
 Ordering. Every other worker RPC of the connection first sends what is queued and waits
 until every sent batch is answered (``sync``, called by ``Connection.call``), so the handles
 exist and the calls' effects are ordered before it. Frees of dropped arrays travel in the
-batches' ``free`` field (the worker frees them after the batch's calls); a finalizer only
-appends to a deque (no lock, no RPC).
+``free`` field of the next call (the worker frees them before that call allocates its
+outputs, so a ``c = a + b`` loop reuses the dropped ``c``'s memory), or in the batch's
+``free`` field when a sync sends no call; a finalizer only appends to a deque (no lock, no
+RPC).
 
-Errors. MXNet raises e.g. a shape mismatch at the call; here it is raised later: when the
-stream fails, every pending array of the failed batch and of the batches after it is marked
-failed (using one raises MXNetError with the server's message), the first synchronizing
-call raises the error (once), and a fresh stream is opened for later calls. Arrays written
+Errors. MXNet raises e.g. a shape mismatch at the call; here it is raised later, as MXNet's
+engine raises a kernel's error: when the stream fails, every pending array of the failed
+batch and of the batches after it is marked failed (using one raises MXNetError with the
+server's message), the first synchronizing call raises the error (once), and a fresh stream
+is opened for later calls. Arrays written
 in place (``out=``, ``a += 1``) by a failed or later batch keep their old value. The calls
 of a failed batch before the failing one have taken effect on the worker; the handles they
 created are freed at the next synchronizing call.
@@ -124,23 +128,30 @@ class Pipeline:
         """Queues one call; returns (batch, call index, new handles), or None when the
         handle space is used up (the caller then invokes synchronously)."""
         with self._lock:
-            if self._closed or self._next_handle + num_new >= HANDLE_LIMIT:
-                return None
             first = self._next_handle
-            self._next_handle += num_new
-            handles = list(range(first, first + num_new))
+            if self._closed or first + num_new >= HANDLE_LIMIT:
+                return None
+            self._next_handle = first + num_new
             b = self._open
             if b is None:
                 b = self._open = Batch(self, self._conn.session)
-            call = b.request.calls.add(op=op, inputs=inputs, is_train=is_train)
+            calls = b.request.calls
+            if is_train:
+                call = calls.add(op=op, inputs=inputs, is_train=True)
+            else:
+                call = calls.add(op=op, inputs=inputs)
+            if self.frees:
+                call.free.extend(self._take_frees_locked())
             if attrs:
                 call.attrs.update(attrs)
             if outputs:
                 call.outputs.extend(outputs)
-            elif handles:
+                handles = ()
+            else:
+                handles = range(first, first + num_new)
                 call.new_handles.extend(handles)
                 b.new_handles.extend(handles)
-            index = len(b.request.calls) - 1
+            index = len(calls) - 1
             if len(self._inflight) < MAX_INFLIGHT or index + 1 >= MAX_BATCH_CALLS:
                 self._send_locked()
         return b, index, handles
@@ -155,16 +166,8 @@ class Pipeline:
         self._open = None
         if b is None:
             b = Batch(self, self._conn.session)
-        frees = self.frees
-        while frees:
-            try:
-                h = frees.popleft()
-            except IndexError:
-                break
-            if h in self._dead:
-                self._dead.discard(h)  # freed (errors ignored) with the orphans
-            else:
-                b.request.free.append(h)
+        if self.frees:
+            b.request.free.extend(self._take_frees_locked())
         if self._error is not None or self._closed:
             # Not sent: the stream failed and the user has not seen the error yet (calls
             # queued meanwhile may use the failed calls' handles).
@@ -181,13 +184,31 @@ class Pipeline:
         stream.queue.put(b.request)
         return b
 
+    def _take_frees_locked(self):
+        """The handles the finalizers queued, less those a failed batch would have created
+        (freed, errors ignored, with the orphans)."""
+        frees, dead, taken = self.frees, self._dead, []
+        while frees:
+            try:
+                h = frees.popleft()
+            except IndexError:
+                break
+            if h in dead:
+                dead.discard(h)
+            else:
+                taken.append(h)
+        return taken
+
     def _fail_locked(self, b, root, first=False):
         msg = str(root) if first else "an earlier pipelined operator call failed: %s" % root
         b.error = MXNetError(msg, code=getattr(root, "code", None))
         b.root = root
         self._dead.update(b.new_handles)
         self._orphans.extend(b.new_handles)
-        self._orphans.extend(b.request.free)  # the worker did not get to free them
+        # The worker may not have reached these frees: freed again (errors ignored).
+        self._orphans.extend(b.request.free)
+        for call in b.request.calls:
+            self._orphans.extend(call.free)
         b.done.set()
 
     def _read(self, stream):

@@ -1,9 +1,16 @@
 """An embedded mxgrid cluster on loopback: compiler, workers and kvstore shards.
 
 ``LocalCluster`` starts the built binaries (``mxgrid-compiler``, ``mxgrid-worker``,
-``mxgrid-kvstore``) on free 127.0.0.1 ports, waits until each reports SERVING on
-grpc.health.v1, and stops them with SIGTERM. Binaries are looked up in ``$MXGRID_BIN_DIR``,
-else ``$MXGRID_BAZEL_BIN/services/<name>/``, else ``<repo>/bazel-bin/services/<name>/``.
+``mxgrid-kvstore``) on 127.0.0.1, each on a port it picks itself (``--address=127.0.0.1:0``)
+and reports through an inherited pipe once it serves (``--ready_fd``): no polling, no port
+races. Servers that do not depend on each other start at once. It stops them with SIGTERM
+(all signalled first, then waited for). Binaries are looked up in ``$MXGRID_BIN_DIR``, else
+``$MXGRID_BAZEL_BIN/services/<name>/``, else ``<repo>/bazel-bin/services/<name>/``.
+
+``separate_compiler=False`` lets each worker serve the compiler itself (one process fewer);
+``metrics=False`` disables the servers' /metrics endpoints; ``add_kvstore()`` starts one more
+shard later. The embedded cluster of ``connection.get()`` uses all three: one worker process
+until a dist kvstore asks for a shard.
 
 Usage::
 
@@ -20,8 +27,8 @@ Thread-safety: a LocalCluster is driven by one thread; stop() is idempotent.
 """
 import argparse
 import os
+import select
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -54,14 +61,30 @@ def find_binary(service):
                                                                   service, name))
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _read_ready(name, proc, fd, log_path, timeout):
+    """Reads the "host:port" line a server writes to its --ready_fd pipe (read end ``fd``,
+    closed here); MXNetError when it exits or is silent for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise MXNetError("%s did not start within %.0f s; see %s" % (
+                    name, timeout, log_path))
+            chunk = os.read(fd, 256)
+            if not chunk:  # closed without an address: the server exited
+                raise MXNetError("%s exited with code %s while starting; see %s" % (
+                    name, proc.wait(), log_path))
+            data += chunk
+    finally:
+        os.close(fd)
+    return data.decode("ascii").strip()
 
 
 def wait_serving(address, timeout=30.0, proc=None):
-    """Blocks until ``address`` answers grpc.health.v1 Check with SERVING."""
+    """Blocks until ``address`` answers grpc.health.v1 Check with SERVING (for servers this
+    process did not start; LocalCluster learns readiness from --ready_fd)."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address, options=channel_options()) as channel:
@@ -89,10 +112,13 @@ class LocalCluster:
     """
 
     def __init__(self, num_workers=1, num_kvstore=1, log_dir=None, mode="sync",
-                 extra_flags=None):
+                 extra_flags=None, separate_compiler=True, metrics=True, timeout=30.0):
         self.num_workers = num_workers
         self.num_kvstore = num_kvstore
         self.mode = mode
+        self.separate_compiler = separate_compiler
+        self.metrics = metrics
+        self.timeout = timeout
         self.log_dir = log_dir
         self.extra_flags = extra_flags or {}
         self.compiler = None
@@ -100,47 +126,70 @@ class LocalCluster:
         self.kvstore = []
         self.addresses = {}  # name ('compiler', 'worker0', 'kvstore1') -> address
         self._procs = []  # (name, Popen, log file), in start order
+        self._ready_fds = set()  # read ends of --ready_fd pipes not read yet
 
     def _spawn(self, service, name, flags):
+        """Starts one server; returns a callable that waits until it serves and returns its
+        address (MXNetError if it does not)."""
         binary = find_binary(service)
-        for attempt in range(5):
-            address = "127.0.0.1:%d" % _free_port()
-            args = [binary, "--address=" + address, "--metrics_address=127.0.0.1:0"] + flags
-            args += self.extra_flags.get(service, [])
-            log = open(os.path.join(self.log_dir, name + ".log"), "ab")
+        read_fd, write_fd = os.pipe()
+        args = [binary, "--address=127.0.0.1:0", "--ready_fd=%d" % write_fd,
+                "--metrics_address=" + ("127.0.0.1:0" if self.metrics else "")] + flags
+        args += self.extra_flags.get(service, [])
+        log_path = os.path.join(self.log_dir, name + ".log")
+        log = open(log_path, "ab")
+        try:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-            try:
-                wait_serving(address, proc=proc)
-            except MXNetError:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                log.close()
-                if attempt == 4:
-                    raise MXNetError("could not start %s; see %s" % (
-                        name, os.path.join(self.log_dir, name + ".log")))
-                continue  # most likely the port was taken meanwhile
-            self._procs.append((name, proc, log))
-            self.addresses[name] = address
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    pass_fds=(write_fd,))
+        except BaseException:
+            log.close()
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self._procs.append((name, proc, log))
+        self._ready_fds.add(read_fd)
+
+        def ready():
+            self._ready_fds.discard(read_fd)
+            address = self.addresses[name] = _read_ready(name, proc, read_fd, log_path,
+                                                         self.timeout)
             return address
+        return ready
+
+    def _spawn_kvstore(self, index):
+        return self._spawn("kvstore", "kvstore%d" % index, [
+            "--num_workers=%d" % max(1, self.num_workers), "--mode=" + self.mode])
 
     def start(self):
         if self.log_dir is None:
             self.log_dir = tempfile.mkdtemp(prefix="mxgrid-cluster-")
         os.makedirs(self.log_dir, exist_ok=True)
         try:
-            self.compiler = self._spawn("compiler", "compiler", [])
-            for i in range(self.num_kvstore):
-                self.kvstore.append(self._spawn("kvstore", "kvstore%d" % i, [
-                    "--num_workers=%d" % max(1, self.num_workers), "--mode=" + self.mode]))
-            for i in range(self.num_workers):
-                self.workers.append(self._spawn("worker", "worker%d" % i,
-                                                ["--compiler=" + self.compiler]))
+            compiler = self._spawn("compiler", "compiler", []) if self.separate_compiler \
+                else None
+            shards = [self._spawn_kvstore(i) for i in range(self.num_kvstore)]
+            worker_flags = []
+            if compiler is not None:
+                self.compiler = compiler()
+                worker_flags = ["--compiler=" + self.compiler]
+            workers = [self._spawn("worker", "worker%d" % i, worker_flags)
+                       for i in range(self.num_workers)]
+            self.kvstore = [ready() for ready in shards]
+            self.workers = [ready() for ready in workers]
+            if compiler is None:
+                self.compiler = self.workers[0] if self.workers else None
         except BaseException:
             self.stop()
             raise
         return self
+
+    def add_kvstore(self):
+        """Starts one more kvstore shard; returns its address."""
+        address = self._spawn_kvstore(len(self.kvstore))()
+        self.kvstore.append(address)
+        return address
 
     @property
     def pids(self):
@@ -167,6 +216,9 @@ class LocalCluster:
         Returns {name: (returncode, killed)}: how each ended (-N: by signal N; servers that
         had exited before are included), and whether it had to be killed."""
         procs, self._procs = self._procs[::-1], []
+        for fd in self._ready_fds:
+            os.close(fd)
+        self._ready_fds.clear()
         for _, proc, _ in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

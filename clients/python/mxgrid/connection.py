@@ -17,15 +17,22 @@ server has not answered its watchdog's health checks for ``liveness_timeout`` se
 (MXGRID_LIVENESS_TIMEOUT, default 30 s) they end with a clear MXNetError, and the server's
 channel is replaced by a fresh one (the session goes on if the server comes back).
 
-Handles dropped by NDArray.__del__ are queued and freed in batches (``free_later``), so
-garbage collection never makes an RPC from a finalizer.
+Asynchronous by default, as MXNet is: imperative operator calls go over one InvokeStream
+without waiting for their round trips (see ``_pipeline``); every other worker RPC made
+through ``call`` first waits for them. An operator's error (e.g. a shape mismatch) is raised
+at the next synchronizing call (asnumpy, wait_to_read, waitall, asscalar, any other worker
+RPC) or when its result is used, with the server's message, as MXNet's engine reports
+asynchronous errors. ``connect(..., pipeline=False)`` or ``MXGRID_PIPELINE=0`` makes every
+call synchronous (errors at the call), for debugging.
 
-Pipelined mode (``connect(..., pipeline=True)`` or ``MXGRID_PIPELINE=1``; off by default):
-imperative operator calls go over one InvokeStream without waiting for their round trips
-(see ``_pipeline``); every other worker RPC made through ``call`` first waits for them. As a
-consequence an operator's error (e.g. a shape mismatch) is raised at the next synchronizing
-call (asnumpy, wait_to_read, waitall, any other RPC) or when its result is used, not at the
-call itself as MXNet does. Frees of dropped arrays then travel with the operator batches.
+Handles dropped by NDArray.__del__ are queued (``free_later``; garbage collection never makes
+an RPC from a finalizer) and reach the worker with the next operator call: in the call's
+``free`` field, so the worker frees them before that call allocates its outputs (pipelined
+and synchronous mode alike); without operator calls, at the next synchronizing call
+(pipelined) or in a Free RPC once 64 are queued (synchronous).
+
+The embedded cluster (no MXGRID_* variables) is one worker process that serves the compiler
+too; ``ensure_kvstore`` starts a kvstore shard when a dist kvstore first needs one.
 
 Thread-safety: a Connection may be used from several threads (gRPC stubs are thread-safe; the
 free queue has its own lock).
@@ -41,7 +48,7 @@ from . import _liveness
 from . import _pipeline
 from .base import MXNetError, from_rpc_error
 
-__all__ = ["connect", "get", "Connection", "disconnect"]
+__all__ = ["connect", "get", "Connection", "disconnect", "ensure_kvstore"]
 
 MAX_MESSAGE_BYTES = 64 << 20
 # Arrays above this many bytes travel as UploadStream / DownloadStream chunks.
@@ -60,8 +67,9 @@ _cluster = None
 
 
 def pipeline_from_env():
-    """Whether MXGRID_PIPELINE asks for pipelined operator calls."""
-    return os.environ.get("MXGRID_PIPELINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """Whether operator calls are pipelined: yes unless MXGRID_PIPELINE is 0/false/no/off."""
+    return os.environ.get("MXGRID_PIPELINE", "").strip().lower() not in ("0", "false", "no",
+                                                                          "off")
 
 
 def _channel(address, settings):
@@ -93,11 +101,7 @@ class Connection:
         servers = [(worker, "worker"), (compiler, "compiler")] + [
             (a, "kvstore shard") for a in self.kvstore_addresses]
         for address, role in servers:
-            if address and address not in self._channels:
-                ch = self._channels[address] = _channel(address, self.settings)
-                self._watchdogs[address] = _liveness.Watchdog(
-                    ch, role, address, self.settings,
-                    on_dead=lambda err, address=address: self._replace_channel(address, err))
+            self._open_channel(address, role)
         self._bind_stubs()
         self.session = None
         self.lease_seconds = 0.0
@@ -126,6 +130,23 @@ class Connection:
                 pipeline = pipeline_from_env()
             if pipeline:
                 self.pipeline = _pipeline.Pipeline(self)
+
+    def _open_channel(self, address, role):
+        """A channel and its Watchdog for ``address``, unless it has one already."""
+        if address and address not in self._channels:
+            ch = self._channels[address] = _channel(address, self.settings)
+            self._watchdogs[address] = _liveness.Watchdog(
+                ch, role, address, self.settings,
+                on_dead=lambda err, address=address: self._replace_channel(address, err))
+
+    def add_kvstore(self, address):
+        """Adds a kvstore shard (the embedded cluster starts one when a dist kvstore first
+        needs it). REQUIRES: no dist kvstore of this connection is in use yet."""
+        with self._channel_lock:
+            self._open_channel(address, "kvstore shard")
+            self.kvstore_addresses.append(address)
+            self.kvstore.append(None)
+            self._bind_stubs()
 
     def _bind_stubs(self):
         """(Re)creates the stubs over the current channels."""
@@ -298,9 +319,16 @@ class Connection:
                 self._pending_executors.append(handle)
 
     def take_pending_frees(self):
+        """The queued handles (synchronous mode), for a request that frees them."""
         with self._free_lock:
             handles, self._pending_free = self._pending_free, []
         return handles
+
+    def requeue_frees(self, handles):
+        """Queues again handles a failed request may not have freed."""
+        if handles:
+            with self._free_lock:
+                self._pending_free.extend(handles)
 
     def flush_frees(self):
         if self.pipeline is not None and not self._closed:
@@ -357,10 +385,10 @@ def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipelin
             call_timeout=None, liveness_timeout=None):
     """Connects the client to a worker, a compiler and (for dist kvstores) kvstore shards.
 
-    ``pipeline=True`` pipelines imperative operator calls (None: ``MXGRID_PIPELINE``); their
-    errors are then raised at the next synchronizing call, not at the call (see the module
-    doc). ``call_timeout``: the deadline in seconds of calls that should finish quickly
-    (None: ``MXGRID_CALL_TIMEOUT``, else 60). ``liveness_timeout``: how long a server may
+    ``pipeline``: imperative operator calls are pipelined unless it is False (None:
+    ``MXGRID_PIPELINE``, pipelined unless 0); their errors are then raised at the next
+    synchronizing call, not at the call (see the module doc). ``call_timeout``: the deadline
+    in seconds of calls that should finish quickly (None: ``MXGRID_CALL_TIMEOUT``, else 60). ``liveness_timeout``: how long a server may
     not answer while the client waits for its queued work (waitall, asnumpy, ...) before
     MXNetError is raised (None: ``MXGRID_LIVENESS_TIMEOUT``, else 30). Replaces (and
     closes) any previous connection; arrays of the old session become invalid. Returns the
@@ -403,9 +431,20 @@ def get():
         kvstore = os.environ.get("MXGRID_KVSTORE")
         if not (worker or compiler or kvstore):
             from .cluster import LocalCluster
-            _cluster = LocalCluster(num_workers=1, num_kvstore=1).start()
+            _cluster = LocalCluster(num_workers=1, num_kvstore=0, separate_compiler=False,
+                                    metrics=False).start()
             worker, compiler, kvstore = _cluster.workers[0], _cluster.compiler, _cluster.kvstore
         return connect(worker, compiler, kvstore)
+
+
+def ensure_kvstore(conn):
+    """Gives ``conn`` a kvstore shard when it has none and belongs to the embedded cluster
+    (which starts shards only when a dist kvstore first needs one); True when it has
+    shards."""
+    with _lock:
+        if not conn.kvstore and _cluster is not None and conn is _current:
+            conn.add_kvstore(_cluster.add_kvstore())
+        return bool(conn.kvstore)
 
 
 atexit.register(disconnect)

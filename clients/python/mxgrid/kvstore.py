@@ -156,7 +156,7 @@ class _DistKVStore(KVStore):
 
     def __init__(self, kv_type):
         super().__init__(kv_type)
-        if not self._conn.kvstore:
+        if not connection.ensure_kvstore(self._conn):
             raise MXNetError("%s needs kvstore shards: mx.connect(kvstore=[...]) or set "
                              "MXGRID_KVSTORE" % kv_type)
         self._rank = int(os.environ.get("MXGRID_RANK", "0"))

@@ -9,10 +9,13 @@ on first access: ``mx.nd.FullyConnected(data, weight, bias, num_hidden=4)``,
 ``mx.nd.dot(a, b, out=c)``. Inputs go positionally in the operator's input order or by input
 name; other keyword arguments become attributes formatted as MXNet's Python does (str(value)).
 
-In pipelined mode (``mx.connect(..., pipeline=True)``, see connection.py) an operator's result
-is *pending* until its response arrives: it has its handle, and its shape, dtype and context
-are filled in (waiting for the response) on first use; an operator's error is raised then or
-at the next synchronizing call.
+Operator calls are pipelined by default (see connection.py and _pipeline.py): an operator's
+result is *pending* until its response arrives: it has its handle, and its shape, dtype and
+context are filled in (waiting for the response) on first use; an operator's error is raised
+then or at the next synchronizing call (asnumpy, wait_to_read, waitall, ...), except for
+parameters the operator's schema already refuses (an unknown or missing one, a value
+outside an enum), which go synchronously and raise at the call as in MXNet. With
+``MXGRID_PIPELINE=0`` every call waits for its response and raises its error itself.
 
 Thread-safety: NDArray objects may be shared between threads; the worker orders the calls.
 """
@@ -404,52 +407,51 @@ def _upload(conn, arr, ctx, into=0):
     return NDArray._from_info(info, conn)
 
 
-def _pipelined_outputs(op):
-    """How many visible outputs ``op`` has, from its ListOperators schema; None when its
-    parameters change that count (``variable_outputs``) or the operator is unknown (the
-    call then goes synchronously)."""
-    info = _ops.lookup(op)
-    if info is None or info.variable_outputs or not info.outputs:
-        return None
-    return len(info.outputs)
-
-
 def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):
-    outs = None
+    """Queues the call on ``pipe``; returns pending NDArrays (or ``out``), or NotImplemented
+    when the call must go synchronously: an unknown operator, the handle space used up, or
+    parameters the schema says the worker refuses (so that, as in MXNet, the call itself
+    raises the server's error)."""
+    if _ops.refuses(op, attrs):
+        return NotImplemented
     if out is not None:
-        outs = out if isinstance(out, (list, tuple)) else [out]
-        num_new = 0
-    else:
-        num_new = _pipelined_outputs(op)
-        if num_new is None:
-            return NotImplemented
-    queued = pipe.submit(op, [a.handle for a in inputs], attrs,
-                         [o.handle for o in outs] if outs is not None else None, num_new,
-                         is_train)
+        outs = out if isinstance(out, (list, tuple)) else (out,)
+        queued = pipe.submit(op, [a.handle for a in inputs], attrs, [o.handle for o in outs],
+                             0, is_train)
+        return NotImplemented if queued is None else out
+    num_new = _ops.num_outputs(op, attrs)
+    if num_new is None:
+        return NotImplemented
+    queued = pipe.submit(op, [a.handle for a in inputs], attrs, None, num_new, is_train)
     if queued is None:
         return NotImplemented
-    if outs is not None:
-        return out
     batch, index, handles = queued
-    results = [NDArray._pending_output(h, conn, batch, index, i) for i, h in enumerate(handles)]
-    return results[0] if len(results) == 1 else results
+    if num_new == 1:
+        return NDArray._pending_output(handles[0], conn, batch, index, 0)
+    return [NDArray._pending_output(h, conn, batch, index, i) for i, h in enumerate(handles)]
 
 
 def _invoke(op, inputs, attrs, out=None, is_train=False):
-    """Runs operator ``op`` on NDArrays ``inputs``; returns an NDArray, a list, or ``out``."""
-    conn = connection.get() if not inputs else inputs[0]._conn
-    pipe = getattr(conn, "pipeline", None)
+    """Runs operator ``op`` on NDArrays ``inputs``; returns an NDArray, a list, or ``out``.
+    Pipelined unless the connection is synchronous (MXGRID_PIPELINE=0)."""
+    conn = inputs[0]._conn if inputs else connection.get()
+    pipe = conn.pipeline
     if pipe is not None:
         result = _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train)
         if result is not NotImplemented:
             return result
-    req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs,
+    frees = conn.take_pending_frees()
+    req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs, free=frees,
                                   inputs=[a.handle for a in inputs], is_train=is_train)
     outs = None
     if out is not None:
         outs = out if isinstance(out, (list, tuple)) else [out]
         req.outputs.extend(o.handle for o in outs)
-    resp = conn.call(conn.require_worker().Invoke, req)
+    try:
+        resp = conn.call(conn.require_worker().Invoke, req)
+    except MXNetError:
+        conn.requeue_frees(frees)  # maybe not reached; freeing twice is harmless
+        raise
     if outs is not None:
         return out
     results = [NDArray._from_info(info, conn) for info in resp.outputs]

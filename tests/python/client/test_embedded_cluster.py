@@ -1,4 +1,5 @@
 """With no MXGRID_* variables, `import mxgrid as mx` starts an embedded cluster on first use
+(one worker process serving the compiler too; a kvstore shard once a dist kvstore needs one)
 and stops it at exit."""
 import os
 import subprocess
@@ -14,6 +15,12 @@ import mxgrid as mx
 a = mx.nd.ones((2, 3)) * 2
 print(a.asnumpy().tolist())
 c = mx.connection._cluster
+print("SERVERS", " ".join(sorted(c.pids)))
+kv = mx.kv.create("dist_sync")
+kv.init(3, mx.nd.ones((2,)))
+out = mx.nd.zeros((2,))
+kv.pull(3, out=out)
+print(out.asnumpy().tolist())
 print("PIDS", " ".join(str(p) for p in c.pids.values()))
 """
 
@@ -30,8 +37,10 @@ def test_embedded_cluster_starts_and_stops():
     assert "Exception ignored" not in out.stderr and "Traceback" not in out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "[[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]"
-    pids = [int(p) for p in lines[1].split()[1:]]
-    assert len(pids) == 3
+    assert lines[1] == "SERVERS worker0"
+    assert lines[2] == "[1.0, 1.0]"
+    pids = [int(p) for p in lines[3].split()[1:]]
+    assert len(pids) == 2  # the worker and the shard started for the dist kvstore
     for pid in pids:  # the atexit hook waited for each server to exit
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -1,6 +1,6 @@
-"""Pipelined imperative operator calls (mx.connect(..., pipeline=True) / MXGRID_PIPELINE=1):
-the same results as the synchronous mode, deferred errors, frees riding with the batches and
-ordering against every other RPC."""
+"""Pipelined imperative operator calls (the default; mx.connect(..., pipeline=False) /
+MXGRID_PIPELINE=0 for synchronous calls): the same results as the synchronous mode, deferred
+errors, frees riding with the next call and ordering against every other RPC."""
 import contextlib
 import gc
 import threading
@@ -219,6 +219,71 @@ def test_threads_share_the_pipeline(pmx):
     assert not errors
     for a in arrays:
         np.testing.assert_allclose(a.asnumpy(), np.full(4, 300.0))
+
+
+def test_default_is_pipelined(mxw, local_cluster, monkeypatch):
+    monkeypatch.delenv("MXGRID_PIPELINE", raising=False)
+    conn = connection.Connection(local_cluster.workers[0], local_cluster.compiler)
+    try:
+        assert conn.pipeline is not None
+    finally:
+        conn.close()
+    assert connection.get().pipeline is not None  # the tests' own connection
+    out = mxw.nd.ones((2,)) + 1
+    assert "_pending" in out.__dict__  # returned before the worker answered
+
+
+def test_error_at_next_asnumpy_with_the_default_connection(mxw):
+    x, y = mxw.nd.ones((2, 3)), mxw.nd.ones((3, 2))
+    z = mxw.nd.elemwise_add(x, y)  # a shape mismatch: not raised here
+    with pytest.raises(mxw.MXNetError, match="elemwise_add") as info:
+        z.asnumpy()
+    assert info.value.code.name == "INVALID_ARGUMENT"
+    np.testing.assert_allclose((x + 1).asnumpy(), np.full((2, 3), 2.0))
+
+
+def test_synchronous_mode_raises_at_the_call(mxw, conns):
+    with using(conns[0]):
+        x, y = mxw.nd.ones((2, 3)), mxw.nd.ones((3, 2))
+        with pytest.raises(mxw.MXNetError, match="elemwise_add"):
+            mxw.nd.elemwise_add(x, y)
+        out = x + 1
+        assert "_pending" not in out.__dict__
+        np.testing.assert_allclose(out.asnumpy(), np.full((2, 3), 2.0))
+
+
+def test_each_call_frees_the_arrays_dropped_before_it(pmx, conns, monkeypatch):
+    sent = []
+    pipe = conns[1].pipeline
+    send = pipe._send_locked
+
+    def recording_send():
+        batch = pipe._open
+        if batch is not None:
+            sent.extend((list(c.new_handles), list(c.free)) for c in batch.request.calls)
+        return send()
+    monkeypatch.setattr(pipe, "_send_locked", recording_send)
+    a, b = pmx.nd.ones((4,)), pmx.nd.ones((4,))
+    pmx.nd.waitall()
+    for _ in range(200):
+        c = a + b
+    c.wait_to_read()
+    assert len(sent) == 200
+    # Call k frees the output of call k - 2: the one `c = ...` dropped after call k - 1.
+    for k in range(2, 200):
+        assert sent[k][1] == sent[k - 2][0], k
+
+
+def test_synchronous_calls_carry_the_frees(mxw, conns):
+    sync = conns[0]
+    with using(sync):
+        a, b = mxw.nd.ones((4,)), mxw.nd.ones((4,))
+        sync.flush_frees()
+        before = array_count(sync)
+        for _ in range(100):
+            c = a + b
+        assert array_count(sync) <= before + 2  # c and the one dropped after the last call
+        np.testing.assert_allclose(c.asnumpy(), np.full(4, 2.0))
 
 
 def test_env_enables_pipeline(mxw, local_cluster, monkeypatch):
