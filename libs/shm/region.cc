@@ -132,3 +132,24 @@ absl::Status Region::Write(int64_t offset, const void* src, int64_t bytes) const
 }
 
 }  // namespace mxgrid::shm
+
+namespace mxgrid::shm {
+
+absl::StatusOr<void*> Region::Address(int64_t offset, int64_t bytes) const {
+  if (absl::Status st = CheckRange(offset, bytes); !st.ok()) return st;
+  if (absl::Status st = CheckAlive(offset, bytes); !st.ok()) return st;
+  return static_cast<void*>(base_ + offset);
+}
+
+absl::Status Region::StoreWord(int64_t offset, uint64_t value) const {
+  if (absl::Status st = CheckRange(offset, 8); !st.ok()) return st;
+  if (offset % 8 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("word offset ", offset,
+                                                   " is not a multiple of 8"));
+  }
+  if (absl::Status st = CheckAlive(offset, 8); !st.ok()) return st;
+  __atomic_store_n(reinterpret_cast<uint64_t*>(base_ + offset), value, __ATOMIC_RELEASE);
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::shm

@@ -73,6 +73,16 @@ class Region {
   absl::Status Read(int64_t offset, void* dst, int64_t bytes) const;
   absl::Status Write(int64_t offset, const void* src, int64_t bytes) const;
 
+  // The address of [offset, offset + bytes), for memory used in place (an upload the
+  // worker adopts as an array's storage). Valid while this Region lives; if the client
+  // shrinks the object meanwhile, the missing pages read as zeros (the guard maps them) and
+  // the region is poisoned. Errors as Read.
+  absl::StatusOr<void*> Address(int64_t offset, int64_t bytes) const;
+  // Atomically stores `value` into the 8-byte word at `offset` (release order), e.g. to
+  // tell the client it may reuse adopted bytes. InvalidArgument for a range outside the
+  // region or an offset not a multiple of 8; FailedPrecondition as Read.
+  absl::Status StoreWord(int64_t offset, uint64_t value) const;
+
   // Whether a truncation was detected (every copy fails from then on).
   bool poisoned() const { return poisoned_.load(std::memory_order_relaxed); }
 

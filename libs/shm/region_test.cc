@@ -139,6 +139,23 @@ TEST(SigbusGuardTest, FaultOnTruncatedPagesReadsZerosAndPoisons) {
   close(fd);
 }
 
+TEST(RegionTest, AddressAndStoreWordWorkInPlace) {
+  ClientObject obj(8192);
+  absl::StatusOr<std::shared_ptr<Region>> r = Region::Open(obj.name(), 8192);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<void*> p = (*r)->Address(4096, 4096);
+  ASSERT_TRUE(p.ok()) << p.status();
+  static_cast<char*>(*p)[1] = 'z';
+  EXPECT_EQ(obj.data()[4097], 'z');
+  EXPECT_EQ((*r)->Address(4096, 4097).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*r)->StoreWord(8, 0x0102030405060708).ok());
+  uint64_t word;
+  std::memcpy(&word, obj.data() + 8, 8);
+  EXPECT_EQ(word, 0x0102030405060708u);
+  EXPECT_EQ((*r)->StoreWord(4, 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*r)->StoreWord(8188, 1).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(RegionTest, UnmappedOnDestruction) {
   ClientObject obj(4096);
   {

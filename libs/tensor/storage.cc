@@ -33,7 +33,32 @@ absl::StatusOr<std::shared_ptr<Storage>> Storage::Create(size_t bytes, Context c
                                    std::move(account), charged);
 }
 
+absl::StatusOr<std::shared_ptr<Storage>> Storage::Wrap(void* data, size_t bytes,
+                                                       std::function<void()> release) {
+  if (bytes != 0 && reinterpret_cast<uintptr_t>(data) % kAlignment != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("wrapped memory must be aligned to ",
+                                                   kAlignment, " bytes"));
+  }
+  const engine::Flow* flow = engine::CurrentFlow();
+  std::shared_ptr<base::MemoryAccount> account =
+      flow != nullptr && flow->memory() != nullptr ? flow->memory() : HostMemoryAccount();
+  MXGRID_RETURN_IF_ERROR(account->Charge(kStorageOverheadBytes));
+  engine::VarHandle var = engine::Get()->NewVariable(static_cast<int64_t>(bytes));
+  return std::make_shared<Storage>(Token(), data, bytes, var, std::move(account),
+                                   kStorageOverheadBytes, std::move(release));
+}
+
 Storage::~Storage() {
+  if (release_) {
+    engine::Get()->DeleteVariable(
+        [release = std::move(release_), account = account_, charged = charged_](
+            const engine::RunContext&) {
+          release();
+          if (account != nullptr) account->Release(charged);
+        },
+        ctx_, var_);
+    return;
+  }
   Allocator* allocator = allocator_;
   void* data = data_;
   const size_t bytes = bytes_;

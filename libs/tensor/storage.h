@@ -16,6 +16,7 @@
 #define MXGRID_LIBS_TENSOR_STORAGE_H_
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -37,7 +38,16 @@ class Storage {
   // ResourceExhausted when the charge (see above) or the allocation fails.
   static absl::StatusOr<std::shared_ptr<Storage>> Create(size_t bytes, Context ctx);
 
-  // Only Create() can make the token, so Storage is always built through it.
+  // Wraps host memory this process did not allocate (e.g. a client's mapped shared memory
+  // that an upload adopts): `release` runs on an engine thread once the last holder let go
+  // and every operation on the storage has finished; until then `data` must stay valid.
+  // Charged kStorageOverheadBytes only (the bytes are not this process's allocation).
+  // InvalidArgument unless `data` is kAlignment-aligned (or bytes is 0); ResourceExhausted
+  // when the charge fails.
+  static absl::StatusOr<std::shared_ptr<Storage>> Wrap(void* data, size_t bytes,
+                                                       std::function<void()> release);
+
+  // Only Create() and Wrap() can make the token, so Storage is always built through them.
   class Token {
    private:
     friend class Storage;
@@ -52,6 +62,12 @@ class Storage {
         var_(var),
         account_(std::move(account)),
         charged_(charged) {}
+  Storage(Token token, void* data, size_t bytes, engine::VarHandle var,
+          std::shared_ptr<base::MemoryAccount> account, int64_t charged,
+          std::function<void()> release)
+      : Storage(token, data, bytes, Context::Cpu(), nullptr, var, std::move(account), charged) {
+    release_ = std::move(release);
+  }
 
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -71,6 +87,8 @@ class Storage {
   // Charged `charged_` bytes for this storage (null: nothing charged).
   const std::shared_ptr<base::MemoryAccount> account_;
   const int64_t charged_;
+  // Wrap(): runs instead of allocator_->Free (allocator_ is null then).
+  std::function<void()> release_;
 };
 
 }  // namespace mxgrid::tensor

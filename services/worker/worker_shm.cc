@@ -4,7 +4,8 @@
 //
 // Copies go as MXNet's SyncCopyFromCPU / SyncCopyToCPU do: wait for the array (writes for
 // an upload into it, pending writes for a download), then copy directly, with several
-// threads. Arrays on other devices go through a host array.
+// threads. Arrays on other devices go through a host array. An upload into a new CPU array
+// may instead adopt the region's bytes as the array's storage (UploadShmRequest.adopt).
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +31,30 @@ absl::Status ReadInto(const shm::Region& region, int64_t offset, const NDArray& 
   MXGRID_ASSIGN_OR_RETURN(NDArray host, NDArray::Empty(dst.shape(), Context::Cpu(), dst.dtype()));
   MXGRID_RETURN_IF_ERROR(region.Read(offset, host.data(), static_cast<int64_t>(host.nbytes())));
   return host.CopyTo(dst);
+}
+
+// Checks an adopting upload's offsets: the value 64-aligned, the release word 8-aligned
+// inside the region and outside the value.
+absl::Status CheckAdopt(const shm::Region& region, int64_t offset, int64_t bytes,
+                        int64_t word) {
+  MXGRID_RETURN_IF_ERROR(region.CheckRange(word, 8));
+  if (offset % 64 != 0 || word % 8 != 0 || (word + 8 > offset && word < offset + bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "adopt: offset ", offset, " must be a multiple of 64 and release_offset ", word,
+        " a multiple of 8 outside the value's bytes [", offset, ", ", offset + bytes, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// A new CPU array whose storage is the region's bytes; it tells the client when they are
+// free again through the release word. The lambda keeps the region (and its mapping).
+absl::StatusOr<NDArray> Adopt(std::shared_ptr<const shm::Region> region, int64_t offset,
+                              int64_t word, const Shape& shape, DType dtype) {
+  const int64_t bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
+  MXGRID_ASSIGN_OR_RETURN(void* data, region->Address(offset, bytes));
+  return NDArray::WrapHost(data, shape, dtype, [region = std::move(region), word] {
+    region->StoreWord(word, 0).IgnoreError();  // a truncated region: the client's own loss
+  });
 }
 
 }  // namespace
@@ -62,6 +87,8 @@ grpc::Status WorkerService::UploadShm(grpc::ServerContext* context,
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
+    // Unknown handles are ignored: the client's frees are hints.
+    s->Free(request->free()).IgnoreError();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const shm::Region> region,
                             s->ShmRegion(request->region()));
@@ -70,6 +97,18 @@ grpc::Status WorkerService::UploadShm(grpc::ServerContext* context,
     MXGRID_RETURN_IF_ERROR(rpc::FromProto(request->meta(), &dtype, &shape));
     const int64_t bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
     MXGRID_RETURN_IF_ERROR(region->CheckRange(request->offset(), bytes));
+    if (request->adopt()) {
+      MXGRID_RETURN_IF_ERROR(
+          CheckAdopt(*region, request->offset(), bytes, request->release_offset()));
+    }
+    MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
+    if (request->adopt() && request->into() == 0 && ctx.is_cpu()) {
+      MXGRID_ASSIGN_OR_RETURN(
+          NDArray a, Adopt(region, request->offset(), request->release_offset(), shape, dtype));
+      MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddArray(request->new_handle(), a));
+      internal::ToProto(h, a, response);
+      return absl::OkStatus();
+    }
     if (request->into() != 0) {
       MXGRID_ASSIGN_OR_RETURN(NDArray into, s->Array(request->into()));
       if (into.shape() != shape || into.dtype() != dtype) {
@@ -80,13 +119,14 @@ grpc::Status WorkerService::UploadShm(grpc::ServerContext* context,
       MXGRID_RETURN_IF_ERROR(into.WaitToWrite());
       MXGRID_RETURN_IF_ERROR(ReadInto(*region, request->offset(), into));
       internal::ToProto(request->into(), into, response);
-      return absl::OkStatus();
+    } else {
+      MXGRID_ASSIGN_OR_RETURN(NDArray a, NDArray::Empty(shape, ctx, dtype));
+      MXGRID_RETURN_IF_ERROR(ReadInto(*region, request->offset(), a));  // nobody else has `a`
+      MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddArray(request->new_handle(), a));
+      internal::ToProto(h, a, response);
     }
-    MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
-    MXGRID_ASSIGN_OR_RETURN(NDArray a, NDArray::Empty(shape, ctx, dtype));
-    MXGRID_RETURN_IF_ERROR(ReadInto(*region, request->offset(), a));  // nobody else has `a`
-    MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddArray(request->new_handle(), a));
-    internal::ToProto(h, a, response);
+    // Copied: the bytes are the client's again.
+    if (request->adopt()) return region->StoreWord(request->release_offset(), 0);
     return absl::OkStatus();
   }());
 }
