@@ -14,6 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/time/clock.h"
 #include "libs/ops/builtin.h"
 #include "services/common/server.h"
 #include "services/worker/worker_service.h"
@@ -150,6 +151,52 @@ TEST_F(WorkerShmTest, UploadThenDownloadRoundTripsThroughTheRegion) {
   EXPECT_EQ(same, handle);
   ASSERT_TRUE(DownloadShm(session_, handle, region, 8192).ok());
   EXPECT_EQ(obj.floats()[2048 + 999], -1.0f);
+}
+
+TEST_F(WorkerShmTest, AnAdoptedUploadUsesTheBytesInPlaceAndReleasesThemWhenFreed) {
+  ClientObject obj(1 << 20);
+  for (int i = 0; i < 1000; ++i) obj.floats()[i] = static_cast<float>(i);
+  uint64_t* word = reinterpret_cast<uint64_t*>(obj.floats() + 65536);  // byte 262144
+  *word = 1;
+  uint64_t region = 0;
+  ASSERT_TRUE(Register(session_, obj.name(), 1 << 20, &region).ok());
+  v1::UploadShmRequest req;
+  req.set_session(session_);
+  req.set_region(region);
+  req.mutable_meta()->set_dtype(v1::FLOAT32);
+  req.mutable_meta()->add_shape(1000);
+  req.set_adopt(true);
+  req.set_release_offset(262144);
+  v1::ArrayInfo info;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->UploadShm(&ctx, req, &info).ok());
+  }
+  obj.floats()[5] = 55.0f;  // the array *is* these bytes (the client broke the contract)
+  ASSERT_TRUE(DownloadShm(session_, info.handle(), region, 8192).ok());
+  EXPECT_EQ(obj.floats()[2048 + 5], 55.0f);
+  EXPECT_EQ(obj.floats()[2048 + 999], 999.0f);
+  EXPECT_EQ(__atomic_load_n(word, __ATOMIC_ACQUIRE), 1u);
+  {
+    v1::FreeRequest free;
+    free.set_session(session_);
+    free.add_handles(info.handle());
+    v1::FreeResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Free(&ctx, free, &resp).ok());
+  }
+  for (int i = 0; i < 200 && __atomic_load_n(word, __ATOMIC_ACQUIRE) != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));  // released on an engine thread
+  }
+  EXPECT_EQ(__atomic_load_n(word, __ATOMIC_ACQUIRE), 0u);
+  // A release word inside the value, or a misaligned one, is refused.
+  req.set_release_offset(64);
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub_->UploadShm(&ctx, req, &info).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  req.set_release_offset(262148);
+  grpc::ClientContext ctx2;
+  EXPECT_EQ(stub_->UploadShm(&ctx2, req, &info).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(WorkerShmTest, RangesOutsideTheRegionAreInvalidArgument) {

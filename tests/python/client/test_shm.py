@@ -5,12 +5,14 @@ every dtype, in-place writes, copyto, NDArrayIter, the pool, and the worker's re
 import gc
 import mmap
 import os
+import time
 
 import grpc
 import numpy as np
 import pytest
 
 from mxgrid import _shm
+from mxgrid import _wire
 from mxgrid import connection
 from mxgrid._proto import pb
 
@@ -131,6 +133,22 @@ def test_a_downloaded_array_holds_its_slot_until_collected(mxw):
     del z
 
 
+def test_an_uploaded_array_adopts_its_slot_until_freed(mxw):
+    x = _values("float32", 3 << 20)  # 12 MiB: a slot of 16 MiB
+    before = _pool().stats()["adopted_bytes"]
+    a = mxw.nd.array(x)
+    assert _pool().stats()["adopted_bytes"] >= 16 << 20
+    np.testing.assert_array_equal((a * 2).asnumpy(), x * 2)
+    a += 1  # the worker writes the adopted slot in place; the client never looks
+    np.testing.assert_array_equal(a.asnumpy(), x + 1)
+    del a
+    connection.get().flush_frees()
+    deadline = time.time() + 10
+    while _pool().stats()["adopted_bytes"] > before and time.time() < deadline:
+        time.sleep(0.01)  # the worker releases it on an engine thread
+    assert _pool().stats()["adopted_bytes"] <= before
+
+
 def test_worker_refuses_bad_ranges_names_and_other_sessions_regions(mxw, obj):
     conn = connection.get()
     w = conn.require_worker()
@@ -201,3 +219,19 @@ def test_mxgrid_shm_0_uses_the_streams(mxw, monkeypatch):
     x = _values("float64", 1 << 19)
     np.testing.assert_array_equal(mxw.nd.array(x, dtype="float64").asnumpy(), x)
     assert _counts() == before
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_raw_chunk_streams_round_trip_every_dtype(mxw, monkeypatch, dtype):
+    # MXGRID_SHM=0: the streams, with chunks encoded by hand (_wire.py); a size that is no
+    # multiple of the chunk size, and several chunks each way.
+    monkeypatch.setenv("MXGRID_SHM", "0")
+    monkeypatch.setattr(_wire, "UPLOAD_CHUNK_BYTES", 1 << 20)
+    monkeypatch.setattr(_wire, "DOWNLOAD_CHUNK_BYTES", 1 << 20)
+    x = _values(dtype, (3 << 20) // np.dtype(dtype).itemsize + 5).reshape(-1, 1)
+    a = mxw.nd.array(x, dtype=dtype)
+    y = a.asnumpy()
+    assert y.dtype == np.dtype(dtype) and y.shape == x.shape
+    np.testing.assert_array_equal(y, x)
+    a[:] = x[::-1]
+    np.testing.assert_array_equal(a.asnumpy(), x[::-1])
