@@ -1,16 +1,33 @@
 #include "libs/shm/copy.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
 
 namespace mxgrid::shm {
 
+namespace {
+
+// MXGRID_SHM_COPY_THREADS, or the machine's cores (at most 8).
+int DefaultThreads() {
+  static const int threads = [] {
+    const char* env = std::getenv("MXGRID_SHM_COPY_THREADS");
+    const int n = env != nullptr ? std::atoi(env) : 0;
+    if (n > 0) return std::min(n, 64);
+    // Half the cores: the client (or another session) copies or computes on the others; on
+    // a 2-core machine one thread copies faster than two.
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return std::max(1, std::min(8, cores / 2));
+  }();
+  return threads;
+}
+
+}  // namespace
+
 void ParallelCopy(void* dst, const void* src, size_t bytes, int max_threads) {
-  if (max_threads <= 0) {
-    max_threads = std::min(8, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  }
+  if (max_threads <= 0) max_threads = DefaultThreads();
   const size_t threads =
       std::min(static_cast<size_t>(max_threads), std::max<size_t>(1, bytes / kParallelCopyMinBytes));
   if (threads <= 1) {

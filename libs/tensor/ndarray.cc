@@ -75,11 +75,11 @@ absl::StatusOr<NDArray> NDArray::Empty(const Shape& shape, Context ctx, DType dt
 }
 
 absl::StatusOr<NDArray> NDArray::WrapHost(void* data, const Shape& shape, DType dtype,
-                                          std::function<void()> release) {
+                                          Context ctx, std::function<void()> release) {
   MXGRID_ASSIGN_OR_RETURN(Shape checked, Shape::Make(shape.dims()));
   const size_t bytes = static_cast<size_t>(checked.Size()) * DTypeSize(dtype);
   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Storage> storage,
-                          Storage::Wrap(data, bytes, std::move(release)));
+                          Storage::Wrap(data, bytes, ctx, std::move(release)));
   return NDArray(std::move(storage), 0, std::move(checked), dtype);
 }
 

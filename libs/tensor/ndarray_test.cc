@@ -148,8 +148,10 @@ TEST(NDArrayTest, WrapHostUsesTheMemoryAndReleasesItAfterTheLastUse) {
   std::atomic<int> released{0};
   {
     absl::StatusOr<NDArray> a =
-        NDArray::WrapHost(memory, Shape({2, 3}), DType::kFloat32, [&] { ++released; });
+        NDArray::WrapHost(memory, Shape({2, 3}), DType::kFloat32, Context::Cpu(1),
+                          [&] { ++released; });
     ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->context(), Context::Cpu(1));
     absl::StatusOr<NDArray> row = a->At(1);
     ASSERT_TRUE(row.ok());
     absl::StatusOr<NDArray> b = NDArray::Empty(Shape({3}));
@@ -165,7 +167,10 @@ TEST(NDArrayTest, WrapHostUsesTheMemoryAndReleasesItAfterTheLastUse) {
   ASSERT_TRUE(engine::Get()->WaitForAll().ok());
   EXPECT_EQ(released.load(), 1);
   EXPECT_EQ(NDArray::WrapHost(reinterpret_cast<char*>(memory) + 4, Shape({1}),
-                              DType::kFloat32, [] {}).status().code(),
+                              DType::kFloat32, Context::Cpu(), [] {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NDArray::WrapHost(memory, Shape({1}), DType::kFloat32, Context::Gpu(0), [] {})
+                .status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

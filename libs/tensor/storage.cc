@@ -33,8 +33,12 @@ absl::StatusOr<std::shared_ptr<Storage>> Storage::Create(size_t bytes, Context c
                                    std::move(account), charged);
 }
 
-absl::StatusOr<std::shared_ptr<Storage>> Storage::Wrap(void* data, size_t bytes,
+absl::StatusOr<std::shared_ptr<Storage>> Storage::Wrap(void* data, size_t bytes, Context ctx,
                                                        std::function<void()> release) {
+  if (!ctx.is_cpu()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot wrap host memory as ",
+                                                   ctx.ToString(), " memory"));
+  }
   if (bytes != 0 && reinterpret_cast<uintptr_t>(data) % kAlignment != 0) {
     return absl::InvalidArgumentError(absl::StrCat("wrapped memory must be aligned to ",
                                                    kAlignment, " bytes"));
@@ -44,7 +48,7 @@ absl::StatusOr<std::shared_ptr<Storage>> Storage::Wrap(void* data, size_t bytes,
       flow != nullptr && flow->memory() != nullptr ? flow->memory() : HostMemoryAccount();
   MXGRID_RETURN_IF_ERROR(account->Charge(kStorageOverheadBytes));
   engine::VarHandle var = engine::Get()->NewVariable(static_cast<int64_t>(bytes));
-  return std::make_shared<Storage>(Token(), data, bytes, var, std::move(account),
+  return std::make_shared<Storage>(Token(), data, bytes, ctx, var, std::move(account),
                                    kStorageOverheadBytes, std::move(release));
 }
 

@@ -44,7 +44,8 @@ class Storage {
   // Charged kStorageOverheadBytes only (the bytes are not this process's allocation).
   // InvalidArgument unless `data` is kAlignment-aligned (or bytes is 0); ResourceExhausted
   // when the charge fails.
-  static absl::StatusOr<std::shared_ptr<Storage>> Wrap(void* data, size_t bytes,
+  // InvalidArgument also for a GPU context.
+  static absl::StatusOr<std::shared_ptr<Storage>> Wrap(void* data, size_t bytes, Context ctx,
                                                        std::function<void()> release);
 
   // Only Create() and Wrap() can make the token, so Storage is always built through them.
@@ -62,10 +63,10 @@ class Storage {
         var_(var),
         account_(std::move(account)),
         charged_(charged) {}
-  Storage(Token token, void* data, size_t bytes, engine::VarHandle var,
+  Storage(Token token, void* data, size_t bytes, Context ctx, engine::VarHandle var,
           std::shared_ptr<base::MemoryAccount> account, int64_t charged,
           std::function<void()> release)
-      : Storage(token, data, bytes, Context::Cpu(), nullptr, var, std::move(account), charged) {
+      : Storage(token, data, bytes, ctx, nullptr, var, std::move(account), charged) {
     release_ = std::move(release);
   }
 

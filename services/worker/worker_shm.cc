@@ -49,10 +49,10 @@ absl::Status CheckAdopt(const shm::Region& region, int64_t offset, int64_t bytes
 // A new CPU array whose storage is the region's bytes; it tells the client when they are
 // free again through the release word. The lambda keeps the region (and its mapping).
 absl::StatusOr<NDArray> Adopt(std::shared_ptr<const shm::Region> region, int64_t offset,
-                              int64_t word, const Shape& shape, DType dtype) {
+                              int64_t word, const Shape& shape, DType dtype, Context ctx) {
   const int64_t bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
   MXGRID_ASSIGN_OR_RETURN(void* data, region->Address(offset, bytes));
-  return NDArray::WrapHost(data, shape, dtype, [region = std::move(region), word] {
+  return NDArray::WrapHost(data, shape, dtype, ctx, [region = std::move(region), word] {
     region->StoreWord(word, 0).IgnoreError();  // a truncated region: the client's own loss
   });
 }
@@ -104,7 +104,8 @@ grpc::Status WorkerService::UploadShm(grpc::ServerContext* context,
     MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
     if (request->adopt() && request->into() == 0 && ctx.is_cpu()) {
       MXGRID_ASSIGN_OR_RETURN(
-          NDArray a, Adopt(region, request->offset(), request->release_offset(), shape, dtype));
+          NDArray a,
+          Adopt(region, request->offset(), request->release_offset(), shape, dtype, ctx));
       MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddArray(request->new_handle(), a));
       internal::ToProto(h, a, response);
       return absl::OkStatus();

@@ -95,6 +95,9 @@ def test_setitem_copyto_and_views_through_shared_memory(mxw):
     np.testing.assert_array_equal(b.asnumpy(), expect)
     np.testing.assert_array_equal(a.copyto(mxw.cpu()).asnumpy(), expect)
     np.testing.assert_array_equal((a + 1).asnumpy(), expect + 1)
+    c = mxw.nd.array(x, ctx=mxw.cpu(1))  # adopted, on the context asked for
+    assert c.context == mxw.cpu(1)
+    np.testing.assert_array_equal(c.asnumpy(), x)
 
 
 def test_ndarray_iter_batches_go_through_shared_memory(mxw):
