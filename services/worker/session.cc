@@ -207,6 +207,11 @@ absl::Status Session::FreeExecutor(uint64_t handle) {
 
 absl::StatusOr<uint64_t> Session::AddShmRegion(std::shared_ptr<const shm::Region> region) {
   base::MutexLock lock(&mu_);
+  if (regions_.size() >= kMaxShmRegionsPerSession) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        ShortName(id_), " holds ", regions_.size(),
+        " shared-memory regions, the most a session may; unregister some"));
+  }
   MXGRID_RETURN_IF_ERROR(ReserveHandles(1));
   const uint64_t h = NextHandle();
   regions_.emplace(h, std::move(region));

@@ -48,6 +48,10 @@
 
 namespace mxgrid::services {
 
+// The most shared-memory regions one session may hold at once (each is a mapping and a
+// file descriptor of the worker; the process guards at most 4096, libs/shm).
+inline constexpr int kMaxShmRegionsPerSession = 1024;
+
 // The first handle the worker picks; client-chosen handles are in [1, kFirstWorkerHandle).
 inline constexpr uint64_t kFirstWorkerHandle = uint64_t{1} << 32;
 
@@ -132,7 +136,7 @@ class Session {
   // Shared-memory regions (worker.proto RegisterShm) under worker-picked ids in the handle
   // space; each counts as a handle against the quota and its charge. The regions are
   // unmapped when removed or when the session goes (a copy in flight keeps its region).
-  // ResourceExhausted past the handle quota.
+  // ResourceExhausted past the handle quota or kMaxShmRegionsPerSession.
   absl::StatusOr<uint64_t> AddShmRegion(std::shared_ptr<const shm::Region> region)
       ABSL_LOCKS_EXCLUDED(mu_);
   // NotFound for an id this session did not register (another session's included).

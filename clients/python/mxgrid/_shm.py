@@ -37,7 +37,7 @@ __all__ = ["transport", "pool_of", "MIN_BYTES"]
 # Arrays smaller than this go by message (a unary call is as fast).
 MIN_BYTES = 256 << 10
 # The smallest slot, and the free slots kept for reuse at most (bytes).
-_MIN_SLOT = 1 << 20
+_MIN_SLOT = 256 << 10
 _POOL_LIMIT = int(os.environ.get("MXGRID_SHM_POOL_MB", "1024")) << 20
 # Bytes of slots that downloaded numpy arrays may hold at once; past it asnumpy copies out of
 # the slot (so that a program keeping many results does not grow the pool without bound).
@@ -48,6 +48,14 @@ _SHM_DIR = "/dev/shm"
 _FALLBACK_CODES = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED,
                    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED)
 _names = itertools.count()
+
+
+def _size_class(nbytes):
+    """The slot size for ``nbytes``: at least _MIN_SLOT, rounded up to 2^k * (1 + j/8), so
+    that a slot (which an adopting upload keeps while its array lives) wastes under 1/8."""
+    nbytes = max(int(nbytes), _MIN_SLOT)
+    step = 1 << max((nbytes - 1).bit_length() - 4, 0)  # an eighth of the power of two below
+    return -(-nbytes // step) * step
 
 
 def enabled():
@@ -121,7 +129,8 @@ class _Pool:
     def _create(self, size, what):
         """A new registered slot of ``size`` bytes, or None when the worker cannot map it
         (then the pool is disabled). ``what`` names the transfer in errors."""
-        name = "/mxgrid-%d-%d-%d" % (os.getpid(), id(self) & 0xFFFFFF, next(_names))
+        # Unguessable, and unlinked as soon as the worker has it open.
+        name = "/mxgrid-%d-%d-%s" % (os.getpid(), next(_names), os.urandom(8).hex())
         path = _SHM_DIR + name
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         total = size + mmap.PAGESIZE  # data, then the release word's page
@@ -145,6 +154,8 @@ class _Pool:
                 if err.code in _FALLBACK_CODES:
                     self.usable = False  # another host, or an older worker: use messages
                     return None
+                if err.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    return None  # the session's regions are at their limit: this one by message
                 raise
         finally:
             os.close(fd)
@@ -153,7 +164,7 @@ class _Pool:
 
     def take(self, nbytes, what):
         """A free slot of at least ``nbytes`` bytes (created if need be), or None."""
-        size = max(_MIN_SLOT, 1 << (int(nbytes) - 1).bit_length())
+        size = _size_class(nbytes)
         with self._lock:
             self._reclaim()
             dropped, self._dropped = self._dropped, []
