@@ -251,6 +251,46 @@ TEST_F(WorkerShmTest, TruncatedRegionIsFailedPreconditionAndTheWorkerLives) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(WorkerShmTest, TruncatingAnAdoptedRegionLeavesZerosNotACrash) {
+  ClientObject obj(1 << 20);
+  for (int i = 0; i < 65536; ++i) obj.floats()[i] = 1.0f;
+  uint64_t region = 0;
+  ASSERT_TRUE(Register(session_, obj.name(), 1 << 20, &region).ok());
+  v1::UploadShmRequest req;
+  req.set_session(session_);
+  req.set_region(region);
+  req.mutable_meta()->set_dtype(v1::FLOAT32);
+  req.mutable_meta()->add_shape(65536);  // 256 KiB: the first quarter
+  req.set_adopt(true);
+  req.set_release_offset(1 << 19);
+  v1::ArrayInfo info;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->UploadShm(&ctx, req, &info).ok());
+  }
+  obj.Truncate(0);  // the array's storage is gone from under the worker
+  v1::CopyRequest copy;
+  copy.set_session(session_);
+  copy.set_src(info.handle());
+  v1::ArrayInfo copied;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Copy(&ctx, copy, &copied).ok());  // a kernel reads the missing pages
+  }
+  v1::DownloadRequest down;
+  down.set_session(session_);
+  down.set_handle(copied.handle());
+  down.set_chunk_bytes(1 << 20);
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<v1::TensorChunk>> reader = stub_->DownloadStream(&ctx, down);
+  v1::TensorChunk chunk;
+  std::string bytes;
+  while (reader->Read(&chunk)) bytes += chunk.data();
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(bytes.size(), 65536u * 4);
+  EXPECT_EQ(bytes, std::string(bytes.size(), '\0'));  // zeros, and the worker is alive
+}
+
 TEST_F(WorkerShmTest, RegionsAreUnmappedOnUnregisterAndWhenTheSessionCloses) {
   ClientObject obj(4096);
   uint64_t region = 0;
