@@ -131,10 +131,6 @@ absl::Status Region::Write(int64_t offset, const void* src, int64_t bytes) const
   return CheckAlive(offset, bytes);
 }
 
-}  // namespace mxgrid::shm
-
-namespace mxgrid::shm {
-
 absl::StatusOr<void*> Region::Address(int64_t offset, int64_t bytes) const {
   if (absl::Status st = CheckRange(offset, bytes); !st.ok()) return st;
   if (absl::Status st = CheckAlive(offset, bytes); !st.ok()) return st;
