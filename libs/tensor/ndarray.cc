@@ -74,6 +74,15 @@ absl::StatusOr<NDArray> NDArray::Empty(const Shape& shape, Context ctx, DType dt
   return NDArray(std::move(storage), 0, std::move(checked), dtype);
 }
 
+absl::StatusOr<NDArray> NDArray::WrapHost(void* data, const Shape& shape, DType dtype,
+                                          Context ctx, std::function<void()> release) {
+  MXGRID_ASSIGN_OR_RETURN(Shape checked, Shape::Make(shape.dims()));
+  const size_t bytes = static_cast<size_t>(checked.Size()) * DTypeSize(dtype);
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Storage> storage,
+                          Storage::Wrap(data, bytes, ctx, std::move(release)));
+  return NDArray(std::move(storage), 0, std::move(checked), dtype);
+}
+
 absl::StatusOr<NDArray> NDArray::Zeros(const Shape& shape, Context ctx, DType dtype) {
   return Full(shape, 0.0, ctx, dtype);
 }

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -56,6 +57,11 @@ class NDArray {
   static absl::StatusOr<NDArray> Arange(double start, double stop, double step = 1.0,
                                         Context ctx = Context::Cpu(),
                                         DType dtype = DType::kFloat32);
+  // An array on host context `ctx` whose storage is `data` itself (memory this process did
+  // not allocate: see Storage::Wrap, which runs `release` once nothing uses it any more).
+  // InvalidArgument for a bad shape, unaligned `data` or a GPU context.
+  static absl::StatusOr<NDArray> WrapHost(void* data, const Shape& shape, DType dtype,
+                                          Context ctx, std::function<void()> release);
   // A new array holding a copy of `values` (NumPy -> NDArray).
   template <typename T>
   static absl::StatusOr<NDArray> FromVector(const Shape& shape, absl::Span<const T> values,

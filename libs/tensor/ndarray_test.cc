@@ -1,3 +1,4 @@
+#include <atomic>
 #include "libs/tensor/ndarray.h"
 
 #include <cmath>
@@ -140,6 +141,37 @@ TEST(NDArrayTest, HostCopiesRoundTripEveryDtype) {
     ASSERT_TRUE(b.CopyToHost(out2.data(), out2.size()).ok());
     EXPECT_EQ(in, out2) << DTypeName(dtype);
   }
+}
+
+TEST(NDArrayTest, WrapHostUsesTheMemoryAndReleasesItAfterTheLastUse) {
+  alignas(64) static float memory[6] = {1, 2, 3, 4, 5, 6};
+  std::atomic<int> released{0};
+  {
+    absl::StatusOr<NDArray> a =
+        NDArray::WrapHost(memory, Shape({2, 3}), DType::kFloat32, Context::Cpu(1),
+                          [&] { ++released; });
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->context(), Context::Cpu(1));
+    absl::StatusOr<NDArray> row = a->At(1);
+    ASSERT_TRUE(row.ok());
+    absl::StatusOr<NDArray> b = NDArray::Empty(Shape({3}));
+    ASSERT_TRUE(b.ok());
+    ASSERT_TRUE(row->CopyTo(*b).ok());  // pending work reads the wrapped memory
+    absl::StatusOr<std::vector<float>> got = b->ToVector<float>();
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(*got, (std::vector<float>{4, 5, 6}));
+    ASSERT_TRUE(a->Fill(7).ok());
+    ASSERT_TRUE(a->WaitToRead().ok());
+    EXPECT_EQ(memory[0], 7);  // writes land in the wrapped memory itself
+  }
+  ASSERT_TRUE(engine::Get()->WaitForAll().ok());
+  EXPECT_EQ(released.load(), 1);
+  EXPECT_EQ(NDArray::WrapHost(reinterpret_cast<char*>(memory) + 4, Shape({1}),
+                              DType::kFloat32, Context::Cpu(), [] {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NDArray::WrapHost(memory, Shape({1}), DType::kFloat32, Context::Gpu(0), [] {})
+                .status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(NDArrayTest, HostCopyWithWrongSizeIsInvalidArgument) {

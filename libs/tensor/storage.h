@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -46,7 +47,17 @@ class Storage {
   // ResourceExhausted when the charge (see above) or a GPU allocation fails.
   static absl::StatusOr<std::shared_ptr<Storage>> Create(size_t bytes, Context ctx);
 
-  // Only Create() can make the token, so Storage is always built through it.
+  // Wraps host memory this process did not allocate (e.g. a client's mapped shared memory
+  // that an upload adopts): `release` runs on an engine thread once the last holder let go
+  // and every operation on the storage has finished; until then `data` must stay valid.
+  // Charged kStorageOverheadBytes only (the bytes are not this process's allocation).
+  // InvalidArgument unless `data` is kAlignment-aligned (or bytes is 0); ResourceExhausted
+  // when the charge fails.
+  // InvalidArgument also for a GPU context.
+  static absl::StatusOr<std::shared_ptr<Storage>> Wrap(void* data, size_t bytes, Context ctx,
+                                                       std::function<void()> release);
+
+  // Only Create() and Wrap() can make the token, so Storage is always built through them.
   class Token {
    private:
     friend class Storage;
@@ -61,14 +72,21 @@ class Storage {
         var_(var),
         account_(std::move(account)),
         charged_(charged) {}
+  Storage(Token token, void* data, size_t bytes, Context ctx, engine::VarHandle var,
+          std::shared_ptr<base::MemoryAccount> account, int64_t charged,
+          std::function<void()> release)
+      : Storage(token, data, bytes, ctx, nullptr, var, std::move(account), charged) {
+    release_ = std::move(release);
+  }
 
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage();
 
-  // The memory; allocated by the first call for CPU storage. Aborts when the allocator
-  // fails then (the charge at Create bounds the size; on Linux an allocation within the
-  // host's memory does not fail).
+  // The memory; allocated by the first call for CPU storage. When the allocator fails then,
+  // the cached host memory is released and the allocation retried once; a second failure
+  // aborts (the charge at Create keeps the process within its memory limit, so only a
+  // system out of memory gets there, where the kernel's OOM killer would act anyway).
   void* data() const;
   size_t bytes() const { return bytes_; }
   Context context() const { return ctx_; }
@@ -85,6 +103,8 @@ class Storage {
   // Charged `charged_` bytes for this storage (null: nothing charged).
   const std::shared_ptr<base::MemoryAccount> account_;
   const int64_t charged_;
+  // Wrap(): runs instead of allocator_->Free (allocator_ is null then).
+  std::function<void()> release_;
 };
 
 }  // namespace mxgrid::tensor

@@ -39,7 +39,8 @@ Session::Session(std::string id, std::string client, absl::Duration lease,
 Session::~Session() {
   // Arrays release their storage (and its charge) when their last reference goes.
   base::MutexLock lock(&mu_);
-  memory_->Release(static_cast<int64_t>(arrays_.size()) * kHandleOverheadBytes);
+  memory_->Release(static_cast<int64_t>(arrays_.size() + regions_.size()) *
+                   kHandleOverheadBytes);
 }
 
 uint64_t Session::NextHandle() { return next_handle_++; }
@@ -50,7 +51,7 @@ int64_t Session::num_handles() const {
 }
 
 absl::Status Session::ReserveHandles(int64_t n) {
-  const int64_t have = static_cast<int64_t>(arrays_.size());
+  const int64_t have = static_cast<int64_t>(arrays_.size() + regions_.size());
   if (quotas_.max_handles > 0 && have + n > quotas_.max_handles) {
     return absl::ResourceExhaustedError(absl::StrCat(
         ShortName(id_), " holds ", have, " array handles; ", n, " more would pass its quota of ",
@@ -65,7 +66,8 @@ absl::Status Session::CheckNewHandle(uint64_t handle) const {
     return absl::InvalidArgumentError(absl::StrCat(
         "handle ", handle, " is not below 2^32: clients choose handles in [1, 2^32)"));
   }
-  if (arrays_.count(handle) || executors_.count(handle) || stores_.count(handle)) {
+  if (arrays_.count(handle) || executors_.count(handle) || stores_.count(handle) ||
+      regions_.count(handle)) {
     return absl::AlreadyExistsError(absl::StrCat("handle ", handle, " is already in use"));
   }
   return absl::OkStatus();
@@ -200,6 +202,43 @@ absl::Status Session::FreeExecutor(uint64_t handle) {
   }
   dropped = std::move(it->second);  // destroyed after the lock is released
   executors_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Session::AddShmRegion(std::shared_ptr<const shm::Region> region) {
+  base::MutexLock lock(&mu_);
+  if (regions_.size() >= kMaxShmRegionsPerSession) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        ShortName(id_), " holds ", regions_.size(),
+        " shared-memory regions, the most a session may; unregister some"));
+  }
+  MXGRID_RETURN_IF_ERROR(ReserveHandles(1));
+  const uint64_t h = NextHandle();
+  regions_.emplace(h, std::move(region));
+  return h;
+}
+
+absl::StatusOr<std::shared_ptr<const shm::Region>> Session::ShmRegion(uint64_t id) const {
+  base::MutexLock lock(&mu_);
+  auto it = regions_.find(id);
+  if (it == regions_.end()) {
+    return absl::NotFoundError(absl::StrCat("no shared-memory region ", id,
+                                            " in this session (register it first)"));
+  }
+  return it->second;
+}
+
+absl::Status Session::RemoveShmRegion(uint64_t id) {
+  std::shared_ptr<const shm::Region> dropped;  // unmapped after the lock is released
+  base::MutexLock lock(&mu_);
+  auto it = regions_.find(id);
+  if (it == regions_.end()) {
+    return absl::NotFoundError(absl::StrCat("no shared-memory region ", id,
+                                            " in this session"));
+  }
+  dropped = std::move(it->second);
+  regions_.erase(it);
+  memory_->Release(kHandleOverheadBytes);
   return absl::OkStatus();
 }
 

@@ -43,9 +43,14 @@
 #include "libs/executor/executor.h"
 #include "libs/kvstore/optimizer.h"
 #include "libs/kvstore/store.h"
+#include "libs/shm/region.h"
 #include "libs/tensor/ndarray.h"
 
 namespace mxgrid::services {
+
+// The most shared-memory regions one session may hold at once (each is a mapping and a
+// file descriptor of the worker; the process guards at most 4096, libs/shm).
+inline constexpr int kMaxShmRegionsPerSession = 1024;
 
 // The first handle the worker picks; client-chosen handles are in [1, kFirstWorkerHandle).
 inline constexpr uint64_t kFirstWorkerHandle = uint64_t{1} << 32;
@@ -128,6 +133,17 @@ class Session {
   absl::StatusOr<std::shared_ptr<kvstore::Store>> Store(uint64_t handle) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Shared-memory regions (worker.proto RegisterShm) under worker-picked ids in the handle
+  // space; each counts as a handle against the quota and its charge. The regions are
+  // unmapped when removed or when the session goes (a copy in flight keeps its region).
+  // ResourceExhausted past the handle quota or kMaxShmRegionsPerSession.
+  absl::StatusOr<uint64_t> AddShmRegion(std::shared_ptr<const shm::Region> region)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound for an id this session did not register (another session's included).
+  absl::StatusOr<std::shared_ptr<const shm::Region>> ShmRegion(uint64_t id) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status RemoveShmRegion(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Renews the lease from `now`; the time it runs out.
   void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Time expiry() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -151,6 +167,7 @@ class Session {
   std::map<uint64_t, tensor::NDArray> arrays_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<BoundExecutor>> executors_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<kvstore::Store>> stores_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<const shm::Region>> regions_ ABSL_GUARDED_BY(mu_);
 };
 
 struct SessionOptions {

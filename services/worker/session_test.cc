@@ -1,5 +1,9 @@
 #include "services/worker/session.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -100,6 +104,29 @@ TEST(SessionTest, HandleQuotaAndHandleMemory) {
   ASSERT_TRUE(s.Free(first).ok());
   EXPECT_EQ(s.memory()->used() - before, kHandleOverheadBytes);
   EXPECT_TRUE(s.AddArray(0, a).ok());
+}
+
+TEST(SessionTest, ShmRegionsCountAsHandlesAndBelongToTheirSession) {
+  const std::string name = "/mxgrid-session-test-" + std::to_string(getpid());
+  const int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 4096), 0);
+  Session s("id", "test", absl::Seconds(10), {.max_handles = 2});
+  Session other("other", "test", absl::Seconds(10));
+  const int64_t used = s.memory()->used();
+  absl::StatusOr<uint64_t> r = s.AddShmRegion(*shm::Region::Open(name, 4096));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(s.memory()->used(), used + kHandleOverheadBytes);
+  EXPECT_TRUE(s.ShmRegion(*r).ok());
+  EXPECT_EQ(other.ShmRegion(*r).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(s.AddArray(0, *NDArray::Ones({2})).ok());
+  EXPECT_EQ(s.AddShmRegion(*shm::Region::Open(name, 4096)).status().code(),
+            absl::StatusCode::kResourceExhausted);  // two handles: an array and a region
+  EXPECT_TRUE(s.RemoveShmRegion(*r).ok());
+  EXPECT_EQ(s.memory()->used(), used + kHandleOverheadBytes);  // the array's
+  EXPECT_EQ(s.RemoveShmRegion(*r).code(), absl::StatusCode::kNotFound);
+  close(fd);
+  shm_unlink(name.c_str());
 }
 
 TEST(SessionTest, ExecutorQuota) {

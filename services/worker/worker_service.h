@@ -75,6 +75,17 @@ class WorkerService final : public v1::Worker::Service {
   grpc::Status Wait(grpc::ServerContext* context, const v1::WaitRequest* request,
                     v1::WaitResponse* response) override;
 
+  // Shared memory (worker_shm.cc).
+  grpc::Status RegisterShm(grpc::ServerContext* context, const v1::RegisterShmRequest* request,
+                           v1::RegisterShmResponse* response) override;
+  grpc::Status UnregisterShm(grpc::ServerContext* context,
+                             const v1::UnregisterShmRequest* request,
+                             v1::UnregisterShmResponse* response) override;
+  grpc::Status UploadShm(grpc::ServerContext* context, const v1::UploadShmRequest* request,
+                         v1::ArrayInfo* response) override;
+  grpc::Status DownloadShm(grpc::ServerContext* context, const v1::DownloadShmRequest* request,
+                           v1::DownloadShmResponse* response) override;
+
   grpc::Status Invoke(grpc::ServerContext* context, const v1::InvokeRequest* request,
                       v1::InvokeResponse* response) override;
   grpc::Status InvokeBatch(grpc::ServerContext* context, const v1::InvokeBatchRequest* request,

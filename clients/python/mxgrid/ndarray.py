@@ -24,6 +24,8 @@ import numbers
 import numpy as np
 
 from . import _ops
+from . import _shm
+from . import _wire
 from . import connection
 from ._proto import pb
 from ._ndarray_io import dump_record, load_record, dumps_list, loads_list
@@ -177,6 +179,19 @@ class NDArray:
         conn = self._conn
         w = conn.require_worker()
         nbytes = self.size * self._dtype.itemsize
+        # -- same-host shared memory (_shm.py): the result views a pooled slot ------------
+        pool = _shm.transport(conn, nbytes)
+        if pool is not None:
+            out = pool.download(self.handle, self._dtype, self._shape, self.size)
+            if out is not None:
+                return out
+        # -- end shared memory ------------------------------------------------------------
+        # -- raw chunk stream (_wire.py): one copy per chunk ------------------------------
+        if nbytes > connection.STREAM_THRESHOLD:
+            out = _wire.download(conn, self.handle, nbytes, self._dtype, self._shape)
+            if out is not None:
+                return out
+        # -- end raw chunk stream ---------------------------------------------------------
         req = pb.worker.DownloadRequest(session=conn.session, handle=self.handle)
         if nbytes > connection.STREAM_THRESHOLD:
             # The worker caps chunks at its message limit, so asking for large ones is safe.
@@ -384,7 +399,16 @@ def _upload(conn, arr, ctx, into=0):
     meta = pb.tensor.TensorMeta(dtype=dtype_to_pb(arr.dtype), shape=arr.shape)
     w = conn.require_worker()
     ctx_pb = ctx.to_proto(pb.worker)
-    if arr.nbytes > connection.STREAM_THRESHOLD:
+    # -- same-host shared memory (_shm.py): one copy into a pooled slot -------------------
+    pool = _shm.transport(conn, arr.nbytes)
+    info = pool.upload(arr, meta, ctx_pb, into) if pool is not None else None
+    # -- else a raw chunk stream (_wire.py): one copy per chunk ---------------------------
+    if info is None and arr.nbytes > connection.STREAM_THRESHOLD:
+        info = _wire.upload(conn, arr, meta, ctx_pb, into)
+    if info is not None:
+        pass
+    # -- end shared memory, raw chunk stream ----------------------------------------------
+    elif arr.nbytes > connection.STREAM_THRESHOLD:
         step = connection.CHUNK_BYTES
         data = memoryview(arr.reshape(-1)).cast("B")  # no copy of the whole array
 

@@ -1,0 +1,156 @@
+// WorkerService: same-host transfers through shared memory the client registers
+// (RegisterShm, UnregisterShm, UploadShm, DownloadShm). The mapping, its bounds and its
+// guard against truncation are libs/shm; this file only finds the session's region and array.
+//
+// Copies go as MXNet's SyncCopyFromCPU / SyncCopyToCPU do: wait for the array (writes for
+// an upload into it, pending writes for a download), then copy directly, with several
+// threads. Arrays on other devices go through a host array. An upload into a new CPU array
+// may instead adopt the region's bytes as the array's storage (UploadShmRequest.adopt).
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/base/status_macros.h"
+#include "libs/rpc/tensor_codec.h"
+#include "libs/shm/region.h"
+#include "services/common/grpc_status.h"
+#include "services/worker/internal/codec.h"
+#include "services/worker/internal/wait.h"
+#include "services/worker/worker_service.h"
+
+namespace mxgrid::services {
+namespace {
+
+using tensor::NDArray;
+
+// Copies the region's bytes at `offset` into `dst` (same size). REQUIRES: the caller may
+// write `dst` now (no pending work on it, or none can start).
+absl::Status ReadInto(const shm::Region& region, int64_t offset, const NDArray& dst) {
+  if (dst.context().is_cpu()) {
+    return region.Read(offset, dst.data(), static_cast<int64_t>(dst.nbytes()));
+  }
+  MXGRID_ASSIGN_OR_RETURN(NDArray host, NDArray::Empty(dst.shape(), Context::Cpu(), dst.dtype()));
+  MXGRID_RETURN_IF_ERROR(region.Read(offset, host.data(), static_cast<int64_t>(host.nbytes())));
+  return host.CopyTo(dst);
+}
+
+// Checks an adopting upload's offsets: the value 64-aligned, the release word 8-aligned
+// inside the region and outside the value.
+absl::Status CheckAdopt(const shm::Region& region, int64_t offset, int64_t bytes,
+                        int64_t word) {
+  MXGRID_RETURN_IF_ERROR(region.CheckRange(word, 8));
+  if (offset % 64 != 0 || word % 8 != 0 || (word + 8 > offset && word < offset + bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "adopt: offset ", offset, " must be a multiple of 64 and release_offset ", word,
+        " a multiple of 8 outside the value's bytes [", offset, ", ", offset + bytes, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// A new CPU array whose storage is the region's bytes; it tells the client when they are
+// free again through the release word. The lambda keeps the region (and its mapping).
+absl::StatusOr<NDArray> Adopt(std::shared_ptr<const shm::Region> region, int64_t offset,
+                              int64_t word, const Shape& shape, DType dtype, Context ctx) {
+  const int64_t bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
+  MXGRID_ASSIGN_OR_RETURN(void* data, region->Address(offset, bytes));
+  return NDArray::WrapHost(data, shape, dtype, ctx, [region = std::move(region), word] {
+    region->StoreWord(word, 0).IgnoreError();  // a truncated region: the client's own loss
+  });
+}
+
+}  // namespace
+
+grpc::Status WorkerService::RegisterShm(grpc::ServerContext*,
+                                        const v1::RegisterShmRequest* request,
+                                        v1::RegisterShmResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<shm::Region> region,
+                            shm::Region::Open(request->name(), request->byte_size()));
+    MXGRID_ASSIGN_OR_RETURN(uint64_t id, s->AddShmRegion(std::move(region)));
+    response->set_region(id);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status WorkerService::UnregisterShm(grpc::ServerContext*,
+                                          const v1::UnregisterShmRequest* request,
+                                          v1::UnregisterShmResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    return s->RemoveShmRegion(request->region());
+  }());
+}
+
+grpc::Status WorkerService::UploadShm(grpc::ServerContext* context,
+                                      const v1::UploadShmRequest* request,
+                                      v1::ArrayInfo* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    // Unknown handles are ignored: the client's frees are hints.
+    s->Free(request->free()).IgnoreError();
+    MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const shm::Region> region,
+                            s->ShmRegion(request->region()));
+    DType dtype;
+    Shape shape;
+    MXGRID_RETURN_IF_ERROR(rpc::FromProto(request->meta(), &dtype, &shape));
+    const int64_t bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
+    MXGRID_RETURN_IF_ERROR(region->CheckRange(request->offset(), bytes));
+    if (request->adopt()) {
+      MXGRID_RETURN_IF_ERROR(
+          CheckAdopt(*region, request->offset(), bytes, request->release_offset()));
+    }
+    MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
+    if (request->adopt() && request->into() == 0 && ctx.is_cpu()) {
+      MXGRID_ASSIGN_OR_RETURN(
+          NDArray a,
+          Adopt(region, request->offset(), request->release_offset(), shape, dtype, ctx));
+      MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddArray(request->new_handle(), a));
+      internal::ToProto(h, a, response);
+      return absl::OkStatus();
+    }
+    if (request->into() != 0) {
+      MXGRID_ASSIGN_OR_RETURN(NDArray into, s->Array(request->into()));
+      if (into.shape() != shape || into.dtype() != dtype) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "upload: the array is ", into.shape().ToString(), " ", DTypeName(into.dtype()),
+            ", the value ", shape.ToString(), " ", DTypeName(dtype)));
+      }
+      MXGRID_RETURN_IF_ERROR(into.WaitToWrite());
+      MXGRID_RETURN_IF_ERROR(ReadInto(*region, request->offset(), into));
+      internal::ToProto(request->into(), into, response);
+    } else {
+      MXGRID_ASSIGN_OR_RETURN(NDArray a, NDArray::Empty(shape, ctx, dtype));
+      MXGRID_RETURN_IF_ERROR(ReadInto(*region, request->offset(), a));  // nobody else has `a`
+      MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddArray(request->new_handle(), a));
+      internal::ToProto(h, a, response);
+    }
+    // Copied: the bytes are the client's again.
+    if (request->adopt()) return region->StoreWord(request->release_offset(), 0);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status WorkerService::DownloadShm(grpc::ServerContext* context,
+                                        const v1::DownloadShmRequest* request,
+                                        v1::DownloadShmResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->handle()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const shm::Region> region,
+                            s->ShmRegion(request->region()));
+    const int64_t bytes = static_cast<int64_t>(a.nbytes());
+    MXGRID_RETURN_IF_ERROR(region->CheckRange(request->offset(), bytes));
+    if (!a.context().is_cpu()) {
+      MXGRID_ASSIGN_OR_RETURN(a, a.CopyTo(Context::Cpu()));
+    }
+    MXGRID_RETURN_IF_ERROR(internal::WaitToRead(context, a));
+    MXGRID_RETURN_IF_ERROR(region->Write(request->offset(), a.data(), bytes));
+    rpc::ToProto(a.dtype(), a.shape(), response->mutable_meta());
+    return absl::OkStatus();
+  }());
+}
+
+}  // namespace mxgrid::services
