@@ -106,9 +106,17 @@ PAIRS = [
     ("user code: mx.nd.array(x).asnumpy() of 256 MiB, round trip (vs MXNet)", "GB/s",
      "user_roundtrip_256mib_gbps", "MXNet 1.9.1 in process",
      "peer:user_roundtrip_256mib_gbps", "higher"),
-    ("user code: mx.nd.array(x).asnumpy() of 256 MiB, round trip (vs memcpy; target >= 0.5)",
-     "GB/s", "user_roundtrip_256mib_gbps", "np.copyto of 256 MiB in the peer's process",
-     "peer:user_memcpy_256mib_gbps", "higher"),
+    # tests/bench/transfer_bench.py: 256 MiB mx.nd.array(x).asnumpy() on the embedded cluster.
+    ("256 MiB round trip through shared memory (vs memcpy; target >= 0.5)", "GB/s",
+     "transfer_shm_gbps", "np.copyto of 256 MiB, peer process", "peer:transfer_memcpy_gbps",
+     "higher"),
+    ("256 MiB round trip through the gRPC streams, MXGRID_SHM=0 (vs a bare gRPC stream; "
+     "target >= 0.8)", "GB/s", "transfer_grpc_gbps",
+     "bare gRPC Python stream of the same bytes, peer process", "peer:transfer_bare_grpc_gbps",
+     "higher"),
+    ("page faults per 256 MiB round trip, client + worker: shared memory vs gRPC streams",
+     "faults", "transfer_shm_faults", "the same round trip through the gRPC streams",
+     "transfer_grpc_faults", "lower"),
     # tests/bench/first_result_bench.py: the one-line script, whole process.
     ("one-line script import + mx.nd.ones((2,)).asnumpy(), wall time of the process "
      "(target <= 1.0)", "s", "startup_wall_s", "MXNet 1.9.1", "peer:startup_wall_s", "lower"),

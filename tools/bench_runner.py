@@ -47,6 +47,7 @@ def suites(bin_dir, scratch):
         "executor": (exe("executor_bench"), py("mxnet_executor_peer.py"), None),
         "ndarray": (exe("ndarray_bench") + [scratch], py("mxnet_peer.py", scratch), None),
         "user": (py("user_code_bench.py", "mxgrid"), py("user_code_bench.py", "mxnet"), None),
+        "transfer": (py("transfer_bench.py", "mxgrid"), py("transfer_bench.py", "peer"), None),
         "startup": (py("first_result_bench.py", "mxgrid"), py("first_result_bench.py", "mxnet"),
                     None),
         "idle": (py("idle_bench.py", "mxgrid"), py("idle_bench.py", "mxnet"), 3),

@@ -2,23 +2,22 @@
 """Host <-> worker transfers through the Python client: `mx.nd.array(x).asnumpy()` round
 trips of a 256 MiB float32 array on the embedded cluster (worker on this host), through
 shared memory (clients/python/mxgrid/_shm.py) and through the gRPC streams (MXGRID_SHM=0),
-against the peers measured in the same run:
+and their peers, each side in its own process (tools/bench_runner.py alternates them):
 
-- memcpy: one 256 MiB np.copyto into an already-touched destination (the issue's yardstick:
-  shared memory should reach >= 0.5x of it, bandwidth = 256 MiB / round-trip time);
-- a bare gRPC Python stream: a trivial grpc server (another process, generic handlers, raw
-  bytes, no protobuf) that receives the 256 MiB as a client stream of chunks, then streams
-  them back; the client sends slices of the numpy array and joins the answer into one
-  buffer (the network path should reach >= 0.8x of it);
-- MXNet 1.9.1's mx.nd.array(x).asnumpy() in this process, when mxnet is importable.
+- `transfer_bench.py mxgrid`: the two mxgrid paths, alternated, and memcpy (one 256 MiB
+  np.copyto into an already-touched destination) in the same process;
+- `transfer_bench.py peer`: a bare gRPC Python stream (a trivial grpc server in another
+  process, generic handlers, raw bytes, no protobuf: the client streams the array's chunks
+  up, the server streams them back, joined into one buffer) and memcpy; no mxgrid server runs.
 
-Each figure is the median of RUNS round trips after a warm-up, alternating the modes so that
-the noise of a shared machine hits them alike. Page faults per round trip are getrusage's
-minflt of this process, and of the worker process (/proc/<pid>/stat).
+Targets (issue 10): shared memory >= 0.5x memcpy (bandwidth = size / round-trip time); the
+gRPC streams >= 0.8x the bare stream. Each figure is the median of RUNS round trips after a
+warm-up. Page faults per round trip are getrusage's minflt of this process and of the worker
+process (/proc/<pid>/stat).
 
-Usage: transfer_bench.py [--mib 256] [--runs 7]  (binaries from $MXGRID_BAZEL_BIN or
-<repo>/bazel-bin). Prints a human summary on stderr and JSON rows on stdout, in the format
-tools/bench_report.py merges into docs/benchmarks.json.
+Usage: transfer_bench.py mxgrid|peer [--mib 256] [--runs 7]  (binaries from
+$MXGRID_BAZEL_BIN or <repo>/bazel-bin). Prints a human summary on stderr and
+{"metric", "value", "unit"} lines on stdout.
 """
 import argparse
 import json
@@ -99,33 +98,47 @@ def timed(fn, worker_pid=None):
     return dt, f1 - f0, w1 - w0
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mib", type=int, default=256)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--peer-server", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.peer_server:
-        serve_peer(args.peer_server)
-        return
+def emit(metric, value, unit):
+    print(json.dumps({"metric": metric, "value": round(float(value), 4), "unit": unit}),
+          flush=True)
 
+
+def median_of(samples, index=0):
+    return float(np.median([s[index] for s in samples]))
+
+
+def measure_peer(args, x, nbytes):
     import grpc
-    import mxgrid
-    from mxgrid import _shm, connection
-
-    nbytes = args.mib << 20
-    x = np.random.RandomState(0).rand(nbytes // 4).astype(np.float32)
     dst = np.ones_like(x)
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    peer = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--peer-server",
-                             str(port)])
-    channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=[
-        ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
-    grpc.channel_ready_future(channel).result(timeout=30)
+    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--peer-server",
+                               str(port)])
+    try:
+        channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=[
+            ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
+        grpc.channel_ready_future(channel).result(timeout=30)
+        np.testing.assert_array_equal(peer_round_trip(channel, x), x)
+        samples = {"memcpy": [], "bare": []}
+        for _ in range(args.runs):
+            samples["memcpy"].append(timed(lambda: np.copyto(dst, x)))
+            samples["bare"].append(timed(lambda: peer_round_trip(channel, x)))
+    finally:
+        server.kill()
+        server.wait()
+    bare, memcpy = nbytes / median_of(samples["bare"]) / 1e9, \
+        nbytes / median_of(samples["memcpy"]) / 1e9
+    print("peer: bare gRPC Python stream round trip %.2f GB/s, memcpy %.2f GB/s"
+          % (bare, memcpy), file=sys.stderr)
+    emit("transfer_bare_grpc_gbps", bare, "GB/s")
+    emit("transfer_memcpy_gbps", memcpy, "GB/s")
 
+
+def measure_mxgrid(args, x, nbytes):
+    import mxgrid
+    from mxgrid import _shm, connection
+    dst = np.ones_like(x)
     cluster = mxgrid.LocalCluster(num_workers=1, num_kvstore=0).start()
     worker_pid = dict(cluster.processes)["worker0"].pid
     mxgrid.connect(worker=cluster.workers[0], compiler=cluster.compiler)
@@ -136,12 +149,11 @@ def main():
     def shm_mode(on):
         os.environ["MXGRID_SHM"] = "1" if on else "0"
 
-    samples = {k: [] for k in ("memcpy", "shm", "grpc", "peer", "mxnet")}
+    samples = {k: [] for k in ("memcpy", "shm", "grpc")}
     try:
         for on in (True, False):  # warm-up and check
             shm_mode(on)
             np.testing.assert_array_equal(mx_round_trip(), x)
-        np.testing.assert_array_equal(peer_round_trip(channel, x), x)
         pool = _shm.pool_of(connection.get())
         if pool is None or not pool.usable:
             raise SystemExit("shared memory is not in use: is the worker on this host?")
@@ -151,67 +163,39 @@ def main():
             samples["shm"].append(timed(mx_round_trip, worker_pid))
             shm_mode(False)
             samples["grpc"].append(timed(mx_round_trip, worker_pid))
-            samples["peer"].append(timed(lambda: peer_round_trip(channel, x)))
     finally:
         mxgrid.disconnect()
         cluster.stop()
-        peer.kill()
-        peer.wait()
-    try:
-        import mxnet
-        mxnet.nd.array(x).asnumpy()
-        for _ in range(args.runs):
-            samples["mxnet"].append(timed(lambda: mxnet.nd.array(x).asnumpy()))
-    except ImportError:
-        pass
+    res = {k: nbytes / median_of(v) / 1e9 for k, v in samples.items()}
+    print("mxgrid: %d MiB round trip, median of %d: shm %.2f GB/s (faults client %.0f, worker "
+          "%.0f), gRPC streams %.2f GB/s (faults client %.0f, worker %.0f), memcpy %.2f GB/s"
+          % (args.mib, args.runs, res["shm"], median_of(samples["shm"], 1),
+             median_of(samples["shm"], 2), res["grpc"], median_of(samples["grpc"], 1),
+             median_of(samples["grpc"], 2), res["memcpy"]), file=sys.stderr)
+    emit("transfer_shm_gbps", res["shm"], "GB/s")
+    emit("transfer_grpc_gbps", res["grpc"], "GB/s")
+    emit("transfer_memcpy_gbps", res["memcpy"], "GB/s")
+    for mode in ("shm", "grpc"):
+        emit("transfer_%s_faults" % mode,
+             median_of(samples[mode], 1) + median_of(samples[mode], 2), "faults")
 
-    def gbps(key):
-        return nbytes / np.median([s[0] for s in samples[key]]) / 1e9
 
-    def faults(key, index):
-        return float(np.median([s[index] for s in samples[key]]))
-
-    res = {k: gbps(k) for k in samples if samples[k]}
-    print("%d MiB round trip mx.nd.array(x).asnumpy(), median of %d: shm %.2f GB/s "
-          "(%.2fx memcpy %.2f GB/s; faults/round trip client %.0f worker %.0f), gRPC streams "
-          "%.2f GB/s (%.2fx bare gRPC Python %.2f GB/s; faults client %.0f worker %.0f)%s"
-          % (args.mib, args.runs, res["shm"], res["shm"] / res["memcpy"], res["memcpy"],
-             faults("shm", 1), faults("shm", 2), res["grpc"], res["grpc"] / res["peer"],
-             res["peer"], faults("grpc", 1), faults("grpc", 2),
-             ", MXNet 1.9.1 %.2f GB/s" % res["mxnet"] if "mxnet" in res else ""),
-          file=sys.stderr)
-    what = "%d MiB float32 `mx.nd.array(x).asnumpy()` round trip on the embedded cluster" % (
-        args.mib)
-    rows = [
-        {"name": "transfer_shm_roundtrip: %s through shared memory, GB/s (size / time), "
-                 "median of %d" % (what, args.runs),
-         "unit": "GB/s", "mxgrid": round(res["shm"], 3),
-         "peer": "one %d MiB np.copyto (memcpy) in the same run" % args.mib,
-         "peer_value": round(res["memcpy"], 3), "better": "higher"},
-        {"name": "transfer_grpc_roundtrip: %s through the gRPC streams (MXGRID_SHM=0), GB/s, "
-                 "median of %d" % (what, args.runs),
-         "unit": "GB/s", "mxgrid": round(res["grpc"], 3),
-         "peer": "bare gRPC Python stream of the same bytes (generic handlers, %d MiB chunks)"
-                 % (PEER_CHUNK >> 20),
-         "peer_value": round(res["peer"], 3), "better": "higher"},
-        {"name": "transfer_shm_page_faults: minor page faults of the client per %s through "
-                 "shared memory (the gRPC streams' for peer)" % what,
-         "unit": "faults", "mxgrid": faults("shm", 1),
-         "peer": "the same round trip through the gRPC streams (MXGRID_SHM=0)",
-         "peer_value": faults("grpc", 1), "better": "lower"},
-        {"name": "transfer_shm_worker_page_faults: minor page faults of the worker per %s "
-                 "through shared memory (the gRPC streams' for peer)" % what,
-         "unit": "faults", "mxgrid": faults("shm", 2),
-         "peer": "the same round trip through the gRPC streams (MXGRID_SHM=0)",
-         "peer_value": faults("grpc", 2), "better": "lower"},
-    ]
-    if "mxnet" in res:
-        rows.append({"name": "transfer_shm_vs_mxnet: %s through shared memory, GB/s" % what,
-                     "unit": "GB/s", "mxgrid": round(res["shm"], 3),
-                     "peer": "MXNet 1.9.1 mx.nd.array(x).asnumpy() in process",
-                     "peer_value": round(res["mxnet"], 3), "better": "higher"})
-    for row in rows:
-        print(json.dumps(row))
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("side", nargs="?", choices=["mxgrid", "peer"], default="mxgrid")
+    parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--peer-server", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer_server:
+        serve_peer(args.peer_server)
+        return
+    nbytes = args.mib << 20
+    x = np.random.RandomState(0).rand(nbytes // 4).astype(np.float32)
+    if args.side == "peer":
+        measure_peer(args, x, nbytes)
+    else:
+        measure_mxgrid(args, x, nbytes)
 
 
 if __name__ == "__main__":
