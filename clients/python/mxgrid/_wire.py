@@ -9,7 +9,7 @@ result, as a bare gRPC stream of raw bytes does. The wire format is worker.proto
 (UploadRequest.chunk / TensorChunk), so the worker sees no difference.
 
 Used by ndarray.py for arrays above STREAM_THRESHOLD that do not go through shared memory
-(_shm.py). Falls back (returns None) when the connection's channel cannot be reached.
+(_shm.py).
 
 Thread-safety: stateless; as thread-safe as the connection.
 """
@@ -84,15 +84,14 @@ def _parse_chunk(raw):
 
 
 def _channel(conn):
-    channels = getattr(conn, "_channels", None)
-    return channels.get(conn.worker_address) if channels else None
+    """The worker's current channel (a dead one is replaced by the connection's watchdog)."""
+    conn.require_worker()
+    return conn._channels[conn.worker_address]  # pylint: disable=protected-access
 
 
 def upload(conn, arr, meta, ctx_pb, into):
-    """UploadStream of C-contiguous numpy ``arr``: the ArrayInfo, or None to use the stubs."""
+    """UploadStream of C-contiguous numpy ``arr``: the ArrayInfo."""
     channel = _channel(conn)
-    if channel is None:
-        return None
     method = channel.stream_unary(_UPLOAD, request_serializer=None,
                                   response_deserializer=pb.worker.ArrayInfo.FromString)
     data = memoryview(arr.reshape(-1)).cast("B")
@@ -113,10 +112,8 @@ def upload(conn, arr, meta, ctx_pb, into):
 
 
 def download(conn, handle, nbytes, dtype, shape):
-    """DownloadStream of array ``handle`` into a new numpy array, or None to use the stubs."""
+    """DownloadStream of array ``handle`` into a new numpy array."""
     channel = _channel(conn)
-    if channel is None:
-        return None
     method = channel.unary_stream(_DOWNLOAD,
                                   request_serializer=pb.worker.DownloadRequest.SerializeToString,
                                   response_deserializer=None)

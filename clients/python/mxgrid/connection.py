@@ -54,7 +54,6 @@ MAX_MESSAGE_BYTES = 64 << 20
 # Arrays above this many bytes travel as UploadStream / DownloadStream chunks.
 STREAM_THRESHOLD = 2 << 20
 CHUNK_BYTES = 2 << 20  # uploads: under gRPC's default 4 MiB limit of any server
-DOWNLOAD_CHUNK_BYTES = 16 << 20  # downloads: the worker caps them at its own limit
 _FREE_BATCH = 64
 
 _COMPILER_PREFIX = b"/mxgrid.v1.Compiler/"

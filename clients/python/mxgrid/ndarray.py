@@ -179,30 +179,16 @@ class NDArray:
         conn = self._conn
         w = conn.require_worker()
         nbytes = self.size * self._dtype.itemsize
-        # -- same-host shared memory (_shm.py): the result views a pooled slot ------------
+        # Same host: the result views a pooled shared-memory slot (_shm.py); else the
+        # chunk stream decoded by hand (_wire.py) or, for small arrays, one Download.
         pool = _shm.transport(conn, nbytes)
         if pool is not None:
             out = pool.download(self.handle, self._dtype, self._shape, self.size)
             if out is not None:
                 return out
-        # -- end shared memory ------------------------------------------------------------
-        # -- raw chunk stream (_wire.py): one copy per chunk ------------------------------
         if nbytes > connection.STREAM_THRESHOLD:
-            out = _wire.download(conn, self.handle, nbytes, self._dtype, self._shape)
-            if out is not None:
-                return out
-        # -- end raw chunk stream ---------------------------------------------------------
+            return _wire.download(conn, self.handle, nbytes, self._dtype, self._shape)
         req = pb.worker.DownloadRequest(session=conn.session, handle=self.handle)
-        if nbytes > connection.STREAM_THRESHOLD:
-            # The worker caps chunks at its message limit, so asking for large ones is safe.
-            req.chunk_bytes = connection.DOWNLOAD_CHUNK_BYTES
-            buf = bytearray(nbytes)
-            dtype, shape = self._dtype, self._shape
-            for chunk in conn.wait_stream(w.DownloadStream, req, "asnumpy"):
-                if chunk.HasField("meta"):
-                    dtype, shape = dtype_from_pb(chunk.meta.dtype), tuple(chunk.meta.shape)
-                buf[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
-            return np.frombuffer(buf, dtype=dtype).reshape(shape)  # owns buf, writable
         t = conn.wait_call(w.Download, req, "asnumpy")
         return np.frombuffer(t.data, dtype=dtype_from_pb(t.meta.dtype)).reshape(
             tuple(t.meta.shape)).copy()
@@ -399,30 +385,13 @@ def _upload(conn, arr, ctx, into=0):
     meta = pb.tensor.TensorMeta(dtype=dtype_to_pb(arr.dtype), shape=arr.shape)
     w = conn.require_worker()
     ctx_pb = ctx.to_proto(pb.worker)
-    # -- same-host shared memory (_shm.py): one copy into a pooled slot -------------------
+    # Same host: one copy into a pooled shared-memory slot (_shm.py); else the chunk
+    # stream encoded by hand (_wire.py) or, for small arrays, one Upload message.
     pool = _shm.transport(conn, arr.nbytes)
     info = pool.upload(arr, meta, ctx_pb, into) if pool is not None else None
-    # -- else a raw chunk stream (_wire.py): one copy per chunk ---------------------------
     if info is None and arr.nbytes > connection.STREAM_THRESHOLD:
         info = _wire.upload(conn, arr, meta, ctx_pb, into)
-    if info is not None:
-        pass
-    # -- end shared memory, raw chunk stream ----------------------------------------------
-    elif arr.nbytes > connection.STREAM_THRESHOLD:
-        step = connection.CHUNK_BYTES
-        data = memoryview(arr.reshape(-1)).cast("B")  # no copy of the whole array
-
-        def requests():
-            for off in range(0, len(data), step):
-                chunk = pb.tensor.TensorChunk(offset=off, data=data[off:off + step].tobytes())
-                if off == 0:
-                    chunk.meta.CopyFrom(meta)
-                    yield pb.worker.UploadRequest(session=conn.session, into=into,
-                                                  context=ctx_pb, chunk=chunk)
-                else:
-                    yield pb.worker.UploadRequest(chunk=chunk)
-        info = conn.wait_upload(w.UploadStream, requests(), "an upload")
-    else:
+    elif info is None:
         info = conn.call(w.Upload, pb.worker.UploadRequest(
             session=conn.session, into=into, context=ctx_pb,
             value=pb.tensor.Tensor(meta=meta, data=arr.tobytes())))
