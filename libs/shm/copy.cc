@@ -10,7 +10,7 @@ namespace mxgrid::shm {
 
 namespace {
 
-// MXGRID_SHM_COPY_THREADS, or the machine's cores (at most 8).
+// MXGRID_SHM_COPY_THREADS (at most 64), or half the machine's cores (1 to 8).
 int DefaultThreads() {
   static const int threads = [] {
     const char* env = std::getenv("MXGRID_SHM_COPY_THREADS");
