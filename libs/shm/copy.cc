@@ -28,8 +28,8 @@ int DefaultThreads() {
 
 void ParallelCopy(void* dst, const void* src, size_t bytes, int max_threads) {
   if (max_threads <= 0) max_threads = DefaultThreads();
-  const size_t threads =
-      std::min(static_cast<size_t>(max_threads), std::max<size_t>(1, bytes / kParallelCopyMinBytes));
+  const size_t threads = std::min(static_cast<size_t>(max_threads),
+                                  std::max<size_t>(1, bytes / kParallelCopyMinBytes));
   if (threads <= 1) {
     std::memcpy(dst, src, bytes);
     return;

@@ -46,8 +46,8 @@ std::string VmFlagsOf(const void* p) {
     uintptr_t lo = 0, hi = 0;
     char dash = 0;
     std::istringstream head(line);
-    if (head >> std::hex >> lo >> dash >> hi && dash == '-' && line.find(' ') != std::string::npos &&
-        line.find(':') > line.find(' ')) {
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-' &&
+        line.find(' ') != std::string::npos && line.find(':') > line.find(' ')) {
       inside = lo <= addr && addr < hi;
       continue;
     }

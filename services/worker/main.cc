@@ -2,16 +2,15 @@
 // imperative operators on the dependency engine, executors bound from the compiler's plans
 // and the local KVStore. Without --compiler it serves mxgrid.v1.Compiler itself and plans
 // in-process.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
-#include <memory>
-#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"

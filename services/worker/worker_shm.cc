@@ -117,7 +117,7 @@ grpc::Status WorkerService::UploadShm(grpc::ServerContext* context,
             "upload: the array is ", into.shape().ToString(), " ", DTypeName(into.dtype()),
             ", the value ", shape.ToString(), " ", DTypeName(dtype)));
       }
-      MXGRID_RETURN_IF_ERROR(into.WaitToWrite());
+      MXGRID_RETURN_IF_ERROR(internal::WaitToWrite(context, into));
       MXGRID_RETURN_IF_ERROR(ReadInto(*region, request->offset(), into));
       internal::ToProto(request->into(), into, response);
     } else {

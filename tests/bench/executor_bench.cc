@@ -21,8 +21,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/resource.h>
-
 #include "libs/base/check.h"
 #include "libs/engine/engine.h"
 #include "libs/executor/executor.h"
@@ -30,9 +28,12 @@
 #include "libs/graph/plan.h"
 #include "libs/graph/testing/models.h"
 #include "libs/kvstore/optimizer.h"
+#include "tests/bench/process_counters.h"
 
 namespace mxgrid {
 namespace {
+
+using bench::ProcessCounters;
 
 using executor::Executor;
 using executor::GradReq;
@@ -53,18 +54,6 @@ double Ms(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
 }
-
-// Process CPU time (all threads, user + system) and minor page faults so far.
-struct ProcessCounters {
-  double cpu_ms;
-  long minor_faults;
-  static ProcessCounters Now() {
-    rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
-    return {ms(u.ru_utime) + ms(u.ru_stime), u.ru_minflt};
-  }
-};
 
 // Median milliseconds of `fn` over `iters` runs after `warmup` runs.
 double MedianMs(int warmup, int iters, const std::function<void()>& fn) {
@@ -131,7 +120,7 @@ double TrainStepMs(const char* label, const Symbol& net, const Shape& data_shape
   for (int i = 0; i < 3; ++i) train_step();
   const ProcessCounters before = ProcessCounters::Now();
   const double step = MedianMs(0, steps, train_step);
-  const ProcessCounters after = ProcessCounters::Now();
+  const ProcessCounters used = ProcessCounters::Now() - before;
   // Breakdown: each phase waited on its own (no overlap between phases).
   const double fwd = MedianMs(1, 10, [&] { forward(); WaitAll(); });
   const double fwd_bwd = MedianMs(1, 10, [&] { forward(); backward(); WaitAll(); });
@@ -140,8 +129,7 @@ double TrainStepMs(const char* label, const Symbol& net, const Shape& data_shape
                "%s step %.3f ms: forward %.3f, backward %.3f, update %.3f (%zu params); per "
                "step %.3f ms CPU, %.1f page faults\n",
                label, step, fwd, fwd_bwd - fwd, upd, params.size(),
-               (after.cpu_ms - before.cpu_ms) / steps,
-               static_cast<double>(after.minor_faults - before.minor_faults) / steps);
+               used.cpu_ms / steps, static_cast<double>(used.minor_faults) / steps);
   return step;
 }
 

@@ -12,13 +12,14 @@
 #include <string>
 #include <vector>
 
-#include <sys/resource.h>
-
 #include "libs/base/check.h"
 #include "libs/ops/builtin.h"
+#include "tests/bench/process_counters.h"
 
 namespace mxgrid::ops {
 namespace {
+
+using bench::ProcessCounters;
 
 struct Buffer {
   std::vector<float> data;
@@ -35,18 +36,6 @@ Buffer MakeBuffer(const Shape& shape, std::mt19937* rng) {
 }
 
 constexpr int kIters = 15;
-
-// Process CPU time (all threads, user + system) and minor page faults so far.
-struct ProcessCounters {
-  double cpu_ms;
-  long minor_faults;
-  static ProcessCounters Now() {
-    rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
-    return {ms(u.ru_utime) + ms(u.ru_stime), u.ru_minflt};
-  }
-};
 
 // Median milliseconds of forward (train) + backward over kIters runs after warm-up; the
 // minor page faults per run go to *faults_per_iter, a summary line to stderr.
@@ -94,13 +83,12 @@ double TimeOp(const std::string& name, const AttrMap& attrs, std::vector<Shape> 
     ms.push_back(std::chrono::duration<double, std::milli>(
                      std::chrono::steady_clock::now() - start).count());
   }
-  const ProcessCounters after = ProcessCounters::Now();
+  const ProcessCounters used = ProcessCounters::Now() - before;
   std::sort(ms.begin(), ms.end());
+  *faults_per_iter = static_cast<double>(used.minor_faults) / kIters;
   std::fprintf(stderr, "%s: median %.3f ms (min %.3f, max %.3f); per iteration %.3f ms CPU, "
                "%.1f page faults\n", name.c_str(), ms[ms.size() / 2], ms.front(), ms.back(),
-               (after.cpu_ms - before.cpu_ms) / kIters,
-               static_cast<double>(after.minor_faults - before.minor_faults) / kIters);
-  *faults_per_iter = static_cast<double>(after.minor_faults - before.minor_faults) / kIters;
+               used.cpu_ms / kIters, *faults_per_iter);
   return ms[ms.size() / 2];
 }
 

@@ -151,8 +151,9 @@ class Watchdog:
     ``on_dead(error)`` runs), then ``on_dead(error)`` of the Watchdog itself: the
     Connection opens a fresh channel to the server there and closes the old one, which ends
     every call on it (the server's sessions and arrays are untouched, and work again once it
-    answers); last, the watches' ``call``s, if given, are cancelled. A call whose writes wait for flow control (an upload to a
-    stopped server) outlives a closed channel by the keepalive timeout: pass it as ``call``.
+    answers); last, the watches' ``call``s, if given, are cancelled. A call whose writes
+    wait for flow control (an upload to a stopped server) outlives a closed channel by the
+    keepalive timeout: pass it as ``call``.
     Opening and closing a watch costs a lock and a set update, nothing on the wire.
 
     Usage::

@@ -6,14 +6,16 @@ through shared-memory objects this process creates and registers with its sessio
 gRPC messages:
 
 - upload (``mx.nd.array(x)``, ``a[:] = x``, NDArrayIter batches): numpy is copied once into
-  a pooled slot, the worker copies it into the array and the slot goes back to the pool;
+  a pooled slot; a new CPU array *adopts* the slot as its storage (the slot returns to the
+  pool once the worker has freed the array), otherwise the worker copies it into the array
+  and the slot goes back to the pool at once;
 - download (``a.asnumpy()``): the worker writes the array into a slot and the numpy array
   returned *views* the slot (no further copy); the slot goes back to the pool when that
   numpy array (and every view of it) is garbage-collected.
 
-A slot is one object of a power-of-two size (>= 1 MiB), created with O_EXCL under
-``/dev/shm``, touched once (no page faults when reused), registered, then unlinked at once:
-nothing is left behind if the process dies. The first transfer of a connection probes:
+A slot is one object of a size class (>= 256 KiB, a power of two plus eighths), created
+with O_EXCL under ``/dev/shm``, touched once (no page faults when reused), registered, then
+unlinked at once: nothing is left behind if the process dies. The first transfer of a connection probes:
 when the worker cannot open the object (another host: FAILED_PRECONDITION) or does not
 know the RPCs, the connection keeps the gRPC streams for good, silently. ``MXGRID_SHM=0``
 disables shared memory; arrays under ``MIN_BYTES`` always go by message.
@@ -238,6 +240,7 @@ class _Pool:
             return None
         adopt = not into and ctx_pb.type in (pb.worker.DEVICE_TYPE_UNSPECIFIED,
                                              pb.worker.CPU, pb.worker.CPU_PINNED)
+        free = []
         try:
             np.copyto(slot.view(arr.dtype, arr.shape, arr.size), arr, casting="no")
             slot.word[0] = 1 if adopt else 0
@@ -251,6 +254,7 @@ class _Pool:
                                             free=free, adopt=adopt, release_offset=slot.size),
                                         "an upload")
         except BaseException:
+            self._conn.requeue_frees(free)  # maybe not reached; freeing twice is harmless
             if adopt:  # the worker may hold it (or not): never reuse it
                 with self._lock:
                     self._dropped.append(slot)

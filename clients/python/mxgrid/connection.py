@@ -387,11 +387,11 @@ def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipelin
     ``pipeline``: imperative operator calls are pipelined unless it is False (None:
     ``MXGRID_PIPELINE``, pipelined unless 0); their errors are then raised at the next
     synchronizing call, not at the call (see the module doc). ``call_timeout``: the deadline
-    in seconds of calls that should finish quickly (None: ``MXGRID_CALL_TIMEOUT``, else 60). ``liveness_timeout``: how long a server may
-    not answer while the client waits for its queued work (waitall, asnumpy, ...) before
-    MXNetError is raised (None: ``MXGRID_LIVENESS_TIMEOUT``, else 30). Replaces (and
-    closes) any previous connection; arrays of the old session become invalid. Returns the
-    Connection.
+    in seconds of calls that should finish quickly (None: ``MXGRID_CALL_TIMEOUT``, else
+    60). ``liveness_timeout``: how long a server may not answer while the client waits for
+    its queued work (waitall, asnumpy, ...) before MXNetError is raised (None:
+    ``MXGRID_LIVENESS_TIMEOUT``, else 30). Replaces (and closes) any previous connection;
+    arrays of the old session become invalid. Returns the Connection.
     """
     global _current
     with _lock:

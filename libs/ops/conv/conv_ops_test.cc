@@ -41,7 +41,9 @@ TEST(ConvOpsTest, EveryRegisteredOpHasCases) {
 
 class ConvCaseTest : public ::testing::TestWithParam<testing::OpCase> {};
 
-TEST_P(ConvCaseTest, MatchesReferenceAndGradients) { testing::CheckCase(ConvRegistry(), GetParam()); }
+TEST_P(ConvCaseTest, MatchesReferenceAndGradients) {
+  testing::CheckCase(ConvRegistry(), GetParam());
+}
 
 INSTANTIATE_TEST_SUITE_P(Conv, ConvCaseTest, ::testing::ValuesIn(testing::ConvCases()),
                          [](const ::testing::TestParamInfo<testing::OpCase>& info) {
@@ -161,7 +163,9 @@ std::vector<std::vector<double>> RunOp(const ParsedOp& op, const std::vector<Sha
     in_v.push_back({in_data[i].data(), shapes[i], dt, {}});
     grad_data.emplace_back(shapes[i].Size(), T(0));
   }
-  for (size_t i = 0; i < shapes.size(); ++i) grad_v.push_back({grad_data[i].data(), shapes[i], dt, {}});
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    grad_v.push_back({grad_data[i].data(), shapes[i], dt, {}});
+  }
   for (const InferShape& o : outs) out_data.emplace_back(o->Size());
   for (size_t i = 0; i < outs.size(); ++i) out_v.push_back({out_data[i].data(), *outs[i], dt, {}});
   // `head` for output 0, zeros for any other visible output (BatchNorm's mean and var).

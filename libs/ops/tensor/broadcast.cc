@@ -70,15 +70,8 @@ OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     // Same shapes (the common `a + b`): no index tables, which cost 16 bytes per element.
     if (in[0].shape == out[0].shape && in[1].shape == out[0].shape) {
-      const int64_t n = out[0].shape.Size();
-      return DispatchFor<kDtypes>(name, out[0].dtype, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        const T* a = in[0].as<T>();
-        const T* b = in[1].as<T>();
-        T* y = out[0].as<T>();
-        for (int64_t k = 0; k < n; ++k) Store(reqs[0], y, k, static_cast<T>(fwd(a[k], b[k])));
-        return absl::OkStatus();
-      });
+      return tensor_internal::SameShapeBinaryForward<kDtypes>(name, fwd, in[0], in[1], reqs[0],
+                                                              out[0]);
     }
     const auto li = BroadcastIndex(in[0].shape, out[0].shape);
     const auto ri = BroadcastIndex(in[1].shape, out[0].shape);

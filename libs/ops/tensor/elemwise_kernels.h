@@ -156,6 +156,24 @@ OpDef UnaryOp(const std::string& name, std::vector<std::string> aliases, ParseFn
   return d;
 }
 
+// y = fwd(a, b) element by element, stored per `req`: the forward of BinaryOp, and of the
+// broadcast ops when both inputs have the output's shape. REQUIRES: a, b and y have one size
+// and a's dtype.
+template <Dtypes kDtypes, typename Fwd>
+absl::Status SameShapeBinaryForward(absl::string_view name, const Fwd& fwd, const TensorView& a,
+                                    const TensorView& b, OpReq req, const TensorView& y) {
+  return DispatchFor<kDtypes>(name, a.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* pa = a.as<T>();
+    const T* pb = b.as<T>();
+    T* py = y.as<T>();
+    for (int64_t i = 0, n = y.size(); i < n; ++i) {
+      Store(req, py, i, static_cast<T>(fwd(pa[i], pb[i])));
+    }
+    return absl::OkStatus();
+  });
+}
+
 // Binary elementwise op over equal shapes: fwd(a, b), da(a, b, dy), db(a, b, dy). a and b are
 // zero unless deps.inputs.
 template <Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename GradA, typename GradB>
@@ -174,16 +192,7 @@ OpDef BinaryOp(const std::string& name, std::vector<std::string> aliases, Fwd fw
                           absl::Span<const OpReq> reqs,
                           absl::Span<const TensorView> out) -> absl::Status {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
-    return DispatchFor<kDtypes>(name, in[0].dtype, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      const T* a = in[0].as<T>();
-      const T* b = in[1].as<T>();
-      T* y = out[0].as<T>();
-      for (int64_t i = 0, n = out[0].size(); i < n; ++i) {
-        Store(reqs[0], y, i, static_cast<T>(fwd(a[i], b[i])));
-      }
-      return absl::OkStatus();
-    });
+    return SameShapeBinaryForward<kDtypes>(name, fwd, in[0], in[1], reqs[0], out[0]);
   };
   d.backward = [name, ga, gb, deps](const OpContext&, const OpParams&,
                                     const BackwardArgs& args) -> absl::Status {

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "libs/engine/engine.h"
 
 namespace mxgrid::services::internal {
@@ -23,6 +24,18 @@ absl::Status WaitToRead(grpc::ServerContext* context, const tensor::NDArray& a) 
     absl::Status s = engine::Get()->WaitForVarUntil(a.var(), std::min(deadline, now + kSlice));
     if (s.code() != absl::StatusCode::kDeadlineExceeded) return s;
   }
+}
+
+absl::Status WaitToWrite(grpc::ServerContext* context, const tensor::NDArray& a) {
+  if (a.is_none()) return a.WaitToWrite();  // its error
+  // An empty write orders after every pending read and write; waiting for it as a read
+  // waits for them all.
+  const engine::VarHandle var = a.var();
+  engine::PushOptions options;
+  options.name = "wait_to_write";
+  engine::Get()->PushSync([](const engine::RunContext&) { return absl::OkStatus(); },
+                          a.context(), {}, absl::MakeConstSpan(&var, 1), options);
+  return WaitToRead(context, a);
 }
 
 absl::Status WaitForRoom(grpc::ServerContext* context, const Session& session) {

@@ -13,6 +13,10 @@ namespace mxgrid::services::internal {
 // a.WaitToRead(), or DeadlineExceeded / Cancelled when the call ends first.
 absl::Status WaitToRead(grpc::ServerContext* context, const tensor::NDArray& a);
 
+// a.WaitToWrite() (every pending read and write of `a` done), or DeadlineExceeded /
+// Cancelled when the call ends first.
+absl::Status WaitToWrite(grpc::ServerContext* context, const tensor::NDArray& a);
+
 // Waits until `session` may queue more work (engine::Flow::WaitForRoom): ResourceExhausted
 // when the call's deadline comes first, Cancelled when the call is cancelled.
 absl::Status WaitForRoom(grpc::ServerContext* context, const Session& session);
