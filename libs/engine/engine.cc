@@ -100,4 +100,13 @@ Engine* Get() {
   return engine;
 }
 
+void DrainProcessEngine() {
+  {
+    base::MutexLock lock(&configure_mu);
+    if (!created) return;
+  }
+  // Errors belong to the arrays' owners, all gone by now; only the waiting matters here.
+  Get()->WaitForAll().IgnoreError();
+}
+
 }  // namespace mxgrid::engine

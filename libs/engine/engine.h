@@ -180,6 +180,11 @@ Engine* Get();
 // FailedPrecondition once the engine exists.
 absl::Status ConfigureProcessEngine(const EngineOptions& options);
 
+// Waits for every operation pushed to the process-wide engine to finish, if it exists. A
+// server's main calls it before returning: the libraries' static state (oneDNN's generated
+// kernels, the allocators) is destroyed at exit, under any kernel still running.
+void DrainProcessEngine();
+
 // True while the calling thread is running an engine operation.
 bool InEngineOperation();
 

@@ -127,11 +127,12 @@ int main(int argc, char** argv) {
   };
   worker.op_cache_entries = absl::GetFlag(FLAGS_op_cache_entries);
   worker.max_message_bytes = options.max_message_bytes;
-  mxgrid::services::WorkerService service(&mxgrid::ops::GlobalRegistry(), worker);
+  auto service =
+      std::make_unique<mxgrid::services::WorkerService>(&mxgrid::ops::GlobalRegistry(), worker);
 
   const std::string compiler_address = absl::GetFlag(FLAGS_compiler);
   std::unique_ptr<mxgrid::services::CompilerService> local_compiler;
-  std::vector<grpc::Service*> services = {&service};
+  std::vector<grpc::Service*> services = {service.get()};
   if (compiler_address.empty()) {
     local_compiler = std::make_unique<mxgrid::services::CompilerService>(
         &mxgrid::ops::GlobalRegistry(), /*plan_cache_entries=*/256);
@@ -140,13 +141,19 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(options.max_message_bytes);
     args.SetMaxSendMessageSize(options.max_message_bytes);
-    service.SetCompiler(grpc::CreateCustomChannel(
+    service->SetCompiler(grpc::CreateCustomChannel(
         compiler_address, grpc::InsecureChannelCredentials(), args));
   }
-  return mxgrid::services::RunServer(options, services, [&](mxgrid::services::Server* server) {
-    if (local_compiler) service.SetCompiler(server->InProcessChannel());
-    auto gauges = std::make_shared<mxgrid::services::SampledGauges>();
-    service.AddGauges(gauges.get());
-    server->AddCollectable(gauges);
-  });
+  const int code =
+      mxgrid::services::RunServer(options, services, [&](mxgrid::services::Server* server) {
+        if (local_compiler) service->SetCompiler(server->InProcessChannel());
+        auto gauges = std::make_shared<mxgrid::services::SampledGauges>();
+        service->AddGauges(gauges.get());
+        server->AddCollectable(gauges);
+      });
+  // The sessions go first (their queued work cancelled), then what is running finishes:
+  // exit destroys the kernels' libraries under any operation still on the engine.
+  service.reset();
+  mxgrid::engine::DrainProcessEngine();
+  return code;
 }

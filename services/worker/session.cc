@@ -285,6 +285,8 @@ SessionTable::~SessionTable() {
     base::MutexLock lock(&mu_);
     sessions.swap(sessions_);
   }
+  // Work the sessions queued and did not start is of no use once the server is gone.
+  for (auto& [id, session] : sessions) session->flow()->Cancel();
 }
 
 std::shared_ptr<Session> SessionTable::Open(absl::Duration lease, std::string client) {

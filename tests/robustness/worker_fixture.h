@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/integration/process.h"
 #include "tests/robustness/live_server.h"
@@ -35,7 +36,9 @@ class LiveWorkerTest : public ::testing::Test {
     const absl::Status alive = CheckServing(*worker_, ServerKind::kWorker);
     EXPECT_TRUE(alive.ok()) << alive;
     absl::StatusOr<int> exit = worker_->Stop();
-    EXPECT_TRUE(exit.ok() && *exit == 0) << worker_->Log();
+    EXPECT_TRUE(exit.ok() && *exit == 0)
+        << (exit.ok() ? absl::StrCat("exit status ", *exit) : exit.status().ToString()) << "\n"
+        << worker_->Log();
   }
 
   std::unique_ptr<integration::ServerProcess> worker_;
