@@ -12,6 +12,12 @@ races. Servers that do not depend on each other start at once. It stops them wit
 shard later. The embedded cluster of ``connection.get()`` uses all three: one worker process
 until a dist kvstore asks for a shard.
 
+For distributed training (``tools/launch``): ``worker_kvstore=True`` starts the shards first
+and gives every worker their addresses (``--kvstore``), so a worker's dist_* store reaches
+them itself; ``state_dir`` gives shard i ``--state_dir=<state_dir>/shard<i>`` (snapshots);
+``env(rank)`` points the client of ``rank`` at its own worker (which also serves the
+compiler when ``separate_compiler=False``).
+
 Usage::
 
     with LocalCluster(num_workers=1, num_kvstore=2) as c:
@@ -112,10 +118,13 @@ class LocalCluster:
     """
 
     def __init__(self, num_workers=1, num_kvstore=1, log_dir=None, mode="sync",
-                 extra_flags=None, separate_compiler=True, metrics=True, timeout=30.0):
+                 extra_flags=None, separate_compiler=True, metrics=True, timeout=30.0,
+                 worker_kvstore=False, state_dir=None):
         self.num_workers = num_workers
         self.num_kvstore = num_kvstore
         self.mode = mode
+        self.worker_kvstore = worker_kvstore
+        self.state_dir = state_dir
         self.separate_compiler = separate_compiler
         self.metrics = metrics
         self.timeout = timeout
@@ -159,8 +168,12 @@ class LocalCluster:
         return ready
 
     def _spawn_kvstore(self, index):
-        return self._spawn("kvstore", "kvstore%d" % index, [
-            "--num_workers=%d" % max(1, self.num_workers), "--mode=" + self.mode])
+        flags = ["--num_workers=%d" % max(1, self.num_workers), "--mode=" + self.mode]
+        if self.state_dir:
+            shard_dir = os.path.join(self.state_dir, "shard%d" % index)
+            os.makedirs(shard_dir, exist_ok=True)
+            flags.append("--state_dir=" + shard_dir)
+        return self._spawn("kvstore", "kvstore%d" % index, flags)
 
     def start(self):
         if self.log_dir is None:
@@ -174,9 +187,13 @@ class LocalCluster:
             if compiler is not None:
                 self.compiler = compiler()
                 worker_flags = ["--compiler=" + self.compiler]
+            if self.worker_kvstore and shards:
+                self.kvstore = [ready() for ready in shards]
+                worker_flags.append("--kvstore=" + ",".join(self.kvstore))
             workers = [self._spawn("worker", "worker%d" % i, worker_flags)
                        for i in range(self.num_workers)]
-            self.kvstore = [ready() for ready in shards]
+            if not self.kvstore:
+                self.kvstore = [ready() for ready in shards]
             self.workers = [ready() for ready in workers]
             if compiler is None:
                 self.compiler = self.workers[0] if self.workers else None
@@ -205,6 +222,8 @@ class LocalCluster:
         env = {"MXGRID_COMPILER": self.compiler}
         if self.workers:
             env["MXGRID_WORKER"] = self.workers[rank]
+            if not self.separate_compiler:  # each worker serves the compiler itself
+                env["MXGRID_COMPILER"] = self.workers[rank]
         if self.kvstore:
             env["MXGRID_KVSTORE"] = ",".join(self.kvstore)
             env["MXGRID_NUM_WORKERS"] = str(max(1, self.num_workers))

@@ -1,30 +1,76 @@
-"""mx.kv: key-value stores, as MXNet's KVStore.
+"""mx.kv: key-value stores, as MXNet's KVStore. Every store lives on the worker (KVCreate);
+its values never pass through this client: push, pull and init send array handles only.
 
-- ``local`` / ``device``: hosted by the worker (KVCreate, KVInit, KVPush, KVPull,
-  KVSetOptimizer); values never leave it.
-- ``dist_sync`` / ``dist_async``: the mxgrid-kvstore shards (kvstore.proto) addressed by this
-  client directly: values are downloaded from the worker, pushed to the shard that owns the key
-  (crc32 of the key text mod the number of shards), and pulled values are uploaded into the
-  out arrays. Rank and worker count come from MXGRID_RANK / MXGRID_NUM_WORKERS (default 0 / 1,
-  or the shards' --num_workers).
+- ``local`` / ``device``: the worker holds the values (KVInit, KVPush, KVPull,
+  KVSetOptimizer; the optimizer runs on the worker at each push).
+- ``dist_sync`` / ``dist_device_sync`` / ``dist`` (sync) and ``dist_async`` (any type
+  containing 'dist', as MXNet matches it): the worker is the parameter-server client. It
+  joins the job on every mxgrid-kvstore shard and pushes and pulls to them itself; the
+  optimizer (``set_optimizer``) and its state live on the shards. MXNet's semantics: every
+  rank calls ``init`` and rank 0's value is stored (the worker passes a barrier after it, so
+  a pull after init sees it); in sync mode a pull returns once the round of every rank's
+  push is applied; ``_set_updater`` is refused (the updater runs on the servers).
 
-Keys are ints or strs (ints travel as decimal text). ``push(key, [v0, v1])`` sums the list;
-``pull(key, out=[o0, o1])`` broadcasts into every array.
+Where a dist store finds its job (KVCreate's fields):
+    job           MXGRID_JOB (default "default")
+    rank          MXGRID_RANK, else DMLC_WORKER_ID (BytePS's name; MXNet itself has no rank
+                  variable: ps-lite's scheduler assigns ranks), else 0
+    num_workers   MXGRID_NUM_WORKERS, else DMLC_NUM_WORKER, else the shards' --num_workers
+    shards        the connection's (MXGRID_KVSTORE, mx.connect(kvstore=...); the embedded
+                  cluster starts one on demand), else the worker's own --kvstore flag
+    big arrays    MXNET_KVSTORE_BIGARRAY_BOUND (elements; default 1,000,000): larger arrays
+                  are split across all shards
+    heartbeat     MXGRID_KV_HEARTBEAT_TIMEOUT (seconds; default the shards'): a rank silent
+                  this long is dead, and every other rank's calls fail naming it
+tools/launch sets all of these. ``kv.rank`` / ``kv.num_workers`` are the values in effect
+(KVCreateResponse).
+
+Deadlines: calls that wait for other ranks (init, push, pull, pushpull, _barrier) carry
+MXGRID_KV_WAIT_TIMEOUT seconds (default 600); the others the connection's call timeout. A
+dead rank ends them sooner, with the shards' ABORTED error naming it.
+
+Keys are ints or strs (ints travel as decimal text; a store holds one kind).
+``push(key, [v0, v1])`` sums the list on the worker; ``pull(key, out=[o0, o1])`` broadcasts
+into every array.
 
 Thread-safety: not thread-safe (as MXNet's KVStore).
 """
 import os
-import zlib
 
 import numpy as np
 
 from . import connection
 from ._proto import pb
 from .base import MXNetError
-from .ndarray import NDArray, _upload, dtype_from_pb, dtype_to_pb
+from .ndarray import NDArray
+from . import ndarray as nd
 from . import optimizer as opt
 
 __all__ = ["KVStore", "create"]
+
+DEFAULT_WAIT_TIMEOUT = 600.0
+
+
+def _env_int(*names):
+    """The first of ``names`` set in the environment, as an int (None when none is)."""
+    for name in names:
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                return int(text)
+            except ValueError:
+                raise MXNetError("%s must be an integer, got %r" % (name, text)) from None
+    return None
+
+
+def _env_float(name, default):
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise MXNetError("%s must be a number of seconds, got %r" % (name, text)) from None
 
 
 def _key_list(keys, values):
@@ -58,116 +104,38 @@ def _key_text(key):
 
 
 class KVStore:
-    """A key-value store; create with mx.kv.create(name)."""
+    """A key-value store on the worker; create with mx.kv.create(name)."""
 
     def __init__(self, kv_type):
         self._type = kv_type
-        self._conn = connection.get()
+        self._conn = conn = connection.get()
         self._updater = None
         self._optimizer = None
+        self._dist = "dist" in kv_type
+        req = pb.worker.KVCreateRequest(session=conn.session, type=kv_type)
+        if self._dist:
+            req.job = os.environ.get("MXGRID_JOB", "").strip() or "default"
+            req.rank = _env_int("MXGRID_RANK", "DMLC_WORKER_ID") or 0
+            req.num_workers = _env_int("MXGRID_NUM_WORKERS", "DMLC_NUM_WORKER") or 0
+            if connection.ensure_kvstore(conn):
+                req.shards.extend(conn.kvstore_addresses)
+            req.bigarray_bound = _env_int("MXNET_KVSTORE_BIGARRAY_BOUND") or 0
+            req.heartbeat_timeout_ms = int(
+                _env_float("MXGRID_KV_HEARTBEAT_TIMEOUT", 0.0) * 1000)
+        self._wait_timeout = _env_float("MXGRID_KV_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT)
+        # Joining waits for every shard: a deadline of its own, not the quick-call default.
+        resp = conn.call(conn.require_worker().KVCreate, req,
+                         timeout=max(self._wait_timeout, conn.settings.call_timeout)
+                         if self._dist else connection._DEFAULT)
+        self._store = resp.store
+        self._rank = resp.rank
+        self._num_workers = max(1, resp.num_workers)
+        self.shards = list(resp.shards)  # dist: the shard addresses in use
+        self.restored_round = resp.restored_round  # dist: > 0 when resumed from a snapshot
 
     @property
     def type(self):
         return self._type
-
-    @property
-    def rank(self):
-        return 0
-
-    @property
-    def num_workers(self):
-        return 1
-
-    def save_optimizer_states(self, fname, dump_optimizer=False):
-        raise MXNetError("optimizer states live on the servers; not saved by the client")
-
-    def load_optimizer_states(self, fname):
-        raise MXNetError("optimizer states live on the servers; not loaded by the client")
-
-    def pushpull(self, key, value, out=None, priority=0):
-        """push, then pull into ``out`` (when given)."""
-        self.push(key, value, priority)
-        if out is not None:
-            self.pull(key, out, priority)
-
-    def _barrier(self):
-        pass
-
-
-class _WorkerKVStore(KVStore):
-    """'local' and 'device' stores, hosted by the worker."""
-
-    def __init__(self, kv_type):
-        super().__init__(kv_type)
-        conn = self._conn
-        resp = conn.call(conn.require_worker().KVCreate,
-                         pb.worker.KVCreateRequest(session=conn.session, type=kv_type))
-        self._store = resp.store
-
-    def _pairs(self, items):
-        return [pb.worker.KVPair(key=_key_text(k), values=[v.handle for v in vals])
-                for k, vals in items]
-
-    def init(self, key, value):
-        items = [(k, vals[:1]) for k, vals in _key_list(key, value)]
-        c = self._conn
-        c.call(c.require_worker().KVInit, pb.worker.KVInitRequest(
-            session=c.session, store=self._store, pairs=self._pairs(items)))
-
-    def push(self, key, value, priority=0):
-        items = _key_list(key, value)
-        c = self._conn
-        req = pb.worker.KVPushRequest(session=c.session, store=self._store,
-                                      pairs=self._pairs(items),
-                                      return_merged=self._updater is not None)
-        resp = c.call(c.require_worker().KVPush, req)
-        if self._updater is not None:
-            for (k, _), merged in zip(items, resp.merged):
-                m = NDArray._from_info(merged.merged, c)
-                stored = NDArray._from_info(merged.stored, c)
-                self._updater(k, m, stored)
-
-    def pull(self, key, out=None, priority=0, ignore_sparse=True):
-        if out is None:
-            raise ValueError("pull needs out=")
-        items = _key_list(key, out)
-        c = self._conn
-        c.call(c.require_worker().KVPull, pb.worker.KVPullRequest(
-            session=c.session, store=self._store, pairs=self._pairs(items)))
-
-    def set_optimizer(self, optimizer):
-        optimizer = opt.create(optimizer)
-        c = self._conn
-        c.call(c.require_worker().KVSetOptimizer, pb.worker.KVSetOptimizerRequest(
-            session=c.session, store=self._store, name=optimizer.name,
-            params=optimizer.params()))
-        self._optimizer = optimizer
-        self._updater = None
-
-    def _set_updater(self, updater):
-        """Runs ``updater(key, merged, stored)`` in Python at each push (stored in place)."""
-        self._updater = updater
-
-    _set_updater.__doc__ = _set_updater.__doc__
-
-
-class _DistKVStore(KVStore):
-    """'dist_sync' / 'dist_async': the mxgrid-kvstore shards, addressed from the client."""
-
-    def __init__(self, kv_type):
-        super().__init__(kv_type)
-        if not connection.ensure_kvstore(self._conn):
-            raise MXNetError("%s needs kvstore shards: mx.connect(kvstore=[...]) or set "
-                             "MXGRID_KVSTORE" % kv_type)
-        self._rank = int(os.environ.get("MXGRID_RANK", "0"))
-        env_workers = os.environ.get("MXGRID_NUM_WORKERS")
-        if env_workers:
-            self._num_workers = int(env_workers)
-        else:
-            shard = self._conn.kvstore[0]
-            resp = self._conn.call(shard.ListKeys, pb.kvstore.ListKeysRequest(),
-                                   address=self._conn.kvstore_addresses[0])
-            self._num_workers = resp.num_workers
 
     @property
     def rank(self):
@@ -177,112 +145,127 @@ class _DistKVStore(KVStore):
     def num_workers(self):
         return self._num_workers
 
-    def _shard(self, text):
-        """(stub, address) of the shard that holds key ``text``."""
-        shards = self._conn.kvstore
-        i = zlib.crc32(text.encode("utf-8")) % len(shards)
-        return shards[i], self._conn.kvstore_addresses[i]
+    # -- calls ----------------------------------------------------------------------------
+    def _call(self, method, request, waits=False):
+        """``method`` of the worker; ``waits``: a call that may wait for the other ranks
+        (dist stores give it MXGRID_KV_WAIT_TIMEOUT)."""
+        c = self._conn
+        if waits and self._dist:
+            return c.call(method, request, timeout=self._wait_timeout)
+        return c.call(method, request)
 
-    @staticmethod
-    def _tensor(nd):
-        arr = np.ascontiguousarray(nd.asnumpy())
-        return pb.tensor.Tensor(meta=pb.tensor.TensorMeta(dtype=dtype_to_pb(arr.dtype),
-                                                          shape=arr.shape),
-                                data=arr.tobytes())
-
-    @staticmethod
-    def _chunks(tensor):
-        step = connection.CHUNK_BYTES
-        data = tensor.data
-        for off in range(0, max(len(data), 1), step):
-            chunk = pb.tensor.TensorChunk(offset=off, data=data[off:off + step])
-            if off == 0:
-                chunk.meta.CopyFrom(tensor.meta)
-            yield chunk
+    def _pairs(self, items):
+        return [pb.worker.KVPair(key=_key_text(k), values=[v.handle for v in vals])
+                for k, vals in items]
 
     def init(self, key, value):
-        for k, vals in _key_list(key, value):
-            text = _key_text(k)
-            shard, address = self._shard(text)
-            tensor = self._tensor(vals[0])
-            if len(tensor.data) > connection.STREAM_THRESHOLD:
-                def reqs(text=text, tensor=tensor):
-                    for i, chunk in enumerate(self._chunks(tensor)):
-                        yield pb.kvstore.InitStreamRequest(key=text if i == 0 else "",
-                                                           chunk=chunk)
-                self._conn.wait_upload(shard.InitStream, reqs(), "kv.init", address)
-            else:
-                self._conn.call(shard.Init, pb.kvstore.InitRequest(key=text, value=tensor),
-                                address=address)
+        """Initializes keys. Dist stores: every rank calls it, rank 0's value is stored, and
+        the call returns after a barrier of the ranks."""
+        items = [(k, vals[:1]) for k, vals in _key_list(key, value)]
+        c = self._conn
+        self._call(c.require_worker().KVInit, pb.worker.KVInitRequest(
+            session=c.session, store=self._store, pairs=self._pairs(items)), waits=True)
 
     def push(self, key, value, priority=0):
-        for k, vals in _key_list(key, value):
-            text = _key_text(k)
-            shard, address = self._shard(text)
-            tensors = [self._tensor(v) for v in vals]
-            if sum(len(t.data) for t in tensors) > connection.STREAM_THRESHOLD:
-                def reqs(text=text, tensors=tensors):
-                    first = True
-                    for t in tensors:
-                        for chunk in self._chunks(t):
-                            if first:
-                                yield pb.kvstore.PushStreamRequest(key=text, rank=self._rank,
-                                                                   chunk=chunk)
-                                first = False
-                            else:
-                                yield pb.kvstore.PushStreamRequest(chunk=chunk)
-                self._conn.wait_upload(shard.PushStream, reqs(), "kv.push", address)
-            else:  # never waits for the other ranks
-                self._conn.call(shard.Push, pb.kvstore.PushRequest(key=text, rank=self._rank,
-                                                                   values=tensors),
-                                address=address)
+        """Pushes values (a list per key is summed on the worker first)."""
+        items = _key_list(key, value)
+        c = self._conn
+        req = pb.worker.KVPushRequest(session=c.session, store=self._store,
+                                      pairs=self._pairs(items),
+                                      return_merged=self._updater is not None)
+        resp = self._call(c.require_worker().KVPush, req, waits=True)
+        if self._updater is not None:
+            for (k, _), merged in zip(items, resp.merged):
+                m = NDArray._from_info(merged.merged, c)
+                stored = NDArray._from_info(merged.stored, c)
+                self._updater(k, m, stored)
 
     def pull(self, key, out=None, priority=0, ignore_sparse=True):
+        """Copies the stored value into every array of ``out`` (dist sync: once the rounds
+        this rank pushed to are applied)."""
         if out is None:
             raise ValueError("pull needs out=")
-        for k, outs in _key_list(key, out):
-            text = _key_text(k)
-            shard, address = self._shard(text)
-            nbytes = outs[0].size * np.dtype(outs[0].dtype).itemsize
-            dtype = dtype_to_pb(outs[0].dtype)
-            if nbytes > connection.STREAM_THRESHOLD:
-                buf = bytearray(nbytes)
-                meta = None
-                # A pull waits for the other ranks' pushes: watched, no deadline.
-                req = pb.kvstore.PullStreamRequest(key=text, rank=self._rank, dtype=dtype,
-                                                   chunk_bytes=connection.CHUNK_BYTES)
-                for resp in self._conn.wait_stream(shard.PullStream, req, "kv.pull", address):
-                    if resp.chunk.HasField("meta"):
-                        meta = resp.chunk.meta
-                    off = resp.chunk.offset
-                    buf[off:off + len(resp.chunk.data)] = resp.chunk.data
-                arr = np.frombuffer(bytes(buf), dtype=dtype_from_pb(meta.dtype)).reshape(
-                    tuple(meta.shape))
-            else:
-                resp = self._conn.wait_call(shard.Pull, pb.kvstore.PullRequest(
-                    key=text, rank=self._rank, dtype=dtype), "kv.pull", address)
-                arr = np.frombuffer(resp.value.data, dtype=dtype_from_pb(
-                    resp.value.meta.dtype)).reshape(tuple(resp.value.meta.shape))
-            for o in outs:
-                _upload(self._conn, arr, o.context, into=o.handle)
+        items = _key_list(key, out)
+        c = self._conn
+        self._call(c.require_worker().KVPull, pb.worker.KVPullRequest(
+            session=c.session, store=self._store, pairs=self._pairs(items)), waits=True)
+
+    def pushpull(self, key, value, out=None, priority=0):
+        """push, then pull into ``out`` (default: into ``value``, as MXNet)."""
+        self.push(key, value, priority)
+        self.pull(key, value if out is None else out, priority)
+
+    def broadcast(self, key, value, out, priority=0):
+        """init, then pull into ``out`` (MXNet 1.9's broadcast)."""
+        self.init(key, value)
+        self.pull(key, out=out, priority=priority)
+
+    def _barrier(self):
+        """Returns when every active rank has called it (at once for local stores)."""
+        c = self._conn
+        self._call(c.require_worker().KVBarrier, pb.worker.KVBarrierRequest(
+            session=c.session, store=self._store), waits=True)
 
     def set_optimizer(self, optimizer):
+        """Installs the optimizer: on the worker's store, or (dist) on the shards, where it
+        and its state then live. Per-parameter lr_mult / wd_mult are not sent."""
         optimizer = opt.create(optimizer)
-        for shard, address in zip(self._conn.kvstore, self._conn.kvstore_addresses):
-            self._conn.call(shard.SetOptimizer, pb.kvstore.SetOptimizerRequest(
-                name=optimizer.name, params=optimizer.params()), address=address)
+        c = self._conn
+        self._call(c.require_worker().KVSetOptimizer, pb.worker.KVSetOptimizerRequest(
+            session=c.session, store=self._store, name=optimizer.name,
+            params=optimizer.params()))
         self._optimizer = optimizer
+        self._updater = None
 
     def _set_updater(self, updater):
-        raise MXNetError("dist kvstores run the updater on the servers: use set_optimizer")
+        """Runs ``updater(key, merged, stored)`` in Python at each push (stored in place);
+        refused by dist stores, whose updates run on the servers."""
+        if self._dist:
+            raise MXNetError("%s runs the optimizer on the kvstore servers: a Python updater "
+                             "cannot be set; use kv.set_optimizer(optimizer)" % self._type)
+        self._updater = updater
+
+    # -- optimizer state ------------------------------------------------------------------
+    def save_optimizer_states(self, fname, dump_optimizer=False):
+        """Writes the store's optimizer state to ``fname`` (mx.nd.save format: arrays named
+        "<key>/<part>/<i>" and "<key>/<part>/count"). Dist stores fetch it from the
+        shards; the arrays pass through the client once. ``dump_optimizer`` is not
+        supported (the file holds arrays only; set the optimizer with set_optimizer)."""
+        if dump_optimizer:
+            raise MXNetError("save_optimizer_states(dump_optimizer=True) is not supported: "
+                             "the file holds the state arrays; install the optimizer with "
+                             "kv.set_optimizer before load_optimizer_states")
+        c = self._conn
+        resp = self._call(c.require_worker().KVGetOptimizerStates,
+                          pb.worker.KVGetOptimizerStatesRequest(session=c.session,
+                                                                store=self._store),
+                          waits=True)
+        arrays = [NDArray._from_info(info, c) for info in resp.arrays]
+        nd.save(fname, dict(zip(resp.names, arrays)))
+
+    def load_optimizer_states(self, fname):
+        """Replaces the store's optimizer state with the one ``fname`` holds (as written by
+        save_optimizer_states); the optimizer must be set and the keys initialized."""
+        states = nd.load(fname)
+        if not isinstance(states, dict):
+            raise MXNetError("%s holds no named arrays: not an optimizer-state file written "
+                             "by save_optimizer_states" % fname)
+        names = sorted(states)
+        c = self._conn
+        self._call(c.require_worker().KVSetOptimizerStates,
+                   pb.worker.KVSetOptimizerStatesRequest(
+                       session=c.session, store=self._store, names=names,
+                       arrays=[states[n].handle for n in names]), waits=True)
 
 
 def create(name="local"):
-    """A KVStore: 'local', 'device', 'dist_sync', 'dist_async' (also 'dist_device_sync')."""
+    """A KVStore: 'local', 'device', or a dist type ('dist_sync', 'dist_async',
+    'dist_device_sync', 'dist'), as MXNet's mx.kv.create."""
     if not isinstance(name, str):
         raise TypeError("name must be a string")
-    if name in ("local", "device") or name.startswith("local_"):
-        return _WorkerKVStore("device" if name == "device" else "local")
-    if name.startswith("dist"):
-        return _DistKVStore(name)
+    lower = name.lower()
+    if "dist" in lower:
+        return KVStore(lower)
+    if lower in ("local", "device") or lower.startswith("local_"):
+        return KVStore("device" if lower == "device" else "local")
     raise ValueError("unknown kvstore type %s" % name)

@@ -12,9 +12,14 @@ by Forward; a host batch: uploaded straight into the executor's inputs), ``backw
 (Backward) and ``update``. With one device and a 'local' (or no) kvstore the optimizer runs
 on the worker's executor (SetExecutorOptimizer; ``rescale_grad`` = 1/batch size, as MXNet's
 Module sets it), as MXNet updates locally then, and ``fit`` makes each step one round trip:
-Forward with backward, update and the outputs' values for the metric. With a dist store the
-gradients are pushed to the shards and the weights pulled back. Labels from an NDArrayIter
-never leave the client.
+Forward with backward, update and the outputs' values for the metric. With a dist store
+(``kvstore='dist_sync'``, MXNet's update_on_kvstore) the optimizer runs on the kvstore
+shards and the executor is bound to the store (SetExecutorKVStore): the worker itself pushes
+each gradient and pulls the updated weight at the update, so a step is still one round trip
+from the client. As MXNet's Module, the store's keys are the parameter names, every rank
+initializes them (rank 0's values win, pulled back by all), and ``rescale_grad`` is
+1/(batch size x num_workers) for dist_*_sync types. Labels from an NDArrayIter never leave
+the client.
 
 User code that takes the steps itself (``forward_backward``, ``update``, ``update_metric``,
 as MXNet's tutorials write a training loop) gets the same single round trip: when the
@@ -46,6 +51,7 @@ from . import kvstore as kvs
 from . import metric as metric_mod
 from . import ndarray as nd
 from . import optimizer as opt
+from ._proto import pb
 from .base import MXNetError
 from .io import DataDesc
 from .model import BatchEndParam, load_checkpoint
@@ -385,6 +391,7 @@ class Module(BaseModule):
         self._update_names = []
         self._kv_groups = []
         self._pending = None  # (arg_params, aux_params) set before bind
+        self._preload_opt_states = None  # Module.load(load_optimizer_states=True)
 
     # -- the executor, with the deferred step sent first ---------------------------------
     @property
@@ -517,6 +524,8 @@ class Module(BaseModule):
         self._exec = self._symbol.bind(self._context, args, args_grad=grads,
                                        grad_req=self._grad_req,
                                        aux_states=old.aux_dict or None)
+        if self.optimizer_initialized and self._dist():
+            self._bind_executor_kvstore()  # the new executor updates through the store too
 
     # -- parameters -----------------------------------------------------------------------
     def _copy_into(self, value, target):
@@ -605,8 +614,8 @@ class Module(BaseModule):
     # -- optimizer ------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
-        """Installs the optimizer on a KVStore ('local' — the worker's — when kvstore is
-        None or 'local'; dist_* on the kvstore shards)."""
+        """Installs the optimizer: on the worker's executor (kvstore None or 'local'), or on
+        the kvstore shards for a dist store (see _install_dist_kvstore)."""
         assert self.binded and self.params_initialized
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
@@ -637,17 +646,73 @@ class Module(BaseModule):
         self._kvstore = kv
         self._update_names = [n for n in self._param_names
                               if self._exec.grad_dict.get(n) is not None]
-        # One device and no dist store: the optimizer runs on the worker's executor, as
-        # MXNet's Module updates locally when its kvstore would only span one device.
-        self._on_executor = ("dist" not in kv.type and
-                             getattr(optimizer, "name", None) in _EXECUTOR_OPTIMIZERS and
-                             not optimizer.lr_mult and not optimizer.wd_mult)
-        if self._on_executor:
-            self._exec._set_optimizer(optimizer.name, optimizer.params())
+        if "dist" in kv.type:
+            # The optimizer runs on the shards; the executor pushes and pulls through the
+            # store, so a step is still one round trip (see _install_dist_kvstore).
+            self._install_dist_kvstore()
+            self._on_executor = True
             self._kv_groups = []
         else:
-            self._install_kvstore()
+            # One device and no dist store: the optimizer runs on the worker's executor, as
+            # MXNet's Module updates locally when its kvstore would only span one device.
+            self._on_executor = (getattr(optimizer, "name", None) in _EXECUTOR_OPTIMIZERS and
+                                 not optimizer.lr_mult and not optimizer.wd_mult)
+            if self._on_executor:
+                self._exec._set_optimizer(optimizer.name, optimizer.params())
+                self._kv_groups = []
+            else:
+                self._install_kvstore()
         self.optimizer_initialized = True
+        if self._preload_opt_states is not None:
+            self.load_optimizer_states(self._preload_opt_states)
+            self._preload_opt_states = None
+
+    def _install_dist_kvstore(self):
+        """MXNet 1.9.1's Module with update_on_kvstore: set_optimizer on the store (the
+        shards), then every parameter initialized under its name as the key by every rank
+        (rank 0's value is stored) and pulled back, so every rank starts from rank 0's
+        weights; then the executor is bound to the store (SetExecutorKVStore): Update and
+        Forward(update) push each gradient and pull the updated weight on the worker."""
+        kv, optimizer = self._kvstore, self._optimizer
+        if optimizer.lr_mult or optimizer.wd_mult:
+            warnings.warn("lr_mult / wd_mult are not applied by the kvstore servers' "
+                          "optimizer", stacklevel=3)
+        kv.set_optimizer(optimizer)
+        names = list(self._param_names)
+        weights = [self._exec.arg_dict[n] for n in names]
+        kv.init(names, weights)
+        kv.pull(names, out=weights)
+        self._bind_executor_kvstore()
+
+    def _bind_executor_kvstore(self):
+        """SetExecutorKVStore for the current executor: argument name -> its key (the name,
+        as MXNet 1.9.1's Module keys its store)."""
+        conn = self._executor._conn
+        conn.call(conn.require_worker().SetExecutorKVStore, pb.worker.SetExecutorKVStoreRequest(
+            session=conn.session, executor=self._executor.handle, store=self._kvstore._store,
+            keys={n: n for n in self._update_names}))
+
+    def _dist(self):
+        return self._kvstore is not None and "dist" in self._kvstore.type
+
+    def save_optimizer_states(self, fname):
+        """Writes the optimizer state: a dist store's, from the shards (MXNet's Module with
+        update_on_kvstore saves the kvstore's)."""
+        assert self.optimizer_initialized
+        if not self._dist():
+            raise MXNetError("optimizer states live on the worker's executor; mxgrid saves "
+                             "them only for dist kvstores")
+        self._exec  # sends a deferred step first  # pylint: disable=pointless-statement
+        self._kvstore.save_optimizer_states(fname)
+
+    def load_optimizer_states(self, fname):
+        """Replaces a dist store's optimizer state with the one in ``fname``."""
+        assert self.optimizer_initialized
+        if not self._dist():
+            raise MXNetError("optimizer states live on the worker's executor; mxgrid loads "
+                             "them only for dist kvstores")
+        self._exec  # sends a deferred step first  # pylint: disable=pointless-statement
+        self._kvstore.load_optimizer_states(fname)
 
     def _install_kvstore(self):
         """Installs the optimizer and the weights. As MXNet's optimizer (given the parameter
@@ -655,7 +720,7 @@ class Module(BaseModule):
         parameters go to a second 'local' store whose optimizer has wd=0."""
         kv, names = self._kvstore, self._update_names
         groups = [(kv, names)]
-        if self._optimizer.wd and "dist" not in kv.type:
+        if self._optimizer.wd:
             decayed = [n for n in names if n.endswith("_weight") or n.endswith("_gamma")]
             plain = [n for n in names if n not in decayed]
             if plain:
@@ -668,8 +733,6 @@ class Module(BaseModule):
         for store, group in self._kv_groups:
             weights = [self._exec.arg_dict[n] for n in group]
             store.init(group, weights)
-            if "dist" in store.type:
-                store.pull(group, out=weights)  # rank 0's init wins
 
     def _resync_kvstore(self):
         """After parameters change under an installed optimizer: a fresh local store holds
@@ -817,21 +880,25 @@ class Module(BaseModule):
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
         """Writes ``prefix-symbol.json`` and ``prefix-%04d.params`` (MXNet's layout)."""
-        if save_optimizer_states:
-            raise MXNetError("optimizer states live on the worker's kvstore; mxgrid does not "
-                             "save them")
+        if save_optimizer_states and not self._dist():
+            raise MXNetError("optimizer states live on the worker's executor; mxgrid saves "
+                             "them only for dist kvstores")
         self._symbol.save("%s-symbol.json" % prefix, remove_amp_cast=remove_amp_cast)
         param_name = "%s-%04d.params" % (prefix, epoch)
         self.save_params(param_name)
         logging.info('Saved checkpoint to "%s"', param_name)
+        if save_optimizer_states:
+            state_name = "%s-%04d.states" % (prefix, epoch)
+            self.save_optimizer_states(state_name)
+            logging.info('Saved optimizer state to "%s"', state_name)
 
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs):
         """A Module of checkpoint ``prefix``/``epoch``; the parameters are set at bind."""
-        if load_optimizer_states:
-            raise MXNetError("mxgrid does not load optimizer states")
         sym, args, auxs = load_checkpoint(prefix, epoch)
         mod = Module(symbol=sym, **kwargs)
         mod.set_params(args, auxs)
+        if load_optimizer_states:  # loaded into a dist store by init_optimizer, as MXNet
+            mod._preload_opt_states = "%s-%04d.states" % (prefix, epoch)
         return mod
 
