@@ -123,6 +123,19 @@ PAIRS = [
     ("one-line script: import + first result, from the interpreter's start (the first "
      "result after the import: target <= 0.5 s)", "s", "startup_to_first_result_s",
      "MXNet 1.9.1", "peer:startup_to_first_result_s", "lower"),
+    # tests/bench/dist_kvstore_bench.py: 2 workers x 2 servers on loopback, each side's
+    # processes started fresh (mxgrid: tools/launch; MXNet: scheduler, servers, workers).
+    ("dist_sync push+pull of a 100 MB float32 model as 20 arrays (split across both "
+     "servers), 2 workers x 2 servers, per worker (target >= 1.5)", "GB/s",
+     "dist_push_pull_20_gbps", "MXNet 1.9.1 dist_sync over ps-lite",
+     "peer:dist_push_pull_20_gbps", "higher"),
+    ("dist_sync push+pull of a 100 MB float32 model as 2,000 arrays, 2 workers x 2 servers, "
+     "per worker (target >= 1.5)", "GB/s", "dist_push_pull_2000_gbps",
+     "MXNet 1.9.1 dist_sync over ps-lite", "peer:dist_push_pull_2000_gbps", "higher"),
+    ("dist_sync training step MLP 784-128-64-10, batch 128 per worker, 2 workers x 2 servers "
+     "(Module forward_backward + update, SGD momentum on the servers)", "ms",
+     "dist_train_step_ms", "MXNet 1.9.1 dist_sync Module over ps-lite",
+     "peer:dist_train_step_ms", "lower"),
     # tests/bench/idle_bench.py
     ("idle CPU after some work, session open: compiler + worker + kvstore + client "
      "(target < 1%)", "% of a core", "idle_cpu_percent", "MXNet 1.9.1 process, engine open",

@@ -55,6 +55,9 @@ def suites(bin_dir, scratch):
         "net": (exe("net_bench"), None, 3),
         # Alternates alone/flooded three times inside one run.
         "fairness": (exe("fairness_bench"), None, 1),
+        # 2 workers x 2 servers: mxgrid through tools/launch vs MXNet 1.9.1 over ps-lite.
+        "dist": (py("dist_kvstore_bench.py", "mxgrid"), py("dist_kvstore_bench.py", "ps-lite"),
+                 3),
     }
 
 
