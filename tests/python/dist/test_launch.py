@@ -42,7 +42,7 @@ def _launch(args, timeout=60):
 
 
 def test_ranks_get_their_environment_and_prefixed_output(tmp_path):
-    code = "import os; print(' '.join('%s=%s' % (k, os.environ.get(k)) for k in %r))" % (
+    code = "import os; print(' '.join(k + '=' + str(os.environ.get(k)) for k in %r))" % (
         ENV_KEYS,)
     proc = _launch(["-n", "2", "-s", "3", "--job", "envjob", "--log-dir", str(tmp_path),
                     sys.executable, "-c", code])
