@@ -1,0 +1,163 @@
+// DistStore: Push and Pull as engine operations whose shard calls complete them.
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/base/quote.h"
+#include "libs/base/status_macros.h"
+#include "libs/engine/engine.h"
+#include "libs/kvstore/client/dist_store.h"
+#include "libs/kvstore/client/internal/completion.h"
+#include "libs/kvstore/client/internal/key.h"
+
+namespace mxgrid::kvstore::client {
+namespace {
+
+using tensor::NDArray;
+
+// The sum of `values` in a new array on the CPU (values may live on any device).
+absl::StatusOr<NDArray> SumOnCpu(absl::Span<const NDArray> values) {
+  MXGRID_ASSIGN_OR_RETURN(NDArray total, values[0].CopyTo(Context::Cpu()));
+  for (size_t i = 1; i < values.size(); ++i) {
+    NDArray v = values[i];
+    if (!v.context().is_cpu()) {
+      MXGRID_ASSIGN_OR_RETURN(v, v.CopyTo(Context::Cpu()));
+    }
+    MXGRID_RETURN_IF_ERROR(tensor::AddInPlace(total, v));
+  }
+  return total;
+}
+
+// 1-D views of `array`'s flattened elements, one per part.
+absl::StatusOr<std::vector<NDArray>> PartViews(const NDArray& array,
+                                               const std::vector<PartRange>& parts) {
+  MXGRID_ASSIGN_OR_RETURN(NDArray flat, array.Reshape(Shape{array.size()}));
+  std::vector<NDArray> views;
+  for (const PartRange& p : parts) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray v, flat.Slice(p.begin, p.end));
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+}  // namespace
+
+absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> values) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(key));
+  if (values.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dist kvstore push: key ", Quoted(key), " has no values"));
+  }
+  for (const NDArray& v : values) {
+    if (v.is_none() || v.shape() != k->meta.shape || v.dtype() != k->meta.dtype) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dist kvstore push: key ", Quoted(key), " holds ", k->meta.shape.ToString(), " ",
+          DTypeName(k->meta.dtype), ", got ",
+          v.is_none() ? std::string("a none array")
+                      : absl::StrCat(v.shape().ToString(), " ", DTypeName(v.dtype()))));
+    }
+  }
+  NDArray merged = values[0];
+  if (values.size() > 1 || !merged.context().is_cpu()) {
+    MXGRID_ASSIGN_OR_RETURN(merged, SumOnCpu(values));
+  }
+  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(merged, k->meta.parts));
+  const engine::VarHandle reads[] = {merged.var()};
+  const engine::VarHandle writes[] = {k->var};
+  engine::PushOptions push_options;
+  push_options.property = engine::FnProperty::kAsync;
+  push_options.name = "kvstore_push";
+  engine::Get()->PushAsync(
+      [shards = shards_, k, views = std::move(views), membership = options_.membership,
+       timeout = options_.call_timeout](const engine::RunContext&,
+                                        engine::CallbackOnComplete on_complete) {
+        // The push's error is kept for the key's next pull; the key's variable stays clean
+        // so that later pushes and pulls still run.
+        Done all = internal::FanIn(
+            static_cast<int>(views.size()), [k, on_complete](absl::Status s) {
+              if (!s.ok()) {
+                base::MutexLock lock(&k->mu);
+                if (k->push_error.ok()) k->push_error = std::move(s);
+              }
+              on_complete(absl::OkStatus());
+            });
+        const absl::Time deadline = absl::Now() + timeout;
+        for (size_t i = 0; i < views.size(); ++i) {
+          const PartRange& p = k->meta.parts[i];
+          KeyRef ref{membership.job, k->name, p.part, membership.rank};
+          shards->Call(p.shard, deadline,
+                       [ref, view = views[i]](ShardConnection& c, absl::Time d, Done done) {
+                         c.Push(ref, view, d, std::move(done));
+                       },
+                       all);
+        }
+      },
+      Context::Cpu(), reads, writes, push_options);
+  return absl::OkStatus();
+}
+
+absl::Status DistStore::Pull(const std::string& key, absl::Span<const NDArray> outs) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(key));
+  if (outs.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dist kvstore pull: key ", Quoted(key), " has no out arrays"));
+  }
+  for (const NDArray& out : outs) {
+    if (out.is_none() || out.shape() != k->meta.shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dist kvstore pull: key ", Quoted(key), " holds ", k->meta.shape.ToString(),
+          ", the out array is ", out.is_none() ? std::string("none") : out.shape().ToString()));
+    }
+  }
+  // One CPU out of the key's dtype is written directly; otherwise the value lands in a CPU
+  // buffer that is copied (and converted) into each out.
+  const bool direct = outs.size() == 1 && outs[0].context().is_cpu() &&
+                      outs[0].dtype() == k->meta.dtype;
+  NDArray target = outs[0];
+  if (!direct) {
+    MXGRID_ASSIGN_OR_RETURN(target, NDArray::Empty(k->meta.shape, Context::Cpu(), k->meta.dtype));
+  }
+  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(target, k->meta.parts));
+  const engine::VarHandle reads[] = {k->var};
+  const engine::VarHandle writes[] = {target.var()};
+  engine::PushOptions push_options;
+  push_options.property = engine::FnProperty::kAsync;
+  push_options.name = "kvstore_pull";
+  engine::Get()->PushAsync(
+      [shards = shards_, k, views = std::move(views), membership = options_.membership,
+       timeout = options_.pull_timeout](const engine::RunContext&,
+                                        engine::CallbackOnComplete on_complete) {
+        absl::Status push_error;
+        {
+          base::MutexLock lock(&k->mu);
+          push_error.Update(k->push_error);
+          k->push_error = absl::OkStatus();
+        }
+        if (!push_error.ok()) {
+          on_complete(absl::Status(push_error.code(),
+                                   absl::StrCat("the push before this pull failed: ",
+                                                push_error.message())));
+          return;
+        }
+        Done all = internal::FanIn(static_cast<int>(views.size()),
+                                   [on_complete](absl::Status s) { on_complete(s); });
+        const absl::Time deadline = absl::Now() + timeout;
+        for (size_t i = 0; i < views.size(); ++i) {
+          const PartRange& p = k->meta.parts[i];
+          KeyRef ref{membership.job, k->name, p.part, membership.rank};
+          shards->Call(p.shard, deadline,
+                       [ref, view = views[i]](ShardConnection& c, absl::Time d, Done done) {
+                         c.Pull(ref, view, d, std::move(done));
+                       },
+                       all);
+        }
+      },
+      Context::Cpu(), reads, writes, push_options);
+  if (!direct) {
+    for (const NDArray& out : outs) MXGRID_RETURN_IF_ERROR(target.CopyTo(out));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::kvstore::client

@@ -1,0 +1,412 @@
+#include "libs/kvstore/client/dist_store.h"
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "libs/base/mutex.h"
+
+namespace mxgrid::kvstore::client {
+namespace {
+
+using tensor::NDArray;
+
+// An in-memory shard with dist_sync semantics for float32 values (a test double of
+// mxgrid-kvstore): rank 0's init is stored, the n-th pushes of all ranks form round n whose
+// sum overwrites the value, a pull waits for the rounds its rank pushed to, barriers wait
+// for every rank. Callbacks run on the calling thread or on the thread that completes them.
+class FakeShard {
+ public:
+  explicit FakeShard(int num_workers) : num_workers_(num_workers) {}
+
+  struct Value {
+    std::vector<float> stored;
+    std::vector<std::vector<float>> rounds;  // pending round sums
+    std::vector<int> round_pushes;
+    std::map<int, int64_t> pushed;           // by rank
+    int64_t applied = 0;
+    std::vector<std::pair<int64_t, std::function<void()>>> waiting_pulls;
+  };
+
+  void JoinJob(const Membership& m, std::function<void(absl::StatusOr<JobInfo>)> done) {
+    {
+      base::MutexLock lock(&mu_);
+      ++joins_;
+    }
+    done(JobInfo{.num_workers = num_workers_, .mode = Mode::kSync,
+                 .heartbeat_timeout = absl::Seconds(2)});
+  }
+
+  absl::Status TakeInjected() {
+    base::MutexLock lock(&mu_);
+    if (unavailable_ > 0) {
+      --unavailable_;
+      return absl::UnavailableError("connection refused");
+    }
+    if (!fail_with_.ok()) return fail_with_;
+    return absl::OkStatus();
+  }
+
+  void Init(const KeyRef& ref, const NDArray& value, Done done) {
+    if (absl::Status s = TakeInjected(); !s.ok()) return done(s);
+    {
+      base::MutexLock lock(&mu_);
+      const std::string id = Id(ref);
+      if (ref.rank == 0) {
+        Value& v = values_[id];
+        const float* p = static_cast<const float*>(value.data());
+        v.stored.assign(p, p + value.size());
+      }
+      ++inits_;
+    }
+    done(absl::OkStatus());
+  }
+
+  void Push(const KeyRef& ref, const NDArray& value, Done done) {
+    if (absl::Status s = TakeInjected(); !s.ok()) return done(s);
+    std::vector<std::function<void()>> ready;
+    {
+      base::MutexLock lock(&mu_);
+      ++pushes_;
+      Value& v = values_[Id(ref)];
+      const int64_t round = v.pushed[ref.rank]++;
+      const size_t slot = static_cast<size_t>(round - v.applied);
+      while (v.rounds.size() <= slot) {
+        v.rounds.emplace_back(v.stored.size(), 0.0f);
+        v.round_pushes.push_back(0);
+      }
+      const float* p = static_cast<const float*>(value.data());
+      for (size_t i = 0; i < v.stored.size(); ++i) v.rounds[slot][i] += p[i];
+      ++v.round_pushes[slot];
+      while (!v.rounds.empty() && v.round_pushes[0] == num_workers_) {
+        v.stored = v.rounds.front();
+        v.rounds.erase(v.rounds.begin());
+        v.round_pushes.erase(v.round_pushes.begin());
+        ++v.applied;
+      }
+      for (auto it = v.waiting_pulls.begin(); it != v.waiting_pulls.end();) {
+        if (it->first <= v.applied) {
+          ready.push_back(std::move(it->second));
+          it = v.waiting_pulls.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    done(absl::OkStatus());
+    for (auto& fn : ready) fn();
+  }
+
+  void Pull(const KeyRef& ref, const NDArray& out, Done done) {
+    if (absl::Status s = TakeInjected(); !s.ok()) return done(s);
+    const std::string id = Id(ref);
+    auto copy = [this, id, out, done]() {
+      base::MutexLock lock(&mu_);
+      Value& v = values_[id];
+      if (static_cast<int64_t>(v.stored.size()) != out.size()) {
+        return absl::InvalidArgumentError("size");
+      }
+      std::memcpy(out.data(), v.stored.data(), v.stored.size() * sizeof(float));
+      return absl::OkStatus();
+    };
+    bool now = false;
+    {
+      base::MutexLock lock(&mu_);
+      Value& v = values_[id];
+      const int64_t want = v.pushed.count(ref.rank) ? v.pushed[ref.rank] : 0;
+      if (want <= v.applied) {
+        now = true;
+      } else {
+        v.waiting_pulls.emplace_back(want, [copy, done] { done(copy()); });
+      }
+    }
+    if (now) done(copy());
+  }
+
+  void Barrier(Done done) {
+    std::vector<Done> release;
+    {
+      base::MutexLock lock(&mu_);
+      barrier_.push_back(std::move(done));
+      if (static_cast<int>(barrier_.size()) == num_workers_) release.swap(barrier_);
+    }
+    for (Done& d : release) d(absl::OkStatus());
+  }
+
+  void Leave(int rank) {
+    base::MutexLock lock(&mu_);
+    left_.push_back(rank);
+  }
+
+  std::vector<float> Stored(const std::string& key, int part) {
+    base::MutexLock lock(&mu_);
+    return values_[absl::StrCat(key, "/", part)].stored;
+  }
+  bool Has(const std::string& key, int part) {
+    base::MutexLock lock(&mu_);
+    return values_.count(absl::StrCat(key, "/", part)) > 0;
+  }
+  void InjectUnavailable(int n) {
+    base::MutexLock lock(&mu_);
+    unavailable_ = n;
+  }
+  void FailWith(absl::Status s) {
+    base::MutexLock lock(&mu_);
+    fail_with_ = std::move(s);
+  }
+  int joins() {
+    base::MutexLock lock(&mu_);
+    return joins_;
+  }
+  std::vector<int> left() {
+    base::MutexLock lock(&mu_);
+    return left_;
+  }
+  std::vector<PartState> states;  // set by SetOptimizerStates (single-threaded tests)
+
+ private:
+  static std::string Id(const KeyRef& ref) { return absl::StrCat(ref.key, "/", ref.part); }
+
+  const int num_workers_;
+  base::Mutex mu_;
+  std::map<std::string, Value> values_ ABSL_GUARDED_BY(mu_);
+  std::vector<Done> barrier_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> left_ ABSL_GUARDED_BY(mu_);
+  int unavailable_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
+  int joins_ ABSL_GUARDED_BY(mu_) = 0;
+  int inits_ ABSL_GUARDED_BY(mu_) = 0;
+  int pushes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// One rank's connection to a FakeShard.
+class FakeConnection : public ShardConnection {
+ public:
+  FakeConnection(std::shared_ptr<FakeShard> shard, std::string address)
+      : shard_(std::move(shard)), address_(std::move(address)) {}
+  const std::string& address() const override { return address_; }
+  void JoinJob(const Membership& m, absl::Time,
+               std::function<void(absl::StatusOr<JobInfo>)> done) override {
+    shard_->JoinJob(m, std::move(done));
+  }
+  void Heartbeat(const std::string&, int, absl::Time, Done done) override {
+    done(absl::OkStatus());
+  }
+  void LeaveJob(const std::string&, int rank, absl::Time, Done done) override {
+    shard_->Leave(rank);
+    done(absl::OkStatus());
+  }
+  void Barrier(const std::string&, int, absl::Time, Done done) override {
+    shard_->Barrier(std::move(done));
+  }
+  void Init(const KeyRef& ref, int, const NDArray& value, absl::Time, Done done) override {
+    shard_->Init(ref, value, std::move(done));
+  }
+  void Push(const KeyRef& ref, const NDArray& value, absl::Time, Done done) override {
+    shard_->Push(ref, value, std::move(done));
+  }
+  void Pull(const KeyRef& ref, const NDArray& out, absl::Time, Done done) override {
+    shard_->Pull(ref, out, std::move(done));
+  }
+  void SetOptimizer(const std::string&, int, const std::string&,
+                    const std::map<std::string, std::string>&, absl::Time, Done done) override {
+    done(absl::OkStatus());
+  }
+  void GetOptimizerStates(const std::string&, absl::Time,
+                          std::function<void(absl::StatusOr<std::vector<PartState>>)> done)
+      override {
+    done(shard_->states);
+  }
+  void SetOptimizerStates(const std::string&, std::vector<PartState> states, absl::Time,
+                          Done done) override {
+    shard_->states = std::move(states);
+    done(absl::OkStatus());
+  }
+  void CancelAll() override {}
+
+ private:
+  std::shared_ptr<FakeShard> shard_;
+  std::string address_;
+};
+
+struct Cluster {
+  Cluster(int shards, int workers) {
+    for (int i = 0; i < shards; ++i) this->shards.push_back(std::make_shared<FakeShard>(workers));
+  }
+  std::unique_ptr<DistStore> Connect(int rank, int64_t bound = kDefaultBigArrayBound,
+                                     absl::Duration retry = absl::Seconds(5)) {
+    std::vector<std::unique_ptr<ShardConnection>> conns;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      conns.push_back(std::make_unique<FakeConnection>(shards[i], absl::StrCat("fake:", i)));
+    }
+    DistStoreOptions options;
+    options.membership = {.job = "job", .rank = rank, .num_workers = 0};
+    options.bigarray_bound = bound;
+    options.retry.retry_timeout = retry;
+    options.retry.initial_backoff = absl::Milliseconds(5);
+    options.pull_timeout = absl::Seconds(20);
+    auto store = DistStore::Create(std::move(conns), options, absl::Now() + absl::Seconds(10));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  std::vector<std::shared_ptr<FakeShard>> shards;
+};
+
+NDArray Floats(std::vector<float> v, Shape shape = {}) {
+  if (shape.ndim() == 0) shape = Shape{static_cast<int64_t>(v.size())};
+  return *NDArray::FromVector<float>(shape, v);
+}
+
+std::vector<float> Values(const NDArray& a) {
+  absl::StatusOr<std::vector<float>> v = a.ToVector<float>();
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : std::vector<float>{};
+}
+
+// Both ranks' Init (which ends in a barrier) from two threads.
+void InitBoth(DistStore& a, DistStore& b,
+              std::vector<std::pair<std::string, NDArray>> va,
+              std::vector<std::pair<std::string, NDArray>> vb) {
+  absl::Status sa, sb;
+  std::thread t([&] { sb = b.Init(vb, absl::Now() + absl::Seconds(10)); });
+  sa = a.Init(va, absl::Now() + absl::Seconds(10));
+  t.join();
+  ASSERT_TRUE(sa.ok()) << sa;
+  ASSERT_TRUE(sb.ok()) << sb;
+}
+
+TEST(DistStoreTest, EveryRankInitsRankZerosValueWinsAndRoundsSum) {
+  Cluster c(2, 2);
+  auto r0 = c.Connect(0), r1 = c.Connect(1);
+  ASSERT_NE(r0, nullptr);
+  ASSERT_NE(r1, nullptr);
+  EXPECT_EQ(r0->num_workers(), 2);
+  InitBoth(*r0, *r1, {{"3", Floats({1, 2})}}, {{"3", Floats({9, 9})}});
+  NDArray out0 = Floats({0, 0}), out1 = Floats({0, 0});
+  ASSERT_TRUE(r0->Pull("3", {out0}).ok());
+  EXPECT_EQ(Values(out0), (std::vector<float>{1, 2}));
+
+  // Rank 0 pushes and pulls; its pull completes only after rank 1's push.
+  ASSERT_TRUE(r0->Push("3", {Floats({1, 1})}).ok());
+  ASSERT_TRUE(r0->Pull("3", {out0}).ok());
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_TRUE(r1->Push("3", {Floats({2, 3}), Floats({10, 10})}).ok());  // a list is summed
+  ASSERT_TRUE(r1->Pull("3", {out1}).ok());
+  EXPECT_EQ(Values(out0), (std::vector<float>{13, 14}));
+  EXPECT_EQ(Values(out1), (std::vector<float>{13, 14}));
+}
+
+TEST(DistStoreTest, BigArraysSplitOverAllShardsAndReassemble) {
+  Cluster c(3, 1);
+  auto r0 = c.Connect(0, /*bound=*/10);
+  ASSERT_NE(r0, nullptr);
+  std::vector<float> v(26);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  ASSERT_TRUE(r0->Init({{"w", Floats(v, Shape{2, 13})}}, absl::Now() + absl::Seconds(5)).ok());
+  for (int s = 0; s < 3; ++s) EXPECT_TRUE(c.shards[s]->Has("w", s)) << s;
+  // round(26/3*1) = 9, round(26/3*2) = 17: parts of 9, 8, 9 elements.
+  EXPECT_EQ(c.shards[1]->Stored("w", 1).size(), 8u);
+  EXPECT_EQ(c.shards[1]->Stored("w", 1)[0], 9.0f);
+  ASSERT_TRUE(r0->Push("w", {Floats(std::vector<float>(26, 2.0f), Shape{2, 13})}).ok());
+  NDArray out = *NDArray::Zeros(Shape{2, 13}, Context::Cpu(), DType::kFloat64);  // converted
+  ASSERT_TRUE(r0->Pull("w", {out}).ok());
+  EXPECT_EQ(Values(out), std::vector<float>(26, 2.0f));
+}
+
+TEST(DistStoreTest, UnavailableIsRetriedAfterARejoin) {
+  Cluster c(1, 1);
+  auto r0 = c.Connect(0);
+  ASSERT_NE(r0, nullptr);
+  ASSERT_TRUE(r0->Init({{"k", Floats({1})}}, absl::Now() + absl::Seconds(5)).ok());
+  const int joins = c.shards[0]->joins();
+  c.shards[0]->InjectUnavailable(2);  // the push fails twice
+  ASSERT_TRUE(r0->Push("k", {Floats({5})}).ok());
+  NDArray out = Floats({0});
+  ASSERT_TRUE(r0->Pull("k", {out}).ok());
+  EXPECT_EQ(Values(out), (std::vector<float>{5}));
+  EXPECT_GE(c.shards[0]->joins(), joins + 1);
+}
+
+TEST(DistStoreTest, ShardErrorsReachTheOutsAndNameTheShard) {
+  Cluster c(1, 1);
+  auto r0 = c.Connect(0, kDefaultBigArrayBound, /*retry=*/absl::Milliseconds(200));
+  ASSERT_NE(r0, nullptr);
+  ASSERT_TRUE(r0->Init({{"k", Floats({1})}}, absl::Now() + absl::Seconds(5)).ok());
+  c.shards[0]->FailWith(absl::AbortedError("job aborted: rank 1 is dead"));
+  NDArray out = Floats({0});
+  ASSERT_TRUE(r0->Pull("k", {out}).ok());  // returns at once; the error is on out
+  absl::Status s = out.WaitToRead();
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_NE(s.message().find("rank 1 is dead"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("fake:0"), std::string::npos) << s;
+
+  // A shard that stays unreachable: UNAVAILABLE after the retry timeout, naming it.
+  c.shards[0]->FailWith(absl::OkStatus());
+  c.shards[0]->InjectUnavailable(1000000);
+  ASSERT_TRUE(r0->Push("k", {Floats({5})}).ok());
+  ASSERT_TRUE(r0->Pull("k", {out}).ok());  // reports the push's error
+  s = out.WaitToRead();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("fake:0"), std::string::npos) << s;
+  c.shards[0]->InjectUnavailable(0);
+}
+
+TEST(DistStoreTest, BadCallsFailWithTheRightCode) {
+  Cluster c(2, 1);
+  auto r0 = c.Connect(0);
+  ASSERT_NE(r0, nullptr);
+  const absl::Time d = absl::Now() + absl::Seconds(5);
+  ASSERT_TRUE(r0->Init({{"1", Floats({1, 2})}}, d).ok());
+  EXPECT_EQ(r0->Init({{"1", Floats({1, 2})}}, d).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(r0->Init({{"w", Floats({1})}}, d).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->Init({{"", Floats({1})}}, d).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->Push("2", {Floats({1, 2})}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r0->Push("1", {Floats({1, 2, 3})}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->Push("1", {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->Pull("1", {Floats({1})}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->SetOptimizerStates({PartState{.key = "9"}}, d).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(r0->SetOptimizerStates({PartState{.key = "1", .part = 1}}, d).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(DistStoreTest, OptimizerStatesGoToTheKeysShard) {
+  Cluster c(3, 1);
+  auto r0 = c.Connect(0);
+  ASSERT_NE(r0, nullptr);
+  const absl::Time d = absl::Now() + absl::Seconds(5);
+  ASSERT_TRUE(r0->Init({{"a", Floats({1})}, {"b", Floats({1})}}, d).ok());
+  auto meta = r0->Meta("b");
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(meta->index, 1);  // string keys: init order
+  ASSERT_TRUE(r0->SetOptimizerStates({PartState{.key = "b", .update_count = 7}}, d).ok());
+  const int shard = meta->parts[0].shard;
+  ASSERT_EQ(c.shards[shard]->states.size(), 1u);
+  EXPECT_EQ(c.shards[shard]->states[0].index, 1);
+  auto all = r0->GetOptimizerStates(d);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].update_count, 7);
+}
+
+TEST(DistStoreTest, CloseLeavesTheJobOnEveryShard) {
+  Cluster c(2, 1);
+  auto r0 = c.Connect(0);
+  ASSERT_NE(r0, nullptr);
+  r0->Close();
+  for (auto& s : c.shards) EXPECT_EQ(s->left(), std::vector<int>{0});
+  EXPECT_EQ(r0->Barrier(absl::Now() + absl::Seconds(1)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  r0.reset();  // a second Close: nothing more
+  for (auto& s : c.shards) EXPECT_EQ(s->left(), std::vector<int>{0});
+}
+
+}  // namespace
+}  // namespace mxgrid::kvstore::client

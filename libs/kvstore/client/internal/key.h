@@ -1,0 +1,36 @@
+// DistStore::Key: one initialized key of a DistStore — its shape, dtype, optimizer index and
+// parts, the engine variable that orders the key's pushes before its pulls, and the error of
+// its latest failed push (reported by the next pull). Shared by the store and the engine
+// operations on the key.
+//
+// Thread-safety: meta and var are immutable after construction; push_error is guarded.
+#ifndef MXGRID_LIBS_KVSTORE_CLIENT_INTERNAL_KEY_H_
+#define MXGRID_LIBS_KVSTORE_CLIENT_INTERNAL_KEY_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "libs/base/mutex.h"
+#include "libs/engine/engine.h"
+#include "libs/kvstore/client/dist_store.h"
+
+namespace mxgrid::kvstore::client {
+
+struct DistStore::Key {
+  Key() : var(engine::Get()->NewVariable()) {}
+  // The variable goes once the operations pushed on it are done.
+  ~Key() { engine::Get()->DeleteVariable([](const engine::RunContext&) {}, Context::Cpu(), var); }
+  Key(const Key&) = delete;
+  Key& operator=(const Key&) = delete;
+
+  std::string name;
+  KeyMeta meta;
+  const engine::VarHandle var;
+
+  base::Mutex mu;
+  absl::Status push_error ABSL_GUARDED_BY(mu);
+};
+
+}  // namespace mxgrid::kvstore::client
+
+#endif  // MXGRID_LIBS_KVSTORE_CLIENT_INTERNAL_KEY_H_
