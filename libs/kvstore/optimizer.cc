@@ -186,7 +186,7 @@ const char* KernelName(const OptimizerOptions& o) {
   return "optimizer_update";
 }
 
-size_t NumStateArrays(const OptimizerOptions& o) {
+size_t StateArrays(const OptimizerOptions& o) {
   switch (o.kind) {
     case OptimizerKind::kSGD:
     case OptimizerKind::kNAG: return o.momentum > 0 ? 1 : 0;
@@ -284,7 +284,9 @@ absl::StatusOr<OptimizerOptions> ParseOptimizerOptions(
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
     absl::string_view name, const std::map<std::string, std::string>& params) {
   MXGRID_ASSIGN_OR_RETURN(OptimizerOptions options, ParseOptimizerOptions(name, params));
-  return Create(options);
+  MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer, Create(options));
+  optimizer->params_ = params;  // name_ is already the canonical (lower-case) name
+  return optimizer;
 }
 
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const OptimizerOptions& options) {
@@ -293,7 +295,9 @@ absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const OptimizerOpti
 }
 
 Optimizer::Optimizer(const OptimizerOptions& options)
-    : options_(options), learning_rate_(options.EffectiveLearningRate()) {}
+    : options_(options),
+      name_(OptimizerKindName(options.kind)),
+      learning_rate_(options.EffectiveLearningRate()) {}
 
 Optimizer::~Optimizer() = default;
 
@@ -340,7 +344,7 @@ absl::StatusOr<Optimizer::State*> Optimizer::GetOrCreateState(int index,
   }
   State state;
   state.count = options_.begin_num_update;
-  for (size_t i = 0; i < NumStateArrays(options_); ++i) {
+  for (size_t i = 0; i < StateArrays(options_); ++i) {
     MXGRID_ASSIGN_OR_RETURN(NDArray zeros,
                             NDArray::Zeros(weight.shape(), weight.context(), weight.dtype()));
     state.arrays.push_back(std::move(zeros));
@@ -399,6 +403,74 @@ absl::Status Optimizer::Update(int index, const NDArray& weight, const NDArray& 
         return absl::OkStatus();
       },
       weight.context(), reads, writes, push_options);
+  return absl::OkStatus();
+}
+
+}  // namespace mxgrid::kvstore
+
+namespace mxgrid::kvstore {
+
+size_t Optimizer::NumStateArrays() const { return StateArrays(options_); }
+
+absl::StatusOr<std::vector<OptimizerIndexState>> Optimizer::ExportStates() const {
+  std::vector<OptimizerIndexState> out;
+  {
+    // The copies are pushed under the lock, so the engine orders them after every update
+    // pushed before (Update pushes under the same lock); they are waited for outside it.
+    base::MutexLock lock(&mu_);
+    out.reserve(states_.size());
+    for (const auto& [index, state] : states_) {
+      OptimizerIndexState copy;
+      copy.index = index;
+      copy.update_count = state.count;
+      for (const NDArray& a : state.arrays) {
+        MXGRID_ASSIGN_OR_RETURN(NDArray c, NDArray::Empty(a.shape(), Context::Cpu(), a.dtype()));
+        MXGRID_RETURN_IF_ERROR(a.CopyTo(c));
+        copy.arrays.push_back(std::move(c));
+      }
+      out.push_back(std::move(copy));
+    }
+  }
+  for (const OptimizerIndexState& s : out) {
+    for (const NDArray& a : s.arrays) MXGRID_RETURN_IF_ERROR(a.WaitToRead());
+  }
+  return out;
+}
+
+absl::Status Optimizer::ImportState(const OptimizerIndexState& state, const Shape& weight_shape,
+                                    DType weight_dtype) {
+  const size_t want = StateArrays(options_);
+  if (state.arrays.size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer state of index ", state.index, ": ", name_, " keeps ", want,
+        " state array(s) per weight, got ", state.arrays.size()));
+  }
+  if (state.update_count < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("optimizer state of index ", state.index,
+                                                   ": update count ", state.update_count,
+                                                   " is negative"));
+  }
+  State fresh;
+  fresh.count = state.update_count;
+  for (size_t i = 0; i < want; ++i) {
+    const NDArray& a = state.arrays[i];
+    if (a.is_none()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "optimizer state of index ", state.index, ": array ", i, " is a none array"));
+    }
+    if (a.shape() != weight_shape || a.dtype() != weight_dtype) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "optimizer state of index ", state.index, ": array ", i, " is ", a.shape().ToString(),
+          " ", DTypeName(a.dtype()), " but the weight is ", weight_shape.ToString(), " ",
+          DTypeName(weight_dtype)));
+    }
+    MXGRID_ASSIGN_OR_RETURN(NDArray copy, NDArray::Empty(weight_shape, Context::Cpu(),
+                                                         weight_dtype));
+    MXGRID_RETURN_IF_ERROR(a.CopyTo(copy));
+    fresh.arrays.push_back(std::move(copy));
+  }
+  base::MutexLock lock(&mu_);
+  states_[state.index] = std::move(fresh);
   return absl::OkStatus();
 }
 

@@ -46,6 +46,15 @@ namespace mxgrid::kvstore {
 
 enum class OptimizerKind { kSGD, kNAG, kAdam, kRMSProp, kAdaGrad };
 
+// One parameter index's optimizer state, as Optimizer::ExportStates copies it out and
+// Optimizer::ImportState puts it back (save_optimizer_states / load_optimizer_states,
+// snapshots).
+struct OptimizerIndexState {
+  int index = 0;
+  int64_t update_count = 0;           // MXNet's _index_update_count of the index
+  std::vector<tensor::NDArray> arrays;  // in the optimizer's order (see NumStateArrays)
+};
+
 // "sgd", "nag", "adam", "rmsprop", "adagrad": the names mx.optimizer.create accepts.
 absl::string_view OptimizerKindName(OptimizerKind kind);
 
@@ -126,6 +135,28 @@ class Optimizer {
 
   OptimizerKind kind() const { return options_.kind; }
 
+  // The name and parameters it was created from: Create(name, params)'s, lower-cased name;
+  // Create(options) gives OptimizerKindName(kind) and no parameters. For SetOptimizer's
+  // equal-config check and for snapshots.
+  absl::string_view name() const { return name_; }
+  const std::map<std::string, std::string>& params() const { return params_; }
+
+  // How many state arrays it keeps per index (sgd/nag: 1 with momentum, else 0; adam: 2;
+  // rmsprop: 1, centered 3; adagrad: 1), each of the weight's shape and dtype.
+  size_t NumStateArrays() const;
+
+  // Copies of every index's state (CPU arrays, waited for: the copies are ordered after
+  // every update pushed before the call), in index order. An index appears once an update
+  // (or ImportState) created its state. Errors: the failure of an update that wrote a state.
+  absl::StatusOr<std::vector<OptimizerIndexState>> ExportStates() const;
+
+  // Replaces one index's state (arrays copied; update count set). InvalidArgument when the
+  // arrays' count, shape or dtype differ from what this optimizer keeps for a weight of
+  // `weight_shape` / `weight_dtype`, or update_count < 0; FailedPrecondition for a none
+  // array.
+  absl::Status ImportState(const OptimizerIndexState& state, const Shape& weight_shape,
+                           DType weight_dtype);
+
   // The base learning rate, used by updates pushed afterwards (MXNet's set_learning_rate).
   // REQUIRES: lr finite and >= 0 (as Create checks).
   double learning_rate() const;
@@ -153,6 +184,8 @@ class Optimizer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const OptimizerOptions options_;  // learning_rate lives in learning_rate_
+  std::string name_;                         // set by Create, then constant
+  std::map<std::string, std::string> params_;  // set by Create, then constant
   mutable base::Mutex mu_;
   double learning_rate_ ABSL_GUARDED_BY(mu_);
   std::map<int, double> lr_mult_ ABSL_GUARDED_BY(mu_);

@@ -1,16 +1,15 @@
 #include "services/kvstore/kvstore_service.h"
 
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/rpc/tensor_codec.h"
@@ -19,16 +18,29 @@
 namespace mxgrid::services {
 namespace {
 
+using kvstore::Job;
+using kvstore::KeyId;
 using tensor::NDArray;
 
-// How often a waiting pull checks whether its client has cancelled.
-constexpr absl::Duration kCancelPoll = absl::Milliseconds(100);
+// The call's deadline and cancellation, for the job's waits.
+kvstore::WaitOptions Wait(grpc::ServerContext* context) {
+  kvstore::WaitOptions wait;
+  const std::chrono::system_clock::time_point d = context->deadline();
+  if (d != std::chrono::system_clock::time_point::max()) wait.deadline = absl::FromChrono(d);
+  wait.cancelled = [context] { return context->IsCancelled(); };
+  return wait;
+}
 
-// The call's deadline; InfiniteFuture when the client set none.
-absl::Time Deadline(const grpc::ServerContext& context) {
-  const std::chrono::system_clock::time_point d = context.deadline();
-  if (d == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
-  return absl::FromChrono(d);
+// The job a KeyRef names and its (key, part), validated.
+absl::StatusOr<Job*> FindRef(const kvstore::JobTable& table, const v1::KeyRef& ref,
+                             KeyId* id) {
+  if (ref.key().empty()) return absl::InvalidArgumentError("kvstore: ref.key is empty");
+  if (ref.part() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("kvstore: ref.part ", ref.part(),
+                                                   " is negative"));
+  }
+  *id = KeyId{ref.key(), ref.part()};
+  return table.Find(ref.job());
 }
 
 absl::StatusOr<std::vector<NDArray>> Values(
@@ -42,93 +54,140 @@ absl::StatusOr<std::vector<NDArray>> Values(
   return out;
 }
 
-}  // namespace
-
-KVStoreService::KVStoreService(kvstore::StoreOptions options) : store_(options) {}
-
-absl::Status KVStoreService::DoInit(const std::string& key, const NDArray& value) {
-  return store_.Init(key, value);
+absl::StatusOr<std::optional<DType>> PullDType(v1::DType dtype) {
+  if (dtype == v1::DTYPE_UNSPECIFIED) return std::optional<DType>();
+  MXGRID_ASSIGN_OR_RETURN(DType d, rpc::FromProtoDType(dtype));
+  return std::optional<DType>(d);
 }
 
-absl::StatusOr<NDArray> KVStoreService::DoPull(grpc::ServerContext* context,
-                                               const std::string& key, int rank,
-                                               v1::DType dtype) {
-  MXGRID_ASSIGN_OR_RETURN(kvstore::Store::KeyMeta meta, store_.Meta(key));
-  if (dtype != v1::DTYPE_UNSPECIFIED) {
-    MXGRID_ASSIGN_OR_RETURN(meta.dtype, rpc::FromProtoDType(dtype));
-  }
-  MXGRID_ASSIGN_OR_RETURN(NDArray out, NDArray::Empty(meta.shape, Context::Cpu(), meta.dtype));
-  // Waits in slices so that a cancelled call frees its thread instead of waiting for a round
-  // that may never complete.
-  const absl::Time deadline = Deadline(*context);
-  while (true) {
-    const absl::Time slice = std::min(deadline, absl::Now() + kCancelPoll);
-    absl::Status s = store_.Pull(key, rank, out, slice);
-    if (s.code() != absl::StatusCode::kDeadlineExceeded) {
-      MXGRID_RETURN_IF_ERROR(s);
-      return out;
+absl::StatusOr<NDArray> DoPull(grpc::ServerContext* context, const kvstore::JobTable& table,
+                               const v1::KeyRef& ref, v1::DType dtype) {
+  KeyId id;
+  MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(table, ref, &id));
+  MXGRID_ASSIGN_OR_RETURN(std::optional<DType> want, PullDType(dtype));
+  return job->Pull(id, ref.rank(), want, Wait(context));
+}
+
+v1::KVMode Mode(bool sync) { return sync ? v1::KV_MODE_SYNC : v1::KV_MODE_ASYNC; }
+
+}  // namespace
+
+KVStoreService::KVStoreService(kvstore::JobTable* table, kvstore::Snapshotter* snapshotter)
+    : table_(table), snapshotter_(snapshotter) {}
+
+grpc::Status KVStoreService::JoinJob(grpc::ServerContext*, const v1::JoinJobRequest* request,
+                                     v1::JoinJobResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    kvstore::JoinRequest join;
+    join.job = request->job();
+    join.rank = request->rank();
+    join.num_workers = request->num_workers();
+    if (request->mode() == v1::KV_MODE_SYNC) join.sync = true;
+    if (request->mode() == v1::KV_MODE_ASYNC) join.sync = false;
+    if (request->mode() != v1::KV_MODE_UNSPECIFIED && !join.sync.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("kvstore: unknown mode ", request->mode()));
     }
-    if (context->IsCancelled()) return absl::CancelledError("the client cancelled the pull");
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("pull of key ", Quoted(key), " by rank ", rank,
-                       " timed out waiting for the other workers' pushes"));
-    }
-  }
+    join.heartbeat_timeout = absl::Milliseconds(request->heartbeat_timeout_ms());
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Join(join));
+    const kvstore::JobInfo info = job->Info();
+    response->set_num_workers(info.options.num_workers);
+    response->set_mode(Mode(info.options.sync));
+    response->set_heartbeat_timeout_ms(
+        info.options.heartbeat_timeout == absl::InfiniteDuration()
+            ? 0
+            : absl::ToInt64Milliseconds(info.options.heartbeat_timeout));
+    response->set_restored_round(info.restored_round);
+    response->set_restored_keys(info.restored_keys);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status KVStoreService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                                       v1::HeartbeatResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(int active, job->Heartbeat(request->rank()));
+    response->set_active_workers(active);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status KVStoreService::LeaveJob(grpc::ServerContext*, const v1::LeaveJobRequest* request,
+                                      v1::LeaveJobResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    return job->Leave(request->rank());
+  }());
+}
+
+grpc::Status KVStoreService::Barrier(grpc::ServerContext* context,
+                                     const v1::BarrierRequest* request, v1::BarrierResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    return job->Barrier(request->rank(), Wait(context));
+  }());
 }
 
 grpc::Status KVStoreService::Init(grpc::ServerContext*, const v1::InitRequest* request,
-                                  v1::InitResponse*) {
+                                  v1::InitResponse* response) {
   return ToGrpc([&]() -> absl::Status {
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
     absl::StatusOr<NDArray> value = rpc::FromProto(request->value(), Context::Cpu());
     if (!value.ok()) return Annotate(value.status(), "value");
-    return DoInit(request->key(), *value);
+    MXGRID_ASSIGN_OR_RETURN(bool restored,
+                            job->Init(id, request->ref().rank(), request->index(), *value));
+    response->set_restored(restored);
+    return absl::OkStatus();
   }());
 }
 
 grpc::Status KVStoreService::InitStream(grpc::ServerContext*,
                                         grpc::ServerReader<v1::InitStreamRequest>* reader,
-                                        v1::InitResponse*) {
+                                        v1::InitResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    std::string key;
-    bool first = true;
-    rpc::ChunkAssembler value(Context::Cpu());
-    v1::InitStreamRequest request;
-    while (reader->Read(&request)) {
-      if (first) key = request.key();
-      first = false;
-      MXGRID_RETURN_IF_ERROR(value.Add(request.chunk()));
+    v1::InitStreamRequest first;
+    if (!reader->Read(&first)) {
+      return absl::InvalidArgumentError("InitStream received no messages");
     }
-    if (first) return absl::InvalidArgumentError("InitStream received no messages");
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, first.ref(), &id));
+    rpc::ChunkAssembler value(Context::Cpu());
+    MXGRID_RETURN_IF_ERROR(value.Add(first.chunk()));
+    v1::InitStreamRequest request;
+    while (reader->Read(&request)) MXGRID_RETURN_IF_ERROR(value.Add(request.chunk()));
     MXGRID_ASSIGN_OR_RETURN(NDArray array, value.Finish());
-    return DoInit(key, array);
+    MXGRID_ASSIGN_OR_RETURN(bool restored,
+                            job->Init(id, first.ref().rank(), first.index(), array));
+    response->set_restored(restored);
+    return absl::OkStatus();
   }());
 }
 
-grpc::Status KVStoreService::Push(grpc::ServerContext*, const v1::PushRequest* request,
+grpc::Status KVStoreService::Push(grpc::ServerContext* context, const v1::PushRequest* request,
                                   v1::PushResponse*) {
   return ToGrpc([&]() -> absl::Status {
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
     MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, Values(request->values()));
-    return store_.Push(request->key(), request->rank(), values);
+    return job->Push(id, request->ref().rank(), values, Wait(context));
   }());
 }
 
-grpc::Status KVStoreService::PushStream(grpc::ServerContext*,
+grpc::Status KVStoreService::PushStream(grpc::ServerContext* context,
                                         grpc::ServerReader<v1::PushStreamRequest>* reader,
                                         v1::PushResponse*) {
   return ToGrpc([&]() -> absl::Status {
-    std::string key;
-    int rank = 0;
-    bool first = true;
+    v1::PushStreamRequest request;
+    if (!reader->Read(&request)) {
+      return absl::InvalidArgumentError("PushStream received no messages");
+    }
+    const v1::KeyRef ref = request.ref();
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, ref, &id));
     std::vector<NDArray> values;
     std::optional<rpc::ChunkAssembler> current;
-    v1::PushStreamRequest request;
-    while (reader->Read(&request)) {
-      if (first) {
-        key = request.key();
-        rank = request.rank();
-      }
-      first = false;
+    do {
       if (request.chunk().has_meta() && current) {  // the next value of the list begins
         MXGRID_ASSIGN_OR_RETURN(NDArray done, current->Finish());
         values.push_back(std::move(done));
@@ -136,11 +195,10 @@ grpc::Status KVStoreService::PushStream(grpc::ServerContext*,
       }
       if (!current) current.emplace(Context::Cpu());
       MXGRID_RETURN_IF_ERROR(current->Add(request.chunk()));
-    }
-    if (first) return absl::InvalidArgumentError("PushStream received no messages");
+    } while (reader->Read(&request));
     MXGRID_ASSIGN_OR_RETURN(NDArray last, current->Finish());
     values.push_back(std::move(last));
-    return store_.Push(key, rank, values);
+    return job->Push(id, ref.rank(), values, Wait(context));
   }());
 }
 
@@ -148,7 +206,7 @@ grpc::Status KVStoreService::Pull(grpc::ServerContext* context, const v1::PullRe
                                   v1::PullResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(NDArray out,
-                            DoPull(context, request->key(), request->rank(), request->dtype()));
+                            DoPull(context, *table_, request->ref(), request->dtype()));
     return rpc::ToProto(out, response->mutable_value());
   }());
 }
@@ -164,7 +222,7 @@ grpc::Status KVStoreService::PullStream(grpc::ServerContext* context,
                                    ? rpc::kDefaultChunkBytes
                                    : static_cast<size_t>(request->chunk_bytes());
     MXGRID_ASSIGN_OR_RETURN(NDArray out,
-                            DoPull(context, request->key(), request->rank(), request->dtype()));
+                            DoPull(context, *table_, request->ref(), request->dtype()));
     v1::PullStreamResponse response;
     return rpc::ForEachChunk(out, chunk_bytes, [&](const v1::TensorChunk& chunk) {
       *response.mutable_chunk() = chunk;
@@ -178,10 +236,12 @@ grpc::Status KVStoreService::PushPull(grpc::ServerContext* context,
                                       const v1::PushPullRequest* request,
                                       v1::PullResponse* response) {
   return ToGrpc([&]() -> absl::Status {
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
     MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, Values(request->values()));
-    MXGRID_RETURN_IF_ERROR(store_.Push(request->key(), request->rank(), values));
+    MXGRID_RETURN_IF_ERROR(job->Push(id, request->ref().rank(), values, Wait(context)));
     MXGRID_ASSIGN_OR_RETURN(NDArray out,
-                            DoPull(context, request->key(), request->rank(), request->dtype()));
+                            DoPull(context, *table_, request->ref(), request->dtype()));
     return rpc::ToProto(out, response->mutable_value());
   }());
 }
@@ -189,18 +249,106 @@ grpc::Status KVStoreService::PushPull(grpc::ServerContext* context,
 grpc::Status KVStoreService::SetOptimizer(grpc::ServerContext*,
                                           const v1::SetOptimizerRequest* request,
                                           v1::SetOptimizerResponse*) {
-  const std::map<std::string, std::string> params(request->params().begin(),
-                                                  request->params().end());
-  return ToGrpc(store_.SetOptimizer(request->name(), params));
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    const std::map<std::string, std::string> params(request->params().begin(),
+                                                    request->params().end());
+    return job->SetOptimizer(request->rank(), request->name(), params);
+  }());
 }
 
-grpc::Status KVStoreService::ListKeys(grpc::ServerContext*, const v1::ListKeysRequest*,
+grpc::Status KVStoreService::GetOptimizerStates(grpc::ServerContext*,
+                                                const v1::GetOptimizerStatesRequest* request,
+                                                grpc::ServerWriter<v1::OptimizerState>* writer) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<Job::KeyOptimizerState> states,
+                            job->GetOptimizerStates());
+    for (const Job::KeyOptimizerState& s : states) {
+      v1::OptimizerState out;
+      out.set_key(s.id.key);
+      out.set_part(s.id.part);
+      out.set_index(s.index);
+      out.set_update_count(s.state.update_count);
+      for (const NDArray& a : s.state.arrays) {
+        MXGRID_RETURN_IF_ERROR(rpc::ToProto(a, out.add_arrays()));
+      }
+      if (!writer->Write(out)) return absl::UnavailableError("the client went away");
+    }
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status KVStoreService::SetOptimizerStates(
+    grpc::ServerContext*, grpc::ServerReader<v1::SetOptimizerStatesRequest>* reader,
+    v1::SetOptimizerStatesResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    v1::SetOptimizerStatesRequest request;
+    if (!reader->Read(&request)) {
+      return absl::InvalidArgumentError("SetOptimizerStates received no messages");
+    }
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request.job()));
+    int n = 0;
+    do {
+      if (!request.has_state()) continue;
+      const v1::OptimizerState& in = request.state();
+      Job::KeyOptimizerState s;
+      s.id = KeyId{in.key(), in.part()};
+      s.index = in.index();
+      s.state.update_count = in.update_count();
+      for (int i = 0; i < in.arrays_size(); ++i) {
+        absl::StatusOr<NDArray> a = rpc::FromProto(in.arrays(i), Context::Cpu());
+        if (!a.ok()) {
+          return Annotate(a.status(), absl::StrCat("state ", n, " arrays[", i, "]"));
+        }
+        s.state.arrays.push_back(*std::move(a));
+      }
+      absl::Status st = job->SetOptimizerState(s);
+      if (!st.ok()) return Annotate(st, absl::StrCat("state ", n));
+      ++n;
+    } while (reader->Read(&request));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status KVStoreService::Snapshot(grpc::ServerContext*, const v1::SnapshotRequest*,
+                                      v1::SnapshotResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    if (snapshotter_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "kvstore: this shard runs without --state_dir; start it with one to snapshot");
+    }
+    MXGRID_ASSIGN_OR_RETURN(kvstore::SnapshotFile file, snapshotter_->SnapshotNow());
+    response->set_path(file.path);
+    response->set_bytes(file.bytes);
+    response->set_jobs(file.jobs);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status KVStoreService::ListKeys(grpc::ServerContext*, const v1::ListKeysRequest* request,
                                       v1::ListKeysResponse* response) {
-  for (const std::string& key : store_.Keys()) response->add_keys(key);
-  response->set_num_workers(store_.options().num_workers);
-  response->set_sync(store_.options().sync);
-  response->set_bytes_in_use(store_.BytesInUse());
-  return grpc::Status::OK;
+  return ToGrpc([&]() -> absl::Status {
+    response->set_bytes_in_use(table_->BytesInUse());
+    response->set_num_workers(table_->options().num_workers);
+    response->set_mode(Mode(table_->options().sync));
+    response->set_dead_rank(-1);
+    if (request->job().empty()) {
+      for (const std::string& name : table_->Names()) response->add_jobs(name);
+      return absl::OkStatus();
+    }
+    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    const kvstore::JobInfo info = job->Info();
+    for (const std::string& key : info.keys) response->add_keys(key);
+    response->set_num_workers(info.options.num_workers);
+    response->set_mode(Mode(info.options.sync));
+    for (int r : info.active_ranks) response->add_active_ranks(r);
+    for (int r : info.left_ranks) response->add_left_ranks(r);
+    response->set_dead_rank(info.dead_rank);
+    response->set_round(info.round);
+    response->set_restored_round(info.restored_round);
+    return absl::OkStatus();
+  }());
 }
 
 }  // namespace mxgrid::services

@@ -1,19 +1,22 @@
-// mxgrid.v1.KVStore (proto/mxgrid/v1/kvstore.proto) over libs/kvstore's Store: thin handlers
-// that decode, call the store once and encode. One service is one shard.
+// mxgrid.v1.KVStore (proto/mxgrid/v1/kvstore.proto, whose header is the contract) over
+// libs/kvstore's JobTable: thin handlers that decode, call one job method and encode. One
+// service is one shard.
 //
-// Pulls honour the call's deadline and give up when the client cancels. Besides the store the
-// service keeps each key's shape and dtype from its Init, so that a pull knows what to return.
+// Every waiting call (Barrier, Pull, a Push over the run-ahead bound) honours the call's
+// deadline and gives up when the client cancels (polled every 100 ms).
+//
+//   kvstore::JobTable table({.num_workers = 2});
+//   KVStoreService service(&table, /*snapshotter=*/nullptr);
 //
 // Thread-safety: thread-safe (gRPC calls handlers concurrently).
 #ifndef MXGRID_SERVICES_KVSTORE_KVSTORE_SERVICE_H_
 #define MXGRID_SERVICES_KVSTORE_KVSTORE_SERVICE_H_
 
-#include <string>
+#include <optional>
 
 #include "absl/status/statusor.h"
-#include "libs/base/dtype.h"
-#include "libs/base/shape.h"
-#include "libs/kvstore/store.h"
+#include "libs/kvstore/job_table.h"
+#include "libs/kvstore/snapshot_dir.h"
 #include "libs/tensor/ndarray.h"
 #include "proto/mxgrid/v1/kvstore.grpc.pb.h"
 
@@ -21,9 +24,18 @@ namespace mxgrid::services {
 
 class KVStoreService final : public v1::KVStore::Service {
  public:
-  // REQUIRES: options.num_workers >= 1.
-  explicit KVStoreService(kvstore::StoreOptions options);
+  // `table` must outlive the service; `snapshotter` may be null (no --state_dir: Snapshot is
+  // FAILED_PRECONDITION), else it must outlive the service.
+  KVStoreService(kvstore::JobTable* table, kvstore::Snapshotter* snapshotter);
 
+  grpc::Status JoinJob(grpc::ServerContext* context, const v1::JoinJobRequest* request,
+                       v1::JoinJobResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
+  grpc::Status LeaveJob(grpc::ServerContext* context, const v1::LeaveJobRequest* request,
+                        v1::LeaveJobResponse* response) override;
+  grpc::Status Barrier(grpc::ServerContext* context, const v1::BarrierRequest* request,
+                       v1::BarrierResponse* response) override;
   grpc::Status Init(grpc::ServerContext* context, const v1::InitRequest* request,
                     v1::InitResponse* response) override;
   grpc::Status InitStream(grpc::ServerContext* context,
@@ -42,20 +54,20 @@ class KVStoreService final : public v1::KVStore::Service {
                         v1::PullResponse* response) override;
   grpc::Status SetOptimizer(grpc::ServerContext* context, const v1::SetOptimizerRequest* request,
                             v1::SetOptimizerResponse* response) override;
+  grpc::Status GetOptimizerStates(grpc::ServerContext* context,
+                                  const v1::GetOptimizerStatesRequest* request,
+                                  grpc::ServerWriter<v1::OptimizerState>* writer) override;
+  grpc::Status SetOptimizerStates(grpc::ServerContext* context,
+                                  grpc::ServerReader<v1::SetOptimizerStatesRequest>* reader,
+                                  v1::SetOptimizerStatesResponse* response) override;
+  grpc::Status Snapshot(grpc::ServerContext* context, const v1::SnapshotRequest* request,
+                        v1::SnapshotResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const v1::ListKeysRequest* request,
                         v1::ListKeysResponse* response) override;
 
-  // The store, for metrics (BytesInUse) and tests.
-  const kvstore::Store& store() const { return store_; }
-
  private:
-  absl::Status DoInit(const std::string& key, const tensor::NDArray& value);
-  // Pulls `key` for `rank` into a new CPU array of the key's shape and `dtype` (the key's own
-  // for DTYPE_UNSPECIFIED), waiting until the call's deadline or its cancellation.
-  absl::StatusOr<tensor::NDArray> DoPull(grpc::ServerContext* context, const std::string& key,
-                                         int rank, v1::DType dtype);
-
-  kvstore::Store store_;  // thread-safe
+  kvstore::JobTable* const table_;
+  kvstore::Snapshotter* const snapshotter_;
 };
 
 }  // namespace mxgrid::services

@@ -1,0 +1,232 @@
+// Job: one training job on a parameter-server shard (MXNet's KVStoreDistServer, generalized
+// to named jobs with membership), free of gRPC. The semantics are those of
+// proto/mxgrid/v1/kvstore.proto's header comment; mxgrid-kvstore's handlers call one method
+// per RPC (JobTable, job_table.h, finds the job).
+//
+//   Job job("mnist", {.num_workers = 2, .sync = true});
+//   MXGRID_RETURN_IF_ERROR(job.Join(0));
+//   MXGRID_ASSIGN_OR_RETURN(bool restored, job.Init({"3", 0}, 0, /*index=*/3, weight));
+//   MXGRID_RETURN_IF_ERROR(job.Push({"3", 0}, 0, {grad}, wait));  // returns at once
+//   MXGRID_ASSIGN_OR_RETURN(NDArray w, job.Pull({"3", 0}, 0, std::nullopt, wait));  // waits
+//
+// Members. Rank r is kNotJoined until Join(r), then kJoined until Leave(r) makes it kLeft
+// (Join again makes it kJoined, counting from the next round). Rounds and barriers wait for
+// every rank that has not left, joined or not yet. Every call of a rank refreshes its
+// last-seen time (a not-joined rank counts from the job's creation); a rank other than kLeft
+// silent for longer than heartbeat_timeout is dead: the job is aborted and every waiting and
+// later call ends with ABORTED naming it. A rank waiting inside a call is not silent.
+//
+// Keys are (text, part), opaque here. A key is an int key when its text is an int's
+// canonical decimal text, else a string key; one job holds one kind (FailedPrecondition).
+// Each key has its own optimizer state slot (parts of one key have different shapes).
+//
+// Sync rounds: a rank's n-th push of a key goes to the key's round n; round n is applied
+// (optimizer update, or overwrite without an optimizer) once every rank that has not left
+// has pushed to it. A push that would put its rank more than max_rounds_ahead rounds ahead of
+// the slowest such rank waits, then fails with ResourceExhausted. Pull waits until the rounds
+// its rank pushed to are applied.
+//
+// Waits end at WaitOptions::deadline (DeadlineExceeded; a bounded push ResourceExhausted),
+// when WaitOptions::cancelled() says so (Cancelled; polled every 100 ms), or when the job is
+// aborted (Aborted).
+//
+// Consistency: all engine work on a key's arrays is pushed under the job's lock, so the
+// engine runs it in lock order; a pull's copy follows the update of every round it waited
+// for.
+//
+// Thread-safety: every method is thread-safe.
+#ifndef MXGRID_LIBS_KVSTORE_JOB_H_
+#define MXGRID_LIBS_KVSTORE_JOB_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "libs/base/mutex.h"
+#include "libs/kvstore/optimizer.h"
+#include "libs/kvstore/snapshot.h"
+#include "libs/tensor/ndarray.h"
+
+namespace mxgrid::kvstore {
+
+struct JobOptions {
+  // Ranks 0..num_workers-1. >= 1.
+  int num_workers = 1;
+  // true: sync rounds; false: async (each push applied at once).
+  bool sync = true;
+  // A rank silent for longer is dead. InfiniteDuration: never.
+  absl::Duration heartbeat_timeout = absl::Seconds(30);
+  // Sync rounds a rank may run ahead of the slowest rank on a key; <= 0: unbounded.
+  int max_rounds_ahead = 4;
+};
+
+// How a waiting call may end early.
+struct WaitOptions {
+  absl::Time deadline = absl::InfiniteFuture();
+  // Polled while waiting; true ends the wait with Cancelled. May be empty.
+  std::function<bool()> cancelled;
+};
+
+struct KeyId {
+  std::string key;
+  int part = 0;
+  bool operator<(const KeyId& o) const { return key != o.key ? key < o.key : part < o.part; }
+};
+
+enum class MemberState { kNotJoined, kJoined, kLeft };
+
+// What ListKeys reports.
+struct JobInfo {
+  JobOptions options;
+  std::vector<std::string> keys;  // init order, each text once
+  std::vector<int> active_ranks;  // joined, not left
+  std::vector<int> left_ranks;
+  int dead_rank = -1;
+  int64_t round = 0;           // least applied rounds over the keys
+  int64_t restored_round = 0;  // 0: not restored
+  int restored_keys = 0;
+  int64_t bytes_in_use = 0;
+};
+
+class Job {
+ public:
+  // REQUIRES: options.num_workers >= 1.
+  Job(std::string name, JobOptions options);
+  // A job holding `snapshot`'s keys, values and optimizer (members all kNotJoined; push
+  // counters at each key's applied rounds). InvalidArgument for an inconsistent snapshot.
+  static absl::StatusOr<std::unique_ptr<Job>> Restore(const JobSnapshot& snapshot,
+                                                      JobOptions options);
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+  ~Job();
+
+  const std::string& name() const { return name_; }
+  const JobOptions& options() const { return options_; }
+
+  // ---- membership (job.cc) ----
+  // InvalidArgument rank out of range; Aborted.
+  absl::Status Join(int rank);
+  // The number of active ranks. InvalidArgument; FailedPrecondition not joined; Aborted.
+  absl::StatusOr<int> Heartbeat(int rank);
+  // Idempotent; completes the rounds and barriers that now have every remaining rank.
+  // InvalidArgument rank out of range.
+  absl::Status Leave(int rank);
+  // The n-th call of each rank forms barrier n. InvalidArgument; FailedPrecondition;
+  // Aborted; DeadlineExceeded; Cancelled.
+  absl::Status Barrier(int rank, const WaitOptions& wait);
+  // Aborts the job now (as a dead rank would), e.g. when the reaper finds one.
+  // Returns true when some rank was found dead (and the job aborted) at `now`.
+  bool CheckLiveness(absl::Time now);
+  // The Aborted status of an aborted job; OK otherwise.
+  absl::Status aborted() const;
+
+  // ---- keys (job_keys.cc) ----
+  // kv.init from `rank`; true when the key was restored from a snapshot (value kept).
+  absl::StatusOr<bool> Init(const KeyId& id, int rank, int index, const tensor::NDArray& value);
+  absl::Status Push(const KeyId& id, int rank, absl::Span<const tensor::NDArray> values,
+                    const WaitOptions& wait);
+  // A new CPU array of the key's shape in `dtype` (the key's own when unset).
+  absl::StatusOr<tensor::NDArray> Pull(const KeyId& id, int rank, std::optional<DType> dtype,
+                                       const WaitOptions& wait);
+  absl::Status SetOptimizer(int rank, absl::string_view name,
+                            const std::map<std::string, std::string>& params);
+  struct KeyOptimizerState {
+    KeyId id;
+    int index = 0;  // the key's optimizer index from Init
+    OptimizerIndexState state;
+  };
+  // FailedPrecondition no optimizer set.
+  absl::StatusOr<std::vector<KeyOptimizerState>> GetOptimizerStates() const;
+  // NotFound unknown key; FailedPrecondition no optimizer; InvalidArgument unlike the
+  // optimizer's state for the key's weight.
+  absl::Status SetOptimizerState(const KeyOptimizerState& state);
+
+  JobInfo Info() const;
+  int64_t BytesInUse() const;
+  // Least applied rounds over the keys (0 without keys).
+  int64_t Round() const;
+  // A consistent copy of the keys, values and optimizer state (values copied through the
+  // engine under the lock, waited for outside it).
+  absl::StatusOr<JobSnapshot> Capture() const;
+
+ private:
+  struct Member {
+    MemberState state = MemberState::kNotJoined;
+    absl::Time last_seen;
+    int64_t barriers = 0;  // Barrier calls made
+  };
+  // The sum of the pushes received for one sync round of one key.
+  struct PendingRound {
+    tensor::NDArray total;  // none until the first push of the round
+    int pushes = 0;
+  };
+  struct Entry {
+    tensor::NDArray stored;  // on the CPU
+    int index = 0;           // the client's optimizer index
+    int slot = 0;            // this job's optimizer state slot
+    int64_t applied_rounds = 0;
+    std::vector<int64_t> pushes_by_rank;  // sync: pushes received from each rank
+    std::deque<PendingRound> pending;            // sync: rounds applied_rounds, +1, ...
+    absl::Status apply_status;            // of the latest applied round
+    bool restored = false;                // from a snapshot, not yet re-initialized by rank 0
+  };
+
+  // Validates `rank`, refreshes its last-seen time, and fails for an aborted job or (when
+  // `need_joined`) a rank that is not kJoined.
+  absl::Status Enter(int rank, bool need_joined) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Aborts with the first dead rank at `now`; the Aborted status if aborted.
+  absl::Status CheckAliveLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits until `done()` (evaluated under mu_) or the wait ends; refreshes `rank`'s
+  // last-seen time while waiting. `what` describes the wait for DeadlineExceeded.
+  absl::Status WaitLocked(int rank, const WaitOptions& wait, const std::function<bool()>& done,
+                          const std::function<std::string()>& what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Counts(int rank) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return members_[rank].state != MemberState::kLeft;
+  }
+  int ActiveCount() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Barriers completed: the least calls over the ranks that have not left.
+  int64_t BarriersDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::StatusOr<Entry*> FindEntry(const KeyId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Least pushes over the ranks that have not left (entry's slowest rank).
+  int64_t SlowestPushes(const Entry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies the complete rounds at the front of entry->pending; the first error.
+  absl::Status ApplyCompleteRounds(Entry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Apply(Entry* entry, const tensor::NDArray& total)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddKey(const KeyId& id, int index, tensor::NDArray stored)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string name_;
+  const JobOptions options_;
+  mutable base::Mutex mu_;
+  base::CondVar changed_{&mu_};  // rounds applied, barriers, leaves, joins, abort
+  std::vector<Member> members_ ABSL_GUARDED_BY(mu_);
+  absl::Status aborted_ ABSL_GUARDED_BY(mu_);
+  int dead_rank_ ABSL_GUARDED_BY(mu_) = -1;
+  std::map<KeyId, Entry> entries_ ABSL_GUARDED_BY(mu_);  // nodes are stable
+  std::vector<KeyId> init_order_ ABSL_GUARDED_BY(mu_);
+  int key_kind_ ABSL_GUARDED_BY(mu_) = 0;  // 0 none yet, 1 int keys, 2 string keys
+  int64_t bytes_in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<Optimizer> optimizer_ ABSL_GUARDED_BY(mu_);  // null: overwrite
+  // False for a restored job until its first Join: ranks are not silent before any rejoined.
+  bool liveness_started_ ABSL_GUARDED_BY(mu_) = true;
+  int64_t restored_round_ ABSL_GUARDED_BY(mu_) = 0;
+  int restored_keys_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace mxgrid::kvstore
+
+#endif  // MXGRID_LIBS_KVSTORE_JOB_H_

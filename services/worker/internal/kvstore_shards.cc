@@ -1,0 +1,286 @@
+// GrpcShardConnection: unary calls through the callback API, large values through chunk
+// stream reactors (kvstore_streams.h).
+#include "services/worker/internal/kvstore_shards.h"
+
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "libs/base/status_macros.h"
+#include "services/worker/internal/kvstore_streams.h"
+
+namespace mxgrid::services::internal {
+namespace {
+
+using kvstore::client::Done;
+using kvstore::client::JobInfo;
+using kvstore::client::KeyRef;
+using kvstore::client::Membership;
+using kvstore::client::Mode;
+using kvstore::client::PartState;
+using tensor::NDArray;
+
+v1::KVMode ToProto(Mode mode) {
+  switch (mode) {
+    case Mode::kSync:
+      return v1::KV_MODE_SYNC;
+    case Mode::kAsync:
+      return v1::KV_MODE_ASYNC;
+    case Mode::kUnspecified:
+      break;
+  }
+  return v1::KV_MODE_UNSPECIFIED;
+}
+
+Mode FromProto(v1::KVMode mode) {
+  switch (mode) {
+    case v1::KV_MODE_SYNC:
+      return Mode::kSync;
+    case v1::KV_MODE_ASYNC:
+      return Mode::kAsync;
+    default:
+      return Mode::kUnspecified;
+  }
+}
+
+}  // namespace
+
+void ToProto(const KeyRef& ref, v1::KeyRef* out) {
+  out->set_job(ref.job);
+  out->set_key(ref.key);
+  out->set_part(ref.part);
+  out->set_rank(ref.rank);
+}
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+GrpcShardConnection::Impl::Impl(std::string address, const ShardConnectionOptions& options)
+    : address(std::move(address)), options(options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // A restarted shard is found again quickly (the retries re-join it).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  channel = grpc::CreateCustomChannel(this->address, grpc::InsecureChannelCredentials(), args);
+  stub = v1::KVStore::NewStub(channel);
+}
+
+void GrpcShardConnection::Impl::Track(grpc::ClientContext* ctx, absl::Time deadline) {
+  ctx->set_deadline(absl::ToChronoTime(deadline));
+  base::MutexLock lock(&mu);
+  live.insert(ctx);
+}
+
+void GrpcShardConnection::Impl::Untrack(grpc::ClientContext* ctx) {
+  base::MutexLock lock(&mu);
+  live.erase(ctx);
+}
+
+void GrpcShardConnection::Impl::CancelAll() {
+  base::MutexLock lock(&mu);
+  for (grpc::ClientContext* ctx : live) ctx->TryCancel();
+}
+
+namespace {
+
+// One unary call: its context and messages live until the callback.
+template <typename Req, typename Resp>
+struct UnaryCall {
+  grpc::ClientContext ctx;
+  Req req;
+  Resp resp;
+};
+
+// Starts a unary call: `start(async, ctx, req, resp, callback)` calls the method on
+// v1::KVStore::Stub::async_interface; `then` gets the status and the response.
+template <typename Req, typename Resp, typename Start>
+void Unary(const std::shared_ptr<GrpcShardConnection::Impl>& impl, Start start, Req req,
+           absl::Time deadline, std::function<void(absl::Status, const Resp&)> then) {
+  auto call = std::make_shared<UnaryCall<Req, Resp>>();
+  call->req = std::move(req);
+  impl->Track(&call->ctx, deadline);
+  start(impl->stub->async(), &call->ctx, &call->req, &call->resp,
+        [impl, call, then = std::move(then)](grpc::Status s) {
+          impl->Untrack(&call->ctx);
+          then(FromGrpc(s), call->resp);
+        });
+}
+
+template <typename Resp>
+std::function<void(absl::Status, const Resp&)> StatusOnly(Done done) {
+  return [done = std::move(done)](absl::Status s, const Resp&) { done(std::move(s)); };
+}
+
+}  // namespace
+
+std::unique_ptr<GrpcShardConnection> GrpcShardConnection::Create(
+    const std::string& address, const ShardConnectionOptions& options) {
+  return std::unique_ptr<GrpcShardConnection>(
+      new GrpcShardConnection(std::make_shared<Impl>(address, options)));
+}
+
+GrpcShardConnection::~GrpcShardConnection() { impl_->CancelAll(); }
+
+const std::string& GrpcShardConnection::address() const { return impl_->address; }
+
+void GrpcShardConnection::CancelAll() { impl_->CancelAll(); }
+
+void GrpcShardConnection::JoinJob(const Membership& m, absl::Time deadline,
+                                  std::function<void(absl::StatusOr<JobInfo>)> done) {
+  v1::JoinJobRequest req;
+  req.set_job(m.job);
+  req.set_rank(m.rank);
+  req.set_num_workers(m.num_workers);
+  req.set_mode(ToProto(m.mode));
+  req.set_heartbeat_timeout_ms(absl::ToInt64Milliseconds(m.heartbeat_timeout));
+  Unary<v1::JoinJobRequest, v1::JoinJobResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->JoinJob(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      [done = std::move(done)](absl::Status s, const v1::JoinJobResponse& r) {
+        if (!s.ok()) return done(std::move(s));
+        done(JobInfo{.num_workers = r.num_workers(),
+                     .mode = FromProto(r.mode()),
+                     .heartbeat_timeout = absl::Milliseconds(r.heartbeat_timeout_ms()),
+                     .restored_round = r.restored_round(),
+                     .restored_keys = r.restored_keys()});
+      });
+}
+
+void GrpcShardConnection::Heartbeat(const std::string& job, int rank, absl::Time deadline,
+                                    Done done) {
+  v1::HeartbeatRequest req;
+  req.set_job(job);
+  req.set_rank(rank);
+  Unary<v1::HeartbeatRequest, v1::HeartbeatResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Heartbeat(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      StatusOnly<v1::HeartbeatResponse>(std::move(done)));
+}
+
+void GrpcShardConnection::LeaveJob(const std::string& job, int rank, absl::Time deadline,
+                                   Done done) {
+  v1::LeaveJobRequest req;
+  req.set_job(job);
+  req.set_rank(rank);
+  Unary<v1::LeaveJobRequest, v1::LeaveJobResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->LeaveJob(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      StatusOnly<v1::LeaveJobResponse>(std::move(done)));
+}
+
+void GrpcShardConnection::Barrier(const std::string& job, int rank, absl::Time deadline,
+                                  Done done) {
+  v1::BarrierRequest req;
+  req.set_job(job);
+  req.set_rank(rank);
+  Unary<v1::BarrierRequest, v1::BarrierResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Barrier(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      StatusOnly<v1::BarrierResponse>(std::move(done)));
+}
+
+void GrpcShardConnection::Init(const KeyRef& ref, int index, const NDArray& value,
+                               absl::Time deadline, Done done) {
+  if (value.nbytes() > impl_->options.max_unary_bytes) {
+    v1::InitStreamRequest first;
+    ToProto(ref, first.mutable_ref());
+    first.set_index(index);
+    StartInitStream(impl_, std::move(first), value, deadline, std::move(done));
+    return;
+  }
+  v1::InitRequest req;
+  ToProto(ref, req.mutable_ref());
+  req.set_index(index);
+  EncodeTensor(value, req.mutable_value());
+  Unary<v1::InitRequest, v1::InitResponse>(impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Init(c, q, r, std::move(cb)); },
+                                           std::move(req), deadline,
+                                           StatusOnly<v1::InitResponse>(std::move(done)));
+}
+
+void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
+                               Done done) {
+  if (value.nbytes() > impl_->options.max_unary_bytes) {
+    v1::PushStreamRequest first;
+    ToProto(ref, first.mutable_ref());
+    StartPushStream(impl_, std::move(first), value, deadline, std::move(done));
+    return;
+  }
+  v1::PushRequest req;
+  ToProto(ref, req.mutable_ref());
+  EncodeTensor(value, req.add_values());
+  Unary<v1::PushRequest, v1::PushResponse>(impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
+                                           std::move(req), deadline,
+                                           StatusOnly<v1::PushResponse>(std::move(done)));
+}
+
+void GrpcShardConnection::Pull(const KeyRef& ref, const NDArray& out, absl::Time deadline,
+                               Done done) {
+  if (out.nbytes() > impl_->options.max_unary_bytes) {
+    v1::PullStreamRequest req;
+    ToProto(ref, req.mutable_ref());
+    req.set_dtype(rpc::ToProtoDType(out.dtype()));
+    req.set_chunk_bytes(static_cast<int64_t>(rpc::kDefaultChunkBytes));
+    StartPullStream(impl_, std::move(req), out, deadline, std::move(done));
+    return;
+  }
+  v1::PullRequest req;
+  ToProto(ref, req.mutable_ref());
+  req.set_dtype(rpc::ToProtoDType(out.dtype()));
+  Unary<v1::PullRequest, v1::PullResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Pull(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
+        if (!s.ok()) return done(std::move(s));
+        done(DecodeTensorInto(r.value(), out));
+      });
+}
+
+void GrpcShardConnection::SetOptimizer(const std::string& job, int rank,
+                                       const std::string& name,
+                                       const std::map<std::string, std::string>& params,
+                                       absl::Time deadline, Done done) {
+  v1::SetOptimizerRequest req;
+  req.set_job(job);
+  req.set_rank(rank);
+  req.set_name(name);
+  for (const auto& [k, v] : params) (*req.mutable_params())[k] = v;
+  Unary<v1::SetOptimizerRequest, v1::SetOptimizerResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->SetOptimizer(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      StatusOnly<v1::SetOptimizerResponse>(std::move(done)));
+}
+
+void GrpcShardConnection::GetOptimizerStates(
+    const std::string& job, absl::Time deadline,
+    std::function<void(absl::StatusOr<std::vector<PartState>>)> done) {
+  v1::GetOptimizerStatesRequest req;
+  req.set_job(job);
+  StartGetOptimizerStates(impl_, std::move(req), deadline, std::move(done));
+}
+
+void GrpcShardConnection::SetOptimizerStates(const std::string& job,
+                                             std::vector<PartState> states, absl::Time deadline,
+                                             Done done) {
+  if (states.empty()) return done(absl::OkStatus());
+  std::vector<v1::SetOptimizerStatesRequest> requests;
+  for (const PartState& s : states) {
+    v1::SetOptimizerStatesRequest r;
+    if (requests.empty()) r.set_job(job);
+    v1::OptimizerState* state = r.mutable_state();
+    state->set_key(s.key);
+    state->set_part(s.part);
+    state->set_index(s.index);
+    state->set_update_count(s.update_count);
+    for (const NDArray& a : s.arrays) EncodeTensor(a, state->add_arrays());
+    requests.push_back(std::move(r));
+  }
+  StartSetOptimizerStates(impl_, std::move(requests), deadline, std::move(done));
+}
+
+}  // namespace mxgrid::services::internal
