@@ -1,7 +1,7 @@
 // mxgrid-worker: the compute worker (mxgrid.v1.Worker) — NDArrays by handle in sessions,
 // imperative operators on the dependency engine, executors bound from the compiler's plans
-// and the local KVStore. Without --compiler it serves mxgrid.v1.Compiler itself and plans
-// in-process.
+// and the local KVStore; the parameter-server client of dist KVStores (--kvstore). Without
+// --compiler it serves mxgrid.v1.Compiler itself and plans in-process.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +52,15 @@ ABSL_FLAG(int, compute_nice, 10,
           "Nice value of the threads that run operators (-20..19; MXGRID_CPU_WORKER_NICE "
           "overrides): they yield the CPU to the threads that answer requests, so that one "
           "session's heavy operators do not delay another's calls. 0 disables.");
+ABSL_FLAG(std::string, kvstore, "",
+          "mxgrid-kvstore shards for dist_* KVStores whose KVCreate names none: host:port,"
+          "host:port,... in shard order, or one DNS name resolving to one address per shard "
+          "(a Kubernetes headless service; addresses sorted). The worker is the "
+          "parameter-server client: it pushes and pulls to the shards itself. Empty: dist "
+          "stores need KVCreateRequest.shards.");
+ABSL_FLAG(absl::Duration, kvstore_join_timeout, absl::Seconds(60),
+          "How long a dist KVCreate may take to join the job on every shard (retrying shards "
+          "that are not up yet).");
 ABSL_FLAG(size_t, op_cache_entries, 4096,
           "Parsed operators (name + attributes) kept for repeated imperative calls.");
 
@@ -127,6 +136,11 @@ int main(int argc, char** argv) {
   };
   worker.op_cache_entries = absl::GetFlag(FLAGS_op_cache_entries);
   worker.max_message_bytes = options.max_message_bytes;
+  if (const std::string shards = absl::GetFlag(FLAGS_kvstore); !shards.empty()) {
+    worker.kvstore_shards = {shards};
+  }
+  worker.shard_connection.max_message_bytes = options.max_message_bytes;
+  worker.kvstore_join_timeout = absl::GetFlag(FLAGS_kvstore_join_timeout);
   auto service =
       std::make_unique<mxgrid::services::WorkerService>(&mxgrid::ops::GlobalRegistry(), worker);
 

@@ -132,10 +132,16 @@ absl::StatusOr<std::vector<tensor::NDArray>> Session::Arrays(
 absl::Status Session::Free(absl::Span<const uint64_t> handles) {
   // Arrays are released outside the lock: the last reference may free memory.
   std::vector<tensor::NDArray> dropped;
+  std::vector<std::shared_ptr<SessionKVStore>> dropped_stores;
   absl::Status status;
   {
     base::MutexLock lock(&mu_);
     for (uint64_t h : handles) {
+      if (auto store = stores_.find(h); store != stores_.end()) {
+        dropped_stores.push_back(std::move(store->second));
+        stores_.erase(store);
+        continue;
+      }
       auto it = arrays_.find(h);
       if (it == arrays_.end()) {
         if (status.ok()) {
@@ -149,6 +155,7 @@ absl::Status Session::Free(absl::Span<const uint64_t> handles) {
     }
   }
   memory_->Release(static_cast<int64_t>(dropped.size()) * kHandleOverheadBytes);
+  for (const auto& store : dropped_stores) store->Close();  // dist: leaves the job
   return status;
 }
 
@@ -242,14 +249,23 @@ absl::Status Session::RemoveShmRegion(uint64_t id) {
   return absl::OkStatus();
 }
 
-uint64_t Session::AddStore(std::shared_ptr<kvstore::Store> store) {
+uint64_t Session::AddStore(std::shared_ptr<SessionKVStore> store) {
   base::MutexLock lock(&mu_);
   const uint64_t h = NextHandle();
   stores_.emplace(h, std::move(store));
   return h;
 }
 
-absl::StatusOr<std::shared_ptr<kvstore::Store>> Session::Store(uint64_t handle) const {
+void Session::CloseStores() {
+  std::vector<std::shared_ptr<SessionKVStore>> stores;
+  {
+    base::MutexLock lock(&mu_);
+    for (const auto& [h, store] : stores_) stores.push_back(store);
+  }
+  for (const auto& store : stores) store->Close();
+}
+
+absl::StatusOr<std::shared_ptr<SessionKVStore>> Session::Store(uint64_t handle) const {
   base::MutexLock lock(&mu_);
   auto it = stores_.find(handle);
   if (it == stores_.end()) {
@@ -285,8 +301,12 @@ SessionTable::~SessionTable() {
     base::MutexLock lock(&mu_);
     sessions.swap(sessions_);
   }
-  // Work the sessions queued and did not start is of no use once the server is gone.
-  for (auto& [id, session] : sessions) session->flow()->Cancel();
+  // Work the sessions queued and did not start is of no use once the server is gone; dist
+  // stores leave their jobs so that the other workers do not wait for this one.
+  for (auto& [id, session] : sessions) {
+    session->flow()->Cancel();
+    session->CloseStores();
+  }
 }
 
 std::shared_ptr<Session> SessionTable::Open(absl::Duration lease, std::string client) {
@@ -318,35 +338,41 @@ absl::StatusOr<std::shared_ptr<Session>> SessionTable::Find(const std::string& i
 }
 
 absl::Status SessionTable::Close(const std::string& id) {
-  std::shared_ptr<Session> dropped;
-  base::MutexLock lock(&mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) {
-    return absl::NotFoundError(absl::StrCat("no session ", Quoted(id), " on this worker"));
+  std::shared_ptr<Session> dropped;  // released after the lock
+  {
+    base::MutexLock lock(&mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) {
+      return absl::NotFoundError(absl::StrCat("no session ", Quoted(id), " on this worker"));
+    }
+    dropped = std::move(it->second);
+    sessions_.erase(it);
+    WatchReleased(*dropped);
+    dropped->flow()->Cancel();  // its queued work is of no use to anyone now
   }
-  dropped = std::move(it->second);  // released after the lock
-  sessions_.erase(it);
-  WatchReleased(*dropped);
-  dropped->flow()->Cancel();  // its queued work is of no use to anyone now
+  dropped->CloseStores();  // dist stores leave their jobs (outside the lock: it may block)
   spdlog::info("session {} closed", id);
   return absl::OkStatus();
 }
 
 int SessionTable::ReapExpired(absl::Time now) {
   std::vector<std::shared_ptr<Session>> dropped;  // released after the lock
-  base::MutexLock lock(&mu_);
-  for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (it->second->expiry() <= now) {
-      spdlog::info("session {} of {} expired; freeing its {} arrays", it->first,
-                 Quoted(it->second->client()), it->second->ListArrays().size());
-      WatchReleased(*it->second);
-      it->second->flow()->Cancel();
-      dropped.push_back(std::move(it->second));
-      it = sessions_.erase(it);
-    } else {
-      ++it;
+  {
+    base::MutexLock lock(&mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it->second->expiry() <= now) {
+        spdlog::info("session {} of {} expired; freeing its {} arrays", it->first,
+                   Quoted(it->second->client()), it->second->ListArrays().size());
+        WatchReleased(*it->second);
+        it->second->flow()->Cancel();
+        dropped.push_back(std::move(it->second));
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
+  for (const auto& session : dropped) session->CloseStores();  // dist: leave their jobs
   return static_cast<int>(dropped.size());
 }
 

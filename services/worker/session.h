@@ -43,6 +43,7 @@
 #include "libs/executor/executor.h"
 #include "libs/kvstore/optimizer.h"
 #include "libs/kvstore/store.h"
+#include "services/worker/session_kvstore.h"
 #include "libs/shm/region.h"
 #include "libs/tensor/ndarray.h"
 
@@ -78,6 +79,11 @@ struct BoundExecutor {
   base::Mutex mu;
   // Set by SetExecutorOptimizer; null until then.
   std::unique_ptr<kvstore::Optimizer> optimizer ABSL_GUARDED_BY(mu);
+  // Set by SetExecutorKVStore (which clears `optimizer`): Update pushes the gradient of
+  // each argument kv_args[i].first under key kv_args[i].second and pulls the stored value
+  // back into the argument.
+  std::shared_ptr<SessionKVStore> kvstore ABSL_GUARDED_BY(mu);
+  std::vector<std::pair<size_t, std::string>> kv_args ABSL_GUARDED_BY(mu);
 };
 
 class Session {
@@ -114,8 +120,8 @@ class Session {
   absl::StatusOr<tensor::NDArray> Array(uint64_t handle) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<tensor::NDArray>> Arrays(absl::Span<const uint64_t> handles) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Drops every known handle of `handles`; NotFound naming the first unknown one (the known
-  // ones are dropped all the same).
+  // Drops every known handle of `handles` (arrays, and stores, which are closed); NotFound
+  // naming the first unknown one (the known ones are dropped all the same).
   absl::Status Free(absl::Span<const uint64_t> handles) ABSL_LOCKS_EXCLUDED(mu_);
   // Every array with its handle, in handle order.
   std::vector<std::pair<uint64_t, tensor::NDArray>> ListArrays() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -129,9 +135,14 @@ class Session {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status FreeExecutor(uint64_t handle) ABSL_LOCKS_EXCLUDED(mu_);
 
-  uint64_t AddStore(std::shared_ptr<kvstore::Store> store) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::shared_ptr<kvstore::Store>> Store(uint64_t handle) const
+  uint64_t AddStore(std::shared_ptr<SessionKVStore> store) ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound for an unknown handle.
+  absl::StatusOr<std::shared_ptr<SessionKVStore>> Store(uint64_t handle) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Closes every store (dist stores leave their jobs; see SessionKVStore::Close). Called
+  // when the session is closed or expires, and by Free for a store's handle; blocks up to
+  // the stores' leave timeout.
+  void CloseStores() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Shared-memory regions (worker.proto RegisterShm) under worker-picked ids in the handle
   // space; each counts as a handle against the quota and its charge. The regions are
@@ -166,7 +177,7 @@ class Session {
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = kFirstWorkerHandle;
   std::map<uint64_t, tensor::NDArray> arrays_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<BoundExecutor>> executors_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, std::shared_ptr<kvstore::Store>> stores_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<SessionKVStore>> stores_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<const shm::Region>> regions_ ABSL_GUARDED_BY(mu_);
 };
 

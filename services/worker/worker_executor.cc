@@ -1,5 +1,6 @@
 // WorkerService: executors — Bind / SimpleBind with plans from the compiler service, then
 // Forward / Backward.
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -60,14 +61,23 @@ absl::StatusOr<std::vector<NDArray>> OptionalArrays(
   return out;
 }
 
-// Module.update(): one optimizer step for every argument with a gradient.
+// Module.update(): one optimizer step for every argument with a gradient, or through the
+// executor's KVStore (SetExecutorKVStore): each named argument's gradient pushed and the
+// stored value pulled back into it.
 absl::Status ApplyUpdate(BoundExecutor& bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(bound.mu) {
-  if (bound.optimizer == nullptr) {
-    return absl::FailedPreconditionError(
-        "update: no optimizer on this executor (call SetExecutorOptimizer first)");
-  }
   const std::vector<NDArray>& args = bound.exec->arg_arrays();
   const std::vector<NDArray>& grads = bound.exec->grad_arrays();
+  if (bound.kvstore != nullptr) {
+    for (const auto& [i, key] : bound.kv_args) {
+      MXGRID_RETURN_IF_ERROR(bound.kvstore->PushPull(key, grads[i], args[i]));
+    }
+    return absl::OkStatus();
+  }
+  if (bound.optimizer == nullptr) {
+    return absl::FailedPreconditionError(
+        "update: no optimizer on this executor (call SetExecutorOptimizer or "
+        "SetExecutorKVStore first)");
+  }
   int index = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (grads[i].is_none()) continue;
@@ -288,9 +298,10 @@ grpc::Status WorkerService::Forward(grpc::ServerContext* context,
       return absl::InvalidArgumentError("forward: update needs backward");
     }
     base::MutexLock lock(&bound->mu);
-    if (request->update() && bound->optimizer == nullptr) {
+    if (request->update() && bound->optimizer == nullptr && bound->kvstore == nullptr) {
       return absl::FailedPreconditionError(
-          "forward: update requested but the executor has no optimizer (SetExecutorOptimizer)");
+          "forward: update requested but the executor has no optimizer (SetExecutorOptimizer "
+          "or SetExecutorKVStore)");
     }
     MXGRID_RETURN_IF_ERROR(bound->exec->Forward(request->is_train(), inputs));
     if (request->backward()) MXGRID_RETURN_IF_ERROR(bound->exec->Backward({}));
@@ -347,6 +358,52 @@ grpc::Status WorkerService::SetExecutorOptimizer(grpc::ServerContext*,
       ++index;
     }
     bound->optimizer = std::move(optimizer);
+    bound->kvstore = nullptr;
+    bound->kv_args.clear();
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status WorkerService::SetExecutorKVStore(grpc::ServerContext*,
+                                               const v1::SetExecutorKVStoreRequest* request,
+                                               v1::SetExecutorKVStoreResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
+                            s->Executor(request->executor()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    base::MutexLock lock(&bound->mu);
+    const std::vector<std::string> names = bound->exec->symbol().ListArguments();
+    const std::vector<NDArray>& args = bound->exec->arg_arrays();
+    const std::vector<NDArray>& grads = bound->exec->grad_arrays();
+    // In argument order, so that every worker pushes the keys in the same order.
+    std::vector<std::pair<size_t, std::string>> kv_args;
+    for (const auto& [name, key] : request->keys()) {
+      const auto it = std::find(names.begin(), names.end(), name);
+      const size_t i = static_cast<size_t>(it - names.begin());
+      if (it == names.end() || grads[i].is_none()) {
+        return absl::NotFoundError(absl::StrCat(
+            "set_executor_kvstore: ", Quoted(name),
+            it == names.end() ? " is not an argument of the executor"
+                              : " has no gradient (grad_req 'null')"));
+      }
+      if (key.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("set_executor_kvstore: argument ", Quoted(name), " has an empty key"));
+      }
+      MXGRID_ASSIGN_OR_RETURN(auto meta, store->Meta(key));
+      if (meta.first != args[i].shape()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "set_executor_kvstore: key ", Quoted(key), " holds ", meta.first.ToString(),
+            ", argument ", Quoted(name), " is ", args[i].shape().ToString()));
+      }
+      kv_args.emplace_back(i, key);
+    }
+    std::sort(kv_args.begin(), kv_args.end());
+    bound->kv_args = std::move(kv_args);
+    bound->kvstore = std::move(store);
+    bound->optimizer = nullptr;
     return absl::OkStatus();
   }());
 }

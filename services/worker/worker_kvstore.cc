@@ -1,15 +1,18 @@
-// WorkerService: the 'local' / 'device' KVStore of a session (libs/kvstore/store.h with one
-// rank, each push applied at once), aggregating arrays from any of the worker's devices.
+// WorkerService: KVStores of a session (session_kvstore.h) — the worker's 'local' / 'device'
+// store, or a 'dist_*' store whose pushes and pulls go from this worker to the mxgrid-kvstore
+// shards (worker_kvstore_dist.cc creates those).
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "libs/base/quote.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
-#include "libs/kvstore/store.h"
 #include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
@@ -21,39 +24,31 @@ namespace {
 
 using tensor::NDArray;
 
-// The sum of `values` in a new array on the CPU (values may live on any device).
-absl::StatusOr<NDArray> Sum(const std::vector<NDArray>& values) {
-  MXGRID_ASSIGN_OR_RETURN(NDArray total, values[0].CopyTo(Context::Cpu()));
-  for (size_t i = 1; i < values.size(); ++i) {
-    NDArray v = values[i];
-    if (v.context() != total.context()) {
-      MXGRID_ASSIGN_OR_RETURN(v, v.CopyTo(Context::Cpu()));
-    }
-    MXGRID_RETURN_IF_ERROR(tensor::AddInPlace(total, v));
-  }
-  return total;
-}
-
-bool OnOneDevice(const std::vector<NDArray>& values) {
-  for (const NDArray& v : values) {
-    if (v.context() != values[0].context()) return false;
-  }
-  return true;
+absl::Time Deadline(const grpc::ServerContext* context) {
+  return absl::FromChrono(context->deadline());
 }
 
 }  // namespace
 
-grpc::Status WorkerService::KVCreate(grpc::ServerContext*, const v1::KVCreateRequest* request,
+grpc::Status WorkerService::KVCreate(grpc::ServerContext* context,
+                                     const v1::KVCreateRequest* request,
                                      v1::KVCreateResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
-    if (request->type() != "local" && request->type() != "device") {
+    std::shared_ptr<SessionKVStore> store;
+    if (absl::StrContains(request->type(), "dist")) {
+      MXGRID_ASSIGN_OR_RETURN(store, CreateDistStore(context, *request, response));
+    } else if (request->type() == "local" || request->type() == "device") {
+      store = SessionKVStore::Local(request->type());
+      response->set_rank(0);
+      response->set_num_workers(1);
+    } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          "a worker hosts kvstores of type 'local' or 'device', not ", Quoted(request->type()),
-          " (dist_* stores are the mxgrid-kvstore service)"));
+          "kvstore type ", Quoted(request->type()),
+          " is unknown: use 'local', 'device' or a dist type ('dist_sync', 'dist_async', "
+          "'dist_device_sync')"));
     }
-    auto store = std::make_shared<kvstore::Store>(kvstore::StoreOptions{1, /*sync=*/false});
     response->set_store(s->AddStore(std::move(store)));
     return absl::OkStatus();
   }());
@@ -65,16 +60,17 @@ grpc::Status WorkerService::KVInit(grpc::ServerContext* context, const v1::KVIni
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
-    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    std::vector<std::pair<std::string, NDArray>> pairs;
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values_size() != 1) {
         return absl::InvalidArgumentError(
             absl::StrCat("kvstore init: key ", Quoted(pair.key()), " needs exactly one value"));
       }
       MXGRID_ASSIGN_OR_RETURN(NDArray value, s->Array(pair.values(0)));
-      MXGRID_RETURN_IF_ERROR(store->Init(pair.key(), value));
+      pairs.emplace_back(pair.key(), std::move(value));
     }
-    return absl::OkStatus();
+    return store->Init(pairs, Deadline(context));
   }());
 }
 
@@ -84,7 +80,7 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPus
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
-    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values().empty()) {
         return absl::InvalidArgumentError(
@@ -92,27 +88,26 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPus
       }
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, s->Arrays(pair.values()));
       if (!request->return_merged()) {
-        // The store sums values of one device itself; values from several devices are
-        // gathered on the CPU first (MXNet's local store reduces on one device too).
-        if (OnOneDevice(values)) {
-          MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), /*rank=*/0, values));
-        } else {
-          MXGRID_ASSIGN_OR_RETURN(NDArray merged, Sum(values));
-          MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), /*rank=*/0, {merged}));
-        }
+        MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), values));
         continue;
       }
-      // Push checks values against the key; here the client's updater gets them.
-      MXGRID_ASSIGN_OR_RETURN(kvstore::Store::KeyMeta meta, store->Meta(pair.key()));
+      if (store->dist() != nullptr) {
+        return absl::FailedPreconditionError(
+            "kvstore push: return_merged (a client-side updater) needs a local store; a dist "
+            "store's updates run on the shards (set_optimizer)");
+      }
+      // The client's updater gets the sum and the stored value.
+      MXGRID_ASSIGN_OR_RETURN(auto meta, store->Meta(pair.key()));
       for (const NDArray& v : values) {
-        if (v.shape() != meta.shape || v.dtype() != meta.dtype) {
+        if (v.shape() != meta.first || v.dtype() != meta.second) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "kvstore push: key ", Quoted(pair.key()), " holds ", meta.shape.ToString(), " ",
-              DTypeName(meta.dtype), ", got ", v.shape().ToString(), " ", DTypeName(v.dtype())));
+              "kvstore push: key ", Quoted(pair.key()), " holds ", meta.first.ToString(), " ",
+              DTypeName(meta.second), ", got ", v.shape().ToString(), " ",
+              DTypeName(v.dtype())));
         }
       }
-      MXGRID_ASSIGN_OR_RETURN(NDArray merged, Sum(values));
-      MXGRID_ASSIGN_OR_RETURN(NDArray stored, store->Value(pair.key()));
+      MXGRID_ASSIGN_OR_RETURN(NDArray merged, SumOnCpu(values));
+      MXGRID_ASSIGN_OR_RETURN(NDArray stored, store->LocalValue(pair.key()));
       v1::KVPushResponse::Merged* out = response->add_merged();
       MXGRID_ASSIGN_OR_RETURN(uint64_t mh, s->AddArray(0, merged));
       internal::ToProto(mh, merged, out->mutable_merged());
@@ -129,28 +124,76 @@ grpc::Status WorkerService::KVPull(grpc::ServerContext* context, const v1::KVPul
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
-    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
-    const absl::Time deadline = absl::FromChrono(context->deadline());
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
     for (const v1::KVPair& pair : request->pairs()) {
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outs, s->Arrays(pair.values()));
-      for (const NDArray& out : outs) {
-        MXGRID_RETURN_IF_ERROR(store->Pull(pair.key(), /*rank=*/0, out, deadline));
-      }
+      MXGRID_RETURN_IF_ERROR(store->Pull(pair.key(), outs, Deadline(context)));
     }
     return absl::OkStatus();
   }());
 }
 
-grpc::Status WorkerService::KVSetOptimizer(grpc::ServerContext*,
+grpc::Status WorkerService::KVSetOptimizer(grpc::ServerContext* context,
                                            const v1::KVSetOptimizerRequest* request,
                                            v1::KVSetOptimizerResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
-    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Store> store, s->Store(request->store()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
     const std::map<std::string, std::string> params(request->params().begin(),
                                                     request->params().end());
-    return store->SetOptimizer(request->name(), params);
+    return store->SetOptimizer(request->name(), params, Deadline(context));
+  }());
+}
+
+grpc::Status WorkerService::KVBarrier(grpc::ServerContext* context,
+                                      const v1::KVBarrierRequest* request,
+                                      v1::KVBarrierResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    return store->Barrier(Deadline(context));
+  }());
+}
+
+grpc::Status WorkerService::KVGetOptimizerStates(grpc::ServerContext* context,
+                                                 const v1::KVGetOptimizerStatesRequest* request,
+                                                 v1::KVGetOptimizerStatesResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    MXGRID_ASSIGN_OR_RETURN(auto named, store->GetOptimizerStates(Deadline(context)));
+    std::vector<NDArray> arrays;
+    for (const auto& [name, array] : named) arrays.push_back(array);
+    MXGRID_ASSIGN_OR_RETURN(std::vector<uint64_t> handles,
+                            s->AddArrays(std::vector<uint64_t>(arrays.size(), 0), arrays));
+    for (size_t i = 0; i < named.size(); ++i) {
+      response->add_names(named[i].first);
+      internal::ToProto(handles[i], arrays[i], response->add_arrays());
+    }
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status WorkerService::KVSetOptimizerStates(grpc::ServerContext* context,
+                                                 const v1::KVSetOptimizerStatesRequest* request,
+                                                 v1::KVSetOptimizerStatesResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    if (request->names_size() != request->arrays_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kvstore optimizer states: ", request->names_size(), " names but ",
+          request->arrays_size(), " arrays (give one handle per name)"));
+    }
+    std::vector<std::pair<std::string, NDArray>> named;
+    for (int i = 0; i < request->names_size(); ++i) {
+      MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->arrays(i)));
+      named.emplace_back(request->names(i), std::move(a));
+    }
+    return store->SetOptimizerStates(named, Deadline(context));
   }());
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "grpcpp/channel.h"
 #include "libs/base/lru_cache.h"
@@ -20,6 +21,7 @@
 #include "proto/mxgrid/v1/compiler.grpc.pb.h"
 #include "proto/mxgrid/v1/worker.grpc.pb.h"
 #include "services/common/gauges.h"
+#include "services/worker/internal/kvstore_shards.h"
 #include "services/worker/session.h"
 
 namespace mxgrid::services {
@@ -32,6 +34,14 @@ struct WorkerOptions {
   size_t op_cache_entries = 4096;
   // The server's message limit: DownloadStream chunks stay below it.
   int max_message_bytes = 64 << 20;
+  // mxgrid-kvstore shards of dist_* stores whose KVCreate names none (--kvstore): host:port
+  // entries, each possibly a comma-separated list (internal::ResolveShardAddresses).
+  std::vector<std::string> kvstore_shards;
+  // The channels to the shards.
+  internal::ShardConnectionOptions shard_connection;
+  // How long KVCreate may take to join a dist store's job on every shard (within the
+  // caller's own deadline).
+  absl::Duration kvstore_join_timeout = absl::Seconds(60);
 };
 
 class WorkerService final : public v1::Worker::Service {
@@ -122,6 +132,17 @@ class WorkerService final : public v1::Worker::Service {
   grpc::Status KVSetOptimizer(grpc::ServerContext* context,
                               const v1::KVSetOptimizerRequest* request,
                               v1::KVSetOptimizerResponse* response) override;
+  grpc::Status KVBarrier(grpc::ServerContext* context, const v1::KVBarrierRequest* request,
+                         v1::KVBarrierResponse* response) override;
+  grpc::Status KVGetOptimizerStates(grpc::ServerContext* context,
+                                    const v1::KVGetOptimizerStatesRequest* request,
+                                    v1::KVGetOptimizerStatesResponse* response) override;
+  grpc::Status KVSetOptimizerStates(grpc::ServerContext* context,
+                                    const v1::KVSetOptimizerStatesRequest* request,
+                                    v1::KVSetOptimizerStatesResponse* response) override;
+  grpc::Status SetExecutorKVStore(grpc::ServerContext* context,
+                                  const v1::SetExecutorKVStoreRequest* request,
+                                  v1::SetExecutorKVStoreResponse* response) override;
 
  private:
   // One imperative call on `session` (Invoke, and each call of a batch).
@@ -136,6 +157,10 @@ class WorkerService final : public v1::Worker::Service {
   // A plan for `request` from the compiler (or in-process without one).
   absl::StatusOr<graph::Plan> GetPlan(grpc::ServerContext* context,
                                       const v1::MakePlanRequest& request, bool* cached);
+  // A dist_* store for `request` (worker_kvstore_dist.cc): joins the job on every shard.
+  absl::StatusOr<std::shared_ptr<SessionKVStore>> CreateDistStore(
+      grpc::ServerContext* context, const v1::KVCreateRequest& request,
+      v1::KVCreateResponse* response);
   // Registers a new executor (and its outputs, and with `register_bound` its arguments,
   // gradients and auxiliary states) in the session and describes it.
   absl::Status AddExecutor(Session& session, std::unique_ptr<executor::Executor> exec,

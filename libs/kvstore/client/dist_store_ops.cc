@@ -21,8 +21,8 @@ absl::StatusOr<NDArray> SumOnCpu(absl::Span<const NDArray> values) {
   MXGRID_ASSIGN_OR_RETURN(NDArray total, values[0].CopyTo(Context::Cpu()));
   for (size_t i = 1; i < values.size(); ++i) {
     NDArray v = values[i];
-    if (!v.context().is_cpu()) {
-      MXGRID_ASSIGN_OR_RETURN(v, v.CopyTo(Context::Cpu()));
+    if (v.context() != total.context()) {
+      MXGRID_ASSIGN_OR_RETURN(v, v.CopyTo(total.context()));
     }
     MXGRID_RETURN_IF_ERROR(tensor::AddInPlace(total, v));
   }
@@ -59,7 +59,7 @@ absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> v
     }
   }
   NDArray merged = values[0];
-  if (values.size() > 1 || !merged.context().is_cpu()) {
+  if (values.size() > 1 || merged.context() != Context::Cpu()) {
     MXGRID_ASSIGN_OR_RETURN(merged, SumOnCpu(values));
   }
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(merged, k->meta.parts));
