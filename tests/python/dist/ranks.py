@@ -20,8 +20,8 @@ OUT = sys.argv[2]
 ARGS = sys.argv[3:]
 
 
-def write(rank, **values):
-    with open(os.path.join(OUT, "rank%d.json" % rank), "w") as f:
+def write(rank_, **values):
+    with open(os.path.join(OUT, "rank%d.json" % rank_), "w") as f:
         json.dump(values, f)
 
 
