@@ -26,7 +26,9 @@ as MXNet's tutorials write a training loop) gets the same single round trip: whe
 optimizer runs on the executor and the batch is on the worker, ``forward_backward`` only
 records the step, ``update`` adds the update to it, and ``update_metric`` (or anything else
 that touches the executor: ``get_outputs``, ``get_params``, another ``forward``...) sends it
-as one Forward. As with MXNet's asynchronous engine, an error of the step is then raised by
+as one Forward. With a dist store ``update`` itself sends the step (the other ranks' sync
+rounds wait for this rank's push, which MXNet also starts at update()), and the outputs'
+values it brings back serve the following ``update_metric``. As with MXNet's asynchronous engine, an error of the step is then raised by
 the call that sends it.
 
 ``fit`` prints a progress bar per epoch on stderr (redrawn in place on a terminal, one line
@@ -382,6 +384,8 @@ class Module(BaseModule):
         self._output_names = symbol.list_outputs()
         self._executor = None
         self._step = None  # _DeferredStep: forward_backward (+ update) not yet sent
+        # (batch, output values) of a step a dist store's update() sent, for update_metric.
+        self._sent = None
         self._data_shapes = None
         self._label_shapes = None
         self._grad_req = None
@@ -767,6 +771,7 @@ class Module(BaseModule):
     def forward(self, data_batch, is_train=None):
         """Loads the batch into the executor's inputs and runs the forward pass."""
         assert self.binded and self.params_initialized
+        self._sent = None
         if is_train is None:
             is_train = self.for_training
         inputs = self._batch_inputs(data_batch)
@@ -780,6 +785,7 @@ class Module(BaseModule):
         caller then takes the separate steps)."""
         if not self._on_executor:
             return False
+        self._sent = None
         inputs = self._batch_inputs(data_batch)
         if not all(isinstance(v, nd.NDArray) for v in inputs.values()) or \
                 not self._shapes_match(inputs):
@@ -800,6 +806,7 @@ class Module(BaseModule):
         """forward(is_train=True) + backward(); deferred (see the module doc) when the
         optimizer runs on the executor and the batch is on the worker."""
         assert self.binded and self.params_initialized
+        self._sent = None
         executor = self._exec  # sends an earlier deferred step
         if self._on_executor and executor is not None:
             inputs = self._batch_inputs(data_batch)
@@ -833,6 +840,11 @@ class Module(BaseModule):
             return
         if self._step is not None and not self._step.update:
             self._step.update = True  # sent with the deferred step
+            if self._dist():
+                # The other ranks' rounds wait for this rank's push: send the step now, as
+                # MXNet pushes at update(), with the outputs' values for update_metric.
+                batch = self._step.batch
+                self._sent = (batch, self._send_step(return_values=True))
             return
         if self._on_executor:
             self._exec._update()
@@ -858,7 +870,12 @@ class Module(BaseModule):
         with a deferred step, its values come back with it)."""
         host = _host_metric(eval_metric)
         step = self._step
-        if step is not None:
+        sent, self._sent = self._sent, None
+        if step is None and sent is not None and host:  # the step update() sent
+            batch, outputs = sent
+            if labels is batch.label and getattr(batch, "host_label", None):
+                labels = batch.host_label
+        elif step is not None:
             if labels is step.batch.label and getattr(step.batch, "host_label", None):
                 labels = step.batch.host_label  # the same values, already on the client
             values = self._send_step(return_values=host)

@@ -100,17 +100,75 @@ def train_sync():
         {"learning_rate": 0.01}
     mod.init_optimizer(kvstore=kv, optimizer=name, optimizer_params=params)
     saved = {}
+    metric = mx.metric.create("acc")
     for step in range(steps):
         lo = step * global_batch + kv.rank * local
         batch = mx.io.DataBatch(data=[mx.nd.array(x[lo:lo + local])],
                                 label=[mx.nd.array(y[lo:lo + local])])
         mod.forward_backward(batch)
         mod.update()
+        mod.update_metric(metric, batch.label)
         args, _ = mod.get_params()
         for n, v in args.items():
             saved["s%d/%s" % (step, n)] = v.asnumpy()
     np.savez(os.path.join(OUT, "rank%d.npz" % kv.rank), **saved)
-    write(kv.rank, num_workers=kv.num_workers, rescale_grad=mod._optimizer.rescale_grad)
+    write(kv.rank, num_workers=kv.num_workers, rescale_grad=mod._optimizer.rescale_grad,
+          metric=metric.get_name_value(), examples=metric.num_inst)
+
+
+def _sgd_module(kv, local, init=None, load=None):
+    """The small MLP bound for ``local`` rows, SGD momentum on the store ``kv``; its
+    parameters from ``init`` or from checkpoint ``load`` = (prefix, epoch) with the
+    optimizer state."""
+    if load is not None:
+        mod = mx.mod.Module.load(load[0], load[1], load_optimizer_states=True,
+                                 context=mx.cpu())
+    else:
+        mod = mx.mod.Module(_mlp(), context=mx.cpu())
+    mod.bind(data_shapes=[("data", (local, 64))], label_shapes=[("softmax_label", (local,))])
+    if init is not None:
+        mod.init_params(arg_params=init)
+    mod.init_optimizer(kvstore=kv, optimizer="sgd",
+                       optimizer_params={"learning_rate": 0.1, "momentum": 0.9})
+    return mod
+
+
+def module_checkpoint():
+    """Job A trains 3 sync steps; rank 0 saves a checkpoint with the optimizer state (from
+    the shards); job B loads it (Module.load(load_optimizer_states=True)); one more step of
+    the same batch in both jobs must give the same weights (the momentum was restored)."""
+    kv_a = mx.kv.create("dist_sync")
+    local = 16
+    x, y = _digits()
+    net = _mlp()
+    arg_shapes, _, _ = net.infer_shape(data=(local, 64))
+    rng = np.random.RandomState(1)
+    init = {n: mx.nd.array(rng.normal(0, 0.1, s).astype(np.float32))
+            for n, s in zip(net.list_arguments(), arg_shapes) if n not in ("data",
+                                                                           "softmax_label")}
+
+    def batch(step):
+        lo = step * 2 * local + kv_a.rank * local
+        return mx.io.DataBatch(data=[mx.nd.array(x[lo:lo + local])],
+                               label=[mx.nd.array(y[lo:lo + local])])
+    mod_a = _sgd_module(kv_a, local, init=init)
+    for step in range(3):
+        mod_a.forward_backward(batch(step))
+        mod_a.update()
+    prefix = os.path.join(OUT, "ckpt")
+    if kv_a.rank == 0:
+        mod_a.save_checkpoint(prefix, 3, save_optimizer_states=True)
+    kv_a._barrier()
+    os.environ["MXGRID_JOB"] += "-b"
+    kv_b = mx.kv.create("dist_sync")
+    mod_b = _sgd_module(kv_b, local, load=(prefix, 3))
+    for mod in (mod_a, mod_b):
+        mod.forward_backward(batch(3))
+        mod.update()
+    wa, wb = mod_a.get_params()[0], mod_b.get_params()[0]
+    diff = max(float(np.abs(wa[n].asnumpy() - wb[n].asnumpy()).max()) for n in wa)
+    states = sorted(mx.nd.load(prefix + "-0003.states")) if kv_a.rank == 0 else []
+    write(kv_a.rank, max_diff=diff, states=states)
 
 
 def train_async():
@@ -209,5 +267,6 @@ def unequal():
 
 if __name__ == "__main__":
     {"hang": hang, "init": init_every_rank, "train_sync": train_sync,
-     "train_async": train_async, "states": optimizer_states, "killed": killed_worker,
+     "train_async": train_async, "states": optimizer_states,
+     "module_checkpoint": module_checkpoint, "killed": killed_worker,
      "unequal": unequal}[sys.argv[1]]()

@@ -67,6 +67,9 @@ def test_sync_training_equals_one_worker_with_twice_the_batch(cluster, tmp_path,
     two.wait_ok()
     assert one.result(0)["rescale_grad"] == pytest.approx(1.0 / global_batch)
     assert two.result(0)["rescale_grad"] == pytest.approx(1.0 / global_batch)
+    # update_metric after update (the values the update's step brought back): every example.
+    assert one.result(0)["examples"] == steps * global_batch
+    assert two.result(1)["examples"] == steps * global_batch // 2
     w1 = _weights(tmp_path / "one" / "rank0.npz")
     w2 = [_weights(tmp_path / "two" / ("rank%d.npz" % r)) for r in (0, 1)]
     assert set(w1) == set(w2[0]) == set(w2[1]) and len(w1) == steps * 4
@@ -102,6 +105,18 @@ def test_optimizer_states_save_and_load(cluster, tmp_path):
     assert len(mom) == 1, sorted(saved)
     np.testing.assert_allclose(saved[mom[0]], [-0.2] * 4, rtol=1e-5)
     assert any(k.startswith("v/") for k in saved), sorted(saved)
+
+
+def test_module_checkpoint_with_optimizer_states(cluster, tmp_path):
+    """save_checkpoint(save_optimizer_states=True) of a dist Module and Module.load(...,
+    load_optimizer_states=True) into a new job: the next step matches the original job's
+    (it would not with the momentum reset)."""
+    res = dh.run_ok(cluster, "module_checkpoint", tmp_path, dh.new_job("ckpt"), 2, timeout=60)
+    names = res[0]["states"]
+    assert names and all(n.split("/")[0] in ("fc1_weight", "fc1_bias", "fc2_weight",
+                                              "fc2_bias") for n in names), names
+    for r in (0, 1):
+        assert res[r]["max_diff"] < 1e-6, res[r]
 
 
 def test_unequal_batch_counts_finish(cluster, tmp_path):
