@@ -54,8 +54,11 @@ def _push_pull(mx, kv, num_arrays, total_bytes, iters, base_key):
     keys = list(range(base_key, base_key + num_arrays))
     grads = [mx.nd.ones((n,)) for _ in keys]
     outs = [mx.nd.zeros((n,)) for _ in keys]
+    tic = time.perf_counter()
     kv.init(keys, [mx.nd.zeros((n,)) for _ in keys])
-    times = []
+    mx.nd.waitall()
+    init_s = time.perf_counter() - tic
+    times, phases = [], []
     for i in range(iters + 2):  # two warm-up iterations
         for g in grads:  # MXNet's dist push sends the array itself and pulls into it
             g[:] = 1
@@ -63,10 +66,19 @@ def _push_pull(mx, kv, num_arrays, total_bytes, iters, base_key):
         kv._barrier()
         tic = time.perf_counter()
         kv.push(keys, grads)
+        pushed = time.perf_counter()
         kv.pull(keys, out=outs)
+        pulled = time.perf_counter()
         mx.nd.waitall()
         if i >= 2:
             times.append(time.perf_counter() - tic)
+            phases.append((pushed - tic, pulled - pushed, tic + times[-1] - pulled))
+    if kv.rank == 0:  # where an iteration's time goes (the push / pull calls, the wait)
+        p = sorted(phases, key=sum)[len(phases) // 2]
+        sys.stderr.write("%d arrays: init %.2f s; median iteration %.1f ms = push call %.1f + "
+                         "pull call %.1f + wait %.1f ms\n" % (
+                             num_arrays, init_s, sum(p) * 1e3, p[0] * 1e3, p[1] * 1e3,
+                             p[2] * 1e3))
     for o in (outs[0], outs[-1]):  # no optimizer: the stored value is the sum of the pushes
         got = o.asnumpy()
         if not np.all(got == kv.num_workers):
