@@ -75,7 +75,10 @@ def test_first_failure_is_the_exit_status_and_stops_the_rest(tmp_path):
     assert all(_refused(a) for a in _addresses(proc.stderr))
 
 
-def test_sigterm_tears_the_job_down(tmp_path):
+@pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 128 + signal.SIGTERM),
+                                           (signal.SIGINT, 130)])
+def test_signal_tears_the_job_down(tmp_path, signum, status):
+    """SIGTERM, or Ctrl-C (SIGINT), to the launcher stops the commands and the servers."""
     proc = subprocess.Popen([sys.executable, LAUNCH, "-n", "1", "-s", "1", "--grace", "3",
                              "--log-dir", str(tmp_path), sys.executable, "-c",
                              "import time; print('up', flush=True); time.sleep(120)"],
@@ -83,10 +86,10 @@ def test_sigterm_tears_the_job_down(tmp_path):
                             text=True)
     try:
         assert proc.stdout.readline().strip() == "[rank 0] up"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert proc.returncode == status, err
     assert all(_refused(a) for a in _addresses(err))
