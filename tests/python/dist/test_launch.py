@@ -93,3 +93,33 @@ def test_signal_tears_the_job_down(tmp_path, signum, status):
             proc.kill()
     assert proc.returncode == status, err
     assert all(_refused(a) for a in _addresses(err))
+
+
+RESUME = """
+import mxgrid as mx
+kv = mx.kv.create("dist_sync")
+kv.set_optimizer(mx.optimizer.SGD(learning_rate=1.0, rescale_grad=1.0))
+kv.init("w", mx.nd.zeros((3,)))
+out = mx.nd.zeros((3,))
+kv.pull("w", out=out)
+before = out.asnumpy()[0]
+kv.push("w", mx.nd.ones((3,)))
+kv.pull("w", out=out)
+print("restored_round=%d before=%g after=%g" % (kv.restored_round, before, out.asnumpy()[0]))
+"""
+
+
+def test_state_dir_resumes_the_job(tmp_path):
+    """--state-dir: the shards snapshot at teardown (SIGTERM); a second launch with the same
+    directory and job resumes from the stored weights, as the store reports."""
+    state = str(tmp_path / "state")
+    runs = []
+    for i in range(2):
+        proc = _launch(["-n", "1", "-s", "2", "--job", "resume", "--state-dir", state,
+                        "--log-dir", str(tmp_path / ("logs%d" % i)), sys.executable, "-c",
+                        RESUME])
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        runs.append(proc.stdout.strip())
+    assert runs[0] == "[rank 0] restored_round=0 before=0 after=-1", runs
+    assert runs[1] == "[rank 0] restored_round=1 before=-1 after=-2", runs
+    assert sorted(os.listdir(state)) == ["shard0", "shard1"]
