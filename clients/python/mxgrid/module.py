@@ -28,8 +28,8 @@ records the step, ``update`` adds the update to it, and ``update_metric`` (or an
 that touches the executor: ``get_outputs``, ``get_params``, another ``forward``...) sends it
 as one Forward. With a dist store ``update`` itself sends the step (the other ranks' sync
 rounds wait for this rank's push, which MXNet also starts at update()), and the outputs'
-values it brings back serve the following ``update_metric``. As with MXNet's asynchronous engine, an error of the step is then raised by
-the call that sends it.
+values it brings back serve the following ``update_metric``. As with MXNet's asynchronous
+engine, an error of the step is then raised by the call that sends it.
 
 ``fit`` prints a progress bar per epoch on stderr (redrawn in place on a terminal, one line
 per epoch otherwise; ``progress_bar=False`` turns it off) and logs MXNet's lines
@@ -681,6 +681,10 @@ class Module(BaseModule):
         if optimizer.lr_mult or optimizer.wd_mult:
             warnings.warn("lr_mult / wd_mult are not applied by the kvstore servers' "
                           "optimizer", stacklevel=3)
+        if optimizer.wd:
+            warnings.warn("wd=%s is applied by the kvstore servers to every parameter, "
+                          "biases included (MXNet exempts parameters not named *_weight or "
+                          "*_gamma)" % optimizer.wd, stacklevel=3)
         kv.set_optimizer(optimizer)
         names = list(self._param_names)
         weights = [self._exec.arg_dict[n] for n in names]
