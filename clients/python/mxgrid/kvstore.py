@@ -111,7 +111,7 @@ class KVStore:
         self._conn = conn = connection.get()
         self._updater = None
         self._optimizer = None
-        self._dist = "dist" in kv_type
+        self._dist = "dist" in kv_type.lower()
         req = pb.worker.KVCreateRequest(session=conn.session, type=kv_type)
         if self._dist:
             req.job = os.environ.get("MXGRID_JOB", "").strip() or "default"
@@ -264,8 +264,8 @@ def create(name="local"):
     if not isinstance(name, str):
         raise TypeError("name must be a string")
     lower = name.lower()
-    if "dist" in lower:
-        return KVStore(lower)
+    if "dist" in lower:  # matched lower-cased, as MXNet; kv.type is the name as given
+        return KVStore(name)
     if lower in ("local", "device") or lower.startswith("local_"):
         return KVStore("device" if lower == "device" else "local")
     raise ValueError("unknown kvstore type %s" % name)

@@ -650,7 +650,7 @@ class Module(BaseModule):
         self._kvstore = kv
         self._update_names = [n for n in self._param_names
                               if self._exec.grad_dict.get(n) is not None]
-        if "dist" in kv.type:
+        if "dist" in kv.type.lower():
             # The optimizer runs on the shards; the executor pushes and pulls through the
             # store, so a step is still one round trip (see _install_dist_kvstore).
             self._install_dist_kvstore()
@@ -701,7 +701,7 @@ class Module(BaseModule):
             keys={n: n for n in self._update_names}))
 
     def _dist(self):
-        return self._kvstore is not None and "dist" in self._kvstore.type
+        return self._kvstore is not None and "dist" in self._kvstore.type.lower()
 
     def save_optimizer_states(self, fname):
         """Writes the optimizer state: a dist store's, from the shards (MXNet's Module with
@@ -745,7 +745,7 @@ class Module(BaseModule):
     def _resync_kvstore(self):
         """After parameters change under an installed optimizer: a fresh local store holds
         the new weights (optimizer state such as momentum starts over)."""
-        if self._kvstore is None or "dist" in self._kvstore.type or self._on_executor:
+        if self._kvstore is None or "dist" in self._kvstore.type.lower() or self._on_executor:
             return
         self._kvstore = kvs.create(self._kvstore.type)
         self._install_kvstore()
