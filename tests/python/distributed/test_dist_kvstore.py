@@ -159,7 +159,7 @@ def test_launch_trains_digits(tmp_path):
     env = dh.base_env()
     proc = subprocess.run(
         [sys.executable, os.path.join(dh.ROOT, "tools", "launch"), "-n", "2", "-s", "2",
-         "--log-dir", str(tmp_path), sys.executable,
+         "--log-dir", str(tmp_path), "python",  # the virtualenv's, first on the PATH
          os.path.join(dh.ROOT, "examples", "train_digits.py"), "--kv-store", "dist_sync"],
         env=env, capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
