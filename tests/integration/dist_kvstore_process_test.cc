@@ -356,5 +356,42 @@ TEST(DistKVStoreTest, ExecutorUpdateGoesThroughTheShardsOptimizer) {
   }
 }
 
+// save_optimizer_states / load_optimizer_states for a dist store (states from the shards) and
+// a local store (the worker's optimizer): SGD momentum after one step, named
+// "<key>/<part>/<i>" and "<key>/<part>/count"; loading them back restores the momentum.
+TEST(DistKVStoreTest, OptimizerStatesRoundTrip) {
+  auto cluster = Cluster::Start(1, 1);
+  ASSERT_NE(cluster, nullptr);
+  for (const char* type : {"dist_sync", "local"}) {
+    SCOPED_TRACE(type);
+    auto w = cluster->Client(0);
+    EXPECT_OK(w->CreateStore({.type = type, .job = "states", .num_workers = 1}));
+    v1::KVGetOptimizerStatesResponse states;
+    EXPECT_EQ(w->GetOptimizerStates(&states).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);  // no optimizer yet
+    EXPECT_OK(w->Init({{"4", Put(*w, {2}, {1, 1})}}));
+    EXPECT_OK(w->SetOptimizer("sgd", {{"learning_rate", "0.5"}, {"momentum", "0.9"}}));
+    EXPECT_OK(w->Push("4", {Put(*w, {2}, {1, 2})}));
+    const uint64_t out = Put(*w, {2}, {0, 0});
+    EXPECT_OK(w->Pull("4", {out}));
+    EXPECT_THAT(Get(*w, out), ElementsAre(0.5f, 0.0f));  // mom = -0.5 g; w += mom
+    states.Clear();
+    EXPECT_OK(w->GetOptimizerStates(&states));
+    ASSERT_THAT(states.names(), ElementsAre("4/0/0", "4/0/count"));
+    EXPECT_THAT(Get(*w, states.arrays(0).handle()), ElementsAre(-0.5f, -1.0f));
+    // Load a momentum of zero: the next step is plain SGD again.
+    const uint64_t zero = Put(*w, {2}, {0, 0});
+    EXPECT_OK(w->SetOptimizerStates({"4/0/0", "4/0/count"},
+                                    {zero, states.arrays(1).handle()}));
+    EXPECT_OK(w->Push("4", {Put(*w, {2}, {1, 1})}));
+    EXPECT_OK(w->Pull("4", {out}));
+    EXPECT_THAT(Get(*w, out), ElementsAre(0.0f, -0.5f));
+    EXPECT_EQ(w->SetOptimizerStates({"4/zero"}, {zero}).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_OK(w->Close());
+  }
+  if (HasFailure()) ADD_FAILURE() << cluster->Logs();
+}
+
 }  // namespace
 }  // namespace mxgrid::integration
