@@ -104,7 +104,9 @@ class Job {
   // REQUIRES: options.num_workers >= 1.
   Job(std::string name, JobOptions options);
   // A job holding `snapshot`'s keys, values and optimizer (members all kNotJoined; push
-  // counters at each key's applied rounds). InvalidArgument for an inconsistent snapshot.
+  // counters at each key's applied rounds). The values' arrays are adopted (shared, not
+  // copied): the caller must not write them afterwards. InvalidArgument for an inconsistent
+  // snapshot.
   static absl::StatusOr<std::unique_ptr<Job>> Restore(const JobSnapshot& snapshot,
                                                       JobOptions options);
   Job(const Job&) = delete;

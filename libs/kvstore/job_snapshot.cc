@@ -54,10 +54,11 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Restore(const JobSnapshot& snapshot,
           "kvstore: snapshot of job ", Quoted(snapshot.name), ": bad or duplicate key ",
           Quoted(key.key), " part ", key.part));
     }
-    MXGRID_ASSIGN_OR_RETURN(NDArray stored, NDArray::Empty(key.value.shape(), Context::Cpu(),
-                                                           key.value.dtype()));
-    MXGRID_RETURN_IF_ERROR(key.value.CopyTo(stored));
-    MXGRID_RETURN_IF_ERROR(job->AddKey(id, key.index, std::move(stored)));
+    if (!key.value.context().is_cpu()) {
+      return absl::InvalidArgumentError("kvstore: snapshot values must be CPU arrays");
+    }
+    // Adopted, not copied: a restore of a large snapshot needs no second copy.
+    MXGRID_RETURN_IF_ERROR(job->AddKey(id, key.index, key.value));
     Entry& entry = job->entries_.at(id);
     entry.applied_rounds = key.applied_rounds;
     entry.restored = true;

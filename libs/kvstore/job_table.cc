@@ -41,16 +41,17 @@ absl::StatusOr<Job*> JobTable::Join(const JoinRequest& request) {
                                  ? options_.heartbeat_timeout
                                  : request.heartbeat_timeout;
   wanted.max_rounds_ahead = options_.max_rounds_ahead;
-  if (request.rank < 0 || request.rank >= wanted.num_workers) {
-    return absl::InvalidArgumentError(absl::StrCat("kvstore: rank ", request.rank,
-                                                   " is outside [0, ", wanted.num_workers,
-                                                   ") of job ", Quoted(request.job)));
-  }
   Job* job = nullptr;
   {
     base::MutexLock lock(&mu_);
     auto it = jobs_.find(request.job);
     if (it == jobs_.end()) {
+      // A join that cannot succeed creates nothing (Job::Join checks joins of existing jobs).
+      if (request.rank < 0 || request.rank >= wanted.num_workers) {
+        return absl::InvalidArgumentError(absl::StrCat("kvstore: rank ", request.rank,
+                                                       " is outside [0, ", wanted.num_workers,
+                                                       ") of job ", Quoted(request.job)));
+      }
       it = jobs_.emplace(request.job, std::make_unique<Job>(request.job, wanted)).first;
     }
     job = it->second.get();

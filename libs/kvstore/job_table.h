@@ -69,8 +69,8 @@ class JobTable {
 
   // Captures every job (Job::Capture), without holding the table's lock while copying.
   absl::StatusOr<std::vector<JobSnapshot>> CaptureAll() const;
-  // Adds the snapshot's jobs (before any JoinJob). InvalidArgument for a job already here or
-  // an inconsistent snapshot.
+  // Adds the snapshot's jobs (before any JoinJob), adopting their value arrays (see
+  // Job::Restore). InvalidArgument for a job already here or an inconsistent snapshot.
   absl::Status Restore(absl::Span<const JobSnapshot> jobs);
   // Declares silent ranks dead (Job::CheckLiveness) in every job; the jobs aborted now.
   std::vector<std::string> CheckLiveness(absl::Time now);

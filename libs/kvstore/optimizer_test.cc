@@ -331,6 +331,79 @@ NDArray MakeArray(const std::string& dtype, const std::vector<double>& v) {
   return *NDArray::FromVector<float>(shape, f);
 }
 
+TEST(OptimizerTest, NameAndParamsAreThoseItWasCreatedFrom) {
+  auto opt = Make("Adam", {{"learning_rate", "0.5"}, {"beta1", "0.8"}});
+  EXPECT_EQ(opt->name(), "adam");
+  EXPECT_THAT(opt->params(), ::testing::ElementsAre(::testing::Pair("beta1", "0.8"),
+                                                    ::testing::Pair("learning_rate", "0.5")));
+  EXPECT_EQ(opt->NumStateArrays(), 2u);
+  EXPECT_EQ(Make("sgd", {})->NumStateArrays(), 0u);
+  EXPECT_EQ(Make("sgd", {{"momentum", "0.9"}})->NumStateArrays(), 1u);
+  EXPECT_EQ(Make("rmsprop", {{"centered", "True"}})->NumStateArrays(), 3u);
+}
+
+// Two Adam steps on index 3 and one on index 1, exported, imported into a fresh optimizer:
+// the next step of both gives the same weights (state arrays and bias-correction counts).
+TEST(OptimizerTest, ExportImportRoundTripContinuesIdentically) {
+  const Params params = {{"learning_rate", "0.1"}};
+  auto a = Make("adam", params);
+  NDArray w3 = F32({1, -2}), w1 = F32({0.5});
+  ASSERT_TRUE(a->Update(3, w3, F32({0.3f, -1})).ok());
+  ASSERT_TRUE(a->Update(3, w3, F32({0.1f, 2})).ok());
+  ASSERT_TRUE(a->Update(1, w1, F32({4})).ok());
+  absl::StatusOr<std::vector<OptimizerIndexState>> states = a->ExportStates();
+  ASSERT_TRUE(states.ok()) << states.status();
+  ASSERT_EQ(states->size(), 2u);
+  EXPECT_EQ((*states)[0].index, 1);
+  EXPECT_EQ((*states)[0].update_count, 1);
+  EXPECT_EQ((*states)[1].index, 3);
+  EXPECT_EQ((*states)[1].update_count, 2);
+  ASSERT_EQ((*states)[1].arrays.size(), 2u);
+  // The export is a copy: a later update does not change it.
+  const std::vector<float> mean_before = *(*states)[1].arrays[0].ToVector<float>();
+
+  auto b = Make("adam", params);
+  ASSERT_TRUE(b->ImportState((*states)[0], Shape{1}, DType::kFloat32).ok());
+  ASSERT_TRUE(b->ImportState((*states)[1], Shape{2}, DType::kFloat32).ok());
+  EXPECT_EQ(b->UpdateCount(3), 2);
+  NDArray v3 = *w3.CopyTo(Context::Cpu());
+  ASSERT_TRUE(a->Update(3, w3, F32({-0.5f, 0.25f})).ok());
+  ASSERT_TRUE(b->Update(3, v3, F32({-0.5f, 0.25f})).ok());
+  EXPECT_EQ(*w3.ToVector<float>(), *v3.ToVector<float>());
+  EXPECT_EQ(*(*states)[1].arrays[0].ToVector<float>(), mean_before);
+}
+
+TEST(OptimizerTest, SgdMomentumStateImportsAndBadStatesAreRefused) {
+  auto opt = Make("sgd", {{"learning_rate", "0.1"}, {"momentum", "0.9"}});
+  OptimizerIndexState state{0, 5, {F32({1, -1})}};
+  ASSERT_TRUE(opt->ImportState(state, Shape{2}, DType::kFloat32).ok());
+  NDArray w = F32({0, 0});
+  ASSERT_TRUE(opt->Update(0, w, F32({0, 0})).ok());  // mom = 0.9 mom
+  EXPECT_THAT(*w.ToVector<float>(), ElementsAre(0.9f, -0.9f));
+  EXPECT_EQ(opt->UpdateCount(0), 6);
+
+  auto code = [&](const OptimizerIndexState& s, Shape shape, DType dtype) {
+    return opt->ImportState(s, shape, dtype).code();
+  };
+  EXPECT_EQ(code({0, 0, {}}, Shape{2}, DType::kFloat32), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({0, 0, {F32({1, 2}), F32({1, 2})}}, Shape{2}, DType::kFloat32),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({0, 0, {F32({1, 2, 3})}}, Shape{2}, DType::kFloat32),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({0, 0, {F32({1, 2})}}, Shape{2}, DType::kFloat64),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({0, -1, {F32({1, 2})}}, Shape{2}, DType::kFloat32),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({0, 0, {NDArray()}}, Shape{2}, DType::kFloat32),
+            absl::StatusCode::kFailedPrecondition);
+  // The refused imports left the state alone.
+  absl::StatusOr<std::vector<OptimizerIndexState>> states = opt->ExportStates();
+  ASSERT_TRUE(states.ok());
+  ASSERT_EQ(states->size(), 1u);
+  EXPECT_EQ((*states)[0].update_count, 6);
+  EXPECT_THAT(*(*states)[0].arrays[0].ToVector<float>(), ElementsAre(0.9f, -0.9f));
+}
+
 TEST(OptimizerGoldenTest, MatchesMxnet) {
   std::ifstream file("libs/kvstore/testdata/optimizer_golden.txt");
   ASSERT_TRUE(file.is_open()) << "missing data dependency testdata/optimizer_golden.txt";

@@ -3,11 +3,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -96,27 +98,43 @@ absl::Status FsyncPath(const std::string& path, int flags) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open", path);
-  std::string out;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = Errno("read", path);
+// A read-only mapping of a whole file (no copy of a large snapshot into the heap).
+class MappedFile {
+ public:
+  static absl::StatusOr<std::unique_ptr<MappedFile>> Open(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("open", path);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      absl::Status s = Errno("stat", path);
       ::close(fd);
       return s;
     }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    auto file = std::unique_ptr<MappedFile>(new MappedFile());
+    file->size_ = static_cast<size_t>(st.st_size);
+    if (file->size_ > 0) {
+      void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        absl::Status s = Errno("mmap", path);
+        ::close(fd);
+        return s;
+      }
+      ::madvise(p, file->size_, MADV_SEQUENTIAL);
+      file->data_ = static_cast<const char*>(p);
+    }
+    ::close(fd);
+    return file;
   }
-  ::close(fd);
-  return out;
-}
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  }
+  absl::string_view bytes() const { return absl::string_view(data_, size_); }
+
+ private:
+  MappedFile() = default;
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 }  // namespace
 
@@ -152,9 +170,9 @@ LoadedSnapshot LoadNewestSnapshot(const std::string& dir) {
   std::vector<int64_t> seqs = ListSeqs(dir);
   for (auto it = seqs.rbegin(); it != seqs.rend(); ++it) {
     const std::string path = SeqPath(dir, *it);
-    absl::StatusOr<std::string> bytes = ReadFile(path);
+    absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(path);
     absl::StatusOr<std::vector<JobSnapshot>> jobs =
-        bytes.ok() ? ReadSnapshot(*bytes) : bytes.status();
+        file.ok() ? ReadSnapshot((*file)->bytes()) : file.status();
     if (!jobs.ok()) {
       loaded.skipped.push_back(absl::StrCat(path, ": ", jobs.status().message()));
       continue;

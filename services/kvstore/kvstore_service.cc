@@ -1,5 +1,6 @@
 #include "services/kvstore/kvstore_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -22,11 +23,19 @@ using kvstore::Job;
 using kvstore::KeyId;
 using tensor::NDArray;
 
-// The call's deadline and cancellation, for the job's waits.
+// The call's deadline and cancellation, for the job's waits. A wait ends a little before the
+// client's deadline, so that the client gets the server's answer (which says what the wait
+// was for) and the job's state (e.g. a barrier call withdrawn) is settled before the client
+// can call again.
 kvstore::WaitOptions Wait(grpc::ServerContext* context) {
   kvstore::WaitOptions wait;
   const std::chrono::system_clock::time_point d = context->deadline();
-  if (d != std::chrono::system_clock::time_point::max()) wait.deadline = absl::FromChrono(d);
+  if (d != std::chrono::system_clock::time_point::max()) {
+    const absl::Time deadline = absl::FromChrono(d);
+    const absl::Duration left = deadline - absl::Now();
+    wait.deadline = deadline - std::max(absl::ZeroDuration(),
+                                        std::min(absl::Milliseconds(50), left / 10));
+  }
   wait.cancelled = [context] { return context->IsCancelled(); };
   return wait;
 }

@@ -1,9 +1,12 @@
 // mxgrid-kvstore processes with jobs, each rank on its own connections: the two-shard
 // dist_sync hang (rank 0 pulls before rank 1 pushes), leaving ranks, barriers, a dead rank
 // aborting its job, a rank running far ahead, and snapshots surviving SIGKILL.
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -106,6 +109,226 @@ TEST(KVStoreHangTest, PullWaitingBeforeTheOtherRankPushesReturnsOnBothShards) {
   rank1.clear();
   StopShard(std::move(shards[0]));
   StopShard(std::move(shards[1]));
+}
+
+// A rank that goes silent: the waiting pull of the other rank and every later call of the
+// job end with ABORTED naming the dead rank and its silence; another job is untouched.
+TEST(KVStoreLivenessTest, SilentRankAbortsItsJob) {
+  std::unique_ptr<ServerProcess> shard = StartShard({"--num_workers=2", "--heartbeat_timeout=1s"});
+  ASSERT_NE(shard, nullptr);
+  {
+    KVClient r0(shard->NewChannel(), "live", 0), r1(shard->NewChannel(), "live", 1);
+    KVClient other(shard->NewChannel(), "other", 0);
+    ASSERT_TRUE(r0.Join(2).ok());
+    ASSERT_TRUE(r1.Join(2).ok());
+    ASSERT_TRUE(other.Join(1, v1::KV_MODE_SYNC, /*heartbeat_timeout_ms=*/60000).ok());
+    ASSERT_TRUE(r0.Init("1", FloatTensor({1}, {0})).ok());
+    ASSERT_TRUE(r0.Push("1", {FloatTensor({1}, {1})}).ok());
+    // Rank 1 says nothing from now on; rank 0 waits for its push.
+    std::vector<float> got;
+    const absl::Time start = absl::Now();
+    grpc::Status s = r0.Pull("1", &got, absl::Seconds(20));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << Describe(s);
+    EXPECT_THAT(s.error_message(), HasSubstr("rank 1"));
+    EXPECT_THAT(s.error_message(), HasSubstr("sent nothing for 1."));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+    EXPECT_EQ(r1.Heartbeat().error_code(), grpc::StatusCode::ABORTED);
+    EXPECT_EQ(r0.Barrier().error_code(), grpc::StatusCode::ABORTED);
+    EXPECT_EQ(r1.Join(2).error_code(), grpc::StatusCode::ABORTED);
+    v1::ListKeysResponse keys;
+    ASSERT_TRUE(r0.ListKeys(&keys).ok());
+    EXPECT_EQ(keys.dead_rank(), 1);
+    // The other job (60 s timeout) still works.
+    ASSERT_TRUE(other.Init("1", FloatTensor({1}, {5})).ok());
+    ASSERT_TRUE(other.Pull("1", &got).ok());
+    EXPECT_THAT(got, ElementsAre(5));
+  }
+  StopShard(std::move(shard));
+}
+
+// A rank pushing 300 rounds ahead: refused with RESOURCE_EXHAUSTED (naming the rank, the key
+// and the bound) once 4 rounds ahead; the shard's memory stays bounded; the well-behaved
+// rank's rounds and pulls work throughout.
+TEST(KVStoreBoundTest, RankFarAheadIsRefusedAndTheOtherRankGoesOn) {
+  std::unique_ptr<ServerProcess> shard = StartShard({"--num_workers=2", "--max_rounds_ahead=4"});
+  ASSERT_NE(shard, nullptr);
+  {
+    KVClient good(shard->NewChannel(), "ahead", 0), fast(shard->NewChannel(), "ahead", 1);
+    ASSERT_TRUE(good.Join(2).ok());
+    ASSERT_TRUE(fast.Join(2).ok());
+    constexpr int64_t kElements = 1 << 18;  // 1 MiB
+    const v1::Tensor ones = FloatTensor({kElements}, std::vector<float>(kElements, 1.f));
+    ASSERT_TRUE(good.Init("7", FloatTensor({kElements}, std::vector<float>(kElements, 0.f)))
+                    .ok());
+    int ok = 0, refused = 0, other = 0;
+    std::string message;
+    for (int i = 0; i < 300; ++i) {
+      const grpc::Status s = fast.Push("7", {ones}, absl::Milliseconds(20));
+      if (s.ok()) {
+        ++ok;
+      } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++refused;
+        message = s.error_message();
+      } else {
+        ++other;  // DEADLINE_EXCEEDED when the answer is late on a busy machine
+      }
+    }
+    EXPECT_EQ(ok, 4);
+    EXPECT_GT(refused, 200) << "other: " << other;
+    EXPECT_THAT(message, HasSubstr("rank 1"));
+    EXPECT_THAT(message, HasSubstr("'7'"));
+    EXPECT_THAT(message, HasSubstr("--max_rounds_ahead = 4"));
+    v1::ListKeysResponse keys;
+    ASSERT_TRUE(good.ListKeys(&keys).ok());
+    EXPECT_LE(keys.bytes_in_use(), 5 * kElements * 4);  // the value and four pending rounds
+    // The good rank's rounds complete one by one with the fast rank's pushes.
+    for (int round = 0; round < 4; ++round) {
+      ASSERT_TRUE(good.Push("7", {ones}).ok());
+      std::vector<float> got;
+      ASSERT_TRUE(good.Pull("7", &got).ok());
+      EXPECT_EQ(got[0], 2.f) << "round " << round;
+    }
+    std::vector<float> got;
+    ASSERT_TRUE(fast.Pull("7", &got).ok());
+    EXPECT_EQ(got[0], 2.f);
+    ASSERT_TRUE(fast.Push("7", {ones}).ok());  // caught up: accepted again
+  }
+  StopShard(std::move(shard));
+}
+
+std::string StateDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(base != nullptr ? base : "/tmp", "/", name);
+  EXPECT_EQ(std::system(absl::StrCat("rm -rf '", dir, "'").c_str()), 0);
+  return dir;
+}
+
+// Train from two connections, snapshot, train on, SIGKILL; the restarted shard restores the
+// snapshot: JoinJob reports the round, pulls give the snapshot's values, Init says restored
+// and keeps them, and training goes on (the momentum came back too).
+TEST(KVStoreDurabilityTest, SigkilledShardRestoresTheSnapshot) {
+  const std::string dir = StateDir("kvstate");
+  const std::vector<std::string> args = {"--num_workers=2", "--state_dir=" + dir,
+                                         "--snapshot_rounds=0", "--snapshot_interval=0"};
+  std::unique_ptr<ServerProcess> shard = StartShard(args);
+  ASSERT_NE(shard, nullptr);
+  std::vector<float> snapshot_value;
+  {
+    KVClient r0(shard->NewChannel(), "dur", 0), r1(shard->NewChannel(), "dur", 1);
+    ASSERT_TRUE(r0.Join(2).ok());
+    ASSERT_TRUE(r1.Join(2).ok());
+    ASSERT_TRUE(r0.Init("5", FloatTensor({2}, {1, 1}), 5).ok());
+    ASSERT_TRUE(r1.Init("5", FloatTensor({2}, {0, 0}), 5).ok());
+    for (KVClient* c : {&r0, &r1}) {
+      ASSERT_TRUE(c->SetOptimizer("sgd", {{"learning_rate", "0.1"}, {"momentum", "0.9"}}).ok());
+    }
+    auto round = [&] {
+      ASSERT_TRUE(r0.Push("5", {FloatTensor({2}, {1, -1})}).ok());
+      ASSERT_TRUE(r1.Push("5", {FloatTensor({2}, {1, -1})}).ok());
+    };
+    for (int i = 0; i < 3; ++i) round();
+    ASSERT_TRUE(r0.Pull("5", &snapshot_value).ok());
+    v1::SnapshotResponse snap;
+    grpc::ClientContext context;
+    SetTimeout(&context, absl::Seconds(30));
+    grpc::Status s = r0.stub()->Snapshot(&context, {}, &snap);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    EXPECT_EQ(snap.jobs(), 1);
+    EXPECT_GT(snap.bytes(), 0);
+    EXPECT_THAT(snap.path(), HasSubstr("snapshot-1.mxkv"));
+    round();  // lost with the SIGKILL
+  }
+  shard->Signal(SIGKILL);
+  absl::StatusOr<int> killed = shard->WaitForExit(absl::Seconds(10));
+  ASSERT_TRUE(killed.ok());
+  EXPECT_EQ(*killed, 128 + SIGKILL);
+  shard.reset();
+
+  shard = StartShard(args, "restarted");
+  ASSERT_NE(shard, nullptr);
+  EXPECT_THAT(shard->Log(), HasSubstr("restored job 'dur' at round 3 (1 keys)"));
+  {
+    KVClient r0(shard->NewChannel(), "dur", 0), r1(shard->NewChannel(), "dur", 1);
+    v1::JoinJobResponse joined;
+    ASSERT_TRUE(r0.Join(2, v1::KV_MODE_SYNC, 0, &joined).ok());
+    EXPECT_EQ(joined.restored_round(), 3);
+    EXPECT_EQ(joined.restored_keys(), 1);
+    ASSERT_TRUE(r1.Join(2).ok());
+    bool restored = false;
+    ASSERT_TRUE(r0.Init("5", FloatTensor({2}, {9, 9}), 5, 0, &restored).ok());
+    EXPECT_TRUE(restored);
+    std::vector<float> got;
+    ASSERT_TRUE(r1.Pull("5", &got).ok());
+    EXPECT_EQ(got, snapshot_value);
+    // Rounds go on from the restored state: momentum included (same config: kept).
+    for (KVClient* c : {&r0, &r1}) {
+      ASSERT_TRUE(c->SetOptimizer("sgd", {{"learning_rate", "0.1"}, {"momentum", "0.9"}}).ok());
+      ASSERT_TRUE(c->Push("5", {FloatTensor({2}, {1, -1})}).ok());
+    }
+    ASSERT_TRUE(r0.Pull("5", &got).ok());
+    // mom_3 = -0.2 * (1 + 0.9 + 0.81) = -0.542; mom_4 = 0.9 mom_3 - 0.2 = -0.6878.
+    EXPECT_NEAR(got[0], snapshot_value[0] - 0.6878f, 1e-5);
+    EXPECT_NEAR(got[1], snapshot_value[1] + 0.6878f, 1e-5);
+    v1::ListKeysResponse keys;
+    ASSERT_TRUE(r0.ListKeys(&keys).ok());
+    EXPECT_EQ(keys.restored_round(), 3);
+    EXPECT_EQ(keys.round(), 4);
+  }
+  // The metrics gauge of the restored round.
+  absl::StatusOr<std::string> scraped = HttpGet(shard->metrics_port(), "/metrics");
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  const std::string& metrics = *scraped;
+  EXPECT_THAT(metrics, HasSubstr("mxgrid_kvstore_restored_round{"));
+  EXPECT_THAT(metrics, HasSubstr("job=\"dur\""));
+  EXPECT_THAT(metrics, HasSubstr("mxgrid_kvstore_jobs"));
+  // SIGTERM writes a last snapshot (the 4th round), restored by the next start.
+  StopShard(std::move(shard));
+  shard = StartShard(args, "restarted-again");
+  ASSERT_NE(shard, nullptr);
+  EXPECT_THAT(shard->Log(), HasSubstr("restored job 'dur' at round 4 (1 keys)"));
+  StopShard(std::move(shard));
+}
+
+// A corrupt newest snapshot is skipped (and logged) for the older good one.
+TEST(KVStoreDurabilityTest, CorruptNewestSnapshotIsSkipped) {
+  const std::string dir = StateDir("kvcorrupt");
+  const std::vector<std::string> args = {"--num_workers=1", "--state_dir=" + dir,
+                                         "--snapshot_rounds=0", "--snapshot_interval=0"};
+  std::unique_ptr<ServerProcess> shard = StartShard(args);
+  ASSERT_NE(shard, nullptr);
+  {
+    KVClient c(shard->NewChannel(), "c", 0);
+    ASSERT_TRUE(c.Join(1).ok());
+    ASSERT_TRUE(c.Init("0", FloatTensor({1}, {0})).ok());
+    ASSERT_TRUE(c.Push("0", {FloatTensor({1}, {4})}).ok());
+    v1::SnapshotResponse snap;
+    grpc::ClientContext context;
+    SetTimeout(&context, absl::Seconds(30));
+    ASSERT_TRUE(c.stub()->Snapshot(&context, {}, &snap).ok());
+  }
+  StopShard(std::move(shard));  // writes the newest snapshot at exit
+  // Truncate the newest one.
+  std::vector<std::string> files;
+  for (int seq = 1; seq < 10; ++seq) {
+    const std::string path = absl::StrCat(dir, "/snapshot-", seq, ".mxkv");
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0) files.push_back(path);
+  }
+  ASSERT_EQ(files.size(), 2u);
+  ASSERT_EQ(truncate(files.back().c_str(), 20), 0);
+  shard = StartShard(args, "after-corruption");
+  ASSERT_NE(shard, nullptr);
+  const std::string log = shard->Log();
+  EXPECT_THAT(log, HasSubstr("skipping snapshot " + files.back()));
+  EXPECT_THAT(log, HasSubstr("restored job 'c' at round"));
+  {
+    KVClient c(shard->NewChannel(), "c", 0);
+    ASSERT_TRUE(c.Join(1).ok());
+    std::vector<float> got;
+    ASSERT_TRUE(c.Pull("0", &got).ok());
+    EXPECT_THAT(got, ElementsAre(4));
+  }
+  StopShard(std::move(shard));
 }
 
 }  // namespace

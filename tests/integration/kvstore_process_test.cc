@@ -1,6 +1,7 @@
 // mxgrid-kvstore as a real process on loopback: a two-rank sync round, deadlines,
 // cancellation, a 1 GiB value through the streams, the server-side optimizer, error codes and
-// 16 concurrent clients in async mode.
+// 16 concurrent clients in async mode. Each test runs its own job; each rank has its own
+// connection (KVClient).
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/mxgrid/v1/kvstore.grpc.pb.h"
+#include "tests/integration/kvstore_client.h"
 #include "tests/integration/process.h"
 #include "tests/integration/wire.h"
 
@@ -23,50 +25,6 @@ namespace {
 using ::testing::ElementsAre;
 
 constexpr char kKVStore[] = "services/kvstore/mxgrid-kvstore";
-
-// A client of one server over its own connection.
-class Client {
- public:
-  explicit Client(const ServerProcess& server) : stub_(v1::KVStore::NewStub(server.NewChannel())) {}
-
-  grpc::Status Init(const std::string& key, const v1::Tensor& value) {
-    v1::InitRequest request;
-    request.set_key(key);
-    *request.mutable_value() = value;
-    v1::InitResponse response;
-    grpc::ClientContext context;
-    SetTimeout(&context, absl::Seconds(30));
-    return stub_->Init(&context, request, &response);
-  }
-  grpc::Status Push(const std::string& key, int rank, const std::vector<v1::Tensor>& values) {
-    v1::PushRequest request;
-    request.set_key(key);
-    request.set_rank(rank);
-    for (const v1::Tensor& v : values) *request.add_values() = v;
-    v1::PushResponse response;
-    grpc::ClientContext context;
-    SetTimeout(&context, absl::Seconds(30));
-    return stub_->Push(&context, request, &response);
-  }
-  grpc::Status Pull(const std::string& key, int rank, std::vector<float>* out,
-                    absl::Duration timeout = absl::Seconds(30),
-                    grpc::ClientContext* context = nullptr) {
-    v1::PullRequest request;
-    request.set_key(key);
-    request.set_rank(rank);
-    v1::PullResponse response;
-    grpc::ClientContext own;
-    if (context == nullptr) context = &own;
-    SetTimeout(context, timeout);
-    const grpc::Status s = stub_->Pull(context, request, &response);
-    if (s.ok()) *out = TensorFloats(response.value());
-    return s;
-  }
-  v1::KVStore::Stub* stub() { return stub_.get(); }
-
- private:
-  std::unique_ptr<v1::KVStore::Stub> stub_;
-};
 
 std::unique_ptr<ServerProcess> StartKVStore(std::vector<std::string> args) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> p =
@@ -93,24 +51,34 @@ class KVStoreSyncTest : public ::testing::Test {
 };
 ServerProcess* KVStoreSyncTest::server_ = nullptr;
 
+// Both ranks of `job` on their own connections, joined (2 workers, sync).
+struct TwoRanks {
+  TwoRanks(const ServerProcess& server, const std::string& job)
+      : r0(server.NewChannel(), job, 0), r1(server.NewChannel(), job, 1) {
+    EXPECT_TRUE(r0.Join(2).ok());
+    EXPECT_TRUE(r1.Join(2).ok());
+  }
+  KVClient r0, r1;
+};
+
 TEST_F(KVStoreSyncTest, PullWaitsForBothRanksAndSeesTheSum) {
-  Client setup(*server_);
-  ASSERT_TRUE(setup.Init("sum", FloatTensor({2}, {0, 0})).ok());
+  TwoRanks ranks(*server_, "sum");
+  ASSERT_TRUE(ranks.r0.Init("sum", FloatTensor({2}, {0, 0})).ok());
+  ASSERT_TRUE(ranks.r1.Init("sum", FloatTensor({2}, {5, 5})).ok());  // ignored
   std::vector<float> got[2];
   grpc::Status pushed[2], pulled[2];
   std::atomic<bool> rank1_pushed{false};
   bool rank0_pulled_early = false;
   std::thread rank0([&] {
-    Client c(*server_);
-    pushed[0] = c.Push("sum", 0, {FloatTensor({2}, {1, 2})});
-    pulled[0] = c.Pull("sum", 0, &got[0]);
+    pushed[0] = ranks.r0.Push("sum", {FloatTensor({2}, {1, 2})});
+    pulled[0] = ranks.r0.Pull("sum", &got[0]);
     rank0_pulled_early = !rank1_pushed.load();
   });
   absl::SleepFor(absl::Milliseconds(300));  // rank 0's pull must be waiting meanwhile
-  Client c1(*server_);
   rank1_pushed = true;
-  pushed[1] = c1.Push("sum", 1, {FloatTensor({2}, {10, 20}), FloatTensor({2}, {100, 200})});
-  pulled[1] = c1.Pull("sum", 1, &got[1]);
+  pushed[1] =
+      ranks.r1.Push("sum", {FloatTensor({2}, {10, 20}), FloatTensor({2}, {100, 200})});
+  pulled[1] = ranks.r1.Pull("sum", &got[1]);
   rank0.join();
   for (int rank = 0; rank < 2; ++rank) {
     ASSERT_TRUE(pushed[rank].ok()) << Describe(pushed[rank]);
@@ -121,29 +89,29 @@ TEST_F(KVStoreSyncTest, PullWaitsForBothRanksAndSeesTheSum) {
 }
 
 TEST_F(KVStoreSyncTest, PullPastItsDeadlineIsDeadlineExceeded) {
-  Client c(*server_);
-  ASSERT_TRUE(c.Init("deadline", FloatTensor({1}, {0})).ok());
-  ASSERT_TRUE(c.Push("deadline", 0, {FloatTensor({1}, {1})}).ok());
+  TwoRanks ranks(*server_, "deadline");
+  ASSERT_TRUE(ranks.r0.Init("deadline", FloatTensor({1}, {0})).ok());
+  ASSERT_TRUE(ranks.r0.Push("deadline", {FloatTensor({1}, {1})}).ok());
   std::vector<float> got;
   const absl::Time start = absl::Now();
-  const grpc::Status s = c.Pull("deadline", 0, &got, absl::Milliseconds(300));
+  const grpc::Status s = ranks.r0.Pull("deadline", &got, absl::Milliseconds(300));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(s);
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   // Completing the round releases the value.
-  ASSERT_TRUE(c.Push("deadline", 1, {FloatTensor({1}, {2})}).ok());
-  ASSERT_TRUE(c.Pull("deadline", 0, &got).ok());
+  ASSERT_TRUE(ranks.r1.Push("deadline", {FloatTensor({1}, {2})}).ok());
+  ASSERT_TRUE(ranks.r0.Pull("deadline", &got).ok());
   EXPECT_THAT(got, ElementsAre(3));
 }
 
 TEST_F(KVStoreSyncTest, CancelledPullIsCancelledAndTheServerKeepsWorking) {
-  Client c(*server_);
-  ASSERT_TRUE(c.Init("cancel", FloatTensor({1}, {0})).ok());
-  ASSERT_TRUE(c.Push("cancel", 0, {FloatTensor({1}, {5})}).ok());
+  TwoRanks ranks(*server_, "cancel");
+  ASSERT_TRUE(ranks.r0.Init("cancel", FloatTensor({1}, {0})).ok());
+  ASSERT_TRUE(ranks.r0.Push("cancel", {FloatTensor({1}, {5})}).ok());
   grpc::ClientContext context;
   grpc::Status s;
   std::thread puller([&] {
     std::vector<float> got;
-    s = c.Pull("cancel", 0, &got, absl::Seconds(60), &context);
+    s = ranks.r0.Pull("cancel", &got, absl::Seconds(60), &context);
   });
   absl::SleepFor(absl::Milliseconds(300));
   const absl::Time cancelled_at = absl::Now();
@@ -152,23 +120,23 @@ TEST_F(KVStoreSyncTest, CancelledPullIsCancelledAndTheServerKeepsWorking) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << Describe(s);
   EXPECT_LT(absl::Now() - cancelled_at, absl::Seconds(5));
   // The server still serves, and the round still completes.
-  Client other(*server_);
-  ASSERT_TRUE(other.Push("cancel", 1, {FloatTensor({1}, {6})}).ok());
+  ASSERT_TRUE(ranks.r1.Push("cancel", {FloatTensor({1}, {6})}).ok());
   std::vector<float> got;
-  ASSERT_TRUE(other.Pull("cancel", 1, &got).ok());
+  ASSERT_TRUE(ranks.r1.Pull("cancel", &got).ok());
   EXPECT_THAT(got, ElementsAre(11));
   EXPECT_EQ(HealthCheck(server_->NewChannel()), 1);
 }
 
 TEST_F(KVStoreSyncTest, ErrorsHaveTheirCodes) {
-  Client c(*server_);
+  TwoRanks ranks(*server_, "errors");
+  KVClient& c = ranks.r0;
   std::vector<float> got;
-  EXPECT_EQ(c.Pull("missing", 0, &got).error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(c.Push("missing", 0, {FloatTensor({1}, {1})}).error_code(),
+  EXPECT_EQ(c.Pull("missing", &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(c.Push("missing", {FloatTensor({1}, {1})}).error_code(),
             grpc::StatusCode::NOT_FOUND);
   {
     v1::PullStreamRequest request;
-    request.set_key("missing");
+    c.SetRef("missing", 0, request.mutable_ref());
     grpc::ClientContext context;
     SetTimeout(&context, absl::Seconds(10));
     auto reader = c.stub()->PullStream(&context, request);
@@ -181,11 +149,11 @@ TEST_F(KVStoreSyncTest, ErrorsHaveTheirCodes) {
   EXPECT_EQ(c.Init("shaped", FloatTensor({2, 2}, {1, 2, 3, 4})).error_code(),
             grpc::StatusCode::ALREADY_EXISTS);
   // A push of another shape, of a short byte string, of a negative dim, of too many dims.
-  EXPECT_EQ(c.Push("shaped", 0, {FloatTensor({4}, {1, 2, 3, 4})}).error_code(),
+  EXPECT_EQ(c.Push("shaped", {FloatTensor({4}, {1, 2, 3, 4})}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   v1::Tensor short_data = FloatTensor({2, 2}, {1, 2, 3, 4});
   short_data.mutable_data()->resize(7);
-  EXPECT_EQ(c.Push("shaped", 0, {short_data}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(c.Push("shaped", {short_data}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   v1::Tensor negative = FloatTensor({2, 2}, {1, 2, 3, 4});
   negative.mutable_meta()->set_shape(0, -2);
   EXPECT_EQ(c.Init("negative", negative).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -193,11 +161,17 @@ TEST_F(KVStoreSyncTest, ErrorsHaveTheirCodes) {
   *deep.mutable_meta() = FloatMeta(std::vector<int64_t>(40, 1));
   deep.set_data(std::string(4, '\0'));
   EXPECT_EQ(c.Init("deep", deep).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(c.Push("shaped", 7, {FloatTensor({2, 2}, {1, 2, 3, 4})}).error_code(),
+  KVClient rank7(server_->NewChannel(), "errors", 7);
+  EXPECT_EQ(rank7.Push("shaped", {FloatTensor({2, 2}, {1, 2, 3, 4})}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(c.Init("", FloatTensor({1}, {1})).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  KVClient stranger(server_->NewChannel(), "no-such-job", 0);
+  EXPECT_EQ(stranger.Push("shaped", {FloatTensor({1}, {1})}).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  KVClient empty_job(server_->NewChannel(), "", 0);
+  EXPECT_EQ(empty_job.Join(2).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   // None of it changed the stored value.
-  ASSERT_TRUE(c.Pull("shaped", 0, &got).ok());
+  ASSERT_TRUE(c.Pull("shaped", &got).ok());
   EXPECT_THAT(got, ElementsAre(1, 2, 3, 4));
 }
 
@@ -205,25 +179,16 @@ TEST(KVStoreOptimizerTest, SetOptimizerSgdUpdatesOnPush) {
   std::unique_ptr<ServerProcess> server = StartKVStore({});
   ASSERT_NE(server, nullptr);
   {
-    Client c(*server);
+    KVClient c(server->NewChannel(), "opt", 0);
+    ASSERT_TRUE(c.Join(1).ok());
     ASSERT_TRUE(c.Init("w", FloatTensor({3}, {1, 2, 3})).ok());
-    v1::SetOptimizerRequest request;
-    request.set_name("sgd");
-    (*request.mutable_params())["learning_rate"] = "0.5";
-    v1::SetOptimizerResponse response;
-    {
-      grpc::ClientContext context;
-      SetTimeout(&context, absl::Seconds(10));
-      const grpc::Status s = c.stub()->SetOptimizer(&context, request, &response);
-      ASSERT_TRUE(s.ok()) << Describe(s);
-    }
-    ASSERT_TRUE(c.Push("w", 0, {FloatTensor({3}, {2, 4, -2})}).ok());
+    grpc::Status s = c.SetOptimizer("sgd", {{"learning_rate", "0.5"}});
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    ASSERT_TRUE(c.Push("w", {FloatTensor({3}, {2, 4, -2})}).ok());
     std::vector<float> got;
-    ASSERT_TRUE(c.Pull("w", 0, &got).ok());
+    ASSERT_TRUE(c.Pull("w", &got).ok());
     EXPECT_THAT(got, ElementsAre(0, 0, 4));  // w - 0.5 * g
-    request.set_name("no_such_optimizer");
-    grpc::ClientContext context;
-    EXPECT_EQ(c.stub()->SetOptimizer(&context, request, &response).error_code(),
+    EXPECT_EQ(c.SetOptimizer("no_such_optimizer", {}).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT);
   }  // Closes the connection: an idle sync client answers the server's GOAWAY ping late.
   absl::StatusOr<int> status = server->Stop();
@@ -253,18 +218,19 @@ TEST_F(KVStoreAsyncTest, SixteenClientsOnTheirOwnKeys) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kClients; ++t) {
     threads.emplace_back([&, t] {
-      Client c(*server_);
+      KVClient c(server_->NewChannel(), absl::StrCat("client", t), 0);
       const std::string key = absl::StrCat("client", t);
-      grpc::Status s = c.Init(key, FloatTensor({4}, {0, 0, 0, 0}));
+      grpc::Status s = c.Join(1, v1::KV_MODE_ASYNC);
+      if (s.ok()) s = c.Init(key, FloatTensor({4}, {0, 0, 0, 0}));
       if (!s.ok()) {
         failures[t] = "init: " + Describe(s);
         return;
       }
       for (int r = 0; r < kRounds; ++r) {
         const float v = static_cast<float>(t * 1000 + r);
-        s = c.Push(key, 0, {FloatTensor({4}, {v, v, v, v}), FloatTensor({4}, {1, 2, 3, 4})});
+        s = c.Push(key, {FloatTensor({4}, {v, v, v, v}), FloatTensor({4}, {1, 2, 3, 4})});
         std::vector<float> got;
-        if (s.ok()) s = c.Pull(key, 0, &got);
+        if (s.ok()) s = c.Pull(key, &got);
         if (!s.ok()) {
           failures[t] = absl::StrCat("round ", r, ": ", Describe(s));
           return;
@@ -278,18 +244,22 @@ TEST_F(KVStoreAsyncTest, SixteenClientsOnTheirOwnKeys) {
   }
   for (std::thread& t : threads) t.join();
   for (int t = 0; t < kClients; ++t) EXPECT_EQ(failures[t], "") << "client " << t;
+  KVClient c(server_->NewChannel(), "client0", 0);
+  v1::ListKeysResponse jobs;
+  ASSERT_TRUE(c.ListKeys(&jobs, "").ok());
+  EXPECT_GE(jobs.jobs_size(), kClients);
   v1::ListKeysResponse keys;
-  grpc::ClientContext context;
-  ASSERT_TRUE(Client(*server_).stub()->ListKeys(&context, {}, &keys).ok());
-  EXPECT_GE(keys.keys_size(), kClients);
-  EXPECT_FALSE(keys.sync());
+  ASSERT_TRUE(c.ListKeys(&keys).ok());
+  EXPECT_THAT(keys.keys(), ElementsAre("client0"));
+  EXPECT_EQ(keys.mode(), v1::KV_MODE_ASYNC);
 }
 
 TEST_F(KVStoreAsyncTest, PushPullReturnsTheSumOfTheList) {
-  Client c(*server_);
+  KVClient c(server_->NewChannel(), "pushpull", 0);
+  ASSERT_TRUE(c.Join(1).ok());  // the shard's --mode: async
   ASSERT_TRUE(c.Init("pushpull", FloatTensor({2}, {0, 0})).ok());
   v1::PushPullRequest request;
-  request.set_key("pushpull");
+  c.SetRef("pushpull", 0, request.mutable_ref());
   *request.add_values() = FloatTensor({2}, {1, 2});
   *request.add_values() = FloatTensor({2}, {3, 4});
   v1::PullResponse response;
@@ -306,21 +276,22 @@ float BigValue(int64_t i) { return static_cast<float>(i % 65521); }
 TEST_F(KVStoreAsyncTest, OneGiBValueThroughTheStreams) {
   constexpr int64_t kElements = int64_t{1} << 28;       // 1 GiB of float32
   constexpr int64_t kChunkElements = int64_t{1} << 19;  // 2 MiB
-  Client c(*server_);
+  KVClient c(server_->NewChannel(), "big", 0);
+  ASSERT_TRUE(c.Join(1).ok());
   {  // InitStream of zeros
     grpc::ClientContext context;
     SetTimeout(&context, absl::Seconds(120));
     v1::InitResponse response;
     auto writer = c.stub()->InitStream(&context, &response);
     v1::InitStreamRequest request;
-    request.set_key("big");
+    c.SetRef("big", 0, request.mutable_ref());
     request.mutable_chunk()->mutable_data()->assign(kChunkElements * 4, '\0');
     for (int64_t offset = 0; offset < kElements; offset += kChunkElements) {
       if (offset == 0) {
         *request.mutable_chunk()->mutable_meta() = FloatMeta({kElements});
       } else {
         request.mutable_chunk()->clear_meta();
-        request.clear_key();
+        request.clear_ref();
       }
       request.mutable_chunk()->set_offset(offset * 4);
       ASSERT_TRUE(writer->Write(request)) << "InitStream write at " << offset;
@@ -335,7 +306,7 @@ TEST_F(KVStoreAsyncTest, OneGiBValueThroughTheStreams) {
     v1::PushResponse response;
     auto writer = c.stub()->PushStream(&context, &response);
     v1::PushStreamRequest request;
-    request.set_key("big");
+    c.SetRef("big", 0, request.mutable_ref());
     std::vector<float> values(kChunkElements);
     for (int64_t offset = 0; offset < kElements; offset += kChunkElements) {
       for (int64_t j = 0; j < kChunkElements; ++j) values[j] = BigValue(offset + j);
@@ -343,7 +314,7 @@ TEST_F(KVStoreAsyncTest, OneGiBValueThroughTheStreams) {
         *request.mutable_chunk()->mutable_meta() = FloatMeta({kElements});
       } else {
         request.mutable_chunk()->clear_meta();
-        request.clear_key();
+        request.clear_ref();
       }
       request.mutable_chunk()->set_offset(offset * 4);
       request.mutable_chunk()->set_data(values.data(), kChunkElements * 4);
@@ -355,7 +326,7 @@ TEST_F(KVStoreAsyncTest, OneGiBValueThroughTheStreams) {
   }
   {  // PullStream: contiguous chunks, every byte once, sampled values
     v1::PullStreamRequest request;
-    request.set_key("big");
+    c.SetRef("big", 0, request.mutable_ref());
     grpc::ClientContext context;
     SetTimeout(&context, absl::Seconds(120));
     auto reader = c.stub()->PullStream(&context, request);
@@ -386,8 +357,7 @@ TEST_F(KVStoreAsyncTest, OneGiBValueThroughTheStreams) {
     EXPECT_GE(chunks, 256);
   }
   v1::ListKeysResponse keys;
-  grpc::ClientContext context;
-  ASSERT_TRUE(c.stub()->ListKeys(&context, {}, &keys).ok());
+  ASSERT_TRUE(c.ListKeys(&keys).ok());
   EXPECT_GE(keys.bytes_in_use(), kElements * 4);
 }
 

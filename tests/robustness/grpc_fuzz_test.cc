@@ -193,9 +193,19 @@ TEST_F(GrpcFuzzTest, KVStore) {
     FuzzHints hints;
     hints.keys = {"3", "5", "x"};
     hints.shapes = {{2, 3}};
+    {  // Job "fuzz" (rank 0 of 1): the fuzzed calls name it or not (NOT_FOUND: fine).
+      v1::JoinJobRequest request;
+      request.set_job("fuzz");
+      request.set_num_workers(1);
+      v1::JoinJobResponse response;
+      grpc::ClientContext context;
+      SetTimeout(&context, absl::Seconds(20));
+      (void)stub->JoinJob(&context, request, &response);
+    }
     for (const char* key : {"3", "5"}) {  // ALREADY_EXISTS after the first method: fine
       v1::InitRequest request;
-      request.set_key(key);
+      request.mutable_ref()->set_job("fuzz");
+      request.mutable_ref()->set_key(key);
       *request.mutable_value() = integration::FloatTensor({2, 3}, {1, 2, 3, 4, 5, 6});
       v1::InitResponse response;
       grpc::ClientContext context;

@@ -79,16 +79,30 @@ absl::Status CheckCompilerWork(ServerProcess& server) {
   return absl::OkStatus();
 }
 
-// Init of a fresh key (an int key when the shard holds int keys or none, else a string
-// key: one shard never mixes them), then a pull of it.
+// In job "alive": init of a fresh key (an int key when the job holds int keys or none, else
+// a string key: one job never mixes them), then a pull of it.
 absl::Status CheckKVStoreWork(ServerProcess& server) {
   static std::atomic<int> counter{0};
   auto stub = v1::KVStore::NewStub(server.NewChannel());
-  v1::ListKeysResponse keys;
+  // Rank 0 of the one-worker job "alive" (a rejoin after the first check).
   {
+    v1::JoinJobRequest request;
+    request.set_job("alive");
+    request.set_num_workers(1);
+    v1::JoinJobResponse response;
     grpc::ClientContext context;
     SetTimeout(&context, kCallTimeout);
-    if (grpc::Status s = stub->ListKeys(&context, {}, &keys); !s.ok()) {
+    if (grpc::Status s = stub->JoinJob(&context, request, &response); !s.ok()) {
+      return CallFailed("JoinJob", s);
+    }
+  }
+  v1::ListKeysResponse keys;
+  {
+    v1::ListKeysRequest request;
+    request.set_job("alive");
+    grpc::ClientContext context;
+    SetTimeout(&context, kCallTimeout);
+    if (grpc::Status s = stub->ListKeys(&context, request, &keys); !s.ok()) {
       return CallFailed("ListKeys", s);
     }
   }
@@ -101,7 +115,8 @@ absl::Status CheckKVStoreWork(ServerProcess& server) {
   const std::string key = int_keys ? absl::StrCat(900000000 + n) : absl::StrCat("alive_", n);
   {
     v1::InitRequest request;
-    request.set_key(key);
+    request.mutable_ref()->set_job("alive");
+    request.mutable_ref()->set_key(key);
     *request.mutable_value() = FloatTensor({3}, {1.5f, -2, 7});
     v1::InitResponse response;
     grpc::ClientContext context;
@@ -111,7 +126,8 @@ absl::Status CheckKVStoreWork(ServerProcess& server) {
     }
   }
   v1::PullRequest request;
-  request.set_key(key);
+  request.mutable_ref()->set_job("alive");
+  request.mutable_ref()->set_key(key);
   v1::PullResponse response;
   grpc::ClientContext context;
   SetTimeout(&context, kCallTimeout);

@@ -207,9 +207,19 @@ TEST_F(OversizedNamesTest, KVStoreShardWithA1MBKey) {
   const std::string key(1 << 20, 'k');
   const std::string other = key.substr(1) + "x";
   auto stub = v1::KVStore::NewStub(kvstore_->NewChannel());
+  {
+    v1::JoinJobRequest request;
+    request.set_job("big-keys");
+    request.set_num_workers(1);
+    v1::JoinJobResponse response;
+    grpc::ClientContext context;
+    SetTimeout(&context, absl::Seconds(20));
+    ASSERT_TRUE(stub->JoinJob(&context, request, &response).ok());
+  }
   auto init = [&](const std::string& k) {
     v1::InitRequest request;
-    request.set_key(k);
+    request.mutable_ref()->set_job("big-keys");
+    request.mutable_ref()->set_key(k);
     *request.mutable_value() = FloatTensor({3}, {1, 2, 3});
     v1::InitResponse response;
     grpc::ClientContext context;
@@ -218,7 +228,8 @@ TEST_F(OversizedNamesTest, KVStoreShardWithA1MBKey) {
   };
   auto push = [&](const std::string& k, const v1::Tensor& value) {
     v1::PushRequest request;
-    request.set_key(k);
+    request.mutable_ref()->set_job("big-keys");
+    request.mutable_ref()->set_key(k);
     *request.add_values() = value;
     v1::PushResponse response;
     grpc::ClientContext context;
@@ -227,7 +238,8 @@ TEST_F(OversizedNamesTest, KVStoreShardWithA1MBKey) {
   };
   auto pull = [&](const std::string& k, v1::PullResponse* response) {
     v1::PullRequest request;
-    request.set_key(k);
+    request.mutable_ref()->set_job("big-keys");
+    request.mutable_ref()->set_key(k);
     grpc::ClientContext context;
     SetTimeout(&context, absl::Seconds(20));
     return stub->Pull(&context, request, response);
