@@ -155,8 +155,13 @@ absl::Status Job::Barrier(int rank, const WaitOptions& wait) {
   const int64_t n = members_[rank].barriers++;  // this call forms barrier n
   changed_.SignalAll();
   absl::Status s = WaitLocked(
-      rank, wait, [&] { return BarriersDone() > n || BarriersDone() < 0; },
+      rank, wait,
       [&] {
+        mu_.AssertHeld();  // WaitLocked calls it under mu_
+        return BarriersDone() > n || BarriersDone() < 0;
+      },
+      [&] {
+        mu_.AssertHeld();
         std::vector<int> missing;
         for (int r = 0; r < static_cast<int>(members_.size()); ++r) {
           if (Counts(r) && members_[r].barriers <= n) missing.push_back(r);

@@ -190,7 +190,10 @@ absl::Status Job::Push(const KeyId& id, int rank, absl::Span<const NDArray> valu
 
   if (options_.max_rounds_ahead > 0) {
     const int64_t bound = options_.max_rounds_ahead;
-    auto within = [&] { return entry->pushes_by_rank[rank] - SlowestPushes(*entry) < bound; };
+    auto within = [&] {
+      mu_.AssertHeld();  // called here and by WaitLocked, under mu_
+      return entry->pushes_by_rank[rank] - SlowestPushes(*entry) < bound;
+    };
     if (!within()) {
       // Ends early enough that the client still receives the answer before its deadline.
       WaitOptions bounded = wait;
@@ -237,7 +240,11 @@ absl::StatusOr<NDArray> Job::Pull(const KeyId& id, int rank, std::optional<DType
     if (options_.sync) {
       const int64_t target = entry->pushes_by_rank[rank];
       MXGRID_RETURN_IF_ERROR(WaitLocked(
-          rank, wait, [&] { return entry->applied_rounds >= target; },
+          rank, wait,
+          [&] {
+            mu_.AssertHeld();  // WaitLocked calls it under mu_
+            return entry->applied_rounds >= target;
+          },
           [&] {
             return absl::StrCat("pull of ", Describe(id), " by rank ", rank, ": round ",
                                 target - 1, " is still waiting for pushes from other ranks");
