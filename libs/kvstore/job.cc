@@ -33,7 +33,7 @@ absl::Status Job::CheckAliveLocked(absl::Time now) {
   }
   for (int r = 0; r < static_cast<int>(members_.size()); ++r) {
     const Member& m = members_[r];
-    if (m.state == MemberState::kLeft) continue;
+    if (m.state == MemberState::kLeft || m.busy > 0) continue;
     const absl::Duration silent = now - m.last_seen;
     if (silent <= options_.heartbeat_timeout) continue;
     dead_rank_ = r;
@@ -181,6 +181,21 @@ bool Job::CheckLiveness(absl::Time now) {
   base::MutexLock lock(&mu_);
   if (!aborted_.ok()) return false;
   return !CheckAliveLocked(now).ok();
+}
+
+Job::BusyScope::BusyScope(Job* job, int rank)
+    : job_(job), rank_(rank >= 0 && rank < job->options_.num_workers ? rank : -1) {
+  if (rank_ < 0) return;
+  base::MutexLock lock(&job_->mu_);
+  ++job_->members_[rank_].busy;
+}
+
+Job::BusyScope::~BusyScope() {
+  if (rank_ < 0) return;
+  base::MutexLock lock(&job_->mu_);
+  Member& m = job_->members_[rank_];
+  --m.busy;
+  m.last_seen = std::max(m.last_seen, absl::Now());
 }
 
 absl::Status Job::aborted() const {

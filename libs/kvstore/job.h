@@ -133,6 +133,20 @@ class Job {
   // The Aborted status of an aborted job; OK otherwise.
   absl::Status aborted() const;
 
+  // Marks `rank` as inside a call for its lifetime (a long chunk stream): a rank inside a call
+  // is never silent. Does nothing for a rank out of range (the call itself fails on it).
+  class BusyScope {
+   public:
+    BusyScope(Job* job, int rank);
+    ~BusyScope();
+    BusyScope(const BusyScope&) = delete;
+    BusyScope& operator=(const BusyScope&) = delete;
+
+   private:
+    Job* const job_;
+    const int rank_;
+  };
+
   // ---- keys (job_keys.cc) ----
   // kv.init from `rank`; true when the key was restored from a snapshot (value kept).
   absl::StatusOr<bool> Init(const KeyId& id, int rank, int index, const tensor::NDArray& value);
@@ -167,6 +181,7 @@ class Job {
     MemberState state = MemberState::kNotJoined;
     absl::Time last_seen;
     int64_t barriers = 0;  // Barrier calls made
+    int busy = 0;          // BusyScopes open
   };
   // The sum of the pushes received for one sync round of one key.
   struct PendingRound {
