@@ -172,6 +172,9 @@ class Job {
   int64_t BytesInUse() const;
   // Least applied rounds over the keys (0 without keys).
   int64_t Round() const;
+  // Counts changes a snapshot would see (inits, applied updates, optimizer changes): equal
+  // generations, equal snapshots.
+  int64_t Generation() const;
   // A consistent copy of the keys, values and optimizer state (values copied through the
   // engine under the lock, waited for outside it).
   absl::StatusOr<JobSnapshot> Capture() const;
@@ -237,6 +240,7 @@ class Job {
   std::vector<KeyId> init_order_ ABSL_GUARDED_BY(mu_);
   int key_kind_ ABSL_GUARDED_BY(mu_) = 0;  // 0 none yet, 1 int keys, 2 string keys
   int64_t bytes_in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Optimizer> optimizer_ ABSL_GUARDED_BY(mu_);  // null: overwrite
   // False for a restored job until its first Join: ranks are not silent before any rejoined.
   bool liveness_started_ ABSL_GUARDED_BY(mu_) = true;

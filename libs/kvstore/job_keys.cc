@@ -133,10 +133,12 @@ absl::StatusOr<bool> Job::Init(const KeyId& id, int rank, int index, const NDArr
                           NDArray::Empty(value.shape(), Context::Cpu(), value.dtype()));
   MXGRID_RETURN_IF_ERROR(value.CopyTo(stored));
   MXGRID_RETURN_IF_ERROR(AddKey(id, index, std::move(stored)));
+  ++generation_;
   return false;
 }
 
 absl::Status Job::Apply(Entry* entry, const NDArray& total) {
+  ++generation_;
   if (optimizer_ != nullptr) return optimizer_->Update(entry->slot, entry->stored, total);
   return total.CopyTo(entry->stored);
 }
@@ -271,6 +273,7 @@ absl::Status Job::SetOptimizer(int rank, absl::string_view name,
       return absl::OkStatus();  // the same configuration: keep it and its state
     }
     optimizer_.swap(optimizer);
+    ++generation_;
   }
   return absl::OkStatus();  // the old optimizer (now in `optimizer`) is freed outside the lock
 }
@@ -301,7 +304,13 @@ absl::Status Job::SetOptimizerState(const KeyOptimizerState& state) {
   MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(state.id));
   OptimizerIndexState s = state.state;
   s.index = entry->slot;
+  ++generation_;
   return optimizer_->ImportState(s, entry->stored.shape(), entry->stored.dtype());
+}
+
+int64_t Job::Generation() const {
+  base::MutexLock lock(&mu_);
+  return generation_;
 }
 
 int64_t Job::BytesInUse() const {
