@@ -33,7 +33,7 @@ absl::Status Job::CheckAliveLocked(absl::Time now) {
   }
   for (int r = 0; r < static_cast<int>(members_.size()); ++r) {
     const Member& m = members_[r];
-    if (m.state == MemberState::kLeft) continue;
+    if (m.state == MemberState::kLeft || m.busy > 0) continue;
     const absl::Duration silent = now - m.last_seen;
     if (silent <= options_.heartbeat_timeout) continue;
     dead_rank_ = r;
@@ -155,8 +155,13 @@ absl::Status Job::Barrier(int rank, const WaitOptions& wait) {
   const int64_t n = members_[rank].barriers++;  // this call forms barrier n
   changed_.SignalAll();
   absl::Status s = WaitLocked(
-      rank, wait, [&] { return BarriersDone() > n || BarriersDone() < 0; },
+      rank, wait,
       [&] {
+        mu_.AssertHeld();  // WaitLocked calls it under mu_
+        return BarriersDone() > n || BarriersDone() < 0;
+      },
+      [&] {
+        mu_.AssertHeld();
         std::vector<int> missing;
         for (int r = 0; r < static_cast<int>(members_.size()); ++r) {
           if (Counts(r) && members_[r].barriers <= n) missing.push_back(r);
@@ -176,6 +181,21 @@ bool Job::CheckLiveness(absl::Time now) {
   base::MutexLock lock(&mu_);
   if (!aborted_.ok()) return false;
   return !CheckAliveLocked(now).ok();
+}
+
+Job::BusyScope::BusyScope(Job* job, int rank)
+    : job_(job), rank_(rank >= 0 && rank < job->options_.num_workers ? rank : -1) {
+  if (rank_ < 0) return;
+  base::MutexLock lock(&job_->mu_);
+  ++job_->members_[rank_].busy;
+}
+
+Job::BusyScope::~BusyScope() {
+  if (rank_ < 0) return;
+  base::MutexLock lock(&job_->mu_);
+  Member& m = job_->members_[rank_];
+  --m.busy;
+  m.last_seen = std::max(m.last_seen, absl::Now());
 }
 
 absl::Status Job::aborted() const {

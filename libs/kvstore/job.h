@@ -133,6 +133,20 @@ class Job {
   // The Aborted status of an aborted job; OK otherwise.
   absl::Status aborted() const;
 
+  // Marks `rank` as inside a call for its lifetime (a long chunk stream): a rank inside a call
+  // is never silent. Does nothing for a rank out of range (the call itself fails on it).
+  class BusyScope {
+   public:
+    BusyScope(Job* job, int rank);
+    ~BusyScope();
+    BusyScope(const BusyScope&) = delete;
+    BusyScope& operator=(const BusyScope&) = delete;
+
+   private:
+    Job* const job_;
+    const int rank_;
+  };
+
   // ---- keys (job_keys.cc) ----
   // kv.init from `rank`; true when the key was restored from a snapshot (value kept).
   absl::StatusOr<bool> Init(const KeyId& id, int rank, int index, const tensor::NDArray& value);
@@ -158,6 +172,9 @@ class Job {
   int64_t BytesInUse() const;
   // Least applied rounds over the keys (0 without keys).
   int64_t Round() const;
+  // Counts changes a snapshot would see (inits, applied updates, optimizer changes): equal
+  // generations, equal snapshots.
+  int64_t Generation() const;
   // A consistent copy of the keys, values and optimizer state (values copied through the
   // engine under the lock, waited for outside it).
   absl::StatusOr<JobSnapshot> Capture() const;
@@ -167,6 +184,7 @@ class Job {
     MemberState state = MemberState::kNotJoined;
     absl::Time last_seen;
     int64_t barriers = 0;  // Barrier calls made
+    int busy = 0;          // BusyScopes open
   };
   // The sum of the pushes received for one sync round of one key.
   struct PendingRound {
@@ -222,6 +240,7 @@ class Job {
   std::vector<KeyId> init_order_ ABSL_GUARDED_BY(mu_);
   int key_kind_ ABSL_GUARDED_BY(mu_) = 0;  // 0 none yet, 1 int keys, 2 string keys
   int64_t bytes_in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Optimizer> optimizer_ ABSL_GUARDED_BY(mu_);  // null: overwrite
   // False for a restored job until its first Join: ranks are not silent before any rejoined.
   bool liveness_started_ ABSL_GUARDED_BY(mu_) = true;

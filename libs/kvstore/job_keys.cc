@@ -133,10 +133,12 @@ absl::StatusOr<bool> Job::Init(const KeyId& id, int rank, int index, const NDArr
                           NDArray::Empty(value.shape(), Context::Cpu(), value.dtype()));
   MXGRID_RETURN_IF_ERROR(value.CopyTo(stored));
   MXGRID_RETURN_IF_ERROR(AddKey(id, index, std::move(stored)));
+  ++generation_;
   return false;
 }
 
 absl::Status Job::Apply(Entry* entry, const NDArray& total) {
+  ++generation_;
   if (optimizer_ != nullptr) return optimizer_->Update(entry->slot, entry->stored, total);
   return total.CopyTo(entry->stored);
 }
@@ -190,7 +192,10 @@ absl::Status Job::Push(const KeyId& id, int rank, absl::Span<const NDArray> valu
 
   if (options_.max_rounds_ahead > 0) {
     const int64_t bound = options_.max_rounds_ahead;
-    auto within = [&] { return entry->pushes_by_rank[rank] - SlowestPushes(*entry) < bound; };
+    auto within = [&] {
+      mu_.AssertHeld();  // called here and by WaitLocked, under mu_
+      return entry->pushes_by_rank[rank] - SlowestPushes(*entry) < bound;
+    };
     if (!within()) {
       // Ends early enough that the client still receives the answer before its deadline.
       WaitOptions bounded = wait;
@@ -237,7 +242,11 @@ absl::StatusOr<NDArray> Job::Pull(const KeyId& id, int rank, std::optional<DType
     if (options_.sync) {
       const int64_t target = entry->pushes_by_rank[rank];
       MXGRID_RETURN_IF_ERROR(WaitLocked(
-          rank, wait, [&] { return entry->applied_rounds >= target; },
+          rank, wait,
+          [&] {
+            mu_.AssertHeld();  // WaitLocked calls it under mu_
+            return entry->applied_rounds >= target;
+          },
           [&] {
             return absl::StrCat("pull of ", Describe(id), " by rank ", rank, ": round ",
                                 target - 1, " is still waiting for pushes from other ranks");
@@ -264,6 +273,7 @@ absl::Status Job::SetOptimizer(int rank, absl::string_view name,
       return absl::OkStatus();  // the same configuration: keep it and its state
     }
     optimizer_.swap(optimizer);
+    ++generation_;
   }
   return absl::OkStatus();  // the old optimizer (now in `optimizer`) is freed outside the lock
 }
@@ -294,7 +304,13 @@ absl::Status Job::SetOptimizerState(const KeyOptimizerState& state) {
   MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(state.id));
   OptimizerIndexState s = state.state;
   s.index = entry->slot;
+  ++generation_;
   return optimizer_->ImportState(s, entry->stored.shape(), entry->stored.dtype());
+}
+
+int64_t Job::Generation() const {
+  base::MutexLock lock(&mu_);
+  return generation_;
 }
 
 int64_t Job::BytesInUse() const {

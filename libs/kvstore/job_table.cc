@@ -106,6 +106,12 @@ int64_t JobTable::NumKeys() const {
   return keys;
 }
 
+int64_t JobTable::Generation() const {
+  int64_t generation = 0;
+  for (Job* job : Jobs()) generation += job->Generation() + 1;
+  return generation;
+}
+
 int JobTable::NumJobs() const {
   base::MutexLock lock(&mu_);
   return static_cast<int>(jobs_.size());

@@ -64,6 +64,8 @@ class JobTable {
   int64_t BytesInUse() const;
   int64_t NumKeys() const;
   int NumJobs() const;
+  // The sum of the jobs' generations plus their count: changes whenever a snapshot would.
+  int64_t Generation() const;
   // Each job's restored round (jobs restored from a snapshot only).
   std::map<std::string, int64_t> RestoredRounds() const;
 

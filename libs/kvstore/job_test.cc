@@ -251,6 +251,20 @@ TEST(JobTest, LeftRanksAreNeverDead) {
   EXPECT_TRUE(job->CheckLiveness(absl::Now() + absl::Seconds(1)));  // rank 0 now silent
 }
 
+TEST(JobTest, RankInsideALongCallIsNotSilent) {
+  auto job = JoinedJob(2, true, 4, absl::Milliseconds(200));
+  {
+    Job::BusyScope busy(job.get(), 1);  // e.g. rank 1 uploading a large value
+    Job::BusyScope ignored(job.get(), 9);
+    for (int i = 0; i < 5; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      ASSERT_TRUE(job->Heartbeat(0).ok());
+    }
+  }
+  ASSERT_TRUE(job->Heartbeat(0).ok());  // the call just ended: rank 1 was seen then
+  EXPECT_TRUE(job->CheckLiveness(absl::Now() + absl::Seconds(1)));
+}
+
 TEST(JobTest, CaptureAndRestoreKeepValuesRoundsAndOptimizerState) {
   auto job = JoinedJob(2);
   ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({1, 1})).ok());

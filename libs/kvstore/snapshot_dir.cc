@@ -190,6 +190,8 @@ Snapshotter::Snapshotter(JobTable* table, SnapshotterOptions options)
     base::MutexLock lock(&mu_);
     last_time_ = absl::Now();
     for (const auto& [name, round] : table_->RestoredRounds()) last_rounds_[name] = round;
+    // A table just restored (and not changed since) is on disk already.
+    if (!table_->RestoredRounds().empty()) last_generation_ = table_->Generation();
   }
   thread_ = std::thread([this] { Run(); });
 }
@@ -204,7 +206,7 @@ Snapshotter::~Snapshotter() {
 }
 
 bool Snapshotter::Due(absl::Time now) {
-  if (table_->NumJobs() == 0) return false;
+  if (table_->NumJobs() == 0 || table_->Generation() == last_generation_) return false;
   if (options_.interval > absl::ZeroDuration() && now - last_time_ >= options_.interval) {
     return true;
   }
@@ -231,7 +233,8 @@ void Snapshotter::Run() {
 
 absl::StatusOr<SnapshotFile> Snapshotter::SnapshotNow() {
   base::MutexLock write_lock(&write_mu_);
-  // The rounds before capturing: a round applied meanwhile is at most counted again.
+  // The rounds and generation before capturing: a change meanwhile is at most written again.
+  const int64_t generation = table_->Generation();
   std::map<std::string, int64_t> rounds;
   for (const std::string& name : table_->Names()) {
     absl::StatusOr<Job*> job = table_->Find(name);
@@ -241,7 +244,10 @@ absl::StatusOr<SnapshotFile> Snapshotter::SnapshotNow() {
   absl::StatusOr<SnapshotFile> file = WriteSnapshotFile(options_.dir, jobs);
   base::MutexLock lock(&mu_);
   last_time_ = absl::Now();  // a failed write is retried after the interval, not at once
-  if (file.ok()) last_rounds_ = std::move(rounds);
+  if (file.ok()) {
+    last_rounds_ = std::move(rounds);
+    last_generation_ = generation;
+  }
   return file;
 }
 

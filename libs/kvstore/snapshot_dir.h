@@ -53,7 +53,8 @@ LoadedSnapshot LoadNewestSnapshot(const std::string& dir);
 struct SnapshotterOptions {
   std::string dir;                                // REQUIRES: non-empty
   int64_t every_rounds = 100;                     // a job advanced this many rounds; <= 0 off
-  absl::Duration interval = absl::Seconds(60);    // since the last snapshot; <= 0 off
+  // Since the last snapshot, when something changed since (an idle shard writes nothing).
+  absl::Duration interval = absl::Seconds(60);  // <= 0: off
   absl::Duration poll = absl::Milliseconds(200);  // how often the policy is checked
 };
 
@@ -84,6 +85,7 @@ class Snapshotter {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_time_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> last_rounds_ ABSL_GUARDED_BY(mu_);
+  int64_t last_generation_ ABSL_GUARDED_BY(mu_) = -1;  // of the table at the last snapshot
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };

@@ -242,6 +242,30 @@ TEST(SnapshotterTest, SnapshotsByRoundsAndOnDemand) {
   EXPECT_TRUE(snapshotter.last_error().ok());
 }
 
+TEST(SnapshotterTest, IntervalSnapshotsOnlyAfterChanges) {
+  const std::string dir = TempDir("interval");
+  JobTable table({.num_workers = 1});
+  absl::StatusOr<Job*> job = table.Join({.job = "j", .rank = 0});
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE((*job)->Init({"0", 0}, 0, 0, Floats({0})).ok());
+  Snapshotter snapshotter(&table, {.dir = dir,
+                                   .every_rounds = 0,
+                                   .interval = absl::Milliseconds(50),
+                                   .poll = absl::Milliseconds(10)});
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (access((dir + "/snapshot-1.mxkv").c_str(), F_OK) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(access((dir + "/snapshot-1.mxkv").c_str(), F_OK), 0);
+  absl::SleepFor(absl::Milliseconds(300));  // six intervals without a change: no new file
+  EXPECT_NE(access((dir + "/snapshot-2.mxkv").c_str(), F_OK), 0);
+  ASSERT_TRUE((*job)->Push({"0", 0}, 0, {Floats({1})}, {}).ok());
+  while (access((dir + "/snapshot-2.mxkv").c_str(), F_OK) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(access((dir + "/snapshot-2.mxkv").c_str(), F_OK), 0);
+}
+
 TEST(SnapshotDirTest, UnwritableDirectoryIsAnError) {
   std::vector<std::unique_ptr<Job>> jobs;
   std::vector<JobSnapshot> snaps = TrainedJobs(&jobs);

@@ -161,6 +161,7 @@ grpc::Status KVStoreService::InitStream(grpc::ServerContext*,
     }
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, first.ref(), &id));
+    Job::BusyScope busy(job, first.ref().rank());  // a long upload is not silence
     rpc::ChunkAssembler value(Context::Cpu());
     MXGRID_RETURN_IF_ERROR(value.Add(first.chunk()));
     v1::InitStreamRequest request;
@@ -194,6 +195,7 @@ grpc::Status KVStoreService::PushStream(grpc::ServerContext* context,
     const v1::KeyRef ref = request.ref();
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, ref, &id));
+    Job::BusyScope busy(job, ref.rank());  // a long upload is not silence
     std::vector<NDArray> values;
     std::optional<rpc::ChunkAssembler> current;
     do {
@@ -230,6 +232,9 @@ grpc::Status KVStoreService::PullStream(grpc::ServerContext* context,
     const size_t chunk_bytes = request->chunk_bytes() == 0
                                    ? rpc::kDefaultChunkBytes
                                    : static_cast<size_t>(request->chunk_bytes());
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
+    Job::BusyScope busy(job, request->ref().rank());  // a long download is not silence
     MXGRID_ASSIGN_OR_RETURN(NDArray out,
                             DoPull(context, *table_, request->ref(), request->dtype()));
     v1::PullStreamResponse response;

@@ -632,3 +632,150 @@ TEST_F(WorkerServiceTest, KVSetOptimizerChecksHyperparameters) {
 
 }  // namespace
 }  // namespace mxgrid::services
+
+namespace mxgrid::services {
+namespace {
+
+// SetExecutorKVStore with a local store: Update pushes each gradient through the store's
+// optimizer and copies the stored weight back into the argument; bad bindings get clear codes.
+TEST_F(WorkerServiceTest, ExecutorUpdatesThroughALocalKVStore) {
+  absl::StatusOr<graph::Symbol> net = graph::models::Mlp({4}, 3);
+  ASSERT_TRUE(net.ok());
+  v1::SimpleBindRequest bind;
+  bind.set_session(session_);
+  bind.mutable_symbol()->set_json(graph::SaveJson(*net));
+  v1::TensorMeta data;
+  data.add_shape(2);
+  data.add_shape(5);
+  (*bind.mutable_inputs())["data"] = data;
+  bind.set_grad_req("write");
+  (*bind.mutable_grad_req_by_name())["data"] = "null";
+  (*bind.mutable_grad_req_by_name())["softmax_label"] = "null";
+  v1::BindResponse bound;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->SimpleBind(&ctx, bind, &bound).ok());
+  }
+  v1::KVCreateRequest create;
+  create.set_session(session_);
+  create.set_type("local");
+  v1::KVCreateResponse store;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVCreate(&ctx, create, &store).ok());
+  }
+  EXPECT_EQ(store.num_workers(), 1);
+  v1::KVInitRequest init;
+  init.set_session(session_);
+  init.set_store(store.store());
+  v1::SetExecutorKVStoreRequest set;
+  set.set_session(session_);
+  set.set_executor(bound.executor());
+  set.set_store(store.store());
+  std::vector<int> params;  // argument indices with gradients
+  for (int i = 0; i < bound.arg_names_size(); ++i) {
+    if (bound.arg_grads(i).handle() == 0) continue;
+    params.push_back(i);
+    // Non-zero weights (SimpleBind's are zeros), as the client's initializer sets them.
+    std::vector<int64_t> shape(bound.args(i).meta().shape().begin(),
+                               bound.args(i).meta().shape().end());
+    int64_t size = 1;
+    for (int64_t d : shape) size *= d;
+    std::vector<float> v(size);
+    for (int64_t j = 0; j < size; ++j) v[j] = 0.1f * static_cast<float>((j * 7 + i) % 5) - 0.2f;
+    v1::UploadRequest up;
+    up.set_session(session_);
+    up.set_into(bound.args(i).handle());
+    *up.mutable_value() = FloatTensor(shape, v);
+    v1::ArrayInfo info;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Upload(&ctx, up, &info).ok());
+    v1::KVPair* p = init.add_pairs();
+    p->set_key(bound.arg_names(i));
+    p->add_values(bound.args(i).handle());
+    (*set.mutable_keys())[bound.arg_names(i)] = bound.arg_names(i);
+  }
+  v1::SetExecutorKVStoreResponse set_resp;
+  {
+    grpc::ClientContext ctx;  // keys not initialized yet
+    EXPECT_EQ(stub_->SetExecutorKVStore(&ctx, set, &set_resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    v1::KVInitResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVInit(&ctx, init, &resp).ok());
+  }
+  v1::KVSetOptimizerRequest opt;
+  opt.set_session(session_);
+  opt.set_store(store.store());
+  opt.set_name("sgd");
+  (*opt.mutable_params())["learning_rate"] = "0.5";
+  {
+    v1::KVSetOptimizerResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->KVSetOptimizer(&ctx, opt, &resp).ok());
+  }
+  for (const auto& [name, key] : std::map<std::string, std::string>{
+           {"data", "x"}, {"nosuch", "x"}, {bound.arg_names(params[0]), ""}}) {
+    v1::SetExecutorKVStoreRequest bad = set;
+    (*bad.mutable_keys())[name] = key;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->SetExecutorKVStore(&ctx, bad, &set_resp).error_code(),
+              key.empty() ? grpc::StatusCode::INVALID_ARGUMENT : grpc::StatusCode::NOT_FOUND)
+        << name;
+  }
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->SetExecutorKVStore(&ctx, set, &set_resp).ok());
+  }
+  v1::ForwardRequest step;
+  step.set_session(session_);
+  step.set_executor(bound.executor());
+  step.set_is_train(true);
+  step.set_backward(true);
+  (*step.mutable_values())["data"] = FloatTensor({2, 5}, {1, 2, 3, 4, 5, -1, 0, 1, 2, 0.5});
+  (*step.mutable_values())["softmax_label"] = FloatTensor({2}, {0, 2});
+  v1::ForwardResponse out;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Forward(&ctx, step, &out).ok());
+  }
+  std::vector<std::vector<float>> before, grads;
+  for (int i : params) {
+    before.push_back(Download(bound.args(i).handle()));
+    grads.push_back(Download(bound.arg_grads(i).handle()));
+  }
+  v1::UpdateRequest update;
+  update.set_session(session_);
+  update.set_executor(bound.executor());
+  {
+    v1::UpdateResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Update(&ctx, update, &resp).ok());
+  }
+  for (size_t p = 0; p < params.size(); ++p) {
+    const std::vector<float> after = Download(bound.args(params[p]).handle());
+    ASSERT_EQ(after.size(), before[p].size());
+    for (size_t j = 0; j < after.size(); ++j) {
+      EXPECT_NEAR(after[j], before[p][j] - 0.5f * grads[p][j], 1e-5)
+          << bound.arg_names(params[p]) << "[" << j << "]";
+    }
+  }
+  step.set_update(true);  // the one-RPC training step goes through the store too
+  {
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Forward(&ctx, step, &out).ok());
+  }
+  v1::KVBarrierRequest barrier;
+  barrier.set_session(session_);
+  barrier.set_store(store.store());
+  {
+    v1::KVBarrierResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->KVBarrier(&ctx, barrier, &resp).ok());
+  }
+}
+
+}  // namespace
+}  // namespace mxgrid::services

@@ -1,13 +1,20 @@
 // Dist KVStores end to end: mxgrid-worker processes as the parameter-server clients of
 // mxgrid-kvstore shard processes, on loopback. Each test starts its own shards and workers;
 // the ranks run on their own threads, as separate training processes would.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,7 +23,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "proto/mxgrid/v1/kvstore.grpc.pb.h"
 #include "tests/integration/dist_worker_client.h"
 #include "tests/integration/process.h"
 #include "tests/integration/wire.h"
@@ -354,6 +363,143 @@ TEST(DistKVStoreTest, ExecutorUpdateGoesThroughTheShardsOptimizer) {
       }
     }
   }
+}
+
+// A shard on a fixed port (ServerProcess picks a new one at every start): for restarts.
+class FixedPortShard {
+ public:
+  FixedPortShard(int port, std::string state_dir)
+      : port_(port), state_dir_(std::move(state_dir)) {}
+  ~FixedPortShard() { Kill(); }
+
+  // Starts the shard and waits until it serves.
+  bool Start() {
+    const std::string binary = RunfilePath(kKVStore);
+    const std::string log = absl::StrCat(state_dir_, ".log");
+    const std::vector<std::string> args = {
+        binary, absl::StrCat("--address=127.0.0.1:", port_), "--metrics_address=",
+        "--state_dir=" + state_dir_, "--snapshot_rounds=1", "--snapshot_interval=0"};
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      std::vector<char*> argv;
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      // A fresh channel each time: a failed one backs off its reconnects for seconds.
+      grpc::ChannelArguments args;
+      args.SetInt("mxgrid.test.attempt", i);
+      auto channel =
+          grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
+      if (HealthCheck(channel, absl::Milliseconds(500)) == 1) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  }
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  std::string Log() const {
+    std::ifstream in(absl::StrCat(state_dir_, ".log"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  const int port_;
+  const std::string state_dir_;
+  pid_t pid_ = -1;
+};
+
+// A shard SIGKILLed and restarted from its snapshot: the worker's calls in the gap fail
+// UNAVAILABLE, are retried after a fresh JoinJob, and the rounds go on.
+TEST(DistKVStoreTest, ShardRestartIsRetriedAfterARejoin) {
+  absl::StatusOr<int> port = PickFreePort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/restart_state");
+  FixedPortShard shard(*port, dir);
+  ASSERT_TRUE(shard.Start());
+  auto worker = ServerProcess::Start(
+      {.binary = kWorker, .args = {"--kvstore=" + shard.address()}, .name = "worker"});
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  DistWorkerClient w((*worker)->NewChannel());
+  ASSERT_TRUE(w.Open().ok());
+  EXPECT_OK(w.CreateStore({.job = "restart", .num_workers = 1}));
+  EXPECT_OK(w.Init({{"1", Put(w, {2}, {1, 1})}}));
+  const uint64_t out = Put(w, {2}, {0, 0});
+  EXPECT_OK(w.Push("1", {Put(w, {2}, {2, 2})}));
+  EXPECT_OK(w.Pull("1", {out}));
+  EXPECT_THAT(Get(w, out), ElementsAre(2, 2));  // round 1 applied
+  {
+    auto stub = v1::KVStore::NewStub(
+        grpc::CreateChannel(shard.address(), grpc::InsecureChannelCredentials()));
+    v1::SnapshotResponse snap;
+    grpc::ClientContext context;
+    SetTimeout(&context, absl::Seconds(30));
+    EXPECT_OK(stub->Snapshot(&context, {}, &snap));
+  }
+  shard.Kill();
+  EXPECT_OK(w.Push("1", {Put(w, {2}, {3, 3})}));  // queued: retried until the shard is back
+  EXPECT_OK(w.Pull("1", {out}));
+  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_TRUE(shard.Start());
+  const absl::Time restarted = absl::Now();
+  std::vector<float> values;
+  const grpc::Status s = w.Floats(out, &values, absl::Seconds(30));
+  EXPECT_TRUE(s.ok()) << Describe(s) << "\n" << (*worker)->Log() << shard.Log();
+  EXPECT_THAT(values, ElementsAre(3, 3));
+  EXPECT_LT(absl::Now() - restarted, absl::Seconds(5));  // backoff is at most 2 s
+}
+
+// save_optimizer_states / load_optimizer_states for a dist store (states from the shards) and
+// a local store (the worker's optimizer): SGD momentum after one step, named
+// "<key>/<part>/<i>" and "<key>/<part>/count"; loading them back restores the momentum.
+TEST(DistKVStoreTest, OptimizerStatesRoundTrip) {
+  auto cluster = Cluster::Start(1, 1);
+  ASSERT_NE(cluster, nullptr);
+  for (const char* type : {"dist_sync", "local"}) {
+    SCOPED_TRACE(type);
+    auto w = cluster->Client(0);
+    EXPECT_OK(w->CreateStore({.type = type, .job = "states", .num_workers = 1}));
+    v1::KVGetOptimizerStatesResponse states;
+    EXPECT_EQ(w->GetOptimizerStates(&states).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);  // no optimizer yet
+    EXPECT_OK(w->Init({{"4", Put(*w, {2}, {1, 1})}}));
+    EXPECT_OK(w->SetOptimizer("sgd", {{"learning_rate", "0.5"}, {"momentum", "0.9"}}));
+    EXPECT_OK(w->Push("4", {Put(*w, {2}, {1, 2})}));
+    const uint64_t out = Put(*w, {2}, {0, 0});
+    EXPECT_OK(w->Pull("4", {out}));
+    EXPECT_THAT(Get(*w, out), ElementsAre(0.5f, 0.0f));  // mom = -0.5 g; w += mom
+    states.Clear();
+    EXPECT_OK(w->GetOptimizerStates(&states));
+    ASSERT_THAT(states.names(), ElementsAre("4/0/0", "4/0/count"));
+    EXPECT_THAT(Get(*w, states.arrays(0).handle()), ElementsAre(-0.5f, -1.0f));
+    // Load a momentum of zero: the next step is plain SGD again.
+    const uint64_t zero = Put(*w, {2}, {0, 0});
+    EXPECT_OK(w->SetOptimizerStates({"4/0/0", "4/0/count"},
+                                    {zero, states.arrays(1).handle()}));
+    EXPECT_OK(w->Push("4", {Put(*w, {2}, {1, 1})}));
+    EXPECT_OK(w->Pull("4", {out}));
+    EXPECT_THAT(Get(*w, out), ElementsAre(0.0f, -0.5f));
+    EXPECT_EQ(w->SetOptimizerStates({"4/zero"}, {zero}).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_OK(w->Close());
+  }
+  if (HasFailure()) ADD_FAILURE() << cluster->Logs();
 }
 
 }  // namespace

@@ -119,6 +119,26 @@ class DistWorkerClient : public WorkerClient {
     SetTimeout(&context, kTimeout);
     return stub()->Update(&context, request, &response);
   }
+  grpc::Status GetOptimizerStates(v1::KVGetOptimizerStatesResponse* out) {
+    v1::KVGetOptimizerStatesRequest request;
+    request.set_session(session());
+    request.set_store(store_);
+    grpc::ClientContext context;
+    SetTimeout(&context, kTimeout);
+    return stub()->KVGetOptimizerStates(&context, request, out);
+  }
+  grpc::Status SetOptimizerStates(const std::vector<std::string>& names,
+                                  const std::vector<uint64_t>& arrays) {
+    v1::KVSetOptimizerStatesRequest request;
+    request.set_session(session());
+    request.set_store(store_);
+    for (const std::string& n : names) request.add_names(n);
+    for (uint64_t h : arrays) request.add_arrays(h);
+    v1::KVSetOptimizerStatesResponse response;
+    grpc::ClientContext context;
+    SetTimeout(&context, kTimeout);
+    return stub()->KVSetOptimizerStates(&context, request, &response);
+  }
   // Values of a float array (waits up to `timeout`).
   grpc::Status Floats(uint64_t handle, std::vector<float>* out,
                       absl::Duration timeout = kTimeout) {

@@ -155,7 +155,9 @@ void DistStore::HeartbeatLoop() {
   absl::Duration timeout = job_.heartbeat_timeout;
   if (timeout <= absl::ZeroDuration()) timeout = options_.membership.heartbeat_timeout;
   if (timeout <= absl::ZeroDuration()) timeout = absl::Seconds(10);
-  const absl::Duration interval = std::max(timeout / 4, absl::Milliseconds(20));
+  // Every timeout / 4; at least every 10 s (a job without a timeout still shows it lives).
+  const absl::Duration interval =
+      std::clamp(timeout / 4, absl::Milliseconds(20), absl::Seconds(10));
   const int n = shards_->size();
   // Per shard: a heartbeat in flight, and whether the shard forgot this rank (restarted).
   struct State {
