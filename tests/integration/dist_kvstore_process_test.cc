@@ -160,7 +160,8 @@ TEST(DistKVStoreTest, BigArraySplitsOverThreeShardsAndReassembles) {
   auto cluster = Cluster::Start(3, 1);
   ASSERT_NE(cluster, nullptr);
   auto w = cluster->Client(0);
-  EXPECT_OK(w->CreateStore({.type = "dist_sync", .job = "big", .rank = 0, .num_workers = 1}));
+  // MXNet matches the type lower-cased.
+  EXPECT_OK(w->CreateStore({.type = "Dist_Sync", .job = "big", .rank = 0, .num_workers = 1}));
   const int64_t n = 3000000;
   std::vector<float> values(n), doubled(n);
   for (int64_t i = 0; i < n; ++i) {
