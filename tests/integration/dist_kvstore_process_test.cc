@@ -280,6 +280,28 @@ TEST(DistKVStoreTest, RankThatLeavesEarlyDoesNotHangTheOther) {
   if (HasFailure()) ADD_FAILURE() << cluster->Logs();
 }
 
+// A closed session leaves its dist stores' jobs: the other rank's rounds go on without it.
+TEST(DistKVStoreTest, ClosedSessionLeavesTheJob) {
+  auto cluster = Cluster::Start(1, 2);
+  ASSERT_NE(cluster, nullptr);
+  std::unique_ptr<DistWorkerClient> clients[2];
+  RunRanks(2, [&](int rank) {
+    clients[rank] = cluster->Client(rank);
+    EXPECT_OK(clients[rank]->CreateStore({.job = "closed", .rank = rank, .num_workers = 2}));
+    EXPECT_OK(clients[rank]->Init({{"2", Put(*clients[rank], {1}, {0})}}));
+  });
+  EXPECT_OK(clients[1]->Close());
+  DistWorkerClient& w = *clients[0];
+  const uint64_t out = Put(w, {1}, {0});
+  EXPECT_OK(w.Push("2", {Put(w, {1}, {4})}));
+  EXPECT_OK(w.Pull("2", {out}));
+  std::vector<float> values;
+  const grpc::Status s = w.Floats(out, &values, absl::Seconds(10));
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  EXPECT_THAT(values, ElementsAre(4));
+  if (HasFailure()) ADD_FAILURE() << cluster->Logs();
+}
+
 // Module training through a dist store: two workers' executors bound to it with
 // SetExecutorKVStore; Update pushes each gradient and pulls the shards' SGD result, equal to
 // w - lr * (g0 + g1) on both workers.
