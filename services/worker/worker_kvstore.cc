@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/base/quote.h"
@@ -37,7 +38,8 @@ grpc::Status WorkerService::KVCreate(grpc::ServerContext* context,
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
     std::shared_ptr<SessionKVStore> store;
-    if (absl::StrContains(request->type(), "dist")) {
+    // MXNet lower-cases the type, then matches substrings (mxnet-1x.md §6.1).
+    if (absl::StrContains(absl::AsciiStrToLower(request->type()), "dist")) {
       MXGRID_ASSIGN_OR_RETURN(store, CreateDistStore(context, *request, response));
     } else if (request->type() == "local" || request->type() == "device") {
       store = SessionKVStore::Local(request->type());

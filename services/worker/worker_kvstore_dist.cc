@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -48,7 +49,7 @@ absl::StatusOr<std::shared_ptr<SessionKVStore>> WorkerService::CreateDistStore(
   options.membership.job = request.job().empty() ? "default" : request.job();
   options.membership.rank = request.rank();
   options.membership.num_workers = request.num_workers();
-  options.membership.mode = absl::StrContains(request.type(), "_async")
+  options.membership.mode = absl::StrContains(absl::AsciiStrToLower(request.type()), "_async")
                                 ? kvstore::client::Mode::kAsync
                                 : kvstore::client::Mode::kSync;
   options.membership.heartbeat_timeout = absl::Milliseconds(request.heartbeat_timeout_ms());

@@ -1,5 +1,6 @@
 #include "libs/kvstore/client/dist_store.h"
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -41,7 +42,7 @@ class FakeShard {
       ++joins_;
     }
     done(JobInfo{.num_workers = num_workers_, .mode = Mode::kSync,
-                 .heartbeat_timeout = absl::Seconds(2)});
+                 .heartbeat_timeout = heartbeat_timeout});
   }
 
   absl::Status TakeInjected() {
@@ -170,6 +171,8 @@ class FakeShard {
     return left_;
   }
   std::vector<PartState> states;  // set by SetOptimizerStates (single-threaded tests)
+  absl::Duration heartbeat_timeout = absl::Seconds(2);  // set before the ranks join
+  std::atomic<int> heartbeats{0};
 
  private:
   static std::string Id(const KeyRef& ref) { return absl::StrCat(ref.key, "/", ref.part); }
@@ -197,6 +200,7 @@ class FakeConnection : public ShardConnection {
     shard_->JoinJob(m, std::move(done));
   }
   void Heartbeat(const std::string&, int, absl::Time, Done done) override {
+    shard_->heartbeats++;
     done(absl::OkStatus());
   }
   void LeaveJob(const std::string&, int rank, absl::Time, Done done) override {
@@ -394,6 +398,22 @@ TEST(DistStoreTest, OptimizerStatesGoToTheKeysShard) {
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].update_count, 7);
+}
+
+TEST(DistStoreTest, HeartbeatsEveryShardEveryQuarterTimeoutUntilClosed) {
+  Cluster c(2, 1);
+  for (auto& s : c.shards) s->heartbeat_timeout = absl::Milliseconds(400);
+  auto r0 = c.Connect(0);
+  ASSERT_NE(r0, nullptr);
+  absl::SleepFor(absl::Milliseconds(550));  // beats at 0, 100, ..., 500 ms
+  for (auto& s : c.shards) {
+    EXPECT_GE(s->heartbeats.load(), 3);  // a loaded machine may delay a beat
+    EXPECT_LE(s->heartbeats.load(), 9);
+  }
+  r0->Close();
+  const int after = c.shards[0]->heartbeats.load();
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(c.shards[0]->heartbeats.load(), after);
 }
 
 TEST(DistStoreTest, CloseLeavesTheJobOnEveryShard) {
