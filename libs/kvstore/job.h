@@ -127,8 +127,9 @@ class Job {
   // The n-th call of each rank forms barrier n. InvalidArgument; FailedPrecondition;
   // Aborted; DeadlineExceeded; Cancelled.
   absl::Status Barrier(int rank, const WaitOptions& wait);
-  // Aborts the job now (as a dead rank would), e.g. when the reaper finds one.
-  // Returns true when some rank was found dead (and the job aborted) at `now`.
+  // Declares a rank dead if it has been silent at `now` for longer than the heartbeat
+  // timeout, aborting the job (mxgrid-kvstore's reaper calls it every second; calls and waits
+  // check too). True when this call aborted the job.
   bool CheckLiveness(absl::Time now);
   // The Aborted status of an aborted job; OK otherwise.
   absl::Status aborted() const;

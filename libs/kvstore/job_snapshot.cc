@@ -24,8 +24,8 @@ absl::StatusOr<JobSnapshot> Job::Capture() const {
     for (const KeyId& id : init_order_) {
       const Entry& entry = entries_.at(id);
       KeySnapshot key{id.key, id.part, entry.index, entry.applied_rounds, NDArray()};
-      MXGRID_ASSIGN_OR_RETURN(key.value, NDArray::Empty(entry.stored.shape(), Context::Cpu(),
-                                                        entry.stored.dtype()));
+      MXGRID_ASSIGN_OR_RETURN(key.value,
+                              NewHostArray(entry.stored.shape(), entry.stored.dtype()));
       // Ordered after every update pushed so far; waited for outside the lock.
       MXGRID_RETURN_IF_ERROR(entry.stored.CopyTo(key.value));
       snap.keys.push_back(std::move(key));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -172,7 +173,7 @@ class Decoder {
     }
     absl::string_view data;
     MXGRID_RETURN_IF_ERROR(Bytes(nbytes, &data));
-    MXGRID_ASSIGN_OR_RETURN(*a, NDArray::Empty(*shape, Context::Cpu(), *dt));
+    MXGRID_ASSIGN_OR_RETURN(*a, NewHostArray(*shape, *dt));
     return a->CopyFromHost(data.data(), data.size());
   }
   bool empty() const { return in_.empty(); }
@@ -238,6 +239,22 @@ absl::Status DecodePayload(absl::string_view payload, std::vector<JobSnapshot>* 
 }
 
 }  // namespace
+
+absl::StatusOr<NDArray> NewHostArray(const Shape& shape, DType dtype) {
+  MXGRID_ASSIGN_OR_RETURN(Shape checked, Shape::Make(shape.dims()));
+  const size_t bytes = static_cast<size_t>(checked.Size()) * DTypeSize(dtype);
+  constexpr size_t kAlign = 64;
+  const size_t rounded = std::max<size_t>(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
+  void* data = std::aligned_alloc(kAlign, rounded);
+  if (data == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("kvstore snapshot: cannot allocate ", bytes, " bytes"));
+  }
+  absl::StatusOr<NDArray> array =
+      NDArray::WrapHost(data, checked, dtype, Context::Cpu(), [data] { std::free(data); });
+  if (!array.ok()) std::free(data);
+  return array;
+}
 
 uint32_t Crc32c(uint32_t crc, absl::string_view data) {
   static const std::array<uint32_t, 256> table = MakeTable();

@@ -78,6 +78,12 @@ absl::StatusOr<int64_t> WriteSnapshot(absl::Span<const JobSnapshot> jobs, Snapsh
 // version, a truncated file, a checksum mismatch or a malformed payload.
 absl::StatusOr<std::vector<JobSnapshot>> ReadSnapshot(absl::string_view bytes);
 
+// A CPU array in plain heap memory (std::aligned_alloc) for snapshot copies: its pages fault
+// in 4 KiB at a time, where the tensor allocator's huge-page blocks may stall in memory
+// compaction on a fragmented host (seconds per GiB). InvalidArgument for a bad shape;
+// ResourceExhausted when the memory is not there.
+absl::StatusOr<tensor::NDArray> NewHostArray(const Shape& shape, DType dtype);
+
 // CRC32C (Castagnoli) of `data`, continuing from `crc` (0 to start).
 uint32_t Crc32c(uint32_t crc, absl::string_view data);
 

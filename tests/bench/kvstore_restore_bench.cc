@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,10 @@ int Run() {
         std::fprintf(stderr, "%s\n", s.ToString().c_str());
         return 1;
       }
+    }
+    // The setup's engine work (fills, copies) finishes before the capture is timed.
+    for (int k = 0; k < keys; ++k) {
+      if (!(*job)->Pull({absl::StrCat(k), 0}, 0, std::nullopt, {}).ok()) return 1;
     }
     const absl::Time capture = absl::Now();
     absl::StatusOr<std::vector<kvstore::JobSnapshot>> captured = table.CaptureAll();
