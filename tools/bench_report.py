@@ -2,7 +2,10 @@
 """Turns one benchmark run's measurements into rows of docs/benchmarks.json and
 docs/benchmarks.md.
 
-Usage: bench_report.py RUN_DIR benchmarks.json benchmarks.md
+Usage: bench_report.py [--partial] RUN_DIR benchmarks.json benchmarks.md
+
+--partial: the run covered some suites only (bench_runner.py --only): its rows replace the
+earlier rows of the same machine and name, and the machine's other rows stay.
 
 RUN_DIR/medians.jsonl is tools/bench_runner.py's output: a line with "name" is a finished row
 (mxgrid vs a peer measured in the same program); a line with "metric" is one figure (the
@@ -168,7 +171,7 @@ def spread_of(entry):
     return [entry["min"], entry["max"]] if "min" in entry else [entry["value"]] * 2
 
 
-def main(run_dir, json_path, md_path):
+def main(run_dir, json_path, md_path, partial=False):
     rows, metrics = [], {}
     with open(os.path.join(run_dir, "medians.jsonl")) as f:
         for line in f:
@@ -200,7 +203,11 @@ def main(run_dir, json_path, md_path):
     machines = {r["machine"] for r in rows}
     # Same machine: the same name, or the name before the ISA was added to it.
     stale = lambda m: m in machines or any(n.startswith(m + " (") for n in machines)  # noqa
-    merged = [r for r in old if not stale(r["machine"])] + rows
+    names = {r["name"] for r in rows}
+    if partial:
+        merged = [r for r in old if not (stale(r["machine"]) and r["name"] in names)] + rows
+    else:
+        merged = [r for r in old if not stale(r["machine"])] + rows
     with open(json_path, "w") as f:
         json.dump(merged, f, indent=1)
         f.write("\n")
@@ -243,4 +250,9 @@ def write_markdown(rows, md_path):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    args = sys.argv[1:]
+    partial = "--partial" in args
+    args = [a for a in args if a != "--partial"]
+    if len(args) != 3:
+        sys.exit(__doc__)
+    main(*args, partial=partial)
