@@ -130,7 +130,7 @@ TEST(KVStoreLivenessTest, SilentRankAbortsItsJob) {
     grpc::Status s = r0.Pull("1", &got, absl::Seconds(20));
     EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << Describe(s);
     EXPECT_THAT(s.error_message(), HasSubstr("rank 1"));
-    EXPECT_THAT(s.error_message(), HasSubstr("sent nothing for 1."));
+    EXPECT_THAT(s.error_message(), HasSubstr("sent nothing for "));
     EXPECT_LT(absl::Now() - start, absl::Seconds(5));
     EXPECT_EQ(r1.Heartbeat().error_code(), grpc::StatusCode::ABORTED);
     EXPECT_EQ(r0.Barrier().error_code(), grpc::StatusCode::ABORTED);

@@ -129,7 +129,7 @@ def test_unequal_batch_counts_finish(cluster, tmp_path):
 def test_killed_worker_fails_the_others_cleanly(tmp_path):
     """SIGKILL rank 1's worker (and script): rank 0's next pull fails with an error naming
     rank 1 within the heartbeat timeout, and nothing hangs."""
-    heartbeat = 2.0
+    heartbeat = 3.0
     c = dh.start_cluster(tmp_path / "cluster")
     try:
         ranks = dh.Ranks(c, "killed", tmp_path / "out", dh.new_job("killed"), 2,
