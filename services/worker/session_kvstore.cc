@@ -203,10 +203,7 @@ absl::Status SessionKVStore::Pull(const std::string& key, const std::vector<NDAr
 
 absl::Status SessionKVStore::PushPull(const std::string& key, const NDArray& grad,
                                       const NDArray& weight) {
-  if (dist_ != nullptr) {
-    MXGRID_RETURN_IF_ERROR(dist_->Push(key, {grad}));
-    return dist_->Pull(key, {weight});
-  }
+  if (dist_ != nullptr) return dist_->PushPull(key, {grad}, {weight});
   MXGRID_RETURN_IF_ERROR(LocalPush(key, {grad}));
   // The copy is ordered after the update by the stored array's variable: no wait.
   MXGRID_ASSIGN_OR_RETURN(NDArray stored, local_->Value(key));

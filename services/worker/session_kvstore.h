@@ -63,7 +63,8 @@ class SessionKVStore {
   absl::Status Pull(const std::string& key, const std::vector<tensor::NDArray>& outs,
                     absl::Time deadline);
   // An executor's update of one argument: push `grad`, then the stored value into `weight`
-  // (engine operations: returns at once).
+  // (engine operations: returns at once; a dist store does both in one shard round trip,
+  // DistStore::PushPull).
   absl::Status PushPull(const std::string& key, const tensor::NDArray& grad,
                         const tensor::NDArray& weight) ABSL_LOCKS_EXCLUDED(mu_);
   // A local store's stored array itself (for a client-side updater); FailedPrecondition for

@@ -10,6 +10,7 @@
 //   MXGRID_RETURN_IF_ERROR(kv->Push("3", {grad_gpu0, grad_gpu1}));  // engine op, returns at once
 //   MXGRID_RETURN_IF_ERROR(kv->Pull("3", {weight}));                // engine op, returns at once
 //   MXGRID_RETURN_IF_ERROR(weight.WaitToRead());  // the round's sum (or the optimizer's step)
+//   MXGRID_RETURN_IF_ERROR(kv->PushPull("3", {grad}, {weight}));  // both, one round trip
 //
 // Semantics (kvstore.proto's header):
 // - Init(keys, values) is called by every rank with the same keys in the same order: a string
@@ -110,6 +111,14 @@ class DistStore {
   // shape (any dtype: values are converted).
   absl::Status Pull(const std::string& key, absl::Span<const tensor::NDArray> outs)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Push(key, values) then Pull(key, outs) in one shard exchange per part (the shards'
+  // PushPull: one round trip where a Push then a Pull take two). An engine operation that
+  // reads the merged values and writes the key's variable and the outs, followed by a tiny
+  // one that sets the exchange's error (naming the shard, or that of an earlier failed Push
+  // of the key) on the outs only, so that the key's later pushes and pulls still run. The
+  // errors of Push and Pull for bad arguments.
+  absl::Status PushPull(const std::string& key, absl::Span<const tensor::NDArray> values,
+                        absl::Span<const tensor::NDArray> outs) ABSL_LOCKS_EXCLUDED(mu_);
   // kv._barrier(): returns when every active rank has called it (pull_timeout at most).
   absl::Status Barrier(absl::Time deadline);
   // Sends the optimizer to every shard (as every MXNet worker does); the shards' errors

@@ -1,4 +1,6 @@
-// DistStore: Push and Pull as engine operations whose shard calls complete them.
+// DistStore: Push, Pull and PushPull as engine operations whose shard calls complete them.
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -41,19 +43,18 @@ absl::StatusOr<std::vector<NDArray>> PartViews(const NDArray& array,
   return views;
 }
 
-}  // namespace
-
-absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> values) {
-  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(key));
+// `values` checked against the key and summed into one CPU array (the value itself when it
+// is a single CPU array).
+absl::StatusOr<NDArray> MergedValue(const DistStore::Key& k, absl::Span<const NDArray> values) {
   if (values.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dist kvstore push: key ", Quoted(key), " has no values"));
+        absl::StrCat("dist kvstore push: key ", Quoted(k.name), " has no values"));
   }
   for (const NDArray& v : values) {
-    if (v.is_none() || v.shape() != k->meta.shape || v.dtype() != k->meta.dtype) {
+    if (v.is_none() || v.shape() != k.meta.shape || v.dtype() != k.meta.dtype) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "dist kvstore push: key ", Quoted(key), " holds ", k->meta.shape.ToString(), " ",
-          DTypeName(k->meta.dtype), ", got ",
+          "dist kvstore push: key ", Quoted(k.name), " holds ", k.meta.shape.ToString(), " ",
+          DTypeName(k.meta.dtype), ", got ",
           v.is_none() ? std::string("a none array")
                       : absl::StrCat(v.shape().ToString(), " ", DTypeName(v.dtype()))));
     }
@@ -62,6 +63,77 @@ absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> v
   if (values.size() > 1 || merged.context() != Context::Cpu()) {
     MXGRID_ASSIGN_OR_RETURN(merged, SumOnCpu(values));
   }
+  return merged;
+}
+
+// OK when `outs` may receive the key's value (any dtype: values are converted).
+absl::Status CheckOuts(const DistStore::Key& k, absl::Span<const NDArray> outs) {
+  if (outs.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dist kvstore pull: key ", Quoted(k.name), " has no out arrays"));
+  }
+  for (const NDArray& out : outs) {
+    if (out.is_none() || out.shape() != k.meta.shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dist kvstore pull: key ", Quoted(k.name), " holds ", k.meta.shape.ToString(),
+          ", the out array is ", out.is_none() ? std::string("none") : out.shape().ToString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Where a pull into `outs` lands: outs[0] itself when it is the only out, on the CPU and of
+// the key's dtype; otherwise a new CPU buffer of the key's dtype, copied into each out.
+absl::StatusOr<NDArray> PullTarget(const DistStore::Key& k, absl::Span<const NDArray> outs) {
+  if (outs.size() == 1 && outs[0].context().is_cpu() && outs[0].dtype() == k.meta.dtype) {
+    return outs[0];
+  }
+  return NDArray::Empty(k.meta.shape, Context::Cpu(), k.meta.dtype);
+}
+
+// Copies `target` into each of `outs` unless it is outs[0] (see PullTarget).
+absl::Status CopyToOuts(const NDArray& target, absl::Span<const NDArray> outs) {
+  if (outs.size() == 1 && target.var() == outs[0].var()) return absl::OkStatus();
+  for (const NDArray& out : outs) MXGRID_RETURN_IF_ERROR(target.CopyTo(out));
+  return absl::OkStatus();
+}
+
+// One PushPull per part of `k` (sends[i] out, receives[i] in), each through the shard set's
+// retries; `done` once all answered, with the first error.
+void SendPushPulls(internal::ShardSet& shards, const std::shared_ptr<DistStore::Key>& k,
+                   const Membership& membership, const std::vector<NDArray>& sends,
+                   const std::vector<NDArray>& receives, absl::Time deadline, Done done) {
+  Done all = internal::FanIn(static_cast<int>(sends.size()), std::move(done));
+  for (size_t i = 0; i < sends.size(); ++i) {
+    const PartRange& p = k->meta.parts[i];
+    KeyRef ref{membership.job, k->name, p.part, membership.rank};
+    shards.Call(p.shard, deadline,
+                [ref, send = sends[i], receive = receives[i]](ShardConnection& c, absl::Time d,
+                                                              Done part_done) {
+                  c.PushPull(ref, send, receive, d, std::move(part_done));
+                },
+                all);
+  }
+}
+
+// Records the outcome of a PushPull's shard calls for the operation that reports it: the
+// error of an earlier failed Push of the key first (as the Pull after it would report it),
+// else `s`.
+void KeepPushPullError(DistStore::Key& k, absl::Status s) {
+  base::MutexLock lock(&k.mu);
+  absl::Status push_error = std::exchange(k.push_error, absl::OkStatus());
+  if (!push_error.ok()) {
+    s = absl::Status(push_error.code(), absl::StrCat("the push before this pull failed: ",
+                                                     push_error.message()));
+  }
+  k.push_pull_error = std::move(s);
+}
+
+}  // namespace
+
+absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> values) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(key));
+  MXGRID_ASSIGN_OR_RETURN(NDArray merged, MergedValue(*k, values));
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(merged, k->meta.parts));
   const engine::VarHandle reads[] = {merged.var()};
   const engine::VarHandle writes[] = {k->var};
@@ -99,25 +171,8 @@ absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> v
 
 absl::Status DistStore::Pull(const std::string& key, absl::Span<const NDArray> outs) {
   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(key));
-  if (outs.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dist kvstore pull: key ", Quoted(key), " has no out arrays"));
-  }
-  for (const NDArray& out : outs) {
-    if (out.is_none() || out.shape() != k->meta.shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "dist kvstore pull: key ", Quoted(key), " holds ", k->meta.shape.ToString(),
-          ", the out array is ", out.is_none() ? std::string("none") : out.shape().ToString()));
-    }
-  }
-  // One CPU out of the key's dtype is written directly; otherwise the value lands in a CPU
-  // buffer that is copied (and converted) into each out.
-  const bool direct = outs.size() == 1 && outs[0].context().is_cpu() &&
-                      outs[0].dtype() == k->meta.dtype;
-  NDArray target = outs[0];
-  if (!direct) {
-    MXGRID_ASSIGN_OR_RETURN(target, NDArray::Empty(k->meta.shape, Context::Cpu(), k->meta.dtype));
-  }
+  MXGRID_RETURN_IF_ERROR(CheckOuts(*k, outs));
+  MXGRID_ASSIGN_OR_RETURN(NDArray target, PullTarget(*k, outs));
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(target, k->meta.parts));
   const engine::VarHandle reads[] = {k->var};
   const engine::VarHandle writes[] = {target.var()};
@@ -154,10 +209,48 @@ absl::Status DistStore::Pull(const std::string& key, absl::Span<const NDArray> o
         }
       },
       Context::Cpu(), reads, writes, push_options);
-  if (!direct) {
-    for (const NDArray& out : outs) MXGRID_RETURN_IF_ERROR(target.CopyTo(out));
+  return CopyToOuts(target, outs);
+}
+
+absl::Status DistStore::PushPull(const std::string& key, absl::Span<const NDArray> values,
+                                 absl::Span<const NDArray> outs) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(key));
+  MXGRID_RETURN_IF_ERROR(CheckOuts(*k, outs));
+  MXGRID_ASSIGN_OR_RETURN(NDArray merged, MergedValue(*k, values));
+  MXGRID_ASSIGN_OR_RETURN(NDArray target, PullTarget(*k, outs));
+  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> sends, PartViews(merged, k->meta.parts));
+  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> receives, PartViews(target, k->meta.parts));
+  {
+    const engine::VarHandle reads[] = {merged.var()};
+    const engine::VarHandle writes[] = {k->var, target.var()};
+    engine::PushOptions push_options;
+    push_options.property = engine::FnProperty::kAsync;
+    push_options.name = "kvstore_pushpull";
+    engine::Get()->PushAsync(
+        [shards = shards_, k, sends = std::move(sends), receives = std::move(receives),
+         membership = options_.membership, timeout = options_.pull_timeout](
+            const engine::RunContext&, engine::CallbackOnComplete on_complete) {
+          SendPushPulls(*shards, k, membership, sends, receives, absl::Now() + timeout,
+                        [k, on_complete](absl::Status s) {
+                          KeepPushPullError(*k, std::move(s));
+                          on_complete(absl::OkStatus());
+                        });
+        },
+        Context::Cpu(), reads, writes, push_options);
   }
-  return absl::OkStatus();
+  // The shard calls' error goes to the out only: the key's variable stays clean.
+  const engine::VarHandle reads[] = {k->var};
+  const engine::VarHandle writes[] = {target.var()};
+  engine::PushOptions push_options;
+  push_options.name = "kvstore_pushpull_status";
+  push_options.run_inline_when_ready = true;
+  engine::Get()->PushSync(
+      [k](const engine::RunContext&) {
+        base::MutexLock lock(&k->mu);
+        return std::exchange(k->push_pull_error, absl::OkStatus());
+      },
+      Context::Cpu(), reads, writes, push_options);
+  return CopyToOuts(target, outs);
 }
 
 }  // namespace mxgrid::kvstore::client

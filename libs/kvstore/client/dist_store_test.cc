@@ -173,6 +173,7 @@ class FakeShard {
   std::vector<PartState> states;  // set by SetOptimizerStates (single-threaded tests)
   absl::Duration heartbeat_timeout = absl::Seconds(2);  // set before the ranks join
   std::atomic<int> heartbeats{0};
+  std::atomic<int> push_pulls{0};
 
  private:
   static std::string Id(const KeyRef& ref) { return absl::StrCat(ref.key, "/", ref.part); }
@@ -218,6 +219,15 @@ class FakeConnection : public ShardConnection {
   }
   void Pull(const KeyRef& ref, const NDArray& out, absl::Time, Done done) override {
     shard_->Pull(ref, out, std::move(done));
+  }
+  // The shard's push, then (if it succeeded) its pull, as the service's PushPull does.
+  void PushPull(const KeyRef& ref, const NDArray& value, const NDArray& out, absl::Time,
+                Done done) override {
+    shard_->push_pulls++;
+    shard_->Push(ref, value, [shard = shard_, ref, out, done](absl::Status s) {
+      if (!s.ok()) return done(std::move(s));
+      shard->Pull(ref, out, done);
+    });
   }
   void SetOptimizer(const std::string&, int, const std::string&,
                     const std::map<std::string, std::string>&, absl::Time, Done done) override {
@@ -360,6 +370,122 @@ TEST(DistStoreTest, ShardErrorsReachTheOutsAndNameTheShard) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_NE(s.message().find("fake:0"), std::string::npos) << s;
   c.shards[0]->InjectUnavailable(0);
+}
+
+TEST(DistStoreTest, PushPullGivesWhatPushThenPullGives) {
+  Cluster c(3, 2);
+  auto r0 = c.Connect(0, /*bound=*/10), r1 = c.Connect(1, /*bound=*/10);
+  ASSERT_NE(r0, nullptr);
+  ASSERT_NE(r1, nullptr);
+  std::vector<float> w(26, 1.0f), g0(26), g1(26), sum(26);
+  for (size_t i = 0; i < w.size(); ++i) {
+    g0[i] = static_cast<float>(i);
+    g1[i] = 100.0f + static_cast<float>(i);
+    sum[i] = g0[i] + g1[i];
+  }
+  // "w" is split over the 3 shards, "k" lives whole on one.
+  InitBoth(*r0, *r1, {{"w", Floats(w, Shape{2, 13})}, {"k", Floats({1, 2})}},
+           {{"w", Floats(w, Shape{2, 13})}, {"k", Floats({1, 2})}});
+
+  // Round 1: Push then Pull on both ranks.
+  NDArray pw0 = Floats(w, Shape{2, 13}), pw1 = Floats(w, Shape{2, 13});
+  NDArray pk0 = Floats({0, 0}), pk1 = Floats({0, 0});
+  ASSERT_TRUE(r0->Push("w", {Floats(g0, Shape{2, 13})}).ok());
+  ASSERT_TRUE(r0->Pull("w", {pw0}).ok());
+  ASSERT_TRUE(r0->Push("k", {Floats({1, 2})}).ok());
+  ASSERT_TRUE(r0->Pull("k", {pk0}).ok());
+  ASSERT_TRUE(r1->Push("w", {Floats(g1, Shape{2, 13})}).ok());
+  ASSERT_TRUE(r1->Pull("w", {pw1}).ok());
+  ASSERT_TRUE(r1->Push("k", {Floats({10, 20})}).ok());
+  ASSERT_TRUE(r1->Pull("k", {pk1}).ok());
+  EXPECT_EQ(Values(pw0), sum);
+  EXPECT_EQ(Values(pw1), sum);
+  EXPECT_EQ(Values(pk0), (std::vector<float>{11, 22}));
+  EXPECT_EQ(Values(pk1), (std::vector<float>{11, 22}));
+
+  // Round 2: the same gradients through PushPull; rank 1's as a list (summed), its "w" out
+  // twice and of another dtype (converted).
+  NDArray w0 = Floats(w, Shape{2, 13}), k0 = Floats({0, 0}), k1 = Floats({0, 0});
+  NDArray w1a = *NDArray::Zeros(Shape{2, 13}, Context::Cpu(), DType::kFloat64);
+  NDArray w1b = Floats(w, Shape{2, 13});
+  ASSERT_TRUE(r0->PushPull("w", {Floats(g0, Shape{2, 13})}, {w0}).ok());
+  ASSERT_TRUE(r0->PushPull("k", {Floats({1, 2})}, {k0}).ok());
+  std::vector<float> g1a(g1), g1b(26, 0.0f);
+  for (size_t i = 0; i < g1a.size(); ++i) {
+    g1a[i] -= 5.0f;
+    g1b[i] = 5.0f;
+  }
+  ASSERT_TRUE(
+      r1->PushPull("w", {Floats(g1a, Shape{2, 13}), Floats(g1b, Shape{2, 13})}, {w1a, w1b}).ok());
+  ASSERT_TRUE(r1->PushPull("k", {Floats({10, 20})}, {k1}).ok());
+  EXPECT_EQ(Values(w0), Values(pw0));
+  EXPECT_EQ(Values(w1a), Values(pw0));
+  EXPECT_EQ(Values(w1b), Values(pw0));
+  EXPECT_EQ(Values(k0), Values(pk0));
+  EXPECT_EQ(Values(k1), Values(pk0));
+  // One exchange per part: 3 parts of "w" and 1 of "k" per rank.
+  int push_pulls = 0;
+  for (const auto& shard : c.shards) push_pulls += shard->push_pulls;
+  EXPECT_EQ(push_pulls, 2 * (3 + 1));
+
+  // Round 3 mixes both forms: rank 0 pushes and pulls, rank 1 push-pulls.
+  ASSERT_TRUE(r0->Push("k", {Floats({1, 1})}).ok());
+  ASSERT_TRUE(r0->Pull("k", {k0}).ok());
+  ASSERT_TRUE(r1->PushPull("k", {Floats({2, 2})}, {k1}).ok());
+  EXPECT_EQ(Values(k0), (std::vector<float>{3, 3}));
+  EXPECT_EQ(Values(k1), (std::vector<float>{3, 3}));
+}
+
+TEST(DistStoreTest, PushPullErrorsReachTheOutsOnly) {
+  Cluster c(1, 1);
+  auto r0 = c.Connect(0, kDefaultBigArrayBound, /*retry=*/absl::Milliseconds(200));
+  ASSERT_NE(r0, nullptr);
+  ASSERT_TRUE(r0->Init({{"k", Floats({1})}}, absl::Now() + absl::Seconds(5)).ok());
+  EXPECT_EQ(r0->PushPull("x", {Floats({1})}, {Floats({0})}).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(r0->PushPull("k", {Floats({1, 2})}, {Floats({0})}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PushPull("k", {Floats({1})}, {Floats({0, 0})}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PushPull("k", {}, {Floats({0})}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PushPull("k", {Floats({1})}, {}).code(), absl::StatusCode::kInvalidArgument);
+
+  // The shard's error, naming it.
+  c.shards[0]->FailWith(absl::AbortedError("job aborted: rank 1 is dead"));
+  NDArray out = Floats({0});
+  ASSERT_TRUE(r0->PushPull("k", {Floats({5})}, {out}).ok());  // the error is on out
+  absl::Status s = out.WaitToRead();
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_NE(s.message().find("rank 1 is dead"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("fake:0"), std::string::npos) << s;
+
+  // The key still works afterwards (its own variable carries no error).
+  c.shards[0]->FailWith(absl::OkStatus());
+  ASSERT_TRUE(r0->PushPull("k", {Floats({6})}, {out}).ok());
+  EXPECT_EQ(Values(out), (std::vector<float>{6}));
+
+  // UNAVAILABLE is retried; one that lasts past the retry timeout names the shard.
+  c.shards[0]->InjectUnavailable(2);
+  ASSERT_TRUE(r0->PushPull("k", {Floats({7})}, {out}).ok());
+  EXPECT_EQ(Values(out), (std::vector<float>{7}));
+  c.shards[0]->InjectUnavailable(1000000);
+  ASSERT_TRUE(r0->PushPull("k", {Floats({8})}, {out}).ok());
+  s = out.WaitToRead();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("fake:0"), std::string::npos) << s;
+
+  // A failed Push before a PushPull is reported by it, as by a Pull.
+  c.shards[0]->InjectUnavailable(0);
+  c.shards[0]->FailWith(absl::AbortedError("job aborted"));
+  ASSERT_TRUE(r0->Push("k", {Floats({9})}).ok());
+  absl::SleepFor(absl::Milliseconds(300));  // the push has failed (not retried)
+  c.shards[0]->FailWith(absl::OkStatus());
+  ASSERT_TRUE(r0->PushPull("k", {Floats({10})}, {out}).ok());
+  s = out.WaitToRead();
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_NE(s.message().find("the push before"), std::string::npos) << s;
+  ASSERT_TRUE(r0->PushPull("k", {Floats({11})}, {out}).ok());
+  EXPECT_EQ(Values(out), (std::vector<float>{11}));
 }
 
 TEST(DistStoreTest, BadCallsFailWithTheRightCode) {

@@ -11,12 +11,12 @@
 // status or the transport's (UNAVAILABLE: the shard could not be reached; DEADLINE_EXCEEDED:
 // `deadline` passed; CANCELLED: Cancel()). Callers must not hold locks the callback takes.
 //
-// Arrays: values sent (Init, Push, SetOptimizerStates) are CPU arrays the caller keeps
-// readable, and unchanged, until the callback ran (inside an engine operation that reads
-// them, or arrays nobody else writes). Pull writes into `out`, a CPU array the caller keeps
-// writable until the callback (an engine operation that writes it): the shard's value must
-// have out's element count and dtype (it may be a 1-D range of a larger array), else
-// INVALID_ARGUMENT and out is left partly written.
+// Arrays: values sent (Init, Push, PushPull, SetOptimizerStates) are CPU arrays the caller
+// keeps readable, and unchanged, until the callback ran (inside an engine operation that
+// reads them, or arrays nobody else writes). Pull and PushPull write into `out`, a CPU array
+// the caller keeps writable until the callback (an engine operation that writes it): the
+// shard's value must have out's element count and dtype (it may be a 1-D range of a larger
+// array), else INVALID_ARGUMENT and out is left partly written.
 //
 // Thread-safety: implementations are thread-safe.
 #ifndef MXGRID_LIBS_KVSTORE_CLIENT_SHARD_CONNECTION_H_
@@ -98,6 +98,11 @@ class ShardConnection {
   // The stored value of ref's part, in out's dtype, written into `out`.
   virtual void Pull(const KeyRef& ref, const tensor::NDArray& out, absl::Time deadline,
                     Done done) = 0;
+  // Push of `value` then Pull into `out` for the same ref, as one exchange where the
+  // transport allows (kvstore.proto PushPull: one round trip); `value` and `out` follow the
+  // rules of Push and Pull. A failed push ends the call with its error, out untouched.
+  virtual void PushPull(const KeyRef& ref, const tensor::NDArray& value,
+                        const tensor::NDArray& out, absl::Time deadline, Done done) = 0;
 
   virtual void SetOptimizer(const std::string& job, int rank, const std::string& name,
                             const std::map<std::string, std::string>& params,

@@ -205,37 +205,78 @@ void GrpcShardConnection::Init(const KeyRef& ref, int index, const NDArray& valu
                                            StatusOnly<v1::InitResponse>(std::move(done)));
 }
 
-void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
-                               Done done) {
-  if (value.nbytes() > impl_->options.max_unary_bytes) {
+namespace {
+
+// Push and Pull over `impl`'s channel (unary, or a chunk stream for large values); free
+// functions so that a callback may chain them without the connection object.
+void PushOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+            const NDArray& value, absl::Time deadline, Done done) {
+  if (value.nbytes() > impl->options.max_unary_bytes) {
     v1::PushStreamRequest first;
-    ToProto(ref, first.mutable_ref());
-    StartPushStream(impl_, std::move(first), value, deadline, std::move(done));
+    internal::ToProto(ref, first.mutable_ref());
+    StartPushStream(impl, std::move(first), value, deadline, std::move(done));
     return;
   }
   v1::PushRequest req;
-  ToProto(ref, req.mutable_ref());
+  internal::ToProto(ref, req.mutable_ref());
   EncodeTensor(value, req.add_values());
-  Unary<v1::PushRequest, v1::PushResponse>(impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
+  Unary<v1::PushRequest, v1::PushResponse>(impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
                                            std::move(req), deadline,
                                            StatusOnly<v1::PushResponse>(std::move(done)));
 }
 
-void GrpcShardConnection::Pull(const KeyRef& ref, const NDArray& out, absl::Time deadline,
-                               Done done) {
-  if (out.nbytes() > impl_->options.max_unary_bytes) {
+void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+            const NDArray& out, absl::Time deadline, Done done) {
+  if (out.nbytes() > impl->options.max_unary_bytes) {
     v1::PullStreamRequest req;
-    ToProto(ref, req.mutable_ref());
+    internal::ToProto(ref, req.mutable_ref());
     req.set_dtype(rpc::ToProtoDType(out.dtype()));
     req.set_chunk_bytes(static_cast<int64_t>(rpc::kDefaultChunkBytes));
-    StartPullStream(impl_, std::move(req), out, deadline, std::move(done));
+    StartPullStream(impl, std::move(req), out, deadline, std::move(done));
     return;
   }
   v1::PullRequest req;
-  ToProto(ref, req.mutable_ref());
+  internal::ToProto(ref, req.mutable_ref());
   req.set_dtype(rpc::ToProtoDType(out.dtype()));
   Unary<v1::PullRequest, v1::PullResponse>(
-      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Pull(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Pull(c, q, r, std::move(cb)); }, std::move(req), deadline,
+      [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
+        if (!s.ok()) return done(std::move(s));
+        done(DecodeTensorInto(r.value(), out));
+      });
+}
+
+}  // namespace
+
+void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
+                               Done done) {
+  PushOn(impl_, ref, value, deadline, std::move(done));
+}
+
+void GrpcShardConnection::Pull(const KeyRef& ref, const NDArray& out, absl::Time deadline,
+                               Done done) {
+  PullOn(impl_, ref, out, deadline, std::move(done));
+}
+
+void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, const NDArray& out,
+                                   absl::Time deadline, Done done) {
+  if (value.nbytes() > impl_->options.max_unary_bytes ||
+      out.nbytes() > impl_->options.max_unary_bytes) {
+    // Streams: the push, then the pull from its callback.
+    PushOn(impl_, ref, value, deadline,
+           [impl = impl_, ref, out, deadline, done = std::move(done)](absl::Status s) mutable {
+             if (!s.ok()) return done(std::move(s));
+             PullOn(impl, ref, out, deadline, std::move(done));
+           });
+    return;
+  }
+  v1::PushPullRequest req;
+  ToProto(ref, req.mutable_ref());
+  EncodeTensor(value, req.add_values());
+  req.set_dtype(rpc::ToProtoDType(out.dtype()));
+  Unary<v1::PushPullRequest, v1::PullResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
+      std::move(req), deadline,
       [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
         if (!s.ok()) return done(std::move(s));
         done(DecodeTensorInto(r.value(), out));

@@ -7,7 +7,7 @@
 //   std::vector<std::unique_ptr<kvstore::client::ShardConnection>> conns;
 //   for (const std::string& a : addrs) conns.push_back(GrpcShardConnection::Create(a, {}));
 //
-// Values of up to `max_unary_bytes` travel in unary Init / Push / Pull; larger ones as
+// Values of up to `max_unary_bytes` travel in unary Init / Push / Pull / PushPull; larger ones as
 // InitStream / PushStream / PullStream chunk streams (rpc::kDefaultChunkBytes per chunk),
 // driven by reactors: no thread waits for a stream. Channels keep alive (60 s ping, 20 s
 // timeout, as the servers), every call has the caller's deadline, and CancelAll ends the
@@ -62,6 +62,11 @@ class GrpcShardConnection final : public kvstore::client::ShardConnection {
             absl::Time deadline, kvstore::client::Done done) override;
   void Pull(const kvstore::client::KeyRef& ref, const tensor::NDArray& out, absl::Time deadline,
             kvstore::client::Done done) override;
+  // Unary PushPull when value and out fit max_unary_bytes; else the Push then the Pull
+  // (streams), the pull started from the push's callback.
+  void PushPull(const kvstore::client::KeyRef& ref, const tensor::NDArray& value,
+                const tensor::NDArray& out, absl::Time deadline,
+                kvstore::client::Done done) override;
   void SetOptimizer(const std::string& job, int rank, const std::string& name,
                     const std::map<std::string, std::string>& params, absl::Time deadline,
                     kvstore::client::Done done) override;

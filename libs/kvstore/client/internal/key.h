@@ -29,6 +29,9 @@ struct DistStore::Key {
 
   base::Mutex mu;
   absl::Status push_error ABSL_GUARDED_BY(mu);
+  // The error of the latest PushPull's shard calls, handed to its out by the operation
+  // after it (so that the key's variable stays clean).
+  absl::Status push_pull_error ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace mxgrid::kvstore::client
