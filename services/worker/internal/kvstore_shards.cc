@@ -262,11 +262,17 @@ void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, cons
                                    absl::Time deadline, Done done) {
   if (value.nbytes() > impl_->options.max_unary_bytes ||
       out.nbytes() > impl_->options.max_unary_bytes) {
-    // Streams: the push, then the pull from its callback.
+    // Streams: the push, then the pull from its callback. The callback lets go of impl
+    // before `done` runs (as the stream reactors do), so that it is not the one to drop the
+    // last reference to the channel.
     PushOn(impl_, ref, value, deadline,
            [impl = impl_, ref, out, deadline, done = std::move(done)](absl::Status s) mutable {
-             if (!s.ok()) return done(std::move(s));
-             PullOn(impl, ref, out, deadline, std::move(done));
+             std::shared_ptr<Impl> self = std::move(impl);
+             if (!s.ok()) {
+               self.reset();
+               return done(std::move(s));
+             }
+             PullOn(self, ref, out, deadline, std::move(done));
            });
     return;
   }
