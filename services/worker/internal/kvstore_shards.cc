@@ -3,7 +3,10 @@
 #include "services/worker/internal/kvstore_shards.h"
 
 #include <cstring>
+#include <map>
+#include <memory>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -62,8 +65,22 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
-GrpcShardConnection::Impl::Impl(std::string address, const ShardConnectionOptions& options)
-    : address(std::move(address)), options(options) {
+namespace {
+
+// One channel per (address, message limit) for the process, never destroyed: stores of every
+// session share a shard's connection, and the callback API's completion queue stays
+// referenced (gRPC 1.51 races the release of its last reference against the queue's own
+// thread, which aborted processes that dropped their last callback channel: 4 runs in 20).
+std::shared_ptr<grpc::Channel> SharedChannel(const std::string& address,
+                                             const ShardConnectionOptions& options) {
+  static base::Mutex* const mu = new base::Mutex();
+  // Guarded by *mu.
+  static auto* const channels =
+      new std::map<std::pair<std::string, int>, std::shared_ptr<grpc::Channel>>();
+  base::MutexLock lock(mu);
+  std::shared_ptr<grpc::Channel>& channel =
+      (*channels)[{address, options.max_message_bytes}];
+  if (channel != nullptr) return channel;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
@@ -73,9 +90,17 @@ GrpcShardConnection::Impl::Impl(std::string address, const ShardConnectionOption
   // A restarted shard is found again quickly (the retries re-join it).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  channel = grpc::CreateCustomChannel(this->address, grpc::InsecureChannelCredentials(), args);
-  stub = v1::KVStore::NewStub(channel);
+  channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return channel;
 }
+
+}  // namespace
+
+GrpcShardConnection::Impl::Impl(std::string address, const ShardConnectionOptions& options)
+    : address(std::move(address)),
+      options(options),
+      channel(SharedChannel(this->address, options)),
+      stub(v1::KVStore::NewStub(channel)) {}
 
 void GrpcShardConnection::Impl::Track(grpc::ClientContext* ctx, absl::Time deadline) {
   ctx->set_deadline(absl::ToChronoTime(deadline));
