@@ -113,6 +113,9 @@ PAIRS = [
     ("256 MiB round trip through shared memory (vs memcpy; target >= 0.5)", "GB/s",
      "transfer_shm_gbps", "np.copyto of 256 MiB, peer process", "peer:transfer_memcpy_gbps",
      "higher"),
+    ("256 MiB round trip through shared memory of a named array, a = mx.nd.array(x); "
+     "a.asnumpy() (two copies; vs memcpy)", "GB/s", "transfer_shm_named_gbps",
+     "np.copyto of 256 MiB, peer process", "peer:transfer_memcpy_gbps", "higher"),
     ("256 MiB round trip through the gRPC streams, MXGRID_SHM=0 (vs a bare gRPC stream; "
      "target >= 0.8)", "GB/s", "transfer_grpc_gbps",
      "bare gRPC Python stream of the same bytes, peer process", "peer:transfer_bare_grpc_gbps",

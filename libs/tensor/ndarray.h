@@ -77,6 +77,9 @@ class NDArray {
   engine::VarHandle var() const;
   // True when both arrays view the same storage.
   bool SharesStorageWith(const NDArray& other) const { return storage_ == other.storage_; }
+  // How many NDArray objects (views, copies, queued operations' captures) hold this array's
+  // storage, this one included; 0 for a none array. A storage held once can be handed over.
+  long storage_references() const { return storage_.use_count(); }
 
   // Sets every element to `value` (converted to dtype): the tutorial's `b[:] = 2`.
   // InvalidArgument for a value the dtype cannot hold (CheckFillValue); FailedPrecondition

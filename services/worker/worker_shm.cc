@@ -57,6 +57,27 @@ absl::StatusOr<NDArray> Adopt(std::shared_ptr<const shm::Region> region, int64_t
   });
 }
 
+// DownloadShmRequest.take: frees `handle` and answers true when `a` (its array) is the
+// region's bytes at `offset` (an adopting upload's) and nothing but the session's table
+// holds its storage; its pending work done, the bytes are the values. Else false, and
+// nothing changes. The release word may turn 0 after the answer (the client waits for it
+// before it reuses the bytes).
+absl::StatusOr<bool> HandOver(grpc::ServerContext* context, Session& s, uint64_t handle,
+                              const shm::Region& region, int64_t offset, NDArray a) {
+  if (!a.context().is_cpu()) return false;
+  // Every pending read and write done: the operations that named it have let it go.
+  MXGRID_RETURN_IF_ERROR(internal::WaitToWrite(context, a));
+  MXGRID_ASSIGN_OR_RETURN(void* at, region.Address(offset, static_cast<int64_t>(a.nbytes())));
+  // The table's reference and `a`: no view, executor or store uses the storage. The client
+  // holds its last reference to the handle, so no other call can name it meanwhile.
+  if (a.data() != at || a.storage_references() != 2) return false;
+  MXGRID_RETURN_IF_ERROR(s.Free({handle}));
+  // The last reference: the storage's deletion (an engine operation, at once or shortly
+  // after this answer) stores 0 in the release word.
+  a = NDArray();
+  return true;
+}
+
 }  // namespace
 
 grpc::Status WorkerService::RegisterShm(grpc::ServerContext*,
@@ -143,13 +164,19 @@ grpc::Status WorkerService::DownloadShm(grpc::ServerContext* context,
                             s->ShmRegion(request->region()));
     const int64_t bytes = static_cast<int64_t>(a.nbytes());
     MXGRID_RETURN_IF_ERROR(region->CheckRange(request->offset(), bytes));
+    rpc::ToProto(a.dtype(), a.shape(), response->mutable_meta());
+    if (request->take()) {
+      MXGRID_ASSIGN_OR_RETURN(
+          bool taken, HandOver(context, *s, request->handle(), *region, request->offset(),
+                               std::move(a)));
+      response->set_taken(taken);
+      return absl::OkStatus();
+    }
     if (!a.context().is_cpu()) {
       MXGRID_ASSIGN_OR_RETURN(a, a.CopyTo(Context::Cpu()));
     }
     MXGRID_RETURN_IF_ERROR(internal::WaitToRead(context, a));
-    MXGRID_RETURN_IF_ERROR(region->Write(request->offset(), a.data(), bytes));
-    rpc::ToProto(a.dtype(), a.shape(), response->mutable_meta());
-    return absl::OkStatus();
+    return region->Write(request->offset(), a.data(), bytes);
   }());
 }
 

@@ -153,6 +153,69 @@ TEST_F(WorkerShmTest, UploadThenDownloadRoundTripsThroughTheRegion) {
   EXPECT_EQ(obj.floats()[2048 + 999], -1.0f);
 }
 
+TEST_F(WorkerShmTest, TakeHandsAnAdoptedTemporaryOverAndCopiesNothingElse) {
+  ClientObject obj(1 << 20);
+  for (int i = 0; i < 1000; ++i) obj.floats()[i] = static_cast<float>(i);
+  uint64_t* word = reinterpret_cast<uint64_t*>(obj.floats() + 65536);  // byte 262144
+  *word = 1;
+  uint64_t region = 0;
+  ASSERT_TRUE(Register(session_, obj.name(), 1 << 20, &region).ok());
+  v1::UploadShmRequest up;
+  up.set_session(session_);
+  up.set_region(region);
+  up.mutable_meta()->set_dtype(v1::FLOAT32);
+  up.mutable_meta()->add_shape(1000);
+  up.set_adopt(true);
+  up.set_release_offset(262144);
+  v1::ArrayInfo adopted;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->UploadShm(&ctx, up, &adopted).ok());
+  }
+  // A copied array is not the region's bytes: not taken, nothing written, still there.
+  uint64_t copied = 0;
+  ASSERT_TRUE(UploadShm(session_, region, 0, {1000}, 0, &copied).ok());
+  obj.floats()[2048] = -7.0f;
+  v1::DownloadShmRequest take;
+  take.set_session(session_);
+  take.set_handle(copied);
+  take.set_region(region);
+  take.set_offset(8192);
+  take.set_take(true);
+  v1::DownloadShmResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->DownloadShm(&ctx, take, &resp).ok());
+  }
+  EXPECT_FALSE(resp.taken());
+  EXPECT_EQ(obj.floats()[2048], -7.0f);
+  ASSERT_TRUE(DownloadShm(session_, copied, region, 8192).ok());
+  EXPECT_EQ(obj.floats()[2048 + 999], 999.0f);
+  // Taking the adopted one at another offset than its own bytes: not taken either.
+  take.set_handle(adopted.handle());
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->DownloadShm(&ctx, take, &resp).ok());
+  }
+  EXPECT_FALSE(resp.taken());
+  // At its own bytes: handed over, the handle freed, the release word 0 soon after.
+  take.set_offset(0);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->DownloadShm(&ctx, take, &resp).ok());
+  }
+  EXPECT_TRUE(resp.taken());
+  ASSERT_EQ(resp.meta().shape_size(), 1);
+  EXPECT_EQ(resp.meta().shape(0), 1000);
+  EXPECT_EQ(DownloadShm(session_, adopted.handle(), region, 8192).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  for (int i = 0; i < 200 && __atomic_load_n(word, __ATOMIC_ACQUIRE) != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(__atomic_load_n(word, __ATOMIC_ACQUIRE), 0u);
+  EXPECT_EQ(obj.floats()[999], 999.0f);
+}
+
 TEST_F(WorkerShmTest, AnAdoptedUploadUsesTheBytesInPlaceAndReleasesThemWhenFreed) {
   ClientObject obj(1 << 20);
   for (int i = 0; i < 1000; ++i) obj.floats()[i] = static_cast<float>(i);

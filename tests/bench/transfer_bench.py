@@ -5,7 +5,9 @@ shared memory (clients/python/mxgrid/_shm.py) and through the gRPC streams (MXGR
 and their peers, each side in its own process (tools/bench_runner.py alternates them):
 
 - `transfer_bench.py mxgrid`: the two mxgrid paths, alternated, and memcpy (one 256 MiB
-  np.copyto into an already-touched destination) in the same process;
+  np.copyto into an already-touched destination) in the same process; through shared
+  memory also a named array's round trip (`a = mx.nd.array(x); a.asnumpy()`: two copies,
+  where the temporary of `mx.nd.array(x).asnumpy()` hands its slot over and copies once);
 - `transfer_bench.py peer`: a bare gRPC Python stream (a trivial grpc server in another
   process, generic handlers, raw bytes, no protobuf: the client streams the array's chunks
   up, the server streams them back, joined into one buffer) and memcpy; no mxgrid server runs.
@@ -144,12 +146,16 @@ def measure_mxgrid(args, x, nbytes):
     mxgrid.connect(worker=cluster.workers[0], compiler=cluster.compiler)
 
     def mx_round_trip():
-        return mxgrid.nd.array(x).asnumpy()
+        return mxgrid.nd.array(x).asnumpy()  # a temporary: its slot is handed over
+
+    def mx_named_round_trip():
+        a = mxgrid.nd.array(x)
+        return a.asnumpy()  # `a` lives: the worker copies it out
 
     def shm_mode(on):
         os.environ["MXGRID_SHM"] = "1" if on else "0"
 
-    samples = {k: [] for k in ("memcpy", "shm", "grpc")}
+    samples = {k: [] for k in ("memcpy", "shm", "shm_named", "grpc")}
     try:
         for on in (True, False):  # warm-up and check
             shm_mode(on)
@@ -161,6 +167,7 @@ def measure_mxgrid(args, x, nbytes):
             samples["memcpy"].append(timed(lambda: np.copyto(dst, x)))
             shm_mode(True)
             samples["shm"].append(timed(mx_round_trip, worker_pid))
+            samples["shm_named"].append(timed(mx_named_round_trip, worker_pid))
             shm_mode(False)
             samples["grpc"].append(timed(mx_round_trip, worker_pid))
     finally:
@@ -168,11 +175,14 @@ def measure_mxgrid(args, x, nbytes):
         cluster.stop()
     res = {k: nbytes / median_of(v) / 1e9 for k, v in samples.items()}
     print("mxgrid: %d MiB round trip, median of %d: shm %.2f GB/s (faults client %.0f, worker "
-          "%.0f), gRPC streams %.2f GB/s (faults client %.0f, worker %.0f), memcpy %.2f GB/s"
+          "%.0f), named array %.2f GB/s, gRPC streams %.2f GB/s (faults client %.0f, worker "
+          "%.0f), memcpy %.2f GB/s"
           % (args.mib, args.runs, res["shm"], median_of(samples["shm"], 1),
-             median_of(samples["shm"], 2), res["grpc"], median_of(samples["grpc"], 1),
-             median_of(samples["grpc"], 2), res["memcpy"]), file=sys.stderr)
+             median_of(samples["shm"], 2), res["shm_named"], res["grpc"],
+             median_of(samples["grpc"], 1), median_of(samples["grpc"], 2), res["memcpy"]),
+          file=sys.stderr)
     emit("transfer_shm_gbps", res["shm"], "GB/s")
+    emit("transfer_shm_named_gbps", res["shm_named"], "GB/s")
     emit("transfer_grpc_gbps", res["grpc"], "GB/s")
     emit("transfer_memcpy_gbps", res["memcpy"], "GB/s")
     for mode in ("shm", "grpc"):

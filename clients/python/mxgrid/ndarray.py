@@ -20,6 +20,7 @@ outside an enum), which go synchronously and raise at the call as in MXNet. With
 Thread-safety: NDArray objects may be shared between threads; the worker orders the calls.
 """
 import numbers
+import sys
 
 import numpy as np
 
@@ -59,6 +60,16 @@ def _shape_tuple(shape):
     if isinstance(shape, numbers.Integral):
         return (int(shape),)
     return tuple(int(s) for s in shape)
+
+
+class _RefProbe:
+    def refs(self):
+        return sys.getrefcount(self)
+
+
+# What sys.getrefcount(self) says in a method called on a temporary (CPython 3.11: 2, the
+# frame's `self` and the argument); 0 where the interpreter does not count references.
+_TEMPORARY_REFS = _RefProbe().refs() if hasattr(sys, "getrefcount") else 0
 
 
 def _ctx_of(ctx):
@@ -182,6 +193,15 @@ class NDArray:
         # Same host: the result views a pooled shared-memory slot (_shm.py); else the
         # chunk stream decoded by hand (_wire.py) or, for small arrays, one Download.
         pool = _shm.transport(conn, nbytes)
+        adopted = self.__dict__.get("_adopted")
+        # A temporary holding the slot it was uploaded into (`mx.nd.array(x).asnumpy()`)
+        # hands the slot over: nobody can see the array after this call.
+        if (adopted is not None and adopted[0] is pool and self._owned
+                and sys.getrefcount(self) <= _TEMPORARY_REFS):
+            out = pool.take_over(self.handle, adopted[1], self._dtype, self._shape, self.size)
+            if out is not None:
+                self._owned = False  # the worker freed the handle
+                return out
         if pool is not None:
             out = pool.download(self.handle, self._dtype, self._shape, self.size)
             if out is not None:
@@ -388,7 +408,8 @@ def _upload(conn, arr, ctx, into=0):
     # Same host: one copy into a pooled shared-memory slot (_shm.py); else the chunk
     # stream encoded by hand (_wire.py) or, for small arrays, one Upload message.
     pool = _shm.transport(conn, arr.nbytes)
-    info = pool.upload(arr, meta, ctx_pb, into) if pool is not None else None
+    shm = pool.upload(arr, meta, ctx_pb, into) if pool is not None else None
+    info, slot = shm if shm is not None else (None, None)
     if info is None and arr.nbytes > connection.STREAM_THRESHOLD:
         info = _wire.upload(conn, arr, meta, ctx_pb, into)
     elif info is None:
@@ -397,7 +418,10 @@ def _upload(conn, arr, ctx, into=0):
             value=pb.tensor.Tensor(meta=meta, data=arr.tobytes())))
     if into:
         return None
-    return NDArray._from_info(info, conn)
+    out = NDArray._from_info(info, conn)
+    if slot is not None:
+        out._adopted = (pool, slot)  # for NDArray.asnumpy of a temporary
+    return out
 
 
 def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):

@@ -117,23 +117,74 @@ def test_ndarray_iter_batches_go_through_shared_memory(mxw):
         it.reset()
 
 
+def _slot_bytes(nbytes):
+    return _shm._size_class(nbytes + _shm.DATA_OFFSET)
+
+
 def test_a_downloaded_array_holds_its_slot_until_collected(mxw):
     a = mxw.nd.array(_values("float32", 1 << 20))
+    slot = _slot_bytes(4 << 20)
     y = a.asnumpy()
     lent = _pool().stats()["lent_bytes"]
-    assert lent >= 4 << 20
+    assert lent >= slot
     view = y[10:20]
     del y
     gc.collect()
     assert _pool().stats()["lent_bytes"] == lent  # the view keeps the slot
     del view
     gc.collect()
-    assert _pool().stats()["lent_bytes"] == lent - (4 << 20)
+    assert _pool().stats()["lent_bytes"] == lent - slot
     # The slot is reused: no new region for the same size.
     free = _pool().stats()["free_bytes"]
     z = a.asnumpy()
-    assert _pool().stats()["free_bytes"] == free - (4 << 20)
+    assert _pool().stats()["free_bytes"] == free - slot
     del z
+
+
+def test_values_sit_half_a_page_from_numpys_arrays(mxw):
+    # Copies between a result and NumPy's own large arrays (16 bytes past a page) run at
+    # full speed only when the two are not a few bytes apart modulo 4 KiB (see _shm.py).
+    a = mxw.nd.array(_values("float32", 1 << 20))
+    y = a.asnumpy()
+    assert y.ctypes.data % 4096 == _shm.DATA_OFFSET
+
+
+def test_a_temporary_hands_its_uploaded_slot_over(mxw):
+    x = _values("float32", 1 << 20)
+    pool_before = _pool()
+    handovers = pool_before.handovers if pool_before is not None else 0
+    y = mxw.nd.array(x).asnumpy()  # one copy: into the slot the worker adopts, then ours
+    assert _pool().handovers == handovers + 1
+    np.testing.assert_array_equal(y, x)
+    y[0] = -1.0  # writable, and the worker no longer uses it
+    # The slot stays lent to `y` (not reclaimed into the pool while y lives).
+    assert _pool().stats()["lent_bytes"] >= _slot_bytes(x.nbytes)
+    z = mxw.nd.array(x * 2).asnumpy()
+    np.testing.assert_array_equal(y[1:], x[1:])  # untouched by the next upload
+    np.testing.assert_array_equal(z, x * 2)
+
+
+def test_a_named_array_or_one_with_views_is_copied_not_handed_over(mxw):
+    x = _values("float32", 1 << 20)
+    handovers = _pool().handovers if _pool() is not None else 0
+    a = mxw.nd.array(x)
+    y = a.asnumpy()  # `a` lives on: copied
+    a += 1
+    np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(a.asnumpy(), x + 1)
+    kept = []
+
+    def temporary_with_a_view():
+        t = mxw.nd.array(x)
+        kept.append(t.reshape((1024, 1024)))  # shares the storage on the worker
+        return t
+
+    z = temporary_with_a_view().asnumpy()  # a temporary, but its storage has a view
+    np.testing.assert_array_equal(z, x)
+    kept[0] += 1  # the worker still owns the storage: z must not change
+    np.testing.assert_array_equal(z, x)
+    np.testing.assert_array_equal(kept[0].asnumpy().ravel(), x + 1)
+    assert _pool().handovers == handovers
 
 
 def test_an_uploaded_array_adopts_its_slot_until_freed(mxw):
