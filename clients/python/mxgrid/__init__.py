@@ -33,7 +33,8 @@ AttrScope = name.AttrScope
 # The training API, imported on first use (a plain NDArray/Symbol script never loads it).
 _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
          "model": "model", "callback": "callback",
-         "init": "initializer", "initializer": "initializer"}
+         "init": "initializer", "initializer": "initializer", "runtime": "runtime",
+         "util": "util", "test_utils": "test_utils"}
 
 
 def __getattr__(attr):

@@ -9,7 +9,8 @@ import functools
 import grpc
 import numpy as np
 
-__all__ = ["MXNetError", "from_rpc_error", "translate_errors", "numeric_types", "string_types"]
+__all__ = ["MXNetError", "NotImplementedForSymbol", "from_rpc_error", "translate_errors",
+           "numeric_types", "string_types", "py_str", "mx_real_t"]
 
 numeric_types = (float, int, np.generic)
 string_types = (str,)
@@ -25,6 +26,25 @@ class MXNetError(Exception):
     def __init__(self, message, code=None):
         super().__init__(message)
         self.code = code
+
+
+class NotImplementedForSymbol(MXNetError):
+    """An NDArray operation that a Symbol does not have (e.g. bool(sym)), as MXNet's."""
+
+    def __init__(self, function, alias, *args):
+        super().__init__("Function %s%s is not supported for Symbol (only for NDArray)" % (
+            getattr(function, "__name__", function), " (namely operator \"%s\")" % alias
+            if alias else ""))
+        self.function, self.alias, self.args = function, alias, args
+
+
+# MXNet's default real type.
+mx_real_t = np.float32
+
+
+def py_str(x):
+    """bytes (UTF-8) as str; str unchanged."""
+    return x.decode("utf-8") if isinstance(x, bytes) else x
 
 
 def from_rpc_error(err):

@@ -16,7 +16,7 @@ import numpy as np
 from . import _ops
 from . import connection
 from ._proto import pb
-from .base import MXNetError
+from .base import MXNetError, NotImplementedForSymbol
 from .name import NameManager, AttrScope
 from .ndarray import NDArray, dtype_to_pb, dtype_from_pb, _NP_TO_PB
 
@@ -157,6 +157,9 @@ class Symbol:
         return Symbol(self._json)
 
     # -- structure ------------------------------------------------------------------------
+    def __bool__(self):
+        raise NotImplementedForSymbol(self.__bool__, "bool")
+
     def __len__(self):
         return len(self.list_outputs())
 

@@ -1,0 +1,265 @@
+"""mxnet.test_utils over mxgrid arrays: the helpers MXNet 1.9.1's own unit tests import
+(comparisons with per-dtype tolerances, random shapes and arrays, environment settings), written for mxgrid and checked against MXNet's behaviour
+(tests/python/client/test_test_utils.py). Arguments may be NDArrays or NumPy arrays.
+
+Thread-safety: the default context is process-wide; the rest keeps no state.
+"""
+import contextlib
+import numbers
+import os
+import random as _pyrandom
+import sys
+
+import numpy as np
+
+from .context import Context, current_context
+from .ndarray import NDArray, array
+from .util import use_np_shape
+
+__all__ = ["default_context", "set_default_context", "default_dtype", "default_rtols",
+           "default_atols", "get_rtol", "get_atol", "get_tols", "same", "almost_equal",
+           "assert_almost_equal", "assert_allclose", "assert_exception", "rand_shape_2d",
+           "rand_shape_3d", "rand_shape_nd", "random_arrays", "random_sample",
+           "rand_ndarray", "np_reduce", "same_array", "compare_ndarray_tuple", "environment", "getenv", "setenv", "discard_stderr",
+           "use_np", "Context", "array", "current_context", "contextmanager"]
+
+contextmanager = contextlib.contextmanager
+_default_ctx = [None]
+
+
+def default_context():
+    """The context tests run on: set_default_context's, else the current one (cpu(0))."""
+    return _default_ctx[0] if _default_ctx[0] is not None else current_context()
+
+
+def set_default_context(ctx):
+    _default_ctx[0] = ctx
+
+
+def default_dtype():
+    return np.float32
+
+
+# Tolerances per dtype, MXNet's: exact for integers and bool, looser for narrower floats.
+_RTOL = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-5}
+_ATOL = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-20}
+
+
+def default_rtols():
+    return dict(_RTOL)
+
+
+def default_atols():
+    return dict(_ATOL)
+
+
+def get_rtol(rtol=None, dtype=np.dtype(np.float64)):
+    return _RTOL.get(np.dtype(dtype), 0) if rtol is None else rtol
+
+
+def get_atol(atol=None, dtype=np.dtype(np.float64)):
+    return _ATOL.get(np.dtype(dtype), 0) if atol is None else atol
+
+
+def _dtype_of(x):
+    if isinstance(x, NDArray):
+        return np.dtype(x.dtype)
+    if isinstance(x, numbers.Number):
+        return np.array(x).dtype
+    return np.asarray(x).dtype
+
+
+def _tolerance(x, tol, table):
+    if isinstance(tol, dict):
+        return tol.get(_dtype_of(x), table.get(_dtype_of(x), 0))
+    return table.get(_dtype_of(x), 0) if tol is None else tol
+
+
+def get_tols(x, y, rtol, atol):
+    """The (rtol, atol) for comparing x and y: the looser of the two sides' defaults."""
+    return (max(_tolerance(x, rtol, _RTOL), _tolerance(y, rtol, _RTOL)),
+            max(_tolerance(x, atol, _ATOL), _tolerance(y, atol, _ATOL)))
+
+
+def _numpy(x):
+    return x.asnumpy() if isinstance(x, NDArray) else np.asarray(x)
+
+
+def same(a, b):
+    """Equal shapes and elements."""
+    return np.array_equal(_numpy(a), _numpy(b))
+
+
+def almost_equal(a, b, rtol=None, atol=None, equal_nan=False, use_broadcast=True):
+    a, b = _numpy(a), _numpy(b)
+    if not use_broadcast and a.shape != b.shape:
+        return False
+    return bool(np.allclose(a, b, rtol=get_rtol(rtol), atol=get_atol(atol),
+                            equal_nan=equal_nan))
+
+
+def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=False,
+                        use_broadcast=True, mismatches=(10, 10)):
+    """AssertionError naming the worst element unless |a - b| <= atol + rtol * |b|
+    everywhere (tolerances from the dtypes unless given)."""
+    rtol, atol = get_tols(a, b, rtol, atol)
+    a, b = _numpy(a), _numpy(b)
+    if not use_broadcast and a.shape != b.shape:
+        raise AssertionError("shapes differ: %s %s, %s %s" % (names[0], a.shape, names[1],
+                                                               b.shape))
+    if np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan):
+        return
+    fa, fb = np.broadcast_arrays(a.astype(np.float64), b.astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(fa - fb) / (atol + rtol * np.abs(fb))
+    err = np.where(np.isnan(err), np.inf, err)
+    worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else ()
+    bad = int(np.count_nonzero(err > 1))
+    raise AssertionError(
+        "%s and %s differ beyond rtol=%g, atol=%g at %d of %d elements; worst at %s: %s=%r, "
+        "%s=%r\n%s: %s\n%s: %s" % (names[0], names[1], rtol, atol, bad, err.size,
+                                   tuple(int(i) for i in worst), names[0],
+                                   fa[worst] if err.size else a, names[1],
+                                   fb[worst] if err.size else b, names[0],
+                                   np.array2string(a, threshold=mismatches[0] * 2), names[1],
+                                   np.array2string(b, threshold=mismatches[0] * 2)))
+
+
+def assert_allclose(a, b, rtol=1e-07, atol=0, equal_nan=True):
+    np.testing.assert_allclose(_numpy(a), _numpy(b), rtol=rtol, atol=atol,
+                               equal_nan=equal_nan)
+
+
+def assert_exception(f, exception_type, *args, **kwargs):
+    """Asserts that f(*args, **kwargs) raises exception_type."""
+    try:
+        f(*args, **kwargs)
+    except exception_type:
+        return
+    raise AssertionError("%s did not raise %s" % (getattr(f, "__name__", f),
+                                                  exception_type.__name__))
+
+
+def rand_shape_2d(dim0=10, dim1=10, allow_zero_size=False):
+    low = 0 if allow_zero_size else 1
+    return np.random.randint(low, dim0 + 1), np.random.randint(low, dim1 + 1)
+
+
+def rand_shape_3d(dim0=10, dim1=10, dim2=10, allow_zero_size=False):
+    low = 0 if allow_zero_size else 1
+    return (np.random.randint(low, dim0 + 1), np.random.randint(low, dim1 + 1),
+            np.random.randint(low, dim2 + 1))
+
+
+def rand_shape_nd(num_dim, dim=10, allow_zero_size=False):
+    """num_dim sizes drawn from [1, dim] ([0, dim] with allow_zero_size)."""
+    return tuple(np.random.randint(0 if allow_zero_size else 1, dim + 1, size=num_dim))
+
+
+def random_arrays(*shapes):
+    """Standard-normal float32 NumPy arrays of the shapes (one array for one shape)."""
+    out = [np.array(np.random.randn(), dtype=default_dtype()) if len(s) == 0
+           else np.random.randn(*s).astype(default_dtype()) for s in shapes]
+    return out[0] if len(out) == 1 else out
+
+
+def random_sample(population, k):
+    """k distinct elements of population, in random order."""
+    return _pyrandom.sample(list(population), k)
+
+
+def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func=None,
+                 shuffle_csr_indices=False, distribution=None, ctx=None):
+    """A standard-normal NDArray of `shape` on ctx (default_context()). mxgrid's arrays are
+    dense: another stype is refused with ValueError."""
+    if stype != "default":
+        raise ValueError("mxgrid arrays are dense: stype %r is not supported" % (stype,))
+    return array(random_arrays(shape), dtype=dtype, ctx=ctx or default_context())
+
+
+def np_reduce(dat, axis, keepdims, numpy_reduce_func):
+    """numpy_reduce_func over each axis of `axis` (an int, a sequence, or None for all)."""
+    axes = [axis] if isinstance(axis, int) else (list(axis) if axis is not None
+                                                 else list(range(dat.ndim)))
+    axes = [a % dat.ndim for a in axes] if dat.ndim else axes
+    out = dat
+    for a in sorted(axes, reverse=True):
+        out = numpy_reduce_func(out, axis=a)
+    if keepdims:
+        shape = list(dat.shape)
+        for a in axes:
+            shape[a] = 1
+        out = np.reshape(out, shape)
+    return out
+
+
+def same_array(array1, array2):
+    """Whether two NDArrays share storage: a write through array1 shows in array2."""
+    array1[:] += 1
+    shared = same(array1.asnumpy(), array2.asnumpy())
+    array1[:] -= 1
+    return shared and same(array1.asnumpy(), array2.asnumpy())
+
+
+def compare_ndarray_tuple(t1, t2, rtol=None, atol=None):
+    """assert_almost_equal over matching (nested) tuples of arrays; None matches anything."""
+    if t1 is None or t2 is None:
+        return
+    if isinstance(t1, tuple):
+        for s1, s2 in zip(t1, t2):
+            compare_ndarray_tuple(s1, s2, rtol, atol)
+    else:
+        assert_almost_equal(t1, t2, rtol=rtol, atol=atol)
+
+
+def use_np(func):
+    """MXNet's decorator for tests of NumPy semantics: runs func under np_shape(True), which
+    mxgrid refuses (see util.py)."""
+    return use_np_shape(func)
+
+
+def getenv(name):
+    return os.environ.get(name)
+
+
+def setenv(name, value):
+    """Sets (or, for None, removes) an environment variable."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = str(value)
+
+
+@contextlib.contextmanager
+def environment(*args):
+    """with environment('NAME', 'value') or environment({'A': '1', 'B': None}): sets the
+    variables (None removes) for the block and restores them after."""
+    if len(args) == 2:
+        updates = {args[0]: args[1]}
+    elif len(args) == 1 and isinstance(args[0], dict):
+        updates = args[0]
+    else:
+        raise ValueError("environment() takes a name and a value, or a dict")
+    saved = {k: os.environ.get(k) for k in updates}
+    try:
+        for k, v in updates.items():
+            setenv(k, v)
+        yield
+    finally:
+        for k, v in saved.items():
+            setenv(k, v)
+
+
+@contextlib.contextmanager
+def discard_stderr():
+    """Sends this process's file descriptor 2 to /dev/null for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,78 @@
+"""MXNet 1.9.1's own Python unit tests (../shared/mxnet-tests, unmodified), run by
+run_compat.py against mxgrid (the embedded cluster) and against real MXNet 1.9.1.
+
+The suite is the tests real MXNet passes here (mxnet_passing.txt; mxnet_failing.txt lists
+the others, deselected from both runs, with the reason). Against mxgrid, each
+either passes or is listed in expected_failures.txt with the reason; this test fails when a
+test outside the list fails and when a listed one starts to pass (delete its line: the list
+only shrinks). Against MXNet, every test of mxnet_passing.txt must still pass (the reference
+is the reference). Both counts are printed.
+"""
+import os
+
+import pytest
+
+import run_compat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUITE = run_compat.find_suite()
+
+pytestmark = pytest.mark.skipif(
+    SUITE is None, reason="MXNet's unit tests not found: ../shared/mxnet-tests beside the "
+    "checkout, or set MXGRID_MXNET_TESTS")
+
+
+def _read_list(name):
+    """{test id: reason} of a list file: 'file.py::test  reason' lines, '#' comments."""
+    out = {}
+    with open(os.path.join(HERE, name)) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                test, _, reason = line.partition(" ")
+                out[test] = reason.strip()
+    return out
+
+
+def _outcome(results, test):
+    """A test's outcome; a test of a file that failed to import counts as failed."""
+    if test in results:
+        return results[test]
+    file_name = test.split("::")[0]
+    if results.get(file_name + "::<collection>") == "failed":
+        return "failed"
+    return "missing"
+
+
+def test_mxgrid_passes_mxnets_unit_tests_but_the_listed_ones():
+    suite = _read_list("mxnet_passing.txt")
+    expected = _read_list("expected_failures.txt")
+    reasons = {}
+    results = run_compat.run("mxgrid", reasons=reasons,
+                             deselect=_read_list("mxnet_failing.txt"))
+    outcomes = {t: _outcome(results, t) for t in suite}
+    passed = sorted(t for t, o in outcomes.items() if o == "passed")
+    print("\nmxgrid passes %d of the %d MXNet 1.9.1 unit tests that MXNet passes"
+          % (len(passed), len(suite)))
+    new_failures = ["%s: %s (%s)" % (t, o, reasons.get(t) or reasons.get(
+        t.split("::")[0] + "::<collection>", "")) for t, o in sorted(outcomes.items())
+        if o != "passed" and t not in expected]
+    new_passes = [t for t in passed if t in expected]
+    unknown = sorted(set(expected) - set(suite))
+    assert not new_failures, "failing and not in expected_failures.txt:\n" + "\n".join(
+        new_failures)
+    assert not new_passes, ("passing now: delete from expected_failures.txt:\n"
+                            + "\n".join(new_passes))
+    assert not unknown, "expected_failures.txt lists tests not in the suite:\n" + "\n".join(
+        unknown)
+
+
+def test_real_mxnet_passes_the_suite():
+    suite = _read_list("mxnet_passing.txt")
+    reasons = {}
+    results = run_compat.run("mxnet", reasons=reasons,
+                             deselect=_read_list("mxnet_failing.txt"))
+    failing = ["%s: %s" % (t, reasons.get(t, _outcome(results, t))) for t in sorted(suite)
+               if _outcome(results, t) != "passed"]
+    print("\nMXNet 1.9.1 passes %d of %d" % (len(suite) - len(failing), len(suite)))
+    assert not failing, "real MXNet 1.9.1 fails:\n" + "\n".join(failing)
