@@ -30,6 +30,20 @@ _GRAD_REQ = {"null": pb.graph.OP_REQ_NULL, "write": pb.graph.OP_REQ_WRITE_TO,
 _HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")
 
 
+def _hide_keys(attrs):
+    """attrs with each hidden key (lr_mult, ...) stored as MXNet stores it: __lr_mult__."""
+    return {("__%s__" % k if k in _HIDDEN_KEYS else k): str(v) for k, v in attrs.items()}
+
+
+def _with_hidden_keys(attrs):
+    """attrs plus each __hidden__ key also under its plain name, as MXNet lists them."""
+    out = dict(attrs)
+    for key in _HIDDEN_KEYS:
+        if "__%s__" % key in attrs:
+            out.setdefault(key, attrs["__%s__" % key])
+    return out
+
+
 def _compiler():
     conn = connection.get()
     return conn, conn.require_compiler()
@@ -117,18 +131,16 @@ class Symbol:
         if recursive:
             raise DeprecationWarning("Symbol.list_attr with recursive=True has been deprecated. "
                                      "Please use attr_dict instead.")
-        attrs = self._head_attrs()
-        for key in _HIDDEN_KEYS:
-            if "__%s__" % key in attrs:
-                attrs.setdefault(key, attrs["__%s__" % key])
-        return attrs
+        return _with_hidden_keys(self._head_attrs())
 
     def attr_dict(self):
+        """{node name: its attributes} of every node that has some (hidden keys also
+        without underscores, as list_attr)."""
         out = {}
         for node in self._parsed()["nodes"]:
             attrs = node.get("attrs") or node.get("attr") or node.get("param")
             if attrs:
-                out[node["name"]] = dict(attrs)
+                out[node["name"]] = _with_hidden_keys(attrs)
         return out
 
     def tojson(self):
@@ -344,11 +356,18 @@ def _op_symbol(op_name):
         for k, v in kwargs.items():
             if isinstance(v, Symbol) or (v is None and k in input_names):
                 continue  # inputs; None for an input means "not given", as in MXNet
+            if k in _HIDDEN_KEYS:  # an attribute of the node (lr_mult=1), not a parameter
+                attrs["__%s__" % k] = str(v)
+                continue
+            hidden = [h for h in _HIDDEN_KEYS if k.endswith("_" + h)]
+            if hidden:
+                raise ValueError(
+                    "setting variable attributes with %s is deprecated: use w = Variable(%s=%s)"
+                    " and %s(%s=w)" % (k, hidden[0], v, op_name, k[:-len(hidden[0]) - 1]))
             attrs[k] = _ops.format_attr(v)
         if info.variadic_param and info.variadic_param not in attrs:
             attrs[info.variadic_param] = str(len(positional) + len(named))
-        scope_attrs = AttrScope.current().get(attr)
-        attrs.update({k: str(v) for k, v in scope_attrs.items()})
+        attrs.update(_hide_keys(AttrScope.current().get(attr)))
         node_name = NameManager.current().get(name, op_name.lower())
         return _compose(op=op_name, attrs=attrs, name=node_name,
                         positional=[_sym_pb(s) for s in positional],
@@ -364,7 +383,7 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
     """A free variable (an argument of the graph), as mx.sym.Variable."""
     if not isinstance(name, str):
         raise TypeError("Expect a string for variable `name`")
-    attrs = dict(AttrScope.current().get(attr))
+    attrs = _hide_keys(AttrScope.current().get(attr))
     if shape is not None:
         attrs["__shape__"] = str(tuple(shape) if not isinstance(shape, int) else (shape,))
     if lr_mult is not None:
