@@ -130,6 +130,18 @@ class WorkerShmTest : public ::testing::Test {
     return stub_->DownloadShm(&ctx, req, &resp);
   }
 
+  // An adopting upload of 1000 float32 at offset 0 with its release word at byte 262144.
+  v1::UploadShmRequest AdoptRequest(uint64_t region) const {
+    v1::UploadShmRequest req;
+    req.set_session(session_);
+    req.set_region(region);
+    req.mutable_meta()->set_dtype(v1::FLOAT32);
+    req.mutable_meta()->add_shape(1000);
+    req.set_adopt(true);
+    req.set_release_offset(262144);
+    return req;
+  }
+
   std::unique_ptr<WorkerService> worker_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<v1::Worker::Stub> stub_;
@@ -160,13 +172,7 @@ TEST_F(WorkerShmTest, TakeHandsAnAdoptedTemporaryOverAndCopiesNothingElse) {
   *word = 1;
   uint64_t region = 0;
   ASSERT_TRUE(Register(session_, obj.name(), 1 << 20, &region).ok());
-  v1::UploadShmRequest up;
-  up.set_session(session_);
-  up.set_region(region);
-  up.mutable_meta()->set_dtype(v1::FLOAT32);
-  up.mutable_meta()->add_shape(1000);
-  up.set_adopt(true);
-  up.set_release_offset(262144);
+  const v1::UploadShmRequest up = AdoptRequest(region);
   v1::ArrayInfo adopted;
   {
     grpc::ClientContext ctx;
@@ -223,13 +229,7 @@ TEST_F(WorkerShmTest, AnAdoptedUploadUsesTheBytesInPlaceAndReleasesThemWhenFreed
   *word = 1;
   uint64_t region = 0;
   ASSERT_TRUE(Register(session_, obj.name(), 1 << 20, &region).ok());
-  v1::UploadShmRequest req;
-  req.set_session(session_);
-  req.set_region(region);
-  req.mutable_meta()->set_dtype(v1::FLOAT32);
-  req.mutable_meta()->add_shape(1000);
-  req.set_adopt(true);
-  req.set_release_offset(262144);
+  v1::UploadShmRequest req = AdoptRequest(region);
   v1::ArrayInfo info;
   {
     grpc::ClientContext ctx;
