@@ -47,6 +47,8 @@ def _reason(element):
     text = element.get("message") or element.text or ""
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     errors = [l[2:].strip() for l in (element.text or "").splitlines() if l.startswith("E ")]
+    if element.get("message") == "collection failure":
+        errors = errors[-1:]  # the import error, after its traceback
     line = errors[0] if errors else (lines[0] if lines else "failed")
     return line[:200]
 
@@ -61,6 +63,8 @@ def outcomes_of(junit_path, file_name, reasons=None):
         name = "%s::%s" % (file_name, case.get("name"))
         bad = case.find("failure")
         bad = bad if bad is not None else case.find("error")
+        if bad is not None and bad.get("message") == "collection failure":
+            name = file_name + "::<collection>"  # the file did not import
         if bad is not None:
             out[name] = "failed"
             if reasons is not None:
@@ -95,7 +99,7 @@ def run_file(impl, suite, path, junit_dir, timeout, keyword, reasons=None, desel
         proc = subprocess.run(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, check=False)
     found = outcomes_of(junit, file_name, reasons)
-    if not found and proc.returncode not in (0, 5):  # collection itself failed
+    if not found and proc.returncode not in (0, 5):  # no report: pytest itself failed
         found[file_name + "::<collection>"] = "failed"
         if reasons is not None:
             errors = [l[2:].strip() for l in proc.stdout.splitlines() if l.startswith("E ")]

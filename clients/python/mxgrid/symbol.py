@@ -201,16 +201,17 @@ class Symbol:
         return _transform([self], internals=True)
 
     def get_children(self):
+        """The inputs of the head nodes (of every output, for a group), as one grouped
+        symbol; None when they have none (variables)."""
         g = self._parsed()
-        if len(g["heads"]) != 1:
-            return None
-        node = g["nodes"][g["heads"][0][0]]
-        if not node.get("inputs"):
+        head_nodes = list(dict.fromkeys(head[0] for head in g["heads"]))  # each node once
+        inputs = [i for nid in head_nodes for i in g["nodes"][nid].get("inputs") or []]
+        if not inputs:
             return None
         internals = self.get_internals()
         names = internals.list_outputs()
         kids = []
-        for nid, idx, *_ in node["inputs"]:
+        for nid, idx, *_ in inputs:
             child = g["nodes"][nid]
             out_name = child["name"] if child["op"] == "null" else None
             if out_name is None:
@@ -294,19 +295,28 @@ class Symbol:
         conv = lambda lst: [_legacy_shape(s) for s in lst]  # noqa: E731
         return conv(resp.arg_shapes), conv(resp.out_shapes), conv(resp.aux_shapes)
 
-    def infer_type(self, *args, **kwargs):
-        """(arg_types, out_types, aux_types) as numpy types, or (None, None, None)."""
+    def _type_request(self, args, kwargs):
         if args and kwargs:
             raise ValueError("Can only specify known argument types either by positional or "
                              "kwargs way.")
         known = dict(zip(self.list_arguments(), args)) if args else kwargs
         dtypes = {k: dtype_to_pb(v) for k, v in known.items() if v is not None}
         conn, stub = _compiler()
-        resp = conn.call(stub.InferType, pb.compiler.InferTypeRequest(
+        return conn.call(stub.InferType, pb.compiler.InferTypeRequest(
             symbol=_sym_pb(self), dtypes=dtypes))
+
+    def infer_type(self, *args, **kwargs):
+        """(arg_types, out_types, aux_types) as numpy types, or (None, None, None)."""
+        resp = self._type_request(args, kwargs)
         if not resp.complete:
             return None, None, None
         conv = lambda lst: [dtype_from_pb(t).type for t in lst]  # noqa: E731
+        return conv(resp.arg_types), conv(resp.out_types), conv(resp.aux_types)
+
+    def infer_type_partial(self, *args, **kwargs):
+        """As infer_type, with None for each type inference could not decide."""
+        resp = self._type_request(args, kwargs)
+        conv = lambda lst: [dtype_from_pb(t).type if t else None for t in lst]  # noqa: E731
         return conv(resp.arg_types), conv(resp.out_types), conv(resp.aux_types)
 
     # -- binding --------------------------------------------------------------------------
