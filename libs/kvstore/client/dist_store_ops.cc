@@ -98,19 +98,18 @@ absl::Status CopyToOuts(const NDArray& target, absl::Span<const NDArray> outs) {
   return absl::OkStatus();
 }
 
-// One PushPull per part of `k` (sends[i] out, receives[i] in), each through the shard set's
-// retries; `done` once all answered, with the first error.
-void SendPushPulls(internal::ShardSet& shards, const std::shared_ptr<DistStore::Key>& k,
-                   const Membership& membership, const std::vector<NDArray>& sends,
-                   const std::vector<NDArray>& receives, absl::Time deadline, Done done) {
-  Done all = internal::FanIn(static_cast<int>(sends.size()), std::move(done));
-  for (size_t i = 0; i < sends.size(); ++i) {
-    const PartRange& p = k->meta.parts[i];
-    KeyRef ref{membership.job, k->name, p.part, membership.rank};
+// Calls `call(connection, ref, i, deadline, done)` for each part i of `k` on its shard,
+// through the shard set's retries; `done` once every part answered, with the first error.
+template <typename PartCall>
+void ForEachPart(internal::ShardSet& shards, const DistStore::Key& k,
+                 const Membership& membership, absl::Time deadline, PartCall call, Done done) {
+  Done all = internal::FanIn(static_cast<int>(k.meta.parts.size()), std::move(done));
+  for (size_t i = 0; i < k.meta.parts.size(); ++i) {
+    const PartRange& p = k.meta.parts[i];
+    KeyRef ref{membership.job, k.name, p.part, membership.rank};
     shards.Call(p.shard, deadline,
-                [ref, send = sends[i], receive = receives[i]](ShardConnection& c, absl::Time d,
-                                                              Done part_done) {
-                  c.PushPull(ref, send, receive, d, std::move(part_done));
+                [ref, i, call](ShardConnection& c, absl::Time d, Done part_done) {
+                  call(c, ref, i, d, std::move(part_done));
                 },
                 all);
   }
@@ -146,24 +145,18 @@ absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> v
                                         engine::CallbackOnComplete on_complete) {
         // The push's error is kept for the key's next pull; the key's variable stays clean
         // so that later pushes and pulls still run.
-        Done all = internal::FanIn(
-            static_cast<int>(views.size()), [k, on_complete](absl::Status s) {
+        ForEachPart(
+            *shards, *k, membership, absl::Now() + timeout,
+            [views](ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d, Done done) {
+              c.Push(ref, views[i], d, std::move(done));
+            },
+            [k, on_complete](absl::Status s) {
               if (!s.ok()) {
                 base::MutexLock lock(&k->mu);
                 if (k->push_error.ok()) k->push_error = std::move(s);
               }
               on_complete(absl::OkStatus());
             });
-        const absl::Time deadline = absl::Now() + timeout;
-        for (size_t i = 0; i < views.size(); ++i) {
-          const PartRange& p = k->meta.parts[i];
-          KeyRef ref{membership.job, k->name, p.part, membership.rank};
-          shards->Call(p.shard, deadline,
-                       [ref, view = views[i]](ShardConnection& c, absl::Time d, Done done) {
-                         c.Push(ref, view, d, std::move(done));
-                       },
-                       all);
-        }
       },
       Context::Cpu(), reads, writes, push_options);
   return absl::OkStatus();
@@ -195,18 +188,12 @@ absl::Status DistStore::Pull(const std::string& key, absl::Span<const NDArray> o
                                                 push_error.message())));
           return;
         }
-        Done all = internal::FanIn(static_cast<int>(views.size()),
-                                   [on_complete](absl::Status s) { on_complete(s); });
-        const absl::Time deadline = absl::Now() + timeout;
-        for (size_t i = 0; i < views.size(); ++i) {
-          const PartRange& p = k->meta.parts[i];
-          KeyRef ref{membership.job, k->name, p.part, membership.rank};
-          shards->Call(p.shard, deadline,
-                       [ref, view = views[i]](ShardConnection& c, absl::Time d, Done done) {
-                         c.Pull(ref, view, d, std::move(done));
-                       },
-                       all);
-        }
+        ForEachPart(
+            *shards, *k, membership, absl::Now() + timeout,
+            [views](ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d, Done done) {
+              c.Pull(ref, views[i], d, std::move(done));
+            },
+            [on_complete](absl::Status s) { on_complete(s); });
       },
       Context::Cpu(), reads, writes, push_options);
   return CopyToOuts(target, outs);
@@ -230,11 +217,16 @@ absl::Status DistStore::PushPull(const std::string& key, absl::Span<const NDArra
         [shards = shards_, k, sends = std::move(sends), receives = std::move(receives),
          membership = options_.membership, timeout = options_.pull_timeout](
             const engine::RunContext&, engine::CallbackOnComplete on_complete) {
-          SendPushPulls(*shards, k, membership, sends, receives, absl::Now() + timeout,
-                        [k, on_complete](absl::Status s) {
-                          KeepPushPullError(*k, std::move(s));
-                          on_complete(absl::OkStatus());
-                        });
+          ForEachPart(
+              *shards, *k, membership, absl::Now() + timeout,
+              [sends, receives](ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d,
+                                Done done) {
+                c.PushPull(ref, sends[i], receives[i], d, std::move(done));
+              },
+              [k, on_complete](absl::Status s) {
+                KeepPushPullError(*k, std::move(s));
+                on_complete(absl::OkStatus());
+              });
         },
         Context::Cpu(), reads, writes, push_options);
   }
