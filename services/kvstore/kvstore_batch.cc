@@ -53,10 +53,10 @@ absl::Status CheckItems(const v1::BatchRequest& request) {
     if (first == nullptr) {
       first = ref;
     } else if (ref->job() != first->job() || ref->rank() != first->rank()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kvstore: Batch items[", i, "] is of job ", Quoted(ref->job()), " rank ", ref->rank(),
-          " but items[0] of job ", Quoted(first->job()), " rank ", first->rank(),
-          "; one Batch carries one job and rank"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("kvstore: Batch items[", i, "] is of job ", Quoted(ref->job()), " rank ",
+                       ref->rank(), " but items[0] of job ", Quoted(first->job()), " rank ",
+                       first->rank(), "; one Batch carries one job and rank"));
     }
   }
   return absl::OkStatus();

@@ -2,12 +2,12 @@
 // of two ranks from two threads, pulls that do not hold later items (no deadlock between two
 // ranks' crossed batches), per-item errors, whole-call errors, and a deadline while a pull
 // waits.
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -22,9 +22,9 @@
 namespace mxgrid::services {
 namespace {
 
+using tensor::NDArray;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using tensor::NDArray;
 
 v1::Tensor Floats(std::vector<float> values) {
   absl::StatusOr<NDArray> a =
@@ -98,8 +98,8 @@ class KVStoreBatchTest : public ::testing::Test {
       ASSERT_TRUE(stub0_->Init(&ctx, req, &resp).ok());
     }
   }
-  grpc::Status Batch(v1::KVStore::Stub* stub, const v1::BatchRequest& req,
-                     v1::BatchResponse* resp, absl::Duration timeout = absl::Seconds(30)) {
+  grpc::Status Batch(v1::KVStore::Stub* stub, const v1::BatchRequest& req, v1::BatchResponse* resp,
+                     absl::Duration timeout = absl::Seconds(30)) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     return stub->Batch(&ctx, req, resp);
@@ -228,8 +228,7 @@ TEST_F(KVStoreBatchTest, MalformedBatchesAreInvalidArgument) {
   v1::BatchRequest no_call;
   AddPull(&no_call, "0", 0);
   no_call.add_items();
-  EXPECT_EQ(Batch(stub0_.get(), no_call, &resp).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Batch(stub0_.get(), no_call, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(KVStoreBatchTest, DeadlineWhileAPullWaitsEndsTheCall) {

@@ -22,20 +22,19 @@ kvstore::WaitOptions Wait(grpc::ServerContext* context) {
   if (d != std::chrono::system_clock::time_point::max()) {
     const absl::Time deadline = absl::FromChrono(d);
     const absl::Duration left = deadline - absl::Now();
-    wait.deadline = deadline - std::max(absl::ZeroDuration(),
-                                        std::min(absl::Milliseconds(50), left / 10));
+    wait.deadline =
+        deadline - std::max(absl::ZeroDuration(), std::min(absl::Milliseconds(50), left / 10));
   }
   wait.cancelled = [context] { return context->IsCancelled(); };
   return wait;
 }
 
 // The job a KeyRef names and its (key, part), validated.
-absl::StatusOr<Job*> FindRef(const kvstore::JobTable& table, const v1::KeyRef& ref,
-                             KeyId* id) {
+absl::StatusOr<Job*> FindRef(const kvstore::JobTable& table, const v1::KeyRef& ref, KeyId* id) {
   if (ref.key().empty()) return absl::InvalidArgumentError("kvstore: ref.key is empty");
   if (ref.part() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("kvstore: ref.part ", ref.part(),
-                                                   " is negative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kvstore: ref.part ", ref.part(), " is negative"));
   }
   *id = KeyId{ref.key(), ref.part()};
   return table.Find(ref.job());

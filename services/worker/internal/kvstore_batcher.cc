@@ -126,7 +126,8 @@ bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const 
   if (options_.max_item_bytes == 0 || unsupported_->load(std::memory_order_relaxed)) {
     return false;
   }
-  const size_t bytes = (value != nullptr ? value->nbytes() : 0) + (out != nullptr ? out->nbytes() : 0);
+  const size_t bytes =
+      (value != nullptr ? value->nbytes() : 0) + (out != nullptr ? out->nbytes() : 0);
   if (bytes > options_.max_item_bytes) return false;
   Item item;
   item.bytes = bytes;
@@ -187,9 +188,8 @@ void ShardBatcher::SenderLoop() {
       size_t bytes = 0;
       while (!queue_.empty() && static_cast<int>(call->items.size()) < options_.max_batch_items) {
         Item& next = queue_.front();
-        if (!call->items.empty() &&
-            (bytes + next.bytes > options_.max_batch_bytes ||
-             !SameJobAndRank(call->items.front().proto, next.proto))) {
+        if (!call->items.empty() && (bytes + next.bytes > options_.max_batch_bytes ||
+                                     !SameJobAndRank(call->items.front().proto, next.proto))) {
           break;
         }
         bytes += next.bytes;

@@ -1,11 +1,11 @@
 // GrpcShardConnection's Batch coalescing (kvstore_batcher.h) against a real in-process shard
 // (KVStoreService on a loopback port) and against an older shard without Batch.
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -59,9 +59,13 @@ void ExpectAll(const std::vector<absl::Status>& statuses, absl::StatusCode code)
   }
 }
 
-NDArray Filled(float v, int n = 16) { return *NDArray::FromVector<float>(Shape{n}, std::vector<float>(n, v)); }
+NDArray Filled(float v, int n = 16) {
+  return *NDArray::FromVector<float>(Shape{n}, std::vector<float>(n, v));
+}
 
-KeyRef Ref(int key, int rank) { return {.job = "j", .key = absl::StrCat(key), .part = 0, .rank = rank}; }
+KeyRef Ref(int key, int rank) {
+  return {.job = "j", .key = absl::StrCat(key), .part = 0, .rank = rank};
+}
 
 class BatcherTest : public ::testing::Test {
  protected:
@@ -90,10 +94,9 @@ class BatcherTest : public ::testing::Test {
     Completions joins;
     for (int rank = 0; rank < 2; ++rank) {
       Done done = joins.Add();
-      (rank == 0 ? c0 : c1)->JoinJob({.job = "j", .rank = rank}, absl::Now() + absl::Seconds(30),
-                                     [done](absl::StatusOr<kvstore::client::JobInfo> info) {
-                                       done(info.status());
-                                     });
+      (rank == 0 ? c0 : c1)
+          ->JoinJob({.job = "j", .rank = rank}, absl::Now() + absl::Seconds(30),
+                    [done](absl::StatusOr<kvstore::client::JobInfo> info) { done(info.status()); });
     }
     ExpectAll(joins.Wait(), absl::StatusCode::kOk);
     Completions inits;
