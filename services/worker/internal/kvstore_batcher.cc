@@ -115,7 +115,7 @@ ShardBatcher::~ShardBatcher() {
   {
     base::MutexLock lock(&mu_);
     stop_ = true;
-    queued_.SignalAll();
+    wake_cv_.SignalAll();
   }
   sender_.join();
   CancelQueued();
@@ -123,7 +123,7 @@ ShardBatcher::~ShardBatcher() {
 
 bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const NDArray* value,
                            const NDArray* out, absl::Time deadline, Done* done) {
-  if (options_.max_item_bytes == 0 || unsupported_->load(std::memory_order_relaxed)) {
+  if (options_.max_item_bytes == 0 || state_->unsupported.load(std::memory_order_relaxed)) {
     return false;
   }
   const size_t bytes =
@@ -158,10 +158,42 @@ bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const 
   }
   ToProto(ref, proto_ref);
   item.done = std::move(*done);
+  {
+    base::MutexLock lock(&mu_);
+    queue_.push_back(std::move(item));
+    if (draining_) return true;  // the thread draining now takes it
+    draining_ = true;
+    if (state_->in_flight.load() > 0) {  // a burst under way: let the sender coalesce it
+      wake_ = true;
+      wake_cv_.Signal();
+      return true;
+    }
+  }
+  // A lone call goes at once from this thread (no thread hop on its way); what queued
+  // meanwhile (a burst) goes to the sender thread, which coalesces it while this caller
+  // returns to producing.
+  if (!SendOneBatch()) return true;
   base::MutexLock lock(&mu_);
-  if (queue_.empty()) queued_.Signal();
-  queue_.push_back(std::move(item));
+  if (queue_.empty()) {
+    draining_ = false;
+  } else {
+    wake_ = true;
+    wake_cv_.Signal();
+  }
   return true;
+}
+
+void ShardBatcher::SenderLoop() {
+  while (true) {
+    {
+      base::MutexLock lock(&mu_);
+      while (!stop_ && !wake_) wake_cv_.Wait();
+      if (stop_) return;
+      wake_ = false;
+    }
+    while (SendOneBatch()) {
+    }
+  }
 }
 
 void ShardBatcher::CancelQueued() {
@@ -176,14 +208,16 @@ void ShardBatcher::CancelQueued() {
   }
 }
 
-void ShardBatcher::SenderLoop() {
-  while (true) {
+bool ShardBatcher::SendOneBatch() {
+  {
     auto call = std::make_shared<BatchCall>();
     absl::Time deadline = absl::InfinitePast();
     {
       base::MutexLock lock(&mu_);
-      while (!stop_ && queue_.empty()) queued_.Wait();
-      if (queue_.empty()) return;  // stopping; the destructor ends what arrives later
+      if (queue_.empty()) {
+        draining_ = false;
+        return false;
+      }
       // FIFO, one job and rank, within the caps (the first item always goes).
       size_t bytes = 0;
       while (!queue_.empty() && static_cast<int>(call->items.size()) < options_.max_batch_items) {
@@ -203,23 +237,27 @@ void ShardBatcher::SenderLoop() {
     call->req.mutable_items()->Reserve(static_cast<int>(call->items.size()));
     for (Item& item : call->items) call->req.add_items()->Swap(&item.proto);
     batches_sent_.fetch_add(1);
-    impl_->stub->async()->Batch(
-        &call->ctx, &call->req, &call->resp,
-        [unsupported = unsupported_, impl = impl_, call](grpc::Status s) mutable {
-          ImplPtr self = std::move(impl);
-          self->Untrack(&call->ctx);
-          if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-            // An older shard: send each item alone, and stop batching for this connection.
-            unsupported->store(true);
-            for (size_t i = 0; i < call->items.size(); ++i) {
-              SendUnary(self, call->req.items(static_cast<int>(i)), std::move(call->items[i]));
-            }
-            return;
-          }
-          self.reset();
-          CompleteItems(*call, FromGrpc(s));
-        });
+    state_->in_flight.fetch_add(1);
+    impl_->stub->async()->Batch(&call->ctx, &call->req, &call->resp,
+                                [state = state_, impl = impl_, call](grpc::Status s) mutable {
+                                  ImplPtr self = std::move(impl);
+                                  self->Untrack(&call->ctx);
+                                  state->in_flight.fetch_sub(1);
+                                  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+                                    // An older shard: send each item alone, and stop batching for
+                                    // this connection.
+                                    state->unsupported.store(true);
+                                    for (size_t i = 0; i < call->items.size(); ++i) {
+                                      SendUnary(self, call->req.items(static_cast<int>(i)),
+                                                std::move(call->items[i]));
+                                    }
+                                    return;
+                                  }
+                                  self.reset();
+                                  CompleteItems(*call, FromGrpc(s));
+                                });
   }
+  return true;
 }
 
 }  // namespace mxgrid::services::internal

@@ -8,12 +8,16 @@
 //   }
 //
 // A call whose values (pushed and pulled) fit max_item_bytes is encoded at once (the caller's
-// arrays are readable now) and queued. A sender thread takes everything queued (FIFO, one
-// job and rank per batch, at most max_batch_bytes of values and max_batch_items items), sends
-// it as one Batch with the callback API and goes straight back to the queue: it never waits
-// for a batch's answer, so several batches may be in flight (a batch whose pulls wait for the
-// other ranks must not hold up pushes queued after it: two ranks would wait on each other).
-// Each item completes from its BatchResult; a pull's value is decoded into its `out` then.
+// arrays are readable now) and queued. Sending takes everything queued (FIFO, one job and
+// rank per batch, at most max_batch_bytes of values and max_batch_items items) as one Batch,
+// started with the callback API; sending never waits for a batch's answer, so several
+// batches may be in flight (a batch whose pulls wait for the other ranks must not hold up
+// pushes queued after it: two ranks would wait on each other). Who sends: a call that finds
+// nothing queued and no batch of this connection in flight sends its own batch at once from
+// the caller's thread (a lone call, e.g. a training step's few parameters, pays no thread
+// hop); otherwise (a burst: thousands of small keys) the per-connection sender thread drains
+// the queue, and the calls arriving meanwhile coalesce behind it. Each item completes from
+// its BatchResult; a pull's value is decoded into its `out` then.
 //
 // Deadlines: a batch carries the latest deadline of its items (DistStore gives pushes
 // call_timeout and pulls the longer pull_timeout; the earliest would cut the pulls short). An
@@ -28,7 +32,7 @@
 // Older shards: a Batch answered UNIMPLEMENTED turns batching off for this connection and
 // sends that batch's items as unary calls; Enqueue returns false from then on.
 //
-// Thread-safety: thread-safe. Callbacks run on gRPC's threads (or the sender's) with no lock
+// Thread-safety: thread-safe. Callbacks run on gRPC's threads with no lock
 // held. The destructor stops and joins the sender and ends the queued items with CANCELLED.
 #ifndef MXGRID_SERVICES_WORKER_INTERNAL_KVSTORE_BATCHER_H_
 #define MXGRID_SERVICES_WORKER_INTERNAL_KVSTORE_BATCHER_H_
@@ -85,19 +89,29 @@ class ShardBatcher {
   };
 
  private:
+  // Takes one batch off the queue and starts its call; false (and draining_ cleared) when
+  // the queue is empty. REQUIRES: this thread is the one draining (it set draining_, or is
+  // the sender woken for it).
+  bool SendOneBatch() ABSL_LOCKS_EXCLUDED(mu_);
+  // The sender thread: drains the queue each time an Enqueue hands a burst over.
   void SenderLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ImplPtr impl_;
   const ShardBatcherOptions options_;
-  // The shard answered Batch UNIMPLEMENTED. Shared with the batches in flight, whose
-  // callbacks may run after the batcher is gone.
-  const std::shared_ptr<std::atomic<bool>> unsupported_ =
-      std::make_shared<std::atomic<bool>>(false);
+  // Shared with the batches in flight, whose callbacks may run after the batcher is gone.
+  struct SharedState {
+    std::atomic<bool> unsupported{false};  // the shard answered Batch UNIMPLEMENTED
+    std::atomic<int> in_flight{0};         // Batch calls not yet answered
+  };
+  const std::shared_ptr<SharedState> state_ = std::make_shared<SharedState>();
   std::atomic<int64_t> batches_sent_{0};
   base::Mutex mu_;
-  base::CondVar queued_{&mu_};  // items queued, or stopping
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  // A thread (an Enqueue's, or the sender) is sending what is queued; others only queue.
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;  // the sender has a burst to drain
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  base::CondVar wake_cv_{&mu_};
   std::thread sender_;  // last: starts once the rest is constructed
 };
 
