@@ -173,6 +173,10 @@ class Job {
   absl::StatusOr<PullTicket> BeginPull(const KeyId& id, int rank, std::optional<DType> dtype);
   // Errors as Pull.
   absl::StatusOr<tensor::NDArray> FinishPull(const PullTicket& ticket, const WaitOptions& wait);
+  // FinishPull that returns once the value's copy is queued on the engine: the caller waits
+  // (WaitToRead) before reading it, so that a batch's many pulls wait for their copies once.
+  absl::StatusOr<tensor::NDArray> FinishPullQueued(const PullTicket& ticket,
+                                                   const WaitOptions& wait);
   absl::Status SetOptimizer(int rank, absl::string_view name,
                             const std::map<std::string, std::string>& params);
   struct KeyOptimizerState {

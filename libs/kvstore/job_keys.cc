@@ -249,6 +249,12 @@ absl::StatusOr<Job::PullTicket> Job::BeginPull(const KeyId& id, int rank,
 }
 
 absl::StatusOr<NDArray> Job::FinishPull(const PullTicket& ticket, const WaitOptions& wait) {
+  MXGRID_ASSIGN_OR_RETURN(NDArray out, FinishPullQueued(ticket, wait));
+  MXGRID_RETURN_IF_ERROR(out.WaitToRead());
+  return out;
+}
+
+absl::StatusOr<NDArray> Job::FinishPullQueued(const PullTicket& ticket, const WaitOptions& wait) {
   const KeyId& id = ticket.id;
   const int rank = ticket.rank;
   NDArray out;
@@ -275,7 +281,6 @@ absl::StatusOr<NDArray> Job::FinishPull(const PullTicket& ticket, const WaitOpti
     // Ordered by the engine after the update of every round applied so far.
     MXGRID_RETURN_IF_ERROR(entry->stored.CopyTo(out));
   }
-  MXGRID_RETURN_IF_ERROR(out.WaitToRead());
   return out;
 }
 

@@ -133,12 +133,19 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
     }
   }
 
+  // Every pull's round first (the copies queue on the engine), then every copy's wait.
   const kvstore::WaitOptions wait = kvstore_calls::Wait(context);
+  std::vector<absl::StatusOr<tensor::NDArray>> values;
+  values.reserve(pending.size());
   for (PendingPull& p : pending) {
-    absl::StatusOr<tensor::NDArray> value = p.job->FinishPull(p.ticket, wait);
-    absl::Status s = value.status();
-    if (s.ok()) s = kvstore_calls::EncodePulled(*p.request, *value, p.result->mutable_value());
-    if (EndsCall(s.code())) return ToGrpc(s);
+    values.push_back(p.job->FinishPullQueued(p.ticket, wait));
+    if (EndsCall(values.back().status().code())) return ToGrpc(values.back().status());
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    PendingPull& p = pending[i];
+    absl::Status s = values[i].status();
+    if (s.ok()) s = values[i]->WaitToRead();
+    if (s.ok()) s = kvstore_calls::EncodePulled(*p.request, *values[i], p.result->mutable_value());
     if (!s.ok()) {
       p.result->clear_value();
       SetResult(ToGrpc(s), p.result);
