@@ -153,9 +153,30 @@ class Job {
   absl::StatusOr<bool> Init(const KeyId& id, int rank, int index, const tensor::NDArray& value);
   absl::Status Push(const KeyId& id, int rank, absl::Span<const tensor::NDArray> values,
                     const WaitOptions& wait);
-  // A new CPU array of the key's shape in `dtype` (the key's own when unset).
+  // A new CPU array of the key's shape in `dtype` (the key's own when unset). Same as
+  // FinishPull(BeginPull(...), wait).
   absl::StatusOr<tensor::NDArray> Pull(const KeyId& id, int rank, std::optional<DType> dtype,
                                        const WaitOptions& wait);
+
+  // A pull split in two, so that a batch of calls (the Batch RPC) can fix a pull's round and
+  // go on with later items before waiting for it. BeginPull never waits: it checks the rank
+  // and key and fixes the round the pull needs (the rounds `rank` pushed to the key so far);
+  // FinishPull waits for that round (as Pull does) and copies the value. Pushes made by the
+  // rank between the two calls do not move the target.
+  struct PullTicket {
+    KeyId id;
+    int rank = 0;
+    std::optional<DType> dtype;
+    int64_t target_rounds = 0;  // sync: applied rounds needed; async: 0
+  };
+  // NotFound unknown key; InvalidArgument / FailedPrecondition rank; Aborted.
+  absl::StatusOr<PullTicket> BeginPull(const KeyId& id, int rank, std::optional<DType> dtype);
+  // Errors as Pull.
+  absl::StatusOr<tensor::NDArray> FinishPull(const PullTicket& ticket, const WaitOptions& wait);
+  // FinishPull that returns once the value's copy is queued on the engine: the caller waits
+  // (WaitToRead) before reading it, so that a batch's many pulls wait for their copies once.
+  absl::StatusOr<tensor::NDArray> FinishPullQueued(const PullTicket& ticket,
+                                                   const WaitOptions& wait);
   absl::Status SetOptimizer(int rank, absl::string_view name,
                             const std::map<std::string, std::string>& params);
   struct KeyOptimizerState {

@@ -234,13 +234,36 @@ absl::Status Job::Push(const KeyId& id, int rank, absl::Span<const NDArray> valu
 
 absl::StatusOr<NDArray> Job::Pull(const KeyId& id, int rank, std::optional<DType> dtype,
                                   const WaitOptions& wait) {
+  MXGRID_ASSIGN_OR_RETURN(PullTicket ticket, BeginPull(id, rank, dtype));
+  return FinishPull(ticket, wait);
+}
+
+absl::StatusOr<Job::PullTicket> Job::BeginPull(const KeyId& id, int rank,
+                                               std::optional<DType> dtype) {
+  base::MutexLock lock(&mu_);
+  MXGRID_RETURN_IF_ERROR(Enter(rank, /*need_joined=*/true));
+  MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(id));
+  PullTicket ticket{id, rank, dtype, 0};
+  if (options_.sync) ticket.target_rounds = entry->pushes_by_rank[rank];
+  return ticket;
+}
+
+absl::StatusOr<NDArray> Job::FinishPull(const PullTicket& ticket, const WaitOptions& wait) {
+  MXGRID_ASSIGN_OR_RETURN(NDArray out, FinishPullQueued(ticket, wait));
+  MXGRID_RETURN_IF_ERROR(out.WaitToRead());
+  return out;
+}
+
+absl::StatusOr<NDArray> Job::FinishPullQueued(const PullTicket& ticket, const WaitOptions& wait) {
+  const KeyId& id = ticket.id;
+  const int rank = ticket.rank;
   NDArray out;
   {
     base::MutexLock lock(&mu_);
     MXGRID_RETURN_IF_ERROR(Enter(rank, /*need_joined=*/true));
     MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(id));  // never erased: stable
     if (options_.sync) {
-      const int64_t target = entry->pushes_by_rank[rank];
+      const int64_t target = ticket.target_rounds;
       MXGRID_RETURN_IF_ERROR(WaitLocked(
           rank, wait,
           [&] {
@@ -254,11 +277,10 @@ absl::StatusOr<NDArray> Job::Pull(const KeyId& id, int rank, std::optional<DType
     }
     MXGRID_RETURN_IF_ERROR(entry->apply_status);
     MXGRID_ASSIGN_OR_RETURN(out, NDArray::Empty(entry->stored.shape(), Context::Cpu(),
-                                                dtype.value_or(entry->stored.dtype())));
+                                                ticket.dtype.value_or(entry->stored.dtype())));
     // Ordered by the engine after the update of every round applied so far.
     MXGRID_RETURN_IF_ERROR(entry->stored.CopyTo(out));
   }
-  MXGRID_RETURN_IF_ERROR(out.WaitToRead());
   return out;
 }
 

@@ -101,6 +101,28 @@ TEST(JobTest, SyncRoundWaitsForEveryRankAndPullsSeeTheSum) {
   EXPECT_EQ(job->Round(), 1);
 }
 
+TEST(JobTest, BeginPullFixesTheRoundAndLaterPushesDoNotMoveIt) {
+  auto job = JoinedJob(2);
+  ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({0, 0})).ok());
+  // Nothing pushed yet: the ticket needs no round and later pushes do not make it wait.
+  absl::StatusOr<Job::PullTicket> early = job->BeginPull(kKey, 0, std::nullopt);
+  ASSERT_TRUE(early.ok()) << early.status();
+  ASSERT_TRUE(job->Push(kKey, 0, {Floats({1, 1})}, {}).ok());
+  absl::StatusOr<Job::PullTicket> late = job->BeginPull(kKey, 0, std::nullopt);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->target_rounds, 1);
+  absl::StatusOr<NDArray> now = job->FinishPull(*early, Within(absl::Milliseconds(50)));
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(job->FinishPull(*late, Within(absl::Milliseconds(50))).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(job->Push(kKey, 1, {Floats({2, 2})}, {}).ok());
+  absl::StatusOr<NDArray> summed = job->FinishPull(*late, {});
+  ASSERT_TRUE(summed.ok());
+  EXPECT_THAT(*summed->ToVector<float>(), ElementsAre(3, 3));
+  EXPECT_EQ(job->BeginPull({"nope", 0}, 0, std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(JobTest, CancelledWaitEndsCancelled) {
   auto job = JoinedJob(2);
   ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({0})).ok());

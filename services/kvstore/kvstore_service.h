@@ -52,6 +52,9 @@ class KVStoreService final : public v1::KVStore::Service {
                           grpc::ServerWriter<v1::PullStreamResponse>* writer) override;
   grpc::Status PushPull(grpc::ServerContext* context, const v1::PushPullRequest* request,
                         v1::PullResponse* response) override;
+  // Many small calls of one job and rank in one round trip (kvstore_batch.cc).
+  grpc::Status Batch(grpc::ServerContext* context, const v1::BatchRequest* request,
+                     v1::BatchResponse* response) override;
   grpc::Status SetOptimizer(grpc::ServerContext* context, const v1::SetOptimizerRequest* request,
                             v1::SetOptimizerResponse* response) override;
   grpc::Status GetOptimizerStates(grpc::ServerContext* context,

@@ -15,6 +15,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "libs/base/status_macros.h"
+#include "services/worker/internal/kvstore_batcher.h"
 #include "services/worker/internal/kvstore_streams.h"
 
 namespace mxgrid::services::internal {
@@ -156,11 +157,23 @@ std::unique_ptr<GrpcShardConnection> GrpcShardConnection::Create(
       new GrpcShardConnection(std::make_shared<Impl>(address, options)));
 }
 
-GrpcShardConnection::~GrpcShardConnection() { impl_->CancelAll(); }
+GrpcShardConnection::GrpcShardConnection(std::shared_ptr<Impl> impl)
+    : impl_(std::move(impl)),
+      batcher_(std::make_unique<ShardBatcher>(impl_, impl_->options.batching)) {}
+
+GrpcShardConnection::~GrpcShardConnection() {
+  batcher_.reset();  // joins its sender; queued items end CANCELLED
+  impl_->CancelAll();
+}
+
+int64_t GrpcShardConnection::batches_sent() const { return batcher_->batches_sent(); }
 
 const std::string& GrpcShardConnection::address() const { return impl_->address; }
 
-void GrpcShardConnection::CancelAll() { impl_->CancelAll(); }
+void GrpcShardConnection::CancelAll() {
+  batcher_->CancelQueued();  // first: a batch is tracked as its items leave the queue
+  impl_->CancelAll();
+}
 
 void GrpcShardConnection::JoinJob(const Membership& m, absl::Time deadline,
                                   std::function<void(absl::StatusOr<JobInfo>)> done) {
@@ -275,16 +288,21 @@ void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef
 
 void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
                                Done done) {
+  if (batcher_->Enqueue(ShardBatcher::Call::kPush, ref, &value, nullptr, deadline, &done)) return;
   PushOn(impl_, ref, value, deadline, std::move(done));
 }
 
 void GrpcShardConnection::Pull(const KeyRef& ref, const NDArray& out, absl::Time deadline,
                                Done done) {
+  if (batcher_->Enqueue(ShardBatcher::Call::kPull, ref, nullptr, &out, deadline, &done)) return;
   PullOn(impl_, ref, out, deadline, std::move(done));
 }
 
 void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, const NDArray& out,
                                    absl::Time deadline, Done done) {
+  if (batcher_->Enqueue(ShardBatcher::Call::kPushPull, ref, &value, &out, deadline, &done)) {
+    return;
+  }
   if (value.nbytes() > impl_->options.max_unary_bytes ||
       out.nbytes() > impl_->options.max_unary_bytes) {
     // Streams: the push, then the pull from its callback. The callback lets go of impl

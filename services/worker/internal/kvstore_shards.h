@@ -7,7 +7,8 @@
 //   std::vector<std::unique_ptr<kvstore::client::ShardConnection>> conns;
 //   for (const std::string& a : addrs) conns.push_back(GrpcShardConnection::Create(a, {}));
 //
-// Values of up to `max_unary_bytes` travel in unary Init / Push / Pull / PushPull; larger ones as
+// Small Push / Pull / PushPull calls (up to batching.max_item_bytes) are coalesced into Batch
+// RPCs by a per-connection sender (kvstore_batcher.h); other values of up to `max_unary_bytes` travel in unary Init / Push / Pull / PushPull; larger ones as
 // InitStream / PushStream / PullStream chunk streams (rpc::kDefaultChunkBytes per chunk),
 // driven by reactors: no thread waits for a stream. Channels keep alive (60 s ping, 20 s
 // timeout, as the servers), every call has the caller's deadline, and CancelAll ends the
@@ -19,6 +20,7 @@
 #define MXGRID_SERVICES_WORKER_INTERNAL_KVSTORE_SHARDS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,14 +30,19 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "libs/kvstore/client/shard_connection.h"
+#include "services/worker/internal/kvstore_batcher_options.h"
 
 namespace mxgrid::services::internal {
+
+class ShardBatcher;
 
 struct ShardConnectionOptions {
   // Largest gRPC message sent or received (the shards' --max_message_bytes).
   int max_message_bytes = 64 << 20;
   // Values above this many bytes go as chunk streams.
   size_t max_unary_bytes = size_t{4} << 20;
+  // Small Push / Pull / PushPull calls are coalesced into Batch RPCs (kvstore_batcher.h).
+  ShardBatcherOptions batching;
 };
 
 class GrpcShardConnection final : public kvstore::client::ShardConnection {
@@ -79,12 +86,17 @@ class GrpcShardConnection final : public kvstore::client::ShardConnection {
                           kvstore::client::Done done) override;
   void CancelAll() override;
 
+  // Batch RPCs started so far (tests and metrics).
+  int64_t batches_sent() const;
+
   // The channel, stub and calls in flight; shared with the calls.
   struct Impl;
 
  private:
-  explicit GrpcShardConnection(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  explicit GrpcShardConnection(std::shared_ptr<Impl> impl);
   const std::shared_ptr<Impl> impl_;
+  // Destroyed first (in the destructor): its sender thread uses impl_.
+  std::unique_ptr<ShardBatcher> batcher_;
 };
 
 // The shard addresses, in shard order, from `specs`: each entry may hold several
