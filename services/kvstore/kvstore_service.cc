@@ -15,6 +15,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/rpc/tensor_codec.h"
 #include "services/common/grpc_status.h"
+#include "services/kvstore/kvstore_shm.h"
 
 namespace mxgrid::services {
 namespace {
@@ -50,17 +51,6 @@ absl::StatusOr<Job*> FindRef(const kvstore::JobTable& table, const v1::KeyRef& r
   }
   *id = KeyId{ref.key(), ref.part()};
   return table.Find(ref.job());
-}
-
-absl::StatusOr<std::vector<NDArray>> Values(
-    const google::protobuf::RepeatedPtrField<v1::Tensor>& values) {
-  std::vector<NDArray> out;
-  for (int i = 0; i < values.size(); ++i) {
-    absl::StatusOr<NDArray> a = rpc::FromProto(values[i], Context::Cpu());
-    if (!a.ok()) return Annotate(a.status(), absl::StrCat("values[", i, "]"));
-    out.push_back(*std::move(a));
-  }
-  return out;
 }
 
 absl::StatusOr<std::optional<DType>> PullDType(v1::DType dtype) {
@@ -125,7 +115,9 @@ grpc::Status KVStoreService::LeaveJob(grpc::ServerContext*, const v1::LeaveJobRe
                                       v1::LeaveJobResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
-    return job->Leave(request->rank());
+    MXGRID_RETURN_IF_ERROR(job->Leave(request->rank()));
+    regions_.DropRank(request->job(), request->rank());
+    return absl::OkStatus();
   }());
 }
 
@@ -179,8 +171,9 @@ grpc::Status KVStoreService::Push(grpc::ServerContext* context, const v1::PushRe
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
-    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, Values(request->values()));
-    return job->Push(id, request->ref().rank(), values, Wait(context));
+    return PushValues(job, id, request->ref(), request->values(),
+                      request->has_shm_value() ? &request->shm_value() : nullptr, regions_,
+                      Wait(context));
   }());
 }
 
@@ -216,9 +209,11 @@ grpc::Status KVStoreService::PushStream(grpc::ServerContext* context,
 grpc::Status KVStoreService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                                   v1::PullResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(NDArray out,
-                            DoPull(context, *table_, request->ref(), request->dtype()));
-    return rpc::ToProto(out, response->mutable_value());
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
+    return PullValue(job, id, request->ref(), request->dtype(),
+                     request->has_shm_out() ? &request->shm_out() : nullptr, regions_,
+                     Wait(context), response->mutable_value());
   }());
 }
 
@@ -252,11 +247,13 @@ grpc::Status KVStoreService::PushPull(grpc::ServerContext* context,
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
-    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, Values(request->values()));
-    MXGRID_RETURN_IF_ERROR(job->Push(id, request->ref().rank(), values, Wait(context)));
-    MXGRID_ASSIGN_OR_RETURN(NDArray out,
-                            DoPull(context, *table_, request->ref(), request->dtype()));
-    return rpc::ToProto(out, response->mutable_value());
+    MXGRID_RETURN_IF_ERROR(PushValues(job, id, request->ref(), request->values(),
+                                      request->has_shm_value() ? &request->shm_value()
+                                                               : nullptr,
+                                      regions_, Wait(context)));
+    return PullValue(job, id, request->ref(), request->dtype(),
+                     request->has_shm_out() ? &request->shm_out() : nullptr, regions_,
+                     Wait(context), response->mutable_value());
   }());
 }
 

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/kvstore/job_table.h"
+#include "libs/kvstore/shm_regions.h"
 #include "libs/kvstore/snapshot_dir.h"
 #include "libs/tensor/ndarray.h"
 #include "proto/mxgrid/v1/kvstore.grpc.pb.h"
@@ -52,6 +53,13 @@ class KVStoreService final : public v1::KVStore::Service {
                           grpc::ServerWriter<v1::PullStreamResponse>* writer) override;
   grpc::Status PushPull(grpc::ServerContext* context, const v1::PushPullRequest* request,
                         v1::PullResponse* response) override;
+  // Same-host shared memory (kvstore_shm.cc).
+  grpc::Status RegisterShardShm(grpc::ServerContext* context,
+                                const v1::RegisterShardShmRequest* request,
+                                v1::RegisterShardShmResponse* response) override;
+  grpc::Status UnregisterShardShm(grpc::ServerContext* context,
+                                  const v1::UnregisterShardShmRequest* request,
+                                  v1::UnregisterShardShmResponse* response) override;
   grpc::Status SetOptimizer(grpc::ServerContext* context, const v1::SetOptimizerRequest* request,
                             v1::SetOptimizerResponse* response) override;
   grpc::Status GetOptimizerStates(grpc::ServerContext* context,
@@ -68,6 +76,8 @@ class KVStoreService final : public v1::KVStore::Service {
  private:
   kvstore::JobTable* const table_;
   kvstore::Snapshotter* const snapshotter_;
+  // The ranks' registered regions; a rank's go when it leaves.
+  kvstore::ShmRegions regions_;
 };
 
 }  // namespace mxgrid::services
