@@ -247,6 +247,13 @@ grpc::Status KVStoreService::PushPull(grpc::ServerContext* context,
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
+    if (request->has_shm_out()) {
+      // An unknown output region fails before the push counts (a client redoes the call).
+      MXGRID_RETURN_IF_ERROR(regions_
+                                 .Find(request->ref().job(), request->ref().rank(),
+                                       request->shm_out().region())
+                                 .status());
+    }
     MXGRID_RETURN_IF_ERROR(PushValues(job, id, request->ref(), request->values(),
                                       request->has_shm_value() ? &request->shm_value()
                                                                : nullptr,

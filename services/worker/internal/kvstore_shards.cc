@@ -234,8 +234,8 @@ namespace {
 
 // Push and Pull over `impl`'s channel (unary, or a chunk stream for large values); free
 // functions so that a callback may chain them without the connection object.
-void PushOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
-            const NDArray& value, absl::Time deadline, Done done) {
+void PushByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+                   const NDArray& value, absl::Time deadline, Done done) {
   if (value.nbytes() > impl->options.max_unary_bytes) {
     v1::PushStreamRequest first;
     internal::ToProto(ref, first.mutable_ref());
@@ -250,8 +250,8 @@ void PushOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef
                                            StatusOnly<v1::PushResponse>(std::move(done)));
 }
 
-void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
-            const NDArray& out, absl::Time deadline, Done done) {
+void PullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+                   const NDArray& out, absl::Time deadline, Done done) {
   if (out.nbytes() > impl->options.max_unary_bytes) {
     v1::PullStreamRequest req;
     internal::ToProto(ref, req.mutable_ref());
@@ -271,6 +271,32 @@ void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef
       });
 }
 
+// Large values through same-host shared memory when the shard shares it
+// (kvstore_shard_shm.h), else by message.
+void PushOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+            const NDArray& value, absl::Time deadline, Done done) {
+  if (ShmPush(impl, ref, value, deadline, &done, [impl, ref, value, deadline](Done d) {
+        PushByMessage(impl, ref, value, deadline, std::move(d));
+      })) {
+    return;
+  }
+  PushByMessage(impl, ref, value, deadline, std::move(done));
+}
+
+void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+            const NDArray& out, absl::Time deadline, Done done) {
+  if (ShmPull(impl, ref, out, deadline, &done, [impl, ref, out, deadline](Done d) {
+        PullByMessage(impl, ref, out, deadline, std::move(d));
+      })) {
+    return;
+  }
+  PullByMessage(impl, ref, out, deadline, std::move(done));
+}
+
+void PushPullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl,
+                       const KeyRef& ref, const NDArray& value, const NDArray& out,
+                       absl::Time deadline, Done done);
+
 }  // namespace
 
 void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
@@ -285,13 +311,28 @@ void GrpcShardConnection::Pull(const KeyRef& ref, const NDArray& out, absl::Time
 
 void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, const NDArray& out,
                                    absl::Time deadline, Done done) {
-  if (value.nbytes() > impl_->options.max_unary_bytes ||
-      out.nbytes() > impl_->options.max_unary_bytes) {
+  if (ShmPushPull(impl_, ref, value, out, deadline, &done,
+                  [impl = impl_, ref, value, out, deadline](Done d) {
+                    PushPullByMessage(impl, ref, value, out, deadline, std::move(d));
+                  })) {
+    return;
+  }
+  PushPullByMessage(impl_, ref, value, out, deadline, std::move(done));
+}
+
+namespace {
+
+void PushPullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl,
+                       const KeyRef& ref, const NDArray& value, const NDArray& out,
+                       absl::Time deadline, Done done) {
+  using Impl = GrpcShardConnection::Impl;
+  if (value.nbytes() > impl->options.max_unary_bytes ||
+      out.nbytes() > impl->options.max_unary_bytes) {
     // Streams: the push, then the pull from its callback. The callback lets go of impl
     // before `done` runs (as the stream reactors do), so that it is not the one to drop the
     // last reference to the channel.
-    PushOn(impl_, ref, value, deadline,
-           [impl = impl_, ref, out, deadline, done = std::move(done)](absl::Status s) mutable {
+    PushOn(impl, ref, value, deadline,
+           [impl, ref, out, deadline, done = std::move(done)](absl::Status s) mutable {
              std::shared_ptr<Impl> self = std::move(impl);
              if (!s.ok()) {
                self.reset();
@@ -302,17 +343,19 @@ void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, cons
     return;
   }
   v1::PushPullRequest req;
-  ToProto(ref, req.mutable_ref());
+  internal::ToProto(ref, req.mutable_ref());
   EncodeTensor(value, req.add_values());
   req.set_dtype(rpc::ToProtoDType(out.dtype()));
   Unary<v1::PushPullRequest, v1::PullResponse>(
-      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
+      impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
       std::move(req), deadline,
       [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
         if (!s.ok()) return done(std::move(s));
         done(DecodeTensorInto(r.value(), out));
       });
 }
+
+}  // namespace
 
 void GrpcShardConnection::SetOptimizer(const std::string& job, int rank,
                                        const std::string& name,
