@@ -168,7 +168,7 @@ bool ShmPush(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& value,
   // The caller keeps `value` readable until the callback (shard_connection.h).
   if (!slot->memory->Write(kShmDataOffset, value.data(), static_cast<int64_t>(value.nbytes()))
            .ok()) {
-    pool->Give(*std::move(slot));
+    GiveBack(impl, ref, *pool, *std::move(slot));
     return false;
   }
   v1::PushRequest req;
@@ -218,7 +218,7 @@ bool ShmPushPull(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& value
   if (!slot.has_value()) return false;
   if (!slot->memory->Write(kShmDataOffset, value.data(), static_cast<int64_t>(value.nbytes()))
            .ok()) {
-    pool->Give(*std::move(slot));
+    GiveBack(impl, ref, *pool, *std::move(slot));
     return false;
   }
   // One range both ways: the shard reads the pushed value before it writes the pulled one.

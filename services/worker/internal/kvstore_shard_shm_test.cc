@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -115,6 +116,30 @@ class KVStoreShardShmTest : public ::testing::Test {
     return *out.ToVector<float>();
   }
 
+  // One sync round by PushPull from both ranks; what each pulled (last element).
+  std::pair<float, float> PushPullRound(float a, float b) {
+    NDArray va = Filled(a), vb = Filled(b), out0 = Filled(-1), out1 = Filled(-1);
+    base::Mutex mu;
+    base::CondVar cv(&mu);
+    bool done1 = false;
+    absl::Status s1;
+    conns_[1]->PushPull(Ref(1), vb, out1, Deadline(), [&](absl::Status s) {
+      base::MutexLock lock(&mu);
+      s1 = s;
+      done1 = true;
+      cv.SignalAll();
+    });
+    absl::Status s0 =
+        Sync([&](auto done) { conns_[0]->PushPull(Ref(0), va, out0, Deadline(), done); });
+    {
+      base::MutexLock lock(&mu);
+      while (!done1) cv.Wait();
+    }
+    EXPECT_TRUE(s0.ok()) << s0;
+    EXPECT_TRUE(s1.ok()) << s1;
+    return {out0.ToVector<float>()->back(), out1.ToVector<float>()->front()};
+  }
+
   std::unique_ptr<kvstore::JobTable> table_;
   std::unique_ptr<KVStoreService> service_;
   int port_ = 0;
@@ -129,28 +154,8 @@ TEST_F(KVStoreShardShmTest, LargeValuesMoveThroughSharedMemory) {
   EXPECT_EQ(got.front(), 3.5f);
   EXPECT_EQ(got.back(), 3.5f);
   EXPECT_GT(SlotMappings(), before);  // slots registered (mapped here and by the shard)
-  // PushPull: rank 1's value first, then rank 0's exchange completes the round.
-  NDArray vb = Filled(10), va = Filled(1), out0 = Filled(-1), out1 = Filled(-1);
-  base::Mutex mu;
-  base::CondVar cv(&mu);
-  int left = 2;
-  absl::Status s1;
-  conns_[1]->PushPull(Ref(1), vb, out1, Deadline(), [&](absl::Status s) {
-    base::MutexLock lock(&mu);
-    s1 = s;
-    --left;
-    cv.SignalAll();
-  });
-  absl::Status s0 =
-      Sync([&](auto done) { conns_[0]->PushPull(Ref(0), va, out0, Deadline(), done); });
-  {
-    base::MutexLock lock(&mu);
-    while (left > 1) cv.Wait();
-  }
-  ASSERT_TRUE(s0.ok()) << s0;
-  ASSERT_TRUE(s1.ok()) << s1;
-  EXPECT_EQ(out0.ToVector<float>()->back(), 11.0f);
-  EXPECT_EQ(out1.ToVector<float>()->front(), 11.0f);
+  // PushPull from both ranks, each on one slot both ways.
+  EXPECT_EQ(PushPullRound(1, 10), std::make_pair(11.0f, 11.0f));
   // Slots are reused: more rounds register nothing new.
   const int mapped = SlotMappings();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Round(i, 1).back(), i + 1.0f);
@@ -174,6 +179,11 @@ TEST_F(KVStoreShardShmTest, ForgottenRegionsFallBackThenRegisterAgain) {
   ASSERT_TRUE(Join(*conns_[0], 0).ok());
   EXPECT_EQ(Round(3, 4).back(), 7.0f);  // NOT_FOUND redone by message
   EXPECT_EQ(Round(5, 6).back(), 11.0f);  // registered anew
+  // PushPull too: redone as a push, then a pull, by message.
+  ASSERT_TRUE(Sync([&](auto done) { conns_[1]->LeaveJob("j", 1, Deadline(), done); }).ok());
+  ASSERT_TRUE(Join(*conns_[1], 1).ok());
+  EXPECT_EQ(PushPullRound(2, 3), std::make_pair(5.0f, 5.0f));
+  EXPECT_EQ(PushPullRound(4, 3), std::make_pair(7.0f, 7.0f));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "libs/base/status_macros.h"
+#include "services/worker/internal/kvstore_shard_shm.h"
 #include "services/worker/internal/kvstore_streams.h"
 
 namespace mxgrid::services::internal {
@@ -293,10 +294,6 @@ void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef
   PullByMessage(impl, ref, out, deadline, std::move(done));
 }
 
-void PushPullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl,
-                       const KeyRef& ref, const NDArray& value, const NDArray& out,
-                       absl::Time deadline, Done done);
-
 }  // namespace
 
 void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
@@ -311,28 +308,25 @@ void GrpcShardConnection::Pull(const KeyRef& ref, const NDArray& out, absl::Time
 
 void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, const NDArray& out,
                                    absl::Time deadline, Done done) {
+  // Through shared memory (kvstore_shard_shm.h); a shard that forgot our regions gets the
+  // push, then the pull, by message.
   if (ShmPushPull(impl_, ref, value, out, deadline, &done,
                   [impl = impl_, ref, value, out, deadline](Done d) {
-                    PushPullByMessage(impl, ref, value, out, deadline, std::move(d));
+                    PushByMessage(impl, ref, value, deadline,
+                                  [impl, ref, out, deadline, d = std::move(d)](absl::Status s) {
+                                    if (!s.ok()) return d(std::move(s));
+                                    PullByMessage(impl, ref, out, deadline, std::move(d));
+                                  });
                   })) {
     return;
   }
-  PushPullByMessage(impl_, ref, value, out, deadline, std::move(done));
-}
-
-namespace {
-
-void PushPullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl,
-                       const KeyRef& ref, const NDArray& value, const NDArray& out,
-                       absl::Time deadline, Done done) {
-  using Impl = GrpcShardConnection::Impl;
-  if (value.nbytes() > impl->options.max_unary_bytes ||
-      out.nbytes() > impl->options.max_unary_bytes) {
+  if (value.nbytes() > impl_->options.max_unary_bytes ||
+      out.nbytes() > impl_->options.max_unary_bytes) {
     // Streams: the push, then the pull from its callback. The callback lets go of impl
     // before `done` runs (as the stream reactors do), so that it is not the one to drop the
     // last reference to the channel.
-    PushOn(impl, ref, value, deadline,
-           [impl, ref, out, deadline, done = std::move(done)](absl::Status s) mutable {
+    PushOn(impl_, ref, value, deadline,
+           [impl = impl_, ref, out, deadline, done = std::move(done)](absl::Status s) mutable {
              std::shared_ptr<Impl> self = std::move(impl);
              if (!s.ok()) {
                self.reset();
@@ -343,19 +337,17 @@ void PushPullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl,
     return;
   }
   v1::PushPullRequest req;
-  internal::ToProto(ref, req.mutable_ref());
+  ToProto(ref, req.mutable_ref());
   EncodeTensor(value, req.add_values());
   req.set_dtype(rpc::ToProtoDType(out.dtype()));
   Unary<v1::PushPullRequest, v1::PullResponse>(
-      impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
       std::move(req), deadline,
       [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
         if (!s.ok()) return done(std::move(s));
         done(DecodeTensorInto(r.value(), out));
       });
 }
-
-}  // namespace
 
 void GrpcShardConnection::SetOptimizer(const std::string& job, int rank,
                                        const std::string& name,
