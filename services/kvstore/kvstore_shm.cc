@@ -113,15 +113,37 @@ absl::Status PullValue(kvstore::Job* job, const kvstore::KeyId& id, const v1::Ke
     // Before the wait: a bad region fails at once.
     MXGRID_ASSIGN_OR_RETURN(region, FindRegion(regions, ref, *shm_out));
   }
-  MXGRID_ASSIGN_OR_RETURN(NDArray out, job->Pull(id, ref.rank(), want, wait));
-  if (shm_out == nullptr) return rpc::ToProto(out, value);
-  const int64_t bytes = static_cast<int64_t>(out.nbytes());
-  if (absl::Status s = region->CheckRange(shm_out->offset(), bytes); !s.ok()) {
-    return Annotate(s, absl::StrCat("shm_out: the value of ", out.shape().ToString(), " ",
-                                    DTypeName(out.dtype()), " does not fit"));
+  if (shm_out == nullptr) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray out, job->Pull(id, ref.rank(), want, wait));
+    return rpc::ToProto(out, value);
   }
-  // Job::Pull returns a waited-for array of its own: read it directly.
-  MXGRID_RETURN_IF_ERROR(region->Write(shm_out->offset(), out.data(), bytes));
+  // The pull copies (and converts) straight into the region when the offset is aligned as
+  // arrays must be; else into an array of its own, copied over after.
+  const int64_t offset = shm_out->offset();
+  int64_t bytes = 0;
+  bool in_place = false;
+  auto into_region = [&](const Shape& shape, DType own) -> absl::StatusOr<NDArray> {
+    const DType dtype = want.value_or(own);
+    bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
+    if (absl::Status s = region->CheckRange(offset, bytes); !s.ok()) {
+      return Annotate(s, absl::StrCat("shm_out: the value of ", shape.ToString(), " ",
+                                      DTypeName(dtype), " does not fit"));
+    }
+    MXGRID_ASSIGN_OR_RETURN(void* at, region->Address(offset, bytes));
+    absl::StatusOr<NDArray> wrapped =
+        NDArray::WrapHost(at, shape, dtype, Context::Cpu(), [region] {});
+    in_place = wrapped.ok();
+    if (in_place) return wrapped;
+    return NDArray::Empty(shape, Context::Cpu(), dtype);
+  };
+  MXGRID_ASSIGN_OR_RETURN(NDArray out, job->PullInto(id, ref.rank(), wait, into_region));
+  // PullInto waited for its copy into `out`.
+  if (!in_place) MXGRID_RETURN_IF_ERROR(region->Write(offset, out.data(), bytes));
+  if (region->poisoned()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "kvstore: shared memory ", region->name(),
+        " was truncated while the pull wrote it; register a new region"));
+  }
   rpc::ToProto(out.dtype(), out.shape(), value->mutable_meta());
   return absl::OkStatus();
 }
