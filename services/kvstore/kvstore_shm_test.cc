@@ -203,6 +203,33 @@ TEST_F(KVStoreShmTest, TwoRanksPushAndPullThroughRegions) {
   EXPECT_EQ(b.floats(0)[kN - 1], -98.0f);
 }
 
+TEST_F(KVStoreShmTest, PullConvertsIntoTheRegion) {
+  constexpr int64_t kN = 1000;
+  ASSERT_TRUE(Join(0).ok());
+  ASSERT_TRUE(Join(1).ok());
+  ASSERT_TRUE(Init(kN, 2.5f).ok());
+  Object a(kN * 8 + 4096);
+  uint64_t ra = 0;
+  ASSERT_TRUE(Register(0, a.name(), kN * 8 + 4096, &ra).ok());
+  v1::PullRequest req;
+  SetRef(0, req.mutable_ref());
+  req.set_dtype(v1::FLOAT64);
+  req.mutable_shm_out()->set_region(ra);
+  req.mutable_shm_out()->set_offset(4096);
+  v1::PullResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub_->Pull(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.value().meta().dtype(), v1::FLOAT64);
+  const double* got = reinterpret_cast<const double*>(a.floats(4096));
+  EXPECT_EQ(got[0], 2.5);
+  EXPECT_EQ(got[kN - 1], 2.5);
+  // Too small from this offset for 8-byte elements: INVALID_ARGUMENT, nothing written.
+  req.mutable_shm_out()->set_offset(8192);
+  grpc::ClientContext ctx2;
+  EXPECT_EQ(stub_->Pull(&ctx2, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(KVStoreShmTest, RegistrationErrors) {
   Object a(8192);
   uint64_t id = 0;
