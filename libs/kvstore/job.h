@@ -173,10 +173,22 @@ class Job {
   absl::StatusOr<PullTicket> BeginPull(const KeyId& id, int rank, std::optional<DType> dtype);
   // Errors as Pull.
   absl::StatusOr<tensor::NDArray> FinishPull(const PullTicket& ticket, const WaitOptions& wait);
+
+  // Makes the array a pull copies into, from the key's shape and own dtype (e.g. one over
+  // caller memory, in another dtype). Called under the job's lock: must not call the job.
+  using PullDestination =
+      std::function<absl::StatusOr<tensor::NDArray>(const Shape& shape, DType own)>;
+  // Pull into the array `destination` makes (a CPU array of the key's shape; values
+  // converted to its dtype), waited for; returns it. Errors as Pull, and the destination's.
+  absl::StatusOr<tensor::NDArray> PullInto(const KeyId& id, int rank, const WaitOptions& wait,
+                                           const PullDestination& destination);
   // FinishPull that returns once the value's copy is queued on the engine: the caller waits
   // (WaitToRead) before reading it, so that a batch's many pulls wait for their copies once.
-  absl::StatusOr<tensor::NDArray> FinishPullQueued(const PullTicket& ticket,
-                                                   const WaitOptions& wait);
+  // Into the array `destination` makes when given (see PullInto), else a new CPU array of
+  // the ticket's dtype.
+  absl::StatusOr<tensor::NDArray> FinishPullQueued(
+      const PullTicket& ticket, const WaitOptions& wait,
+      const PullDestination* destination = nullptr);
   absl::Status SetOptimizer(int rank, absl::string_view name,
                             const std::map<std::string, std::string>& params);
   struct KeyOptimizerState {
@@ -220,6 +232,7 @@ class Job {
     int64_t applied_rounds = 0;
     std::vector<int64_t> pushes_by_rank;  // sync: pushes received from each rank
     std::deque<PendingRound> pending;            // sync: rounds applied_rounds, +1, ...
+    tensor::NDArray spare;  // sync: an applied round's accumulator, reused by the next round
     absl::Status apply_status;            // of the latest applied round
     bool restored = false;                // from a snapshot, not yet re-initialized by rank 0
   };

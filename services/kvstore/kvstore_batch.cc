@@ -105,6 +105,14 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
     const v1::BatchItem& item = request->items(i);
     v1::BatchResult* result = response->mutable_results(i);
     const v1::PullRequest* pull = nullptr;
+    if ((item.has_pull() && item.pull().has_shm_out()) ||
+        (item.has_push_pull() && item.push_pull().has_shm_out())) {
+      // Refused before a push half counts: values in shared memory go by their own calls.
+      SetResult(ToGrpc(absl::InvalidArgumentError(
+                    "kvstore Batch: shm_out is not taken in a Batch item; pull it with Pull")),
+                result);
+      continue;
+    }
     if (item.has_push() || item.has_push_pull()) {
       v1::PushRequest split;  // a PushPull's push half
       const v1::PushRequest* push = &item.push();
@@ -123,7 +131,6 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
       v1::PullRequest& half = push_pull_pulls.emplace_back();
       *half.mutable_ref() = item.push_pull().ref();
       half.set_dtype(item.push_pull().dtype());
-      if (item.push_pull().has_shm_out()) *half.mutable_shm_out() = item.push_pull().shm_out();
       pull = &half;
     } else {
       pull = &item.pull();

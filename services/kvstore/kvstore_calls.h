@@ -37,8 +37,7 @@ absl::StatusOr<std::vector<tensor::NDArray>> Values(
 // None for DTYPE_UNSPECIFIED (the key's own). InvalidArgument unknown dtype.
 absl::StatusOr<std::optional<DType>> PullDType(v1::DType dtype);
 
-// Writes a pulled value into a reply's `out` as the unary Pull does (`request` is the pull's
-// request: its shm_out, when the shard handles shared memory, says where the bytes go).
+// Writes a pulled value into a reply's `out` (a Batch item's: shm_out is refused there).
 absl::Status EncodePulled(const v1::PullRequest& request, const tensor::NDArray& value,
                           v1::Tensor* out);
 

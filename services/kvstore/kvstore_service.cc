@@ -16,6 +16,7 @@
 #include "libs/rpc/tensor_codec.h"
 #include "services/common/grpc_status.h"
 #include "services/kvstore/kvstore_calls.h"
+#include "services/kvstore/kvstore_shm.h"
 
 namespace mxgrid::services {
 namespace {
@@ -85,7 +86,9 @@ grpc::Status KVStoreService::LeaveJob(grpc::ServerContext*, const v1::LeaveJobRe
                                       v1::LeaveJobResponse*) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
-    return job->Leave(request->rank());
+    MXGRID_RETURN_IF_ERROR(job->Leave(request->rank()));
+    regions_.DropRank(request->job(), request->rank());
+    return absl::OkStatus();
   }());
 }
 
@@ -139,8 +142,9 @@ grpc::Status KVStoreService::Push(grpc::ServerContext* context, const v1::PushRe
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
-    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, Values(request->values()));
-    return job->Push(id, request->ref().rank(), values, Wait(context));
+    return PushValues(job, id, request->ref(), request->values(),
+                      request->has_shm_value() ? &request->shm_value() : nullptr, regions_,
+                      Wait(context));
   }());
 }
 
@@ -176,9 +180,11 @@ grpc::Status KVStoreService::PushStream(grpc::ServerContext* context,
 grpc::Status KVStoreService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                                   v1::PullResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(NDArray out,
-                            DoPull(context, *table_, request->ref(), request->dtype()));
-    return rpc::ToProto(out, response->mutable_value());
+    KeyId id;
+    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
+    return PullValue(job, id, request->ref(), request->dtype(),
+                     request->has_shm_out() ? &request->shm_out() : nullptr, regions_,
+                     Wait(context), response->mutable_value());
   }());
 }
 
@@ -212,11 +218,20 @@ grpc::Status KVStoreService::PushPull(grpc::ServerContext* context,
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
-    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, Values(request->values()));
-    MXGRID_RETURN_IF_ERROR(job->Push(id, request->ref().rank(), values, Wait(context)));
-    MXGRID_ASSIGN_OR_RETURN(NDArray out,
-                            DoPull(context, *table_, request->ref(), request->dtype()));
-    return rpc::ToProto(out, response->mutable_value());
+    if (request->has_shm_out()) {
+      // An unknown output region fails before the push counts (a client redoes the call).
+      MXGRID_RETURN_IF_ERROR(regions_
+                                 .Find(request->ref().job(), request->ref().rank(),
+                                       request->shm_out().region())
+                                 .status());
+    }
+    MXGRID_RETURN_IF_ERROR(PushValues(job, id, request->ref(), request->values(),
+                                      request->has_shm_value() ? &request->shm_value()
+                                                               : nullptr,
+                                      regions_, Wait(context)));
+    return PullValue(job, id, request->ref(), request->dtype(),
+                     request->has_shm_out() ? &request->shm_out() : nullptr, regions_,
+                     Wait(context), response->mutable_value());
   }());
 }
 

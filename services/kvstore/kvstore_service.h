@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/kvstore/job_table.h"
+#include "libs/kvstore/shm_regions.h"
 #include "libs/kvstore/snapshot_dir.h"
 #include "libs/tensor/ndarray.h"
 #include "proto/mxgrid/v1/kvstore.grpc.pb.h"
@@ -55,6 +56,13 @@ class KVStoreService final : public v1::KVStore::Service {
   // Many small calls of one job and rank in one round trip (kvstore_batch.cc).
   grpc::Status Batch(grpc::ServerContext* context, const v1::BatchRequest* request,
                      v1::BatchResponse* response) override;
+  // Same-host shared memory (kvstore_shm.cc).
+  grpc::Status RegisterShardShm(grpc::ServerContext* context,
+                                const v1::RegisterShardShmRequest* request,
+                                v1::RegisterShardShmResponse* response) override;
+  grpc::Status UnregisterShardShm(grpc::ServerContext* context,
+                                  const v1::UnregisterShardShmRequest* request,
+                                  v1::UnregisterShardShmResponse* response) override;
   grpc::Status SetOptimizer(grpc::ServerContext* context, const v1::SetOptimizerRequest* request,
                             v1::SetOptimizerResponse* response) override;
   grpc::Status GetOptimizerStates(grpc::ServerContext* context,
@@ -71,6 +79,8 @@ class KVStoreService final : public v1::KVStore::Service {
  private:
   kvstore::JobTable* const table_;
   kvstore::Snapshotter* const snapshotter_;
+  // The ranks' registered regions; a rank's go when it leaves.
+  kvstore::ShmRegions regions_;
 };
 
 }  // namespace mxgrid::services

@@ -16,6 +16,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "libs/base/status_macros.h"
 #include "services/worker/internal/kvstore_batcher.h"
+#include "services/worker/internal/kvstore_shard_shm.h"
 #include "services/worker/internal/kvstore_streams.h"
 
 namespace mxgrid::services::internal {
@@ -247,8 +248,8 @@ namespace {
 
 // Push and Pull over `impl`'s channel (unary, or a chunk stream for large values); free
 // functions so that a callback may chain them without the connection object.
-void PushOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
-            const NDArray& value, absl::Time deadline, Done done) {
+void PushByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+                   const NDArray& value, absl::Time deadline, Done done) {
   if (value.nbytes() > impl->options.max_unary_bytes) {
     v1::PushStreamRequest first;
     internal::ToProto(ref, first.mutable_ref());
@@ -263,8 +264,8 @@ void PushOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef
                                            StatusOnly<v1::PushResponse>(std::move(done)));
 }
 
-void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
-            const NDArray& out, absl::Time deadline, Done done) {
+void PullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+                   const NDArray& out, absl::Time deadline, Done done) {
   if (out.nbytes() > impl->options.max_unary_bytes) {
     v1::PullStreamRequest req;
     internal::ToProto(ref, req.mutable_ref());
@@ -284,6 +285,28 @@ void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef
       });
 }
 
+// Large values through same-host shared memory when the shard shares it
+// (kvstore_shard_shm.h), else by message.
+void PushOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+            const NDArray& value, absl::Time deadline, Done done) {
+  if (ShmPush(impl, ref, value, deadline, &done, [impl, ref, value, deadline](Done d) {
+        PushByMessage(impl, ref, value, deadline, std::move(d));
+      })) {
+    return;
+  }
+  PushByMessage(impl, ref, value, deadline, std::move(done));
+}
+
+void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef& ref,
+            const NDArray& out, absl::Time deadline, Done done) {
+  if (ShmPull(impl, ref, out, deadline, &done, [impl, ref, out, deadline](Done d) {
+        PullByMessage(impl, ref, out, deadline, std::move(d));
+      })) {
+    return;
+  }
+  PullByMessage(impl, ref, out, deadline, std::move(done));
+}
+
 }  // namespace
 
 void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
@@ -301,6 +324,18 @@ void GrpcShardConnection::Pull(const KeyRef& ref, const NDArray& out, absl::Time
 void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, const NDArray& out,
                                    absl::Time deadline, Done done) {
   if (batcher_->Enqueue(ShardBatcher::Call::kPushPull, ref, &value, &out, deadline, &done)) {
+    return;
+  }
+  // Through shared memory (kvstore_shard_shm.h); a shard that forgot our regions gets the
+  // push, then the pull, by message.
+  if (ShmPushPull(impl_, ref, value, out, deadline, &done,
+                  [impl = impl_, ref, value, out, deadline](Done d) {
+                    PushByMessage(impl, ref, value, deadline,
+                                  [impl, ref, out, deadline, d = std::move(d)](absl::Status s) {
+                                    if (!s.ok()) return d(std::move(s));
+                                    PullByMessage(impl, ref, out, deadline, std::move(d));
+                                  });
+                  })) {
     return;
   }
   if (value.nbytes() > impl_->options.max_unary_bytes ||

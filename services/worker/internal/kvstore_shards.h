@@ -10,7 +10,9 @@
 // Small Push / Pull / PushPull calls (up to batching.max_item_bytes) are coalesced into Batch
 // RPCs by a per-connection sender (kvstore_batcher.h); other values of up to `max_unary_bytes` travel in unary Init / Push / Pull / PushPull; larger ones as
 // InitStream / PushStream / PullStream chunk streams (rpc::kDefaultChunkBytes per chunk),
-// driven by reactors: no thread waits for a stream. Channels keep alive (60 s ping, 20 s
+// driven by reactors: no thread waits for a stream. Values of at least 256 KiB go through
+// shared memory instead when the shard is on this host (kvstore_shard_shm.h; MXGRID_KV_SHM=0
+// turns that off). Channels keep alive (60 s ping, 20 s
 // timeout, as the servers), every call has the caller's deadline, and CancelAll ends the
 // calls in flight. Calls hold the connection's internals, so callbacks may arrive after the
 // connection object is gone.

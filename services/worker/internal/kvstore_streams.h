@@ -21,6 +21,7 @@
 #include "libs/kvstore/client/shard_connection.h"
 #include "libs/rpc/tensor_codec.h"
 #include "proto/mxgrid/v1/kvstore.grpc.pb.h"
+#include "services/worker/internal/kvstore_shard_shm.h"
 #include "services/worker/internal/kvstore_shards.h"
 
 namespace mxgrid::services::internal {
@@ -39,6 +40,8 @@ struct GrpcShardConnection::Impl {
   std::unique_ptr<v1::KVStore::Stub> stub;
   base::Mutex mu;
   std::set<grpc::ClientContext*> live ABSL_GUARDED_BY(mu);
+  // Same-host shared memory for large values (kvstore_shard_shm.h).
+  ShardShm shm;
 };
 
 void ToProto(const kvstore::client::KeyRef& ref, v1::KeyRef* out);
