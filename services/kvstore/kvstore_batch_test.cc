@@ -197,6 +197,26 @@ TEST_F(KVStoreBatchTest, ItemErrorsArePerItem) {
   EXPECT_EQ(resp.results(4).code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(KVStoreBatchTest, ShmOutInAnItemIsRefusedBeforeItsPushCounts) {
+  InitKeys(1);
+  v1::BatchRequest req;
+  AddPull(&req, "0", 0);
+  req.mutable_items(0)->mutable_pull()->mutable_shm_out()->set_region(1);
+  v1::PushPullRequest* pp = req.add_items()->mutable_push_pull();
+  SetRef("0", 0, pp->mutable_ref());
+  *pp->add_values() = Floats({1, 1});
+  pp->mutable_shm_out()->set_region(1);
+  AddPull(&req, "0", 0);  // the refused push_pull pushed nothing: round 0 is not waited for
+  v1::BatchResponse resp;
+  ASSERT_TRUE(Batch(stub0_.get(), req, &resp, absl::Seconds(10)).ok());
+  ASSERT_EQ(resp.results_size(), 3);
+  EXPECT_EQ(resp.results(0).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(resp.results(0).message(), HasSubstr("shm_out"));
+  EXPECT_EQ(resp.results(1).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(resp.results(2).code(), 0);
+  EXPECT_THAT(Values(resp.results(2).value()), ElementsAre(0, 0));
+}
+
 TEST_F(KVStoreBatchTest, PushPullItemPushesThenPulls) {
   InitKeys(1);
   v1::BatchRequest req0, req1;
