@@ -158,19 +158,32 @@ std::shared_ptr<ShmSlotPool> ShardShm::Pool(const std::string& job, int rank) {
   return pool;
 }
 
+namespace {
+
+// A slot of at least `bytes` holding `value` (which the caller keeps readable until the
+// call's callback: shard_connection.h), or nothing (the call goes by message).
+std::optional<ShmSlot> SlotWithValue(const ShmImplPtr& impl, ShmSlotPool& pool,
+                                     const KeyRef& ref, const NDArray& value, int64_t bytes,
+                                     absl::Time deadline) {
+  std::optional<ShmSlot> slot = TakeSlot(impl, pool, ref, bytes, deadline);
+  if (!slot.has_value()) return std::nullopt;
+  if (!slot->memory->Write(kShmDataOffset, value.data(), static_cast<int64_t>(value.nbytes()))
+           .ok()) {
+    GiveBack(impl, ref, pool, *std::move(slot));
+    return std::nullopt;
+  }
+  return slot;
+}
+
+}  // namespace
+
 bool ShmPush(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& value,
              absl::Time deadline, Done* done, ByMessage by_message) {
   if (!Wanted(impl, value)) return false;
   std::shared_ptr<ShmSlotPool> pool = impl->shm.Pool(ref.job, ref.rank);
-  std::optional<ShmSlot> slot =
-      TakeSlot(impl, *pool, ref, static_cast<int64_t>(value.nbytes()), deadline);
+  std::optional<ShmSlot> slot = SlotWithValue(impl, *pool, ref, value,
+                                              static_cast<int64_t>(value.nbytes()), deadline);
   if (!slot.has_value()) return false;
-  // The caller keeps `value` readable until the callback (shard_connection.h).
-  if (!slot->memory->Write(kShmDataOffset, value.data(), static_cast<int64_t>(value.nbytes()))
-           .ok()) {
-    GiveBack(impl, ref, *pool, *std::move(slot));
-    return false;
-  }
   v1::PushRequest req;
   ToProto(ref, req.mutable_ref());
   SetValue(*slot, value, req.mutable_shm_value());
@@ -214,13 +227,8 @@ bool ShmPushPull(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& value
   if (!Wanted(impl, value) || !Wanted(impl, out)) return false;
   std::shared_ptr<ShmSlotPool> pool = impl->shm.Pool(ref.job, ref.rank);
   const int64_t bytes = static_cast<int64_t>(std::max(value.nbytes(), out.nbytes()));
-  std::optional<ShmSlot> slot = TakeSlot(impl, *pool, ref, bytes, deadline);
+  std::optional<ShmSlot> slot = SlotWithValue(impl, *pool, ref, value, bytes, deadline);
   if (!slot.has_value()) return false;
-  if (!slot->memory->Write(kShmDataOffset, value.data(), static_cast<int64_t>(value.nbytes()))
-           .ok()) {
-    GiveBack(impl, ref, *pool, *std::move(slot));
-    return false;
-  }
   // One range both ways: the shard reads the pushed value before it writes the pulled one.
   v1::PushPullRequest req;
   ToProto(ref, req.mutable_ref());
