@@ -18,6 +18,7 @@
 #include "libs/rpc/tensor_codec.h"
 #include "libs/tensor/ndarray.h"
 #include "services/kvstore/kvstore_service.h"
+#include "services/kvstore/kvstore_test_util.h"
 
 namespace mxgrid::services {
 namespace {
@@ -26,21 +27,8 @@ using tensor::NDArray;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-v1::Tensor Floats(std::vector<float> values) {
-  absl::StatusOr<NDArray> a =
-      NDArray::FromVector<float>({static_cast<int64_t>(values.size())}, values);
-  EXPECT_TRUE(a.ok()) << a.status();
-  v1::Tensor t;
-  EXPECT_TRUE(rpc::ToProto(*a, &t).ok());
-  return t;
-}
-
-std::vector<float> Values(const v1::Tensor& t) {
-  absl::StatusOr<NDArray> a = rpc::FromProto(t, Context::Cpu());
-  EXPECT_TRUE(a.ok()) << a.status();
-  if (!a.ok()) return {};
-  return *a->ToVector<float>();
-}
+using testing::Floats;
+using testing::Values;
 
 void SetRef(const std::string& key, int rank, v1::KeyRef* ref) {
   ref->set_job("j");

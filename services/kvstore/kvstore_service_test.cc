@@ -2,6 +2,7 @@
 // per-rank init, sync rounds from two connections, leaving ranks, barriers, the optimizer and
 // its states, the streams with a KeyRef on the first message, and every error code.
 #include "services/kvstore/kvstore_service.h"
+#include "services/kvstore/kvstore_test_util.h"
 
 #include <atomic>
 #include <chrono>
@@ -30,21 +31,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using tensor::NDArray;
 
-v1::Tensor Floats(std::vector<float> values) {
-  absl::StatusOr<NDArray> a =
-      NDArray::FromVector<float>({static_cast<int64_t>(values.size())}, values);
-  EXPECT_TRUE(a.ok()) << a.status();
-  v1::Tensor t;
-  EXPECT_TRUE(rpc::ToProto(*a, &t).ok());
-  return t;
-}
-
-std::vector<float> Values(const v1::Tensor& t) {
-  absl::StatusOr<NDArray> a = rpc::FromProto(t, Context::Cpu());
-  EXPECT_TRUE(a.ok()) << a.status();
-  if (!a.ok()) return {};
-  return *a->ToVector<float>();
-}
+using testing::Floats;
+using testing::Values;
 
 class KVStoreServiceTest : public ::testing::Test {
  protected:

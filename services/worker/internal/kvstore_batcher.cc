@@ -34,51 +34,31 @@ struct BatchCall {
   std::vector<Item> items;  // items[i].proto moved into req.items(i)
 };
 
-// One item's unary call (an older shard without Batch).
-template <typename Req, typename Resp>
-struct UnaryCall {
-  grpc::ClientContext ctx;
-  Req req;
-  Resp resp;
-};
-
-// Sends `item` alone as the unary call it stands for. The callback lets go of impl before
-// done runs (it must not drop the last reference to the channel from inside done).
+// Sends `item` alone as the unary call it stands for (an older shard without Batch).
 void SendUnary(const ImplPtr& impl, const v1::BatchItem& proto, Item item) {
-  auto finish = [impl, out = item.out, done = std::move(item.done)](
-                    grpc::ClientContext* ctx, const grpc::Status& s,
-                    const v1::PullResponse* pulled) mutable {
-    ImplPtr self = std::move(impl);
-    self->Untrack(ctx);
-    self.reset();
-    absl::Status status = FromGrpc(s);
-    if (status.ok() && pulled != nullptr) status = DecodeTensorInto(pulled->value(), out);
-    done(std::move(status));
-  };
   if (proto.has_push()) {
-    auto call = std::make_shared<UnaryCall<v1::PushRequest, v1::PushResponse>>();
-    call->req = proto.push();
-    impl->Track(&call->ctx, item.deadline);
-    impl->stub->async()->Push(&call->ctx, &call->req, &call->resp,
-                              [call, finish = std::move(finish)](grpc::Status s) mutable {
-                                finish(&call->ctx, s, nullptr);
-                              });
-  } else if (proto.has_pull()) {
-    auto call = std::make_shared<UnaryCall<v1::PullRequest, v1::PullResponse>>();
-    call->req = proto.pull();
-    impl->Track(&call->ctx, item.deadline);
-    impl->stub->async()->Pull(&call->ctx, &call->req, &call->resp,
-                              [call, finish = std::move(finish)](grpc::Status s) mutable {
-                                finish(&call->ctx, s, &call->resp);
-                              });
+    StartUnary<v1::PushRequest, v1::PushResponse>(
+        impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
+        proto.push(), item.deadline,
+        [done = std::move(item.done)](absl::Status s, const v1::PushResponse&) {
+          done(std::move(s));
+        });
+    return;
+  }
+  std::function<void(absl::Status, const v1::PullResponse&)> decode =
+      [out = item.out, done = std::move(item.done)](absl::Status s, const v1::PullResponse& r) {
+        if (s.ok()) s = DecodeTensorInto(r.value(), out);
+        done(std::move(s));
+      };
+  if (proto.has_pull()) {
+    StartUnary<v1::PullRequest, v1::PullResponse>(
+        impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Pull(c, q, r, std::move(cb)); },
+        proto.pull(), item.deadline, std::move(decode));
   } else {
-    auto call = std::make_shared<UnaryCall<v1::PushPullRequest, v1::PullResponse>>();
-    call->req = proto.push_pull();
-    impl->Track(&call->ctx, item.deadline);
-    impl->stub->async()->PushPull(&call->ctx, &call->req, &call->resp,
-                                  [call, finish = std::move(finish)](grpc::Status s) mutable {
-                                    finish(&call->ctx, s, &call->resp);
-                                  });
+    StartUnary<v1::PushPullRequest, v1::PullResponse>(
+        impl,
+        [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
+        proto.push_pull(), item.deadline, std::move(decode));
   }
 }
 

@@ -44,27 +44,6 @@ absl::StatusOr<uint64_t> Register(const ShmImplPtr& impl, const KeyRef& ref,
   return resp.region();
 }
 
-// One unary call whose context and messages live until its callback (as kvstore_shards.cc's).
-template <typename Req, typename Resp>
-struct Call {
-  grpc::ClientContext ctx;
-  Req req;
-  Resp resp;
-};
-
-template <typename Req, typename Resp, typename Start>
-void StartCall(const ShmImplPtr& impl, Start start, Req req, absl::Time deadline,
-               std::function<void(absl::Status, const Resp&)> then) {
-  auto call = std::make_shared<Call<Req, Resp>>();
-  call->req = std::move(req);
-  impl->Track(&call->ctx, deadline);
-  start(impl->stub->async(), &call->ctx, &call->req, &call->resp,
-        [impl, call, then = std::move(then)](grpc::Status s) {
-          impl->Untrack(&call->ctx);
-          then(FromGrpc(s), call->resp);
-        });
-}
-
 // A slot for `bytes` from ref's pool; an error sends the call by message (and, for an answer
 // meaning "never", every later one).
 std::optional<ShmSlot> TakeSlot(const ShmImplPtr& impl, ShmSlotPool& pool, const KeyRef& ref,
@@ -87,7 +66,7 @@ void GiveBack(const ShmImplPtr& impl, const KeyRef& ref, ShmSlotPool& pool, ShmS
   req.set_job(ref.job);
   req.set_rank(ref.rank);
   req.set_region(*gone);
-  StartCall<v1::UnregisterShardShmRequest, v1::UnregisterShardShmResponse>(
+  StartUnary<v1::UnregisterShardShmRequest, v1::UnregisterShardShmResponse>(
       impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) {
         a->UnregisterShardShm(c, q, r, std::move(cb));
       },
@@ -187,7 +166,7 @@ bool ShmPush(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& value,
   v1::PushRequest req;
   ToProto(ref, req.mutable_ref());
   SetValue(*slot, value, req.mutable_shm_value());
-  StartCall<v1::PushRequest, v1::PushResponse>(
+  StartUnary<v1::PushRequest, v1::PushResponse>(
       impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
       std::move(req), deadline,
       [impl, ref, pool, slot = *std::move(slot), by_message = std::move(by_message),
@@ -210,7 +189,7 @@ bool ShmPull(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& out, absl
   req.set_dtype(rpc::ToProtoDType(out.dtype()));
   req.mutable_shm_out()->set_region(slot->region);
   req.mutable_shm_out()->set_offset(kShmDataOffset);
-  StartCall<v1::PullRequest, v1::PullResponse>(
+  StartUnary<v1::PullRequest, v1::PullResponse>(
       impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Pull(c, q, r, std::move(cb)); },
       std::move(req), deadline,
       [impl, ref, out, pool, slot = *std::move(slot), by_message = std::move(by_message),
@@ -236,7 +215,7 @@ bool ShmPushPull(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& value
   SetValue(*slot, value, req.mutable_shm_value());
   req.mutable_shm_out()->set_region(slot->region);
   req.mutable_shm_out()->set_offset(kShmDataOffset);
-  StartCall<v1::PushPullRequest, v1::PullResponse>(
+  StartUnary<v1::PushPullRequest, v1::PullResponse>(
       impl,
       [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
       std::move(req), deadline,

@@ -122,29 +122,6 @@ void GrpcShardConnection::Impl::CancelAll() {
 
 namespace {
 
-// One unary call: its context and messages live until the callback.
-template <typename Req, typename Resp>
-struct UnaryCall {
-  grpc::ClientContext ctx;
-  Req req;
-  Resp resp;
-};
-
-// Starts a unary call: `start(async, ctx, req, resp, callback)` calls the method on
-// v1::KVStore::Stub::async_interface; `then` gets the status and the response.
-template <typename Req, typename Resp, typename Start>
-void Unary(const std::shared_ptr<GrpcShardConnection::Impl>& impl, Start start, Req req,
-           absl::Time deadline, std::function<void(absl::Status, const Resp&)> then) {
-  auto call = std::make_shared<UnaryCall<Req, Resp>>();
-  call->req = std::move(req);
-  impl->Track(&call->ctx, deadline);
-  start(impl->stub->async(), &call->ctx, &call->req, &call->resp,
-        [impl, call, then = std::move(then)](grpc::Status s) {
-          impl->Untrack(&call->ctx);
-          then(FromGrpc(s), call->resp);
-        });
-}
-
 template <typename Resp>
 std::function<void(absl::Status, const Resp&)> StatusOnly(Done done) {
   return [done = std::move(done)](absl::Status s, const Resp&) { done(std::move(s)); };
@@ -184,7 +161,7 @@ void GrpcShardConnection::JoinJob(const Membership& m, absl::Time deadline,
   req.set_num_workers(m.num_workers);
   req.set_mode(ToProto(m.mode));
   req.set_heartbeat_timeout_ms(absl::ToInt64Milliseconds(m.heartbeat_timeout));
-  Unary<v1::JoinJobRequest, v1::JoinJobResponse>(
+  StartUnary<v1::JoinJobRequest, v1::JoinJobResponse>(
       impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->JoinJob(c, q, r, std::move(cb)); }, std::move(req), deadline,
       [done = std::move(done)](absl::Status s, const v1::JoinJobResponse& r) {
         if (!s.ok()) return done(std::move(s));
@@ -201,7 +178,7 @@ void GrpcShardConnection::Heartbeat(const std::string& job, int rank, absl::Time
   v1::HeartbeatRequest req;
   req.set_job(job);
   req.set_rank(rank);
-  Unary<v1::HeartbeatRequest, v1::HeartbeatResponse>(
+  StartUnary<v1::HeartbeatRequest, v1::HeartbeatResponse>(
       impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Heartbeat(c, q, r, std::move(cb)); }, std::move(req), deadline,
       StatusOnly<v1::HeartbeatResponse>(std::move(done)));
 }
@@ -211,7 +188,7 @@ void GrpcShardConnection::LeaveJob(const std::string& job, int rank, absl::Time 
   v1::LeaveJobRequest req;
   req.set_job(job);
   req.set_rank(rank);
-  Unary<v1::LeaveJobRequest, v1::LeaveJobResponse>(
+  StartUnary<v1::LeaveJobRequest, v1::LeaveJobResponse>(
       impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->LeaveJob(c, q, r, std::move(cb)); }, std::move(req), deadline,
       StatusOnly<v1::LeaveJobResponse>(std::move(done)));
 }
@@ -221,7 +198,7 @@ void GrpcShardConnection::Barrier(const std::string& job, int rank, absl::Time d
   v1::BarrierRequest req;
   req.set_job(job);
   req.set_rank(rank);
-  Unary<v1::BarrierRequest, v1::BarrierResponse>(
+  StartUnary<v1::BarrierRequest, v1::BarrierResponse>(
       impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Barrier(c, q, r, std::move(cb)); }, std::move(req), deadline,
       StatusOnly<v1::BarrierResponse>(std::move(done)));
 }
@@ -239,7 +216,7 @@ void GrpcShardConnection::Init(const KeyRef& ref, int index, const NDArray& valu
   ToProto(ref, req.mutable_ref());
   req.set_index(index);
   EncodeTensor(value, req.mutable_value());
-  Unary<v1::InitRequest, v1::InitResponse>(impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Init(c, q, r, std::move(cb)); },
+  StartUnary<v1::InitRequest, v1::InitResponse>(impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Init(c, q, r, std::move(cb)); },
                                            std::move(req), deadline,
                                            StatusOnly<v1::InitResponse>(std::move(done)));
 }
@@ -259,7 +236,7 @@ void PushByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const
   v1::PushRequest req;
   internal::ToProto(ref, req.mutable_ref());
   EncodeTensor(value, req.add_values());
-  Unary<v1::PushRequest, v1::PushResponse>(impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
+  StartUnary<v1::PushRequest, v1::PushResponse>(impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
                                            std::move(req), deadline,
                                            StatusOnly<v1::PushResponse>(std::move(done)));
 }
@@ -277,7 +254,7 @@ void PullByMessage(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const
   v1::PullRequest req;
   internal::ToProto(ref, req.mutable_ref());
   req.set_dtype(rpc::ToProtoDType(out.dtype()));
-  Unary<v1::PullRequest, v1::PullResponse>(
+  StartUnary<v1::PullRequest, v1::PullResponse>(
       impl, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Pull(c, q, r, std::move(cb)); }, std::move(req), deadline,
       [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
         if (!s.ok()) return done(std::move(s));
@@ -358,7 +335,7 @@ void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, cons
   ToProto(ref, req.mutable_ref());
   EncodeTensor(value, req.add_values());
   req.set_dtype(rpc::ToProtoDType(out.dtype()));
-  Unary<v1::PushPullRequest, v1::PullResponse>(
+  StartUnary<v1::PushPullRequest, v1::PullResponse>(
       impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->PushPull(c, q, r, std::move(cb)); },
       std::move(req), deadline,
       [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
@@ -376,7 +353,7 @@ void GrpcShardConnection::SetOptimizer(const std::string& job, int rank,
   req.set_rank(rank);
   req.set_name(name);
   for (const auto& [k, v] : params) (*req.mutable_params())[k] = v;
-  Unary<v1::SetOptimizerRequest, v1::SetOptimizerResponse>(
+  StartUnary<v1::SetOptimizerRequest, v1::SetOptimizerResponse>(
       impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->SetOptimizer(c, q, r, std::move(cb)); }, std::move(req), deadline,
       StatusOnly<v1::SetOptimizerResponse>(std::move(done)));
 }

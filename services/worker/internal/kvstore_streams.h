@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,6 +56,32 @@ void EncodeTensor(const tensor::NDArray& array, v1::Tensor* out);
 absl::Status DecodeTensorInto(const v1::Tensor& tensor, const tensor::NDArray& out);
 
 using ImplPtr = std::shared_ptr<GrpcShardConnection::Impl>;
+
+// One unary call: its context and messages live until its callback.
+template <typename Req, typename Resp>
+struct UnaryCall {
+  grpc::ClientContext ctx;
+  Req req;
+  Resp resp;
+};
+
+// Starts a unary call: `start(async, ctx, req, resp, callback)` calls the method on
+// v1::KVStore::Stub::async_interface; `then` gets the status and the response. The callback
+// lets go of impl before `then` runs (then must not drop the last reference to the channel).
+template <typename Req, typename Resp, typename Start>
+void StartUnary(const ImplPtr& impl, Start start, Req req, absl::Time deadline,
+                std::function<void(absl::Status, const Resp&)> then) {
+  auto call = std::make_shared<UnaryCall<Req, Resp>>();
+  call->req = std::move(req);
+  impl->Track(&call->ctx, deadline);
+  start(impl->stub->async(), &call->ctx, &call->req, &call->resp,
+        [impl, call, then = std::move(then)](grpc::Status s) mutable {
+          ImplPtr self = std::move(impl);
+          self->Untrack(&call->ctx);
+          self.reset();
+          then(FromGrpc(s), call->resp);
+        });
+}
 
 // InitStream / PushStream of `value` in chunks after `first`'s key fields.
 void StartInitStream(const ImplPtr& impl, v1::InitStreamRequest first,
