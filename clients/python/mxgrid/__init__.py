@@ -27,6 +27,7 @@ from . import executor
 from . import optimizer
 from . import kvstore
 from . import kvstore as kv
+from .util import is_np_shape, set_np_shape, np_shape, use_np_shape
 
 AttrScope = name.AttrScope
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _ops
 from . import connection
+from . import util
 from ._proto import pb
 from .base import MXNetError, NotImplementedForSymbol
 from .name import NameManager, AttrScope
@@ -67,9 +68,20 @@ def _transform(symbols, **op):
 
 
 def _legacy_shape(ps):
+    """A partial shape as infer_shape_partial returns it: legacy rules, unknown dims 0 and
+    an unknown shape (); under np_shape(True), -1 and None."""
+    if util.is_np_shape():
+        return tuple(int(d) for d in ps.dims) if ps.known else None
     if not ps.known:
         return ()
     return tuple(0 if d < 0 else int(d) for d in ps.dims)
+
+
+def _shape_dims(shape):
+    """Dims to send for a user's shape: 0 means unknown (-1) unless np_shape(True)."""
+    if util.is_np_shape():
+        return [int(d) for d in shape]
+    return [-1 if int(d) == 0 else int(d) for d in shape]
 
 
 class Symbol:
@@ -269,8 +281,7 @@ class Symbol:
         for name, shape in known.items():
             if isinstance(shape, numbers.Integral):
                 shape = (shape,)
-            shapes[name] = pb.compiler.PartialShape(
-                known=True, dims=[-1 if int(d) == 0 else int(d) for d in shape])
+            shapes[name] = pb.compiler.PartialShape(known=True, dims=_shape_dims(shape))
         conn, stub = _compiler()
         return conn.call(stub.InferShape, pb.compiler.InferShapeRequest(
             symbol=_sym_pb(self), shapes=shapes))

@@ -178,10 +178,33 @@ OpDef SliceChannel() {
   };
   d.infer_shape = [](const OpParams& params, std::vector<InferShape>* in,
                      std::vector<InferShape>* out) -> absl::Status {
-    if (!IsKnown((*in)[0])) return absl::OkStatus();
     const auto& p = ParamsAs<SplitParams>(params);
+    // Backward first (as MXNet): a known output dim is the input's (times num_outputs on
+    // the axis), so that unknown (-1) input dims fill from the outputs.
+    for (size_t i = 0; i < out->size(); ++i) {
+      if (!(*out)[i]) continue;
+      std::vector<int64_t> dims((*out)[i]->dims().begin(), (*out)[i]->dims().end());
+      const int nd = static_cast<int>(dims.size()) + (p.squeeze_axis ? 1 : 0);
+      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis("SliceChannel", p.axis, nd));
+      if (p.squeeze_axis) {
+        dims.insert(dims.begin() + ax, p.num_outputs);
+      } else if (dims[ax] >= 0) {
+        dims[ax] *= p.num_outputs;
+      }
+      MXGRID_RETURN_IF_ERROR(Unify("SliceChannel", "input 0", Shape(dims), &(*in)[0]));
+    }
+    if (!(*in)[0]) return absl::OkStatus();
     const Shape& s = *(*in)[0];
     MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis("SliceChannel", p.axis, s.ndim()));
+    if (s[ax] < 0) {  // the axis unknown: the other dims still pass to the outputs
+      if (p.squeeze_axis) return absl::OkStatus();
+      std::vector<int64_t> dims(s.dims().begin(), s.dims().end());
+      for (size_t i = 0; i < out->size(); ++i) {
+        MXGRID_RETURN_IF_ERROR(
+            Unify("SliceChannel", absl::StrCat("output ", i), Shape(dims), &(*out)[i]));
+      }
+      return absl::OkStatus();
+    }
     if (s[ax] % p.num_outputs != 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("SliceChannel: ", s.ToString(), " axis ", ax, " of length ", s[ax],

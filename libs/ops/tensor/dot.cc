@@ -4,6 +4,7 @@
 // and rhs as (K, N) (stored (N, K) with transpose_b); the output keeps the uncontracted
 // axes of both, (1,) for vector.vector. batch_dot does the same per batch of 3-d inputs.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -66,6 +67,56 @@ absl::StatusOr<Dims> DotDims(const char* op, const DotParams& p, const Shape& l,
   return d;
 }
 
+// The output shape of dot / batch_dot when some input dims are unknown (-1), as MXNet's
+// DotShape / BatchDotShape infer it: the kept dims pass through, known or not; the
+// contracted dims are checked when known. batch_dot infers nothing until the last dim of lhs
+// and the second last of rhs are known (MXNet's rule). Nullopt: nothing to infer yet.
+absl::StatusOr<std::optional<Shape>> PartialDotShape(const std::string& name, const DotParams& p,
+                                                     const Shape& l, const Shape& r,
+                                                     bool batched) {
+  auto mismatch = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": shape mismatch ", l.ToString(),
+                                                   " x ", r.ToString()));
+  };
+  if (batched) {
+    if (l.ndim() != 3 || r.ndim() != 3) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " needs 3-d inputs, got ", l.ToString(), " and ", r.ToString()));
+    }
+    if (l[2] < 0 || r[1] < 0) return std::optional<Shape>();
+    const int64_t lk = p.transpose_a ? l[1] : l[2], rk = p.transpose_b ? r[2] : r[1];
+    if (lk >= 0 && rk >= 0 && lk != rk) return mismatch();
+    if (l[0] >= 0 && r[0] >= 0 && l[0] != r[0]) return mismatch();
+    const int64_t batch = l[0] >= 0 ? l[0] : r[0];
+    return std::optional<Shape>(
+        Shape{batch, p.transpose_a ? l[2] : l[1], p.transpose_b ? r[1] : r[2]});
+  }
+  if (l.ndim() == 0 || r.ndim() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": scalar inputs are not supported"));
+  }
+  if (l.ndim() == 1 && r.ndim() == 1) {
+    if (l[0] >= 0 && r[0] >= 0 && l[0] != r[0]) return mismatch();
+    return std::optional<Shape>(Shape{1});
+  }
+  // The contracted dim: lhs's first when transposed, else its last; rhs's last when
+  // transposed, else its first.
+  const int64_t lk = p.transpose_a ? l[0] : l[l.ndim() - 1];
+  const int64_t rk = p.transpose_b ? r[r.ndim() - 1] : r[0];
+  if (lk >= 0 && rk >= 0 && lk != rk) return mismatch();
+  std::vector<int64_t> dims;
+  if (l.ndim() > 1) {
+    for (int i = p.transpose_a ? 1 : 0; i < l.ndim() - (p.transpose_a ? 0 : 1); ++i) {
+      dims.push_back(l[i]);
+    }
+  }
+  if (r.ndim() > 1) {
+    for (int i = p.transpose_b ? 0 : 1; i < r.ndim() - (p.transpose_b ? 1 : 0); ++i) {
+      dims.push_back(r[i]);
+    }
+  }
+  return std::optional<Shape>(Shape(dims));
+}
+
 OpDef DotOp(const char* name, bool batched) {
   OpDef d;
   d.name = name;
@@ -86,9 +137,15 @@ OpDef DotOp(const char* name, bool batched) {
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
   d.infer_shape = [name, batched](const OpParams& params, std::vector<InferShape>* in,
                                   std::vector<InferShape>* out) -> absl::Status {
-    if (!IsKnown((*in)[0]) || !IsKnown((*in)[1])) return absl::OkStatus();
+    if (!(*in)[0] || !(*in)[1]) return absl::OkStatus();
     const auto& p = ParamsAs<DotParams>(params);
     const Shape &l = *(*in)[0], &r = *(*in)[1];
+    if (!IsKnown((*in)[0]) || !IsKnown((*in)[1])) {
+      // Partial shapes, as MXNet: unknown dims (-1) pass to the output.
+      MXGRID_ASSIGN_OR_RETURN(std::optional<Shape> partial, PartialDotShape(name, p, l, r, batched));
+      if (!partial) return absl::OkStatus();
+      return Unify(name, "output 0", *partial, &(*out)[0]);
+    }
     MXGRID_RETURN_IF_ERROR(DotDims(name, p, l, r, batched).status());
     std::vector<int64_t> dims;
     if (batched) {

@@ -128,7 +128,7 @@ OpDef Embedding() {
     const auto& p = ParamsAs<EmbeddingParams>(params);
     MXGRID_RETURN_IF_ERROR(
         Unify("Embedding", "input 1", Shape{p.input_dim, p.output_dim}, &(*in)[1]));
-    if (!IsKnown((*in)[0])) return absl::OkStatus();
+    if (!(*in)[0]) return absl::OkStatus();  // unknown dims of data stay unknown
     return Unify("Embedding", "output 0", Append(*(*in)[0], p.output_dim), &(*out)[0]);
   };
   d.infer_type = [](const OpParams& p, std::vector<InferType>* in, std::vector<InferType>* out) {

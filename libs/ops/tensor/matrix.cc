@@ -212,12 +212,18 @@ OpDef Transpose() {
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
   d.infer_shape = [](const OpParams& p, std::vector<InferShape>* in,
                      std::vector<InferShape>* out) -> absl::Status {
-    if (!IsKnown((*in)[0])) return absl::OkStatus();
-    const Shape& s = *(*in)[0];
-    MXGRID_ASSIGN_OR_RETURN(auto axes, Axes(ParamsAs<TransposeParams>(p), s.ndim()));
-    Shape o = s;
-    for (int i = 0; i < s.ndim(); ++i) o[i] = s[axes[i]];
-    return Unify("transpose", "output 0", o, &(*out)[0]);
+    // Both ways and dim by dim, as MXNet: unknown dims (-1) move with their axes.
+    const InferShape& known = (*in)[0] ? (*in)[0] : (*out)[0];
+    if (!known) return absl::OkStatus();
+    MXGRID_ASSIGN_OR_RETURN(auto axes, Axes(ParamsAs<TransposeParams>(p), known->ndim()));
+    if ((*in)[0]) {
+      Shape o = *(*in)[0];
+      for (int i = 0; i < o.ndim(); ++i) o[i] = (*(*in)[0])[axes[i]];
+      MXGRID_RETURN_IF_ERROR(Unify("transpose", "output 0", o, &(*out)[0]));
+    }
+    Shape back = *(*out)[0];
+    for (int i = 0; i < back.ndim(); ++i) back[axes[i]] = (*(*out)[0])[i];
+    return Unify("transpose", "input 0", back, &(*in)[0]);
   };
   d.forward = [](const OpContext&, const OpParams& p, absl::Span<const TensorView> in,
                  absl::Span<const OpReq> reqs,

@@ -37,13 +37,18 @@ OpDef Where() {
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
   d.infer_shape = [](const OpParams&, std::vector<InferShape>* in,
                      std::vector<InferShape>* out) -> absl::Status {
+    // As MXNet: nothing is inferred until the condition's shape is fully known.
+    const InferShape& c = (*in)[0];
+    if (!IsKnown(c)) return absl::OkStatus();
     InferShape common;
     MXGRID_RETURN_IF_ERROR(Unify("where", "input 1", (*in)[1], &common));
     MXGRID_RETURN_IF_ERROR(Unify("where", "input 2", (*in)[2], &common));
     MXGRID_RETURN_IF_ERROR(Unify("where", "output 0", (*out)[0], &common));
+    if (common && c->ndim() == common->ndim()) {
+      MXGRID_RETURN_IF_ERROR(Unify("where", "input 0", c, &common));
+    }
     (*in)[1] = (*in)[2] = (*out)[0] = common;
-    const InferShape& c = (*in)[0];
-    if (!IsKnown(c) || !IsKnown(common)) return absl::OkStatus();
+    if (!IsKnown(common)) return absl::OkStatus();
     if (*c != *common && !(c->ndim() == 1 && common->ndim() >= 1 && (*c)[0] == (*common)[0])) {
       return absl::InvalidArgumentError(
           absl::StrCat("where: condition shape ", c->ToString(), " must equal x's ",

@@ -90,10 +90,15 @@ def test_runtime_util_and_base_names(mxw):
         features.is_enabled("NO_SUCH_FEATURE")
     assert not mxw.util.is_np_shape()
     with mxw.util.np_shape(False):
-        pass
-    with pytest.raises(mxw.MXNetError, match="NumPy shape semantics"):
-        with mxw.util.np_shape(True):
-            pass
+        assert not mxw.util.is_np_shape()
+    with mxw.util.np_shape(True):
+        assert mxw.util.is_np_shape()
+        with mxw.util.np_shape(False):
+            assert not mxw.util.is_np_shape()
+        assert mxw.util.is_np_shape()
+    assert not mxw.util.is_np_shape()
+    assert mxw.util.set_np_shape(True) is False
+    assert mxw.util.set_np_shape(False) is True
     from mxgrid.base import NotImplementedForSymbol, py_str
     assert py_str(b"abc") == "abc"
     with pytest.raises(NotImplementedForSymbol):
