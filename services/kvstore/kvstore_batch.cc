@@ -1,13 +1,15 @@
 // KVStoreService::Batch: many small Push / Pull / PushPull calls of one job and rank in one
 // round trip (proto/mxgrid/v1/kvstore.proto's comment on rpc Batch is the contract).
 //
-// Items run in order on the handler's thread. A push (and a PushPull's push) goes through the
-// unary Push handler itself, so a batched push is exactly a unary one (a push over the
-// run-ahead bound waits here and holds the later items, as the contract says). A pull only
-// fixes its round when reached (Job::BeginPull); once every item has been taken, the handler
-// waits for each pending pull in item order (Job::FinishPull, under the call's deadline and
-// cancellation) and writes its value. So [pull k1, push k2] from one rank and
-// [pull k2, push k1] from another cannot wait on each other.
+// Items run in order on the handler's thread. A push (and a PushPull's push) is exactly a
+// unary Push (a push over the run-ahead bound waits here and holds the later items, as the
+// contract says), except that a value in shared memory is waited for with the others, once
+// every item has been taken, rather than one by one. A pull only fixes its round when reached
+// (Job::BeginPull); once every item has been taken, the handler waits for each pending pull
+// in item order (Job::FinishPull, under the call's deadline and cancellation) and writes its
+// value: into the result, or into the caller's region when the item names shm_out (checked
+// before the item's push half counts). So [pull k1, push k2] from one rank and [pull k2,
+// push k1] from another cannot wait on each other.
 #include <deque>
 #include <utility>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "services/common/grpc_status.h"
 #include "services/kvstore/kvstore_calls.h"
 #include "services/kvstore/kvstore_service.h"
+#include "services/kvstore/kvstore_shm.h"
 
 namespace mxgrid::services {
 namespace {
@@ -100,18 +103,26 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
   for (int i = 0; i < n; ++i) response->add_results();
 
   std::vector<PendingPull> pending;
+  std::vector<PendingRead> reads;                // pushed values in shared memory
+  std::vector<v1::BatchResult*> read_results;    // the item of each
   std::deque<v1::PullRequest> push_pull_pulls;  // a PushPull's pull half; stable addresses
   for (int i = 0; i < n; ++i) {
     const v1::BatchItem& item = request->items(i);
     v1::BatchResult* result = response->mutable_results(i);
     const v1::PullRequest* pull = nullptr;
-    if ((item.has_pull() && item.pull().has_shm_out()) ||
-        (item.has_push_pull() && item.push_pull().has_shm_out())) {
-      // Refused before a push half counts: values in shared memory go by their own calls.
-      SetResult(ToGrpc(absl::InvalidArgumentError(
-                    "kvstore Batch: shm_out is not taken in a Batch item; pull it with Pull")),
-                result);
-      continue;
+    const v1::ShmValue* shm_out = item.has_pull() && item.pull().has_shm_out()
+                                      ? &item.pull().shm_out()
+                                  : item.has_push_pull() && item.push_pull().has_shm_out()
+                                      ? &item.push_pull().shm_out()
+                                      : nullptr;
+    if (shm_out != nullptr) {
+      // An unknown output region fails before a push half counts (the client redoes it).
+      if (absl::Status s = regions_.Find(ItemRef(item)->job(), ItemRef(item)->rank(),
+                                         shm_out->region()).status();
+          !s.ok()) {
+        SetResult(ToGrpc(s), result);
+        continue;
+      }
     }
     if (item.has_push() || item.has_push_pull()) {
       v1::PushRequest split;  // a PushPull's push half
@@ -123,14 +134,28 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
         if (pp.has_shm_value()) *split.mutable_shm_value() = pp.shm_value();
         push = &split;
       }
-      v1::PushResponse unused;
-      const grpc::Status s = Push(context, push, &unused);
-      if (EndsCall(static_cast<absl::StatusCode>(s.error_code()))) return s;
+      // As the unary Push, except that a value in shared memory is waited for with the
+      // rest, before the answer (reads).
+      const size_t before = reads.size();
+      absl::Status pushed = [&]() -> absl::Status {
+        KeyId id;
+        MXGRID_ASSIGN_OR_RETURN(Job * job, kvstore_calls::FindRef(*table_, push->ref(), &id));
+        return PushValues(job, id, push->ref(), push->values(),
+                          push->has_shm_value() ? &push->shm_value() : nullptr, regions_,
+                          kvstore_calls::Wait(context), &reads);
+      }();
+      if (reads.size() > before) read_results.resize(reads.size(), result);
+      const grpc::Status s = ToGrpc(pushed);
+      if (EndsCall(pushed.code())) {
+        for (const PendingRead& r : reads) FinishRead(r).IgnoreError();
+        return s;
+      }
       SetResult(s, result);
       if (!s.ok() || item.has_push()) continue;
       v1::PullRequest& half = push_pull_pulls.emplace_back();
       *half.mutable_ref() = item.push_pull().ref();
       half.set_dtype(item.push_pull().dtype());
+      if (shm_out != nullptr) *half.mutable_shm_out() = *shm_out;
       pull = &half;
     } else {
       pull = &item.pull();
@@ -140,6 +165,13 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
     }
   }
 
+  // The pushed values in shared memory read (the client reuses the bytes once we answer);
+  // a truncated region fails its item.
+  for (size_t i = 0; i < reads.size(); ++i) {
+    if (absl::Status s = FinishRead(reads[i]); !s.ok() && read_results[i]->code() == 0) {
+      SetResult(ToGrpc(s), read_results[i]);
+    }
+  }
   // Every pull's round first (the copies queue on the engine), then every copy's wait.
   const kvstore::WaitOptions wait = kvstore_calls::Wait(context);
   std::vector<absl::StatusOr<tensor::NDArray>> values;
@@ -152,7 +184,12 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
     PendingPull& p = pending[i];
     absl::Status s = values[i].status();
     if (s.ok()) s = values[i]->WaitToRead();
-    if (s.ok()) s = kvstore_calls::EncodePulled(*p.request, *values[i], p.result->mutable_value());
+    if (s.ok()) {
+      s = p.request->has_shm_out()
+              ? WritePulled(*values[i], p.request->ref(), p.request->shm_out(), regions_,
+                            p.result->mutable_value())
+              : kvstore_calls::EncodePulled(*p.request, *values[i], p.result->mutable_value());
+    }
     if (!s.ok()) {
       p.result->clear_value();
       SetResult(ToGrpc(s), p.result);

@@ -185,7 +185,7 @@ TEST_F(KVStoreBatchTest, ItemErrorsArePerItem) {
   EXPECT_EQ(resp.results(4).code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(KVStoreBatchTest, ShmOutInAnItemIsRefusedBeforeItsPushCounts) {
+TEST_F(KVStoreBatchTest, UnknownShmOutRegionFailsBeforeItsPushCounts) {
   InitKeys(1);
   v1::BatchRequest req;
   AddPull(&req, "0", 0);
@@ -198,9 +198,8 @@ TEST_F(KVStoreBatchTest, ShmOutInAnItemIsRefusedBeforeItsPushCounts) {
   v1::BatchResponse resp;
   ASSERT_TRUE(Batch(stub0_.get(), req, &resp, absl::Seconds(10)).ok());
   ASSERT_EQ(resp.results_size(), 3);
-  EXPECT_EQ(resp.results(0).code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(resp.results(0).message(), HasSubstr("shm_out"));
-  EXPECT_EQ(resp.results(1).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(resp.results(0).code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(resp.results(1).code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(resp.results(2).code(), 0);
   EXPECT_THAT(Values(resp.results(2).value()), ElementsAre(0, 0));
 }

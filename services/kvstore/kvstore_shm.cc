@@ -69,7 +69,7 @@ absl::StatusOr<NDArray> ShmArray(std::shared_ptr<const shm::Region> region,
 absl::Status PushValues(kvstore::Job* job, const kvstore::KeyId& id, const v1::KeyRef& ref,
                         const google::protobuf::RepeatedPtrField<v1::Tensor>& values,
                         const v1::ShmValue* shm, const ShmRegions& regions,
-                        const kvstore::WaitOptions& wait) {
+                        const kvstore::WaitOptions& wait, std::vector<PendingRead>* reads) {
   if (shm == nullptr) {
     std::vector<NDArray> arrays;
     for (int i = 0; i < values.size(); ++i) {
@@ -89,12 +89,21 @@ absl::Status PushValues(kvstore::Job* job, const kvstore::KeyId& id, const v1::K
   absl::Status pushed = job->Push(id, ref.rank(), {*value}, wait);
   // Every operation that reads the bytes done (also after a failed push: an operation may
   // have been queued): the client may reuse them once we answer.
-  absl::Status read = value->WaitToWrite();
+  PendingRead read{*std::move(value), std::move(region)};
+  if (reads != nullptr) {
+    reads->push_back(std::move(read));
+    return pushed;
+  }
+  absl::Status finished = FinishRead(read);
   MXGRID_RETURN_IF_ERROR(pushed);
-  MXGRID_RETURN_IF_ERROR(read);
-  if (region->poisoned()) {
+  return finished;
+}
+
+absl::Status FinishRead(const PendingRead& read) {
+  MXGRID_RETURN_IF_ERROR(read.value.WaitToWrite());
+  if (read.region->poisoned()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "kvstore: shared memory ", region->name(),
+        "kvstore: shared memory ", read.region->name(),
         " was truncated while the push read it; register a new region"));
   }
   return absl::OkStatus();
@@ -145,6 +154,26 @@ absl::Status PullValue(kvstore::Job* job, const kvstore::KeyId& id, const v1::Ke
         " was truncated while the pull wrote it; register a new region"));
   }
   rpc::ToProto(out.dtype(), out.shape(), value->mutable_meta());
+  return absl::OkStatus();
+}
+
+absl::Status WritePulled(const NDArray& value, const v1::KeyRef& ref,
+                         const v1::ShmValue& shm_out, const ShmRegions& regions,
+                         v1::Tensor* meta_value) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const shm::Region> region,
+                          FindRegion(regions, ref, shm_out));
+  const int64_t bytes = static_cast<int64_t>(value.nbytes());
+  if (absl::Status s = region->CheckRange(shm_out.offset(), bytes); !s.ok()) {
+    return Annotate(s, absl::StrCat("shm_out: the value of ", value.shape().ToString(), " ",
+                                    DTypeName(value.dtype()), " does not fit"));
+  }
+  MXGRID_RETURN_IF_ERROR(region->Write(shm_out.offset(), value.data(), bytes));
+  if (region->poisoned()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "kvstore: shared memory ", region->name(),
+        " was truncated while the pull wrote it; register a new region"));
+  }
+  rpc::ToProto(value.dtype(), value.shape(), meta_value->mutable_meta());
   return absl::OkStatus();
 }
 

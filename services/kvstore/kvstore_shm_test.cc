@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -299,6 +300,67 @@ TEST_F(KVStoreShmTest, BadValuesAndRegions) {
   EXPECT_EQ(PullShm(0, ra, 0, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   for (int64_t i = 0; i < kN; ++i) b.floats(0)[i] = 1;
   ASSERT_TRUE(PushShm(1, rb, 0, kN).ok());
+}
+
+TEST_F(KVStoreShmTest, BatchItemsPushAndPullThroughOneRegion) {
+  // Each rank packs its push and its pull into one region, as the worker's batcher does.
+  constexpr int64_t kN = 256;
+  constexpr int64_t kOut = kN * 4 + 64;
+  ASSERT_TRUE(Join(0).ok());
+  ASSERT_TRUE(Join(1).ok());
+  ASSERT_TRUE(Init(kN, 0).ok());
+  Object a(2 * kOut), b(2 * kOut);
+  uint64_t ra = 0, rb = 0;
+  ASSERT_TRUE(Register(0, a.name(), 2 * kOut, &ra).ok());
+  ASSERT_TRUE(Register(1, b.name(), 2 * kOut, &rb).ok());
+  for (int64_t i = 0; i < kN; ++i) {
+    a.floats(0)[i] = 1;
+    b.floats(0)[i] = static_cast<float>(i);
+  }
+  auto batch = [&](int rank, uint64_t region, v1::BatchResponse* resp) {
+    v1::BatchRequest req;
+    v1::PushRequest* push = req.add_items()->mutable_push();
+    SetRef(rank, push->mutable_ref());
+    push->mutable_shm_value()->set_region(region);
+    *push->mutable_shm_value()->mutable_meta() = FloatMeta(kN);
+    v1::PullRequest* pull = req.add_items()->mutable_pull();
+    SetRef(rank, pull->mutable_ref());
+    pull->mutable_shm_out()->set_region(region);
+    pull->mutable_shm_out()->set_offset(kOut);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    return stub_->Batch(&ctx, req, resp);
+  };
+  v1::BatchResponse r0, r1;
+  grpc::Status s0;
+  std::thread t([&] { s0 = batch(0, ra, &r0); });
+  ASSERT_TRUE(batch(1, rb, &r1).ok());
+  t.join();
+  ASSERT_TRUE(s0.ok());
+  for (const v1::BatchResponse* r : {&r0, &r1}) {
+    ASSERT_EQ(r->results_size(), 2);
+    EXPECT_EQ(r->results(0).code(), 0);
+    ASSERT_EQ(r->results(1).code(), 0) << r->results(1).message();
+    EXPECT_TRUE(r->results(1).value().data().empty());  // the value is in the region
+    DType dtype;
+    Shape shape;
+    ASSERT_TRUE(rpc::FromProto(r->results(1).value().meta(), &dtype, &shape).ok());
+    EXPECT_EQ(shape, Shape({kN}));
+  }
+  for (int64_t i = 0; i < kN; ++i) {
+    ASSERT_EQ(a.floats(kOut)[i], 1.0f + i);
+    ASSERT_EQ(b.floats(kOut)[i], 1.0f + i);
+  }
+  // A range past the region's end: that item fails, the batch goes on.
+  v1::BatchRequest req;
+  v1::PullRequest* pull = req.add_items()->mutable_pull();
+  SetRef(0, pull->mutable_ref());
+  pull->mutable_shm_out()->set_region(ra);
+  pull->mutable_shm_out()->set_offset(2 * kOut - 16);
+  v1::BatchResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Batch(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.results(0).code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(KVStoreShmTest, RegionsGoWhenTheRankLeaves) {

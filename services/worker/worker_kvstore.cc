@@ -83,6 +83,20 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPus
     const engine::FlowScope in_session = s->Enter();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    if (store->dist() != nullptr && !request->return_merged()) {
+      // One engine operation for the whole list (DistStore::PushList).
+      std::vector<std::string> keys;
+      std::vector<std::vector<NDArray>> lists;
+      for (const v1::KVPair& pair : request->pairs()) {
+        if (pair.values().empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("kvstore push: key ", Quoted(pair.key()), " has no values"));
+        }
+        keys.push_back(pair.key());
+        MXGRID_ASSIGN_OR_RETURN(lists.emplace_back(), s->Arrays(pair.values()));
+      }
+      return store->dist()->PushList(keys, lists);
+    }
     for (const v1::KVPair& pair : request->pairs()) {
       if (pair.values().empty()) {
         return absl::InvalidArgumentError(
@@ -127,6 +141,16 @@ grpc::Status WorkerService::KVPull(grpc::ServerContext* context, const v1::KVPul
     const engine::FlowScope in_session = s->Enter();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    if (store->dist() != nullptr) {
+      // One engine operation for the whole list (DistStore::PullList).
+      std::vector<std::string> keys;
+      std::vector<std::vector<NDArray>> lists;
+      for (const v1::KVPair& pair : request->pairs()) {
+        keys.push_back(pair.key());
+        MXGRID_ASSIGN_OR_RETURN(lists.emplace_back(), s->Arrays(pair.values()));
+      }
+      return store->dist()->PullList(keys, lists);
+    }
     for (const v1::KVPair& pair : request->pairs()) {
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outs, s->Arrays(pair.values()));
       MXGRID_RETURN_IF_ERROR(store->Pull(pair.key(), outs, Deadline(context)));

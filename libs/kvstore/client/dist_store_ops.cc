@@ -1,5 +1,7 @@
 // DistStore: Push, Pull and PushPull as engine operations whose shard calls complete them.
 #include <memory>
+#include <set>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -128,6 +130,15 @@ void KeepPushPullError(DistStore::Key& k, absl::Status s) {
   k.push_pull_error = std::move(s);
 }
 
+// True when no key appears twice in `keys`.
+bool Distinct(absl::Span<const std::string> keys) {
+  std::set<std::string_view> seen;
+  for (const std::string& k : keys) {
+    if (!seen.insert(k).second) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> values) {
@@ -243,6 +254,128 @@ absl::Status DistStore::PushPull(const std::string& key, absl::Span<const NDArra
       },
       Context::Cpu(), reads, writes, push_options);
   return CopyToOuts(target, outs);
+}
+
+absl::Status DistStore::PushList(absl::Span<const std::string> keys,
+                                 absl::Span<const std::vector<NDArray>> values) {
+  if (keys.size() != values.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("dist kvstore push: ", keys.size(),
+                                                   " keys but ", values.size(), " value lists"));
+  }
+  if (keys.size() <= 1 || !Distinct(keys)) {
+    for (size_t i = 0; i < keys.size(); ++i) MXGRID_RETURN_IF_ERROR(Push(keys[i], values[i]));
+    return absl::OkStatus();
+  }
+  struct Item {
+    std::shared_ptr<Key> key;
+    std::vector<NDArray> views;
+  };
+  std::vector<Item> items;
+  std::vector<engine::VarHandle> reads, writes;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(keys[i]));
+    MXGRID_ASSIGN_OR_RETURN(NDArray merged, MergedValue(*k, values[i]));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(merged, k->meta.parts));
+    reads.push_back(merged.var());
+    writes.push_back(k->var);
+    items.push_back({std::move(k), std::move(views)});
+  }
+  engine::PushOptions push_options;
+  push_options.property = engine::FnProperty::kAsync;
+  push_options.name = "kvstore_push_list";
+  engine::Get()->PushAsync(
+      [shards = shards_, items = std::move(items), membership = options_.membership,
+       timeout = options_.call_timeout](const engine::RunContext&,
+                                        engine::CallbackOnComplete on_complete) {
+        // As Push: each key keeps its own error for its next pull; the variables stay clean.
+        Done all = internal::FanIn(static_cast<int>(items.size()),
+                                   [on_complete](absl::Status) { on_complete(absl::OkStatus()); });
+        const absl::Time deadline = absl::Now() + timeout;
+        for (const Item& item : items) {
+          ForEachPart(
+              *shards, *item.key, membership, deadline,
+              [views = item.views](ShardConnection& c, const KeyRef& ref, size_t i,
+                                   absl::Time d, Done done) {
+                c.Push(ref, views[i], d, std::move(done));
+              },
+              [k = item.key, all](absl::Status s) {
+                if (!s.ok()) {
+                  base::MutexLock lock(&k->mu);
+                  if (k->push_error.ok()) k->push_error = std::move(s);
+                }
+                all(absl::OkStatus());
+              });
+        }
+      },
+      Context::Cpu(), reads, writes, push_options);
+  return absl::OkStatus();
+}
+
+absl::Status DistStore::PullList(absl::Span<const std::string> keys,
+                                 absl::Span<const std::vector<NDArray>> outs) {
+  if (keys.size() != outs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("dist kvstore pull: ", keys.size(),
+                                                   " keys but ", outs.size(), " out lists"));
+  }
+  if (keys.size() <= 1 || !Distinct(keys)) {
+    for (size_t i = 0; i < keys.size(); ++i) MXGRID_RETURN_IF_ERROR(Pull(keys[i], outs[i]));
+    return absl::OkStatus();
+  }
+  struct Item {
+    std::shared_ptr<Key> key;
+    std::vector<NDArray> views;
+  };
+  std::vector<Item> items;
+  std::vector<NDArray> targets;
+  std::vector<engine::VarHandle> reads, writes;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(keys[i]));
+    MXGRID_RETURN_IF_ERROR(CheckOuts(*k, outs[i]));
+    MXGRID_ASSIGN_OR_RETURN(NDArray target, PullTarget(*k, outs[i]));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(target, k->meta.parts));
+    reads.push_back(k->var);
+    writes.push_back(target.var());
+    targets.push_back(std::move(target));
+    items.push_back({std::move(k), std::move(views)});
+  }
+  engine::PushOptions push_options;
+  push_options.property = engine::FnProperty::kAsync;
+  push_options.name = "kvstore_pull_list";
+  engine::Get()->PushAsync(
+      [shards = shards_, items = std::move(items), membership = options_.membership,
+       timeout = options_.pull_timeout](const engine::RunContext&,
+                                        engine::CallbackOnComplete on_complete) {
+        // A key's failed push is this pull's error, as in Pull; it fails every out of the
+        // list (one operation writes them all).
+        for (const Item& item : items) {
+          base::MutexLock lock(&item.key->mu);
+          absl::Status push_error = std::exchange(item.key->push_error, absl::OkStatus());
+          if (!push_error.ok()) {
+            on_complete(absl::Status(push_error.code(),
+                                     absl::StrCat("the push of key ", Quoted(item.key->name),
+                                                  " before this pull failed: ",
+                                                  push_error.message())));
+            return;
+          }
+        }
+        Done all = internal::FanIn(static_cast<int>(items.size()),
+                                   [on_complete](absl::Status s) { on_complete(s); });
+        const absl::Time deadline = absl::Now() + timeout;
+        for (const Item& item : items) {
+          ForEachPart(
+              *shards, *item.key, membership, deadline,
+              [views = item.views](ShardConnection& c, const KeyRef& ref, size_t i,
+                                   absl::Time d, Done done) {
+                c.Pull(ref, views[i], d, std::move(done));
+              },
+              all);
+        }
+      },
+      Context::Cpu(), reads, writes, push_options);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    MXGRID_RETURN_IF_ERROR(CopyToOuts(targets[i], outs[i]));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mxgrid::kvstore::client

@@ -334,6 +334,47 @@ TEST(DistStoreTest, BigArraysSplitOverAllShardsAndReassemble) {
   EXPECT_EQ(Values(out), std::vector<float>(26, 2.0f));
 }
 
+TEST(DistStoreTest, ListsPushAndPullAsOneOperation) {
+  Cluster c(2, 2);
+  auto r0 = c.Connect(0, /*bound=*/3), r1 = c.Connect(1, /*bound=*/3);
+  ASSERT_NE(r0, nullptr);
+  ASSERT_NE(r1, nullptr);
+  // "b" (4 elements, over the bound of 3) is split across both shards.
+  InitBoth(*r0, *r1, {{"a", Floats({1, 2})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({5})}},
+           {{"a", Floats({0, 0})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({0})}});
+  const std::vector<std::string> keys = {"a", "b", "c"};
+  std::vector<std::vector<NDArray>> g0 = {
+      {Floats({1, 1})}, {Floats({1, 2, 3, 4}), Floats({1, 1, 1, 1})}, {Floats({2})}};
+  std::vector<std::vector<NDArray>> g1 = {{Floats({2, 2})}, {Floats({0, 0, 0, 1})}, {Floats({3})}};
+  ASSERT_TRUE(r0->PushList(keys, g0).ok());
+  ASSERT_TRUE(r1->PushList(keys, g1).ok());
+  std::vector<std::vector<NDArray>> outs = {
+      {Floats({0, 0}), Floats({0, 0})}, {Floats({0, 0, 0, 0})}, {Floats({0})}};
+  ASSERT_TRUE(r0->PullList(keys, outs).ok());
+  EXPECT_EQ(Values(outs[0][0]), (std::vector<float>{3, 3}));
+  EXPECT_EQ(Values(outs[0][1]), (std::vector<float>{3, 3}));  // every out of the key
+  EXPECT_EQ(Values(outs[1][0]), (std::vector<float>{2, 3, 4, 6}));
+  EXPECT_EQ(Values(outs[2][0]), (std::vector<float>{5}));
+
+  // A key named twice: one push per entry, in order (two rounds of rank 0's).
+  std::vector<std::vector<NDArray>> twice = {{Floats({1})}, {Floats({1})}};
+  ASSERT_TRUE(r1->PushList({"c", "c"}, twice).ok());
+  ASSERT_TRUE(r0->PushList({"c", "c"}, twice).ok());
+  std::vector<std::vector<NDArray>> one = {{Floats({0})}};
+  ASSERT_TRUE(r0->PullList({"c"}, one).ok());
+  EXPECT_EQ(Values(one[0][0]), (std::vector<float>{2}));
+
+  // Every key is checked before anything is sent.
+  std::vector<std::vector<NDArray>> bad = {{Floats({1, 1})}, {Floats({1})}};
+  EXPECT_EQ(r0->PushList({"a", "nope"}, bad).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r0->PushList({"a", "c"}, {{Floats({1, 1})}, {Floats({1, 1})}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PullList({"a", "c"}, one).code(), absl::StatusCode::kInvalidArgument);
+  NDArray a_out = Floats({0, 0});
+  ASSERT_TRUE(r0->Pull("a", {a_out}).ok());  // no push of "a" went out: still round 1's
+  EXPECT_EQ(Values(a_out), (std::vector<float>{3, 3}));
+}
+
 TEST(DistStoreTest, UnavailableIsRetriedAfterARejoin) {
   Cluster c(1, 1);
   auto r0 = c.Connect(0);

@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "libs/rpc/tensor_codec.h"
+#include "services/worker/internal/kvstore_shard_shm.h"
 
 namespace mxgrid::services::internal {
 namespace {
@@ -32,7 +35,86 @@ struct BatchCall {
   v1::BatchRequest req;
   v1::BatchResponse resp;
   std::vector<Item> items;  // items[i].proto moved into req.items(i)
+  // The slot the shm items' values travel in, from `pool` of (ref.job, ref.rank).
+  std::optional<ShmSlot> slot;
+  std::shared_ptr<ShmSlotPool> pool;
+  kvstore::client::KeyRef ref;
 };
+
+kvstore::client::KeyRef FromProto(const v1::KeyRef& r) {
+  return {r.job(), r.key(), r.part(), r.rank()};
+}
+
+// Puts a shm item's values into its message instead (`proto`: the item's).
+void EncodeInMessage(Item& item, v1::BatchItem* proto) {
+  if (proto->has_push()) {
+    proto->mutable_push()->clear_shm_value();
+    if (proto->push().values_size() == 0) {
+      EncodeTensor(item.value, proto->mutable_push()->add_values());
+    }
+  } else if (proto->has_pull()) {
+    proto->mutable_pull()->clear_shm_out();
+  } else {
+    v1::PushPullRequest* pp = proto->mutable_push_pull();
+    pp->clear_shm_value();
+    pp->clear_shm_out();
+    if (pp->values_size() == 0) EncodeTensor(item.value, pp->add_values());
+  }
+  item.shm = false;
+}
+
+// Names the item's range of `slot` in its message, the pushed value copied in first. False
+// when the copy failed (the item then goes by message).
+bool IntoSlot(const ShmSlot& slot, Item& item) {
+  v1::BatchItem& proto = item.proto;
+  v1::ShmValue* in = nullptr;
+  v1::ShmValue* out = nullptr;
+  if (proto.has_push()) {
+    in = proto.mutable_push()->mutable_shm_value();
+  } else if (proto.has_pull()) {
+    out = proto.mutable_pull()->mutable_shm_out();
+  } else {
+    in = proto.mutable_push_pull()->mutable_shm_value();
+    out = proto.mutable_push_pull()->mutable_shm_out();  // the same range: read, then written
+  }
+  if (in != nullptr) {
+    if (!slot.memory->Write(item.shm_offset, item.value.data(),
+                            static_cast<int64_t>(item.value.nbytes())).ok()) {
+      return false;
+    }
+    in->set_region(slot.region);
+    in->set_offset(item.shm_offset);
+    rpc::ToProto(item.value.dtype(), item.value.shape(), in->mutable_meta());
+  }
+  if (out != nullptr) {
+    out->set_region(slot.region);
+    out->set_offset(item.shm_offset);
+  }
+  return true;
+}
+
+// Packs the shm items of `call` into one slot of the connection's pool (each at a 64-byte
+// aligned offset), or encodes them into their messages when no slot can be had.
+void PackShm(const ImplPtr& impl, BatchCall& call, absl::Time deadline) {
+  int64_t total = 0;
+  for (Item& item : call.items) {
+    if (!item.shm) continue;
+    item.shm_offset = kShmDataOffset + total;
+    const int64_t bytes = static_cast<int64_t>(
+        std::max(item.value.is_none() ? 0 : item.value.nbytes(),
+                 item.out.is_none() ? 0 : item.out.nbytes()));
+    total += (bytes + 63) / 64 * 64;
+  }
+  if (total == 0) return;
+  call.ref = FromProto(ItemRef(call.items.front().proto));
+  call.pool = impl->shm.Pool(call.ref.job, call.ref.rank);
+  call.slot = TakeShmSlot(impl, *call.pool, call.ref, total, deadline);
+  for (Item& item : call.items) {
+    if (item.shm && (!call.slot.has_value() || !IntoSlot(*call.slot, item))) {
+      EncodeInMessage(item, &item.proto);
+    }
+  }
+}
 
 // Sends `item` alone as the unary call it stands for (an older shard without Batch).
 void SendUnary(const ImplPtr& impl, const v1::BatchItem& proto, Item item) {
@@ -62,8 +144,8 @@ void SendUnary(const ImplPtr& impl, const v1::BatchItem& proto, Item item) {
   }
 }
 
-// Completes every item of an answered batch.
-void CompleteItems(BatchCall& call, const absl::Status& status) {
+// Completes every item of an answered batch, then gives its slot back.
+void CompleteItems(const ImplPtr& impl, BatchCall& call, const absl::Status& status) {
   const int n = static_cast<int>(call.items.size());
   absl::Status whole = status;
   if (whole.ok() && call.resp.results_size() != n) {
@@ -75,15 +157,26 @@ void CompleteItems(BatchCall& call, const absl::Status& status) {
     absl::Status s = whole;
     if (s.ok()) {
       const v1::BatchResult& r = call.resp.results(i);
+      if (r.code() == static_cast<int>(absl::StatusCode::kNotFound) && item.shm) {
+        // The shard forgot our regions (it restarted, or the rank left and rejoined): the
+        // pool makes new ones for later batches; this item goes again alone, by message.
+        call.pool->Invalidate();
+        v1::BatchItem* proto = call.req.mutable_items(i);
+        EncodeInMessage(item, proto);
+        SendUnary(impl, *proto, std::move(item));
+        continue;
+      }
       if (r.code() != 0) {
         s = absl::Status(static_cast<absl::StatusCode>(r.code()), r.message());
       } else if (!item.out.is_none()) {
-        s = DecodeTensorInto(r.value(), item.out);
+        s = item.shm ? CopyOutOfSlot(*call.slot, item.shm_offset, r.value().meta(), item.out)
+                     : DecodeTensorInto(r.value(), item.out);
       }
     }
     Done done = std::move(item.done);
     done(std::move(s));
   }
+  if (call.slot.has_value()) GiveBackShmSlot(impl, call.ref, *call.pool, *std::move(call.slot));
 }
 
 }  // namespace
@@ -112,12 +205,19 @@ bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const 
   Item item;
   item.bytes = bytes;
   item.deadline = deadline;
+  item.shm = options_.min_shm_item_bytes > 0 && bytes >= options_.min_shm_item_bytes &&
+             (value == nullptr || value->context().is_cpu()) &&
+             (out == nullptr || out->context().is_cpu()) && impl_->shm.enabled();
   v1::KeyRef* proto_ref = nullptr;
   switch (call) {
     case Call::kPush: {
       v1::PushRequest* push = item.proto.mutable_push();
       proto_ref = push->mutable_ref();
-      EncodeTensor(*value, push->add_values());
+      if (item.shm) {
+        item.value = *value;
+      } else {
+        EncodeTensor(*value, push->add_values());
+      }
       break;
     }
     case Call::kPull: {
@@ -130,7 +230,11 @@ bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const 
     case Call::kPushPull: {
       v1::PushPullRequest* pp = item.proto.mutable_push_pull();
       proto_ref = pp->mutable_ref();
-      EncodeTensor(*value, pp->add_values());
+      if (item.shm) {
+        item.value = *value;
+      } else {
+        EncodeTensor(*value, pp->add_values());
+      }
       pp->set_dtype(rpc::ToProtoDType(out->dtype()));
       item.out = *out;
       break;
@@ -214,6 +318,7 @@ bool ShardBatcher::SendOneBatch() {
       // Tracked under mu_: CancelQueued then Impl::CancelAll cannot miss these items.
       impl_->Track(&call->ctx, deadline);
     }
+    PackShm(impl_, *call, deadline);
     call->req.mutable_items()->Reserve(static_cast<int>(call->items.size()));
     for (Item& item : call->items) call->req.add_items()->Swap(&item.proto);
     batches_sent_.fetch_add(1);
@@ -228,13 +333,21 @@ bool ShardBatcher::SendOneBatch() {
                                     // this connection.
                                     state->unsupported.store(true);
                                     for (size_t i = 0; i < call->items.size(); ++i) {
-                                      SendUnary(self, call->req.items(static_cast<int>(i)),
-                                                std::move(call->items[i]));
+                                      v1::BatchItem* proto =
+                                          call->req.mutable_items(static_cast<int>(i));
+                                      if (call->items[i].shm) {
+                                        EncodeInMessage(call->items[i], proto);
+                                      }
+                                      SendUnary(self, *proto, std::move(call->items[i]));
+                                    }
+                                    if (call->slot.has_value()) {
+                                      GiveBackShmSlot(self, call->ref, *call->pool,
+                                                      *std::move(call->slot));
                                     }
                                     return;
                                   }
+                                  CompleteItems(self, *call, FromGrpc(s));
                                   self.reset();
-                                  CompleteItems(*call, FromGrpc(s));
                                 });
   }
   return true;

@@ -19,6 +19,14 @@
 // the queue, and the calls arriving meanwhile coalesce behind it. Each item completes from
 // its BatchResult; a pull's value is decoded into its `out` then.
 //
+// Same host: items of at least min_shm_item_bytes are not encoded when queued; the batch
+// that takes them packs their values into one shared-memory slot of the connection's pool
+// (pushed values copied in as the batch is sent, pulled ones copied out from its answer), so
+// a pushed value must stay readable until its `done` runs, as ShardConnection's contract
+// already requires. No slot (another host, MXGRID_KV_SHM=0, the pool exhausted): they are
+// encoded into the message then. An item answered NOT_FOUND through the slot (the shard
+// forgot our regions) is redone alone by message, as the unary shared-memory calls do.
+//
 // Deadlines: a batch carries the latest deadline of its items (DistStore gives pushes
 // call_timeout and pulls the longer pull_timeout; the earliest would cut the pulls short). An
 // item may therefore complete after its own deadline, with its real result: a push the shard
@@ -67,8 +75,8 @@ class ShardBatcher {
 
   // Queues the call when it is small enough and the shard takes Batch; then `*done` is moved
   // from and runs exactly once later. False (done untouched): send the call as before.
-  // `value` (kPush, kPushPull) must be readable now; `out` (kPull, kPushPull) is written
-  // before done runs, and must stay writable until then.
+  // `value` (kPush, kPushPull) must stay readable and unchanged until done runs; `out`
+  // (kPull, kPushPull) is written before done runs, and must stay writable until then.
   bool Enqueue(Call call, const kvstore::client::KeyRef& ref, const tensor::NDArray* value,
                const tensor::NDArray* out, absl::Time deadline, kvstore::client::Done* done)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -82,7 +90,10 @@ class ShardBatcher {
   // One queued call. Public for the .cc's helpers.
   struct Item {
     v1::BatchItem proto;
-    tensor::NDArray out;  // pulls: where the value goes; none for a push
+    tensor::NDArray out;    // pulls: where the value goes; none for a push
+    tensor::NDArray value;  // a push's value not yet encoded (shm)
+    bool shm = false;       // its values go through the batch's slot
+    int64_t shm_offset = 0;  // where in the slot, once packed
     absl::Time deadline;
     kvstore::client::Done done;
     size_t bytes = 0;

@@ -15,6 +15,11 @@ struct ShardBatcherOptions {
   // --max_message_bytes (64 MiB by default), as the pulled values come back in one message.
   size_t max_batch_bytes = size_t{4} << 20;
   int max_batch_items = 4096;
+  // Items of at least this many bytes (pushed or pulled) travel in one shared-memory slot
+  // per batch when the shard shares this host (kvstore_shard_shm.h): the batch's values are
+  // packed into the slot and each item names its range, so a value is copied once on each
+  // side instead of five times through messages. 0 keeps every value in the message.
+  size_t min_shm_item_bytes = size_t{16} << 10;
 };
 
 }  // namespace mxgrid::services::internal

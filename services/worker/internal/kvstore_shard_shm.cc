@@ -44,9 +44,9 @@ absl::StatusOr<uint64_t> Register(const ShmImplPtr& impl, const KeyRef& ref,
   return resp.region();
 }
 
-// A slot for `bytes` from ref's pool; an error sends the call by message (and, for an answer
-// meaning "never", every later one).
-std::optional<ShmSlot> TakeSlot(const ShmImplPtr& impl, ShmSlotPool& pool, const KeyRef& ref,
+}  // namespace
+
+std::optional<ShmSlot> TakeShmSlot(const ShmImplPtr& impl, ShmSlotPool& pool, const KeyRef& ref,
                                 int64_t bytes, absl::Time deadline) {
   absl::StatusOr<ShmSlot> slot =
       pool.Take(bytes, [&](const std::string& name, int64_t size) {
@@ -57,9 +57,10 @@ std::optional<ShmSlot> TakeSlot(const ShmImplPtr& impl, ShmSlotPool& pool, const
   return std::nullopt;
 }
 
-// Returns the slot; one dropped for the pool's keep limit is unregistered (best effort: the
-// shard also forgets it when the rank leaves).
-void GiveBack(const ShmImplPtr& impl, const KeyRef& ref, ShmSlotPool& pool, ShmSlot slot) {
+// One dropped for the pool's keep limit is unregistered best effort: the shard also forgets
+// it when the rank leaves.
+void GiveBackShmSlot(const ShmImplPtr& impl, const KeyRef& ref, ShmSlotPool& pool,
+                     ShmSlot slot) {
   std::optional<uint64_t> gone = pool.Give(std::move(slot));
   if (!gone.has_value()) return;
   v1::UnregisterShardShmRequest req;
@@ -74,14 +75,18 @@ void GiveBack(const ShmImplPtr& impl, const KeyRef& ref, ShmSlotPool& pool, ShmS
       [](absl::Status, const v1::UnregisterShardShmResponse&) {});
 }
 
+namespace {
+
 void SetValue(const ShmSlot& slot, const NDArray& value, v1::ShmValue* out) {
   out->set_region(slot.region);
   out->set_offset(kShmDataOffset);
   rpc::ToProto(value.dtype(), value.shape(), out->mutable_meta());
 }
 
-// Copies the pulled value out of the slot into `out` after checking the answer's meta.
-absl::Status CopyOut(const ShmSlot& slot, const v1::TensorMeta& meta, const NDArray& out) {
+}  // namespace
+
+absl::Status CopyOutOfSlot(const ShmSlot& slot, int64_t offset, const v1::TensorMeta& meta,
+                           const NDArray& out) {
   DType dtype;
   Shape shape;
   MXGRID_RETURN_IF_ERROR(rpc::FromProto(meta, &dtype, &shape));
@@ -91,7 +96,14 @@ absl::Status CopyOut(const ShmSlot& slot, const v1::TensorMeta& meta, const NDAr
                                                    out.size(), " ", DTypeName(out.dtype()),
                                                    " elements"));
   }
-  return slot.memory->Read(kShmDataOffset, out.data(), static_cast<int64_t>(out.nbytes()));
+  return slot.memory->Read(offset, out.data(), static_cast<int64_t>(out.nbytes()));
+}
+
+namespace {
+
+// Copies the pulled value out of the slot into `out` after checking the answer's meta.
+absl::Status CopyOut(const ShmSlot& slot, const v1::TensorMeta& meta, const NDArray& out) {
+  return CopyOutOfSlot(slot, kShmDataOffset, meta, out);
 }
 
 bool Wanted(const ShmImplPtr& impl, const NDArray& a) {
@@ -108,7 +120,7 @@ void Finish(ShmImplPtr impl, const KeyRef& ref, const std::shared_ptr<ShmSlotPoo
     impl.reset();
     return by_message(std::move(done));
   }
-  GiveBack(impl, ref, *pool, std::move(slot));
+  GiveBackShmSlot(impl, ref, *pool, std::move(slot));
   impl.reset();
   done(std::move(status));
 }
@@ -144,11 +156,11 @@ namespace {
 std::optional<ShmSlot> SlotWithValue(const ShmImplPtr& impl, ShmSlotPool& pool,
                                      const KeyRef& ref, const NDArray& value, int64_t bytes,
                                      absl::Time deadline) {
-  std::optional<ShmSlot> slot = TakeSlot(impl, pool, ref, bytes, deadline);
+  std::optional<ShmSlot> slot = TakeShmSlot(impl, pool, ref, bytes, deadline);
   if (!slot.has_value()) return std::nullopt;
   if (!slot->memory->Write(kShmDataOffset, value.data(), static_cast<int64_t>(value.nbytes()))
            .ok()) {
-    GiveBack(impl, ref, pool, *std::move(slot));
+    GiveBackShmSlot(impl, ref, pool, *std::move(slot));
     return std::nullopt;
   }
   return slot;
@@ -182,7 +194,7 @@ bool ShmPull(const ShmImplPtr& impl, const KeyRef& ref, const NDArray& out, absl
   if (!Wanted(impl, out)) return false;
   std::shared_ptr<ShmSlotPool> pool = impl->shm.Pool(ref.job, ref.rank);
   std::optional<ShmSlot> slot =
-      TakeSlot(impl, *pool, ref, static_cast<int64_t>(out.nbytes()), deadline);
+      TakeShmSlot(impl, *pool, ref, static_cast<int64_t>(out.nbytes()), deadline);
   if (!slot.has_value()) return false;
   v1::PullRequest req;
   ToProto(ref, req.mutable_ref());

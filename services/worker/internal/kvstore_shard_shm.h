@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -30,6 +31,7 @@
 #include "libs/base/mutex.h"
 #include "libs/kvstore/client/shard_connection.h"
 #include "libs/tensor/ndarray.h"
+#include "proto/mxgrid/v1/tensor.pb.h"
 #include "services/worker/internal/kvstore_shards.h"
 #include "services/worker/internal/kvstore_shm_pool.h"
 
@@ -59,6 +61,20 @@ class ShardShm {
 using ShmImplPtr = std::shared_ptr<GrpcShardConnection::Impl>;
 // The same call by message, for the fallbacks.
 using ByMessage = std::function<void(kvstore::client::Done)>;
+
+// Slot helpers shared with the batcher (kvstore_batcher.h), which packs a batch's values
+// into one slot. TakeShmSlot: a slot of at least `bytes` value bytes from ref's pool, or
+// nothing (the values go by message; an answer meaning "never" disables shared memory for
+// the connection). GiveBackShmSlot: returns it (unregistering one the pool drops).
+// CopyOutOfSlot: the pulled value at `offset` of the slot into `out`, after checking the
+// shard's meta against out.
+std::optional<ShmSlot> TakeShmSlot(const ShmImplPtr& impl, ShmSlotPool& pool,
+                                   const kvstore::client::KeyRef& ref, int64_t bytes,
+                                   absl::Time deadline);
+void GiveBackShmSlot(const ShmImplPtr& impl, const kvstore::client::KeyRef& ref,
+                     ShmSlotPool& pool, ShmSlot slot);
+absl::Status CopyOutOfSlot(const ShmSlot& slot, int64_t offset, const v1::TensorMeta& meta,
+                           const tensor::NDArray& out);
 
 bool ShmPush(const ShmImplPtr& impl, const kvstore::client::KeyRef& ref,
              const tensor::NDArray& value, absl::Time deadline, kvstore::client::Done* done,
