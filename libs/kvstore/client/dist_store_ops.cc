@@ -1,4 +1,5 @@
 // DistStore: Push, Pull and PushPull as engine operations whose shard calls complete them.
+#include <functional>
 #include <memory>
 #include <set>
 #include <string_view>
@@ -139,6 +140,56 @@ bool Distinct(absl::Span<const std::string> keys) {
   return true;
 }
 
+// One engine operation over a list of keys (PushList / PullList): pushes read the merged
+// values and write the keys' variables; pulls read the keys' variables and write the
+// targets. Each part goes to its shard through `call`; `key_done(key, status)` turns a key's
+// outcome into the status it contributes, and the operation completes with the first error.
+class ListOp {
+ public:
+  using PartCall = std::function<void(ShardConnection&, const KeyRef&, const NDArray&,
+                                      absl::Time, Done)>;
+  using KeyDone = std::function<absl::Status(DistStore::Key&, absl::Status)>;
+
+  void Add(std::shared_ptr<DistStore::Key> key, std::vector<NDArray> views,
+           engine::VarHandle array_var, bool pull) {
+    (pull ? writes_ : reads_).push_back(array_var);
+    (pull ? reads_ : writes_).push_back(key->var);
+    items_.push_back({std::move(key), std::move(views)});
+  }
+
+  void Run(std::shared_ptr<internal::ShardSet> shards, const Membership& membership,
+           absl::Duration timeout, const char* name, PartCall call, KeyDone key_done) {
+    engine::PushOptions push_options;
+    push_options.property = engine::FnProperty::kAsync;
+    push_options.name = name;
+    engine::Get()->PushAsync(
+        [shards = std::move(shards), items = std::move(items_), membership, timeout, call,
+         key_done](const engine::RunContext&, engine::CallbackOnComplete on_complete) {
+          Done all = internal::FanIn(static_cast<int>(items.size()),
+                                     [on_complete](absl::Status s) { on_complete(s); });
+          const absl::Time deadline = absl::Now() + timeout;
+          for (const Item& item : items) {
+            ForEachPart(
+                *shards, *item.key, membership, deadline,
+                [views = item.views, call](ShardConnection& c, const KeyRef& ref, size_t i,
+                                           absl::Time d, Done done) {
+                  call(c, ref, views[i], d, std::move(done));
+                },
+                [k = item.key, all, key_done](absl::Status s) { all(key_done(*k, std::move(s))); });
+          }
+        },
+        Context::Cpu(), reads_, writes_, push_options);
+  }
+
+ private:
+  struct Item {
+    std::shared_ptr<DistStore::Key> key;
+    std::vector<NDArray> views;
+  };
+  std::vector<Item> items_;
+  std::vector<engine::VarHandle> reads_, writes_;
+};
+
 }  // namespace
 
 absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> values) {
@@ -266,48 +317,23 @@ absl::Status DistStore::PushList(absl::Span<const std::string> keys,
     for (size_t i = 0; i < keys.size(); ++i) MXGRID_RETURN_IF_ERROR(Push(keys[i], values[i]));
     return absl::OkStatus();
   }
-  struct Item {
-    std::shared_ptr<Key> key;
-    std::vector<NDArray> views;
-  };
-  std::vector<Item> items;
-  std::vector<engine::VarHandle> reads, writes;
+  ListOp op;
   for (size_t i = 0; i < keys.size(); ++i) {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(keys[i]));
     MXGRID_ASSIGN_OR_RETURN(NDArray merged, MergedValue(*k, values[i]));
     MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(merged, k->meta.parts));
-    reads.push_back(merged.var());
-    writes.push_back(k->var);
-    items.push_back({std::move(k), std::move(views)});
+    op.Add(std::move(k), std::move(views), merged.var(), /*pull=*/false);
   }
-  engine::PushOptions push_options;
-  push_options.property = engine::FnProperty::kAsync;
-  push_options.name = "kvstore_push_list";
-  engine::Get()->PushAsync(
-      [shards = shards_, items = std::move(items), membership = options_.membership,
-       timeout = options_.call_timeout](const engine::RunContext&,
-                                        engine::CallbackOnComplete on_complete) {
-        // As Push: each key keeps its own error for its next pull; the variables stay clean.
-        Done all = internal::FanIn(static_cast<int>(items.size()),
-                                   [on_complete](absl::Status) { on_complete(absl::OkStatus()); });
-        const absl::Time deadline = absl::Now() + timeout;
-        for (const Item& item : items) {
-          ForEachPart(
-              *shards, *item.key, membership, deadline,
-              [views = item.views](ShardConnection& c, const KeyRef& ref, size_t i,
-                                   absl::Time d, Done done) {
-                c.Push(ref, views[i], d, std::move(done));
-              },
-              [k = item.key, all](absl::Status s) {
-                if (!s.ok()) {
-                  base::MutexLock lock(&k->mu);
-                  if (k->push_error.ok()) k->push_error = std::move(s);
-                }
-                all(absl::OkStatus());
-              });
-        }
-      },
-      Context::Cpu(), reads, writes, push_options);
+  // As Push: each key keeps its own error for its next pull; the variables stay clean.
+  op.Run(shards_, options_.membership, options_.call_timeout, "kvstore_push_list",
+         [](ShardConnection& c, const KeyRef& ref, const NDArray& view, absl::Time d,
+            Done done) { c.Push(ref, view, d, std::move(done)); },
+         [](DistStore::Key& k, absl::Status s) {
+           if (s.ok()) return absl::OkStatus();
+           base::MutexLock lock(&k.mu);
+           if (k.push_error.ok()) k.push_error = std::move(s);
+           return absl::OkStatus();
+         });
   return absl::OkStatus();
 }
 
@@ -321,57 +347,29 @@ absl::Status DistStore::PullList(absl::Span<const std::string> keys,
     for (size_t i = 0; i < keys.size(); ++i) MXGRID_RETURN_IF_ERROR(Pull(keys[i], outs[i]));
     return absl::OkStatus();
   }
-  struct Item {
-    std::shared_ptr<Key> key;
-    std::vector<NDArray> views;
-  };
-  std::vector<Item> items;
+  ListOp op;
   std::vector<NDArray> targets;
-  std::vector<engine::VarHandle> reads, writes;
   for (size_t i = 0; i < keys.size(); ++i) {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(keys[i]));
     MXGRID_RETURN_IF_ERROR(CheckOuts(*k, outs[i]));
     MXGRID_ASSIGN_OR_RETURN(NDArray target, PullTarget(*k, outs[i]));
     MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> views, PartViews(target, k->meta.parts));
-    reads.push_back(k->var);
-    writes.push_back(target.var());
+    op.Add(std::move(k), std::move(views), target.var(), /*pull=*/true);
     targets.push_back(std::move(target));
-    items.push_back({std::move(k), std::move(views)});
   }
-  engine::PushOptions push_options;
-  push_options.property = engine::FnProperty::kAsync;
-  push_options.name = "kvstore_pull_list";
-  engine::Get()->PushAsync(
-      [shards = shards_, items = std::move(items), membership = options_.membership,
-       timeout = options_.pull_timeout](const engine::RunContext&,
-                                        engine::CallbackOnComplete on_complete) {
-        // A key's failed push is this pull's error, as in Pull; it fails every out of the
-        // list (one operation writes them all).
-        for (const Item& item : items) {
-          base::MutexLock lock(&item.key->mu);
-          absl::Status push_error = std::exchange(item.key->push_error, absl::OkStatus());
-          if (!push_error.ok()) {
-            on_complete(absl::Status(push_error.code(),
-                                     absl::StrCat("the push of key ", Quoted(item.key->name),
-                                                  " before this pull failed: ",
-                                                  push_error.message())));
-            return;
-          }
-        }
-        Done all = internal::FanIn(static_cast<int>(items.size()),
-                                   [on_complete](absl::Status s) { on_complete(s); });
-        const absl::Time deadline = absl::Now() + timeout;
-        for (const Item& item : items) {
-          ForEachPart(
-              *shards, *item.key, membership, deadline,
-              [views = item.views](ShardConnection& c, const KeyRef& ref, size_t i,
-                                   absl::Time d, Done done) {
-                c.Pull(ref, views[i], d, std::move(done));
-              },
-              all);
-        }
-      },
-      Context::Cpu(), reads, writes, push_options);
+  // A key's failed push is this pull's error, as in Pull; it fails every out of the list
+  // (one operation writes them all).
+  op.Run(shards_, options_.membership, options_.pull_timeout, "kvstore_pull_list",
+         [](ShardConnection& c, const KeyRef& ref, const NDArray& view, absl::Time d,
+            Done done) { c.Pull(ref, view, d, std::move(done)); },
+         [](DistStore::Key& k, absl::Status s) {
+           base::MutexLock lock(&k.mu);
+           absl::Status push_error = std::exchange(k.push_error, absl::OkStatus());
+           if (push_error.ok()) return s;
+           return absl::Status(push_error.code(),
+                               absl::StrCat("the push of key ", Quoted(k.name),
+                                            " before this pull failed: ", push_error.message()));
+         });
   for (size_t i = 0; i < keys.size(); ++i) {
     MXGRID_RETURN_IF_ERROR(CopyToOuts(targets[i], outs[i]));
   }
