@@ -24,6 +24,21 @@ def _reshape_like(x, y):
     return x.reshape(y.shape)
 
 
+def _one_hot_along(label, pred, axis):
+    """A 0/1 mask of pred's shape selecting label's class along ``axis`` (what MXNet's
+    pick(pred, label, axis) reads). ``label`` has pred's shape without ``axis``, or with it
+    of size 1."""
+    ndim = len(pred.shape)
+    axis = axis % ndim
+    if len(label.shape) == ndim:
+        label = label.reshape(tuple(d for i, d in enumerate(label.shape) if i != axis))
+    mask = nd.one_hot(label, depth=pred.shape[axis], dtype=pred.dtype)
+    if axis != ndim - 1:
+        perm = list(range(axis)) + [ndim - 1] + list(range(axis, ndim - 1))
+        mask = nd.transpose(mask, axes=tuple(perm))
+    return mask
+
+
 class Loss:
     """The base class: ``weight`` scales the loss, ``batch_axis`` is the axis kept."""
 
@@ -124,7 +139,8 @@ class SoftmaxCrossEntropyLoss(Loss):
         if not self._from_logits:
             pred = nd.log_softmax(pred, axis=self._axis)
         if self._sparse_label:
-            loss = -nd.pick(pred, label, axis=self._axis, keepdims=True)
+            loss = -nd.sum(pred * _one_hot_along(label, pred, self._axis), axis=self._axis,
+                           keepdims=True)
         else:
             label = _reshape_like(label, pred)
             loss = -nd.sum(pred * label, axis=self._axis, keepdims=True)

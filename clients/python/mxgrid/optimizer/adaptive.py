@@ -198,7 +198,7 @@ class Adamax(Optimizer):
         m_t, u_t = state
         m_t[:] *= self.beta1
         m_t[:] += (1. - self.beta1) * grad
-        u_t[:] = nd.maximum(self.beta2 * u_t, nd.abs(grad))
+        u_t[:] = nd.broadcast_maximum(self.beta2 * u_t, nd.abs(grad))
         weight[:] -= lr * m_t / u_t
 
 
@@ -321,8 +321,9 @@ class LAMB(Optimizer):
 
 
 def _norm1(x):
-    """The L2 norm of ``x`` as a (1,) array (the shape LAMB's phase 2 takes)."""
-    n = nd.norm(x)
+    """The L2 norm of ``x`` as a (1,) array (the shape LAMB's phase 2 takes), computed on
+    the worker as sqrt(sum(x^2))."""
+    n = nd.sqrt(nd.sum(nd.square(x)))
     return n if tuple(n.shape) == (1,) else n.reshape((1,))
 
 

@@ -130,7 +130,7 @@ class Optimizer:
         """create_state, with a float32 master copy first for float16 weights when
         multi_precision is set."""
         if self.multi_precision and weight.dtype == np.float16:
-            weight_master_copy = weight.astype(np.float32)
+            weight_master_copy = _cast(weight, np.float32)
             return (weight_master_copy,) + (self.create_state(index, weight_master_copy),)
         if weight.dtype == np.float16 and not self.multi_precision:
             warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy "
@@ -156,9 +156,9 @@ class Optimizer:
             return
         if self.multi_precision and weight.dtype == np.float16:
             weight_master_copy, original_state = state[0], state[1]
-            grad32 = grad.astype(np.float32)
+            grad32 = _cast(grad, np.float32)
             self.update(index, weight_master_copy, grad32, original_state)
-            nd.cast(weight_master_copy, dtype=weight.dtype, out=weight)
+            _cast(weight_master_copy, weight.dtype, out=weight)
         else:
             self.update(index, weight, grad, state)
 
@@ -324,6 +324,20 @@ class Updater:
 def get_updater(optimizer):
     """An Updater for ``optimizer``."""
     return Updater(optimizer)
+
+
+def _cast(src, dtype, out=None):
+    """``src`` converted to ``dtype`` (into ``out`` when given). float16 conversions go
+    through the client (NumPy's round-to-nearest-even, as MXNet's cast), since the worker's
+    Cast takes float32/float64 only; the rest is the Cast operator."""
+    dtype = np.dtype(dtype)
+    if np.dtype(src.dtype) != np.float16 and dtype != np.float16:
+        return nd.cast(src, dtype=dtype.name, out=out)
+    values = src.asnumpy().astype(dtype)
+    if out is None:
+        return nd.array(values, ctx=src.context, dtype=dtype)
+    out[:] = values
+    return out
 
 
 def _refuse_on_server(optimizer):

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from .. import ndarray as nd
-from .optimizer import Optimizer, register
+from .optimizer import Optimizer, _cast, register
 
 __all__ = ["SGD", "ccSGD", "NAG", "Signum", "LARS", "DCASGD", "SGLD"]
 
@@ -21,7 +21,7 @@ def _master_copy_state(opt, index, weight, what):
     """(state, float32 master copy) for float16 weights with multi_precision: the order
     SGD, NAG and LARS keep."""
     if opt.multi_precision and weight.dtype == np.float16:
-        weight_master_copy = weight.astype(np.float32)
+        weight_master_copy = _cast(weight, np.float32)
         return (opt.create_state(index, weight_master_copy), weight_master_copy)
     if weight.dtype == np.float16 and not opt.multi_precision:
         warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy or "
@@ -230,7 +230,7 @@ class LARS(Optimizer):
         v = v.astype("float32")
         if rescale:
             v *= self.rescale_grad
-        return nd.norm(v).asnumpy()[0]
+        return float(nd.sqrt(nd.sum(nd.square(v))).asnumpy().reshape(-1)[0])
 
     def _get_lars(self, i, weight, g, lr, wd):
         name = self.idx2name[i] if i in self.idx2name else str(i)
