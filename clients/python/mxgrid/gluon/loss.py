@@ -6,22 +6,25 @@ Each is computed with mx.nd operators on the worker. Thread-safety: the objects 
 their constructor arguments.
 """
 from .. import ndarray as nd
+from .. import symbol as sym
 
 __all__ = ["Loss", "L1Loss", "L2Loss", "SigmoidBinaryCrossEntropyLoss", "SigmoidBCELoss",
            "SoftmaxCrossEntropyLoss", "SoftmaxCELoss"]
 
 
-def _apply_weighting(loss, weight=None, sample_weight=None):
+def _apply_weighting(F, loss, weight=None, sample_weight=None):
     if sample_weight is not None:
-        loss = nd.broadcast_mul(loss, sample_weight)
+        loss = F.broadcast_mul(loss, sample_weight)
     if weight is not None:
         assert isinstance(weight, (int, float)), "weight must be a number"
         loss = loss * weight
     return loss
 
 
-def _reshape_like(x, y):
-    return x.reshape(y.shape)
+def _reshape_like(F, x, y):
+    if F is nd:
+        return x.reshape(y.shape)
+    return F.reshape_like(x, y)
 
 
 def _one_hot_along(label, pred, axis):
@@ -54,7 +57,9 @@ class Loss:
         return self.forward(pred, label, *args, **kwargs)
 
     def forward(self, pred, label, *args, **kwargs):
-        return self.hybrid_forward(nd, pred, label, *args, **kwargs)
+        """The loss of NDArrays (mx.nd) or, given Symbols, its graph (mx.sym)."""
+        F = sym if isinstance(pred, sym.Symbol) else nd
+        return self.hybrid_forward(F, pred, label, *args, **kwargs)
 
     def hybrid_forward(self, F, x, *args, **kwargs):
         raise NotImplementedError
@@ -62,8 +67,8 @@ class Loss:
     def hybridize(self, *args, **kwargs):
         """No effect: the losses are NDArray computations."""
 
-    def _batch_mean(self, loss):
-        return nd.mean(loss, axis=self._batch_axis, exclude=True)
+    def _batch_mean(self, F, loss):
+        return F.mean(loss, axis=self._batch_axis, exclude=True)
 
 
 class L2Loss(Loss):
@@ -73,10 +78,10 @@ class L2Loss(Loss):
         super().__init__(weight, batch_axis, **kwargs)
 
     def hybrid_forward(self, F, pred, label, sample_weight=None):
-        label = _reshape_like(label, pred)
-        loss = nd.square(label - pred)
-        loss = _apply_weighting(loss, self._weight / 2, sample_weight)
-        return self._batch_mean(loss)
+        label = _reshape_like(F, label, pred)
+        loss = F.square(label - pred)
+        loss = _apply_weighting(F, loss, self._weight / 2, sample_weight)
+        return self._batch_mean(F, loss)
 
 
 class L1Loss(Loss):
@@ -86,10 +91,10 @@ class L1Loss(Loss):
         super().__init__(weight, batch_axis, **kwargs)
 
     def hybrid_forward(self, F, pred, label, sample_weight=None):
-        label = _reshape_like(label, pred)
-        loss = nd.abs(label - pred)
-        loss = _apply_weighting(loss, self._weight, sample_weight)
-        return self._batch_mean(loss)
+        label = _reshape_like(F, label, pred)
+        loss = F.abs(label - pred)
+        loss = _apply_weighting(F, loss, self._weight, sample_weight)
+        return self._batch_mean(F, loss)
 
 
 class SigmoidBinaryCrossEntropyLoss(Loss):
@@ -102,23 +107,23 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
         self._from_sigmoid = from_sigmoid
 
     def hybrid_forward(self, F, pred, label, sample_weight=None, pos_weight=None):
-        label = _reshape_like(label, pred)
+        label = _reshape_like(F, label, pred)
         if not self._from_sigmoid:
-            softrelu = nd.Activation(-nd.abs(pred), act_type="softrelu")
+            softrelu = F.Activation(-F.abs(pred), act_type="softrelu")
             if pos_weight is None:
-                loss = nd.relu(pred) - pred * label + softrelu
+                loss = F.relu(pred) - pred * label + softrelu
             else:
-                log_weight = 1 + nd.broadcast_mul(pos_weight - 1, label)
-                loss = pred - pred * label + log_weight * (softrelu + nd.relu(-pred))
+                log_weight = 1 + F.broadcast_mul(pos_weight - 1, label)
+                loss = pred - pred * label + log_weight * (softrelu + F.relu(-pred))
         else:
             eps = 1e-12
             if pos_weight is None:
-                loss = -(nd.log(pred + eps) * label + nd.log(1. - pred + eps) * (1. - label))
+                loss = -(F.log(pred + eps) * label + F.log(1. - pred + eps) * (1. - label))
             else:
-                loss = -(nd.broadcast_mul(nd.log(pred + eps) * label, pos_weight) +
-                         nd.log(1. - pred + eps) * (1. - label))
-        loss = _apply_weighting(loss, self._weight, sample_weight)
-        return self._batch_mean(loss)
+                loss = -(F.broadcast_mul(F.log(pred + eps) * label, pos_weight) +
+                         F.log(1. - pred + eps) * (1. - label))
+        loss = _apply_weighting(F, loss, self._weight, sample_weight)
+        return self._batch_mean(F, loss)
 
 
 SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss
@@ -137,15 +142,18 @@ class SoftmaxCrossEntropyLoss(Loss):
 
     def hybrid_forward(self, F, pred, label, sample_weight=None):
         if not self._from_logits:
-            pred = nd.log_softmax(pred, axis=self._axis)
+            pred = F.log_softmax(pred, axis=self._axis)
         if self._sparse_label:
-            loss = -nd.sum(pred * _one_hot_along(label, pred, self._axis), axis=self._axis,
-                           keepdims=True)
+            if F is nd:
+                loss = -F.sum(pred * _one_hot_along(label, pred, self._axis), axis=self._axis,
+                              keepdims=True)
+            else:  # a graph: the class count is not known here
+                loss = -F.pick(pred, label, axis=self._axis, keepdims=True)
         else:
-            label = _reshape_like(label, pred)
-            loss = -nd.sum(pred * label, axis=self._axis, keepdims=True)
-        loss = _apply_weighting(loss, self._weight, sample_weight)
-        return self._batch_mean(loss)
+            label = _reshape_like(F, label, pred)
+            loss = -F.sum(pred * label, axis=self._axis, keepdims=True)
+        loss = _apply_weighting(F, loss, self._weight, sample_weight)
+        return self._batch_mean(F, loss)
 
 
 SoftmaxCELoss = SoftmaxCrossEntropyLoss

@@ -198,7 +198,7 @@ class Adamax(Optimizer):
         m_t, u_t = state
         m_t[:] *= self.beta1
         m_t[:] += (1. - self.beta1) * grad
-        u_t[:] = nd.broadcast_maximum(self.beta2 * u_t, nd.abs(grad))
+        u_t[:] = nd.maximum(self.beta2 * u_t, nd.abs(grad))
         weight[:] -= lr * m_t / u_t
 
 
