@@ -252,7 +252,7 @@ def test_create_and_register(mx):
         mx.optimizer.SGD(lr_scheduler=mx.lr_scheduler.FactorScheduler(2)).set_learning_rate(1)
 
 
-def test_local_kvstore_runs_client_side_optimizers(mxw):
+def test_local_kvstore_runs_client_side_optimizers(mxw, tmp_path):
     """An optimizer the servers do not know runs through the Updater at each push."""
     mx = mxw
     weight, grads = _data(np.float32, seed=17)
@@ -267,6 +267,26 @@ def test_local_kvstore_runs_client_side_optimizers(mxw):
     out = mx.nd.zeros(SHAPE)
     kv.pull(3, out=out)
     np.testing.assert_allclose(out.asnumpy(), w_ref.asnumpy(), rtol=1e-6)
+    # Its states save and load as the Updater's pickle.
+    fname = str(tmp_path / "states")
+    kv.save_optimizer_states(fname)
+    kv.load_optimizer_states(fname)
+    kv.push(3, mx.nd.array(grads[0]))
+    ref(3, mx.nd.array(grads[0]), w_ref)
+    kv.pull(3, out=out)
+    np.testing.assert_allclose(out.asnumpy(), w_ref.asnumpy(), rtol=1e-6)
+
+
+def test_dist_kvstore_refuses_client_side_optimizers(mxw, monkeypatch):
+    mx = mxw
+    monkeypatch.setenv("MXGRID_JOB", "optimizer-api-refusal")
+    monkeypatch.setenv("MXGRID_NUM_WORKERS", "1")
+    kv = mx.kv.create("dist_sync")
+    with pytest.raises(mx.MXNetError, match="Adamax"):
+        kv.set_optimizer(mx.optimizer.Adamax())
+    with pytest.raises(mx.MXNetError, match="lr_scheduler"):
+        kv.set_optimizer(mx.optimizer.SGD(
+            lr_scheduler=mx.lr_scheduler.FactorScheduler(step=2)))
 
 
 LOSSES = [
