@@ -257,11 +257,51 @@ std::vector<OpCase> LambCases() {
   return out;
 }
 
+// Two weights of different shapes; per-weight lr and wd.
+std::vector<OpCase> MultiSgdCases() {
+  std::vector<OpCase> out;
+  const double lrs[] = {0.1, 0.2}, wds[] = {0.01, 0.0};
+  for (bool mom : {false, true}) {
+    for (bool mixed : {false, true}) {
+      const int g = 2 + mom + mixed;
+      OpCase c;
+      c.name = std::string(mixed ? "multi_mp_sgd" : "multi_sgd") + (mom ? "_mom" : "") +
+               "_update";
+      c.op = c.name;
+      c.attrs = {{"lrs", "(0.1, 0.2)"}, {"wds", "[0.01, 0.0]"}, {"num_weights", "2"},
+                 {"rescale_grad", "0.5"}, {"clip_gradient", "0.3"}};
+      if (mom) c.attrs["momentum"] = "0.9";
+      for (const Shape& s : {Shape{3, 2}, Shape{4}}) {
+        for (int k = 0; k < g; ++k) c.input_shapes.push_back(s);
+      }
+      c.low = -1;
+      c.check_grad = false;
+      c.reference = [g, mom, mixed, lrs, wds](const Values& in, const std::vector<Shape>&) {
+        Values outs;
+        for (int w = 0; w < 2; ++w) {
+          const std::vector<double>& weight = in[w * g + (mixed ? g - 1 : 0)];
+          std::vector<double> o(weight.size());
+          for (size_t i = 0; i < o.size(); ++i) {
+            const double m = (mom ? 0.9 * in[w * g + 2][i] : 0.0) -
+                             lrs[w] * wds[w] * weight[i] -
+                             lrs[w] * Clip(0.5 * in[w * g + 1][i], 0.3);
+            o[i] = weight[i] + m;
+          }
+          outs.push_back(o);
+        }
+        return outs;
+      };
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<OpCase> OptimizerCases() {
   std::vector<OpCase> out = SgdCases();
-  for (auto* more : {AdaptiveCases, LambCases}) {
+  for (auto* more : {AdaptiveCases, LambCases, MultiSgdCases}) {
     std::vector<OpCase> c = more();
     out.insert(out.end(), c.begin(), c.end());
   }

@@ -15,6 +15,9 @@ absl::Status RegisterOptimizerOps(Registry* registry) {
       MXGRID_RETURN_IF_ERROR(registry->Register(optimizer::MakeUpdateOp(std::move(spec))));
     }
   }
+  for (OpDef& def : optimizer::MultiSgdOps()) {
+    MXGRID_RETURN_IF_ERROR(registry->Register(std::move(def)));
+  }
   return absl::OkStatus();
 }
 

@@ -2,7 +2,8 @@
 // sgd_mom_update, mp_sgd_update, mp_sgd_mom_update, nag_mom_update, mp_nag_mom_update,
 // signsgd_update, signum_update, adam_update, _adamw_update, _mp_adamw_update,
 // rmsprop_update, rmspropalex_update, ftrl_update, ftml_update, lamb_update_phase1/2,
-// mp_lamb_update_phase1/2), registered by RegisterOptimizerOps.
+// mp_lamb_update_phase1/2, and SGD's aggregated multi_sgd_update, multi_sgd_mom_update,
+// multi_mp_sgd_update, multi_mp_sgd_mom_update), registered by RegisterOptimizerOps.
 //
 // Each writes the new weight to its output (MXNet's Python optimizers pass out=weight) and
 // updates its state inputs in place (MXNet's FMutateInputs: auxiliary states when they are

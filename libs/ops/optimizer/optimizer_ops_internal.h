@@ -14,6 +14,7 @@ using Span = absl::Span<const TensorView>;
 std::vector<UpdateOpSpec> SgdOpSpecs();       // sgd_ops.cc
 std::vector<UpdateOpSpec> AdaptiveOpSpecs();  // adaptive_ops.cc
 std::vector<UpdateOpSpec> LambOpSpecs();      // lamb_ops.cc
+std::vector<OpDef> MultiSgdOps();             // multi_sgd_ops.cc
 
 }  // namespace mxgrid::ops::optimizer
 

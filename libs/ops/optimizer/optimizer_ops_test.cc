@@ -48,7 +48,7 @@ TEST(OptimizerOpsTest, ConsistencyCases) {
 TEST(OptimizerOpsTest, EveryOperatorHasACase) {
   const std::set<std::string> covered = testing::CoveredOps(Ops(), OptimizerCases());
   for (const OpDef* def : Ops().List()) EXPECT_EQ(covered.count(def->name), 1u) << def->name;
-  EXPECT_EQ(Ops().List().size(), 19u);
+  EXPECT_EQ(Ops().List().size(), 23u);
 }
 
 // sgd_mom_update with out=weight: the momentum and the weight both move, step after step.
@@ -130,6 +130,23 @@ TEST(OptimizerOpsTest, AdamWMutatesStatesBeforeItsScaleInput) {
   ASSERT_TRUE(op.InferShapes(&shapes, &out).ok());
   EXPECT_EQ(*shapes[4], Shape{1});
   EXPECT_EQ(*out[0], Shape{3});
+}
+
+TEST(OptimizerOpsTest, MultiSgdTakesOneLrAndWdPerWeight) {
+  ParsedOp op = Parse("multi_mp_sgd_mom_update",
+                      {{"lrs", "(0.1, 0.2)"}, {"wds", "(0, 0)"}, {"num_weights", "2"}});
+  EXPECT_EQ(op.num_inputs(), 8);
+  EXPECT_EQ(op.num_outputs(), 2);
+  EXPECT_EQ(op.mutated_indices(), std::vector<int>({2, 3, 6, 7}));
+  EXPECT_EQ(Ops().Parse("multi_sgd_update", {{"lrs", "(0.1,)"}, {"wds", "(0.1, 0.2)"},
+                                             {"num_weights", "2"}}).status().code(),
+            kInvalid);
+  EXPECT_EQ(Ops().Parse("multi_sgd_update", {{"lrs", "(a)"}, {"wds", "(0)"}}).status().code(),
+            kInvalid);
+  EXPECT_EQ(Ops().Parse("multi_sgd_update", {{"wds", "(0)"}}).status().code(), kInvalid);
+  EXPECT_EQ(Ops().Parse("multi_sgd_update", {{"lrs", "()"}, {"wds", "()"},
+                                             {"num_weights", "0"}}).status().code(),
+            kInvalid);
 }
 
 TEST(OptimizerOpsTest, BadRequestsAreInvalidArgument) {
