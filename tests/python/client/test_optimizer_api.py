@@ -338,3 +338,22 @@ def test_sigmoid_bce_pos_weight(mxw, real_mx):
                                            lib.nd.array(pos)).asnumpy()
            for lib in (mx, rmx)]
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-6)
+
+
+def test_multi_sgd_operators_match_mxnet(mxw, real_mx):
+    """multi_sgd_mom_update over two weights of different shapes, out=weights."""
+    mx, rmx = mxw, real_mx
+    rng = np.random.RandomState(29)
+    shapes = [(3, 2), (5,)]
+    values = [[rng.uniform(-1, 1, s).astype(np.float32) for _ in range(3)] for s in shapes]
+    res = []
+    for lib in (mx, rmx):
+        arrays = [[lib.nd.array(v) for v in group] for group in values]
+        flat = [a for group in arrays for a in group]
+        weights = [group[0] for group in arrays]
+        lib.nd.multi_sgd_mom_update(*flat, out=weights, lrs=(0.1, 0.2), wds=(0.01, 0.0),
+                                    momentum=0.9, rescale_grad=0.5, clip_gradient=0.3,
+                                    num_weights=2)
+        res.append([a.asnumpy() for a in flat])
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
