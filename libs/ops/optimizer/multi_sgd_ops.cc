@@ -79,12 +79,18 @@ absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const Variant& v, const At
     return r.Error(absl::StrCat("num_weights = ", p->num_weights, " must be in [1, ",
                                 kMaxArity, "]"));
   }
-  if (static_cast<int64_t>(p->lrs.size()) != p->num_weights ||
-      static_cast<int64_t>(p->wds.size()) != p->num_weights) {
-    return r.Error(absl::StrCat("lrs and wds need num_weights = ", p->num_weights,
-                                " values each, got ", p->lrs.size(), " and ", p->wds.size()));
-  }
   return std::shared_ptr<const OpParams>(std::move(p));
+}
+
+// MXNet checks the counts in shape inference (so that input names list without them).
+absl::Status CheckCounts(const Variant& v, const MultiSgdParams& p) {
+  if (static_cast<int64_t>(p.lrs.size()) != p.num_weights ||
+      static_cast<int64_t>(p.wds.size()) != p.num_weights) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        v.name, ": lrs and wds need num_weights = ", p.num_weights, " values each, got ",
+        p.lrs.size(), " and ", p.wds.size()));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<std::string> InputNames(const Variant& v, const OpParams& params) {
@@ -98,8 +104,9 @@ std::vector<std::string> InputNames(const Variant& v, const OpParams& params) {
   return names;
 }
 
-absl::Status InferShapes(const Variant& v, std::vector<InferShape>* in,
+absl::Status InferShapes(const Variant& v, const OpParams& params, std::vector<InferShape>* in,
                          std::vector<InferShape>* out) {
+  MXGRID_RETURN_IF_ERROR(CheckCounts(v, ParamsAs<MultiSgdParams>(params)));
   const int g = v.group();
   for (size_t w = 0; w < out->size(); ++w) {
     InferShape shape = (*out)[w];
@@ -167,6 +174,7 @@ absl::Status InferTypes(const Variant& v, std::vector<InferType>* in,
 absl::Status Forward(const Variant& v, const OpParams& params, absl::Span<const TensorView> in,
                      absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<MultiSgdParams>(params);
+  MXGRID_RETURN_IF_ERROR(CheckCounts(v, p));
   const int g = v.group();
   for (size_t w = 0; w < out.size(); ++w) {
     const TensorView* group = &in[w * g];
@@ -254,8 +262,8 @@ OpDef MakeMultiSgdOp(Variant v_in) {
       return idx;
     };
   }
-  d.infer_shape = [v](const OpParams&, std::vector<InferShape>* in,
-                      std::vector<InferShape>* out) { return InferShapes(*v, in, out); };
+  d.infer_shape = [v](const OpParams& p, std::vector<InferShape>* in,
+                      std::vector<InferShape>* out) { return InferShapes(*v, p, in, out); };
   d.infer_type = [v](const OpParams&, std::vector<InferType>* in, std::vector<InferType>* out) {
     return InferTypes(*v, in, out);
   };

@@ -138,9 +138,17 @@ TEST(OptimizerOpsTest, MultiSgdTakesOneLrAndWdPerWeight) {
   EXPECT_EQ(op.num_inputs(), 8);
   EXPECT_EQ(op.num_outputs(), 2);
   EXPECT_EQ(op.mutated_indices(), std::vector<int>({2, 3, 6, 7}));
-  EXPECT_EQ(Ops().Parse("multi_sgd_update", {{"lrs", "(0.1,)"}, {"wds", "(0.1, 0.2)"},
-                                             {"num_weights", "2"}}).status().code(),
-            kInvalid);
+  // Counts that do not fit num_weights: refused by shape inference (as MXNet) and Forward.
+  ParsedOp short_lrs = Parse("multi_sgd_update", {{"lrs", "(0.1,)"}, {"wds", "(0.1, 0.2)"},
+                                                  {"num_weights", "2"}});
+  std::vector<InferShape> shapes(4, Shape{2});
+  std::vector<InferShape> out(2);
+  EXPECT_EQ(short_lrs.InferShapes(&shapes, &out).code(), kInvalid);
+  std::vector<float> a = {1, 2};
+  const TensorView in[] = {F32(&a), F32(&a), F32(&a), F32(&a)};
+  const TensorView outs[] = {F32(&a), F32(&a)};
+  const OpReq write[] = {OpReq::kWriteTo, OpReq::kWriteTo};
+  EXPECT_EQ(short_lrs.Forward({}, in, write, outs).code(), kInvalid);
   EXPECT_EQ(Ops().Parse("multi_sgd_update", {{"lrs", "(a)"}, {"wds", "(0)"}}).status().code(),
             kInvalid);
   EXPECT_EQ(Ops().Parse("multi_sgd_update", {{"wds", "(0)"}}).status().code(), kInvalid);
