@@ -227,6 +227,7 @@ absl::Status Forward(const Variant& v, const OpParams& params, absl::Span<const 
 }
 
 OpDef MakeMultiSgdOp(Variant v_in) {
+  // Shared by the OpDef's function members (each holds it; the OpDef may be copied).
   auto v = std::make_shared<const Variant>(std::move(v_in));
   OpDef d;
   d.name = v->name;

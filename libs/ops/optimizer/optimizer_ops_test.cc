@@ -16,12 +16,10 @@ namespace {
 constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 
 const Registry& Ops() {
-  static Registry* registry = [] {
-    auto* r = new Registry;
-    EXPECT_TRUE(RegisterOptimizerOps(r).ok());
-    return r;
-  }();
-  return *registry;
+  static Registry registry;
+  static const bool registered = RegisterOptimizerOps(&registry).ok();
+  EXPECT_TRUE(registered);
+  return registry;
 }
 
 ParsedOp Parse(const std::string& op, const AttrMap& attrs) {

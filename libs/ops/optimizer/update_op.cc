@@ -192,6 +192,7 @@ void ForEachElement(int64_t n, const std::function<void(int64_t, int64_t)>& rang
 }
 
 OpDef MakeUpdateOp(UpdateOpSpec spec_in) {
+  // Shared by the OpDef's function members (each holds it; the OpDef may be copied).
   auto spec = std::make_shared<const UpdateOpSpec>(std::move(spec_in));
   OpDef d;
   d.name = spec->name;
