@@ -325,7 +325,7 @@ absl::Status Executor::Init(const std::vector<NDArray>* reuse) {
     // Writes: outputs, plus a forward step's auxiliary states (BatchNorm's moving stats).
     for (const NDArray& a : d->out) AddVar(&d->writes, a);
     if (step.kind == StepKind::kForward) {
-      for (int i : d->op->aux_indices()) AddVar(&d->writes, d->in[i]);
+      for (int i : d->op->mutated_indices()) AddVar(&d->writes, d->in[i]);
     }
     for (const NDArray& a : d->in) {
       if (a.is_none()) continue;

@@ -139,7 +139,7 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
 
   std::vector<engine::VarHandle> reads, writes;
   for (const NDArray& o : call->outputs) AddUnique(&writes, o.var());
-  for (int i : op.aux_indices()) AddUnique(&writes, inputs[i].var());
+  for (int i : op.mutated_indices()) AddUnique(&writes, inputs[i].var());
   for (const NDArray& a : inputs) {
     if (std::find(writes.begin(), writes.end(), a.var()) == writes.end()) {
       AddUnique(&reads, a.var());

@@ -1,4 +1,5 @@
-// The registry of every built-in operator family (nn/, tensor/, conv/), built on first use.
+// The registry of every built-in operator family (nn/, tensor/, conv/, optimizer/), built on
+// first use.
 //
 //   MXGRID_ASSIGN_OR_RETURN(ParsedOp op, GlobalRegistry().Parse("FullyConnected", attrs));
 //

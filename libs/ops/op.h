@@ -151,6 +151,8 @@ class ParsedOp {
   int num_inputs() const { return num_inputs_; }
   // Indices into input_names() of the auxiliary states (MXNet's FMutateInputs).
   std::vector<int> aux_indices() const;
+  // Every input the forward kernel writes: aux_indices() and OpDef::mutate_indices.
+  std::vector<int> mutated_indices() const;
   // Names of the visible outputs ("output" for most ops).
   std::vector<std::string> output_names() const;
   int num_visible_outputs() const { return num_visible_outputs_; }
@@ -208,6 +210,11 @@ struct OpDef {
   std::function<int(const OpParams&)> num_outputs;
   // Auxiliary-state input indices; empty for most ops.
   std::function<std::vector<int>(const OpParams&)> aux_indices;
+  // Further inputs the forward kernel writes in place although they are arguments, not
+  // auxiliary states (MXNet's FMutateInputs where the mutated inputs are followed by a
+  // read-only one: _adamw_update's mean and var before rescale_grad). Imperative calls
+  // order them as writes. Null: none.
+  std::function<std::vector<int>(const OpParams&)> mutate_indices;
 
   std::function<absl::Status(const OpParams&, std::vector<InferShape>*,
                              std::vector<InferShape>*)>

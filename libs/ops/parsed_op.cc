@@ -113,6 +113,14 @@ std::vector<int> ParsedOp::aux_indices() const {
   return def_->aux_indices ? def_->aux_indices(*params_) : std::vector<int>{};
 }
 
+std::vector<int> ParsedOp::mutated_indices() const {
+  std::vector<int> out = aux_;
+  if (def_->mutate_indices) {
+    for (int i : def_->mutate_indices(*params_)) out.push_back(i);
+  }
+  return out;
+}
+
 std::vector<std::string> ParsedOp::output_names() const {
   return def_->output_names(*params_);
 }

@@ -35,7 +35,8 @@ AttrScope = name.AttrScope
 _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
          "model": "model", "callback": "callback",
          "init": "initializer", "initializer": "initializer", "runtime": "runtime",
-         "util": "util", "test_utils": "test_utils"}
+         "util": "util", "test_utils": "test_utils", "lr_scheduler": "lr_scheduler",
+         "gluon": "gluon"}
 
 
 def __getattr__(attr):

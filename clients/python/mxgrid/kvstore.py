@@ -208,12 +208,21 @@ class KVStore:
 
     def set_optimizer(self, optimizer):
         """Installs the optimizer: on the worker's store, or (dist) on the shards, where it
-        and its state then live. Per-parameter lr_mult / wd_mult are not sent."""
+        and its state then live (per-parameter lr_mult / wd_mult are not sent). A local
+        store given an optimizer the servers do not run (another class, an lr_scheduler,
+        custom lr/wd multipliers) applies it client-side through mx.optimizer.Updater at
+        each push, as MXNet's local store does; a dist store refuses it (MXNetError)."""
         optimizer = opt.create(optimizer)
+        form = optimizer._server_form()
+        if form is None or (not self._dist and optimizer._has_custom_mults()):
+            if self._dist:
+                raise opt.optimizer._refuse_on_server(optimizer)
+            self._set_updater(opt.get_updater(optimizer))
+            self._optimizer = optimizer
+            return
         c = self._conn
         self._call(c.require_worker().KVSetOptimizer, pb.worker.KVSetOptimizerRequest(
-            session=c.session, store=self._store, name=optimizer.name,
-            params=optimizer.params()))
+            session=c.session, store=self._store, name=form[0], params=form[1]))
         self._optimizer = optimizer
         self._updater = None
 
@@ -230,7 +239,13 @@ class KVStore:
         """Writes the store's optimizer state to ``fname`` (mx.nd.save format: arrays named
         "<key>/<part>/<i>" and "<key>/<part>/count"). Dist stores fetch it from the
         shards; the arrays pass through the client once. ``dump_optimizer`` is not
-        supported (the file holds arrays only; set the optimizer with set_optimizer)."""
+        supported (the file holds arrays only; set the optimizer with set_optimizer). A
+        client-side optimizer (an mx.optimizer.Updater, see set_optimizer) writes its
+        pickled states as MXNet's local store does, the optimizer too with dump_optimizer."""
+        if isinstance(self._updater, opt.Updater):
+            with open(fname, "wb") as fout:
+                fout.write(self._updater.get_states(dump_optimizer))
+            return
         if dump_optimizer:
             raise MXNetError("save_optimizer_states(dump_optimizer=True) is not supported: "
                              "the file holds the state arrays; install the optimizer with "
@@ -246,6 +261,10 @@ class KVStore:
     def load_optimizer_states(self, fname):
         """Replaces the store's optimizer state with the one ``fname`` holds (as written by
         save_optimizer_states); the optimizer must be set and the keys initialized."""
+        if isinstance(self._updater, opt.Updater):
+            with open(fname, "rb") as fin:
+                self._updater.set_states(fin.read())
+            return
         states = nd.load(fname)
         if not isinstance(states, dict):
             raise MXNetError("%s holds no named arrays: not an optimizer-state file written "

@@ -659,10 +659,11 @@ class Module(BaseModule):
         else:
             # One device and no dist store: the optimizer runs on the worker's executor, as
             # MXNet's Module updates locally when its kvstore would only span one device.
-            self._on_executor = (getattr(optimizer, "name", None) in _EXECUTOR_OPTIMIZERS and
-                                 not optimizer.lr_mult and not optimizer.wd_mult)
+            form = optimizer._server_form()
+            self._on_executor = (form is not None and form[0] in _EXECUTOR_OPTIMIZERS and
+                                 not optimizer._has_custom_mults())
             if self._on_executor:
-                self._exec._set_optimizer(optimizer.name, optimizer.params())
+                self._exec._set_optimizer(*form)
                 self._kv_groups = []
             else:
                 self._install_kvstore()
@@ -678,7 +679,7 @@ class Module(BaseModule):
         weights; then the executor is bound to the store (SetExecutorKVStore): Update and
         Forward(update) push each gradient and pull the updated weight on the worker."""
         kv, optimizer = self._kvstore, self._optimizer
-        if optimizer.lr_mult or optimizer.wd_mult:
+        if optimizer._has_custom_mults():
             warnings.warn("lr_mult / wd_mult are not applied by the kvstore servers' "
                           "optimizer", stacklevel=3)
         if optimizer.wd:

@@ -34,7 +34,7 @@ from .base import MXNetError, numeric_types
 from .context import Context, current_context, cpu
 
 __all__ = ["NDArray", "empty", "zeros", "ones", "full", "array", "arange", "ones_like",
-           "zeros_like", "save", "load", "waitall", "concat", "dot"]
+           "zeros_like", "save", "load", "waitall", "concat", "dot", "maximum", "minimum"]
 
 _NP_TO_PB = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.float16): 3,
              np.dtype(np.uint8): 4, np.dtype(np.int32): 5, np.dtype(np.int8): 6,
@@ -609,6 +609,26 @@ def subtract(lhs, rhs): return _arith(lhs, rhs, "__sub__", "__rsub__")
 def multiply(lhs, rhs): return _arith(lhs, rhs, "__mul__", "__rmul__")
 def divide(lhs, rhs): return _arith(lhs, rhs, "__truediv__", "__rtruediv__")
 def power(base, exp): return _arith(base, exp, "__pow__", "__rpow__")
+
+
+def maximum(lhs, rhs):
+    """Element-wise maximum of arrays (broadcast) and/or scalars, as mx.nd.maximum."""
+    return _extremum(lhs, rhs, "broadcast_maximum", "_maximum_scalar", max)
+
+
+def minimum(lhs, rhs):
+    """Element-wise minimum of arrays (broadcast) and/or scalars, as mx.nd.minimum."""
+    return _extremum(lhs, rhs, "broadcast_minimum", "_minimum_scalar", min)
+
+
+def _extremum(lhs, rhs, array_op, scalar_op, pyfn):
+    if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
+        return _invoke(array_op, [lhs, rhs], {})
+    if isinstance(lhs, NDArray):
+        return _invoke(scalar_op, [lhs], {"scalar": _ops.format_attr(float(rhs))})
+    if isinstance(rhs, NDArray):
+        return _invoke(scalar_op, [rhs], {"scalar": _ops.format_attr(float(lhs))})
+    return pyfn(lhs, rhs)
 
 
 def _arith(lhs, rhs, method, rmethod):

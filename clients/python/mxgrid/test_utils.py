@@ -20,7 +20,7 @@ __all__ = ["default_context", "set_default_context", "default_dtype", "default_r
            "default_atols", "get_rtol", "get_atol", "get_tols", "same", "almost_equal",
            "assert_almost_equal", "assert_allclose", "assert_exception", "rand_shape_2d",
            "rand_shape_3d", "rand_shape_nd", "random_arrays", "random_sample",
-           "rand_ndarray", "np_reduce", "same_array", "compare_ndarray_tuple", "environment", "getenv", "setenv", "discard_stderr",
+           "rand_ndarray", "np_reduce", "same_array", "compare_ndarray_tuple", "compare_optimizer", "environment", "getenv", "setenv", "discard_stderr",
            "use_np", "Context", "array", "current_context", "contextmanager"]
 
 contextmanager = contextlib.contextmanager
@@ -210,6 +210,52 @@ def compare_ndarray_tuple(t1, t2, rtol=None, atol=None):
             compare_ndarray_tuple(s1, s2, rtol, atol)
     else:
         assert_almost_equal(t1, t2, rtol=rtol, atol=atol)
+
+
+def _uniform(shape, dtype):
+    """U[0, 1) values of ``shape`` as an NDArray of ``dtype`` on the default context
+    (drawn from NumPy's generator, which with_seed seeds)."""
+    values = np.random.uniform(size=shape).astype(np.dtype(dtype))
+    return array(values, ctx=default_context(), dtype=values.dtype)
+
+
+def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="default",
+                      rtol=1e-4, atol=1e-5, compare_states=True, ntensors=1):
+    """One update of ``opt1`` and ``opt2`` from the same random weight and gradient: their
+    states (before and after) and the updated weights must agree. ``shape`` a list: opt2
+    updates ``ntensors`` arrays in one call (its multi-tensor path), opt1 one by one. Dense
+    arrays only (mxgrid has no sparse storage)."""
+    if w_stype != "default" or g_stype != "default":
+        raise NotImplementedError("compare_optimizer: mxgrid arrays are dense; w_stype and "
+                                  "g_stype must be 'default'")
+    if not isinstance(shape, list):
+        assert ntensors == 1
+        w2 = _uniform(shape, dtype)
+        w1 = w2.copyto(default_context())
+        g2 = _uniform(shape, dtype)
+        g1 = g2.copyto(default_context())
+        state1 = opt1.create_state_multi_precision(0, w1)
+        state2 = opt2.create_state_multi_precision(0, w2)
+        if compare_states:
+            compare_ndarray_tuple(state1, state2)
+        opt1.update_multi_precision(0, w1, g1, state1)
+        opt2.update_multi_precision(0, w2, g2, state2)
+        if compare_states:
+            compare_ndarray_tuple(state1, state2, rtol=rtol, atol=atol)
+        assert_almost_equal(w1, w2, rtol=rtol, atol=atol)
+    else:
+        w1 = tuple(_uniform(s, dtype) for s in shape)
+        g1 = tuple(_uniform(s, dtype) for s in shape)
+        w2 = tuple(w.copy() for w in w1)
+        g2 = tuple(g.copy() for g in g1)
+        state2 = [opt2.create_state_multi_precision(0, w2[i]) for i in range(ntensors)]
+        opt2.update_multi_precision(list(range(ntensors)), w2, g2, state2)
+        for i in range(ntensors):
+            state1 = opt1.create_state_multi_precision(i, w1[i])
+            opt1.update_multi_precision(i, w1[i], g1[i], state1)
+            if compare_states:
+                compare_ndarray_tuple(state1, state2[i], rtol, atol)
+            compare_ndarray_tuple(w1[i], w2[i], rtol, atol)
 
 
 def use_np(func):

@@ -1,6 +1,7 @@
 // The optimizer update kernels: MXNet 1.9.1's operator arithmetic (src/operator/
 // optimizer_op-inl.h), element by element in the weight's dtype, in the same operation order
-// so that float32 results match MXNet's to the last bits (private to libs/kvstore).
+// so that float32 results match MXNet's to the last bits (private to libs/kvstore). The
+// per-element rules are the *_update operators' (libs/ops/optimizer/update_rules.h).
 //
 // Thread-safety: the kernels are pure functions of their arguments; callers run them inside
 // an engine operation that writes the weight and state arrays.
@@ -14,23 +15,13 @@
 #include <vector>
 
 #include "libs/kvstore/optimizer.h"
+#include "libs/ops/optimizer/update_rules.h"
 #include "libs/tensor/ndarray.h"
 
 namespace mxgrid::kvstore::internal {
 
-// An operator parameter: MXNet's optimizer op params are float, cast to the data type.
-template <typename T>
-T OpParam(double v) {
-  return static_cast<T>(static_cast<float>(v));
-}
-
-// mshadow_op::clip: into [-bound, bound].
-template <typename T>
-T ClipBound(T x, T bound) {
-  if (x > bound) return bound;
-  if (x < -bound) return -bound;
-  return x;
-}
+using ops::rules::ClipBound;
+using ops::rules::OpParam;
 
 // Hyperparameters of one update (per-index lr and wd already applied).
 struct Step {
@@ -79,18 +70,16 @@ void NagKernel(const Step& s, int64_t n, T* w, const T* g, T* mom) {
   const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
   const T clip = OpParam<T>(s.clip_gradient), momentum = OpParam<T>(s.momentum);
   for (int64_t i = 0; i < n; ++i) {
-    const T wi = w[i];
-    const T gi = clip >= T(0) ? ClipBound(rescale * g[i], clip) : rescale * g[i];
     if (mom == nullptr) {
-      w[i] = clip >= T(0) ? (T(1) - lr * wd) * wi - lr * gi
-                          : (T(1) - lr * wd) * wi - (lr * rescale) * g[i];
+      w[i] = ops::rules::SgdStep<T>(w[i], g[i], lr, wd, rescale, clip);
       continue;
     }
-    const T m = momentum * mom[i];
-    const T updated = wi - m + (momentum + T(1)) * (m - lr * (gi + wd * wi));
+    T m = mom[i];
+    const T updated = ops::rules::NagMomStep<T>(w[i], g[i], &m, momentum, lr, wd, rescale, clip);
     w[i] = updated;
     // MXNet runs the kernel in place (out=weight), so the momentum sees the updated weight.
-    mom[i] = m - lr * (gi + wd * updated);
+    ops::rules::NagMomFinish<T>(updated, g[i], &m, lr, wd, rescale, clip);
+    mom[i] = m;
   }
 }
 
@@ -101,11 +90,8 @@ void AdamKernel(const Step& s, int64_t n, T* w, const T* g, T* mean, T* var) {
   const T clip = OpParam<T>(s.clip_gradient), beta1 = OpParam<T>(s.beta1);
   const T beta2 = OpParam<T>(s.beta2), epsilon = OpParam<T>(s.epsilon);
   for (int64_t i = 0; i < n; ++i) {
-    T gr = g[i] * rescale + w[i] * wd;
-    if (clip >= T(0)) gr = ClipBound(gr, clip);
-    mean[i] = beta1 * mean[i] + (T(1) - beta1) * gr;
-    var[i] = beta2 * var[i] + (T(1) - beta2) * gr * gr;
-    w[i] = w[i] - lr * mean[i] / (std::sqrt(var[i]) + epsilon);
+    w[i] = ops::rules::AdamStep<T>(w[i], g[i], &mean[i], &var[i], lr, wd, rescale, clip, beta1,
+                                   beta2, epsilon);
   }
 }
 
@@ -119,20 +105,14 @@ void RmsPropKernel(const Step& s, int64_t n, T* w, const T* g, T* state_n, T* st
   const T gamma2 = OpParam<T>(s.gamma2), epsilon = OpParam<T>(s.epsilon);
   const T clip_weights = OpParam<T>(s.clip_weights);
   for (int64_t i = 0; i < n; ++i) {
-    T gr = rescale * g[i] + wd * w[i];
-    if (clip >= T(0)) gr = ClipBound(gr, clip);
-    T weight;
     if (delta == nullptr) {
-      state_n[i] = (T(1) - gamma1) * (gr * gr) + gamma1 * state_n[i];
-      weight = w[i] - lr * (gr / std::sqrt(state_n[i] + epsilon));
+      w[i] = ops::rules::RmsPropStep<T>(w[i], g[i], &state_n[i], lr, wd, rescale, clip, gamma1,
+                                        epsilon, clip_weights);
     } else {
-      state_n[i] = (T(1) - gamma1) * gr * gr + gamma1 * state_n[i];
-      state_g[i] = (T(1) - gamma1) * gr + gamma1 * state_g[i];
-      delta[i] = gamma2 * delta[i] -
-                 (lr * gr / std::sqrt(state_n[i] - state_g[i] * state_g[i] + epsilon));
-      weight = w[i] + delta[i];
+      w[i] = ops::rules::RmsPropAlexStep<T>(w[i], g[i], &state_n[i], &state_g[i], &delta[i], lr,
+                                            wd, rescale, clip, gamma1, gamma2, epsilon,
+                                            clip_weights);
     }
-    w[i] = clip_weights >= T(0) ? ClipBound(weight, clip_weights) : weight;
   }
 }
 
