@@ -4,6 +4,7 @@
 #include "libs/base/check.h"
 #include "libs/ops/conv/conv_ops.h"
 #include "libs/ops/nn/nn_ops.h"
+#include "libs/ops/random/random_ops.h"
 #include "libs/ops/registry.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
@@ -24,6 +25,7 @@ const Registry& GlobalRegistry() {
     MustRegister(RegisterTensorOps(&registry));
     MustRegister(RegisterNNOps(&registry));
     MustRegister(RegisterConvOps(&registry));
+    MustRegister(RegisterRandomOps(&registry));
     return true;
   }();
   static_cast<void>(registered);

@@ -27,6 +27,12 @@ from . import executor
 from . import optimizer
 from . import kvstore
 from . import kvstore as kv
+from . import ndarray_random
+from . import symbol_random
+from . import random
+
+ndarray.random = ndarray_random  # mx.nd.random, as MXNet's ndarray/random.py
+symbol.random = symbol_random  # mx.sym.random
 
 AttrScope = name.AttrScope
 
