@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "libs/ops/conv/conv_cases.h"
 #include "libs/ops/nn/nn_cases.h"
+#include "libs/ops/random/random_cases.h"
 #include "libs/ops/builtin.h"
 #include "libs/ops/registry.h"
 #include "libs/ops/tensor/tensor_cases.h"
@@ -20,7 +21,7 @@ namespace {
 TEST(OpCoverageTest, EveryRegisteredOperatorHasACase) {
   const Registry& registry = GlobalRegistry();
   std::vector<testing::OpCase> cases = NNCases();
-  for (auto* more : {TensorCases, testing::ConvCases}) {
+  for (auto* more : {TensorCases, testing::ConvCases, RandomCases}) {
     std::vector<testing::OpCase> c = more();
     cases.insert(cases.end(), c.begin(), c.end());
   }

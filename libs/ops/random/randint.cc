@@ -1,6 +1,8 @@
 // _random_randint (MXNet src/operator/random/sample_op.cc): integers uniform on [low, high),
 // int32 (default) or int64, with shape, ctx and dtype parameters and no inputs. No gradient.
+#include <limits>
 #include <memory>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,14 +40,18 @@ absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const AttrMap& attrs) {
 
 template <typename T>
 absl::Status ForwardT(const OpContext& ctx, const RandintParams& p, const TensorView& out) {
-  if (p.high - 1 > static_cast<int64_t>(std::numeric_limits<T>::max()) ||
-      p.low < static_cast<int64_t>(std::numeric_limits<T>::min())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        kOp, ": [", p.low, ", ", p.high, ") does not fit in ", DTypeName(out.dtype)));
+  if constexpr (std::is_integral_v<T>) {
+    if (p.high - 1 > static_cast<int64_t>(std::numeric_limits<T>::max()) ||
+        p.low < static_cast<int64_t>(std::numeric_limits<T>::min())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kOp, ": [", p.low, ", ", p.high, ") does not fit in ", DTypeName(out.dtype)));
+    }
   }
   std::uniform_int_distribution<int64_t> dist(p.low, p.high - 1);
   T* o = out.as<T>();
-  for (int64_t i = 0; i < out.size(); ++i) o[i] = static_cast<T>(dist(*ctx.rng));
+  for (int64_t i = 0; i < out.size(); ++i) {
+    o[i] = FromDouble<T>(static_cast<double>(dist(*ctx.rng)));
+  }
   return absl::OkStatus();
 }
 
@@ -76,13 +82,10 @@ OpDef MakeRandintOp() {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     if (ctx.rng == nullptr) return absl::FailedPreconditionError("_random_randint: no rng");
     const auto& p = ParamsAs<RandintParams>(params);
-    switch (out[0].dtype) {
-      case DType::kInt32: return ForwardT<int32_t>(ctx, p, out[0]);
-      case DType::kInt64: return ForwardT<int64_t>(ctx, p, out[0]);
-      default:
-        return absl::InvalidArgumentError(absl::StrCat(
-            kOp, ": dtype ", DTypeName(out[0].dtype), " is not supported (int32 or int64)"));
-    }
+    // int32 or int64 by inference; any dtype a caller allocates is written as it holds.
+    return VisitDType(out[0].dtype, [&](auto tag) {
+      return ForwardT<typename decltype(tag)::type>(ctx, p, out[0]);
+    });
   };
   return d;
 }

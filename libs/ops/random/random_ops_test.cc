@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "libs/ops/random/random_cases.h"
 #include "libs/ops/random/random_test_util.h"
+#include "libs/ops/testing/op_checker.h"
 
 namespace mxgrid::ops {
 namespace {
@@ -221,6 +223,15 @@ TEST(RandomOpsTest, MultinomialGradientIsOneOverProbabilityAtEachDraw) {
   ASSERT_TRUE(op.Backward(OpContext{}, args).ok());
   EXPECT_FLOAT_EQ(grad[0], 1 / 0.25f);
   EXPECT_FLOAT_EQ(grad[1], 2 / 0.75f);
+}
+
+TEST(RandomOpsTest, ConsistencyCasesCoverEveryRandomOp) {
+  const std::vector<testing::OpCase> cases = RandomCases();
+  const std::set<std::string> covered = testing::CoveredOps(RandomRegistry(), cases);
+  for (const OpDef* def : RandomRegistry().List()) {
+    EXPECT_EQ(covered.count(def->name), 1u) << def->name << " has no consistency case";
+  }
+  for (const testing::OpCase& c : cases) testing::CheckCase(RandomRegistry(), c);
 }
 
 }  // namespace
