@@ -200,6 +200,8 @@ TEST(RandomOpsTest, BadArraysAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code("_sample_multinomial", {Input{Shape{2, 0}, {}}}),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("_random_uniform_like", {Input{Shape{2}, {0, 0}, DType::kInt32}}),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(RandomOpsTest, MultinomialGradientIsOneOverProbabilityAtEachDraw) {

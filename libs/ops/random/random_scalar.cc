@@ -112,6 +112,24 @@ OpDef MakeLikeOp(const DistInfo& dist) {
     if ((*out)[0]) MXGRID_RETURN_IF_ERROR(MergeShape(name, "data", *(*out)[0], &(*in)[0]));
     return absl::OkStatus();
   };
+  d.infer_type = [name](const OpParams&, std::vector<InferType>* in,
+                        std::vector<InferType>* out) -> absl::Status {
+    MXGRID_RETURN_IF_ERROR(CheckArity(name, in->size(), 1, out->size(), 1));
+    InferType t = (*in)[0] ? (*in)[0] : (*out)[0];
+    if (!t) return absl::OkStatus();
+    if (*t != DType::kFloat16 && *t != DType::kFloat32 && *t != DType::kFloat64) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": data must be float16, float32 or float64, got ", DTypeName(*t)));
+    }
+    if ((*out)[0] && *(*out)[0] != *t) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": output dtype ",
+                                                     DTypeName(*(*out)[0]),
+                                                     " differs from data's ", DTypeName(*t)));
+    }
+    (*in)[0] = t;
+    (*out)[0] = t;
+    return absl::OkStatus();
+  };
   d.forward = [name, dist](const OpContext& ctx, const OpParams& params,
                            absl::Span<const TensorView>, absl::Span<const OpReq> reqs,
                            absl::Span<const TensorView> out) {
