@@ -130,7 +130,8 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
     }
   }
 
-  auto call = std::make_shared<Call>(Call{std::move(shared_op), options.is_train, ctx, 0, {}, {}, {}});
+  auto call = std::make_shared<Call>(
+      Call{std::move(shared_op), options.is_train, ctx, /*seed=*/0, {}, {}, {}});
   call->inputs.assign(inputs.begin(), inputs.end());
   call->outputs.reserve(out_shapes.size());
   for (size_t i = 0; i < out_shapes.size(); ++i) {

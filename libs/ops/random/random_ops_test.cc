@@ -141,7 +141,8 @@ TEST(RandomOpsTest, SameSeedSameValuesOtherSeedOtherValues) {
   const AttrMap attrs = {{"shape", "(64,)"}};
   for (const char* op : {"_random_uniform", "_random_normal", "_random_gamma",
                          "_random_poisson", "_random_exponential"}) {
-    Result a = *RunOp(op, attrs, {}, 11), b = *RunOp(op, attrs, {}, 11), c = *RunOp(op, attrs, {}, 12);
+    Result a = *RunOp(op, attrs, {}, 11), b = *RunOp(op, attrs, {}, 11);
+    Result c = *RunOp(op, attrs, {}, 12);
     EXPECT_EQ(a.values, b.values) << op;
     EXPECT_NE(a.values, c.values) << op;
   }

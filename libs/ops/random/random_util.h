@@ -7,6 +7,8 @@
 #ifndef MXGRID_LIBS_OPS_RANDOM_RANDOM_UTIL_H_
 #define MXGRID_LIBS_OPS_RANDOM_RANDOM_UTIL_H_
 
+#include <initializer_list>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>

@@ -86,7 +86,9 @@ absl::Status Forward(const std::string& op, const DistInfo& dist, const OpContex
     for (int64_t j = 0; j < n; ++j) {
       const double a = ReadDouble(in[0], j);
       const double b = in.size() > 1 ? ReadDouble(in[1], j) : 0.0;
-      for (int64_t k = 0; k < per; ++k) o[j * per + k] = FromDouble<T>(Draw(dist.dist, a, b, *ctx.rng));
+      for (int64_t k = 0; k < per; ++k) {
+        o[j * per + k] = FromDouble<T>(Draw(dist.dist, a, b, *ctx.rng));
+      }
     }
     return absl::OkStatus();
   });
