@@ -1,5 +1,7 @@
 #include "libs/base/context.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace mxgrid {
@@ -15,6 +17,29 @@ absl::StatusOr<Context> Context::Make(int64_t device_type, int64_t device_id) {
     return absl::InvalidArgumentError(absl::StrCat("invalid device id ", device_id));
   }
   return Context{static_cast<DeviceType>(device_type), static_cast<int32_t>(device_id)};
+}
+
+absl::StatusOr<Context> Context::FromString(absl::string_view text) {
+  const absl::string_view in = absl::StripAsciiWhitespace(text);
+  absl::string_view type = in, id_text = "0";
+  if (const size_t open = in.find('('); open != absl::string_view::npos) {
+    if (in.back() != ')') type = "";
+    else {
+      type = in.substr(0, open);
+      id_text = in.substr(open + 1, in.size() - open - 2);
+    }
+  }
+  int64_t id = -1;
+  if (!absl::SimpleAtoi(id_text, &id) || id < 0 || id > (1 << 20)) type = "";
+  DeviceType device;
+  if (type == "cpu") device = DeviceType::kCPU;
+  else if (type == "gpu") device = DeviceType::kGPU;
+  else if (type == "cpu_pinned") device = DeviceType::kCPUPinned;
+  else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "malformed context '", text, "': expected cpu(N), gpu(N) or cpu_pinned(N) with N >= 0"));
+  }
+  return Context{device, static_cast<int32_t>(id)};
 }
 
 std::string Context::ToString() const {

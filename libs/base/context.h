@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace mxgrid {
 
@@ -33,6 +34,11 @@ struct Context {
   // Validates untrusted numbers (e.g. from a file): InvalidArgument for an unknown device
   // type or a negative id.
   static absl::StatusOr<Context> Make(int64_t device_type, int64_t device_id);
+
+  // Parses MXNet's printed form ("cpu(0)", "gpu(2)", "cpu_pinned(0)"; also "cpu", id 0), as
+  // MXNet's Context::FromString reads an operator's `ctx` attribute. InvalidArgument
+  // otherwise.
+  static absl::StatusOr<Context> FromString(absl::string_view text);
 
   bool is_cpu() const { return device_type != DeviceType::kGPU; }
   bool is_gpu() const { return device_type == DeviceType::kGPU; }

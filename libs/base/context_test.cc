@@ -25,5 +25,16 @@ TEST(ContextTest, MakeValidatesNumbers) {
   EXPECT_EQ(Context::Make(1, -1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ContextTest, FromStringReadsMXNetsPrintedForm) {
+  EXPECT_EQ(*Context::FromString("cpu(0)"), Context::Cpu());
+  EXPECT_EQ(*Context::FromString("gpu(2)"), Context::Gpu(2));
+  EXPECT_EQ(*Context::FromString(" cpu_pinned(1) "), Context::CpuPinned(1));
+  EXPECT_EQ(*Context::FromString("cpu"), Context::Cpu());
+  for (const char* bad : {"", "tpu(0)", "cpu(-1)", "cpu(x)", "cpu(0", "gpu()", "cpu(1)x"}) {
+    EXPECT_EQ(Context::FromString(bad).status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace mxgrid

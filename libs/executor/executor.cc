@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <random>
 #include <utility>
@@ -30,8 +31,7 @@ ops::TensorView View(const NDArray& a) {
 namespace internal {
 
 // Everything one step needs when it runs, prepared at bind and shared with its engine
-// operations. Two runs of a step never overlap (they write the same variables), so `rng`
-// is only ever used by one operation at a time.
+// operations.
 struct StepData {
   StepKind kind;
   const ops::ParsedOp* op = nullptr;
@@ -43,7 +43,7 @@ struct StepData {
   std::vector<ops::OpReq> reqs;
   std::vector<engine::VarHandle> reads, writes;
   int num_out_grads = 0, num_fwd_inputs = 0;  // kBackward segments of `in`
-  mutable std::mt19937_64 rng;
+  bool random = false;  // a forward step of an operator with OpDef::random
   Context ctx;
   const char* name = "zero";
 };
@@ -54,13 +54,17 @@ namespace {
 
 using internal::StepData;
 
-absl::Status RunStep(const StepData& d, bool is_train) {
+// `seed`: of OpContext::rng, drawn when the step was pushed (d.random only).
+absl::Status RunStep(const StepData& d, bool is_train, uint64_t seed) {
   std::vector<ops::TensorView> in(d.in.size()), out(d.out.size());
   for (size_t i = 0; i < d.in.size(); ++i) in[i] = View(d.in[i]);
   for (size_t i = 0; i < d.out.size(); ++i) {
     out[i] = d.out[i].is_none() ? d.absent[i] : View(d.out[i]);
   }
-  ops::OpContext ctx{is_train, d.ctx, &d.rng};
+  // On the heap: some library threads have small stacks.
+  std::unique_ptr<std::mt19937_64> rng;
+  if (d.random) rng = std::make_unique<std::mt19937_64>(seed);
+  ops::OpContext ctx{is_train, d.ctx, rng.get()};
   switch (d.kind) {
     case StepKind::kForward:
     case StepKind::kSum:
@@ -294,12 +298,10 @@ absl::Status Executor::Init(const std::vector<NDArray>* reuse) {
   outputs_.clear();
   for (int e : g.outputs()) outputs_.push_back(entries_[e]);
   steps_.clear();
-  std::random_device seed;
   for (const Plan::Step& step : plan_.steps) {
     auto d = std::make_shared<StepData>();
     d->kind = step.kind;
     d->ctx = ctx_;
-    d->rng.seed(seed());
     d->reqs = step.reqs;
     if (step.kind == StepKind::kSum) {
       MXGRID_ASSIGN_OR_RETURN(
@@ -310,6 +312,7 @@ absl::Status Executor::Init(const std::vector<NDArray>* reuse) {
       d->op = &*g.node(step.node).node->op;
     }
     if (d->op) d->name = d->op->def().name.c_str();
+    d->random = step.kind == StepKind::kForward && d->op && d->op->def().random;
     for (int e : step.inputs) d->in.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
     for (int e : step.outputs) d->out.push_back(e == Plan::kNone ? NDArray() : entries_[e]);
     d->absent.resize(d->out.size());
@@ -342,9 +345,12 @@ void Executor::PushStep(int index, bool is_train) {
   std::shared_ptr<const StepData> d = steps_[index];
   engine::PushOptions options;
   options.name = d->name;
+  // Drawn here, in program order on the caller's thread (see random_source.h).
+  uint64_t seed = 0;
+  if (d->random) seed = (random_ ? *random_ : RandomSource::Default()).NextSeed(ctx_);
   engine::Get()->PushSync(
-      [d, is_train](const engine::RunContext&) { return RunStep(*d, is_train); }, ctx_,
-      d->reads, d->writes, options);
+      [d, is_train, seed](const engine::RunContext&) { return RunStep(*d, is_train, seed); },
+      ctx_, d->reads, d->writes, options);
 }
 
 absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArray>& inputs) {

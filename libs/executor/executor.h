@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "libs/base/context.h"
 #include "libs/graph/plan.h"
+#include "libs/executor/random_source.h"
 #include "libs/graph/symbol.h"
 #include "libs/ops/op.h"
 #include "libs/tensor/ndarray.h"
@@ -114,6 +115,11 @@ class Executor {
   std::map<std::string, NDArray> aux_dict() const;
   std::map<std::string, NDArray> output_dict() const;
 
+  // Where forward steps of random operators (Dropout, samplers) draw their per-run seeds,
+  // when Forward pushes them: a session's generators (shared with its other executors and
+  // imperative calls). Null (the default): RandomSource::Default(). Reshape keeps it.
+  void set_random_source(std::shared_ptr<RandomSource> random) { random_ = std::move(random); }
+
   // Bytes of the planned intermediate blocks (excluding bound arrays).
   int64_t planned_bytes() const { return plan_.planned_bytes(); }
 
@@ -141,6 +147,7 @@ class Executor {
   std::vector<NDArray> entries_;  // one per plan entry (none where unused)
   // Per plan step; shared with the engine operations pushed for it.
   std::vector<std::shared_ptr<internal::StepData>> steps_;
+  std::shared_ptr<RandomSource> random_;  // null: RandomSource::Default()
 };
 
 }  // namespace mxgrid::executor

@@ -64,8 +64,11 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Reshape(
     options.dtypes[aux_names[i]] = aux[i].dtype();
   }
   MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, graph::MakePlan(symbol_, options));
-  return Create(std::move(plan), ctx_, std::move(args), std::move(grads), std::move(aux), reqs_,
-                &blocks_);
+  MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<Executor> reshaped,
+                          Create(std::move(plan), ctx_, std::move(args), std::move(grads),
+                                 std::move(aux), reqs_, &blocks_));
+  reshaped->random_ = random_;
+  return reshaped;
 }
 
 }  // namespace mxgrid::executor

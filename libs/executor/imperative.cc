@@ -24,6 +24,7 @@ struct Call {
   std::shared_ptr<const ops::ParsedOp> op;
   bool is_train;
   Context ctx;
+  uint64_t seed;  // of OpContext::rng, for a random operator
   std::vector<NDArray> inputs, outputs;
   std::vector<ops::OpReq> reqs;
 };
@@ -33,10 +34,10 @@ ops::TensorView View(const NDArray& a) {
 }
 
 absl::Status Run(const Call& c) {
-  // One generator per engine thread (calls on one thread never overlap), on the heap: static
-  // TLS comes out of every thread's stack, and some library threads have small stacks.
-  thread_local std::unique_ptr<std::mt19937_64> rng;
-  if (rng == nullptr) rng = std::make_unique<std::mt19937_64>(std::random_device{}());
+  // Seeded from the call's own seed, drawn when it was pushed; on the heap, as some library
+  // threads have small stacks.
+  std::unique_ptr<std::mt19937_64> rng;
+  if (c.op->def().random) rng = std::make_unique<std::mt19937_64>(c.seed);
   std::vector<ops::TensorView> in(c.inputs.size()), out(c.outputs.size());
   for (size_t i = 0; i < in.size(); ++i) in[i] = View(c.inputs[i]);
   for (size_t i = 0; i < out.size(); ++i) out[i] = View(c.outputs[i]);
@@ -54,6 +55,22 @@ absl::Status Mismatch(const ops::ParsedOp& op, absl::string_view what, int index
                                                  index, " is ", got, ", expected ", want));
 }
 
+// MXNet's GetContext: the inputs', else the `out` arrays', else the `ctx` attribute's, else
+// the default.
+absl::StatusOr<Context> CallContext(const ops::ParsedOp& op, absl::Span<const NDArray> inputs,
+                                    const InvokeOptions& options) {
+  if (!inputs.empty()) return inputs[0].context();
+  if (!options.out.empty() && !options.out[0].is_none()) return options.out[0].context();
+  auto it = op.attrs().find("ctx");
+  if (it == op.attrs().end() || it->second.empty()) return options.default_ctx;
+  absl::StatusOr<Context> ctx = Context::FromString(it->second);
+  if (!ctx.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("operator ", op.def().name, ": ", ctx.status().message()));
+  }
+  return *ctx;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp> shared_op,
@@ -65,10 +82,6 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
     return absl::InvalidArgumentError(absl::StrCat("operator ", name, " takes ",
                                                    op.num_inputs(), " inputs, got ",
                                                    inputs.size()));
-  }
-  if (inputs.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("operator ", name, " has no inputs to take a context from"));
   }
   const int visible = op.num_visible_outputs();
   if (!options.out.empty() && static_cast<int>(options.out.size()) != visible) {
@@ -82,7 +95,7 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
                                                      " is none"));
     }
   }
-  const Context ctx = inputs[0].context();
+  MXGRID_ASSIGN_OR_RETURN(const Context ctx, CallContext(op, inputs, options));
   for (size_t i = 1; i < inputs.size(); ++i) {
     if (inputs[i].context() != ctx) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -97,6 +110,14 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
     in_shapes[i] = inputs[i].shape();
     in_types[i] = inputs[i].dtype();
   }
+  if (inputs.empty()) {
+    // MXNet's InitShape/InitType: a sampler without `shape` writes whatever `out` has.
+    for (size_t i = 0; i < options.out.size(); ++i) {
+      if (options.out[i].is_none()) continue;
+      out_shapes[i] = options.out[i].shape();
+      out_types[i] = options.out[i].dtype();
+    }
+  }
   MXGRID_RETURN_IF_ERROR(op.InferShapes(&in_shapes, &out_shapes));
   MXGRID_RETURN_IF_ERROR(op.InferTypes(&in_types, &out_types));
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -109,7 +130,8 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
     }
   }
 
-  auto call = std::make_shared<Call>(Call{std::move(shared_op), options.is_train, ctx, {}, {}, {}});
+  auto call = std::make_shared<Call>(
+      Call{std::move(shared_op), options.is_train, ctx, /*seed=*/0, {}, {}, {}});
   call->inputs.assign(inputs.begin(), inputs.end());
   call->outputs.reserve(out_shapes.size());
   for (size_t i = 0; i < out_shapes.size(); ++i) {
@@ -136,6 +158,11 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
     }
   }
   call->reqs.assign(call->outputs.size(), ops::OpReq::kWriteTo);
+  // Drawn here, in the caller's program order, never on the engine thread that runs it.
+  if (op.def().random) {
+    RandomSource& random = options.random ? *options.random : RandomSource::Default();
+    call->seed = random.NextSeed(ctx);
+  }
 
   std::vector<engine::VarHandle> reads, writes;
   for (const NDArray& o : call->outputs) AddUnique(&writes, o.var());

@@ -18,6 +18,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "libs/base/context.h"
+#include "libs/executor/random_source.h"
 #include "libs/ops/op.h"
 #include "libs/tensor/ndarray.h"
 
@@ -31,12 +33,21 @@ struct InvokeOptions {
   // output may be one of the inputs (elementwise operators read each element before writing
   // it).
   absl::Span<const tensor::NDArray> out;
+  // Where a random operator (OpDef::random) draws its per-call seed, at the call: the
+  // session's generators; null: RandomSource::Default().
+  RandomSource* random = nullptr;
+  // The device of an operator without inputs when neither `out` nor its `ctx` attribute
+  // (MXNet's ctx="cpu(0)") names one.
+  Context default_ctx = Context::Cpu();
 };
 
 // Runs `op` on `inputs` (arguments then auxiliary states, none of them none; all on one
-// context, where the outputs go too) and returns its visible outputs. InvalidArgument for a
-// wrong input count, mixed contexts, shapes or types the operator rejects or cannot infer,
-// or `out` arrays of the wrong count, shape or dtype. `op` is shared with the pushed work (a
+// context, where the outputs go too) and returns its visible outputs. An operator without
+// inputs (the samplers) runs on the context of `out`, else that of its `ctx` attribute, else
+// options.default_ctx, as MXNet's imperative calls choose. InvalidArgument for a wrong input
+// count, mixed contexts, a malformed `ctx` attribute, shapes or types the operator rejects
+// or cannot infer, or `out` arrays of the wrong count, shape, dtype or context;
+// FailedPrecondition for a device this build lacks. `op` is shared with the pushed work (a
 // caller that repeats a call keeps one parsed operator instead of copying it each time).
 absl::StatusOr<std::vector<tensor::NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp> op,
                                                     absl::Span<const tensor::NDArray> inputs,

@@ -5,6 +5,7 @@
 #include "libs/ops/conv/conv_ops.h"
 #include "libs/ops/nn/nn_ops.h"
 #include "libs/ops/optimizer/optimizer_ops.h"
+#include "libs/ops/random/random_ops.h"
 #include "libs/ops/registry.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
@@ -26,6 +27,7 @@ const Registry& GlobalRegistry() {
     MustRegister(RegisterNNOps(&registry));
     MustRegister(RegisterConvOps(&registry));
     MustRegister(RegisterOptimizerOps(&registry));
+    MustRegister(RegisterRandomOps(&registry));
     return true;
   }();
   static_cast<void>(registered);

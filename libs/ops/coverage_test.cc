@@ -10,6 +10,7 @@
 #include "libs/ops/conv/conv_cases.h"
 #include "libs/ops/nn/nn_cases.h"
 #include "libs/ops/optimizer/optimizer_cases.h"
+#include "libs/ops/random/random_cases.h"
 #include "libs/ops/builtin.h"
 #include "libs/ops/registry.h"
 #include "libs/ops/tensor/tensor_cases.h"
@@ -21,7 +22,7 @@ namespace {
 TEST(OpCoverageTest, EveryRegisteredOperatorHasACase) {
   const Registry& registry = GlobalRegistry();
   std::vector<testing::OpCase> cases = NNCases();
-  for (auto* more : {TensorCases, testing::ConvCases, OptimizerCases}) {
+  for (auto* more : {TensorCases, testing::ConvCases, OptimizerCases, RandomCases}) {
     std::vector<testing::OpCase> c = more();
     cases.insert(cases.end(), c.begin(), c.end());
   }

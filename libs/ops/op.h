@@ -84,7 +84,9 @@ enum class OpReq {
 struct OpContext {
   bool is_train = false;
   Context ctx;
-  // Random source for ops such as Dropout; never null when such an op runs.
+  // Random source of ops with OpDef::random (samplers, Dropout); never null when such an op
+  // runs. Seeded per call from the session's generator when the call was pushed
+  // (libs/executor/random_source.h), so one seed gives the same values on any thread.
   std::mt19937_64* rng = nullptr;
 };
 
@@ -229,6 +231,9 @@ struct OpDef {
   // Null for ops without a gradient (argmax, one_hot, BlockGrad ...): their inputs get zero.
   std::function<absl::Status(const OpContext&, const OpParams&, const BackwardArgs&)> backward;
   BackwardDeps backward_deps;
+  // The kernels draw from OpContext::rng (MXNet's ResourceRequest::kRandom): callers seed it
+  // for each call from the session's per-device generator.
+  bool random = false;
   // Loss ops (SoftmaxOutput, *RegressionOutput) ignore the head gradient: backward needs none.
   bool is_loss = false;
   // (input, output) pairs that may share memory (MXNet's FInplaceOption).

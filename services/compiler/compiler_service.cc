@@ -86,7 +86,9 @@ absl::StatusOr<std::map<std::string, DType>> FromProto(
 }
 
 // A value for a required parameter, so that an operator's input names can be listed.
-std::string Placeholder(const ops::ParamSpec& p) {
+// Numbers are 1, then 2 for a second required number and so on (`*numbers` counts them), so
+// that ops requiring an order between two (_random_randint's low < high) parse.
+std::string Placeholder(const ops::ParamSpec& p, int* numbers = nullptr) {
   if (p.type.rfind("{", 0) == 0) {  // "{'relu', 'sigmoid'}": the first choice
     const size_t a = p.type.find('\''), b = p.type.find('\'', a + 1);
     if (a != std::string::npos && b != std::string::npos) return p.type.substr(a + 1, b - a - 1);
@@ -94,7 +96,7 @@ std::string Placeholder(const ops::ParamSpec& p) {
   if (p.type.find("Shape") != std::string::npos || p.type.find("tuple") != std::string::npos) {
     return "(1, 1)";
   }
-  return "1";
+  return numbers == nullptr ? "1" : absl::StrCat(++*numbers);
 }
 
 void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::OperatorInfo* info) {
@@ -103,6 +105,7 @@ void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::Operat
   info->set_description(def.description);
   info->set_variable_outputs(def.variable_outputs);
   ops::AttrMap attrs;
+  int numbers = 0;
   for (const ops::ParamSpec& p : def.params) {
     v1::OperatorParam* out = info->add_params();
     out->set_name(p.name);
@@ -110,7 +113,7 @@ void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::Operat
     out->set_default_value(p.default_value);
     out->set_required(p.required);
     out->set_description(p.description);
-    if (p.required) attrs[p.name] = Placeholder(p);
+    if (p.required) attrs[p.name] = Placeholder(p, &numbers);
     if (p.name == "num_args") info->set_variadic_param(p.name);
   }
   absl::StatusOr<ops::ParsedOp> op = registry.Parse(def.name, attrs);

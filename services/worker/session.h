@@ -41,6 +41,7 @@
 #include "libs/base/mutex.h"
 #include "libs/engine/flow.h"
 #include "libs/executor/executor.h"
+#include "libs/executor/random_source.h"
 #include "libs/kvstore/optimizer.h"
 #include "libs/kvstore/store.h"
 #include "services/worker/session_kvstore.h"
@@ -104,6 +105,9 @@ class Session {
   [[nodiscard]] engine::FlowScope Enter() const { return engine::FlowScope(flow_); }
   const std::shared_ptr<engine::Flow>& flow() const { return flow_; }
   const std::shared_ptr<base::MemoryAccount>& memory() const { return memory_; }
+  // The session's per-device random generators (mx.random.seed; thread-safe): shared with
+  // its executors.
+  const std::shared_ptr<executor::RandomSource>& random() const { return random_; }
   int64_t num_handles() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Adds `array` under `handle`, or under a new worker-picked handle when `handle` is 0.
@@ -172,6 +176,8 @@ class Session {
   const SessionQuotas quotas_;
   const std::shared_ptr<base::MemoryAccount> memory_;
   const std::shared_ptr<engine::Flow> flow_;
+  const std::shared_ptr<executor::RandomSource> random_ =
+      std::make_shared<executor::RandomSource>();
   mutable base::Mutex mu_;
   absl::Time expiry_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = kFirstWorkerHandle;

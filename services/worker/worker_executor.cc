@@ -157,6 +157,7 @@ absl::Status WorkerService::AddExecutor(Session& s, std::unique_ptr<executor::Ex
       bound->outputs.push_back(h);
       internal::ToProto(h, out, response->add_outputs());
     }
+    exec->set_random_source(s.random());
     bound->exec = std::move(exec);
     MXGRID_ASSIGN_OR_RETURN(uint64_t handle, s.AddExecutor(std::move(bound)));
     response->set_executor(handle);

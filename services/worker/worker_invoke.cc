@@ -58,6 +58,7 @@ absl::Status WorkerService::DoInvoke(grpc::ServerContext* context, Session& s,
   executor::InvokeOptions options;
   options.is_train = request.is_train();
   options.out = into;
+  options.random = s.random().get();
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outputs, executor::Invoke(op, inputs, options));
   if (!into.empty()) {
     for (size_t i = 0; i < into.size(); ++i) {

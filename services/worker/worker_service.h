@@ -84,6 +84,9 @@ class WorkerService final : public v1::Worker::Service {
                     v1::FreeResponse* response) override;
   grpc::Status Wait(grpc::ServerContext* context, const v1::WaitRequest* request,
                     v1::WaitResponse* response) override;
+  // worker_random.cc.
+  grpc::Status SeedRandom(grpc::ServerContext* context, const v1::SeedRandomRequest* request,
+                          v1::SeedRandomResponse* response) override;
 
   // Shared memory (worker_shm.cc).
   grpc::Status RegisterShm(grpc::ServerContext* context, const v1::RegisterShmRequest* request,

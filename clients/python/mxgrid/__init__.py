@@ -28,6 +28,12 @@ from . import optimizer
 from . import kvstore
 from . import kvstore as kv
 from .util import is_np_shape, set_np_shape, np_shape, use_np_shape
+from . import ndarray_random
+from . import symbol_random
+from . import random
+
+ndarray.random = ndarray_random  # mx.nd.random, as MXNet's ndarray/random.py
+symbol.random = symbol_random  # mx.sym.random
 
 AttrScope = name.AttrScope
 

@@ -503,7 +503,11 @@ def _op_function(op_name):
             if key in named:
                 inputs.append(named.pop(key))
         inputs.extend(named.values())  # inputs the schema does not name
-        kwargs.pop("ctx", None)
+        ctx = kwargs.pop("ctx", None)
+        if "ctx" in param_names and not inputs and out is None:
+            # An operator without inputs (the samplers) runs where its ctx attribute says,
+            # as in MXNet; the current context when not given.
+            attrs["ctx"] = str(_ctx_of(ctx))
         for k, v in kwargs.items():
             if not isinstance(v, NDArray):
                 attrs[k] = _ops.format_attr(v)

@@ -137,6 +137,7 @@ OpDef MakeDropoutOp() {
                          [&](auto tag) { return BackwardT<typename decltype(tag)::type>(a); });
   };
   d.backward_deps.outputs = true;
+  d.random = true;
   d.inplace = {{0, 0}};
   d.backward_inplace = {{0, 0}};
   return d;
