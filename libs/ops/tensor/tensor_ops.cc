@@ -8,6 +8,7 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterElemwiseBinaryOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterElemwiseScalarOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterUnaryOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterUnaryMathOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterAggregateOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterBroadcastOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterBroadcastToOps(registry));

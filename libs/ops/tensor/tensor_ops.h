@@ -23,6 +23,9 @@ absl::Status RegisterTensorOps(Registry* registry);
 absl::Status RegisterElemwiseBinaryOps(Registry* registry);
 absl::Status RegisterElemwiseScalarOps(Registry* registry);
 absl::Status RegisterUnaryOps(Registry* registry);
+// sin ... arctanh, degrees, radians, rounding, rsqrt, cbrt, rcbrt, erf, erfinv, gamma,
+// gammaln, log1p, expm1, log2, log10, logical_not.
+absl::Status RegisterUnaryMathOps(Registry* registry);
 absl::Status RegisterAggregateOps(Registry* registry);
 absl::Status RegisterBroadcastOps(Registry* registry);
 absl::Status RegisterBroadcastToOps(Registry* registry);  // broadcast_to, broadcast_like
