@@ -19,6 +19,8 @@ std::vector<testing::OpCase> SoftmaxCases();
 std::vector<testing::OpCase> SoftmaxOutputCases();
 std::vector<testing::OpCase> RegressionCases();
 std::vector<testing::OpCase> DropoutCases();
+// LayerNorm, MakeLoss, smooth_l1.
+std::vector<testing::OpCase> NormLossCases();
 }  // namespace nn_cases_internal
 
 }  // namespace mxgrid::ops

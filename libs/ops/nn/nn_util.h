@@ -50,6 +50,9 @@ OpDef MakeLinearRegressionOutputOp();
 OpDef MakeLogisticRegressionOutputOp();
 OpDef MakeMAERegressionOutputOp();
 OpDef MakeDropoutOp();
+OpDef MakeLayerNormOp();
+OpDef MakeMakeLossOp();
+OpDef MakeSmoothL1Op();
 
 }  // namespace mxgrid::ops::nn
 

@@ -1,6 +1,7 @@
 // sum [sum_axis], mean, max, min over axis (int or tuple; default all), keepdims, exclude
 // (forward also on MXNet's integer dtypes: wrapping sums, truncating mean);
-// argmax over one axis (or all), returning indices as the input's float dtype (no gradient).
+// argmax and argmin over one axis (or all), returning indices as the input's float dtype
+// (no gradient).
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -201,15 +202,16 @@ struct ArgmaxParams : OpParams {
   bool keepdims = false;
 };
 
-OpDef Argmax() {
+// argmax, or argmin when `is_min`.
+OpDef ArgReduce(const char* name, bool is_min) {
   OpDef d;
-  d.name = "argmax";
-  d.description = "Index of the maximum along `axis` (all elements when None), as floats.";
+  d.name = name;
+  d.description = std::string("Index of the ") + (is_min ? "minimum" : "maximum") + " along `axis` (all elements when None), as floats.";
   d.params = {{"axis", "int or None", "None", false, "The axis to reduce."},
               {"keepdims", "boolean", "0", false, "Keep the reduced axis as size 1."}};
-  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+  d.parse = [name](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
     auto p = std::make_shared<ArgmaxParams>();
-    ParamReader r("argmax", attrs);
+    ParamReader r(name, attrs);
     MXGRID_RETURN_IF_ERROR(r.OptionalInt("axis", &p->axis));
     MXGRID_RETURN_IF_ERROR(r.Bool("keepdims", &p->keepdims, false));
     MXGRID_RETURN_IF_ERROR(r.Finish());
@@ -225,34 +227,34 @@ OpDef Argmax() {
   };
   d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
-  d.infer_shape = [as_reduce](const OpParams& params, std::vector<InferShape>* in,
+  d.infer_shape = [name, as_reduce](const OpParams& params, std::vector<InferShape>* in,
                               std::vector<InferShape>* out) -> absl::Status {
     if (!(*in)[0]) return absl::OkStatus();
-    MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape("argmax", as_reduce(params), *(*in)[0]));
-    return Unify("argmax", "output 0", shape, &(*out)[0]);
+    MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape(name, as_reduce(params), *(*in)[0]));
+    return Unify(name, "output 0", shape, &(*out)[0]);
   };
-  d.forward = [as_reduce](const OpContext&, const OpParams& params,
+  d.forward = [name, is_min, as_reduce](const OpContext&, const OpParams& params,
                           absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                           absl::Span<const TensorView> out) -> absl::Status {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const Shape& is = in[0].shape;
-    MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape("argmax", as_reduce(params), is));
+    MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape(name, as_reduce(params), is));
     const auto slot = BroadcastIndex(kept, is);
     // Position of element i along the reduced axis (or its flat index when reducing all).
     const auto& p = ParamsAs<ArgmaxParams>(params);
     int64_t inner = 1, len = is.Size();
     if (p.axis) {
-      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis("argmax", *p.axis, is.ndim()));
+      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(name, *p.axis, is.ndim()));
       inner = is.ProdRange(ax + 1, is.ndim());
       len = is[ax];
     }
-    return DispatchReal("argmax", in[0].dtype, [&](auto tag) {
+    return DispatchReal(name, in[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* x = in[0].as<T>();
-      std::vector<T> best(kept.Size(), -std::numeric_limits<T>::infinity());
+      std::vector<T> best(kept.Size(), std::numeric_limits<T>::infinity());
       std::vector<int64_t> where(kept.Size(), -1);
       for (size_t i = 0; i < slot.size(); ++i) {
-        if (where[slot[i]] < 0 || x[i] > best[slot[i]]) {
+        if (where[slot[i]] < 0 || (is_min ? x[i] < best[slot[i]] : x[i] > best[slot[i]])) {
           best[slot[i]] = x[i];
           where[slot[i]] = (static_cast<int64_t>(i) / inner) % len;
         }
@@ -272,7 +274,8 @@ absl::Status RegisterReduceOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("mean", {}, Kind::kMean)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("max", {"max_axis"}, Kind::kMax)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("min", {"min_axis"}, Kind::kMin)));
-  return registry->Register(Argmax());
+  MXGRID_RETURN_IF_ERROR(registry->Register(ArgReduce("argmax", false)));
+  return registry->Register(ArgReduce("argmin", true));
 }
 
 }  // namespace mxgrid::ops

@@ -18,6 +18,9 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterSliceOp(registry));
   MXGRID_RETURN_IF_ERROR(RegisterDotOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterIndexOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterShapeOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterTakePickOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterSortOps(registry));
   return absl::OkStatus();
 }
 

@@ -36,6 +36,12 @@ absl::Status RegisterSliceOp(Registry* registry);  // slice [crop]
 absl::Status RegisterDotOps(Registry* registry);
 absl::Status RegisterIndexOps(Registry* registry);  // includes RegisterWhere
 absl::Status RegisterWhere(Registry* registry);
+// tile, repeat, reverse, SwapAxis, broadcast_axis, stack.
+absl::Status RegisterShapeOps(Registry* registry);
+// take, pick, batch_take.
+absl::Status RegisterTakePickOps(Registry* registry);
+// topk, sort, argsort.
+absl::Status RegisterSortOps(Registry* registry);
 
 }  // namespace mxgrid::ops
 
