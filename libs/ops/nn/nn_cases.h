@@ -21,6 +21,10 @@ std::vector<testing::OpCase> RegressionCases();
 std::vector<testing::OpCase> DropoutCases();
 // LayerNorm, MakeLoss, smooth_l1.
 std::vector<testing::OpCase> NormLossCases();
+// SequenceMask, SequenceLast, SequenceReverse.
+std::vector<testing::OpCase> SequenceCases();
+// Pad.
+std::vector<testing::OpCase> PadCases();
 }  // namespace nn_cases_internal
 
 }  // namespace mxgrid::ops

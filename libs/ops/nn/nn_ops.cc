@@ -11,7 +11,8 @@ absl::Status RegisterNNOps(Registry* registry) {
         nn::MakeLogSoftmaxOp, nn::MakeSoftmaxActivationOp, nn::MakeSoftmaxOutputOp,
         nn::MakeLinearRegressionOutputOp, nn::MakeLogisticRegressionOutputOp,
         nn::MakeMAERegressionOutputOp, nn::MakeDropoutOp, nn::MakeLayerNormOp,
-        nn::MakeMakeLossOp, nn::MakeSmoothL1Op}) {
+        nn::MakeMakeLossOp, nn::MakeSmoothL1Op, nn::MakeSequenceMaskOp, nn::MakeSequenceLastOp,
+        nn::MakeSequenceReverseOp, nn::MakeInstanceNormOp, nn::MakeL2NormalizationOp}) {
     MXGRID_RETURN_IF_ERROR(registry->Register(make()));
   }
   return absl::OkStatus();

@@ -53,6 +53,11 @@ OpDef MakeDropoutOp();
 OpDef MakeLayerNormOp();
 OpDef MakeMakeLossOp();
 OpDef MakeSmoothL1Op();
+OpDef MakeSequenceMaskOp();
+OpDef MakeSequenceLastOp();
+OpDef MakeSequenceReverseOp();
+OpDef MakeInstanceNormOp();
+OpDef MakeL2NormalizationOp();
 
 }  // namespace mxgrid::ops::nn
 

@@ -1,5 +1,5 @@
-// Consistency cases for LayerNorm, MakeLoss and smooth_l1 (test-only), with plain-loop
-// references.
+// Consistency cases for LayerNorm, InstanceNorm, L2Normalization, MakeLoss and smooth_l1
+// (test-only), with plain-loop references.
 #include <cmath>
 #include <set>
 #include <string>
@@ -44,6 +44,62 @@ OpCase LayerNorm(const std::string& name, Shape s, int axis, double eps, bool me
       }
     }
     return mean_var ? Values{y, mean, sd} : Values{y};
+  };
+  return c;
+}
+
+// InstanceNorm (l2 false) or L2Normalization in `mode`: groups of `len` elements `stride`
+// apart, `outer` blocks; InstanceNorm's channel of a group is (group / 1) % C.
+OpCase GroupNorm(const std::string& name, bool l2, const std::string& mode, Shape s,
+                 double eps) {
+  OpCase c;
+  c.name = name;
+  c.op = l2 ? "L2Normalization" : "InstanceNorm";
+  c.attrs = {{"eps", std::to_string(eps)}};
+  if (l2) c.attrs["mode"] = mode;
+  c.input_shapes = {s};
+  if (!l2) {
+    c.input_shapes.push_back(Shape{s[1]});
+    c.input_shapes.push_back(Shape{s[1]});
+  }
+  c.reference = [=](const Values& in, const std::vector<Shape>&) {
+    const int64_t n = s[0], ch = s.ndim() > 1 ? s[1] : 1, rest = s.ProdRange(2, s.ndim());
+    std::vector<double> y(s.Size());
+    // Element (i, k, r) of data viewed as (N, C, rest).
+    auto at = [&](int64_t i, int64_t k, int64_t r) { return (i * ch + k) * rest + r; };
+    std::vector<std::vector<int64_t>> groups;
+    if (!l2 || mode == "spatial") {
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t k = 0; k < ch; ++k) {
+          groups.emplace_back();
+          for (int64_t r = 0; r < rest; ++r) groups.back().push_back(at(i, k, r));
+        }
+      }
+    } else if (mode == "channel") {
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t r = 0; r < rest; ++r) {
+          groups.emplace_back();
+          for (int64_t k = 0; k < ch; ++k) groups.back().push_back(at(i, k, r));
+        }
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        groups.emplace_back();
+        for (int64_t k = 0; k < ch * rest; ++k) groups.back().push_back(i * ch * rest + k);
+      }
+    }
+    for (size_t g = 0; g < groups.size(); ++g) {
+      double m = 0, q = 0;
+      for (int64_t k : groups[g]) m += l2 ? 0 : in[0][k] / groups[g].size();
+      for (int64_t k : groups[g]) q += (in[0][k] - m) * (in[0][k] - m);
+      if (!l2) q /= groups[g].size();
+      for (int64_t k : groups[g]) {
+        const int64_t chan = (k / rest) % ch;
+        y[k] = (in[0][k] - m) / std::sqrt(q + eps);
+        if (!l2) y[k] = y[k] * in[1][chan] + in[2][chan];
+      }
+    }
+    return Values{y};
   };
   return c;
 }
@@ -95,6 +151,11 @@ std::vector<OpCase> NormLossCases() {
       LayerNorm("LayerNorm_last", {3, 5}, -1, 1e-5, false),
       LayerNorm("LayerNorm_mid", {2, 4, 3}, 1, 1e-3, false),
       LayerNorm("LayerNorm_first_mean_var", {4, 2, 2}, 0, 1e-5, true),
+      GroupNorm("InstanceNorm_3d", false, "", {2, 3, 4}, 1e-3),
+      GroupNorm("InstanceNorm_4d", false, "", {2, 2, 2, 3}, 1e-5),
+      GroupNorm("L2Normalization_instance", true, "instance", {3, 4}, 1e-10),
+      GroupNorm("L2Normalization_channel", true, "channel", {2, 3, 2}, 1e-10),
+      GroupNorm("L2Normalization_spatial", true, "spatial", {2, 2, 2, 2}, 1e-6),
       MakeLoss("MakeLoss_null", {3, 4}, {}, 1.0, "null", 0),
       MakeLoss("MakeLoss_batch", {2, 3, 4}, {{"grad_scale", "2"}, {"normalization", "batch"}},
                2.0, "batch", 0),

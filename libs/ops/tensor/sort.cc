@@ -18,6 +18,7 @@ namespace mxgrid::ops {
 namespace {
 
 using tensor_internal::DispatchNumeric;
+using tensor_internal::DispatchReal;
 using tensor_internal::NormalizeAxis;
 using tensor_internal::Unify;
 

@@ -106,6 +106,26 @@ CASES += [
                                                                    np.float32)),
                                                  axis=0, keepdims=True, mode="wrap")),
     ("batch_take", lambda nd, a: nd.batch_take(a(X), a(np.array([0, 4, 9, -2], np.int32)))),
+    ("prod", lambda nd, a: nd.prod(a(Y), axis=1)),
+    ("prod_all_keepdims", lambda nd, a: nd.prod(a(Y), keepdims=True)),
+    ("nansum", lambda nd, a: nd.nansum(a(np.where(X > 0.5, np.nan, X).astype(np.float32)),
+                                       axis=0)),
+    ("nanprod", lambda nd, a: nd.nanprod(a(np.where(X > 0.5, np.nan, Y).astype(np.float32)),
+                                         axis=1, keepdims=True)),
+    ("gather_nd", lambda nd, a: nd.gather_nd(a(X), a(np.array([[0, 3, -1], [4, 1, -5]],
+                                                               np.float32)))),
+    ("gather_nd_rows", lambda nd, a: nd.gather_nd(a(IMG), a(np.array([[1, 0]], np.int32)))),
+    ("scatter_nd", lambda nd, a: nd.scatter_nd(a(B), a(np.array([[0, 2, 1], [3, 0, 1]],
+                                                                np.float32)), shape=(3, 4))),
+    ("diag", lambda nd, a: nd.diag(a(X))),
+    ("diag_k", lambda nd, a: nd.diag(a(X), k=2)),
+    ("diag_build", lambda nd, a: nd.diag(a(B), k=-1)),
+    ("diag_axes", lambda nd, a: nd.diag(a(IMG), k=1, axis1=3, axis2=1)),
+    ("norm", lambda nd, a: nd.norm(a(X))),
+    ("norm_l1_axis", lambda nd, a: nd.norm(a(X), ord=1, axis=1)),
+    ("norm_axes_keepdims", lambda nd, a: nd.norm(a(IMG), axis=(2, 3), keepdims=True)),
+    ("slice_like", lambda nd, a: nd.slice_like(a(X), a(W))),
+    ("slice_like_axes", lambda nd, a: nd.slice_like(a(KER), a(IMG), axes=(0, -2))),
     ("argmin", lambda nd, a: nd.argmin(a(X), axis=1)),
     ("argmin_keepdims", lambda nd, a: nd.argmin(a(IMG), axis=-1, keepdims=True)),
 ]
@@ -139,10 +159,40 @@ CASES += [
                                                   output_mean_var=True)[1]),
     ("LayerNorm_std", lambda nd, a: nd.LayerNorm(a(X), a(GAMMA), a(BETA),
                                                  output_mean_var=True)[2]),
+    ("InstanceNorm", lambda nd, a: nd.InstanceNorm(a(IMG), a(GAMMA[:3]), a(BETA[:3]))),
+    ("InstanceNorm_eps", lambda nd, a: nd.InstanceNorm(a(X.reshape(2, 2, 5)), a(GAMMA[:2]),
+                                                       a(BETA[:2]), eps=1e-5)),
+    ("L2Normalization", lambda nd, a: nd.L2Normalization(a(X))),
+    ("L2Normalization_channel", lambda nd, a: nd.L2Normalization(a(IMG), mode="channel")),
+    ("L2Normalization_spatial", lambda nd, a: nd.L2Normalization(a(IMG), mode="spatial",
+                                                                 eps=1e-6)),
     ("MakeLoss", lambda nd, a: nd.MakeLoss(a(X), grad_scale=2.0)),
     ("make_loss", lambda nd, a: nd.make_loss(a(Y))),
     ("smooth_l1", lambda nd, a: nd.smooth_l1(a(X * 3))),
     ("smooth_l1_sigma", lambda nd, a: nd.smooth_l1(a(X * 3), scalar=2.0)),
+]
+
+# Sequence ops: X as (time 4, batch 5), IMG as (batch 2, time 3, 6, 6) for axis=1.
+SEQ_LEN = np.array([1, 4, 2, 3, 4], np.float32)
+CASES += [
+    ("SequenceMask", lambda nd, a: nd.SequenceMask(a(X))),
+    ("SequenceMask_len", lambda nd, a: nd.SequenceMask(a(X), a(SEQ_LEN),
+                                                       use_sequence_length=True, value=-2.0)),
+    ("SequenceMask_axis1", lambda nd, a: nd.SequenceMask(
+        a(IMG), a(np.array([2, 1], np.float32)), use_sequence_length=True, axis=1)),
+    ("SequenceLast", lambda nd, a: nd.SequenceLast(a(X))),
+    ("SequenceLast_len", lambda nd, a: nd.SequenceLast(a(X), a(SEQ_LEN),
+                                                       use_sequence_length=True)),
+    ("SequenceLast_axis1", lambda nd, a: nd.SequenceLast(
+        a(IMG), a(np.array([3, 1], np.float32)), use_sequence_length=True, axis=1)),
+    ("Pad_constant", lambda nd, a: nd.Pad(a(IMG), mode="constant", constant_value=0.5,
+                                          pad_width=(0, 0, 0, 0, 1, 2, 2, 1))),
+    ("Pad_edge", lambda nd, a: nd.Pad(a(IMG), mode="edge", pad_width=(0, 0, 0, 0, 2, 0, 1, 3))),
+    ("pad_reflect", lambda nd, a: nd.pad(a(IMG), mode="reflect",
+                                         pad_width=(0, 0, 0, 0, 3, 1, 2, 5))),
+    ("SequenceReverse", lambda nd, a: nd.SequenceReverse(a(IMG))),
+    ("SequenceReverse_len", lambda nd, a: nd.SequenceReverse(a(X), a(SEQ_LEN),
+                                                             use_sequence_length=True)),
 ]
 
 
