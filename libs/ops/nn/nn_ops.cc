@@ -12,7 +12,8 @@ absl::Status RegisterNNOps(Registry* registry) {
         nn::MakeLinearRegressionOutputOp, nn::MakeLogisticRegressionOutputOp,
         nn::MakeMAERegressionOutputOp, nn::MakeDropoutOp, nn::MakeLayerNormOp,
         nn::MakeMakeLossOp, nn::MakeSmoothL1Op, nn::MakeSequenceMaskOp, nn::MakeSequenceLastOp,
-        nn::MakeSequenceReverseOp, nn::MakeInstanceNormOp, nn::MakeL2NormalizationOp}) {
+        nn::MakeSequenceReverseOp, nn::MakeInstanceNormOp, nn::MakeL2NormalizationOp,
+        nn::MakePadOp}) {
     MXGRID_RETURN_IF_ERROR(registry->Register(make()));
   }
   return absl::OkStatus();

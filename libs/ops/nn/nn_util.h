@@ -58,6 +58,7 @@ OpDef MakeSequenceLastOp();
 OpDef MakeSequenceReverseOp();
 OpDef MakeInstanceNormOp();
 OpDef MakeL2NormalizationOp();
+OpDef MakePadOp();
 
 }  // namespace mxgrid::ops::nn
 

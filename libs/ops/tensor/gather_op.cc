@@ -73,7 +73,7 @@ OpDef GatherOp(const std::string& name, std::vector<std::string> aliases, NamesF
       using T = typename decltype(tag)::type;
       T* y = out[0].as<T>();
       for (int64_t k = 0, n = static_cast<int64_t>(map.size()); k < n; ++k) {
-        Store(reqs[0], y, k, in[map[k].input].as<T>()[map[k].offset]);
+        Store(reqs[0], y, k, map[k].input < 0 ? T(0) : in[map[k].input].as<T>()[map[k].offset]);
       }
       return absl::OkStatus();
     });
@@ -107,7 +107,7 @@ OpDef GatherOp(const std::string& name, std::vector<std::string> aliases, NamesF
       const T* dy = a.out_grads[0].as<T>();
       for (int64_t k = 0, n = static_cast<int64_t>(map.size()); k < n; ++k) {
         const Source& s = map[k];
-        if (a.reqs[s.input] == OpReq::kNull) continue;
+        if (s.input < 0 || a.reqs[s.input] == OpReq::kNull) continue;
         a.in_grads[s.input].as<T>()[s.offset] += dy[k];
       }
       return absl::OkStatus();

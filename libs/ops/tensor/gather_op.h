@@ -21,7 +21,8 @@
 
 namespace mxgrid::ops::tensor_internal {
 
-// Where one output element comes from: input `input`, flat element `offset`.
+// Where one output element comes from: input `input`, flat element `offset`; input -1
+// means the element is zero (scatter_nd, diag's off-diagonal).
 struct Source {
   int32_t input = 0;
   int64_t offset = 0;

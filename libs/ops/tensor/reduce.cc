@@ -1,4 +1,4 @@
-// sum [sum_axis], mean, max, min over axis (int or tuple; default all), keepdims, exclude
+// sum [sum_axis], mean, max, min, prod, nansum, nanprod over axis (int or tuple; default all), keepdims, exclude
 // (forward also on MXNet's integer dtypes: wrapping sums, truncating mean);
 // argmax and argmin over one axis (or all), returning indices as the input's float dtype
 // (no gradient).
@@ -22,7 +22,25 @@ using tensor_internal::NormalizeAxis;
 using ops::Store;
 using tensor_internal::Unify;
 
-enum class Kind { kSum, kMean, kMax, kMin };
+enum class Kind { kSum, kMean, kMax, kMin, kProd, kNanSum, kNanProd };
+
+bool IsProd(Kind k) { return k == Kind::kProd || k == Kind::kNanProd; }
+bool IsNan(Kind k) { return k == Kind::kNanSum || k == Kind::kNanProd; }
+
+// Folds x into the accumulator a (floats: NaNs are skipped by the nan kinds).
+template <typename T>
+T Fold(Kind kind, T a, T x) {
+  if constexpr (!kIsInt<T>) {
+    if (IsNan(kind) && x != x) return a;
+  }
+  switch (kind) {
+    case Kind::kMax: return std::max(a, x);
+    case Kind::kMin: return std::min(a, x);
+    case Kind::kProd:
+    case Kind::kNanProd: return tensor_internal::Mul(a, x);
+    default: return Add(a, x);
+  }
+}
 
 struct ReduceParams : OpParams {
   std::optional<std::vector<int64_t>> axis;  // nullopt: all
@@ -97,14 +115,11 @@ absl::Status ReduceInt(const std::string& name, Kind kind, const TensorView& in,
   }
   const T init = kind == Kind::kMax   ? std::numeric_limits<T>::lowest()
                  : kind == Kind::kMin ? std::numeric_limits<T>::max()
+                 : IsProd(kind)       ? T(1)
                                       : T(0);
   std::vector<T> acc(slots, init);
   const T* x = in.as<T>();
-  for (size_t i = 0; i < slot.size(); ++i) {
-    T& a = acc[slot[i]];
-    a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
-                                                                    : Add(a, x[i]);
-  }
+  for (size_t i = 0; i < slot.size(); ++i) acc[slot[i]] = Fold(kind, acc[slot[i]], x[i]);
   T* y = out.as<T>();
   for (size_t j = 0; j < acc.size(); ++j) {
     Store(req, y, j, kind == Kind::kMean ? Div(acc[j], count) : acc[j]);
@@ -153,14 +168,11 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
       } else {
         const T init = kind == Kind::kMax   ? -std::numeric_limits<T>::infinity()
                        : kind == Kind::kMin ? std::numeric_limits<T>::infinity()
+                       : IsProd(kind)       ? T(1)
                                             : T(0);
         std::vector<T> acc(kept.Size(), init);
         const T* x = in[0].as<T>();
-        for (size_t i = 0; i < slot.size(); ++i) {
-          T& a = acc[slot[i]];
-          a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
-                                                                          : a + x[i];
-        }
+        for (size_t i = 0; i < slot.size(); ++i) acc[slot[i]] = Fold(kind, acc[slot[i]], x[i]);
         const T count = static_cast<T>(in[0].size() / std::max<int64_t>(1, kept.Size()));
         T* y = out[0].as<T>();
         for (size_t j = 0; j < acc.size(); ++j) {
@@ -180,19 +192,25 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
       using T = typename decltype(tag)::type;
       const T* dy = a.out_grads[0].as<T>();
       const bool select = kind == Kind::kMax || kind == Kind::kMin;
-      const T* x = select ? a.inputs[0].as<T>() : nullptr;
-      const T* y = select ? a.outputs[0].as<T>() : nullptr;
+      const bool uses_x = select || IsProd(kind) || IsNan(kind);
+      const T* x = uses_x ? a.inputs[0].as<T>() : nullptr;
+      const T* y = select || IsProd(kind) ? a.outputs[0].as<T>() : nullptr;
       const T scale = kind == Kind::kMean ? T(kept.Size()) / T(is.Size()) : T(1);
       T* dx = a.in_grads[0].as<T>();
       for (size_t i = 0; i < slot.size(); ++i) {
         T g = dy[slot[i]] * scale;
         if (select && x[i] != y[slot[i]]) g = T(0);
+        // MXNet's prod gradient: dy * out / x (inf or NaN where x is 0).
+        if (IsProd(kind)) g = g * (y[slot[i]] / x[i]);
+        if (IsNan(kind) && x[i] != x[i]) g = T(0);
         Store(a.reqs[0], dx, i, g);
       }
       return absl::OkStatus();
     });
   };
-  d.backward_deps = (kind == Kind::kMax || kind == Kind::kMin) ? tensor_internal::kBothDeps
+  d.backward_deps = (kind == Kind::kMax || kind == Kind::kMin || IsProd(kind))
+                        ? tensor_internal::kBothDeps
+                    : kind == Kind::kNanSum ? tensor_internal::kInputDeps
                                                                : tensor_internal::kNoDeps;
   return d;
 }
@@ -274,6 +292,9 @@ absl::Status RegisterReduceOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("mean", {}, Kind::kMean)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("max", {"max_axis"}, Kind::kMax)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("min", {"min_axis"}, Kind::kMin)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("prod", {}, Kind::kProd)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("nansum", {}, Kind::kNanSum)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("nanprod", {}, Kind::kNanProd)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ArgReduce("argmax", false)));
   return registry->Register(ArgReduce("argmin", true));
 }

@@ -21,6 +21,8 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterShapeOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterTakePickOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterSortOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterGatherNdOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterNormOp(registry));
   return absl::OkStatus();
 }
 

@@ -42,6 +42,9 @@ absl::Status RegisterShapeOps(Registry* registry);
 absl::Status RegisterTakePickOps(Registry* registry);
 // topk, sort, argsort.
 absl::Status RegisterSortOps(Registry* registry);
+// gather_nd, scatter_nd, diag, slice_like.
+absl::Status RegisterGatherNdOps(Registry* registry);
+absl::Status RegisterNormOp(Registry* registry);  // norm
 
 }  // namespace mxgrid::ops
 
