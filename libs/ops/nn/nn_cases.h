@@ -23,7 +23,7 @@ std::vector<testing::OpCase> DropoutCases();
 std::vector<testing::OpCase> NormLossCases();
 // SequenceMask, SequenceLast, SequenceReverse.
 std::vector<testing::OpCase> SequenceCases();
-// Pad.
+// Pad, UpSampling (nearest).
 std::vector<testing::OpCase> PadCases();
 }  // namespace nn_cases_internal
 

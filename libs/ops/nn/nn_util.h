@@ -59,6 +59,7 @@ OpDef MakeSequenceReverseOp();
 OpDef MakeInstanceNormOp();
 OpDef MakeL2NormalizationOp();
 OpDef MakePadOp();
+OpDef MakeUpSamplingOp();
 
 }  // namespace mxgrid::ops::nn
 

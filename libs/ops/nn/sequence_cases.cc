@@ -1,4 +1,5 @@
-// Consistency cases for SequenceMask, SequenceLast, SequenceReverse and Pad (test-only).
+// Consistency cases for SequenceMask, SequenceLast, SequenceReverse, Pad and UpSampling
+// (test-only).
 // The references index (t, b, rest) directly from the documented layout, and Pad's follow
 // NumPy's pad modes.
 #include <set>
@@ -89,6 +90,40 @@ OpCase PadCase(const std::string& name, const std::string& mode, Shape s,
   return c;
 }
 
+// UpSampling (nearest) of inputs `shapes` by `scale`; sum or concat.
+OpCase UpCase(const std::string& name, std::vector<Shape> shapes, int64_t scale, bool sum) {
+  OpCase c;
+  c.name = name;
+  c.op = "UpSampling";
+  c.attrs = {{"scale", std::to_string(scale)}, {"sample_type", "nearest"},
+             {"num_args", std::to_string(shapes.size())}};
+  if (sum) c.attrs["multi_input_mode"] = "sum";
+  c.input_shapes = shapes;
+  c.reference = [=](const Values& in, const std::vector<Shape>& s) {
+    const int64_t oh = s[0][2] * scale, ow = s[0][3] * scale;
+    int64_t oc = sum ? s[0][1] : 0;
+    for (size_t i = 0; i < s.size() && !sum; ++i) oc += s[i][1];
+    std::vector<double> y(s[0][0] * oc * oh * ow, 0.0);
+    int64_t base = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const int64_t f = oh / s[i][2];
+      for (int64_t n = 0; n < s[i][0]; ++n) {
+        for (int64_t ch = 0; ch < s[i][1]; ++ch) {
+          for (int64_t r = 0; r < oh; ++r) {
+            for (int64_t q = 0; q < ow; ++q) {
+              const int64_t src = ((n * s[i][1] + ch) * s[i][2] + r / f) * s[i][3] + q / f;
+              y[((n * oc + (sum ? ch : base + ch)) * oh + r) * ow + q] += in[i][src];
+            }
+          }
+        }
+      }
+      base += s[i][1];
+    }
+    return Values{y};
+  };
+  return c;
+}
+
 }  // namespace
 
 std::vector<OpCase> PadCases() {
@@ -96,6 +131,9 @@ std::vector<OpCase> PadCases() {
       PadCase("Pad_constant", "constant", {1, 2, 3, 3}, {1, 0, 2, 1}, 0.5),
       PadCase("Pad_edge", "edge", {2, 1, 2, 3}, {2, 1, 0, 2}),
       PadCase("pad_reflect", "reflect", {1, 2, 3, 4}, {2, 1, 3, 1}),
+      UpCase("UpSampling_one", {{2, 2, 2, 3}}, 2, false),
+      UpCase("UpSampling_concat", {{1, 2, 2, 2}, {1, 1, 1, 1}}, 3, false),
+      UpCase("UpSampling_sum", {{1, 2, 2, 2}, {1, 2, 4, 4}}, 2, true),
   };
 }
 

@@ -114,7 +114,9 @@ OpDef ScatterNd() {
         const int64_t block = out.ProdRange(in[1].shape[0], out.ndim());
         std::vector<Source> map(out.Size(), Source{-1, 0});
         for (size_t i = 0; i < off.size(); ++i) {
-          for (int64_t r = 0; r < block; ++r) map[off[i] + r] = {0, static_cast<int64_t>(i) * block + r};
+          for (int64_t r = 0; r < block; ++r) {
+            map[off[i] + r] = {0, static_cast<int64_t>(i) * block + r};
+          }
         }
         return map;
       });
@@ -137,7 +139,9 @@ OpDef Diag() {
   auto axes = [](const DiagParams& p, int nd) -> absl::StatusOr<std::pair<int, int>> {
     MXGRID_ASSIGN_OR_RETURN(int a, NormalizeAxis("diag", p.axis1, nd));
     MXGRID_ASSIGN_OR_RETURN(int b, NormalizeAxis("diag", p.axis2, nd));
-    if (a == b) return absl::InvalidArgumentError("diag: axis1 and axis2 cannot refer to the same axis");
+    if (a == b) {
+      return absl::InvalidArgumentError("diag: axis1 and axis2 cannot refer to the same axis");
+    }
     return std::make_pair(a, b);
   };
   OpDef d = GatherOp(

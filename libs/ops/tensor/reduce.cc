@@ -1,4 +1,5 @@
-// sum [sum_axis], mean, max, min, prod, nansum, nanprod over axis (int or tuple; default all), keepdims, exclude
+// sum [sum_axis], mean, max, min, prod, nansum, nanprod over axis (int or tuple; default
+// all), keepdims, exclude
 // (forward also on MXNet's integer dtypes: wrapping sums, truncating mean);
 // argmax and argmin over one axis (or all), returning indices as the input's float dtype
 // (no gradient).
@@ -224,7 +225,8 @@ struct ArgmaxParams : OpParams {
 OpDef ArgReduce(const char* name, bool is_min) {
   OpDef d;
   d.name = name;
-  d.description = std::string("Index of the ") + (is_min ? "minimum" : "maximum") + " along `axis` (all elements when None), as floats.";
+  d.description = std::string("Index of the ") + (is_min ? "minimum" : "maximum") +
+                  " along `axis` (all elements when None), as floats.";
   d.params = {{"axis", "int or None", "None", false, "The axis to reduce."},
               {"keepdims", "boolean", "0", false, "Keep the reduced axis as size 1."}};
   d.parse = [name](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {

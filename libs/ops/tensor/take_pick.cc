@@ -168,8 +168,8 @@ OpDef BatchTake() {
           if (a.Size() / std::max<int64_t>(a[a.ndim() - 1], 1) != (*in)[1]->Size() &&
               a[a.ndim() - 1] != 0) {
             return absl::InvalidArgumentError(absl::StrCat(
-                "batch_take: indices ", (*in)[1]->ToString(), " must have one element per row of a ",
-                a.ToString()));
+                "batch_take: indices ", (*in)[1]->ToString(),
+                " must have one element per row of a ", a.ToString()));
           }
         }
         return (*in)[1];
@@ -183,7 +183,8 @@ OpDef BatchTake() {
         }
         std::vector<Source> map(out.Size());
         for (int64_t i = 0; i < out.Size(); ++i) {
-          MXGRID_ASSIGN_OR_RETURN(int64_t j, Resolve("batch_take", IndexAt(in[1], i), m, Mode::kClip));
+          MXGRID_ASSIGN_OR_RETURN(int64_t j,
+                                  Resolve("batch_take", IndexAt(in[1], i), m, Mode::kClip));
           map[i] = {0, i * m + j};
         }
         return map;
