@@ -19,7 +19,7 @@ std::vector<testing::OpCase> SoftmaxCases();
 std::vector<testing::OpCase> SoftmaxOutputCases();
 std::vector<testing::OpCase> RegressionCases();
 std::vector<testing::OpCase> DropoutCases();
-// LayerNorm, MakeLoss, smooth_l1.
+// LayerNorm, InstanceNorm, L2Normalization, LRN, MakeLoss, smooth_l1.
 std::vector<testing::OpCase> NormLossCases();
 // SequenceMask, SequenceLast, SequenceReverse.
 std::vector<testing::OpCase> SequenceCases();

@@ -13,7 +13,7 @@ absl::Status RegisterNNOps(Registry* registry) {
         nn::MakeMAERegressionOutputOp, nn::MakeDropoutOp, nn::MakeLayerNormOp,
         nn::MakeMakeLossOp, nn::MakeSmoothL1Op, nn::MakeSequenceMaskOp, nn::MakeSequenceLastOp,
         nn::MakeSequenceReverseOp, nn::MakeInstanceNormOp, nn::MakeL2NormalizationOp,
-        nn::MakePadOp, nn::MakeUpSamplingOp}) {
+        nn::MakePadOp, nn::MakeUpSamplingOp, nn::MakeLRNOp}) {
     MXGRID_RETURN_IF_ERROR(registry->Register(make()));
   }
   return absl::OkStatus();

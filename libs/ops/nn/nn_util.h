@@ -60,6 +60,7 @@ OpDef MakeInstanceNormOp();
 OpDef MakeL2NormalizationOp();
 OpDef MakePadOp();
 OpDef MakeUpSamplingOp();
+OpDef MakeLRNOp();
 
 }  // namespace mxgrid::ops::nn
 

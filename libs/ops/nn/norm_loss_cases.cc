@@ -1,4 +1,4 @@
-// Consistency cases for LayerNorm, InstanceNorm, L2Normalization, MakeLoss and smooth_l1
+// Consistency cases for LayerNorm, InstanceNorm, L2Normalization, LRN, MakeLoss, smooth_l1
 // (test-only), with plain-loop references.
 #include <cmath>
 #include <set>
@@ -104,6 +104,35 @@ OpCase GroupNorm(const std::string& name, bool l2, const std::string& mode, Shap
   return c;
 }
 
+// LRN of (N, C, H, W) with window nsize.
+OpCase LrnCase(const std::string& name, Shape s, int64_t nsize, double alpha, double beta,
+               double knorm) {
+  OpCase c;
+  c.name = name;
+  c.op = "LRN";
+  c.attrs = {{"nsize", std::to_string(nsize)}, {"alpha", std::to_string(alpha)},
+             {"beta", std::to_string(beta)}, {"knorm", std::to_string(knorm)}};
+  c.input_shapes = {s};
+  c.reference = [=](const Values& in, const std::vector<Shape>&) {
+    const int64_t ch = s[1], hw = s[2] * s[3];
+    std::vector<double> y(s.Size());
+    for (int64_t n = 0; n < s[0]; ++n) {
+      for (int64_t k = 0; k < ch; ++k) {
+        for (int64_t i = 0; i < hw; ++i) {
+          double sum = 0;
+          for (int64_t q = k - nsize / 2; q <= k + nsize / 2; ++q) {
+            if (q >= 0 && q < ch) sum += std::pow(in[0][(n * ch + q) * hw + i], 2);
+          }
+          const int64_t j = (n * ch + k) * hw + i;
+          y[j] = in[0][j] / std::pow(knorm + alpha / nsize * sum, beta);
+        }
+      }
+    }
+    return Values{y};
+  };
+  return c;
+}
+
 OpCase MakeLoss(const std::string& name, Shape s, AttrMap attrs, double scale,
                 const std::string& norm, double thresh) {
   OpCase c;
@@ -156,6 +185,8 @@ std::vector<OpCase> NormLossCases() {
       GroupNorm("L2Normalization_instance", true, "instance", {3, 4}, 1e-10),
       GroupNorm("L2Normalization_channel", true, "channel", {2, 3, 2}, 1e-10),
       GroupNorm("L2Normalization_spatial", true, "spatial", {2, 2, 2, 2}, 1e-6),
+      LrnCase("LRN_3", {2, 4, 2, 2}, 3, 0.1, 0.75, 2),
+      LrnCase("LRN_5_big_alpha", {1, 6, 1, 3}, 5, 2.0, 0.5, 1),
       MakeLoss("MakeLoss_null", {3, 4}, {}, 1.0, "null", 0),
       MakeLoss("MakeLoss_batch", {2, 3, 4}, {{"grad_scale", "2"}, {"normalization", "batch"}},
                2.0, "batch", 0),

@@ -33,6 +33,12 @@ absl::Status Check(const PadParams& p, const Shape& s) {
                                                    " entries for a ", s.ndim(),
                                                    "-d input (2 per axis)"));
   }
+  for (int i = 0; i < 4; ++i) {
+    if (p.pad[i] != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kOp, ": padding on the first two axes must be zero"));
+    }
+  }
   for (int i = 4; i < 2 * s.ndim() && p.mode == "reflect"; ++i) {
     if (s[i / 2] >= 0 && p.pad[i] >= s[i / 2]) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -131,11 +137,8 @@ OpDef MakePadOp() {
     MXGRID_RETURN_IF_ERROR(r.Tuple("pad_width", &p->pad, /*required=*/true));
     MXGRID_RETURN_IF_ERROR(r.Float("constant_value", &p->value, 0));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    for (size_t i = 0; i < p->pad.size(); ++i) {
-      if (p->pad[i] < 0) return r.Error("pad_width entries must be non-negative");
-      if (i < 4 && p->pad[i] != 0) {
-        return r.Error("padding on the first two axes must be zero");
-      }
+    for (int64_t v : p->pad) {
+      if (v < 0) return r.Error("pad_width entries must be non-negative");
     }
     return std::shared_ptr<const OpParams>(std::move(p));
   };

@@ -3,7 +3,8 @@
 // input's height and width must divide them), then concatenated along channels
 // (multi_input_mode 'concat') or summed ('sum', equal channels). Backward sums each output
 // gradient block back into its source element. sample_type 'bilinear' (MXNet's
-// Deconvolution with a weight input) is refused at parse with InvalidArgument.
+// Deconvolution with a weight input; inputs data and weight) parses, and shape inference
+// refuses it with InvalidArgument.
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,11 +21,16 @@ constexpr char kOp[] = "UpSampling";
 struct UpParams : OpParams {
   int64_t scale = 1, num_filter = 0, num_args = 1, workspace = 512;
   bool sum = false;
+  bool bilinear = false;
 };
 
 absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
                    std::vector<InferShape>* out) {
   const auto& p = ParamsAs<UpParams>(params);
+  if (p.bilinear) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kOp, ": sample_type 'bilinear' is not supported (use Deconvolution)"));
+  }
   for (const auto& s : *in) {
     if (!IsKnown(s)) return absl::OkStatus();
   }
@@ -73,6 +79,7 @@ void ForEach(const UpParams& p, absl::Span<const TensorView> in, const Shape& o,
 absl::Status Forward(const OpContext&, const OpParams& params, absl::Span<const TensorView> in,
                      absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<UpParams>(params);
+  if (p.bilinear) return absl::InvalidArgumentError("UpSampling: bilinear is not supported");
   if (reqs[0] == OpReq::kNull) return absl::OkStatus();
   return DispatchFloat(kOp, out[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -87,6 +94,7 @@ absl::Status Forward(const OpContext&, const OpParams& params, absl::Span<const 
 
 absl::Status Backward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   const auto& p = ParamsAs<UpParams>(params);
+  if (p.bilinear) return absl::InvalidArgumentError("UpSampling: bilinear is not supported");
   return DispatchFloat(kOp, a.out_grads[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     std::vector<std::vector<T>> acc(a.in_grads.size());
@@ -111,7 +119,7 @@ OpDef MakeUpSamplingOp() {
   OpDef d = NewOp(kOp, "Nearest-neighbour upsampling of 4-D inputs by `scale`.");
   d.params = {Spec("scale", "int", "", "Up sampling scale."),
               Spec("num_filter", "int", "0", "Input filter (bilinear only; ignored)."),
-              Spec("sample_type", "{'bilinear', 'nearest'}", "", "Upsampling method."),
+              Spec("sample_type", "{'nearest', 'bilinear'}", "", "Upsampling method."),
               Spec("multi_input_mode", "{'concat', 'sum'}", "'concat'",
                    "How several inputs combine."),
               Spec("num_args", "int", "", "Number of inputs."),
@@ -127,9 +135,7 @@ OpDef MakeUpSamplingOp() {
     MXGRID_RETURN_IF_ERROR(r.Int("num_args", &p->num_args));
     MXGRID_RETURN_IF_ERROR(r.Int("workspace", &p->workspace, 512));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (type == "bilinear") {
-      return r.Error("sample_type 'bilinear' is not supported (use Deconvolution)");
-    }
+    p->bilinear = type == "bilinear";
     if (p->scale < 1) return r.Error("scale must be at least 1");
     if (p->num_args < 1 || p->num_args > kMaxArity) {
       return r.Error(absl::StrCat("num_args must be in [1, ", kMaxArity, "]"));
@@ -138,6 +144,7 @@ OpDef MakeUpSamplingOp() {
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams& p) {
+    if (ParamsAs<UpParams>(p).bilinear) return std::vector<std::string>{"data", "weight"};
     std::vector<std::string> names;
     for (int64_t i = 0; i < ParamsAs<UpParams>(p).num_args; ++i) {
       names.push_back("arg" + std::to_string(i));

@@ -125,7 +125,7 @@ CASES += [
     ("norm_l1_axis", lambda nd, a: nd.norm(a(X), ord=1, axis=1)),
     ("norm_axes_keepdims", lambda nd, a: nd.norm(a(IMG), axis=(2, 3), keepdims=True)),
     ("slice_like", lambda nd, a: nd.slice_like(a(X), a(W))),
-    ("slice_like_axes", lambda nd, a: nd.slice_like(a(KER), a(IMG), axes=(0, -2))),
+    ("slice_like_axes", lambda nd, a: nd.slice_like(a(KER), a(IMG), axes=(0, -3))),
     ("argmin", lambda nd, a: nd.argmin(a(X), axis=1)),
     ("argmin_keepdims", lambda nd, a: nd.argmin(a(IMG), axis=-1, keepdims=True)),
 ]
@@ -166,6 +166,8 @@ CASES += [
     ("L2Normalization_channel", lambda nd, a: nd.L2Normalization(a(IMG), mode="channel")),
     ("L2Normalization_spatial", lambda nd, a: nd.L2Normalization(a(IMG), mode="spatial",
                                                                  eps=1e-6)),
+    ("LRN", lambda nd, a: nd.LRN(a(IMG), nsize=3)),
+    ("LRN_params", lambda nd, a: nd.LRN(a(IMG), nsize=5, alpha=0.5, beta=0.5, knorm=1.0)),
     ("MakeLoss", lambda nd, a: nd.MakeLoss(a(X), grad_scale=2.0)),
     ("make_loss", lambda nd, a: nd.make_loss(a(Y))),
     ("smooth_l1", lambda nd, a: nd.smooth_l1(a(X * 3))),
