@@ -87,8 +87,12 @@ OpDef Take() {
         MXGRID_ASSIGN_OR_RETURN(int axis, NormalizeAxis("take", p.axis, a.ndim()));
         const int64_t outer = a.ProdRange(0, axis), n = a[axis];
         const int64_t inner = a.ProdRange(axis + 1, a.ndim()), m = in[1].size();
-        if (n == 0 && m > 0 && outer * inner > 0) {
-          return absl::InvalidArgumentError("take: cannot take from an empty axis");
+        if (n == 0) {
+          // No index is valid; with no output element there is nothing to resolve.
+          if (m > 0 && outer * inner > 0) {
+            return absl::InvalidArgumentError("take: cannot take from an empty axis");
+          }
+          return std::vector<Source>();
         }
         std::vector<int64_t> idx(m);
         for (int64_t j = 0; j < m; ++j) {
