@@ -124,7 +124,9 @@ TEST_F(CompilerServiceTest, ListOperatorsReportsInputsForEveryOperator) {
     }
     // Outputs, and whether parameters change them.
     EXPECT_FALSE(op.outputs().empty()) << op.name() << " reports no outputs";
-    const bool variable = op.name() == "SliceChannel" || op.name() == "BatchNorm";
+    // LayerNorm (output_mean_var) and topk (ret_typ='both') also change their outputs.
+    const bool variable = op.name() == "SliceChannel" || op.name() == "BatchNorm" ||
+                          op.name() == "LayerNorm" || op.name() == "topk";
     EXPECT_EQ(op.variable_outputs(), variable) << op.name();
     if (op.name() == "FullyConnected") EXPECT_THAT(op.outputs(), ElementsAre("output"));
     if (op.name() == "BatchNorm") EXPECT_THAT(op.outputs(), ElementsAre("output"));
