@@ -19,6 +19,12 @@ std::vector<testing::OpCase> SoftmaxCases();
 std::vector<testing::OpCase> SoftmaxOutputCases();
 std::vector<testing::OpCase> RegressionCases();
 std::vector<testing::OpCase> DropoutCases();
+// LayerNorm, InstanceNorm, L2Normalization, LRN, MakeLoss, smooth_l1.
+std::vector<testing::OpCase> NormLossCases();
+// SequenceMask, SequenceLast, SequenceReverse.
+std::vector<testing::OpCase> SequenceCases();
+// Pad, UpSampling (nearest).
+std::vector<testing::OpCase> PadCases();
 }  // namespace nn_cases_internal
 
 }  // namespace mxgrid::ops

@@ -10,7 +10,10 @@ absl::Status RegisterNNOps(Registry* registry) {
        {nn::MakeFullyConnectedOp, nn::MakeActivationOp, nn::MakeLeakyReLUOp, nn::MakeSoftmaxOp,
         nn::MakeLogSoftmaxOp, nn::MakeSoftmaxActivationOp, nn::MakeSoftmaxOutputOp,
         nn::MakeLinearRegressionOutputOp, nn::MakeLogisticRegressionOutputOp,
-        nn::MakeMAERegressionOutputOp, nn::MakeDropoutOp}) {
+        nn::MakeMAERegressionOutputOp, nn::MakeDropoutOp, nn::MakeLayerNormOp,
+        nn::MakeMakeLossOp, nn::MakeSmoothL1Op, nn::MakeSequenceMaskOp, nn::MakeSequenceLastOp,
+        nn::MakeSequenceReverseOp, nn::MakeInstanceNormOp, nn::MakeL2NormalizationOp,
+        nn::MakePadOp, nn::MakeUpSamplingOp, nn::MakeLRNOp}) {
     MXGRID_RETURN_IF_ERROR(registry->Register(make()));
   }
   return absl::OkStatus();

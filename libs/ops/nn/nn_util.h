@@ -50,6 +50,17 @@ OpDef MakeLinearRegressionOutputOp();
 OpDef MakeLogisticRegressionOutputOp();
 OpDef MakeMAERegressionOutputOp();
 OpDef MakeDropoutOp();
+OpDef MakeLayerNormOp();
+OpDef MakeMakeLossOp();
+OpDef MakeSmoothL1Op();
+OpDef MakeSequenceMaskOp();
+OpDef MakeSequenceLastOp();
+OpDef MakeSequenceReverseOp();
+OpDef MakeInstanceNormOp();
+OpDef MakeL2NormalizationOp();
+OpDef MakePadOp();
+OpDef MakeUpSamplingOp();
+OpDef MakeLRNOp();
 
 }  // namespace mxgrid::ops::nn
 

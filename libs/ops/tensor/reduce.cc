@@ -1,6 +1,8 @@
-// sum [sum_axis], mean, max, min over axis (int or tuple; default all), keepdims, exclude
+// sum [sum_axis], mean, max, min, prod, nansum, nanprod over axis (int or tuple; default
+// all), keepdims, exclude
 // (forward also on MXNet's integer dtypes: wrapping sums, truncating mean);
-// argmax over one axis (or all), returning indices as the input's float dtype (no gradient).
+// argmax and argmin over one axis (or all), returning indices as the input's float dtype
+// (no gradient).
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -21,7 +23,25 @@ using tensor_internal::NormalizeAxis;
 using ops::Store;
 using tensor_internal::Unify;
 
-enum class Kind { kSum, kMean, kMax, kMin };
+enum class Kind { kSum, kMean, kMax, kMin, kProd, kNanSum, kNanProd };
+
+bool IsProd(Kind k) { return k == Kind::kProd || k == Kind::kNanProd; }
+bool IsNan(Kind k) { return k == Kind::kNanSum || k == Kind::kNanProd; }
+
+// Folds x into the accumulator a (floats: NaNs are skipped by the nan kinds).
+template <typename T>
+T Fold(Kind kind, T a, T x) {
+  if constexpr (!kIsInt<T>) {
+    if (IsNan(kind) && x != x) return a;
+  }
+  switch (kind) {
+    case Kind::kMax: return std::max(a, x);
+    case Kind::kMin: return std::min(a, x);
+    case Kind::kProd:
+    case Kind::kNanProd: return tensor_internal::Mul(a, x);
+    default: return Add(a, x);
+  }
+}
 
 struct ReduceParams : OpParams {
   std::optional<std::vector<int64_t>> axis;  // nullopt: all
@@ -96,14 +116,11 @@ absl::Status ReduceInt(const std::string& name, Kind kind, const TensorView& in,
   }
   const T init = kind == Kind::kMax   ? std::numeric_limits<T>::lowest()
                  : kind == Kind::kMin ? std::numeric_limits<T>::max()
+                 : IsProd(kind)       ? T(1)
                                       : T(0);
   std::vector<T> acc(slots, init);
   const T* x = in.as<T>();
-  for (size_t i = 0; i < slot.size(); ++i) {
-    T& a = acc[slot[i]];
-    a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
-                                                                    : Add(a, x[i]);
-  }
+  for (size_t i = 0; i < slot.size(); ++i) acc[slot[i]] = Fold(kind, acc[slot[i]], x[i]);
   T* y = out.as<T>();
   for (size_t j = 0; j < acc.size(); ++j) {
     Store(req, y, j, kind == Kind::kMean ? Div(acc[j], count) : acc[j]);
@@ -152,14 +169,11 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
       } else {
         const T init = kind == Kind::kMax   ? -std::numeric_limits<T>::infinity()
                        : kind == Kind::kMin ? std::numeric_limits<T>::infinity()
+                       : IsProd(kind)       ? T(1)
                                             : T(0);
         std::vector<T> acc(kept.Size(), init);
         const T* x = in[0].as<T>();
-        for (size_t i = 0; i < slot.size(); ++i) {
-          T& a = acc[slot[i]];
-          a = kind == Kind::kMax ? std::max(a, x[i]) : kind == Kind::kMin ? std::min(a, x[i])
-                                                                          : a + x[i];
-        }
+        for (size_t i = 0; i < slot.size(); ++i) acc[slot[i]] = Fold(kind, acc[slot[i]], x[i]);
         const T count = static_cast<T>(in[0].size() / std::max<int64_t>(1, kept.Size()));
         T* y = out[0].as<T>();
         for (size_t j = 0; j < acc.size(); ++j) {
@@ -179,19 +193,25 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
       using T = typename decltype(tag)::type;
       const T* dy = a.out_grads[0].as<T>();
       const bool select = kind == Kind::kMax || kind == Kind::kMin;
-      const T* x = select ? a.inputs[0].as<T>() : nullptr;
-      const T* y = select ? a.outputs[0].as<T>() : nullptr;
+      const bool uses_x = select || IsProd(kind) || IsNan(kind);
+      const T* x = uses_x ? a.inputs[0].as<T>() : nullptr;
+      const T* y = select || IsProd(kind) ? a.outputs[0].as<T>() : nullptr;
       const T scale = kind == Kind::kMean ? T(kept.Size()) / T(is.Size()) : T(1);
       T* dx = a.in_grads[0].as<T>();
       for (size_t i = 0; i < slot.size(); ++i) {
         T g = dy[slot[i]] * scale;
         if (select && x[i] != y[slot[i]]) g = T(0);
+        // MXNet's prod gradient: dy * out / x (inf or NaN where x is 0).
+        if (IsProd(kind)) g = g * (y[slot[i]] / x[i]);
+        if (IsNan(kind) && x[i] != x[i]) g = T(0);
         Store(a.reqs[0], dx, i, g);
       }
       return absl::OkStatus();
     });
   };
-  d.backward_deps = (kind == Kind::kMax || kind == Kind::kMin) ? tensor_internal::kBothDeps
+  d.backward_deps = (kind == Kind::kMax || kind == Kind::kMin || IsProd(kind))
+                        ? tensor_internal::kBothDeps
+                    : kind == Kind::kNanSum ? tensor_internal::kInputDeps
                                                                : tensor_internal::kNoDeps;
   return d;
 }
@@ -201,15 +221,17 @@ struct ArgmaxParams : OpParams {
   bool keepdims = false;
 };
 
-OpDef Argmax() {
+// argmax, or argmin when `is_min`.
+OpDef ArgReduce(const char* name, bool is_min) {
   OpDef d;
-  d.name = "argmax";
-  d.description = "Index of the maximum along `axis` (all elements when None), as floats.";
+  d.name = name;
+  d.description = std::string("Index of the ") + (is_min ? "minimum" : "maximum") +
+                  " along `axis` (all elements when None), as floats.";
   d.params = {{"axis", "int or None", "None", false, "The axis to reduce."},
               {"keepdims", "boolean", "0", false, "Keep the reduced axis as size 1."}};
-  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+  d.parse = [name](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
     auto p = std::make_shared<ArgmaxParams>();
-    ParamReader r("argmax", attrs);
+    ParamReader r(name, attrs);
     MXGRID_RETURN_IF_ERROR(r.OptionalInt("axis", &p->axis));
     MXGRID_RETURN_IF_ERROR(r.Bool("keepdims", &p->keepdims, false));
     MXGRID_RETURN_IF_ERROR(r.Finish());
@@ -225,34 +247,34 @@ OpDef Argmax() {
   };
   d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
   d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
-  d.infer_shape = [as_reduce](const OpParams& params, std::vector<InferShape>* in,
+  d.infer_shape = [name, as_reduce](const OpParams& params, std::vector<InferShape>* in,
                               std::vector<InferShape>* out) -> absl::Status {
     if (!(*in)[0]) return absl::OkStatus();
-    MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape("argmax", as_reduce(params), *(*in)[0]));
-    return Unify("argmax", "output 0", shape, &(*out)[0]);
+    MXGRID_ASSIGN_OR_RETURN(Shape shape, OutShape(name, as_reduce(params), *(*in)[0]));
+    return Unify(name, "output 0", shape, &(*out)[0]);
   };
-  d.forward = [as_reduce](const OpContext&, const OpParams& params,
+  d.forward = [name, is_min, as_reduce](const OpContext&, const OpParams& params,
                           absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                           absl::Span<const TensorView> out) -> absl::Status {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const Shape& is = in[0].shape;
-    MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape("argmax", as_reduce(params), is));
+    MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape(name, as_reduce(params), is));
     const auto slot = BroadcastIndex(kept, is);
     // Position of element i along the reduced axis (or its flat index when reducing all).
     const auto& p = ParamsAs<ArgmaxParams>(params);
     int64_t inner = 1, len = is.Size();
     if (p.axis) {
-      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis("argmax", *p.axis, is.ndim()));
+      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(name, *p.axis, is.ndim()));
       inner = is.ProdRange(ax + 1, is.ndim());
       len = is[ax];
     }
-    return DispatchReal("argmax", in[0].dtype, [&](auto tag) {
+    return DispatchReal(name, in[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* x = in[0].as<T>();
-      std::vector<T> best(kept.Size(), -std::numeric_limits<T>::infinity());
+      std::vector<T> best(kept.Size(), std::numeric_limits<T>::infinity());
       std::vector<int64_t> where(kept.Size(), -1);
       for (size_t i = 0; i < slot.size(); ++i) {
-        if (where[slot[i]] < 0 || x[i] > best[slot[i]]) {
+        if (where[slot[i]] < 0 || (is_min ? x[i] < best[slot[i]] : x[i] > best[slot[i]])) {
           best[slot[i]] = x[i];
           where[slot[i]] = (static_cast<int64_t>(i) / inner) % len;
         }
@@ -272,7 +294,11 @@ absl::Status RegisterReduceOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("mean", {}, Kind::kMean)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("max", {"max_axis"}, Kind::kMax)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("min", {"min_axis"}, Kind::kMin)));
-  return registry->Register(Argmax());
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("prod", {}, Kind::kProd)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("nansum", {}, Kind::kNanSum)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("nanprod", {}, Kind::kNanProd)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ArgReduce("argmax", false)));
+  return registry->Register(ArgReduce("argmin", true));
 }
 
 }  // namespace mxgrid::ops

@@ -39,6 +39,13 @@ void IndexCases(std::vector<testing::OpCase>* cases);
 // _power, broadcast_power, the scalar powers, max/min scalars, every comparison, the mods
 // (_mod, _mod_scalar, _rmod_scalar, broadcast_mod) and sign.
 void PowerCompareCases(std::vector<testing::OpCase>* cases);
+// shape_ops.cc and take_pick.cc: tile, repeat, reverse, SwapAxis, broadcast_axis, stack,
+// take, pick, batch_take.
+void GatherCases(std::vector<testing::OpCase>* cases);
+// sort.cc: topk, sort, argsort.
+void SortCases(std::vector<testing::OpCase>* cases);
+// unary_math.cc: trigonometric, rounding, roots, special functions, logs.
+void UnaryMathCases(std::vector<testing::OpCase>* cases);
 // slice [crop], broadcast_to, broadcast_like.
 void SliceBroadcastToCases(std::vector<testing::OpCase>* cases);
 

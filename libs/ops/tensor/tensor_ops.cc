@@ -8,6 +8,7 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterElemwiseBinaryOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterElemwiseScalarOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterUnaryOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterUnaryMathOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterAggregateOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterBroadcastOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterBroadcastToOps(registry));
@@ -17,6 +18,11 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterSliceOp(registry));
   MXGRID_RETURN_IF_ERROR(RegisterDotOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterIndexOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterShapeOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterTakePickOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterSortOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterGatherNdOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterNormOp(registry));
   return absl::OkStatus();
 }
 

@@ -23,6 +23,9 @@ absl::Status RegisterTensorOps(Registry* registry);
 absl::Status RegisterElemwiseBinaryOps(Registry* registry);
 absl::Status RegisterElemwiseScalarOps(Registry* registry);
 absl::Status RegisterUnaryOps(Registry* registry);
+// sin ... arctanh, degrees, radians, rounding, rsqrt, cbrt, rcbrt, erf, erfinv, gamma,
+// gammaln, log1p, expm1, log2, log10, logical_not.
+absl::Status RegisterUnaryMathOps(Registry* registry);
 absl::Status RegisterAggregateOps(Registry* registry);
 absl::Status RegisterBroadcastOps(Registry* registry);
 absl::Status RegisterBroadcastToOps(Registry* registry);  // broadcast_to, broadcast_like
@@ -33,6 +36,15 @@ absl::Status RegisterSliceOp(Registry* registry);  // slice [crop]
 absl::Status RegisterDotOps(Registry* registry);
 absl::Status RegisterIndexOps(Registry* registry);  // includes RegisterWhere
 absl::Status RegisterWhere(Registry* registry);
+// tile, repeat, reverse, SwapAxis, broadcast_axis, stack.
+absl::Status RegisterShapeOps(Registry* registry);
+// take, pick, batch_take.
+absl::Status RegisterTakePickOps(Registry* registry);
+// topk, sort, argsort.
+absl::Status RegisterSortOps(Registry* registry);
+// gather_nd, scatter_nd, diag, slice_like.
+absl::Status RegisterGatherNdOps(Registry* registry);
+absl::Status RegisterNormOp(Registry* registry);  // norm
 
 }  // namespace mxgrid::ops
 

@@ -62,6 +62,148 @@ CASES = [
     ("rscalar_arith", lambda nd, a: 1 / a(Y) + (3 - a(X))),
 ]
 
+# Unary math (unary_math.cc): X in (-1, 1), Y in (0.5, 1.5), 3 * X spans the rounding cases.
+CASES += [(f, (lambda f: lambda nd, a: getattr(nd, f)(a(X)))(f))
+          for f in ["sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
+                    "arcsinh", "arctanh", "degrees", "radians", "erf", "erfinv", "expm1",
+                    "logical_not"]]
+CASES += [(f + "_pos", (lambda f: lambda nd, a: getattr(nd, f)(a(Y)))(f))
+          for f in ["rsqrt", "cbrt", "rcbrt", "gamma", "gammaln", "log1p", "log2", "log10"]]
+CASES += [(f + "_x3", (lambda f: lambda nd, a: getattr(nd, f)(a(X * 3)))(f))
+          for f in ["floor", "ceil", "round", "rint", "fix", "trunc"]]
+HALVES = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.0], np.float32)
+CASES += [
+    ("arccosh", lambda nd, a: nd.arccosh(a(Y + 1))),
+    ("round_halves", lambda nd, a: nd.round(a(HALVES))),
+    ("rint_halves", lambda nd, a: nd.rint(a(HALVES))),
+    ("fix_halves", lambda nd, a: nd.fix(a(HALVES))),
+    ("logical_not_zeros", lambda nd, a: nd.logical_not(a(HALVES))),
+    ("sin_float64", lambda nd, a: nd.sin(a(X.astype(np.float64)))),
+    ("gamma_float16", lambda nd, a: nd.gamma(a(Y.astype(np.float16)))),
+    ("degrees_int32", lambda nd, a: nd.degrees(a(np.array([1, 2, -3], np.int32)))),
+]
+
+# Shape and index ops (shape_ops.cc, take_pick.cc, argmin in reduce.cc).
+IDX = np.array([[0, 3], [5, -1]], np.float32)
+CASES += [
+    ("tile", lambda nd, a: nd.tile(a(X), reps=(2, 1))),
+    ("tile_longer_reps", lambda nd, a: nd.tile(a(B), reps=(2, 2))),
+    ("repeat_axis", lambda nd, a: nd.repeat(a(X), repeats=2, axis=1)),
+    ("repeat_flat", lambda nd, a: nd.repeat(a(W), repeats=3)),
+    ("reverse", lambda nd, a: nd.reverse(a(IMG), axis=(0, 2))),
+    ("flip", lambda nd, a: nd.flip(a(X), axis=1)),
+    ("SwapAxis", lambda nd, a: nd.SwapAxis(a(IMG), dim1=1, dim2=3)),
+    ("swapaxes", lambda nd, a: nd.swapaxes(a(X), dim1=0, dim2=1)),
+    ("broadcast_axis", lambda nd, a: nd.broadcast_axis(a(ROW), axis=0, size=3)),
+    ("broadcast_axes", lambda nd, a: nd.broadcast_axes(a(X.reshape(4, 1, 5)), axis=(1,),
+                                                       size=(2,))),
+    ("stack", lambda nd, a: nd.stack(a(X), a(Y), a(X), axis=1)),
+    ("stack_default", lambda nd, a: nd.stack(a(W), a(W))),
+    ("take_clip", lambda nd, a: nd.take(a(X), a(IDX))),
+    ("take_wrap_axis1", lambda nd, a: nd.take(a(X), a(IDX), axis=1, mode="wrap")),
+    ("pick", lambda nd, a: nd.pick(a(X), a(np.array([0, 4, 9, -2], np.float32)), axis=1)),
+    ("pick_keepdims_wrap", lambda nd, a: nd.pick(a(X), a(np.array([1, -1, 7, 2, 0],
+                                                                   np.float32)),
+                                                 axis=0, keepdims=True, mode="wrap")),
+    ("batch_take", lambda nd, a: nd.batch_take(a(X), a(np.array([0, 4, 9, -2], np.int32)))),
+    ("prod", lambda nd, a: nd.prod(a(Y), axis=1)),
+    ("prod_all_keepdims", lambda nd, a: nd.prod(a(Y), keepdims=True)),
+    ("nansum", lambda nd, a: nd.nansum(a(np.where(X > 0.5, np.nan, X).astype(np.float32)),
+                                       axis=0)),
+    ("nanprod", lambda nd, a: nd.nanprod(a(np.where(X > 0.5, np.nan, Y).astype(np.float32)),
+                                         axis=1, keepdims=True)),
+    ("gather_nd", lambda nd, a: nd.gather_nd(a(X), a(np.array([[0, 3, -1], [4, 1, -5]],
+                                                               np.float32)))),
+    ("gather_nd_rows", lambda nd, a: nd.gather_nd(a(IMG), a(np.array([[1, 0]], np.int32)))),
+    ("scatter_nd", lambda nd, a: nd.scatter_nd(a(B), a(np.array([[0, 2, 1], [3, 0, 1]],
+                                                                np.float32)), shape=(3, 4))),
+    ("diag", lambda nd, a: nd.diag(a(X))),
+    ("diag_k", lambda nd, a: nd.diag(a(X), k=2)),
+    ("diag_build", lambda nd, a: nd.diag(a(B), k=-1)),
+    ("diag_axes", lambda nd, a: nd.diag(a(IMG), k=1, axis1=3, axis2=1)),
+    ("norm", lambda nd, a: nd.norm(a(X))),
+    ("norm_l1_axis", lambda nd, a: nd.norm(a(X), ord=1, axis=1)),
+    ("norm_axes_keepdims", lambda nd, a: nd.norm(a(IMG), axis=(2, 3), keepdims=True)),
+    ("slice_like", lambda nd, a: nd.slice_like(a(X), a(W))),
+    ("slice_like_axes", lambda nd, a: nd.slice_like(a(KER), a(IMG), axes=(0, -3))),
+    ("argmin", lambda nd, a: nd.argmin(a(X), axis=1)),
+    ("argmin_keepdims", lambda nd, a: nd.argmin(a(IMG), axis=-1, keepdims=True)),
+]
+
+# Ordering ops (sort.cc).
+CASES += [
+    ("topk_default", lambda nd, a: nd.topk(a(X))),
+    ("topk_value_k3", lambda nd, a: nd.topk(a(X), k=3, ret_typ="value")),
+    ("topk_mask_axis0", lambda nd, a: nd.topk(a(X), axis=0, k=2, ret_typ="mask")),
+    ("topk_indices_int32_asc", lambda nd, a: nd.topk(a(IMG), axis=1, k=2, is_ascend=True,
+                                                     dtype="int32")),
+    ("topk_flat_all", lambda nd, a: nd.topk(a(X), axis=None, k=0, ret_typ="value")),
+    ("topk_both_values", lambda nd, a: nd.topk(a(X), k=2, ret_typ="both")[0]),
+    ("topk_both_indices", lambda nd, a: nd.topk(a(X), k=2, ret_typ="both")[1]),
+    ("sort", lambda nd, a: nd.sort(a(X))),
+    ("sort_desc_axis0", lambda nd, a: nd.sort(a(X), axis=0, is_ascend=False)),
+    ("sort_flat", lambda nd, a: nd.sort(a(IMG), axis=None)),
+    ("argsort", lambda nd, a: nd.argsort(a(X))),
+    ("argsort_int64_desc", lambda nd, a: nd.argsort(a(IMG), axis=2, is_ascend=False,
+                                                    dtype="int64")),
+]
+
+# nn: LayerNorm, MakeLoss, smooth_l1.
+GAMMA = RNG.uniform(0.5, 1.5, (5,)).astype(np.float32)
+BETA = RNG.uniform(-1, 1, (5,)).astype(np.float32)
+CASES += [
+    ("LayerNorm", lambda nd, a: nd.LayerNorm(a(X), a(GAMMA), a(BETA))),
+    ("LayerNorm_axis1_eps", lambda nd, a: nd.LayerNorm(a(X.reshape(2, 5, 2)), a(GAMMA), a(BETA),
+                                                       axis=1, eps=1e-3)),
+    ("LayerNorm_mean", lambda nd, a: nd.LayerNorm(a(X), a(GAMMA), a(BETA),
+                                                  output_mean_var=True)[1]),
+    ("LayerNorm_std", lambda nd, a: nd.LayerNorm(a(X), a(GAMMA), a(BETA),
+                                                 output_mean_var=True)[2]),
+    ("InstanceNorm", lambda nd, a: nd.InstanceNorm(a(IMG), a(GAMMA[:3]), a(BETA[:3]))),
+    ("InstanceNorm_eps", lambda nd, a: nd.InstanceNorm(a(X.reshape(2, 2, 5)), a(GAMMA[:2]),
+                                                       a(BETA[:2]), eps=1e-5)),
+    ("L2Normalization", lambda nd, a: nd.L2Normalization(a(X))),
+    ("L2Normalization_channel", lambda nd, a: nd.L2Normalization(a(IMG), mode="channel")),
+    ("L2Normalization_spatial", lambda nd, a: nd.L2Normalization(a(IMG), mode="spatial",
+                                                                 eps=1e-6)),
+    ("LRN", lambda nd, a: nd.LRN(a(IMG), nsize=3)),
+    ("LRN_params", lambda nd, a: nd.LRN(a(IMG), nsize=5, alpha=0.5, beta=0.5, knorm=1.0)),
+    ("MakeLoss", lambda nd, a: nd.MakeLoss(a(X), grad_scale=2.0)),
+    ("make_loss", lambda nd, a: nd.make_loss(a(Y))),
+    ("smooth_l1", lambda nd, a: nd.smooth_l1(a(X * 3))),
+    ("smooth_l1_sigma", lambda nd, a: nd.smooth_l1(a(X * 3), scalar=2.0)),
+]
+
+# Sequence ops: X as (time 4, batch 5), IMG as (batch 2, time 3, 6, 6) for axis=1.
+SEQ_LEN = np.array([1, 4, 2, 3, 4], np.float32)
+CASES += [
+    ("SequenceMask", lambda nd, a: nd.SequenceMask(a(X))),
+    ("SequenceMask_len", lambda nd, a: nd.SequenceMask(a(X), a(SEQ_LEN),
+                                                       use_sequence_length=True, value=-2.0)),
+    ("SequenceMask_axis1", lambda nd, a: nd.SequenceMask(
+        a(IMG), a(np.array([2, 1], np.float32)), use_sequence_length=True, axis=1)),
+    ("SequenceLast", lambda nd, a: nd.SequenceLast(a(X))),
+    ("SequenceLast_len", lambda nd, a: nd.SequenceLast(a(X), a(SEQ_LEN),
+                                                       use_sequence_length=True)),
+    ("SequenceLast_axis1", lambda nd, a: nd.SequenceLast(
+        a(IMG), a(np.array([3, 1], np.float32)), use_sequence_length=True, axis=1)),
+    ("Pad_constant", lambda nd, a: nd.Pad(a(IMG), mode="constant", constant_value=0.5,
+                                          pad_width=(0, 0, 0, 0, 1, 2, 2, 1))),
+    ("Pad_edge", lambda nd, a: nd.Pad(a(IMG), mode="edge", pad_width=(0, 0, 0, 0, 2, 0, 1, 3))),
+    ("pad_reflect", lambda nd, a: nd.pad(a(IMG), mode="reflect",
+                                         pad_width=(0, 0, 0, 0, 3, 1, 2, 5))),
+    ("UpSampling", lambda nd, a: nd.UpSampling(a(IMG), scale=2, sample_type="nearest")),
+    ("UpSampling_concat", lambda nd, a: nd.UpSampling(a(IMG), a(IMG[:, :1, ::2, ::2].copy()),
+                                                      scale=2, sample_type="nearest",
+                                                      num_args=2)),
+    ("UpSampling_sum", lambda nd, a: nd.UpSampling(a(IMG), a(IMG), scale=3,
+                                                   sample_type="nearest",
+                                                   multi_input_mode="sum", num_args=2)),
+    ("SequenceReverse", lambda nd, a: nd.SequenceReverse(a(IMG))),
+    ("SequenceReverse_len", lambda nd, a: nd.SequenceReverse(a(X), a(SEQ_LEN),
+                                                             use_sequence_length=True)),
+]
+
 
 @pytest.mark.parametrize("name,fn", CASES, ids=[c[0] for c in CASES])
 def test_operator_matches_mxnet(mxw, real_mx, name, fn):

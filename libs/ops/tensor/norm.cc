@@ -1,0 +1,177 @@
+// norm (ord 1 or 2, axis None/int/tuple, out_dtype, keepdims), as MXNet 1.9.1 defines it:
+// the elementwise L1 (sum of |x|) or L2 (sqrt of the sum of squares) norm over the axes,
+// all of them by default (the output then (1,), or all ones with keepdims). Gradient: ord 1
+// dy * sign(x); ord 2 dy * x / norm. float32/float64 inputs; out_dtype converts the result.
+#include <cmath>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "libs/base/status_macros.h"
+#include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/tensor_ops.h"
+
+namespace mxgrid::ops {
+namespace {
+
+using tensor_internal::BroadcastIndex;
+using tensor_internal::DispatchReal;
+using tensor_internal::NormalizeAxis;
+using tensor_internal::Unify;
+
+struct NormParams : OpParams {
+  int64_t ord = 2;
+  std::optional<std::vector<int64_t>> axis;
+  std::optional<DType> out_dtype;
+  bool keepdims = false;
+};
+
+// The keepdims shape (reduced axes at 1) and the output shape.
+absl::Status Shapes(const NormParams& p, const Shape& in, Shape* kept, Shape* out) {
+  std::vector<bool> red(in.ndim(), !p.axis);
+  if (p.axis) {
+    for (int64_t a : *p.axis) {
+      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis("norm", a, in.ndim()));
+      if (red[ax]) return absl::InvalidArgumentError(absl::StrCat("norm: duplicate axis ", a));
+      red[ax] = true;
+    }
+  }
+  *kept = in;
+  std::vector<int64_t> dims;
+  for (int i = 0; i < in.ndim(); ++i) {
+    if (red[i]) (*kept)[i] = 1;
+    if (p.keepdims || !red[i]) dims.push_back(red[i] ? 1 : in[i]);
+  }
+  *out = dims.empty() ? Shape{1} : Shape(dims);
+  return absl::OkStatus();
+}
+
+OpDef Norm() {
+  OpDef d;
+  d.name = "norm";
+  d.description = "L1 or L2 norm over the given axes (all by default).";
+  d.params = {{"ord", "int", "2", false, "1 or 2."},
+              {"axis", "Shape or None", "None", false, "Axes to reduce; all when None."},
+              {"out_dtype", "{None, 'float16', 'float32', 'float64', 'int32', 'int64', 'int8'}",
+               "None", false, "DType of the output."},
+              {"keepdims", "boolean", "0", false, "Keep reduced axes as size 1."}};
+  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    auto p = std::make_shared<NormParams>();
+    ParamReader r("norm", attrs);
+    MXGRID_RETURN_IF_ERROR(r.Int("ord", &p->ord, 2));
+    auto it = attrs.find("axis");
+    if (it != attrs.end() && it->second == "None") {
+      std::optional<int64_t> none;
+      MXGRID_RETURN_IF_ERROR(r.OptionalInt("axis", &none));
+    } else if (it != attrs.end()) {
+      std::vector<int64_t> v;
+      MXGRID_RETURN_IF_ERROR(r.Tuple("axis", &v));
+      p->axis = v;
+    }
+    auto od = attrs.find("out_dtype");
+    if (od != attrs.end() && od->second != "None") {
+      std::string name;
+      MXGRID_RETURN_IF_ERROR(r.Enum("out_dtype", &name, {"float16", "float32", "float64",
+                                                         "int64", "int32", "int8"}));
+      MXGRID_ASSIGN_OR_RETURN(DType t, DTypeFromName(name));
+      p->out_dtype = t;
+    } else if (od != attrs.end()) {
+      std::optional<int64_t> none;
+      MXGRID_RETURN_IF_ERROR(r.OptionalInt("out_dtype", &none));
+    }
+    MXGRID_RETURN_IF_ERROR(r.Bool("keepdims", &p->keepdims, false));
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    if (p->ord != 1 && p->ord != 2) return r.Error("only ord=1 and ord=2 are supported");
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  d.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [](const OpParams& op, std::vector<InferShape>* in,
+                     std::vector<InferShape>* out) -> absl::Status {
+    if (!(*in)[0]) return absl::OkStatus();
+    Shape kept, o;
+    MXGRID_RETURN_IF_ERROR(Shapes(ParamsAs<NormParams>(op), *(*in)[0], &kept, &o));
+    return Unify("norm", "output 0", o, &(*out)[0]);
+  };
+  d.infer_type = [](const OpParams& op, std::vector<InferType>* in,
+                    std::vector<InferType>* out) -> absl::Status {
+    const auto& p = ParamsAs<NormParams>(op);
+    if (p.out_dtype) {
+      (*out)[0] = p.out_dtype;
+      return absl::OkStatus();
+    }
+    if (!(*in)[0]) (*in)[0] = (*out)[0];
+    (*out)[0] = (*in)[0];
+    return absl::OkStatus();
+  };
+  d.forward = [](const OpContext&, const OpParams& op, absl::Span<const TensorView> in,
+                 absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) -> absl::Status {
+    const auto& p = ParamsAs<NormParams>(op);
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    Shape kept, o;
+    MXGRID_RETURN_IF_ERROR(Shapes(p, in[0].shape, &kept, &o));
+    const std::vector<int64_t> slot = BroadcastIndex(kept, in[0].shape);
+    std::vector<double> acc(kept.Size(), 0.0);
+    MXGRID_RETURN_IF_ERROR(DispatchReal("norm", in[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* x = in[0].as<T>();
+      for (size_t i = 0; i < slot.size(); ++i) {
+        acc[slot[i]] += p.ord == 1 ? std::abs(static_cast<double>(x[i]))
+                                   : static_cast<double>(x[i]) * x[i];
+      }
+      return absl::OkStatus();
+    }));
+    return VisitDType(out[0].dtype, [&](auto tag) -> absl::Status {
+      using O = typename decltype(tag)::type;
+      if constexpr (std::is_same_v<O, bool>) {
+        return absl::InvalidArgumentError("norm: bool output is not supported");
+      } else {
+        O* y = out[0].as<O>();
+        for (size_t j = 0; j < acc.size(); ++j) {
+          const double v = p.ord == 1 ? acc[j] : std::sqrt(acc[j]);
+          if (reqs[0] == OpReq::kAddTo) {
+            y[j] = FromDouble<O>(ToDouble(y[j]) + v);
+          } else {
+            y[j] = FromDouble<O>(v);
+          }
+        }
+        return absl::OkStatus();
+      }
+    });
+  };
+  d.backward = [](const OpContext&, const OpParams& op, const BackwardArgs& a) -> absl::Status {
+    const auto& p = ParamsAs<NormParams>(op);
+    if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
+    Shape kept, o;
+    MXGRID_RETURN_IF_ERROR(Shapes(p, a.in_grads[0].shape, &kept, &o));
+    const std::vector<int64_t> slot = BroadcastIndex(kept, a.in_grads[0].shape);
+    return DispatchReal("norm", a.in_grads[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* x = a.inputs[0].as<T>();
+      std::vector<double> dy(kept.Size()), y(kept.Size());
+      for (size_t j = 0; j < dy.size(); ++j) {
+        VisitDType(a.out_grads[0].dtype, [&](auto t) {
+          using O = typename decltype(t)::type;
+          dy[j] = ToDouble(a.out_grads[0].as<O>()[j]);
+          y[j] = ToDouble(a.outputs[0].as<O>()[j]);
+        });
+      }
+      T* dx = a.in_grads[0].as<T>();
+      for (size_t i = 0; i < slot.size(); ++i) {
+        const double xi = x[i];
+        const double g = p.ord == 1 ? (xi > 0 ? 1.0 : xi < 0 ? -1.0 : 0.0) : xi / y[slot[i]];
+        Store(a.reqs[0], dx, i, static_cast<T>(dy[slot[i]] * g));
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.backward_deps = {true, true};
+  return d;
+}
+
+}  // namespace
+
+absl::Status RegisterNormOp(Registry* registry) { return registry->Register(Norm()); }
+
+}  // namespace mxgrid::ops
