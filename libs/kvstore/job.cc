@@ -71,13 +71,20 @@ absl::Status Job::Enter(int rank, bool need_joined) {
 absl::Status Job::WaitLocked(int rank, const WaitOptions& wait,
                              const std::function<bool()>& done,
                              const std::function<std::string()>& what) {
+  // Cancellation is checked once per kPoll of waiting: every push of the job wakes the waiters,
+  // and a sync server's IsCancelled() polls the call's completion queue (a lock and a
+  // syscall) — thousands of keys per round made that the shard's busiest work.
+  absl::Time next_cancel_check = absl::Now() + kPoll;
   while (true) {
     const absl::Time now = absl::Now();
     members_[rank].last_seen = now;  // waiting inside a call is not silence
     if (absl::Status s = CheckAliveLocked(now); !s.ok()) return s;
     if (done()) return absl::OkStatus();
-    if (wait.cancelled && wait.cancelled()) {
-      return absl::CancelledError(absl::StrCat("kvstore: the client cancelled ", what()));
+    if (wait.cancelled && now >= next_cancel_check) {
+      if (wait.cancelled()) {
+        return absl::CancelledError(absl::StrCat("kvstore: the client cancelled ", what()));
+      }
+      next_cancel_check = now + kPoll;
     }
     if (now >= wait.deadline) {
       return absl::DeadlineExceededError(absl::StrCat("kvstore: deadline exceeded: ", what()));

@@ -94,8 +94,11 @@ bool IntoSlot(const ShmSlot& slot, Item& item) {
 }
 
 // Packs the shm items of `call` into one slot of the connection's pool (each at a 64-byte
-// aligned offset), or encodes them into their messages when no slot can be had.
-void PackShm(const ImplPtr& impl, BatchCall& call, absl::Time deadline) {
+// aligned offset), or encodes them into their messages when no slot can be had. Slots are
+// taken at least `slot_bytes` large (a full batch), so that any slot given back fits any
+// later batch: sized to each batch, a burst's batches of every size made new slots (an
+// object, its page faults and a registration each) round after round.
+void PackShm(const ImplPtr& impl, BatchCall& call, int64_t slot_bytes, absl::Time deadline) {
   int64_t total = 0;
   for (Item& item : call.items) {
     if (!item.shm) continue;
@@ -108,7 +111,7 @@ void PackShm(const ImplPtr& impl, BatchCall& call, absl::Time deadline) {
   if (total == 0) return;
   call.ref = FromProto(ItemRef(call.items.front().proto));
   call.pool = impl->shm.Pool(call.ref.job, call.ref.rank);
-  call.slot = TakeShmSlot(impl, *call.pool, call.ref, total, deadline);
+  call.slot = TakeShmSlot(impl, *call.pool, call.ref, std::max(total, slot_bytes), deadline);
   for (Item& item : call.items) {
     if (item.shm && (!call.slot.has_value() || !IntoSlot(*call.slot, item))) {
       EncodeInMessage(item, &item.proto);
@@ -318,7 +321,7 @@ bool ShardBatcher::SendOneBatch() {
       // Tracked under mu_: CancelQueued then Impl::CancelAll cannot miss these items.
       impl_->Track(&call->ctx, deadline);
     }
-    PackShm(impl_, *call, deadline);
+    PackShm(impl_, *call, static_cast<int64_t>(options_.max_batch_bytes), deadline);
     call->req.mutable_items()->Reserve(static_cast<int>(call->items.size()));
     for (Item& item : call->items) call->req.add_items()->Swap(&item.proto);
     batches_sent_.fetch_add(1);

@@ -68,8 +68,11 @@ absl::StatusOr<ShmSlot> ShmSlotPool::Take(int64_t bytes, const Registrar& regist
   uint64_t epoch = 0;
   {
     base::MutexLock lock(&mu_);
-    auto it = free_.find(capacity);
-    if (it != free_.end()) {
+    // The smallest free slot that holds the value, up to 4x its class: batches vary in size
+    // from one to the next, and a new slot costs an object, its page faults and a
+    // registration with the shard.
+    auto it = free_.lower_bound(capacity);
+    if (it != free_.end() && it->first <= 4 * capacity) {
       ShmSlot slot = std::move(it->second);
       free_.erase(it);
       free_bytes_ -= slot.capacity;

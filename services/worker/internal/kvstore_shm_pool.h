@@ -77,9 +77,10 @@ class ShmSlotPool {
   ShmSlotPool(const ShmSlotPool&) = delete;
   ShmSlotPool& operator=(const ShmSlotPool&) = delete;
 
-  // A slot holding at least `bytes` value bytes: a free one, else a new one registered with
-  // `registrar`. ResourceExhausted at max_slots; Internal when the object cannot be created;
-  // the registrar's error (the object is gone again then).
+  // A slot holding at least `bytes` value bytes: the smallest free one of at most four times
+  // its size class, else a new one registered with `registrar`. ResourceExhausted at
+  // max_slots; Internal when the object cannot be created; the registrar's error (the object
+  // is gone again then).
   absl::StatusOr<ShmSlot> Take(int64_t bytes, const Registrar& registrar)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Returns a slot taken from this pool. The region to unregister when the slot was dropped

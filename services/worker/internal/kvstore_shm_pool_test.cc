@@ -75,6 +75,24 @@ TEST(ShmSlotPoolTest, SlotsAreRegisteredUnlinkedAndReused) {
   EXPECT_EQ(pool.live_slots(), 2);
 }
 
+TEST(ShmSlotPoolTest, SmallerValuesReuseALargerFreeSlot) {
+  ShmSlotPool pool({});
+  FakeShard shard;
+  auto registrar = [&](const std::string& n, int64_t b) { return shard(n, b); };
+  ShmSlot big = *pool.Take(4 << 20, registrar);
+  EXPECT_FALSE(pool.Give(std::move(big)).has_value());
+  // A smaller class up to a quarter of the free slot takes it instead of a new object.
+  ShmSlot reused = *pool.Take(1 << 20, registrar);
+  EXPECT_EQ(reused.region, 1u);
+  EXPECT_EQ(reused.capacity, 4 << 20);
+  EXPECT_FALSE(pool.Give(std::move(reused)).has_value());
+  // Far smaller: a slot of its own class (a large slot is not lent for a tiny batch).
+  ShmSlot small = *pool.Take(512 << 10, registrar);
+  EXPECT_EQ(small.region, 2u);
+  EXPECT_EQ(small.capacity, 512 << 10);
+  EXPECT_EQ(shard.names.size(), 2u);
+}
+
 TEST(ShmSlotPoolTest, KeepLimitAndMaxSlots) {
   ShmSlotPool pool({.keep_bytes = 1 << 20, .max_slots = 3});
   FakeShard shard;
