@@ -7,10 +7,11 @@
 // every item has been taken, rather than one by one. A pull only fixes its round when reached
 // (Job::BeginPull); once every item has been taken, the handler waits for each pending pull
 // in item order (Job::FinishPull, under the call's deadline and cancellation) and writes its
-// value: into the result, or into the caller's region when the item names shm_out (checked
-// before the item's push half counts). So [pull k1, push k2] from one rank and [pull k2,
+// value: into the result, or, when the item names shm_out (checked before the item's push
+// half counts), straight into the caller's region by the job's copy. So [pull k1, push k2] from one rank and [pull k2,
 // push k1] from another cannot wait on each other.
 #include <deque>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -81,15 +82,18 @@ struct PendingPull {
   Job* job;
   Job::PullTicket ticket;
   v1::BatchResult* result;
+  std::optional<ShmPullTarget> target;  // the item's shm_out: the copy goes straight there
 };
 
 absl::Status BeginPull(const kvstore::JobTable& table, const v1::PullRequest& request,
-                       v1::BatchResult* result, std::vector<PendingPull>* pending) {
+                       std::optional<ShmPullTarget> target, v1::BatchResult* result,
+                       std::vector<PendingPull>* pending) {
   KeyId id;
   MXGRID_ASSIGN_OR_RETURN(Job * job, kvstore_calls::FindRef(table, request.ref(), &id));
   MXGRID_ASSIGN_OR_RETURN(std::optional<DType> dtype, kvstore_calls::PullDType(request.dtype()));
   MXGRID_ASSIGN_OR_RETURN(Job::PullTicket ticket, job->BeginPull(id, request.ref().rank(), dtype));
-  pending->push_back({&request, job, std::move(ticket), result});
+  if (target.has_value()) target->set_want(dtype);
+  pending->push_back({&request, job, std::move(ticket), result, std::move(target)});
   return absl::OkStatus();
 }
 
@@ -115,14 +119,16 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
                                   : item.has_push_pull() && item.push_pull().has_shm_out()
                                       ? &item.push_pull().shm_out()
                                       : nullptr;
+    std::optional<ShmPullTarget> target;
     if (shm_out != nullptr) {
       // An unknown output region fails before a push half counts (the client redoes it).
-      if (absl::Status s = regions_.Find(ItemRef(item)->job(), ItemRef(item)->rank(),
-                                         shm_out->region()).status();
-          !s.ok()) {
-        SetResult(ToGrpc(s), result);
+      absl::StatusOr<ShmPullTarget> made =
+          ShmPullTarget::Make(regions_, *ItemRef(item), *shm_out, std::nullopt);
+      if (!made.ok()) {
+        SetResult(ToGrpc(made.status()), result);
         continue;
       }
+      target = *std::move(made);
     }
     if (item.has_push() || item.has_push_pull()) {
       v1::PushRequest split;  // a PushPull's push half
@@ -160,7 +166,8 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
     } else {
       pull = &item.pull();
     }
-    if (absl::Status s = BeginPull(*table_, *pull, result, &pending); !s.ok()) {
+    if (absl::Status s = BeginPull(*table_, *pull, std::move(target), result, &pending);
+        !s.ok()) {
       SetResult(ToGrpc(s), result);
     }
   }
@@ -177,7 +184,12 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
   std::vector<absl::StatusOr<tensor::NDArray>> values;
   values.reserve(pending.size());
   for (PendingPull& p : pending) {
-    values.push_back(p.job->FinishPullQueued(p.ticket, wait));
+    if (p.target.has_value()) {
+      const Job::PullDestination into = p.target->Destination();
+      values.push_back(p.job->FinishPullQueued(p.ticket, wait, &into));
+    } else {
+      values.push_back(p.job->FinishPullQueued(p.ticket, wait));
+    }
     if (EndsCall(values.back().status().code())) return ToGrpc(values.back().status());
   }
   for (size_t i = 0; i < pending.size(); ++i) {
@@ -185,9 +197,8 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
     absl::Status s = values[i].status();
     if (s.ok()) s = values[i]->WaitToRead();
     if (s.ok()) {
-      s = p.request->has_shm_out()
-              ? WritePulled(*values[i], p.request->ref(), p.request->shm_out(), regions_,
-                            p.result->mutable_value())
+      s = p.target.has_value()
+              ? p.target->Finish(*values[i], p.result->mutable_value())
               : kvstore_calls::EncodePulled(*p.request, *values[i], p.result->mutable_value());
     }
     if (!s.ok()) {

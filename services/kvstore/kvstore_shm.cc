@@ -117,63 +117,53 @@ absl::Status PullValue(kvstore::Job* job, const kvstore::KeyId& id, const v1::Ke
     MXGRID_ASSIGN_OR_RETURN(DType d, rpc::FromProtoDType(dtype));
     want = d;
   }
-  std::shared_ptr<const shm::Region> region;
-  if (shm_out != nullptr) {
-    // Before the wait: a bad region fails at once.
-    MXGRID_ASSIGN_OR_RETURN(region, FindRegion(regions, ref, *shm_out));
-  }
   if (shm_out == nullptr) {
     MXGRID_ASSIGN_OR_RETURN(NDArray out, job->Pull(id, ref.rank(), want, wait));
     return rpc::ToProto(out, value);
   }
-  // The pull copies (and converts) straight into the region when the offset is aligned as
-  // arrays must be; else into an array of its own, copied over after.
-  const int64_t offset = shm_out->offset();
-  int64_t bytes = 0;
-  bool in_place = false;
-  auto into_region = [&](const Shape& shape, DType own) -> absl::StatusOr<NDArray> {
-    const DType dtype = want.value_or(own);
-    bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
-    if (absl::Status s = region->CheckRange(offset, bytes); !s.ok()) {
+  // Before the wait: a bad region fails at once.
+  MXGRID_ASSIGN_OR_RETURN(ShmPullTarget target, ShmPullTarget::Make(regions, ref, *shm_out, want));
+  MXGRID_ASSIGN_OR_RETURN(NDArray out, job->PullInto(id, ref.rank(), wait, target.Destination()));
+  return target.Finish(out, value);  // PullInto waited for its copy into `out`
+}
+
+absl::StatusOr<ShmPullTarget> ShmPullTarget::Make(const ShmRegions& regions,
+                                                  const v1::KeyRef& ref,
+                                                  const v1::ShmValue& shm_out,
+                                                  std::optional<DType> want) {
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const shm::Region> region,
+                          FindRegion(regions, ref, shm_out));
+  return ShmPullTarget(std::move(region), shm_out.offset(), want);
+}
+
+kvstore::Job::PullDestination ShmPullTarget::Destination() {
+  return [this](const Shape& shape, DType own) -> absl::StatusOr<NDArray> {
+    const DType dtype = want_.value_or(own);
+    const int64_t bytes = shape.Size() * static_cast<int64_t>(DTypeSize(dtype));
+    if (absl::Status s = region_->CheckRange(offset_, bytes); !s.ok()) {
       return Annotate(s, absl::StrCat("shm_out: the value of ", shape.ToString(), " ",
                                       DTypeName(dtype), " does not fit"));
     }
-    MXGRID_ASSIGN_OR_RETURN(void* at, region->Address(offset, bytes));
+    MXGRID_ASSIGN_OR_RETURN(void* at, region_->Address(offset_, bytes));
     absl::StatusOr<NDArray> wrapped =
-        NDArray::WrapHost(at, shape, dtype, Context::Cpu(), [region] {});
-    in_place = wrapped.ok();
-    if (in_place) return wrapped;
+        NDArray::WrapHost(at, shape, dtype, Context::Cpu(), [region = region_] {});
+    in_place_ = wrapped.ok();
+    if (in_place_) return wrapped;
     return NDArray::Empty(shape, Context::Cpu(), dtype);
   };
-  MXGRID_ASSIGN_OR_RETURN(NDArray out, job->PullInto(id, ref.rank(), wait, into_region));
-  // PullInto waited for its copy into `out`.
-  if (!in_place) MXGRID_RETURN_IF_ERROR(region->Write(offset, out.data(), bytes));
-  if (region->poisoned()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "kvstore: shared memory ", region->name(),
-        " was truncated while the pull wrote it; register a new region"));
-  }
-  rpc::ToProto(out.dtype(), out.shape(), value->mutable_meta());
-  return absl::OkStatus();
 }
 
-absl::Status WritePulled(const NDArray& value, const v1::KeyRef& ref,
-                         const v1::ShmValue& shm_out, const ShmRegions& regions,
-                         v1::Tensor* meta_value) {
-  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const shm::Region> region,
-                          FindRegion(regions, ref, shm_out));
-  const int64_t bytes = static_cast<int64_t>(value.nbytes());
-  if (absl::Status s = region->CheckRange(shm_out.offset(), bytes); !s.ok()) {
-    return Annotate(s, absl::StrCat("shm_out: the value of ", value.shape().ToString(), " ",
-                                    DTypeName(value.dtype()), " does not fit"));
+absl::Status ShmPullTarget::Finish(const NDArray& out, v1::Tensor* meta_value) const {
+  if (!in_place_) {
+    MXGRID_RETURN_IF_ERROR(
+        region_->Write(offset_, out.data(), static_cast<int64_t>(out.nbytes())));
   }
-  MXGRID_RETURN_IF_ERROR(region->Write(shm_out.offset(), value.data(), bytes));
-  if (region->poisoned()) {
+  if (region_->poisoned()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "kvstore: shared memory ", region->name(),
+        "kvstore: shared memory ", region_->name(),
         " was truncated while the pull wrote it; register a new region"));
   }
-  rpc::ToProto(value.dtype(), value.shape(), meta_value->mutable_meta());
+  rpc::ToProto(out.dtype(), out.shape(), meta_value->mutable_meta());
   return absl::OkStatus();
 }
 

@@ -15,6 +15,7 @@
 #define MXGRID_SERVICES_KVSTORE_KVSTORE_SHM_H_
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -58,12 +59,45 @@ absl::Status PullValue(kvstore::Job* job, const kvstore::KeyId& id, const v1::Ke
                        const kvstore::ShmRegions& regions, const kvstore::WaitOptions& wait,
                        v1::Tensor* value);
 
-// Writes `value` (a pulled value, ready to read) into the region `shm_out` names for ref's
-// (job, rank), with only its meta into `*meta_value` (Batch's pulls, whose values the job
-// hands over whole). Errors as PullValue's for a region.
-absl::Status WritePulled(const tensor::NDArray& value, const v1::KeyRef& ref,
-                         const v1::ShmValue& shm_out, const kvstore::ShmRegions& regions,
-                         v1::Tensor* meta_value);
+// Where a pull into a caller's region lands (Batch's pulls, and PullValue): the job's copy
+// writes straight into the region's bytes when the offset is aligned as arrays must be, else
+// into an array of its own that Finish copies over.
+//
+//   MXGRID_ASSIGN_OR_RETURN(ShmPullTarget target, ShmPullTarget::Make(regions, ref, shm_out,
+//                                                                     want));
+//   kvstore::Job::PullDestination into = target.Destination();
+//   MXGRID_ASSIGN_OR_RETURN(NDArray out, job->FinishPullQueued(ticket, wait, &into));
+//   MXGRID_RETURN_IF_ERROR(out.WaitToRead());
+//   MXGRID_RETURN_IF_ERROR(target.Finish(out, resp.mutable_value()));
+//
+// Thread-compatible; Destination() refers to the target, which must outlive its use.
+class ShmPullTarget {
+ public:
+  // NOT_FOUND: the region is not registered for ref's (job, rank). `want`: the dtype the
+  // caller asked for (none: the key's own).
+  static absl::StatusOr<ShmPullTarget> Make(const kvstore::ShmRegions& regions,
+                                            const v1::KeyRef& ref, const v1::ShmValue& shm_out,
+                                            std::optional<DType> want);
+  // The dtype the caller asked for (none: the key's own), when known only after Make.
+  void set_want(std::optional<DType> want) { want_ = want; }
+  // The array the job copies into (INVALID_ARGUMENT when the value does not fit in the
+  // region from the offset).
+  kvstore::Job::PullDestination Destination();
+  // Once the copy into `out` (from Destination) is done: copies it over unless in place,
+  // checks the region was not truncated meanwhile (FAILED_PRECONDITION) and writes only the
+  // meta into `*meta_value`.
+  absl::Status Finish(const tensor::NDArray& out, v1::Tensor* meta_value) const;
+
+ private:
+  ShmPullTarget(std::shared_ptr<const shm::Region> region, int64_t offset,
+                std::optional<DType> want)
+      : region_(std::move(region)), offset_(offset), want_(want) {}
+
+  std::shared_ptr<const shm::Region> region_;
+  int64_t offset_ = 0;
+  std::optional<DType> want_;
+  bool in_place_ = false;  // set by the destination
+};
 
 }  // namespace mxgrid::services
 
