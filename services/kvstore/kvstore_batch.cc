@@ -153,7 +153,7 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
       if (reads.size() > before) read_results.resize(reads.size(), result);
       const grpc::Status s = ToGrpc(pushed);
       if (EndsCall(pushed.code())) {
-        for (const PendingRead& r : reads) FinishRead(r).IgnoreError();
+        FinishReads(reads);  // the bytes are the client's again once we answer
         return s;
       }
       SetResult(s, result);
@@ -174,10 +174,9 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
 
   // The pushed values in shared memory read (the client reuses the bytes once we answer);
   // a truncated region fails its item.
+  const std::vector<absl::Status> read = FinishReads(reads);
   for (size_t i = 0; i < reads.size(); ++i) {
-    if (absl::Status s = FinishRead(reads[i]); !s.ok() && read_results[i]->code() == 0) {
-      SetResult(ToGrpc(s), read_results[i]);
-    }
+    if (!read[i].ok() && read_results[i]->code() == 0) SetResult(ToGrpc(read[i]), read_results[i]);
   }
   // Every pull's round first (the copies queue on the engine), then every copy's wait.
   const kvstore::WaitOptions wait = kvstore_calls::Wait(context);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
+#include "libs/engine/engine.h"
 #include "libs/rpc/tensor_codec.h"
 #include "libs/shm/region.h"
 #include "services/common/grpc_status.h"
@@ -100,13 +101,32 @@ absl::Status PushValues(kvstore::Job* job, const kvstore::KeyId& id, const v1::K
 }
 
 absl::Status FinishRead(const PendingRead& read) {
-  MXGRID_RETURN_IF_ERROR(read.value.WaitToWrite());
-  if (read.region->poisoned()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "kvstore: shared memory ", read.region->name(),
-        " was truncated while the push read it; register a new region"));
+  return FinishReads(absl::MakeConstSpan(&read, 1))[0];
+}
+
+std::vector<absl::Status> FinishReads(absl::Span<const PendingRead> reads) {
+  std::vector<absl::Status> statuses(reads.size());
+  if (reads.empty()) return statuses;
+  std::vector<engine::VarHandle> vars;
+  vars.reserve(reads.size());
+  for (const PendingRead& read : reads) vars.push_back(read.value.var());
+  // An empty write of every value orders after all their pending reads; waiting for one of
+  // them waits for it.
+  engine::PushOptions options;
+  options.name = "finish_shm_reads";
+  engine::Get()->PushSync([](const engine::RunContext&) { return absl::OkStatus(); },
+                          Context::Cpu(), {}, vars, options);
+  const absl::Status waited = engine::Get()->WaitForVar(vars[0]);
+  for (size_t i = 0; i < reads.size(); ++i) {
+    if (!waited.ok()) {
+      statuses[i] = waited;
+    } else if (reads[i].region->poisoned()) {
+      statuses[i] = absl::FailedPreconditionError(absl::StrCat(
+          "kvstore: shared memory ", reads[i].region->name(),
+          " was truncated while the push read it; register a new region"));
+    }
   }
-  return absl::OkStatus();
+  return statuses;
 }
 
 absl::Status PullValue(kvstore::Job* job, const kvstore::KeyId& id, const v1::KeyRef& ref,

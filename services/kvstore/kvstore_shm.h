@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "libs/kvstore/job.h"
 #include "libs/kvstore/shm_regions.h"
 #include "libs/shm/region.h"
@@ -49,6 +50,10 @@ absl::Status PushValues(kvstore::Job* job, const kvstore::KeyId& id, const v1::K
 // Waits until the job's work has read `read`'s bytes; FAILED_PRECONDITION when its region
 // was truncated meanwhile.
 absl::Status FinishRead(const PendingRead& read);
+// FinishRead of each of `reads` (distinct arrays), waited for together: one engine operation
+// ordered after every pending read of them all, and one wait, instead of two operations and
+// a wait per value. One status per read.
+std::vector<absl::Status> FinishReads(absl::Span<const PendingRead> reads);
 
 // Pulls ref's value in `dtype` (DTYPE_UNSPECIFIED: the key's own) into `*value`, or, when
 // `shm_out` is set, into that region at its offset with only the meta in `*value`. Errors:
