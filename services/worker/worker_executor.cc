@@ -432,4 +432,31 @@ grpc::Status WorkerService::FreeExecutor(grpc::ServerContext*,
   }());
 }
 
+grpc::Status WorkerService::ReshapeExecutor(grpc::ServerContext*,
+                                            const v1::ReshapeExecutorRequest* request,
+                                            v1::BindResponse* response) {
+  return ToGrpc([&]() -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
+    const engine::FlowScope in_session = s->Enter();
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<BoundExecutor> bound,
+                            s->Executor(request->executor()));
+    std::map<std::string, Shape> shapes;
+    for (const auto& [name, dims] : request->shapes()) {
+      absl::StatusOr<Shape> shape = Shape::Make(dims.dims());
+      if (!shape.ok()) {
+        return Annotate(shape.status(), absl::StrCat("reshape: the shape of ", Quoted(name)));
+      }
+      shapes[name] = *std::move(shape);
+    }
+    std::unique_ptr<executor::Executor> reshaped;
+    {
+      base::MutexLock lock(&bound->mu);
+      MXGRID_ASSIGN_OR_RETURN(reshaped, bound->exec->Reshape(shapes, request->partial_shaping(),
+                                                             request->allow_up_sizing()));
+    }
+    return AddExecutor(*s, std::move(reshaped), /*register_bound=*/true, nullptr,
+                       /*cached=*/false, response);
+  }());
+}
+
 }  // namespace mxgrid::services

@@ -123,6 +123,9 @@ class WorkerService final : public v1::Worker::Service {
   grpc::Status FreeExecutor(grpc::ServerContext* context,
                             const v1::FreeExecutorRequest* request,
                             v1::FreeExecutorResponse* response) override;
+  grpc::Status ReshapeExecutor(grpc::ServerContext* context,
+                               const v1::ReshapeExecutorRequest* request,
+                               v1::BindResponse* response) override;
 
   grpc::Status KVCreate(grpc::ServerContext* context, const v1::KVCreateRequest* request,
                         v1::KVCreateResponse* response) override;

@@ -220,5 +220,24 @@ class Executor:
             elif not allow_extra_params:
                 raise ValueError("Find name %s that is not in the auxiliary states" % name)
 
+    def reshape(self, partial_shaping=False, allow_up_sizing=False, **kwargs):
+        """A new executor for new argument shapes (``x=(3, 4)``) sharing this one's memory,
+        as MXNet's: an array whose shape is unchanged is shared, one that shrinks becomes a
+        view of this executor's (its leading elements); growing needs ``allow_up_sizing``
+        (new memory), and a changed shape of an argument not named needs
+        ``partial_shaping``."""
+        unknown = [n for n in kwargs if n not in self._arg_names]
+        if unknown:
+            raise ValueError("reshape: %s is not an argument of the executor" % unknown[0])
+        shapes = {}
+        for name, shape in kwargs.items():
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            shapes[name] = pb.worker.Dims(dims=shape)
+        conn = self._conn
+        resp = conn.call(conn.require_worker().ReshapeExecutor, pb.worker.ReshapeExecutorRequest(
+            session=conn.session, executor=self.handle, shapes=shapes,
+            partial_shaping=partial_shaping, allow_up_sizing=allow_up_sizing))
+        return Executor(self._symbol, self._ctx, resp, conn)
+
     def debug_str(self):
         return "Executor %d of %s" % (self.handle, self._symbol.name)

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <type_traits>
 
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
@@ -93,22 +94,29 @@ OpDef Clip() {
   return d;
 }
 
-// Converts every element of `src` into `dst` (any dtypes), honouring `req`.
+// Converts every element of `src` into `dst` (any dtypes, float16 and bfloat16 included, as
+// MXNet's Cast), honouring `req`.
 absl::Status Convert(const TensorView& src, OpReq req, const TensorView& dst) {
   if (req == OpReq::kNull) return absl::OkStatus();
-  return DispatchNumeric("Cast", src.dtype, [&](auto in_tag) {
+  VisitDType(src.dtype, [&](auto in_tag) {
     using I = typename decltype(in_tag)::type;
-    return DispatchNumeric("Cast", dst.dtype, [&](auto out_tag) {
+    VisitDType(dst.dtype, [&](auto out_tag) {
       using O = typename decltype(out_tag)::type;
       const I* x = src.as<I>();
       O* y = dst.as<O>();
       for (int64_t i = 0, n = dst.size(); i < n; ++i) {
         const O v = FromDouble<O>(ToDouble(x[i]));
-        y[i] = req == OpReq::kAddTo ? static_cast<O>(y[i] + v) : v;
+        if (req != OpReq::kAddTo) {
+          y[i] = v;
+        } else if constexpr (std::is_arithmetic_v<O>) {
+          y[i] = static_cast<O>(y[i] + v);
+        } else {  // float16 / bfloat16: summed in float, rounded once
+          y[i] = FromDouble<O>(ToDouble(y[i]) + ToDouble(v));
+        }
       }
-      return absl::OkStatus();
     });
   });
+  return absl::OkStatus();
 }
 
 OpDef Cast() {
