@@ -164,7 +164,7 @@ class BaseModule:
         batches concatenated (merge_batches), or per batch lists."""
         assert self.binded and self.params_initialized
         if isinstance(eval_data, (nd.NDArray, np.ndarray)):
-            from .io import NDArrayIter
+            from ..io import NDArrayIter
             if isinstance(eval_data, nd.NDArray):
                 eval_data = eval_data.asnumpy()
             eval_data = NDArrayIter(eval_data, batch_size=self._batch_size())

@@ -451,7 +451,8 @@ class DataParallelExecutorGroup:
                 if grad.context != self.contexts[i]:
                     grad = grad.as_in_context(self.contexts[i])
                 sliced.append(grad)
-            executor.backward(out_grads=sliced or None)
+            if any(g is not None for g in executor.grad_arrays):  # else nothing to compute
+                executor.backward(out_grads=sliced or None)
 
     def get_output_shapes(self):
         """[(output name, shape over the whole batch)]."""

@@ -277,8 +277,18 @@ class Module(BaseModule):
         self._data_shapes = _descs(data_shapes)
         self._label_shapes = _descs(label_shapes) if label_shapes else None
         self._exec_group.reshape(self._data_shapes, self._label_shapes)
-        if self.optimizer_initialized and self._dist() and self._single():
+        if not self.optimizer_initialized or not self._single():
+            return
+        if self._dist():
             self._bind_executor_kvstore()  # the new executor updates through the store too
+        elif self._on_executor:
+            # The optimizer's state lived on the old executor: from now on it runs on the
+            # 'local' store, whose state survives later reshapes.
+            if getattr(self._optimizer, "momentum", 0) or self._optimizer.name != "sgd":
+                self.logger.warning("reshape: the optimizer state kept on the executor "
+                                    "starts over on the local store")
+            self._on_executor = False
+            self._install_kvstore()
 
     # -- parameters -----------------------------------------------------------------------
     def _copy_into(self, value, target):
@@ -460,7 +470,7 @@ class Module(BaseModule):
             form = optimizer._server_form()
             self._on_executor = (form is not None and form[0] in _EXECUTOR_OPTIMIZERS and
                                  not optimizer._has_custom_mults() and
-                                 not self._shared_updates)
+                                 not self._shared_updates and bool(self._update_names))
             if self._on_executor:
                 self._exec._set_optimizer(*form)
             else:
@@ -696,7 +706,10 @@ class Module(BaseModule):
     def backward(self, out_grads=None):
         assert self.binded and self.params_initialized
         if self._single():
-            self._exec.backward(out_grads=out_grads)
+            assert self.for_training, "re-bind with for_training=True to run backward"
+            executor = self._exec
+            if any(g is not None for g in executor.grad_arrays):  # else nothing to compute
+                executor.backward(out_grads=out_grads)
         else:
             self._exec_group.backward(out_grads=out_grads)
 
