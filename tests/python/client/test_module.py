@@ -509,6 +509,11 @@ def test_group2ctx_on_one_device_binds_and_mixed_placement_is_refused(mxw):
     with pytest.raises(mxw.base.MXNetError, match="one device"):
         mixed.bind(data_shapes=[("a", (2, 2)), ("b", (2, 2))])
     assert not mixed.binded
+    with pytest.raises(mxw.base.MXNetError, match="ctx_group 'dev1'"):
+        c.simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.cpu(1)}, a=(2, 2), b=(2, 2))
+    exe = c.simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.cpu(0), "other": mxw.cpu(3)},
+                        a=(2, 2), b=(2, 2))
+    assert exe.outputs[0].context == mxw.cpu(0)
 
 
 def test_executor_group_shares_parameters_with_a_shared_group(mxw):
@@ -531,3 +536,27 @@ def test_executor_group_shares_parameters_with_a_shared_group(mxw):
         assert same_array(e1.arg_dict["data"], e2.arg_dict["data"])
     assert sorted(g1.shared_data_arrays[0]) == ["data", "extra_bias", "extra_weight"]
     assert g2.grad_req["data"] == "null" and g2.grad_req["extra_weight"] == "null"
+
+
+def test_fit_on_two_devices_matches_one_device(mxw):
+    """Module.fit over an NDArrayIter (batches sliced across the devices, labels from the
+    client, the metric fed per device) ends at one device's weights and accuracy."""
+    params, _ = _mlp_case(8)
+    rng = np.random.RandomState(9)
+    x = rng.rand(64, 20).astype(np.float32)
+    y = (x[:, :5].argmax(axis=1)).astype(np.float32)
+    results = []
+    for contexts in (mxw.cpu(0), [mxw.cpu(0), mxw.cpu(1)]):
+        mod = mxw.mod.Module(_mlp(mxw, hidden=(12,), classes=5), context=contexts)
+        metric = mxw.metric.Accuracy()
+        mod.fit(mxw.io.NDArrayIter(x, y, batch_size=16), eval_metric=metric, num_epoch=4,
+                arg_params={k: mxw.nd.array(v) for k, v in params.items()},
+                optimizer_params={"learning_rate": 0.5, "momentum": 0.9},
+                progress_bar=False)
+        arg, _ = mod.get_params()
+        score = mod.score(mxw.io.NDArrayIter(x, y, batch_size=16), "acc")[0][1]
+        results.append(({k: v.asnumpy() for k, v in arg.items()}, metric.get()[1], score))
+    (one, acc_one, score_one), (two, acc_two, score_two) = results
+    for k in one:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert acc_two == acc_one and score_two == score_one and score_one > 0.3

@@ -33,6 +33,7 @@ from .. import context as ctx_mod
 from .. import ndarray as nd
 from ..base import MXNetError
 from ..io import DataDesc
+from ..symbol import _check_group2ctx
 
 __all__ = ["DataParallelExecutorGroup"]
 
@@ -85,26 +86,6 @@ def _prepare_group2ctxs(group2ctxs, num_contexts):
         for i, ctx in enumerate(value):
             per_device[i][group] = ctx
     return per_device
-
-
-def check_group2ctx(symbol, ctx, group2ctx):
-    """Raises MXNetError unless every ctx_group of ``symbol``'s nodes that ``group2ctx`` maps
-    maps to ``ctx``: the worker places a whole graph on one device."""
-    if not group2ctx:
-        return
-    used = set()
-    for attrs in symbol.attr_dict().values():
-        group = attrs.get("__ctx_group__", attrs.get("ctx_group"))
-        if group is not None:
-            used.add(group)
-    for group in sorted(used):
-        target = group2ctx.get(group)
-        if target is not None and target != ctx:
-            raise MXNetError(
-                "group2ctx places ctx_group '%s' on %s but the executor is bound to %s: the "
-                "mxgrid worker runs a graph on one device (no model-parallel placement); map "
-                "every group to the bind context or bind one graph per device"
-                % (group, target, ctx))
 
 
 def _slice_rows(value, axis, part):
@@ -267,7 +248,7 @@ class DataParallelExecutorGroup:
 
     def _bind_ith_exec(self, i, shapes, shared_group):
         ctx = self.contexts[i]
-        check_group2ctx(self.symbol, ctx, self.group2ctxs[i])
+        _check_group2ctx(self.symbol, ctx, self.group2ctxs[i])
         if shared_group is not None:
             return self._bind_sharing(i, shapes, shared_group.execs[i],
                                       self.shared_data_arrays[i])

@@ -53,7 +53,6 @@ import numpy as np
 from .. import context as ctx_mod
 from .. import initializer as init_mod
 from .. import kvstore as kvs
-from .. import metric as metric_mod
 from .. import ndarray as nd
 from .. import optimizer as opt
 from .._proto import pb
