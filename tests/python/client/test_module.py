@@ -457,7 +457,7 @@ def test_two_devices_reshape_keeps_training_and_checkpoints_load_anywhere(mxw, r
                                   np.full(4, -7.125, np.float32))  # -6.25 without state
 
 
-def test_bucketing_module_shares_parameters_and_trains_as_mxnet(mxw, real_mx):
+def test_bucketing_module_shares_parameters_and_trains_as_mxnet(mxw, real_mx, tmp_path):
     rng = np.random.RandomState(11)
     w = (rng.rand(6, 6).astype(np.float32) - 0.5)
     b = (rng.rand(6).astype(np.float32) - 0.5) * 0.1
@@ -484,13 +484,31 @@ def test_bucketing_module_shares_parameters_and_trains_as_mxnet(mxw, real_mx):
             mod.forward_backward(batch)
             mod.update()
         assert sorted(mod._buckets) == [1, 2, 3]
-        return {k: v.asnumpy() for k, v in mod.get_params()[0].items()}
+        prefix = str(tmp_path / ("%s-%d" % (m.__name__, len(contexts)
+                                            if isinstance(contexts, list) else 1)))
+        mod.save_checkpoint(prefix, 5)
+        return {k: v.asnumpy() for k, v in mod.get_params()[0].items()}, prefix
 
-    ref = run(real_mx, real_mx.cpu())
+    ref, ref_prefix = run(real_mx, real_mx.cpu())
     for contexts in (mxw.cpu(), [mxw.cpu(0), mxw.cpu(1)]):
-        got = run(mxw, contexts)
+        got, prefix = run(mxw, contexts)
         for k in ref:
             np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    # checkpoints (params, one symbol per bucket, the .buckets keys) load both ways
+    for m, saved in ((mxw, ref_prefix), (real_mx, prefix)):
+        def m_gen(depth, m=m):
+            net = m.sym.Variable("data")
+            weight, bias = m.sym.Variable("fc_weight"), m.sym.Variable("fc_bias")
+            for i in range(depth):
+                net = m.sym.FullyConnected(net, weight=weight, bias=bias, num_hidden=6,
+                                           name="fc%d" % i)
+            return m.sym.SoftmaxOutput(net, name="softmax"), ("data",), ("softmax_label",)
+        loaded = m.mod.BucketingModule.load(saved, 5, sym_gen=m_gen, default_bucket_key=3)
+        assert sorted(loaded._buckets) == [1, 2, 3]
+        loaded.bind(data_shapes=[("data", (4, 6))], label_shapes=[("softmax_label", (4,))])
+        want = ref if m is mxw else got
+        for k, v in loaded.get_params()[0].items():
+            np.testing.assert_allclose(v.asnumpy(), want[k], rtol=1e-4, atol=1e-6, err_msg=k)
 
 
 def test_group2ctx_on_one_device_binds_and_mixed_placement_is_refused(mxw):
