@@ -277,7 +277,8 @@ class DataParallelExecutorGroup:
     def _bind_sharing(self, i, shapes, source, buffer):
         """Binds executor ``i`` for ``shapes`` on ``source``'s parameter and gradient arrays
         and its auxiliary states (same shapes); other arguments from ``buffer`` when one of
-        the same shape and type is there, else new (and kept in ``buffer``)."""
+        the same shape and type is there, else new (and kept in ``buffer``). Without a
+        buffer (reshape), every argument of unchanged shape keeps ``source``'s array."""
         ctx = self.contexts[i]
         input_shapes = {d.name: d.shape for d in shapes}
         arg_shapes, _, aux_shapes = self.symbol.infer_shape(**input_shapes)
@@ -291,8 +292,11 @@ class DataParallelExecutorGroup:
             shape = tuple(shape)
             need_grad = self.grad_req.get(name, "null") != "null"
             shared = src_args.get(name)
-            if name in self.param_names and shared is not None and \
-                    tuple(shared.shape) == shape:
+            # A reshape (no buffer) keeps every same-shaped array (states too), a shared
+            # group only the parameters.
+            if (name in self.param_names or buffer is None) and shared is not None and \
+                    tuple(shared.shape) == shape and \
+                    np.dtype(shared.dtype) == np.dtype(dtype):
                 args.append(shared)
                 grad = src_grads.get(name) if need_grad else None
                 if need_grad and grad is None:

@@ -40,6 +40,11 @@ kvstore=None, nothing) sums the gradients and an mx.optimizer.Updater updates ea
 copy. ``rescale_grad`` is 1/(whole batch), so two devices with half a batch each train as one
 device with the whole batch. These steps are separate calls (one Forward per device).
 
+A batch of another shape rebinds the executors on the same parameter arrays (reshape). The
+optimizer state an executor holds does not move to the new executor: the optimizer then
+runs on the 'local' store from the first reshape on, and its state (momentum, Adam's
+moments) starts over there once (MXNet keeps it); a warning says so.
+
 Thread-safety: a Module is not thread-safe (as MXNet's).
 """
 import copy
