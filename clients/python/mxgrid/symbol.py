@@ -18,6 +18,7 @@ from . import connection
 from . import util
 from ._proto import pb
 from .base import MXNetError, NotImplementedForSymbol
+from .context import current_context
 from .name import NameManager, AttrScope
 from .ndarray import NDArray, dtype_to_pb, dtype_from_pb, _NP_TO_PB
 
@@ -48,6 +49,26 @@ def _with_hidden_keys(attrs):
 def _compiler():
     conn = connection.get()
     return conn, conn.require_compiler()
+
+
+def _check_group2ctx(symbol, ctx, group2ctx):
+    """Raises MXNetError unless every ctx_group of ``symbol``'s nodes that ``group2ctx`` maps
+    maps to ``ctx``: the worker places a whole graph on one device."""
+    if not group2ctx:
+        return
+    used = set()
+    for attrs in symbol.attr_dict().values():
+        group = attrs.get("__ctx_group__", attrs.get("ctx_group"))
+        if group is not None:
+            used.add(group)
+    for group in sorted(used):
+        target = group2ctx.get(group)
+        if target is not None and target != ctx:
+            raise MXNetError(
+                "group2ctx places ctx_group '%s' on %s but the executor is bound to %s: the "
+                "mxgrid worker runs a graph on one device (no model-parallel placement); map "
+                "every group to the bind context or bind one graph per device"
+                % (group, target, ctx))
 
 
 def _sym_pb(sym):
@@ -334,12 +355,14 @@ class Symbol:
     def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None,
              group2ctx=None, shared_exec=None):
         from .executor import Executor
+        _check_group2ctx(self, ctx or current_context(), group2ctx)
         return Executor._bind(self, ctx, args, args_grad, grad_req, aux_states)
 
     def simple_bind(self, ctx=None, grad_req="write", type_dict=None, stype_dict=None,
                     group2ctx=None, shared_arg_names=None, shared_exec=None,
                     shared_buffer=None, **kwargs):
         from .executor import Executor
+        _check_group2ctx(self, ctx or current_context(), group2ctx)
         return Executor._simple_bind(self, ctx, grad_req, type_dict, kwargs)
 
     def eval(self, ctx=None, **kwargs):

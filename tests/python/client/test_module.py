@@ -301,3 +301,280 @@ def test_progress_bar_format(mxw):
     line = out.getvalue()
     assert line.startswith("Epoch 3 [") and "94/94 batches" in line
     assert "train-accuracy=0.5" in line and line.endswith("s\n")
+
+
+# -- several device contexts (data parallel on one worker) --------------------------------
+
+def _train_steps(m, contexts, params, batches, kvstore="local", workload=None,
+                 opt_params=(("learning_rate", 0.5), ("momentum", 0.9), ("wd", 1e-3))):
+    """An MLP module on ``contexts`` from ``params``, trained one step per (x, y) batch;
+    returns its get_params() values and the last step's forward outputs as numpy."""
+    net = _mlp(m, hidden=(12,), classes=5)
+    mod = m.mod.Module(net, context=contexts, work_load_list=workload)
+    x0, _ = batches[0]
+    mod.bind(data_shapes=[("data", x0.shape)], label_shapes=[("softmax_label", (len(x0),))])
+    mod.init_params(arg_params={k: m.nd.array(v) for k, v in params.items()})
+    mod.init_optimizer(kvstore=kvstore, optimizer="sgd", optimizer_params=opt_params)
+    for x, y in batches:
+        batch = m.io.DataBatch(data=[m.nd.array(x)], label=[m.nd.array(y)])
+        mod.forward(batch, is_train=True)
+        mod.backward()
+        mod.update()
+    out = mod.get_outputs()[0].asnumpy()
+    arg, _ = mod.get_params()
+    return {k: v.asnumpy() for k, v in arg.items()}, out, mod
+
+
+def _mlp_case(seed, batch=16, steps=3):
+    rng = np.random.RandomState(seed)
+    shapes = {"fc1_weight": (12, 20), "fc1_bias": (12,), "fc2_weight": (5, 12),
+              "fc2_bias": (5,)}
+    params = _fixed_params(rng, shapes)
+    batches = [(rng.rand(batch, 20).astype(np.float32),
+                rng.randint(0, 5, size=batch).astype(np.float32)) for _ in range(steps)]
+    return params, batches
+
+
+@pytest.mark.parametrize("kvstore", ["local", "device"])
+def test_two_devices_train_as_one_device_with_the_whole_batch(mxw, real_mx, kvstore):
+    """Two contexts with half a batch each (gradients summed through the store, which runs
+    the optimizer; rescale_grad = 1/whole batch) reach one context's weights, and MXNet's on
+    the same two contexts."""
+    params, batches = _mlp_case(5)
+    one, out_one, _ = _train_steps(mxw, mxw.cpu(0), params, batches)
+    two, out_two, mod = _train_steps(mxw, [mxw.cpu(0), mxw.cpu(1)], params, batches, kvstore)
+    ref, out_ref, _ = _train_steps(real_mx, [real_mx.cpu(0), real_mx.cpu(1)], params,
+                                   batches, kvstore)
+    assert [len(e.arg_dict) for e in mod._exec_group.execs] == [6, 6]
+    assert [e.arg_dict["data"].shape for e in mod._exec_group.execs] == [(8, 20), (8, 20)]
+    assert [e.arg_dict["fc1_weight"].context for e in mod._exec_group.execs] == \
+        [mxw.cpu(0), mxw.cpu(1)]
+    for k in ref:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-4, atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(two[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
+        assert not np.allclose(two[k], params[k]), k  # trained
+    np.testing.assert_allclose(out_two, out_one, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out_two, out_ref, rtol=1e-4, atol=1e-6)
+    # every device holds the same weights after the store's broadcast
+    w0, w1 = (e.arg_dict["fc2_weight"].asnumpy() for e in mod._exec_group.execs)
+    np.testing.assert_array_equal(w0, w1)
+
+
+def test_two_devices_without_kvstore_update_each_device_as_mxnet(mxw, real_mx):
+    """kvstore=None: each device's updater applies its own half-batch gradient (MXNet's
+    _update_params); get_params is the devices' mean. Uneven work_load_list too."""
+    params, batches = _mlp_case(6, batch=12)
+    ctxs = lambda m: [m.cpu(0), m.cpu(1)]  # noqa: E731
+    mine, out, mod = _train_steps(mxw, ctxs(mxw), params, batches, kvstore=None,
+                                  workload=[1, 2])
+    ref, out_ref, ref_mod = _train_steps(real_mx, ctxs(real_mx), params, batches,
+                                         kvstore=None, workload=[1, 2])
+    assert mod._exec_group.slices == ref_mod._exec_group.slices == [slice(0, 4), slice(4, 12)]
+    w0, w1 = (e.arg_dict["fc1_weight"].asnumpy() for e in mod._exec_group.execs)
+    assert not np.allclose(w0, w1)  # the devices diverge, as MXNet's
+    for k in ref:
+        np.testing.assert_allclose(mine[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(out, out_ref, rtol=1e-4, atol=1e-6)
+
+
+def test_update_on_kvstore_off_sums_gradients_then_updates_per_device(mxw, real_mx,
+                                                                       monkeypatch):
+    params, batches = _mlp_case(7)
+    monkeypatch.setenv("MXNET_UPDATE_ON_KVSTORE", "0")
+    mine, _, mod = _train_steps(mxw, [mxw.cpu(0), mxw.cpu(1)], params, batches)
+    assert mod._updater is not None and mod._kvstore is not None
+    monkeypatch.delenv("MXNET_UPDATE_ON_KVSTORE")
+    one, _, _ = _train_steps(mxw, mxw.cpu(0), params, batches)
+    for k in one:
+        np.testing.assert_allclose(mine[k], one[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_two_devices_merge_outputs_in_batch_order_and_input_grads(mxw):
+    a = mxw.sym.Variable("a")
+    b = mxw.sym.Variable("b")
+    net = mxw.sym.Group([a * 3 + 2 * b, mxw.sym.sum(a, axis=1)])
+    mod = mxw.mod.Module(net, data_names=["a", "b"], label_names=None,
+                         context=[mxw.cpu(0), mxw.cpu(1)], work_load_list=[3, 1])
+    mod.bind(data_shapes=[("a", (8, 3)), ("b", (8, 3))], inputs_need_grad=True)
+    mod.init_params()
+    xa = np.arange(24, dtype=np.float32).reshape(8, 3)
+    xb = np.ones((8, 3), np.float32)
+    mod.forward(mxw.io.DataBatch(data=[mxw.nd.array(xa), mxw.nd.array(xb)]), is_train=True)
+    merged = mod.get_outputs()
+    assert merged[0].context == mxw.cpu(0)
+    np.testing.assert_array_equal(merged[0].asnumpy(), xa * 3 + 2 * xb)
+    np.testing.assert_array_equal(merged[1].asnumpy(), xa.sum(axis=1))
+    per_device = mod.get_outputs(merge_multi_context=False)
+    assert [o.shape for o in per_device[0]] == [(6, 3), (2, 3)]
+    assert [o.context for o in per_device[0]] == [mxw.cpu(0), mxw.cpu(1)]
+    np.testing.assert_array_equal(per_device[0][1].asnumpy(), xa[6:] * 3 + 2)
+    head = np.arange(24, dtype=np.float32).reshape(8, 3) / 10
+    mod.backward([mxw.nd.array(head), mxw.nd.ones((8,))])
+    ga, gb = (g.asnumpy() for g in mod.get_input_grads())
+    np.testing.assert_allclose(ga, head * 3 + 1, rtol=1e-6)
+    np.testing.assert_allclose(gb, head * 2, rtol=1e-6)
+    split = mod.get_input_grads(merge_multi_context=False)
+    assert [g.shape for g in split[1]] == [(6, 3), (2, 3)]
+
+
+def test_two_devices_reshape_keeps_training_and_checkpoints_load_anywhere(mxw, real_mx,
+                                                                          tmp_path):
+    """A batch of another size rebinds both devices on the same weights and optimizer
+    state (rescale_grad stays 1/bound batch, as MXNet's test_module_reshape), and a
+    two-device checkpoint loads in a one-device Module and in MXNet, and with its
+    optimizer state (momentum) in a two-device Module."""
+    data = mxw.sym.Variable("data")
+    net = mxw.sym.FullyConnected(data, num_hidden=4, name="fc")
+    mod = mxw.mod.Module(net, label_names=None, context=[mxw.cpu(0), mxw.cpu(1)])
+    mod.bind(data_shapes=[("data", (6, 3))])
+    mod.init_params()
+    mod.init_optimizer(optimizer_params={"learning_rate": 1, "momentum": 0.5})
+    for rows, bias in ((6, -1), (12, -3.5), (3, -5.25)):
+        mod.forward(mxw.io.DataBatch(data=[mxw.nd.ones((rows, 3))]))
+        mod.backward([mxw.nd.ones((rows, 4))])
+        mod.update()
+        assert mod.get_outputs()[0].shape == (rows, 4)
+        np.testing.assert_array_equal(mod.get_params()[0]["fc_bias"].asnumpy(),
+                                      np.full(4, bias, np.float32))
+    assert mod._exec_group.slices == [slice(0, 2), slice(2, 3)]
+    prefix = str(tmp_path / "two")
+    mod.save_checkpoint(prefix, 3, save_optimizer_states=True)
+    args = {k: v.asnumpy() for k, v in mod.get_params()[0].items()}
+    for m in (mxw, real_mx):
+        loaded = m.mod.Module.load(prefix, 3, label_names=None, context=m.cpu())
+        loaded.bind(data_shapes=[("data", (3, 3))])
+        got = {k: v.asnumpy() for k, v in loaded.get_params()[0].items()}
+        for k in args:
+            np.testing.assert_array_equal(got[k], args[k], err_msg=k)
+    again = mxw.mod.Module.load(prefix, 3, load_optimizer_states=True, label_names=None,
+                                context=[mxw.cpu(0), mxw.cpu(1)])
+    again.bind(data_shapes=[("data", (6, 3))])
+    again.init_optimizer(optimizer_params={"learning_rate": 1, "momentum": 0.5})
+    again.forward(mxw.io.DataBatch(data=[mxw.nd.ones((6, 3))]))
+    again.backward([mxw.nd.ones((6, 4))])
+    again.update()
+    np.testing.assert_array_equal(again.get_params()[0]["fc_bias"].asnumpy(),
+                                  np.full(4, -7.125, np.float32))  # -6.25 without state
+
+
+def test_bucketing_module_shares_parameters_and_trains_as_mxnet(mxw, real_mx, tmp_path):
+    rng = np.random.RandomState(11)
+    w = (rng.rand(6, 6).astype(np.float32) - 0.5)
+    b = (rng.rand(6).astype(np.float32) - 0.5) * 0.1
+    steps = [(key, rng.rand(4, 6).astype(np.float32), rng.randint(0, 6, size=4))
+             for key in (3, 1, 2, 3, 1)]
+
+    def run(m, contexts):
+        def sym_gen(depth):
+            net = m.sym.Variable("data")
+            weight, bias = m.sym.Variable("fc_weight"), m.sym.Variable("fc_bias")
+            for i in range(depth):
+                net = m.sym.FullyConnected(net, weight=weight, bias=bias, num_hidden=6,
+                                           name="fc%d" % i)
+            return m.sym.SoftmaxOutput(net, name="softmax"), ("data",), ("softmax_label",)
+        mod = m.mod.BucketingModule(sym_gen, default_bucket_key=3, context=contexts)
+        mod.bind(data_shapes=[("data", (4, 6))], label_shapes=[("softmax_label", (4,))])
+        mod.init_params(arg_params={"fc_weight": m.nd.array(w), "fc_bias": m.nd.array(b)})
+        mod.init_optimizer(optimizer_params={"learning_rate": 0.3, "momentum": 0.5})
+        for key, x, y in steps:
+            batch = m.io.DataBatch(data=[m.nd.array(x)], label=[m.nd.array(y)],
+                                   bucket_key=key,
+                                   provide_data=[m.io.DataDesc("data", (4, 6))],
+                                   provide_label=[m.io.DataDesc("softmax_label", (4,))])
+            mod.forward_backward(batch)
+            mod.update()
+        assert sorted(mod._buckets) == [1, 2, 3]
+        prefix = str(tmp_path / ("%s-%d" % (m.__name__, len(contexts)
+                                            if isinstance(contexts, list) else 1)))
+        mod.save_checkpoint(prefix, 5)
+        return {k: v.asnumpy() for k, v in mod.get_params()[0].items()}, prefix
+
+    ref, ref_prefix = run(real_mx, real_mx.cpu())
+    for contexts in (mxw.cpu(), [mxw.cpu(0), mxw.cpu(1)]):
+        got, prefix = run(mxw, contexts)
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    # checkpoints (params, one symbol per bucket, the .buckets keys) load both ways
+    for m, saved in ((mxw, ref_prefix), (real_mx, prefix)):
+        def m_gen(depth, m=m):
+            net = m.sym.Variable("data")
+            weight, bias = m.sym.Variable("fc_weight"), m.sym.Variable("fc_bias")
+            for i in range(depth):
+                net = m.sym.FullyConnected(net, weight=weight, bias=bias, num_hidden=6,
+                                           name="fc%d" % i)
+            return m.sym.SoftmaxOutput(net, name="softmax"), ("data",), ("softmax_label",)
+        loaded = m.mod.BucketingModule.load(saved, 5, sym_gen=m_gen, default_bucket_key=3)
+        assert sorted(loaded._buckets) == [1, 2, 3]
+        loaded.bind(data_shapes=[("data", (4, 6))], label_shapes=[("softmax_label", (4,))])
+        want = ref if m is mxw else got
+        for k, v in loaded.get_params()[0].items():
+            np.testing.assert_allclose(v.asnumpy(), want[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_group2ctx_on_one_device_binds_and_mixed_placement_is_refused(mxw):
+    with mxw.AttrScope(ctx_group="dev1"):
+        a = mxw.sym.Variable("a") * 2
+    with mxw.AttrScope(ctx_group="dev2"):
+        c = a + mxw.sym.Variable("b")
+    same = mxw.mod.Module(c, data_names=["a", "b"], label_names=None, context=[mxw.cpu(1)],
+                          group2ctxs={"dev1": mxw.cpu(1), "dev2": [mxw.cpu(1)]})
+    same.bind(data_shapes=[("a", (2, 2)), ("b", (2, 2))])
+    same.init_params()
+    same.forward(mxw.io.DataBatch(data=[mxw.nd.ones((2, 2)), mxw.nd.ones((2, 2))]))
+    np.testing.assert_array_equal(same.get_outputs()[0].asnumpy(), np.full((2, 2), 3.0))
+    mixed = mxw.mod.Module(c, data_names=["a", "b"], label_names=None, context=[mxw.cpu(0)],
+                           group2ctxs={"dev1": mxw.cpu(1), "dev2": mxw.cpu(2)})
+    with pytest.raises(mxw.base.MXNetError, match="one device"):
+        mixed.bind(data_shapes=[("a", (2, 2)), ("b", (2, 2))])
+    assert not mixed.binded
+    with pytest.raises(mxw.base.MXNetError, match="ctx_group 'dev1'"):
+        c.simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.cpu(1)}, a=(2, 2), b=(2, 2))
+    exe = c.simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.cpu(0), "other": mxw.cpu(3)},
+                        a=(2, 2), b=(2, 2))
+    assert exe.outputs[0].context == mxw.cpu(0)
+
+
+def test_executor_group_shares_parameters_with_a_shared_group(mxw):
+    from mxgrid.module.executor_group import DataParallelExecutorGroup
+    from mxgrid.test_utils import same_array
+    data = mxw.sym.Variable("data")
+    small = mxw.sym.FullyConnected(data, num_hidden=3, name="fc")
+    big = mxw.sym.FullyConnected(small, num_hidden=2, name="extra")
+    ctxs = [mxw.cpu(0), mxw.cpu(1)]
+    g1 = DataParallelExecutorGroup(small, ctxs, [1, 1], [("data", (4, 5))], None,
+                                   ["fc_weight", "fc_bias"], True, False)
+    assert [sorted(d) for d in g1.shared_data_arrays] == [["data"], ["data"]]
+    g2 = DataParallelExecutorGroup(big, ctxs, [1, 1], [("data", (4, 5))], None,
+                                   ["fc_weight", "fc_bias"], True, False, shared_group=g1)
+    assert g2.shared_data_arrays is g1.shared_data_arrays
+    for e1, e2 in zip(g1.execs, g2.execs):
+        for name in ("fc_weight", "fc_bias"):
+            assert same_array(e1.arg_dict[name], e2.arg_dict[name])
+            assert same_array(e1.grad_dict[name], e2.grad_dict[name])
+        assert same_array(e1.arg_dict["data"], e2.arg_dict["data"])
+    assert sorted(g1.shared_data_arrays[0]) == ["data", "extra_bias", "extra_weight"]
+    assert g2.grad_req["data"] == "null" and g2.grad_req["extra_weight"] == "null"
+
+
+def test_fit_on_two_devices_matches_one_device(mxw):
+    """Module.fit over an NDArrayIter (batches sliced across the devices, labels from the
+    client, the metric fed per device) ends at one device's weights and accuracy."""
+    params, _ = _mlp_case(8)
+    rng = np.random.RandomState(9)
+    x = rng.rand(64, 20).astype(np.float32)
+    y = (x[:, :5].argmax(axis=1)).astype(np.float32)
+    results = []
+    for contexts in (mxw.cpu(0), [mxw.cpu(0), mxw.cpu(1)]):
+        mod = mxw.mod.Module(_mlp(mxw, hidden=(12,), classes=5), context=contexts)
+        metric = mxw.metric.Accuracy()
+        mod.fit(mxw.io.NDArrayIter(x, y, batch_size=16), eval_metric=metric, num_epoch=4,
+                arg_params={k: mxw.nd.array(v) for k, v in params.items()},
+                optimizer_params={"learning_rate": 0.5, "momentum": 0.9},
+                progress_bar=False)
+        arg, _ = mod.get_params()
+        score = mod.score(mxw.io.NDArrayIter(x, y, batch_size=16), "acc")[0][1]
+        results.append(({k: v.asnumpy() for k, v in arg.items()}, metric.get()[1], score))
+    (one, acc_one, score_one), (two, acc_two, score_two) = results
+    for k in one:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert acc_two == acc_one and score_two == score_one and score_one > 0.3

@@ -1,5 +1,5 @@
-"""mx.mod.Module: MXNet 1.9.1's high-level training interface over one bound executor on the
-worker.
+"""mx.mod.Module: MXNet 1.9.1's high-level training interface over executors bound on the
+worker, one per device context (a DataParallelExecutorGroup).
 
     mod = mx.mod.Module(net, context=mx.cpu())
     mod.fit(train_iter, eval_data=val_iter, num_epoch=10, optimizer_params={'learning_rate': 0.1})
@@ -31,58 +31,46 @@ rounds wait for this rank's push, which MXNet also starts at update()), and the 
 values it brings back serve the following ``update_metric``. As with MXNet's asynchronous
 engine, an error of the step is then raised by the call that sends it.
 
-``fit`` prints a progress bar per epoch on stderr (redrawn in place on a terminal, one line
-per epoch otherwise; ``progress_bar=False`` turns it off) and logs MXNet's lines
-(``Epoch[3] Train-accuracy=...``, ``Epoch[3] Time cost=...``,
-``Epoch[3] Validation-accuracy=...``) through ``logger``.
+Several contexts (``context=[mx.cpu(0), mx.cpu(1)]``, data parallel on one worker): the
+batch is split over one executor per device (see executor_group.py) and, as MXNet's Module,
+``update`` reduces the gradients through the KVStore: with update_on_kvstore (the default;
+MXNET_UPDATE_ON_KVSTORE=0 turns it off) the store runs the optimizer on the summed
+gradient and every device pulls the new weight; otherwise the store (or, with
+kvstore=None, nothing) sums the gradients and an mx.optimizer.Updater updates each device's
+copy. ``rescale_grad`` is 1/(whole batch), so two devices with half a batch each train as one
+device with the whole batch. These steps are separate calls (one Forward per device).
+
+A batch of another shape rebinds the executors on the same parameter arrays (reshape). The
+optimizer state an executor holds does not move to the new executor: the optimizer then
+runs on the 'local' store from the first reshape on, and its state (momentum, Adam's
+moments) starts over there once (MXNet keeps it); a warning says so.
 
 Thread-safety: a Module is not thread-safe (as MXNet's).
 """
 import copy
 import logging
-import sys
-import time
+import os
 import warnings
 from collections import OrderedDict
 
 import numpy as np
 
-from . import context as ctx_mod
-from . import initializer as init_mod
-from . import kvstore as kvs
-from . import metric as metric_mod
-from . import ndarray as nd
-from . import optimizer as opt
-from ._proto import pb
-from .base import MXNetError
-from .io import DataDesc
-from .model import BatchEndParam, load_checkpoint
+from .. import context as ctx_mod
+from .. import initializer as init_mod
+from .. import kvstore as kvs
+from .. import ndarray as nd
+from .. import optimizer as opt
+from .._proto import pb
+from ..base import MXNetError
+from ..io import DataDesc
+from ..model import load_checkpoint
+from .base_module import BaseModule, _as_list, _descs, _host_metric
+from .executor_group import DataParallelExecutorGroup
 
-__all__ = ["Module", "BaseModule"]
+__all__ = ["Module"]
 
 # Optimizers the worker runs on an executor (libs/kvstore/optimizer.h).
 _EXECUTOR_OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop", "adagrad")
-
-
-def _as_list(obj):
-    if obj is None:
-        return []
-    if isinstance(obj, (list, tuple)):
-        return list(obj)
-    return [obj]
-
-
-def _descs(shapes):
-    if shapes is None:
-        return None
-    return [s if isinstance(s, DataDesc) else DataDesc(*s) for s in shapes]
-
-
-def _host_metric(metric):
-    """True when ``metric`` (and its children) are mxgrid's own metrics, which take numpy."""
-    if type(metric).__module__ != metric_mod.__name__:
-        return False
-    return all(_host_metric(m) for m in getattr(metric, "metrics", []))
 
 
 class _DeferredStep:
@@ -97,258 +85,9 @@ class _DeferredStep:
         self.update = False
 
 
-class _ProgressBar:
-    """``Epoch 3 [=====>    ] 40/94 batches  train-accuracy=0.91  1.2s`` on stderr."""
-
-    WIDTH = 30
-
-    def __init__(self, epoch, total, stream=None):
-        self.epoch = epoch
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.tic = time.time()
-        self.last_draw = 0.0
-
-    def _line(self, count, metric):
-        if self.total:
-            filled = min(self.WIDTH, int(self.WIDTH * count / self.total))
-            bar = "=" * filled + (">" if filled < self.WIDTH else "")
-            bar = "[%s]" % bar.ljust(self.WIDTH)
-            where = "%d/%d batches" % (count, self.total)
-        else:
-            bar, where = "", "%d batches" % count
-        values = ""
-        if metric is not None:
-            values = "  ".join("train-%s=%.4g" % nv for nv in metric.get_name_value())
-        return "Epoch %d %s %s  %s  %.1fs" % (self.epoch, bar, where, values,
-                                              time.time() - self.tic)
-
-    def update(self, count, metric):
-        if not self.tty:
-            return
-        now = time.time()
-        if now - self.last_draw < 0.1 and count != self.total:
-            return
-        self.last_draw = now
-        self.stream.write("\r\x1b[K" + self._line(count, metric))
-        self.stream.flush()
-
-    def finish(self, count, metric, extra=""):
-        if self.total is None:
-            self.total = count
-        line = self._line(count, metric) + extra
-        self.stream.write(("\r\x1b[K" if self.tty else "") + line + "\n")
-        self.stream.flush()
-
-
-class BaseModule:
-    """fit / score / predict over the primitives a module implements (bind, init_params,
-    init_optimizer, forward, backward, update, get_outputs, update_metric)."""
-
-    def __init__(self, logger=logging):
-        self.logger = logger
-        self.binded = False
-        self.for_training = False
-        self.inputs_need_grad = False
-        self.params_initialized = False
-        self.optimizer_initialized = False
-        self._symbol = None
-
-    def forward_backward(self, data_batch):
-        self.forward(data_batch, is_train=True)
-        self.backward()
-
-    def prepare(self, data_batch, sparse_row_id_fn=None):
-        """Nothing to prepare: batches are uploaded in forward."""
-
-    def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
-              score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
-        """Runs ``eval_data`` through the network; returns eval_metric.get_name_value().
-        As MXNet, padded examples of the last batch are counted."""
-        assert self.binded and self.params_initialized
-        if reset:
-            eval_data.reset()
-        if not isinstance(eval_metric, metric_mod.EvalMetric):
-            eval_metric = metric_mod.create(eval_metric)
-        eval_metric.reset()
-        actual_num_batch = 0
-        for nbatch, eval_batch in enumerate(eval_data):
-            if num_batch is not None and nbatch == num_batch:
-                break
-            self.forward(eval_batch, is_train=False)
-            self.update_metric(eval_metric, self._batch_labels(eval_batch))
-            if batch_end_callback is not None:
-                params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
-                                       locals=locals())
-                for callback in _as_list(batch_end_callback):
-                    callback(params)
-            actual_num_batch += 1
-        if score_end_callback:
-            params = BatchEndParam(epoch=epoch, nbatch=actual_num_batch,
-                                   eval_metric=eval_metric, locals=locals())
-            for callback in _as_list(score_end_callback):
-                callback(params)
-        return eval_metric.get_name_value()
-
-    def iter_predict(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None):
-        """Yields (outputs, nbatch, batch) per batch; outputs exclude the padding."""
-        assert self.binded and self.params_initialized
-        if reset:
-            eval_data.reset()
-        for nbatch, eval_batch in enumerate(eval_data):
-            if num_batch is not None and nbatch == num_batch:
-                break
-            self.forward(eval_batch, is_train=False)
-            pad = eval_batch.pad or 0
-            outputs = [out[0:out.shape[0] - pad] for out in self.get_outputs()]
-            yield (outputs, nbatch, eval_batch)
-
-    def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
-                always_output_list=False, sparse_row_id_fn=None):
-        """The outputs over ``eval_data`` (padding removed) as NDArrays: one per output,
-        batches concatenated (merge_batches), or per batch lists."""
-        assert self.binded and self.params_initialized
-        if isinstance(eval_data, (nd.NDArray, np.ndarray)):
-            from .io import NDArrayIter
-            if isinstance(eval_data, nd.NDArray):
-                eval_data = eval_data.asnumpy()
-            eval_data = NDArrayIter(eval_data, batch_size=self._batch_size())
-        if reset:
-            eval_data.reset()
-        output_list = []
-        for nbatch, eval_batch in enumerate(eval_data):
-            if num_batch is not None and nbatch == num_batch:
-                break
-            self.forward(eval_batch, is_train=False)
-            pad = eval_batch.pad or 0
-            outs = [o.asnumpy() for o in self.get_outputs()]
-            output_list.append([o[:o.shape[0] - pad] for o in outs])
-        if not output_list:
-            return output_list
-        if merge_batches:
-            num_outputs = len(output_list[0])
-            merged = [nd.array(np.concatenate([b[i] for b in output_list]),
-                               dtype=output_list[0][i].dtype) for i in range(num_outputs)]
-            if num_outputs == 1 and not always_output_list:
-                return merged[0]
-            return merged
-        return [[nd.array(o, dtype=o.dtype) for o in b] for b in output_list]
-
-    @staticmethod
-    def _batch_labels(batch):
-        host = getattr(batch, "host_label", None)
-        return host if host is not None else batch.label
-
-    @staticmethod
-    def _num_batches(data):
-        fn = getattr(data, "num_batches", None)
-        if callable(fn):
-            try:
-                return fn()
-            except Exception:  # pylint: disable=broad-except
-                return None
-        return None
-
-    def fit(self, train_data, eval_data=None, eval_metric="acc", epoch_end_callback=None,
-            batch_end_callback=None, kvstore="local", optimizer="sgd",
-            optimizer_params=(("learning_rate", 0.01),), eval_end_callback=None,
-            eval_batch_end_callback=None, initializer=None, arg_params=None,
-            aux_params=None, allow_missing=False, force_rebind=False, force_init=False,
-            begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
-            sparse_row_id_fn=None, progress_bar=True):
-        """Trains for epochs begin_epoch..num_epoch-1, as MXNet's BaseModule.fit
-        (initializer defaults to mx.init.Uniform(0.01), as MXNet's)."""
-        assert num_epoch is not None, "please specify number of epochs"
-        if monitor is not None:
-            raise MXNetError("mxgrid's Module has no monitor support")
-        if initializer is None:
-            initializer = init_mod.Uniform(0.01)
-        self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
-                  for_training=True, force_rebind=force_rebind)
-        self.init_params(initializer=initializer, arg_params=arg_params,
-                         aux_params=aux_params, allow_missing=allow_missing,
-                         force_init=force_init)
-        self.init_optimizer(kvstore=kvstore, optimizer=optimizer,
-                            optimizer_params=optimizer_params)
-        if validation_metric is None:
-            validation_metric = eval_metric
-        if not isinstance(eval_metric, metric_mod.EvalMetric):
-            eval_metric = metric_mod.create(eval_metric)
-
-        for epoch in range(begin_epoch, num_epoch):
-            tic = time.time()
-            eval_metric.reset()
-            bar = _ProgressBar(epoch, self._num_batches(train_data)) if progress_bar else None
-            nbatch = 0
-            data_iter = iter(train_data)
-            end_of_batch = False
-            next_data_batch = next(data_iter)
-            while not end_of_batch:
-                data_batch = next_data_batch
-                if not self._train_step(data_batch, eval_metric):
-                    self.forward_backward(data_batch)
-                    self.update()
-                    self.update_metric(eval_metric, self._batch_labels(data_batch))
-                try:
-                    next_data_batch = next(data_iter)
-                except StopIteration:
-                    end_of_batch = True
-                if batch_end_callback is not None:
-                    params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
-                                           locals=locals())
-                    for callback in _as_list(batch_end_callback):
-                        callback(params)
-                nbatch += 1
-                if bar is not None:
-                    bar.update(nbatch, eval_metric)
-
-            train_values = eval_metric.get_global_name_value()
-            for name, val in train_values:
-                self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
-            toc = time.time()
-            self.logger.info("Epoch[%d] Time cost=%.3f", epoch, (toc - tic))
-            if epoch_end_callback is not None:
-                arg_params_cb, aux_params_cb = self.get_params()
-                for callback in _as_list(epoch_end_callback):
-                    callback(epoch, self.symbol, arg_params_cb, aux_params_cb)
-            extra = ""
-            if eval_data:
-                res = self.score(eval_data, validation_metric,
-                                 score_end_callback=eval_end_callback,
-                                 batch_end_callback=eval_batch_end_callback, epoch=epoch)
-                for name, val in res:
-                    self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
-                extra = "  " + "  ".join("val-%s=%.4g" % nv for nv in res)
-            if bar is not None:
-                bar.tic = tic
-                bar.finish(nbatch, eval_metric, extra)
-            train_data.reset()
-
-    # -- checkpoints ----------------------------------------------------------------------
-    def save_params(self, fname):
-        """Writes the parameters as ``arg:``/``aux:`` keys in MXNet's .params format."""
-        arg_params, aux_params = self._param_arrays()
-        save_dict = {("arg:%s" % k): v for k, v in arg_params.items()}
-        save_dict.update({("aux:%s" % k): v for k, v in aux_params.items()})
-        nd.save(fname, save_dict)
-
-    def load_params(self, fname):
-        save_dict = nd.load(fname)
-        arg_params, aux_params = {}, {}
-        for k, value in save_dict.items():
-            arg_type, name = k.split(":", 1)
-            if arg_type == "arg":
-                arg_params[name] = value
-            elif arg_type == "aux":
-                aux_params[name] = value
-            else:
-                raise ValueError("Invalid param file " + fname)
-        self.set_params(arg_params, aux_params)
-
 
 class Module(BaseModule):
-    """A Symbol bound to one device of the worker, trained with a worker-side optimizer."""
+    """A Symbol bound on the worker to one or more device contexts (data parallel)."""
 
     def __init__(self, symbol, data_names=("data",), label_names=("softmax_label",),
                  logger=logging, context=None, work_load_list=None, fixed_param_names=None,
@@ -356,12 +95,16 @@ class Module(BaseModule):
         super().__init__(logger=logger)
         if context is None:
             context = ctx_mod.current_context()
-        contexts = _as_list(context)
-        if len(contexts) != 1:
-            raise MXNetError("mxgrid's Module binds one device; got %d contexts (run one "
-                             "module per device, or a dist kvstore across workers)"
-                             % len(contexts))
-        self._context = contexts[0]
+        self._context = _as_list(context)
+        if not self._context:
+            raise ValueError("context must name at least one device")
+        if work_load_list is None:
+            work_load_list = [1] * len(self._context)
+        if len(work_load_list) != len(self._context):
+            raise ValueError("work_load_list has %d entries for %d contexts"
+                             % (len(work_load_list), len(self._context)))
+        self._work_load_list = list(work_load_list)
+        self._group2ctxs = group2ctxs
         self._symbol = symbol
         data_names = list(data_names) if data_names is not None else []
         label_names = list(label_names) if label_names is not None else []
@@ -382,7 +125,7 @@ class Module(BaseModule):
         self._param_names = [x for x in arg_names if x not in input_names]
         self._aux_names = symbol.list_auxiliary_states()
         self._output_names = symbol.list_outputs()
-        self._executor = None
+        self._group = None  # DataParallelExecutorGroup, once bound
         self._step = None  # _DeferredStep: forward_backward (+ update) not yet sent
         # (batch, output values) of a step a dist store's update() sent, for update_metric.
         self._sent = None
@@ -394,29 +137,41 @@ class Module(BaseModule):
         self._optimizer = None
         self._update_names = []
         self._kv_groups = []
+        self._updater = None  # several devices without update_on_kvstore: per-device updates
+        self._update_on_kvstore = False
+        self._shared_updates = False  # a bucket's module: no executor-side optimizer
+        self._total_exec_bytes = 0
         self._pending = None  # (arg_params, aux_params) set before bind
         self._preload_opt_states = None  # Module.load(load_optimizer_states=True)
 
-    # -- the executor, with the deferred step sent first ---------------------------------
+    # -- the executors, with the deferred step sent first --------------------------------
     @property
-    def _exec(self):
-        """The executor, once any deferred step has been sent (every use goes through here,
-        so nothing observes the executor before its step)."""
+    def _exec_group(self):
+        """The DataParallelExecutorGroup, once any deferred step has been sent (every use
+        goes through here, so nothing observes an executor before its step)."""
         if self._step is not None:
             self._send_step(return_values=False)
-        return self._executor
+        return self._group
 
-    @_exec.setter
-    def _exec(self, executor):
-        if self._step is not None:  # e.g. a reshape right after forward_backward
-            self._send_step(return_values=False)
-        self._executor = executor
+    @property
+    def _exec(self):
+        """The executor of a one-device module (the first device's otherwise)."""
+        group = self._exec_group
+        return group.execs[0] if group is not None else None
+
+    @property
+    def _executor(self):
+        """The first executor, without sending a deferred step."""
+        return self._group.execs[0]
+
+    def _single(self):
+        return len(self._context) == 1
 
     def _send_step(self, return_values):
         """Sends the deferred step as one Forward; its outputs' values when return_values."""
         step, self._step = self._step, None
-        return self._executor._train_step(step.inputs, return_values=return_values,
-                                          update=step.update)
+        return self._group.execs[0]._train_step(step.inputs, return_values=return_values,
+                                                update=step.update)
 
     # -- descriptors ----------------------------------------------------------------------
     @property
@@ -448,62 +203,74 @@ class Module(BaseModule):
     @property
     def output_shapes(self):
         assert self.binded
-        return [(n, o.shape) for n, o in zip(self._output_names, self._exec.outputs)]
+        return self._exec_group.get_output_shapes()
 
     @property
     def executor(self):
-        """The bound mx.executor.Executor (mxgrid extension; MXNet hides it in a group)."""
+        """The bound mx.executor.Executor of a one-device module (mxgrid extension; MXNet
+        reaches it as _exec_group.execs[0])."""
         return self._exec
 
     def _batch_size(self):
-        return self._data_shapes[0].shape[0]
+        return self._group.batch_size
 
     # -- bind -----------------------------------------------------------------------------
-    def _grad_reqs(self, grad_req):
-        reqs = {}
-        for name in self._symbol.list_arguments():
-            if name in self._param_names:
-                if not self.for_training or name in self._fixed_param_names:
-                    reqs[name] = "null"
-                elif isinstance(grad_req, dict):
-                    reqs[name] = grad_req.get(name, "write")
-                else:
-                    reqs[name] = grad_req
-            elif name in self._data_names:
-                reqs[name] = "write" if self.inputs_need_grad else "null"
-            else:
-                reqs[name] = "null"
-        return reqs
-
     def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,
              force_rebind=False, shared_module=None, grad_req="write"):
-        """Binds the symbol for these input shapes (SimpleBind on the worker)."""
+        """Binds the symbol for these input shapes: one executor per context (SimpleBind on
+        the worker); with ``shared_module`` (bucketing), on its parameter arrays."""
         if force_rebind:
             self._reset_bind()
         if self.binded:
             self.logger.warning("Already bound, ignoring bind()")
             return
-        if shared_module is not None:
-            raise MXNetError("mxgrid's Module does not share executors (shared_module)")
         self.for_training = for_training
         self.inputs_need_grad = inputs_need_grad
-        self._data_shapes = _descs(data_shapes)
-        self._label_shapes = _descs(label_shapes) if label_shapes else None
-        inputs = list(self._data_shapes) + list(self._label_shapes or [])
-        shapes = {d.name: d.shape for d in inputs}
-        types = {d.name: d.dtype for d in inputs}
-        self._grad_req = self._grad_reqs(grad_req)
-        self._exec = self._symbol.simple_bind(self._context, grad_req=self._grad_req,
-                                              type_dict=types, **shapes)
+        data_shapes = self._checked_descs(data_shapes, "data_shapes")
+        label_shapes = self._checked_descs(label_shapes, "label_shapes") \
+            if label_shapes else None
+        shared_group = None
+        if shared_module is not None:
+            assert isinstance(shared_module, Module) and shared_module.binded and \
+                shared_module.params_initialized
+            shared_group = shared_module._exec_group
+        self._grad_req = grad_req
+        self._group = DataParallelExecutorGroup(
+            self._symbol, self._context, self._work_load_list, data_shapes, label_shapes,
+            self._param_names, for_training, inputs_need_grad, shared_group,
+            logger=self.logger, fixed_param_names=self._fixed_param_names,
+            grad_req=grad_req, state_names=self._state_names, group2ctxs=self._group2ctxs)
+        self._data_shapes = data_shapes
+        self._label_shapes = label_shapes
+        self._total_exec_bytes = self._group._total_exec_bytes
         self.binded = True
+        if shared_module is not None:
+            self.params_initialized = True
+            if shared_module.optimizer_initialized:
+                self.borrow_optimizer(shared_module)
         if self._pending is not None:
             arg_params, aux_params = self._pending
             self._pending = None
             self._copy_params(arg_params, aux_params, allow_missing=True)
 
+    @staticmethod
+    def _checked_descs(shapes, what):
+        try:
+            descs = _descs(shapes)
+        except (TypeError, ValueError) as err:
+            raise TypeError("%s must be (name, shape) pairs or DataDesc: %s" % (what, err))
+        for desc in descs:
+            if not isinstance(desc.name, str) or \
+                    not all(isinstance(d, (int, np.integer)) for d in desc.shape):
+                raise TypeError("%s must be (name, shape of ints) pairs or DataDesc; got %r"
+                                % (what, (desc.name, desc.shape)))
+        return descs
+
     def _reset_bind(self):
         self.binded = False
-        self._exec = None  # sends a deferred step first
+        if self._step is not None:
+            self._send_step(return_values=False)
+        self._group = None
         self._data_shapes = None
         self._label_shapes = None
 
@@ -513,23 +280,19 @@ class Module(BaseModule):
         assert self.binded
         self._data_shapes = _descs(data_shapes)
         self._label_shapes = _descs(label_shapes) if label_shapes else None
-        old = self._exec
-        inputs = list(self._data_shapes) + list(self._label_shapes or [])
-        args, grads = {}, {}
-        for name in self._symbol.list_arguments():
-            if name in old.arg_dict and name in self._param_names:
-                args[name] = old.arg_dict[name]
-                grads[name] = old.grad_dict[name]
-        for d in inputs:
-            args[d.name] = nd.empty(d.shape, ctx=self._context, dtype=d.dtype)
-            if self.inputs_need_grad and d.name in self._data_names:
-                grads[d.name] = nd.empty(d.shape, ctx=self._context, dtype=d.dtype)
-        grads = {k: v for k, v in grads.items() if v is not None}
-        self._exec = self._symbol.bind(self._context, args, args_grad=grads,
-                                       grad_req=self._grad_req,
-                                       aux_states=old.aux_dict or None)
-        if self.optimizer_initialized and self._dist():
+        self._exec_group.reshape(self._data_shapes, self._label_shapes)
+        if not self.optimizer_initialized or not self._single():
+            return
+        if self._dist():
             self._bind_executor_kvstore()  # the new executor updates through the store too
+        elif self._on_executor:
+            # The optimizer's state lived on the old executor: from now on it runs on the
+            # 'local' store, whose state survives later reshapes.
+            if getattr(self._optimizer, "momentum", 0) or self._optimizer.name != "sgd":
+                self.logger.warning("reshape: the optimizer state kept on the executor "
+                                    "starts over on the local store")
+            self._on_executor = False
+            self._install_kvstore()
 
     # -- parameters -----------------------------------------------------------------------
     def _copy_into(self, value, target):
@@ -543,15 +306,19 @@ class Module(BaseModule):
         else:
             target[:] = np.asarray(value)
 
-    def _copy_params(self, arg_params, aux_params, allow_missing):
-        for names, source, targets, what in (
-                (self._param_names, arg_params, self._exec.arg_dict, "arg"),
-                (self._aux_names, aux_params, self._exec.aux_dict, "aux")):
+    def _copy_params(self, arg_params, aux_params, allow_missing, allow_extra=True):
+        execs = self._exec_group.execs
+        for names, source, kind in ((self._param_names, arg_params, "arg"),
+                                    (self._aux_names, aux_params, "aux")):
             for name in names:
                 if source is not None and name in source:
-                    self._copy_into(source[name], targets[name])
+                    for executor in execs:
+                        targets = executor.arg_dict if kind == "arg" else executor.aux_dict
+                        self._copy_into(source[name], targets[name])
                 elif not allow_missing:
                     raise RuntimeError("%s is not presented" % name)
+        if not allow_extra:
+            self._check_extra(arg_params, aux_params)
         self._resync_kvstore()
 
     def init_params(self, initializer=None, arg_params=None, aux_params=None,
@@ -577,12 +344,28 @@ class Module(BaseModule):
             if initializer is not None:
                 initializer(init_mod.InitDesc(name, attrs.get(name, {})), arr)
 
+        execs = self._exec_group.execs
         for name in self._param_names:
-            _impl(name, self._exec.arg_dict[name], arg_params)
+            _impl(name, execs[0].arg_dict[name], arg_params)
         for name in self._aux_names:
-            _impl(name, self._exec.aux_dict[name], aux_params)
+            _impl(name, execs[0].aux_dict[name], aux_params)
+        if not allow_extra:
+            self._check_extra(arg_params, aux_params)
+        for executor in execs[1:]:  # every device starts from the first one's values
+            for name in self._param_names:
+                execs[0].arg_dict[name].copyto(executor.arg_dict[name])
+            for name in self._aux_names:
+                execs[0].aux_dict[name].copyto(executor.aux_dict[name])
         self.params_initialized = True
         self._resync_kvstore()
+
+    def _check_extra(self, arg_params, aux_params):
+        """ValueError for a name of ``arg_params``/``aux_params`` the symbol lacks (MXNet's
+        allow_extra=False)."""
+        for source, names in ((arg_params, self._param_names), (aux_params, self._aux_names)):
+            for name in source or {}:
+                if name not in names:
+                    raise ValueError("Find name \"%s\" that is not in the arguments" % name)
 
     def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
                    allow_extra=False):
@@ -600,39 +383,60 @@ class Module(BaseModule):
             warnings.warn("Parameters already initialized and force_init=False. set_params "
                           "call ignored.", stacklevel=2)
             return
-        self._copy_params(arg_params, aux_params, allow_missing=True)
+        self._copy_params(arg_params, aux_params, allow_missing=True, allow_extra=allow_extra)
         self.params_initialized = True
 
     def _param_arrays(self):
+        """The current values: one device's arrays, or (several devices) their means on the
+        worker's CPU, as MXNet's get_params."""
         assert self.binded and self.params_initialized
-        return ({n: self._exec.arg_dict[n] for n in self._param_names},
-                {n: self._exec.aux_dict[n] for n in self._aux_names})
+        group = self._exec_group
+        if len(group.execs) == 1:
+            executor = group.execs[0]
+            return ({n: executor.arg_dict[n] for n in self._param_names},
+                    {n: executor.aux_dict[n] for n in self._aux_names})
+        params = [n for n in group.arg_names if n in group.param_names]
+        return ({n: group._mean(b) for n, b in zip(params, group.param_arrays)},
+                {n: group._mean(b) for n, b in zip(group.aux_names, group.aux_arrays)})
 
     def get_params(self):
         """(arg_params, aux_params): copies of the current values (on the worker's CPU)."""
         arg_params, aux_params = self._param_arrays()
         cpu = ctx_mod.cpu()
-        return ({k: v.copyto(cpu) for k, v in arg_params.items()},
-                {k: v.copyto(cpu) for k, v in aux_params.items()})
+        copy_ = lambda v: v if v.context == cpu and len(self._context) > 1 \
+            else v.copyto(cpu)  # noqa: E731  (a mean is already a fresh CPU array)
+        return ({k: copy_(v) for k, v in arg_params.items()},
+                {k: copy_(v) for k, v in aux_params.items()})
 
     # -- optimizer ------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
-        """Installs the optimizer: on the worker's executor (kvstore None or 'local'), or on
-        the kvstore shards for a dist store (see _install_dist_kvstore)."""
+        """Installs the optimizer. One device: on the worker's executor (kvstore None or
+        'local'), or on the kvstore shards for a dist store (see _install_dist_kvstore).
+        Several devices: on the store (update_on_kvstore), or an Updater per device."""
         assert self.binded and self.params_initialized
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
+        single = self._single()
         if isinstance(kvstore, kvs.KVStore):
             kv = kvstore
+        elif kvstore is None and not single:
+            kv = None
         else:
             kv = kvs.create(kvstore or "local")
         batch_size = self._batch_size()
-        if "dist" in kv.type and "_sync" in kv.type:
+        if kv is not None and "dist" in kv.type and "_sync" in kv.type:
             batch_size *= kv.num_workers
         rescale_grad = 1.0 / batch_size
-        idx2name = dict(enumerate(self._param_names))
+        update_on_kvstore = single or (
+            kv is not None and os.environ.get("MXNET_UPDATE_ON_KVSTORE", "1") != "0")
+        if update_on_kvstore:
+            idx2name = dict(enumerate(self._param_names))
+        else:  # an Updater per device: index i * num_device + k, as MXNet
+            num = len(self._context)
+            idx2name = {i * num + k: n for i, n in enumerate(self._param_names)
+                        for k in range(num)}
         if isinstance(optimizer, str):
             params = dict(optimizer_params)
             params.setdefault("rescale_grad", rescale_grad)
@@ -646,31 +450,69 @@ class Module(BaseModule):
                               "not normalized to 1.0/batch_size/num_workers (%s vs. %s). Is "
                               "this intended?" % (optimizer.rescale_grad, rescale_grad),
                               stacklevel=2)
+            if not optimizer.idx2name:
+                optimizer.idx2name = idx2name.copy()
         self._optimizer = optimizer
         self._kvstore = kv
+        self._update_on_kvstore = update_on_kvstore
+        self._updater = None
         self._update_names = [n for n in self._param_names
                               if self._exec.grad_dict.get(n) is not None]
-        if "dist" in kv.type.lower():
+        self._on_executor = False
+        self._kv_groups = []
+        if not single:
+            self._install_multi_device()
+        elif "dist" in kv.type.lower():
             # The optimizer runs on the shards; the executor pushes and pulls through the
             # store, so a step is still one round trip (see _install_dist_kvstore).
             self._install_dist_kvstore()
             self._on_executor = True
-            self._kv_groups = []
         else:
             # One device and no dist store: the optimizer runs on the worker's executor, as
-            # MXNet's Module updates locally when its kvstore would only span one device.
+            # MXNet's Module updates locally when its kvstore would only span one device
+            # (not for a bucket's module, whose buckets share the weights and the state).
             form = optimizer._server_form()
             self._on_executor = (form is not None and form[0] in _EXECUTOR_OPTIMIZERS and
-                                 not optimizer._has_custom_mults())
+                                 not optimizer._has_custom_mults() and
+                                 not self._shared_updates and bool(self._update_names))
             if self._on_executor:
                 self._exec._set_optimizer(*form)
-                self._kv_groups = []
             else:
                 self._install_kvstore()
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
             self.load_optimizer_states(self._preload_opt_states)
             self._preload_opt_states = None
+
+    def _install_multi_device(self):
+        """Several devices: the store runs the optimizer on the summed gradients
+        (update_on_kvstore; every device pulls the new weight), or the store only sums
+        them and an Updater updates each device's copy (kvstore=None: each device's own
+        gradient, as MXNet)."""
+        if self._update_on_kvstore:
+            self._install_kvstore()
+            return
+        self._updater = opt.get_updater(self._optimizer)
+        if self._kvstore is not None and self._update_names:
+            names = self._update_names
+            self._kvstore.init(names, [self._exec.arg_dict[n] for n in names])
+
+    def borrow_optimizer(self, shared_module):
+        """Updates through ``shared_module``'s optimizer, store and state (a bucket's module
+        bound on the default bucket's parameters)."""
+        assert shared_module.optimizer_initialized
+        if shared_module._on_executor:
+            raise MXNetError("the shared module's optimizer runs on its executor; bind the "
+                             "buckets before init_optimizer (BucketingModule does)")
+        self._optimizer = shared_module._optimizer
+        self._kvstore = shared_module._kvstore
+        self._kv_groups = shared_module._kv_groups  # the same list: resyncs are seen
+        self._updater = shared_module._updater
+        self._update_on_kvstore = shared_module._update_on_kvstore
+        self._on_executor = False
+        self._update_names = [n for n in self._param_names
+                              if self._exec.grad_dict.get(n) is not None]
+        self.optimizer_initialized = True
 
     def _install_dist_kvstore(self):
         """MXNet 1.9.1's Module with update_on_kvstore: set_optimizer on the store (the
@@ -704,24 +546,44 @@ class Module(BaseModule):
     def _dist(self):
         return self._kvstore is not None and "dist" in self._kvstore.type.lower()
 
-    def save_optimizer_states(self, fname):
-        """Writes the optimizer state: a dist store's, from the shards (MXNet's Module with
-        update_on_kvstore saves the kvstore's)."""
-        assert self.optimizer_initialized
-        if not self._dist():
+    def _state_store(self):
+        """The store that holds the whole optimizer state, or None (an Updater's state, or
+        MXNetError where the state lives on the executor or over two stores)."""
+        if self._dist():
+            return self._kvstore
+        if self._updater is not None:
+            return None
+        if self._on_executor:
             raise MXNetError("optimizer states live on the worker's executor; mxgrid saves "
-                             "them only for dist kvstores")
+                             "them only for a store's optimizer (dist kvstores, several "
+                             "devices, or an optimizer the executor does not run)")
+        if len(self._kv_groups) != 1:
+            raise MXNetError("the optimizer state is split over two stores (wd exempts the "
+                             "biases); mxgrid saves it only from one")
+        return self._kv_groups[0][0]
+
+    def save_optimizer_states(self, fname):
+        """Writes the optimizer state: the store's (a dist store's from the shards, as
+        MXNet's Module with update_on_kvstore), or the per-device Updater's."""
+        assert self.optimizer_initialized
+        store = self._state_store()
         self._exec  # sends a deferred step first  # pylint: disable=pointless-statement
-        self._kvstore.save_optimizer_states(fname)
+        if store is None:
+            with open(fname, "wb") as fout:
+                fout.write(self._updater.get_states())
+        else:
+            store.save_optimizer_states(fname)
 
     def load_optimizer_states(self, fname):
-        """Replaces a dist store's optimizer state with the one in ``fname``."""
+        """Replaces the optimizer state with the one in ``fname``."""
         assert self.optimizer_initialized
-        if not self._dist():
-            raise MXNetError("optimizer states live on the worker's executor; mxgrid loads "
-                             "them only for dist kvstores")
+        store = self._state_store()
         self._exec  # sends a deferred step first  # pylint: disable=pointless-statement
-        self._kvstore.load_optimizer_states(fname)
+        if store is None:
+            with open(fname, "rb") as fin:
+                self._updater.set_states(fin.read())
+        else:
+            store.load_optimizer_states(fname)
 
     def _install_kvstore(self):
         """Installs the optimizer and the weights. As MXNet's optimizer (given the parameter
@@ -729,7 +591,7 @@ class Module(BaseModule):
         parameters go to a second 'local' store whose optimizer has wd=0."""
         kv, names = self._kvstore, self._update_names
         groups = [(kv, names)]
-        if self._optimizer.wd:
+        if self._optimizer.wd and not self._dist():
             decayed = [n for n in names if n.endswith("_weight") or n.endswith("_gamma")]
             plain = [n for n in names if n not in decayed]
             if plain:
@@ -738,15 +600,18 @@ class Module(BaseModule):
                 groups = [(kv, decayed), (kvs.create(kv.type), plain)]
                 groups[1][0].set_optimizer(no_wd)
         kv.set_optimizer(self._optimizer)
-        self._kv_groups = [(store, group) for store, group in groups if group]
+        self._kv_groups[:] = [(store, group) for store, group in groups if group]
+        execs = self._exec_group.execs
         for store, group in self._kv_groups:
-            weights = [self._exec.arg_dict[n] for n in group]
-            store.init(group, weights)
+            store.init(group, [execs[0].arg_dict[n] for n in group])
+            if len(execs) > 1:  # every device starts from the stored weights
+                store.pull(group, out=[[e.arg_dict[n] for e in execs] for n in group])
 
     def _resync_kvstore(self):
         """After parameters change under an installed optimizer: a fresh local store holds
         the new weights (optimizer state such as momentum starts over)."""
-        if self._kvstore is None or "dist" in self._kvstore.type.lower() or self._on_executor:
+        if self._kvstore is None or self._dist() or self._on_executor or \
+                not self._update_on_kvstore:
             return
         self._kvstore = kvs.create(self._kvstore.type)
         self._install_kvstore()
@@ -762,15 +627,14 @@ class Module(BaseModule):
         data = getattr(data_batch, "device_data", None) or \
             getattr(data_batch, "host_data", None) or data_batch.data
         labels = getattr(data_batch, "device_label", None) or \
-            getattr(data_batch, "host_label", None) or data_batch.label
+            getattr(data_batch, "host_label", None) or getattr(data_batch, "label", None)
         inputs = dict(zip(self._data_names, data))
         if labels is not None and self._label_names:
             inputs.update(zip(self._label_names, labels))
         return inputs
 
     def _shapes_match(self, inputs):
-        arg_dict = self._exec.arg_dict
-        return all(tuple(inputs[d.name].shape) == tuple(arg_dict[d.name].shape)
+        return all(tuple(inputs[d.name].shape) == tuple(d.shape)
                    for d in self._data_shapes if d.name in inputs)
 
     def forward(self, data_batch, is_train=None):
@@ -782,7 +646,10 @@ class Module(BaseModule):
         inputs = self._batch_inputs(data_batch)
         if not self._shapes_match(inputs):
             self._reshape_for(inputs)
-        self._exec.forward(is_train=is_train, **inputs)
+        if self._single():
+            self._exec.forward(is_train=is_train, **inputs)
+        else:
+            self._exec_group.forward_inputs(inputs, is_train)
 
     def _train_step(self, data_batch, eval_metric):
         """forward_backward + update + update_metric in one round trip, when the optimizer
@@ -827,15 +694,28 @@ class Module(BaseModule):
                        for d in self._data_shapes]
         label_shapes = None
         if self._label_shapes:
-            label_shapes = [DataDesc(d.name, inputs[d.name].shape if d.name in inputs
-                                     else (inputs[self._data_names[0]].shape[0],)
-                                     + tuple(d.shape[1:]), d.dtype, d.layout)
-                            for d in self._label_shapes]
+            first = self._data_shapes[0]
+            axis = max(DataDesc.get_batch_axis(first.layout), 0)
+            batch = inputs[first.name].shape[axis]
+            label_shapes = []
+            for d in self._label_shapes:
+                if d.name in inputs:
+                    shape = tuple(inputs[d.name].shape)
+                else:
+                    shape = list(d.shape)
+                    shape[max(DataDesc.get_batch_axis(d.layout), 0)] = batch
+                label_shapes.append(DataDesc(d.name, tuple(shape), d.dtype, d.layout))
         self.reshape(data_shapes, label_shapes)
 
     def backward(self, out_grads=None):
         assert self.binded and self.params_initialized
-        self._exec.backward(out_grads=out_grads)
+        if self._single():
+            assert self.for_training, "re-bind with for_training=True to run backward"
+            executor = self._exec
+            if any(g is not None for g in executor.grad_arrays):  # else nothing to compute
+                executor.backward(out_grads=out_grads)
+        else:
+            self._exec_group.backward(out_grads=out_grads)
 
     def update(self):
         """Applies the optimizer: pushes every gradient to the KVStore and pulls the updated
@@ -854,6 +734,9 @@ class Module(BaseModule):
         if self._on_executor:
             self._exec._update()
             return
+        if not self._single():
+            self._update_devices()
+            return
         grads = self._exec.grad_dict
         args = self._exec.arg_dict
         for store, names in self._kv_groups:
@@ -861,18 +744,54 @@ class Module(BaseModule):
         for store, names in self._kv_groups:
             store.pull(names, out=[args[n] for n in names])
 
+    def _update_devices(self):
+        """Several devices, as MXNet's _update_params_on_kvstore / _update_params."""
+        execs = self._exec_group.execs
+        grads = {n: [e.grad_dict[n] for e in execs] for n in self._update_names}
+        if self._update_on_kvstore:
+            for store, names in self._kv_groups:
+                store.push(names, [grads[n] for n in names])
+            for store, names in self._kv_groups:
+                store.pull(names, out=[[e.arg_dict[n] for e in execs] for n in names])
+            return
+        names = self._update_names
+        if self._kvstore is not None:  # the store sums the gradients into every device's
+            self._kvstore.push(names, [grads[n] for n in names])
+            self._kvstore.pull(names, out=[grads[n] for n in names])
+        num = len(execs)
+        for name in names:
+            index = self._param_names.index(name)
+            for k, executor in enumerate(execs):
+                self._updater(index * num + k, grads[name][k], executor.arg_dict[name])
+
     def get_outputs(self, merge_multi_context=True):
+        """The outputs: merged over the devices in batch order, or per device
+        (``[[out1_dev1, out1_dev2], ...]``) with merge_multi_context=False."""
         assert self.binded and self.params_initialized
-        return list(self._exec.outputs)
+        if self._single() and merge_multi_context:
+            return list(self._exec.outputs)
+        return self._exec_group.get_outputs(merge_multi_context=merge_multi_context)
 
     def get_input_grads(self, merge_multi_context=True):
         assert self.binded and self.params_initialized and self.inputs_need_grad
-        grads = self._exec.grad_dict
-        return [grads[n] for n in self._data_names]
+        return self._exec_group.get_input_grads(merge_multi_context=merge_multi_context)
+
+    def get_states(self, merge_multi_context=True):
+        """The state inputs (state_names) per device."""
+        assert self.binded and self.params_initialized
+        return self._exec_group.get_states(merge_multi_context=merge_multi_context)
+
+    def set_states(self, states=None, value=None):
+        """Sets the state inputs from per-device arrays or to a scalar value."""
+        assert self.binded and self.params_initialized
+        self._exec_group.set_states(states, value)
 
     def update_metric(self, eval_metric, labels, pre_sliced=False):
         """Updates ``eval_metric`` with ``labels`` and the current outputs (downloaded once;
         with a deferred step, its values come back with it)."""
+        if not self._single():
+            self._exec_group.update_metric(eval_metric, labels, pre_sliced)
+            return
         host = _host_metric(eval_metric)
         step = self._step
         sent, self._sent = self._sent, None
@@ -902,9 +821,8 @@ class Module(BaseModule):
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
         """Writes ``prefix-symbol.json`` and ``prefix-%04d.params`` (MXNet's layout)."""
-        if save_optimizer_states and not self._dist():
-            raise MXNetError("optimizer states live on the worker's executor; mxgrid saves "
-                             "them only for dist kvstores")
+        if save_optimizer_states:
+            self._state_store()  # raises before anything is written where it cannot save
         self._symbol.save("%s-symbol.json" % prefix, remove_amp_cast=remove_amp_cast)
         param_name = "%s-%04d.params" % (prefix, epoch)
         self.save_params(param_name)

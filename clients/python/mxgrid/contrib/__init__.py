@@ -1,0 +1,1 @@
+"""mx.contrib: MXNet's experimental APIs; mxgrid has amp (which refuses, see amp.py)."""
