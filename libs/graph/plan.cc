@@ -42,17 +42,25 @@ absl::StatusOr<Plan> MakePlan(const Symbol& symbol, const PlanOptions& options) 
 
   MXGRID_ASSIGN_OR_RETURN(std::vector<ops::InferShape> shapes, InitialShapes(g, options.shapes));
   MXGRID_RETURN_IF_ERROR(InferEntryShapes(g, &shapes));
+  // Types as MXNet's simple_bind: the given ones spread through the operators first (a
+  // float16 input makes its FullyConnected weight float16); inputs still undecided are
+  // float32.
   std::map<std::string, DType> dtypes = options.dtypes;
-  for (int id : g.arg_nodes()) {
-    const Node& n = *g.node(id).node;
-    if (!n.attrs.count("__dtype__")) dtypes.emplace(n.name, DType::kFloat32);
-  }
-  for (int id : g.aux_nodes()) {
-    const Node& n = *g.node(id).node;
-    if (!n.attrs.count("__dtype__")) dtypes.emplace(n.name, DType::kFloat32);
-  }
   MXGRID_ASSIGN_OR_RETURN(std::vector<ops::InferType> types, InitialTypes(g, dtypes));
   MXGRID_RETURN_IF_ERROR(InferEntryTypes(g, &types));
+  bool defaulted = false;
+  for (const std::vector<int>* ids : {&g.arg_nodes(), &g.aux_nodes()}) {
+    for (int id : *ids) {
+      const Node& n = *g.node(id).node;
+      if (types[g.entry(id, 0)] || n.attrs.count("__dtype__")) continue;
+      dtypes.emplace(n.name, DType::kFloat32);
+      defaulted = true;
+    }
+  }
+  if (defaulted) {
+    MXGRID_ASSIGN_OR_RETURN(types, InitialTypes(g, dtypes));
+    MXGRID_RETURN_IF_ERROR(InferEntryTypes(g, &types));
+  }
 
   std::vector<std::string> unknown;
   for (int id = 0; id < g.num_nodes() && unknown.size() < 10; ++id) {

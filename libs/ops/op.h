@@ -236,6 +236,9 @@ struct OpDef {
   bool random = false;
   // Loss ops (SoftmaxOutput, *RegressionOutput) ignore the head gradient: backward needs none.
   bool is_loss = false;
+  // The kernels take float16/bfloat16 arrays themselves (Cast). Otherwise the registry runs
+  // a call with half-precision arrays on float32 copies (half_in_float.h).
+  bool native_half = false;
   // (input, output) pairs that may share memory (MXNet's FInplaceOption).
   std::vector<std::pair<int, int>> inplace;
   // (output gradient, input gradient) pairs the backward kernel may compute in place: it

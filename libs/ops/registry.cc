@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
+#include "libs/ops/half_in_float.h"
 
 namespace mxgrid::ops {
 
@@ -23,6 +24,7 @@ absl::Status Registry::Register(OpDef def) {
         "operator ", def.name, " lacks parse, input_names, output_names, infer_shape or "
         "forward"));
   }
+  if (!def.native_half) ComputeHalfInFloat(&def);
   defs_.push_back(std::make_unique<OpDef>(std::move(def)));
   const OpDef* stored = defs_.back().get();
   for (const std::string& n : names) by_name_.emplace(n, stored);

@@ -64,6 +64,27 @@ absl::Status InferBNShape(const OpParams& params, std::vector<InferShape>* in,
   return MergeShape(kOp, "var", Shape{c}, &(*out)[2]);
 }
 
+// MXNet's BatchNormType: gamma, beta, the moving statistics and the mean/var outputs of
+// float16 data are float32 (its accumulation type); otherwise every array has data's type.
+absl::Status InferBNType(const OpParams&, std::vector<InferType>* in,
+                         std::vector<InferType>* out) {
+  InferType data = (*in)[0] ? (*in)[0] : (*out)[0];
+  if (!data) return absl::OkStatus();
+  const DType param = *data == DType::kFloat16 ? DType::kFloat32 : *data;
+  const char* names[] = {"data", "gamma", "beta", "moving_mean", "moving_var"};
+  for (size_t i = 0; i < in->size(); ++i) {
+    const DType want = i == 0 ? *data : param;
+    if ((*in)[i] && *(*in)[i] != want) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kOp, ": ", names[i], " is ", DTypeName(*(*in)[i]), ", expected ",
+                       DTypeName(want), " for ", DTypeName(*data), " data"));
+    }
+    (*in)[i] = want;
+  }
+  for (size_t i = 0; i < out->size(); ++i) (*out)[i] = i == 0 ? *data : param;
+  return absl::OkStatus();
+}
+
 // data viewed as (outer, c, inner).
 struct BNGeom {
   int64_t outer, c, inner;
@@ -318,6 +339,7 @@ absl::Status RegisterBatchNorm(Registry* registry) {
   def.num_outputs = [](const OpParams&) { return 3; };
   def.aux_indices = [](const OpParams&) { return std::vector<int>{3, 4}; };
   def.infer_shape = InferBNShape;
+  def.infer_type = InferBNType;
   def.forward = [](const OpContext& ctx, const OpParams& params,
                    absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                    absl::Span<const TensorView> out) -> absl::Status {

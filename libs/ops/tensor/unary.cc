@@ -124,6 +124,7 @@ OpDef Cast() {
   d.name = "Cast";
   d.aliases = {"cast"};
   d.description = "Casts every element to `dtype`.";
+  d.native_half = true;
   d.params = {{"dtype", "{'float16', 'float32', 'float64', 'int32', ...}", "", true,
                "Output data type."}};
   d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
