@@ -37,6 +37,13 @@ from .context import Context, current_context, cpu
 __all__ = ["NDArray", "empty", "zeros", "ones", "full", "array", "arange", "ones_like",
            "zeros_like", "save", "load", "waitall", "concat", "dot", "maximum", "minimum"]
 
+# MXNet keeps NDArray in mxnet.ndarray.ndarray and the builtin slice as py_slice there: the
+# same module under that name too, so that `from mxnet.ndarray.ndarray import ...` works.
+# (An empty __path__ lets the import system look the submodule up at all.)
+py_slice = slice
+__path__ = []
+sys.modules.setdefault(__name__ + ".ndarray", sys.modules[__name__])
+
 _NP_TO_PB = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.float16): 3,
              np.dtype(np.uint8): 4, np.dtype(np.int32): 5, np.dtype(np.int8): 6,
              np.dtype(np.int64): 7, np.dtype(np.bool_): 8, np.dtype(np.int16): 9,
