@@ -440,7 +440,24 @@ class NDArray:
         if _ops.lookup(name) is None:
             raise AttributeError("'NDArray' object has no attribute '%s'" % name)
         fn = _op_function(name)
+        if name in _RESHAPING:
+            return lambda *args, **kwargs: self._reshaping(fn, *args, **kwargs)
         return lambda *args, **kwargs: fn(self, *args, **kwargs)
+
+    def __abs__(self):
+        return _invoke("abs", [self], {})
+
+    def _reshaping(self, fn, *args, inplace=False, **kwargs):
+        """expand_dims / flatten / squeeze as methods: with inplace=True a view of this
+        array with the result's shape (MXNet's fluent methods), else the operator's copy."""
+        out = fn(self, *args, **kwargs)
+        if not inplace or _autograd.is_recording():
+            return out
+        return self._view(reshape=pb.tensor.TensorMeta(shape=out.shape))
+
+
+# Fluent methods that take MXNet's `inplace` flag (a view instead of a copy).
+_RESHAPING = frozenset(("expand_dims", "flatten", "Flatten", "squeeze"))
 
 
 # -- transport helpers --------------------------------------------------------------------
@@ -600,11 +617,17 @@ def empty(shape, ctx=None, dtype=None):
     return _create(shape, ctx, dtype, empty=True)
 
 
-def zeros(shape, ctx=None, dtype=None, **kwargs):
+def zeros(shape, ctx=None, dtype=None, out=None, **kwargs):
+    if out is not None:
+        out[:] = 0
+        return out
     return _create(shape, ctx, dtype, fill=0.0)
 
 
-def ones(shape, ctx=None, dtype=None, **kwargs):
+def ones(shape, ctx=None, dtype=None, out=None, **kwargs):
+    if out is not None:
+        out[:] = 1
+        return out
     return _create(shape, ctx, dtype, fill=1.0)
 
 
