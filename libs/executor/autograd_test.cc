@@ -209,5 +209,30 @@ TEST(TapeTest, UnreachableNodesAreCollected) {
   ExpectNear(Values(x.grad), {4, 4});
 }
 
+TEST(TapeTest, TrainingLoopKeepsTheTapeSmall) {
+  Tape tape;
+  Var w = Mark(tape, {2}, {1, 2});
+  NDArray x = Array({2}, {3, 4});
+  for (int step = 0; step < 50; ++step) {
+    NDArray y = Call(tape, "elemwise_mul", {x, w.x});
+    NDArray loss = Call(tape, "sum", {y});
+    ASSERT_TRUE(tape.Backward({loss}, {}).ok());
+    ASSERT_TRUE(w.grad.WaitToRead().ok());
+  }
+  // The variable and, at most, the last step's two nodes (their arrays were still held).
+  EXPECT_LE(tape.num_nodes(), 3);
+  ExpectNear(Values(w.grad), {3, 4});
+}
+
+TEST(TapeTest, RecordingWithoutBackwardStaysBounded) {
+  Tape tape;
+  Var w = Mark(tape, {2}, {1, 2});
+  for (int step = 0; step < 3000; ++step) {
+    NDArray y = Call(tape, "_mul_scalar", {w.x}, {{"scalar", "2"}});
+    ASSERT_TRUE(y.WaitToRead().ok());
+  }
+  EXPECT_LT(tape.num_nodes(), 1100);  // swept when it reached 1024 nodes
+}
+
 }  // namespace
 }  // namespace mxgrid::executor
