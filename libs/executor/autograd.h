@@ -96,10 +96,12 @@ class Tape {
   // MXNet's autograd.grad: new arrays holding the gradients of `heads` with respect to
   // `variables` (entries on the tape: marked variables or outputs of recorded calls; zeros
   // for one the heads do not depend on). The variables' own gradient arrays are left
-  // alone. Errors as Backward; InvalidArgument for a variable not on the tape.
+  // alone. Errors as Backward; InvalidArgument for a variable not on the tape. When
+  // `reached` is not null it receives, per variable, whether any head depends on it.
   absl::StatusOr<std::vector<tensor::NDArray>> Grad(absl::Span<const tensor::NDArray> heads,
                                                     absl::Span<const tensor::NDArray> variables,
-                                                    const BackwardOptions& options)
+                                                    const BackwardOptions& options,
+                                                    std::vector<bool>* reached = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Recorded calls and variables the tape holds (freed ones included until dropped).
@@ -143,10 +145,11 @@ class Tape {
 
   static Key KeyOf(const tensor::NDArray& a);
   // Backward and Grad: with `targets` empty, into the marked variables; else into new
-  // arrays returned in *target_grads.
+  // arrays returned in *target_grads (and whether each was reached in *reached).
   absl::Status Run(absl::Span<const tensor::NDArray> heads,
                    absl::Span<const tensor::NDArray> targets, const BackwardOptions& options,
-                   std::vector<tensor::NDArray>* target_grads) ABSL_LOCKS_EXCLUDED(mu_);
+                   std::vector<tensor::NDArray>* target_grads, std::vector<bool>* reached)
+      ABSL_LOCKS_EXCLUDED(mu_);
   int64_t Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t AddNode(Node node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -98,22 +98,25 @@ std::string Describe(const NDArray& a) {
 }  // namespace
 
 absl::Status Tape::Backward(absl::Span<const NDArray> heads, const BackwardOptions& options) {
-  return Run(heads, {}, options, nullptr);
+  return Run(heads, {}, options, nullptr, nullptr);
 }
 
 absl::StatusOr<std::vector<NDArray>> Tape::Grad(absl::Span<const NDArray> heads,
                                                 absl::Span<const NDArray> variables,
-                                                const BackwardOptions& options) {
+                                                const BackwardOptions& options,
+                                                std::vector<bool>* reached) {
   if (variables.empty()) {
     return absl::InvalidArgumentError("autograd.grad needs at least one variable");
   }
   std::vector<NDArray> grads;
-  MXGRID_RETURN_IF_ERROR(Run(heads, variables, options, &grads));
+  std::vector<bool> unused;
+  MXGRID_RETURN_IF_ERROR(Run(heads, variables, options, &grads, reached ? reached : &unused));
   return grads;
 }
 
 absl::Status Tape::Run(absl::Span<const NDArray> heads, absl::Span<const NDArray> targets,
-                       const BackwardOptions& options, std::vector<NDArray>* target_grads) {
+                       const BackwardOptions& options, std::vector<NDArray>* target_grads,
+                       std::vector<bool>* reached) {
   if (heads.empty()) return absl::InvalidArgumentError("backward needs at least one head");
   const absl::Span<const NDArray> head_grads = options.head_grads;
   if (!head_grads.empty() && head_grads.size() != heads.size()) {
@@ -278,8 +281,10 @@ absl::Status Tape::Run(absl::Span<const NDArray> heads, absl::Span<const NDArray
     }
   } else {
     target_grads->clear();
+    reached->clear();
     for (size_t i = 0; i < targets.size(); ++i) {
       auto t = terms.find(target_refs[i]);
+      reached->push_back(t != terms.end());
       MXGRID_ASSIGN_OR_RETURN(
           NDArray g, Sum(t == terms.end() ? std::vector<NDArray>{} : t->second, targets[i]));
       // The same entry asked for twice gets two arrays, as a caller may write into either;

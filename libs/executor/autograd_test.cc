@@ -171,6 +171,12 @@ TEST(TapeTest, GradReturnsNewArraysAndLeavesVariablesAlone) {
   ExpectNear(Values(x.grad), {0, 0});
   EXPECT_EQ(tape.Grad({z}, {unused}, options).status().code(),
             absl::StatusCode::kInvalidArgument);
+  Var other = Mark(tape, {2}, {5, 5});  // on the tape, but z does not depend on it
+  std::vector<bool> reached;
+  g = tape.Grad({z}, {other.x, x.x}, options, &reached);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(reached, (std::vector<bool>{false, true}));
+  ExpectNear(Values((*g)[0]), {0, 0});
 }
 
 TEST(TapeTest, ErrorsAreSpecific) {

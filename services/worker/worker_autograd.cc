@@ -90,7 +90,10 @@ grpc::Status WorkerService::AutogradBackward(grpc::ServerContext* context,
     options.retain_graph = request->retain_graph();
     options.is_train = request->is_train();
     if (vars.empty()) return s->tape().Backward(heads, options);
-    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> grads, s->tape().Grad(heads, vars, options));
+    std::vector<bool> reached;
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> grads,
+                            s->tape().Grad(heads, vars, options, &reached));
+    for (bool r : reached) response->add_reached(r);
     std::vector<uint64_t> wanted(grads.size(), 0);
     for (int i = 0; i < request->new_handles_size(); ++i) wanted[i] = request->new_handles(i);
     MXGRID_ASSIGN_OR_RETURN(std::vector<uint64_t> handles, s->AddArrays(wanted, grads));

@@ -15,10 +15,18 @@ Like MXNet's, the recording and training flags are per thread.
 Errors: the worker's (a head not computed inside record(), a second backward through a graph
 freed without retain_graph=True, ...) are raised as MXNetError by the call.
 
-Not supported: ``create_graph=True`` (higher-order gradients), ``get_symbol`` and
-``Function`` (a user-defined backward written in Python), which raise MXNetError.
+``Function`` (forward and backward written in Python) runs its forward unrecorded; its outputs
+become leaves of the tape. While such outputs are alive, backward and grad run in stages from
+the client: the worker differentiates the heads with respect to the variables and those
+outputs, the client calls each Function's backward (latest first) and differentiates its
+inputs with the result, and the sums are written per grad_req at the end. The recorded graph
+is then kept as with retain_graph=True (it is dropped once its arrays are).
+
+Not supported: ``create_graph=True`` (higher-order gradients) and ``get_symbol``, which raise
+MXNetError.
 """
 import threading
+import weakref
 
 from ._proto import pb
 from . import connection
@@ -26,7 +34,7 @@ from .base import MXNetError
 
 __all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
            "set_recording", "set_training", "mark_variables", "backward", "grad",
-           "get_symbol"]
+           "get_symbol", "Function"]
 
 
 class _Flags(threading.local):
@@ -148,6 +156,26 @@ def mark_variables(variables, gradients, grad_reqs="write"):
     for v, g, req in zip(variables, gradients, grad_reqs):
         v._grad = g if req != "null" else None
         v._grad_req = req
+        _remember_variable(v)
+
+
+# The variables marked from this process, {id: weakref}, for the staged backward of
+# Function (which writes their gradients itself). Guarded by the GIL.
+_variables = {}
+
+
+def _remember_variable(v):
+    key = id(v)
+
+    def forget(ref, key=key):
+        if _variables.get(key) is ref:
+            del _variables[key]
+    _variables[key] = weakref.ref(v, forget)
+
+
+def _live_variables():
+    return [v for v in (r() for r in list(_variables.values()))
+            if v is not None and v.__dict__.get("_grad_req", "null") != "null"]
 
 
 def _heads(heads, head_grads):
@@ -169,6 +197,9 @@ def backward(heads, head_grads=None, retain_graph=False,
     """Computes the gradients of ``heads`` with respect to the variables they depend on,
     into the variables' gradient arrays."""
     heads, hgrads = _heads(heads, head_grads)
+    if _live_functions():
+        _staged(heads, hgrads, None, train_mode)
+        return
     conn = _conn_of(heads)
     conn.call(conn.require_worker().AutogradBackward, pb.worker.AutogradBackwardRequest(
         session=conn.session, heads=[h.handle for h in heads], head_grads=hgrads,
@@ -186,6 +217,10 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
         raise MXNetError("variables cannot be an empty list.")
     if retain_graph is None:
         retain_graph = create_graph
+    if create_graph:
+        raise MXNetError("create_graph (higher-order gradients) is not supported")
+    if _live_functions():
+        return _staged(heads, hgrads, variables, train_mode)
     conn = _conn_of(heads)
     resp = conn.call(conn.require_worker().AutogradBackward, pb.worker.AutogradBackwardRequest(
         session=conn.session, heads=[h.handle for h in heads], head_grads=hgrads,
@@ -198,3 +233,148 @@ def get_symbol(x):  # noqa: ARG001 (MXNet's signature)
     """Not supported: mxgrid's tape is not exported as a Symbol."""
     raise MXNetError("autograd.get_symbol is not supported by mxgrid: the tape on the worker "
                      "is not exported as a Symbol; build the graph with mx.sym instead")
+
+
+# -- Function -------------------------------------------------------------------------------
+class _Call:
+    """One Function call made while recording: the Function, its inputs (kept, as the tape
+    keeps a recorded call's inputs) and weak references to its outputs."""
+
+    __slots__ = ("fn", "inputs", "outputs")
+
+    def __init__(self, fn, inputs, outputs):
+        self.fn = fn
+        self.inputs = inputs
+        self.outputs = [weakref.ref(o) for o in outputs]
+
+
+_calls = []  # _Call, in call order; dropped once no output is alive (guarded by the GIL)
+
+
+def _live_functions():
+    _calls[:] = [c for c in _calls if any(r() is not None for r in c.outputs)]
+    return list(_calls)
+
+
+class Function:
+    """A differentiable function with a forward and a backward written in Python (MXNet's
+    autograd.Function)::
+
+        class sigmoid(mx.autograd.Function):
+            def forward(self, x):
+                y = 1 / (1 + mx.nd.exp(-x))
+                self.save_for_backward(y)
+                return y
+
+            def backward(self, dy):
+                y, = self.saved_tensors
+                return dy * y * (1 - y)
+
+    Each instance may be called once. backward takes one gradient per output of forward and
+    returns one per input."""
+
+    def __init__(self):
+        self._used = False
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *args):
+        self.saved_tensors = args
+
+    def __call__(self, *inputs):
+        from .ndarray import NDArray
+        if self._used:
+            raise MXNetError("Each Function instance can only be called once. Please create "
+                             "another instance.")
+        self._used = True
+        prev = set_recording(False)
+        try:
+            outputs = self.forward(*inputs)
+        finally:
+            set_recording(prev)
+        if not prev:
+            return outputs
+        outs = [outputs] if isinstance(outputs, NDArray) else list(outputs)
+        if not all(isinstance(o, NDArray) for o in outs):
+            raise MXNetError("%s.forward must return NDArrays" % type(self).__name__)
+        # An output that is an input would lose the input's place on the tape: a copy.
+        outs = [o.copy() if any(o is i for i in inputs) else o for o in outs]
+        # Leaves of the tape without a gradient of their own: the staged backward asks for
+        # the heads' gradient with respect to them.
+        mark_variables(outs, [None] * len(outs), "null")
+        _calls.append(_Call(self, list(inputs), outs))
+        return outs[0] if isinstance(outputs, NDArray) else outs
+
+    def forward(self, *inputs):
+        raise NotImplementedError
+
+    def backward(self, *output_grads):
+        raise NotImplementedError
+
+
+def _grad_stage(heads, hgrads, targets, train_mode, total):
+    """One worker pass: adds the gradients of ``heads`` with respect to ``targets`` into
+    ``total`` ({target index: NDArray}) for the targets the heads depend on."""
+    from .ndarray import NDArray
+    conn = _conn_of(heads)
+    resp = conn.call(conn.require_worker().AutogradBackward, pb.worker.AutogradBackwardRequest(
+        session=conn.session, heads=[h.handle for h in heads], head_grads=hgrads,
+        variables=[t.handle for t in targets], retain_graph=True, is_train=bool(train_mode)))
+    for i, (info, reached) in enumerate(zip(resp.grads, resp.reached)):
+        g = NDArray._from_info(info, conn)
+        if reached:
+            total[i] = g if i not in total else total[i] + g
+
+
+def _staged(heads, hgrads, variables, train_mode):
+    """backward (variables None: into the marked variables) or grad through Function calls;
+    see the module comment."""
+    from .ndarray import NDArray, zeros
+    calls = _live_functions()
+    outputs = [(c, k, r()) for c in calls for k, r in enumerate(c.outputs)]
+    outputs = [(c, k, o) for c, k, o in outputs if o is not None]
+    wanted = _live_variables() if variables is None else list(variables)
+    targets = wanted + [o for _, _, o in outputs]
+    index = {}
+    for i, (c, k, _) in enumerate(outputs):
+        index[(id(c), k)] = len(wanted) + i
+    total = {}
+    with _Scope(False, None):
+        _grad_stage(heads, hgrads, targets, train_mode, total)
+        for c in reversed(calls):
+            slots = [index.get((id(c), k)) for k in range(len(c.outputs))]
+            if not any(s in total for s in slots if s is not None):
+                continue  # the heads do not depend on this call
+            dys = []
+            for k, s in enumerate(slots):
+                o = c.outputs[k]()
+                dys.append(total[s] if s in total else zeros(o.shape, ctx=o.context,
+                                                               dtype=o.dtype))
+            dxs = c.fn.backward(*dys)
+            dxs = [dxs] if isinstance(dxs, NDArray) else list(dxs)
+            if len(dxs) != len(c.inputs):
+                raise MXNetError("%s.backward must return exactly as many NDArrays as forward "
+                                 "takes: expected %d, got %d"
+                                 % (type(c.fn).__name__, len(c.inputs), len(dxs)))
+            for x, dx in zip(c.inputs, dxs):
+                if not isinstance(x, NDArray):
+                    continue
+                try:
+                    _grad_stage([x], [dx.handle], targets, train_mode, total)
+                except MXNetError as e:
+                    if "not in a recorded computational graph" not in str(e):
+                        raise  # else a constant input: nothing to differentiate
+        if variables is not None:
+            return [total[i] if i in total else zeros(v.shape, ctx=v.context, dtype=v.dtype)
+                    for i, v in enumerate(wanted)]
+        if not any(i in total for i in range(len(wanted))):
+            raise MXNetError("INVALID_ARGUMENT: the heads depend on no variable whose gradient "
+                             "is wanted: call attach_grad() on the inputs and compute the heads "
+                             "inside autograd.record()")
+        for i, v in enumerate(wanted):
+            if i not in total:
+                continue
+            if v._grad_req == "add":
+                v._grad += total[i]
+            else:
+                total[i].copyto(v._grad)
+    return None

@@ -247,3 +247,65 @@ def test_import_forms():
     import mxgrid
     import mxgrid.autograd as ag
     assert mxgrid.autograd is ag
+
+
+def _function_classes(mx):
+    class Sigmoid(mx.autograd.Function):
+        def forward(self, x):
+            y = 1 / (1 + mx.nd.exp(-x))
+            self.save_for_backward(y)
+            return y
+
+        def backward(self, dy):
+            y, = self.saved_tensors
+            return dy * y * (1 - y)
+
+    class MulAdd(mx.autograd.Function):  # two inputs, two outputs
+        def forward(self, a, b):
+            self.save_for_backward(a, b)
+            return a * b, a + b
+
+        def backward(self, d_prod, d_sum):
+            a, b = self.saved_tensors
+            return d_prod * b + d_sum, d_prod * a + d_sum
+    return Sigmoid, MulAdd
+
+
+def test_function_matches_mxnet(mxw, real_mx):
+    def run(mx):
+        Sigmoid, MulAdd = _function_classes(mx)
+        x, w = mx.nd.array(X), mx.nd.array(W1[:4, :5])
+        x.attach_grad()
+        w.attach_grad(grad_req="add")
+        with mx.autograd.record():
+            h = Sigmoid()(x * 2)
+            p, q = MulAdd()(h, w)
+            s = Sigmoid()(p)           # a Function of a Function's output
+            loss = mx.nd.sum(s * q) + mx.nd.sum(x * w)
+        loss.backward()
+        return [loss.asnumpy(), x.grad.asnumpy(), w.grad.asnumpy()]
+    got, want = both(mxw, real_mx, run)
+    assert_all_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_function_with_grad_and_outside_record(mxw, real_mx):
+    def run(mx):
+        Sigmoid, _ = _function_classes(mx)
+        x = mx.nd.array(X)
+        x.attach_grad()
+        plain = Sigmoid()(x)          # not recording: just forward
+        with mx.autograd.record():
+            y = mx.nd.sum(Sigmoid()(x) * x)
+        gx, = mx.autograd.grad(y, [x])
+        return [plain.asnumpy(), gx.asnumpy(), x.grad.asnumpy()]
+    got, want = both(mxw, real_mx, run)
+    assert_all_close(got, want, rtol=1e-5)
+
+
+def test_function_instance_is_single_use(mxw):
+    mx = mxw
+    Sigmoid, _ = _function_classes(mx)
+    f = Sigmoid()
+    f(mx.nd.ones((2,)))
+    with pytest.raises(mx.MXNetError, match="only be called once"):
+        f(mx.nd.ones((2,)))
