@@ -182,6 +182,7 @@ absl::StatusOr<std::vector<NDArray>> Invoke(std::shared_ptr<const ops::ParsedOp>
   push.run_inline_when_ready = bytes <= kInlineBytes;
   engine::Get()->PushSync([call](const engine::RunContext&) { return Run(*call); }, ctx, reads,
                           writes, push);
+  if (options.all_outputs != nullptr) *options.all_outputs = call->outputs;
   return std::vector<NDArray>(call->outputs.begin(), call->outputs.begin() + visible);
 }
 

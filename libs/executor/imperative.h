@@ -39,6 +39,9 @@ struct InvokeOptions {
   // The device of an operator without inputs when neither `out` nor its `ctx` attribute
   // (MXNet's ctx="cpu(0)") names one.
   Context default_ctx = Context::Cpu();
+  // When not null, receives every output, hidden ones included (Dropout's mask, BatchNorm's
+  // batch statistics), which autograd keeps for the backward pass.
+  std::vector<tensor::NDArray>* all_outputs = nullptr;
 };
 
 // Runs `op` on `inputs` (arguments then auxiliary states, none of them none; all on one

@@ -75,6 +75,9 @@ class NDArray {
   size_t nbytes() const { return static_cast<size_t>(size()) * DTypeSize(dtype_); }
   // The engine variable ordering all access to this array's storage (shared by views).
   engine::VarHandle var() const;
+  // Where the first element lies within the storage, in bytes (distinguishes views of one
+  // storage: var(), byte_offset(), shape and dtype together identify an array's entry).
+  size_t byte_offset() const { return byte_offset_; }
   // True when both arrays view the same storage.
   bool SharesStorageWith(const NDArray& other) const { return storage_ == other.storage_; }
   // How many NDArray objects (views, copies, queued operations' captures) hold this array's

@@ -40,6 +40,7 @@
 #include "libs/base/memory_account.h"
 #include "libs/base/mutex.h"
 #include "libs/engine/flow.h"
+#include "libs/executor/autograd.h"
 #include "libs/executor/executor.h"
 #include "libs/executor/random_source.h"
 #include "libs/kvstore/optimizer.h"
@@ -109,6 +110,9 @@ class Session {
   // its executors.
   const std::shared_ptr<executor::RandomSource>& random() const { return random_; }
   int64_t num_handles() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The session's autograd tape (mx.autograd; thread-safe): Invoke calls made while the
+  // client records are recorded on it.
+  executor::Tape& tape() { return tape_; }
 
   // Adds `array` under `handle`, or under a new worker-picked handle when `handle` is 0.
   // AlreadyExists for a handle in use; InvalidArgument for a chosen handle >= 2^32;
@@ -178,6 +182,7 @@ class Session {
   const std::shared_ptr<engine::Flow> flow_;
   const std::shared_ptr<executor::RandomSource> random_ =
       std::make_shared<executor::RandomSource>();
+  executor::Tape tape_;
   mutable base::Mutex mu_;
   absl::Time expiry_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = kFirstWorkerHandle;

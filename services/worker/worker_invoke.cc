@@ -59,7 +59,12 @@ absl::Status WorkerService::DoInvoke(grpc::ServerContext* context, Session& s,
   options.is_train = request.is_train();
   options.out = into;
   options.random = s.random().get();
+  std::vector<NDArray> all_outputs;  // hidden ones included, for the tape
+  if (request.record()) options.all_outputs = &all_outputs;
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outputs, executor::Invoke(op, inputs, options));
+  if (request.record()) {
+    MXGRID_RETURN_IF_ERROR(s.tape().Record(op, inputs, all_outputs, request.is_train()));
+  }
   if (!into.empty()) {
     for (size_t i = 0; i < into.size(); ++i) {
       internal::ToProto(request.outputs(i), into[i], response->add_outputs());

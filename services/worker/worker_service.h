@@ -107,6 +107,13 @@ class WorkerService final : public v1::Worker::Service {
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::InvokeBatchResponse, v1::InvokeBatchRequest>* stream) override;
 
+  grpc::Status MarkVariables(grpc::ServerContext* context,
+                             const v1::MarkVariablesRequest* request,
+                             v1::MarkVariablesResponse* response) override;
+  grpc::Status AutogradBackward(grpc::ServerContext* context,
+                                const v1::AutogradBackwardRequest* request,
+                                v1::AutogradBackwardResponse* response) override;
+
   grpc::Status Bind(grpc::ServerContext* context, const v1::BindRequest* request,
                     v1::BindResponse* response) override;
   grpc::Status SimpleBind(grpc::ServerContext* context, const v1::SimpleBindRequest* request,

@@ -31,6 +31,7 @@ from .util import is_np_shape, set_np_shape, np_shape, use_np_shape
 from . import ndarray_random
 from . import symbol_random
 from . import random
+from . import autograd
 
 ndarray.random = ndarray_random  # mx.nd.random, as MXNet's ndarray/random.py
 symbol.random = symbol_random  # mx.sym.random

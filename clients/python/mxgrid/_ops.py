@@ -143,6 +143,8 @@ def format_attr(value):
         return np.dtype(value).name
     if isinstance(value, np.generic):
         return str(value.item())
+    if isinstance(value, np.ndarray):  # e.g. a shape given as an array: "(9, 7)"
+        return str(tuple(value.tolist()))
     return str(value)
 
 

@@ -124,7 +124,7 @@ class Pipeline:
         self.frees = collections.deque()  # appended by finalizers (thread-safe, lock-free)
 
     # -- calls ----------------------------------------------------------------------------
-    def submit(self, op, inputs, attrs, outputs, num_new, is_train):
+    def submit(self, op, inputs, attrs, outputs, num_new, is_train, record=False):
         """Queues one call; returns (batch, call index, new handles), or None when the
         handle space is used up (the caller then invokes synchronously)."""
         with self._lock:
@@ -136,8 +136,8 @@ class Pipeline:
             if b is None:
                 b = self._open = Batch(self, self._conn.session)
             calls = b.request.calls
-            if is_train:
-                call = calls.add(op=op, inputs=inputs, is_train=True)
+            if is_train or record:
+                call = calls.add(op=op, inputs=inputs, is_train=is_train, record=record)
             else:
                 call = calls.add(op=op, inputs=inputs)
             if self.frees:

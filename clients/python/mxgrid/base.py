@@ -13,6 +13,7 @@ __all__ = ["MXNetError", "NotImplementedForSymbol", "from_rpc_error", "translate
            "numeric_types", "string_types", "py_str", "mx_real_t"]
 
 numeric_types = (float, int, np.generic)
+integer_types = (int, np.integer)
 string_types = (str,)
 
 

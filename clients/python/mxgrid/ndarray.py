@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from . import _ops
+from . import autograd as _autograd
 from . import _shm
 from . import _wire
 from . import connection
@@ -35,6 +36,13 @@ from .context import Context, current_context, cpu
 
 __all__ = ["NDArray", "empty", "zeros", "ones", "full", "array", "arange", "ones_like",
            "zeros_like", "save", "load", "waitall", "concat", "dot", "maximum", "minimum"]
+
+# MXNet keeps NDArray in mxnet.ndarray.ndarray and the builtin slice as py_slice there: the
+# same module under that name too, so that `from mxnet.ndarray.ndarray import ...` works.
+# (An empty __path__ lets the import system look the submodule up at all.)
+py_slice = slice
+__path__ = []
+sys.modules.setdefault(__name__ + ".ndarray", sys.modules[__name__])
 
 _NP_TO_PB = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.float16): 3,
              np.dtype(np.uint8): 4, np.dtype(np.int32): 5, np.dtype(np.int8): 6,
@@ -240,7 +248,35 @@ class NDArray:
         raise TypeError("copyto does not support type " + str(type(other)))
 
     def copy(self):
+        if _autograd.is_recording():
+            return _invoke("_copy", [self], {})  # recorded, as MXNet's copy under record()
         return self.copyto(self.context)
+
+    # -- autograd ---------------------------------------------------------------------------
+    def attach_grad(self, grad_req="write", stype=None):
+        """Allocates a zero gradient array and makes this array an autograd variable whose
+        gradient backward() writes ('write'), accumulates ('add') or skips ('null')."""
+        if stype not in (None, "default"):
+            raise MXNetError("attach_grad: only dense gradients (stype='default') are "
+                             "supported, got stype=%r" % (stype,))
+        grad = zeros(self.shape, ctx=self.context, dtype=self.dtype)
+        _autograd.mark_variables([self], [grad], grad_req)
+
+    @property
+    def grad(self):
+        """The gradient array attached by attach_grad / mark_variables, or None."""
+        return self.__dict__.get("_grad")
+
+    def backward(self, out_grad=None, retain_graph=False, train_mode=True):
+        """Computes the gradients of this array with respect to the variables it depends on
+        (autograd.backward([self], [out_grad], ...))."""
+        _autograd.backward([self], None if out_grad is None else [out_grad],
+                           retain_graph=retain_graph, train_mode=train_mode)
+
+    def detach(self):
+        """A new array with these values that is not part of any recorded graph (gradients
+        do not flow through it)."""
+        return _invoke("_copy", [self], {}, record=False)
 
     def as_in_context(self, context):
         if self.context == context:
@@ -278,13 +314,21 @@ class NDArray:
         if int(np.prod(new, dtype=np.int64)) != self.size:
             raise ValueError("cannot reshape array of size %d into shape %s"
                              % (self.size, tuple(shape)))
+        if _autograd.is_recording():  # recorded (a copy), as MXNet's ReshapeWithRecord
+            return _invoke("Reshape", [self], {"shape": str(tuple(new))})
         return self._view(reshape=pb.tensor.TensorMeta(shape=new))
 
-    def _key_view(self, key):
+    def _key_view(self, key, record=False):
+        """A view of ``key`` (an int or a slice on axis 0); with ``record``, a recorded copy."""
         if isinstance(key, numbers.Integral):
             n = self._shape[0]
             if not -n <= key < n:
                 raise IndexError("index %d is out of bounds for axis 0 with size %d" % (key, n))
+            if record:  # recorded, as MXNet's AtWithRecord
+                k = int(key) % n
+                row = _invoke("slice_axis", [self], {"axis": "0", "begin": str(k),
+                                                     "end": str(k + 1)})
+                return _invoke("Reshape", [row], {"shape": str(self._shape[1:] or (1,))})
             return self._view(at=int(key) % n)
         if isinstance(key, slice):
             if key.step not in (None, 1):
@@ -293,14 +337,17 @@ class NDArray:
             if begin == 0 and end == self._shape[0]:
                 return self
             end = max(begin, end)
+            if record:  # recorded, as MXNet's SliceWithRecord
+                return _invoke("slice_axis", [self], {"axis": "0", "begin": str(begin),
+                                                      "end": str(end)})
             return self._view(slice=pb.worker.ViewRequest.Range(begin=begin, end=end))
         if isinstance(key, tuple) and len(key) == 1:
-            return self._key_view(key[0])
+            return self._key_view(key[0], record)
         raise ValueError("NDArray indexing supports an int or a slice on axis 0, got %r"
                          % (key,))
 
     def __getitem__(self, key):
-        return self._key_view(key)
+        return self._key_view(key, _autograd.is_recording())
 
     def __setitem__(self, key, value):
         target = self._key_view(key)
@@ -393,7 +440,24 @@ class NDArray:
         if _ops.lookup(name) is None:
             raise AttributeError("'NDArray' object has no attribute '%s'" % name)
         fn = _op_function(name)
+        if name in _RESHAPING:
+            return lambda *args, **kwargs: self._reshaping(fn, *args, **kwargs)
         return lambda *args, **kwargs: fn(self, *args, **kwargs)
+
+    def __abs__(self):
+        return _invoke("abs", [self], {})
+
+    def _reshaping(self, fn, *args, inplace=False, **kwargs):
+        """expand_dims / flatten / squeeze as methods: with inplace=True a view of this
+        array with the result's shape (MXNet's fluent methods), else the operator's copy."""
+        out = fn(self, *args, **kwargs)
+        if not inplace or _autograd.is_recording():
+            return out
+        return self._view(reshape=pb.tensor.TensorMeta(shape=out.shape))
+
+
+# Fluent methods that take MXNet's `inplace` flag (a view instead of a copy).
+_RESHAPING = frozenset(("expand_dims", "flatten", "Flatten", "squeeze"))
 
 
 # -- transport helpers --------------------------------------------------------------------
@@ -424,7 +488,7 @@ def _upload(conn, arr, ctx, into=0):
     return out
 
 
-def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):
+def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train, record):
     """Queues the call on ``pipe``; returns pending NDArrays (or ``out``), or NotImplemented
     when the call must go synchronously: an unknown operator, the handle space used up, or
     parameters the schema says the worker refuses (so that, as in MXNet, the call itself
@@ -434,12 +498,13 @@ def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):
     if out is not None:
         outs = out if isinstance(out, (list, tuple)) else (out,)
         queued = pipe.submit(op, [a.handle for a in inputs], attrs, [o.handle for o in outs],
-                             0, is_train)
+                             0, is_train, record)
         return NotImplemented if queued is None else out
     num_new = _ops.num_outputs(op, attrs)
     if num_new is None:
         return NotImplemented
-    queued = pipe.submit(op, [a.handle for a in inputs], attrs, None, num_new, is_train)
+    queued = pipe.submit(op, [a.handle for a in inputs], attrs, None, num_new, is_train,
+                         record)
     if queued is None:
         return NotImplemented
     batch, index, handles = queued
@@ -448,18 +513,24 @@ def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train):
     return [NDArray._pending_output(h, conn, batch, index, i) for i, h in enumerate(handles)]
 
 
-def _invoke(op, inputs, attrs, out=None, is_train=False):
+def _invoke(op, inputs, attrs, out=None, is_train=False, record=None):
     """Runs operator ``op`` on NDArrays ``inputs``; returns an NDArray, a list, or ``out``.
-    Pipelined unless the connection is synchronous (MXGRID_PIPELINE=0)."""
+    Pipelined unless the connection is synchronous (MXGRID_PIPELINE=0). Inside
+    autograd.record() the call is recorded on the worker's tape (``record`` overrides), and
+    in training mode (autograd.train_mode(), record()) it runs with is_train."""
+    if record is None:
+        record = _autograd.is_recording()
+    is_train = bool(is_train or _autograd.is_training())
     conn = inputs[0]._conn if inputs else connection.get()
     pipe = conn.pipeline
     if pipe is not None:
-        result = _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train)
+        result = _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train, record)
         if result is not NotImplemented:
             return result
     frees = conn.take_pending_frees()
     req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs, free=frees,
-                                  inputs=[a.handle for a in inputs], is_train=is_train)
+                                  inputs=[a.handle for a in inputs], is_train=is_train,
+                                  record=record)
     outs = None
     if out is not None:
         outs = out if isinstance(out, (list, tuple)) else [out]
@@ -546,11 +617,17 @@ def empty(shape, ctx=None, dtype=None):
     return _create(shape, ctx, dtype, empty=True)
 
 
-def zeros(shape, ctx=None, dtype=None, **kwargs):
+def zeros(shape, ctx=None, dtype=None, out=None, **kwargs):
+    if out is not None:
+        out[:] = 0
+        return out
     return _create(shape, ctx, dtype, fill=0.0)
 
 
-def ones(shape, ctx=None, dtype=None, **kwargs):
+def ones(shape, ctx=None, dtype=None, out=None, **kwargs):
+    if out is not None:
+        out[:] = 1
+        return out
     return _create(shape, ctx, dtype, fill=1.0)
 
 
