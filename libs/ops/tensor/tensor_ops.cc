@@ -23,6 +23,8 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterSortOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterGatherNdOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterNormOp(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterLikeOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterInitOps(registry));
   return absl::OkStatus();
 }
 

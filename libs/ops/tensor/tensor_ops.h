@@ -45,6 +45,10 @@ absl::Status RegisterSortOps(Registry* registry);
 // gather_nd, scatter_nd, diag, slice_like.
 absl::Status RegisterGatherNdOps(Registry* registry);
 absl::Status RegisterNormOp(Registry* registry);  // norm
+// reshape_like, _identity_with_attr_like_rhs, shape_array, size_array.
+absl::Status RegisterLikeOps(Registry* registry);
+// _zeros, _ones, _full, _arange.
+absl::Status RegisterInitOps(Registry* registry);
 
 }  // namespace mxgrid::ops
 
