@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from . import _fluent
 from . import _ops
 from . import _shm
 from . import _wire
@@ -368,6 +369,9 @@ class NDArray:
     def __neg__(self):
         return _invoke("_mul_scalar", [self], {"scalar": "-1.0"})
 
+    def __abs__(self):
+        return _invoke("abs", [self], {})
+
     def __eq__(self, o): return self._compare(o, "broadcast_equal", "_equal_scalar")
     def __ne__(self, o): return self._compare(o, "broadcast_not_equal", "_not_equal_scalar")
     def __gt__(self, o): return self._compare(o, "broadcast_greater", "_greater_scalar")
@@ -525,6 +529,9 @@ def _op_function(op_name):
 
 # Operators as module functions, generated on first access from ListOperators.
 __getattr__, _dir = _ops.module_functions(_op_function)
+# Every operator, as MXNet's mx.nd._internal; and the fluent methods (x.sum(axis=1)).
+_internal = _fluent.internal_namespace(__name__ + "._internal", _op_function)
+_fluent.install(NDArray, _op_function)
 
 
 def __dir__():

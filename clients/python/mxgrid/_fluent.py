@@ -1,0 +1,58 @@
+"""Fluent operator methods (``x.sum(axis=1)``, ``sym.abs()``) and ``_internal`` namespaces,
+shared by NDArray and Symbol.
+
+MXNet 1.x defines one method per operator below on both NDArray and Symbol; each calls the
+operator with the array or symbol as its first input. ``install`` adds them to a class
+(keeping any method the class defines itself, such as NDArray.reshape's own semantics);
+``internal_namespace`` builds the ``_internal`` module of mx.nd / mx.sym, which exposes every
+operator the compiler lists, the underscore-prefixed ones included.
+
+Thread-safety: both run once at import; the methods they make are as thread-safe as the
+operator functions they call.
+"""
+import sys
+import types
+
+from . import _ops
+
+# MXNet's fluent methods whose operators mxgrid serves (split_v2, depth_to_space and
+# space_to_depth are not among them yet, so they are left out rather than faked).
+FLUENT_METHODS = (
+    "reshape", "reshape_like", "zeros_like", "ones_like", "broadcast_axes", "repeat", "pad",
+    "swapaxes", "split", "slice", "slice_axis", "slice_like", "take", "one_hot", "pick",
+    "sort", "topk", "argsort", "argmax", "argmin", "argmax_channel", "clip", "abs", "sign",
+    "flatten", "shape_array", "size_array", "expand_dims", "broadcast_to", "broadcast_like",
+    "tile", "transpose", "flip", "diag", "sum", "nansum", "prod", "nanprod", "mean", "max",
+    "min", "norm", "round", "rint", "fix", "floor", "ceil", "trunc", "sin", "cos", "tan",
+    "arcsin", "arccos", "arctan", "degrees", "radians", "sinh", "cosh", "tanh", "arcsinh",
+    "arccosh", "arctanh", "exp", "expm1", "log", "log10", "log2", "log1p", "sqrt", "rsqrt",
+    "cbrt", "rcbrt", "square", "reciprocal", "relu", "sigmoid", "softmax", "log_softmax",
+    "softmin", "squeeze")
+
+
+def _method(op_name, op_factory):
+    def method(self, *args, **kwargs):
+        return op_factory(op_name)(self, *args, **kwargs)
+    method.__name__ = op_name
+    method.__doc__ = "Calls ``%s`` with this object as its first input." % op_name
+    return method
+
+
+def install(cls, op_factory):
+    """Adds each FLUENT_METHODS entry that ``cls`` does not define itself, calling
+    ``op_factory(op_name)`` (mx.nd's or mx.sym's operator function) at call time."""
+    for name in FLUENT_METHODS:
+        if name not in cls.__dict__:
+            setattr(cls, name, _method(name, op_factory))
+
+
+def internal_namespace(module_name, op_factory):
+    """A module whose attributes are the operators ``op_factory(name)`` makes for every name
+    the compiler lists (as MXNet's ndarray._internal / symbol._internal); registered in
+    sys.modules under ``module_name``."""
+    module = types.ModuleType(module_name, "Every operator, underscore-prefixed ones included.")
+    getattr_, dir_ = _ops.module_functions(op_factory)
+    module.__getattr__ = getattr_
+    module.__dir__ = lambda: dir_({})
+    sys.modules[module_name] = module
+    return module
