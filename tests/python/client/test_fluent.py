@@ -1,0 +1,175 @@
+"""Fluent methods (x.sum(axis=1), sym.abs()), the symbol module functions over operators
+(maximum, minimum, power, zeros, ones, full, arange), the _internal namespaces and the
+operators added for them (reshape_like, shape_array, size_array, argmax_channel, softmin,
+_identity_with_attr_like_rhs, _zeros/_ones/_full/_arange), checked against MXNet 1.9.1."""
+import numpy as np
+import pytest
+
+X = np.array([[0.5, -1.25, 2.0], [3.0, -0.75, 0.25]], dtype=np.float32)
+
+# (method, kwargs, input); each checked fluent vs function form and against MXNet 1.9.1.
+CALLS = [
+    ("abs", {}, X), ("sign", {}, X), ("square", {}, X), ("exp", {}, X),
+    ("degrees", {}, X), ("radians", {}, X), ("trunc", {}, X), ("fix", {}, X),
+    ("cbrt", {}, np.abs(X) + 0.5), ("rcbrt", {}, np.abs(X) + 0.5),
+    ("sum", {"axis": 1}, X), ("mean", {"axis": 0}, X), ("max", {"axis": 1}, X),
+    ("norm", {}, X), ("argmax", {"axis": 1}, X), ("argmax_channel", {}, X),
+    ("softmax", {}, X), ("log_softmax", {"axis": 0}, X), ("softmin", {}, X),
+    ("softmin", {"axis": 0, "temperature": 2.0}, X),
+    ("shape_array", {}, X), ("size_array", {}, X), ("flatten", {}, X),
+    ("expand_dims", {"axis": 1}, X), ("transpose", {}, X), ("flip", {"axis": 1}, X),
+    ("tile", {"reps": (2, 1)}, X), ("repeat", {"repeats": 2}, X),
+    ("clip", {"a_min": 0.0, "a_max": 1.0}, X), ("slice_axis", {"axis": 1, "begin": 1, "end": 3}, X),
+    ("sort", {"axis": 1}, X), ("topk", {"k": 2}, X), ("squeeze", {}, X[:1]),
+    ("relu", {}, X), ("sigmoid", {}, X), ("one_hot", {"depth": 4}, np.array([0, 3, 1], "f")),
+]
+
+
+def _ids(calls):
+    return ["%s_%d" % (c[0], i) for i, c in enumerate(calls)]
+
+
+@pytest.mark.parametrize("call", CALLS, ids=_ids(CALLS))
+def test_ndarray_fluent_matches_function_and_mxnet(mxw, real_mx, call):
+    name, kwargs, x = call
+    a = mxw.nd.array(x)
+    fluent = getattr(a, name)(**kwargs).asnumpy()
+    function = getattr(mxw.nd, name)(a, **kwargs).asnumpy()
+    theirs = getattr(real_mx.nd.array(x), name)(**kwargs).asnumpy()
+    np.testing.assert_array_equal(fluent, function)
+    assert fluent.dtype == theirs.dtype, name
+    np.testing.assert_allclose(fluent, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("call", CALLS, ids=_ids(CALLS))
+def test_symbol_fluent_matches_function_and_mxnet(mxw, real_mx, call):
+    name, kwargs, x = call
+    outs = []
+    for mx in (mxw, real_mx):
+        data = mx.sym.Variable("data")
+        with mx.name.NameManager():
+            fluent = getattr(data, name)(**kwargs)
+        with mx.name.NameManager():
+            function = getattr(mx.sym, name)(data, **kwargs)
+        if mx is mxw:  # (MXNet's own squeeze method writes axis=None into the node)
+            assert fluent.tojson() == function.tojson()
+        assert fluent.list_outputs() == function.list_outputs()
+        exe = fluent.bind(mx.cpu(), {"data": mx.nd.array(x)})
+        outs.append(exe.forward()[0].asnumpy())
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_magic_abs(mxw):
+    x = mxw.nd.array(X)
+    np.testing.assert_array_equal(abs(x).asnumpy(), np.abs(X))
+    data = mxw.sym.Variable("data")
+    out = abs(data).bind(mxw.cpu(), {"data": x}).forward()[0].asnumpy()
+    np.testing.assert_array_equal(out, np.abs(X))
+
+
+def test_fluent_methods_without_operators_are_absent(mxw):
+    # No operator behind them yet: no fake method either.
+    for name in ("depth_to_space", "space_to_depth", "split_v2"):
+        assert not hasattr(mxw.sym.Symbol, name)
+
+
+@pytest.mark.parametrize("lhs_shape,rhs_shape,kwargs,want", [
+    ((6,), (3, 2), {}, (3, 2)),
+    ((30, 7), (15, 2, 4), {"lhs_begin": 0, "lhs_end": 1, "rhs_begin": 0, "rhs_end": 2},
+     (15, 2, 7)),
+    ((3, 5), (1, 15, 4), {"lhs_begin": 0, "lhs_end": 2, "rhs_begin": 1, "rhs_end": 2}, (15,)),
+    ((30, 12), (4, 2, 2, 3), {"lhs_begin": -1, "lhs_end": None, "rhs_begin": 1,
+                              "rhs_end": None}, (30, 2, 2, 3)),
+])
+def test_reshape_like_matches_mxnet(mxw, real_mx, lhs_shape, rhs_shape, kwargs, want):
+    x = np.arange(np.prod(lhs_shape), dtype=np.float32).reshape(lhs_shape)
+    ours = mxw.nd.reshape_like(mxw.nd.array(x), mxw.nd.zeros(rhs_shape), **kwargs).asnumpy()
+    theirs = real_mx.nd.reshape_like(real_mx.nd.array(x), real_mx.nd.zeros(rhs_shape),
+                                     **kwargs).asnumpy()
+    assert ours.shape == want == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_reshape_like_refuses_a_size_mismatch(mxw):
+    with pytest.raises(mxw.MXNetError, match="reshape_like"):
+        mxw.nd.reshape_like(mxw.nd.zeros((5,)), mxw.nd.zeros((2, 3))).asnumpy()
+
+
+def test_reshape_like_gradient_goes_to_lhs_only(mxw):
+    lhs, rhs = mxw.sym.Variable("lhs"), mxw.sym.Variable("rhs")
+    out = lhs.reshape_like(rhs)
+    exe = out.simple_bind(mxw.cpu(), lhs=(6,), rhs=(2, 3))
+    exe.arg_dict["lhs"][:] = np.arange(6)
+    exe.forward(is_train=True)
+    exe.backward([mxw.nd.array(np.arange(6).reshape(2, 3) + 1)])
+    np.testing.assert_array_equal(exe.grad_dict["lhs"].asnumpy(), np.arange(6) + 1)
+    np.testing.assert_array_equal(exe.grad_dict["rhs"].asnumpy(), np.zeros((2, 3)))
+
+
+def test_identity_with_attr_like_rhs_infers_backwards(mxw):
+    # MXNet's test_infer_shape.py::test_backward_infer.
+    w = mxw.sym.Variable("weight")
+    wshift = mxw.sym.Variable("wshift", shape=(1,))
+    wt = mxw.symbol._internal._identity_with_attr_like_rhs(mxw.sym.broadcast_add(w, wshift), w)
+    net = mxw.sym.FullyConnected(data=mxw.sym.Variable("data"), weight=wt, num_hidden=11,
+                                 no_bias=True)
+    arg_shapes, out_shapes, _ = net.infer_shape(data=(7, 100))
+    assert dict(zip(net.list_arguments(), arg_shapes))["weight"] == (11, 100)
+    assert out_shapes == [(7, 11)]
+
+
+def test_shape_and_size_arrays_are_int64(mxw, real_mx):
+    x = np.zeros((2, 5, 3), np.float32)
+    for name in ("shape_array", "size_array"):
+        ours = getattr(mxw.nd, name)(mxw.nd.array(x)).asnumpy()
+        theirs = getattr(real_mx.nd, name)(real_mx.nd.array(x)).asnumpy()
+        assert ours.dtype == np.int64 == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+    sym = mxw.sym.Variable("data").shape_array()
+    assert sym.infer_type(data=np.float32)[1] == [np.int64]
+    assert sym.infer_shape(data=(2, 5, 3))[1] == [(3,)]
+
+
+@pytest.mark.parametrize("build", [
+    lambda mx: mx.sym.zeros((2, 3)),
+    lambda mx: mx.sym.ones((4,), dtype="float64"),
+    lambda mx: mx.sym.full((2, 2), 7.5),
+    lambda mx: mx.sym.arange(5),
+    lambda mx: mx.sym.arange(1, 2.5, step=0.5, repeat=2),
+    lambda mx: mx.sym.arange(2, -1, step=-1, dtype="int32"),
+])
+def test_creation_symbols_match_mxnet(mxw, real_mx, build):
+    ours = build(mxw).eval(ctx=mxw.cpu())[0].asnumpy()
+    theirs = build(real_mx).eval(ctx=real_mx.cpu())[0].asnumpy()
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_symbol_maximum_minimum_power(mxw, real_mx):
+    a = np.array([[0.5, 2.0], [3.0, 1.0]], np.float32)
+    b = np.array([[1.0, 1.5], [2.5, 4.0]], np.float32)
+    results = []
+    for mx in (mxw, real_mx):
+        x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
+        outs = [mx.sym.maximum(x, y), mx.sym.minimum(x, y), mx.sym.maximum(x, 1.5),
+                mx.sym.minimum(1.5, y), mx.sym.power(x, y), mx.sym.power(x, 2),
+                mx.sym.pow(2, y)]
+        args = {"x": mx.nd.array(a), "y": mx.nd.array(b)}
+        results.append([o.bind(mx.cpu(), {k: v for k, v in args.items()
+                                          if k in o.list_arguments()}).forward()[0].asnumpy()
+                        for o in outs])
+        assert [o.name for o in outs[2:4]] == ["_maximumscalar0", "_minimumscalar0"]
+        assert mx.sym.maximum(1, 3) == 3 and mx.sym.power(2, 3) == 8
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_internal_namespaces_expose_underscore_operators(mxw):
+    ours = mxw.nd._internal._plus_scalar(mxw.nd.array([1.0, 2.0]), scalar=1.0).asnumpy()
+    np.testing.assert_array_equal(ours, [2.0, 3.0])
+    assert mxw.sym._internal is mxw.symbol._internal
+    assert "_identity_with_attr_like_rhs" in dir(mxw.sym._internal)
+    x = mxw.sym._internal._mul_scalar(mxw.sym.Variable("x"), scalar=2.0)
+    assert x.list_arguments() == ["x"]
+    with pytest.raises(AttributeError):
+        mxw.sym._internal._no_such_operator
