@@ -15,14 +15,15 @@ import types
 
 from . import _ops
 
-# MXNet's fluent methods whose operators mxgrid serves (split_v2, depth_to_space and
-# space_to_depth are not among them yet, so they are left out rather than faked).
+# MXNet's fluent methods whose operators mxgrid serves (split_v2's _split_v2 is not among
+# them yet, so it is left out rather than faked).
 FLUENT_METHODS = (
     "reshape", "reshape_like", "zeros_like", "ones_like", "broadcast_axes", "repeat", "pad",
     "swapaxes", "split", "slice", "slice_axis", "slice_like", "take", "one_hot", "pick",
     "sort", "topk", "argsort", "argmax", "argmin", "argmax_channel", "clip", "abs", "sign",
     "flatten", "shape_array", "size_array", "expand_dims", "broadcast_to", "broadcast_like",
-    "tile", "transpose", "flip", "diag", "sum", "nansum", "prod", "nanprod", "mean", "max",
+    "tile", "transpose", "flip", "depth_to_space", "space_to_depth", "diag", "sum", "nansum",
+    "prod", "nanprod", "mean", "max",
     "min", "norm", "round", "rint", "fix", "floor", "ceil", "trunc", "sin", "cos", "tan",
     "arcsin", "arccos", "arctan", "degrees", "radians", "sinh", "cosh", "tanh", "arcsinh",
     "arccosh", "arctanh", "exp", "expm1", "log", "log10", "log2", "log1p", "sqrt", "rsqrt",

@@ -22,6 +22,7 @@ __all__ = ["default_context", "set_default_context", "default_dtype", "default_r
            "rand_shape_3d", "rand_shape_nd", "random_arrays", "random_sample",
            "rand_ndarray", "np_reduce", "same_array", "compare_ndarray_tuple", "compare_optimizer", "environment", "getenv", "setenv", "discard_stderr",
            "use_np", "Context", "array", "current_context", "contextmanager"]
+__all__ += ["check_consistency"]
 # MXNet's test_utils has no __all__, so `from mxnet.test_utils import *` also hands out the
 # modules it imports; MXNet's own tests use these (e.g. test_module.py uses sys unimported).
 __all__ += ["np", "os", "sys", "numbers"]

@@ -1,4 +1,5 @@
-// Consistency cases for like_ops.cc, init_ops.cc and argmax_channel (test-only). The
+// Consistency cases for like_ops.cc, init_ops.cc, depth_space.cc and argmax_channel
+// (test-only). The
 // references are written from MXNet 1.9.1's documented semantics; shapes and values of the
 // examples were checked against MXNet 1.9.1 itself (tests/python/client/test_fluent.py
 // compares the same calls through the client).
@@ -37,6 +38,46 @@ void AddConst(std::vector<OpCase>* cases, const std::string& name, const std::st
   c.input_shapes = std::move(shapes);
   c.check_grad = false;
   c.reference = [out](const Values&, const std::vector<Shape>&) { return Values{out}; };
+  cases->push_back(std::move(c));
+}
+
+// depth_to_space (or, with `to_depth`, space_to_depth) of (n, c, h, w) data by block b,
+// written as MXNet documents it: a 6-D reshape and transpose.
+void AddDepthSpace(std::vector<OpCase>* cases, const std::string& name, bool to_depth,
+                   Shape s, int64_t b) {
+  OpCase c;
+  c.name = name;
+  c.op = to_depth ? "space_to_depth" : "depth_to_space";
+  c.attrs = {{"block_size", std::to_string(b)}};
+  c.input_shapes = {s};
+  c.reference = [to_depth, b](const Values& in, const std::vector<Shape>& sh) {
+    const Shape& s = sh[0];
+    std::vector<double> y(in[0].size());
+    if (!to_depth) {
+      // x as (N, b, b, C', H, W) -> (N, C', H, b, W, b).
+      const int64_t n = s[0], cc = s[1] / (b * b), h = s[2], w = s[3];
+      int64_t k = 0;
+      for (int64_t i0 = 0; i0 < n; ++i0)
+        for (int64_t i3 = 0; i3 < cc; ++i3)
+          for (int64_t i4 = 0; i4 < h; ++i4)
+            for (int64_t i1 = 0; i1 < b; ++i1)
+              for (int64_t i5 = 0; i5 < w; ++i5)
+                for (int64_t i2 = 0; i2 < b; ++i2)
+                  y[k++] = in[0][((((i0 * b + i1) * b + i2) * cc + i3) * h + i4) * w + i5];
+    } else {
+      // x as (N, C, H', b, W', b) -> (N, b, b, C, H', W').
+      const int64_t n = s[0], cc = s[1], h = s[2] / b, w = s[3] / b;
+      int64_t k = 0;
+      for (int64_t i0 = 0; i0 < n; ++i0)
+        for (int64_t i3 = 0; i3 < b; ++i3)
+          for (int64_t i5 = 0; i5 < b; ++i5)
+            for (int64_t i1 = 0; i1 < cc; ++i1)
+              for (int64_t i2 = 0; i2 < h; ++i2)
+                for (int64_t i4 = 0; i4 < w; ++i4)
+                  y[k++] = in[0][((((i0 * cc + i1) * h + i2) * b + i3) * w + i4) * b + i5];
+    }
+    return Values{y};
+  };
   cases->push_back(std::move(c));
 }
 
@@ -91,6 +132,11 @@ void LikeInitCases(std::vector<OpCase>* cases) {
     return Values{y};
   };
   cases->push_back(std::move(am3));
+
+  AddDepthSpace(cases, "depth_to_space_b2", false, {1, 8, 2, 3}, 2);
+  AddDepthSpace(cases, "depth_to_space_b3", false, {2, 9, 1, 2}, 3);
+  AddDepthSpace(cases, "space_to_depth_b2", true, {2, 2, 4, 2}, 2);
+  AddDepthSpace(cases, "space_to_depth_b1", true, {1, 3, 2, 2}, 1);
 
   AddConst(cases, "zeros_2_3", "_zeros", {{"shape", "(2, 3)"}}, {}, std::vector<double>(6, 0));
   AddConst(cases, "ones_4", "_ones", {{"shape", "(4,)"}, {"ctx", "cpu(0)"}}, {},

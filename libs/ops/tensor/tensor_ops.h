@@ -49,6 +49,8 @@ absl::Status RegisterNormOp(Registry* registry);  // norm
 absl::Status RegisterLikeOps(Registry* registry);
 // _zeros, _ones, _full, _arange.
 absl::Status RegisterInitOps(Registry* registry);
+// depth_to_space, space_to_depth.
+absl::Status RegisterDepthSpaceOps(Registry* registry);
 
 }  // namespace mxgrid::ops
 

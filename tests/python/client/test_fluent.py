@@ -21,6 +21,8 @@ CALLS = [
     ("tile", {"reps": (2, 1)}, X), ("repeat", {"repeats": 2}, X),
     ("clip", {"a_min": 0.0, "a_max": 1.0}, X), ("slice_axis", {"axis": 1, "begin": 1, "end": 3}, X),
     ("sort", {"axis": 1}, X), ("topk", {"k": 2}, X), ("squeeze", {}, X[:1]),
+    ("depth_to_space", {"block_size": 2}, np.arange(48, dtype="f").reshape(1, 8, 2, 3)),
+    ("space_to_depth", {"block_size": 2}, np.arange(32, dtype="f").reshape(2, 1, 4, 4)),
     ("relu", {}, X), ("sigmoid", {}, X), ("one_hot", {"depth": 4}, np.array([0, 3, 1], "f")),
 ]
 
@@ -69,8 +71,8 @@ def test_magic_abs(mxw):
 
 def test_fluent_methods_without_operators_are_absent(mxw):
     # No operator behind them yet: no fake method either.
-    for name in ("depth_to_space", "space_to_depth", "split_v2"):
-        assert not hasattr(mxw.sym.Symbol, name)
+    assert not hasattr(mxw.sym.Symbol, "split_v2")
+    assert not hasattr(mxw.nd.NDArray, "split_v2")
 
 
 @pytest.mark.parametrize("lhs_shape,rhs_shape,kwargs,want", [
@@ -173,3 +175,21 @@ def test_internal_namespaces_expose_underscore_operators(mxw):
     assert x.list_arguments() == ["x"]
     with pytest.raises(AttributeError):
         mxw.sym._internal._no_such_operator
+
+
+def test_check_consistency_compares_outputs_and_gradients(mxw):
+    from mxgrid.test_utils import check_consistency
+    data = mxw.sym.Variable("data")
+    ctx = {"ctx": mxw.cpu(), "data": (3, 4)}
+    with mxw.name.NameManager():
+        fluent = data.exp(name="e")
+    gt = check_consistency([fluent, mxw.sym.exp(data, name="e")], [ctx, ctx])
+    assert sorted(gt) == ["data", "e_output"]
+    # The reference gradient with the outputs as head gradients: exp(x) * exp(x).
+    np.testing.assert_allclose(gt["data"].asnumpy(), gt["e_output"].asnumpy() ** 2, rtol=1e-5)
+    with pytest.raises(AssertionError):  # different outputs
+        check_consistency([data.sin(name="f"), data.cos(name="f")], [ctx, ctx],
+                          grad_req="null")
+    with pytest.raises(AssertionError):  # same outputs, different gradients
+        check_consistency([mxw.sym.identity(data, name="g"),
+                           mxw.sym.BlockGrad(data, name="g")], [ctx, ctx])
