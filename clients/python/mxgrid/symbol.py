@@ -515,6 +515,11 @@ def pow(base, exp):  # noqa: A001 (MXNet's name)
     return power(base, exp)
 
 
+def hypot(left, right):
+    """sqrt(left^2 + right^2) of symbols and/or scalars, as mx.sym.hypot."""
+    return _scalar_dispatch(left, right, "_Hypot", "_HypotScalar", "_HypotScalar", np.hypot)
+
+
 def zeros(shape, dtype=None, **kwargs):
     """A symbol of zeros of ``shape`` (float32 unless dtype is given), as mx.sym.zeros."""
     return _op_symbol("_zeros")(shape=shape, dtype=np.float32 if dtype is None else dtype,

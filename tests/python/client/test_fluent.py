@@ -155,14 +155,30 @@ def test_symbol_maximum_minimum_power(mxw, real_mx):
         x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
         outs = [mx.sym.maximum(x, y), mx.sym.minimum(x, y), mx.sym.maximum(x, 1.5),
                 mx.sym.minimum(1.5, y), mx.sym.power(x, y), mx.sym.power(x, 2),
-                mx.sym.pow(2, y)]
+                mx.sym.pow(2, y), mx.sym.hypot(x, y), mx.sym.hypot(x, 2.0),
+                mx.sym.hypot(3.0, y)]
         args = {"x": mx.nd.array(a), "y": mx.nd.array(b)}
         results.append([o.bind(mx.cpu(), {k: v for k, v in args.items()
                                           if k in o.list_arguments()}).forward()[0].asnumpy()
                         for o in outs])
         assert [o.name for o in outs[2:4]] == ["_maximumscalar0", "_minimumscalar0"]
         assert mx.sym.maximum(1, 3) == 3 and mx.sym.power(2, 3) == 8
+        assert mx.sym.hypot(3, 4) == 5
     for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_hypot_operators_match_mxnet(mxw, real_mx):
+    # MXNet 1.9.1 has no mx.nd.hypot function; its operators are there.
+    a = np.array([[0.5, -2.0], [3.0, 1.0]], np.float32)
+    b = np.array([1.5, -4.0], np.float32)
+    outs = []
+    for mx in (mxw, real_mx):
+        x, y = mx.nd.array(a), mx.nd.array(b)
+        outs.append([mx.nd.broadcast_hypot(x, y).asnumpy(),
+                     mx.nd._internal._hypot(x, x * 2).asnumpy(),
+                     mx.nd._internal._hypot_scalar(x, scalar=2.0).asnumpy()])
+    for ours, theirs in zip(*outs):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
