@@ -15,8 +15,8 @@ import types
 
 from . import _ops
 
-# MXNet's fluent methods whose operators mxgrid serves (split_v2's _split_v2 is not among
-# them yet, so it is left out rather than faked).
+# MXNet's fluent methods that call an operator of the same name (split_v2 calls the module
+# function split_v2, installed by each module with install_split_v2).
 FLUENT_METHODS = (
     "reshape", "reshape_like", "zeros_like", "ones_like", "broadcast_axes", "repeat", "pad",
     "swapaxes", "split", "slice", "slice_axis", "slice_like", "take", "one_hot", "pick",
@@ -45,6 +45,28 @@ def install(cls, op_factory):
     for name in FLUENT_METHODS:
         if name not in cls.__dict__:
             setattr(cls, name, _method(name, op_factory))
+
+
+def split_v2_attrs(indices_or_sections, axis, squeeze_axis):
+    """The _split_v2 parameters of MXNet's split_v2(ary, indices_or_sections, axis,
+    squeeze_axis): an int is a number of sections, a tuple the split points (0 prepended)."""
+    if isinstance(indices_or_sections, int):
+        indices, sections = (), indices_or_sections
+    elif isinstance(indices_or_sections, tuple):
+        indices, sections = (0,) + tuple(indices_or_sections), 0
+    else:
+        raise ValueError("indices_or_sections must either int or tuple of ints")
+    return {"indices": indices, "axis": axis, "squeeze_axis": squeeze_axis,
+            "sections": sections}
+
+
+def install_split_v2(cls, split_v2):
+    """Adds the fluent split_v2 method, calling the module function ``split_v2``."""
+    def method(self, *args, **kwargs):
+        return split_v2(self, *args, **kwargs)
+    method.__name__ = "split_v2"
+    method.__doc__ = "Calls split_v2 with this object as ``ary``."
+    cls.split_v2 = method
 
 
 def internal_namespace(module_name, op_factory):

@@ -632,6 +632,18 @@ def minimum(lhs, rhs):
     return _extremum(lhs, rhs, "broadcast_minimum", "_minimum_scalar", min)
 
 
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Splits ``ary`` into sections (an int) or at indices (a tuple), as mx.nd.split_v2;
+    ValueError when sections do not divide the axis evenly (as MXNet's)."""
+    if isinstance(indices_or_sections, int) and ary.shape[axis] % indices_or_sections != 0:
+        raise ValueError("array split does not result in an equal division")
+    return _op_function("_split_v2")(ary, **_fluent.split_v2_attrs(indices_or_sections, axis,
+                                                                   squeeze_axis))
+
+
+_fluent.install_split_v2(NDArray, split_v2)
+
+
 def _extremum(lhs, rhs, array_op, scalar_op, pyfn):
     if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
         return _invoke(array_op, [lhs, rhs], {})

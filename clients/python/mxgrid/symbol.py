@@ -520,6 +520,12 @@ def hypot(left, right):
     return _scalar_dispatch(left, right, "_Hypot", "_HypotScalar", "_HypotScalar", np.hypot)
 
 
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Splits ``ary`` into sections (an int) or at indices (a tuple), as mx.sym.split_v2."""
+    return _op_symbol("_split_v2")(ary, **_fluent.split_v2_attrs(indices_or_sections, axis,
+                                                                 squeeze_axis))
+
+
 def zeros(shape, dtype=None, **kwargs):
     """A symbol of zeros of ``shape`` (float32 unless dtype is given), as mx.sym.zeros."""
     return _op_symbol("_zeros")(shape=shape, dtype=np.float32 if dtype is None else dtype,
@@ -550,6 +556,7 @@ __getattr__, _dir = _ops.module_functions(_op_symbol)
 # Every operator, as MXNet's mx.sym._internal; and the fluent methods (data.sum(axis=1)).
 _internal = _fluent.internal_namespace(__name__ + "._internal", _op_symbol)
 _fluent.install(Symbol, _op_symbol)
+_fluent.install_split_v2(Symbol, split_v2)
 
 
 def __dir__():

@@ -81,6 +81,30 @@ void AddDepthSpace(std::vector<OpCase>* cases, const std::string& name, bool to_
   cases->push_back(std::move(c));
 }
 
+// _split_v2 of a (2, 5, 2) array along axis 1 into the parts [b, e) listed.
+void AddSplitV2(std::vector<OpCase>* cases, const std::string& name, AttrMap attrs,
+                std::vector<std::pair<int, int>> parts) {
+  OpCase c;
+  c.name = name;
+  c.op = "_split_v2";
+  c.attrs = std::move(attrs);
+  c.input_shapes = {{2, 5, 2}};
+  c.reference = [parts](const Values& in, const std::vector<Shape>&) {
+    Values out;
+    for (const auto& [b, e] : parts) {
+      std::vector<double> y;
+      for (int o = 0; o < 2; ++o) {
+        for (int k = b; k < e; ++k) {
+          for (int i = 0; i < 2; ++i) y.push_back(in[0][(o * 5 + k) * 2 + i]);
+        }
+      }
+      out.push_back(y);
+    }
+    return out;
+  };
+  cases->push_back(std::move(c));
+}
+
 }  // namespace
 
 void LikeInitCases(std::vector<OpCase>* cases) {
@@ -137,6 +161,14 @@ void LikeInitCases(std::vector<OpCase>* cases) {
   AddDepthSpace(cases, "depth_to_space_b3", false, {2, 9, 1, 2}, 3);
   AddDepthSpace(cases, "space_to_depth_b2", true, {2, 2, 4, 2}, 2);
   AddDepthSpace(cases, "space_to_depth_b1", true, {1, 3, 2, 2}, 1);
+
+  // sections=3 over 5: lengths 2, 2, 1 (the first 5 % 3 parts one longer).
+  AddSplitV2(cases, "split_v2_sections", {{"indices", "()"}, {"sections", "3"}},
+             {{0, 2}, {2, 4}, {4, 5}});
+  AddSplitV2(cases, "split_v2_indices", {{"indices", "(0, 1, 3)"}, {"axis", "-2"}},
+             {{0, 1}, {1, 3}, {3, 5}});
+  // Parts that skip [0, 1): that slice of the gradient is zero.
+  AddSplitV2(cases, "split_v2_gap", {{"indices", "(1, 4)"}}, {{1, 4}, {4, 5}});
 
   AddConst(cases, "zeros_2_3", "_zeros", {{"shape", "(2, 3)"}}, {}, std::vector<double>(6, 0));
   AddConst(cases, "ones_4", "_ones", {{"shape", "(4,)"}, {"ctx", "cpu(0)"}}, {},

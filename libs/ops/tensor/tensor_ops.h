@@ -51,6 +51,7 @@ absl::Status RegisterLikeOps(Registry* registry);
 absl::Status RegisterInitOps(Registry* registry);
 // depth_to_space, space_to_depth.
 absl::Status RegisterDepthSpaceOps(Registry* registry);
+absl::Status RegisterSplitV2Op(Registry* registry);  // _split_v2
 
 }  // namespace mxgrid::ops
 

@@ -69,10 +69,40 @@ def test_magic_abs(mxw):
     np.testing.assert_array_equal(out, np.abs(X))
 
 
-def test_fluent_methods_without_operators_are_absent(mxw):
-    # No operator behind them yet: no fake method either.
-    assert not hasattr(mxw.sym.Symbol, "split_v2")
-    assert not hasattr(mxw.nd.NDArray, "split_v2")
+@pytest.mark.parametrize("args", [(3,), ((1, 3),), (2, 0), ((1,), 2), (3, 1, True)])
+def test_split_v2_matches_mxnet(mxw, real_mx, args):
+    x = np.arange(36, dtype=np.float32).reshape(6, 3, 2)
+    ours = mxw.nd.array(x).split_v2(*args)
+    theirs = real_mx.nd.array(x).split_v2(*args)
+    ours = ours if isinstance(ours, list) else [ours]
+    theirs = theirs if isinstance(theirs, list) else [theirs]
+    assert len(ours) == len(theirs)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_array_equal(o.asnumpy(), t.asnumpy())
+    syms = []
+    for mx in (mxw, real_mx):
+        data = mx.sym.Variable("data")
+        out = mx.sym.split_v2(data, *args)
+        syms.append(out.infer_shape(data=x.shape)[1])
+    assert syms[0] == syms[1]
+
+
+def test_split_v2_uneven_sections(mxw, real_mx):
+    # mx.nd.split_v2 refuses them, as MXNet's; the symbol splits the first parts longer.
+    with pytest.raises(ValueError):
+        mxw.nd.split_v2(mxw.nd.zeros((5, 2)), 3)
+    shapes = [mx.sym.split_v2(mx.sym.Variable("d"), 3).infer_shape(d=(5, 2))[1]
+              for mx in (mxw, real_mx)]
+    assert shapes[0] == shapes[1] == [(2, 2), (2, 2), (1, 2)]
+
+
+def test_split_v2_gradient_scatters_back(mxw):
+    data = mxw.sym.Variable("data")
+    out = data.split_v2((2,), axis=1)
+    exe = mxw.sym.Group([out[0] * 2.0, out[1] * 3.0]).simple_bind(mxw.cpu(), data=(2, 4))
+    exe.forward(is_train=True)
+    exe.backward([mxw.nd.ones((2, 2)), mxw.nd.ones((2, 2))])
+    np.testing.assert_array_equal(exe.grad_dict["data"].asnumpy(), [[2, 2, 3, 3], [2, 2, 3, 3]])
 
 
 @pytest.mark.parametrize("lhs_shape,rhs_shape,kwargs,want", [
