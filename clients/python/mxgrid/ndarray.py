@@ -593,6 +593,12 @@ def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dty
     return array(values.astype(dtype), ctx=ctx, dtype=dtype)
 
 
+def linspace(start, stop, num, endpoint=True, ctx=None, dtype=np.float32):
+    """``num`` evenly spaced values from start to stop (stop excluded unless endpoint)."""
+    return _op_function("_linspace")(start=start, stop=stop, num=num, endpoint=endpoint,
+                                     ctx=ctx, dtype=dtype)
+
+
 def ones_like(data, **kwargs):
     return _invoke("ones_like", [data], {})
 

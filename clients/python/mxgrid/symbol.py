@@ -520,6 +520,12 @@ def hypot(left, right):
     return _scalar_dispatch(left, right, "_Hypot", "_HypotScalar", "_HypotScalar", np.hypot)
 
 
+def linspace(start, stop, num, endpoint=True, name=None, dtype=None):
+    """``num`` evenly spaced values from start to stop, as mx.sym.linspace."""
+    return _op_symbol("_linspace")(start=start, stop=stop, num=num, endpoint=endpoint,
+                                   name=name, dtype=np.float32 if dtype is None else dtype)
+
+
 def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
     """Splits ``ary`` into sections (an int) or at indices (a tuple), as mx.sym.split_v2."""
     return _op_symbol("_split_v2")(ary, **_fluent.split_v2_attrs(indices_or_sections, axis,

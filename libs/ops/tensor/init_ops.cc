@@ -1,6 +1,7 @@
 // The creation operators without inputs, as MXNet 1.9.1 (src/operator/tensor/init_op.cc):
-// _zeros, _ones, _full (value) of a given shape, and _arange (start, stop, step, repeat:
-// each value repeated `repeat` times). Each takes ctx (where the imperative layer puts the
+// _zeros, _ones, _full (value) of a given shape, _arange (start, stop, step, repeat:
+// each value repeated `repeat` times) and _linspace (num values from start to stop, stop
+// included unless endpoint is False). Each takes ctx (where the imperative layer puts the
 // output; the kernels never read it) and dtype (float32 by default). No inputs, no gradient.
 #include <cmath>
 #include <cstdint>
@@ -27,9 +28,12 @@ struct InitParams : OpParams {
   double start = 0, step = 1;
   std::optional<double> stop;
   int64_t repeat = 1;
+  // _linspace only.
+  int64_t num = 0;
+  bool endpoint = true;
 };
 
-enum class Kind { kFill, kArange };
+enum class Kind { kFill, kArange, kLinspace };
 
 constexpr char kDTypes[] =
     "{'bfloat16', 'float16', 'float32', 'float64', 'int32', 'int64', 'int8', 'uint8'}";
@@ -68,6 +72,18 @@ absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const char* op, Kind kind,
     if (p->shape.size() > static_cast<size_t>(Shape::kMaxNdim)) {
       return r.Error("shape has too many dims");
     }
+  } else if (kind == Kind::kLinspace) {
+    double stop_value = 0;
+    MXGRID_RETURN_IF_ERROR(r.Float("start", &p->start));
+    MXGRID_RETURN_IF_ERROR(r.Float("stop", &stop_value));
+    p->stop = stop_value;
+    MXGRID_RETURN_IF_ERROR(r.Int("num", &p->num));
+    MXGRID_RETURN_IF_ERROR(r.Bool("endpoint", &p->endpoint, true));
+    if (p->num < 0 || p->num > (int64_t{1} << 40)) {
+      return r.Error(absl::StrCat("num must be in [0, 2^40], got ", p->num));
+    }
+    const int64_t steps = p->endpoint ? p->num - 1 : p->num;
+    p->step = steps > 0 ? (stop_value - p->start) / static_cast<double>(steps) : 0.0;
   } else {
     MXGRID_RETURN_IF_ERROR(r.Float("start", &p->start));
     double stop_value = 0;
@@ -110,6 +126,11 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
   d.description = std::move(description);
   if (kind == Kind::kFill) {
     d.params.push_back({"shape", "Shape(tuple)", "()", false, "Shape of the output."});
+  } else if (kind == Kind::kLinspace) {
+    d.params = {{"start", "double", "", true, "The first value."},
+                {"stop", "double", "", true, "The last value (or the end, see endpoint)."},
+                {"num", "long", "", true, "Number of values."},
+                {"endpoint", "boolean", "True", false, "Whether stop is the last value."}};
   } else {
     d.params = {{"start", "double", "", true, "Start of the range."},
                 {"stop", "double or None", "None", false,
@@ -133,6 +154,9 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
       MXGRID_ASSIGN_OR_RETURN(Shape s, ArangeShape(p));
       return tensor_internal::Unify(name, "output 0", s, &(*out)[0]);
     }
+    if (kind == Kind::kLinspace) {
+      return tensor_internal::Unify(name, "output 0", Shape{p.num}, &(*out)[0]);
+    }
     MXGRID_ASSIGN_OR_RETURN(Shape s, Shape::Make(p.shape));
     return tensor_internal::Unify(name, "output 0", s, &(*out)[0]);
   };
@@ -152,6 +176,7 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
                                       absl::Span<const TensorView> out) {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const auto& p = ParamsAs<InitParams>(params);
+    // _arange without stop counts from 0; _linspace always has one.
     const double start = p.stop ? p.start : 0;
     return VisitDType(out[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -159,7 +184,8 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
       for (int64_t i = 0; i < out[0].size(); ++i) {
         const double v = kind == Kind::kArange
                              ? start + static_cast<double>(i / p.repeat) * p.step
-                             : (has_value ? p.value : fill);
+                         : kind == Kind::kLinspace ? start + static_cast<double>(i) * p.step
+                                                   : (has_value ? p.value : fill);
         y[i] = FromDouble<T>(reqs[0] == OpReq::kAddTo ? ToDouble(y[i]) + v : v);
       }
       return absl::OkStatus();
@@ -177,8 +203,11 @@ absl::Status RegisterInitOps(Registry* registry) {
       registry->Register(InitOp("_ones", Kind::kFill, false, 1, "An array of ones.")));
   MXGRID_RETURN_IF_ERROR(registry->Register(
       InitOp("_full", Kind::kFill, true, 0, "An array filled with `value`.")));
-  return registry->Register(InitOp("_arange", Kind::kArange, false, 0,
-                                   "Evenly spaced values in [start, stop), each repeated."));
+  MXGRID_RETURN_IF_ERROR(registry->Register(
+      InitOp("_arange", Kind::kArange, false, 0,
+             "Evenly spaced values in [start, stop), each repeated.")));
+  return registry->Register(InitOp("_linspace", Kind::kLinspace, false, 0,
+                                   "num evenly spaced values from start to stop."));
 }
 
 }  // namespace mxgrid::ops

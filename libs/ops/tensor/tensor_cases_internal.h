@@ -47,7 +47,7 @@ void SortCases(std::vector<testing::OpCase>* cases);
 // unary_math.cc: trigonometric, rounding, roots, special functions, logs.
 void UnaryMathCases(std::vector<testing::OpCase>* cases);
 // like_ops.cc and init_ops.cc: reshape_like, _identity_with_attr_like_rhs, shape_array,
-// size_array, _zeros, _ones, _full, _arange; argmax_channel; depth_to_space, space_to_depth;
+// size_array, _zeros, _ones, _full, _arange, _linspace; argmax_channel; depth_to_space, space_to_depth;
 // _split_v2.
 void LikeInitCases(std::vector<testing::OpCase>* cases);
 // slice [crop], broadcast_to, broadcast_like.

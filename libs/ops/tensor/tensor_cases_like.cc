@@ -179,6 +179,13 @@ void LikeInitCases(std::vector<OpCase>* cases) {
   AddConst(cases, "arange_step_repeat", "_arange",
            {{"start", "1"}, {"stop", "2.5"}, {"step", "0.5"}, {"repeat", "2"}}, {},
            {1, 1, 1.5, 1.5, 2, 2});
+  AddConst(cases, "linspace_endpoint", "_linspace",
+           {{"start", "1"}, {"stop", "2"}, {"num", "5"}}, {}, {1, 1.25, 1.5, 1.75, 2});
+  AddConst(cases, "linspace_no_endpoint", "_linspace",
+           {{"start", "0"}, {"stop", "1"}, {"num", "4"}, {"endpoint", "False"}}, {},
+           {0, 0.25, 0.5, 0.75});
+  AddConst(cases, "linspace_one", "_linspace", {{"start", "3"}, {"stop", "9"}, {"num", "1"}},
+           {}, {3});
   AddConst(cases, "arange_negative_step", "_arange",
            {{"start", "2"}, {"stop", "-1"}, {"step", "-1"}}, {}, {2, 1, 0});
 }

@@ -169,12 +169,25 @@ def test_shape_and_size_arrays_are_int64(mxw, real_mx):
     lambda mx: mx.sym.arange(5),
     lambda mx: mx.sym.arange(1, 2.5, step=0.5, repeat=2),
     lambda mx: mx.sym.arange(2, -1, step=-1, dtype="int32"),
+    lambda mx: mx.sym.linspace(0.5, 7.25, 9),
+    lambda mx: mx.sym.linspace(1, 10, 4, endpoint=False, dtype="float64"),
 ])
 def test_creation_symbols_match_mxnet(mxw, real_mx, build):
     ours = build(mxw).eval(ctx=mxw.cpu())[0].asnumpy()
     theirs = build(real_mx).eval(ctx=real_mx.cpu())[0].asnumpy()
     assert ours.dtype == theirs.dtype
     np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("args,kwargs", [
+    ((3.5, 97.25, 13), {}), ((3.5, 97.25, 13), {"endpoint": False}),
+    ((3.5, 97.25, 13), {"dtype": "int32"}), ((2.0, 5.0, 1), {}), ((2.0, 5.0, 0), {}),
+])
+def test_ndarray_linspace_matches_mxnet(mxw, real_mx, args, kwargs):
+    ours = mxw.nd.linspace(*args, **kwargs).asnumpy()
+    theirs = real_mx.nd.linspace(*args, **kwargs).asnumpy()
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
 def test_symbol_maximum_minimum_power(mxw, real_mx):
