@@ -47,6 +47,46 @@ def install(cls, op_factory):
             setattr(cls, name, _method(name, op_factory))
 
 
+def install_inplace_reshapes(cls, op_factory):
+    """NDArray's flatten, expand_dims and squeeze: the operator, or with inplace=True a
+    reshaped view sharing this array's memory (as MXNet's NDArray methods)."""
+    def flatten(self, inplace=False):
+        if not inplace:
+            return op_factory("flatten")(self)
+        return self.reshape((self.shape[0], -1) if self.ndim else (1, 1))
+
+    def expand_dims(self, axis, inplace=False):
+        if not inplace:
+            return op_factory("expand_dims")(self, axis=axis)
+        shape = list(self.shape)
+        if not -len(shape) - 1 <= axis <= len(shape):
+            raise ValueError("axis %d is out of range for %dd array" % (axis, len(shape)))
+        shape.insert(axis + len(shape) + 1 if axis < 0 else axis, 1)
+        return self.reshape(shape)
+
+    def squeeze(self, axis=None, inplace=False):
+        if not inplace:
+            return op_factory("squeeze")(self, axis=axis)
+        shape = list(self.shape)
+        axes = [axis] if isinstance(axis, int) else list(axis or ())
+        if axes:
+            axes = [a + len(shape) if a < 0 else a for a in axes]
+            if len(set(axes)) != len(axes):
+                raise ValueError("axis contains duplicate elements")
+            for a in sorted(axes, reverse=True):
+                if not 0 <= a < len(shape) or shape[a] != 1:
+                    raise ValueError("cannot select an axis to squeeze out which has size "
+                                     "not equal to one")
+                del shape[a]
+        else:
+            shape = [d for d in shape if d != 1]
+        return self.reshape(shape or [1])
+
+    for fn in (flatten, expand_dims, squeeze):
+        fn.__doc__ = "The %s operator, or with inplace=True a reshaped view." % fn.__name__
+        setattr(cls, fn.__name__, fn)
+
+
 def split_v2_attrs(indices_or_sections, axis, squeeze_axis):
     """The _split_v2 parameters of MXNet's split_v2(ary, indices_or_sections, axis,
     squeeze_axis): an int is a number of sections, a tuple the split points (0 prepended)."""

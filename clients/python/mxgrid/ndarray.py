@@ -531,6 +531,7 @@ def _op_function(op_name):
 __getattr__, _dir = _ops.module_functions(_op_function)
 # Every operator, as MXNet's mx.nd._internal; and the fluent methods (x.sum(axis=1)).
 _internal = _fluent.internal_namespace(__name__ + "._internal", _op_function)
+_fluent.install_inplace_reshapes(NDArray, _op_function)
 _fluent.install(NDArray, _op_function)
 
 

@@ -61,6 +61,21 @@ def test_symbol_fluent_matches_function_and_mxnet(mxw, real_mx, call):
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
 
 
+def test_inplace_reshapes_share_memory(mxw):
+    x = mxw.nd.array(np.arange(6, dtype=np.float32).reshape(2, 1, 3))
+    views = [x.expand_dims(axis=-1, inplace=True), x.squeeze(inplace=True),
+             x.squeeze(axis=1, inplace=True), x.flatten(inplace=True)]
+    copies = [x.expand_dims(axis=-1), x.squeeze(), x.squeeze(axis=1), x.flatten()]
+    assert [v.shape for v in views] == [(2, 1, 3, 1), (2, 3), (2, 3), (2, 3)]
+    assert [c.shape for c in copies] == [v.shape for v in views]
+    x[0] = -1
+    for v, c in zip(views, copies):
+        assert v.asnumpy().min() == -1  # the view sees the write
+        assert c.asnumpy().min() == 0  # the copy does not
+    with pytest.raises(ValueError):
+        x.squeeze(axis=0, inplace=True)
+
+
 def test_magic_abs(mxw):
     x = mxw.nd.array(X)
     np.testing.assert_array_equal(abs(x).asnumpy(), np.abs(X))
