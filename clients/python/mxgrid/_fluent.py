@@ -49,7 +49,8 @@ def install(cls, op_factory):
 
 def install_inplace_reshapes(cls, op_factory):
     """NDArray's flatten, expand_dims and squeeze: the operator, or with inplace=True a
-    reshaped view sharing this array's memory (as MXNet's NDArray methods)."""
+    reshaped view sharing this array's memory (as MXNet's NDArray methods); and its
+    broadcast_to, which also takes a shape of higher rank."""
     def flatten(self, inplace=False):
         if not inplace:
             return op_factory("flatten")(self)
@@ -82,7 +83,21 @@ def install_inplace_reshapes(cls, op_factory):
             shape = [d for d in shape if d != 1]
         return self.reshape(shape or [1])
 
-    for fn in (flatten, expand_dims, squeeze):
+    def broadcast_to(self, shape):
+        # As MXNet's NDArray.broadcast_to: a shape of higher rank prepends 1s to this one.
+        shape = tuple(int(d) for d in shape)
+        cur = tuple(self.shape)
+        err = ("operands could not be broadcast together with remapped shapes "
+               "[original->remapped]: %s and requested shape %s" % (cur, shape))
+        if len(shape) < len(cur):
+            raise ValueError(err)
+        cur = (1,) * (len(shape) - len(cur)) + cur
+        if any(c != s and c != 1 for c, s in zip(cur, shape)):
+            raise ValueError(err)
+        src = self.reshape(cur) if cur != tuple(self.shape) else self
+        return op_factory("broadcast_to")(src, shape=shape)
+
+    for fn in (flatten, expand_dims, squeeze, broadcast_to):
         fn.__doc__ = "The %s operator, or with inplace=True a reshaped view." % fn.__name__
         setattr(cls, fn.__name__, fn)
 

@@ -613,6 +613,47 @@ def concat(*data, dim=1, out=None, **kwargs):
     return _op_function("Concat")(*data, dim=dim, out=out, **kwargs)
 
 
+def concatenate(arrays, axis=0, always_copy=True):
+    """Joins a list of arrays along ``axis`` (MXNet's deprecated mx.nd.concatenate; the
+    result is a new array unless always_copy is False and there is one array)."""
+    if not isinstance(arrays, list) or not arrays or not isinstance(arrays[0], NDArray):
+        raise ValueError("concatenate takes a non-empty list of NDArrays")
+    if not always_copy and len(arrays) == 1:
+        return arrays[0]
+    return _op_function("Concat")(*arrays, dim=axis)
+
+
+def moveaxis(tensor, source, destination):
+    """``tensor`` with the axes at ``source`` moved to ``destination`` (ints or tuples),
+    the other axes keeping their order, as mx.nd.moveaxis (a transpose)."""
+    def normalize(axes, what):
+        axes = (axes,) if isinstance(axes, numbers.Integral) else tuple(axes)
+        out = []
+        for a in axes:
+            if not -tensor.ndim <= a < tensor.ndim:
+                raise ValueError("%s should verify 0 <= %s < tensor.ndim (%d), got %s"
+                                 % (what, what, tensor.ndim, a))
+            out.append(int(a) % tensor.ndim)
+        if len(set(out)) != len(out):
+            raise ValueError("repeated axis in %s" % what)
+        return out
+    source = normalize(source, "source")
+    destination = normalize(destination, "destination")
+    if len(source) != len(destination):
+        raise ValueError("`source` and `destination` arguments must have the same number of "
+                         "elements")
+    order = [n for n in range(tensor.ndim) if n not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return _op_function("transpose")(tensor, axes=tuple(order))
+
+
+def onehot_encode(indices, out):
+    """Writes the one-hot rows of ``indices`` into ``out`` (depth: out.shape[1]) and returns
+    it, as MXNet's legacy mx.nd.onehot_encode."""
+    return _op_function("one_hot")(indices, depth=out.shape[1], out=out)
+
+
 def dot(lhs, rhs, transpose_a=False, transpose_b=False, out=None, **kwargs):
     attrs = {}
     if transpose_a:

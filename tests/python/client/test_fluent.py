@@ -267,3 +267,26 @@ def test_check_consistency_compares_outputs_and_gradients(mxw):
     with pytest.raises(AssertionError):  # same outputs, different gradients
         check_consistency([mxw.sym.identity(data, name="g"),
                            mxw.sym.BlockGrad(data, name="g")], [ctx, ctx])
+
+
+@pytest.mark.parametrize("source,destination", [(0, 2), (2, 0), (-1, 0), ((0, 1), (2, 0))])
+def test_moveaxis_matches_mxnet(mxw, real_mx, source, destination):
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    ours = mxw.nd.moveaxis(mxw.nd.array(x), source, destination).asnumpy()
+    theirs = real_mx.nd.moveaxis(real_mx.nd.array(x), source, destination).asnumpy()
+    np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(ValueError):
+        mxw.nd.moveaxis(mxw.nd.array(x), 3, 0)
+
+
+def test_concatenate_and_onehot_encode_match_mxnet(mxw, real_mx):
+    parts = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((2, 2), np.float32)]
+    results = []
+    for mx in (mxw, real_mx):
+        cat = mx.nd.concatenate([mx.nd.array(p) for p in parts], axis=1).asnumpy()
+        out = mx.nd.zeros((3, 4))
+        mx.nd.onehot_encode(mx.nd.array([2, 0, 3]), out)
+        shape = mx.nd.ones((3,)).broadcast_to((2, 4, 3)).shape
+        results.append((cat, out.asnumpy(), shape))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
