@@ -170,6 +170,22 @@ void LikeInitCases(std::vector<OpCase>* cases) {
   // Parts that skip [0, 1): that slice of the gradient is zero.
   AddSplitV2(cases, "split_v2_gap", {{"indices", "(1, 4)"}}, {{1, 4}, {4, 5}});
 
+  // fill_element_0index: row i gets mhs[i] at column rhs[i] (indices truncated).
+  OpCase fill;
+  fill.name = "fill_element_0index_3x4";
+  fill.op = "fill_element_0index";
+  fill.input_shapes = {{3, 4}, {3}, {3}};
+  fill.input_values = {{}, {}, {2, 0, 3.7}};
+  fill.check_grad = false;
+  fill.reference = [](const Values& in, const std::vector<Shape>&) {
+    std::vector<double> y = in[0];
+    y[0 * 4 + 2] = in[1][0];
+    y[1 * 4 + 0] = in[1][1];
+    y[2 * 4 + 3] = in[1][2];
+    return Values{y};
+  };
+  cases->push_back(std::move(fill));
+
   AddConst(cases, "zeros_2_3", "_zeros", {{"shape", "(2, 3)"}}, {}, std::vector<double>(6, 0));
   AddConst(cases, "ones_4", "_ones", {{"shape", "(4,)"}, {"ctx", "cpu(0)"}}, {},
            std::vector<double>(4, 1));

@@ -27,6 +27,7 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterInitOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterDepthSpaceOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterSplitV2Op(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterFillElementOp(registry));
   return absl::OkStatus();
 }
 

@@ -52,6 +52,7 @@ absl::Status RegisterInitOps(Registry* registry);
 // depth_to_space, space_to_depth.
 absl::Status RegisterDepthSpaceOps(Registry* registry);
 absl::Status RegisterSplitV2Op(Registry* registry);  // _split_v2
+absl::Status RegisterFillElementOp(Registry* registry);  // fill_element_0index
 
 }  // namespace mxgrid::ops
 

@@ -290,3 +290,14 @@ def test_concatenate_and_onehot_encode_match_mxnet(mxw, real_mx):
         results.append((cat, out.asnumpy(), shape))
     for ours, theirs in zip(*results):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_fill_element_0index_matches_mxnet(mxw, real_mx):
+    lhs = np.arange(12, dtype=np.float32).reshape(3, 4)
+    val, idx = np.array([-1, -2, -3], np.float32), np.array([3, 0, 2], np.float32)
+    outs = [mx.nd.fill_element_0index(mx.nd.array(lhs), mx.nd.array(val),
+                                      mx.nd.array(idx)).asnumpy() for mx in (mxw, real_mx)]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    with pytest.raises(mxw.MXNetError, match="outside"):
+        mxw.nd.fill_element_0index(mxw.nd.array(lhs), mxw.nd.array(val),
+                                   mxw.nd.array([4, 0, 0])).asnumpy()
