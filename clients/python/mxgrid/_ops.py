@@ -143,8 +143,8 @@ def format_attr(value):
         return np.dtype(value).name
     if isinstance(value, np.generic):
         return str(value.item())
-    if isinstance(value, np.ndarray):  # e.g. a shape given as an array: "(9, 7)"
-        return str(tuple(value.tolist()))
+    if isinstance(value, np.ndarray):  # shape=np.array([2, 1]) is the tuple (2, 1)
+        return str(tuple(value.tolist())) if value.ndim == 1 else str(value.tolist())
     return str(value)
 
 

@@ -55,6 +55,8 @@ MAX_MESSAGE_BYTES = 64 << 20
 STREAM_THRESHOLD = 2 << 20
 CHUNK_BYTES = 2 << 20  # uploads: under gRPC's default 4 MiB limit of any server
 _FREE_BATCH = 64
+# Dropped executors queued before a flush (each holds worker memory until freed).
+_EXECUTOR_FREE_BATCH = 64
 
 _COMPILER_PREFIX = b"/mxgrid.v1.Compiler/"
 _KVSTORE_PREFIX = b"/mxgrid.v1.KVStore/"
@@ -312,10 +314,19 @@ class Connection:
                 pass
 
     def free_executor_later(self, handle):
-        """Queues an executor to be dropped at the next flush; never raises."""
-        if not self._closed:
-            with self._free_lock:
-                self._pending_executors.append(handle)
+        """Queues an executor to be dropped at the next flush; never raises. Flushes once
+        _EXECUTOR_FREE_BATCH are queued: array frees mostly ride on other requests, so a
+        loop that binds and drops executors would otherwise reach the session's quota."""
+        if self._closed:
+            return
+        with self._free_lock:
+            self._pending_executors.append(handle)
+            flush = len(self._pending_executors) >= _EXECUTOR_FREE_BATCH
+        if flush:
+            try:
+                self.flush_frees()
+            except Exception:  # pylint: disable=broad-except
+                pass
 
     def take_pending_frees(self):
         """The queued handles (synchronous mode), for a request that frees them."""

@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from . import _fluent
 from . import _ops
 from . import autograd as _autograd
 from . import _shm
@@ -415,6 +416,9 @@ class NDArray:
     def __neg__(self):
         return _invoke("_mul_scalar", [self], {"scalar": "-1.0"})
 
+    def __abs__(self):
+        return _invoke("abs", [self], {})
+
     def __eq__(self, o): return self._compare(o, "broadcast_equal", "_equal_scalar")
     def __ne__(self, o): return self._compare(o, "broadcast_not_equal", "_not_equal_scalar")
     def __gt__(self, o): return self._compare(o, "broadcast_greater", "_greater_scalar")
@@ -596,6 +600,10 @@ def _op_function(op_name):
 
 # Operators as module functions, generated on first access from ListOperators.
 __getattr__, _dir = _ops.module_functions(_op_function)
+# Every operator, as MXNet's mx.nd._internal; and the fluent methods (x.sum(axis=1)).
+_internal = _fluent.internal_namespace(__name__ + "._internal", _op_function)
+_fluent.install_inplace_reshapes(NDArray, _op_function)
+_fluent.install(NDArray, _op_function)
 
 
 def __dir__():
@@ -663,6 +671,12 @@ def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dty
     return array(values.astype(dtype), ctx=ctx, dtype=dtype)
 
 
+def linspace(start, stop, num, endpoint=True, ctx=None, dtype=np.float32):
+    """``num`` evenly spaced values from start to stop (stop excluded unless endpoint)."""
+    return _op_function("_linspace")(start=start, stop=stop, num=num, endpoint=endpoint,
+                                     ctx=ctx, dtype=dtype)
+
+
 def ones_like(data, **kwargs):
     return _invoke("ones_like", [data], {})
 
@@ -674,6 +688,47 @@ def zeros_like(data, **kwargs):
 def concat(*data, dim=1, out=None, **kwargs):
     """Concatenates arrays along ``dim`` (MXNet's mx.nd.concat)."""
     return _op_function("Concat")(*data, dim=dim, out=out, **kwargs)
+
+
+def concatenate(arrays, axis=0, always_copy=True):
+    """Joins a list of arrays along ``axis`` (MXNet's deprecated mx.nd.concatenate; the
+    result is a new array unless always_copy is False and there is one array)."""
+    if not isinstance(arrays, list) or not arrays or not isinstance(arrays[0], NDArray):
+        raise ValueError("concatenate takes a non-empty list of NDArrays")
+    if not always_copy and len(arrays) == 1:
+        return arrays[0]
+    return _op_function("Concat")(*arrays, dim=axis)
+
+
+def moveaxis(tensor, source, destination):
+    """``tensor`` with the axes at ``source`` moved to ``destination`` (ints or tuples),
+    the other axes keeping their order, as mx.nd.moveaxis (a transpose)."""
+    def normalize(axes, what):
+        axes = (axes,) if isinstance(axes, numbers.Integral) else tuple(axes)
+        out = []
+        for a in axes:
+            if not -tensor.ndim <= a < tensor.ndim:
+                raise ValueError("%s should verify 0 <= %s < tensor.ndim (%d), got %s"
+                                 % (what, what, tensor.ndim, a))
+            out.append(int(a) % tensor.ndim)
+        if len(set(out)) != len(out):
+            raise ValueError("repeated axis in %s" % what)
+        return out
+    source = normalize(source, "source")
+    destination = normalize(destination, "destination")
+    if len(source) != len(destination):
+        raise ValueError("`source` and `destination` arguments must have the same number of "
+                         "elements")
+    order = [n for n in range(tensor.ndim) if n not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return _op_function("transpose")(tensor, axes=tuple(order))
+
+
+def onehot_encode(indices, out):
+    """Writes the one-hot rows of ``indices`` into ``out`` (depth: out.shape[1]) and returns
+    it, as MXNet's legacy mx.nd.onehot_encode."""
+    return _op_function("one_hot")(indices, depth=out.shape[1], out=out)
 
 
 def dot(lhs, rhs, transpose_a=False, transpose_b=False, out=None, **kwargs):
@@ -700,6 +755,18 @@ def maximum(lhs, rhs):
 def minimum(lhs, rhs):
     """Element-wise minimum of arrays (broadcast) and/or scalars, as mx.nd.minimum."""
     return _extremum(lhs, rhs, "broadcast_minimum", "_minimum_scalar", min)
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Splits ``ary`` into sections (an int) or at indices (a tuple), as mx.nd.split_v2;
+    ValueError when sections do not divide the axis evenly (as MXNet's)."""
+    if isinstance(indices_or_sections, int) and ary.shape[axis] % indices_or_sections != 0:
+        raise ValueError("array split does not result in an equal division")
+    return _op_function("_split_v2")(ary, **_fluent.split_v2_attrs(indices_or_sections, axis,
+                                                                   squeeze_axis))
+
+
+_fluent.install_split_v2(NDArray, split_v2)
 
 
 def _extremum(lhs, rhs, array_op, scalar_op, pyfn):

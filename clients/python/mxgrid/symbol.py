@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from . import _fluent
 from . import _ops
 from . import connection
 from . import util
@@ -293,6 +294,9 @@ class Symbol:
     def __neg__(self):
         return self.__mul__(-1.0)
 
+    def __abs__(self):
+        return _op_symbol("abs")(self)
+
     # -- inference ------------------------------------------------------------------------
     def _shape_request(self, args, kwargs):
         if args and kwargs:
@@ -480,8 +484,92 @@ def load(fname):
         return load_json(f.read())
 
 
+# -- module functions MXNet's symbol.py defines over the operators ---------------------------
+def _scalar_dispatch(lhs, rhs, array_op, scalar_op, rscalar_op, pyfn):
+    """MXNet's _ufunc_helper: array_op for two symbols, scalar_op(lhs, scalar=rhs) or
+    rscalar_op(rhs, scalar=lhs) with one number, pyfn for two numbers."""
+    if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
+        return pyfn(lhs, rhs)
+    if isinstance(lhs, Symbol) and isinstance(rhs, Symbol):
+        return _op_symbol(array_op)(lhs, rhs)
+    if isinstance(lhs, Symbol) and isinstance(rhs, (numbers.Number, np.generic)):
+        return _op_symbol(scalar_op)(lhs, scalar=float(rhs))
+    if isinstance(rhs, Symbol) and isinstance(lhs, (numbers.Number, np.generic)):
+        return _op_symbol(rscalar_op)(rhs, scalar=float(lhs))
+    raise TypeError("types (%s, %s) not supported" % (type(lhs), type(rhs)))
+
+
+def maximum(left, right):
+    """Element-wise maximum of symbols and/or scalars, as mx.sym.maximum."""
+    return _scalar_dispatch(left, right, "_Maximum", "_MaximumScalar", "_MaximumScalar",
+                            lambda a, b: a if a > b else b)
+
+
+def minimum(left, right):
+    """Element-wise minimum of symbols and/or scalars, as mx.sym.minimum."""
+    return _scalar_dispatch(left, right, "_Minimum", "_MinimumScalar", "_MinimumScalar",
+                            lambda a, b: a if a < b else b)
+
+
+def power(base, exp):
+    """base ** exp for symbols and/or scalars, as mx.sym.power."""
+    return _scalar_dispatch(base, exp, "_Power", "_PowerScalar", "_RPowerScalar",
+                            lambda a, b: a ** b)
+
+
+def pow(base, exp):  # noqa: A001 (MXNet's name)
+    """Alias of power (mx.sym.pow)."""
+    return power(base, exp)
+
+
+def hypot(left, right):
+    """sqrt(left^2 + right^2) of symbols and/or scalars, as mx.sym.hypot."""
+    return _scalar_dispatch(left, right, "_Hypot", "_HypotScalar", "_HypotScalar", np.hypot)
+
+
+def linspace(start, stop, num, endpoint=True, name=None, dtype=None):
+    """``num`` evenly spaced values from start to stop, as mx.sym.linspace."""
+    return _op_symbol("_linspace")(start=start, stop=stop, num=num, endpoint=endpoint,
+                                   name=name, dtype=np.float32 if dtype is None else dtype)
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """Splits ``ary`` into sections (an int) or at indices (a tuple), as mx.sym.split_v2."""
+    return _op_symbol("_split_v2")(ary, **_fluent.split_v2_attrs(indices_or_sections, axis,
+                                                                 squeeze_axis))
+
+
+def zeros(shape, dtype=None, **kwargs):
+    """A symbol of zeros of ``shape`` (float32 unless dtype is given), as mx.sym.zeros."""
+    return _op_symbol("_zeros")(shape=shape, dtype=np.float32 if dtype is None else dtype,
+                                **kwargs)
+
+
+def ones(shape, dtype=None, **kwargs):
+    """A symbol of ones of ``shape``, as mx.sym.ones."""
+    return _op_symbol("_ones")(shape=shape, dtype=np.float32 if dtype is None else dtype,
+                               **kwargs)
+
+
+def full(shape, val, dtype=None, **kwargs):
+    """A symbol of ``shape`` filled with ``val``, as mx.sym.full."""
+    return _op_symbol("_full")(shape=shape, value=float(val),
+                               dtype=np.float32 if dtype is None else dtype, **kwargs)
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, name=None, dtype=None):
+    """Evenly spaced values in [start, stop), each repeated ``repeat`` times (mx.sym.arange)."""
+    return _op_symbol("_arange")(start=start, stop=stop, step=step, repeat=repeat,
+                                 infer_range=infer_range, name=name,
+                                 dtype=np.float32 if dtype is None else dtype)
+
+
 # Operators as module functions, generated on first access from ListOperators.
 __getattr__, _dir = _ops.module_functions(_op_symbol)
+# Every operator, as MXNet's mx.sym._internal; and the fluent methods (data.sum(axis=1)).
+_internal = _fluent.internal_namespace(__name__ + "._internal", _op_symbol)
+_fluent.install(Symbol, _op_symbol)
+_fluent.install_split_v2(Symbol, split_v2)
 
 
 def __dir__():

@@ -22,6 +22,7 @@ __all__ = ["default_context", "set_default_context", "default_dtype", "default_r
            "rand_shape_3d", "rand_shape_nd", "random_arrays", "random_sample",
            "rand_ndarray", "np_reduce", "same_array", "compare_ndarray_tuple", "compare_optimizer", "environment", "getenv", "setenv", "discard_stderr",
            "use_np", "Context", "array", "current_context", "contextmanager"]
+__all__ += ["check_consistency"]
 # MXNet's test_utils has no __all__, so `from mxnet.test_utils import *` also hands out the
 # modules it imports; MXNet's own tests use these (e.g. test_module.py uses sys unimported).
 __all__ += ["np", "os", "sys", "numbers"]
@@ -312,3 +313,90 @@ def discard_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def check_consistency(sym, ctx_list, scale=1.0, grad_req="write", arg_params=None,
+                      aux_params=None, tol=None, raise_on_err=True, ground_truth=None,
+                      equal_nan=False, use_uniform=False, rand_type=np.float64):
+    """Binds each symbol (or one symbol) once per entry of ``ctx_list`` (simple_bind keyword
+    dicts: ctx, input shapes, type_dict), feeds all the same random arguments, and checks
+    that outputs (inference) and, unless grad_req is 'null', outputs and argument gradients
+    (training, the outputs as head gradients) agree with the executor of the widest output
+    dtype, within ``tol`` per dtype; as MXNet's check_consistency. Returns the reference
+    arrays by name."""
+    from .symbol import Symbol
+    if tol is None:
+        tol = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 1e-3,
+               np.dtype(np.float64): 1e-5, np.dtype(np.uint8): 0, np.dtype(np.int32): 0,
+               np.dtype(np.int64): 0}
+    elif isinstance(tol, numbers.Number):
+        tol = {np.dtype(t): tol for t in (np.float16, np.float32, np.float64, np.uint8,
+                                          np.int32, np.int64)}
+    assert len(ctx_list) > 1
+    if isinstance(sym, Symbol):
+        sym = [sym] * len(ctx_list)
+    else:
+        assert len(sym) == len(ctx_list)
+    output_names = sym[0].list_outputs()
+    arg_names = sym[0].list_arguments()
+    exe_list = []
+    for s, ctx in zip(sym, ctx_list):
+        assert s.list_arguments() == arg_names
+        assert s.list_outputs() == output_names
+        exe_list.append(s.simple_bind(grad_req=grad_req, **ctx))
+    arg_params = {} if arg_params is None else dict(arg_params)
+    aux_params = {} if aux_params is None else dict(aux_params)
+    for name, arr in exe_list[0].arg_dict.items():
+        if name not in arg_params:
+            if use_uniform:
+                arg_params[name] = np.random.uniform(-0.9, 0.9, size=arr.shape).astype(rand_type)
+            else:
+                arg_params[name] = np.random.normal(size=arr.shape,
+                                                    scale=scale).astype(rand_type)
+    for name in exe_list[0].aux_dict:
+        aux_params.setdefault(name, 0)
+    for exe in exe_list:
+        for name, arr in exe.arg_dict.items():
+            arr[:] = arg_params[name]
+        for name, arr in exe.aux_dict.items():
+            arr[:] = aux_params[name]
+        if grad_req == "add":
+            for arr in exe.grad_arrays:
+                if arr is not None:
+                    arr[:] = 0
+    dtypes = [np.dtype(exe.outputs[0].dtype) for exe in exe_list]
+    max_idx = int(np.argmax(dtypes))
+    gt = ground_truth
+    if gt is None:
+        gt = dict(exe_list[max_idx].output_dict)
+        if grad_req != "null":
+            gt.update(exe_list[max_idx].grad_dict)
+
+    def compare(i, pairs):
+        rtol = atol = tol[dtypes[i]]
+        for name, arr in pairs:
+            if gt[name] is None:
+                assert arr is None, name
+                continue
+            want = _numpy(gt[name]).astype(dtypes[i])
+            try:
+                assert_almost_equal(_numpy(arr), want, rtol=rtol, atol=atol,
+                                    names=("ctx %d %s" % (i, name), "reference"),
+                                    equal_nan=equal_nan)
+            except AssertionError:
+                if raise_on_err:
+                    raise
+
+    for exe in exe_list:
+        exe.forward(is_train=False)
+    for i, exe in enumerate(exe_list):
+        if i != max_idx:
+            compare(i, zip(output_names, exe.outputs))
+    if grad_req != "null":
+        for exe in exe_list:
+            exe.forward(is_train=True)
+            exe.backward(exe.outputs)
+        for i, exe in enumerate(exe_list):
+            if i != max_idx:
+                compare(i, zip(output_names + arg_names, exe.outputs + exe.grad_arrays))
+    return gt

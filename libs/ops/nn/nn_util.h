@@ -45,6 +45,7 @@ OpDef MakeLeakyReLUOp();
 OpDef MakeSoftmaxOutputOp();
 OpDef MakeSoftmaxOp();
 OpDef MakeLogSoftmaxOp();
+OpDef MakeSoftminOp();
 OpDef MakeSoftmaxActivationOp();
 OpDef MakeLinearRegressionOutputOp();
 OpDef MakeLogisticRegressionOutputOp();

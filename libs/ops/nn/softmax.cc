@@ -1,4 +1,5 @@
-// softmax, log_softmax (axis, temperature) and SoftmaxActivation (instance | channel).
+// softmax, log_softmax, softmin (softmax of -x; axis, temperature) and SoftmaxActivation
+// (instance | channel).
 // Gradients use the output only (MXNet's _backward_softmax / _backward_log_softmax).
 //
 // The forward of float32 with temperature 1 over the innermost axis runs on oneDNN's
@@ -29,6 +30,7 @@ struct SoftmaxParams : OpParams {
   int64_t axis = -1;
   double temperature = 1.0;
   bool log = false;
+  bool negate = false;  // softmin: the softmax of -x.
   bool channel = false;  // SoftmaxActivation only; instance mode flattens d[1:].
   bool activation = false;
 };
@@ -59,15 +61,16 @@ absl::StatusOr<Layout> GetLayout(const char* op, const SoftmaxParams& p, const S
 template <typename T>
 void ForwardT(const SoftmaxParams& p, const Layout& l, const T* x, OpReq req, T* y) {
   const T t = static_cast<T>(p.temperature);
+  const T sign = p.negate ? T(-1) : T(1);
   std::vector<T> row(l.n);
   for (int64_t o = 0; o < l.outer; ++o) {
     for (int64_t i = 0; i < l.inner; ++i) {
       const int64_t base = o * l.n * l.inner + i;
-      T mx = x[base];
-      for (int64_t k = 0; k < l.n; ++k) mx = std::max(mx, x[base + k * l.inner]);
+      T mx = sign * x[base];
+      for (int64_t k = 0; k < l.n; ++k) mx = std::max(mx, sign * x[base + k * l.inner]);
       T sum = 0;
       for (int64_t k = 0; k < l.n; ++k) {
-        row[k] = (x[base + k * l.inner] - mx) / t;
+        row[k] = (sign * x[base + k * l.inner] - mx) / t;
         sum += std::exp(row[k]);
       }
       const T log_sum = std::log(sum);
@@ -80,7 +83,7 @@ void ForwardT(const SoftmaxParams& p, const Layout& l, const T* x, OpReq req, T*
 
 template <typename T>
 void BackwardT(const SoftmaxParams& p, const Layout& l, const T* y, const T* g, OpReq req, T* gx) {
-  const T t = static_cast<T>(p.temperature);
+  const T t = static_cast<T>(p.negate ? -p.temperature : p.temperature);
   for (int64_t o = 0; o < l.outer; ++o) {
     for (int64_t i = 0; i < l.inner; ++i) {
       const int64_t base = o * l.n * l.inner + i;
@@ -100,14 +103,16 @@ void BackwardT(const SoftmaxParams& p, const Layout& l, const T* y, const T* g, 
 
 // Whether a forward on `dtype` data of `size` elements goes to oneDNN.
 bool UseDnnlForward(const SoftmaxParams& p, const Layout& l, DType dtype, int64_t size) {
-  return dtype == DType::kFloat32 && p.temperature == 1.0 && l.inner == 1 &&
+  return dtype == DType::kFloat32 && !p.negate && p.temperature == 1.0 && l.inner == 1 &&
          size >= kDnnlElements;
 }
 
 absl::StatusOr<std::shared_ptr<const OpParams>> ParseSoftmax(const char* op, bool log,
-                                                             const AttrMap& attrs) {
+                                                             const AttrMap& attrs,
+                                                             bool negate = false) {
   auto p = std::make_shared<SoftmaxParams>();
   p->log = log;
+  p->negate = negate;
   AttrMap a = attrs;  // Optional parameters given as "None" are absent.
   for (const char* key : {"temperature", "dtype", "use_length"}) {
     auto it = a.find(key);
@@ -184,6 +189,14 @@ OpDef MakeLogSoftmaxOp() {
   OpDef d = MakeSoftmaxLike("log_softmax", "Computes the log softmax along an axis.");
   d.params = SoftmaxSpecs();
   d.parse = [](const AttrMap& attrs) { return ParseSoftmax("log_softmax", true, attrs); };
+  d.inplace = {{0, 0}};
+  return d;
+}
+
+OpDef MakeSoftminOp() {
+  OpDef d = MakeSoftmaxLike("softmin", "Applies the softmin (the softmax of -x) along an axis.");
+  d.params = SoftmaxSpecs();
+  d.parse = [](const AttrMap& attrs) { return ParseSoftmax("softmin", false, attrs, true); };
   d.inplace = {{0, 0}};
   return d;
 }

@@ -45,8 +45,9 @@ OpCase Softmax(const std::string& name, const std::string& op, Shape shape, int 
   c.high = 2.0;
   const int a = axis < 0 ? axis + shape.ndim() : axis;
   const bool log = op == "log_softmax";
-  c.reference = [a, t, log](const Values& in, const std::vector<Shape>& s) {
-    return Values{RefSoftmax(in[0], s[0], a, a + 1, t, log)};
+  const double rt = op == "softmin" ? -t : t;  // softmin(x) = softmax(-x)
+  c.reference = [a, rt, log](const Values& in, const std::vector<Shape>& s) {
+    return Values{RefSoftmax(in[0], s[0], a, a + 1, rt, log)};
   };
   return c;
 }
@@ -74,6 +75,8 @@ std::vector<OpCase> SoftmaxCases() {
       Softmax("softmax_1d", "softmax", {7}, 0, 1.0, false),
       Softmax("softmax_4d_t", "softmax", {2, 1, 3, 2}, -2, 0.5, true),
       Softmax("log_softmax_last", "log_softmax", {3, 6}, -1, 1.0, false),
+      Softmax("softmin_last", "softmin", {3, 5}, -1, 1.0, false),
+      Softmax("softmin_axis1_t", "softmin", {2, 4, 3}, 1, 2.0, true),
       Softmax("log_softmax_axis1_t", "log_softmax", {2, 4, 3}, 1, 3.0, true),
       Softmax("log_softmax_batch1", "log_softmax", {1, 5}, -1, 1.0, false),
       // Large enough (>= 1024 elements, innermost axis) for the float32 forward on oneDNN.

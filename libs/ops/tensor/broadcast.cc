@@ -1,4 +1,4 @@
-// broadcast_add/sub/mul/div/mod/maximum/minimum/power and the comparisons broadcast_equal,
+// broadcast_add/sub/mul/div/mod/maximum/minimum/power/hypot and the comparisons broadcast_equal,
 // broadcast_not_equal, broadcast_greater, broadcast_greater_equal, broadcast_lesser,
 // broadcast_lesser_equal: NumPy-style right-aligned broadcasting; the backward reduces each
 // input's gradient over the axes it was broadcast along. Every forward also takes MXNet's
@@ -182,6 +182,10 @@ absl::Status RegisterBroadcastOps(Registry* registry) {
       "broadcast_minimum", {}, [](auto a, auto b) { return a < b ? a : b; },
       [=](auto a, auto b, auto g) { return a <= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a <= b ? zero(g) : g; }, kInputDeps));
+  defs.push_back(BroadcastOp(
+      "broadcast_hypot", {}, [](auto a, auto b) { return std::hypot(a, b); },
+      [](auto a, auto b, auto g) { return g * a / std::hypot(a, b); },
+      [](auto a, auto b, auto g) { return g * b / std::hypot(a, b); }, kInputDeps));
   AddPowerCompareOps(&defs);
   for (OpDef& d : defs) MXGRID_RETURN_IF_ERROR(registry->Register(std::move(d)));
   return absl::OkStatus();

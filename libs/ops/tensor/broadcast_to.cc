@@ -161,6 +161,9 @@ OpDef BroadcastLike() {
         (p->lhs_axes && p->lhs_axes->size() != p->rhs_axes->size())) {
       return r.Error("lhs_axes and rhs_axes must both be given, with the same length");
     }
+    if (p->lhs_axes && p->lhs_axes->empty()) {
+      return r.Error("lhs_axes and rhs_axes must not be empty (give None to broadcast all)");
+    }
     return std::shared_ptr<const OpParams>(std::move(p));
   };
   d.input_names = [](const OpParams&) { return std::vector<std::string>{"lhs", "rhs"}; };

@@ -1,4 +1,4 @@
-// elemwise_add/sub/mul/div, _mod, _maximum/_minimum, _power and the comparisons _equal,
+// elemwise_add/sub/mul/div, _mod, _maximum/_minimum, _power, _hypot and the comparisons _equal,
 // _not_equal, _greater, _greater_equal, _lesser, _lesser_equal: lhs and rhs of one shape.
 // Every forward also takes MXNet's integer dtypes (uint8, int8, int32, int64) with its
 // integer semantics (int_math.h); an integer zero divisor of elemwise_div or _mod fails the
@@ -87,6 +87,11 @@ absl::Status RegisterElemwiseBinaryOps(Registry* registry) {
       "_power", {"_Power"}, [](auto a, auto b) { return Pow(a, b); },
       [](auto a, auto b, auto g) { return g * b * Pow(a, b - 1); },
       [](auto a, auto b, auto g) { return g * Pow(a, b) * std::log(a); }, kInputDeps));
+  // hypot(a, b) = sqrt(a^2 + b^2); d/da = a / hypot, d/db = b / hypot. Float dtypes.
+  defs.push_back(BinaryOp(
+      "_hypot", {"_Hypot"}, [](auto a, auto b) { return std::hypot(a, b); },
+      [](auto a, auto b, auto g) { return g * a / std::hypot(a, b); },
+      [](auto a, auto b, auto g) { return g * b / std::hypot(a, b); }, kInputDeps));
   AddComparisonOps(&defs);
   for (OpDef& d : defs) {
     absl::Status s = registry->Register(std::move(d));

@@ -1,9 +1,10 @@
 // _plus_scalar, _minus_scalar, _rminus_scalar, _mul_scalar, _div_scalar, _rdiv_scalar,
 // _mod_scalar, _rmod_scalar, _power_scalar, _rpower_scalar, _maximum_scalar,
-// _minimum_scalar and the comparisons _equal_scalar, _not_equal_scalar, _greater_scalar,
-// _greater_equal_scalar, _lesser_scalar, _lesser_equal_scalar: `data op scalar` with params
-// scalar (float, default 1) and is_int (default True; only recorded). Every forward also
-// takes MXNet's integer dtypes; on those the scalar is first cast to the element type, as
+// _minimum_scalar, _hypot_scalar and the comparisons _equal_scalar, _not_equal_scalar,
+// _greater_scalar, _greater_equal_scalar, _lesser_scalar, _lesser_equal_scalar: `data op
+// scalar` with params scalar (float, default 1) and is_int (default True; only recorded).
+// Every forward also takes MXNet's integer dtypes; on those the scalar is first cast to the
+// element type, as
 // MXNet's DType(scalar) does (int32 data + 1.5 adds 1, > 1.5 compares with 1, / 2.5 divides
 // by 2), and an integer division or modulo by zero fails the call. Comparisons write 1/0 in
 // the data's dtype and have no gradient.
@@ -137,6 +138,11 @@ void AddPowerMaxMinScalarOps(std::vector<OpDef>* defs) {
       "_minimum_scalar", {"_MinimumScalar"},
       [](auto x, const P& p) { return x < ScalarAs(x, p) ? x : ScalarAs(x, p); },
       [](auto x, auto, auto g, const P& p) { return x <= ScalarAs(x, p) ? g : decltype(g)(0); },
+      kInputDeps));
+  defs->push_back(ScalarOp(
+      "_hypot_scalar", {"_HypotScalar"},
+      [](auto x, const P& p) { return std::hypot(x, ScalarAs(x, p)); },
+      [](auto x, auto, auto g, const P& p) { return g * x / std::hypot(x, ScalarAs(x, p)); },
       kInputDeps));
   defs->push_back(CompareScalarOp("_equal_scalar", {"_EqualScalar"},
                                   [](auto a, auto b) { return a == b; }));

@@ -226,6 +226,12 @@ TEST(BroadcastLikeTest, ShapeRulesMatchMXNet) {
             (Shape{2, 7}));
   EXPECT_EQ(OutShape("broadcast_like", {}, {{3}, {2, 3}}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // Empty axes are refused, as MXNet's "Empty axes tuple is not allowed".
+  EXPECT_EQ(OutShape("broadcast_like", {{"lhs_axes", "()"}, {"rhs_axes", "()"}},
+                     {{1, 3}, {4, 3}})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OutShape("broadcast_like", {}, {{2, 3}, {4, 3}}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OutShape("broadcast_like", {{"lhs_axes", "(0,)"}, {"rhs_axes", "(0,)"}},

@@ -287,6 +287,21 @@ OpDef ArgReduce(const char* name, bool is_min) {
   return d;  // No gradient (MXNet's MakeZeroGradNodes).
 }
 
+// argmax_channel: argmax over axis 1 without keepdims, and no parameters.
+OpDef ArgmaxChannel() {
+  OpDef d = ArgReduce("argmax_channel", false);
+  d.description = "Index of the maximum along axis 1, as floats.";
+  d.params.clear();
+  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    ParamReader r("argmax_channel", attrs);
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    auto p = std::make_shared<ArgmaxParams>();
+    p->axis = 1;
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  return d;
+}
+
 }  // namespace
 
 absl::Status RegisterReduceOps(Registry* registry) {
@@ -298,6 +313,7 @@ absl::Status RegisterReduceOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("nansum", {}, Kind::kNanSum)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ReduceOp("nanprod", {}, Kind::kNanProd)));
   MXGRID_RETURN_IF_ERROR(registry->Register(ArgReduce("argmax", false)));
+  MXGRID_RETURN_IF_ERROR(registry->Register(ArgmaxChannel()));
   return registry->Register(ArgReduce("argmin", true));
 }
 

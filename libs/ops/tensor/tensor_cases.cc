@@ -307,6 +307,7 @@ std::vector<OpCase> TensorCases() {
   tensor_cases_internal::UnaryMathCases(&cases);
   tensor_cases_internal::GatherCases(&cases);
   tensor_cases_internal::SortCases(&cases);
+  tensor_cases_internal::LikeInitCases(&cases);
   return cases;
 }
 

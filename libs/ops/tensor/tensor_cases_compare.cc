@@ -49,6 +49,11 @@ void PowerCases(std::vector<OpCase>* cases) {
   AddUnary(cases, "_rpower_scalar", s, [](double x) { return std::pow(1.5, x); }, -1, 1);
   AddUnary(cases, "_PowerScalar", {{"scalar", "-2"}}, [](double x) { return 1 / (x * x); },
            0.5, 2);
+  AddBinary(cases, "_hypot", [](double a, double b) { return std::sqrt(a * a + b * b); }, -2,
+            2);
+  AddBroadcast(cases, "broadcast_hypot",
+               [](double a, double b) { return std::sqrt(a * a + b * b); }, 0.5, 2);
+  AddUnary(cases, "_hypot_scalar", s, [](double x) { return std::sqrt(x * x + 2.25); }, -2, 2);
   AddUnary(cases, "_maximum_scalar", s, [](double x) { return std::max(x, 1.5); }, 0, 3);
   AddUnary(cases, "_MinimumScalar", s, [](double x) { return std::min(x, 1.5); }, 0, 3);
   cases->push_back(Literal("power_mxnet_literal", "_Power", {}, {{6}, {6}},

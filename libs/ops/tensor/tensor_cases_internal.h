@@ -46,6 +46,10 @@ void GatherCases(std::vector<testing::OpCase>* cases);
 void SortCases(std::vector<testing::OpCase>* cases);
 // unary_math.cc: trigonometric, rounding, roots, special functions, logs.
 void UnaryMathCases(std::vector<testing::OpCase>* cases);
+// like_ops.cc and init_ops.cc: reshape_like, _identity_with_attr_like_rhs, shape_array,
+// size_array, _zeros, _ones, _full, _arange, _linspace; argmax_channel; depth_to_space, space_to_depth;
+// _split_v2; fill_element_0index.
+void LikeInitCases(std::vector<testing::OpCase>* cases);
 // slice [crop], broadcast_to, broadcast_like.
 void SliceBroadcastToCases(std::vector<testing::OpCase>* cases);
 

@@ -23,6 +23,11 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterSortOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterGatherNdOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterNormOp(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterLikeOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterInitOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterDepthSpaceOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterSplitV2Op(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterFillElementOp(registry));
   return absl::OkStatus();
 }
 

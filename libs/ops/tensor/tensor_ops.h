@@ -45,6 +45,14 @@ absl::Status RegisterSortOps(Registry* registry);
 // gather_nd, scatter_nd, diag, slice_like.
 absl::Status RegisterGatherNdOps(Registry* registry);
 absl::Status RegisterNormOp(Registry* registry);  // norm
+// reshape_like, _identity_with_attr_like_rhs, shape_array, size_array.
+absl::Status RegisterLikeOps(Registry* registry);
+// _zeros, _ones, _full, _arange, _linspace.
+absl::Status RegisterInitOps(Registry* registry);
+// depth_to_space, space_to_depth.
+absl::Status RegisterDepthSpaceOps(Registry* registry);
+absl::Status RegisterSplitV2Op(Registry* registry);  // _split_v2
+absl::Status RegisterFillElementOp(Registry* registry);  // fill_element_0index
 
 }  // namespace mxgrid::ops
 
