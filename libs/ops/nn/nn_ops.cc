@@ -16,6 +16,7 @@ absl::Status RegisterNNOps(Registry* registry) {
         nn::MakePadOp, nn::MakeUpSamplingOp, nn::MakeLRNOp}) {
     MXGRID_RETURN_IF_ERROR(registry->Register(make()));
   }
+  MXGRID_RETURN_IF_ERROR(registry->Register(nn::MakeRNNOp()));
   return absl::OkStatus();
 }
 
