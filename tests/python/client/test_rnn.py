@@ -1,0 +1,230 @@
+"""mx.rnn cells and the fused RNN operator against MXNet 1.9.1: the same weights and inputs
+give the same outputs and gradients; FusedRNNCell equals its unfused stack; weights survive
+unpack/pack; a small bucketing LSTM language model learns."""
+import numpy as np
+import pytest
+
+T, N, C, H = 4, 3, 5, 6
+
+
+def _bind_run(lib, sym, arrays, out_grads, grad_names):
+    """Forward (training) and backward of ``sym`` with ``lib`` (mxgrid or mxnet):
+    (outputs, {name: gradient}) as numpy."""
+    args = {k: lib.nd.array(v) for k, v in arrays.items()}
+    grads = {k: lib.nd.zeros(v.shape) for k, v in arrays.items() if k in grad_names}
+    req = {k: ("write" if k in grad_names else "null") for k in arrays}
+    ex = sym.bind(lib.cpu(), args=args, args_grad=grads, grad_req=req)
+    outs = [o.asnumpy() for o in ex.forward(is_train=True)]
+    ex.backward([lib.nd.array(g) for g in out_grads])
+    return outs, {k: v.asnumpy() for k, v in grads.items()}
+
+
+def _rnn_sym(lib, mode, layers, bidirectional, state_outputs):
+    kwargs = dict(data=lib.sym.Variable("data"), parameters=lib.sym.Variable("params"),
+                  state=lib.sym.Variable("h0"), state_size=H, num_layers=layers,
+                  bidirectional=bidirectional, state_outputs=state_outputs, mode=mode,
+                  name="rnn")
+    if mode == "lstm":
+        kwargs["state_cell"] = lib.sym.Variable("c0")
+    return lib.sym.RNN(**kwargs)
+
+
+@pytest.mark.parametrize("mode,layers,bidirectional,state_outputs", [
+    ("lstm", 1, False, False),
+    ("lstm", 2, True, True),
+    ("gru", 2, True, True),
+    ("gru", 1, False, True),
+    ("rnn_tanh", 2, False, True),
+    ("rnn_relu", 1, True, False),
+])
+def test_rnn_op_matches_mxnet(mxw, real_mx, mode, layers, bidirectional, state_outputs):
+    rng = np.random.RandomState(7)
+    ours = _rnn_sym(mxw, mode, layers, bidirectional, state_outputs)
+    theirs = _rnn_sym(real_mx, mode, layers, bidirectional, state_outputs)
+    shapes = {"data": (T, N, C), "h0": (layers * (1 + bidirectional), N, H)}
+    if mode == "lstm":
+        shapes["c0"] = shapes["h0"]
+    arg_shapes, out_shapes, _ = theirs.infer_shape(**shapes)
+    our_args, our_outs, _ = ours.infer_shape(**shapes)
+    assert [tuple(s) for s in our_args] == [tuple(s) for s in arg_shapes]
+    assert [tuple(s) for s in our_outs] == [tuple(s) for s in out_shapes]
+    assert ours.list_arguments() == theirs.list_arguments()
+    assert ours.list_outputs() == theirs.list_outputs()
+    arrays = {n: rng.uniform(-0.5, 0.5, s).astype(np.float32)
+              for n, s in zip(theirs.list_arguments(), arg_shapes)}
+    out_grads = [rng.uniform(-1, 1, s).astype(np.float32) for s in out_shapes]
+    names = set(arrays)
+    got, got_grads = _bind_run(mxw, ours, arrays, out_grads, names)
+    want, want_grads = _bind_run(real_mx, theirs, arrays, out_grads, names)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    for k in names:
+        np.testing.assert_allclose(got_grads[k], want_grads[k], rtol=1e-3, atol=1e-4,
+                                   err_msg=k)
+
+
+def test_rnn_op_refuses_unsupported_options(mxw):
+    data = mxw.nd.ones((2, 1, 3))
+    params = mxw.nd.ones((2 * (3 * (3 + 3) + 2 * 3),))
+    state = mxw.nd.zeros((1, 1, 3))
+    with pytest.raises(mxw.MXNetError, match="projection_size"):
+        mxw.nd.RNN(data, params, state, state, state_size=3, num_layers=1, mode="lstm",
+                   projection_size=2)
+    with pytest.raises(mxw.MXNetError, match="use_sequence_length"):
+        mxw.nd.RNN(data, params, state, state_size=3, num_layers=1, mode="gru",
+                   use_sequence_length=True)
+    with pytest.raises(mxw.MXNetError, match="parameters"):
+        mxw.nd.RNN(data, mxw.nd.ones((5,)), state, state_size=3, num_layers=1,
+                   mode="gru").asnumpy()
+
+
+def _stack(lib, kind, layers=2):
+    stack = lib.rnn.SequentialRNNCell()
+    for i in range(layers):
+        prefix = "%s_l%d_" % (kind, i)
+        if kind == "lstm":
+            stack.add(lib.rnn.LSTMCell(num_hidden=H, prefix=prefix))
+        elif kind == "gru":
+            stack.add(lib.rnn.GRUCell(num_hidden=H, prefix=prefix))
+        else:
+            stack.add(lib.rnn.RNNCell(num_hidden=H, activation="relu", prefix=prefix))
+    return stack
+
+
+def _unrolled(lib, cell, layout="NTC", merge=True):
+    begin = cell.begin_state(func=lib.sym.Variable)
+    outputs, states = cell.unroll(T, inputs=lib.sym.Variable("data"), begin_state=begin,
+                                  layout=layout, merge_outputs=merge)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    flat = []
+    for s in states:  # BidirectionalCell's states are [l_states, r_states]
+        flat.extend(s if isinstance(s, (list, tuple)) else [s])
+    return lib.sym.Group(list(outputs) + flat), [b.name for b in begin]
+
+
+def _random_args(real_mx, sym, shapes, seed):
+    rng = np.random.RandomState(seed)
+    arg_shapes, out_shapes, _ = sym.infer_shape(**shapes)
+    arrays = {n: rng.uniform(-0.5, 0.5, s).astype(np.float32)
+              for n, s in zip(sym.list_arguments(), arg_shapes)}
+    out_grads = [rng.uniform(-1, 1, s).astype(np.float32) for s in out_shapes]
+    return arrays, out_grads
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_cell_unroll_matches_mxnet(mxw, real_mx, kind):
+    ours, state_names = _unrolled(mxw, _stack(mxw, kind))
+    theirs, their_states = _unrolled(real_mx, _stack(real_mx, kind))
+    assert state_names == their_states
+    assert sorted(ours.list_arguments()) == sorted(theirs.list_arguments())
+    shapes = {"data": (N, T, C)}
+    shapes.update({s: (N, H) for s in state_names})
+    arrays, out_grads = _random_args(real_mx, theirs, shapes, 3)
+    names = set(arrays)
+    got, got_grads = _bind_run(mxw, ours, arrays, out_grads, names)
+    want, want_grads = _bind_run(real_mx, theirs, arrays, out_grads, names)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    for k in names:
+        np.testing.assert_allclose(got_grads[k], want_grads[k], rtol=1e-3, atol=1e-4,
+                                   err_msg=k)
+
+
+def test_bidirectional_cell_matches_mxnet(mxw, real_mx):
+    def build(lib):
+        cell = lib.rnn.BidirectionalCell(lib.rnn.LSTMCell(H, prefix="l_"),
+                                         lib.rnn.GRUCell(H, prefix="r_"))
+        return _unrolled(lib, cell, layout="TNC", merge=False)
+    ours, state_names = build(mxw)
+    theirs, _ = build(real_mx)
+    shapes = {"data": (T, N, C)}
+    shapes.update({s: (N, H) for s in state_names})
+    arrays, out_grads = _random_args(real_mx, theirs, shapes, 4)
+    got, got_grads = _bind_run(mxw, ours, arrays, out_grads, set(arrays))
+    want, want_grads = _bind_run(real_mx, theirs, arrays, out_grads, set(arrays))
+    assert len(got) == len(want) == T + 3  # per-step outputs, lstm h, c, gru h
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    for k in arrays:
+        np.testing.assert_allclose(got_grads[k], want_grads[k], rtol=1e-3, atol=1e-4,
+                                   err_msg=k)
+
+
+@pytest.mark.parametrize("mode,bidirectional", [("lstm", True), ("gru", False),
+                                                ("rnn_tanh", True)])
+def test_fused_cell_matches_mxnet_and_its_unfused_stack(mxw, real_mx, mode, bidirectional):
+    def fused(lib):
+        return lib.rnn.FusedRNNCell(H, num_layers=2, mode=mode, bidirectional=bidirectional,
+                                    get_next_state=True, prefix="f_")
+    ours, state_names = _unrolled(mxw, fused(mxw), layout="TNC")
+    theirs, _ = _unrolled(real_mx, fused(real_mx), layout="TNC")
+    shapes = {"data": (T, N, C)}
+    shapes.update({s: (2 * (1 + bidirectional), N, H) for s in state_names})
+    arrays, out_grads = _random_args(real_mx, theirs, shapes, 5)
+    got, got_grads = _bind_run(mxw, ours, arrays, out_grads, {"f_parameters", "data"})
+    want, want_grads = _bind_run(real_mx, theirs, arrays, out_grads, {"f_parameters", "data"})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    for k in got_grads:
+        np.testing.assert_allclose(got_grads[k], want_grads[k], rtol=1e-3, atol=1e-4)
+
+    # The unfused stack with the unpacked weights gives the same sequence output.
+    cell = fused(mxw)
+    stack = cell.unfuse()
+    begin = stack.begin_state(func=mxw.sym.Variable)
+    out, _ = stack.unroll(T, inputs=mxw.sym.Variable("data"), begin_state=begin,
+                          layout="TNC", merge_outputs=True)
+    weights = cell.unpack_weights({"f_parameters": arrays["f_parameters"]})
+    unfused_args = {"data": arrays["data"]}
+    unfused_args.update(stack.pack_weights(weights))
+    # Fused states are (layers*dirs, N, H) rows; unfused cells take one (N, H) each, in
+    # state_info order: layer, then direction, then (h, c).
+    per_state = 2 if mode == "lstm" else 1
+    fused_states = [arrays[s] for s in state_names]
+    names = [b.name for b in begin]
+    k = 0
+    for row in range(2 * (1 + bidirectional)):
+        for s in range(per_state):
+            unfused_args[names[k]] = fused_states[s][row]
+            k += 1
+    assert k == len(names)
+    ex = out.bind(mxw.cpu(), {n: mxw.nd.array(v) for n, v in unfused_args.items()})
+    np.testing.assert_allclose(ex.forward()[0].asnumpy(), got[0], rtol=1e-4, atol=1e-5)
+
+    packed = cell.pack_weights(weights)
+    np.testing.assert_array_equal(packed["f_parameters"], arrays["f_parameters"])
+
+
+def test_lstm_unpack_pack_roundtrip_matches_mxnet(mxw, real_mx):
+    rng = np.random.RandomState(0)
+    args = {"lstm_i2h_weight": rng.rand(4 * H, C), "lstm_h2h_weight": rng.rand(4 * H, H),
+            "lstm_i2h_bias": rng.rand(4 * H), "lstm_h2h_bias": rng.rand(4 * H)}
+    ours = mxw.rnn.LSTMCell(H).unpack_weights(args)
+    theirs = real_mx.rnn.LSTMCell(H).unpack_weights(
+        {k: real_mx.nd.array(v) for k, v in args.items()})
+    assert sorted(ours) == sorted(theirs)
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k].asnumpy(), rtol=1e-6)
+    packed = mxw.rnn.LSTMCell(H).pack_weights(ours)
+    for k in args:
+        np.testing.assert_array_equal(packed[k], args[k])
+
+
+def test_encode_sentences_and_bucket_iter(mxw):
+    sentences = [["a", "b", "c"], ["b", "c"], ["c", "a", "a", "b"], ["a"]] * 4
+    coded, vocab = mxw.rnn.encode_sentences(sentences, invalid_label=-1, start_label=1)
+    assert vocab == {"\n": -1, "a": 1, "b": 2, "c": 3}
+    assert coded[0] == [1, 2, 3] and coded[2] == [3, 1, 1, 2]
+    it = mxw.rnn.BucketSentenceIter(coded, batch_size=4, buckets=[2, 4], invalid_label=-1)
+    assert it.default_bucket_key == 4
+    keys = []
+    for batch in it:
+        data = batch.data[0].asnumpy()
+        label = batch.label[0].asnumpy()
+        assert data.shape == (4, batch.bucket_key)
+        np.testing.assert_array_equal(label[:, :-1], data[:, 1:])
+        assert (label[:, -1] == -1).all()
+        keys.append(batch.bucket_key)
+    assert sorted(keys) == [2, 2, 4, 4]
