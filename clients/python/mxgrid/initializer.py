@@ -302,7 +302,7 @@ class Mixed:
                          "\".*\" pattern at the end with default Initializer." % name)
 
 
-def create(init, **kwargs):
+def create(init, /, **kwargs):
     """An initializer from an instance, a name ('xavier', 'zeros'), or MXNet's JSON
     ``'["normal", {"sigma": 0.1}]'``."""
     if isinstance(init, (Initializer, Load, Mixed)):

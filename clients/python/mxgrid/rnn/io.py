@@ -43,7 +43,7 @@ def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n",
 class BucketSentenceIter(DataIter):
     """Batches of encoded sentences grouped by length bucket (``buckets``: the bucket
     lengths; None: every length holding at least one batch). Sentences longer than the
-    largest bucket are dropped. Each batch's bucket_key is its bucket's length; label is
+    largest bucket are dropped, and so are buckets left empty. Each batch's bucket_key is its bucket's length; label is
     the data shifted one word left. layout 'NT' (batch major) or 'TN'."""
 
     def __init__(self, sentences, batch_size, buckets=None, invalid_label=-1,
@@ -63,7 +63,9 @@ class BucketSentenceIter(DataIter):
             buff = np.full((buckets[buck],), invalid_label, dtype=dtype)
             buff[:len(sent)] = sent
             self.data[buck].append(buff)
-        self.data = [np.asarray(i, dtype=dtype) for i in self.data]
+        # Buckets no sentence falls in are dropped (MXNet does the same).
+        buckets = [b for b, sents in zip(buckets, self.data) if sents]
+        self.data = [np.asarray(i, dtype=dtype) for i in self.data if i]
         if ndiscard:
             print("WARNING: discarded %d sentences longer than the largest bucket." % ndiscard)
 
