@@ -83,7 +83,8 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
   const int64_t t = (*data)[0], n = (*data)[1], c = (*data)[2];
   const int64_t h = p.state_size, ld = p.num_layers * p.directions();
   if (c >= 0) {
-    MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "parameters", Shape{RnnParamSize(p, c)}, &(*in)[1]));
+    MXGRID_ASSIGN_OR_RETURN(int64_t size, RnnParamSize(p, c));
+    MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "parameters", Shape{size}, &(*in)[1]));
   }
   MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "state", Shape{ld, n, h}, &(*in)[2]));
   if (p.has_cell()) {
@@ -108,11 +109,18 @@ std::vector<std::string> OutputNames(const OpParams& params) {
 
 }  // namespace
 
-int64_t RnnParamSize(const RnnParams& p, int64_t c) {
-  const int64_t g = p.gates(), h = p.state_size, d = p.directions();
-  int64_t size = d * (g * h * (c + h) + 2 * g * h);
-  size += (p.num_layers - 1) * d * (g * h * (d * h + h) + 2 * g * h);
-  return size;
+absl::StatusOr<int64_t> RnnParamSize(const RnnParams& p, int64_t c) {
+  // In 128 bits: state_size, num_layers and c are request-controlled.
+  using Wide = __int128;
+  const Wide g = p.gates(), h = p.state_size, d = p.directions();
+  Wide size = d * (g * h * (Wide{c} + h) + 2 * g * h);
+  size += Wide{p.num_layers - 1} * d * (g * h * (d * h + h) + 2 * g * h);
+  if (size > (Wide{1} << 60)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": the parameter vector for input size ", c, ", state_size ", p.state_size,
+        " and num_layers ", p.num_layers, " would exceed 2^60 elements"));
+  }
+  return static_cast<int64_t>(size);
 }
 
 OpDef MakeRNNOp() {

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "libs/ops/op.h"
 
@@ -40,8 +41,9 @@ struct RnnDims {
   int64_t t = 0, n = 0, c = 0;  // sequence length, batch, input channels
 };
 
-// Elements of the flat parameter vector for input size `c`.
-int64_t RnnParamSize(const RnnParams& p, int64_t c);
+// Elements of the flat parameter vector for input size `c` (>= 0); InvalidArgument when
+// that is more than 2^60 (no array can hold it).
+absl::StatusOr<int64_t> RnnParamSize(const RnnParams& p, int64_t c);
 
 // Kernels: inputs data, parameters, state[, state_cell]; outputs out[, hy[, cy]].
 absl::Status RnnForward(const OpContext& ctx, const OpParams& params,

@@ -295,10 +295,20 @@ absl::StatusOr<RnnDims> CheckInputs(const RnnParams& p, absl::Span<const TensorV
     return absl::InvalidArgumentError(absl::StrCat(kOp, ": data must be 3-d, got ", s.ndim()));
   }
   RnnDims dims{s[0], s[1], s[2]};
-  if (in[1].size() != RnnParamSize(p, dims.c)) {
+  MXGRID_ASSIGN_OR_RETURN(int64_t param_size, RnnParamSize(p, dims.c));
+  if (in[1].size() != param_size) {
     return absl::InvalidArgumentError(absl::StrCat(kOp, ": parameters have ", in[1].size(),
-                                                   " elements, expected ",
-                                                   RnnParamSize(p, dims.c)));
+                                                   " elements, expected ", param_size));
+  }
+  // The kernels keep every step's gates, states and layer outputs: refuse a call whose
+  // workspace could never be allocated rather than abort on it.
+  using Wide = __int128;
+  const Wide workspace = Wide{dims.t} * dims.n * p.num_layers * p.directions() *
+                         p.state_size * (p.gates() + 4);
+  if (workspace > (Wide{1} << 40)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        kOp, ": sequence length ", dims.t, ", batch ", dims.n, " and state_size ",
+        p.state_size, " need more workspace than mxgrid allows (2^40 elements)"));
   }
   const Shape state{p.num_layers * p.directions(), dims.n, p.state_size};
   for (size_t i = 2; i < in.size(); ++i) {
