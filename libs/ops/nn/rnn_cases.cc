@@ -72,8 +72,12 @@ Values Reference(const Config& cf, const Values& in) {
           const int64_t t = d == 0 ? s : t_len - 1 - s;
           const double* xt = x.data() + (t * n + b) * w_in;
           // Pre-activations of gate q, unit j: input part and hidden part separately.
-          auto ai = [&](int q, int64_t j) { return Dot(wx[k], q * h + j, w_in, xt) + bx[k][q * h + j]; };
-          auto ah = [&](int q, int64_t j) { return Dot(wh[k], q * h + j, h, hs.data()) + bh[k][q * h + j]; };
+          auto ai = [&](int q, int64_t j) {
+            return Dot(wx[k], q * h + j, w_in, xt) + bx[k][q * h + j];
+          };
+          auto ah = [&](int q, int64_t j) {
+            return Dot(wh[k], q * h + j, h, hs.data()) + bh[k][q * h + j];
+          };
           std::vector<double> nh(h), nc(h);
           for (int64_t j = 0; j < h; ++j) {
             if (cf.mode == "rnn_tanh") {

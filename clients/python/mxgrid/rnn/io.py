@@ -43,8 +43,9 @@ def encode_sentences(sentences, vocab=None, invalid_label=-1, invalid_key="\n",
 class BucketSentenceIter(DataIter):
     """Batches of encoded sentences grouped by length bucket (``buckets``: the bucket
     lengths; None: every length holding at least one batch). Sentences longer than the
-    largest bucket are dropped, and so are buckets left empty. Each batch's bucket_key is its bucket's length; label is
-    the data shifted one word left. layout 'NT' (batch major) or 'TN'."""
+    largest bucket are dropped, and so are buckets left empty. Each batch's bucket_key is
+    its bucket's length; label is the data shifted one word left. layout 'NT' (batch
+    major) or 'TN'."""
 
     def __init__(self, sentences, batch_size, buckets=None, invalid_label=-1,
                  data_name="data", label_name="softmax_label", dtype="float32", layout="NT"):
