@@ -282,3 +282,73 @@ def test_bucketing_lstm_language_model_learns(mxw, fused):
             mod.update()
     # Only the first word of a sentence is unpredictable.
     assert metric.get()[1] < 2.5
+
+
+def _forward(lib, sym, arrays, is_train=False):
+    ex = sym.bind(lib.cpu(), args={k: lib.nd.array(v) for k, v in arrays.items()})
+    return [o.asnumpy() for o in ex.forward(is_train=is_train)]
+
+
+def test_modifier_cells_match_mxnet_in_inference(mxw, real_mx):
+    """ResidualCell adds the input; ZoneoutCell and DropoutCell are the identity outside
+    training."""
+    def build(lib):
+        stack = lib.rnn.SequentialRNNCell()
+        stack.add(lib.rnn.ResidualCell(lib.rnn.GRUCell(C, prefix="res_")))
+        stack.add(lib.rnn.DropoutCell(0.5, prefix="drop_"))
+        stack.add(lib.rnn.ZoneoutCell(lib.rnn.LSTMCell(H, prefix="zo_"), zoneout_outputs=0.3,
+                                      zoneout_states=0.2))
+        # (MXNet's modifier cells refuse begin_state(func=...): the states are made here.)
+        begin = [lib.sym.Variable(n) for n in state_names]
+        outputs, states = stack.unroll(T, inputs=lib.sym.Variable("data"), begin_state=begin,
+                                       merge_outputs=False)
+        return lib.sym.Group(list(outputs) + list(states))
+    state_names = ["res_begin_state_0", "zo_begin_state_0", "zo_begin_state_1"]
+    ours = build(mxw)
+    theirs = build(real_mx)
+    shapes = {"data": (N, T, C), "res_begin_state_0": (N, C), "zo_begin_state_0": (N, H),
+              "zo_begin_state_1": (N, H)}
+    arrays, _ = _random_args(real_mx, theirs, shapes, 6)
+    got = _forward(mxw, ours, arrays)
+    want = _forward(real_mx, theirs, arrays)
+    assert len(got) == len(want) == T + 3
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_zoneout_keeps_previous_values_in_training(mxw):
+    """With zoneout probability 1 every step keeps the previous output (zero at the
+    start) and the begin states."""
+    cell = mxw.rnn.ZoneoutCell(mxw.rnn.RNNCell(H, prefix="z_"), zoneout_outputs=1.0,
+                               zoneout_states=1.0)
+    sym, names = _unrolled(mxw, cell, merge=False)
+    arrays = {"data": np.ones((N, T, C), np.float32),
+              names[0]: np.full((N, H), 0.5, np.float32),
+              "z_i2h_weight": np.ones((H, C), np.float32),
+              "z_i2h_bias": np.zeros(H, np.float32),
+              "z_h2h_weight": np.ones((H, H), np.float32),
+              "z_h2h_bias": np.zeros(H, np.float32)}
+    outs = _forward(mxw, sym, arrays, is_train=True)
+    for step in outs[:T]:
+        np.testing.assert_array_equal(step, np.zeros((N, H)))
+    np.testing.assert_array_equal(outs[T], arrays[names[0]])
+
+
+def test_rnn_checkpoint_saves_unpacked_and_loads_packed(mxw, real_mx, tmp_path):
+    cell = mxw.rnn.FusedRNNCell(H, num_layers=1, mode="gru", prefix="ck_")
+    out, _ = cell.unroll(T, inputs=mxw.sym.Variable("data"),
+                         begin_state=cell.begin_state(func=mxw.sym.Variable), layout="TNC")
+    flat = np.arange(3 * H * (C + H) + 6 * H, dtype=np.float32)
+    prefix = str(tmp_path / "ck")
+    mxw.rnn.save_rnn_checkpoint(cell, prefix, 3, out, {"ck_parameters": mxw.nd.array(flat)},
+                                {})
+    # The file holds per-gate arrays, readable by MXNet itself.
+    saved = real_mx.nd.load(prefix + "-0003.params")
+    assert "arg:ck_l0_i2h_r_weight" in saved and "arg:ck_parameters" not in saved
+    np.testing.assert_array_equal(saved["arg:ck_l0_i2h_r_weight"].asnumpy().ravel(),
+                                  flat[:H * C])
+    _, args, _ = mxw.rnn.load_rnn_checkpoint(cell, prefix, 3)
+    np.testing.assert_array_equal(args["ck_parameters"].asnumpy(), flat)
+    callback = mxw.rnn.do_rnn_checkpoint(cell, prefix, period=2)
+    callback(1, out, {"ck_parameters": mxw.nd.array(flat)}, {})
+    assert (tmp_path / "ck-0002.params").exists()

@@ -222,11 +222,14 @@ class ModifierCell(BaseRNNCell):
         return self.base_cell.state_info
 
     def begin_state(self, init_sym=None, **kwargs):
+        """The base cell's begin states made by ``init_sym`` (also accepted as ``func``,
+        the name every other cell takes; MXNet refuses it here)."""
         assert not self._modified, \
             "After applying modifier cells (e.g. DropoutCell) the base cell cannot be " \
             "called directly. Call the modifier cell instead."
+        func = kwargs.pop("func", init_sym)
         self.base_cell._modified = False
-        begin = self.base_cell.begin_state(func=init_sym, **kwargs)
+        begin = self.base_cell.begin_state(func=func, **kwargs)
         self.base_cell._modified = True
         return begin
 
