@@ -4,7 +4,7 @@
 // rnn_kernels.cc; the layout is documented in rnn_internal.h.
 //
 // Not supported, refused with InvalidArgument: projection_size, lstm_state_clip_*,
-// use_sequence_length, and dropout (p > 0) in a training forward pass.
+// use_sequence_length. Dropout between layers (p) draws from OpContext::rng in training.
 #include <memory>
 #include <string>
 #include <vector>
@@ -91,8 +91,13 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
     MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "state_cell", Shape{ld, n, h}, &(*in)[3]));
   }
   MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "output", Shape{t, n, p.directions() * h}, &(*out)[0]));
-  for (size_t i = 1; i < out->size(); ++i) {
+  for (int i = 1; i < p.visible_outputs(); ++i) {
     MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "state output", Shape{ld, n, h}, &(*out)[i]));
+  }
+  if (p.has_mask()) {
+    MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "dropout mask",
+                                      Shape{p.num_layers - 1, t, n, p.directions() * h},
+                                      &(*out)[p.visible_outputs()]));
   }
   return absl::OkStatus();
 }
@@ -130,7 +135,7 @@ OpDef MakeRNNOp() {
       Spec("num_layers", "int (non-negative)", "", "Number of stacked layers."),
       Spec("bidirectional", "boolean", "0", "Bidirectional recurrent layers."),
       Spec("mode", "{'gru', 'lstm', 'rnn_relu', 'rnn_tanh'}", "", "The cell type."),
-      Spec("p", "float", "0", "Dropout rate between layers (mxgrid: training needs 0)."),
+      Spec("p", "float", "0", "Dropout rate on the outputs of every layer but the last."),
       Spec("state_outputs", "boolean", "0", "Also output the final states."),
       Spec("projection_size", "int or None", "None", "LSTMP projection (unsupported)."),
       Spec("lstm_state_clip_min", "double or None", "None", "Cell clip (unsupported)."),
@@ -147,12 +152,14 @@ OpDef MakeRNNOp() {
   d.output_names = OutputNames;
   d.variable_outputs = true;
   d.num_outputs = [](const OpParams& params) {
-    return static_cast<int>(OutputNames(params).size());
+    const auto& p = ParamsAs<RnnParams>(params);
+    return p.visible_outputs() + (p.has_mask() ? 1 : 0);
   };
   d.infer_shape = Infer;
   d.forward = RnnForward;
   d.backward = RnnBackward;
-  d.backward_deps = {true, false};
+  d.backward_deps = {true, true};  // the dropout mask
+  d.random = true;
   return d;
 }
 

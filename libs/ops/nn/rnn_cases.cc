@@ -19,6 +19,7 @@ struct Config {
   bool bidirectional = false;
   bool state_outputs = false;
   int64_t t = 3, n = 2, c = 3, h = 2;
+  double p = 0;  // dropout between layers; the cases with p run outside training
 };
 
 int Gates(const std::string& mode) { return mode == "lstm" ? 4 : mode == "gru" ? 3 : 1; }
@@ -134,6 +135,10 @@ OpCase Rnn(const std::string& name, Config cf) {
              {"num_layers", std::to_string(cf.layers)}};
   if (cf.bidirectional) c.attrs["bidirectional"] = "True";
   if (cf.state_outputs) c.attrs["state_outputs"] = "True";
+  if (cf.p > 0) {
+    c.attrs["p"] = std::to_string(cf.p);
+    c.is_train = false;  // no dropout: the reference applies
+  }
   const Shape state{cf.layers * (cf.bidirectional ? 2 : 1), cf.n, cf.h};
   c.input_shapes = {Shape{cf.t, cf.n, cf.c}, Shape{ParamSize(cf)}, state};
   if (cf.mode == "lstm") c.input_shapes.push_back(state);
@@ -154,6 +159,7 @@ std::vector<OpCase> RnnCases() {
       Rnn("RNN_gru", {"gru", 1, false, false, 2, 3, 2, 3}),
       Rnn("RNN_gru_bidir_2layer_states", {"gru", 2, true, true}),
       Rnn("RNN_tanh_bidir", {"rnn_tanh", 1, true, true}),
+      Rnn("RNN_lstm_2layer_dropout_inference", {"lstm", 2, false, true, 3, 2, 3, 2, 0.4}),
   };
 }
 

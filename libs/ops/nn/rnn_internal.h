@@ -28,12 +28,17 @@ struct RnnParams : OpParams {
   int64_t state_size = 0;  // H
   int64_t num_layers = 0;  // L
   bool bidirectional = false;
-  double p = 0;  // dropout between layers (training only; refused when > 0)
+  double p = 0;  // dropout on the outputs of every layer but the last (training only)
   bool state_outputs = false;
 
   int gates() const { return mode == RnnMode::kLstm ? 4 : mode == RnnMode::kGru ? 3 : 1; }
   int directions() const { return bidirectional ? 2 : 1; }
   bool has_cell() const { return mode == RnnMode::kLstm; }
+  // Outputs the graph sees: out, then hy and (lstm) cy with state_outputs.
+  int visible_outputs() const { return state_outputs ? (has_cell() ? 3 : 2) : 1; }
+  // Dropout between layers keeps its mask as one hidden output after the visible ones,
+  // (L-1, T, N, D*H): 0 or 1/(1-p) in training, 1 otherwise; backward reads it.
+  bool has_mask() const { return p > 0 && num_layers > 1; }
 };
 
 // Sizes of one call. REQUIRES: every field positive.

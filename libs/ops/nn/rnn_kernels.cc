@@ -13,6 +13,7 @@
 //         h' = (1 - z)*n + z*h
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -82,7 +83,9 @@ class Rnn {
   }
 
   // Runs every layer. h0/c0: (L*D, N, H) (c0 null unless lstm); hy/cy likewise or null.
-  void Forward(const T* x, const T* h0, const T* c0, T* y, T* hy, T* cy) {
+  // mask: (L-1, T, N, D*H) factors applied to each lower layer's output, or null.
+  void Forward(const T* x, const T* h0, const T* c0, const T* mask, T* y, T* hy, T* cy) {
+    mask_ = mask;
     for (int64_t l = 0; l < l_; ++l) {
       T* out = l == l_ - 1 ? y : (ys_[l].assign(t_ * n_ * d_ * h_, T(0)), ys_[l].data());
       const T* in = l == 0 ? x : ys_[l - 1].data();
@@ -90,6 +93,10 @@ class Rnn {
         const int64_t k = l * d_ + d, sh = k * n_ * h_;
         ForwardCell(k, d, in, h0 + sh, c0 ? c0 + sh : nullptr, out, hy ? hy + sh : nullptr,
                     cy ? cy + sh : nullptr);
+      }
+      if (mask_ != nullptr && l < l_ - 1) {
+        const int64_t size = t_ * n_ * d_ * h_;
+        for (int64_t i = 0; i < size; ++i) out[i] *= mask_[l * size + i];
       }
     }
   }
@@ -115,6 +122,10 @@ class Rnn {
         BackwardCell(k, d, in, h0 + sh, c0 ? c0 + sh : nullptr, dy_layer.data(),
                      dhy ? dhy + sh : nullptr, dcy ? dcy + sh : nullptr, dx_out, dparams,
                      dh0 + sh, dc0 ? dc0 + sh : nullptr);
+      }
+      if (l > 0 && mask_ != nullptr) {
+        const int64_t size = t_ * n_ * d_ * h_;
+        for (int64_t i = 0; i < size; ++i) dx_layer[i] *= mask_[(l - 1) * size + i];
       }
       if (l > 0) dy_layer.swap(dx_layer);
     }
@@ -280,6 +291,7 @@ class Rnn {
 
   const RnnParams& p_;
   const int64_t t_, n_, h_, g_, d_, l_;
+  const T* mask_ = nullptr;                  // dropout factors of the last Forward
   std::vector<CellWeights<T>> cells_;        // index layer * D + direction
   std::vector<std::vector<T>> ys_;           // outputs of layers below the top, (T, N, D*H)
   std::vector<std::vector<T>> gates_;        // per cell: activated gates (T, N, G*H)
@@ -338,40 +350,48 @@ absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                         absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<RnnParams>(params);
-  if (ctx.is_train && p.p > 0 && p.num_layers > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        kOp, ": dropout between layers (p=", p.p,
-        ") is not supported in training by mxgrid; set p=0 or add Dropout between "
-        "single-layer RNNs"));
+  const bool drop = ctx.is_train && p.has_mask();
+  if (drop && ctx.rng == nullptr) {
+    return absl::FailedPreconditionError("RNN: OpContext::rng is null in training");
   }
   MXGRID_ASSIGN_OR_RETURN(RnnDims dims, CheckInputs(p, in));
   return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t state_size = p.num_layers * p.directions() * dims.n * p.state_size;
-    std::vector<T> y(dims.t * dims.n * p.directions() * p.state_size);
+    const int64_t layer_out = dims.t * dims.n * p.directions() * p.state_size;
+    std::vector<T> y(layer_out);
     std::vector<T> hy(state_size), cy(p.has_cell() ? state_size : 0);
+    std::vector<T> mask(p.has_mask() ? (p.num_layers - 1) * layer_out : 0, T(1));
+    if (drop) {
+      const double keep = 1.0 - p.p;
+      std::uniform_real_distribution<double> uniform(0.0, 1.0);
+      for (T& m : mask) m = uniform(*ctx.rng) < keep ? static_cast<T>(1.0 / keep) : T(0);
+    }
     if (dims.t > 0 && dims.n > 0) {
       Rnn<T> rnn(p, dims, in[1].as<T>());
       rnn.Forward(in[0].as<T>(), in[2].as<T>(), p.has_cell() ? in[3].as<T>() : nullptr,
-                  y.data(), hy.data(), p.has_cell() ? cy.data() : nullptr);
+                  drop ? mask.data() : nullptr, y.data(), hy.data(),
+                  p.has_cell() ? cy.data() : nullptr);
     } else {
       std::copy(in[2].as<T>(), in[2].as<T>() + state_size, hy.begin());
       if (p.has_cell()) std::copy(in[3].as<T>(), in[3].as<T>() + state_size, cy.begin());
     }
     StoreAll(reqs[0], y, out[0]);
-    if (out.size() > 1) StoreAll(reqs[1], hy, out[1]);
-    if (out.size() > 2) StoreAll(reqs[2], cy, out[2]);
+    if (p.visible_outputs() > 1) StoreAll(reqs[1], hy, out[1]);
+    if (p.visible_outputs() > 2) StoreAll(reqs[2], cy, out[2]);
+    if (p.has_mask()) StoreAll(reqs[p.visible_outputs()], mask, out[p.visible_outputs()]);
     return absl::OkStatus();
   });
 }
 
-absl::Status RnnBackward(const OpContext& ctx, const OpParams& params, const BackwardArgs& a) {
+absl::Status RnnBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   const auto& p = ParamsAs<RnnParams>(params);
-  if (ctx.is_train && p.p > 0 && p.num_layers > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        kOp, ": dropout between layers (p=", p.p, ") is not supported by mxgrid; set p=0"));
-  }
   MXGRID_ASSIGN_OR_RETURN(RnnDims dims, CheckInputs(p, a.inputs));
+  // The forward pass's dropout mask (hidden output); without it (outputs not passed) no
+  // dropout is applied, as in inference.
+  const int mask_index = p.visible_outputs();
+  const bool masked = p.has_mask() && static_cast<int>(a.outputs.size()) > mask_index &&
+                      a.outputs[mask_index].data != nullptr;
   return DispatchFloat(kOp, a.inputs[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t state_size = p.num_layers * p.directions() * dims.n * p.state_size;
@@ -387,7 +407,8 @@ absl::Status RnnBackward(const OpContext& ctx, const OpParams& params, const Bac
       const T* h0 = a.inputs[2].as<T>();
       const T* c0 = p.has_cell() ? a.inputs[3].as<T>() : nullptr;
       std::vector<T> y(dims.t * dims.n * p.directions() * p.state_size, T(0));
-      rnn.Forward(x, h0, c0, y.data(), nullptr, nullptr);
+      rnn.Forward(x, h0, c0, masked ? a.outputs[mask_index].as<T>() : nullptr, y.data(),
+                  nullptr, nullptr);
       // A missing output gradient (only the states' are wanted) is zero; y is reused.
       const T* dy = head(0);
       if (dy == nullptr) {

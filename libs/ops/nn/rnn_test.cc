@@ -2,6 +2,7 @@
 // 1.9.1 infers, and request-controlled sizes that must not overflow. Values are covered by
 // the consistency cases (rnn_cases.cc) and the Python tests against MXNet.
 #include <cmath>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,33 +78,93 @@ TEST(RnnOpTest, UnsupportedOptionsAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(RnnOpTest, DropoutBetweenLayersIsRefusedOnlyInTraining) {
-  AttrMap a = Attrs("rnn_tanh", 2, 2);
-  a["p"] = "0.5";
+TensorView View(std::vector<double>* v, Shape s) {
+  TensorView t;
+  t.data = v->data();
+  t.shape = std::move(s);
+  t.dtype = DType::kFloat64;
+  return t;
+}
+
+// Two rnn_tanh layers of one unit over two steps, every weight and bias 0.1, data 0.5,
+// zero begin states: 2 * (1*(1+1) + 2*1) = 8 parameters.
+TEST(RnnOpTest, DropoutBetweenLayersMasksTheLowerLayerInTrainingOnly) {
+  AttrMap a = Attrs("rnn_tanh", 2, 1);
+  a["p"] = "1";  // drops everything: the top layer sees zero input
   absl::StatusOr<ParsedOp> op = Ops().Parse("RNN", a);
   ASSERT_TRUE(op.ok()) << op.status();
-  std::vector<double> x(1 * 1 * 2, 0.5), params(24, 0.1), h0(2 * 2, 0.0);
-  std::vector<double> y(1 * 1 * 2, -7);  // 24 parameters: two layers of 2*(2+2) + 2*2
-  auto view = [](std::vector<double>* v, Shape s) {
-    TensorView t;
-    t.data = v->data();
-    t.shape = std::move(s);
-    t.dtype = DType::kFloat64;
-    return t;
-  };
-  std::vector<TensorView> in = {view(&x, {1, 1, 2}), view(&params, {24}),
-                                view(&h0, {2, 1, 2})};
-  std::vector<TensorView> out = {view(&y, {1, 1, 2})};
-  std::vector<OpReq> reqs = {OpReq::kWriteTo};
+  ASSERT_EQ(op->num_visible_outputs(), 1);
+  ASSERT_EQ(op->num_outputs(), 2);  // the hidden mask
+  std::vector<double> x = {0.5, 0.5}, params(8, 0.1), h0(2, 0.0);
+  std::vector<double> y(2, -7), mask(2, -7);
+  std::vector<TensorView> in = {View(&x, {2, 1, 1}), View(&params, {8}), View(&h0, {2, 1, 1})};
+  std::vector<TensorView> out = {View(&y, {2, 1, 1}), View(&mask, {1, 2, 1, 1})};
+  std::vector<OpReq> reqs = {OpReq::kWriteTo, OpReq::kWriteTo};
+  std::mt19937_64 rng(5);
   OpContext train;
   train.is_train = true;
-  EXPECT_EQ(op->Forward(train, in, reqs, out).code(), absl::StatusCode::kInvalidArgument);
+  train.rng = &rng;
+  ASSERT_TRUE(op->Forward(train, in, reqs, out).ok());
+  EXPECT_EQ(mask, (std::vector<double>{0, 0}));
+  const double t0 = std::tanh(0.2), t1 = std::tanh(0.1 * t0 + 0.2);
+  EXPECT_NEAR(y[0], t0, 1e-12);
+  EXPECT_NEAR(y[1], t1, 1e-12);
+
+  // Nothing reaches the output from the data or the lower layer's weights.
+  std::vector<double> dy = {1, 1}, dx(2, -7), dparams(8, -7), dh0(2, -7);
+  std::vector<TensorView> head = {View(&dy, {2, 1, 1})};
+  std::vector<TensorView> grads = {View(&dx, {2, 1, 1}), View(&dparams, {8}),
+                                   View(&dh0, {2, 1, 1})};
+  std::vector<OpReq> greqs(3, OpReq::kWriteTo);
+  BackwardArgs args{head, in, out, grads, greqs};
+  ASSERT_TRUE(op->Backward(train, args).ok());
+  EXPECT_EQ(dx, (std::vector<double>{0, 0}));
+  // Layout: layer 0 W_i2h, W_h2h, layer 1 W_i2h, W_h2h, then b_i2h, b_h2h per layer.
+  EXPECT_EQ(dparams[0], 0);
+  EXPECT_EQ(dparams[1], 0);
+  EXPECT_EQ(dparams[4], 0);
+  EXPECT_EQ(dparams[5], 0);
+  EXPECT_NE(dparams[6], 0);  // the top layer's bias does matter
+
+  // Outside training the mask is all ones and the lower layer feeds the top one.
   OpContext infer;
   ASSERT_TRUE(op->Forward(infer, in, reqs, out).ok());
-  // tanh(0.1*0.5*2 + 0.1 + 0.1) for both layers' first unit, then layer 2 on that.
-  const double h1 = std::tanh(0.1 + 0.2), h2 = std::tanh(0.1 * h1 * 2 + 0.2);
-  EXPECT_NEAR(y[0], h2, 1e-12);
-  EXPECT_NEAR(y[1], h2, 1e-12);
+  EXPECT_EQ(mask, (std::vector<double>{1, 1}));
+  const double l0 = std::tanh(0.05 + 0.2), l1 = std::tanh(0.05 + 0.1 * l0 + 0.2);
+  const double u0 = std::tanh(0.1 * l0 + 0.2), u1 = std::tanh(0.1 * l1 + 0.1 * u0 + 0.2);
+  EXPECT_NEAR(y[0], u0, 1e-12);
+  EXPECT_NEAR(y[1], u1, 1e-12);
+}
+
+TEST(RnnOpTest, DropoutMaskIsScaledBernoulli) {
+  AttrMap a = Attrs("gru", 3, 4, true);
+  a["p"] = "0.25";
+  absl::StatusOr<ParsedOp> op = Ops().Parse("RNN", a);
+  ASSERT_TRUE(op.ok()) << op.status();
+  const int64_t t = 5, n = 6, c = 3;
+  std::vector<InferShape> in_shapes(op->num_inputs()), out_shapes(op->num_outputs());
+  in_shapes[0] = Shape{t, n, c};
+  ASSERT_TRUE(op->InferShapes(&in_shapes, &out_shapes).ok());
+  ASSERT_EQ(*out_shapes[1], (Shape{2, t, n, 8}));
+  std::vector<double> x(t * n * c, 0.3), params(in_shapes[1]->Size(), 0.05),
+      h0(in_shapes[2]->Size(), 0.0), y(t * n * 8), mask(out_shapes[1]->Size());
+  std::vector<TensorView> in = {View(&x, *in_shapes[0]), View(&params, *in_shapes[1]),
+                                View(&h0, *in_shapes[2])};
+  std::vector<TensorView> out = {View(&y, *out_shapes[0]), View(&mask, *out_shapes[1])};
+  std::vector<OpReq> reqs = {OpReq::kWriteTo, OpReq::kWriteTo};
+  std::mt19937_64 rng(11);
+  OpContext train;
+  train.is_train = true;
+  train.rng = &rng;
+  ASSERT_TRUE(op->Forward(train, in, reqs, out).ok());
+  int zeros = 0;
+  for (double m : mask) {
+    EXPECT_TRUE(m == 0 || std::abs(m - 1 / 0.75) < 1e-12) << m;
+    zeros += m == 0;
+  }
+  const double rate = static_cast<double>(zeros) / mask.size();
+  EXPECT_GT(rate, 0.15);
+  EXPECT_LT(rate, 0.35);
 }
 
 TEST(RnnOpTest, HugeSizesAreInvalidArgumentNotOverflow) {
