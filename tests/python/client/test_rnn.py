@@ -352,3 +352,24 @@ def test_rnn_checkpoint_saves_unpacked_and_loads_packed(mxw, real_mx, tmp_path):
     callback = mxw.rnn.do_rnn_checkpoint(cell, prefix, period=2)
     callback(1, out, {"ck_parameters": mxw.nd.array(flat)}, {})
     assert (tmp_path / "ck-0002.params").exists()
+
+
+def test_fused_dropout_between_layers(mxw, real_mx):
+    """dropout=1 drops the whole lower layer in training (the data gets no gradient);
+    outside training the fused op matches MXNet's."""
+    def build(lib):
+        cell = lib.rnn.FusedRNNCell(H, num_layers=2, mode="rnn_tanh", dropout=1.0,
+                                    prefix="d_")
+        out, _ = cell.unroll(T, inputs=lib.sym.Variable("data"),
+                             begin_state=[lib.sym.Variable("d_h0")], layout="TNC",
+                             merge_outputs=True)
+        return out
+    ours, theirs = build(mxw), build(real_mx)
+    shapes = {"data": (T, N, C), "d_h0": (2, N, H)}
+    arrays, out_grads = _random_args(real_mx, theirs, shapes, 8)
+    np.testing.assert_allclose(_forward(mxw, ours, arrays), _forward(real_mx, theirs, arrays),
+                               rtol=1e-4, atol=1e-5)
+    got, grads = _bind_run(mxw, ours, arrays, out_grads, {"data", "d_parameters"})
+    assert not np.allclose(got[0], _forward(mxw, ours, arrays)[0])
+    np.testing.assert_array_equal(grads["data"], 0)
+    assert np.abs(grads["d_parameters"]).max() > 0
