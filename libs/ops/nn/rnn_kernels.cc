@@ -3,8 +3,10 @@
 // Forward runs each layer and direction as one GEMM over all time steps for the input
 // projection and one GEMM per step for the recurrent projection, then the cell's
 // element-wise math. Backward re-runs the forward pass to rebuild the activations it needs
-// (the op keeps no hidden workspace between calls) and back-propagates through time,
-// summing the weight gradients with GEMMs.
+// (between calls the op keeps only its dropout mask) and back-propagates through time,
+// summing the weight gradients with GEMMs. Dropout between layers (training) multiplies
+// each lower layer's output by the mask the forward call drew; backward gets that mask back
+// as the op's hidden output and applies it again.
 //
 // Cell equations (x: input, h: previous state; a_g = W_i2h_g x + b_i2h_g + W_h2h_g h + b_h2h_g):
 //   rnn_tanh/rnn_relu: h' = act(a)
@@ -87,7 +89,11 @@ class Rnn {
   void Forward(const T* x, const T* h0, const T* c0, const T* mask, T* y, T* hy, T* cy) {
     mask_ = mask;
     for (int64_t l = 0; l < l_; ++l) {
-      T* out = l == l_ - 1 ? y : (ys_[l].assign(t_ * n_ * d_ * h_, T(0)), ys_[l].data());
+      T* out = y;
+      if (l < l_ - 1) {
+        ys_[l].assign(t_ * n_ * d_ * h_, T(0));
+        out = ys_[l].data();
+      }
       const T* in = l == 0 ? x : ys_[l - 1].data();
       for (int64_t d = 0; d < d_; ++d) {
         const int64_t k = l * d_ + d, sh = k * n_ * h_;
