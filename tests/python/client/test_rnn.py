@@ -373,3 +373,30 @@ def test_fused_dropout_between_layers(mxw, real_mx):
     assert not np.allclose(got[0], _forward(mxw, ours, arrays)[0])
     np.testing.assert_array_equal(grads["data"], 0)
     assert np.abs(grads["d_parameters"]).max() > 0
+
+
+def test_initializers_set_the_lstm_forget_bias(mxw):
+    """LSTMCell's i2h bias starts at forget_bias on the f gate (LSTMBias); FusedRNNCell's
+    flat vector gets it on every f bias (FusedRNN) and the global initializer elsewhere."""
+    for cell, state_shape in [(mxw.rnn.LSTMCell(H, prefix="u_", forget_bias=2.5), (N, H)),
+                              (mxw.rnn.FusedRNNCell(H, num_layers=2, mode="lstm",
+                                                    bidirectional=True, forget_bias=2.5,
+                                                    prefix="f_"), (4, N, H))]:
+        begin = cell.begin_state(func=mxw.sym.Variable)
+        out, _ = cell.unroll(T, inputs=mxw.sym.Variable("data"), begin_state=begin,
+                             layout="TNC", merge_outputs=True)
+        mod = mxw.mod.Module(out, data_names=["data"], label_names=None,
+                             state_names=[b.name for b in begin])
+        mod.bind(data_shapes=[("data", (T, N, C))], for_training=False)
+        mod.init_params(initializer=mxw.init.Uniform(0.1))
+        args = {k: v.asnumpy() for k, v in mod.get_params()[0].items()}
+        gates = cell.unpack_weights(args)
+        f_biases = [k for k in gates if k.endswith("_f_bias")]
+        assert f_biases
+        for k in f_biases:
+            if isinstance(cell, mxw.rnn.LSTMCell) and "h2h" in k:
+                np.testing.assert_array_equal(gates[k], 0)
+            else:
+                np.testing.assert_array_equal(gates[k], 2.5)
+        weights = [v for k, v in gates.items() if k.endswith("_weight")]
+        assert all(0 < np.abs(w).max() <= 0.1 for w in weights)
