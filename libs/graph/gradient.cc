@@ -69,7 +69,8 @@ class GradientBuilder {
   }
 
  private:
-  // wanted_[e]: entry e depends on an argument whose gradient is requested.
+  // wanted_[e]: entry e depends on an argument whose gradient is requested, through
+  // operators that have a gradient.
   void MarkWanted() {
     wanted_.assign(g_.num_entries(), false);
     for (int id = 0; id < g_.num_nodes(); ++id) {
@@ -79,8 +80,13 @@ class GradientBuilder {
         wanted_[g_.entry(id, 0)] = k >= 0 && arg_reqs_[k] != ops::OpReq::kNull;
         continue;
       }
+      // An operator without a gradient (BlockGrad, argmax, one_hot ...) passes zero back:
+      // nothing above it runs backward for it, and nothing needs a head gradient through it
+      // (MXNet's zero-gradient pruning; an argument reached only that way is zero-filled).
       bool any = false;
-      for (int slot : NonAuxSlots(id)) any |= wanted_[info.inputs[slot]];
+      if (info.node->op->def().backward) {
+        for (int slot : NonAuxSlots(id)) any |= wanted_[info.inputs[slot]];
+      }
       for (int i = 0; i < info.node->num_outputs(); ++i) wanted_[g_.entry(id, i)] = any;
     }
   }

@@ -326,6 +326,33 @@ TEST_F(PlanTest, NullRequestsPruneBackwardSteps) {
   EXPECT_THAT(CheckLiveness(*plan), IsEmpty());
 }
 
+TEST_F(PlanTest, GradientStopsAtOperatorsWithoutOne) {
+  // BlockGrad(relu(fc(data))): nothing passes a gradient through BlockGrad, so no backward
+  // step runs, no head gradient is needed, and the requested gradients are zero-filled
+  // (MXNet's zero-gradient pruning: the plan is the forward plan's size).
+  Symbol net = Op("BlockGrad", {}, {{}, {{"data", Relu(Fc(Symbol::Variable("data"), 8, "fc"),
+                                                       "relu")}}},
+                  "stop");
+  PlanOptions options;
+  options.shapes = {{"data", Shape{4, 5}}};
+  options.grad_reqs = AllReqs(net, ops::OpReq::kWriteTo, {});
+  absl::StatusOr<Plan> plan = MakePlan(net, options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  int zeros = 0;
+  for (const Plan::Step& s : plan->steps) {
+    EXPECT_NE(s.kind, StepKind::kBackward);
+    zeros += s.kind == StepKind::kZero;
+  }
+  EXPECT_EQ(zeros, 3);  // data, fc_weight, fc_bias
+  for (int e : plan->head_grad_entries) EXPECT_EQ(e, Plan::kNone);
+  PlanOptions forward_only;
+  forward_only.shapes = options.shapes;
+  absl::StatusOr<Plan> inference = MakePlan(net, forward_only);
+  ASSERT_TRUE(inference.ok()) << inference.status();
+  EXPECT_EQ(plan->planned_bytes(), inference->planned_bytes());
+  EXPECT_THAT(CheckLiveness(*plan), IsEmpty());
+}
+
 TEST_F(PlanTest, ForwardOnlyPlanHasNoBackward) {
   Symbol net = Mlp({16, 16}, 4);
   PlanOptions options;

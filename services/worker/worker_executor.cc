@@ -123,6 +123,7 @@ absl::Status WorkerService::AddExecutor(Session& s, std::unique_ptr<executor::Ex
                                         bool register_bound, const v1::BindRequest* bind,
                                         bool cached, v1::BindResponse* response) {
   const graph::Symbol& symbol = exec->symbol();
+  response->set_planned_bytes(exec->plan().planned_bytes());
   for (const std::string& n : symbol.ListArguments()) response->add_arg_names(n);
   for (const std::string& n : symbol.ListOutputs()) response->add_output_names(n);
   for (const std::string& n : symbol.ListAuxiliaryStates()) response->add_aux_names(n);

@@ -7,6 +7,8 @@ objects in ``arg_arrays`` / ``grad_arrays`` / ``aux_arrays``, as in MXNet.
 
 Thread-safety: not thread-safe (as MXNet's executors).
 """
+import json
+
 import numpy as np
 
 from . import connection
@@ -42,6 +44,7 @@ class Executor:
         self._ctx = ctx
         self._conn = conn
         self.handle = resp.executor
+        self._planned_bytes = resp.planned_bytes
         self._arg_names = list(resp.arg_names)
         self._aux_names = list(resp.aux_names)
         self._output_names = list(resp.output_names)
@@ -240,4 +243,15 @@ class Executor:
         return Executor(self._symbol, self._ctx, resp, conn)
 
     def debug_str(self):
-        return "Executor %d of %s" % (self.handle, self._symbol.name)
+        """The bound graph's operators in execution order, then the memory its plan
+        allocates, in MXNet's words ('Total N MB allocated')."""
+        graph = json.loads(self._symbol.tojson())
+        lines = []
+        for node in graph["nodes"]:
+            if node["op"] == "null":
+                lines.append("Variable:%s" % node["name"])
+            else:
+                lines.append("Op:%s, Name=%s" % (node["op"], node["name"]))
+        lines.append("Total %d MB allocated" % (self._planned_bytes >> 20))
+        return "\n".join(lines) + "\n"
+

@@ -106,13 +106,13 @@ def _key_text(key):
 class KVStore:
     """A key-value store on the worker; create with mx.kv.create(name)."""
 
-    def __init__(self, kv_type):
-        self._type = kv_type
+    def __init__(self, kv_type, worker_type=None):
+        self._type = kv_type  # as given (kv.type), as MXNet's
         self._conn = conn = connection.get()
         self._updater = None
         self._optimizer = None
         self._dist = "dist" in kv_type.lower()
-        req = pb.worker.KVCreateRequest(session=conn.session, type=kv_type)
+        req = pb.worker.KVCreateRequest(session=conn.session, type=worker_type or kv_type)
         if self._dist:
             req.job = os.environ.get("MXGRID_JOB", "").strip() or "default"
             req.rank = _env_int("MXGRID_RANK", "DMLC_WORKER_ID") or 0
@@ -285,6 +285,12 @@ def create(name="local"):
     lower = name.lower()
     if "dist" in lower:  # matched lower-cased, as MXNet; kv.type is the name as given
         return KVStore(name)
-    if lower in ("local", "device") or lower.startswith("local_"):
-        return KVStore("device" if lower == "device" else "local")
-    raise ValueError("unknown kvstore type %s" % name)
+    # MXNet's local variants: reduction on the CPU ('local', 'local_update_cpu',
+    # 'local_allreduce_cpu') or on the devices ('device', 'local_allreduce_device').
+    if lower in ("local", "local_update_cpu", "local_allreduce_cpu"):
+        return KVStore(name, "local")
+    if lower in ("device", "local_allreduce_device"):
+        return KVStore(name, "device")
+    raise ValueError("unknown kvstore type %s (local, local_update_cpu, local_allreduce_cpu, "
+                     "device, local_allreduce_device, dist_sync, dist_async, "
+                     "dist_device_sync)" % name)

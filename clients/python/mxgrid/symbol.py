@@ -177,7 +177,14 @@ class Symbol:
         return out
 
     def tojson(self):
-        return self._json
+        """The graph as MXNet -symbol.json text; under np_shape(True) its attrs carry
+        is_np_shape = 1, as MXNet writes (a file without it is read with 0 as an unknown
+        dimension)."""
+        if not util.is_np_shape():
+            return self._json
+        graph = json.loads(self._json)
+        graph.setdefault("attrs", {})["is_np_shape"] = ["int", 1]
+        return json.dumps(graph)
 
     def save(self, fname, remove_amp_cast=True):
         with open(fname, "w") as f:
