@@ -29,6 +29,9 @@ namespace mxgrid::ops::nn {
 namespace {
 
 constexpr char kOp[] = "RNN";
+// Gate elements per step from which the element-wise cell math runs on OpenMP threads
+// (batch rows are independent).
+constexpr int64_t kParallelUnits = int64_t{1} << 12;
 
 template <typename T>
 T Sigmoid(T x) {
@@ -162,6 +165,7 @@ class Rnn {
       Gemm(false, true, n_, gh, h_, h_prev, h_, w.wh, h_, T(0), hg.data(), gh);
       T* a = gates.data() + t * n_ * gh;
       T* h = hs_[k].data() + t * n_ * h_;
+#pragma omp parallel for schedule(static) if (n_ * gh >= kParallelUnits)
       for (int64_t b = 0; b < n_; ++b) {
         T* ab = a + b * gh;
         const T* hgb = hg.data() + b * gh;
@@ -231,6 +235,7 @@ class Rnn {
       const T* a = gates_[k].data() + t * n_ * gh;
       T* da = dxg.data() + t * n_ * gh;
       std::fill(dh_next.begin(), dh_next.end(), T(0));
+#pragma omp parallel for schedule(static) if (n_ * gh >= kParallelUnits)
       for (int64_t b = 0; b < n_; ++b) {
         const T* ab = a + b * gh;
         T* dab = da + b * gh;
