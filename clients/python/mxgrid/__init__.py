@@ -44,6 +44,7 @@ _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
          "init": "initializer", "initializer": "initializer", "runtime": "runtime",
          "util": "util", "test_utils": "test_utils", "lr_scheduler": "lr_scheduler",
          "gluon": "gluon"}
+_LAZY["rnn"] = "rnn"
 
 
 def __getattr__(attr):

@@ -21,7 +21,7 @@ import numpy as np
 from .ndarray import NDArray
 
 __all__ = ["InitDesc", "Initializer", "Uniform", "Normal", "Xavier", "MSRAPrelu", "Zero",
-           "One", "Constant", "Load", "Mixed", "register", "create"]
+           "One", "Constant", "Load", "Mixed", "register", "create", "LSTMBias", "FusedRNN"]
 
 _REGISTRY = {}
 
@@ -78,6 +78,9 @@ class Initializer:
         """Writes the initial value of parameter ``desc`` into numpy array ``out``."""
         init = getattr(desc, "attrs", {}).get("__init__", "")
         if init:
+            if getattr(desc, "global_init", None) is None:
+                # An initializer of composite parameters (FusedRNN) falls back on this one.
+                desc = InitDesc(str(desc), getattr(desc, "attrs", {}), self)
             create(init)._init_weight(desc, out)
             return
         name = str(desc)
@@ -299,7 +302,7 @@ class Mixed:
                          "\".*\" pattern at the end with default Initializer." % name)
 
 
-def create(init, **kwargs):
+def create(init, /, **kwargs):
     """An initializer from an instance, a name ('xavier', 'zeros'), or MXNet's JSON
     ``'["normal", {"sigma": 0.1}]'``."""
     if isinstance(init, (Initializer, Load, Mixed)):
@@ -315,3 +318,56 @@ def create(init, **kwargs):
             raise ValueError("Cannot find initializer %s" % init)
         return klass(**kwargs)
     raise TypeError("initializer must be an Initializer or a name, got %r" % (init,))
+
+
+@register
+class LSTMBias(Initializer):
+    """An LSTM i2h bias: zero except the forget gate's quarter, ``forget_bias``
+    (MXNet's gate order i, f, c, o)."""
+
+    def __init__(self, forget_bias=1.0):
+        super().__init__(forget_bias=forget_bias)
+        self.forget_bias = forget_bias
+
+    def _init_weight(self, name, arr):
+        arr[...] = 0.0
+        num_hidden = int(arr.shape[0] / 4)
+        arr[num_hidden:2 * num_hidden] = self.forget_bias
+
+
+@register
+class FusedRNN(Initializer):
+    """The flat parameter vector of a fused RNN op: each weight and bias it packs is filled
+    by ``init`` (an Initializer or its JSON; None: the global initializer) under its
+    unfused name, and the LSTM forget-gate biases with ``forget_bias``."""
+
+    def __init__(self, init, num_hidden, num_layers, mode, bidirectional=False,
+                 forget_bias=1.0):
+        if isinstance(init, str):
+            init = create(init)
+        super().__init__(init=init.dumps() if init is not None else None,
+                         num_hidden=num_hidden, num_layers=num_layers, mode=mode,
+                         bidirectional=bidirectional, forget_bias=forget_bias)
+        self._init = init
+        self._num_hidden = num_hidden
+        self._num_layers = num_layers
+        self._mode = mode
+        self._bidirectional = bidirectional
+        self._forget_bias = forget_bias
+
+    def _init_weight(self, desc, arr):
+        from .rnn.rnn_cell import FusedRNNCell
+        cell = FusedRNNCell(self._num_hidden, self._num_layers, self._mode,
+                            self._bidirectional, forget_bias=self._forget_bias, prefix="")
+        flat = arr.reshape(-1)  # numpy view: the slices below write into arr
+        inner = self._init if self._init is not None else getattr(desc, "global_init", None)
+        if inner is None:
+            raise ValueError("FusedRNN needs an inner initializer (init=...) or a global one")
+        for name, part in cell._slice_weights(flat, cell._input_size(flat.size),
+                                              self._num_hidden).items():
+            if self._mode == "lstm" and name.endswith("_f_bias"):
+                part[...] = self._forget_bias
+            else:
+                host = np.empty(part.shape, dtype=part.dtype)
+                inner.fill(InitDesc(name, global_init=inner), host)
+                part[...] = host

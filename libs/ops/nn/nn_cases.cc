@@ -12,6 +12,8 @@ std::vector<testing::OpCase> NNCases() {
     std::vector<testing::OpCase> cases = family();
     all.insert(all.end(), cases.begin(), cases.end());
   }
+  std::vector<testing::OpCase> rnn = nn_cases_internal::RnnCases();
+  all.insert(all.end(), rnn.begin(), rnn.end());
   return all;
 }
 

@@ -25,6 +25,8 @@ std::vector<testing::OpCase> NormLossCases();
 std::vector<testing::OpCase> SequenceCases();
 // Pad, UpSampling (nearest).
 std::vector<testing::OpCase> PadCases();
+// RNN (every mode, stacked, bidirectional, state outputs).
+std::vector<testing::OpCase> RnnCases();
 }  // namespace nn_cases_internal
 
 }  // namespace mxgrid::ops

@@ -17,6 +17,7 @@ absl::Status RegisterNNOps(Registry* registry) {
     MXGRID_RETURN_IF_ERROR(registry->Register(make()));
   }
   MXGRID_RETURN_IF_ERROR(registry->Register(nn::MakeSoftminOp()));
+  MXGRID_RETURN_IF_ERROR(registry->Register(nn::MakeRNNOp()));
   return absl::OkStatus();
 }
 

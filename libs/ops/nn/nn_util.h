@@ -62,6 +62,7 @@ OpDef MakeL2NormalizationOp();
 OpDef MakePadOp();
 OpDef MakeUpSamplingOp();
 OpDef MakeLRNOp();
+OpDef MakeRNNOp();
 
 }  // namespace mxgrid::ops::nn
 

@@ -1,0 +1,61 @@
+// The fused RNN operator's parameters, geometry and kernels (internal to libs/ops/nn).
+//
+// MXNet 1.9.1's `RNN`: `num_layers` stacked layers of one cell type (rnn_relu, rnn_tanh,
+// lstm, gru), each optionally bidirectional, over data laid out (T, N, C) — time, batch,
+// channels. Every weight and bias lives in one flat `parameters` vector in MXNet's layout:
+// first the weights, for each layer and then each direction: W_i2h (G*H, I_l) then W_h2h
+// (G*H, H), gates stacked in MXNet's order (lstm: i, f, c, o; gru: r, z, n); then the
+// biases in the same order: b_i2h (G*H) then b_h2h (G*H). I_0 = C and I_l = D*H above.
+// States are (L*D, N, H), row l*D + d for layer l, direction d.
+//
+// Thread-safety: stateless functions.
+#ifndef MXGRID_LIBS_OPS_NN_RNN_INTERNAL_H_
+#define MXGRID_LIBS_OPS_NN_RNN_INTERNAL_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "libs/ops/op.h"
+
+namespace mxgrid::ops::nn {
+
+enum class RnnMode { kRelu, kTanh, kLstm, kGru };
+
+struct RnnParams : OpParams {
+  RnnMode mode = RnnMode::kTanh;
+  int64_t state_size = 0;  // H
+  int64_t num_layers = 0;  // L
+  bool bidirectional = false;
+  double p = 0;  // dropout on the outputs of every layer but the last (training only)
+  bool state_outputs = false;
+
+  int gates() const { return mode == RnnMode::kLstm ? 4 : mode == RnnMode::kGru ? 3 : 1; }
+  int directions() const { return bidirectional ? 2 : 1; }
+  bool has_cell() const { return mode == RnnMode::kLstm; }
+  // Outputs the graph sees: out, then hy and (lstm) cy with state_outputs.
+  int visible_outputs() const { return state_outputs ? (has_cell() ? 3 : 2) : 1; }
+  // Dropout between layers keeps its mask as one hidden output after the visible ones,
+  // (L-1, T, N, D*H): 0 or 1/(1-p) in training, 1 otherwise; backward reads it.
+  bool has_mask() const { return p > 0 && num_layers > 1; }
+};
+
+// Sizes of one call. REQUIRES: every field positive.
+struct RnnDims {
+  int64_t t = 0, n = 0, c = 0;  // sequence length, batch, input channels
+};
+
+// Elements of the flat parameter vector for input size `c` (>= 0); InvalidArgument when
+// that is more than 2^60 (no array can hold it).
+absl::StatusOr<int64_t> RnnParamSize(const RnnParams& p, int64_t c);
+
+// Kernels: inputs data, parameters, state[, state_cell]; outputs out[, hy[, cy]].
+absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
+                        absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                        absl::Span<const TensorView> out);
+absl::Status RnnBackward(const OpContext& ctx, const OpParams& params, const BackwardArgs& a);
+
+}  // namespace mxgrid::ops::nn
+
+#endif  // MXGRID_LIBS_OPS_NN_RNN_INTERNAL_H_
