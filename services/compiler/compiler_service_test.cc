@@ -105,10 +105,15 @@ TEST_F(CompilerServiceTest, ListOperatorsReportsInputsForEveryOperator) {
   ASSERT_TRUE(stub_->ListOperators(&ctx, {}, &resp).ok());
   ASSERT_EQ(resp.operators_size(), static_cast<int>(ops::GlobalRegistry().List().size()));
   for (const v1::OperatorInfo& op : resp.operators()) {
-    // Only the samplers with scalar parameters (_random_uniform, ...) take no inputs.
+    // Only the samplers with scalar parameters (_random_uniform, ...) and the creation
+    // operators (_zeros, _arange, ...) take no inputs.
     const bool sampler =
         absl::StartsWith(op.name(), "_random_") && !absl::EndsWith(op.name(), "_like");
-    EXPECT_EQ(op.inputs().empty(), sampler) << op.name() << " reports inputs " << op.inputs_size();
+    const bool creation = op.name() == "_zeros" || op.name() == "_ones" ||
+                          op.name() == "_full" || op.name() == "_arange" ||
+                          op.name() == "_linspace";
+    EXPECT_EQ(op.inputs().empty(), sampler || creation)
+        << op.name() << " reports inputs " << op.inputs_size();
     if (op.name() == "Pooling" || op.name() == "expand_dims" || op.name() == "slice" ||
         op.name() == "broadcast_to") {
       EXPECT_THAT(op.inputs(), ElementsAre("data")) << op.name();
@@ -132,6 +137,7 @@ TEST_F(CompilerServiceTest, ListOperatorsReportsInputsForEveryOperator) {
     const bool variable = op.name() == "SliceChannel" || op.name() == "BatchNorm" ||
                           op.name() == "LayerNorm" || op.name() == "topk" ||
                           op.name() == "RNN" ||  // state_outputs adds hy (and cy)
+                          op.name() == "_split_v2" ||  // one output per section
                           op.name().rfind("multi_", 0) == 0 ||  // one output per num_weights
                           op.name() == "_sample_multinomial";
     EXPECT_EQ(op.variable_outputs(), variable) << op.name();

@@ -157,8 +157,11 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
     if (kind == Kind::kLinspace) {
       return tensor_internal::Unify(name, "output 0", Shape{p.num}, &(*out)[0]);
     }
-    MXGRID_ASSIGN_OR_RETURN(Shape s, Shape::Make(p.shape));
-    return tensor_internal::Unify(name, "output 0", s, &(*out)[0]);
+    // MXNet 1.x (not np_shape): a 0 in shape is an unknown dim that the consumers decide
+    // (mx.rnn's begin_state is zeros((0, num_hidden)) with the batch size left open).
+    std::vector<int64_t> dims = p.shape;
+    for (int64_t& d : dims) d = d == 0 ? -1 : d;
+    return tensor_internal::Unify(name, "output 0", Shape(dims), &(*out)[0]);
   };
   d.infer_type = [name](const OpParams& params, std::vector<InferType>*,
                         std::vector<InferType>* out) -> absl::Status {
