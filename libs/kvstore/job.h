@@ -189,8 +189,12 @@ class Job {
   absl::StatusOr<tensor::NDArray> FinishPullQueued(
       const PullTicket& ticket, const WaitOptions& wait,
       const PullDestination* destination = nullptr);
+  // Installs the optimizer and the keys' multipliers. The same name and params keep the
+  // optimizer and its state (only the multipliers change). InvalidArgument for a bad
+  // optimizer, parameter or multiplier.
   absl::Status SetOptimizer(int rank, absl::string_view name,
-                            const std::map<std::string, std::string>& params);
+                            const std::map<std::string, std::string>& params,
+                            const KeyMultipliers& mults = {});
   struct KeyOptimizerState {
     KeyId id;
     int index = 0;  // the key's optimizer index from Init
@@ -277,6 +281,7 @@ class Job {
   int64_t bytes_in_use_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Optimizer> optimizer_ ABSL_GUARDED_BY(mu_);  // null: overwrite
+  KeyMultipliers mults_ ABSL_GUARDED_BY(mu_);  // applied to every slot of optimizer_
   // False for a restored job until its first Join: ranks are not silent before any rejoined.
   bool liveness_started_ ABSL_GUARDED_BY(mu_) = true;
   int64_t restored_round_ ABSL_GUARDED_BY(mu_) = 0;

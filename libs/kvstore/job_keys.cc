@@ -83,6 +83,7 @@ absl::Status Job::AddKey(const KeyId& id, int index, NDArray stored) {
   entry.slot = static_cast<int>(init_order_.size());
   if (options_.sync) entry.pushes_by_rank.assign(options_.num_workers, 0);
   bytes_in_use_ += static_cast<int64_t>(entry.stored.nbytes());
+  if (optimizer_ != nullptr) mults_.ApplyTo(optimizer_.get(), entry.slot, id.key);
   entries_.emplace(id, std::move(entry));
   init_order_.push_back(id);
   return absl::OkStatus();
@@ -314,19 +315,25 @@ absl::StatusOr<NDArray> Job::FinishPullQueued(const PullTicket& ticket, const Wa
 }
 
 absl::Status Job::SetOptimizer(int rank, absl::string_view name,
-                               const std::map<std::string, std::string>& params) {
+                               const std::map<std::string, std::string>& params,
+                               const KeyMultipliers& mults) {
+  MXGRID_RETURN_IF_ERROR(mults.Validate());
   MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer, Optimizer::Create(name, params));
   {
     base::MutexLock lock(&mu_);
     MXGRID_RETURN_IF_ERROR(Enter(rank, /*need_joined=*/true));
-    if (optimizer_ != nullptr && optimizer_->name() == optimizer->name() &&
-        optimizer_->params() == optimizer->params()) {
-      return absl::OkStatus();  // the same configuration: keep it and its state
+    const bool same = optimizer_ != nullptr && optimizer_->name() == optimizer->name() &&
+                      optimizer_->params() == optimizer->params();
+    // The same configuration keeps the optimizer and its state.
+    if (same && mults_ == mults) return absl::OkStatus();
+    if (!same) optimizer_.swap(optimizer);
+    mults_ = mults;
+    for (size_t slot = 0; slot < init_order_.size(); ++slot) {
+      mults_.ApplyTo(optimizer_.get(), static_cast<int>(slot), init_order_[slot].key);
     }
-    optimizer_.swap(optimizer);
     ++generation_;
   }
-  return absl::OkStatus();  // the old optimizer (now in `optimizer`) is freed outside the lock
+  return absl::OkStatus();  // an old optimizer (now in `optimizer`) is freed outside the lock
 }
 
 absl::StatusOr<std::vector<Job::KeyOptimizerState>> Job::GetOptimizerStates() const {

@@ -34,6 +34,7 @@ absl::StatusOr<JobSnapshot> Job::Capture() const {
       snap.has_optimizer = true;
       snap.optimizer_name = std::string(optimizer_->name());
       snap.optimizer_params = optimizer_->params();
+      snap.optimizer_mults = mults_;
       // Waits for its copies (of the state written by the updates pushed so far) only.
       MXGRID_ASSIGN_OR_RETURN(snap.optimizer_states, optimizer_->ExportStates());
     }
@@ -68,6 +69,12 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Restore(const JobSnapshot& snapshot,
   if (snapshot.has_optimizer) {
     MXGRID_ASSIGN_OR_RETURN(job->optimizer_,
                             Optimizer::Create(snapshot.optimizer_name, snapshot.optimizer_params));
+    MXGRID_RETURN_IF_ERROR(snapshot.optimizer_mults.Validate());
+    job->mults_ = snapshot.optimizer_mults;
+    for (size_t slot = 0; slot < snapshot.keys.size(); ++slot) {
+      job->mults_.ApplyTo(job->optimizer_.get(), static_cast<int>(slot),
+                          snapshot.keys[slot].key);
+    }
     for (const OptimizerIndexState& state : snapshot.optimizer_states) {
       if (state.index < 0 || state.index >= static_cast<int>(snapshot.keys.size())) {
         return absl::InvalidArgumentError(absl::StrCat(

@@ -216,6 +216,29 @@ TEST(JobTest, SetOptimizerKeepsAnEqualConfigAndReplacesAnother) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Multipliers by key: applied to keys already there and to keys initialized later; the same
+// optimizer with other multipliers keeps its state; a bad multiplier is refused.
+TEST(JobTest, SetOptimizerAppliesKeyMultipliers) {
+  auto job = JoinedJob(1);
+  ASSERT_TRUE(job->Init({"w", 0}, 0, 0, Floats({1})).ok());
+  const std::map<std::string, std::string> sgd = {
+      {"learning_rate", "1"}, {"wd", "0.5"}, {"momentum", "0.5"}};
+  const KeyMultipliers mults{{{"w", 2.0}}, {{"b", 0.0}}};
+  ASSERT_TRUE(job->SetOptimizer(0, "sgd", sgd, mults).ok());
+  ASSERT_TRUE(job->Init({"b", 0}, 0, 1, Floats({1})).ok());
+  ASSERT_TRUE(job->Push({"w", 0}, 0, {Floats({1})}, {}).ok());
+  ASSERT_TRUE(job->Push({"b", 0}, 0, {Floats({1})}, {}).ok());
+  // w: lr 2, wd 0.5: mom = -2 * (1 + 0.5 * 1) = -3, w = -2. b: lr 1, wd 0: b = 0.
+  EXPECT_THAT(PullNow(*job, {"w", 0}, 0), ElementsAre(-2));
+  EXPECT_THAT(PullNow(*job, {"b", 0}, 0), ElementsAre(0));
+  // Without multipliers now; the momentum is kept: mom = 0.5 * -3 - (0 + 0.5 * -2) = -0.5.
+  ASSERT_TRUE(job->SetOptimizer(0, "sgd", sgd).ok());
+  ASSERT_TRUE(job->Push({"w", 0}, 0, {Floats({0})}, {}).ok());
+  EXPECT_THAT(PullNow(*job, {"w", 0}, 0), ElementsAre(-2.5f));
+  EXPECT_EQ(job->SetOptimizer(0, "sgd", sgd, KeyMultipliers{{{"w", -1.0}}, {}}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // The bound: a rank max_rounds_ahead rounds ahead waits, then fails for itself alone; memory
 // stays bounded however often it tries; the slow rank's rounds and pulls work throughout.
 TEST(JobTest, RankFarAheadIsRefusedAndMemoryStaysBounded) {

@@ -474,4 +474,24 @@ absl::Status Optimizer::ImportState(const OptimizerIndexState& state, const Shap
   return absl::OkStatus();
 }
 
+absl::Status KeyMultipliers::Validate() const {
+  for (const auto* m : {&lr, &wd}) {
+    for (const auto& [key, mult] : *m) {
+      if (!std::isfinite(mult) || mult < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            m == &lr ? "lr_mult" : "wd_mult", " of key ", Quoted(key), " is ", mult,
+            "; a multiplier must be finite and >= 0"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void KeyMultipliers::ApplyTo(Optimizer* optimizer, int index, const std::string& key) const {
+  auto l = lr.find(key);
+  auto w = wd.find(key);
+  optimizer->SetLrMult(index, l == lr.end() ? 1.0 : l->second);
+  optimizer->SetWdMult(index, w == wd.end() ? 1.0 : w->second);
+}
+
 }  // namespace mxgrid::kvstore

@@ -44,6 +44,25 @@
 
 namespace mxgrid::kvstore {
 
+class Optimizer;
+
+// Per-key learning-rate and weight-decay multipliers, by key as the client names it
+// (MXNet's lr_mult / wd_mult resolved per kvstore key by the client: set_lr_mult,
+// set_wd_mult, the symbol's __lr_mult__ / __wd_mult__, and a Module's wd_mult 0 for
+// parameters not named *_weight or *_gamma). A key not named has multiplier 1.
+struct KeyMultipliers {
+  std::map<std::string, double> lr;
+  std::map<std::string, double> wd;
+
+  bool empty() const { return lr.empty() && wd.empty(); }
+  bool operator==(const KeyMultipliers& o) const { return lr == o.lr && wd == o.wd; }
+  bool operator!=(const KeyMultipliers& o) const { return !(*this == o); }
+  // InvalidArgument naming the key for a multiplier that is not finite or is negative.
+  absl::Status Validate() const;
+  // Sets `key`'s multipliers (1 where not named) as those of optimizer index `index`.
+  void ApplyTo(Optimizer* optimizer, int index, const std::string& key) const;
+};
+
 enum class OptimizerKind { kSGD, kNAG, kAdam, kRMSProp, kAdaGrad };
 
 // One parameter index's optimizer state, as Optimizer::ExportStates copies it out and

@@ -17,7 +17,9 @@ namespace {
 using tensor::NDArray;
 
 constexpr char kMagic[8] = {'M', 'X', 'K', 'V', 'S', 'N', 'A', 'P'};
-constexpr uint32_t kVersion = 1;
+// 2 added the optimizer's per-key multipliers; version 1 files are still read.
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kOldestVersion = 1;
 constexpr size_t kHeaderBytes = 8 + 4 + 8;
 constexpr size_t kMaxDims = 32;
 
@@ -53,6 +55,20 @@ class Encoder {
   absl::Status Str(absl::string_view s) {
     MXGRID_RETURN_IF_ERROR(Int<uint32_t>(static_cast<uint32_t>(s.size())));
     return Bytes(s);
+  }
+  absl::Status Double(double v) {
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(bits));
+    return Int<uint64_t>(bits);
+  }
+  // u32 count, then (str key, f64 multiplier) per entry.
+  absl::Status Mults(const std::map<std::string, double>& m) {
+    MXGRID_RETURN_IF_ERROR(Int<uint32_t>(static_cast<uint32_t>(m.size())));
+    for (const auto& [k, v] : m) {
+      MXGRID_RETURN_IF_ERROR(Str(k));
+      MXGRID_RETURN_IF_ERROR(Double(v));
+    }
+    return absl::OkStatus();
   }
   // dtype, ndim, dims, bytes, data. REQUIRES: `a` is a waited-for CPU array.
   absl::Status Array(const NDArray& a) {
@@ -98,6 +114,8 @@ absl::Status EncodePayload(absl::Span<const JobSnapshot> jobs, Encoder* e) {
       MXGRID_RETURN_IF_ERROR(e->Str(k));
       MXGRID_RETURN_IF_ERROR(e->Str(v));
     }
+    MXGRID_RETURN_IF_ERROR(e->Mults(job.optimizer_mults.lr));
+    MXGRID_RETURN_IF_ERROR(e->Mults(job.optimizer_mults.wd));
     MXGRID_RETURN_IF_ERROR(e->Int<uint32_t>(static_cast<uint32_t>(job.optimizer_states.size())));
     for (const OptimizerIndexState& s : job.optimizer_states) {
       MXGRID_RETURN_IF_ERROR(e->Int<int32_t>(s.index));
@@ -182,7 +200,23 @@ class Decoder {
   absl::string_view in_;
 };
 
-absl::Status DecodePayload(absl::string_view payload, std::vector<JobSnapshot>* jobs) {
+absl::Status DecodeMults(Decoder* d, std::map<std::string, double>* m) {
+  uint32_t n = 0;
+  MXGRID_RETURN_IF_ERROR(d->Count(&n, 4 + 8));
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string key;
+    uint64_t bits = 0;
+    MXGRID_RETURN_IF_ERROR(d->Str(&key));
+    MXGRID_RETURN_IF_ERROR(d->Int(&bits));
+    double v = 0;
+    std::memcpy(&v, &bits, sizeof(v));
+    (*m)[key] = v;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodePayload(absl::string_view payload, uint32_t version,
+                           std::vector<JobSnapshot>* jobs) {
   Decoder d(payload);
   uint32_t njobs = 0;
   MXGRID_RETURN_IF_ERROR(d.Count(&njobs, 4 + 4 + 1 + 8 + 4 + 1));
@@ -216,6 +250,10 @@ absl::Status DecodePayload(absl::string_view payload, std::vector<JobSnapshot>* 
         MXGRID_RETURN_IF_ERROR(d.Str(&k));
         MXGRID_RETURN_IF_ERROR(d.Str(&v));
         job.optimizer_params[k] = v;
+      }
+      if (version >= 2) {
+        MXGRID_RETURN_IF_ERROR(DecodeMults(&d, &job.optimizer_mults.lr));
+        MXGRID_RETURN_IF_ERROR(DecodeMults(&d, &job.optimizer_mults.wd));
       }
       MXGRID_RETURN_IF_ERROR(d.Count(&nstates, 4 + 8 + 4));
       for (uint32_t s = 0; s < nstates; ++s) {
@@ -297,9 +335,9 @@ absl::StatusOr<std::vector<JobSnapshot>> ReadSnapshot(absl::string_view bytes) {
   uint64_t payload_bytes = 0;
   MXGRID_RETURN_IF_ERROR(header.Int(&version));
   MXGRID_RETURN_IF_ERROR(header.Int(&payload_bytes));
-  if (version != kVersion) {
+  if (version < kOldestVersion || version > kVersion) {
     return absl::DataLossError(absl::StrCat("snapshot version ", version, " is unknown (want ",
-                                            kVersion, ")"));
+                                            kOldestVersion, " to ", kVersion, ")"));
   }
   if (payload_bytes != bytes.size() - kHeaderBytes - 4) {
     return absl::DataLossError(absl::StrCat("snapshot is truncated or padded: header says ",
@@ -316,7 +354,7 @@ absl::StatusOr<std::vector<JobSnapshot>> ReadSnapshot(absl::string_view bytes) {
                                             ", stored ", want_crc, ")"));
   }
   std::vector<JobSnapshot> jobs;
-  MXGRID_RETURN_IF_ERROR(DecodePayload(payload, &jobs));
+  MXGRID_RETURN_IF_ERROR(DecodePayload(payload, version, &jobs));
   return jobs;
 }
 

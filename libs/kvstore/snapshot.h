@@ -4,12 +4,13 @@
 //   MXGRID_RETURN_IF_ERROR(WriteSnapshot(jobs, file));   // any SnapshotSink
 //   MXGRID_ASSIGN_OR_RETURN(std::vector<JobSnapshot> back, ReadSnapshot(bytes));
 //
-// Format (little-endian): "MXKVSNAP" magic, u32 version (1), u64 payload bytes, the payload,
+// Format (little-endian): "MXKVSNAP" magic, u32 version (2; 1 is read too), u64 payload
+// bytes, the payload,
 // then u32 CRC32C of the payload. Payload: u32 jobs, then per job: str name, i32
 // num_workers, u8 sync, i64 heartbeat_timeout_ms, u32 keys, per key (in init order): str
 // key, i32 part, i32 index, i64 applied_rounds, i32 dtype, u32 ndim, i64 dims..., u64 bytes,
 // the value's bytes; u8 has_optimizer, and with one: str name, u32 params, (str, str)...,
-// u32 states, per state: i32 slot (the key's position), i64 update_count, u32 arrays, per
+// (version 2) the lr then the wd multipliers, each u32 count, (str key, f64)...; u32 states, per state: i32 slot (the key's position), i64 update_count, u32 arrays, per
 // array: i32 dtype, u32 ndim, i64 dims..., u64 bytes, bytes. str = u32 length + bytes.
 // Members are not stored: ranks join again after a restore.
 //
@@ -48,6 +49,7 @@ struct JobSnapshot {
   bool has_optimizer = false;
   std::string optimizer_name;
   std::map<std::string, std::string> optimizer_params;
+  KeyMultipliers optimizer_mults;  // version 2 on; empty in version 1 files
   // OptimizerIndexState::index is the key's slot (its position in `keys`).
   std::vector<OptimizerIndexState> optimizer_states;
 

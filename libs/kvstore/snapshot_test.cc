@@ -52,7 +52,9 @@ std::vector<JobSnapshot> TrainedJobs(std::vector<std::unique_ptr<Job>>* jobs) {
   EXPECT_TRUE(mom.SetOptimizer(0, "sgd", {{"learning_rate", "0.1"}, {"momentum", "0.9"}}).ok());
   EXPECT_TRUE(adam.Init({"w", 0}, 0, 0, Floats({1, -1, 0.5f})).ok());
   EXPECT_TRUE(adam.Init({"b", 0}, 0, 1, Floats({0})).ok());
-  EXPECT_TRUE(adam.SetOptimizer(0, "adam", {{"learning_rate", "0.01"}}).ok());
+  EXPECT_TRUE(adam.SetOptimizer(0, "adam", {{"learning_rate", "0.01"}},
+                                KeyMultipliers{{{"w", 2.0}, {"b", 0.5}}, {{"b", 0.0}}})
+                  .ok());
   for (int round = 0; round < 3; ++round) {
     for (int rank = 0; rank < 2; ++rank) {
       const float g = static_cast<float>(round + rank + 1);
@@ -114,6 +116,8 @@ TEST(SnapshotTest, RoundTripWithSgdMomentumAndAdamState) {
   EXPECT_EQ(adam.heartbeat_timeout_ms, 7000);
   EXPECT_EQ(adam.optimizer_name, "adam");
   EXPECT_THAT(adam.optimizer_params, ElementsAre(::testing::Pair("learning_rate", "0.01")));
+  EXPECT_EQ(adam.optimizer_mults, (KeyMultipliers{{{"w", 2.0}, {"b", 0.5}}, {{"b", 0.0}}}));
+  EXPECT_TRUE((*back)[0].optimizer_mults.empty());
   ASSERT_EQ(adam.keys.size(), 2u);
   EXPECT_EQ(adam.keys[0].key, "w");
   EXPECT_EQ(adam.keys[1].applied_rounds, 2);
@@ -149,6 +153,28 @@ TEST(SnapshotTest, RoundTripWithSgdMomentumAndAdamState) {
   EXPECT_EQ(Pull(*restored[1], {"w", 0}, 0), Pull(*jobs[1], {"w", 0}, 0));
   EXPECT_EQ(Pull(*restored[1], {"b", 0}, 0), Pull(*jobs[1], {"b", 0}, 0));
   EXPECT_EQ(restored[1]->options().heartbeat_timeout, absl::Seconds(7));
+}
+
+// Version 1 files (before the optimizer's multipliers) are still read; a job without an
+// optimizer is encoded alike in both versions. An unknown version is DataLoss.
+TEST(SnapshotTest, ReadsVersionOneAndRefusesUnknownVersions) {
+  Job job("plain", JobOptions{.num_workers = 1});
+  ASSERT_TRUE(job.Join(0).ok());
+  ASSERT_TRUE(job.Init({"k", 0}, 0, 0, Floats({4, 5})).ok());
+  absl::StatusOr<JobSnapshot> snap = job.Capture();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  StringSink sink;
+  ASSERT_TRUE(WriteSnapshot({*snap}, &sink).ok());
+  std::string bytes = sink.out;
+  ASSERT_EQ(bytes[8], 2);  // u32 version after the 8-byte magic
+  bytes[8] = 1;
+  absl::StatusOr<std::vector<JobSnapshot>> back = ReadSnapshot(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 1u);
+  ASSERT_EQ((*back)[0].keys.size(), 1u);
+  EXPECT_THAT(*(*back)[0].keys[0].value.ToVector<float>(), ElementsAre(4, 5));
+  bytes[8] = 3;
+  EXPECT_EQ(ReadSnapshot(bytes).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(SnapshotTest, EveryCorruptionIsDataLoss) {

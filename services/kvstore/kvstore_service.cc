@@ -242,7 +242,10 @@ grpc::Status KVStoreService::SetOptimizer(grpc::ServerContext*,
     MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
     const std::map<std::string, std::string> params(request->params().begin(),
                                                     request->params().end());
-    return job->SetOptimizer(request->rank(), request->name(), params);
+    kvstore::KeyMultipliers mults;
+    mults.lr.insert(request->lr_mult().begin(), request->lr_mult().end());
+    mults.wd.insert(request->wd_mult().begin(), request->wd_mult().end());
+    return job->SetOptimizer(request->rank(), request->name(), params, mults);
   }());
 }
 

@@ -141,6 +141,11 @@ std::shared_ptr<kvstore::Optimizer> SessionKVStore::optimizer() const {
   return optimizer_;
 }
 
+std::shared_ptr<const kvstore::KeyMultipliers> SessionKVStore::multipliers() const {
+  base::MutexLock lock(&mu_);
+  return mults_;
+}
+
 absl::Status SessionKVStore::Init(const std::vector<std::pair<std::string, NDArray>>& pairs,
                                   absl::Time deadline) {
   if (dist_ != nullptr) return dist_->Init(pairs, deadline);
@@ -182,6 +187,8 @@ absl::Status SessionKVStore::LocalPush(const std::string& key,
   }
   MXGRID_ASSIGN_OR_RETURN(int index, local_->KeyIndex(key));
   MXGRID_ASSIGN_OR_RETURN(NDArray stored, local_->Value(key));
+  std::shared_ptr<const kvstore::KeyMultipliers> mults = multipliers();
+  if (mults != nullptr && !mults->empty()) mults->ApplyTo(opt.get(), index, key);
   return opt->Update(index, stored, merged);
 }
 
@@ -217,12 +224,16 @@ absl::Status SessionKVStore::Barrier(absl::Time deadline) {
 
 absl::Status SessionKVStore::SetOptimizer(const std::string& name,
                                           const std::map<std::string, std::string>& params,
+                                          const kvstore::KeyMultipliers& mults,
                                           absl::Time deadline) {
-  if (dist_ != nullptr) return dist_->SetOptimizer(name, params, deadline);
+  if (dist_ != nullptr) return dist_->SetOptimizer(name, params, mults, deadline);
+  MXGRID_RETURN_IF_ERROR(mults.Validate());
   MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<kvstore::Optimizer> opt,
                           kvstore::Optimizer::Create(name, params));
+  auto shared_mults = std::make_shared<const kvstore::KeyMultipliers>(mults);
   base::MutexLock lock(&mu_);
   optimizer_ = std::move(opt);
+  mults_ = std::move(shared_mults);
   return absl::OkStatus();
 }
 

@@ -74,9 +74,12 @@ class SessionKVStore {
   absl::StatusOr<std::pair<Shape, DType>> Meta(const std::string& key) const;
   // kv._barrier(): at once for local stores.
   absl::Status Barrier(absl::Time deadline);
+  // The optimizer and its per-key multipliers (InvalidArgument for a bad one); a dist
+  // store's go to the shards.
   absl::Status SetOptimizer(const std::string& name,
                             const std::map<std::string, std::string>& params,
-                            absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+                            const kvstore::KeyMultipliers& mults, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Named optimizer states (see the header comment); FailedPrecondition without an
   // optimizer.
   absl::StatusOr<std::vector<std::pair<std::string, tensor::NDArray>>> GetOptimizerStates(
@@ -97,6 +100,7 @@ class SessionKVStore {
   absl::Status LocalPush(const std::string& key, const std::vector<tensor::NDArray>& values)
       ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<kvstore::Optimizer> optimizer() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<const kvstore::KeyMultipliers> multipliers() const ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string type_;
   const std::unique_ptr<kvstore::client::DistStore> dist_;  // dist types
@@ -105,6 +109,8 @@ class SessionKVStore {
   // Local stores: set by SetOptimizer. shared_ptr: a push in progress keeps the optimizer
   // it started with when another SetOptimizer replaces it.
   std::shared_ptr<kvstore::Optimizer> optimizer_ ABSL_GUARDED_BY(mu_);
+  // Local stores: the multipliers of optimizer_'s keys, applied at each push.
+  std::shared_ptr<const kvstore::KeyMultipliers> mults_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mxgrid::services

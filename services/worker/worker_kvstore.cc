@@ -168,7 +168,10 @@ grpc::Status WorkerService::KVSetOptimizer(grpc::ServerContext* context,
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
     const std::map<std::string, std::string> params(request->params().begin(),
                                                     request->params().end());
-    return store->SetOptimizer(request->name(), params, Deadline(context));
+    kvstore::KeyMultipliers mults;
+    mults.lr.insert(request->lr_mult().begin(), request->lr_mult().end());
+    mults.wd.insert(request->wd_mult().begin(), request->wd_mult().end());
+    return store->SetOptimizer(request->name(), params, mults, Deadline(context));
   }());
 }
 

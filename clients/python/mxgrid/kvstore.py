@@ -208,21 +208,24 @@ class KVStore:
 
     def set_optimizer(self, optimizer):
         """Installs the optimizer: on the worker's store, or (dist) on the shards, where it
-        and its state then live (per-parameter lr_mult / wd_mult are not sent). A local
-        store given an optimizer the servers do not run (another class, an lr_scheduler,
-        custom lr/wd multipliers) applies it client-side through mx.optimizer.Updater at
-        each push, as MXNet's local store does; a dist store refuses it (MXNetError)."""
+        and its state then live, with its per-key lr_mult / wd_mult (as MXNet's workers
+        send the pickled optimizer to the servers). A local store given an optimizer the
+        servers do not run (another class, an lr_scheduler) applies it client-side through
+        mx.optimizer.Updater at each push, as MXNet's local store does; a dist store
+        refuses it (MXNetError)."""
         optimizer = opt.create(optimizer)
         form = optimizer._server_form()
-        if form is None or (not self._dist and optimizer._has_custom_mults()):
+        if form is None:
             if self._dist:
                 raise opt.optimizer._refuse_on_server(optimizer)
             self._set_updater(opt.get_updater(optimizer))
             self._optimizer = optimizer
             return
+        lr_mult, wd_mult = optimizer._key_mults()
         c = self._conn
         self._call(c.require_worker().KVSetOptimizer, pb.worker.KVSetOptimizerRequest(
-            session=c.session, store=self._store, name=form[0], params=form[1]))
+            session=c.session, store=self._store, name=form[0], params=form[1],
+            lr_mult=lr_mult, wd_mult=wd_mult))
         self._optimizer = optimizer
         self._updater = None
 

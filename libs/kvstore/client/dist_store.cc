@@ -323,7 +323,7 @@ absl::Status DistStore::Barrier(absl::Time deadline) {
 
 absl::Status DistStore::SetOptimizer(const std::string& name,
                                      const std::map<std::string, std::string>& params,
-                                     absl::Time deadline) {
+                                     const KeyMultipliers& mults, absl::Time deadline) {
   MXGRID_RETURN_IF_ERROR(CheckOpen());
   deadline = std::min(deadline, absl::Now() + options_.call_timeout);
   const int n = shards_->size();
@@ -331,9 +331,9 @@ absl::Status DistStore::SetOptimizer(const std::string& name,
   const Membership& m = options_.membership;
   for (int i = 0; i < n; ++i) {
     shards_->Call(i, deadline,
-                  [job = m.job, rank = m.rank, name, params](ShardConnection& c, absl::Time d,
-                                                             Done done) {
-                    c.SetOptimizer(job, rank, name, params, d, std::move(done));
+                  [job = m.job, rank = m.rank, name, params, mults](ShardConnection& c,
+                                                                    absl::Time d, Done done) {
+                    c.SetOptimizer(job, rank, name, params, mults, d, std::move(done));
                   },
                   waiter->Callback());
   }

@@ -139,7 +139,7 @@ class DistStore {
   // (InvalidArgument for a bad optimizer or parameter).
   absl::Status SetOptimizer(const std::string& name,
                             const std::map<std::string, std::string>& params,
-                            absl::Time deadline);
+                            const KeyMultipliers& mults, absl::Time deadline);
   // Every shard's optimizer state of every (key, part), shard by shard.
   absl::StatusOr<std::vector<PartState>> GetOptimizerStates(absl::Time deadline);
   // Sends each state to the shard of its (key, part); the index is the key's. NotFound for

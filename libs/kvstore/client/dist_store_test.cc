@@ -230,7 +230,8 @@ class FakeConnection : public ShardConnection {
     });
   }
   void SetOptimizer(const std::string&, int, const std::string&,
-                    const std::map<std::string, std::string>&, absl::Time, Done done) override {
+                    const std::map<std::string, std::string>&, const KeyMultipliers&, absl::Time,
+                    Done done) override {
     done(absl::OkStatus());
   }
   void GetOptimizerStates(const std::string&, absl::Time,

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/kvstore/optimizer.h"
 #include "libs/tensor/ndarray.h"
 
 namespace mxgrid::kvstore::client {
@@ -106,7 +107,7 @@ class ShardConnection {
 
   virtual void SetOptimizer(const std::string& job, int rank, const std::string& name,
                             const std::map<std::string, std::string>& params,
-                            absl::Time deadline, Done done) = 0;
+                            const KeyMultipliers& mults, absl::Time deadline, Done done) = 0;
   virtual void GetOptimizerStates(
       const std::string& job, absl::Time deadline,
       std::function<void(absl::StatusOr<std::vector<PartState>>)> done) = 0;

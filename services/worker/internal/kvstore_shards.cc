@@ -347,12 +347,15 @@ void GrpcShardConnection::PushPull(const KeyRef& ref, const NDArray& value, cons
 void GrpcShardConnection::SetOptimizer(const std::string& job, int rank,
                                        const std::string& name,
                                        const std::map<std::string, std::string>& params,
+                                       const kvstore::KeyMultipliers& mults,
                                        absl::Time deadline, Done done) {
   v1::SetOptimizerRequest req;
   req.set_job(job);
   req.set_rank(rank);
   req.set_name(name);
   for (const auto& [k, v] : params) (*req.mutable_params())[k] = v;
+  for (const auto& [k, v] : mults.lr) (*req.mutable_lr_mult())[k] = v;
+  for (const auto& [k, v] : mults.wd) (*req.mutable_wd_mult())[k] = v;
   StartUnary<v1::SetOptimizerRequest, v1::SetOptimizerResponse>(
       impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->SetOptimizer(c, q, r, std::move(cb)); }, std::move(req), deadline,
       StatusOnly<v1::SetOptimizerResponse>(std::move(done)));

@@ -77,7 +77,8 @@ class GrpcShardConnection final : public kvstore::client::ShardConnection {
                 const tensor::NDArray& out, absl::Time deadline,
                 kvstore::client::Done done) override;
   void SetOptimizer(const std::string& job, int rank, const std::string& name,
-                    const std::map<std::string, std::string>& params, absl::Time deadline,
+                    const std::map<std::string, std::string>& params,
+                    const kvstore::KeyMultipliers& mults, absl::Time deadline,
                     kvstore::client::Done done) override;
   void GetOptimizerStates(
       const std::string& job, absl::Time deadline,

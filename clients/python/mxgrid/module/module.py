@@ -521,14 +521,7 @@ class Module(BaseModule):
         weights; then the executor is bound to the store (SetExecutorKVStore): Update and
         Forward(update) push each gradient and pull the updated weight on the worker."""
         kv, optimizer = self._kvstore, self._optimizer
-        if optimizer._has_custom_mults():
-            warnings.warn("lr_mult / wd_mult are not applied by the kvstore servers' "
-                          "optimizer", stacklevel=3)
-        if optimizer.wd:
-            warnings.warn("wd=%s is applied by the kvstore servers to every parameter, "
-                          "biases included (MXNet exempts parameters not named *_weight or "
-                          "*_gamma)" % optimizer.wd, stacklevel=3)
-        kv.set_optimizer(optimizer)
+        kv.set_optimizer(optimizer)  # with the parameters' lr_mult / wd_mult by name
         names = list(self._param_names)
         weights = [self._exec.arg_dict[n] for n in names]
         kv.init(names, weights)

@@ -224,6 +224,25 @@ class Optimizer:
                     % type(self).__name__)
         return "the kvstore servers' optimizers take no lr_scheduler"
 
+    def _key_mults(self):
+        """({key: lr multiplier}, {key: wd multiplier}) for a store's optimizer, by key as
+        the store names it (int keys in decimal): every index or name this optimizer has a
+        multiplier for, resolved as _get_lr/_get_wd resolve it; keys not named have 1."""
+        candidates = set(self.param_dict) | set(self.lr_mult) | set(self.wd_mult) | set(
+            self.idx2name)
+        lrs, wds = {}, {}
+        for c in candidates:
+            if isinstance(c, bool) or not isinstance(c, (int, np.integer, str)):
+                continue
+            key = str(int(c)) if isinstance(c, (int, np.integer)) else c
+            lr, wd = self._mult(c, self.lr_mult, "lr_mult"), self._mult(c, self.wd_mult,
+                                                                          "wd_mult")
+            if lr != 1.0:
+                lrs[key] = float(lr)
+            if wd != 1.0:
+                wds[key] = float(wd)
+        return lrs, wds
+
     def _has_custom_mults(self):
         """True when the lr/wd multipliers differ from what the servers apply (lr_mult 1;
         weight decay on *_weight and *_gamma parameters only, and on every parameter of an
