@@ -24,6 +24,14 @@ __all__ = ["RNNParams", "BaseRNNCell", "RNNCell", "LSTMCell", "GRUCell", "FusedR
            "ZoneoutCell", "ResidualCell"]
 
 
+def _input_and_hidden_params(cell):
+    """The i2h and h2h weights and biases of an RNN or GRU cell, in MXNet's order."""
+    cell._iW = cell.params.get("i2h_weight")
+    cell._iB = cell.params.get("i2h_bias")
+    cell._hW = cell.params.get("h2h_weight")
+    cell._hB = cell.params.get("h2h_bias")
+
+
 class RNNCell(BaseRNNCell):
     """Elman cell: h' = activation(W_i2h x + b_i2h + W_h2h h + b_h2h)."""
 
@@ -31,10 +39,7 @@ class RNNCell(BaseRNNCell):
         super().__init__(prefix=prefix, params=params)
         self._num_hidden = num_hidden
         self._activation = activation
-        self._iW = self.params.get("i2h_weight")
-        self._iB = self.params.get("i2h_bias")
-        self._hW = self.params.get("h2h_weight")
-        self._hB = self.params.get("h2h_bias")
+        _input_and_hidden_params(self)
 
     @property
     def state_info(self):
@@ -102,14 +107,11 @@ class GRUCell(BaseRNNCell):
     def __init__(self, num_hidden, prefix="gru_", params=None):
         super().__init__(prefix=prefix, params=params)
         self._num_hidden = num_hidden
-        self._iW = self.params.get("i2h_weight")
-        self._iB = self.params.get("i2h_bias")
-        self._hW = self.params.get("h2h_weight")
-        self._hB = self.params.get("h2h_bias")
+        _input_and_hidden_params(self)
 
     @property
     def state_info(self):
-        return [{"shape": (0, self._num_hidden), "__layout__": "NC"}]
+        return RNNCell.state_info.fget(self)
 
     @property
     def _gate_names(self):
