@@ -37,6 +37,7 @@ absl::Status Job::CheckAliveLocked(absl::Time now) {
     const absl::Duration silent = now - m.last_seen;
     if (silent <= options_.heartbeat_timeout) continue;
     dead_rank_ = r;
+    finished_since_ = now;
     aborted_ = absl::AbortedError(absl::StrCat(
         "kvstore: job ", Quoted(name_), " was aborted: rank ", r,
         m.state == MemberState::kNotJoined ? " never joined and" : "", " sent nothing for ",
@@ -128,6 +129,7 @@ absl::Status Job::Join(int rank) {
     }
   }
   m.state = MemberState::kJoined;
+  finished_since_.reset();
   changed_.SignalAll();
   return absl::OkStatus();
 }
@@ -147,6 +149,10 @@ absl::Status Job::Leave(int rank) {
   base::MutexLock lock(&mu_);
   if (members_[rank].state == MemberState::kLeft) return absl::OkStatus();
   members_[rank].state = MemberState::kLeft;
+  if (std::all_of(members_.begin(), members_.end(),
+                  [](const Member& m) { return m.state == MemberState::kLeft; })) {
+    finished_since_ = absl::Now();
+  }
   if (aborted_.ok()) {
     // Rounds that waited only for this rank are complete now. An update's error belongs to
     // the pulls of the round (apply_status), not to this call.
@@ -154,6 +160,11 @@ absl::Status Job::Leave(int rank) {
   }
   changed_.SignalAll();
   return absl::OkStatus();
+}
+
+std::optional<absl::Time> Job::FinishedSince() const {
+  base::MutexLock lock(&mu_);
+  return finished_since_;
 }
 
 absl::Status Job::Barrier(int rank, const WaitOptions& wait) {

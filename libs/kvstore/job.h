@@ -133,6 +133,9 @@ class Job {
   bool CheckLiveness(absl::Time now);
   // The Aborted status of an aborted job; OK otherwise.
   absl::Status aborted() const;
+  // When the job finished: its last rank left (every rank joined and left) or it aborted;
+  // nullopt while it runs (a rank joined, or one not joined yet). A rejoin runs it again.
+  std::optional<absl::Time> FinishedSince() const;
 
   // Marks `rank` as inside a call for its lifetime (a long chunk stream): a rank inside a call
   // is never silent. Does nothing for a rank out of range (the call itself fails on it).
@@ -275,6 +278,7 @@ class Job {
   std::vector<Member> members_ ABSL_GUARDED_BY(mu_);
   absl::Status aborted_ ABSL_GUARDED_BY(mu_);
   int dead_rank_ ABSL_GUARDED_BY(mu_) = -1;
+  std::optional<absl::Time> finished_since_ ABSL_GUARDED_BY(mu_);
   std::map<KeyId, Entry> entries_ ABSL_GUARDED_BY(mu_);  // nodes are stable
   std::vector<KeyId> init_order_ ABSL_GUARDED_BY(mu_);
   int key_kind_ ABSL_GUARDED_BY(mu_) = 0;  // 0 none yet, 1 int keys, 2 string keys

@@ -22,7 +22,7 @@ JobTable::JobTable(JobTableOptions options) : options_(options) {
 
 JobTable::~JobTable() = default;
 
-absl::StatusOr<Job*> JobTable::Join(const JoinRequest& request) {
+absl::StatusOr<std::shared_ptr<Job>> JobTable::Join(const JoinRequest& request) {
   if (request.job.empty()) return absl::InvalidArgumentError("kvstore: JoinJob with an empty job");
   if (request.num_workers < 0 || request.num_workers > kMaxWorkers) {
     return absl::InvalidArgumentError(absl::StrCat("kvstore: num_workers ", request.num_workers,
@@ -41,21 +41,20 @@ absl::StatusOr<Job*> JobTable::Join(const JoinRequest& request) {
                                  ? options_.heartbeat_timeout
                                  : request.heartbeat_timeout;
   wanted.max_rounds_ahead = options_.max_rounds_ahead;
-  Job* job = nullptr;
-  {
-    base::MutexLock lock(&mu_);
-    auto it = jobs_.find(request.job);
-    if (it == jobs_.end()) {
-      // A join that cannot succeed creates nothing (Job::Join checks joins of existing jobs).
-      if (request.rank < 0 || request.rank >= wanted.num_workers) {
-        return absl::InvalidArgumentError(absl::StrCat("kvstore: rank ", request.rank,
-                                                       " is outside [0, ", wanted.num_workers,
-                                                       ") of job ", Quoted(request.job)));
-      }
-      it = jobs_.emplace(request.job, std::make_unique<Job>(request.job, wanted)).first;
+  // Under the table's lock: RemoveFinished cannot remove the job between the lookup and the
+  // rank's join.
+  base::MutexLock lock(&mu_);
+  auto it = jobs_.find(request.job);
+  if (it == jobs_.end()) {
+    // A join that cannot succeed creates nothing (Job::Join checks joins of existing jobs).
+    if (request.rank < 0 || request.rank >= wanted.num_workers) {
+      return absl::InvalidArgumentError(absl::StrCat("kvstore: rank ", request.rank,
+                                                     " is outside [0, ", wanted.num_workers,
+                                                     ") of job ", Quoted(request.job)));
     }
-    job = it->second.get();
+    it = jobs_.emplace(request.job, std::make_shared<Job>(request.job, wanted)).first;
   }
+  std::shared_ptr<Job> job = it->second;
   const JobOptions& have = job->options();
   if ((request.num_workers != 0 && request.num_workers != have.num_workers) ||
       (request.sync.has_value() && *request.sync != have.sync)) {
@@ -69,7 +68,7 @@ absl::StatusOr<Job*> JobTable::Join(const JoinRequest& request) {
   return job;
 }
 
-absl::StatusOr<Job*> JobTable::Find(absl::string_view name) const {
+absl::StatusOr<std::shared_ptr<Job>> JobTable::Find(absl::string_view name) const {
   if (name.empty()) return absl::InvalidArgumentError("kvstore: empty job name");
   base::MutexLock lock(&mu_);
   auto it = jobs_.find(name);
@@ -77,13 +76,13 @@ absl::StatusOr<Job*> JobTable::Find(absl::string_view name) const {
     return absl::NotFoundError(absl::StrCat("kvstore: job ", Quoted(name),
                                             " is unknown on this shard; call JoinJob first"));
   }
-  return it->second.get();
+  return it->second;
 }
 
-std::vector<Job*> JobTable::Jobs() const {
+std::vector<std::shared_ptr<Job>> JobTable::Jobs() const {
   base::MutexLock lock(&mu_);
-  std::vector<Job*> out;
-  for (const auto& [name, job] : jobs_) out.push_back(job.get());
+  std::vector<std::shared_ptr<Job>> out;
+  for (const auto& [name, job] : jobs_) out.push_back(job);
   return out;
 }
 
@@ -96,19 +95,19 @@ std::vector<std::string> JobTable::Names() const {
 
 int64_t JobTable::BytesInUse() const {
   int64_t bytes = 0;
-  for (Job* job : Jobs()) bytes += job->BytesInUse();
+  for (const std::shared_ptr<Job>& job : Jobs()) bytes += job->BytesInUse();
   return bytes;
 }
 
 int64_t JobTable::NumKeys() const {
   int64_t keys = 0;
-  for (Job* job : Jobs()) keys += static_cast<int64_t>(job->Info().keys.size());
+  for (const std::shared_ptr<Job>& job : Jobs()) keys += static_cast<int64_t>(job->Info().keys.size());
   return keys;
 }
 
 int64_t JobTable::Generation() const {
   int64_t generation = 0;
-  for (Job* job : Jobs()) generation += job->Generation() + 1;
+  for (const std::shared_ptr<Job>& job : Jobs()) generation += job->Generation() + 1;
   return generation;
 }
 
@@ -124,7 +123,7 @@ std::map<std::string, int64_t> JobTable::RestoredRounds() const {
 
 absl::StatusOr<std::vector<JobSnapshot>> JobTable::CaptureAll() const {
   std::vector<JobSnapshot> out;
-  for (Job* job : Jobs()) {
+  for (const std::shared_ptr<Job>& job : Jobs()) {
     MXGRID_ASSIGN_OR_RETURN(JobSnapshot snap, job->Capture());
     out.push_back(std::move(snap));
   }
@@ -145,7 +144,7 @@ absl::Status JobTable::Restore(absl::Span<const JobSnapshot> jobs) {
                                     ? options_.heartbeat_timeout
                                     : absl::Milliseconds(snap.heartbeat_timeout_ms);
     options.max_rounds_ahead = options_.max_rounds_ahead;
-    MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<Job> job, Job::Restore(snap, options));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, Job::Restore(snap, options));
     base::MutexLock lock(&mu_);
     if (jobs_.count(snap.name) != 0) {
       return absl::InvalidArgumentError(absl::StrCat("kvstore: job ", Quoted(snap.name),
@@ -159,10 +158,28 @@ absl::Status JobTable::Restore(absl::Span<const JobSnapshot> jobs) {
 
 std::vector<std::string> JobTable::CheckLiveness(absl::Time now) {
   std::vector<std::string> aborted;
-  for (Job* job : Jobs()) {
+  for (const std::shared_ptr<Job>& job : Jobs()) {
     if (job->CheckLiveness(now)) aborted.push_back(job->name());
   }
   return aborted;
+}
+
+std::vector<std::string> JobTable::RemoveFinished(absl::Time now, absl::Duration retention) {
+  std::vector<std::string> removed;
+  std::vector<std::shared_ptr<Job>> gone;  // freed after the lock is released
+  base::MutexLock lock(&mu_);
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    const std::optional<absl::Time> since = it->second->FinishedSince();
+    if (!since.has_value() || now - *since < retention) {
+      ++it;
+      continue;
+    }
+    removed.push_back(it->first);
+    restored_rounds_.erase(it->first);
+    gone.push_back(std::move(it->second));
+    it = jobs_.erase(it);
+  }
+  return removed;
 }
 
 }  // namespace mxgrid::kvstore

@@ -1,10 +1,12 @@
 // JobTable: the named jobs of one parameter-server shard (job.h), created by their first
-// JoinJob or restored from a snapshot. Jobs are never removed, so a Job* stays valid for the
-// table's lifetime.
+// JoinJob or restored from a snapshot, and removed some time after they finished
+// (RemoveFinished: every rank left, or the job aborted), so that a long-lived shard does not
+// keep every job it ever served. Callers share a job's ownership: a call in progress keeps
+// its job alive after a removal; a later JoinJob of the name starts a new job.
 //
 //   JobTable table({.num_workers = 2, .sync = true});
-//   MXGRID_ASSIGN_OR_RETURN(Job* job, table.Join({.job = "mnist", .rank = 0}));
-//   MXGRID_ASSIGN_OR_RETURN(Job* same, table.Find("mnist"));
+//   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table.Join({.job = "mnist", .rank = 0}));
+//   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> same, table.Find("mnist"));
 //
 // Thread-safety: every method is thread-safe.
 #ifndef MXGRID_LIBS_KVSTORE_JOB_TABLE_H_
@@ -55,9 +57,9 @@ class JobTable {
   // Joins `request.rank`, creating the job at its first join. InvalidArgument an empty job,
   // num_workers < 0 or over 65536, a rank out of range, a negative heartbeat timeout;
   // FailedPrecondition num_workers or mode unlike the job's; Aborted.
-  absl::StatusOr<Job*> Join(const JoinRequest& request);
+  absl::StatusOr<std::shared_ptr<Job>> Join(const JoinRequest& request);
   // NotFound for a job this shard does not serve (InvalidArgument for an empty name).
-  absl::StatusOr<Job*> Find(absl::string_view name) const;
+  absl::StatusOr<std::shared_ptr<Job>> Find(absl::string_view name) const;
   std::vector<std::string> Names() const;
 
   // Summed over the jobs.
@@ -76,15 +78,18 @@ class JobTable {
   absl::Status Restore(absl::Span<const JobSnapshot> jobs);
   // Declares silent ranks dead (Job::CheckLiveness) in every job; the jobs aborted now.
   std::vector<std::string> CheckLiveness(absl::Time now);
+  // Removes the jobs finished (Job::FinishedSince) for at least `retention` at `now`; their
+  // names. Later snapshots leave them out.
+  std::vector<std::string> RemoveFinished(absl::Time now, absl::Duration retention);
 
   const JobTableOptions& options() const { return options_; }
 
  private:
-  std::vector<Job*> Jobs() const;
+  std::vector<std::shared_ptr<Job>> Jobs() const;
 
   const JobTableOptions options_;
   mutable base::Mutex mu_;
-  std::map<std::string, std::unique_ptr<Job>, std::less<>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Job>, std::less<>> jobs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> restored_rounds_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -347,7 +347,8 @@ TEST(JobTableTest, FirstJoinCreatesLaterJoinsMustAgree) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(table.Join({.job = "a", .heartbeat_timeout = absl::Seconds(-1)}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  absl::StatusOr<Job*> a = table.Join({.job = "a", .rank = 0, .num_workers = 3, .sync = false});
+  absl::StatusOr<std::shared_ptr<Job>> a =
+      table.Join({.job = "a", .rank = 0, .num_workers = 3, .sync = false});
   ASSERT_TRUE(a.ok());
   EXPECT_EQ((*a)->options().num_workers, 3);
   EXPECT_FALSE((*a)->options().sync);
@@ -360,6 +361,51 @@ TEST(JobTableTest, FirstJoinCreatesLaterJoinsMustAgree) {
   EXPECT_THAT(table.Names(), ElementsAre("a", "b"));
   EXPECT_EQ(table.Find("c").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(table.NumJobs(), 2);
+}
+
+// A job is removed `retention` after its last rank left (or it aborted), not before, not
+// while a rank is joined or has not joined; a caller holding it keeps a working job; the name
+// then starts a new job.
+TEST(JobTableTest, RemovesFinishedJobsAfterTheirRetention) {
+  JobTable table({.num_workers = 2, .sync = true});
+  absl::StatusOr<std::shared_ptr<Job>> done = table.Join({.job = "done", .rank = 0});
+  ASSERT_TRUE(done.ok());
+  ASSERT_TRUE(table.Join({.job = "done", .rank = 1}).ok());
+  ASSERT_TRUE((*done)->Init(kKey, 0, 3, Floats({7})).ok());
+  ASSERT_TRUE(table.Join({.job = "half", .rank = 0}).ok());  // rank 1 never joined
+  ASSERT_TRUE((*table.Find("half"))->Leave(0).ok());
+  ASSERT_TRUE((*done)->Leave(0).ok());
+  EXPECT_FALSE((*done)->FinishedSince().has_value());  // rank 1 still joined
+  ASSERT_TRUE((*done)->Leave(1).ok());
+  ASSERT_TRUE((*done)->FinishedSince().has_value());
+  const absl::Time finished = *(*done)->FinishedSince();
+  EXPECT_TRUE(table.RemoveFinished(finished + absl::Seconds(59), absl::Seconds(60)).empty());
+  EXPECT_THAT(table.RemoveFinished(finished + absl::Seconds(60), absl::Seconds(60)),
+              ElementsAre("done"));
+  EXPECT_THAT(table.Names(), ElementsAre("half"));
+  EXPECT_EQ(table.Find("done").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*done)->Info().keys.size(), 1u);  // still usable by its holder
+  absl::StatusOr<std::shared_ptr<Job>> again = table.Join({.job = "done", .rank = 0});
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->get(), done->get());
+  EXPECT_TRUE((*again)->Info().keys.empty());
+  // A rank that rejoins before the retention runs its job again.
+  ASSERT_TRUE((*again)->Leave(0).ok());
+  ASSERT_TRUE(table.Join({.job = "done", .rank = 1}).ok());
+  ASSERT_TRUE((*again)->Leave(1).ok());
+  ASSERT_TRUE(table.Join({.job = "done", .rank = 1}).ok());
+  EXPECT_FALSE((*again)->FinishedSince().has_value());
+  EXPECT_TRUE(table.RemoveFinished(absl::InfiniteFuture(), absl::Seconds(1)).empty());
+}
+
+TEST(JobTableTest, RemovesAnAbortedJobAfterItsRetention) {
+  JobTable table({.num_workers = 2, .sync = true, .heartbeat_timeout = absl::Seconds(1)});
+  absl::StatusOr<std::shared_ptr<Job>> job = table.Join({.job = "j", .rank = 0});
+  ASSERT_TRUE(job.ok());
+  const absl::Time later = absl::Now() + absl::Seconds(5);
+  EXPECT_THAT(table.CheckLiveness(later), ElementsAre("j"));  // rank 1 never joined
+  EXPECT_EQ((*job)->FinishedSince(), later);
+  EXPECT_THAT(table.RemoveFinished(later, absl::ZeroDuration()), ElementsAre("j"));
 }
 
 }  // namespace

@@ -212,7 +212,7 @@ bool Snapshotter::Due(absl::Time now) {
   }
   if (options_.every_rounds <= 0) return false;
   for (const std::string& name : table_->Names()) {
-    absl::StatusOr<Job*> job = table_->Find(name);
+    absl::StatusOr<std::shared_ptr<Job>> job = table_->Find(name);
     if (!job.ok()) continue;
     if ((*job)->Round() >= last_rounds_[name] + options_.every_rounds) return true;
   }
@@ -237,7 +237,7 @@ absl::StatusOr<SnapshotFile> Snapshotter::SnapshotNow() {
   const int64_t generation = table_->Generation();
   std::map<std::string, int64_t> rounds;
   for (const std::string& name : table_->Names()) {
-    absl::StatusOr<Job*> job = table_->Find(name);
+    absl::StatusOr<std::shared_ptr<Job>> job = table_->Find(name);
     if (job.ok()) rounds[name] = (*job)->Round();
   }
   MXGRID_ASSIGN_OR_RETURN(std::vector<JobSnapshot> jobs, table_->CaptureAll());

@@ -131,7 +131,7 @@ TEST(SnapshotTest, RoundTripWithSgdMomentumAndAdamState) {
   EXPECT_EQ(table.Restore(*back).code(), absl::StatusCode::kInvalidArgument);  // already here
   EXPECT_THAT(table.RestoredRounds(),
               ElementsAre(::testing::Pair("adam", 2), ::testing::Pair("mom", 3)));
-  Job* restored[2] = {*table.Find("mom"), *table.Find("adam")};
+  Job* restored[2] = {table.Find("mom")->get(), table.Find("adam")->get()};
   for (int j = 0; j < 2; ++j) {
     ASSERT_TRUE(restored[j]->Join(0).ok());
     ASSERT_TRUE(restored[j]->Join(1).ok());
@@ -245,7 +245,7 @@ TEST(SnapshotDirTest, KeepsTheNewestTwoAndSkipsCorruptOnes) {
 TEST(SnapshotterTest, SnapshotsByRoundsAndOnDemand) {
   const std::string dir = TempDir("snapshotter");
   JobTable table({.num_workers = 1});
-  absl::StatusOr<Job*> job = table.Join({.job = "j", .rank = 0});
+  absl::StatusOr<std::shared_ptr<Job>> job = table.Join({.job = "j", .rank = 0});
   ASSERT_TRUE(job.ok());
   ASSERT_TRUE((*job)->Init({"0", 0}, 0, 0, Floats({0})).ok());
   Snapshotter snapshotter(&table, {.dir = dir,
@@ -271,7 +271,7 @@ TEST(SnapshotterTest, SnapshotsByRoundsAndOnDemand) {
 TEST(SnapshotterTest, IntervalSnapshotsOnlyAfterChanges) {
   const std::string dir = TempDir("interval");
   JobTable table({.num_workers = 1});
-  absl::StatusOr<Job*> job = table.Join({.job = "j", .rank = 0});
+  absl::StatusOr<std::shared_ptr<Job>> job = table.Join({.job = "j", .rank = 0});
   ASSERT_TRUE(job.ok());
   ASSERT_TRUE((*job)->Init({"0", 0}, 0, 0, Floats({0})).ok());
   Snapshotter snapshotter(&table, {.dir = dir,

@@ -79,7 +79,7 @@ void SetResult(const grpc::Status& s, v1::BatchResult* result) {
 // A pull whose round is fixed and whose value is still to be waited for.
 struct PendingPull {
   const v1::PullRequest* request;  // into the BatchRequest, or the handler's own copies
-  Job* job;
+  std::shared_ptr<Job> job;  // kept alive until the pull is finished
   Job::PullTicket ticket;
   v1::BatchResult* result;
   std::optional<ShmPullTarget> target;  // the item's shm_out: the copy goes straight there
@@ -89,7 +89,8 @@ absl::Status BeginPull(const kvstore::JobTable& table, const v1::PullRequest& re
                        std::optional<ShmPullTarget> target, v1::BatchResult* result,
                        std::vector<PendingPull>* pending) {
   KeyId id;
-  MXGRID_ASSIGN_OR_RETURN(Job * job, kvstore_calls::FindRef(table, request.ref(), &id));
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job,
+                          kvstore_calls::FindRef(table, request.ref(), &id));
   MXGRID_ASSIGN_OR_RETURN(std::optional<DType> dtype, kvstore_calls::PullDType(request.dtype()));
   MXGRID_ASSIGN_OR_RETURN(Job::PullTicket ticket, job->BeginPull(id, request.ref().rank(), dtype));
   if (target.has_value()) target->set_want(dtype);
@@ -145,8 +146,8 @@ grpc::Status KVStoreService::Batch(grpc::ServerContext* context, const v1::Batch
       const size_t before = reads.size();
       absl::Status pushed = [&]() -> absl::Status {
         KeyId id;
-        MXGRID_ASSIGN_OR_RETURN(Job * job, kvstore_calls::FindRef(*table_, push->ref(), &id));
-        return PushValues(job, id, push->ref(), push->values(),
+        MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, kvstore_calls::FindRef(*table_, push->ref(), &id));
+        return PushValues(job.get(), id, push->ref(), push->values(),
                           push->has_shm_value() ? &push->shm_value() : nullptr, regions_,
                           kvstore_calls::Wait(context), &reads);
       }();

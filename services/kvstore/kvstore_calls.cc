@@ -30,7 +30,7 @@ kvstore::WaitOptions Wait(grpc::ServerContext* context) {
 }
 
 // The job a KeyRef names and its (key, part), validated.
-absl::StatusOr<Job*> FindRef(const kvstore::JobTable& table, const v1::KeyRef& ref, KeyId* id) {
+absl::StatusOr<std::shared_ptr<Job>> FindRef(const kvstore::JobTable& table, const v1::KeyRef& ref, KeyId* id) {
   if (ref.key().empty()) return absl::InvalidArgumentError("kvstore: ref.key is empty");
   if (ref.part() < 0) {
     return absl::InvalidArgumentError(

@@ -27,7 +27,7 @@ kvstore::WaitOptions Wait(grpc::ServerContext* context);
 
 // The job a KeyRef names and its (key, part), validated. InvalidArgument empty key or
 // negative part; NotFound unknown job.
-absl::StatusOr<kvstore::Job*> FindRef(const kvstore::JobTable& table, const v1::KeyRef& ref,
+absl::StatusOr<std::shared_ptr<kvstore::Job>> FindRef(const kvstore::JobTable& table, const v1::KeyRef& ref,
                                       kvstore::KeyId* id);
 
 // Decoded values of a push. InvalidArgument naming the bad value.

@@ -33,7 +33,7 @@ using kvstore_calls::Wait;
 absl::StatusOr<NDArray> DoPull(grpc::ServerContext* context, const kvstore::JobTable& table,
                                const v1::KeyRef& ref, v1::DType dtype) {
   KeyId id;
-  MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(table, ref, &id));
+  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(table, ref, &id));
   MXGRID_ASSIGN_OR_RETURN(std::optional<DType> want, PullDType(dtype));
   return job->Pull(id, ref.rank(), want, Wait(context));
 }
@@ -58,7 +58,7 @@ grpc::Status KVStoreService::JoinJob(grpc::ServerContext*, const v1::JoinJobRequ
       return absl::InvalidArgumentError(absl::StrCat("kvstore: unknown mode ", request->mode()));
     }
     join.heartbeat_timeout = absl::Milliseconds(request->heartbeat_timeout_ms());
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Join(join));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Join(join));
     const kvstore::JobInfo info = job->Info();
     response->set_num_workers(info.options.num_workers);
     response->set_mode(Mode(info.options.sync));
@@ -75,7 +75,7 @@ grpc::Status KVStoreService::JoinJob(grpc::ServerContext*, const v1::JoinJobRequ
 grpc::Status KVStoreService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
                                        v1::HeartbeatResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Find(request->job()));
     MXGRID_ASSIGN_OR_RETURN(int active, job->Heartbeat(request->rank()));
     response->set_active_workers(active);
     return absl::OkStatus();
@@ -85,7 +85,7 @@ grpc::Status KVStoreService::Heartbeat(grpc::ServerContext*, const v1::Heartbeat
 grpc::Status KVStoreService::LeaveJob(grpc::ServerContext*, const v1::LeaveJobRequest* request,
                                       v1::LeaveJobResponse*) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Find(request->job()));
     MXGRID_RETURN_IF_ERROR(job->Leave(request->rank()));
     regions_.DropRank(request->job(), request->rank());
     return absl::OkStatus();
@@ -95,7 +95,7 @@ grpc::Status KVStoreService::LeaveJob(grpc::ServerContext*, const v1::LeaveJobRe
 grpc::Status KVStoreService::Barrier(grpc::ServerContext* context,
                                      const v1::BarrierRequest* request, v1::BarrierResponse*) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Find(request->job()));
     return job->Barrier(request->rank(), Wait(context));
   }());
 }
@@ -104,7 +104,7 @@ grpc::Status KVStoreService::Init(grpc::ServerContext*, const v1::InitRequest* r
                                   v1::InitResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
-    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, request->ref(), &id));
     absl::StatusOr<NDArray> value = rpc::FromProto(request->value(), Context::Cpu());
     if (!value.ok()) return Annotate(value.status(), "value");
     MXGRID_ASSIGN_OR_RETURN(bool restored,
@@ -123,8 +123,8 @@ grpc::Status KVStoreService::InitStream(grpc::ServerContext*,
       return absl::InvalidArgumentError("InitStream received no messages");
     }
     KeyId id;
-    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, first.ref(), &id));
-    Job::BusyScope busy(job, first.ref().rank());  // a long upload is not silence
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, first.ref(), &id));
+    Job::BusyScope busy(job.get(), first.ref().rank());  // a long upload is not silence
     rpc::ChunkAssembler value(Context::Cpu());
     MXGRID_RETURN_IF_ERROR(value.Add(first.chunk()));
     v1::InitStreamRequest request;
@@ -141,8 +141,8 @@ grpc::Status KVStoreService::Push(grpc::ServerContext* context, const v1::PushRe
                                   v1::PushResponse*) {
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
-    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
-    return PushValues(job, id, request->ref(), request->values(),
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, request->ref(), &id));
+    return PushValues(job.get(), id, request->ref(), request->values(),
                       request->has_shm_value() ? &request->shm_value() : nullptr, regions_,
                       Wait(context));
   }());
@@ -158,8 +158,8 @@ grpc::Status KVStoreService::PushStream(grpc::ServerContext* context,
     }
     const v1::KeyRef ref = request.ref();
     KeyId id;
-    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, ref, &id));
-    Job::BusyScope busy(job, ref.rank());  // a long upload is not silence
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, ref, &id));
+    Job::BusyScope busy(job.get(), ref.rank());  // a long upload is not silence
     std::vector<NDArray> values;
     std::optional<rpc::ChunkAssembler> current;
     do {
@@ -181,8 +181,8 @@ grpc::Status KVStoreService::Pull(grpc::ServerContext* context, const v1::PullRe
                                   v1::PullResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
-    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
-    return PullValue(job, id, request->ref(), request->dtype(),
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, request->ref(), &id));
+    return PullValue(job.get(), id, request->ref(), request->dtype(),
                      request->has_shm_out() ? &request->shm_out() : nullptr, regions_,
                      Wait(context), response->mutable_value());
   }());
@@ -199,8 +199,8 @@ grpc::Status KVStoreService::PullStream(grpc::ServerContext* context,
                                    ? rpc::kDefaultChunkBytes
                                    : static_cast<size_t>(request->chunk_bytes());
     KeyId id;
-    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
-    Job::BusyScope busy(job, request->ref().rank());  // a long download is not silence
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, request->ref(), &id));
+    Job::BusyScope busy(job.get(), request->ref().rank());  // a long download is not silence
     MXGRID_ASSIGN_OR_RETURN(NDArray out,
                             DoPull(context, *table_, request->ref(), request->dtype()));
     v1::PullStreamResponse response;
@@ -217,7 +217,7 @@ grpc::Status KVStoreService::PushPull(grpc::ServerContext* context,
                                       v1::PullResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
-    MXGRID_ASSIGN_OR_RETURN(Job * job, FindRef(*table_, request->ref(), &id));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, request->ref(), &id));
     if (request->has_shm_out()) {
       // An unknown output region fails before the push counts (a client redoes the call).
       MXGRID_RETURN_IF_ERROR(regions_
@@ -225,11 +225,11 @@ grpc::Status KVStoreService::PushPull(grpc::ServerContext* context,
                                        request->shm_out().region())
                                  .status());
     }
-    MXGRID_RETURN_IF_ERROR(PushValues(job, id, request->ref(), request->values(),
+    MXGRID_RETURN_IF_ERROR(PushValues(job.get(), id, request->ref(), request->values(),
                                       request->has_shm_value() ? &request->shm_value()
                                                                : nullptr,
                                       regions_, Wait(context)));
-    return PullValue(job, id, request->ref(), request->dtype(),
+    return PullValue(job.get(), id, request->ref(), request->dtype(),
                      request->has_shm_out() ? &request->shm_out() : nullptr, regions_,
                      Wait(context), response->mutable_value());
   }());
@@ -239,7 +239,7 @@ grpc::Status KVStoreService::SetOptimizer(grpc::ServerContext*,
                                           const v1::SetOptimizerRequest* request,
                                           v1::SetOptimizerResponse*) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Find(request->job()));
     const std::map<std::string, std::string> params(request->params().begin(),
                                                     request->params().end());
     kvstore::KeyMultipliers mults;
@@ -253,7 +253,7 @@ grpc::Status KVStoreService::GetOptimizerStates(grpc::ServerContext*,
                                                 const v1::GetOptimizerStatesRequest* request,
                                                 grpc::ServerWriter<v1::OptimizerState>* writer) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Find(request->job()));
     MXGRID_ASSIGN_OR_RETURN(std::vector<Job::KeyOptimizerState> states,
                             job->GetOptimizerStates());
     for (const Job::KeyOptimizerState& s : states) {
@@ -279,7 +279,7 @@ grpc::Status KVStoreService::SetOptimizerStates(
     if (!reader->Read(&request)) {
       return absl::InvalidArgumentError("SetOptimizerStates received no messages");
     }
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request.job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Find(request.job()));
     int n = 0;
     do {
       if (!request.has_state()) continue;
@@ -329,7 +329,7 @@ grpc::Status KVStoreService::ListKeys(grpc::ServerContext*, const v1::ListKeysRe
       for (const std::string& name : table_->Names()) response->add_jobs(name);
       return absl::OkStatus();
     }
-    MXGRID_ASSIGN_OR_RETURN(Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, table_->Find(request->job()));
     const kvstore::JobInfo info = job->Info();
     for (const std::string& key : info.keys) response->add_keys(key);
     response->set_num_workers(info.options.num_workers);

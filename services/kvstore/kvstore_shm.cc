@@ -191,7 +191,7 @@ grpc::Status KVStoreService::RegisterShardShm(grpc::ServerContext*,
                                               const v1::RegisterShardShmRequest* request,
                                               v1::RegisterShardShmResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(kvstore::Job * job, table_->Find(request->job()));
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<kvstore::Job> job, table_->Find(request->job()));
     // The rank must be joined (FAILED_PRECONDITION otherwise); Heartbeat checks exactly that
     // (and refreshes the rank's last-seen time, which this call is evidence of anyway).
     MXGRID_RETURN_IF_ERROR(job->Heartbeat(request->rank()).status());

@@ -42,17 +42,21 @@ ABSL_FLAG(int64_t, snapshot_rounds, 100,
           "job's round is the least over its keys); 0: off");
 ABSL_FLAG(absl::Duration, snapshot_interval, absl::Seconds(60),
           "with --state_dir, snapshot at least this often while the shard has jobs; 0: off");
+ABSL_FLAG(absl::Duration, finished_job_retention, absl::Minutes(10),
+          "a job whose every rank left (or that aborted) is removed this long after, its "
+          "keys and optimizer state freed and left out of later snapshots; inf: never");
 
 namespace {
 
 using mxgrid::services::SampledGauges;
 
-// Declares silent ranks dead once a second, so that an abort is logged (and listed by
-// ListKeys) even while no call of the job waits. Calls and waits check too.
+// Once a second: declares silent ranks dead, so that an abort is logged (and listed by
+// ListKeys) even while no call of the job waits (calls and waits check too); and removes
+// the jobs finished for longer than `retention`.
 class Reaper {
  public:
-  explicit Reaper(mxgrid::kvstore::JobTable* table)
-      : table_(table), thread_([this] { Run(); }) {}
+  Reaper(mxgrid::kvstore::JobTable* table, absl::Duration retention)
+      : table_(table), retention_(retention), thread_([this] { Run(); }) {}
   ~Reaper() {
     {
       mxgrid::base::MutexLock lock(&mu_);
@@ -68,13 +72,19 @@ class Reaper {
     while (!stop_) {
       cv_.WaitFor(absl::ToChronoNanoseconds(absl::Seconds(1)));
       for (const std::string& job : table_->CheckLiveness(absl::Now())) {
-        absl::StatusOr<mxgrid::kvstore::Job*> j = table_->Find(job);
+        absl::StatusOr<std::shared_ptr<mxgrid::kvstore::Job>> j = table_->Find(job);
         if (j.ok()) spdlog::warn("{}", std::string((*j)->aborted().message()));
+      }
+      if (retention_ == absl::InfiniteDuration()) continue;
+      for (const std::string& job : table_->RemoveFinished(absl::Now(), retention_)) {
+        spdlog::info("job '{}' removed: finished more than {} ago (--finished_job_retention)",
+                     job, absl::FormatDuration(retention_));
       }
     }
   }
 
   mxgrid::kvstore::JobTable* const table_;
+  const absl::Duration retention_;
   mxgrid::base::Mutex mu_;
   mxgrid::base::CondVar cv_{&mu_};
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
@@ -112,6 +122,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mxgrid-kvstore: --max_rounds_ahead must be >= 0\n");
     return 2;
   }
+  const absl::Duration retention = absl::GetFlag(FLAGS_finished_job_retention);
+  if (retention < absl::ZeroDuration()) {
+    std::fprintf(stderr, "mxgrid-kvstore: --finished_job_retention must be >= 0 (or inf)\n");
+    return 2;
+  }
 
   mxgrid::kvstore::JobTable table(defaults);
   std::unique_ptr<mxgrid::kvstore::Snapshotter> snapshotter;
@@ -136,7 +151,7 @@ int main(int argc, char** argv) {
                     .every_rounds = absl::GetFlag(FLAGS_snapshot_rounds),
                     .interval = absl::GetFlag(FLAGS_snapshot_interval)});
   }
-  auto reaper = std::make_unique<Reaper>(&table);
+  auto reaper = std::make_unique<Reaper>(&table, retention);
   auto service = std::make_unique<mxgrid::services::KVStoreService>(&table, snapshotter.get());
   const int code =
       mxgrid::services::RunServer(options, {service.get()}, [&](mxgrid::services::Server* server) {

@@ -53,7 +53,7 @@ int Run() {
   std::vector<kvstore::JobSnapshot> jobs;
   {
     kvstore::JobTable table({.num_workers = 1});
-    absl::StatusOr<kvstore::Job*> job = table.Join({.job = "bench", .rank = 0});
+    absl::StatusOr<std::shared_ptr<kvstore::Job>> job = table.Join({.job = "bench", .rank = 0});
     if (!job.ok()) return 1;
     const int64_t n = bytes / 4 / keys;
     if (absl::GetFlag(FLAGS_momentum)) {

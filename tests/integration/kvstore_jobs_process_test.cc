@@ -146,6 +146,34 @@ TEST(KVStoreLivenessTest, SilentRankAbortsItsJob) {
   StopShard(std::move(shard));
 }
 
+// --finished_job_retention: a job whose ranks all left is removed (NOT_FOUND) within the
+// reaper's second; a running job stays; the name then starts a new, empty job.
+TEST(KVStoreRetentionTest, FinishedJobIsRemovedAndItsNameReusable) {
+  std::unique_ptr<ServerProcess> shard =
+      StartShard({"--num_workers=1", "--finished_job_retention=0s"});
+  ASSERT_NE(shard, nullptr);
+  {
+    KVClient done(shard->NewChannel(), "done", 0), running(shard->NewChannel(), "running", 0);
+    ASSERT_TRUE(done.Join(1).ok());
+    ASSERT_TRUE(running.Join(1).ok());
+    ASSERT_TRUE(done.Init("1", FloatTensor({1}, {3})).ok());
+    ASSERT_TRUE(done.Leave().ok());
+    v1::ListKeysResponse keys;
+    grpc::Status listed;
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    do {
+      absl::SleepFor(absl::Milliseconds(100));
+      listed = running.ListKeys(&keys, "done");
+    } while (listed.ok() && absl::Now() < deadline);
+    EXPECT_EQ(listed.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(listed);
+    EXPECT_TRUE(running.ListKeys(&keys).ok());
+    ASSERT_TRUE(done.Join(1).ok());
+    ASSERT_TRUE(done.ListKeys(&keys).ok());
+    EXPECT_EQ(keys.keys_size(), 0);
+  }
+  StopShard(std::move(shard));
+}
+
 // A rank pushing 300 rounds ahead: refused with RESOURCE_EXHAUSTED (naming the rank, the key
 // and the bound) once 4 rounds ahead; the shard's memory stays bounded; the well-behaved
 // rank's rounds and pulls work throughout.
