@@ -1,5 +1,6 @@
 #include "libs/kvstore/shm_regions.h"
 
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -77,6 +78,16 @@ void ShmRegions::DropRank(const std::string& job, int rank) {
     if (it == regions_.end()) return;
     gone = std::move(it->second);
     regions_.erase(it);
+  }
+}
+
+void ShmRegions::DropJob(const std::string& job) {
+  std::vector<std::map<uint64_t, std::shared_ptr<const shm::Region>>> gone;  // unmapped later
+  base::MutexLock lock(&mu_);
+  for (auto it = regions_.lower_bound(Owner(job, std::numeric_limits<int>::min()));
+       it != regions_.end() && it->first.first == job;) {
+    gone.push_back(std::move(it->second));
+    it = regions_.erase(it);
   }
 }
 

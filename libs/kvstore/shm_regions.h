@@ -55,6 +55,8 @@ class ShmRegions {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets every region of (job, rank) (the rank left).
   void DropRank(const std::string& job, int rank) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets every region of every rank of `job` (the job was removed).
+  void DropJob(const std::string& job) ABSL_LOCKS_EXCLUDED(mu_);
   // Regions held in all.
   int size() const ABSL_LOCKS_EXCLUDED(mu_);
 

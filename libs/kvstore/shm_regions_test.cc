@@ -1,4 +1,5 @@
-// ShmRegions: ids scoped to their (job, rank), unregistration, DropRank, the per-rank limit.
+// ShmRegions: ids scoped to their (job, rank), unregistration, DropRank, DropJob, the
+// per-rank limit.
 #include "libs/kvstore/shm_regions.h"
 
 #include <fcntl.h>
@@ -69,6 +70,21 @@ TEST(ShmRegionsTest, DropRankForgetsOnlyThatRank) {
   EXPECT_EQ(regions.Find("j", 0, a).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(regions.Find("j", 1, b).ok());
   EXPECT_EQ(regions.size(), 1);
+}
+
+TEST(ShmRegionsTest, DropJobForgetsEveryRankOfThatJobOnly) {
+  Object obj(4096);
+  ShmRegions regions;
+  const uint64_t a = *regions.Register("j", 0, obj.name(), 4096);
+  const uint64_t b = *regions.Register("j", 1, obj.name(), 4096);
+  const uint64_t c = *regions.Register("j2", 0, obj.name(), 4096);
+  const uint64_t d = *regions.Register("i", 3, obj.name(), 4096);
+  regions.DropJob("j");
+  EXPECT_EQ(regions.Find("j", 0, a).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(regions.Find("j", 1, b).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(regions.Find("j2", 0, c).ok());
+  EXPECT_TRUE(regions.Find("i", 3, d).ok());
+  EXPECT_EQ(regions.size(), 2);
 }
 
 TEST(ShmRegionsTest, AtMost256PerRank) {

@@ -29,6 +29,9 @@ class KVStoreService final : public v1::KVStore::Service {
   // FAILED_PRECONDITION), else it must outlive the service.
   KVStoreService(kvstore::JobTable* table, kvstore::Snapshotter* snapshotter);
 
+  // Unmaps the shared-memory regions of every rank of `job` (removed from the table).
+  void DropJobRegions(const std::string& job) { regions_.DropJob(job); }
+
   grpc::Status JoinJob(grpc::ServerContext* context, const v1::JoinJobRequest* request,
                        v1::JoinJobResponse* response) override;
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,

@@ -3,6 +3,7 @@
 // string keys (split into parts), sync rounds over the active ranks or async updates, a
 // server-side optimizer, and snapshots in --state_dir restored at start.
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -55,8 +56,13 @@ using mxgrid::services::SampledGauges;
 // the jobs finished for longer than `retention`.
 class Reaper {
  public:
-  Reaper(mxgrid::kvstore::JobTable* table, absl::Duration retention)
-      : table_(table), retention_(retention), thread_([this] { Run(); }) {}
+  // `removed` is called with each removed job's name.
+  Reaper(mxgrid::kvstore::JobTable* table, absl::Duration retention,
+         std::function<void(const std::string&)> removed)
+      : table_(table),
+        retention_(retention),
+        removed_(std::move(removed)),
+        thread_([this] { Run(); }) {}
   ~Reaper() {
     {
       mxgrid::base::MutexLock lock(&mu_);
@@ -79,12 +85,14 @@ class Reaper {
       for (const std::string& job : table_->RemoveFinished(absl::Now(), retention_)) {
         spdlog::info("job '{}' removed: finished more than {} ago (--finished_job_retention)",
                      job, absl::FormatDuration(retention_));
+        removed_(job);
       }
     }
   }
 
   mxgrid::kvstore::JobTable* const table_;
   const absl::Duration retention_;
+  const std::function<void(const std::string&)> removed_;
   mxgrid::base::Mutex mu_;
   mxgrid::base::CondVar cv_{&mu_};
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
@@ -151,8 +159,9 @@ int main(int argc, char** argv) {
                     .every_rounds = absl::GetFlag(FLAGS_snapshot_rounds),
                     .interval = absl::GetFlag(FLAGS_snapshot_interval)});
   }
-  auto reaper = std::make_unique<Reaper>(&table, retention);
   auto service = std::make_unique<mxgrid::services::KVStoreService>(&table, snapshotter.get());
+  auto reaper = std::make_unique<Reaper>(
+      &table, retention, [&service](const std::string& job) { service->DropJobRegions(job); });
   const int code =
       mxgrid::services::RunServer(options, {service.get()}, [&](mxgrid::services::Server* server) {
         auto gauges = std::make_shared<SampledGauges>();
@@ -179,8 +188,8 @@ int main(int argc, char** argv) {
                     });
         server->AddCollectable(gauges);
       });
+  reaper.reset();  // first: it calls into the service
   service.reset();
-  reaper.reset();
   if (snapshotter != nullptr && code == 0) {
     // The server has stopped: nothing changes any more. A last snapshot for the restart.
     absl::StatusOr<mxgrid::kvstore::SnapshotFile> file = snapshotter->SnapshotNow();

@@ -188,9 +188,12 @@ TEST(KVStoreBoundTest, RankFarAheadIsRefusedAndTheOtherRankGoesOn) {
     const v1::Tensor ones = FloatTensor({kElements}, std::vector<float>(kElements, 1.f));
     ASSERT_TRUE(good.Init("7", FloatTensor({kElements}, std::vector<float>(kElements, 0.f)))
                     .ok());
-    int ok = 0, refused = 0, other = 0;
+    // The first four rounds ahead are accepted at once (a generous deadline: a loaded
+    // machine must not turn them into DEADLINE_EXCEEDED); then every push is refused.
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(fast.Push("7", {ones}).ok()) << i;
+    int ok = 4, refused = 0, other = 0;
     std::string message;
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 4; i < 300; ++i) {
       const grpc::Status s = fast.Push("7", {ones}, absl::Milliseconds(20));
       if (s.ok()) {
         ++ok;
