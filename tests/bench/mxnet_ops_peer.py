@@ -42,6 +42,14 @@ def main():
     emit("mxnet_bn_ms", time_op(mx.sym.BatchNorm(data), data=(64, 64, 32, 32)))
     emit("mxnet_pool_ms", time_op(
         mx.sym.Pooling(data, kernel=(2, 2), stride=(2, 2), pool_type="max"), data=(64, 64, 32, 32)))
+    emit("mxnet_lstm_ms", time_op(
+        mx.sym.RNN(data, mode="lstm", state_size=256, num_layers=1), data=(35, 32, 256)))
+    emit("mxnet_layernorm_ms", time_op(mx.sym.LayerNorm(data), data=(128, 1024)))
+    emit("mxnet_conv3d_ms", time_op(
+        mx.sym.Convolution(data, kernel=(3, 3, 3), num_filter=32, pad=(1, 1, 1)),
+        data=(8, 16, 16, 32, 32)))
+    emit("mxnet_topk_ms", time_op(mx.sym.topk(data, k=10, ret_typ="value"), data=(256, 1000)))
+    emit("mxnet_sort_ms", time_op(mx.sym.sort(data), data=(256, 1000)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 // Operator kernel benchmarks (float32, CPU): forward + backward time per iteration of
 // FullyConnected (batch 256, 784 -> 1024), Convolution (batch 64, 3x32x32 -> 64 filters 3x3,
 // pad 1), BatchNorm (training, batch 64 x 64 x 32 x 32) and max Pooling (2x2, stride 2, same
-// input). The peer is MXNet 1.9.1 running the same op through its executor
+// input); and the heavy operators added later: a fused LSTM (RNN, sequence 35, batch 32, 256 ->
+// 256), LayerNorm (128 x 1024), a 3-D Convolution (batch 8, 16x16x32x32 -> 32 filters 3x3x3,
+// pad 1), topk (k 10 values of 256 x 1000) and sort (256 x 1000). The peer is MXNet 1.9.1 running the same op through its executor
 // (tests/bench/mxnet_ops_peer.py), measured by tools/bench in the same run.
 // Prints {"metric": ..., "value": ..., "unit": "ms"} lines, and per op a "faults" line (minor
 // page faults per iteration); stderr gets min / max, CPU time and faults per iteration.
@@ -119,5 +121,14 @@ int main() {
   Bench("bn", "BatchNorm", {}, {Shape{64, 64, 32, 32}});
   Bench("pool", "Pooling", {{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pool_type", "max"}},
         {Shape{64, 64, 32, 32}});
+  // The heavy operators added for MXNet's unit tests (issue 13).
+  Bench("lstm", "RNN", {{"mode", "lstm"}, {"state_size", "256"}, {"num_layers", "1"}},
+        {Shape{35, 32, 256}});
+  Bench("layernorm", "LayerNorm", {}, {Shape{128, 1024}});
+  Bench("conv3d", "Convolution",
+        {{"kernel", "(3, 3, 3)"}, {"num_filter", "32"}, {"pad", "(1, 1, 1)"}},
+        {Shape{8, 16, 16, 32, 32}});
+  Bench("topk", "topk", {{"k", "10"}, {"ret_typ", "value"}}, {Shape{256, 1000}});
+  Bench("sort", "sort", {}, {Shape{256, 1000}});
   return 0;
 }
