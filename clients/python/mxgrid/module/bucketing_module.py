@@ -24,6 +24,7 @@ from .. import symbol as sym_mod
 from ..base import MXNetError
 from ..initializer import Uniform
 from ..model import load_params
+from ..name import NameManager
 from .base_module import BaseModule
 from .module import Module
 
@@ -66,7 +67,10 @@ class BucketingModule(BaseModule):
         self._pending = None  # (arg_params, aux_params) set before bind
 
     def _call_sym_gen(self, bucket_key):
-        return self._sym_gen(bucket_key)
+        """sym_gen under a fresh NameManager, as MXNet's: every call names its automatic
+        nodes from 0 (``embedding0_weight``), so all buckets share parameter names."""
+        with NameManager():
+            return self._sym_gen(bucket_key)
 
     def _new_module(self, bucket_key, symbol=None):
         if symbol is None:
@@ -274,6 +278,8 @@ class BucketingModule(BaseModule):
         assert self._buckets, "Empty BucketingModule cannot be saved"
         self.save_params("%s-%04d.params" % (prefix, epoch))
         for bucket_key in self._buckets:
+            # Under a fresh NameManager, so automatic names match the saved parameters'
+            # (MXNet calls sym_gen bare here).
             symbol = self._call_sym_gen(bucket_key)[0]
             symbol.save("%s-%s-symbol.json" % (prefix, bucket_key),
                         remove_amp_cast=remove_amp_cast)

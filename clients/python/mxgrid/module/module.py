@@ -399,6 +399,22 @@ class Module(BaseModule):
         return ({n: group._mean(b) for n, b in zip(params, group.param_arrays)},
                 {n: group._mean(b) for n, b in zip(group.aux_names, group.aux_arrays)})
 
+    @property
+    def _arg_params(self):
+        """MXNet's Module keeps host copies of the parameters in ``_arg_params`` (synced from
+        the devices when read through get_params); here each read is a fresh copy of the
+        current values on the worker's CPU, or None before the parameters are set."""
+        if not (self.binded and self.params_initialized):
+            return None
+        return self.get_params()[0]
+
+    @property
+    def _aux_params(self):
+        """The auxiliary states' counterpart of ``_arg_params``."""
+        if not (self.binded and self.params_initialized):
+            return None
+        return self.get_params()[1]
+
     def get_params(self):
         """(arg_params, aux_params): copies of the current values (on the worker's CPU)."""
         arg_params, aux_params = self._param_arrays()
@@ -510,8 +526,11 @@ class Module(BaseModule):
         self._updater = shared_module._updater
         self._update_on_kvstore = shared_module._update_on_kvstore
         self._on_executor = False
+        # A module not bound yet (a bucket of BucketingModule.load) learns its updated
+        # parameters when bind borrows again.
         self._update_names = [n for n in self._param_names
-                              if self._exec.grad_dict.get(n) is not None]
+                              if self._exec.grad_dict.get(n) is not None] \
+            if self.binded else []
         self.optimizer_initialized = True
 
     def _install_dist_kvstore(self):
