@@ -65,6 +65,7 @@ class BucketingModule(BaseModule):
         self._params_dirty = False
         self._grad_req = None
         self._pending = None  # (arg_params, aux_params) set before bind
+        self._monitor = None
 
     def _call_sym_gen(self, bucket_key):
         """sym_gen under a fresh NameManager, as MXNet's: every call names its automatic
@@ -214,6 +215,8 @@ class BucketingModule(BaseModule):
             module.bind(data_shapes, label_shapes, self._curr_module.for_training,
                         self._curr_module.inputs_need_grad, force_rebind=False,
                         shared_module=default, grad_req=self._grad_req)
+            if self._monitor is not None:
+                module.install_monitor(self._monitor)
             self._buckets[bucket_key] = module
         self._curr_module = module
         self._curr_bucket_key = bucket_key
@@ -269,7 +272,12 @@ class BucketingModule(BaseModule):
         self._curr_module.update_metric(eval_metric, labels, pre_sliced)
 
     def install_monitor(self, mon):
-        raise MXNetError("mxgrid's Module has no monitor support")
+        """Installs ``mon`` on every bucket's module, and on buckets bound later."""
+        assert self.binded
+        self._monitor = mon
+        for module in self._buckets.values():
+            if module.binded:
+                module.install_monitor(mon)
 
     # -- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, remove_amp_cast=False):

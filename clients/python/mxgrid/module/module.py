@@ -143,6 +143,7 @@ class Module(BaseModule):
         self._total_exec_bytes = 0
         self._pending = None  # (arg_params, aux_params) set before bind
         self._preload_opt_states = None  # Module.load(load_optimizer_states=True)
+        self._monitor = None  # install_monitor's: steps are then sent as they are taken
 
     # -- the executors, with the deferred step sent first --------------------------------
     @property
@@ -699,7 +700,8 @@ class Module(BaseModule):
         assert self.binded and self.params_initialized
         self._sent = None
         executor = self._exec  # sends an earlier deferred step
-        if self._on_executor and executor is not None:
+        # Monitored steps are sent at once, so that toc() sees their outputs.
+        if self._on_executor and executor is not None and self._monitor is None:
             inputs = self._batch_inputs(data_batch)
             if all(isinstance(v, nd.NDArray) for v in inputs.values()) and \
                     self._shapes_match(inputs):
@@ -834,7 +836,11 @@ class Module(BaseModule):
         eval_metric.update_dict(labels_dict, preds)
 
     def install_monitor(self, mon):
-        raise MXNetError("mxgrid's Module has no monitor support")
+        """Installs an mx.mon.Monitor on the executors: a monitored step's operator outputs
+        are copied on the worker as they are computed (see mxgrid.monitor)."""
+        assert self.binded
+        self._monitor = mon
+        self._exec_group.install_monitor(mon)
 
     # -- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
