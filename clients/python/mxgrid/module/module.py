@@ -40,10 +40,11 @@ kvstore=None, nothing) sums the gradients and an mx.optimizer.Updater updates ea
 copy. ``rescale_grad`` is 1/(whole batch), so two devices with half a batch each train as one
 device with the whole batch. These steps are separate calls (one Forward per device).
 
-A batch of another shape rebinds the executors on the same parameter arrays (reshape). The
-optimizer state an executor holds does not move to the new executor: the optimizer then
-runs on the 'local' store from the first reshape on, and its state (momentum, Adam's
-moments) starts over there once (MXNet keeps it); a warning says so.
+A batch of another shape rebinds the executors on the same parameter arrays (reshape); an
+optimizer running on the executor moves to the new one with its state (momentum, Adam's
+moments, update counts), downloaded and uploaded through the worker. That state is also
+what ``_updater`` (an ExecutorUpdater, MXNet's Updater interface) and
+save_optimizer_states / load_optimizer_states read and write.
 
 Thread-safety: a Module is not thread-safe (as MXNet's).
 """
@@ -66,6 +67,7 @@ from ..io import DataDesc
 from ..model import load_checkpoint
 from .base_module import BaseModule, _as_list, _descs, _host_metric
 from .executor_group import DataParallelExecutorGroup
+from .executor_updater import ExecutorUpdater
 
 __all__ = ["Module"]
 
@@ -281,19 +283,20 @@ class Module(BaseModule):
         assert self.binded
         self._data_shapes = _descs(data_shapes)
         self._label_shapes = _descs(label_shapes) if label_shapes else None
+        old = self._exec
+        moving = self.optimizer_initialized and self._single() and self._on_executor and \
+            not self._dist()
+        states = old._optimizer_states() if moving else None
         self._exec_group.reshape(self._data_shapes, self._label_shapes)
-        if not self.optimizer_initialized or not self._single():
+        if not self.optimizer_initialized or not self._single() or self._exec is old:
             return
         if self._dist():
             self._bind_executor_kvstore()  # the new executor updates through the store too
         elif self._on_executor:
-            # The optimizer's state lived on the old executor: from now on it runs on the
-            # 'local' store, whose state survives later reshapes.
-            if getattr(self._optimizer, "momentum", 0) or self._optimizer.name != "sgd":
-                self.logger.warning("reshape: the optimizer state kept on the executor "
-                                    "starts over on the local store")
-            self._on_executor = False
-            self._install_kvstore()
+            # The optimizer moves to the new executor with its state (momentum, counts).
+            self._exec._set_optimizer(*self._optimizer._server_form())
+            if states:
+                self._exec._set_optimizer_states(states)
 
     # -- parameters -----------------------------------------------------------------------
     def _copy_into(self, value, target):
@@ -494,6 +497,7 @@ class Module(BaseModule):
                                  not self._shared_updates and bool(self._update_names))
             if self._on_executor:
                 self._exec._set_optimizer(*form)
+                self._updater = ExecutorUpdater(self)  # MXNet's Updater, state on the worker
             else:
                 self._install_kvstore()
         self.optimizer_initialized = True
@@ -571,12 +575,8 @@ class Module(BaseModule):
         MXNetError where the state lives on the executor or over two stores)."""
         if self._dist():
             return self._kvstore
-        if self._updater is not None:
+        if self._updater is not None:  # an Updater, or the executor's (ExecutorUpdater)
             return None
-        if self._on_executor:
-            raise MXNetError("optimizer states live on the worker's executor; mxgrid saves "
-                             "them only for a store's optimizer (dist kvstores, several "
-                             "devices, or an optimizer the executor does not run)")
         if len(self._kv_groups) != 1:
             raise MXNetError("the optimizer state is split over two stores (wd exempts the "
                              "biases); mxgrid saves it only from one")
