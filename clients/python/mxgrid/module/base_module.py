@@ -18,7 +18,6 @@ import numpy as np
 from .. import initializer as init_mod
 from .. import metric as metric_mod
 from .. import ndarray as nd
-from ..base import MXNetError
 from ..io import DataDesc
 from ..model import BatchEndParam
 

@@ -21,7 +21,6 @@ import numpy as np
 
 from .. import ndarray as nd
 from .. import symbol as sym_mod
-from ..base import MXNetError
 from ..initializer import Uniform
 from ..model import load_params
 from ..name import NameManager
