@@ -353,7 +353,8 @@ void Executor::PushStep(int index, bool is_train) {
       ctx_, d->reads, d->writes, options);
 }
 
-absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArray>& inputs) {
+absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArray>& inputs,
+                               std::vector<MonitoredArray>* monitored) {
   const std::vector<std::string>& names = arg_names_;
   for (const auto& [name, value] : inputs) {
     auto it = std::find(names.begin(), names.end(), name);
@@ -368,11 +369,15 @@ absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArra
     MXGRID_RETURN_IF_ERROR(CheckShape(value, arg.shape(), "forward: input", name));
     if (!value.SharesStorageWith(arg)) MXGRID_RETURN_IF_ERROR(value.CopyTo(arg));
   }
-  for (int i = 0; i < plan_.num_forward_steps; ++i) PushStep(i, is_train);
+  for (int i = 0; i < plan_.num_forward_steps; ++i) {
+    PushStep(i, is_train);
+    if (monitored != nullptr) MXGRID_RETURN_IF_ERROR(CopyStepOutputs(i, monitored));
+  }
   return absl::OkStatus();
 }
 
-absl::Status Executor::Backward(const std::vector<NDArray>& out_grads) {
+absl::Status Executor::Backward(const std::vector<NDArray>& out_grads,
+                                std::vector<MonitoredArray>* monitored) {
   if (!plan_.has_backward()) {
     return absl::FailedPreconditionError(
         "backward: no argument of this executor has a gradient request (bind with grad_req "
@@ -398,6 +403,7 @@ absl::Status Executor::Backward(const std::vector<NDArray>& out_grads) {
   }
   for (int i = plan_.num_forward_steps; i < static_cast<int>(plan_.steps.size()); ++i) {
     PushStep(i, /*is_train=*/true);
+    if (monitored != nullptr) MXGRID_RETURN_IF_ERROR(CopyStepOutputs(i, monitored));
   }
   return absl::OkStatus();
 }

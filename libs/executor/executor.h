@@ -41,6 +41,17 @@ namespace internal {
 struct StepData;  // what one plan step needs each time it runs (executor.cc)
 }  // namespace internal
 
+// One operator output a monitored run copied (what MXNet's monitor callback receives).
+struct MonitoredArray {
+  // MXNet's names: "<node>_<output>" ("fc1_output") for a forward output;
+  // "<node>_backward_output" for the input gradient of a one-input node and
+  // "<node>_backward_output<i>" for input i's otherwise.
+  std::string name;
+  // A new array with the value the operator wrote; zeros for a gradient nobody requested
+  // (MXNet shows whatever its buffer held).
+  NDArray value;
+};
+
 // MXNet's grad_req values ('null', 'write', 'add').
 enum class GradReq { kNull, kWrite, kAdd };
 // "null" / "write" / "add"; InvalidArgument otherwise.
@@ -87,11 +98,16 @@ class Executor {
 
   // Copies `inputs` (by argument name; shapes must match) into the arguments, then runs the
   // forward steps. is_train selects training behaviour (Dropout, BatchNorm batch stats).
-  absl::Status Forward(bool is_train, const std::map<std::string, NDArray>& inputs = {});
+  // With `monitored`, every operator's outputs are also copied right after it runs
+  // (Executor.set_monitor_callback): appended in execution order. Gradient sums and zero
+  // fills of the backward pass are not operators of the graph and are not reported.
+  absl::Status Forward(bool is_train, const std::map<std::string, NDArray>& inputs = {},
+                       std::vector<MonitoredArray>* monitored = nullptr);
   // Runs the gradient steps. `out_grads`: one per output in list_outputs() order, required
   // for outputs not produced by a loss operator (none arrays allowed for loss outputs).
   // FailedPrecondition when no gradient was requested at bind.
-  absl::Status Backward(const std::vector<NDArray>& out_grads = {});
+  absl::Status Backward(const std::vector<NDArray>& out_grads = {},
+                        std::vector<MonitoredArray>* monitored = nullptr);
 
   // A new executor for new input shapes sharing this one's memory (MXNet's reshape):
   // arrays that shrink become views; growth needs allow_up_sizing; arguments not named whose
@@ -136,6 +152,9 @@ class Executor {
   // prepares every step's arrays, engine variables and operator once.
   absl::Status Init(const std::vector<NDArray>* reuse);
   void PushStep(int index, bool is_train);
+  // Appends copies of step `index`'s outputs (executor_monitor.cc); pushed after the step,
+  // so a later step reusing the memory waits for the copy.
+  absl::Status CopyStepOutputs(int index, std::vector<MonitoredArray>* monitored) const;
 
   graph::Symbol symbol_;
   std::vector<std::string> arg_names_, output_names_;  // of symbol_, listed once

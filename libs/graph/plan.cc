@@ -8,7 +8,9 @@
 #include "absl/strings/str_join.h"
 #include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
+#include "libs/graph/cse.h"
 #include "libs/graph/infer.h"
+#include "libs/ops/builtin.h"
 #include "libs/graph/internal/plan_passes.h"
 
 namespace mxgrid::graph {
@@ -34,7 +36,11 @@ int64_t Plan::unplanned_bytes() const {
   return total;
 }
 
-absl::StatusOr<Plan> MakePlan(const Symbol& symbol, const PlanOptions& options) {
+absl::StatusOr<Plan> MakePlan(const Symbol& given, const PlanOptions& options) {
+  Symbol symbol = given;
+  if (options.eliminate_common_expr) {
+    MXGRID_ASSIGN_OR_RETURN(symbol, EliminateCommonExpr(given, ops::GlobalRegistry()));
+  }
   Plan plan;
   plan.graph = std::make_shared<const IndexedGraph>(symbol);
   const IndexedGraph& g = *plan.graph;

@@ -43,6 +43,9 @@ struct PlanOptions {
   std::map<std::string, ops::OpReq> grad_reqs;
   // False: every intermediate array gets its own block (for measuring what planning saves).
   bool share_memory = true;
+  // Merge common expressions first (cse.h, with the global registry's "_copy"); the plan's
+  // graph is then the merged one. Services turn it on by default, as MXNet's executors.
+  bool eliminate_common_expr = false;
 };
 
 struct Plan {

@@ -296,6 +296,8 @@ grpc::Status CompilerService::MakePlan(grpc::ServerContext*, const v1::MakePlanR
       if (req != v1::OP_REQ_NULL) options.grad_reqs[name] = static_cast<ops::OpReq>(req);
       absl::StrAppend(&key, "|g:", name, "=", req);
     }
+    options.eliminate_common_expr = !request->keep_common_expr();
+    absl::StrAppend(&key, "|cse:", options.eliminate_common_expr ? 1 : 0);
     if (std::optional<v1::Plan> hit = plans_.Get(key)) {
       *response->mutable_plan() = std::move(*hit);
       response->set_cached(true);

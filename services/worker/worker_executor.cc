@@ -86,6 +86,21 @@ absl::Status ApplyUpdate(BoundExecutor& bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(bou
   return absl::OkStatus();
 }
 
+// Registers a monitored run's copies in the session and describes them.
+absl::Status AddMonitored(Session& s, const std::vector<executor::MonitoredArray>& monitored,
+                          google::protobuf::RepeatedPtrField<v1::MonitoredArray>* out) {
+  std::vector<NDArray> arrays;
+  for (const executor::MonitoredArray& m : monitored) arrays.push_back(m.value);
+  MXGRID_ASSIGN_OR_RETURN(std::vector<uint64_t> handles,
+                          s.AddArrays(std::vector<uint64_t>(arrays.size(), 0), arrays));
+  for (size_t i = 0; i < monitored.size(); ++i) {
+    v1::MonitoredArray* m = out->Add();
+    m->set_name(monitored[i].name);
+    internal::ToProto(handles[i], arrays[i], m->mutable_array());
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<graph::Plan> WorkerService::GetPlan(grpc::ServerContext* context,
@@ -201,6 +216,7 @@ grpc::Status WorkerService::Bind(grpc::ServerContext* context, const v1::BindReq
 
     v1::MakePlanRequest plan_request;
     plan_request.mutable_symbol()->set_json(request->symbol().json());
+    plan_request.set_keep_common_expr(request->keep_common_expr());
     for (size_t i = 0; i < args.size(); ++i) {
       SetShape(args[i], &plan_request, arg_names[i]);
       v1::OpReq req = grads[i].is_none() ? v1::OP_REQ_NULL : v1::OP_REQ_WRITE_TO;
@@ -236,6 +252,7 @@ grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
                             graph::LoadJson(request->symbol().json(), *registry_));
     v1::MakePlanRequest plan_request;
     plan_request.mutable_symbol()->set_json(request->symbol().json());
+    plan_request.set_keep_common_expr(request->keep_common_expr());
     for (const auto& [name, meta] : request->inputs()) {
       // Unspecified dtypes are float32, as simple_bind's.
       v1::TensorMeta checked = meta;
@@ -305,9 +322,12 @@ grpc::Status WorkerService::Forward(grpc::ServerContext* context,
           "forward: update requested but the executor has no optimizer (SetExecutorOptimizer "
           "or SetExecutorKVStore)");
     }
-    MXGRID_RETURN_IF_ERROR(bound->exec->Forward(request->is_train(), inputs));
-    if (request->backward()) MXGRID_RETURN_IF_ERROR(bound->exec->Backward({}));
+    std::vector<executor::MonitoredArray> monitored;
+    std::vector<executor::MonitoredArray>* monitor = request->monitor() ? &monitored : nullptr;
+    MXGRID_RETURN_IF_ERROR(bound->exec->Forward(request->is_train(), inputs, monitor));
+    if (request->backward()) MXGRID_RETURN_IF_ERROR(bound->exec->Backward({}, monitor));
     if (request->update()) MXGRID_RETURN_IF_ERROR(ApplyUpdate(*bound));
+    MXGRID_RETURN_IF_ERROR(AddMonitored(*s, monitored, response->mutable_monitored()));
     const std::vector<NDArray>& outputs = bound->exec->outputs();
     for (size_t i = 0; i < outputs.size(); ++i) {
       internal::ToProto(bound->outputs[i], outputs[i], response->add_outputs());
@@ -322,7 +342,7 @@ grpc::Status WorkerService::Forward(grpc::ServerContext* context,
 
 grpc::Status WorkerService::Backward(grpc::ServerContext* context,
                                      const v1::BackwardRequest* request,
-                                     v1::BackwardResponse*) {
+                                     v1::BackwardResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
@@ -331,7 +351,10 @@ grpc::Status WorkerService::Backward(grpc::ServerContext* context,
     MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> out_grads,
                             OptionalArrays(*s, request->out_grads()));
     base::MutexLock lock(&bound->mu);
-    return bound->exec->Backward(out_grads);
+    std::vector<executor::MonitoredArray> monitored;
+    MXGRID_RETURN_IF_ERROR(
+        bound->exec->Backward(out_grads, request->monitor() ? &monitored : nullptr));
+    return AddMonitored(*s, monitored, response->mutable_monitored());
   }());
 }
 

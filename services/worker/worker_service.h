@@ -133,6 +133,16 @@ class WorkerService final : public v1::Worker::Service {
   grpc::Status ReshapeExecutor(grpc::ServerContext* context,
                                const v1::ReshapeExecutorRequest* request,
                                v1::BindResponse* response) override;
+  // worker_executor_state.cc
+  grpc::Status GetExecutorSymbol(grpc::ServerContext* context,
+                                 const v1::GetExecutorSymbolRequest* request,
+                                 v1::GetExecutorSymbolResponse* response) override;
+  grpc::Status GetExecutorOptimizerStates(grpc::ServerContext* context,
+                                          const v1::GetExecutorOptimizerStatesRequest* request,
+                                          v1::GetExecutorOptimizerStatesResponse* response) override;
+  grpc::Status SetExecutorOptimizerStates(grpc::ServerContext* context,
+                                          const v1::SetExecutorOptimizerStatesRequest* request,
+                                          v1::SetExecutorOptimizerStatesResponse* response) override;
 
   grpc::Status KVCreate(grpc::ServerContext* context, const v1::KVCreateRequest* request,
                         v1::KVCreateResponse* response) override;

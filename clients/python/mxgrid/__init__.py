@@ -45,6 +45,7 @@ _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
          "util": "util", "test_utils": "test_utils", "lr_scheduler": "lr_scheduler",
          "gluon": "gluon"}
 _LAZY["rnn"] = "rnn"
+_LAZY["mon"] = _LAZY["monitor"] = "monitor"
 
 
 def __getattr__(attr):

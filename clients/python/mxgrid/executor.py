@@ -8,6 +8,7 @@ objects in ``arg_arrays`` / ``grad_arrays`` / ``aux_arrays``, as in MXNet.
 Thread-safety: not thread-safe (as MXNet's executors).
 """
 import json
+import os
 
 import numpy as np
 
@@ -36,6 +37,13 @@ def _as_list(values, names, what, allow_missing=False):
     return values
 
 
+def _keep_common_expr():
+    """MXNET_ELIMINATE_COMMON_EXPR=0 (read at each bind, as MXNet does): the compiler plans
+    the graph as given instead of merging common expressions."""
+    return os.environ.get("MXNET_ELIMINATE_COMMON_EXPR", "1").strip().lower() in (
+        "0", "false")
+
+
 class Executor:
     """A bound graph. Create with Symbol.bind / Symbol.simple_bind."""
 
@@ -47,7 +55,8 @@ class Executor:
         self._planned_bytes = resp.planned_bytes
         self._arg_names = list(resp.arg_names)
         self._aux_names = list(resp.aux_names)
-        self._output_names = list(resp.output_names)
+        self._monitor_callback = None
+        self._monitor_all = False
         self._arrays = {}  # handle -> NDArray, so a handle is wrapped (and freed) once
         for given in (args or []) + (grads or []) + (aux or []):
             if given is not None:
@@ -97,7 +106,8 @@ class Executor:
             session=conn.session, symbol=_sym_pb(symbol), context=ctx.to_proto(pb.worker),
             args=[a.handle for a in args], arg_grads=[g.handle if g is not None else 0
                                                      for g in grads],
-            grad_reqs=[_GRAD_REQ[r] for r in reqs], aux=[a.handle for a in aux])
+            grad_reqs=[_GRAD_REQ[r] for r in reqs], aux=[a.handle for a in aux],
+            keep_common_expr=_keep_common_expr())
         resp = conn.call(conn.require_worker().Bind, req)
         return cls(symbol, ctx, resp, conn, args, grads, aux)
 
@@ -115,7 +125,8 @@ class Executor:
             if name not in inputs:
                 raise ValueError("type_dict names %s but no shape is given for it" % name)
         req = pb.worker.SimpleBindRequest(session=conn.session, symbol=_sym_pb(symbol),
-                                          context=ctx.to_proto(pb.worker), inputs=inputs)
+                                          context=ctx.to_proto(pb.worker), inputs=inputs,
+                                          keep_common_expr=_keep_common_expr())
         if isinstance(grad_req, str):
             req.grad_req = grad_req
         else:
@@ -139,8 +150,10 @@ class Executor:
                 self.arg_dict[name][:] = np.asarray(value)
         conn = self._conn
         resp = conn.call(conn.require_worker().Forward, pb.worker.ForwardRequest(
-            session=conn.session, executor=self.handle, is_train=is_train, inputs=inputs))
+            session=conn.session, executor=self.handle, is_train=is_train, inputs=inputs,
+            monitor=self._monitoring()))
         self.outputs = [self._wrap(i) for i in resp.outputs]
+        self._report_monitored(resp.monitored)
         return self.outputs
 
     def backward(self, out_grads=None, is_train=True):
@@ -156,8 +169,10 @@ class Executor:
                        for g in out_grads]
             keep = out_grads  # noqa: F841  (arrays must live until the call is made)
         conn = self._conn
-        conn.call(conn.require_worker().Backward, pb.worker.BackwardRequest(
-            session=conn.session, executor=self.handle, out_grads=handles))
+        resp = conn.call(conn.require_worker().Backward, pb.worker.BackwardRequest(
+            session=conn.session, executor=self.handle, out_grads=handles,
+            monitor=self._monitoring()))
+        self._report_monitored(resp.monitored)
 
     # -- training on the worker (used by Module) --------------------------------------------
     def _set_optimizer(self, name, params):
@@ -182,18 +197,93 @@ class Executor:
         req = pb.worker.ForwardRequest(
             session=conn.session, executor=self.handle, is_train=True,
             inputs={k: v.handle for k, v in inputs.items()}, backward=True, update=update,
-            return_values=return_values)
+            return_values=return_values, monitor=self._monitoring())
         if return_values:  # waits for the step: watched, no deadline
             resp = conn.wait_call(conn.require_worker().Forward, req, "a training step")
         else:
             resp = conn.call(conn.require_worker().Forward, req)
         self.outputs = [self._wrap(i) for i in resp.outputs]
+        self._report_monitored(resp.monitored)
         if not return_values:
             return None
         return [np.frombuffer(t.data, dtype=dtype_from_pb(t.meta.dtype)).reshape(
             tuple(t.meta.shape)) for t in resp.values]
 
+    # -- monitoring -----------------------------------------------------------------------
+    def set_monitor_callback(self, callback, monitor_all=False):
+        """Calls ``callback(name, array)`` after each forward / backward with every operator
+        output the run computed, as MXNet's (names such as 'fc1_output' and
+        'fc1_backward_output0'; see ForwardRequest.monitor). The worker copies the outputs
+        right after each operator runs. Unlike MXNet's, the callback gets the name as str and
+        an mx.nd.NDArray (MXNet passes bytes and a raw handle). ``monitor_all`` (the
+        operators' inputs too) is not offered: MXNetError."""
+        if monitor_all:
+            raise MXNetError("set_monitor_callback(monitor_all=True): mxgrid reports the "
+                             "operators' outputs only; monitor with monitor_all=False")
+        if callback is not None and not callable(callback):
+            raise TypeError("the monitor callback must be callable")
+        self._monitor_callback = callback
+        self._monitor_all = monitor_all
+
+    def _monitoring(self):
+        """Whether this run's operator outputs are wanted: a callback is set and (for an
+        mx.mon.Monitor) the monitor is between tic() and toc()."""
+        callback = self._monitor_callback
+        if callback is None:
+            return False
+        wanted = getattr(callback, "_mxgrid_wanted", None)
+        return wanted() if wanted is not None else True
+
+    def _report_monitored(self, monitored):
+        if not monitored:
+            return
+        callback = self._monitor_callback
+        for m in monitored:
+            array = NDArray._from_info(m.array, self._conn)  # freed when dropped
+            if callback is not None:
+                callback(m.name, array)
+
+    # -- graph ----------------------------------------------------------------------------
+    def get_optimized_symbol(self):
+        """The graph the worker runs, as MXNet's: after common expression elimination
+        (unless MXNET_ELIMINATE_COMMON_EXPR=0 at bind), with MXNet's "_copy" nodes where
+        merged outputs had to stay apart."""
+        from .symbol import Symbol
+        conn = self._conn
+        resp = conn.call(conn.require_worker().GetExecutorSymbol,
+                         pb.worker.GetExecutorSymbolRequest(session=conn.session,
+                                                            executor=self.handle))
+        return Symbol(resp.symbol.json)
+
+    # -- optimizer state (Module) -----------------------------------------------------------
+    def _optimizer_states(self):
+        """{optimizer index: (update count, [NDArray, ...])} of the executor's optimizer."""
+        conn = self._conn
+        resp = conn.call(conn.require_worker().GetExecutorOptimizerStates,
+                         pb.worker.GetExecutorOptimizerStatesRequest(
+                             session=conn.session, executor=self.handle))
+        return {st.index: (st.update_count,
+                           [NDArray._from_info(a, self._conn) for a in st.arrays])
+                for st in resp.states}
+
+    def _set_optimizer_states(self, states):
+        """Replaces states: {optimizer index: (update count, [NDArray, ...])}."""
+        conn = self._conn
+        req = pb.worker.SetExecutorOptimizerStatesRequest(session=conn.session,
+                                                          executor=self.handle)
+        for index, (count, arrays) in sorted(states.items()):
+            st = req.states.add(index=index, update_count=count)
+            for a in arrays:
+                st.arrays.add(handle=a.handle)
+        conn.call(conn.require_worker().SetExecutorOptimizerStates, req)
+
     # -- views ----------------------------------------------------------------------------
+    @property
+    def _output_names(self):
+        """The outputs' names as the bound symbol lists them (MXNet's output_dict keys; the
+        graph the worker runs may name a merged output's copy otherwise)."""
+        return self._symbol.list_outputs()
+
     @property
     def arg_dict(self):
         return dict(zip(self._arg_names, self.arg_arrays))

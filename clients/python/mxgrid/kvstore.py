@@ -109,7 +109,7 @@ class KVStore:
     def __init__(self, kv_type, worker_type=None):
         self._type = kv_type  # as given (kv.type), as MXNet's
         self._conn = conn = connection.get()
-        self._updater = None
+        self._py_updater = None  # an mx.optimizer.Updater run client-side at each push
         self._optimizer = None
         self._dist = "dist" in kv_type.lower()
         req = pb.worker.KVCreateRequest(session=conn.session, type=worker_type or kv_type)
@@ -172,13 +172,13 @@ class KVStore:
         c = self._conn
         req = pb.worker.KVPushRequest(session=c.session, store=self._store,
                                       pairs=self._pairs(items),
-                                      return_merged=self._updater is not None)
+                                      return_merged=self._py_updater is not None)
         resp = self._call(c.require_worker().KVPush, req, waits=True)
-        if self._updater is not None:
+        if self._py_updater is not None:
             for (k, _), merged in zip(items, resp.merged):
                 m = NDArray._from_info(merged.merged, c)
                 stored = NDArray._from_info(merged.stored, c)
-                self._updater(k, m, stored)
+                self._py_updater(k, m, stored)
 
     def pull(self, key, out=None, priority=0, ignore_sparse=True):
         """Copies the stored value into every array of ``out`` (dist sync: once the rounds
@@ -227,7 +227,7 @@ class KVStore:
             session=c.session, store=self._store, name=form[0], params=form[1],
             lr_mult=lr_mult, wd_mult=wd_mult))
         self._optimizer = optimizer
-        self._updater = None
+        self._py_updater = None
 
     def _set_updater(self, updater):
         """Runs ``updater(key, merged, stored)`` in Python at each push (stored in place);
@@ -235,7 +235,26 @@ class KVStore:
         if self._dist:
             raise MXNetError("%s runs the optimizer on the kvstore servers: a Python updater "
                              "cannot be set; use kv.set_optimizer(optimizer)" % self._type)
-        self._updater = updater
+        self._py_updater = updater
+
+    @property
+    def _updater(self):
+        """MXNet's local store keeps its optimizer as an Updater in ``_updater``: the
+        client-side Updater where there is one, else (an optimizer running in the store) a
+        view whose ``states`` downloads the store's state as {key: state}; None without an
+        optimizer."""
+        if self._py_updater is not None or self._optimizer is None:
+            return self._py_updater
+        return _StoreStates(self)
+
+    def _state_arrays(self):
+        """{key: (update count, [NDArray, ...])} of the store's optimizer (unsplit keys)."""
+        c = self._conn
+        resp = self._call(c.require_worker().KVGetOptimizerStates,
+                          pb.worker.KVGetOptimizerStatesRequest(session=c.session,
+                                                                store=self._store),
+                          waits=True)
+        return group_store_states(resp.names, [NDArray._from_info(i, c) for i in resp.arrays])
 
     # -- optimizer state ------------------------------------------------------------------
     def save_optimizer_states(self, fname, dump_optimizer=False):
@@ -278,6 +297,52 @@ class KVStore:
                    pb.worker.KVSetOptimizerStatesRequest(
                        session=c.session, store=self._store, names=names,
                        arrays=[states[n].handle for n in names]), waits=True)
+
+
+def group_store_states(names, arrays):
+    """{key: (update count, [state arrays in order])} from a store's state names
+    ("<key>/<part>/<i>", "<key>/<part>/count"). MXNetError for a key split into parts
+    (a big array of a dist store), whose state has no one-array form."""
+    grouped = {}
+    for name, array in zip(names, arrays):
+        key, part, slot = name.rsplit("/", 2)
+        if part != "0":
+            raise MXNetError("the optimizer state of key %s is split over the kvstore shards "
+                             "(part %s): it has no single-array form" % (key, part))
+        count, slots = grouped.setdefault(key, [0, {}])
+        if slot == "count":
+            grouped[key][0] = int(array.asnumpy().reshape(-1)[0])
+        else:
+            slots[int(slot)] = array
+    return {key: (count, [slots[i] for i in sorted(slots)])
+            for key, (count, slots) in grouped.items()}
+
+
+def state_value(optimizer, arrays):
+    """An index's state as MXNet's optimizer holds it: None (no arrays), one NDArray, or a
+    tuple (Adam, RMSProp)."""
+    if not arrays:
+        return None
+    if optimizer._server_form()[0] in ("adam", "rmsprop"):
+        return tuple(arrays)
+    return arrays[0]
+
+
+class _StoreStates:
+    """``kv._updater`` of a store whose optimizer runs in the store: its ``states``."""
+
+    def __init__(self, store):
+        self._store = store
+        self.optimizer = store._optimizer
+
+    @property
+    def states(self):
+        """{key: state} (copies); keys as the store's (str, or int for int keys)."""
+        out = {}
+        for key, (_, arrays) in self._store._state_arrays().items():
+            out[int(key) if key.lstrip("-").isdigit() else key] = \
+                state_value(self.optimizer, arrays)
+        return out
 
 
 def create(name="local"):

@@ -376,9 +376,12 @@ class Perplexity(EvalMetric):
             assert label.size == pred.size / pred.shape[-1], \
                 "shape mismatch: %s vs. %s" % (label.shape, pred.shape)
             label = label.reshape((label.size,)).astype("int64")
+            # MXNet picks with mode='clip': a label past the last class reads the last one
+            # (and a negative one the first).
+            index = numpy.clip(label, 0, pred.shape[self.axis] - 1)
             probs = numpy.take_along_axis(
                 numpy.moveaxis(pred, self.axis, -1).reshape(-1, pred.shape[self.axis]),
-                label[:, None], axis=1)[:, 0]
+                index[:, None], axis=1)[:, 0]
             if self.ignore_label is not None:
                 ignore = (label == self.ignore_label).astype(probs.dtype)
                 num -= int(ignore.sum())

@@ -139,18 +139,23 @@ class Symbol:
     def list_inputs(self):
         return list(self._describe().inputs)
 
+    def _head_node(self):
+        """The node every output comes from (a multi-output operator's too), or None for a
+        group of several nodes."""
+        g = self._parsed()
+        if len({head[0] for head in g["heads"]}) != 1:
+            return None
+        return g["nodes"][g["heads"][0][0]]
+
     @property
     def name(self):
-        g = self._parsed()
-        if len(g["heads"]) != 1:
-            return None
-        return g["nodes"][g["heads"][0][0]]["name"]
+        node = self._head_node()
+        return None if node is None else node["name"]
 
     def _head_attrs(self):
-        g = self._parsed()
-        if len(g["heads"]) != 1:
+        node = self._head_node()
+        if node is None:
             return {}
-        node = g["nodes"][g["heads"][0][0]]
         return dict(node.get("attrs") or node.get("attr") or node.get("param") or {})
 
     def attr(self, key):
@@ -240,6 +245,25 @@ class Symbol:
 
     def get_internals(self):
         return _transform([self], internals=True)
+
+    def _gen_atomic_symbol(self):
+        """The head operator with its own attributes (parameters and __hidden__ keys) but
+        no inputs and no name: an atomic symbol, to be called on new inputs, as MXNet's.
+        MXNetError for a group of several nodes or a variable."""
+        g = self._parsed()
+        head_nodes = {head[0] for head in g["heads"]}
+        if len(head_nodes) != 1:
+            raise MXNetError("Generating atomic symbol from other symbol only works for "
+                             "nongrouped symbol.")
+        node = g["nodes"][head_nodes.pop()]
+        if node["op"] == "null":
+            raise MXNetError("_gen_atomic_symbol: '%s' is a variable, not an operator"
+                             % node["name"])
+        attrs = dict(node.get("attrs") or node.get("attr") or node.get("param") or {})
+        prefix = node["name"] + "_"
+        outputs = [o[len(prefix):] if o.startswith(prefix) else o
+                   for o in self.list_outputs()]
+        return _AtomicSymbol(node["op"], attrs, outputs)
 
     def get_children(self):
         """The inputs of the head nodes (of every output, for a group), as one grouped
@@ -380,6 +404,47 @@ class Symbol:
         exe = self.bind(ctx, kwargs)
         exe.forward()
         return exe.outputs
+
+
+class _AtomicSymbol(Symbol):
+    """An operator with its attributes and no inputs yet (Symbol._gen_atomic_symbol). It has
+    no arguments; calling it on symbols (positionally in the operator's input order, or by
+    input name) composes the operator, as MXNet's atomic symbols do."""
+
+    def __init__(self, op, attrs, outputs):
+        graph = {"nodes": [{"op": op, "name": "", "attrs": attrs, "inputs": []}],
+                 "arg_nodes": [], "node_row_ptr": [0, len(outputs)],
+                 "heads": [[0, i, 0] for i in range(len(outputs))],
+                 "attrs": {"mxnet_version": ["int", 10901]}}
+        super().__init__(json.dumps(graph))
+        self._op = op
+        self._attrs = attrs
+        self._outputs = list(outputs)
+
+    def list_arguments(self):
+        return []
+
+    def list_auxiliary_states(self):
+        return []
+
+    def list_inputs(self):
+        return []
+
+    def list_outputs(self):
+        return list(self._outputs)
+
+    def get_internals(self):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        name = kwargs.pop("name", None)
+        for a in list(args) + list(kwargs.values()):
+            if not isinstance(a, Symbol):
+                raise TypeError("Compose expects Symbol arguments, got %s" % type(a))
+        return _compose(op=self._op, attrs=self._attrs,
+                        name=NameManager.current().get(name, self._op.lower()),
+                        positional=[_sym_pb(a) for a in args],
+                        named={k: _sym_pb(v) for k, v in kwargs.items()})
 
 
 def _format_attrs(kwargs):

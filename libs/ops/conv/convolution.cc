@@ -26,16 +26,16 @@ absl::Status InferConvShape(const OpParams& params, std::vector<InferShape>* in,
                      " dimensions for kernel ", TupleString(p.kernel)));
   }
   const int64_t c = (*data)[1];
-  if (c >= 0) {
-    if (c % p.num_group != 0 || p.num_filter % p.num_group != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          kOp, ": channels ", c, " of data ", data->ToString(), " and num_filter ",
-          p.num_filter, " must be divisible by num_group ", p.num_group));
-    }
-    std::vector<int64_t> w = {p.num_filter, c / p.num_group};
-    w.insert(w.end(), p.kernel.begin(), p.kernel.end());
-    MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "weight", Shape(w), &(*in)[1]));
+  if (c >= 0 && (c % p.num_group != 0 || p.num_filter % p.num_group != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": channels ", c, " of data ", data->ToString(), " and num_filter ",
+        p.num_filter, " must be divisible by num_group ", p.num_group));
   }
+  // With the channels unknown the weight is still partly known: (num_filter, -1, kernel),
+  // as MXNet's infer_shape_partial reports it ((64, 0, 7, 7)).
+  std::vector<int64_t> w = {p.num_filter, c >= 0 ? c / p.num_group : -1};
+  w.insert(w.end(), p.kernel.begin(), p.kernel.end());
+  MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "weight", Shape(w), &(*in)[1]));
   if (!p.no_bias) MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "bias", Shape{p.num_filter}, &(*in)[2]));
   // Back-infer batch (and spatial dims when stride is 1) from a known output.
   const InferShape& o = (*out)[0];

@@ -18,7 +18,6 @@ import numpy as np
 from .. import initializer as init_mod
 from .. import metric as metric_mod
 from .. import ndarray as nd
-from ..base import MXNetError
 from ..io import DataDesc
 from ..model import BatchEndParam
 
@@ -214,8 +213,6 @@ class BaseModule:
         """Trains for epochs begin_epoch..num_epoch-1, as MXNet's BaseModule.fit
         (initializer defaults to mx.init.Uniform(0.01), as MXNet's)."""
         assert num_epoch is not None, "please specify number of epochs"
-        if monitor is not None:
-            raise MXNetError("mxgrid's Module has no monitor support")
         if initializer is None:
             initializer = init_mod.Uniform(0.01)
         self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
@@ -223,6 +220,8 @@ class BaseModule:
         self.init_params(initializer=initializer, arg_params=arg_params,
                          aux_params=aux_params, allow_missing=allow_missing,
                          force_init=force_init)
+        if monitor is not None:
+            self.install_monitor(monitor)
         self.init_optimizer(kvstore=kvstore, optimizer=optimizer,
                             optimizer_params=optimizer_params)
         if validation_metric is None:
@@ -240,6 +239,8 @@ class BaseModule:
             next_data_batch = next(data_iter)
             while not end_of_batch:
                 data_batch = next_data_batch
+                if monitor is not None:
+                    monitor.tic()
                 if not self._train_step(data_batch, eval_metric):
                     self.forward_backward(data_batch)
                     self.update()
@@ -248,6 +249,8 @@ class BaseModule:
                     next_data_batch = next(data_iter)
                 except StopIteration:
                     end_of_batch = True
+                if monitor is not None:
+                    monitor.toc_print()
                 if batch_end_callback is not None:
                     params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
                                            locals=locals())

@@ -21,9 +21,9 @@ import numpy as np
 
 from .. import ndarray as nd
 from .. import symbol as sym_mod
-from ..base import MXNetError
 from ..initializer import Uniform
 from ..model import load_params
+from ..name import NameManager
 from .base_module import BaseModule
 from .module import Module
 
@@ -64,9 +64,13 @@ class BucketingModule(BaseModule):
         self._params_dirty = False
         self._grad_req = None
         self._pending = None  # (arg_params, aux_params) set before bind
+        self._monitor = None
 
     def _call_sym_gen(self, bucket_key):
-        return self._sym_gen(bucket_key)
+        """sym_gen under a fresh NameManager, as MXNet's: every call names its automatic
+        nodes from 0 (``embedding0_weight``), so all buckets share parameter names."""
+        with NameManager():
+            return self._sym_gen(bucket_key)
 
     def _new_module(self, bucket_key, symbol=None):
         if symbol is None:
@@ -210,6 +214,8 @@ class BucketingModule(BaseModule):
             module.bind(data_shapes, label_shapes, self._curr_module.for_training,
                         self._curr_module.inputs_need_grad, force_rebind=False,
                         shared_module=default, grad_req=self._grad_req)
+            if self._monitor is not None:
+                module.install_monitor(self._monitor)
             self._buckets[bucket_key] = module
         self._curr_module = module
         self._curr_bucket_key = bucket_key
@@ -265,7 +271,12 @@ class BucketingModule(BaseModule):
         self._curr_module.update_metric(eval_metric, labels, pre_sliced)
 
     def install_monitor(self, mon):
-        raise MXNetError("mxgrid's Module has no monitor support")
+        """Installs ``mon`` on every bucket's module, and on buckets bound later."""
+        assert self.binded
+        self._monitor = mon
+        for module in self._buckets.values():
+            if module.binded:
+                module.install_monitor(mon)
 
     # -- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, remove_amp_cast=False):
@@ -274,6 +285,8 @@ class BucketingModule(BaseModule):
         assert self._buckets, "Empty BucketingModule cannot be saved"
         self.save_params("%s-%04d.params" % (prefix, epoch))
         for bucket_key in self._buckets:
+            # Under a fresh NameManager, so automatic names match the saved parameters'
+            # (MXNet calls sym_gen bare here).
             symbol = self._call_sym_gen(bucket_key)[0]
             symbol.save("%s-%s-symbol.json" % (prefix, bucket_key),
                         remove_amp_cast=remove_amp_cast)

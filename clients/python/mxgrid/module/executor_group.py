@@ -162,6 +162,7 @@ class DataParallelExecutorGroup:
         self.batch_size = None
         self.slices = None
         self.execs = []
+        self._monitor = None  # an mx.mon.Monitor installed on every executor
         self.data_shapes = self.label_shapes = None
         self.data_names = self.label_names = None
         self.data_layouts = self.label_layouts = None
@@ -237,7 +238,11 @@ class DataParallelExecutorGroup:
             if label_shapes is not None:
                 shapes += self._sliced_shape(label_shapes, i, self.label_layouts)
             if reshape:
-                self.execs[i] = self._bind_sharing(i, shapes, self.execs[i], None)
+                old = self.execs[i]
+                self.execs[i] = self._bind_sharing(i, shapes, old, None)
+                if self._monitor is not None:  # the monitor follows the new executor
+                    self._monitor.exes = [e for e in self._monitor.exes if e is not old]
+                    self._monitor.install(self.execs[i])
             else:
                 self.execs.append(self._bind_ith_exec(i, shapes, shared_group))
         self.data_shapes = data_shapes
@@ -505,4 +510,7 @@ class DataParallelExecutorGroup:
                                     OrderedDict(zip(self.output_names, executor.outputs)))
 
     def install_monitor(self, mon):
-        raise MXNetError("mxgrid's executors have no monitor callbacks (mx.mon.Monitor)")
+        """Installs ``mon`` on every executor (and on those a reshape binds later)."""
+        self._monitor = mon
+        for executor in self.execs:
+            mon.install(executor)

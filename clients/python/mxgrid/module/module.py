@@ -40,16 +40,15 @@ kvstore=None, nothing) sums the gradients and an mx.optimizer.Updater updates ea
 copy. ``rescale_grad`` is 1/(whole batch), so two devices with half a batch each train as one
 device with the whole batch. These steps are separate calls (one Forward per device).
 
-A batch of another shape rebinds the executors on the same parameter arrays (reshape). The
-optimizer state an executor holds does not move to the new executor: the optimizer then
-runs on the 'local' store from the first reshape on, and its state (momentum, Adam's
-moments) starts over there once (MXNet keeps it); a warning says so.
+A batch of another shape rebinds the executors on the same parameter arrays (reshape); an
+optimizer running on the executor moves to the new one with its state (momentum, Adam's
+moments, update counts), downloaded and uploaded through the worker. That state is also
+what ``_updater`` (an ExecutorUpdater, MXNet's Updater interface) and
+save_optimizer_states / load_optimizer_states read and write.
 
 Thread-safety: a Module is not thread-safe (as MXNet's).
 """
-import copy
 import logging
-import os
 import warnings
 from collections import OrderedDict
 
@@ -57,20 +56,15 @@ import numpy as np
 
 from .. import context as ctx_mod
 from .. import initializer as init_mod
-from .. import kvstore as kvs
 from .. import ndarray as nd
-from .. import optimizer as opt
-from .._proto import pb
-from ..base import MXNetError
 from ..io import DataDesc
 from ..model import load_checkpoint
 from .base_module import BaseModule, _as_list, _descs, _host_metric
 from .executor_group import DataParallelExecutorGroup
+from .module_optimizer import ModuleOptimizer
 
 __all__ = ["Module"]
 
-# Optimizers the worker runs on an executor (libs/kvstore/optimizer.h).
-_EXECUTOR_OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop", "adagrad")
 
 
 class _DeferredStep:
@@ -86,7 +80,7 @@ class _DeferredStep:
 
 
 
-class Module(BaseModule):
+class Module(ModuleOptimizer, BaseModule):
     """A Symbol bound on the worker to one or more device contexts (data parallel)."""
 
     def __init__(self, symbol, data_names=("data",), label_names=("softmax_label",),
@@ -143,6 +137,7 @@ class Module(BaseModule):
         self._total_exec_bytes = 0
         self._pending = None  # (arg_params, aux_params) set before bind
         self._preload_opt_states = None  # Module.load(load_optimizer_states=True)
+        self._monitor = None  # install_monitor's: steps are then sent as they are taken
 
     # -- the executors, with the deferred step sent first --------------------------------
     @property
@@ -280,19 +275,20 @@ class Module(BaseModule):
         assert self.binded
         self._data_shapes = _descs(data_shapes)
         self._label_shapes = _descs(label_shapes) if label_shapes else None
+        old = self._exec
+        moving = self.optimizer_initialized and self._single() and self._on_executor and \
+            not self._dist()
+        states = old._optimizer_states() if moving else None
         self._exec_group.reshape(self._data_shapes, self._label_shapes)
-        if not self.optimizer_initialized or not self._single():
+        if not self.optimizer_initialized or not self._single() or self._exec is old:
             return
         if self._dist():
             self._bind_executor_kvstore()  # the new executor updates through the store too
         elif self._on_executor:
-            # The optimizer's state lived on the old executor: from now on it runs on the
-            # 'local' store, whose state survives later reshapes.
-            if getattr(self._optimizer, "momentum", 0) or self._optimizer.name != "sgd":
-                self.logger.warning("reshape: the optimizer state kept on the executor "
-                                    "starts over on the local store")
-            self._on_executor = False
-            self._install_kvstore()
+            # The optimizer moves to the new executor with its state (momentum, counts).
+            self._exec._set_optimizer(*self._optimizer._server_form())
+            if states:
+                self._exec._set_optimizer_states(states)
 
     # -- parameters -----------------------------------------------------------------------
     def _copy_into(self, value, target):
@@ -399,6 +395,22 @@ class Module(BaseModule):
         return ({n: group._mean(b) for n, b in zip(params, group.param_arrays)},
                 {n: group._mean(b) for n, b in zip(group.aux_names, group.aux_arrays)})
 
+    @property
+    def _arg_params(self):
+        """MXNet's Module keeps host copies of the parameters in ``_arg_params`` (synced from
+        the devices when read through get_params); here each read is a fresh copy of the
+        current values on the worker's CPU, or None before the parameters are set."""
+        if not (self.binded and self.params_initialized):
+            return None
+        return self.get_params()[0]
+
+    @property
+    def _aux_params(self):
+        """The auxiliary states' counterpart of ``_arg_params``."""
+        if not (self.binded and self.params_initialized):
+            return None
+        return self.get_params()[1]
+
     def get_params(self):
         """(arg_params, aux_params): copies of the current values (on the worker's CPU)."""
         arg_params, aux_params = self._param_arrays()
@@ -407,211 +419,6 @@ class Module(BaseModule):
             else v.copyto(cpu)  # noqa: E731  (a mean is already a fresh CPU array)
         return ({k: copy_(v) for k, v in arg_params.items()},
                 {k: copy_(v) for k, v in aux_params.items()})
-
-    # -- optimizer ------------------------------------------------------------------------
-    def init_optimizer(self, kvstore="local", optimizer="sgd",
-                       optimizer_params=(("learning_rate", 0.01),), force_init=False):
-        """Installs the optimizer. One device: on the worker's executor (kvstore None or
-        'local'), or on the kvstore shards for a dist store (see _install_dist_kvstore).
-        Several devices: on the store (update_on_kvstore), or an Updater per device."""
-        assert self.binded and self.params_initialized
-        if self.optimizer_initialized and not force_init:
-            self.logger.warning("optimizer already initialized, ignoring...")
-            return
-        single = self._single()
-        if isinstance(kvstore, kvs.KVStore):
-            kv = kvstore
-        elif kvstore is None and not single:
-            kv = None
-        else:
-            kv = kvs.create(kvstore or "local")
-        batch_size = self._batch_size()
-        if kv is not None and "dist" in kv.type and "_sync" in kv.type:
-            batch_size *= kv.num_workers
-        rescale_grad = 1.0 / batch_size
-        update_on_kvstore = single or (
-            kv is not None and os.environ.get("MXNET_UPDATE_ON_KVSTORE", "1") != "0")
-        if update_on_kvstore:
-            idx2name = dict(enumerate(self._param_names))
-        else:  # an Updater per device: index i * num_device + k, as MXNet
-            num = len(self._context)
-            idx2name = {i * num + k: n for i, n in enumerate(self._param_names)
-                        for k in range(num)}
-        if isinstance(optimizer, str):
-            params = dict(optimizer_params)
-            params.setdefault("rescale_grad", rescale_grad)
-            optimizer = opt.create(optimizer, sym=self._symbol, param_idx2name=idx2name,
-                                   **params)
-        else:
-            if not isinstance(optimizer, opt.Optimizer):
-                raise TypeError("optimizer must be a name or an mx.optimizer.Optimizer")
-            if optimizer.rescale_grad != rescale_grad:
-                warnings.warn("Optimizer created manually outside Module but rescale_grad is "
-                              "not normalized to 1.0/batch_size/num_workers (%s vs. %s). Is "
-                              "this intended?" % (optimizer.rescale_grad, rescale_grad),
-                              stacklevel=2)
-            if not optimizer.idx2name:
-                optimizer.idx2name = idx2name.copy()
-        self._optimizer = optimizer
-        self._kvstore = kv
-        self._update_on_kvstore = update_on_kvstore
-        self._updater = None
-        self._update_names = [n for n in self._param_names
-                              if self._exec.grad_dict.get(n) is not None]
-        self._on_executor = False
-        self._kv_groups = []
-        if not single:
-            self._install_multi_device()
-        elif "dist" in kv.type.lower():
-            # The optimizer runs on the shards; the executor pushes and pulls through the
-            # store, so a step is still one round trip (see _install_dist_kvstore).
-            self._install_dist_kvstore()
-            self._on_executor = True
-        else:
-            # One device and no dist store: the optimizer runs on the worker's executor, as
-            # MXNet's Module updates locally when its kvstore would only span one device
-            # (not for a bucket's module, whose buckets share the weights and the state).
-            form = optimizer._server_form()
-            self._on_executor = (form is not None and form[0] in _EXECUTOR_OPTIMIZERS and
-                                 not optimizer._has_custom_mults() and
-                                 not self._shared_updates and bool(self._update_names))
-            if self._on_executor:
-                self._exec._set_optimizer(*form)
-            else:
-                self._install_kvstore()
-        self.optimizer_initialized = True
-        if self._preload_opt_states is not None:
-            self.load_optimizer_states(self._preload_opt_states)
-            self._preload_opt_states = None
-
-    def _install_multi_device(self):
-        """Several devices: the store runs the optimizer on the summed gradients
-        (update_on_kvstore; every device pulls the new weight), or the store only sums
-        them and an Updater updates each device's copy (kvstore=None: each device's own
-        gradient, as MXNet)."""
-        if self._update_on_kvstore:
-            self._install_kvstore()
-            return
-        self._updater = opt.get_updater(self._optimizer)
-        if self._kvstore is not None and self._update_names:
-            names = self._update_names
-            self._kvstore.init(names, [self._exec.arg_dict[n] for n in names])
-
-    def borrow_optimizer(self, shared_module):
-        """Updates through ``shared_module``'s optimizer, store and state (a bucket's module
-        bound on the default bucket's parameters)."""
-        assert shared_module.optimizer_initialized
-        if shared_module._on_executor:
-            raise MXNetError("the shared module's optimizer runs on its executor; bind the "
-                             "buckets before init_optimizer (BucketingModule does)")
-        self._optimizer = shared_module._optimizer
-        self._kvstore = shared_module._kvstore
-        self._kv_groups = shared_module._kv_groups  # the same list: resyncs are seen
-        self._updater = shared_module._updater
-        self._update_on_kvstore = shared_module._update_on_kvstore
-        self._on_executor = False
-        self._update_names = [n for n in self._param_names
-                              if self._exec.grad_dict.get(n) is not None]
-        self.optimizer_initialized = True
-
-    def _install_dist_kvstore(self):
-        """MXNet 1.9.1's Module with update_on_kvstore: set_optimizer on the store (the
-        shards), then every parameter initialized under its name as the key by every rank
-        (rank 0's value is stored) and pulled back, so every rank starts from rank 0's
-        weights; then the executor is bound to the store (SetExecutorKVStore): Update and
-        Forward(update) push each gradient and pull the updated weight on the worker."""
-        kv, optimizer = self._kvstore, self._optimizer
-        kv.set_optimizer(optimizer)  # with the parameters' lr_mult / wd_mult by name
-        names = list(self._param_names)
-        weights = [self._exec.arg_dict[n] for n in names]
-        kv.init(names, weights)
-        kv.pull(names, out=weights)
-        self._bind_executor_kvstore()
-
-    def _bind_executor_kvstore(self):
-        """SetExecutorKVStore for the current executor: argument name -> its key (the name,
-        as MXNet 1.9.1's Module keys its store)."""
-        conn = self._executor._conn
-        conn.call(conn.require_worker().SetExecutorKVStore, pb.worker.SetExecutorKVStoreRequest(
-            session=conn.session, executor=self._executor.handle, store=self._kvstore._store,
-            keys={n: n for n in self._update_names}))
-
-    def _dist(self):
-        return self._kvstore is not None and "dist" in self._kvstore.type.lower()
-
-    def _state_store(self):
-        """The store that holds the whole optimizer state, or None (an Updater's state, or
-        MXNetError where the state lives on the executor or over two stores)."""
-        if self._dist():
-            return self._kvstore
-        if self._updater is not None:
-            return None
-        if self._on_executor:
-            raise MXNetError("optimizer states live on the worker's executor; mxgrid saves "
-                             "them only for a store's optimizer (dist kvstores, several "
-                             "devices, or an optimizer the executor does not run)")
-        if len(self._kv_groups) != 1:
-            raise MXNetError("the optimizer state is split over two stores (wd exempts the "
-                             "biases); mxgrid saves it only from one")
-        return self._kv_groups[0][0]
-
-    def save_optimizer_states(self, fname):
-        """Writes the optimizer state: the store's (a dist store's from the shards, as
-        MXNet's Module with update_on_kvstore), or the per-device Updater's."""
-        assert self.optimizer_initialized
-        store = self._state_store()
-        self._exec  # sends a deferred step first  # pylint: disable=pointless-statement
-        if store is None:
-            with open(fname, "wb") as fout:
-                fout.write(self._updater.get_states())
-        else:
-            store.save_optimizer_states(fname)
-
-    def load_optimizer_states(self, fname):
-        """Replaces the optimizer state with the one in ``fname``."""
-        assert self.optimizer_initialized
-        store = self._state_store()
-        self._exec  # sends a deferred step first  # pylint: disable=pointless-statement
-        if store is None:
-            with open(fname, "rb") as fin:
-                self._updater.set_states(fin.read())
-        else:
-            store.load_optimizer_states(fname)
-
-    def _install_kvstore(self):
-        """Installs the optimizer and the weights. As MXNet's optimizer (given the parameter
-        names) weight decay applies only to *_weight and *_gamma: with wd set, the other
-        parameters go to a second 'local' store whose optimizer has wd=0."""
-        kv, names = self._kvstore, self._update_names
-        groups = [(kv, names)]
-        if self._optimizer.wd and not self._dist():
-            decayed = [n for n in names if n.endswith("_weight") or n.endswith("_gamma")]
-            plain = [n for n in names if n not in decayed]
-            if plain:
-                no_wd = copy.copy(self._optimizer)
-                no_wd.wd = 0.0
-                groups = [(kv, decayed), (kvs.create(kv.type), plain)]
-                groups[1][0].set_optimizer(no_wd)
-        kv.set_optimizer(self._optimizer)
-        self._kv_groups[:] = [(store, group) for store, group in groups if group]
-        execs = self._exec_group.execs
-        for store, group in self._kv_groups:
-            store.init(group, [execs[0].arg_dict[n] for n in group])
-            if len(execs) > 1:  # every device starts from the stored weights
-                store.pull(group, out=[[e.arg_dict[n] for e in execs] for n in group])
-
-    def _resync_kvstore(self):
-        """After parameters change under an installed optimizer: a fresh local store holds
-        the new weights (optimizer state such as momentum starts over)."""
-        if self._kvstore is None or self._dist() or self._on_executor or \
-                not self._update_on_kvstore:
-            return
-        self._kvstore = kvs.create(self._kvstore.type)
-        self._install_kvstore()
-
-    @property
-    def optimizer(self):
-        return self._optimizer
 
     # -- computation ----------------------------------------------------------------------
     def _batch_inputs(self, data_batch):
@@ -673,7 +480,8 @@ class Module(BaseModule):
         assert self.binded and self.params_initialized
         self._sent = None
         executor = self._exec  # sends an earlier deferred step
-        if self._on_executor and executor is not None:
+        # Monitored steps are sent at once, so that toc() sees their outputs.
+        if self._on_executor and executor is not None and self._monitor is None:
             inputs = self._batch_inputs(data_batch)
             if all(isinstance(v, nd.NDArray) for v in inputs.values()) and \
                     self._shapes_match(inputs):
@@ -808,7 +616,11 @@ class Module(BaseModule):
         eval_metric.update_dict(labels_dict, preds)
 
     def install_monitor(self, mon):
-        raise MXNetError("mxgrid's Module has no monitor support")
+        """Installs an mx.mon.Monitor on the executors: a monitored step's operator outputs
+        are copied on the worker as they are computed (see mxgrid.monitor)."""
+        assert self.binded
+        self._monitor = mon
+        self._exec_group.install_monitor(mon)
 
     # -- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
