@@ -162,7 +162,7 @@ OpDef MathOp(const std::string& name, Fwd fwd, Grad grad, bool has_grad = true) 
       T* y = out[0].as<T>();
       for (int64_t i = 0; i < n; ++i) {
         if constexpr (kIsInt<T>) {
-          Store(reqs[0], y, i, MXCast<T>(fwd(static_cast<float>(x[i]))));
+          Store(reqs[0], y, i, MXCast<T>(fwd(static_cast<double>(x[i]))));
         } else {
           Store(reqs[0], y, i, static_cast<T>(fwd(x[i])));
         }
