@@ -57,6 +57,13 @@ _api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _api.PyCapsule_SetName.restype = ctypes.c_int
 _api.PyCapsule_SetName.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
+# The same two functions on a raw PyObject* (the capsule destructor runs while the capsule
+# is being deallocated: it must not become a Python reference again).
+_raw_is_valid = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p)(
+    ("PyCapsule_IsValid", _api))
+_raw_get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", _api))
+
 _lock = threading.Lock()
 _live = {}  # address of a DLManagedTensor -> what keeps its memory alive
 
@@ -73,16 +80,15 @@ _CapsuleDestructor = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 @_CapsuleDestructor
 def _capsule_destructor(capsule_ptr):
     # An unconsumed capsule still owns its tensor: delete it (a consumer renamed it).
-    capsule = ctypes.cast(capsule_ptr, ctypes.py_object).value
-    if _api.PyCapsule_IsValid(capsule, _NAME):
-        ptr = _api.PyCapsule_GetPointer(capsule, _NAME)
+    if _raw_is_valid(capsule_ptr, _NAME):
+        ptr = _raw_get_pointer(capsule_ptr, _NAME)
         managed = ctypes.cast(ptr, ctypes.POINTER(_Managed))
         managed.contents.deleter(managed)
 
 
 def to_capsule(values):
     """A "dltensor" capsule owning a C-contiguous copy of numpy ``values``."""
-    values = np.ascontiguousarray(values)
+    values = np.require(values, requirements="C")  # keeps 0-d (ascontiguousarray does not)
     kind = values.dtype.kind
     if kind not in _CODES:
         raise MXNetError("to_dlpack: dtype %s has no DLPack type" % values.dtype)

@@ -42,7 +42,7 @@ def np_dtype_of_flag(flag):
 def dump_record(array, dev_type=1, dev_id=0, np_shape=False):
     """One dense record of the numpy ``array`` (as saved from context dev_type/dev_id): V2,
     or V3 under NumPy shape semantics."""
-    array = np.ascontiguousarray(array)
+    array = np.require(array, requirements="C")  # keeps 0-d (ascontiguousarray does not)
     if array.ndim == 0 and not np_shape:
         raise ValueError("a 0-d array can only be saved under np_shape(True) (in MXNet 1.x's "
                          "legacy format ndim 0 means 'none')")

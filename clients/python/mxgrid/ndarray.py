@@ -561,7 +561,7 @@ _RESHAPING = frozenset(("expand_dims", "flatten", "Flatten", "squeeze"))
 # -- transport helpers --------------------------------------------------------------------
 def _upload(conn, arr, ctx, into=0):
     """Uploads numpy ``arr`` as a new array on ``ctx`` (or into handle ``into``)."""
-    arr = np.ascontiguousarray(arr)
+    arr = np.require(arr, requirements="C")  # keeps 0-d (ascontiguousarray does not)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     meta = pb.tensor.TensorMeta(dtype=dtype_to_pb(arr.dtype), shape=arr.shape)
