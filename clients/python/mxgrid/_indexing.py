@@ -345,7 +345,8 @@ def _value_array(arr, value, shape, squeeze_axes=()):
             try:
                 v = np.broadcast_to(v, shape)
             except ValueError:
-                raise MXNetError("cannot broadcast a value of shape %s to the indexed shape %s"
+                raise ValueError("operands could not be broadcast together with remapped "
+                                 "shapes [original->remapped]: %s and requested shape %s"
                                  % (vshape, tuple(shape)))
         return nd.array(v, ctx=arr.context, dtype=arr.dtype)
     if target != vshape:

@@ -20,7 +20,6 @@ outside an enum), which go synchronously and raise at the call as in MXNet. With
 Thread-safety: NDArray objects may be shared between threads; the worker orders the calls.
 """
 import numbers
-import struct
 import sys
 
 import numpy as np
@@ -33,9 +32,8 @@ from . import autograd as _autograd
 from . import _shm
 from . import _wire
 from . import connection
-from . import util as _util
 from ._proto import pb
-from ._ndarray_io import dump_record, load_record, dumps_list, loads_list
+from ._ndarray_io import dump_record, load_record
 from .base import MXNetError, numeric_types
 from .context import Context, current_context, cpu
 
@@ -897,91 +895,6 @@ def waitall():
                    "waitall")
 
 
-def to_dlpack_for_read(data):
-    """mx.nd.to_dlpack_for_read: data.to_dlpack_for_read()."""
-    return data.to_dlpack_for_read()
-
-
-def to_dlpack_for_write(data):
-    """mx.nd.to_dlpack_for_write: data.to_dlpack_for_write()."""
-    return data.to_dlpack_for_write()
-
-
-def from_dlpack(dlpack):
-    """A new NDArray with the values of a DLPack capsule (consumed), on cpu(0)."""
-    return _upload(connection.get(), _dlpack.from_capsule(dlpack), cpu(0))
-
-
-def from_numpy(ndarray, zero_copy=True):
-    """An NDArray with the values of a C-contiguous numpy array (ValueError otherwise), as
-    mx.nd.from_numpy. The values are copied to the worker; with zero_copy (MXNet's default)
-    the numpy array is made read-only, as MXNet does when it takes the buffer over."""
-    if not isinstance(ndarray, np.ndarray):
-        raise TypeError("from_numpy takes a numpy.ndarray, got %s" % type(ndarray))
-    if not ndarray.flags["C_CONTIGUOUS"]:
-        raise ValueError("Only c-contiguous arrays are supported for zero-copy")
-    if ndarray.dtype not in _NP_TO_PB:
-        raise ValueError("from_numpy: dtype %s is not supported" % ndarray.dtype)
-    out = _upload(connection.get(), ndarray, current_context())
-    if zero_copy:
-        ndarray.flags["WRITEABLE"] = False
-    return out
-
-
-# -- save / load --------------------------------------------------------------------------
-def save(fname, data):
-    """Writes NDArrays (one, a list, or a str-keyed dict) in MXNet's .params format."""
-    if isinstance(data, NDArray):
-        data = [data]
-    if isinstance(data, dict):
-        names = list(data.keys())
-        arrays = [data[k] for k in names]
-        if not all(isinstance(k, str) for k in names):
-            raise ValueError("save only accepts dict str->NDArray or list of NDArray")
-    elif isinstance(data, (list, tuple)):
-        names, arrays = [], list(data)
-    else:
-        raise ValueError("data needs to either be a NDArray, dict of str, NDArray pairs "
-                         "or a list of NDarrays.")
-    if not all(isinstance(a, NDArray) for a in arrays):
-        raise ValueError("save only accepts dict str->NDArray or list of NDArray")
-    try:
-        blob = dumps_list([a.asnumpy() for a in arrays], names,
-                          [(a.context.device_typeid, a.context.device_id) for a in arrays],
-                          np_shape=_util.is_np_shape())
-    except ValueError as e:
-        raise MXNetError("save: %s" % e)
-    with open(fname, "wb") as f:
-        f.write(blob)
-
-
-def load(fname, ctx=None):
-    """Reads a .params file: a list of NDArrays, or a dict when the file has names."""
-    with open(fname, "rb") as f:
-        return load_frombuffer(f.read(), ctx)
-
-
-def load_frombuffer(buf, ctx=None):
-    """Arrays from the bytes of a .params file (as load); MXNetError for bytes that are not
-    a complete file of MXNet's format, or were saved in the other shape semantics."""
-    try:
-        records, names = loads_list(buf, np_shape=_util.is_np_shape())
-    except (ValueError, struct.error) as e:
-        raise MXNetError("load: %s" % e)
-    conn = connection.get()
-    gpus = None
-    arrays = []
-    for arr, dev_type, dev_id in records:
-        if arr is None:
-            raise MXNetError("the file holds an empty ('none') NDArray, which mxgrid cannot "
-                             "represent")
-        where = ctx
-        if where is None:
-            where = cpu(0)
-            if dev_type == 2:
-                if gpus is None:
-                    gpus = sum(1 for d in conn.list_devices() if d.context.type == 2)
-                if dev_id < gpus:
-                    where = Context("gpu", dev_id)
-        arrays.append(_upload(conn, arr, where))
-    return dict(zip(names, arrays)) if names else arrays
+# Host transfers: save/load (.params), DLPack capsules, from_numpy (_ndarray_transfer.py).
+from ._ndarray_transfer import (save, load, load_frombuffer, from_numpy, from_dlpack,  # noqa: E402
+                                to_dlpack_for_read, to_dlpack_for_write)
