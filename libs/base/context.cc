@@ -9,9 +9,11 @@ namespace mxgrid {
 absl::StatusOr<Context> Context::Make(int64_t device_type, int64_t device_id) {
   if (device_type != static_cast<int64_t>(DeviceType::kCPU) &&
       device_type != static_cast<int64_t>(DeviceType::kGPU) &&
-      device_type != static_cast<int64_t>(DeviceType::kCPUPinned)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown device type ", device_type, "; expected 1 (cpu), 2 (gpu) or 3 (cpu_pinned)"));
+      device_type != static_cast<int64_t>(DeviceType::kCPUPinned) &&
+      device_type != static_cast<int64_t>(DeviceType::kCPUShared)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown device type ", device_type,
+                     "; expected 1 (cpu), 2 (gpu), 3 (cpu_pinned) or 5 (cpu_shared)"));
   }
   if (device_id < 0 || device_id > (1 << 20)) {
     return absl::InvalidArgumentError(absl::StrCat("invalid device id ", device_id));
@@ -35,9 +37,11 @@ absl::StatusOr<Context> Context::FromString(absl::string_view text) {
   if (type == "cpu") device = DeviceType::kCPU;
   else if (type == "gpu") device = DeviceType::kGPU;
   else if (type == "cpu_pinned") device = DeviceType::kCPUPinned;
+  else if (type == "cpu_shared") device = DeviceType::kCPUShared;
   else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed context '", text, "': expected cpu(N), gpu(N) or cpu_pinned(N) with N >= 0"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed context '", text,
+                     "': expected cpu(N), gpu(N), cpu_pinned(N) or cpu_shared(N) with N >= 0"));
   }
   return Context{device, static_cast<int32_t>(id)};
 }
@@ -47,6 +51,7 @@ std::string Context::ToString() const {
     case DeviceType::kCPU: return absl::StrCat("cpu(", device_id, ")");
     case DeviceType::kGPU: return absl::StrCat("gpu(", device_id, ")");
     case DeviceType::kCPUPinned: return absl::StrCat("cpu_pinned(", device_id, ")");
+    case DeviceType::kCPUShared: return absl::StrCat("cpu_shared(", device_id, ")");
   }
   return absl::StrCat("device", static_cast<int>(device_type), "(", device_id, ")");
 }

@@ -3,8 +3,11 @@
 Byte-compatible with MXNet 1.9.1's ``mx.nd.save`` (see libs/tensor/ndarray_io.cc and the
 reference notes, section 1): a list container ``u64 0x112, u64 0, u64 N, N records, u64 K,
 K names`` and per array a V2 record ``u32 0xF993FAC9, i32 stype=0, i32 ndim, ndim x i64,
-i32 dev_type, i32 dev_id, i32 type_flag, raw C-order little-endian data``. The reader also
-takes V1, V3 and pre-V1 records of dense arrays.
+i32 dev_type, i32 dev_id, i32 type_flag, raw C-order little-endian data``. Under NumPy shape
+semantics (``np_shape=True``) records are V3 (magic 0xF993FACA, same layout) and may be 0-d;
+as in MXNet, a V3 record only loads with np_shape=True and any other only with
+np_shape=False (``np_shape=None`` accepts both). The reader also takes V1 and pre-V1
+records of dense arrays.
 
 Works on numpy arrays only; ndarray.py moves them to and from the worker.
 """
@@ -36,15 +39,18 @@ def np_dtype_of_flag(flag):
     return _FLAG_TO_NP[flag]
 
 
-def dump_record(array, dev_type=1, dev_id=0):
-    """One V2 dense record of the numpy ``array`` (as saved from context dev_type/dev_id)."""
-    array = np.ascontiguousarray(array)
-    if array.ndim == 0:
-        raise ValueError("MXNet 1.x's format cannot hold a 0-d array (ndim 0 means 'none')")
+def dump_record(array, dev_type=1, dev_id=0, np_shape=False):
+    """One dense record of the numpy ``array`` (as saved from context dev_type/dev_id): V2,
+    or V3 under NumPy shape semantics."""
+    array = np.require(array, requirements="C")  # keeps 0-d (ascontiguousarray does not)
+    if array.ndim == 0 and not np_shape:
+        raise ValueError("a 0-d array can only be saved under np_shape(True) (in MXNet 1.x's "
+                         "legacy format ndim 0 means 'none')")
     flag = MX_TYPE_FLAGS.get(array.dtype)
     if flag is None:
         raise ValueError("dtype %s has no MXNet type flag" % array.dtype)
-    parts = [struct.pack("<Ii", V2_MAGIC, 0), struct.pack("<i", array.ndim),
+    magic = V3_MAGIC if np_shape else V2_MAGIC
+    parts = [struct.pack("<Ii", magic, 0), struct.pack("<i", array.ndim),
              struct.pack("<%dq" % array.ndim, *array.shape),
              struct.pack("<iii", dev_type, dev_id, flag),
              array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()]
@@ -80,9 +86,15 @@ def _read_shape(r, u32_dims=False, ndim=None):
     return tuple(r.unpack("<%d%s" % (ndim, "I" if u32_dims else "q")))
 
 
-def _read_record(r):
+def _read_record(r, np_shape=None):
     """Returns (numpy array or None for a 'none' array, dev_type, dev_id)."""
     (magic,) = r.unpack("<I")
+    if np_shape is not None and (magic == V3_MAGIC) != bool(np_shape):
+        if magic == V3_MAGIC:
+            raise ValueError("ndarray was saved in np shape semantics, must be loaded in the "
+                             "same semantics: load it inside `with mx.np_shape(True)`")
+        raise ValueError("ndarray was not saved in np shape semantics, but is being loaded "
+                         "in np shape semantics: load it inside `with mx.np_shape(False)`")
     if magic in (V2_MAGIC, V3_MAGIC):
         (stype,) = r.unpack("<i")
         if stype != 0:
@@ -111,14 +123,15 @@ def load_record(buf):
     return _read_record(_Reader(buf))
 
 
-def dumps_list(arrays, names=None, contexts=None):
-    """The bytes of a .params file: ``arrays`` (numpy), optional ``names`` (one per array)."""
+def dumps_list(arrays, names=None, contexts=None, np_shape=False):
+    """The bytes of a .params file: ``arrays`` (numpy), optional ``names`` (one per array);
+    V3 records under NumPy shape semantics."""
     names = list(names or [])
     if names and len(names) != len(arrays):
         raise ValueError("need one name per array")
     contexts = contexts or [(1, 0)] * len(arrays)
     parts = [struct.pack("<QQQ", LIST_MAGIC, 0, len(arrays))]
-    parts += [dump_record(a, *c) for a, c in zip(arrays, contexts)]
+    parts += [dump_record(a, c[0], c[1], np_shape) for a, c in zip(arrays, contexts)]
     parts.append(struct.pack("<Q", len(names)))
     for name in names:
         raw = name.encode("utf-8")
@@ -126,19 +139,23 @@ def dumps_list(arrays, names=None, contexts=None):
     return b"".join(parts)
 
 
-def loads_list(buf):
-    """Parses a .params file; returns (list of (array, dev_type, dev_id), list of names)."""
+def loads_list(buf, np_shape=None):
+    """Parses a .params file; returns (list of (array, dev_type, dev_id), list of names).
+    ``np_shape`` (True/False) refuses records of the other shape semantics."""
     r = _Reader(buf)
     magic, _reserved = r.unpack("<QQ")
     if magic != LIST_MAGIC:
         raise ValueError("Invalid NDArray file format (magic 0x%x)" % magic)
     (count,) = r.unpack("<Q")
-    records = [_read_record(r) for _ in range(count)]
+    records = [_read_record(r, np_shape) for _ in range(count)]
     (num_names,) = r.unpack("<Q")
     names = []
     for _ in range(num_names):
         (length,) = r.unpack("<Q")
-        names.append(bytes(r.take(length)).decode("utf-8"))
+        try:
+            names.append(bytes(r.take(length)).decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ValueError("Invalid NDArray file format: a name is not UTF-8 (%s)" % e)
     if names and len(names) != len(records):
         raise ValueError("Invalid NDArray file format: %d names for %d arrays"
                          % (len(names), len(records)))

@@ -1,7 +1,7 @@
 """Device contexts, as MXNet's ``mx.cpu()`` / ``mx.gpu()``.
 
 A Context names a device of the connected worker: ``cpu(i)`` (every id is the worker's host
-memory), ``gpu(i)`` and ``cpu_pinned(i)``. ``with ctx:`` makes it the default for array
+memory), ``gpu(i)``, ``cpu_pinned(i)`` and ``Context('cpu_shared', i)`` (host memory too). ``with ctx:`` makes it the default for array
 creation in the current thread, like MXNet.
 """
 import threading
@@ -10,10 +10,10 @@ __all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context", "num_gpus"]
 
 
 class Context:
-    """A device: type ('cpu', 'gpu', 'cpu_pinned') and ordinal."""
+    """A device: type ('cpu', 'gpu', 'cpu_pinned', 'cpu_shared') and ordinal."""
 
-    devtype2str = {1: "cpu", 2: "gpu", 3: "cpu_pinned"}
-    devstr2type = {"cpu": 1, "gpu": 2, "cpu_pinned": 3}
+    devtype2str = {1: "cpu", 2: "gpu", 3: "cpu_pinned", 5: "cpu_shared"}
+    devstr2type = {"cpu": 1, "gpu": 2, "cpu_pinned": 3, "cpu_shared": 5}
     _default = threading.local()
 
     def __init__(self, device_type, device_id=0):

@@ -24,19 +24,22 @@ import sys
 
 import numpy as np
 
+from . import _dlpack
 from . import _fluent
+from . import _indexing
 from . import _ops
 from . import autograd as _autograd
 from . import _shm
 from . import _wire
 from . import connection
 from ._proto import pb
-from ._ndarray_io import dump_record, load_record, dumps_list, loads_list
+from ._ndarray_io import dump_record, load_record
 from .base import MXNetError, numeric_types
 from .context import Context, current_context, cpu
 
 __all__ = ["NDArray", "empty", "zeros", "ones", "full", "array", "arange", "ones_like",
-           "zeros_like", "save", "load", "waitall", "concat", "dot", "maximum", "minimum"]
+           "zeros_like", "save", "load", "waitall", "concat", "dot", "maximum", "minimum",
+           "from_numpy", "from_dlpack", "to_dlpack_for_read", "to_dlpack_for_write"]
 
 # MXNet keeps NDArray in mxnet.ndarray.ndarray and the builtin slice as py_slice there: the
 # same module under that name too, so that `from mxnet.ndarray.ndarray import ...` works.
@@ -69,6 +72,71 @@ def _shape_tuple(shape):
     if isinstance(shape, numbers.Integral):
         return (int(shape),)
     return tuple(int(s) for s in shape)
+
+
+def _reshaped(src, spec, reverse=False):
+    """The shape MXNet's Reshape gives an array of shape ``src`` for ``spec`` with its
+    special codes (0, -1, -2, -3, -4; matched from the right with ``reverse``). MXNetError
+    for a spec that cannot apply to ``src``."""
+    src, spec = list(src), list(spec)
+    if reverse:
+        src.reverse()
+        spec.reverse()
+
+    def fail(why):
+        raise MXNetError("reshape: %s (shape %s, target %s)" % (why, tuple(src), tuple(spec)))
+    out, at, infer, i = [], 0, None, 0
+    while i < len(spec):
+        code = spec[i]
+        if code == 0:
+            if at >= len(src):
+                fail("0 copies a dimension the array does not have")
+            out.append(src[at])
+            at += 1
+        elif code == -1:
+            if infer is not None:
+                fail("one and only one dim can be inferred")
+            infer = len(out)
+            out.append(-1)
+            at += 1
+        elif code == -2:
+            out.extend(src[at:])
+            at = len(src)
+        elif code == -3:
+            if at + 1 >= len(src):
+                fail("-3 needs two dimensions to merge")
+            out.append(src[at] * src[at + 1])
+            at += 2
+        elif code == -4:
+            if i + 2 >= len(spec) or at >= len(src):
+                fail("-4 needs a dimension and two sizes after it")
+            d0, d1, d2 = src[at], spec[i + 1], spec[i + 2]
+            if d1 == -1 and d2 == -1:
+                fail("-4 can infer only one of its two sizes")
+            if d1 == -1:
+                d1 = d0 // d2 if d2 else 0
+            if d2 == -1:
+                d2 = d0 // d1 if d1 else 0
+            if d1 * d2 != d0:
+                fail("-4 splits %d into %d x %d" % (d0, d1, d2))
+            out.extend((d1, d2))
+            at += 1
+            i += 2
+        elif code > 0:
+            out.append(code)
+            at += 1
+        else:
+            fail("%d is not a valid dimension" % code)
+        i += 1
+    if infer is not None:
+        total = int(np.prod(src, dtype=np.int64))
+        known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+        if total and (known == 0 or total % known):
+            fail("the size %d is not a multiple of %d" % (total, known))
+        out[infer] = total // known if total else 0
+    if reverse:
+        out.reverse()
+    return tuple(out)
 
 
 class _RefProbe:
@@ -298,26 +366,35 @@ class NDArray:
         return out
 
     def reshape(self, *shape, **kwargs):
-        if not shape and "shape" in kwargs:
-            shape = kwargs.pop("shape")
+        """A view with a new shape (a recorded copy inside autograd.record()). ``shape``
+        takes MXNet's special codes: 0 copies a dim, -1 infers one, -2 copies the rest,
+        -3 merges two dims, -4 splits one into the next two; ``reverse=True`` matches
+        them from the right."""
+        if not shape:
+            shape = kwargs.get("shape")
+            if shape is None:
+                raise TypeError("reshape: a shape must be given")
         elif len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
-        if kwargs.get("reverse"):
-            return _invoke("Reshape", [self], {"shape": str(tuple(shape)), "reverse": "True"})
-        new = []
-        for i, s in enumerate(shape):
-            new.append(self._shape[i] if s == 0 else int(s))
-        if new.count(-1) > 1:
-            raise ValueError("reshape: at most one -1 in %s" % (tuple(shape),))
-        if -1 in new:
-            known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
-            new[new.index(-1)] = self.size // known if known else 0
-        if int(np.prod(new, dtype=np.int64)) != self.size:
-            raise ValueError("cannot reshape array of size %d into shape %s"
-                             % (self.size, tuple(shape)))
+        unknown = [k for k in kwargs if k not in ("shape", "reverse")]
+        if unknown:
+            raise TypeError("Got unknown keywords in reshape: %s. Accepted keyword arguments "
+                            "are 'shape' and 'reverse'." % ", ".join(unknown))
+        shape = _shape_tuple(shape)
+        new = _reshaped(self._shape, shape, bool(kwargs.get("reverse", False)))
+        size = int(np.prod(new, dtype=np.int64))
+        if size > self.size:
+            raise MXNetError("reshape: shape %s (%d elements) is larger than the array's %s"
+                             % (shape, size, self._shape))
+        if size != self.size:
+            raise ValueError("Cannot reshape array of size %d into shape %s"
+                             % (self.size, shape))
         if _autograd.is_recording():  # recorded (a copy), as MXNet's ReshapeWithRecord
-            return _invoke("Reshape", [self], {"shape": str(tuple(new))})
+            return _invoke("Reshape", [self], {"shape": str(new)})
         return self._view(reshape=pb.tensor.TensorMeta(shape=new))
+
+    # MXNet's helper, kept under its name (tests call it).
+    _basic_indexing_slice_is_contiguous = staticmethod(_indexing.slice_is_contiguous)
 
     def _key_view(self, key, record=False):
         """A view of ``key`` (an int or a slice on axis 0); with ``record``, a recorded copy."""
@@ -348,22 +425,37 @@ class NDArray:
                          % (key,))
 
     def __getitem__(self, key):
-        return self._key_view(key, _autograd.is_recording())
+        """x[key] with MXNet 1.x's rules (see _indexing.py): a view when the elements are
+        contiguous, else a copy; advanced (array) indices gather."""
+        return _indexing.getitem(self, key)
 
     def __setitem__(self, key, value):
-        target = self._key_view(key)
+        """x[key] = value (a scalar, NDArray, numpy array or list, broadcast to the
+        indexed shape) with MXNet 1.x's rules (see _indexing.py)."""
+        _indexing.setitem(self, key, value)
+
+    def _fill(self, value):
+        """Sets every element to ``value`` (cast to the dtype) on the worker."""
         conn = self._conn
-        if isinstance(value, NDArray):
-            if value.handle != target.handle:
-                if value.shape != target.shape:
-                    value = _invoke("broadcast_to", [value], {"shape": str(target.shape)})
-                value.copyto(target)
-        elif isinstance(value, numeric_types):
-            conn.call(conn.require_worker().Fill, pb.worker.FillRequest(
-                session=conn.session, handle=target.handle, value=float(value)))
-        else:
-            arr = np.broadcast_to(np.asarray(value, dtype=target._dtype), target.shape)
-            _upload(conn, arr, target.context, into=target.handle)
+        conn.call(conn.require_worker().Fill, pb.worker.FillRequest(
+            session=conn.session, handle=self.handle, value=float(value)))
+
+    def _upload_into(self, values):
+        """Overwrites the values with numpy ``values`` of this shape."""
+        arr = np.asarray(values, dtype=self._dtype).reshape(self._shape)
+        _upload(self._conn, arr, self.context, into=self.handle)
+
+    # -- DLPack ---------------------------------------------------------------------------
+    def to_dlpack_for_read(self):
+        """A DLPack capsule ("dltensor") of this array's values (a host copy; waits for
+        pending writes), as MXNet's to_dlpack_for_read."""
+        return _dlpack.to_capsule(self.asnumpy())
+
+    def to_dlpack_for_write(self):
+        """A DLPack capsule of this array's values, as MXNet's to_dlpack_for_write. The
+        values live on the worker, so the capsule holds a host copy: writes into it do not
+        reach the array."""
+        return _dlpack.to_capsule(self.asnumpy())
 
     # -- pickling: MXNet's single-record bytes --------------------------------------------
     def __getstate__(self):
@@ -467,7 +559,7 @@ _RESHAPING = frozenset(("expand_dims", "flatten", "Flatten", "squeeze"))
 # -- transport helpers --------------------------------------------------------------------
 def _upload(conn, arr, ctx, into=0):
     """Uploads numpy ``arr`` as a new array on ``ctx`` (or into handle ``into``)."""
-    arr = np.ascontiguousarray(arr)
+    arr = np.require(arr, requirements="C")  # keeps 0-d (ascontiguousarray does not)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     meta = pb.tensor.TensorMeta(dtype=dtype_to_pb(arr.dtype), shape=arr.shape)
@@ -530,7 +622,7 @@ def _invoke(op, inputs, attrs, out=None, is_train=False, record=None):
     if pipe is not None:
         result = _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train, record)
         if result is not NotImplemented:
-            return result
+            return _mark_recorded(result) if record else result
     frees = conn.take_pending_frees()
     req = pb.worker.InvokeRequest(session=conn.session, op=op, attrs=attrs, free=frees,
                                   inputs=[a.handle for a in inputs], is_train=is_train,
@@ -545,9 +637,19 @@ def _invoke(op, inputs, attrs, out=None, is_train=False, record=None):
         conn.requeue_frees(frees)  # maybe not reached; freeing twice is harmless
         raise
     if outs is not None:
-        return out
+        return _mark_recorded(out) if record else out
     results = [NDArray._from_info(info, conn) for info in resp.outputs]
-    return results[0] if len(results) == 1 else results
+    result = results[0] if len(results) == 1 else results
+    return _mark_recorded(result) if record else result
+
+
+def _mark_recorded(result):
+    """Notes on the outputs of a recorded call that they are part of the recorded graph
+    (for the in-place write check of __setitem__)."""
+    for a in (result if isinstance(result, (list, tuple)) else (result,)):
+        if isinstance(a, NDArray):
+            a.__dict__["_recorded"] = True
+    return result
 
 
 def _op_function(op_name):
@@ -656,8 +758,6 @@ def array(source_array, ctx=None, dtype=None):
         src = source_array
     dtype = np.float32 if dtype is None else dtype
     arr = np.asarray(src, dtype=dtype)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
     return _upload(connection.get(), arr, _ctx_of(ctx))
 
 
@@ -795,51 +895,6 @@ def waitall():
                    "waitall")
 
 
-# -- save / load --------------------------------------------------------------------------
-def save(fname, data):
-    """Writes NDArrays (one, a list, or a str-keyed dict) in MXNet's .params format."""
-    if isinstance(data, NDArray):
-        data = [data]
-    if isinstance(data, dict):
-        names = list(data.keys())
-        arrays = [data[k] for k in names]
-        if not all(isinstance(k, str) for k in names):
-            raise ValueError("save only accepts dict str->NDArray or list of NDArray")
-    elif isinstance(data, (list, tuple)):
-        names, arrays = [], list(data)
-    else:
-        raise ValueError("data needs to either be a NDArray, dict of str, NDArray pairs "
-                         "or a list of NDarrays.")
-    if not all(isinstance(a, NDArray) for a in arrays):
-        raise ValueError("save only accepts dict str->NDArray or list of NDArray")
-    blob = dumps_list([a.asnumpy() for a in arrays], names,
-                      [(a.context.device_typeid, a.context.device_id) for a in arrays])
-    with open(fname, "wb") as f:
-        f.write(blob)
-
-
-def load(fname, ctx=None):
-    """Reads a .params file: a list of NDArrays, or a dict when the file has names."""
-    with open(fname, "rb") as f:
-        return load_frombuffer(f.read(), ctx)
-
-
-def load_frombuffer(buf, ctx=None):
-    records, names = loads_list(buf)
-    conn = connection.get()
-    gpus = None
-    arrays = []
-    for arr, dev_type, dev_id in records:
-        if arr is None:
-            raise MXNetError("the file holds an empty ('none') NDArray, which mxgrid cannot "
-                             "represent")
-        where = ctx
-        if where is None:
-            where = cpu(0)
-            if dev_type == 2:
-                if gpus is None:
-                    gpus = sum(1 for d in conn.list_devices() if d.context.type == 2)
-                if dev_id < gpus:
-                    where = Context("gpu", dev_id)
-        arrays.append(_upload(conn, arr, where))
-    return dict(zip(names, arrays)) if names else arrays
+# Host transfers: save/load (.params), DLPack capsules, from_numpy (_ndarray_transfer.py).
+from ._ndarray_transfer import (save, load, load_frombuffer, from_numpy, from_dlpack,  # noqa: E402
+                                to_dlpack_for_read, to_dlpack_for_write)

@@ -175,11 +175,12 @@ absl::Status RegisterBroadcastOps(Registry* registry) {
       [](auto a, auto b, auto g) { return -g * std::floor(a / b); }, kInputDeps));
   // Mod by zero is 0, as in MXNet (in every dtype); only division rejects a zero divisor.
   defs.push_back(BroadcastOp<kNum>(
-      "broadcast_maximum", {}, [](auto a, auto b) { return a > b ? a : b; },
+      // NaN in either operand gives NaN (MXNet's maximum/minimum functors).
+      "broadcast_maximum", {}, [](auto a, auto b) { return a != a || a > b ? a : b; },
       [=](auto a, auto b, auto g) { return a >= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a >= b ? zero(g) : g; }, kInputDeps));
   defs.push_back(BroadcastOp<kNum>(
-      "broadcast_minimum", {}, [](auto a, auto b) { return a < b ? a : b; },
+      "broadcast_minimum", {}, [](auto a, auto b) { return a != a || a < b ? a : b; },
       [=](auto a, auto b, auto g) { return a <= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a <= b ? zero(g) : g; }, kInputDeps));
   defs.push_back(BroadcastOp(

@@ -75,11 +75,11 @@ absl::Status RegisterElemwiseBinaryOps(Registry* registry) {
       [](auto a, auto b, auto g) { return -g * std::floor(a / b); }, kInputDeps));
   // Mod by zero is 0, as in MXNet (in every dtype); only division rejects a zero divisor.
   defs.push_back(BinaryOp<Dtypes::kNumeric>(
-      "_maximum", {"_Maximum"}, [](auto a, auto b) { return a > b ? a : b; },
+      "_maximum", {"_Maximum"}, [](auto a, auto b) { return a != a || a > b ? a : b; },
       [](auto a, auto b, auto g) { return a >= b ? g : decltype(g)(0); },
       [](auto a, auto b, auto g) { return a >= b ? decltype(g)(0) : g; }, kInputDeps));
   defs.push_back(BinaryOp<Dtypes::kNumeric>(
-      "_minimum", {"_Minimum"}, [](auto a, auto b) { return a < b ? a : b; },
+      "_minimum", {"_Minimum"}, [](auto a, auto b) { return a != a || a < b ? a : b; },
       [](auto a, auto b, auto g) { return a <= b ? g : decltype(g)(0); },
       [](auto a, auto b, auto g) { return a <= b ? decltype(g)(0) : g; }, kInputDeps));
   // d/da a^b = b a^(b-1); d/db a^b = a^b log(a) (NaN for a < 0, as in MXNet).

@@ -1,8 +1,11 @@
-// gather_nd, scatter_nd, diag (k, axis1, axis2) and slice_like (axes), as MXNet 1.9.1
+// gather_nd, scatter_nd, _scatter_set_nd, diag (k, axis1, axis2) and slice_like (axes), as MXNet 1.9.1
 // defines them, built on GatherOp. gather_nd's indices wrap negatives (-d..d-1) and reject
 // anything beyond (OutOfRange); scatter_nd writes zeros where no index points and, for
 // duplicate indices, keeps the last (MXNet leaves duplicates unspecified). slice_like's
 // shape_like input and the index inputs get a zero gradient.
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -121,6 +124,83 @@ OpDef ScatterNd() {
         return map;
       });
   d.params = {{"shape", "Shape(tuple)", "", true, "Shape of the output."}};
+  return d;
+}
+
+// _scatter_set_nd(lhs, rhs, indices; shape): lhs with the elements (or trailing blocks) the
+// index columns name set to rhs's, as scatter_nd places them; meant for out=lhs
+// (NDArray.__setitem__ with advanced indices). No gradient, as in MXNet.
+OpDef ScatterSetNd() {
+  constexpr char kOp[] = "_scatter_set_nd";
+  OpDef d;
+  d.name = kOp;
+  d.description = "lhs with the positions `indices` names set from rhs (scatter_nd without "
+                  "zeroing the rest); meant for out=lhs.";
+  d.params = {{"shape", "Shape(tuple)", "", true, "Shape of lhs and of the output."}};
+  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+    auto p = std::make_shared<ScatterParams>();
+    ParamReader r("_scatter_set_nd", attrs);
+    MXGRID_RETURN_IF_ERROR(r.Tuple("shape", &p->shape, /*required=*/true));
+    MXGRID_RETURN_IF_ERROR(r.Finish());
+    MXGRID_RETURN_IF_ERROR(Shape::Make(p->shape).status());
+    return std::shared_ptr<const OpParams>(std::move(p));
+  };
+  d.input_names = Names({"lhs", "rhs", "indices"});
+  d.output_names = [](const OpParams&) { return std::vector<std::string>{"output"}; };
+  d.infer_shape = [](const OpParams& op, std::vector<InferShape>* in,
+                     std::vector<InferShape>* out) -> absl::Status {
+    const Shape shape(ParamsAs<ScatterParams>(op).shape);
+    MXGRID_RETURN_IF_ERROR(tensor_internal::Unify("_scatter_set_nd", "lhs", shape, &(*in)[0]));
+    if ((*in)[2]) {
+      const Shape& idx = *(*in)[2];
+      MXGRID_RETURN_IF_ERROR(CheckIndexShape("_scatter_set_nd", idx, shape));
+      std::vector<int64_t> dims(idx.dims().begin() + 1, idx.dims().end());
+      dims.insert(dims.end(), shape.dims().begin() + idx[0], shape.dims().end());
+      MXGRID_RETURN_IF_ERROR(
+          tensor_internal::Unify("_scatter_set_nd", "rhs", Shape(dims), &(*in)[1]));
+    }
+    return tensor_internal::Unify("_scatter_set_nd", "output 0", shape, &(*out)[0]);
+  };
+  d.infer_type = [](const OpParams&, std::vector<InferType>* in,
+                    std::vector<InferType>* out) -> absl::Status {
+    InferType t = (*out)[0] ? (*out)[0] : (*in)[0] ? (*in)[0] : (*in)[1];
+    for (int i = 0; i < 2; ++i) {
+      if ((*in)[i] && t && *(*in)[i] != *t) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "_scatter_set_nd: input ", i, " has dtype ", DTypeName(*(*in)[i]), ", expected ",
+            DTypeName(*t)));
+      }
+      (*in)[i] = t;
+    }
+    (*out)[0] = t;
+    if (!(*in)[2]) (*in)[2] = DType::kInt32;
+    return absl::OkStatus();
+  };
+  d.forward = [](const OpContext&, const OpParams&, absl::Span<const TensorView> in,
+                 absl::Span<const OpReq> reqs,
+                 absl::Span<const TensorView> out) -> absl::Status {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    if (reqs[0] == OpReq::kAddTo) {
+      return absl::InvalidArgumentError(
+          "_scatter_set_nd: the output cannot be accumulated into; write it instead");
+    }
+    MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> off,
+                            NdOffsets("_scatter_set_nd", in[2], out[0].shape));
+    const int64_t block = out[0].shape.ProdRange(in[2].shape[0], out[0].shape.ndim());
+    if (out[0].data != in[0].data && out[0].size() > 0) {
+      std::memmove(out[0].data, in[0].data, out[0].size() * DTypeSize(out[0].dtype));
+    }
+    return tensor_internal::DispatchNumeric("_scatter_set_nd", out[0].dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* v = in[1].as<T>();
+      T* y = out[0].as<T>();
+      for (size_t i = 0; i < off.size(); ++i) {
+        std::copy(v + i * block, v + (i + 1) * block, y + off[i]);
+      }
+      return absl::OkStatus();
+    });
+  };
+  d.inplace = {{0, 0}};
   return d;
 }
 
@@ -296,7 +376,7 @@ OpDef SliceLike() {
 }  // namespace
 
 absl::Status RegisterGatherNdOps(Registry* registry) {
-  for (OpDef d : {GatherNd(), ScatterNd(), Diag(), SliceLike()}) {
+  for (OpDef d : {GatherNd(), ScatterNd(), ScatterSetNd(), Diag(), SliceLike()}) {
     MXGRID_RETURN_IF_ERROR(registry->Register(std::move(d)));
   }
   return absl::OkStatus();

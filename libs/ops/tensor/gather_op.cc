@@ -96,7 +96,7 @@ OpDef GatherOp(const std::string& name, std::vector<std::string> aliases, NamesF
     }
     if (!any) return absl::OkStatus();
     MXGRID_ASSIGN_OR_RETURN(std::vector<Source> map, map_fn(p, views, a.out_grads[0].shape));
-    return DispatchReal(name, a.out_grads[0].dtype, [&](auto tag) {
+    return DispatchNumeric(name, a.out_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       for (int i = 0; i < num_data; ++i) {
         if (a.reqs[i] == OpReq::kWriteTo || a.reqs[i] == OpReq::kWriteInplace) {

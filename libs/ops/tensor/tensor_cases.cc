@@ -304,6 +304,7 @@ std::vector<OpCase> TensorCases() {
   tensor_cases_internal::IndexCases(&cases);
   tensor_cases_internal::PowerCompareCases(&cases);
   tensor_cases_internal::SliceBroadcastToCases(&cases);
+  tensor_cases_internal::SliceAssignCases(&cases);
   tensor_cases_internal::UnaryMathCases(&cases);
   tensor_cases_internal::GatherCases(&cases);
   tensor_cases_internal::SortCases(&cases);

@@ -52,6 +52,8 @@ void UnaryMathCases(std::vector<testing::OpCase>* cases);
 void LikeInitCases(std::vector<testing::OpCase>* cases);
 // slice [crop], broadcast_to, broadcast_like.
 void SliceBroadcastToCases(std::vector<testing::OpCase>* cases);
+// slice_assign.cc and _scatter_set_nd: _slice_assign, _slice_assign_scalar, _scatter_set_nd.
+void SliceAssignCases(std::vector<testing::OpCase>* cases);
 
 }  // namespace mxgrid::ops::tensor_cases_internal
 

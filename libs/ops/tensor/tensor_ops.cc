@@ -16,6 +16,7 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterMatrixOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterConcatSliceOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterSliceOp(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterSliceAssignOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterDotOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterIndexOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterShapeOps(registry));

@@ -33,6 +33,8 @@ absl::Status RegisterReduceOps(Registry* registry);
 absl::Status RegisterMatrixOps(Registry* registry);
 absl::Status RegisterConcatSliceOps(Registry* registry);
 absl::Status RegisterSliceOp(Registry* registry);  // slice [crop]
+// _slice_assign [_crop_assign], _slice_assign_scalar [_crop_assign_scalar].
+absl::Status RegisterSliceAssignOps(Registry* registry);
 absl::Status RegisterDotOps(Registry* registry);
 absl::Status RegisterIndexOps(Registry* registry);  // includes RegisterWhere
 absl::Status RegisterWhere(Registry* registry);
@@ -42,7 +44,7 @@ absl::Status RegisterShapeOps(Registry* registry);
 absl::Status RegisterTakePickOps(Registry* registry);
 // topk, sort, argsort.
 absl::Status RegisterSortOps(Registry* registry);
-// gather_nd, scatter_nd, diag, slice_like.
+// gather_nd, scatter_nd, _scatter_set_nd, diag, slice_like.
 absl::Status RegisterGatherNdOps(Registry* registry);
 absl::Status RegisterNormOp(Registry* registry);  // norm
 // reshape_like, _identity_with_attr_like_rhs, shape_array, size_array.

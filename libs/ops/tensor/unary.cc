@@ -186,8 +186,12 @@ absl::Status RegisterUnaryOps(Registry* registry) {
   // MXNet's sign: -1, 0 or 1; its gradient is zero.
   defs.push_back(Math<kNum>("sign", {}, [](auto x) { return Sign(x); },
                             [=](auto, auto, auto g) { return zero(g); }, kNoDeps));
-  defs.push_back(Math<kNum>("relu", {}, [](auto x) { return x > 0 ? x : decltype(x)(0); },
-                            [=](auto, auto y, auto g) { return y > 0 ? g : zero(g); },
+  // NaN passes through relu and its gradient, as MXNet's relu / relu_grad.
+  defs.push_back(Math<kNum>("relu", {},
+                            [](auto x) { return x != x || x > 0 ? x : decltype(x)(0); },
+                            [=](auto, auto y, auto g) {
+                              return y != y ? g * y : y > 0 ? g : zero(g);
+                            },
                             kOutputDeps));
   defs.push_back(Math<kNum>("sigmoid", {},
                             ViaFloat32([](auto x) { return 1 / (1 + std::exp(-x)); }),

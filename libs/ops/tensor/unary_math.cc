@@ -4,7 +4,7 @@
 // logical_not.
 //
 // Forward runs on float16 (computed in float, as mshadow's half math does), float32,
-// float64 and, as in MXNet, the integer dtypes through float32 math and back (sin of int32
+// float64 and, as in MXNet, the integer dtypes through float64 math and back (sin of int32
 // [1, 2, 3] is [0, 0, 0]; degrees of 1 is 57). Backward runs on float16/32/64. The rounding
 // ops and logical_not have a zero gradient (MXNet's MakeZeroGradNodes). Thread-safe: pure
 // functions.
@@ -162,7 +162,7 @@ OpDef MathOp(const std::string& name, Fwd fwd, Grad grad, bool has_grad = true) 
       T* y = out[0].as<T>();
       for (int64_t i = 0; i < n; ++i) {
         if constexpr (kIsInt<T>) {
-          Store(reqs[0], y, i, MXCast<T>(fwd(static_cast<float>(x[i]))));
+          Store(reqs[0], y, i, MXCast<T>(fwd(static_cast<double>(x[i]))));
         } else {
           Store(reqs[0], y, i, static_cast<T>(fwd(x[i])));
         }

@@ -17,6 +17,8 @@ absl::StatusOr<Context> FromProto(const v1::Context& proto) {
       return Context::Gpu(proto.id());
     case v1::CPU_PINNED:
       return Context::CpuPinned(proto.id());
+    case v1::CPU_SHARED:
+      return Context::CpuShared(proto.id());
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("unknown device type ", static_cast<int>(proto.type())));
@@ -28,6 +30,7 @@ void ToProto(Context ctx, v1::Context* out) {
     case DeviceType::kCPU: out->set_type(v1::CPU); break;
     case DeviceType::kGPU: out->set_type(v1::GPU); break;
     case DeviceType::kCPUPinned: out->set_type(v1::CPU_PINNED); break;
+    case DeviceType::kCPUShared: out->set_type(v1::CPU_SHARED); break;
   }
   out->set_id(ctx.device_id);
 }
