@@ -49,7 +49,7 @@ def main():
         mx.sym.Convolution(data, kernel=(3, 3, 3), num_filter=32, pad=(1, 1, 1)),
         data=(8, 16, 16, 32, 32)))
     emit("mxnet_topk_ms", time_op(mx.sym.topk(data, k=10, ret_typ="value"), data=(256, 1000)))
-    emit("mxnet_sort_ms", time_op(mx.sym.sort(data), data=(256, 1000)))
+    emit("mxnet_sort_ms", time_op(mx.sym.sort(data, axis=-1), data=(256, 1000)))
 
 
 if __name__ == "__main__":
