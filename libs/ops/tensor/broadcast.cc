@@ -17,6 +17,7 @@ namespace {
 using tensor_internal::Add;
 using tensor_internal::BroadcastIndex;
 using tensor_internal::Div;
+using tensor_internal::Hypot;
 using tensor_internal::Mod;
 using tensor_internal::Mul;
 using tensor_internal::RejectIntegerZeroDivisor;
@@ -30,16 +31,6 @@ using tensor_internal::kNoDeps;
 using tensor_internal::NoParamsParser;
 using ops::Store;
 using tensor_internal::Unify;
-
-// MXNet's hypot: hypotf for every dtype but float64, integers truncating the result.
-template <typename T>
-T Hypot(T a, T b) {
-  if constexpr (std::is_same_v<T, double>) {
-    return std::hypot(a, b);
-  } else {
-    return tensor_internal::MXCast<T>(std::hypot(static_cast<float>(a), static_cast<float>(b)));
-  }
-}
 
 absl::Status BroadcastShapes(const std::string& op, std::vector<InferShape>* in,
                              std::vector<InferShape>* out) {

@@ -181,6 +181,11 @@ TEST(IntegerReduceTest, TopkValueGradientScattersIntegers) {
 TEST(IntegerReduceTest, BroadcastHypotTruncates) {
   Call<int32_t> c{"broadcast_hypot", {}, {{3, 5}, {4, 12, 1}}, {Shape{2, 1}, Shape{3}}};
   EXPECT_EQ(*c.Forward(), (I32{5, 12, 3, 6, 13, 5}));
+  Call<int8_t> e{"_hypot", {}, {{1, 2, 3}, {1, 2, 3}}, {Shape{3}, Shape{3}}};
+  EXPECT_EQ(*e.Forward(), (I8{1, 2, 4}));
+  // The scalar converts to the dtype first: hypot(2, 2) for 2.5.
+  Call<int32_t> s{"_hypot_scalar", {{"scalar", "2.5"}}, {{1, 2, 3}}, {Shape{3}}};
+  EXPECT_EQ(*s.Forward(), (I32{2, 2, 3}));
 }
 
 }  // namespace
