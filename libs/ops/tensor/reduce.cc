@@ -1,8 +1,8 @@
 // sum [sum_axis], mean, max, min, prod, nansum, nanprod over axis (int or tuple; default
-// all), keepdims, exclude
-// (also on MXNet's integer dtypes, forward and backward: wrapping sums, truncating mean);
-// argmax and argmin over one axis (or all), returning indices in the input's dtype (no
-// gradient); max, min, argmax and argmin propagate NaN as MXNet does.
+// all), keepdims, exclude; argmax, argmin and argmax_channel over one axis (or all),
+// returning indices in the input's dtype (no gradient). Every MXNet dtype, forward and
+// backward, integers with MXNet's integer arithmetic (wrapping sums, truncating mean);
+// max, min, argmax and argmin propagate NaN as MXNet's reducers do.
 #include <algorithm>
 #include <limits>
 #include <optional>
