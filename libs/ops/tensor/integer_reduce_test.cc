@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/ops/registry.h"
+#include "libs/ops/tensor/common.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
@@ -186,6 +187,24 @@ TEST(IntegerReduceTest, BroadcastHypotTruncates) {
   // The scalar converts to the dtype first: hypot(2, 2) for 2.5.
   Call<int32_t> s{"_hypot_scalar", {{"scalar", "2.5"}}, {{1, 2, 3}}, {Shape{3}}};
   EXPECT_EQ(*s.Forward(), (I32{2, 2, 3}));
+}
+
+// The reduce kernels' slot map: the same mapping as BroadcastIndex's table for every pattern
+// of reduced axes (all, leading, trailing, middle, alternating, size-1 and empty axes).
+TEST(IntegerReduceTest, SlotMapMatchesBroadcastIndex) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{1, 1}, {2, 3}},       {{2, 1}, {2, 3}},       {{1, 3}, {2, 3}},
+      {{2, 1, 1}, {2, 3, 4}}, {{1, 1, 4}, {2, 3, 4}}, {{1, 3, 1}, {2, 3, 4}},
+      {{2, 1, 4}, {2, 3, 4}}, {{2, 1, 1}, {2, 1, 3}}, {{1, 1, 3}, {2, 1, 3}},
+      {{1, 3, 1, 5}, {2, 3, 4, 5}}, {{2, 1}, {2, 0}}, {{4}, {4}}};
+  for (const auto& [kept, in] : cases) {
+    const std::vector<int64_t> table = tensor_internal::BroadcastIndex(kept, in);
+    const tensor_internal::SlotMap slot(kept, in);
+    ASSERT_EQ(slot.size(), table.size()) << in.ToString();
+    for (size_t i = 0; i < table.size(); ++i) {
+      ASSERT_EQ(slot[i], table[i]) << kept.ToString() << " of " << in.ToString() << " at " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -16,7 +16,6 @@
 namespace mxgrid::ops {
 namespace {
 
-using tensor_internal::BroadcastIndex;
 using tensor_internal::DispatchNumeric;
 using tensor_internal::DispatchReal;
 using tensor_internal::NormalizeAxis;
@@ -52,7 +51,7 @@ absl::Status Shapes(const NormParams& p, const Shape& in, Shape* kept, Shape* ou
 // The L1 norm of integers as MXNet computes it: |x| (DType(fabs(x))) summed with wrapping in
 // the dtype.
 template <typename T>
-std::vector<double> IntL1(const T* x, const std::vector<int64_t>& slot, int64_t slots) {
+std::vector<double> IntL1(const T* x, const tensor_internal::SlotMap& slot, int64_t slots) {
   std::vector<T> sum(slots, T(0));
   for (size_t i = 0; i < slot.size(); ++i) {
     sum[slot[i]] = tensor_internal::Add(sum[slot[i]], tensor_internal::AbsInt(x[i]));
@@ -67,7 +66,7 @@ std::vector<double> IntL1(const T* x, const std::vector<int64_t>& slot, int64_t 
 // (its |x| wraps to itself) divides by a zero scale: MXNet's SIGFPE, here an error.
 template <typename T>
 absl::StatusOr<std::vector<double>> IntL2(DType dtype, const T* x,
-                                          const std::vector<int64_t>& slot, int64_t slots) {
+                                          const tensor_internal::SlotMap& slot, int64_t slots) {
   using tensor_internal::Add;
   using tensor_internal::Div;
   using tensor_internal::Mul;
@@ -160,7 +159,7 @@ OpDef Norm() {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     Shape kept, o;
     MXGRID_RETURN_IF_ERROR(Shapes(p, in[0].shape, &kept, &o));
-    const std::vector<int64_t> slot = BroadcastIndex(kept, in[0].shape);
+    const tensor_internal::SlotMap slot(kept, in[0].shape);
     std::vector<double> acc(kept.Size(), 0.0);
     MXGRID_RETURN_IF_ERROR(DispatchNumeric("norm", in[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
@@ -204,7 +203,7 @@ OpDef Norm() {
     if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
     Shape kept, o;
     MXGRID_RETURN_IF_ERROR(Shapes(p, a.in_grads[0].shape, &kept, &o));
-    const std::vector<int64_t> slot = BroadcastIndex(kept, a.in_grads[0].shape);
+    const tensor_internal::SlotMap slot(kept, a.in_grads[0].shape);
     return DispatchReal("norm", a.in_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* x = a.inputs[0].as<T>();

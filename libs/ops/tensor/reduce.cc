@@ -14,7 +14,6 @@ namespace mxgrid::ops {
 namespace {
 
 using tensor_internal::Add;
-using tensor_internal::BroadcastIndex;
 using tensor_internal::DispatchNumeric;
 using tensor_internal::Div;
 using tensor_internal::kIsInt;
@@ -108,7 +107,7 @@ absl::StatusOr<Shape> OutShape(const std::string& op, const ReduceParams& p, con
 // SIGFPE and here "integer division by zero").
 template <typename T>
 absl::Status ReduceInt(const std::string& name, Kind kind, const TensorView& in,
-                       const std::vector<int64_t>& slot, int64_t slots, OpReq req,
+                       const tensor_internal::SlotMap& slot, int64_t slots, OpReq req,
                        const TensorView& out) {
   const int64_t n = in.size() / std::max<int64_t>(1, slots);
   const T count = static_cast<T>(static_cast<std::make_unsigned_t<T>>(n));
@@ -162,7 +161,7 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     MXGRID_ASSIGN_OR_RETURN(Shape kept,
                             KeptShape(name, ParamsAs<ReduceParams>(params), in[0].shape));
-    const auto slot = BroadcastIndex(kept, in[0].shape);
+    const tensor_internal::SlotMap slot(kept, in[0].shape);
     return DispatchNumeric(name, in[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
       if constexpr (kIsInt<T>) {
@@ -189,7 +188,7 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
     if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
     const Shape& is = a.in_grads[0].shape;
     MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape(name, ParamsAs<ReduceParams>(params), is));
-    const auto slot = BroadcastIndex(kept, is);
+    const tensor_internal::SlotMap slot(kept, is);
     return DispatchNumeric(name, a.out_grads[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
       const T* dy = a.out_grads[0].as<T>();
@@ -283,7 +282,7 @@ OpDef ArgReduce(const char* name, bool is_min) {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const Shape& is = in[0].shape;
     MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape(name, as_reduce(params), is));
-    const auto slot = BroadcastIndex(kept, is);
+    const tensor_internal::SlotMap slot(kept, is);
     // Position of element i along the reduced axis (or its flat index when reducing all).
     const auto& p = ParamsAs<ArgmaxParams>(params);
     int64_t inner = 1, len = is.Size();
