@@ -59,7 +59,13 @@ absl::Status Tape::Record(std::shared_ptr<const ops::ParsedOp> op,
   node.input_refs.reserve(inputs.size());
   for (const NDArray& a : inputs) {
     auto it = entries_.find(KeyOf(a));
-    node.input_refs.push_back(it == entries_.end() ? Ref{} : it->second);
+    Ref ref = it == entries_.end() ? Ref{} : it->second;
+    // An output of a graph that a backward without retain_graph freed is a constant from
+    // now on, as in MXNet (which clears the freed nodes' autograd info): a new recording
+    // may use it, and no gradient flows back into the freed graph.
+    auto n = ref.node >= 0 ? nodes_.find(ref.node) : nodes_.end();
+    if (n != nodes_.end() && n->second.freed) ref = Ref{};
+    node.input_refs.push_back(ref);
   }
   node.outputs.assign(outputs.begin(), outputs.end());
   AddNode(std::move(node));

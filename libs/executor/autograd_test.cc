@@ -131,6 +131,21 @@ TEST(TapeTest, SecondBackwardNeedsRetainGraph) {
   EXPECT_NE(again.message().find("retain_graph"), std::string::npos);
 }
 
+// MXNet's test_cached: `b = b + 1` recorded, backward without retain_graph, then
+// `b = b + 1` recorded again from the freed graph's output: that output is a constant now.
+TEST(TapeTest, OutputOfAFreedGraphIsAConstantInANewRecording) {
+  Tape tape;
+  Var x = Mark(tape, {2}, {1, 2});
+  Var w = Mark(tape, {2}, {3, 4});
+  NDArray b = Call(tape, "_plus_scalar", {x.x}, {{"scalar", "1"}});
+  ASSERT_TRUE(tape.Backward({b}, {}).ok());
+  ExpectNear(Values(x.grad), {1, 1});
+  NDArray c = Call(tape, "elemwise_mul", {b, w.x});  // b = x + 1 = [2, 3]
+  ASSERT_TRUE(tape.Backward({c}, {}).ok());
+  ExpectNear(Values(w.grad), {2, 3});
+  ExpectNear(Values(x.grad), {1, 1});  // untouched: no path back through the freed graph
+}
+
 TEST(TapeTest, DropoutBackwardReusesTheForwardMask) {
   Tape tape;
   std::vector<float> ones(1000, 1.0f);

@@ -3,6 +3,7 @@
 
 #include "libs/base/check.h"
 #include "libs/ops/conv/conv_ops.h"
+#include "libs/ops/linalg/linalg_ops.h"
 #include "libs/ops/nn/nn_ops.h"
 #include "libs/ops/optimizer/optimizer_ops.h"
 #include "libs/ops/random/random_ops.h"
@@ -28,6 +29,7 @@ const Registry& GlobalRegistry() {
     MustRegister(RegisterConvOps(&registry));
     MustRegister(RegisterOptimizerOps(&registry));
     MustRegister(RegisterRandomOps(&registry));
+    MustRegister(RegisterLinalgOps(&registry));
     return true;
   }();
   static_cast<void>(registered);

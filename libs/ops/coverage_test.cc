@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/ops/conv/conv_cases.h"
+#include "libs/ops/linalg/linalg_cases.h"
 #include "libs/ops/nn/nn_cases.h"
 #include "libs/ops/optimizer/optimizer_cases.h"
 #include "libs/ops/random/random_cases.h"
@@ -22,7 +23,7 @@ namespace {
 TEST(OpCoverageTest, EveryRegisteredOperatorHasACase) {
   const Registry& registry = GlobalRegistry();
   std::vector<testing::OpCase> cases = NNCases();
-  for (auto* more : {TensorCases, testing::ConvCases, OptimizerCases, RandomCases}) {
+  for (auto* more : {TensorCases, testing::ConvCases, OptimizerCases, RandomCases, LinalgCases}) {
     std::vector<testing::OpCase> c = more();
     cases.insert(cases.end(), c.begin(), c.end());
   }

@@ -32,9 +32,19 @@ from . import ndarray_random
 from . import symbol_random
 from . import random
 from . import autograd
+from . import ndarray_contrib
+from . import symbol_contrib
+from . import ndarray_linalg
+from . import symbol_linalg
+from .cached_op import CachedOp
 
 ndarray.random = ndarray_random  # mx.nd.random, as MXNet's ndarray/random.py
 symbol.random = symbol_random  # mx.sym.random
+ndarray.contrib = ndarray_contrib  # mx.nd.contrib: _contrib_* operators and isinf/isnan/...
+symbol.contrib = symbol_contrib
+ndarray.linalg = ndarray_linalg  # mx.nd.linalg: _linalg_* operators
+symbol.linalg = symbol_linalg
+ndarray.CachedOp = CachedOp  # mx.nd.CachedOp
 
 AttrScope = name.AttrScope
 

@@ -166,3 +166,27 @@ def module_functions(factory):
     def dir_(module_globals):
         return sorted(set(module_globals) | set(names()))
     return getattr_, dir_
+
+
+def prefixed_functions(factory, prefix, module_name):
+    """``__getattr__`` and ``__dir__`` for an operator sub-namespace (mx.nd.contrib,
+    mx.sym.linalg): attribute ``x`` is ``factory(prefix + x)`` when the compiler lists an
+    operator of that name (``_contrib_isinf`` -> contrib.isinf, ``_linalg_gemm`` ->
+    linalg.gemm), as MXNet's generated submodules; otherwise AttributeError."""
+    cache = {}
+
+    def getattr_(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        fn = cache.get(name)
+        if fn is None:
+            if lookup(prefix + name) is None:
+                raise AttributeError("module '%s' has no attribute or operator '%s'"
+                                     % (module_name, name))
+            fn = cache[name] = factory(prefix + name)
+        return fn
+
+    def dir_(module_globals):
+        listed = {n[len(prefix):] for n in names() if n.startswith(prefix)}
+        return sorted(set(module_globals) | listed)
+    return getattr_, dir_

@@ -777,6 +777,12 @@ def linspace(start, stop, num, endpoint=True, ctx=None, dtype=np.float32):
                                      ctx=ctx, dtype=dtype)
 
 
+def eye(N, M=0, k=0, ctx=None, dtype=None, **kwargs):
+    """An N x M (M 0: N) array with ones on diagonal ``k``, as mx.nd.eye."""
+    return _op_function("_eye")(N=N, M=M, k=k, ctx=ctx,
+                                dtype=np.float32 if dtype is None else dtype, **kwargs)
+
+
 def ones_like(data, **kwargs):
     return _invoke("ones_like", [data], {})
 

@@ -598,6 +598,12 @@ def linspace(start, stop, num, endpoint=True, name=None, dtype=None):
                                    name=name, dtype=np.float32 if dtype is None else dtype)
 
 
+def eye(N, M=0, k=0, dtype=None, **kwargs):
+    """An N x M (M 0: N) symbol with ones on diagonal ``k``, as mx.sym.eye."""
+    return _op_symbol("_eye")(N=N, M=M, k=k, dtype=np.float32 if dtype is None else dtype,
+                              **kwargs)
+
+
 def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
     """Splits ``ary`` into sections (an int) or at indices (a tuple), as mx.sym.split_v2."""
     return _op_symbol("_split_v2")(ary, **_fluent.split_v2_attrs(indices_or_sections, axis,

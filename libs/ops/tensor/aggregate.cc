@@ -1,5 +1,5 @@
-// ElementWiseSum [add_n] (num_args inputs arg0.., one output) and _grad_add (lhs + rhs, used
-// by the executor to accumulate gradients).
+// ElementWiseSum [add_n] (num_args inputs arg0.., one output; every MXNet dtype, integer
+// sums wrapping) and _grad_add (lhs + rhs, used by the executor to accumulate gradients).
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
@@ -7,7 +7,7 @@ namespace mxgrid::ops {
 namespace {
 
 using tensor_internal::CheckArity;
-using tensor_internal::DispatchReal;
+using tensor_internal::DispatchNumeric;
 using tensor_internal::ElemwiseShapes;
 using tensor_internal::VariadicInputNames;
 using ops::Store;
@@ -41,19 +41,19 @@ OpDef ElementWiseSum() {
   d.forward = [](const OpContext&, const OpParams&, absl::Span<const TensorView> in,
                  absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
-    return DispatchReal("ElementWiseSum", out[0].dtype, [&](auto tag) {
+    return DispatchNumeric("ElementWiseSum", out[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* y = out[0].as<T>();
       for (int64_t i = 0, n = out[0].size(); i < n; ++i) {
         T sum = 0;  // Read every input before writing: output may alias input 0.
-        for (const TensorView& v : in) sum += v.as<T>()[i];
+        for (const TensorView& v : in) sum = tensor_internal::Add(sum, v.as<T>()[i]);
         Store(reqs[0], y, i, sum);
       }
       return absl::OkStatus();
     });
   };
   d.backward = [](const OpContext&, const OpParams&, const BackwardArgs& a) {
-    return DispatchReal("ElementWiseSum", a.out_grads[0].dtype, [&](auto tag) {
+    return DispatchNumeric("ElementWiseSum", a.out_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* dy = a.out_grads[0].as<T>();
       const int64_t n = a.out_grads[0].size();

@@ -3,8 +3,8 @@
 // broadcast_lesser_equal: NumPy-style right-aligned broadcasting; the backward reduces each
 // input's gradient over the axes it was broadcast along. Every forward also takes MXNet's
 // integer dtypes with its integer semantics (int_math.h); an integer zero divisor of
-// broadcast_div or broadcast_mod fails the call. Comparisons write 1/0 in the input dtype
-// and have no gradient.
+// broadcast_div or broadcast_mod fails the call; add, sub, mul, maximum and minimum have
+// integer gradients too. Comparisons write 1/0 in the input dtype and have no gradient.
 #include <algorithm>
 #include <cmath>
 
@@ -17,12 +17,12 @@ namespace {
 using tensor_internal::Add;
 using tensor_internal::BroadcastIndex;
 using tensor_internal::Div;
+using tensor_internal::Hypot;
 using tensor_internal::Mod;
 using tensor_internal::Mul;
 using tensor_internal::RejectIntegerZeroDivisor;
 using tensor_internal::Sub;
 using tensor_internal::DispatchFor;
-using tensor_internal::DispatchReal;
 using tensor_internal::Dtypes;
 using tensor_internal::Flag;
 using tensor_internal::Pow;
@@ -53,7 +53,10 @@ absl::Status BroadcastShapes(const std::string& op, std::vector<InferShape>* in,
   return Unify(op, "output 0", Shape(dims), &(*out)[0]);
 }
 
-template <Dtypes kDtypes = Dtypes::kReal, typename Fwd, typename GradA, typename GradB>
+// kDtypes: the forward's dtypes; kGrad: the backward's (integer gradients only where the
+// gradient functors are plain sums and products, which wrap as MXNet's do).
+template <Dtypes kDtypes = Dtypes::kReal, Dtypes kGrad = Dtypes::kReal, typename Fwd,
+          typename GradA, typename GradB>
 OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd fwd,
                   GradA ga, GradB gb, BackwardDeps deps) {
   OpDef d;
@@ -94,7 +97,7 @@ OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd
     const Shape& os = args.out_grads[0].shape;
     const auto li = BroadcastIndex(args.in_grads[0].shape, os);
     const auto ri = BroadcastIndex(args.in_grads[1].shape, os);
-    return DispatchReal(name, args.out_grads[0].dtype, [&](auto tag) {
+    return DispatchFor<kGrad>(name, args.out_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* a = deps.inputs ? args.inputs[0].as<T>() : nullptr;
       const T* b = deps.inputs ? args.inputs[1].as<T>() : nullptr;
@@ -104,8 +107,8 @@ OpDef BroadcastOp(const std::string& name, std::vector<std::string> aliases, Fwd
       std::vector<T> db(want_b ? args.in_grads[1].size() : 0, T(0));
       for (size_t k = 0; k < li.size(); ++k) {
         const T ak = a ? a[li[k]] : T(0), bk = b ? b[ri[k]] : T(0);
-        if (want_a) da[li[k]] += static_cast<T>(ga(ak, bk, dy[k]));
-        if (want_b) db[ri[k]] += static_cast<T>(gb(ak, bk, dy[k]));
+        if (want_a) da[li[k]] = Add(da[li[k]], static_cast<T>(ga(ak, bk, dy[k])));
+        if (want_b) db[ri[k]] = Add(db[ri[k]], static_cast<T>(gb(ak, bk, dy[k])));
       }
       for (int j = 0; j < 2; ++j) {
         if (args.reqs[j] == OpReq::kNull) continue;
@@ -154,13 +157,13 @@ absl::Status RegisterBroadcastOps(Registry* registry) {
   std::vector<OpDef> defs;
   constexpr Dtypes kNum = Dtypes::kNumeric;
   auto zero = [](auto g) { return decltype(g)(0); };
-  defs.push_back(BroadcastOp<kNum>(
+  defs.push_back(BroadcastOp<kNum, kNum>(
       "broadcast_add", {"broadcast_plus"}, [](auto a, auto b) { return Add(a, b); },
       [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return g; }, kNoDeps));
-  defs.push_back(BroadcastOp<kNum>(
+  defs.push_back(BroadcastOp<kNum, kNum>(
       "broadcast_sub", {"broadcast_minus"}, [](auto a, auto b) { return Sub(a, b); },
       [](auto, auto, auto g) { return g; }, [](auto, auto, auto g) { return -g; }, kNoDeps));
-  defs.push_back(BroadcastOp<kNum>(
+  defs.push_back(BroadcastOp<kNum, kNum>(
       "broadcast_mul", {}, [](auto a, auto b) { return Mul(a, b); },
       [](auto, auto b, auto g) { return g * b; }, [](auto a, auto, auto g) { return g * a; },
       kInputDeps));
@@ -174,17 +177,17 @@ absl::Status RegisterBroadcastOps(Registry* registry) {
       [](auto, auto, auto g) { return g; },
       [](auto a, auto b, auto g) { return -g * std::floor(a / b); }, kInputDeps));
   // Mod by zero is 0, as in MXNet (in every dtype); only division rejects a zero divisor.
-  defs.push_back(BroadcastOp<kNum>(
+  defs.push_back(BroadcastOp<kNum, kNum>(
       // NaN in either operand gives NaN (MXNet's maximum/minimum functors).
       "broadcast_maximum", {}, [](auto a, auto b) { return a != a || a > b ? a : b; },
       [=](auto a, auto b, auto g) { return a >= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a >= b ? zero(g) : g; }, kInputDeps));
-  defs.push_back(BroadcastOp<kNum>(
+  defs.push_back(BroadcastOp<kNum, kNum>(
       "broadcast_minimum", {}, [](auto a, auto b) { return a != a || a < b ? a : b; },
       [=](auto a, auto b, auto g) { return a <= b ? g : zero(g); },
       [=](auto a, auto b, auto g) { return a <= b ? zero(g) : g; }, kInputDeps));
-  defs.push_back(BroadcastOp(
-      "broadcast_hypot", {}, [](auto a, auto b) { return std::hypot(a, b); },
+  defs.push_back(BroadcastOp<kNum>(
+      "broadcast_hypot", {}, [](auto a, auto b) { return Hypot(a, b); },
       [](auto a, auto b, auto g) { return g * a / std::hypot(a, b); },
       [](auto a, auto b, auto g) { return g * b / std::hypot(a, b); }, kInputDeps));
   AddPowerCompareOps(&defs);

@@ -1,5 +1,6 @@
 #include "libs/ops/tensor/common.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace mxgrid::ops::tensor_internal {
@@ -89,6 +90,30 @@ std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out) {
     }
   }
   return idx;
+}
+
+SlotMap::SlotMap(const Shape& kept, const Shape& in)
+    : size_(static_cast<size_t>(in.Size())), slots_(kept.Size()) {
+  // Leading: reduced (kept 1) axes, then only kept (equal) ones; trailing: the reverse.
+  // Axes of size 1 fit either.
+  bool leading = true, trailing = true, seen_kept = false, seen_reduced = false;
+  for (int d = 0; d < in.ndim(); ++d) {
+    const bool equal = kept[d] == in[d], one = kept[d] == 1;
+    if (seen_kept && !equal) leading = false;
+    if (seen_reduced && !one) trailing = false;
+    if (!one) seen_kept = true;
+    if (!equal) seen_reduced = true;
+  }
+  if (slots_ <= 1) {
+    mode_ = Mode::kAll;
+  } else if (trailing) {
+    mode_ = Mode::kTrailing;
+    block_ = slots_ == 0 ? 1 : std::max<int64_t>(1, in.Size() / slots_);
+  } else if (leading) {
+    mode_ = Mode::kLeading;
+  } else {
+    table_ = BroadcastIndex(kept, in);
+  }
 }
 
 absl::Status CheckArity(const ParamReader& r, absl::string_view key, int64_t n) {

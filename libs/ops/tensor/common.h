@@ -91,6 +91,31 @@ absl::Status DispatchNumeric(absl::string_view op, DType dtype, Fn&& fn) {
 // elements to their reduction slot when `in` is the keepdims-reduced shape.
 std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out);
 
+// BroadcastIndex(kept, in) for a reduction of `in` to its keepdims shape `kept`, without the
+// 8-byte-per-element table where the reduced axes are all of them (slot 0), a leading run
+// (slot i % slots) or a trailing run (slot i / block); other patterns build the table.
+// Indexed like the vector: slot[i] for i < size().
+class SlotMap {
+ public:
+  SlotMap(const Shape& kept, const Shape& in);
+  int64_t operator[](size_t i) const {
+    switch (mode_) {
+      case Mode::kAll: return 0;
+      case Mode::kLeading: return static_cast<int64_t>(i) % slots_;
+      case Mode::kTrailing: return static_cast<int64_t>(i) / block_;
+      default: return table_[i];
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  enum class Mode { kAll, kLeading, kTrailing, kTable };
+  Mode mode_ = Mode::kTable;
+  size_t size_ = 0;
+  int64_t slots_ = 1, block_ = 1;
+  std::vector<int64_t> table_;
+};
+
 // C-order strides of `s`.
 std::vector<int64_t> Strides(const Shape& s);
 

@@ -87,9 +87,10 @@ absl::Status RegisterElemwiseBinaryOps(Registry* registry) {
       "_power", {"_Power"}, [](auto a, auto b) { return Pow(a, b); },
       [](auto a, auto b, auto g) { return g * b * Pow(a, b - 1); },
       [](auto a, auto b, auto g) { return g * Pow(a, b) * std::log(a); }, kInputDeps));
-  // hypot(a, b) = sqrt(a^2 + b^2); d/da = a / hypot, d/db = b / hypot. Float dtypes.
-  defs.push_back(BinaryOp(
-      "_hypot", {"_Hypot"}, [](auto a, auto b) { return std::hypot(a, b); },
+  // hypot(a, b) = sqrt(a^2 + b^2); d/da = a / hypot, d/db = b / hypot. Integer forwards
+  // truncate (int_math.h); gradients in float dtypes.
+  defs.push_back(BinaryOp<Dtypes::kNumeric>(
+      "_hypot", {"_Hypot"}, [](auto a, auto b) { return tensor_internal::Hypot(a, b); },
       [](auto a, auto b, auto g) { return g * a / std::hypot(a, b); },
       [](auto a, auto b, auto g) { return g * b / std::hypot(a, b); }, kInputDeps));
   AddComparisonOps(&defs);

@@ -139,9 +139,9 @@ void AddPowerMaxMinScalarOps(std::vector<OpDef>* defs) {
       [](auto x, const P& p) { return x < ScalarAs(x, p) ? x : ScalarAs(x, p); },
       [](auto x, auto, auto g, const P& p) { return x <= ScalarAs(x, p) ? g : decltype(g)(0); },
       kInputDeps));
-  defs->push_back(ScalarOp(
+  defs->push_back(ScalarOp<Dtypes::kNumeric>(
       "_hypot_scalar", {"_HypotScalar"},
-      [](auto x, const P& p) { return std::hypot(x, ScalarAs(x, p)); },
+      [](auto x, const P& p) { return tensor_internal::Hypot(x, ScalarAs(x, p)); },
       [](auto x, auto, auto g, const P& p) { return g * x / std::hypot(x, ScalarAs(x, p)); },
       kInputDeps));
   defs->push_back(CompareScalarOp("_equal_scalar", {"_EqualScalar"},

@@ -1,7 +1,8 @@
 // The creation operators without inputs, as MXNet 1.9.1 (src/operator/tensor/init_op.cc):
 // _zeros, _ones, _full (value) of a given shape, _arange (start, stop, step, repeat:
 // each value repeated `repeat` times) and _linspace (num values from start to stop, stop
-// included unless endpoint is False). Each takes ctx (where the imperative layer puts the
+// included unless endpoint is False) and _eye (an N x M matrix, M 0 meaning N, with ones on
+// diagonal k: above the main one for k > 0, below for k < 0). Each takes ctx (where the imperative layer puts the
 // output; the kernels never read it) and dtype (float32 by default). No inputs, no gradient.
 #include <cmath>
 #include <cstdint>
@@ -31,9 +32,11 @@ struct InitParams : OpParams {
   // _linspace only.
   int64_t num = 0;
   bool endpoint = true;
+  // _eye only (cols is M, or N when M is 0).
+  int64_t rows = 0, cols = 0, diag = 0;
 };
 
-enum class Kind { kFill, kArange, kLinspace };
+enum class Kind { kFill, kArange, kLinspace, kEye };
 
 constexpr char kDTypes[] =
     "{'bfloat16', 'float16', 'float32', 'float64', 'int32', 'int64', 'int8', 'uint8'}";
@@ -71,6 +74,18 @@ absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const char* op, Kind kind,
     }
     if (p->shape.size() > static_cast<size_t>(Shape::kMaxNdim)) {
       return r.Error("shape has too many dims");
+    }
+  } else if (kind == Kind::kEye) {
+    MXGRID_RETURN_IF_ERROR(r.Int("N", &p->rows));
+    MXGRID_RETURN_IF_ERROR(r.Int("M", &p->cols, 0));
+    MXGRID_RETURN_IF_ERROR(r.Int("k", &p->diag, 0));
+    if (p->rows < 0 || p->cols < 0) {
+      return r.Error(absl::StrCat("N and M must not be negative, got N=", p->rows,
+                                  " M=", p->cols));
+    }
+    if (p->cols == 0) p->cols = p->rows;
+    if (p->rows > (int64_t{1} << 30) || p->cols > (int64_t{1} << 30)) {
+      return r.Error("N and M must be at most 2^30");
     }
   } else if (kind == Kind::kLinspace) {
     double stop_value = 0;
@@ -126,6 +141,12 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
   d.description = std::move(description);
   if (kind == Kind::kFill) {
     d.params.push_back({"shape", "Shape(tuple)", "()", false, "Shape of the output."});
+  } else if (kind == Kind::kEye) {
+    d.params = {{"N", "long", "", true, "Number of rows."},
+                {"M", "long", "0", false, "Number of columns; 0 means N."},
+                {"k", "long", "0", false,
+                 "Diagonal of ones: 0 the main one, above it when positive, below when "
+                 "negative."}};
   } else if (kind == Kind::kLinspace) {
     d.params = {{"start", "double", "", true, "The first value."},
                 {"stop", "double", "", true, "The last value (or the end, see endpoint)."},
@@ -157,6 +178,9 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
     if (kind == Kind::kLinspace) {
       return tensor_internal::Unify(name, "output 0", Shape{p.num}, &(*out)[0]);
     }
+    if (kind == Kind::kEye) {
+      return tensor_internal::Unify(name, "output 0", Shape{p.rows, p.cols}, &(*out)[0]);
+    }
     // MXNet 1.x (not np_shape): a 0 in shape is an unknown dim that the consumers decide
     // (mx.rnn's begin_state is zeros((0, num_hidden)) with the batch size left open).
     std::vector<int64_t> dims = p.shape;
@@ -185,6 +209,11 @@ OpDef InitOp(const char* name, Kind kind, bool has_value, double fill,
       using T = typename decltype(tag)::type;
       T* y = out[0].as<T>();
       for (int64_t i = 0; i < out[0].size(); ++i) {
+        if (kind == Kind::kEye) {
+          const double v = i % p.cols - i / p.cols == p.diag ? 1.0 : 0.0;
+          y[i] = FromDouble<T>(reqs[0] == OpReq::kAddTo ? ToDouble(y[i]) + v : v);
+          continue;
+        }
         const double v = kind == Kind::kArange
                              ? start + static_cast<double>(i / p.repeat) * p.step
                          : kind == Kind::kLinspace ? start + static_cast<double>(i) * p.step
@@ -209,6 +238,8 @@ absl::Status RegisterInitOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(registry->Register(
       InitOp("_arange", Kind::kArange, false, 0,
              "Evenly spaced values in [start, stop), each repeated.")));
+  MXGRID_RETURN_IF_ERROR(registry->Register(
+      InitOp("_eye", Kind::kEye, false, 0, "A 2-d array with ones on diagonal k.")));
   return registry->Register(InitOp("_linspace", Kind::kLinspace, false, 0,
                                    "num evenly spaced values from start to stop."));
 }

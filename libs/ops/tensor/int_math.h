@@ -132,6 +132,17 @@ T AbsInt(T a) {
   return MXCast<T>(std::fabs(static_cast<double>(a)));
 }
 
+// MXNet's hypot: hypotf for every dtype but float64, integers truncating the result
+// (int32 hypot(3, 3) is 4).
+template <typename T>
+T Hypot(T a, T b) {
+  if constexpr (std::is_same_v<T, double>) {
+    return std::hypot(a, b);
+  } else {
+    return MXCast<T>(std::hypot(static_cast<float>(a), static_cast<float>(b)));
+  }
+}
+
 // -1, 0 or 1 in T (1 for every nonzero unsigned value).
 template <typename T>
 T Sign(T a) {

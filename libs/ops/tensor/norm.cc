@@ -1,7 +1,8 @@
 // norm (ord 1 or 2, axis None/int/tuple, out_dtype, keepdims), as MXNet 1.9.1 defines it:
 // the elementwise L1 (sum of |x|) or L2 (sqrt of the sum of squares) norm over the axes,
 // all of them by default (the output then (1,), or all ones with keepdims). Gradient: ord 1
-// dy * sign(x); ord 2 dy * x / norm. float32/float64 inputs; out_dtype converts the result.
+// dy * sign(x); ord 2 dy * x / norm. Forward on every dtype MXNet takes (integers with its
+// integer arithmetic, below); gradients in float32/float64; out_dtype converts the result.
 #include <cmath>
 #include <optional>
 #include <string>
@@ -15,7 +16,7 @@
 namespace mxgrid::ops {
 namespace {
 
-using tensor_internal::BroadcastIndex;
+using tensor_internal::DispatchNumeric;
 using tensor_internal::DispatchReal;
 using tensor_internal::NormalizeAxis;
 using tensor_internal::Unify;
@@ -45,6 +46,53 @@ absl::Status Shapes(const NormParams& p, const Shape& in, Shape* kept, Shape* ou
   }
   *out = dims.empty() ? Shape{1} : Shape(dims);
   return absl::OkStatus();
+}
+
+// The L1 norm of integers as MXNet computes it: |x| (DType(fabs(x))) summed with wrapping in
+// the dtype.
+template <typename T>
+std::vector<double> IntL1(const T* x, const tensor_internal::SlotMap& slot, int64_t slots) {
+  std::vector<T> sum(slots, T(0));
+  for (size_t i = 0; i < slot.size(); ++i) {
+    sum[slot[i]] = tensor_internal::Add(sum[slot[i]], tensor_internal::AbsInt(x[i]));
+  }
+  return std::vector<double>(sum.begin(), sum.end());
+}
+
+// The L2 norm of integers as MXNet computes it: its overflow-safe scaled sum of squares
+// (scale = the largest |x| so far, ssq += (|x| / scale)^2) carried out in integer
+// arithmetic, so that every ratio below 1 truncates to 0, then scale * sqrtf(ssq) truncated
+// to the dtype. [1, 2, 3, 3] gives 3 * sqrt(2) -> 4. The dtype's minimum first in a block
+// (its |x| wraps to itself) divides by a zero scale: MXNet's SIGFPE, here an error.
+template <typename T>
+absl::StatusOr<std::vector<double>> IntL2(DType dtype, const T* x,
+                                          const tensor_internal::SlotMap& slot, int64_t slots) {
+  using tensor_internal::Add;
+  using tensor_internal::Div;
+  using tensor_internal::Mul;
+  std::vector<T> ssq(slots, T(0)), scale(slots, T(0));
+  for (size_t i = 0; i < slot.size(); ++i) {
+    if (x[i] == T(0)) continue;
+    T& q = ssq[slot[i]];
+    T& sc = scale[slot[i]];
+    const T a = tensor_internal::AbsInt(x[i]);
+    if (sc < a) {
+      const T r = Div(sc, a);
+      q = Add(T(1), Mul(Mul(q, r), r));
+      sc = a;
+    } else {
+      if (sc == T(0)) return tensor_internal::IntegerDivisionByZero("norm", dtype);
+      const T r = Div(a, sc);
+      q = Add(q, Mul(r, r));
+    }
+  }
+  std::vector<double> out(slots);
+  for (int64_t j = 0; j < slots; ++j) {
+    const float root = std::sqrt(static_cast<float>(ssq[j]));
+    out[j] = static_cast<double>(
+        tensor_internal::MXCast<T>(static_cast<float>(scale[j]) * root));
+  }
+  return out;
 }
 
 OpDef Norm() {
@@ -111,14 +159,25 @@ OpDef Norm() {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     Shape kept, o;
     MXGRID_RETURN_IF_ERROR(Shapes(p, in[0].shape, &kept, &o));
-    const std::vector<int64_t> slot = BroadcastIndex(kept, in[0].shape);
+    const tensor_internal::SlotMap slot(kept, in[0].shape);
     std::vector<double> acc(kept.Size(), 0.0);
-    MXGRID_RETURN_IF_ERROR(DispatchReal("norm", in[0].dtype, [&](auto tag) {
+    MXGRID_RETURN_IF_ERROR(DispatchNumeric("norm", in[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
       const T* x = in[0].as<T>();
-      for (size_t i = 0; i < slot.size(); ++i) {
-        acc[slot[i]] += p.ord == 1 ? std::abs(static_cast<double>(x[i]))
-                                   : static_cast<double>(x[i]) * x[i];
+      if constexpr (tensor_internal::kIsInt<T>) {
+        if (p.ord == 1) {
+          acc = IntL1(x, slot, kept.Size());
+        } else {
+          MXGRID_ASSIGN_OR_RETURN(acc, IntL2(in[0].dtype, x, slot, kept.Size()));
+        }
+      } else {
+        for (size_t i = 0; i < slot.size(); ++i) {
+          acc[slot[i]] += p.ord == 1 ? std::abs(static_cast<double>(x[i]))
+                                     : static_cast<double>(x[i]) * x[i];
+        }
+        if (p.ord == 2) {
+          for (double& v : acc) v = std::sqrt(v);
+        }
       }
       return absl::OkStatus();
     }));
@@ -129,11 +188,10 @@ OpDef Norm() {
       } else {
         O* y = out[0].as<O>();
         for (size_t j = 0; j < acc.size(); ++j) {
-          const double v = p.ord == 1 ? acc[j] : std::sqrt(acc[j]);
           if (reqs[0] == OpReq::kAddTo) {
-            y[j] = FromDouble<O>(ToDouble(y[j]) + v);
+            y[j] = FromDouble<O>(ToDouble(y[j]) + acc[j]);
           } else {
-            y[j] = FromDouble<O>(v);
+            y[j] = FromDouble<O>(acc[j]);
           }
         }
         return absl::OkStatus();
@@ -145,7 +203,7 @@ OpDef Norm() {
     if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
     Shape kept, o;
     MXGRID_RETURN_IF_ERROR(Shapes(p, a.in_grads[0].shape, &kept, &o));
-    const std::vector<int64_t> slot = BroadcastIndex(kept, a.in_grads[0].shape);
+    const tensor_internal::SlotMap slot(kept, a.in_grads[0].shape);
     return DispatchReal("norm", a.in_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* x = a.inputs[0].as<T>();

@@ -1,8 +1,8 @@
 // sum [sum_axis], mean, max, min, prod, nansum, nanprod over axis (int or tuple; default
-// all), keepdims, exclude
-// (forward also on MXNet's integer dtypes: wrapping sums, truncating mean);
-// argmax and argmin over one axis (or all), returning indices as the input's float dtype
-// (no gradient).
+// all), keepdims, exclude; argmax, argmin and argmax_channel over one axis (or all),
+// returning indices in the input's dtype (no gradient). Every MXNet dtype, forward and
+// backward, integers with MXNet's integer arithmetic (wrapping sums, truncating mean);
+// max, min, argmax and argmin propagate NaN as MXNet's reducers do.
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -14,9 +14,7 @@ namespace mxgrid::ops {
 namespace {
 
 using tensor_internal::Add;
-using tensor_internal::BroadcastIndex;
 using tensor_internal::DispatchNumeric;
-using tensor_internal::DispatchReal;
 using tensor_internal::Div;
 using tensor_internal::kIsInt;
 using tensor_internal::NormalizeAxis;
@@ -28,15 +26,17 @@ enum class Kind { kSum, kMean, kMax, kMin, kProd, kNanSum, kNanProd };
 bool IsProd(Kind k) { return k == Kind::kProd || k == Kind::kNanProd; }
 bool IsNan(Kind k) { return k == Kind::kNanSum || k == Kind::kNanProd; }
 
-// Folds x into the accumulator a (floats: NaNs are skipped by the nan kinds).
+// Folds x into the accumulator a (floats: NaNs are skipped by the nan kinds, and max and
+// min propagate them, as MXNet's reducers: once NaN, the accumulator stays NaN).
 template <typename T>
 T Fold(Kind kind, T a, T x) {
   if constexpr (!kIsInt<T>) {
     if (IsNan(kind) && x != x) return a;
+    if ((kind == Kind::kMax || kind == Kind::kMin) && a != a) return a;
   }
   switch (kind) {
-    case Kind::kMax: return std::max(a, x);
-    case Kind::kMin: return std::min(a, x);
+    case Kind::kMax: return a >= x ? a : x;  // x when NaN
+    case Kind::kMin: return a <= x ? a : x;
     case Kind::kProd:
     case Kind::kNanProd: return tensor_internal::Mul(a, x);
     default: return Add(a, x);
@@ -107,7 +107,7 @@ absl::StatusOr<Shape> OutShape(const std::string& op, const ReduceParams& p, con
 // SIGFPE and here "integer division by zero").
 template <typename T>
 absl::Status ReduceInt(const std::string& name, Kind kind, const TensorView& in,
-                       const std::vector<int64_t>& slot, int64_t slots, OpReq req,
+                       const tensor_internal::SlotMap& slot, int64_t slots, OpReq req,
                        const TensorView& out) {
   const int64_t n = in.size() / std::max<int64_t>(1, slots);
   const T count = static_cast<T>(static_cast<std::make_unsigned_t<T>>(n));
@@ -161,7 +161,7 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     MXGRID_ASSIGN_OR_RETURN(Shape kept,
                             KeptShape(name, ParamsAs<ReduceParams>(params), in[0].shape));
-    const auto slot = BroadcastIndex(kept, in[0].shape);
+    const tensor_internal::SlotMap slot(kept, in[0].shape);
     return DispatchNumeric(name, in[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
       if constexpr (kIsInt<T>) {
@@ -188,25 +188,48 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
     if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
     const Shape& is = a.in_grads[0].shape;
     MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape(name, ParamsAs<ReduceParams>(params), is));
-    const auto slot = BroadcastIndex(kept, is);
-    return DispatchReal(name, a.out_grads[0].dtype, [&](auto tag) {
+    const tensor_internal::SlotMap slot(kept, is);
+    return DispatchNumeric(name, a.out_grads[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
       const T* dy = a.out_grads[0].as<T>();
       const bool select = kind == Kind::kMax || kind == Kind::kMin;
-      const bool uses_x = select || IsProd(kind) || IsNan(kind);
-      const T* x = uses_x ? a.inputs[0].as<T>() : nullptr;
-      const T* y = select || IsProd(kind) ? a.outputs[0].as<T>() : nullptr;
-      const T scale = kind == Kind::kMean ? T(kept.Size()) / T(is.Size()) : T(1);
       T* dx = a.in_grads[0].as<T>();
-      for (size_t i = 0; i < slot.size(); ++i) {
-        T g = dy[slot[i]] * scale;
-        if (select && x[i] != y[slot[i]]) g = T(0);
-        // MXNet's prod gradient: dy * out / x (inf or NaN where x is 0).
-        if (IsProd(kind)) g = g * (y[slot[i]] / x[i]);
-        if (IsNan(kind) && x[i] != x[i]) g = T(0);
-        Store(a.reqs[0], dx, i, g);
+      if constexpr (kIsInt<T>) {
+        // MXNet's integer gradients: the head gradient broadcast back (to the maxima or
+        // minima only), mean's divided by the element count in the dtype and prod's times
+        // out / x, both in integer division (a zero divisor is MXNet's SIGFPE: an error).
+        const int64_t n = is.Size() / std::max<int64_t>(1, kept.Size());
+        const T count = static_cast<T>(static_cast<std::make_unsigned_t<T>>(n));
+        if (kind == Kind::kMean && count == T(0)) {
+          return tensor_internal::IntegerDivisionByZero(name, a.out_grads[0].dtype);
+        }
+        const T* x = select || IsProd(kind) ? a.inputs[0].as<T>() : nullptr;
+        const T* y = select || IsProd(kind) ? a.outputs[0].as<T>() : nullptr;
+        if (IsProd(kind) && std::find(x, x + is.Size(), T(0)) != x + is.Size()) {
+          return tensor_internal::IntegerDivisionByZero(name, a.inputs[0].dtype);
+        }
+        for (size_t i = 0; i < slot.size(); ++i) {
+          T g = kind == Kind::kMean ? Div(dy[slot[i]], count) : dy[slot[i]];
+          if (select && x[i] != y[slot[i]]) g = T(0);
+          if (IsProd(kind)) g = tensor_internal::Mul(g, Div(y[slot[i]], x[i]));
+          Store(a.reqs[0], dx, i, g);
+        }
+        return absl::OkStatus();
+      } else {
+        const bool uses_x = select || IsProd(kind) || IsNan(kind);
+        const T* x = uses_x ? a.inputs[0].as<T>() : nullptr;
+        const T* y = select || IsProd(kind) ? a.outputs[0].as<T>() : nullptr;
+        const T scale = kind == Kind::kMean ? T(kept.Size()) / T(is.Size()) : T(1);
+        for (size_t i = 0; i < slot.size(); ++i) {
+          T g = dy[slot[i]] * scale;
+          if (select && x[i] != y[slot[i]]) g = T(0);
+          // MXNet's prod gradient: dy * out / x (inf or NaN where x is 0).
+          if (IsProd(kind)) g = g * (y[slot[i]] / x[i]);
+          if (IsNan(kind) && x[i] != x[i]) g = T(0);
+          Store(a.reqs[0], dx, i, g);
+        }
+        return absl::OkStatus();
       }
-      return absl::OkStatus();
     });
   };
   d.backward_deps = (kind == Kind::kMax || kind == Kind::kMin || IsProd(kind))
@@ -259,7 +282,7 @@ OpDef ArgReduce(const char* name, bool is_min) {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const Shape& is = in[0].shape;
     MXGRID_ASSIGN_OR_RETURN(Shape kept, KeptShape(name, as_reduce(params), is));
-    const auto slot = BroadcastIndex(kept, is);
+    const tensor_internal::SlotMap slot(kept, is);
     // Position of element i along the reduced axis (or its flat index when reducing all).
     const auto& p = ParamsAs<ArgmaxParams>(params);
     int64_t inner = 1, len = is.Size();
@@ -268,19 +291,33 @@ OpDef ArgReduce(const char* name, bool is_min) {
       inner = is.ProdRange(ax + 1, is.ndim());
       len = is[ax];
     }
-    return DispatchReal(name, in[0].dtype, [&](auto tag) {
+    return DispatchNumeric(name, in[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* x = in[0].as<T>();
-      std::vector<T> best(kept.Size(), std::numeric_limits<T>::infinity());
-      std::vector<int64_t> where(kept.Size(), -1);
+      // MXNet's search: the running extreme starts at the dtype's lowest (highest) value and
+      // the index moves when the extreme changes, so the first of equal extremes wins and
+      // the first NaN wins for good (the extreme stays NaN).
+      const T init = is_min ? std::numeric_limits<T>::has_infinity
+                                  ? std::numeric_limits<T>::infinity()
+                                  : std::numeric_limits<T>::max()
+                            : std::numeric_limits<T>::has_infinity
+                                  ? -std::numeric_limits<T>::infinity()
+                                  : std::numeric_limits<T>::lowest();
+      std::vector<T> best(kept.Size(), init);
+      std::vector<int64_t> where(kept.Size(), 0);
       for (size_t i = 0; i < slot.size(); ++i) {
-        if (where[slot[i]] < 0 || (is_min ? x[i] < best[slot[i]] : x[i] > best[slot[i]])) {
-          best[slot[i]] = x[i];
+        T& b = best[slot[i]];
+        if (b != b) continue;  // NaN already found
+        const T v = x[i];
+        if (v != v || (is_min ? !(b <= v) : !(b >= v))) {
+          b = v;
           where[slot[i]] = (static_cast<int64_t>(i) / inner) % len;
         }
       }
       T* y = out[0].as<T>();
-      for (size_t j = 0; j < where.size(); ++j) Store(reqs[0], y, j, static_cast<T>(where[j]));
+      for (size_t j = 0; j < where.size(); ++j) {
+        Store(reqs[0], y, j, tensor_internal::MXCast<T>(static_cast<double>(where[j])));
+      }
       return absl::OkStatus();
     });
   };

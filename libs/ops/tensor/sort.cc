@@ -2,7 +2,8 @@
 // is_ascend, dtype), sort (axis, is_ascend) and argsort (axis, is_ascend, dtype). axis None
 // sorts the flattened array. Ties keep index order (a stable sort; MXNet leaves them
 // unspecified). sort and topk's value output carry MXNet's hidden int32 indices output.
-// Gradients: values scatter back to their sources; indices and masks get a zero gradient.
+// Gradients (every dtype the forward takes, integers included as in MXNet): values scatter
+// back to their sources; indices and masks get a zero gradient.
 #include <algorithm>
 #include <numeric>
 #include <optional>
@@ -18,7 +19,6 @@ namespace mxgrid::ops {
 namespace {
 
 using tensor_internal::DispatchNumeric;
-using tensor_internal::DispatchReal;
 using tensor_internal::NormalizeAxis;
 using tensor_internal::Unify;
 
@@ -232,7 +232,7 @@ OpDef SortOp(Kind kind) {
       const char* name = Name(p.kind);
       if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
       MXGRID_ASSIGN_OR_RETURN(Geometry g, Geom(name, p, a.in_grads[0].shape));
-      return DispatchReal(name, a.in_grads[0].dtype, [&](auto tag) -> absl::Status {
+      return DispatchNumeric(name, a.in_grads[0].dtype, [&](auto tag) -> absl::Status {
         using T = typename decltype(tag)::type;
         T* dx = a.in_grads[0].as<T>();
         const int64_t n = a.in_grads[0].size();
@@ -241,7 +241,10 @@ OpDef SortOp(Kind kind) {
         if (p.ret == Ret::kValue || p.ret == Ret::kBoth) {
           const std::vector<int64_t> sel = Order(p, g, a.inputs[0].as<T>());
           const T* dy = a.out_grads[0].as<T>();
-          for (size_t e = 0; e < sel.size(); ++e) acc[Source(g, e, sel[e])] += dy[e];
+          for (size_t e = 0; e < sel.size(); ++e) {
+            T& dst = acc[Source(g, e, sel[e])];
+            dst = tensor_internal::Add(dst, dy[e]);
+          }
         }
         for (int64_t i = 0; i < n; ++i) Store(a.reqs[0], dx, i, acc[i]);
         return absl::OkStatus();

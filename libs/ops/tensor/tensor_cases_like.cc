@@ -204,6 +204,12 @@ void LikeInitCases(std::vector<OpCase>* cases) {
            {}, {3});
   AddConst(cases, "arange_negative_step", "_arange",
            {{"start", "2"}, {"stop", "-1"}, {"step", "-1"}}, {}, {2, 1, 0});
+  // np.eye(2, 3, 1) and np.eye(3, k=-1); a diagonal outside the matrix leaves zeros.
+  AddConst(cases, "eye_2x3_k1", "_eye", {{"N", "2"}, {"M", "3"}, {"k", "1"}}, {},
+           {0, 1, 0, 0, 0, 1});
+  AddConst(cases, "eye_3_below", "_eye", {{"N", "3"}, {"k", "-1"}, {"dtype", "int32"}}, {},
+           {0, 0, 0, 1, 0, 0, 0, 1, 0});
+  AddConst(cases, "eye_2_outside", "_eye", {{"N", "2"}, {"k", "5"}}, {}, {0, 0, 0, 0});
 }
 
 }  // namespace mxgrid::ops::tensor_cases_internal
