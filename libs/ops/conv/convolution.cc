@@ -1,4 +1,4 @@
-// Convolution (1-D NCW and 2-D NCHW): float32 through oneDNN, float64 through direct loops.
+// Convolution (1-D NCW, 2-D NCHW, 3-D NCDHW): float32 through oneDNN, float64 through direct loops.
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,7 +85,7 @@ absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const T
     std::vector<T> y(out.size(), T(0));
     ConvForwardLoops(g, in[0].as<T>(), in[1].as<T>(), y.data());
     if (bias != nullptr) {
-      const int64_t plane = g.oh * g.ow;
+      const int64_t plane = g.out_plane();
       for (int64_t i = 0; i < out.size(); ++i) y[i] += bias[(i / plane) % g.f];
     }
     ApplyReq(req, y.data(), out.size(), out.as<T>());
@@ -106,7 +106,7 @@ absl::Status BackwardDnnl(const ConvParams& p, const ConvGeom& g, const Backward
   if (a.reqs[1] == OpReq::kNull) {
     if (req_b == OpReq::kNull) return absl::OkStatus();
     std::vector<float> db(static_cast<size_t>(g.f), 0.0f);
-    AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
+    AccumulateBiasGrad(dy, g.n, g.f, g.out_plane(), db.data());
     ApplyReq(req_b, db.data(), g.f, a.in_grads[2].as<float>());
     return absl::OkStatus();
   }
@@ -155,7 +155,7 @@ absl::Status BackwardLoops(const ConvParams& p, const ConvGeom& g, const Backwar
   std::vector<T> db = GradScratch<T>(req_b, g.f);
   if (!dx.empty()) ConvBackwardDataLoops(g, dy, w, dx.data());
   if (!dw.empty()) ConvBackwardWeightLoops(g, x, dy, dw.data());
-  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
+  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.f, g.out_plane(), db.data());
   ApplyReq(a.reqs[0], dx.data(), static_cast<int64_t>(dx.size()), a.in_grads[0].as<T>());
   ApplyReq(a.reqs[1], dw.data(), static_cast<int64_t>(dw.size()), a.in_grads[1].as<T>());
   if (!db.empty()) ApplyReq(req_b, db.data(), g.f, a.in_grads[2].as<T>());
@@ -184,7 +184,7 @@ absl::Status ConvBackward(const OpContext&, const OpParams& params, const Backwa
 
 absl::Status RegisterConvolution(Registry* registry) {
   OpDef def = NewConvOpDef(kOp,
-                           "1-D/2-D convolution over NCW/NCHW data (MXNet Convolution).",
+                           "1-D/2-D/3-D convolution over NCW/NCHW/NCDHW data (MXNet Convolution).",
                            /*deconv=*/false);
   def.infer_shape = InferConvShape;
   def.forward = ConvForward;
