@@ -10,6 +10,7 @@
 // comes from them too (scratchpad_mode::user), so steady-state calls allocate nothing.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -96,8 +97,19 @@ dnnl::stream& CpuStream() {
   return stream;
 }
 
-// Runs `b` on caller pointers given per argument id (in b.args order).
-void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs) {
+// An input already reordered by an earlier Run of the same call: the caller's pointer, and
+// the chosen-layout copy of it (in that Run's scratch).
+struct Reordered {
+  const float* user;
+  memory chosen;
+};
+
+// Runs `b` on caller pointers given per argument id (in b.args order), with scratch slots
+// from `slot_base` on. An input found in `reuse` (same pointer, same chosen layout) is taken
+// from there instead of being reordered again; inputs this Run reorders are appended to it.
+// REQUIRES: Runs sharing `reuse` use disjoint scratch slots.
+void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs, size_t slot_base = 0,
+         std::vector<Reordered>* reuse = nullptr) {
   dnnl::stream& stream = CpuStream();
   std::unordered_map<int, memory> args;
   std::vector<std::pair<memory, memory>> outputs;  // (chosen, plain) to reorder back
@@ -108,17 +120,28 @@ void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs) {
       args.emplace(a.id, user);
       continue;
     }
-    memory scratch(a.chosen, CpuEngine(), Scratch(i, a.chosen.get_size()));
+    if (!a.output && reuse != nullptr) {
+      auto it = std::find_if(reuse->begin(), reuse->end(), [&](const Reordered& r) {
+        return r.user == ptrs[i] && r.chosen.get_desc() == a.chosen;
+      });
+      if (it != reuse->end()) {
+        args.emplace(a.id, it->chosen);
+        continue;
+      }
+    }
+    memory scratch(a.chosen, CpuEngine(), Scratch(slot_base + i, a.chosen.get_size()));
     if (a.output) {
       outputs.emplace_back(scratch, user);
     } else {
       a.reorder->execute(stream, user, scratch);
+      if (reuse != nullptr) reuse->push_back({ptrs[i], scratch});
     }
     args.emplace(a.id, scratch);
   }
   if (b.scratchpad.get_size() > 0) {
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(b.scratchpad, CpuEngine(),
-                                             Scratch(b.args.size(), b.scratchpad.get_size())));
+    args.emplace(DNNL_ARG_SCRATCHPAD,
+                 memory(b.scratchpad, CpuEngine(),
+                        Scratch(slot_base + b.args.size(), b.scratchpad.get_size())));
   }
   b.prim.execute(stream, args);
   size_t k = 0;
@@ -295,29 +318,25 @@ absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
   return absl::OkStatus();
 }
 
-absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const float* w,
-                                  float* dx) {
+absl::Status DnnlConvBackward(const ConvGeom& g, const float* x, const float* w,
+                              const float* dy, float* dx, float* dw, float* dbias) {
+  // The data pass's slots are 0-3 (dy, w, dx, scratchpad), the weight pass's start at 4: the
+  // blocked dy of the first stays intact for the second.
+  constexpr size_t kWeightSlots = 4;
   try {
-    Run(Cached({g, false, Pass::kBackwardData}), {dy, w, dx});
-  } catch (const std::bad_alloc&) {
-    return OutOfMemory("backward data");
-  } catch (const std::exception& e) {
-    return dnnl_util::Error("Convolution", "backward data", e);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const float* dy,
-                                     float* dw, float* dbias) {
-  try {
+    std::vector<Reordered> reordered;
+    if (dx != nullptr) Run(Cached({g, false, Pass::kBackwardData}), {dy, w, dx}, 0, &reordered);
+    if (dw == nullptr) return absl::OkStatus();
     const bool with_bias = dbias != nullptr;
     const BoundPrimitive& b = Cached({g, with_bias, Pass::kBackwardWeights});
-    Run(b, with_bias ? std::vector<const float*>{x, dy, dw, dbias}
-                     : std::vector<const float*>{x, dy, dw});
+    Run(b,
+        with_bias ? std::vector<const float*>{x, dy, dw, dbias}
+                  : std::vector<const float*>{x, dy, dw},
+        kWeightSlots, &reordered);
   } catch (const std::bad_alloc&) {
-    return OutOfMemory("backward weights");
+    return OutOfMemory("backward");
   } catch (const std::exception& e) {
-    return dnnl_util::Error("Convolution", "backward weights", e);
+    return dnnl_util::Error("Convolution", "backward", e);
   }
   return absl::OkStatus();
 }

@@ -76,10 +76,10 @@ void ConvBackwardWeightLoops(const ConvGeom& g, const T* x, const T* dy, T* dw);
 // (does not accumulate) its output.
 absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
                              const float* bias, float* y);
-absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const float* w,
-                                  float* dx);
-absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const float* dy,
-                                     float* dw, float* dbias);
+// Both gradient passes in one call, dy reordered once for both where their layouts agree;
+// dx or dw null skips its pass (dbias null: no bias gradient). Writes its outputs.
+absl::Status DnnlConvBackward(const ConvGeom& g, const float* x, const float* w,
+                              const float* dy, float* dx, float* dw, float* dbias);
 
 // Which float32 CPU kernels Pooling and BatchNorm run. kAuto is each op's measured rule
 // (pooling.cc, batch_norm.cc); MXGRID_CPU_KERNELS=dnnl or =loops, read once at first use,

@@ -83,7 +83,10 @@ DECONV_CASES = [
     ((2, 2, 2, 3, 3), dict(kernel=(3, 3, 3), num_filter=3, no_bias=False)),
     ((1, 2, 3, 2, 3), dict(kernel=(3, 2, 3), stride=(2, 2, 1), pad=(1, 0, 1), adj=(1, 1, 0),
                            num_filter=4, num_group=2)),
-    ((1, 2, 3, 4, 3), dict(kernel=(3, 3, 2), stride=(2, 2, 2), target_shape=(6, 7, 6),
+    # MXNet 1.9.1 runs a 3-D target_shape only where it needs no padding (any other fails
+    # in its oneDNN primitive: "could not create a descriptor"); its shape inference is
+    # compared below and our padded targets are checked by the C++ cases (deconv3d_target_*).
+    ((1, 2, 3, 4, 3), dict(kernel=(3, 3, 2), stride=(2, 2, 2), target_shape=(7, 9, 6),
                            num_filter=2)),
 ]
 
