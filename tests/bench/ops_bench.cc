@@ -100,9 +100,17 @@ void Emit(const char* metric, double value, const char* unit) {
   std::fflush(stdout);
 }
 
+// The rows named on the command line; empty: every row.
+std::vector<std::string>& OnlyRows() {
+  static std::vector<std::string> rows;
+  return rows;
+}
+
 // Emits `metric`_ms and `metric`_faults (minor page faults per iteration) for one op.
 void Bench(const std::string& metric, const std::string& op, const AttrMap& attrs,
            std::vector<Shape> arg_shapes) {
+  const std::vector<std::string>& only = OnlyRows();
+  if (!only.empty() && std::find(only.begin(), only.end(), metric) == only.end()) return;
   double faults = 0;
   const double ms = TimeOp(op, attrs, std::move(arg_shapes), &faults);
   Emit((metric + "_ms").c_str(), ms, "ms");
@@ -112,9 +120,11 @@ void Bench(const std::string& metric, const std::string& op, const AttrMap& attr
 }  // namespace
 }  // namespace mxgrid::ops
 
-int main() {
+// Usage: ops_bench [row...] (e.g. `ops_bench conv3d`); no arguments runs every row.
+int main(int argc, char** argv) {
   using mxgrid::Shape;
   using mxgrid::ops::Bench;
+  for (int i = 1; i < argc; ++i) mxgrid::ops::OnlyRows().push_back(argv[i]);
   Bench("fc", "FullyConnected", {{"num_hidden", "1024"}}, {Shape{256, 784}});
   Bench("conv", "Convolution", {{"kernel", "(3, 3)"}, {"num_filter", "64"}, {"pad", "(1, 1)"}},
         {Shape{64, 3, 32, 32}});

@@ -276,6 +276,7 @@ std::vector<OpCase> ConvCases() {
   for (OpCase& c : DeconvCases()) cases.push_back(std::move(c));
   AddPoolCases(&cases);
   AddBNCases(&cases);
+  for (OpCase& c : Conv3DCases()) cases.push_back(std::move(c));
   return cases;
 }
 

@@ -14,6 +14,10 @@ std::vector<OpCase> ConvCases();
 // The Deconvolution cases (deconv_cases.cc); included in ConvCases().
 std::vector<OpCase> DeconvCases();
 
+// The 3-D (NCDHW) Convolution, Deconvolution and Pooling cases (conv3d_cases.cc); included
+// in ConvCases().
+std::vector<OpCase> Conv3DCases();
+
 }  // namespace mxgrid::ops::testing
 
 #endif  // MXGRID_LIBS_OPS_CONV_CONV_CASES_H_

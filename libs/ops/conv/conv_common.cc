@@ -67,9 +67,9 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_vie
   ParamReader r(op, attrs);
   MXGRID_RETURN_IF_ERROR(r.Tuple("kernel", &p->kernel, /*required=*/true));
   const size_t nd = p->kernel.size();
-  if (nd != 1 && nd != 2) {
+  if (nd < 1 || nd > 3) {
     return r.Error(absl::StrCat("kernel ", TupleString(p->kernel),
-                                " must have 1 or 2 elements (1-D or 2-D only)"));
+                                " must have 1, 2 or 3 elements (1-D, 2-D or 3-D)"));
   }
   for (int64_t k : p->kernel) {
     if (k < 1 || k > kMaxSpatialParam) {
@@ -107,8 +107,9 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_vie
   std::string tune, layout;
   MXGRID_RETURN_IF_ERROR(
       r.Enum("cudnn_tune", &tune, {"None", "off", "limited_workspace", "fastest"}, "None"));
-  MXGRID_RETURN_IF_ERROR(r.Enum("layout", &layout, {"None", "NCW", "NCHW"}, "None"));
-  if ((layout == "NCW" && nd != 1) || (layout == "NCHW" && nd != 2)) {
+  MXGRID_RETURN_IF_ERROR(r.Enum("layout", &layout, {"None", "NCW", "NCHW", "NCDHW"}, "None"));
+  if ((layout == "NCW" && nd != 1) || (layout == "NCHW" && nd != 2) ||
+      (layout == "NCDHW" && nd != 3)) {
     return r.Error(absl::StrCat("layout ", layout, " does not match kernel ",
                                 TupleString(p->kernel)));
   }
@@ -118,7 +119,7 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseConvParams(absl::string_vie
 
 std::vector<ParamSpec> ConvParamSpecs(bool deconv) {
   std::vector<ParamSpec> specs = {
-      {"kernel", "Shape(tuple)", "", true, "Convolution kernel size: (w,) or (h, w)."},
+      {"kernel", "Shape(tuple)", "", true, "Kernel size: (w,), (h, w) or (d, h, w)."},
       {"stride", "Shape(tuple)", "[]", false, "Stride; default 1 per dimension."},
       {"dilate", "Shape(tuple)", "[]", false, "Dilation; default 1 per dimension."},
       {"pad", "Shape(tuple)", "[]", false, "Zero padding per side; default 0."},
@@ -129,7 +130,8 @@ std::vector<ParamSpec> ConvParamSpecs(bool deconv) {
       {"cudnn_tune", "{None, 'fastest', 'limited_workspace', 'off'}", "None", false,
        "Accepted and ignored."},
       {"cudnn_off", "boolean", "False", false, "Accepted and ignored."},
-      {"layout", "{None, 'NCHW', 'NCW'}", "None", false, "Data layout (channels first)."},
+      {"layout", "{None, 'NCDHW', 'NCHW', 'NCW'}", "None", false,
+       "Data layout (channels first)."},
   };
   if (deconv) {
     specs.push_back({"adj", "Shape(tuple)", "[]", false, "Extra output size per dimension."});
@@ -141,25 +143,32 @@ std::vector<ParamSpec> ConvParamSpecs(bool deconv) {
 
 ConvGeom MakeGeom(int64_t n, int64_t c, int64_t f, const std::vector<int64_t>& in_sp,
                   const std::vector<int64_t>& out_sp, const ConvParams& p) {
+  // Per spatial dim of the 3-D form (depth, height, width); leading ones the op lacks are unit.
+  const int nsp = static_cast<int>(p.kernel.size());
+  auto at = [nsp](const std::vector<int64_t>& v, int i, int64_t unit) {
+    const int j = i - (3 - nsp);
+    return j < 0 ? unit : v[j];
+  };
   ConvGeom g{};
   g.n = n;
   g.c = c;
   g.f = f;
   g.groups = p.num_group;
-  const bool two = p.kernel.size() == 2;
-  const int last = two ? 1 : 0;
-  g.h = two ? in_sp[0] : 1;
-  g.w = in_sp[last];
-  g.oh = two ? out_sp[0] : 1;
-  g.ow = out_sp[last];
-  g.kh = two ? p.kernel[0] : 1;
-  g.kw = p.kernel[last];
-  g.sh = two ? p.stride[0] : 1;
-  g.sw = p.stride[last];
-  g.ph = two ? p.pad[0] : 0;
-  g.pw = p.pad[last];
-  g.dh = two ? p.dilate[0] : 1;
-  g.dw = p.dilate[last];
+  g.nsp = nsp;
+  int64_t* in[] = {&g.d, &g.h, &g.w};
+  int64_t* out[] = {&g.od, &g.oh, &g.ow};
+  int64_t* k[] = {&g.kd, &g.kh, &g.kw};
+  int64_t* s[] = {&g.sd, &g.sh, &g.sw};
+  int64_t* pad[] = {&g.pd, &g.ph, &g.pw};
+  int64_t* dil[] = {&g.dd, &g.dh, &g.dw};
+  for (int i = 0; i < 3; ++i) {
+    *in[i] = at(in_sp, i, 1);
+    *out[i] = at(out_sp, i, 1);
+    *k[i] = at(p.kernel, i, 1);
+    *s[i] = at(p.stride, i, 1);
+    *pad[i] = at(p.pad, i, 0);
+    *dil[i] = at(p.dilate, i, 1);
+  }
   return g;
 }
 

@@ -1,4 +1,4 @@
-// float32 convolution through oneDNN on plain NCHW / (G)OIHW caller memory.
+// float32 convolution through oneDNN on plain NCHW / (G)OIHW or NCDHW / (G)OIDHW caller memory.
 //
 // Primitives are built once per geometry and kept in a per-thread cache (the CPU engine is
 // thread_local, and a primitive runs only on streams of its own engine). The forward and the
@@ -10,6 +10,7 @@
 // comes from them too (scratchpad_mode::user), so steady-state calls allocate nothing.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -96,8 +97,19 @@ dnnl::stream& CpuStream() {
   return stream;
 }
 
-// Runs `b` on caller pointers given per argument id (in b.args order).
-void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs) {
+// An input already reordered by an earlier Run of the same call: the caller's pointer, and
+// the chosen-layout copy of it (in that Run's scratch).
+struct Reordered {
+  const float* user;
+  memory chosen;
+};
+
+// Runs `b` on caller pointers given per argument id (in b.args order), with scratch slots
+// from `slot_base` on. An input found in `reuse` (same pointer, same chosen layout) is taken
+// from there instead of being reordered again; inputs this Run reorders are appended to it.
+// REQUIRES: Runs sharing `reuse` use disjoint scratch slots.
+void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs, size_t slot_base = 0,
+         std::vector<Reordered>* reuse = nullptr) {
   dnnl::stream& stream = CpuStream();
   std::unordered_map<int, memory> args;
   std::vector<std::pair<memory, memory>> outputs;  // (chosen, plain) to reorder back
@@ -108,17 +120,28 @@ void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs) {
       args.emplace(a.id, user);
       continue;
     }
-    memory scratch(a.chosen, CpuEngine(), Scratch(i, a.chosen.get_size()));
+    if (!a.output && reuse != nullptr) {
+      auto it = std::find_if(reuse->begin(), reuse->end(), [&](const Reordered& r) {
+        return r.user == ptrs[i] && r.chosen.get_desc() == a.chosen;
+      });
+      if (it != reuse->end()) {
+        args.emplace(a.id, it->chosen);
+        continue;
+      }
+    }
+    memory scratch(a.chosen, CpuEngine(), Scratch(slot_base + i, a.chosen.get_size()));
     if (a.output) {
       outputs.emplace_back(scratch, user);
     } else {
       a.reorder->execute(stream, user, scratch);
+      if (reuse != nullptr) reuse->push_back({ptrs[i], scratch});
     }
     args.emplace(a.id, scratch);
   }
   if (b.scratchpad.get_size() > 0) {
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(b.scratchpad, CpuEngine(),
-                                             Scratch(b.args.size(), b.scratchpad.get_size())));
+    args.emplace(DNNL_ARG_SCRATCHPAD,
+                 memory(b.scratchpad, CpuEngine(),
+                        Scratch(slot_base + b.args.size(), b.scratchpad.get_size())));
   }
   b.prim.execute(stream, args);
   size_t k = 0;
@@ -131,33 +154,61 @@ void Run(const BoundPrimitive& b, const std::vector<const float*>& ptrs) {
   stream.wait();
 }
 
-// The memory descriptors and geometry of one convolution.
+// The memory descriptors and geometry of one convolution: 2-D (NCHW, (G)OIHW) for ops of one
+// or two spatial dims, 3-D (NCDHW, (G)OIDHW) for three.
 struct Descs {
-  explicit Descs(const ConvGeom& g)
-      : src({g.n, g.c, g.h, g.w}, DT::f32, Tag::nchw),
-        weights(g.groups > 1
-                    ? memory::desc({g.groups, g.f / g.groups, g.c / g.groups, g.kh, g.kw},
-                                   DT::f32, Tag::goihw)
-                    : memory::desc({g.f, g.c, g.kh, g.kw}, DT::f32, Tag::oihw)),
-        any_weights(weights.dims(), DT::f32, Tag::any),
-        bias({g.f}, DT::f32, Tag::x),
-        dst({g.n, g.f, g.oh, g.ow}, DT::f32, Tag::nchw),
-        any_dst(dst.dims(), DT::f32, Tag::any),
-        strides{g.sh, g.sw},
-        dilates{g.dh - 1, g.dw - 1},
-        pad{g.ph, g.pw} {}
+  explicit Descs(const ConvGeom& g) {
+    const bool three = g.nsp == 3;
+    const int64_t fg = g.f / g.groups, cg = g.c / g.groups;
+    memory::dims x{g.n, g.c}, y{g.n, g.f}, w{fg, cg}, k;
+    if (three) {
+      x.push_back(g.d);
+      y.push_back(g.od);
+      k.push_back(g.kd);
+      strides.push_back(g.sd);
+      dilates.push_back(g.dd - 1);
+      pad.push_back(g.pd);
+    }
+    x.insert(x.end(), {g.h, g.w});
+    y.insert(y.end(), {g.oh, g.ow});
+    k.insert(k.end(), {g.kh, g.kw});
+    strides.insert(strides.end(), {g.sh, g.sw});
+    dilates.insert(dilates.end(), {g.dh - 1, g.dw - 1});
+    pad.insert(pad.end(), {g.ph, g.pw});
+    w.insert(w.end(), k.begin(), k.end());
+    if (g.groups > 1) w.insert(w.begin(), g.groups);
+    const Tag act = three ? Tag::ncdhw : Tag::nchw;
+    const Tag wt = g.groups > 1 ? (three ? Tag::goidhw : Tag::goihw)
+                                : (three ? Tag::oidhw : Tag::oihw);
+    src = memory::desc(x, DT::f32, act);
+    dst = memory::desc(y, DT::f32, act);
+    any_dst = memory::desc(y, DT::f32, Tag::any);
+    weights = memory::desc(w, DT::f32, wt);
+    any_weights = memory::desc(w, DT::f32, Tag::any);
+    bias = memory::desc({g.f}, DT::f32, Tag::x);
+    // 3-D: oneDNN's jit kernels take only blocked activations (nCdhw16c) when channels are
+    // many, and on plain ones it falls back to im2col + gemm, 5-10x slower for a 3x3x3
+    // kernel; so every pass lets it choose the activations' layouts too (as MXNet does),
+    // reordering in and out. 2-D keeps plain activations (jit kernels take them, measured).
+    io_src = three ? memory::desc(x, DT::f32, Tag::any) : src;
+    io_dst = three ? memory::desc(y, DT::f32, Tag::any) : dst;
+    io_weights = three ? memory::desc(w, DT::f32, Tag::any) : weights;
+  }
   memory::desc src, weights, any_weights, bias, dst, any_dst;
+  // The layouts the data-gradient pass and the forward's src are built with: plain (2-D) or
+  // `any` (3-D).
+  memory::desc io_src, io_dst, io_weights;
   memory::dims strides, dilates, pad;
 };
 
 dnnl::convolution_forward::primitive_desc ForwardPd(const Descs& d, bool with_bias) {
   auto desc = with_bias ? dnnl::convolution_forward::desc(
                               dnnl::prop_kind::forward_training,
-                              dnnl::algorithm::convolution_direct, d.src, d.any_weights,
+                              dnnl::algorithm::convolution_direct, d.io_src, d.any_weights,
                               d.bias, d.any_dst, d.strides, d.dilates, d.pad, d.pad)
                         : dnnl::convolution_forward::desc(
                               dnnl::prop_kind::forward_training,
-                              dnnl::algorithm::convolution_direct, d.src, d.any_weights,
+                              dnnl::algorithm::convolution_direct, d.io_src, d.any_weights,
                               d.any_dst, d.strides, d.dilates, d.pad, d.pad);
   return dnnl::convolution_forward::primitive_desc(desc, UserScratchpad(), CpuEngine());
 }
@@ -173,15 +224,15 @@ BoundPrimitive BindForward(const Descs& d, bool with_bias) {
 }
 
 BoundPrimitive BindBackwardData(const Descs& d) {
-  // Plain layouts throughout: the gemm kernel, no reorders (blocked ones would need dy and
-  // dx reordered, which costs more than it saves at these sizes).
+  // 2-D: plain layouts throughout: the gemm kernel, no reorders (blocked ones would need dy
+  // and dx reordered, which costs more than it saves at these sizes). 3-D: see Descs.
   auto fwd_desc = dnnl::convolution_forward::desc(
-      dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.src,
-      d.weights, d.dst, d.strides, d.dilates, d.pad, d.pad);
+      dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.io_src,
+      d.io_weights, d.io_dst, d.strides, d.dilates, d.pad, d.pad);
   dnnl::convolution_forward::primitive_desc fwd(fwd_desc, CpuEngine());
-  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src,
-                                             d.weights, d.dst, d.strides, d.dilates, d.pad,
-                                             d.pad);
+  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.io_src,
+                                             d.io_weights, d.io_dst, d.strides, d.dilates,
+                                             d.pad, d.pad);
   dnnl::convolution_backward_data::primitive_desc pd(desc, UserScratchpad(), CpuEngine(), fwd);
   BoundPrimitive b{dnnl::convolution_backward_data(pd), {}, pd.scratchpad_desc()};
   b.args.push_back(MakeArg(DNNL_ARG_DIFF_DST, false, d.dst, pd.diff_dst_desc()));
@@ -193,10 +244,10 @@ BoundPrimitive BindBackwardData(const Descs& d) {
 BoundPrimitive BindBackwardWeights(const Descs& d, bool with_bias) {
   auto fwd = ForwardPd(d, with_bias);
   auto desc = with_bias ? dnnl::convolution_backward_weights::desc(
-                              dnnl::algorithm::convolution_direct, d.src, d.any_weights,
+                              dnnl::algorithm::convolution_direct, d.io_src, d.any_weights,
                               d.bias, d.any_dst, d.strides, d.dilates, d.pad, d.pad)
                         : dnnl::convolution_backward_weights::desc(
-                              dnnl::algorithm::convolution_direct, d.src, d.any_weights,
+                              dnnl::algorithm::convolution_direct, d.io_src, d.any_weights,
                               d.any_dst, d.strides, d.dilates, d.pad, d.pad);
   dnnl::convolution_backward_weights::primitive_desc pd(desc, UserScratchpad(), CpuEngine(),
                                                         fwd);
@@ -218,8 +269,9 @@ struct Key {
   Pass pass;
   int threads = omp_get_max_threads();
   auto Tie() const {
-    return std::make_tuple(g.n, g.c, g.h, g.w, g.f, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph,
-                           g.pw, g.dh, g.dw, g.groups, bias, pass, threads);
+    return std::make_tuple(g.n, g.c, g.d, g.h, g.w, g.f, g.od, g.oh, g.ow, g.kd, g.kh, g.kw,
+                           g.sd, g.sh, g.sw, g.pd, g.ph, g.pw, g.dd, g.dh, g.dw, g.groups, g.nsp,
+                           bias, pass, threads);
   }
   bool operator==(const Key& o) const { return Tie() == o.Tie(); }
   template <typename H>
@@ -266,29 +318,25 @@ absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
   return absl::OkStatus();
 }
 
-absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const float* w,
-                                  float* dx) {
+absl::Status DnnlConvBackward(const ConvGeom& g, const float* x, const float* w,
+                              const float* dy, float* dx, float* dw, float* dbias) {
+  // The data pass's slots are 0-3 (dy, w, dx, scratchpad), the weight pass's start at 4: the
+  // blocked dy of the first stays intact for the second.
+  constexpr size_t kWeightSlots = 4;
   try {
-    Run(Cached({g, false, Pass::kBackwardData}), {dy, w, dx});
-  } catch (const std::bad_alloc&) {
-    return OutOfMemory("backward data");
-  } catch (const std::exception& e) {
-    return dnnl_util::Error("Convolution", "backward data", e);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const float* dy,
-                                     float* dw, float* dbias) {
-  try {
+    std::vector<Reordered> reordered;
+    if (dx != nullptr) Run(Cached({g, false, Pass::kBackwardData}), {dy, w, dx}, 0, &reordered);
+    if (dw == nullptr) return absl::OkStatus();
     const bool with_bias = dbias != nullptr;
     const BoundPrimitive& b = Cached({g, with_bias, Pass::kBackwardWeights});
-    Run(b, with_bias ? std::vector<const float*>{x, dy, dw, dbias}
-                     : std::vector<const float*>{x, dy, dw});
+    Run(b,
+        with_bias ? std::vector<const float*>{x, dy, dw, dbias}
+                  : std::vector<const float*>{x, dy, dw},
+        kWeightSlots, &reordered);
   } catch (const std::bad_alloc&) {
-    return OutOfMemory("backward weights");
+    return OutOfMemory("backward");
   } catch (const std::exception& e) {
-    return dnnl_util::Error("Convolution", "backward weights", e);
+    return dnnl_util::Error("Convolution", "backward", e);
   }
   return absl::OkStatus();
 }

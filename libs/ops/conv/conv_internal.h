@@ -1,7 +1,8 @@
 // Private helpers of the convolution family (Convolution, Deconvolution, Pooling, BatchNorm).
 //
-// 1-D ops are run as 2-D ones with a height of 1 (kernel 1, stride 1, pad 0, dilate 1), so
-// every kernel here works on NCHW. Loop kernels are templated on the element type; float32
+// 1-D and 2-D convolutions are run as 3-D ones with a depth (and, for 1-D, a height) of 1
+// (kernel 1, stride 1, pad 0, dilate 1), so the convolution kernels work on NCDHW; pooling
+// does the same with its own geometry. Loop kernels are templated on the element type; float32
 // convolution, pooling and batch norm also have oneDNN paths (*_dnnl.cc). Thread-safety: all
 // functions are re-entrant.
 #ifndef MXGRID_LIBS_OPS_CONV_CONV_INTERNAL_H_
@@ -49,12 +50,17 @@ std::vector<ParamSpec> ConvParamSpecs(bool deconv);
 // infer_shape, forward and backward. `name` must outlive the registry (a literal).
 OpDef NewConvOpDef(const char* name, std::string description, bool deconv);
 
-// 2-D geometry of a (de)convolution seen as a convolution: x (n, c, h, w) -> y (n, f, oh, ow)
-// with weight (f, c / groups, kh, kw).
+// Geometry of a (de)convolution seen as a convolution: x (n, c, d, h, w) -> y (n, f, od, oh, ow)
+// with weight (f, c / groups, kd, kh, kw). `nsp` is the op's own number of spatial dims
+// (1, 2 or 3); the missing leading ones are unit (kernel 1, stride 1, pad 0, dilate 1).
 struct ConvGeom {
-  int64_t n, c, h, w, f, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+  int64_t n, c, d, h, w, f, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, groups;
+  int nsp;
+  // Elements of one input / output channel plane.
+  int64_t in_plane() const { return d * h * w; }
+  int64_t out_plane() const { return od * oh * ow; }
 };
-// From the spatial vectors of a 1-D or 2-D op (1-D gets a unit height).
+// From the spatial vectors of a 1-D, 2-D or 3-D op.
 ConvGeom MakeGeom(int64_t n, int64_t c, int64_t f, const std::vector<int64_t>& in_sp,
                   const std::vector<int64_t>& out_sp, const ConvParams& p);
 
@@ -66,13 +72,14 @@ void ConvBackwardDataLoops(const ConvGeom& g, const T* dy, const T* w, T* dx);
 template <typename T>
 void ConvBackwardWeightLoops(const ConvGeom& g, const T* x, const T* dy, T* dw);
 
-// oneDNN float32 convolution; writes (does not accumulate) its output.
+// oneDNN float32 convolution (2-D descriptors for nsp <= 2, 3-D ones for nsp == 3); writes
+// (does not accumulate) its output.
 absl::Status DnnlConvForward(const ConvGeom& g, const float* x, const float* w,
                              const float* bias, float* y);
-absl::Status DnnlConvBackwardData(const ConvGeom& g, const float* dy, const float* w,
-                                  float* dx);
-absl::Status DnnlConvBackwardWeights(const ConvGeom& g, const float* x, const float* dy,
-                                     float* dw, float* dbias);
+// Both gradient passes in one call, dy reordered once for both where their layouts agree;
+// dx or dw null skips its pass (dbias null: no bias gradient). Writes its outputs.
+absl::Status DnnlConvBackward(const ConvGeom& g, const float* x, const float* w,
+                              const float* dy, float* dx, float* dw, float* dbias);
 
 // Which float32 CPU kernels Pooling and BatchNorm run. kAuto is each op's measured rule
 // (pooling.cc, batch_norm.cc); MXGRID_CPU_KERNELS=dnnl or =loops, read once at first use,
@@ -82,12 +89,15 @@ KernelChoice CpuKernelChoice();
 // Overrides the choice for the whole process (tests of both paths).
 void SetCpuKernelChoice(KernelChoice choice);
 
-// 2-D pooling as oneDNN sees it: x (n, c, h, w) -> y (n, c, oh, ow), windows of kh x kw
-// starting at o * stride - pad_before over data padded by (pt, pl) before and (pb, pr) after.
-// REQUIRES: every pad < its kernel extent (oneDNN rejects windows wholly in the padding).
+// Pooling as oneDNN sees it: x (n, c, d, h, w) -> y (n, c, od, oh, ow), windows of
+// kd x kh x kw starting at o * stride - pad_before over data padded by (pf, pt, pl) before
+// and (pbk, pb, pr) after. three_d: 3-D descriptors (NCDHW); otherwise 2-D ones (NCHW) and
+// REQUIRES d == od == kd == sd == 1, pf == pbk == 0. REQUIRES: every pad < its kernel extent
+// (oneDNN rejects windows wholly in the padding).
 struct DnnlPoolGeom {
-  int64_t n, c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr;
-  bool max;  // false: the window mean over kh * kw, padding counted as zeros
+  int64_t n, c, d, h, w, od, oh, ow, kd, kh, kw, sd, sh, sw, pf, pt, pl, pbk, pb, pr;
+  bool three_d;
+  bool max;  // false: the window mean over kd * kh * kw, padding counted as zeros
 };
 
 // oneDNN float32 pooling; writes (does not accumulate) its output. Backward needs x for max.

@@ -1,4 +1,4 @@
-// Convolution (1-D NCW and 2-D NCHW): float32 through oneDNN, float64 through direct loops.
+// Convolution (1-D NCW, 2-D NCHW, 3-D NCDHW): float32 through oneDNN, float64 through direct loops.
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,7 +85,7 @@ absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const T
     std::vector<T> y(out.size(), T(0));
     ConvForwardLoops(g, in[0].as<T>(), in[1].as<T>(), y.data());
     if (bias != nullptr) {
-      const int64_t plane = g.oh * g.ow;
+      const int64_t plane = g.out_plane();
       for (int64_t i = 0; i < out.size(); ++i) y[i] += bias[(i / plane) % g.f];
     }
     ApplyReq(req, y.data(), out.size(), out.as<T>());
@@ -94,39 +94,39 @@ absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const T
 }
 
 // float32 gradients on oneDNN, written straight into the gradient arrays (scratch only for
-// kAddTo); dw and db come from one weight pass.
+// kAddTo); dw and db come from one weight pass, and both passes share one reorder of dy.
 absl::Status BackwardDnnl(const ConvParams& p, const ConvGeom& g, const BackwardArgs& a) {
   const float* x = a.inputs[0].as<float>();
   const float* w = a.inputs[1].as<float>();
   const float* dy = a.out_grads[0].as<float>();
+  const OpReq req_x = a.reqs[0], req_w = a.reqs[1];
   const OpReq req_b = p.no_bias ? OpReq::kNull : a.reqs[2];
-  MXGRID_RETURN_IF_ERROR(
-      WriteFloats(a.reqs[0], a.inputs[0].size(), a.in_grads[0].as<float>(),
-                  [&](float* dx) { return DnnlConvBackwardData(g, dy, w, dx); }));
-  if (a.reqs[1] == OpReq::kNull) {
-    if (req_b == OpReq::kNull) return absl::OkStatus();
-    std::vector<float> db(static_cast<size_t>(g.f), 0.0f);
-    AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
-    ApplyReq(req_b, db.data(), g.f, a.in_grads[2].as<float>());
-    return absl::OkStatus();
+  // Where a request adds, its pass writes into scratch that is added afterwards.
+  std::vector<float> dx_add, dw_add, db_add;
+  // in_grads has no bias entry under no_bias: index only wanted gradients.
+  auto target = [&a](OpReq req, size_t i, int64_t n, std::vector<float>* add) {
+    if (req == OpReq::kNull) return static_cast<float*>(nullptr);
+    if (req != OpReq::kAddTo) return a.in_grads[i].as<float>();
+    add->resize(static_cast<size_t>(n));
+    return add->data();
+  };
+  float* dx = target(req_x, 0, a.inputs[0].size(), &dx_add);
+  float* dw = target(req_w, 1, a.inputs[1].size(), &dw_add);
+  // Without a weight pass, db is a plain sum over dy.
+  float* db = req_w == OpReq::kNull ? nullptr : target(req_b, 2, g.f, &db_add);
+  if (dx != nullptr || dw != nullptr) {
+    MXGRID_RETURN_IF_ERROR(DnnlConvBackward(g, x, w, dy, dx, dw, db));
   }
-  // Where a request adds, the pass writes into scratch that is added afterwards.
-  std::vector<float> dw_add, db_add;
-  float* dw = a.in_grads[1].as<float>();
-  float* db = req_b == OpReq::kNull ? nullptr : a.in_grads[2].as<float>();
-  if (a.reqs[1] == OpReq::kAddTo) {
-    dw_add.resize(static_cast<size_t>(a.inputs[1].size()));
-    dw = dw_add.data();
-  }
-  if (req_b == OpReq::kAddTo) {
-    db_add.resize(static_cast<size_t>(g.f));
-    db = db_add.data();
-  }
-  MXGRID_RETURN_IF_ERROR(DnnlConvBackwardWeights(g, x, dy, dw, db));
-  if (!dw_add.empty()) {
-    ApplyReq(OpReq::kAddTo, dw_add.data(), a.inputs[1].size(), a.in_grads[1].as<float>());
-  }
+  if (!dx_add.empty()) ApplyReq(OpReq::kAddTo, dx_add.data(), a.inputs[0].size(),
+                                a.in_grads[0].as<float>());
+  if (!dw_add.empty()) ApplyReq(OpReq::kAddTo, dw_add.data(), a.inputs[1].size(),
+                                a.in_grads[1].as<float>());
   if (!db_add.empty()) ApplyReq(OpReq::kAddTo, db_add.data(), g.f, a.in_grads[2].as<float>());
+  if (req_w == OpReq::kNull && req_b != OpReq::kNull) {
+    std::vector<float> sum(static_cast<size_t>(g.f), 0.0f);
+    AccumulateBiasGrad(dy, g.n, g.f, g.out_plane(), sum.data());
+    ApplyReq(req_b, sum.data(), g.f, a.in_grads[2].as<float>());
+  }
   return absl::OkStatus();
 }
 
@@ -155,7 +155,7 @@ absl::Status BackwardLoops(const ConvParams& p, const ConvGeom& g, const Backwar
   std::vector<T> db = GradScratch<T>(req_b, g.f);
   if (!dx.empty()) ConvBackwardDataLoops(g, dy, w, dx.data());
   if (!dw.empty()) ConvBackwardWeightLoops(g, x, dy, dw.data());
-  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.f, g.oh * g.ow, db.data());
+  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.f, g.out_plane(), db.data());
   ApplyReq(a.reqs[0], dx.data(), static_cast<int64_t>(dx.size()), a.in_grads[0].as<T>());
   ApplyReq(a.reqs[1], dw.data(), static_cast<int64_t>(dw.size()), a.in_grads[1].as<T>());
   if (!db.empty()) ApplyReq(req_b, db.data(), g.f, a.in_grads[2].as<T>());
@@ -184,7 +184,7 @@ absl::Status ConvBackward(const OpContext&, const OpParams& params, const Backwa
 
 absl::Status RegisterConvolution(Registry* registry) {
   OpDef def = NewConvOpDef(kOp,
-                           "1-D/2-D convolution over NCW/NCHW data (MXNet Convolution).",
+                           "1-D/2-D/3-D convolution over NCW/NCHW/NCDHW data (MXNet Convolution).",
                            /*deconv=*/false);
   def.infer_shape = InferConvShape;
   def.forward = ConvForward;

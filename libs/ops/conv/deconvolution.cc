@@ -1,4 +1,4 @@
-// Deconvolution (transposed convolution, 1-D NCW and 2-D NCHW) through the direct loops.
+// Deconvolution (transposed convolution, 1-D NCW, 2-D NCHW, 3-D NCDHW) through the direct loops.
 //
 // A deconvolution of x (n, c, in...) with weight (c, f / groups, k...) is the backward-data
 // pass of the convolution whose input is the deconvolution's output y (n, f, out...) and whose
@@ -53,6 +53,17 @@ absl::Status InferDeconvShape(const OpParams& params, std::vector<InferShape>* i
         absl::StrCat(kOp, ": data ", data->ToString(), " must have ", nd + 2,
                      " dimensions for kernel ", TupleString(p.kernel)));
   }
+  // MXNet 1.9.1 has no dilated 3-D Deconvolution (its shape function refuses any dilate
+  // but 1).
+  if (nd == 3) {
+    for (int64_t d : p.dilate) {
+      if (d != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            kOp, ": dilate ", TupleString(p.dilate),
+            " is not supported for 3-D kernels (MXNet has no dilated 3-D Deconvolution)"));
+      }
+    }
+  }
   const int64_t c = (*data)[1];
   if (p.num_filter % p.num_group != 0 || (c >= 0 && c % p.num_group != 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -86,6 +97,12 @@ absl::Status InferDeconvShape(const OpParams& params, std::vector<InferShape>* i
         return absl::InvalidArgumentError(absl::StrCat(
             kOp, ": target_shape ", TupleString(p.target_shape), " is too big for data ",
             data->ToString(), " (at most ", full, " in dimension ", i, ")"));
+      }
+      // The adj a target implies (the parity of the cut) must be below the stride too.
+      if ((full - p.target_shape[i]) % 2 >= p.stride[i]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            kOp, ": target_shape ", TupleString(p.target_shape), " needs an adj of 1 in dimension ",
+            i, " but stride ", TupleString(p.stride), " allows none there"));
       }
       y.push_back(p.target_shape[i]);
       continue;
@@ -124,7 +141,7 @@ absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const T
   ConvBackwardDataLoops(g, in[0].as<T>(), in[1].as<T>(), y.data());
   if (!p.no_bias) {
     const T* bias = in[2].as<T>();
-    const int64_t plane = g.h * g.w;
+    const int64_t plane = g.in_plane();
     for (int64_t i = 0; i < out.size(); ++i) y[i] += bias[(i / plane) % g.c];
   }
   ApplyReq(req, y.data(), out.size(), out.as<T>());
@@ -144,7 +161,7 @@ absl::Status BackwardT(const ConvParams& p, const ConvGeom& g, const BackwardArg
   if (!dx.empty()) ConvForwardLoops(g, dy, w, dx.data());
   if (!dw.empty()) ConvBackwardWeightLoops(g, dy, x, dw.data());
   // The deconvolution's output y is the loop geometry's input: (n, c, h, w).
-  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.c, g.h * g.w, db.data());
+  if (!db.empty()) AccumulateBiasGrad(dy, g.n, g.c, g.in_plane(), db.data());
   ApplyReq(a.reqs[0], dx.data(), static_cast<int64_t>(dx.size()), a.in_grads[0].as<T>());
   ApplyReq(a.reqs[1], dw.data(), static_cast<int64_t>(dw.size()), a.in_grads[1].as<T>());
   if (!db.empty()) ApplyReq(req_b, db.data(), g.c, a.in_grads[2].as<T>());
@@ -173,7 +190,7 @@ absl::Status DeconvBackward(const OpContext&, const OpParams& params, const Back
 
 absl::Status RegisterDeconvolution(Registry* registry) {
   OpDef def = NewConvOpDef(
-      kOp, "1-D/2-D transposed convolution over NCW/NCHW data (MXNet Deconvolution).",
+      kOp, "1-D/2-D/3-D transposed convolution over NCW/NCHW/NCDHW data (MXNet Deconvolution).",
       /*deconv=*/true);
   def.infer_shape = InferDeconvShape;
   def.forward = DeconvForward;

@@ -1,8 +1,9 @@
-// Pooling (max, avg, sum; 1-D NCW and 2-D NCHW) with MXNet's window rules: float32 max over
+// Pooling (max, avg, sum; 1-D NCW, 2-D NCHW, 3-D NCDHW) with MXNet's window rules: float32 max over
 // tiled windows (kernel == stride, no padding: 2x2/2, global) on the one-pass kernel of
 // pooling_tiled.cc, float32 on oneDNN (pooling_dnnl.cc) where PlanDnnl's measured rule picks
 // it, float64 and the rest in loops.
 //
+// Every op is run on NCDHW, with unit leading spatial dims for 1-D and 2-D data.
 // Windows start at o*stride - pad. avg divides by the window clipped to [-pad, in + pad)
 // (count_include_pad, the default) or by its in-bounds part; max ignores padding and routes
 // its gradient to the first maximum in row-major order, as MXNet does on ties.
@@ -51,13 +52,14 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParsePool(const AttrMap& attrs) 
   p->count_include_pad = !(cip == "False" || cip == "false" || cip == "0");
   bool cudnn_off = false;
   MXGRID_RETURN_IF_ERROR(r.Bool("cudnn_off", &cudnn_off, false));
-  MXGRID_RETURN_IF_ERROR(r.Enum("layout", &layout, {"None", "NCW", "NCHW"}, "None"));
+  MXGRID_RETURN_IF_ERROR(
+      r.Enum("layout", &layout, {"None", "NCW", "NCHW", "NCDHW"}, "None"));
   MXGRID_RETURN_IF_ERROR(r.Finish());
   const size_t nd = p->kernel.size();
   if (!p->global_pool || nd != 0) {
-    if (nd != 1 && nd != 2) {
+    if (nd < 1 || nd > 3) {
       return r.Error(absl::StrCat("kernel ", TupleString(p->kernel),
-                                  " must have 1 or 2 elements (1-D or 2-D only)"));
+                                  " must have 1, 2 or 3 elements (1-D, 2-D or 3-D)"));
     }
     if (p->stride.empty()) p->stride.assign(nd, 1);
     if (p->pad.empty()) p->pad.assign(nd, 0);
@@ -73,7 +75,8 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParsePool(const AttrMap& attrs) 
                                     kMaxSpatialParam));
       }
     }
-    if ((layout == "NCW" && nd != 1) || (layout == "NCHW" && nd != 2)) {
+    if ((layout == "NCW" && nd != 1) || (layout == "NCHW" && nd != 2) ||
+        (layout == "NCDHW" && nd != 3)) {
       return r.Error(absl::StrCat("layout ", layout, " does not match kernel ",
                                   TupleString(p->kernel)));
     }
@@ -81,9 +84,12 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParsePool(const AttrMap& attrs) 
   return std::shared_ptr<const OpParams>(std::move(p));
 }
 
-// Pooling geometry on NCHW (1-D as unit height).
+// Pooling geometry on NCDHW (1-D and 2-D with unit leading spatial dims); nsp is the data's
+// own number of spatial dims.
 struct PoolGeom {
-  int64_t nc, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+  int64_t nc, d, h, w, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw;
+  int nsp;
+  int64_t in_plane() const { return d * h * w; }
 };
 
 // Effective kernel/stride/pad per spatial dim for data of `nsp` spatial dims.
@@ -107,9 +113,9 @@ absl::Status InferPoolShape(const OpParams& params, std::vector<InferShape>* in,
   const InferShape& data = (*in)[0];
   if (!data) return absl::OkStatus();
   const int want_nd = p.kernel.empty() ? data->ndim() : static_cast<int>(p.kernel.size()) + 2;
-  if (data->ndim() != want_nd || (want_nd != 3 && want_nd != 4)) {
+  if (data->ndim() != want_nd || want_nd < 3 || want_nd > 5) {
     return absl::InvalidArgumentError(absl::StrCat(
-        kOp, ": data ", data->ToString(), " must be 3-D or 4-D and match kernel ",
+        kOp, ": data ", data->ToString(), " must be 3-D, 4-D or 5-D and match kernel ",
         TupleString(p.kernel)));
   }
   std::vector<int64_t> k, s, pad, y = {(*data)[0], (*data)[1]};
@@ -134,32 +140,57 @@ absl::Status InferPoolShape(const OpParams& params, std::vector<InferShape>* in,
 PoolGeom GeomOf(const PoolParams& p, const Shape& x, const Shape& y) {
   std::vector<int64_t> k, s, pad;
   Effective(p, x, &k, &s, &pad);
-  const bool two = x.ndim() == 4;
-  const int l = two ? 1 : 0;
-  return PoolGeom{x[0] * x[1], two ? x[2] : 1, x[x.ndim() - 1], two ? y[2] : 1,
-                  y[y.ndim() - 1], two ? k[0] : 1, k[l], two ? s[0] : 1, s[l],
-                  two ? pad[0] : 0, pad[l]};
+  const int nsp = x.ndim() - 2;
+  // Value of spatial dim i (0: depth, 1: height, 2: width) of the NCDHW form.
+  auto at = [nsp](auto get, int i, int64_t unit) -> int64_t {
+    const int j = i - (3 - nsp);
+    return j < 0 ? unit : get(j);
+  };
+  PoolGeom g{};
+  g.nc = x[0] * x[1];
+  g.nsp = nsp;
+  int64_t* in[] = {&g.d, &g.h, &g.w};
+  int64_t* out[] = {&g.od, &g.oh, &g.ow};
+  int64_t* kk[] = {&g.kd, &g.kh, &g.kw};
+  int64_t* ss[] = {&g.sd, &g.sh, &g.sw};
+  int64_t* pp[] = {&g.pd, &g.ph, &g.pw};
+  for (int i = 0; i < 3; ++i) {
+    *in[i] = at([&](int j) { return x[j + 2]; }, i, 1);
+    *out[i] = at([&](int j) { return y[j + 2]; }, i, 1);
+    *kk[i] = at([&](int j) { return k[j]; }, i, 1);
+    *ss[i] = at([&](int j) { return s[j]; }, i, 1);
+    *pp[i] = at([&](int j) { return pad[j]; }, i, 0);
+  }
+  return g;
 }
 
-// Calls fn(plane, out_index, y0, y1, x0, x1, divisor) per output element; [y0, y1) x [x0, x1)
-// is the in-bounds window. Planes run in parallel: fn must touch only its own plane.
+// One axis of a window: [lo, hi) in bounds, `cells` counted by the divisor.
+struct WindowAxis {
+  int64_t lo, hi, cells;
+};
+WindowAxis Axis(const PoolParams& p, int64_t o, int64_t s, int64_t pad, int64_t k, int64_t in) {
+  const int64_t a = o * s - pad, b = std::min(a + k, in + pad);
+  const int64_t lo = std::max<int64_t>(a, 0), hi = std::min(b, in);
+  return {lo, hi, p.count_include_pad ? b - a : hi - lo};
+}
+
+// Calls fn(plane, out_index, z, y, x, divisor) per output element with the in-bounds window
+// [z.lo, z.hi) x [y.lo, y.hi) x [x.lo, x.hi). Planes run in parallel: fn must touch only its
+// own plane.
 template <typename Fn>
 void ForEachWindow(const PoolParams& p, const PoolGeom& g, Fn&& fn) {
   const bool is_avg = p.pool_type == "avg";
 #pragma omp parallel for schedule(static)
   for (int64_t pl = 0; pl < g.nc; ++pl) {
-    for (int64_t oy = 0; oy < g.oh; ++oy) {
-      for (int64_t ox = 0; ox < g.ow; ++ox) {
-        int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
-        int64_t y1 = std::min(y0 + g.kh, g.h + g.ph), x1 = std::min(x0 + g.kw, g.w + g.pw);
-        int64_t size = (y1 - y0) * (x1 - x0);
-        y0 = std::max<int64_t>(y0, 0);
-        x0 = std::max<int64_t>(x0, 0);
-        y1 = std::min(y1, g.h);
-        x1 = std::min(x1, g.w);
-        if (!p.count_include_pad) size = (y1 - y0) * (x1 - x0);
-        const double div = is_avg ? static_cast<double>(size) : 1.0;
-        fn(pl, (pl * g.oh + oy) * g.ow + ox, y0, y1, x0, x1, div);
+    for (int64_t oz = 0; oz < g.od; ++oz) {
+      const WindowAxis z = Axis(p, oz, g.sd, g.pd, g.kd, g.d);
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        const WindowAxis y = Axis(p, oy, g.sh, g.ph, g.kh, g.h);
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const WindowAxis x = Axis(p, ox, g.sw, g.pw, g.kw, g.w);
+          const double div = is_avg ? static_cast<double>(z.cells * y.cells * x.cells) : 1.0;
+          fn(pl, ((pl * g.od + oz) * g.oh + oy) * g.ow + ox, z, y, x, div);
+        }
       }
     }
   }
@@ -168,14 +199,16 @@ void ForEachWindow(const PoolParams& p, const PoolGeom& g, Fn&& fn) {
 template <typename T>
 void PoolForwardT(const PoolParams& p, const PoolGeom& g, const T* x, T* y) {
   const bool is_max = p.pool_type == "max";
-  ForEachWindow(p, g, [&](int64_t pl, int64_t oi, int64_t y0, int64_t y1, int64_t x0,
-                          int64_t x1, double div) {
-    const T* plane = x + pl * g.h * g.w;
+  ForEachWindow(p, g, [&](int64_t pl, int64_t oi, const WindowAxis& wz, const WindowAxis& wy,
+                          const WindowAxis& wx, double div) {
+    const T* plane = x + pl * g.in_plane();
     T acc = is_max ? std::numeric_limits<T>::lowest() : T(0);
-    for (int64_t iy = y0; iy < y1; ++iy) {
-      for (int64_t ix = x0; ix < x1; ++ix) {
-        const T v = plane[iy * g.w + ix];
-        acc = is_max ? std::max(acc, v) : acc + v;
+    for (int64_t iz = wz.lo; iz < wz.hi; ++iz) {
+      for (int64_t iy = wy.lo; iy < wy.hi; ++iy) {
+        const T* row = plane + (iz * g.h + iy) * g.w;
+        for (int64_t ix = wx.lo; ix < wx.hi; ++ix) {
+          acc = is_max ? std::max(acc, row[ix]) : acc + row[ix];
+        }
       }
     }
     y[oi] = is_max ? acc : static_cast<T>(acc / div);
@@ -185,44 +218,45 @@ void PoolForwardT(const PoolParams& p, const PoolGeom& g, const T* x, T* y) {
 template <typename T>
 void PoolBackwardT(const PoolParams& p, const PoolGeom& g, const T* x, const T* dy, T* dx) {
   const bool is_max = p.pool_type == "max";
-  ForEachWindow(p, g, [&](int64_t pl, int64_t oi, int64_t y0, int64_t y1, int64_t x0,
-                          int64_t x1, double div) {
-    const int64_t base = pl * g.h * g.w;
-    if (is_max) {
-      int64_t best = -1;
-      for (int64_t iy = y0; iy < y1; ++iy) {
-        for (int64_t ix = x0; ix < x1; ++ix) {
-          const int64_t i = base + iy * g.w + ix;
-          if (best < 0 || x[i] > x[best]) best = i;
+  ForEachWindow(p, g, [&](int64_t pl, int64_t oi, const WindowAxis& wz, const WindowAxis& wy,
+                          const WindowAxis& wx, double div) {
+    const int64_t base = pl * g.in_plane();
+    int64_t best = -1;
+    for (int64_t iz = wz.lo; iz < wz.hi; ++iz) {
+      for (int64_t iy = wy.lo; iy < wy.hi; ++iy) {
+        const int64_t row = base + (iz * g.h + iy) * g.w;
+        for (int64_t ix = wx.lo; ix < wx.hi; ++ix) {
+          const int64_t i = row + ix;
+          if (!is_max) {
+            dx[i] += dy[oi] / div;
+          } else if (best < 0 || x[i] > x[best]) {
+            best = i;
+          }
         }
       }
-      if (best >= 0) dx[best] += dy[oi];
-      return;
     }
-    for (int64_t iy = y0; iy < y1; ++iy) {
-      for (int64_t ix = x0; ix < x1; ++ix) dx[base + iy * g.w + ix] += dy[oi] / div;
-    }
+    if (best >= 0) dx[best] += dy[oi];
   });
 }
 
-// The oneDNN form of a float32 pooling: the geometry, with the right / bottom padding that
-// 'full' needs, and per output row / column factors taking oneDNN's window sum / (kh * kw) to
-// MXNet's value (avg: sum / the loops' divisor, which is separable; sum: the sum).
+// The oneDNN form of a float32 pooling: the geometry, with the back / bottom / right padding
+// that 'full' needs, and per output depth / row / column factors taking oneDNN's window sum
+// / (kd * kh * kw) to MXNet's value (avg: sum / the loops' divisor, which is separable; sum:
+// the sum).
 struct DnnlPlan {
   DnnlPoolGeom geom;
-  std::vector<float> fy, fx;
+  std::vector<float> fz, fy, fx;
   bool rescale = false;  // some factor is not 1
 };
 
-// Row (or column) factors for `out` windows of `k` cells at stride `s` with `pad` on the left
-// of data `in` long.
+// Factors along one axis for `out` windows of `k` cells at stride `s` with `pad` before data
+// `in` long.
 std::vector<float> AxisFactors(const PoolParams& p, int64_t in, int64_t out, int64_t k,
                                int64_t s, int64_t pad) {
   std::vector<float> f(out, static_cast<float>(k));
   if (p.pool_type == "sum") return f;
   for (int64_t o = 0; o < out; ++o) {
-    const int64_t a = o * s - pad, b = std::min(a + k, in + pad);
-    const int64_t cells = p.count_include_pad ? b - a : std::min(b, in) - std::max<int64_t>(a, 0);
+    const int64_t cells = Axis(p, o, s, pad, k, in).cells;
     f[o] = static_cast<float>(static_cast<double>(k) / static_cast<double>(cells));
   }
   return f;
@@ -235,7 +269,8 @@ std::vector<float> AxisFactors(const PoolParams& p, int64_t in, int64_t out, int
 // reorders cost more than they save). On the 2-core CI box, idle, fwd+bwd of 64x64x32x32
 // measured (oneDNN vs loops, ms): max 2x2/2 83-89 vs 29-31; max 3x3/2 pad 1 95-129 vs 38-43;
 // avg 2x2/2 27-30 vs 21; avg 3x3/2 pad 1 21-36 vs 28; global max 16-27 vs 14-15; global avg
-// 6.3-7.4 vs 11.6-12.
+// 6.3-7.4 vs 11.6-12. 3-D pooling follows the same rule (oneDNN's plain NCDHW kernel is the
+// same reference one).
 std::optional<DnnlPlan> PlanDnnl(const PoolParams& p, const PoolGeom& g, const Shape& x) {
   switch (CpuKernelChoice()) {
     case KernelChoice::kDnnl:
@@ -246,16 +281,26 @@ std::optional<DnnlPlan> PlanDnnl(const PoolParams& p, const PoolGeom& g, const S
       if (!p.global_pool || p.pool_type == "max") return std::nullopt;
       break;
   }
-  const int64_t pb = std::max(g.ph, (g.oh - 1) * g.sh + g.kh - g.h - g.ph);
-  const int64_t pr = std::max(g.pw, (g.ow - 1) * g.sw + g.kw - g.w - g.pw);
-  if (g.ph >= g.kh || g.pw >= g.kw || pb >= g.kh || pr >= g.kw) return std::nullopt;
+  // The padding after the data along one axis: the user's, or more where 'full' rounds up.
+  auto after = [](int64_t in, int64_t out, int64_t k, int64_t s, int64_t pad) {
+    return std::max(pad, (out - 1) * s + k - in - pad);
+  };
+  const int64_t pbk = after(g.d, g.od, g.kd, g.sd, g.pd);
+  const int64_t pb = after(g.h, g.oh, g.kh, g.sh, g.ph);
+  const int64_t pr = after(g.w, g.ow, g.kw, g.sw, g.pw);
+  if (g.pd >= g.kd || g.ph >= g.kh || g.pw >= g.kw || pbk >= g.kd || pb >= g.kh ||
+      pr >= g.kw) {
+    return std::nullopt;
+  }
   DnnlPlan plan;
-  plan.geom = DnnlPoolGeom{x[0], x[1], g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw,
-                           g.ph, g.pw, pb, pr, p.pool_type == "max"};
+  plan.geom = DnnlPoolGeom{x[0], x[1], g.d,  g.h,  g.w,  g.od, g.oh, g.ow, g.kd, g.kh,
+                           g.kw, g.sd, g.sh, g.sw, g.pd, g.ph, g.pw, pbk,  pb,   pr,
+                           g.nsp == 3, p.pool_type == "max"};
   if (plan.geom.max) return plan;
+  plan.fz = AxisFactors(p, g.d, g.od, g.kd, g.sd, g.pd);
   plan.fy = AxisFactors(p, g.h, g.oh, g.kh, g.sh, g.ph);
   plan.fx = AxisFactors(p, g.w, g.ow, g.kw, g.sw, g.pw);
-  for (const auto* f : {&plan.fy, &plan.fx}) {
+  for (const auto* f : {&plan.fz, &plan.fy, &plan.fx}) {
     for (float v : *f) plan.rescale = plan.rescale || v != 1.0f;
   }
   return plan;
@@ -263,22 +308,28 @@ std::optional<DnnlPlan> PlanDnnl(const PoolParams& p, const PoolGeom& g, const S
 
 // The tiled max kernel's geometry (pooling_tiled.cc) where it applies: max pooling whose
 // windows neither overlap nor reach the padding or past the data (kernel == stride, or one
-// window along an axis, as in global pooling), and the automatic kernel choice.
+// window along an axis, as in global pooling), and the automatic kernel choice. The kernel
+// is 2-D: 3-D data qualifies when its depth windows are single slices (kd == sd == 1, no
+// depth padding), each slice then being a plane of its own.
 std::optional<TiledMaxGeom> PlanTiled(const PoolParams& p, const PoolGeom& g) {
   if (CpuKernelChoice() != KernelChoice::kAuto || p.pool_type != "max") return std::nullopt;
+  if (g.kd != 1 || g.sd != 1 || g.pd != 0 || g.od != g.d) return std::nullopt;
   if (g.ph != 0 || g.pw != 0) return std::nullopt;
   if ((g.oh != 1 && g.kh != g.sh) || (g.ow != 1 && g.kw != g.sw)) return std::nullopt;
   if (g.oh * g.kh > g.h || g.ow * g.kw > g.w) return std::nullopt;
-  return TiledMaxGeom{g.nc, g.h, g.w, g.oh, g.ow, g.kh, g.kw};
+  return TiledMaxGeom{g.nc * g.d, g.h, g.w, g.oh, g.ow, g.kh, g.kw};
 }
 
-// v[plane, oy, ox] *= fy[oy] * fx[ox].
+// v[plane, oz, oy, ox] *= fz[oz] * fy[oy] * fx[ox].
 void Rescale(const DnnlPlan& plan, const PoolGeom& g, float* v) {
 #pragma omp parallel for schedule(static)
   for (int64_t pl = 0; pl < g.nc; ++pl) {
-    for (int64_t oy = 0; oy < g.oh; ++oy) {
-      float* row = v + (pl * g.oh + oy) * g.ow;
-      for (int64_t ox = 0; ox < g.ow; ++ox) row[ox] *= plan.fy[oy] * plan.fx[ox];
+    for (int64_t oz = 0; oz < g.od; ++oz) {
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        float* row = v + ((pl * g.od + oz) * g.oh + oy) * g.ow;
+        const float f = plan.fz[oz] * plan.fy[oy];
+        for (int64_t ox = 0; ox < g.ow; ++ox) row[ox] *= f * plan.fx[ox];
+      }
     }
   }
 }
@@ -348,7 +399,7 @@ absl::Status PoolBackward(const OpContext&, const OpParams& params, const Backwa
     }
     if (a.reqs[0] == OpReq::kWriteTo) {  // zeroed and accumulated in place, no scratch
       T* dx = a.in_grads[0].as<T>();
-      const int64_t plane = g.h * g.w;
+      const int64_t plane = g.in_plane();
 #pragma omp parallel for schedule(static)
       for (int64_t pl = 0; pl < g.nc; ++pl) std::fill_n(dx + pl * plane, plane, T(0));
       PoolBackwardT(p, g, a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx);
@@ -367,7 +418,8 @@ absl::Status PoolBackward(const OpContext&, const OpParams& params, const Backwa
 absl::Status RegisterPooling(Registry* registry) {
   OpDef def;
   def.name = kOp;
-  def.description = "1-D/2-D max, avg or sum pooling over NCW/NCHW data (MXNet Pooling).";
+  def.description =
+      "1-D/2-D/3-D max, avg or sum pooling over NCW/NCHW/NCDHW data (MXNet Pooling).";
   def.params = {
       {"kernel", "Shape(tuple)", "[]", false, "Pooling window; ignored with global_pool."},
       {"pool_type", "{'avg', 'max', 'sum'}", "'max'", false, "Pooling type."},
@@ -379,7 +431,8 @@ absl::Status RegisterPooling(Registry* registry) {
       {"count_include_pad", "boolean or None", "None", false,
        "avg: count padded cells in the divisor (default True)."},
       {"cudnn_off", "boolean", "False", false, "Accepted and ignored."},
-      {"layout", "{None, 'NCHW', 'NCW'}", "None", false, "Data layout (channels first)."},
+      {"layout", "{None, 'NCDHW', 'NCHW', 'NCW'}", "None", false,
+       "Data layout (channels first)."},
   };
   def.parse = ParsePool;
   def.input_names = [](const OpParams&) { return std::vector<std::string>{"data"}; };

@@ -1,4 +1,4 @@
-// float32 2-D pooling through oneDNN primitives on plain NCHW memory.
+// float32 2-D and 3-D pooling through oneDNN primitives on plain NCHW / NCDHW memory.
 //
 // max is pooling_max (padding never wins); avg and sum are pooling_avg_include_padding, i.e.
 // the window sum over kh * kw, which pooling.cc rescales to MXNet's divisors. max backward
@@ -27,14 +27,27 @@ using dnnl_util::Mem;
 
 struct Descs {
   explicit Descs(const DnnlPoolGeom& g)
-      : src({g.n, g.c, g.h, g.w}, DT::f32, Tag::nchw),
-        dst({g.n, g.c, g.oh, g.ow}, DT::f32, Tag::nchw),
-        strides{g.sh, g.sw},
-        kernel{g.kh, g.kw},
-        pad_l{g.pt, g.pl},
-        pad_r{g.pb, g.pr},
-        alg(g.max ? dnnl::algorithm::pooling_max
-                  : dnnl::algorithm::pooling_avg_include_padding) {}
+      : alg(g.max ? dnnl::algorithm::pooling_max
+                  : dnnl::algorithm::pooling_avg_include_padding) {
+    memory::dims x{g.n, g.c}, y{g.n, g.c};
+    if (g.three_d) {
+      x.push_back(g.d);
+      y.push_back(g.od);
+      strides.push_back(g.sd);
+      kernel.push_back(g.kd);
+      pad_l.push_back(g.pf);
+      pad_r.push_back(g.pbk);
+    }
+    x.insert(x.end(), {g.h, g.w});
+    y.insert(y.end(), {g.oh, g.ow});
+    strides.insert(strides.end(), {g.sh, g.sw});
+    kernel.insert(kernel.end(), {g.kh, g.kw});
+    pad_l.insert(pad_l.end(), {g.pt, g.pl});
+    pad_r.insert(pad_r.end(), {g.pb, g.pr});
+    const Tag tag = g.three_d ? Tag::ncdhw : Tag::nchw;
+    src = memory::desc(x, DT::f32, tag);
+    dst = memory::desc(y, DT::f32, tag);
+  }
   memory::desc src, dst;
   memory::dims strides, kernel, pad_l, pad_r;
   dnnl::algorithm alg;
@@ -78,7 +91,7 @@ absl::Status DnnlPoolBackward(const DnnlPoolGeom& g, const float* x, const float
                                             {DNNL_ARG_DIFF_SRC, Mem(d.src, dx)}};
     std::vector<float> y;
     if (g.max) {
-      y.resize(static_cast<size_t>(g.n * g.c * g.oh * g.ow));
+      y.resize(static_cast<size_t>(g.n * g.c * g.od * g.oh * g.ow));
       memory ws(fwd.workspace_desc(), CpuEngine());
       dnnl::pooling_forward(fwd).execute(stream, {{DNNL_ARG_SRC, Mem(d.src, x)},
                                                   {DNNL_ARG_DST, Mem(d.dst, y.data())},
