@@ -68,22 +68,39 @@ const char* Name(Kind k) {
   return k == Kind::kTopK ? "topk" : k == Kind::kSort ? "sort" : "argsort";
 }
 
-// For each row, the source flat offsets of its first k sorted elements.
+// For each row, the source flat offsets of its first k sorted elements. Each row is copied
+// into contiguous (value, index) pairs; ties go by index, so the order is a stable sort's,
+// and topk sorts only its first k (partial_sort).
 template <typename T>
 std::vector<int64_t> Order(const SortParams& p, const Geometry& g, const T* x) {
   std::vector<int64_t> sel(g.outer * g.inner * g.k);
-  std::vector<int64_t> idx(g.n);
+  std::vector<std::pair<T, int64_t>> row(g.n);
+  const auto ascending = [](const std::pair<T, int64_t>& a, const std::pair<T, int64_t>& b) {
+    if (a.first < b.first) return true;
+    if (b.first < a.first) return false;
+    return a.second < b.second;
+  };
+  const auto descending = [](const std::pair<T, int64_t>& a, const std::pair<T, int64_t>& b) {
+    if (b.first < a.first) return true;
+    if (a.first < b.first) return false;
+    return a.second < b.second;
+  };
   for (int64_t o = 0; o < g.outer; ++o) {
     for (int64_t i = 0; i < g.inner; ++i) {
       const int64_t base = o * g.n * g.inner + i;
-      std::iota(idx.begin(), idx.end(), 0);
-      auto at = [&](int64_t j) { return x[base + j * g.inner]; };
-      std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
-        return p.is_ascend ? at(a) < at(b) : at(a) > at(b);
-      });
-      for (int64_t j = 0; j < g.k; ++j) {
-        sel[(o * g.k + j) * g.inner + i] = idx[j];
+      for (int64_t j = 0; j < g.n; ++j) row[j] = {x[base + j * g.inner], j};
+      // partial_sort is a heap sort: for all of a row (sort) introsort is faster.
+      const auto kth = row.begin() + g.k;
+      if (p.is_ascend && g.k < g.n) {
+        std::partial_sort(row.begin(), kth, row.end(), ascending);
+      } else if (p.is_ascend) {
+        std::sort(row.begin(), row.end(), ascending);
+      } else if (g.k < g.n) {
+        std::partial_sort(row.begin(), kth, row.end(), descending);
+      } else {
+        std::sort(row.begin(), row.end(), descending);
       }
+      for (int64_t j = 0; j < g.k; ++j) sel[(o * g.k + j) * g.inner + i] = row[j].second;
     }
   }
   return sel;
