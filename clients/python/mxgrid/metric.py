@@ -19,7 +19,8 @@ from .base import numeric_types, string_types
 
 __all__ = ["EvalMetric", "CompositeEvalMetric", "Accuracy", "TopKAccuracy", "CrossEntropy",
            "NegativeLogLikelihood", "MSE", "RMSE", "MAE", "Perplexity", "Loss",
-           "CustomMetric", "create", "register", "np", "check_label_shapes"]
+           "CustomMetric", "F1", "MCC", "PearsonCorrelation", "create", "register", "np",
+           "check_label_shapes"]
 
 _REGISTRY = {}
 
@@ -480,3 +481,7 @@ def create(metric, *args, **kwargs):
         return klass(*args, **kwargs)
     raise TypeError("metric must be a name, an EvalMetric, a list or a function, got %r"
                     % (metric,))
+
+
+# The statistics metrics live in their own module; they register themselves here.
+from ._metric_stats import F1, MCC, PearsonCorrelation  # noqa: E402,F401
