@@ -20,8 +20,8 @@ import numpy as np
 
 from .ndarray import NDArray
 
-__all__ = ["InitDesc", "Initializer", "Uniform", "Normal", "Xavier", "MSRAPrelu", "Zero",
-           "One", "Constant", "Load", "Mixed", "register", "create", "LSTMBias", "FusedRNN"]
+__all__ = ["InitDesc", "Initializer", "Uniform", "Normal", "Xavier", "MSRAPrelu", "Orthogonal",
+           "Bilinear", "Zero", "One", "Constant", "Load", "Mixed", "register", "create", "LSTMBias", "FusedRNN"]
 
 _REGISTRY = {}
 
@@ -250,6 +250,48 @@ class MSRAPrelu(Xavier):
         magnitude = 2. / (1 + slope ** 2)
         super().__init__("gaussian", factor_type, magnitude)
         self._kwargs = {"factor_type": factor_type, "slope": slope}
+
+
+@register
+class Orthogonal(Initializer):
+    """Orthogonal weights (Saxe et al.): the orthonormal factor of an SVD of a (rows, rest)
+    matrix drawn uniform in [-1, 1] (rand_type 'uniform') or N(0, 1) ('normal') by mx.random
+    (so mx.random.seed reproduces it, as in MXNet), times ``scale``."""
+
+    def __init__(self, scale=1.414, rand_type="uniform"):
+        super().__init__(scale=scale, rand_type=rand_type)
+        self.scale = scale
+        self.rand_type = rand_type
+
+    def _init_weight(self, _, arr):
+        rows = arr.shape[0]
+        cols = int(np.prod(arr.shape[1:]))
+        from . import random as mx_random  # here: a module-level import would be circular
+        if self.rand_type == "uniform":
+            draw = mx_random.uniform(-1.0, 1.0, shape=(rows, cols)).asnumpy()
+        elif self.rand_type == "normal":
+            draw = mx_random.normal(0.0, 1.0, shape=(rows, cols)).asnumpy()
+        else:
+            raise ValueError("Unknown random type %r (uniform or normal)" % (self.rand_type,))
+        u, _, v = np.linalg.svd(draw, full_matrices=False)
+        factor = u if u.shape == draw.shape else v
+        arr[...] = self.scale * factor.reshape(arr.shape)
+
+
+@register
+class Bilinear(Initializer):
+    """Bilinear up-sampling weights for a Deconvolution (N, C, H, W) kernel: each (H, W)
+    plane is the outer product of two triangle filters centred on the kernel."""
+
+    def _init_weight(self, _, arr):
+        shape = arr.shape
+        f = np.ceil(shape[3] / 2.)
+        c = (2 * f - 1 - f % 2) / (2. * f)
+        flat = np.arange(int(np.prod(shape)))
+        x = flat % shape[3]
+        y = (flat // shape[3]) % shape[2]
+        weight = (1 - np.abs(x / f - c)) * (1 - np.abs(y / f - c))
+        arr[...] = weight.astype(np.float32).reshape(shape)
 
 
 class Load:
