@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from . import random as mx_random
 from .ndarray import NDArray
 
 __all__ = ["InitDesc", "Initializer", "Uniform", "Normal", "Xavier", "MSRAPrelu", "Orthogonal",
@@ -266,7 +267,6 @@ class Orthogonal(Initializer):
     def _init_weight(self, _, arr):
         rows = arr.shape[0]
         cols = int(np.prod(arr.shape[1:]))
-        from . import random as mx_random  # here: a module-level import would be circular
         if self.rand_type == "uniform":
             draw = mx_random.uniform(-1.0, 1.0, shape=(rows, cols)).asnumpy()
         elif self.rand_type == "normal":
