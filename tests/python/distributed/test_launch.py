@@ -87,7 +87,9 @@ def test_signal_tears_the_job_down(tmp_path, signum, status):
     try:
         assert proc.stdout.readline().strip() == "[rank 0] up"
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=30)
+        # Teardown is bounded by --grace per stage (commands, then each server) plus the
+        # output pumps; 90 s leaves room on a loaded 2-core machine (30 s once ran out).
+        out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
