@@ -12,9 +12,7 @@
 #include "libs/graph/json.h"
 #include "libs/graph/testing/models.h"
 #include "libs/ops/builtin.h"
-#include "services/common/server.h"
-#include "services/compiler/compiler_service.h"
-#include "services/worker/worker_service.h"
+#include "services/worker/testing/worker_fixture.h"
 
 namespace mxgrid::services {
 namespace {
@@ -22,40 +20,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-v1::Tensor FloatTensor(std::vector<int64_t> shape, const std::vector<float>& values) {
-  v1::Tensor t;
-  t.mutable_meta()->set_dtype(v1::FLOAT32);
-  for (int64_t d : shape) t.mutable_meta()->add_shape(d);
-  t.set_data(values.data(), values.size() * sizeof(float));
-  return t;
-}
-
-class ExecutorStateTest : public ::testing::Test {
+class ExecutorStateTest : public WorkerFixture {
  protected:
-  void SetUp() override {
-    WorkerOptions options;
-    options.sessions.default_lease = absl::Seconds(30);
-    worker_ = std::make_unique<WorkerService>(&ops::GlobalRegistry(), options);
-    compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16);
-    ServerOptions server_options;
-    server_options.name = "worker-state-test";
-    server_options.address = "127.0.0.1:0";
-    server_options.metrics_address = "";
-    server_options.shutdown_grace = absl::Seconds(1);
-    absl::StatusOr<std::unique_ptr<Server>> server =
-        Server::Start(server_options, {worker_.get(), compiler_.get()});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    worker_->SetCompiler(server_->InProcessChannel());
-    stub_ = v1::Worker::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
-    v1::OpenSessionResponse resp;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(stub_->OpenSession(&ctx, v1::OpenSessionRequest(), &resp).ok());
-    session_ = resp.session();
-  }
-  void TearDown() override { server_->Shutdown(); }
-
   // The 5-4-3 MLP bound for a batch of 2, gradients for the parameters only.
   uint64_t BindMlp() {
     absl::StatusOr<graph::Symbol> net = graph::models::Mlp({4}, 3);
@@ -105,33 +71,6 @@ class ExecutorStateTest : public ::testing::Test {
     return stub_->SetExecutorOptimizerStates(&ctx, req, &resp);
   }
 
-  uint64_t Upload(std::vector<int64_t> shape, const std::vector<float>& values) {
-    v1::UploadRequest req;
-    req.set_session(session_);
-    *req.mutable_value() = FloatTensor(shape, values);
-    v1::ArrayInfo info;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(stub_->Upload(&ctx, req, &info).ok());
-    return info.handle();
-  }
-
-  std::vector<float> Download(uint64_t handle) {
-    v1::DownloadRequest req;
-    req.set_session(session_);
-    req.set_handle(handle);
-    v1::Tensor t;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(stub_->Download(&ctx, req, &t).ok());
-    std::vector<float> v(t.data().size() / sizeof(float));
-    std::memcpy(v.data(), t.data().data(), t.data().size());
-    return v;
-  }
-
-  std::unique_ptr<WorkerService> worker_;
-  std::unique_ptr<CompilerService> compiler_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Worker::Stub> stub_;
-  std::string session_;
 };
 
 TEST_F(ExecutorStateTest, OptimizerStatesRoundTrip) {

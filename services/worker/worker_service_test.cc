@@ -17,8 +17,7 @@
 #include "libs/graph/json.h"
 #include "libs/graph/testing/models.h"
 #include "libs/ops/builtin.h"
-#include "services/common/server.h"
-#include "services/compiler/compiler_service.h"
+#include "services/worker/testing/worker_fixture.h"
 
 namespace mxgrid::services {
 namespace {
@@ -26,43 +25,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::vector<float> Floats(const v1::Tensor& t) {
-  std::vector<float> v(t.data().size() / sizeof(float));
-  std::memcpy(v.data(), t.data().data(), t.data().size());
-  return v;
-}
-
-v1::Tensor FloatTensor(std::vector<int64_t> shape, const std::vector<float>& values) {
-  v1::Tensor t;
-  t.mutable_meta()->set_dtype(v1::FLOAT32);
-  for (int64_t d : shape) t.mutable_meta()->add_shape(d);
-  t.set_data(values.data(), values.size() * sizeof(float));
-  return t;
-}
-
-class WorkerServiceTest : public ::testing::Test {
+class WorkerServiceTest : public WorkerFixture {
  protected:
-  void SetUp() override {
-    WorkerOptions options;
-    options.sessions.default_lease = absl::Seconds(30);
-    worker_ = std::make_unique<WorkerService>(&ops::GlobalRegistry(), options);
-    compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16);
-    ServerOptions server_options;
-    server_options.name = "worker-test";
-    server_options.address = "127.0.0.1:0";
-    server_options.metrics_address = "";
-    server_options.shutdown_grace = absl::Seconds(1);
-    absl::StatusOr<std::unique_ptr<Server>> server =
-        Server::Start(server_options, {worker_.get(), compiler_.get()});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    worker_->SetCompiler(server_->InProcessChannel());
-    stub_ = v1::Worker::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
-    session_ = Open();
-  }
-  void TearDown() override { server_->Shutdown(); }
-
   std::string Open(double lease = 0) {
     v1::OpenSessionRequest req;
     req.set_lease_seconds(lease);
@@ -70,30 +34,6 @@ class WorkerServiceTest : public ::testing::Test {
     grpc::ClientContext ctx;
     EXPECT_TRUE(stub_->OpenSession(&ctx, req, &resp).ok());
     return resp.session();
-  }
-
-  uint64_t Upload(std::vector<int64_t> shape, const std::vector<float>& values,
-                  uint64_t handle = 0) {
-    v1::UploadRequest req;
-    req.set_session(session_);
-    req.set_new_handle(handle);
-    *req.mutable_value() = FloatTensor(shape, values);
-    v1::ArrayInfo info;
-    grpc::ClientContext ctx;
-    grpc::Status st = stub_->Upload(&ctx, req, &info);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return info.handle();
-  }
-
-  std::vector<float> Download(uint64_t handle) {
-    v1::DownloadRequest req;
-    req.set_session(session_);
-    req.set_handle(handle);
-    v1::Tensor t;
-    grpc::ClientContext ctx;
-    grpc::Status st = stub_->Download(&ctx, req, &t);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return Floats(t);
   }
 
   grpc::Status Invoke(const std::string& op, std::vector<uint64_t> inputs,
@@ -109,11 +49,6 @@ class WorkerServiceTest : public ::testing::Test {
     return stub_->Invoke(&ctx, req, resp);
   }
 
-  std::unique_ptr<WorkerService> worker_;
-  std::unique_ptr<CompilerService> compiler_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Worker::Stub> stub_;
-  std::string session_;
 };
 
 TEST_F(WorkerServiceTest, UploadInvokeDownload) {
