@@ -141,15 +141,14 @@ std::shared_ptr<kvstore::Optimizer> SessionKVStore::optimizer() const {
   return optimizer_;
 }
 
-std::shared_ptr<const kvstore::KeyMultipliers> SessionKVStore::multipliers() const {
-  base::MutexLock lock(&mu_);
-  return mults_;
-}
 
 absl::Status SessionKVStore::Init(const std::vector<std::pair<std::string, NDArray>>& pairs,
                                   absl::Time deadline) {
   if (dist_ != nullptr) return dist_->Init(pairs, deadline);
-  for (const auto& [key, value] : pairs) MXGRID_RETURN_IF_ERROR(local_->Init(key, value));
+  for (const auto& [key, value] : pairs) {
+    MXGRID_RETURN_IF_ERROR(local_->Init(key, value));
+    ApplyMultipliers(key);
+  }
   return absl::OkStatus();
 }
 
@@ -187,8 +186,6 @@ absl::Status SessionKVStore::LocalPush(const std::string& key,
   }
   MXGRID_ASSIGN_OR_RETURN(int index, local_->KeyIndex(key));
   MXGRID_ASSIGN_OR_RETURN(NDArray stored, local_->Value(key));
-  std::shared_ptr<const kvstore::KeyMultipliers> mults = multipliers();
-  if (mults != nullptr && !mults->empty()) mults->ApplyTo(opt.get(), index, key);
   return opt->Update(index, stored, merged);
 }
 
@@ -231,10 +228,29 @@ absl::Status SessionKVStore::SetOptimizer(const std::string& name,
   MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<kvstore::Optimizer> opt,
                           kvstore::Optimizer::Create(name, params));
   auto shared_mults = std::make_shared<const kvstore::KeyMultipliers>(mults);
-  base::MutexLock lock(&mu_);
-  optimizer_ = std::move(opt);
-  mults_ = std::move(shared_mults);
+  std::shared_ptr<kvstore::Optimizer> installed = std::move(opt);
+  {
+    base::MutexLock lock(&mu_);
+    optimizer_ = installed;
+    mults_ = shared_mults;
+  }
+  // The keys there now; Init applies them to keys initialized later (ApplyTo is idempotent,
+  // so a key initialized meanwhile may get them twice, never not at all).
+  for (const std::string& key : local_->Keys()) ApplyMultipliers(key);
   return absl::OkStatus();
+}
+
+void SessionKVStore::ApplyMultipliers(const std::string& key) {
+  std::shared_ptr<kvstore::Optimizer> opt;
+  std::shared_ptr<const kvstore::KeyMultipliers> mults;
+  {
+    base::MutexLock lock(&mu_);
+    opt = optimizer_;
+    mults = mults_;
+  }
+  if (opt == nullptr || mults == nullptr || mults->empty()) return;
+  absl::StatusOr<int> index = local_->KeyIndex(key);
+  if (index.ok()) mults->ApplyTo(opt.get(), *index, key);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, NDArray>>>

@@ -100,7 +100,8 @@ class SessionKVStore {
   absl::Status LocalPush(const std::string& key, const std::vector<tensor::NDArray>& values)
       ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<kvstore::Optimizer> optimizer() const ABSL_LOCKS_EXCLUDED(mu_);
-  std::shared_ptr<const kvstore::KeyMultipliers> multipliers() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Local stores: sets `key`'s multipliers in the installed optimizer (none: nothing).
+  void ApplyMultipliers(const std::string& key) ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string type_;
   const std::unique_ptr<kvstore::client::DistStore> dist_;  // dist types
@@ -109,7 +110,7 @@ class SessionKVStore {
   // Local stores: set by SetOptimizer. shared_ptr: a push in progress keeps the optimizer
   // it started with when another SetOptimizer replaces it.
   std::shared_ptr<kvstore::Optimizer> optimizer_ ABSL_GUARDED_BY(mu_);
-  // Local stores: the multipliers of optimizer_'s keys, applied at each push.
+  // Local stores: the multipliers of optimizer_'s keys (applied at SetOptimizer and Init).
   std::shared_ptr<const kvstore::KeyMultipliers> mults_ ABSL_GUARDED_BY(mu_);
 };
 
