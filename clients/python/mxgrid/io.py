@@ -414,3 +414,8 @@ class ResizeIter(DataIter):
         if self.iter_next():
             return self.current_batch
         raise StopIteration
+
+
+# The iterators MXNet implements in C++, here on the client (each in its own file).
+from ._io_csv import CSVIter  # noqa: E402 (they subclass the classes above)
+__all__ += ["CSVIter"]
