@@ -418,4 +418,5 @@ class ResizeIter(DataIter):
 
 # The iterators MXNet implements in C++, here on the client (each in its own file).
 from ._io_csv import CSVIter  # noqa: E402 (they subclass the classes above)
-__all__ += ["CSVIter"]
+from ._io_mnist import MNISTIter  # noqa: E402
+__all__ += ["CSVIter", "MNISTIter"]
