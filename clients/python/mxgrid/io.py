@@ -419,4 +419,5 @@ class ResizeIter(DataIter):
 # The iterators MXNet implements in C++, here on the client (each in its own file).
 from ._io_csv import CSVIter  # noqa: E402 (they subclass the classes above)
 from ._io_mnist import MNISTIter  # noqa: E402
-__all__ += ["CSVIter", "MNISTIter"]
+from ._io_prefetch import PrefetchingIter  # noqa: E402
+__all__ += ["CSVIter", "MNISTIter", "PrefetchingIter"]
