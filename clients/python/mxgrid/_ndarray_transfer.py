@@ -1,5 +1,6 @@
 """Host-side transfers of mx.nd arrays: MXNet's .params files (save / load /
-load_frombuffer, byte-compatible, through _ndarray_io.py), DLPack capsules
+load_frombuffer, byte-compatible, through _ndarray_io.py; local, file:// and s3:// names
+through _filesys.py), DLPack capsules
 (to_dlpack_for_read / to_dlpack_for_write / from_dlpack, through _dlpack.py) and
 from_numpy. Re-exported by ndarray.py, which this module imports lazily (it defines
 NDArray and the upload path).
@@ -11,6 +12,7 @@ import struct
 import numpy as np
 
 from . import _dlpack
+from . import _filesys
 from . import connection
 from . import util as _util
 from ._ndarray_io import dumps_list, loads_list
@@ -58,7 +60,8 @@ def from_numpy(ndarray, zero_copy=True):
 
 
 def save(fname, data):
-    """Writes NDArrays (one, a list, or a str-keyed dict) in MXNet's .params format."""
+    """Writes NDArrays (one, a list, or a str-keyed dict) in MXNet's .params format to a
+    local path, file:// or s3://bucket/key (see _filesys.py)."""
     if isinstance(data, _nd().NDArray):
         data = [data]
     if isinstance(data, dict):
@@ -79,14 +82,12 @@ def save(fname, data):
                           np_shape=_util.is_np_shape())
     except ValueError as e:
         raise MXNetError("save: %s" % e)
-    with open(fname, "wb") as f:
-        f.write(blob)
+    _filesys.write_bytes(fname, blob)
 
 
 def load(fname, ctx=None):
     """Reads a .params file: a list of NDArrays, or a dict when the file has names."""
-    with open(fname, "rb") as f:
-        return load_frombuffer(f.read(), ctx)
+    return load_frombuffer(_filesys.read_bytes(fname), ctx)
 
 
 def load_frombuffer(buf, ctx=None):
