@@ -115,9 +115,13 @@ class _MNISTSource(BatchSource):
 
 def MNISTIter(image="./train-images-idx3-ubyte", label="./train-labels-idx1-ubyte",
               batch_size=128, shuffle=True, flat=False, seed=0, silent=False, num_parts=1,
-              part_index=0, data_name="data", label_name="softmax_label", **_ignored):
+              part_index=0, data_name="data", label_name="softmax_label", dtype=None,
+              **_ignored):
     """Batches of the MNIST idx files ``image`` and ``label``; see the module. MXNet's
-    prefetch_buffer, ctx and dtype are accepted and ignored."""
+    prefetch_buffer and ctx are accepted and ignored; ``dtype`` can only be float32 (MXNet's
+    prefetcher fails on any other type for this iterator)."""
+    if dtype is not None and np.dtype(dtype) != np.float32:
+        raise MXNetError("MNISTIter: batches are float32, dtype=%s is not supported" % dtype)
     batch_size, num_parts, part_index = int(batch_size), int(num_parts), int(part_index)
     if batch_size < 1:
         raise MXNetError("MNISTIter: batch_size must be at least 1, got %d" % batch_size)

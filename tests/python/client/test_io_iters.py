@@ -154,6 +154,8 @@ def test_mnist_iter_errors(mxw, mnist_files, tmp_path):
         mxw.io.MNISTIter(image=img, label=lab, batch_size=24, silent=True)
     with pytest.raises(mxw.MXNetError, match="part_index"):
         mxw.io.MNISTIter(image=img, label=lab, num_parts=2, part_index=2, silent=True)
+    with pytest.raises(mxw.MXNetError, match="float32"):
+        mxw.io.MNISTIter(image=img, label=lab, dtype="float16", silent=True)
     (tmp_path / "short").write_bytes(open(img, "rb").read()[:40])
     with pytest.raises(mxw.MXNetError, match="invalid mnist format"):
         mxw.io.MNISTIter(image=str(tmp_path / "short"), label=lab, silent=True)
