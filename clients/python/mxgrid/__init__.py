@@ -56,6 +56,7 @@ _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
          "gluon": "gluon"}
 _LAZY["rnn"] = "rnn"
 _LAZY["mon"] = _LAZY["monitor"] = "monitor"
+_LAZY["recordio"] = "recordio"
 
 
 def __getattr__(attr):
