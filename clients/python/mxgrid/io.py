@@ -414,3 +414,7 @@ class ResizeIter(DataIter):
         if self.iter_next():
             return self.current_batch
         raise StopIteration
+
+
+from ._io_image import ImageRecordIter  # noqa: E402  (after DataBatch/DataIter: it uses them)
+__all__ += ["ImageRecordIter"]
