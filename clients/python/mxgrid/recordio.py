@@ -309,6 +309,15 @@ def _pil():
     return Image
 
 
+def _grey(rgb, fmt):
+    """OpenCV's colour-to-grey conversion on decoding: libpng's (truncating, 15-bit weights)
+    for PNG files, cvtColor's (rounding, 14-bit weights) for the others."""
+    r, g, b = (rgb[:, :, c].astype(np.uint32) for c in range(3))
+    if fmt == "PNG":
+        return ((r * 9797 + g * 19234 + b * 3737) >> 15).astype(np.uint8)
+    return ((r * 4899 + g * 9617 + b * 1868 + 8192) >> 14).astype(np.uint8)
+
+
 def decode_image(buf, iscolor=-1):
     """Decodes encoded image bytes to a uint8 numpy array in OpenCV's conventions:
     ``iscolor`` < 0 keeps the file's channels (HxW grey, uint16 for 16-bit grey, HxWx3 BGR,
@@ -317,7 +326,9 @@ def decode_image(buf, iscolor=-1):
     if iscolor == 0:
         if image.format == "JPEG":
             image.draft("L", image.size)  # the decoder's own luma, as libjpeg gives it
-        return np.asarray(image.convert("L"))
+        if image.mode in ("L", "LA", "1") or image.mode.startswith("I"):
+            return np.asarray(image.convert("L"))
+        return _grey(np.asarray(image.convert("RGB")), image.format)
     if iscolor > 0:
         return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
