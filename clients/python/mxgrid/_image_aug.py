@@ -33,19 +33,20 @@ def _linear_taps(src, dst, horizontal):
         f[(s < 0) | (s >= src - 1)] = 0
         s = np.clip(s, 0, src - 1)
     # Each weight rounded on its own, as OpenCV does: they may sum to 2047 or 2049.
-    w0 = np.rint((np.float32(1) - f) * np.float32(_COEF_SCALE)).astype(np.int64)
-    w1 = np.rint(f * np.float32(_COEF_SCALE)).astype(np.int64)
+    w0 = np.rint((np.float32(1) - f) * np.float32(_COEF_SCALE)).astype(np.int32)
+    w1 = np.rint(f * np.float32(_COEF_SCALE)).astype(np.int32)
     return np.clip(s, 0, src - 1), np.clip(s + 1, 0, src - 1), w0, w1
 
 
 def _resize_linear(img, width, height):
     x0, x1, a0, a1 = _linear_taps(img.shape[1], width, True)
     y0, y1, b0, b1 = _linear_taps(img.shape[0], height, False)
-    src = img.astype(np.int64)
-    rows = src[:, x0] * a0[None, :, None] + src[:, x1] * a1[None, :, None]
-    top, bottom = rows[y0] >> 4, rows[y1] >> 4
+    # int32 throughout: a row value is at most 255 * 2049, a product below 2**27.
+    src = img.astype(np.int32)
+    rows = (src[:, x0] * a0[None, :, None] + src[:, x1] * a1[None, :, None]) >> 4
     # OpenCV's SIMD vertical pass: 16-bit high products, then round away 2 more bits.
-    out = (((top * b0[:, None, None]) >> 16) + ((bottom * b1[:, None, None]) >> 16) + 2) >> 2
+    out = (((rows[y0] * b0[:, None, None]) >> 16) + ((rows[y1] * b1[:, None, None]) >> 16)
+           + 2) >> 2
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
