@@ -57,6 +57,7 @@ _LAZY = {"mod": "module", "module": "module", "io": "io", "metric": "metric",
 _LAZY["rnn"] = "rnn"
 _LAZY["mon"] = _LAZY["monitor"] = "monitor"
 _LAZY["viz"] = _LAZY["visualization"] = "visualization"
+_LAZY["recordio"] = "recordio"
 
 
 def __getattr__(attr):

@@ -421,3 +421,5 @@ from ._io_csv import CSVIter  # noqa: E402 (they subclass the classes above)
 from ._io_mnist import MNISTIter  # noqa: E402
 from ._io_prefetch import PrefetchingIter  # noqa: E402
 __all__ += ["CSVIter", "MNISTIter", "PrefetchingIter"]
+from ._io_image import ImageRecordIter  # noqa: E402  (after DataBatch/DataIter: it uses them)
+__all__ += ["ImageRecordIter"]
