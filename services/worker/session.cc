@@ -39,7 +39,7 @@ Session::Session(std::string id, std::string client, absl::Duration lease,
 Session::~Session() {
   // Arrays release their storage (and its charge) when their last reference goes.
   base::MutexLock lock(&mu_);
-  memory_->Release(static_cast<int64_t>(arrays_.size() + regions_.size()) *
+  memory_->Release(static_cast<int64_t>(arrays_.size() + sparse_.size() + regions_.size()) *
                    kHandleOverheadBytes);
 }
 
@@ -47,11 +47,11 @@ uint64_t Session::NextHandle() { return next_handle_++; }
 
 int64_t Session::num_handles() const {
   base::MutexLock lock(&mu_);
-  return static_cast<int64_t>(arrays_.size());
+  return static_cast<int64_t>(arrays_.size() + sparse_.size());
 }
 
 absl::Status Session::ReserveHandles(int64_t n) {
-  const int64_t have = static_cast<int64_t>(arrays_.size() + regions_.size());
+  const int64_t have = static_cast<int64_t>(arrays_.size() + sparse_.size() + regions_.size());
   if (quotas_.max_handles > 0 && have + n > quotas_.max_handles) {
     return absl::ResourceExhaustedError(absl::StrCat(
         ShortName(id_), " holds ", have, " array handles; ", n, " more would pass its quota of ",
@@ -66,8 +66,8 @@ absl::Status Session::CheckNewHandle(uint64_t handle) const {
     return absl::InvalidArgumentError(absl::StrCat(
         "handle ", handle, " is not below 2^32: clients choose handles in [1, 2^32)"));
   }
-  if (arrays_.count(handle) || executors_.count(handle) || stores_.count(handle) ||
-      regions_.count(handle)) {
+  if (arrays_.count(handle) || sparse_.count(handle) || executors_.count(handle) ||
+      stores_.count(handle) || regions_.count(handle)) {
     return absl::AlreadyExistsError(absl::StrCat("handle ", handle, " is already in use"));
   }
   return absl::OkStatus();
@@ -105,13 +105,76 @@ absl::StatusOr<std::vector<uint64_t>> Session::AddArrays(
   return used;
 }
 
+absl::Status Session::MissingArray(uint64_t handle) const {
+  if (auto it = sparse_.find(handle); it != sparse_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "array ", handle, " is ", tensor::StorageTypeName(it->second.stype()),
+        "; this call takes dense arrays (convert it with cast_storage / tostype('default'))"));
+  }
+  return absl::NotFoundError(absl::StrCat("no array with handle ", handle, " in this session"));
+}
+
 absl::StatusOr<tensor::NDArray> Session::Array(uint64_t handle) const {
   base::MutexLock lock(&mu_);
   auto it = arrays_.find(handle);
-  if (it == arrays_.end()) {
-    return absl::NotFoundError(absl::StrCat("no array with handle ", handle, " in this session"));
-  }
+  if (it == arrays_.end()) return MissingArray(handle);
   return it->second;
+}
+
+absl::StatusOr<uint64_t> Session::AddSparse(uint64_t handle, tensor::SparseNDArray array) {
+  base::MutexLock lock(&mu_);
+  if (handle != 0) MXGRID_RETURN_IF_ERROR(CheckNewHandle(handle));
+  MXGRID_RETURN_IF_ERROR(ReserveHandles(1));
+  if (handle == 0) handle = NextHandle();
+  sparse_.emplace(handle, std::move(array));
+  return handle;
+}
+
+absl::StatusOr<tensor::SparseNDArray> Session::Sparse(uint64_t handle) const {
+  base::MutexLock lock(&mu_);
+  auto it = sparse_.find(handle);
+  if (it != sparse_.end()) return it->second;
+  if (arrays_.count(handle)) {
+    return absl::InvalidArgumentError(absl::StrCat("array ", handle, " is dense, not sparse"));
+  }
+  return absl::NotFoundError(absl::StrCat("no array with handle ", handle, " in this session"));
+}
+
+absl::Status Session::ReplaceSparse(uint64_t handle, tensor::SparseNDArray array) {
+  tensor::SparseNDArray old;  // released outside the lock
+  base::MutexLock lock(&mu_);
+  auto it = sparse_.find(handle);
+  if (it == sparse_.end()) {
+    return absl::NotFoundError(absl::StrCat("no sparse array with handle ", handle));
+  }
+  old = std::exchange(it->second, std::move(array));
+  return absl::OkStatus();
+}
+
+bool Session::HasSparse(absl::Span<const uint64_t> handles) const {
+  base::MutexLock lock(&mu_);
+  if (sparse_.empty()) return false;
+  for (uint64_t h : handles) {
+    if (sparse_.count(h)) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<executor::AnyArray>> Session::AnyArrays(
+    absl::Span<const uint64_t> handles) const {
+  base::MutexLock lock(&mu_);
+  std::vector<executor::AnyArray> out;
+  out.reserve(handles.size());
+  for (uint64_t h : handles) {
+    if (auto it = arrays_.find(h); it != arrays_.end()) {
+      out.emplace_back(it->second);
+    } else if (auto sp = sparse_.find(h); sp != sparse_.end()) {
+      out.emplace_back(sp->second);
+    } else {
+      return absl::NotFoundError(absl::StrCat("no array with handle ", h, " in this session"));
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<tensor::NDArray>> Session::Arrays(
@@ -121,9 +184,7 @@ absl::StatusOr<std::vector<tensor::NDArray>> Session::Arrays(
   out.reserve(handles.size());
   for (uint64_t h : handles) {
     auto it = arrays_.find(h);
-    if (it == arrays_.end()) {
-      return absl::NotFoundError(absl::StrCat("no array with handle ", h, " in this session"));
-    }
+    if (it == arrays_.end()) return MissingArray(h);
     out.push_back(it->second);
   }
   return out;
@@ -132,6 +193,7 @@ absl::StatusOr<std::vector<tensor::NDArray>> Session::Arrays(
 absl::Status Session::Free(absl::Span<const uint64_t> handles) {
   // Arrays are released outside the lock: the last reference may free memory.
   std::vector<tensor::NDArray> dropped;
+  std::vector<tensor::SparseNDArray> dropped_sparse;
   std::vector<std::shared_ptr<SessionKVStore>> dropped_stores;
   absl::Status status;
   {
@@ -140,6 +202,11 @@ absl::Status Session::Free(absl::Span<const uint64_t> handles) {
       if (auto store = stores_.find(h); store != stores_.end()) {
         dropped_stores.push_back(std::move(store->second));
         stores_.erase(store);
+        continue;
+      }
+      if (auto sp = sparse_.find(h); sp != sparse_.end()) {
+        dropped_sparse.push_back(std::move(sp->second));
+        sparse_.erase(sp);
         continue;
       }
       auto it = arrays_.find(h);
@@ -154,7 +221,8 @@ absl::Status Session::Free(absl::Span<const uint64_t> handles) {
       arrays_.erase(it);
     }
   }
-  memory_->Release(static_cast<int64_t>(dropped.size()) * kHandleOverheadBytes);
+  memory_->Release(static_cast<int64_t>(dropped.size() + dropped_sparse.size()) *
+                   kHandleOverheadBytes);
   for (const auto& store : dropped_stores) store->Close();  // dist: leaves the job
   return status;
 }
@@ -170,6 +238,13 @@ int64_t Session::ArrayBytes() const {
   for (const auto& [h, a] : arrays_) {
     int64_t& bytes = by_storage[a.var()];
     bytes = std::max<int64_t>(bytes, static_cast<int64_t>(a.nbytes()));
+  }
+  for (const auto& [h, sp] : sparse_) {
+    for (const tensor::NDArray* a : {&sp.data(), &sp.indices(), &sp.indptr()}) {
+      if (a->is_none()) continue;
+      int64_t& bytes = by_storage[a->var()];
+      bytes = std::max<int64_t>(bytes, static_cast<int64_t>(a->nbytes()));
+    }
   }
   int64_t total = 0;
   for (const auto& [v, bytes] : by_storage) total += bytes;

@@ -43,11 +43,13 @@
 #include "libs/executor/autograd.h"
 #include "libs/executor/executor.h"
 #include "libs/executor/random_source.h"
+#include "libs/executor/sparse_invoke.h"
 #include "libs/kvstore/optimizer.h"
 #include "libs/kvstore/store.h"
 #include "services/worker/session_kvstore.h"
 #include "libs/shm/region.h"
 #include "libs/tensor/ndarray.h"
+#include "libs/tensor/sparse.h"
 
 namespace mxgrid::services {
 
@@ -128,6 +130,21 @@ class Session {
   absl::StatusOr<tensor::NDArray> Array(uint64_t handle) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<tensor::NDArray>> Arrays(absl::Span<const uint64_t> handles) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Sparse arrays (row_sparse, csr) share the handle space; Array/Arrays refuse them with
+  // InvalidArgument. AddSparse as AddArray.
+  absl::StatusOr<uint64_t> AddSparse(uint64_t handle, tensor::SparseNDArray array)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // InvalidArgument for a dense array's handle, NotFound for an unknown one.
+  absl::StatusOr<tensor::SparseNDArray> Sparse(uint64_t handle) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives the sparse array under `handle` a new value (a call wrote it). NotFound unless
+  // `handle` names a sparse array.
+  absl::Status ReplaceSparse(uint64_t handle, tensor::SparseNDArray array)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether any of `handles` names a sparse array.
+  bool HasSparse(absl::Span<const uint64_t> handles) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Arrays of any storage type; NotFound for an unknown handle.
+  absl::StatusOr<std::vector<executor::AnyArray>> AnyArrays(
+      absl::Span<const uint64_t> handles) const ABSL_LOCKS_EXCLUDED(mu_);
   // Drops every known handle of `handles` (arrays, and stores, which are closed); NotFound
   // naming the first unknown one (the known ones are dropped all the same).
   absl::Status Free(absl::Span<const uint64_t> handles) ABSL_LOCKS_EXCLUDED(mu_);
@@ -169,6 +186,8 @@ class Session {
 
  private:
   uint64_t NextHandle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The error for a handle that names no dense array (a sparse one, or nothing).
+  absl::Status MissingArray(uint64_t handle) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK when a client may use `handle` (nonzero) for a new object.
   absl::Status CheckNewHandle(uint64_t handle) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Room for `n` more handles: the quota, then their memory (charged when OK).
@@ -187,6 +206,7 @@ class Session {
   absl::Time expiry_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = kFirstWorkerHandle;
   std::map<uint64_t, tensor::NDArray> arrays_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, tensor::SparseNDArray> sparse_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<BoundExecutor>> executors_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<SessionKVStore>> stores_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<const shm::Region>> regions_ ABSL_GUARDED_BY(mu_);

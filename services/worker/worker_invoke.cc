@@ -41,6 +41,10 @@ absl::Status WorkerService::DoInvoke(grpc::ServerContext* context, Session& s,
   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const ops::ParsedOp> op,
                           ParseOp(request.op(), request.attrs()));
   MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, s));
+  if (s.HasSparse(request.inputs()) || s.HasSparse(request.outputs()) ||
+      op->def().name == "cast_storage") {
+    return DoInvokeAny(s, op, request, response);
+  }
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> inputs, s.Arrays(request.inputs()));
   std::vector<NDArray> into;
   if (!request.outputs().empty()) {

@@ -189,6 +189,18 @@ grpc::Status WorkerService::CreateArray(grpc::ServerContext* context,
     Shape shape;
     MXGRID_RETURN_IF_ERROR(rpc::FromProto(request->meta(), &dtype, &shape));
     MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
+    if (request->stype() != v1::STORAGE_TYPE_UNSPECIFIED && request->stype() != v1::DEFAULT) {
+      MXGRID_ASSIGN_OR_RETURN(tensor::StorageType stype,
+                              internal::SparseStorageFromProto(request->stype()));
+      if (request->init_case() == v1::CreateArrayRequest::kFill && request->fill() != 0) {
+        return absl::InvalidArgumentError("a sparse array is created empty (all zeros)");
+      }
+      MXGRID_ASSIGN_OR_RETURN(tensor::SparseNDArray z,
+                              tensor::SparseNDArray::Zeros(stype, shape, ctx, dtype));
+      MXGRID_ASSIGN_OR_RETURN(uint64_t h, s->AddSparse(request->new_handle(), z));
+      internal::ToProto(h, z, response);
+      return absl::OkStatus();
+    }
     NDArray a;
     if (request->init_case() == v1::CreateArrayRequest::kFill) {
       MXGRID_ASSIGN_OR_RETURN(a, NDArray::Full(shape, request->fill(), ctx, dtype));
@@ -305,6 +317,9 @@ grpc::Status WorkerService::Copy(grpc::ServerContext* context, const v1::CopyReq
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
+    if (s->HasSparse({request->src(), request->into()})) {
+      return CopySparse(*s, *request, response);
+    }
     MXGRID_ASSIGN_OR_RETURN(NDArray src, s->Array(request->src()));
     if (request->into() != 0) {
       MXGRID_ASSIGN_OR_RETURN(NDArray dst, s->Array(request->into()));
@@ -370,9 +385,11 @@ grpc::Status WorkerService::Describe(grpc::ServerContext*,
     if (request->handles().empty()) {
       for (const auto& [h, a] : s->ListArrays()) internal::ToProto(h, a, response->add_arrays());
     } else {
-      for (uint64_t h : request->handles()) {
-        MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(h));
-        internal::ToProto(h, a, response->add_arrays());
+      MXGRID_ASSIGN_OR_RETURN(std::vector<executor::AnyArray> arrays,
+                              s->AnyArrays(request->handles()));
+      for (size_t i = 0; i < arrays.size(); ++i) {
+        internal::ToProto(request->handles(static_cast<int>(i)), arrays[i],
+                          response->add_arrays());
       }
     }
     response->set_session_bytes(s->ArrayBytes());

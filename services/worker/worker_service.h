@@ -80,6 +80,11 @@ class WorkerService final : public v1::Worker::Service {
                     v1::ArrayInfo* response) override;
   grpc::Status Describe(grpc::ServerContext* context, const v1::DescribeArraysRequest* request,
                         v1::DescribeArraysResponse* response) override;
+  // Sparse arrays (worker_sparse.cc).
+  grpc::Status MakeSparse(grpc::ServerContext* context, const v1::MakeSparseRequest* request,
+                          v1::ArrayInfo* response) override;
+  grpc::Status SparseParts(grpc::ServerContext* context, const v1::SparsePartsRequest* request,
+                           v1::SparsePartsResponse* response) override;
   grpc::Status Free(grpc::ServerContext* context, const v1::FreeRequest* request,
                     v1::FreeResponse* response) override;
   grpc::Status Wait(grpc::ServerContext* context, const v1::WaitRequest* request,
@@ -172,6 +177,12 @@ class WorkerService final : public v1::Worker::Service {
   // Each call first waits for room in the session's queue (internal::WaitForRoom).
   absl::Status DoInvoke(grpc::ServerContext* context, Session& session,
                         const v1::InvokeRequest& request, v1::InvokeResponse* response);
+  // DoInvoke for calls with sparse arrays (worker_sparse.cc).
+  absl::Status DoInvokeAny(Session& session, std::shared_ptr<const ops::ParsedOp> op,
+                           const v1::InvokeRequest& request, v1::InvokeResponse* response);
+  // Copy when the source or the target is sparse (worker_sparse.cc).
+  absl::Status CopySparse(Session& session, const v1::CopyRequest& request,
+                          v1::ArrayInfo* response);
   absl::Status DoInvokeBatch(grpc::ServerContext* context, const v1::InvokeBatchRequest& request,
                              v1::InvokeBatchResponse* response);
   // The parsed operator for (name, attrs), from the cache when seen before.

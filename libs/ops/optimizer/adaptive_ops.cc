@@ -1,6 +1,7 @@
 // Adaptive-rate update operators: adam_update, _adamw_update / _mp_adamw_update (contrib),
 // rmsprop_update, rmspropalex_update, ftrl_update and ftml_update (MXNet 1.9.1's
 // src/operator/optimizer_op.cc and contrib/adamw.cc).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -147,6 +148,30 @@ absl::Status FtrlKernel(const UpdateParams& p, Span in, OpReq req, const TensorV
   });
 }
 
+// MXNet's _sparse_adagrad_update: history += g^2, w -= lr * g / (sqrt(history) + epsilon),
+// g the rescaled and clipped gradient; weight decay is refused, as in MXNet.
+absl::Status SparseAdaGradKernel(const UpdateParams& p, Span in, OpReq req,
+                                 const TensorView& out) {
+  if (p.Get("wd") != 0) {
+    return absl::InvalidArgumentError("_sparse_adagrad_update does not support wd (set wd=0)");
+  }
+  return Plain("_sparse_adagrad_update", in, [&](auto w, auto c) {
+    using W = typename decltype(w)::type;
+    using C = typename decltype(c)::type;
+    const C lr = p.Param<C>("lr"), rescale = p.Param<C>("rescale_grad");
+    const C clip = p.Param<C>("clip_gradient"), eps = p.Param<C>("epsilon");
+    ForEachElement(in[0].size(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        C g = Ld<C, W>(in[1], i) * rescale;
+        if (clip >= 0) g = std::max(-clip, std::min(clip, g));
+        const C h = Ld<C, W>(in[2], i) + g * g;
+        St<C, W>(in[2], i, h);
+        Assign<C, W>(req, out, i, Ld<C, W>(in[0], i) - lr * g / (std::sqrt(h) + eps));
+      }
+    });
+  });
+}
+
 absl::Status FtmlKernel(const UpdateParams& p, Span in, OpReq req, const TensorView& out) {
   return Plain("ftml_update", in, [&](auto w, auto c) {
     using W = typename decltype(w)::type;
@@ -210,6 +235,12 @@ std::vector<UpdateOpSpec> AdaptiveOpSpecs() {
                     F("beta", "1", "Per-coordinate learning rate correlation parameter."),
                     Wd(), RescaleGrad(), ClipGradient()},
                    {2, 3}, {}, {}, {}, false, FtrlKernel});
+  specs.push_back({"_sparse_adagrad_update", "AdaGrad (Duchi et al., 2011) as MXNet's sparse "
+                   "update; row_sparse gradients update only their rows",
+                   {"weight", "grad", "history"},
+                   {Lr(), F("epsilon", "1e-07", "Epsilon for numerical stability."), Wd(),
+                    RescaleGrad(), ClipGradient()},
+                   {2}, {}, {}, {}, false, SparseAdaGradKernel});
   specs.push_back({"ftml_update", "Follow the Moving Leader (Zheng & Kwok, 2017)",
                    {"weight", "grad", "d", "v", "z"},
                    {Lr(), F("beta1", "0.6", "Generally close to 0.5."),

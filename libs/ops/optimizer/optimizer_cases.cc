@@ -181,6 +181,17 @@ std::vector<OpCase> AdaptiveCases() {
   c.input_values.push_back(std::vector<double>(6, 2.0));
   c.input_values.push_back({0.1, -0.2, 0.3, 0.05, -0.1, 0.2});
   out.push_back(c);
+  const AttrMap adagrad = {{"lr", "0.1"}, {"epsilon", "1e-3"}, {"rescale_grad", "0.5"},
+                           {"clip_gradient", "0.4"}};
+  OpCase ada = SignedCase("sparse_adagrad_update", "_sparse_adagrad_update", adagrad, 3, {6},
+                          [](const Values& in, size_t i) {
+                            const double g = Clip(0.5 * in[1][i], 0.4);
+                            const double h = in[2][i] + g * g;
+                            return in[0][i] - 0.1 * g / (std::sqrt(h) + 1e-3);
+                          });
+  ada.input_values.resize(3);
+  ada.input_values[2] = {0.5, 1.0, 0.1, 2.0, 0.3, 0.7};
+  out.push_back(ada);
   const AttrMap ftrl = {{"lr", "0.1"}, {"lamda1", "0.05"}, {"beta", "1.5"}, {"wd", "0.1"},
                         {"rescale_grad", "0.5"}};
   OpCase f = SignedCase("ftrl_update", "ftrl_update", ftrl, 4, {8},

@@ -46,7 +46,7 @@ TEST(OptimizerOpsTest, ConsistencyCases) {
 TEST(OptimizerOpsTest, EveryOperatorHasACase) {
   const std::set<std::string> covered = testing::CoveredOps(Ops(), OptimizerCases());
   for (const OpDef* def : Ops().List()) EXPECT_EQ(covered.count(def->name), 1u) << def->name;
-  EXPECT_EQ(Ops().List().size(), 23u);
+  EXPECT_EQ(Ops().List().size(), 24u);
 }
 
 // sgd_mom_update with out=weight: the momentum and the weight both move, step after step.

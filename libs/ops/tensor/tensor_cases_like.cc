@@ -4,6 +4,7 @@
 // examples were checked against MXNet 1.9.1 itself (tests/python/client/test_fluent.py
 // compares the same calls through the client).
 #include <cmath>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -123,6 +124,24 @@ void LikeInitCases(std::vector<OpCase>* cases) {
           {{"lhs_begin", "-1"}, {"lhs_end", "None"}, {"rhs_begin", "1"}, {"rhs_end", "None"}},
           {{30, 12}, {4, 2, 2, 3}});
   AddCopy(cases, "identity_like_rhs", "_identity_with_attr_like_rhs", {}, {{3, 4}, {3, 4}});
+
+  AddCopy(cases, "cast_storage_default", "cast_storage", {{"stype", "default"}}, {{3, 4}});
+  AddCopy(cases, "cast_storage_csr", "cast_storage", {{"stype", "csr"}}, {{2, 5}});
+  // _sparse_retain of rows {2, 0} (ids repeated) of a (4, 3) array: rows 1 and 3 zero.
+  OpCase retain;
+  retain.name = "sparse_retain_rows";
+  retain.op = "_sparse_retain";
+  retain.input_shapes = {{4, 3}, {3}};
+  retain.input_values = {{}, {2, 0, 2}};
+  retain.grad_inputs = std::set<int>{0};
+  retain.reference = [](const Values& in, const std::vector<Shape>&) {
+    std::vector<double> y = in[0];
+    for (int r : {1, 3}) {
+      for (int j = 0; j < 3; ++j) y[r * 3 + j] = 0;
+    }
+    return Values{y};
+  };
+  cases->push_back(std::move(retain));
 
   AddConst(cases, "shape_array_3d", "shape_array", {}, {{5, 17, 1}}, {5, 17, 1});
   AddConst(cases, "shape_array_1d", "shape_array", {}, {{4}}, {4});

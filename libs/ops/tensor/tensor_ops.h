@@ -49,6 +49,8 @@ absl::Status RegisterGatherNdOps(Registry* registry);
 absl::Status RegisterNormOp(Registry* registry);  // norm
 // reshape_like, _identity_with_attr_like_rhs, shape_array, size_array.
 absl::Status RegisterLikeOps(Registry* registry);
+// cast_storage, _sparse_retain (their dense forms).
+absl::Status RegisterStorageOps(Registry* registry);
 // _zeros, _ones, _full, _arange, _linspace.
 absl::Status RegisterInitOps(Registry* registry);
 // depth_to_space, space_to_depth.

@@ -1,5 +1,7 @@
 #include "services/worker/internal/codec.h"
 
+#include <variant>
+
 #include "absl/strings/str_cat.h"
 #include "libs/rpc/tensor_codec.h"
 
@@ -39,6 +41,24 @@ void ToProto(uint64_t handle, const tensor::NDArray& array, v1::ArrayInfo* out) 
   out->set_handle(handle);
   rpc::ToProto(array.dtype(), array.shape(), out->mutable_meta());
   ToProto(array.context(), out->mutable_context());
+}
+
+void ToProto(uint64_t handle, const tensor::SparseNDArray& array, v1::ArrayInfo* out) {
+  out->set_handle(handle);
+  rpc::ToProto(array.dtype(), array.shape(), out->mutable_meta());
+  ToProto(array.context(), out->mutable_context());
+  out->set_stype(array.stype() == tensor::StorageType::kCSR ? v1::CSR : v1::ROW_SPARSE);
+}
+
+void ToProto(uint64_t handle, const executor::AnyArray& array, v1::ArrayInfo* out) {
+  std::visit([&](const auto& a) { ToProto(handle, a, out); }, array);
+}
+
+absl::StatusOr<tensor::StorageType> SparseStorageFromProto(v1::StorageType stype) {
+  if (stype == v1::ROW_SPARSE) return tensor::StorageType::kRowSparse;
+  if (stype == v1::CSR) return tensor::StorageType::kCSR;
+  return absl::InvalidArgumentError(
+      absl::StrCat("stype must be ROW_SPARSE or CSR, got ", v1::StorageType_Name(stype)));
 }
 
 }  // namespace mxgrid::services::internal
