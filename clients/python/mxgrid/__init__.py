@@ -35,6 +35,7 @@ from . import autograd
 from . import ndarray_contrib
 from . import symbol_contrib
 from . import ndarray_linalg
+from . import ndarray_sparse
 from . import symbol_linalg
 from .cached_op import CachedOp
 
@@ -43,6 +44,7 @@ symbol.random = symbol_random  # mx.sym.random
 ndarray.contrib = ndarray_contrib  # mx.nd.contrib: _contrib_* operators and isinf/isnan/...
 symbol.contrib = symbol_contrib
 ndarray.linalg = ndarray_linalg  # mx.nd.linalg: _linalg_* operators
+ndarray.sparse = ndarray_sparse  # mx.nd.sparse: row_sparse and csr arrays
 symbol.linalg = symbol_linalg
 ndarray.CachedOp = CachedOp  # mx.nd.CachedOp
 

@@ -158,17 +158,24 @@ class KVStore:
         return [pb.worker.KVPair(key=_key_text(k), values=[v.handle for v in vals])
                 for k, vals in items]
 
+    @staticmethod
+    def _dense(items):
+        """(key, values) with row_sparse / csr values as dense arrays (converted on the
+        worker): the store keeps and sums dense values."""
+        return [(k, [v if v.stype == "default" else v.tostype("default") for v in vals])
+                for k, vals in items]
+
     def init(self, key, value):
         """Initializes keys. Dist stores: every rank calls it, rank 0's value is stored, and
         the call returns after a barrier of the ranks."""
-        items = [(k, vals[:1]) for k, vals in _key_list(key, value)]
+        items = self._dense([(k, vals[:1]) for k, vals in _key_list(key, value)])
         c = self._conn
         self._call(c.require_worker().KVInit, pb.worker.KVInitRequest(
             session=c.session, store=self._store, pairs=self._pairs(items)), waits=True)
 
     def push(self, key, value, priority=0):
         """Pushes values (a list per key is summed on the worker first)."""
-        items = _key_list(key, value)
+        items = self._dense(_key_list(key, value))
         c = self._conn
         req = pb.worker.KVPushRequest(session=c.session, store=self._store,
                                       pairs=self._pairs(items),
@@ -186,9 +193,56 @@ class KVStore:
         if out is None:
             raise ValueError("pull needs out=")
         items = _key_list(key, out)
+        dense = [(k, [o for o in outs if o.stype == "default"]) for k, outs in items]
+        sparse = [(k, [o for o in outs if o.stype != "default"]) for k, outs in items]
+        # Sparse outs: skipped with ignore_sparse (MXNet's default), else the value in
+        # their storage type.
+        converted = []  # (sparse out, dense temporary)
+        if not ignore_sparse:
+            for k, outs in sparse:
+                for o in outs:
+                    tmp = nd.empty(o.shape, o.context, dtype=o.dtype)
+                    dense.append((k, [tmp]))
+                    converted.append((o, tmp))
+        self._pull_dense([(k, outs) for k, outs in dense if outs])
+        for o, tmp in converted:
+            tmp.copyto(o)
+
+    def _pull_dense(self, items):
+        if not items:
+            return
         c = self._conn
         self._call(c.require_worker().KVPull, pb.worker.KVPullRequest(
             session=c.session, store=self._store, pairs=self._pairs(items)), waits=True)
+
+    def row_sparse_pull(self, key, out=None, priority=0, row_ids=None):
+        """Pulls only the rows ``row_ids`` (an NDArray of row ids per out) of each key into
+        row_sparse arrays ``out``. The worker retains the rows from the stored value."""
+        if out is None or row_ids is None:
+            raise ValueError("row_sparse_pull needs out= and row_ids=")
+        items = _key_list(key, out)
+        if isinstance(row_ids, NDArray):
+            row_ids = [row_ids]
+        flat_ids = []
+        for ids in row_ids:
+            flat_ids.extend(ids if isinstance(ids, (list, tuple)) else [ids])
+        outs = [o for _, vals in items for o in vals]
+        if len(flat_ids) == 1 and len(outs) > 1:
+            flat_ids = flat_ids * len(outs)
+        if len(flat_ids) != len(outs):
+            raise MXNetError("row_sparse_pull: %d row_ids for %d outs" % (len(flat_ids),
+                                                                          len(outs)))
+        for o in outs:
+            if o.stype != "row_sparse":
+                raise MXNetError("row_sparse_pull writes row_sparse arrays; out has stype %r"
+                                 % o.stype)
+        temps = [(k, [nd.empty(o.shape, o.context, dtype=o.dtype) for o in vals])
+                 for k, vals in items]
+        self._pull_dense(temps)
+        dense = [t for _, vals in temps for t in vals]
+        for o, tmp, ids in zip(outs, dense, flat_ids):
+            rows = ids.reshape((-1,)).astype(np.int64)
+            nd.sparse.retain(tmp.tostype("row_sparse"), rows).copyto(o)
 
     def pushpull(self, key, value, out=None, priority=0):
         """push, then pull into ``out`` (default: into ``value``, as MXNet)."""

@@ -196,6 +196,9 @@ class NDArray:
 
     @classmethod
     def _from_info(cls, info, conn, owned=True):
+        if info.stype > 1:  # ROW_SPARSE, CSR
+            from . import ndarray_sparse  # pylint: disable=import-outside-toplevel
+            return ndarray_sparse._from_info(info, conn, owned)
         return cls(info.handle, tuple(info.meta.shape), dtype_from_pb(info.meta.dtype),
                    Context.from_proto(info.context), conn, owned)
 
@@ -232,6 +235,11 @@ class NDArray:
     @property
     def stype(self):
         return "default"
+
+    def tostype(self, stype):
+        """This array in storage type ``stype`` ('default', 'row_sparse', 'csr'): a new
+        array (cast_storage on the worker)."""
+        return _invoke("cast_storage", [self], {"stype": stype})
 
     @property
     def T(self):
@@ -589,7 +597,7 @@ def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train, record):
     when the call must go synchronously: an unknown operator, the handle space used up, or
     parameters the schema says the worker refuses (so that, as in MXNet, the call itself
     raises the server's error)."""
-    if _ops.refuses(op, attrs):
+    if _ops.refuses(op, attrs) or op == "cast_storage" or _any_sparse(inputs, out):
         return NotImplemented
     if out is not None:
         outs = out if isinstance(out, (list, tuple)) else (out,)
@@ -607,6 +615,14 @@ def _invoke_pipelined(conn, pipe, op, inputs, attrs, out, is_train, record):
     if num_new == 1:
         return NDArray._pending_output(handles[0], conn, batch, index, 0)
     return [NDArray._pending_output(h, conn, batch, index, i) for i, h in enumerate(handles)]
+
+
+def _any_sparse(inputs, out):
+    """Whether a call names a sparse array (those calls are not pipelined)."""
+    if any(a.__dict__.get("_pending") is None and a.stype != "default" for a in inputs):
+        return True
+    outs = () if out is None else (out if isinstance(out, (list, tuple)) else (out,))
+    return any(o.stype != "default" for o in outs)
 
 
 def _invoke(op, inputs, attrs, out=None, is_train=False, record=None):
@@ -722,12 +738,18 @@ def _create(shape, ctx, dtype, **init):
     return NDArray._from_info(info, conn)
 
 
-def empty(shape, ctx=None, dtype=None):
+def empty(shape, ctx=None, dtype=None, stype=None):
     """An uninitialized array (float32 unless dtype is given)."""
+    if stype not in (None, "default"):
+        from . import ndarray_sparse  # pylint: disable=import-outside-toplevel
+        return ndarray_sparse.zeros(stype, shape, ctx=ctx, dtype=dtype)
     return _create(shape, ctx, dtype, empty=True)
 
 
-def zeros(shape, ctx=None, dtype=None, out=None, **kwargs):
+def zeros(shape, ctx=None, dtype=None, out=None, stype=None, **kwargs):
+    if stype not in (None, "default"):
+        from . import ndarray_sparse  # pylint: disable=import-outside-toplevel
+        return ndarray_sparse.zeros(stype, shape, ctx=ctx, dtype=dtype)
     if out is not None:
         out[:] = 0
         return out

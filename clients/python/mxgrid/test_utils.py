@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from .context import Context, current_context
+from . import ndarray_sparse as _sparse
 from .ndarray import NDArray, array
 from .util import use_np_shape
 
@@ -172,12 +173,51 @@ def random_sample(population, k):
     return _pyrandom.sample(list(population), k)
 
 
+def rand_sparse_ndarray(shape, stype, density=None, dtype=None, distribution=None,
+                        data_init=None, rsp_indices=None, modifier_func=None,
+                        shuffle_csr_indices=False, ctx=None):
+    """A random row_sparse or csr NDArray and its numpy parts, as MXNet's: each row
+    (row_sparse) or element (csr) is stored with probability ``density`` (random when
+    None), stored values U[0, 1) (``data_init`` replaces them; ``rsp_indices`` picks the
+    rows). Returns (array, (data, indices)) or (array, (data, indptr, indices))."""
+    density = np.random.rand() if density is None else density
+    dtype = default_dtype() if dtype is None else dtype
+    ctx = ctx or default_context()
+    if stype == "row_sparse":
+        if rsp_indices is not None:
+            indices = np.unique(np.asarray(rsp_indices, dtype=np.int64))
+        else:
+            indices = np.argwhere(np.random.uniform(size=(shape[0],)) < density).ravel()
+        values = np.random.uniform(size=(len(indices),) + tuple(shape[1:])).astype(dtype)
+        if data_init is not None:
+            values.fill(data_init)
+        if modifier_func is not None:
+            values = modifier_func(values).astype(dtype)
+        arr = _sparse.row_sparse_array((values, indices), shape=shape, ctx=ctx,
+                                            dtype=dtype)
+        return arr, (values, indices)
+    if stype == "csr":
+        import scipy.sparse as spsp  # pylint: disable=import-outside-toplevel
+        m = spsp.random(shape[0], shape[1], density=density, format="csr",
+                        dtype=np.float64).astype(dtype)
+        if data_init is not None:
+            m.data.fill(data_init)
+        if modifier_func is not None:
+            m.data = modifier_func(m.data).astype(dtype)
+        m.sort_indices()
+        arr = _sparse.csr_matrix((m.data, m.indices, m.indptr), shape=shape, ctx=ctx,
+                                      dtype=dtype)
+        return arr, (m.data, m.indptr, m.indices)
+    raise ValueError("unknown storage type %r" % (stype,))
+
+
 def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func=None,
                  shuffle_csr_indices=False, distribution=None, ctx=None):
-    """A standard-normal NDArray of `shape` on ctx (default_context()). mxgrid's arrays are
-    dense: another stype is refused with ValueError."""
+    """A random NDArray of ``shape`` on ctx (default_context()): standard normal values
+    when dense, rand_sparse_ndarray's for row_sparse and csr."""
     if stype != "default":
-        raise ValueError("mxgrid arrays are dense: stype %r is not supported" % (stype,))
+        return rand_sparse_ndarray(shape, stype, density=density, dtype=dtype,
+                                   modifier_func=modifier_func, ctx=ctx)[0]
     return array(random_arrays(shape), dtype=dtype, ctx=ctx or default_context())
 
 
@@ -217,21 +257,44 @@ def compare_ndarray_tuple(t1, t2, rtol=None, atol=None):
 
 
 def _uniform(shape, dtype):
-    """U[0, 1) values of ``shape`` as an NDArray of ``dtype`` on the default context
-    (drawn from NumPy's generator, which with_seed seeds)."""
-    values = np.random.uniform(size=shape).astype(np.dtype(dtype))
-    return array(values, ctx=default_context(), dtype=values.dtype)
+    """U[0, 1) values of ``shape`` as an NDArray of ``dtype`` on the default context, drawn
+    by mx.random as MXNet's compare_optimizer does (so NumPy's generator, which the sparse
+    arrays draw from, is where MXNet's is for the same seed)."""
+    from . import random as _random  # pylint: disable=import-outside-toplevel
+    return _random.uniform(shape=shape, ctx=default_context(), dtype=dtype)
 
 
 def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="default",
                       rtol=1e-4, atol=1e-5, compare_states=True, ntensors=1):
     """One update of ``opt1`` and ``opt2`` from the same random weight and gradient: their
     states (before and after) and the updated weights must agree. ``shape`` a list: opt2
-    updates ``ntensors`` arrays in one call (its multi-tensor path), opt1 one by one. Dense
-    arrays only (mxgrid has no sparse storage)."""
+    updates ``ntensors`` arrays in one call (its multi-tensor path), opt1 one by one. With a
+    sparse ``w_stype`` / ``g_stype`` opt2 gets the sparse arrays, opt1 their dense copies
+    (MXNet's)."""
     if w_stype != "default" or g_stype != "default":
-        raise NotImplementedError("compare_optimizer: mxgrid arrays are dense; w_stype and "
-                                  "g_stype must be 'default'")
+        assert not isinstance(shape, list)
+        if w_stype == "default":
+            w2 = _uniform(shape, dtype)
+            w1 = w2.copyto(default_context())
+        else:
+            w2 = rand_ndarray(shape, w_stype, density=1, dtype=dtype)
+            w1 = w2.copyto(default_context()).tostype("default")
+        if g_stype == "default":
+            g2 = _uniform(shape, dtype)
+            g1 = g2.copyto(default_context())
+        else:
+            g2 = rand_ndarray(shape, g_stype, dtype=dtype)
+            g1 = g2.copyto(default_context()).tostype("default")
+        state1 = opt1.create_state_multi_precision(0, w1)
+        state2 = opt2.create_state_multi_precision(0, w2)
+        if compare_states:
+            compare_ndarray_tuple(state1, state2)
+        opt1.update_multi_precision(0, w1, g1, state1)
+        opt2.update_multi_precision(0, w2, g2, state2)
+        if compare_states:
+            compare_ndarray_tuple(state1, state2, rtol=rtol, atol=atol)
+        assert_almost_equal(w1.asnumpy(), w2.asnumpy(), rtol=rtol, atol=atol)
+        return
     if not isinstance(shape, list):
         assert ntensors == 1
         w2 = _uniform(shape, dtype)

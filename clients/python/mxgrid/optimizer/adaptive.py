@@ -12,8 +12,9 @@ __all__ = ["Adam", "AdaGrad", "RMSProp", "AdaDelta", "Ftrl", "Adamax", "Nadam", 
            "LAMB", "Test"]
 
 
-def _zeros_like(weight, dtype=None):
-    return nd.zeros(weight.shape, weight.context, dtype=weight.dtype if dtype is None else dtype)
+def _zeros_like(weight, dtype=None, stype=None):
+    return nd.zeros(weight.shape, weight.context, dtype=weight.dtype if dtype is None else dtype,
+                    stype=stype)
 
 
 @register
@@ -32,7 +33,9 @@ class Adam(Optimizer):
         self.lazy_update = lazy_update
 
     def create_state(self, index, weight):
-        return (_zeros_like(weight), _zeros_like(weight))  # mean, variance
+        # row_sparse states for a row_sparse weight make lazy updates possible (MXNet's).
+        stype = weight.stype if self.lazy_update else "default"
+        return (_zeros_like(weight, stype=stype), _zeros_like(weight, stype=stype))  # mean, var
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
@@ -62,12 +65,18 @@ class AdaGrad(Optimizer):
         self.float_stable_eps = eps
 
     def create_state(self, index, weight):
-        return nd.zeros(weight.shape, weight.context)  # history
+        return nd.zeros(weight.shape, weight.context, stype=weight.stype)  # history
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
         history = state
+        if grad.stype == "row_sparse":  # lazy: only the gradient's rows (MXNet's sparse path)
+            kwargs = {"epsilon": self.float_stable_eps, "rescale_grad": self.rescale_grad}
+            if self.clip_gradient:
+                kwargs["clip_gradient"] = self.clip_gradient
+            nd.sparse.adagrad_update(weight, grad, history, out=weight, lr=lr, wd=wd, **kwargs)
+            return
         grad = grad * self.rescale_grad
         if self.clip_gradient is not None:
             grad = nd.clip(grad, -self.clip_gradient, self.clip_gradient)
@@ -163,8 +172,8 @@ class Ftrl(Optimizer):
         self.lr = learning_rate
 
     def create_state(self, index, weight):
-        return (nd.zeros(weight.shape, weight.context),  # z
-                nd.zeros(weight.shape, weight.context))  # n
+        return (nd.zeros(weight.shape, weight.context, stype=weight.stype),  # z
+                nd.zeros(weight.shape, weight.context, stype=weight.stype))  # n
 
     def update(self, index, weight, grad, state):
         self._update_count(index)

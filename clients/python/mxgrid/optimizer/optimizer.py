@@ -350,6 +350,8 @@ def _cast(src, dtype, out=None):
     through the client (NumPy's round-to-nearest-even, as MXNet's cast), since the worker's
     Cast takes float32/float64 only; the rest is the Cast operator."""
     dtype = np.dtype(dtype)
+    if src.stype != "default" and out is None:
+        return src.astype(dtype)  # keeps the storage type (a lazy update needs it)
     if np.dtype(src.dtype) != np.float16 and dtype != np.float16:
         return nd.cast(src, dtype=dtype.name, out=out)
     values = src.asnumpy().astype(dtype)

@@ -63,7 +63,8 @@ class SGD(Optimizer):
 
     def create_state(self, index, weight):
         if self.momentum != 0.0:
-            return nd.zeros(weight.shape, weight.context, dtype=weight.dtype)
+            stype = weight.stype if self.lazy_update else "default"
+            return nd.zeros(weight.shape, weight.context, dtype=weight.dtype, stype=stype)
         return None
 
     def _op_kwargs(self):
