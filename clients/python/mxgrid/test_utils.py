@@ -257,11 +257,10 @@ def compare_ndarray_tuple(t1, t2, rtol=None, atol=None):
 
 
 def _uniform(shape, dtype):
-    """U[0, 1) values of ``shape`` as an NDArray of ``dtype`` on the default context, drawn
-    by mx.random as MXNet's compare_optimizer does (so NumPy's generator, which the sparse
-    arrays draw from, is where MXNet's is for the same seed)."""
-    from . import random as _random  # pylint: disable=import-outside-toplevel
-    return _random.uniform(shape=shape, ctx=default_context(), dtype=dtype)
+    """U[0, 1) values of ``shape`` as an NDArray of ``dtype`` on the default context
+    (drawn from NumPy's generator, which with_seed seeds)."""
+    values = np.random.uniform(size=shape).astype(np.dtype(dtype))
+    return array(values, ctx=default_context(), dtype=values.dtype)
 
 
 def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="default",
