@@ -16,7 +16,7 @@ import struct
 import numpy as np
 
 __all__ = ["dumps_list", "loads_list", "dump_record", "load_record",
-           "MX_TYPE_FLAGS", "np_dtype_of_flag"]
+           "MX_TYPE_FLAGS", "np_dtype_of_flag", "SparseValue"]
 
 LIST_MAGIC = 0x112
 V1_MAGIC = 0xF993FAC8
@@ -39,9 +39,40 @@ def np_dtype_of_flag(flag):
     return _FLAG_TO_NP[flag]
 
 
+class SparseValue:
+    """A row_sparse (stype 1) or csr (stype 2) array as numpy parts: the stored values
+    ``data`` and the int64 ``aux`` arrays in MXNet's order (row_sparse: row ids; csr: indptr,
+    column indices), of logical ``shape``."""
+
+    def __init__(self, stype, shape, data, aux):
+        self.stype, self.shape, self.data, self.aux = stype, tuple(shape), data, list(aux)
+
+
+def _shape_bytes(shape):
+    return struct.pack("<i", len(shape)) + struct.pack("<%dq" % len(shape), *shape)
+
+
+def _dump_sparse(value, dev_type, dev_id, np_shape):
+    data = np.require(value.data, requirements="C")
+    flag = MX_TYPE_FLAGS.get(data.dtype)
+    if flag is None:
+        raise ValueError("dtype %s has no MXNet type flag" % data.dtype)
+    aux = [np.require(a, dtype=np.int64, requirements="C") for a in value.aux]
+    parts = [struct.pack("<Ii", V3_MAGIC if np_shape else V2_MAGIC, value.stype),
+             _shape_bytes(data.shape), _shape_bytes(value.shape),
+             struct.pack("<iii", dev_type, dev_id, flag)]
+    for a in aux:
+        parts += [struct.pack("<i", MX_TYPE_FLAGS[np.dtype(np.int64)]), _shape_bytes(a.shape)]
+    parts.append(data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes())
+    parts += [a.astype("<i8", copy=False).tobytes() for a in aux]
+    return b"".join(parts)
+
+
 def dump_record(array, dev_type=1, dev_id=0, np_shape=False):
-    """One dense record of the numpy ``array`` (as saved from context dev_type/dev_id): V2,
-    or V3 under NumPy shape semantics."""
+    """One record of the numpy ``array`` or SparseValue (as saved from context
+    dev_type/dev_id): V2, or V3 under NumPy shape semantics."""
+    if isinstance(array, SparseValue):
+        return _dump_sparse(array, dev_type, dev_id, np_shape)
     array = np.require(array, requirements="C")  # keeps 0-d (ascontiguousarray does not)
     if array.ndim == 0 and not np_shape:
         raise ValueError("a 0-d array can only be saved under np_shape(True) (in MXNet 1.x's "
@@ -97,8 +128,10 @@ def _read_record(r, np_shape=None):
                          "in np shape semantics: load it inside `with mx.np_shape(False)`")
     if magic in (V2_MAGIC, V3_MAGIC):
         (stype,) = r.unpack("<i")
+        if stype in (1, 2):
+            return _read_sparse(r, stype)
         if stype != 0:
-            raise ValueError("sparse NDArrays (storage type %d) are not supported" % stype)
+            raise ValueError("unknown NDArray storage type %d" % stype)
         shape = _read_shape(r)
         if shape is None or (magic == V2_MAGIC and len(shape) == 0) or -1 in shape:
             return None, 1, 0
@@ -116,6 +149,29 @@ def _read_record(r, np_shape=None):
     data = r.take(count * dtype.itemsize)
     arr = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
     return arr, dev_type, dev_id
+
+
+def _read_sparse(r, stype):
+    """The rest of a row_sparse / csr record: (SparseValue, dev_type, dev_id)."""
+    storage_shape = _read_shape(r)
+    shape = _read_shape(r)
+    if storage_shape is None or shape is None or len(shape) == 0:
+        raise ValueError("sparse NDArray record without a shape")
+    dev_type, dev_id, flag = r.unpack("<iii")
+    dtype = np_dtype_of_flag(flag)
+    aux_meta = []
+    for _ in range(1 if stype == 1 else 2):
+        (aux_flag,) = r.unpack("<i")
+        aux_meta.append((np_dtype_of_flag(aux_flag), _read_shape(r)))
+    count = int(np.prod(storage_shape, dtype=np.int64))
+    data = np.frombuffer(r.take(count * dtype.itemsize), dtype=dtype.newbyteorder("<")).astype(
+        dtype).reshape(storage_shape)
+    aux = []
+    for aux_dtype, aux_shape in aux_meta:
+        n = int(np.prod(aux_shape, dtype=np.int64))
+        aux.append(np.frombuffer(r.take(n * aux_dtype.itemsize),
+                                 dtype=aux_dtype.newbyteorder("<")).astype(np.int64))
+    return SparseValue(stype, shape, data, aux), dev_type, dev_id
 
 
 def load_record(buf):

@@ -15,7 +15,7 @@ from . import _dlpack
 from . import _filesys
 from . import connection
 from . import util as _util
-from ._ndarray_io import dumps_list, loads_list
+from ._ndarray_io import SparseValue, dumps_list, loads_list
 from .base import MXNetError
 from .context import Context, cpu, current_context
 
@@ -59,6 +59,21 @@ def from_numpy(ndarray, zero_copy=True):
     return out
 
 
+def _host_value(a):
+    """numpy values of a dense array; a SparseValue of a sparse one's parts."""
+    if a.stype == "default":
+        return a.asnumpy()
+    parts = [p.asnumpy() for p in a._parts()]
+    return SparseValue(1 if a.stype == "row_sparse" else 2, a.shape, parts[0], parts[1:])
+
+
+def _sparse_from_value(value, ctx):
+    """A sparse NDArray on ``ctx`` from a SparseValue."""
+    from . import ndarray_sparse  # pylint: disable=import-outside-toplevel
+    return ndarray_sparse._make("row_sparse" if value.stype == 1 else "csr", value.shape,
+                                value.data, value.aux, ctx, value.data.dtype)
+
+
 def save(fname, data):
     """Writes NDArrays (one, a list, or a str-keyed dict) in MXNet's .params format to a
     local path, file:// or s3://bucket/key (see _filesys.py)."""
@@ -77,7 +92,7 @@ def save(fname, data):
     if not all(isinstance(a, _nd().NDArray) for a in arrays):
         raise ValueError("save only accepts dict str->NDArray or list of NDArray")
     try:
-        blob = dumps_list([a.asnumpy() for a in arrays], names,
+        blob = dumps_list([_host_value(a) for a in arrays], names,
                           [(a.context.device_typeid, a.context.device_id) for a in arrays],
                           np_shape=_util.is_np_shape())
     except ValueError as e:
@@ -112,5 +127,8 @@ def load_frombuffer(buf, ctx=None):
                     gpus = sum(1 for d in conn.list_devices() if d.context.type == 2)
                 if dev_id < gpus:
                     where = Context("gpu", dev_id)
-        arrays.append(_nd()._upload(conn, arr, where))
+        if isinstance(arr, SparseValue):
+            arrays.append(_sparse_from_value(arr, where))
+        else:
+            arrays.append(_nd()._upload(conn, arr, where))
     return dict(zip(names, arrays)) if names else arrays

@@ -16,6 +16,7 @@ storage of their results is known when the call returns.
 """
 import numpy as np
 
+from . import _ndarray_io
 from . import connection
 from . import ndarray as _nd
 from ._proto import pb
@@ -90,6 +91,18 @@ class BaseSparseNDArray(NDArray):
             dense = self.tostype("default")[key]
             return dense.tostype("csr") if dense.ndim == 2 else dense
         raise MXNetError("%s arrays support only x[:] and csr row slices" % self._stype)
+
+    def __getstate__(self):
+        from ._ndarray_transfer import _host_value  # pylint: disable=import-outside-toplevel
+        return {"handle": _ndarray_io.dump_record(_host_value(self), self.context.device_typeid,
+                                                  self.context.device_id)}
+
+    def __setstate__(self, state):
+        from ._ndarray_transfer import _sparse_from_value  # pylint: disable=import-outside-toplevel
+        value, _, _ = _ndarray_io.load_record(state["handle"])
+        tmp = _sparse_from_value(value, _nd.cpu(0))
+        self.__dict__.update(tmp.__dict__)
+        tmp._owned = False  # ownership moved to self
 
     def check_format(self, full_check=True):  # pylint: disable=unused-argument
         """The worker checks the structure when the array is made; nothing to do here."""
