@@ -100,21 +100,33 @@ struct EmbeddingParams : OpParams {
   bool sparse_grad = false;
 };
 
-OpDef Embedding() {
+// Embedding, or (sparse_contrib) MXNet's _contrib_SparseEmbedding: the same lookup whose
+// weight gradient MXNet keeps row_sparse (here dense, as the executor's arrays are), with
+// `deterministic` in place of `sparse_grad`.
+OpDef Embedding(bool sparse_contrib = false) {
   OpDef d;
-  d.name = "Embedding";
+  d.name = sparse_contrib ? "_contrib_SparseEmbedding" : "Embedding";
   d.description = "Maps indices to rows of weight (input_dim, output_dim); indices clip.";
   d.params = {{"input_dim", "int", "", true, "Vocabulary size."},
               {"output_dim", "int", "", true, "Embedding width."},
-              {"dtype", "{'float32', ...}", "float32", false, "Weight dtype."},
-              {"sparse_grad", "boolean", "0", false, "Row-sparse gradient (dense here)."}};
-  d.parse = [](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
+              {"dtype", "{'float32', ...}", "float32", false, "Weight dtype."}};
+  if (sparse_contrib) {
+    d.params.push_back({"deterministic", "boolean", "0", false,
+                        "Deterministic gradient (the gradient here always is)."});
+  } else {
+    d.params.push_back(
+        {"sparse_grad", "boolean", "0", false, "Row-sparse gradient (dense here)."});
+  }
+  d.parse = [sparse_contrib](const AttrMap& attrs)
+      -> absl::StatusOr<std::shared_ptr<const OpParams>> {
     auto p = std::make_shared<EmbeddingParams>();
-    ParamReader r("Embedding", attrs);
+    ParamReader r(sparse_contrib ? "_contrib_SparseEmbedding" : "Embedding", attrs);
     MXGRID_RETURN_IF_ERROR(r.Int("input_dim", &p->input_dim));
     MXGRID_RETURN_IF_ERROR(r.Int("output_dim", &p->output_dim));
     MXGRID_RETURN_IF_ERROR(r.DTypeName("dtype", &p->dtype));
-    MXGRID_RETURN_IF_ERROR(r.Bool("sparse_grad", &p->sparse_grad, false));
+    bool unused = false;
+    MXGRID_RETURN_IF_ERROR(r.Bool(sparse_contrib ? "deterministic" : "sparse_grad",
+                                  sparse_contrib ? &unused : &p->sparse_grad, false));
     MXGRID_RETURN_IF_ERROR(r.Finish());
     if (p->input_dim < 1 || p->output_dim < 1) {
       return r.Error("'input_dim' and 'output_dim' must be positive");
@@ -190,6 +202,7 @@ OpDef Embedding() {
 absl::Status RegisterIndexOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(registry->Register(OneHot()));
   MXGRID_RETURN_IF_ERROR(registry->Register(Embedding()));
+  MXGRID_RETURN_IF_ERROR(registry->Register(Embedding(/*sparse_contrib=*/true)));
   return RegisterWhere(registry);
 }
 

@@ -143,6 +143,29 @@ void LikeInitCases(std::vector<OpCase>* cases) {
   };
   cases->push_back(std::move(retain));
 
+  // _square_sum of (2, 3) along axis 1 (keepdims) and of (2, 3, 2) along axis 0.
+  OpCase ss;
+  ss.name = "square_sum_axis1_keepdims";
+  ss.op = "_square_sum";
+  ss.attrs = {{"axis", "1"}, {"keepdims", "True"}};
+  ss.input_shapes = {{2, 3}};
+  ss.reference = [](const Values& in, const std::vector<Shape>&) {
+    std::vector<double> y(2, 0.0);
+    for (int i = 0; i < 6; ++i) y[i / 3] += in[0][i] * in[0][i];
+    return Values{y};
+  };
+  cases->push_back(ss);
+  OpCase ss0 = ss;
+  ss0.name = "square_sum_axis0";
+  ss0.attrs = {{"axis", "0"}};
+  ss0.input_shapes = {{2, 3, 2}};
+  ss0.reference = [](const Values& in, const std::vector<Shape>&) {
+    std::vector<double> y(6, 0.0);
+    for (int i = 0; i < 12; ++i) y[i % 6] += in[0][i] * in[0][i];
+    return Values{y};
+  };
+  cases->push_back(ss0);
+
   AddConst(cases, "shape_array_3d", "shape_array", {}, {{5, 17, 1}}, {5, 17, 1});
   AddConst(cases, "shape_array_1d", "shape_array", {}, {{4}}, {4});
   AddConst(cases, "size_array_3d", "size_array", {}, {{5, 17, 2}}, {170});

@@ -282,10 +282,11 @@ void IndexCases(std::vector<OpCase>* cases) {
   for (const E& t : std::vector<E>{{"Embedding_1d", {5}, {0, 3, 3, 1, 2}, 4, 3},
                                    {"Embedding_2d", {2, 2}, {1, 0, 1, 1}, 2, 5},
                                    {"Embedding_clip", {3}, {-2, 7, 1}, 3, 2},
-                                   {"Embedding_batch1", {1, 1, 2}, {4, 0}, 5, 1}}) {
+                                   {"Embedding_batch1", {1, 1, 2}, {4, 0}, 5, 1},
+                                   {"SparseEmbedding_2d", {2, 2}, {1, 0, 2, 1}, 3, 2}}) {
     OpCase c;
     c.name = t.name;
-    c.op = "Embedding";
+    c.op = t.name.rfind("Sparse", 0) == 0 ? "_contrib_SparseEmbedding" : "Embedding";
     c.attrs = {{"input_dim", std::to_string(t.in_dim)}, {"output_dim", std::to_string(t.out_dim)}};
     c.input_shapes = {t.shape, Shape{t.in_dim, t.out_dim}};
     c.input_values = {t.idx, {}};

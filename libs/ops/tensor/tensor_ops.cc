@@ -26,6 +26,7 @@ absl::Status RegisterTensorOps(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterNormOp(registry));
   MXGRID_RETURN_IF_ERROR(RegisterLikeOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterStorageOps(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterSquareSumOp(registry));
   MXGRID_RETURN_IF_ERROR(RegisterInitOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterDepthSpaceOps(registry));
   MXGRID_RETURN_IF_ERROR(RegisterSplitV2Op(registry));

@@ -51,6 +51,7 @@ absl::Status RegisterNormOp(Registry* registry);  // norm
 absl::Status RegisterLikeOps(Registry* registry);
 // cast_storage, _sparse_retain (their dense forms).
 absl::Status RegisterStorageOps(Registry* registry);
+absl::Status RegisterSquareSumOp(Registry* registry);  // _square_sum
 // _zeros, _ones, _full, _arange, _linspace.
 absl::Status RegisterInitOps(Registry* registry);
 // depth_to_space, space_to_depth.

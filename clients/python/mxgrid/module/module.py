@@ -417,7 +417,15 @@ class Module(ModuleOptimizer, BaseModule):
         cpu = ctx_mod.cpu()
         copy_ = lambda v: v if v.context == cpu and len(self._context) > 1 \
             else v.copyto(cpu)  # noqa: E731  (a mean is already a fresh CPU array)
-        return ({k: copy_(v) for k, v in arg_params.items()},
+        # Parameters declared sparse (Variable(stype=...)) come back in that storage type;
+        # the executor computes on their dense values (MXNet's storage fallback).
+        stypes = {name: {"1": "row_sparse", "2": "csr"}.get(a.get("__storage_type__"))
+                  for name, a in self._symbol.attr_dict().items()}
+
+        def typed(k, v):
+            v = copy_(v)
+            return v.tostype(stypes[k]) if stypes.get(k) else v
+        return ({k: typed(k, v) for k, v in arg_params.items()},
                 {k: copy_(v) for k, v in aux_params.items()})
 
     # -- computation ----------------------------------------------------------------------
