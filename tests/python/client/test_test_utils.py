@@ -65,8 +65,14 @@ def test_arrays_on_the_worker(mxw):
     assert tu.same_array(a, b)
     assert not tu.same_array(a, a.copy())
     tu.assert_almost_equal(a, a.asnumpy())
-    with pytest.raises(ValueError, match="dense"):
-        tu.rand_ndarray((3, 4), stype="csr")
+    csr = tu.rand_ndarray((30, 40), stype="csr", density=0.25)
+    assert csr.stype == "csr" and csr.shape == (30, 40)
+    assert 0.1 < np.count_nonzero(csr.asnumpy()) / 1200 < 0.4
+    rsp, (values, rows) = tu.rand_sparse_ndarray((6, 2), "row_sparse", rsp_indices=[4, 1])
+    np.testing.assert_array_equal(rsp.indices.asnumpy(), [1, 4])
+    np.testing.assert_array_equal(rsp.asnumpy()[[1, 4]], values)
+    with pytest.raises(ValueError, match="storage type"):
+        tu.rand_ndarray((3, 4), stype="coo")
 
 
 def test_environment_sets_and_restores():
