@@ -271,8 +271,25 @@ def unequal():
     write(kv.rank, values=values)
 
 
+def sparse():
+    """row_sparse pushes from both ranks (rank r stores rows {r, 2}) are summed on the
+    shards; each rank pulls the whole value and row_sparse_pulls rows [2, 3]."""
+    kv = mx.kv.create("dist_sync")
+    r = kv.rank
+    kv.init("emb", mx.nd.zeros((4, 3), stype="row_sparse"))
+    grad = np.zeros((4, 3), dtype=np.float32)
+    grad[[r, 2]] = r + 1
+    kv.push("emb", mx.nd.array(grad).tostype("row_sparse"))
+    dense = mx.nd.zeros((4, 3))
+    kv.pull("emb", out=dense)
+    rows = mx.nd.zeros((4, 3), stype="row_sparse")
+    kv.row_sparse_pull("emb", out=rows, row_ids=mx.nd.array([3, 2], dtype=np.int64))
+    write(r, dense=dense.asnumpy().tolist(), rows=rows.asnumpy().tolist(),
+          row_ids=rows.indices.asnumpy().tolist(), stype=rows.stype)
+
+
 if __name__ == "__main__":
     {"hang": hang, "init": init_every_rank, "train_sync": train_sync,
      "train_async": train_async, "states": optimizer_states,
      "module_checkpoint": module_checkpoint, "killed": killed_worker,
-     "unequal": unequal}[sys.argv[1]]()
+     "unequal": unequal, "sparse": sparse}[sys.argv[1]]()

@@ -49,6 +49,15 @@ def test_every_rank_inits_rank0_wins(cluster, tmp_path):
         assert res[r]["k5"] == [50.0] * 4 and res[r]["k9"] == [90.0] * 4
 
 
+def test_row_sparse_push_and_row_sparse_pull(cluster, tmp_path):
+    res = dh.run_ok(cluster, "sparse", tmp_path, dh.new_job("sparse"), 2, timeout=60)
+    want = np.array([[1, 1, 1], [2, 2, 2], [3, 3, 3], [0, 0, 0]], dtype=np.float32)
+    for r in (0, 1):
+        np.testing.assert_array_equal(res[r]["dense"], want)
+        assert res[r]["stype"] == "row_sparse" and res[r]["row_ids"] == [2, 3]
+        np.testing.assert_array_equal(res[r]["rows"], want * [[0], [0], [1], [1]])
+
+
 def _weights(path):
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
