@@ -263,6 +263,15 @@ def _uniform(shape, dtype):
     return array(values, ctx=default_context(), dtype=values.dtype)
 
 
+def _optimizer_input(shape, dtype, stype, density=None):
+    """(dense copy for the reference optimizer, array of ``stype`` for the tested one)."""
+    if stype == "default":
+        x = _uniform(shape, dtype)
+        return x.copyto(default_context()), x
+    x = rand_ndarray(shape, stype, density=density, dtype=dtype)
+    return x.copyto(default_context()).tostype("default"), x
+
+
 def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="default",
                       rtol=1e-4, atol=1e-5, compare_states=True, ntensors=1):
     """One update of ``opt1`` and ``opt2`` from the same random weight and gradient: their
@@ -270,20 +279,10 @@ def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="defa
     updates ``ntensors`` arrays in one call (its multi-tensor path), opt1 one by one. With a
     sparse ``w_stype`` / ``g_stype`` opt2 gets the sparse arrays, opt1 their dense copies
     (MXNet's)."""
-    if w_stype != "default" or g_stype != "default":
-        assert not isinstance(shape, list)
-        if w_stype == "default":
-            w2 = _uniform(shape, dtype)
-            w1 = w2.copyto(default_context())
-        else:
-            w2 = rand_ndarray(shape, w_stype, density=1, dtype=dtype)
-            w1 = w2.copyto(default_context()).tostype("default")
-        if g_stype == "default":
-            g2 = _uniform(shape, dtype)
-            g1 = g2.copyto(default_context())
-        else:
-            g2 = rand_ndarray(shape, g_stype, dtype=dtype)
-            g1 = g2.copyto(default_context()).tostype("default")
+    if not isinstance(shape, list):
+        assert ntensors == 1
+        w1, w2 = _optimizer_input(shape, dtype, w_stype, density=1)
+        g1, g2 = _optimizer_input(shape, dtype, g_stype)
         state1 = opt1.create_state_multi_precision(0, w1)
         state2 = opt2.create_state_multi_precision(0, w2)
         if compare_states:
@@ -293,22 +292,6 @@ def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="defa
         if compare_states:
             compare_ndarray_tuple(state1, state2, rtol=rtol, atol=atol)
         assert_almost_equal(w1.asnumpy(), w2.asnumpy(), rtol=rtol, atol=atol)
-        return
-    if not isinstance(shape, list):
-        assert ntensors == 1
-        w2 = _uniform(shape, dtype)
-        w1 = w2.copyto(default_context())
-        g2 = _uniform(shape, dtype)
-        g1 = g2.copyto(default_context())
-        state1 = opt1.create_state_multi_precision(0, w1)
-        state2 = opt2.create_state_multi_precision(0, w2)
-        if compare_states:
-            compare_ndarray_tuple(state1, state2)
-        opt1.update_multi_precision(0, w1, g1, state1)
-        opt2.update_multi_precision(0, w2, g2, state2)
-        if compare_states:
-            compare_ndarray_tuple(state1, state2, rtol=rtol, atol=atol)
-        assert_almost_equal(w1, w2, rtol=rtol, atol=atol)
     else:
         w1 = tuple(_uniform(s, dtype) for s in shape)
         g1 = tuple(_uniform(s, dtype) for s in shape)

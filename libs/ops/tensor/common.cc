@@ -1,6 +1,7 @@
 #include "libs/ops/tensor/common.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace mxgrid::ops::tensor_internal {
@@ -125,6 +126,24 @@ std::vector<std::string> VariadicInputNames(int64_t n) {
   std::vector<std::string> names;
   for (int64_t i = 0; i < n; ++i) names.push_back("arg" + std::to_string(i));
   return names;
+}
+
+absl::Status CopyWithReq(const char* op, const TensorView& src, OpReq req,
+                         const TensorView& dst) {
+  if (req == OpReq::kNull) return absl::OkStatus();
+  if (req != OpReq::kAddTo) {
+    if (src.data != dst.data && src.size() > 0) {
+      std::memcpy(dst.data, src.data, src.size() * DTypeSize(src.dtype));
+    }
+    return absl::OkStatus();
+  }
+  return DispatchNumeric(op, src.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* s = src.as<T>();
+    T* d = dst.as<T>();
+    for (int64_t i = 0; i < src.size(); ++i) d[i] += s[i];
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace mxgrid::ops::tensor_internal

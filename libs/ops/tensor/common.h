@@ -37,6 +37,11 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParseNoParams(const std::string&
 
 // Merges `src` into `*dst` (unknown dims of -1 fill from the other). Conflicts are
 // InvalidArgument "<op>: <what> shape <src> conflicts with <dst>".
+// dst = src (kWriteTo/kWriteInplace) or dst += src (kAddTo), element by element; both have
+// src's element count and dtype (any numeric one).
+absl::Status CopyWithReq(const char* op, const TensorView& src, OpReq req,
+                         const TensorView& dst);
+
 absl::Status Unify(absl::string_view op, absl::string_view what, const InferShape& src,
                    InferShape* dst);
 

@@ -25,30 +25,12 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::CopyWithReq;
 using tensor_internal::DispatchNumeric;
 using tensor_internal::ElemwiseShapes;
 using tensor_internal::kNoDeps;
 using tensor_internal::ParseNoParams;
 using tensor_internal::Unify;
-
-// dst = src (or dst += src) element by element; both have src's element count and dtype.
-absl::Status CopyWithReq(const char* op, const TensorView& src, OpReq req,
-                         const TensorView& dst) {
-  if (req == OpReq::kNull) return absl::OkStatus();
-  if (req != OpReq::kAddTo) {
-    if (src.data != dst.data && src.size() > 0) {
-      std::memcpy(dst.data, src.data, src.size() * DTypeSize(src.dtype));
-    }
-    return absl::OkStatus();
-  }
-  return DispatchNumeric(op, src.dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* s = src.as<T>();
-    T* d = dst.as<T>();
-    for (int64_t i = 0; i < src.size(); ++i) d[i] += s[i];
-    return absl::OkStatus();
-  });
-}
 
 // Writes zeros into a wanted gradient (kAddTo adds nothing).
 void ZeroGrad(const TensorView& g, OpReq req) {

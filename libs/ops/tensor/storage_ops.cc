@@ -20,6 +20,7 @@
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::CopyWithReq;
 using tensor_internal::DispatchNumeric;
 using tensor_internal::ElemwiseShapes;
 using tensor_internal::kNoDeps;
@@ -28,19 +29,6 @@ using tensor_internal::Unify;
 struct CastStorageParams : OpParams {
   std::string stype;
 };
-
-absl::Status Copy(const char* op, const TensorView& src, OpReq req, const TensorView& dst) {
-  if (req == OpReq::kNull || src.size() == 0) return absl::OkStatus();
-  if (req != OpReq::kAddTo) {
-    if (src.data != dst.data) std::memcpy(dst.data, src.data, src.size() * DTypeSize(src.dtype));
-    return absl::OkStatus();
-  }
-  return DispatchNumeric(op, src.dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    for (int64_t i = 0; i < src.size(); ++i) dst.as<T>()[i] += src.as<T>()[i];
-    return absl::OkStatus();
-  });
-}
 
 OpDef CastStorage() {
   OpDef d;
@@ -70,10 +58,10 @@ OpDef CastStorage() {
   };
   d.forward = [](const OpContext&, const OpParams&, absl::Span<const TensorView> in,
                  absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
-    return Copy("cast_storage", in[0], reqs[0], out[0]);
+    return CopyWithReq("cast_storage", in[0], reqs[0], out[0]);
   };
   d.backward = [](const OpContext&, const OpParams&, const BackwardArgs& a) {
-    return Copy("cast_storage", a.out_grads[0], a.reqs[0], a.in_grads[0]);
+    return CopyWithReq("cast_storage", a.out_grads[0], a.reqs[0], a.in_grads[0]);
   };
   d.backward_deps = kNoDeps;
   d.inplace = {{0, 0}};
