@@ -173,3 +173,72 @@ class PearsonCorrelation(_m.EvalMetric):
         n = self._labels[0]
         return (self.name, self._cov / ((n - 1) * numpy.sqrt(self._preds[2] / (n - 1)) *
                                         numpy.sqrt(self._labels[2] / (n - 1))))
+
+
+@_m.register
+class PCC(_m.EvalMetric):
+    """The K-class generalization of MCC (Gorodkin's R_K) from a confusion matrix that
+    grows with the largest class seen: +1 for perfect predictions, nan when every label or
+    every prediction is one class. Per period (reset_local) and since the reset."""
+
+    def __init__(self, name="pcc", output_names=None, label_names=None,
+                 has_global_stats=True):
+        self._classes = 2
+        super().__init__(name, output_names=output_names, label_names=label_names,
+                         has_global_stats=has_global_stats)
+
+    @staticmethod
+    def _score(confusion):
+        total = confusion.sum()
+        predicted = confusion.sum(axis=1)
+        actual = confusion.sum(axis=0)
+        var_pred = numpy.sum(predicted * (total - predicted))
+        var_actual = numpy.sum(actual * (total - actual))
+        if var_pred == 0 or var_actual == 0:
+            return float("nan")
+        cov = numpy.sum(confusion.diagonal() * total - predicted * actual)
+        return cov / math.sqrt(var_pred * var_actual)
+
+    def _widen(self, classes):
+        grow = classes - self._classes
+        self._local = numpy.pad(self._local, ((0, grow), (0, grow)))
+        self._total = numpy.pad(self._total, ((0, grow), (0, grow)))
+        self._classes = classes
+
+    def update(self, labels, preds):
+        labels, preds = _m.check_label_shapes(labels, preds, True)
+        for label, pred in zip(labels, preds):
+            label = _m._host(label).astype("int32")
+            pred = _m._host(pred)
+            pred = pred.argmax(axis=1) if pred.shape != label.shape else pred.astype("int32")
+            top = int(max(pred.max(), label.max()))
+            if top >= self._classes:
+                self._widen(top + 1)
+            counts = numpy.zeros((self._classes, self._classes))
+            numpy.add.at(counts, (pred.ravel(), label.ravel()), 1)
+            self._local += counts
+            self._total += counts
+        self.num_inst += 1
+        self.global_num_inst += 1
+
+    def reset(self):
+        self._classes = getattr(self, "_classes", 2)
+        self._total = numpy.zeros((self._classes, self._classes))
+        super().reset()
+        self.reset_local()
+
+    def reset_local(self):
+        self.num_inst = 0
+        self._local = numpy.zeros((self._classes, self._classes))
+
+    def get(self):
+        if self.num_inst == 0:
+            return (self.name, float("nan"))
+        return (self.name, self._score(self._local))
+
+    def get_global(self):
+        if not self._has_global_stats:
+            return self.get()
+        if self.global_num_inst == 0:
+            return (self.name, float("nan"))
+        return (self.name, self._score(self._total))

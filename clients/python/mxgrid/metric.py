@@ -19,8 +19,8 @@ from .base import numeric_types, string_types
 
 __all__ = ["EvalMetric", "CompositeEvalMetric", "Accuracy", "TopKAccuracy", "CrossEntropy",
            "NegativeLogLikelihood", "MSE", "RMSE", "MAE", "Perplexity", "Loss",
-           "CustomMetric", "F1", "MCC", "PearsonCorrelation", "create", "register", "np",
-           "check_label_shapes"]
+           "CustomMetric", "F1", "MCC", "PearsonCorrelation", "PCC", "Torch", "Caffe",
+           "create", "register", "np", "check_label_shapes"]
 
 _REGISTRY = {}
 
@@ -419,6 +419,22 @@ class Loss(EvalMetric):
 
 
 @register
+class Torch(Loss):
+    """Loss under the name 'torch' (MXNet's dummy metric for torch criterions)."""
+
+    def __init__(self, name="torch", output_names=None, label_names=None):
+        super().__init__(name, output_names=output_names, label_names=label_names)
+
+
+@register
+class Caffe(Loss):
+    """Loss under the name 'caffe' (MXNet's dummy metric for caffe criterions)."""
+
+    def __init__(self, name="caffe", output_names=None, label_names=None):
+        super().__init__(name, output_names=output_names, label_names=label_names)
+
+
+@register
 class CustomMetric(EvalMetric):
     """A metric from ``feval(label, pred)`` on numpy arrays, returning a value or
     (sum_metric, num_inst)."""
@@ -484,4 +500,4 @@ def create(metric, *args, **kwargs):
 
 
 # The statistics metrics live in their own module; they register themselves here.
-from ._metric_stats import F1, MCC, PearsonCorrelation  # noqa: E402,F401
+from ._metric_stats import F1, MCC, PCC, PearsonCorrelation  # noqa: E402,F401
