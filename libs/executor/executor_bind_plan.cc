@@ -19,8 +19,10 @@ absl::Status CheckAgainst(const NDArray &a, const graph::Plan::Entry &want,
     return absl::InvalidArgumentError(
         absl::StrCat("bind: ", what, " ", Quoted(name), " is missing"));
   }
-  if (a.shape() != want.shape || a.dtype() != want.dtype ||
-      a.context() != ctx) {
+  // Every CPU context is the worker's host memory: an executor on one CPU takes arrays of
+  // any (MXNet's ctx_group placement across CPUs); GPU arrays must be on its device.
+  const bool same_memory = a.context() == ctx || (a.context().is_cpu() && ctx.is_cpu());
+  if (a.shape() != want.shape || a.dtype() != want.dtype || !same_memory) {
     return absl::InvalidArgumentError(
         absl::StrCat("bind: ", what, " ", Quoted(name), " is ", a.shape().ToString(),
                      " ", DTypeName(a.dtype()), " on ", a.context().ToString(),

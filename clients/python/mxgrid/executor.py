@@ -16,7 +16,7 @@ from . import connection
 from ._proto import pb
 from .base import MXNetError
 from .context import current_context
-from .ndarray import NDArray, array, dtype_from_pb, dtype_to_pb
+from .ndarray import NDArray, array, dtype_from_pb, dtype_to_pb, zeros
 from .symbol import _GRAD_REQ, _sym_pb
 
 __all__ = ["Executor"]
@@ -110,6 +110,34 @@ class Executor:
             keep_common_expr=_keep_common_expr())
         resp = conn.call(conn.require_worker().Bind, req)
         return cls(symbol, ctx, resp, conn, args, grads, aux)
+
+    @classmethod
+    def _simple_bind_placed(cls, symbol, ctx, grad_req, type_dict, shapes, placed):
+        """simple_bind with the arguments, gradients and auxiliary states of ``placed``
+        ({name: context}, from group2ctx) allocated on their own contexts."""
+        arg_shapes, _, aux_shapes = symbol.infer_shape(**shapes)
+        types = {name: np.float32 for name in shapes}  # simple_bind's default dtype
+        types.update(type_dict or {})
+        arg_types, _, aux_types = symbol.infer_type(**types)
+        if arg_shapes is None or arg_types is None:
+            raise MXNetError("simple_bind: cannot infer the arguments' shapes and types from "
+                             "%s" % (shapes,))
+        arg_names = symbol.list_arguments()
+        if isinstance(grad_req, str):
+            reqs = {n: grad_req for n in arg_names}
+        elif isinstance(grad_req, dict):
+            reqs = {n: grad_req.get(n, "null") for n in arg_names}
+        else:
+            reqs = dict(zip(arg_names, grad_req))
+        args, grads = [], []
+        for name, shape, dtype in zip(arg_names, arg_shapes, arg_types):
+            where = placed.get(name, ctx)
+            args.append(zeros(tuple(shape), ctx=where, dtype=dtype))
+            grads.append(zeros(tuple(shape), ctx=where, dtype=dtype)
+                         if reqs.get(name, "null") != "null" else None)
+        aux = [zeros(tuple(shape), ctx=placed.get(name, ctx), dtype=dtype) for name, shape, dtype
+               in zip(symbol.list_auxiliary_states(), aux_shapes, aux_types)]
+        return cls._bind(symbol, ctx, args, grads, reqs, aux)
 
     @classmethod
     def _simple_bind(cls, symbol, ctx, grad_req, type_dict, shapes):

@@ -52,24 +52,33 @@ def _compiler():
     return conn, conn.require_compiler()
 
 
-def _check_group2ctx(symbol, ctx, group2ctx):
-    """Raises MXNetError unless every ctx_group of ``symbol``'s nodes that ``group2ctx`` maps
-    maps to ``ctx``: the worker places a whole graph on one device."""
+def _group_contexts(symbol, ctx, group2ctx):
+    """{variable name: context} for the variables whose ctx_group ``group2ctx`` places on
+    another context than ``ctx`` (MXNet's model-parallel placement). Every CPU context is the
+    worker's host memory, so groups spread over CPUs bind as labels on the same memory;
+    MXNetError for a placement that would need another device."""
     if not group2ctx:
-        return
-    used = set()
-    for attrs in symbol.attr_dict().values():
+        return {}
+    placed = {}
+    for name, attrs in symbol.attr_dict().items():
         group = attrs.get("__ctx_group__", attrs.get("ctx_group"))
-        if group is not None:
-            used.add(group)
-    for group in sorted(used):
-        target = group2ctx.get(group)
-        if target is not None and target != ctx:
+        target = group2ctx.get(group) if group is not None else None
+        if target is None or target == ctx:
+            continue
+        if target.device_type not in ("cpu", "cpu_pinned", "cpu_shared") or \
+                ctx.device_type not in ("cpu", "cpu_pinned", "cpu_shared"):
             raise MXNetError(
                 "group2ctx places ctx_group '%s' on %s but the executor is bound to %s: the "
-                "mxgrid worker runs a graph on one device (no model-parallel placement); map "
-                "every group to the bind context or bind one graph per device"
-                % (group, target, ctx))
+                "mxgrid worker places groups across its CPU contexts only (one graph runs on "
+                "one GPU); bind one graph per GPU" % (group, target, ctx))
+        placed[name] = target
+    return placed
+
+
+def _check_group2ctx(symbol, ctx, group2ctx):
+    """Raises MXNetError for a ctx_group placement the worker cannot make (see
+    _group_contexts)."""
+    _group_contexts(symbol, ctx, group2ctx)
 
 
 def _sym_pb(sym):
@@ -397,7 +406,10 @@ class Symbol:
                     group2ctx=None, shared_arg_names=None, shared_exec=None,
                     shared_buffer=None, **kwargs):
         from .executor import Executor
-        _check_group2ctx(self, ctx or current_context(), group2ctx)
+        placed = _group_contexts(self, ctx or current_context(), group2ctx)
+        if placed:
+            return Executor._simple_bind_placed(self, ctx or current_context(), grad_req,
+                                                type_dict, kwargs, placed)
         return Executor._simple_bind(self, ctx, grad_req, type_dict, kwargs)
 
     def eval(self, ctx=None, **kwargs):

@@ -511,27 +511,35 @@ def test_bucketing_module_shares_parameters_and_trains_as_mxnet(mxw, real_mx, tm
             np.testing.assert_allclose(v.asnumpy(), want[k], rtol=1e-4, atol=1e-6, err_msg=k)
 
 
-def test_group2ctx_on_one_device_binds_and_mixed_placement_is_refused(mxw):
-    with mxw.AttrScope(ctx_group="dev1"):
-        a = mxw.sym.Variable("a") * 2
-    with mxw.AttrScope(ctx_group="dev2"):
-        c = a + mxw.sym.Variable("b")
-    same = mxw.mod.Module(c, data_names=["a", "b"], label_names=None, context=[mxw.cpu(1)],
-                          group2ctxs={"dev1": mxw.cpu(1), "dev2": [mxw.cpu(1)]})
-    same.bind(data_shapes=[("a", (2, 2)), ("b", (2, 2))])
-    same.init_params()
-    same.forward(mxw.io.DataBatch(data=[mxw.nd.ones((2, 2)), mxw.nd.ones((2, 2))]))
-    np.testing.assert_array_equal(same.get_outputs()[0].asnumpy(), np.full((2, 2), 3.0))
-    mixed = mxw.mod.Module(c, data_names=["a", "b"], label_names=None, context=[mxw.cpu(0)],
-                           group2ctxs={"dev1": mxw.cpu(1), "dev2": mxw.cpu(2)})
-    with pytest.raises(mxw.base.MXNetError, match="one device"):
-        mixed.bind(data_shapes=[("a", (2, 2)), ("b", (2, 2))])
-    assert not mixed.binded
-    with pytest.raises(mxw.base.MXNetError, match="ctx_group 'dev1'"):
-        c.simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.cpu(1)}, a=(2, 2), b=(2, 2))
-    exe = c.simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.cpu(0), "other": mxw.cpu(3)},
-                        a=(2, 2), b=(2, 2))
-    assert exe.outputs[0].context == mxw.cpu(0)
+def _grouped(m):
+    with m.AttrScope(ctx_group="dev1"):
+        a = m.sym.Variable("a") * 2
+    with m.AttrScope(ctx_group="dev2"):
+        return a + m.sym.Variable("b")
+
+
+def test_group2ctx_places_groups_on_cpu_contexts_as_mxnet(mxw, real_mx):
+    got = {}
+    for m in (mxw, real_mx):
+        mod = m.mod.Module(_grouped(m), data_names=["a", "b"], label_names=None,
+                           context=[m.cpu(0)], group2ctxs={"dev1": m.cpu(1), "dev2": m.cpu(2)})
+        mod.bind(data_shapes=[("a", (2, 2)), ("b", (2, 2))], inputs_need_grad=True)
+        mod.init_params()
+        mod.forward(m.io.DataBatch(data=[m.nd.ones((2, 2)), m.nd.ones((2, 2)) * 3]),
+                    is_train=True)
+        mod.backward([m.nd.ones((2, 2))])
+        grads = mod.get_input_grads()
+        got[m] = ([str(g.context) for g in grads], [g.asnumpy() for g in grads],
+                  mod.get_outputs()[0].asnumpy())
+    assert got[mxw][0] == got[real_mx][0] == ["cpu(1)", "cpu(2)"]
+    for g, w in zip(got[mxw][1] + [got[mxw][2]], got[real_mx][1] + [got[real_mx][2]]):
+        np.testing.assert_array_equal(g, w)
+    exe = _grouped(mxw).simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.cpu(3)}, a=(2, 2),
+                                    b=(2, 2))
+    assert exe.arg_dict["a"].context == mxw.cpu(3) and exe.arg_dict["b"].context == mxw.cpu(0)
+    with pytest.raises(mxw.base.MXNetError, match="CPU contexts only"):
+        _grouped(mxw).simple_bind(mxw.cpu(0), group2ctx={"dev1": mxw.gpu(0)}, a=(2, 2),
+                                  b=(2, 2))
 
 
 def test_executor_group_shares_parameters_with_a_shared_group(mxw):

@@ -18,9 +18,10 @@ updaters). ``shared_group`` (bucketing) binds every parameter, and its gradient,
 very arrays of the shared group's executors, and takes the other inputs from
 ``shared_data_arrays`` when one of the same shape and type is there.
 
-A graph runs on one device of the worker: ``group2ctxs`` is accepted when every ctx_group
-the graph uses maps to the executor's own context (exactly the plain bind); mapping groups
-to other devices (model parallelism) raises MXNetError.
+``group2ctxs`` places the variables of each ctx_group (arguments, their gradients,
+auxiliary states) on the group's context. Every CPU context is the worker's host memory, so
+groups spread over CPUs are placements of the same memory (the graph runs as one);
+placing groups on other devices than the executor's raises MXNetError.
 
 Thread-safety: not thread-safe (as MXNet's).
 """
@@ -33,7 +34,7 @@ from .. import context as ctx_mod
 from .. import ndarray as nd
 from ..base import MXNetError
 from ..io import DataDesc
-from ..symbol import _check_group2ctx
+from ..symbol import _check_group2ctx, _group_contexts
 
 __all__ = ["DataParallelExecutorGroup"]
 
@@ -259,6 +260,7 @@ class DataParallelExecutorGroup:
                                       self.shared_data_arrays[i])
         types = self._input_types(shapes)
         executor = self.symbol.simple_bind(ctx, grad_req=self.grad_req, type_dict=types,
+                                           group2ctx=self.group2ctxs[i],
                                            **{d.name: d.shape for d in shapes})
         buffer = self.shared_data_arrays[i]
         for name, array in executor.arg_dict.items():
@@ -285,6 +287,7 @@ class DataParallelExecutorGroup:
         the same shape and type is there, else new (and kept in ``buffer``). Without a
         buffer (reshape), every argument of unchanged shape keeps ``source``'s array."""
         ctx = self.contexts[i]
+        placed = _group_contexts(self.symbol, ctx, self.group2ctxs[i])
         input_shapes = {d.name: d.shape for d in shapes}
         arg_shapes, _, aux_shapes = self.symbol.infer_shape(**input_shapes)
         arg_types, _, aux_types = self.symbol.infer_type(**self._input_types(shapes))
@@ -305,25 +308,26 @@ class DataParallelExecutorGroup:
                 args.append(shared)
                 grad = src_grads.get(name) if need_grad else None
                 if need_grad and grad is None:
-                    grad = nd.zeros(shape, ctx=ctx, dtype=dtype)
+                    grad = nd.zeros(shape, ctx=placed.get(name, ctx), dtype=dtype)
                     created.append(grad)
                 grads.append(grad)
                 continue
             array = buffer.get(name) if buffer is not None else None
             if array is None or tuple(array.shape) != shape or \
                     np.dtype(array.dtype) != np.dtype(dtype):
-                array = nd.zeros(shape, ctx=ctx, dtype=dtype)
+                array = nd.zeros(shape, ctx=placed.get(name, ctx), dtype=dtype)
                 created.append(array)
                 if buffer is not None and name not in self.param_names:
                     buffer[name] = array
             args.append(array)
-            grad = nd.zeros(shape, ctx=ctx, dtype=dtype) if need_grad else None
+            grad = nd.zeros(shape, ctx=placed.get(name, ctx), dtype=dtype) if need_grad \
+                else None
             created.append(grad)
             grads.append(grad)
         for name, shape, dtype in zip(self.aux_names, aux_shapes, aux_types):
             shared = src_aux.get(name)
             if shared is None or tuple(shared.shape) != tuple(shape):
-                shared = nd.zeros(tuple(shape), ctx=ctx, dtype=dtype)
+                shared = nd.zeros(tuple(shape), ctx=placed.get(name, ctx), dtype=dtype)
                 created.append(shared)
             aux.append(shared)
         executor = self.symbol.bind(ctx, args, args_grad=grads, grad_req=self.grad_req,
