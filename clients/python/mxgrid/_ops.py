@@ -111,13 +111,17 @@ def _rules(name):
 def refuses(name, attrs):
     """True when operator ``name``'s schema says the worker will refuse ``attrs``: a
     parameter it does not have (MXNet's hidden ``__key__`` ones aside), a required one
-    missing, or a value outside an enum's choices. False for an unknown operator (the
+    missing, or a value outside an enum's choices; also for an empty tuple, which the
+    axis and shape parameters of many operators refuse (such a call goes synchronously,
+    so that its error raises at the call, as in MXNet). False for an unknown operator (the
     worker reports that)."""
     rules = _rules(name)
     if rules is None:
         return False
     known, required, enums = rules
     for key, value in attrs.items():
+        if value == "()":
+            return True
         if key not in known:
             if not (len(key) > 4 and key.startswith("__") and key.endswith("__")):
                 return True
