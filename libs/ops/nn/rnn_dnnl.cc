@@ -12,9 +12,10 @@
 // cells take one per gate, b_i2h + b_h2h; lbr-GRU takes four, u and r summed, then o's
 // input part and o's hidden part (the one the reset gate multiplies) apart.
 //
-// Backward re-runs the forward pass in training mode for oneDNN's workspace (between calls
-// the op keeps only its dropout mask), then runs the layers' backward primitives top down.
-// oneDNN accumulates weight gradients: they start from zero.
+// A forward in training runs the training primitives and leaves each layer's outputs and
+// oneDNN workspace in an RnnTrainState (rnn_train_state.h) for its backward; a backward
+// without one (another call's, or dropped) runs the forward again. Then the layers' backward
+// primitives run top down. oneDNN accumulates weight gradients: they start from zero.
 //
 // Primitives are built once per geometry and kept per thread (the CPU engine is
 // thread_local). Buffers come from a per-thread arena that only grows, oneDNN's scratchpad
@@ -25,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <new>
 #include <optional>
@@ -38,6 +40,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/ops/dnnl_util.h"
 #include "libs/ops/nn/rnn_internal.h"
+#include "libs/ops/nn/rnn_train_state.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace mxgrid::ops::nn {
@@ -402,6 +405,146 @@ void ForwardLayer(const LayerKey& key, const LayerPrims& prims, const LayerWeigh
   prims.fwd.execute(CpuStream(), args);
 }
 
+// One layer's training forward: what its backward reads.
+struct LayerRun {
+  LayerKey key;
+  const LayerPrims* prims;
+  const float* src;
+  float* dst;
+  float* hy;
+  float* cy;
+  memory workspace;
+};
+
+// Buffers of a training forward, per layer: its output, the masked copy the next layer
+// reads, final states h and c, oneDNN's workspace.
+enum Slot { kDst, kMasked, kHy, kCy, kWorkspace, kSlots };
+using BufferFn = std::function<float*(int64_t layer, Slot slot, int64_t count)>;
+
+// Runs every layer forward in training mode (workspaces kept) on buffers from `buffer`.
+std::vector<LayerRun> TrainForward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
+                                   const ParamLayout& layout, const BufferFn& buffer,
+                                   Arena* arena) {
+  const int64_t nl = p.num_layers, d = p.directions(), h = p.state_size;
+  const int64_t layer_out = dims.t * dims.n * d * h, state = d * dims.n * h;
+  std::vector<LayerRun> layers;
+  const float* src = in.x;
+  for (int64_t l = 0; l < nl; ++l) {
+    const LayerKey key{p.mode, dims.t, dims.n, layout.in(l), h, d, true};
+    const LayerPrims& prims = Cached(key);
+    const LayerDescs ds(key);
+    const LayerWeights w = PackLayer(layout, l, in.params, ds, prims.fwd_wl, prims.fwd_wl_in,
+                                     prims.fwd_wi, prims.fwd_wi_in, arena);
+    const int64_t ws_floats = static_cast<int64_t>((prims.workspace.get_size() + 3) / 4);
+    LayerRun run{key,
+                 &prims,
+                 src,
+                 buffer(l, kDst, layer_out),
+                 buffer(l, kHy, state),
+                 buffer(l, kCy, state),
+                 memory(prims.workspace, CpuEngine(), buffer(l, kWorkspace, ws_floats))};
+    const int64_t off = l * state;
+    ForwardLayer(key, prims, w, src, in.h0 + off, in.c0 ? in.c0 + off : nullptr, run.dst,
+                 run.hy, run.cy, &run.workspace, arena);
+    CpuStream().wait();
+    src = run.dst;
+    if (l < nl - 1 && in.mask != nullptr) {
+      float* masked = buffer(l, kMasked, layer_out);
+      std::copy_n(run.dst, layer_out, masked);
+      Scale(masked, in.mask + l * layer_out, layer_out);
+      src = masked;
+    }
+    layers.push_back(std::move(run));
+  }
+  return layers;
+}
+
+// Back-propagates through `layers` (a training forward of this call), top layer first.
+void BackwardLayers(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
+                    const RnnGrads<float>& g, const ParamLayout& layout,
+                    const std::vector<LayerRun>& layers, Arena* arena) {
+  const int64_t nl = p.num_layers, d = p.directions(), h = p.state_size;
+  const int64_t layer_out = dims.t * dims.n * d * h, state = d * dims.n * h;
+  const bool lstm = p.mode == RnnMode::kLstm;
+  float* zero_states = nullptr;  // diff_dst_iter(_c) when the head gradient is absent
+  if (g.dhy == nullptr || (lstm && g.dcy == nullptr)) zero_states = arena->Zeros(state);
+  const float* ddst = g.dy;
+  for (int64_t l = nl - 1; l >= 0; --l) {
+    const LayerRun& layer = layers[l];
+    const LayerPrims& prims = *layer.prims;
+    const LayerDescs ds(layer.key);
+    const LayerWeights w = PackLayer(layout, l, in.params, ds, prims.bwd_wl, prims.bwd_wl_in,
+                                     prims.bwd_wi, prims.bwd_wi_in, arena);
+    const int64_t off = l * state, in_size = layout.in(l);
+    float* dsrc = l == 0 && g.dx != nullptr ? g.dx : arena->Floats(dims.t * dims.n * in_size);
+    memory dwl = arena->Memory(prims.bwd_dwl), dwi = arena->Memory(prims.bwd_dwi);
+    memory dbias(ds.bias, CpuEngine(), arena->Zeros(ds.bias.get_size() / 4));
+    std::memset(dwl.get_data_handle(), 0, prims.bwd_dwl.get_size());
+    std::memset(dwi.get_data_handle(), 0, prims.bwd_dwi.get_size());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC_LAYER, Mem(ds.src, layer.src)},
+        {DNNL_ARG_SRC_ITER, Mem(ds.iter, in.h0 + off)},
+        {DNNL_ARG_WEIGHTS_LAYER, w.wl},
+        {DNNL_ARG_WEIGHTS_ITER, w.wi},
+        {DNNL_ARG_BIAS, w.bias},
+        {DNNL_ARG_DST_LAYER, Mem(ds.dst, layer.dst)},
+        {DNNL_ARG_DST_ITER, Mem(ds.iter, layer.hy)},
+        {DNNL_ARG_WORKSPACE, layer.workspace},
+        {DNNL_ARG_DIFF_SRC_LAYER, Mem(ds.src, dsrc)},
+        {DNNL_ARG_DIFF_SRC_ITER, Mem(ds.iter, g.dh0 + off)},
+        {DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl},
+        {DNNL_ARG_DIFF_WEIGHTS_ITER, dwi},
+        {DNNL_ARG_DIFF_BIAS, dbias},
+        {DNNL_ARG_DIFF_DST_LAYER, Mem(ds.dst, ddst)},
+        {DNNL_ARG_DIFF_DST_ITER, Mem(ds.iter, g.dhy ? g.dhy + off : zero_states)},
+    };
+    if (lstm) {
+      args.emplace(DNNL_ARG_SRC_ITER_C, Mem(ds.iter, in.c0 + off));
+      args.emplace(DNNL_ARG_DST_ITER_C, Mem(ds.iter, layer.cy));
+      args.emplace(DNNL_ARG_DIFF_SRC_ITER_C, Mem(ds.iter, g.dc0 + off));
+      args.emplace(DNNL_ARG_DIFF_DST_ITER_C, Mem(ds.iter, g.dcy ? g.dcy + off : zero_states));
+    }
+    if (prims.bwd_scratchpad.get_size() > 0) {
+      args.emplace(DNNL_ARG_SCRATCHPAD, arena->Scratchpad(prims.bwd_scratchpad));
+    }
+    prims.bwd->execute(CpuStream(), args);
+    // The weight gradients back in the plain layout, then into the parameter vector.
+    memory dwl_plain = dwl, dwi_plain = dwi;
+    if (prims.bwd_dwl_out) {
+      dwl_plain = arena->Memory(ds.wl_plain);
+      prims.bwd_dwl_out->execute(CpuStream(), dwl, dwl_plain);
+    }
+    if (prims.bwd_dwi_out) {
+      dwi_plain = arena->Memory(ds.wi_plain);
+      prims.bwd_dwi_out->execute(CpuStream(), dwi, dwi_plain);
+    }
+    CpuStream().wait();
+    layout.Unpack(l, static_cast<const float*>(dwl_plain.get_data_handle()),
+                  static_cast<const float*>(dwi_plain.get_data_handle()),
+                  static_cast<const float*>(dbias.get_data_handle()), g.dparams);
+    if (l > 0 && in.mask != nullptr) Scale(dsrc, in.mask + (l - 1) * layer_out, layer_out);
+    ddst = dsrc;
+  }
+}
+
+RnnCallId CallId(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in, const float* y) {
+  RnnCallId id;
+  id.x = in.x;
+  id.params = in.params;
+  id.h0 = in.h0;
+  id.c0 = in.c0;
+  id.masked = in.mask != nullptr;
+  id.mode = p.mode;
+  id.layers = p.num_layers;
+  id.state_size = p.state_size;
+  id.directions = p.directions();
+  id.t = dims.t;
+  id.n = dims.n;
+  id.c = dims.c;
+  id.y_checksum = RnnChecksum(y, dims.t * dims.n * p.directions() * p.state_size);
+  return id;
+}
+
 absl::Status Failed(const char* pass, const std::exception& e) {
   return dnnl_util::Error("RNN", pass, e);
 }
@@ -411,36 +554,61 @@ absl::Status OutOfMemory(const char* pass) {
       absl::StrCat("RNN: out of memory for the oneDNN ", pass, " pass's buffers"));
 }
 
+// Inference forward: layer by layer, outputs of lower layers in arena buffers.
+void InferenceForward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
+                      const ParamLayout& layout, float* y, float* hy, float* cy,
+                      Arena* arena) {
+  const int64_t d = p.directions(), h = p.state_size, layer_out = dims.t * dims.n * d * h;
+  const int64_t state = d * dims.n * h;
+  float* spare_states = arena->Floats(2 * state);  // dst_iter(_c) when not wanted
+  float* outs[2] = {nullptr, nullptr};
+  if (p.num_layers > 1) outs[0] = arena->Floats(layer_out);
+  if (p.num_layers > 2) outs[1] = arena->Floats(layer_out);
+  const float* src = in.x;
+  for (int64_t l = 0; l < p.num_layers; ++l) {
+    const LayerKey key{p.mode, dims.t, dims.n, layout.in(l), h, d, false};
+    const LayerPrims& prims = Cached(key);
+    const LayerDescs ds(key);
+    const LayerWeights w = PackLayer(layout, l, in.params, ds, prims.fwd_wl, prims.fwd_wl_in,
+                                     prims.fwd_wi, prims.fwd_wi_in, arena);
+    const bool top = l == p.num_layers - 1;
+    float* dst = top ? y : outs[l % 2];
+    const int64_t off = l * state;
+    ForwardLayer(key, prims, w, src, in.h0 + off, in.c0 ? in.c0 + off : nullptr, dst,
+                 hy ? hy + off : spare_states, cy ? cy + off : spare_states + state, nullptr,
+                 arena);
+    CpuStream().wait();
+    if (!top && in.mask != nullptr) Scale(dst, in.mask + l * layer_out, layer_out);
+    src = dst;
+  }
+}
+
 }  // namespace
 
 absl::Status RnnDnnlForward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
-                            float* y, float* hy, float* cy) {
+                            bool keep_for_backward, float* y, float* hy, float* cy) {
   try {
     Arena arena;
     const ParamLayout layout(p, dims.c);
-    const int64_t d = p.directions(), h = p.state_size, layer_out = dims.t * dims.n * d * h;
-    const int64_t state = d * dims.n * h;
-    float* spare_states = arena.Floats(2 * state);  // dst_iter(_c) when not wanted
-    float* outs[2] = {nullptr, nullptr};
-    if (p.num_layers > 1) outs[0] = arena.Floats(layer_out);
-    if (p.num_layers > 2) outs[1] = arena.Floats(layer_out);
-    const float* src = in.x;
-    for (int64_t l = 0; l < p.num_layers; ++l) {
-      const LayerKey key{p.mode, dims.t, dims.n, layout.in(l), h, d, false};
-      const LayerPrims& prims = Cached(key);
-      const LayerDescs ds(key);
-      const LayerWeights w = PackLayer(layout, l, in.params, ds, prims.fwd_wl, prims.fwd_wl_in,
-                                       prims.fwd_wi, prims.fwd_wi_in, &arena);
-      const bool top = l == p.num_layers - 1;
-      float* dst = top ? y : outs[l % 2];
-      const int64_t off = l * state;
-      ForwardLayer(key, prims, w, src, in.h0 + off, in.c0 ? in.c0 + off : nullptr, dst,
-                   hy ? hy + off : spare_states, cy ? cy + off : spare_states + state,
-                   nullptr, &arena);
-      CpuStream().wait();
-      if (!top && in.mask != nullptr) Scale(dst, in.mask + l * layer_out, layer_out);
-      src = dst;
+    if (!keep_for_backward) {
+      InferenceForward(p, dims, in, layout, y, hy, cy, &arena);
+      return absl::OkStatus();
     }
+    RnnTrainStates& store = RnnTrainStates::Global();
+    std::unique_ptr<RnnTrainState> state = store.Recycled();
+    state->buffers.resize(p.num_layers * kSlots);
+    const BufferFn buffer = [&](int64_t l, Slot slot, int64_t count) {
+      return state->buffers[l * kSlots + slot].Get(count);
+    };
+    const std::vector<LayerRun> layers = TrainForward(p, dims, in, layout, buffer, &arena);
+    const int64_t states = p.directions() * dims.n * p.state_size;
+    std::copy_n(layers.back().dst, dims.t * dims.n * p.directions() * p.state_size, y);
+    for (int64_t l = 0; l < p.num_layers; ++l) {
+      if (hy != nullptr) std::copy_n(layers[l].hy, states, hy + l * states);
+      if (cy != nullptr) std::copy_n(layers[l].cy, states, cy + l * states);
+    }
+    state->id = CallId(p, dims, in, y);
+    store.Keep(std::move(state));
   } catch (const std::bad_alloc&) {
     return OutOfMemory("forward");
   } catch (const std::exception& e) {
@@ -450,105 +618,37 @@ absl::Status RnnDnnlForward(const RnnParams& p, RnnDims dims, const RnnInputs<fl
 }
 
 absl::Status RnnDnnlBackward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
-                             const RnnGrads<float>& g) {
+                             const float* y, const RnnGrads<float>& g) {
   try {
     Arena arena;
     const ParamLayout layout(p, dims.c);
-    const int64_t nl = p.num_layers, d = p.directions(), h = p.state_size;
-    const int64_t layer_out = dims.t * dims.n * d * h, state = d * dims.n * h;
-    const bool lstm = p.mode == RnnMode::kLstm;
-    // The forward pass again, in training mode, keeping what each layer's backward reads.
-    struct Layer {
-      LayerKey key;
-      const LayerPrims* prims;
-      const float* src;
-      float* dst;
-      float* hy;
-      float* cy;
-      memory workspace;
-    };
-    std::vector<Layer> layers;
-    const float* src = in.x;
-    for (int64_t l = 0; l < nl; ++l) {
-      const LayerKey key{p.mode, dims.t, dims.n, layout.in(l), h, d, true};
-      const LayerPrims& prims = Cached(key);
-      const LayerDescs ds(key);
-      const LayerWeights w = PackLayer(layout, l, in.params, ds, prims.fwd_wl, prims.fwd_wl_in,
-                                       prims.fwd_wi, prims.fwd_wi_in, &arena);
-      Layer layer{key, &prims, src, arena.Floats(layer_out), arena.Floats(state),
-                  arena.Floats(state), arena.Memory(prims.workspace)};
-      const int64_t off = l * state;
-      ForwardLayer(key, prims, w, src, in.h0 + off, lstm ? in.c0 + off : nullptr, layer.dst,
-                   layer.hy, layer.cy, &layer.workspace, &arena);
-      CpuStream().wait();
-      src = layer.dst;
-      if (l < nl - 1 && in.mask != nullptr) {
-        float* masked = arena.Floats(layer_out);
-        std::copy_n(layer.dst, layer_out, masked);
-        Scale(masked, in.mask + l * layer_out, layer_out);
-        src = masked;
-      }
-      layers.push_back(std::move(layer));
-    }
-    float* zero_states = nullptr;  // diff_dst_iter(_c) when the head gradient is absent
-    if (g.dhy == nullptr || (lstm && g.dcy == nullptr)) zero_states = arena.Zeros(state);
-    const float* ddst = g.dy;
-    for (int64_t l = nl - 1; l >= 0; --l) {
-      const Layer& layer = layers[l];
-      const LayerPrims& prims = *layer.prims;
-      const LayerDescs ds(layer.key);
-      const LayerWeights w = PackLayer(layout, l, in.params, ds, prims.bwd_wl, prims.bwd_wl_in,
-                                       prims.bwd_wi, prims.bwd_wi_in, &arena);
-      const int64_t off = l * state, in_size = layout.in(l);
-      float* dsrc = l == 0 && g.dx != nullptr ? g.dx : arena.Floats(dims.t * dims.n * in_size);
-      memory dwl = arena.Memory(prims.bwd_dwl), dwi = arena.Memory(prims.bwd_dwi);
-      memory dbias(ds.bias, CpuEngine(), arena.Zeros(ds.bias.get_size() / 4));
-      std::memset(dwl.get_data_handle(), 0, prims.bwd_dwl.get_size());
-      std::memset(dwi.get_data_handle(), 0, prims.bwd_dwi.get_size());
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC_LAYER, Mem(ds.src, layer.src)},
-          {DNNL_ARG_SRC_ITER, Mem(ds.iter, in.h0 + off)},
-          {DNNL_ARG_WEIGHTS_LAYER, w.wl},
-          {DNNL_ARG_WEIGHTS_ITER, w.wi},
-          {DNNL_ARG_BIAS, w.bias},
-          {DNNL_ARG_DST_LAYER, Mem(ds.dst, layer.dst)},
-          {DNNL_ARG_DST_ITER, Mem(ds.iter, layer.hy)},
-          {DNNL_ARG_WORKSPACE, layer.workspace},
-          {DNNL_ARG_DIFF_SRC_LAYER, Mem(ds.src, dsrc)},
-          {DNNL_ARG_DIFF_SRC_ITER, Mem(ds.iter, g.dh0 + off)},
-          {DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl},
-          {DNNL_ARG_DIFF_WEIGHTS_ITER, dwi},
-          {DNNL_ARG_DIFF_BIAS, dbias},
-          {DNNL_ARG_DIFF_DST_LAYER, Mem(ds.dst, ddst)},
-          {DNNL_ARG_DIFF_DST_ITER, Mem(ds.iter, g.dhy ? g.dhy + off : zero_states)},
+    RnnTrainStates& store = RnnTrainStates::Global();
+    std::unique_ptr<RnnTrainState> state;
+    if (y != nullptr) state = store.Take(CallId(p, dims, in, y));
+    if (state != nullptr) {
+      // The forward's layers again, from the buffers it left.
+      const BufferFn buffer = [&](int64_t l, Slot slot, int64_t) {
+        return state->buffers[l * kSlots + slot].Get(0);
       };
-      if (lstm) {
-        args.emplace(DNNL_ARG_SRC_ITER_C, Mem(ds.iter, in.c0 + off));
-        args.emplace(DNNL_ARG_DST_ITER_C, Mem(ds.iter, layer.cy));
-        args.emplace(DNNL_ARG_DIFF_SRC_ITER_C, Mem(ds.iter, g.dc0 + off));
-        args.emplace(DNNL_ARG_DIFF_DST_ITER_C,
-                     Mem(ds.iter, g.dcy ? g.dcy + off : zero_states));
+      const int64_t d = p.directions(), h = p.state_size;
+      std::vector<LayerRun> layers;
+      const float* src = in.x;
+      for (int64_t l = 0; l < p.num_layers; ++l) {
+        const LayerKey key{p.mode, dims.t, dims.n, layout.in(l), h, d, true};
+        const LayerPrims& prims = Cached(key);
+        layers.push_back({key, &prims, src, buffer(l, kDst, 0), buffer(l, kHy, 0),
+                          buffer(l, kCy, 0),
+                          memory(prims.workspace, CpuEngine(), buffer(l, kWorkspace, 0))});
+        src = l < p.num_layers - 1 && in.mask != nullptr ? buffer(l, kMasked, 0)
+                                                         : layers.back().dst;
       }
-      if (prims.bwd_scratchpad.get_size() > 0) {
-        args.emplace(DNNL_ARG_SCRATCHPAD, arena.Scratchpad(prims.bwd_scratchpad));
-      }
-      prims.bwd->execute(CpuStream(), args);
-      // The weight gradients back in the plain layout, then into the parameter vector.
-      memory dwl_plain = dwl, dwi_plain = dwi;
-      if (prims.bwd_dwl_out) {
-        dwl_plain = arena.Memory(ds.wl_plain);
-        prims.bwd_dwl_out->execute(CpuStream(), dwl, dwl_plain);
-      }
-      if (prims.bwd_dwi_out) {
-        dwi_plain = arena.Memory(ds.wi_plain);
-        prims.bwd_dwi_out->execute(CpuStream(), dwi, dwi_plain);
-      }
-      CpuStream().wait();
-      layout.Unpack(l, static_cast<const float*>(dwl_plain.get_data_handle()),
-                    static_cast<const float*>(dwi_plain.get_data_handle()),
-                    static_cast<const float*>(dbias.get_data_handle()), g.dparams);
-      if (l > 0 && in.mask != nullptr) Scale(dsrc, in.mask + (l - 1) * layer_out, layer_out);
-      ddst = dsrc;
+      BackwardLayers(p, dims, in, g, layout, layers, &arena);
+      store.Recycle(std::move(state));
+    } else {
+      // No state for this call: run the forward again, on arena buffers.
+      const BufferFn buffer = [&](int64_t, Slot, int64_t count) { return arena.Floats(count); };
+      const std::vector<LayerRun> layers = TrainForward(p, dims, in, layout, buffer, &arena);
+      BackwardLayers(p, dims, in, g, layout, layers, &arena);
     }
   } catch (const std::bad_alloc&) {
     return OutOfMemory("backward");

@@ -76,13 +76,15 @@ struct RnnGrads {
 };
 
 // float32 through oneDNN's RNN primitives (rnn_dnnl.cc). Forward writes y (T, N, D*H) and,
-// when not null, hy and cy (L*D, N, H). Internal when oneDNN fails, ResourceExhausted when
-// its buffers cannot be allocated. REQUIRES: every dims field positive, arrays sized as
-// the layout says.
+// when not null, hy and cy (L*D, N, H); keep_for_backward (training) leaves the state its
+// backward reads. Backward takes `y`, the output the forward call gave (null: unknown), to
+// find that state; without it, it runs the forward again. Internal when oneDNN fails,
+// ResourceExhausted when its buffers cannot be allocated. REQUIRES: every dims field
+// positive, arrays sized as the layout says.
 absl::Status RnnDnnlForward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
-                            float* y, float* hy, float* cy);
+                            bool keep_for_backward, float* y, float* hy, float* cy);
 absl::Status RnnDnnlBackward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
-                             const RnnGrads<float>& g);
+                             const float* y, const RnnGrads<float>& g);
 
 // Kernels: inputs data, parameters, state[, state_cell]; outputs out[, hy[, cy]].
 absl::Status RnnForward(const OpContext& ctx, const OpParams& params,

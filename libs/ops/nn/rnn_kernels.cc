@@ -412,8 +412,8 @@ absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
                                 p.has_cell() ? in[3].as<T>() : nullptr,
                                 drop ? mask.data() : nullptr};
       if constexpr (std::is_same_v<T, float>) {
-        MXGRID_RETURN_IF_ERROR(RnnDnnlForward(p, dims, arrays, y.data(), hy.data(),
-                                              p.has_cell() ? cy.data() : nullptr));
+        MXGRID_RETURN_IF_ERROR(RnnDnnlForward(p, dims, arrays, ctx.is_train, y.data(),
+                                              hy.data(), p.has_cell() ? cy.data() : nullptr));
       } else {
         Rnn<T> rnn(p, dims, arrays.params);
         rnn.Forward(arrays.x, arrays.h0, arrays.c0, arrays.mask, y.data(), hy.data(),
@@ -467,7 +467,12 @@ absl::Status RnnBackward(const OpContext&, const OpParams& params, const Backwar
                               dh0.data(),
                               p.has_cell() ? dc0.data() : nullptr};
       if constexpr (std::is_same_v<T, float>) {
-        MXGRID_RETURN_IF_ERROR(RnnDnnlBackward(p, dims, arrays, grads));
+        // The forward's output finds the state it left (when the caller passes outputs).
+        const T* y = !a.outputs.empty() && a.outputs[0].data != nullptr &&
+                             a.outputs[0].size() == dims.t * dims.n * p.directions() * p.state_size
+                         ? a.outputs[0].as<T>()
+                         : nullptr;
+        MXGRID_RETURN_IF_ERROR(RnnDnnlBackward(p, dims, arrays, y, grads));
       } else {
         Rnn<T> rnn(p, dims, arrays.params);
         std::vector<T> y(dims.t * dims.n * p.directions() * p.state_size);

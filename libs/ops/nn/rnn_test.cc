@@ -174,6 +174,7 @@ TEST(RnnOpTest, DropoutMaskIsScaledBernoulli) {
 // wanted gradient, as doubles.
 struct RnnRun {
   std::vector<std::vector<double>> outputs, grads;
+  std::vector<std::vector<double>> grads_again;  // a second backward after one forward
 };
 
 template <typename T>
@@ -240,6 +241,16 @@ RnnRun RunRnn(const AttrMap& attrs, const Shape& data, const std::vector<OpReq>&
   for (size_t i = 0; i < grads.size(); ++i) {
     if (greqs[i] != OpReq::kNull) run.grads.emplace_back(grads[i].begin(), grads[i].end());
   }
+  // float32: the first backward read what the forward left; this one finds nothing left
+  // and runs the forward again. With kAddTo requests it adds a second time.
+  s = op->Backward(train, args);
+  if (!s.ok()) {
+    ADD_FAILURE() << s;
+    return run;
+  }
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (greqs[i] != OpReq::kNull) run.grads_again.emplace_back(grads[i].begin(), grads[i].end());
+  }
   return run;
 }
 
@@ -261,8 +272,9 @@ void ExpectClose(const std::vector<std::vector<double>>& got,
 }
 
 // float32 runs through oneDNN's RNN primitives (weights repacked, GRU's gates reordered,
-// biases summed or split); float64 through the loops the consistency cases check against
-// the scalar reference. The two must agree on every output and gradient.
+// biases summed or split; backward from what the training forward left, or from the forward
+// run again); float64 through the loops the consistency cases check against the scalar
+// reference. The two must agree on every output and gradient.
 TEST(RnnOpTest, Float32OneDnnMatchesFloat64Loops) {
   struct Config {
     std::string mode;
@@ -293,6 +305,7 @@ TEST(RnnOpTest, Float32OneDnnMatchesFloat64Loops) {
     RnnRun f64 = RunRnn<double>(a, cf.data, write, true);
     ExpectClose(f32.outputs, f64.outputs, name + " outputs");
     ExpectClose(f32.grads, f64.grads, name + " gradients");
+    ExpectClose(f32.grads_again, f64.grads, name + " gradients (forward run again)");
     // No data gradient, parameters accumulated, zero head gradients for the states.
     std::vector<OpReq> mixed(inputs, OpReq::kWriteTo);
     mixed[0] = OpReq::kNull;
@@ -300,6 +313,7 @@ TEST(RnnOpTest, Float32OneDnnMatchesFloat64Loops) {
     f32 = RunRnn<float>(a, cf.data, mixed, false);
     f64 = RunRnn<double>(a, cf.data, mixed, false);
     ExpectClose(f32.grads, f64.grads, name + " gradients (dx null, dparams add)");
+    ExpectClose(f32.grads_again, f64.grads_again, name + " gradients (added twice)");
   }
 }
 
