@@ -50,6 +50,42 @@ struct RnnDims {
 // that is more than 2^60 (no array can hold it).
 absl::StatusOr<int64_t> RnnParamSize(const RnnParams& p, int64_t c);
 
+// The arrays of one call, as the kernels read them (layouts above). c0: lstm only, else
+// null. mask: the dropout factors (L-1, T, N, D*H) applied to each lower layer's output, or
+// null for none.
+template <typename T>
+struct RnnInputs {
+  const T* x = nullptr;
+  const T* params = nullptr;
+  const T* h0 = nullptr;
+  const T* c0 = nullptr;
+  const T* mask = nullptr;
+};
+
+// What backward reads and writes. dy: required; dhy/dcy: the final states' head gradients,
+// null for zero. dx: null when not wanted. dparams, dh0, dc0 (lstm): every element written.
+template <typename T>
+struct RnnGrads {
+  const T* dy = nullptr;
+  const T* dhy = nullptr;
+  const T* dcy = nullptr;
+  T* dx = nullptr;
+  T* dparams = nullptr;
+  T* dh0 = nullptr;
+  T* dc0 = nullptr;
+};
+
+// float32 through oneDNN's RNN primitives (rnn_dnnl.cc). Forward writes y (T, N, D*H) and,
+// when not null, hy and cy (L*D, N, H); keep_for_backward (training) leaves the state its
+// backward reads. Backward takes `y`, the output the forward call gave (null: unknown), to
+// find that state; without it, it runs the forward again. Internal when oneDNN fails,
+// ResourceExhausted when its buffers cannot be allocated. REQUIRES: every dims field
+// positive, arrays sized as the layout says.
+absl::Status RnnDnnlForward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
+                            bool keep_for_backward, float* y, float* hy, float* cy);
+absl::Status RnnDnnlBackward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
+                             const float* y, const RnnGrads<float>& g);
+
 // Kernels: inputs data, parameters, state[, state_cell]; outputs out[, hy[, cy]].
 absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,

@@ -1,4 +1,6 @@
-// CPU kernels of the fused RNN operator (see rnn_internal.h for the layout).
+// CPU kernels of the fused RNN operator (see rnn_internal.h for the layout). float32 runs
+// through oneDNN (rnn_dnnl.cc), as MXNet's does; the loops below run float64 and are the
+// reference the float32 path is tested against (rnn_test.cc).
 //
 // Forward runs each layer and direction as one GEMM over all time steps for the input
 // projection and one GEMM per step for the recurrent projection, then the cell's
@@ -406,10 +408,17 @@ absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
       for (T& m : mask) m = uniform(*ctx.rng) < keep ? static_cast<T>(1.0 / keep) : T(0);
     }
     if (dims.t > 0 && dims.n > 0) {
-      Rnn<T> rnn(p, dims, in[1].as<T>());
-      rnn.Forward(in[0].as<T>(), in[2].as<T>(), p.has_cell() ? in[3].as<T>() : nullptr,
-                  drop ? mask.data() : nullptr, y.data(), hy.data(),
-                  p.has_cell() ? cy.data() : nullptr);
+      const RnnInputs<T> arrays{in[0].as<T>(), in[1].as<T>(), in[2].as<T>(),
+                                p.has_cell() ? in[3].as<T>() : nullptr,
+                                drop ? mask.data() : nullptr};
+      if constexpr (std::is_same_v<T, float>) {
+        MXGRID_RETURN_IF_ERROR(RnnDnnlForward(p, dims, arrays, ctx.is_train, y.data(),
+                                              hy.data(), p.has_cell() ? cy.data() : nullptr));
+      } else {
+        Rnn<T> rnn(p, dims, arrays.params);
+        rnn.Forward(arrays.x, arrays.h0, arrays.c0, arrays.mask, y.data(), hy.data(),
+                    p.has_cell() ? cy.data() : nullptr);
+      }
     } else {
       std::copy(in[2].as<T>(), in[2].as<T>() + state_size, hy.begin());
       if (p.has_cell()) std::copy(in[3].as<T>(), in[3].as<T>() + state_size, cy.begin());
@@ -440,21 +449,37 @@ absl::Status RnnBackward(const OpContext&, const OpParams& params, const Backwar
                                                                      : nullptr;
     };
     if (dims.t > 0 && dims.n > 0) {
-      Rnn<T> rnn(p, dims, a.inputs[1].as<T>());
-      const T* x = a.inputs[0].as<T>();
-      const T* h0 = a.inputs[2].as<T>();
-      const T* c0 = p.has_cell() ? a.inputs[3].as<T>() : nullptr;
-      std::vector<T> y(dims.t * dims.n * p.directions() * p.state_size, T(0));
-      rnn.Forward(x, h0, c0, masked ? a.outputs[mask_index].as<T>() : nullptr, y.data(),
-                  nullptr, nullptr);
-      // A missing output gradient (only the states' are wanted) is zero; y is reused.
+      const RnnInputs<T> arrays{a.inputs[0].as<T>(), a.inputs[1].as<T>(), a.inputs[2].as<T>(),
+                                p.has_cell() ? a.inputs[3].as<T>() : nullptr,
+                                masked ? a.outputs[mask_index].as<T>() : nullptr};
+      // A missing output gradient (only the states' are wanted) is zero.
+      std::vector<T> zero_dy;
       const T* dy = head(0);
       if (dy == nullptr) {
-        std::fill(y.begin(), y.end(), T(0));
-        dy = y.data();
+        zero_dy.assign(dims.t * dims.n * p.directions() * p.state_size, T(0));
+        dy = zero_dy.data();
       }
-      rnn.Backward(x, h0, c0, dy, head(1), head(2), a.reqs[0] == OpReq::kNull ? nullptr : dx.data(),
-                   dparams.data(), dh0.data(), p.has_cell() ? dc0.data() : nullptr);
+      const RnnGrads<T> grads{dy,
+                              head(1),
+                              head(2),
+                              a.reqs[0] == OpReq::kNull ? nullptr : dx.data(),
+                              dparams.data(),
+                              dh0.data(),
+                              p.has_cell() ? dc0.data() : nullptr};
+      if constexpr (std::is_same_v<T, float>) {
+        // The forward's output finds the state it left (when the caller passes outputs).
+        const T* y = !a.outputs.empty() && a.outputs[0].data != nullptr &&
+                             a.outputs[0].size() == dims.t * dims.n * p.directions() * p.state_size
+                         ? a.outputs[0].as<T>()
+                         : nullptr;
+        MXGRID_RETURN_IF_ERROR(RnnDnnlBackward(p, dims, arrays, y, grads));
+      } else {
+        Rnn<T> rnn(p, dims, arrays.params);
+        std::vector<T> y(dims.t * dims.n * p.directions() * p.state_size);
+        rnn.Forward(arrays.x, arrays.h0, arrays.c0, arrays.mask, y.data(), nullptr, nullptr);
+        rnn.Backward(arrays.x, arrays.h0, arrays.c0, grads.dy, grads.dhy, grads.dcy, grads.dx,
+                     grads.dparams, grads.dh0, grads.dc0);
+      }
     } else {
       const T* dhy = head(1);
       const T* dcy = head(2);

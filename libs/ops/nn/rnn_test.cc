@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -165,6 +166,155 @@ TEST(RnnOpTest, DropoutMaskIsScaledBernoulli) {
   const double rate = static_cast<double>(zeros) / mask.size();
   EXPECT_GT(rate, 0.15);
   EXPECT_LT(rate, 0.35);
+}
+
+// One RNN call in float32 (oneDNN) or float64 (the loops): forward in training with a
+// seeded generator (so both draw the same dropout mask), then backward with fixed head
+// gradients (those of the states zero unless state_heads). Returns every output and every
+// wanted gradient, as doubles.
+struct RnnRun {
+  std::vector<std::vector<double>> outputs, grads;
+  std::vector<std::vector<double>> grads_again;  // a second backward after one forward
+};
+
+template <typename T>
+RnnRun RunRnn(const AttrMap& attrs, const Shape& data, const std::vector<OpReq>& greqs,
+              bool state_heads) {
+  RnnRun run;
+  absl::StatusOr<ParsedOp> op = Ops().Parse("RNN", attrs);
+  if (!op.ok()) {
+    ADD_FAILURE() << op.status();
+    return run;
+  }
+  std::vector<InferShape> in_shapes(op->num_inputs()), out_shapes(op->num_outputs());
+  in_shapes[0] = data;
+  absl::Status s = op->InferShapes(&in_shapes, &out_shapes);
+  if (!s.ok()) {
+    ADD_FAILURE() << s;
+    return run;
+  }
+  const DType dtype = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+  // Values from a fixed generator in double, rounded to T: both runs see the same numbers.
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<double> u(-0.5, 0.5);
+  auto fill = [&](const Shape& shape) {
+    std::vector<T> v(shape.Size());
+    for (T& x : v) x = static_cast<T>(static_cast<float>(u(gen)));
+    return v;
+  };
+  std::vector<std::vector<T>> ins, outs, heads, grads;
+  std::vector<TensorView> in_views, out_views, head_views, grad_views;
+  auto view = [&](std::vector<T>* v, const Shape& shape) {
+    return TensorView{v->data(), shape, dtype, Context::Cpu()};
+  };
+  for (const InferShape& shape : in_shapes) ins.push_back(fill(*shape));
+  for (const InferShape& shape : out_shapes) outs.push_back(std::vector<T>(shape->Size(), T(-7)));
+  for (int i = 0; i < op->num_visible_outputs(); ++i) heads.push_back(fill(*out_shapes[i]));
+  for (const InferShape& shape : in_shapes) grads.push_back(fill(*shape));  // kAddTo base
+  for (size_t i = 0; i < ins.size(); ++i) in_views.push_back(view(&ins[i], *in_shapes[i]));
+  for (size_t i = 0; i < outs.size(); ++i) out_views.push_back(view(&outs[i], *out_shapes[i]));
+  for (size_t i = 0; i < heads.size(); ++i) {
+    if (i > 0 && !state_heads) std::fill(heads[i].begin(), heads[i].end(), T(0));
+    head_views.push_back(view(&heads[i], *out_shapes[i]));
+  }
+  for (size_t i = 0; i < grads.size(); ++i) {
+    grad_views.push_back(view(&grads[i], *in_shapes[i]));
+    if (greqs[i] == OpReq::kNull) grad_views.back().data = nullptr;
+  }
+  std::mt19937_64 rng(5);
+  OpContext train;
+  train.is_train = true;
+  train.rng = &rng;
+  std::vector<OpReq> reqs(outs.size(), OpReq::kWriteTo);
+  s = op->Forward(train, in_views, reqs, out_views);
+  if (!s.ok()) {
+    ADD_FAILURE() << s;
+    return run;
+  }
+  BackwardArgs args{head_views, in_views, out_views, grad_views, greqs};
+  s = op->Backward(train, args);
+  if (!s.ok()) {
+    ADD_FAILURE() << s;
+    return run;
+  }
+  for (const auto& v : outs) run.outputs.emplace_back(v.begin(), v.end());
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (greqs[i] != OpReq::kNull) run.grads.emplace_back(grads[i].begin(), grads[i].end());
+  }
+  // float32: the first backward read what the forward left; this one finds nothing left
+  // and runs the forward again. With kAddTo requests it adds a second time.
+  s = op->Backward(train, args);
+  if (!s.ok()) {
+    ADD_FAILURE() << s;
+    return run;
+  }
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (greqs[i] != OpReq::kNull) run.grads_again.emplace_back(grads[i].begin(), grads[i].end());
+  }
+  return run;
+}
+
+void ExpectClose(const std::vector<std::vector<double>>& got,
+                 const std::vector<std::vector<double>>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].size(), want[i].size()) << what << " " << i;
+    int bad = 0;
+    for (size_t j = 0; j < got[i].size() && bad < 5; ++j) {
+      const double tol = 2e-5 + 1e-4 * std::abs(want[i][j]);
+      if (!(std::abs(got[i][j] - want[i][j]) <= tol)) {
+        ADD_FAILURE() << what << " array " << i << " element " << j << ": " << got[i][j]
+                      << " vs " << want[i][j];
+        ++bad;
+      }
+    }
+  }
+}
+
+// float32 runs through oneDNN's RNN primitives (weights repacked, GRU's gates reordered,
+// biases summed or split; backward from what the training forward left, or from the forward
+// run again); float64 through the loops the consistency cases check against the scalar
+// reference. The two must agree on every output and gradient.
+TEST(RnnOpTest, Float32OneDnnMatchesFloat64Loops) {
+  struct Config {
+    std::string mode;
+    int layers;
+    int state;
+    bool bidirectional;
+    double p;
+    Shape data;
+  };
+  const std::vector<Config> configs = {
+      {"rnn_tanh", 1, 5, false, 0, Shape{4, 3, 6}},
+      {"rnn_relu", 2, 4, true, 0, Shape{3, 2, 5}},
+      {"lstm", 1, 8, false, 0, Shape{5, 3, 4}},
+      {"lstm", 2, 6, true, 0, Shape{4, 2, 3}},
+      {"lstm", 3, 5, false, 0.3, Shape{4, 3, 5}},
+      {"gru", 1, 7, false, 0, Shape{5, 2, 3}},
+      {"gru", 2, 4, true, 0.5, Shape{3, 4, 6}},
+  };
+  for (const Config& cf : configs) {
+    AttrMap a = Attrs(cf.mode, cf.layers, cf.state, cf.bidirectional);
+    a["state_outputs"] = "True";
+    if (cf.p > 0) a["p"] = std::to_string(cf.p);
+    const int inputs = cf.mode == "lstm" ? 4 : 3;
+    const std::string name = cf.mode + " " + std::to_string(cf.layers) + " layers";
+    // Every gradient written, all head gradients given.
+    std::vector<OpReq> write(inputs, OpReq::kWriteTo);
+    RnnRun f32 = RunRnn<float>(a, cf.data, write, true);
+    RnnRun f64 = RunRnn<double>(a, cf.data, write, true);
+    ExpectClose(f32.outputs, f64.outputs, name + " outputs");
+    ExpectClose(f32.grads, f64.grads, name + " gradients");
+    ExpectClose(f32.grads_again, f64.grads, name + " gradients (forward run again)");
+    // No data gradient, parameters accumulated, zero head gradients for the states.
+    std::vector<OpReq> mixed(inputs, OpReq::kWriteTo);
+    mixed[0] = OpReq::kNull;
+    mixed[1] = OpReq::kAddTo;
+    f32 = RunRnn<float>(a, cf.data, mixed, false);
+    f64 = RunRnn<double>(a, cf.data, mixed, false);
+    ExpectClose(f32.grads, f64.grads, name + " gradients (dx null, dparams add)");
+    ExpectClose(f32.grads_again, f64.grads_again, name + " gradients (added twice)");
+  }
 }
 
 TEST(RnnOpTest, HugeSizesAreInvalidArgumentNotOverflow) {

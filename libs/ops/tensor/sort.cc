@@ -3,11 +3,17 @@
 // sorts the flattened array. Ties keep index order (a stable sort; MXNet leaves them
 // unspecified). sort and topk's value output carry MXNet's hidden int32 indices output.
 // Gradients (every dtype the forward takes, integers included as in MXNet): values scatter
-// back to their sources; indices and masks get a zero gradient.
+// back to their sources, found from the forward's hidden indices output (MXNet's backward
+// reads it too); indices and masks get a zero gradient.
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
 #include <numeric>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -68,12 +74,87 @@ const char* Name(Kind k) {
   return k == Kind::kTopK ? "topk" : k == Kind::kSort ? "sort" : "argsort";
 }
 
-// For each row, the source flat offsets of its first k sorted elements. Each row is copied
-// into contiguous (value, index) pairs; ties go by index, so the order is a stable sort's,
-// and topk sorts only its first k (partial_sort).
+// A float's bits as an unsigned key with the same order (-0 as +0, so that zeros tie and go
+// by index like other equal values).
+inline uint32_t OrderedKey(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  if (f == 0.f) u = 0;
+  return (u & 0x80000000u) != 0 ? ~u : u | 0x80000000u;
+}
+
+// Sorts `row` by `less`, only its first k when k < n: partial_sort is a heap sort, for all
+// of a row (sort) introsort is faster.
+template <typename It, typename Less>
+void SortFirst(It begin, It end, int64_t k, Less less) {
+  if (k < end - begin) {
+    std::partial_sort(begin, begin + k, end, less);
+  } else {
+    std::sort(begin, end, less);
+  }
+}
+
+// Sorts n entries of (key << 32 | index), indices ascending, by key, keeping index order
+// among equal keys: an LSD radix sort over the key's four bytes (a byte every entry shares
+// costs no pass), faster than comparison sorts for the thousand-element rows of a typical
+// sort. `buf`: n entries of scratch.
+void RadixSortByKey(uint64_t* a, uint64_t* buf, int64_t n) {
+  uint32_t counts[4][256] = {};
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t key = static_cast<uint32_t>(a[i] >> 32);
+    for (int b = 0; b < 4; ++b) ++counts[b][(key >> (8 * b)) & 255];
+  }
+  uint64_t* from = a;
+  uint64_t* to = buf;
+  for (int b = 0; b < 4; ++b) {
+    uint32_t* c = counts[b];
+    if (c[(from[0] >> (32 + 8 * b)) & 255] == static_cast<uint32_t>(n)) continue;
+    uint32_t sum = 0;
+    for (int v = 0; v < 256; ++v) {
+      const uint32_t count = c[v];
+      c[v] = sum;
+      sum += count;
+    }
+    for (int64_t i = 0; i < n; ++i) to[c[(from[i] >> (32 + 8 * b)) & 255]++] = from[i];
+    std::swap(from, to);
+  }
+  if (from != a) std::copy_n(from, n, a);
+}
+
+// For each row, the source positions (along the axis) of its first k sorted elements, laid
+// out as the outputs (outer, k, inner). Ties go by index, so the order is a stable sort's.
+// float32 rows sort as 64-bit integers (value key, then index), whole rows by radix; other
+// types as (value, index) pairs.
 template <typename T>
 std::vector<int64_t> Order(const SortParams& p, const Geometry& g, const T* x) {
   std::vector<int64_t> sel(g.outer * g.inner * g.k);
+  auto visit_rows = [&](auto&& sort_row) {
+    for (int64_t o = 0; o < g.outer; ++o) {
+      for (int64_t i = 0; i < g.inner; ++i) {
+        const int64_t base = o * g.n * g.inner + i;
+        sort_row(x + base, sel.data() + o * g.k * g.inner + i);
+      }
+    }
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.n <= (int64_t{1} << 32)) {
+      constexpr int64_t kRadixMin = 64;  // below it introsort is as fast
+      std::vector<uint64_t> row(g.n), buf(g.n >= kRadixMin ? g.n : 0);
+      const uint32_t flip = p.is_ascend ? 0 : 0xffffffffu;
+      visit_rows([&](const float* src, int64_t* out) {
+        for (int64_t j = 0; j < g.n; ++j) {
+          row[j] = uint64_t{OrderedKey(src[j * g.inner]) ^ flip} << 32 | uint64_t(j);
+        }
+        if (g.k == g.n && g.n >= kRadixMin) {
+          RadixSortByKey(row.data(), buf.data(), g.n);
+        } else {
+          SortFirst(row.begin(), row.end(), g.k, std::less<uint64_t>());
+        }
+        for (int64_t j = 0; j < g.k; ++j) out[j * g.inner] = int64_t(row[j] & 0xffffffffu);
+      });
+      return sel;
+    }
+  }
   std::vector<std::pair<T, int64_t>> row(g.n);
   const auto ascending = [](const std::pair<T, int64_t>& a, const std::pair<T, int64_t>& b) {
     if (a.first < b.first) return true;
@@ -85,39 +166,96 @@ std::vector<int64_t> Order(const SortParams& p, const Geometry& g, const T* x) {
     if (a.first < b.first) return false;
     return a.second < b.second;
   };
-  for (int64_t o = 0; o < g.outer; ++o) {
-    for (int64_t i = 0; i < g.inner; ++i) {
-      const int64_t base = o * g.n * g.inner + i;
-      for (int64_t j = 0; j < g.n; ++j) row[j] = {x[base + j * g.inner], j};
-      // partial_sort is a heap sort: for all of a row (sort) introsort is faster.
-      const auto kth = row.begin() + g.k;
-      if (p.is_ascend && g.k < g.n) {
-        std::partial_sort(row.begin(), kth, row.end(), ascending);
-      } else if (p.is_ascend) {
-        std::sort(row.begin(), row.end(), ascending);
-      } else if (g.k < g.n) {
-        std::partial_sort(row.begin(), kth, row.end(), descending);
-      } else {
-        std::sort(row.begin(), row.end(), descending);
-      }
-      for (int64_t j = 0; j < g.k; ++j) sel[(o * g.k + j) * g.inner + i] = row[j].second;
+  visit_rows([&](const T* src, int64_t* out) {
+    for (int64_t j = 0; j < g.n; ++j) row[j] = {src[j * g.inner], j};
+    if (p.is_ascend) {
+      SortFirst(row.begin(), row.end(), g.k, ascending);
+    } else {
+      SortFirst(row.begin(), row.end(), g.k, descending);
     }
-  }
+    for (int64_t j = 0; j < g.k; ++j) out[j * g.inner] = row[j].second;
+  });
   return sel;
 }
 
-// Flat input offset of selection entry e (row-major over outer, k, inner).
-int64_t Source(const Geometry& g, int64_t e, int64_t j) {
-  const int64_t i = e % g.inner, o = e / g.inner / g.k;
-  return (o * g.n + j) * g.inner + i;
+// Calls fn(e, source) for each selection entry e (row-major over outer, k, inner) with the
+// flat input offset it selects.
+template <typename Fn>
+void ForEachSelected(const Geometry& g, const std::vector<int64_t>& sel, Fn&& fn) {
+  int64_t e = 0;
+  for (int64_t o = 0; o < g.outer; ++o) {
+    for (int64_t j = 0; j < g.k; ++j) {
+      for (int64_t i = 0; i < g.inner; ++i, ++e) fn(e, (o * g.n + sel[e]) * g.inner + i);
+    }
+  }
 }
 
-absl::Status WriteIndex(const TensorView& t, OpReq req, int64_t e, int64_t v) {
+// Writes the selection `sel` as indices of t's dtype (one dispatch, then a loop).
+absl::Status WriteIndices(const TensorView& t, OpReq req, const std::vector<int64_t>& sel) {
   return DispatchNumeric("topk", t.dtype, [&](auto tag) {
     using I = typename decltype(tag)::type;
-    Store(req, t.as<I>(), e, FromDouble<I>(static_cast<double>(v)));
+    I* dst = t.as<I>();
+    for (size_t e = 0; e < sel.size(); ++e) {
+      Store(req, dst, e, FromDouble<I>(static_cast<double>(sel[e])));
+    }
     return absl::OkStatus();
   });
+}
+
+// Whether the forward's indices output `t` holds every index of an axis of n exactly.
+// Integer indices always; float ones only in the hidden output (ret value): visible float16
+// indices reach the kernel as float32 copies already rounded (half_in_float.h).
+bool ExactIndices(const SortParams& p, const TensorView& t, int64_t n) {
+  switch (t.dtype) {
+    case DType::kInt64: return true;
+    case DType::kInt32: return n <= (int64_t{1} << 31);
+    case DType::kFloat32: return p.ret == Ret::kValue && n <= (int64_t{1} << 24);
+    case DType::kFloat64: return p.ret == Ret::kValue && n <= (int64_t{1} << 53);
+    default: return false;
+  }
+}
+
+// The selection a forward call made, for backward: read back from the forward's indices
+// output (the hidden one of ret value and sort, or ret both's) instead of sorting again;
+// sorted again from the input when that output cannot hold the indices exactly (ret both
+// with uint8 or float indices). InvalidArgument for an index outside the axis (outputs come
+// from the caller).
+template <typename T>
+absl::StatusOr<std::vector<int64_t>> ForwardSelection(const SortParams& p, const Geometry& g,
+                                                      const BackwardArgs& a) {
+  const int64_t m = g.outer * g.k * g.inner;
+  if (a.outputs.size() > 1 && a.outputs[1].data != nullptr && a.outputs[1].size() == m &&
+      ExactIndices(p, a.outputs[1], g.n)) {
+    std::vector<int64_t> sel(m);
+    bool in_range = true;
+    MXGRID_RETURN_IF_ERROR(DispatchNumeric(Name(p.kind), a.outputs[1].dtype, [&](auto tag) {
+      using I = typename decltype(tag)::type;
+      const I* idx = a.outputs[1].as<I>();
+      for (int64_t e = 0; e < m; ++e) {
+        if constexpr (std::is_integral_v<I>) {
+          const int64_t j = static_cast<int64_t>(idx[e]);
+          in_range &= j >= 0 && j < g.n;
+          sel[e] = j;
+        } else {
+          const double j = static_cast<double>(idx[e]);
+          in_range &= j >= 0 && j < static_cast<double>(g.n) && j == std::floor(j);
+          sel[e] = in_range ? static_cast<int64_t>(j) : 0;
+        }
+      }
+      return absl::OkStatus();
+    }));
+    if (!in_range) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Name(p.kind), ": the forward's indices output holds values outside [0, ", g.n,
+          ") or not whole; pass the outputs of the forward call"));
+    }
+    return sel;
+  }
+  if (a.inputs.empty() || a.inputs[0].data == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Name(p.kind), ": backward needs the forward's data input"));
+  }
+  return Order(p, g, a.inputs[0].as<T>());
 }
 
 OpDef SortOp(Kind kind) {
@@ -223,22 +361,21 @@ OpDef SortOp(Kind kind) {
       using T = typename decltype(tag)::type;
       const T* x = in[0].as<T>();
       const std::vector<int64_t> sel = Order(p, g, x);
-      const int64_t m = static_cast<int64_t>(sel.size());
       if (p.ret == Ret::kMask) {
         if (reqs[0] == OpReq::kNull) return absl::OkStatus();
         std::vector<T> mask(in[0].size(), T(0));
-        for (int64_t e = 0; e < m; ++e) mask[Source(g, e, sel[e])] = T(1);
+        ForEachSelected(g, sel, [&](int64_t, int64_t src) { mask[src] = T(1); });
         for (int64_t i = 0; i < in[0].size(); ++i) Store(reqs[0], out[0].as<T>(), i, mask[i]);
         return absl::OkStatus();
       }
       const int idx_out = p.ret == Ret::kIndices ? 0 : 1;
-      for (int64_t e = 0; e < m; ++e) {
-        if (p.ret != Ret::kIndices && reqs[0] != OpReq::kNull) {
-          Store(reqs[0], out[0].as<T>(), e, x[Source(g, e, sel[e])]);
-        }
-        if (reqs[idx_out] != OpReq::kNull) {
-          MXGRID_RETURN_IF_ERROR(WriteIndex(out[idx_out], reqs[idx_out], e, sel[e]));
-        }
+      if (p.ret != Ret::kIndices && reqs[0] != OpReq::kNull) {
+        T* y = out[0].as<T>();
+        const OpReq req = reqs[0];
+        ForEachSelected(g, sel, [&](int64_t e, int64_t src) { Store(req, y, e, x[src]); });
+      }
+      if (reqs[idx_out] != OpReq::kNull) {
+        MXGRID_RETURN_IF_ERROR(WriteIndices(out[idx_out], reqs[idx_out], sel));
       }
       return absl::OkStatus();
     });
@@ -256,18 +393,17 @@ OpDef SortOp(Kind kind) {
         std::vector<T> acc(n, T(0));
         // Indices and masks have a zero gradient (MXNet's topk backward).
         if (p.ret == Ret::kValue || p.ret == Ret::kBoth) {
-          const std::vector<int64_t> sel = Order(p, g, a.inputs[0].as<T>());
+          MXGRID_ASSIGN_OR_RETURN(const std::vector<int64_t> sel, ForwardSelection<T>(p, g, a));
           const T* dy = a.out_grads[0].as<T>();
-          for (size_t e = 0; e < sel.size(); ++e) {
-            T& dst = acc[Source(g, e, sel[e])];
-            dst = tensor_internal::Add(dst, dy[e]);
-          }
+          ForEachSelected(g, sel, [&](int64_t e, int64_t src) {
+            acc[src] = tensor_internal::Add(acc[src], dy[e]);
+          });
         }
         for (int64_t i = 0; i < n; ++i) Store(a.reqs[0], dx, i, acc[i]);
         return absl::OkStatus();
       });
     };
-    d.backward_deps = {true, false};
+    d.backward_deps = {true, true};  // the hidden indices; the data for ret both
   }
   return d;
 }

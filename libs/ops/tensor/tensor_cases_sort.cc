@@ -84,6 +84,12 @@ void SortCases(std::vector<OpCase>* cases) {
   AddSort(cases, "sort_desc_axis0", "sort", {{"axis", "0"}, {"is_ascend", "False"}}, {4, 3},
           0, 0, false, 0);
   AddSort(cases, "sort_flat", "sort", {{"axis", "None"}}, {2, 3}, -1, 0, true, 0);
+  // Rows of 64 and more: float32 sorts whole rows by radix (sort.cc).
+  AddSort(cases, "sort_long_rows_desc", "sort", {{"is_ascend", "False"}}, {3, 100}, 1, 0,
+          false, 0);
+  AddSort(cases, "sort_long_axis0", "sort", {{"axis", "0"}}, {70, 2}, 0, 0, true, 0);
+  AddSort(cases, "topk_both_long_int32", "topk",
+          {{"k", "6"}, {"ret_typ", "both"}, {"dtype", "int32"}}, {2, 80}, 1, 6, false, 3);
   AddSort(cases, "argsort_default", "argsort", {}, {2, 5}, 1, 0, true, 1);
   AddSort(cases, "argsort_desc_mid", "argsort", {{"axis", "1"}, {"is_ascend", "0"}},
           {2, 3, 2}, 1, 0, false, 1);
