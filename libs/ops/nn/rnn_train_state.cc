@@ -73,14 +73,16 @@ void RnnTrainStates::Recycle(std::unique_ptr<RnnTrainState> s) {
   TrimLocked();
 }
 
+size_t RnnTrainStates::TotalBytesLocked() const {
+  size_t bytes = spare_ ? spare_->Bytes() : 0;
+  for (const auto& s : waiting_) bytes += s->Bytes();
+  return bytes;
+}
+
 void RnnTrainStates::TrimLocked() {
-  auto total = [&] {
-    size_t bytes = spare_ ? spare_->Bytes() : 0;
-    for (const auto& s : waiting_) bytes += s->Bytes();
-    return bytes;
-  };
-  if (spare_ != nullptr && total() > kMaxBytes) spare_.reset();
-  while (!waiting_.empty() && (waiting_.size() > kMaxWaiting || total() > kMaxBytes)) {
+  if (spare_ != nullptr && TotalBytesLocked() > kMaxBytes) spare_.reset();
+  while (!waiting_.empty() &&
+         (waiting_.size() > kMaxWaiting || TotalBytesLocked() > kMaxBytes)) {
     waiting_.pop_front();
   }
 }

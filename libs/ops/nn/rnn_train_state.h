@@ -85,8 +85,10 @@ class RnnTrainStates {
 
  private:
   void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bytes of the waiting states and the spare one.
+  size_t TotalBytesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<RnnTrainState>> waiting_ ABSL_GUARDED_BY(mu_);  // oldest first
   std::unique_ptr<RnnTrainState> spare_ ABSL_GUARDED_BY(mu_);
 };
