@@ -298,19 +298,10 @@ absl::StatusOr<SparseInvokeResult> Fallback(const std::shared_ptr<const ops::Par
 
 }  // namespace
 
-bool NeedsInvokeAny(const ops::ParsedOp& op, absl::Span<const AnyArray> inputs,
-                    absl::Span<const AnyArray> out) {
-  for (const AnyArray& a : inputs) {
-    if (IsSparse(a)) return true;
-  }
-  for (const AnyArray& a : out) {
-    if (IsSparse(a)) return true;
-  }
-  if (op.def().name == "cast_storage") {
-    std::optional<std::string> stype = Attr(op, "stype");
-    return stype && *stype != "default";
-  }
-  return false;
+bool WritesSparse(const ops::ParsedOp& op) {
+  if (op.def().name != "cast_storage") return false;
+  std::optional<std::string> stype = Attr(op, "stype");
+  return stype && *stype != "default";
 }
 
 absl::StatusOr<SparseInvokeResult> InvokeAny(std::shared_ptr<const ops::ParsedOp> op,

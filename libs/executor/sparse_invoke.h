@@ -51,10 +51,9 @@ struct SparseInvokeResult {
   std::vector<std::pair<size_t, tensor::SparseNDArray>> replaced_inputs;
 };
 
-// True when the call needs InvokeAny: a sparse input or output, or cast_storage to a sparse
-// storage type.
-bool NeedsInvokeAny(const ops::ParsedOp& op, absl::Span<const AnyArray> inputs,
-                    absl::Span<const AnyArray> out);
+// True when `op` makes sparse outputs from dense inputs (cast_storage to row_sparse or
+// csr): such a call needs InvokeAny although it names no sparse array.
+bool WritesSparse(const ops::ParsedOp& op);
 
 // Runs `op` as the file comment says. `options.out` and `options.all_outputs` are ignored
 // (`out` names the arrays to write). Errors as Invoke's; InvalidArgument also for storage

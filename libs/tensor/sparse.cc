@@ -336,6 +336,18 @@ absl::StatusOr<SparseNDArray> Convert(const SparseNDArray& src, StorageType styp
   return FromDense(dense, stype);
 }
 
+absl::StatusOr<SparseNDArray> CopyTo(const SparseNDArray& src, Context ctx, DType dtype) {
+  MXGRID_ASSIGN_OR_RETURN(NDArray data, NDArray::Empty(src.data().shape(), ctx, dtype));
+  MXGRID_RETURN_IF_ERROR(src.data().CopyTo(data));
+  MXGRID_ASSIGN_OR_RETURN(NDArray indices, src.indices().CopyTo(ctx));
+  NDArray indptr;
+  if (!src.indptr().is_none()) {
+    MXGRID_ASSIGN_OR_RETURN(indptr, src.indptr().CopyTo(ctx));
+  }
+  return SparseBuilder::Build(src.stype(), src.shape(), std::move(data), std::move(indices),
+                              std::move(indptr));
+}
+
 absl::StatusOr<SparseNDArray> Retain(const SparseNDArray& src, const NDArray& row_ids) {
   if (src.stype() != StorageType::kRowSparse) {
     return absl::InvalidArgumentError(absl::StrCat("retain needs a row_sparse array, got ",

@@ -98,6 +98,10 @@ absl::StatusOr<SparseNDArray> FromDense(const NDArray& dense, StorageType stype)
 // Conversion between any two storage types (dense through ToDense/FromDense).
 absl::StatusOr<SparseNDArray> Convert(const SparseNDArray& src, StorageType stype);
 
+// A copy of `src` on `ctx` with values of `dtype` (converted as NDArray::CopyTo does; the
+// index parts copied as they are). Asynchronous.
+absl::StatusOr<SparseNDArray> CopyTo(const SparseNDArray& src, Context ctx, DType dtype);
+
 // MXNet's sparse.retain: a row_sparse array holding exactly the rows `row_ids` (any integer
 // or float dtype, ids in [0, rows), sorted and made unique here) with `src`'s values (zeros
 // for rows `src` does not store). Waits for `row_ids`; InvalidArgument for an id out of

@@ -10,6 +10,7 @@
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/executor/imperative.h"
+#include "libs/executor/sparse_invoke.h"
 #include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
@@ -42,7 +43,7 @@ absl::Status WorkerService::DoInvoke(grpc::ServerContext* context, Session& s,
                           ParseOp(request.op(), request.attrs()));
   MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, s));
   if (s.HasSparse(request.inputs()) || s.HasSparse(request.outputs()) ||
-      op->def().name == "cast_storage") {
+      executor::WritesSparse(*op)) {
     return DoInvokeAny(s, op, request, response);
   }
   MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> inputs, s.Arrays(request.inputs()));

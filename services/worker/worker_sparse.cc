@@ -20,21 +20,6 @@ using executor::AnyArray;
 using tensor::NDArray;
 using tensor::SparseNDArray;
 
-namespace {
-
-// `value`'s parts copied onto `ctx` (dtype unchanged).
-absl::StatusOr<SparseNDArray> CopySparseTo(const SparseNDArray& value, Context ctx) {
-  MXGRID_ASSIGN_OR_RETURN(NDArray data, value.data().CopyTo(ctx));
-  std::vector<NDArray> aux;
-  for (const NDArray& a : value.aux()) {
-    MXGRID_ASSIGN_OR_RETURN(NDArray copy, a.CopyTo(ctx));
-    aux.push_back(copy);
-  }
-  return SparseNDArray::FromParts(value.stype(), value.shape(), data, std::move(aux));
-}
-
-}  // namespace
-
 grpc::Status WorkerService::MakeSparse(grpc::ServerContext* context,
                                        const v1::MakeSparseRequest* request,
                                        v1::ArrayInfo* response) {
@@ -160,22 +145,15 @@ absl::Status WorkerService::CopySparse(Session& s, const v1::CopyRequest& reques
                                                      target.shape().ToString()));
     }
     if (value.context() != target.context() || value.dtype() != target.dtype()) {
-      MXGRID_ASSIGN_OR_RETURN(value, CopySparseTo(value, target.context()));
-      if (value.dtype() != target.dtype()) {
-        MXGRID_ASSIGN_OR_RETURN(NDArray data, NDArray::Empty(value.data().shape(),
-                                                             target.context(), target.dtype()));
-        MXGRID_RETURN_IF_ERROR(value.data().CopyTo(data));
-        MXGRID_ASSIGN_OR_RETURN(value, SparseNDArray::FromParts(value.stype(), value.shape(),
-                                                                data, value.aux()));
-      }
+      MXGRID_ASSIGN_OR_RETURN(value, tensor::CopyTo(value, target.context(), target.dtype()));
     }
     MXGRID_RETURN_IF_ERROR(s.ReplaceSparse(request.into(), value));
     internal::ToProto(request.into(), value, response);
     return absl::OkStatus();
   }
   MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request.context()));
-  MXGRID_ASSIGN_OR_RETURN(SparseNDArray copy,
-                          CopySparseTo(std::get<SparseNDArray>(src[0]), ctx));
+  const SparseNDArray& from = std::get<SparseNDArray>(src[0]);
+  MXGRID_ASSIGN_OR_RETURN(SparseNDArray copy, tensor::CopyTo(from, ctx, from.dtype()));
   MXGRID_ASSIGN_OR_RETURN(uint64_t h, s.AddSparse(request.new_handle(), copy));
   internal::ToProto(h, copy, response);
   return absl::OkStatus();

@@ -34,7 +34,7 @@ from .. import context as ctx_mod
 from .. import ndarray as nd
 from ..base import MXNetError
 from ..io import DataDesc
-from ..symbol import _check_group2ctx, _group_contexts
+from ..symbol import _group_contexts
 
 __all__ = ["DataParallelExecutorGroup"]
 
@@ -254,7 +254,6 @@ class DataParallelExecutorGroup:
 
     def _bind_ith_exec(self, i, shapes, shared_group):
         ctx = self.contexts[i]
-        _check_group2ctx(self.symbol, ctx, self.group2ctxs[i])
         if shared_group is not None:
             return self._bind_sharing(i, shapes, shared_group.execs[i],
                                       self.shared_data_arrays[i])

@@ -411,16 +411,24 @@ class Module(ModuleOptimizer, BaseModule):
             return None
         return self.get_params()[1]
 
+    def _param_stypes(self):
+        """{name: 'row_sparse' | 'csr'} of the variables declared sparse (Variable(stype=...)):
+        get_params returns them in that storage type; the executor computes on their dense
+        values (MXNet's storage fallback). Read from the symbol once."""
+        if self.__dict__.get("_stypes_of") is not self._symbol:
+            self._stypes = {name: {"1": "row_sparse", "2": "csr"}[a["__storage_type__"]]
+                            for name, a in self._symbol.attr_dict().items()
+                            if a.get("__storage_type__") in ("1", "2")}
+            self._stypes_of = self._symbol
+        return self._stypes
+
     def get_params(self):
         """(arg_params, aux_params): copies of the current values (on the worker's CPU)."""
         arg_params, aux_params = self._param_arrays()
         cpu = ctx_mod.cpu()
         copy_ = lambda v: v if v.context == cpu and len(self._context) > 1 \
             else v.copyto(cpu)  # noqa: E731  (a mean is already a fresh CPU array)
-        # Parameters declared sparse (Variable(stype=...)) come back in that storage type;
-        # the executor computes on their dense values (MXNet's storage fallback).
-        stypes = {name: {"1": "row_sparse", "2": "csr"}.get(a.get("__storage_type__"))
-                  for name, a in self._symbol.attr_dict().items()}
+        stypes = self._param_stypes()
 
         def typed(k, v):
             v = copy_(v)
