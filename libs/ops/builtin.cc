@@ -3,6 +3,9 @@
 
 #include "libs/base/check.h"
 #include "libs/ops/conv/conv_ops.h"
+#if MXGRID_CUDA
+#include "libs/ops/cuda_kernels.h"
+#endif
 #include "libs/ops/linalg/linalg_ops.h"
 #include "libs/ops/nn/nn_ops.h"
 #include "libs/ops/optimizer/optimizer_ops.h"
@@ -30,6 +33,9 @@ const Registry& GlobalRegistry() {
     MustRegister(RegisterOptimizerOps(&registry));
     MustRegister(RegisterRandomOps(&registry));
     MustRegister(RegisterLinalgOps(&registry));
+#if MXGRID_CUDA
+    MustRegister(RegisterCudaKernels(&registry));
+#endif
     return true;
   }();
   static_cast<void>(registered);

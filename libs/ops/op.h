@@ -88,6 +88,10 @@ struct OpContext {
   // runs. Seeded per call from the session's generator when the call was pushed
   // (libs/executor/random_source.h), so one seed gives the same values on any thread.
   std::mt19937_64* rng = nullptr;
+  // On a GPU context: the cudaStream_t every kernel of the call is launched on (the calling
+  // engine thread's stream, libs/gpu/gpu.h). Null: ParsedOp uses the thread's stream and
+  // synchronizes it before returning. Null on CPU.
+  void* stream = nullptr;
 };
 
 // Base of every operator's parsed parameter struct.
@@ -230,6 +234,16 @@ struct OpDef {
       forward;
   // Null for ops without a gradient (argmax, one_hot, BlockGrad ...): their inputs get zero.
   std::function<absl::Status(const OpContext&, const OpParams&, const BackwardArgs&)> backward;
+  // CUDA kernels: the same contract on device memory, launched asynchronously on
+  // OpContext::stream (the caller synchronizes). Used when every array of a call has one of
+  // gpu_dtypes; otherwise, and when null, a GPU call runs the CPU kernels on host copies of
+  // its arrays (gpu_fallback.h). Set by the CUDA build's RegisterCudaKernels.
+  std::function<absl::Status(const OpContext&, const OpParams&, absl::Span<const TensorView>,
+                             absl::Span<const OpReq>, absl::Span<const TensorView>)>
+      gpu_forward;
+  std::function<absl::Status(const OpContext&, const OpParams&, const BackwardArgs&)>
+      gpu_backward;
+  std::vector<DType> gpu_dtypes = {DType::kFloat32};
   BackwardDeps backward_deps;
   // The kernels draw from OpContext::rng (MXNet's ResourceRequest::kRandom): callers seed it
   // for each call from the session's per-device generator.

@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "libs/base/parallelism.h"
 #include "libs/base/status_macros.h"
+#include "libs/gpu/gpu.h"
+#include "libs/ops/gpu_fallback.h"
 #include "libs/ops/op.h"
 
 namespace mxgrid::ops {
@@ -91,10 +93,44 @@ absl::Status CheckShapes(const OpDef& def, const char* what,
   return absl::OkStatus();
 }
 
-// Writes zeros into a gradient according to its request.
-void ZeroGradient(const TensorView& grad, OpReq req) {
-  if (req == OpReq::kNull || req == OpReq::kAddTo || grad.data == nullptr) return;
-  std::memset(grad.data, 0, static_cast<size_t>(grad.size()) * DTypeSize(grad.dtype));
+// Writes zeros into a gradient according to its request (on its device).
+absl::Status ZeroGradient(const OpContext& ctx, const TensorView& grad, OpReq req) {
+  if (req == OpReq::kNull || req == OpReq::kAddTo || grad.data == nullptr) return absl::OkStatus();
+  const size_t bytes = static_cast<size_t>(grad.size()) * DTypeSize(grad.dtype);
+  if (ctx.ctx.is_gpu()) return gpu::Fill(ctx.ctx.device_id, ctx.stream, grad.data, bytes, 1, 0);
+  std::memset(grad.data, 0, bytes);
+  return absl::OkStatus();
+}
+
+// True when `def`'s CUDA kernel takes every array of the call.
+bool GpuKernelTakes(const OpDef& def, std::initializer_list<absl::Span<const TensorView>> lists) {
+  for (absl::Span<const TensorView> views : lists) {
+    for (const TensorView& v : views) {
+      if (std::find(def.gpu_dtypes.begin(), def.gpu_dtypes.end(), v.dtype) ==
+          def.gpu_dtypes.end()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// Runs `fn` with ctx.stream set: the caller's, or the thread's (then synchronized before
+// returning, with the launch errors of the call).
+template <typename Fn>
+absl::Status OnGpu(const OpContext& ctx, const char* name, Fn&& fn) {
+  if (ctx.stream != nullptr) {
+    MXGRID_RETURN_IF_ERROR(fn(ctx));
+    return gpu::LastLaunchError(ctx.ctx.device_id, name);
+  }
+  OpContext own = ctx;
+  MXGRID_ASSIGN_OR_RETURN(own.stream, gpu::ThreadStream(ctx.ctx.device_id));
+  absl::Status status = fn(own);
+  absl::Status launched = gpu::LastLaunchError(ctx.ctx.device_id, name);
+  absl::Status synced = gpu::Synchronize(ctx.ctx.device_id, own.stream, name);
+  if (!status.ok()) return status;
+  if (!launched.ok()) return launched;
+  return synced;
 }
 
 }  // namespace
@@ -185,6 +221,14 @@ absl::Status ParsedOp::Forward(const OpContext& ctx, absl::Span<const TensorView
     if (reqs[i] != OpReq::kNull && !HasData(outputs[i])) return NoData(*def_, "output", i);
   }
   ApplyKernelThreadLimit(Elements(inputs) + Elements(outputs));
+  if (ctx.ctx.is_gpu()) {
+    return OnGpu(ctx, def_->name.c_str(), [&](const OpContext& g) {
+      if (def_->gpu_forward && GpuKernelTakes(*def_, {inputs, outputs})) {
+        return def_->gpu_forward(g, *params_, inputs, reqs, outputs);
+      }
+      return GpuFallbackForward(*def_, *params_, g, inputs, reqs, outputs, mutated_indices());
+    });
+  }
   return def_->forward(ctx, *params_, inputs, reqs, outputs);
 }
 
@@ -264,13 +308,22 @@ absl::Status ParsedOp::CheckBackwardArgs(const BackwardArgs& args) const {
 absl::Status ParsedOp::Backward(const OpContext& ctx, const BackwardArgs& args) const {
   MXGRID_RETURN_IF_ERROR(CheckBackwardArgs(args));
   const int n = num_inputs();
-  if (!def_->backward) {
-    for (int i = 0; i < n; ++i) ZeroGradient(args.in_grads[i], args.reqs[i]);
-    return absl::OkStatus();
-  }
   ApplyKernelThreadLimit(Elements(args.out_grads) + Elements(args.inputs) +
                          Elements(args.outputs) + Elements(args.in_grads));
-  return def_->backward(ctx, *params_, args);
+  auto run = [&](const OpContext& c) -> absl::Status {
+    if (!def_->backward) {
+      for (int i = 0; i < n; ++i) MXGRID_RETURN_IF_ERROR(ZeroGradient(c, args.in_grads[i], args.reqs[i]));
+      return absl::OkStatus();
+    }
+    if (!c.ctx.is_gpu()) return def_->backward(c, *params_, args);
+    if (def_->gpu_backward &&
+        GpuKernelTakes(*def_, {args.out_grads, args.inputs, args.outputs, args.in_grads})) {
+      return def_->gpu_backward(c, *params_, args);
+    }
+    return GpuFallbackBackward(*def_, *params_, c, args);
+  };
+  if (ctx.ctx.is_gpu()) return OnGpu(ctx, def_->name.c_str(), run);
+  return run(ctx);
 }
 
 }  // namespace mxgrid::ops

@@ -39,6 +39,14 @@ absl::StatusOr<const OpDef*> Registry::Find(absl::string_view name) const {
   return it->second;
 }
 
+absl::StatusOr<OpDef*> Registry::FindMutable(absl::string_view name) {
+  MXGRID_ASSIGN_OR_RETURN(const OpDef* def, Find(name));
+  for (const std::unique_ptr<OpDef>& d : defs_) {
+    if (d.get() == def) return d.get();
+  }
+  return absl::NotFoundError(absl::StrCat("unknown operator ", Quoted(name)));
+}
+
 absl::StatusOr<ParsedOp> Registry::Parse(absl::string_view name, const AttrMap& attrs) const {
   MXGRID_ASSIGN_OR_RETURN(const OpDef* def, Find(name));
   MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<const OpParams> params, def->parse(attrs));

@@ -29,6 +29,10 @@ class Registry {
   // Adds an operator. AlreadyExists when its name or an alias is taken.
   absl::Status Register(OpDef def);
 
+  // The definition to attach CUDA kernels to while the registry is built (cuda builds);
+  // NotFound naming the operator otherwise.
+  absl::StatusOr<OpDef*> FindMutable(absl::string_view name);
+
   // By name or alias; NotFound naming the operator otherwise.
   absl::StatusOr<const OpDef*> Find(absl::string_view name) const;
   // Find + OpDef::parse.

@@ -209,9 +209,7 @@ absl::StatusOr<Allocator*> AllocatorFor(Context ctx) {
     static Allocator* const cpu = CreateCpuAllocator(CpuOptionsFromEnv()).release();
     return cpu;
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      ctx.ToString(), " is not available: this mxgrid build has no CUDA devices; create the "
-      "array on mx.cpu() or run on a worker with GPUs"));
+  return GpuAllocatorFor(ctx);
 }
 
 }  // namespace mxgrid::tensor

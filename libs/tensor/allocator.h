@@ -71,9 +71,24 @@ const std::shared_ptr<base::MemoryAccount>& HostMemoryAccount();
 // cached blocks and the C library's free pages (malloc_trim). Costs page faults later.
 void ReleaseCachedHostMemory();
 
-// The process-wide allocator for `ctx`. FailedPrecondition for a GPU context when this build
-// or machine has no such GPU (arrays on different devices must be created where they live).
+// The process-wide allocator for `ctx`. For a GPU context: FailedPrecondition when this build
+// or machine has no GPU, InvalidArgument for a GPU id it does not have.
 absl::StatusOr<Allocator*> AllocatorFor(Context ctx);
+
+// A pooled allocator of device memory on GPU `device` (tests); `limit_bytes` 0: no limit of
+// its own. Process-wide ones (AllocatorFor) take their limit from MXGRID_GPU_MEMORY_LIMIT_MB.
+std::unique_ptr<Allocator> CreateGpuAllocator(int device, int64_t limit_bytes);
+// AllocatorFor for a GPU context.
+absl::StatusOr<Allocator*> GpuAllocatorFor(Context ctx);
+
+// What the process-wide allocator of a GPU holds (zeros for a GPU this process lacks).
+struct GpuMemoryStats {
+  int64_t in_use_bytes = 0;  // handed out (size classes)
+  int64_t cached_bytes = 0;  // freed and kept for reuse
+  int64_t limit_bytes = 0;   // MXGRID_GPU_MEMORY_LIMIT_MB, else the device's memory
+  int64_t malloc_calls = 0;  // cudaMalloc calls so far
+};
+GpuMemoryStats GpuMemoryStatsFor(int device);
 
 }  // namespace mxgrid::tensor
 

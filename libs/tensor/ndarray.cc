@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
+#include "libs/gpu/gpu.h"
 #include "libs/tensor/internal/convert.h"
 #include "libs/tensor/internal/push.h"
 
@@ -111,6 +112,11 @@ absl::StatusOr<NDArray> NDArray::Arange(double start, double stop, double step, 
         absl::StrCat("arange would make ", count, " values; at most 2^31 allowed"));
   }
   const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  if (ctx.is_gpu()) {
+    MXGRID_RETURN_IF_ERROR(gpu::CheckDevice(ctx.device_id));
+    MXGRID_ASSIGN_OR_RETURN(NDArray host, Arange(start, stop, step, Context::Cpu(), dtype));
+    return host.CopyTo(ctx);
+  }
   MXGRID_ASSIGN_OR_RETURN(NDArray array, Empty(Shape{n}, ctx, dtype));
   void* dst = array.data();
   internal::Push("arange", array.context(), {}, {array.var()}, [=]() {
@@ -144,6 +150,17 @@ absl::Status NDArray::Fill(double value) const {
   void* dst = data();
   const DType dtype = dtype_;
   const int64_t n = size();
+  if (context().is_gpu()) {
+    uint64_t pattern = 0;
+    internal::FillElements(&pattern, dtype, 1, value);
+    const int device = context().device_id;
+    const int element_bytes = static_cast<int>(DTypeSize(dtype));
+    internal::PushOnGpu("fill", context(), engine::FnProperty::kNormal, {}, {var()},
+                        [=](void* stream) {
+                          return gpu::Fill(device, stream, dst, n, element_bytes, pattern);
+                        });
+    return absl::OkStatus();
+  }
   internal::Push("fill", context(), {}, {var()}, [=]() {
     internal::FillElements(dst, dtype, n, value);
     return absl::OkStatus();
@@ -159,6 +176,14 @@ absl::Status NDArray::CopyFromHost(const void* src, size_t bytes) const {
         nbytes(), " bytes but ", bytes, " were given"));
   }
   void* dst = data();
+  if (context().is_gpu()) {
+    const int device = context().device_id;
+    internal::PushOnGpu("copy_from_host", context(), engine::FnProperty::kCopyToGPU, {},
+                        {var()}, [=](void* stream) {
+                          return gpu::CopyHostToDevice(device, stream, dst, src, bytes);
+                        });
+    return engine::Get()->WaitForVar(var());
+  }
   internal::Push("copy_from_host", context(), {}, {var()}, [=]() {
     if (bytes > 0) std::memcpy(dst, src, bytes);
     return absl::OkStatus();
@@ -173,6 +198,19 @@ absl::Status NDArray::CopyToHost(void* dst, size_t bytes) const {
         "copy to host: array ", shape_.ToString(), " ", DTypeName(dtype_), " holds ",
         nbytes(), " bytes but the buffer has ", bytes));
   }
+  if (context().is_gpu()) {
+    const void* src = data();
+    const int device = context().device_id;
+    // A write to a scratch variable carries the copy's status to the wait below.
+    engine::VarHandle done = engine::Get()->NewVariable();
+    internal::PushOnGpu("copy_to_host", context(), engine::FnProperty::kCopyFromGPU, {var()},
+                        {done}, [=](void* stream) {
+                          return gpu::CopyDeviceToHost(device, stream, dst, src, bytes);
+                        });
+    absl::Status status = engine::Get()->WaitForVar(done);
+    engine::Get()->DeleteVariable([](const engine::RunContext&) {}, context(), done);
+    return status;
+  }
   MXGRID_RETURN_IF_ERROR(WaitToRead());
   if (bytes > 0) std::memcpy(dst, data(), bytes);
   return absl::OkStatus();
@@ -186,11 +224,7 @@ absl::Status NDArray::CopyTo(const NDArray& dst) const {
         "copyto: source shape ", shape_.ToString(), " differs from destination shape ",
         dst.shape_.ToString()));
   }
-  if (!context().is_cpu() || !dst.context().is_cpu()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "copyto between ", context().ToString(), " and ", dst.context().ToString(),
-        ": this build has no GPU copy path"));
-  }
+  if (context().is_gpu() || dst.context().is_gpu()) return CopyAcrossDevices(dst);
   const void* src_ptr = data();
   void* dst_ptr = dst.data();
   const DType src_dtype = dtype_, dst_dtype = dst.dtype_;
@@ -202,6 +236,48 @@ absl::Status NDArray::CopyTo(const NDArray& dst) const {
     internal::ConvertElements(src_ptr, src_dtype, dst_ptr, dst_dtype, n);
     return absl::OkStatus();
   });
+  return absl::OkStatus();
+}
+
+absl::Status NDArray::CopyAcrossDevices(const NDArray& dst) const {
+  const Context from = context(), to = dst.context();
+  if (dtype_ != dst.dtype_) {
+    // Converted on the host: the source's values in the destination's dtype, then copied.
+    if (SharesStorageWith(dst)) {
+      return absl::InvalidArgumentError("copyto: converting an array into its own storage");
+    }
+    MXGRID_ASSIGN_OR_RETURN(NDArray host, NDArray::Empty(shape_, Context::Cpu(), dst.dtype_));
+    if (from.is_gpu()) {
+      MXGRID_ASSIGN_OR_RETURN(NDArray staged, CopyTo(Context::Cpu()));
+      MXGRID_RETURN_IF_ERROR(staged.CopyTo(host));
+    } else {
+      MXGRID_RETURN_IF_ERROR(CopyTo(host));
+    }
+    return host.CopyTo(dst);
+  }
+  const size_t bytes = nbytes();
+  const void* src_ptr = data();
+  void* dst_ptr = dst.data();
+  if (from.is_gpu() && to.is_gpu()) {
+    const int src_device = from.device_id, dst_device = to.device_id;
+    internal::PushOnGpu("copyto", to, engine::FnProperty::kNormal, {var()}, {dst.var()},
+                        [=](void* stream) {
+                          return gpu::CopyDeviceToDevice(dst_device, dst_ptr, src_device,
+                                                         src_ptr, bytes, stream);
+                        });
+  } else if (to.is_gpu()) {
+    const int device = to.device_id;
+    internal::PushOnGpu("copyto", to, engine::FnProperty::kCopyToGPU, {var()}, {dst.var()},
+                        [=](void* stream) {
+                          return gpu::CopyHostToDevice(device, stream, dst_ptr, src_ptr, bytes);
+                        });
+  } else {
+    const int device = from.device_id;
+    internal::PushOnGpu("copyto", from, engine::FnProperty::kCopyFromGPU, {var()},
+                        {dst.var()}, [=](void* stream) {
+                          return gpu::CopyDeviceToHost(device, stream, dst_ptr, src_ptr, bytes);
+                        });
+  }
   return absl::OkStatus();
 }
 

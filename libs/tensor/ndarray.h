@@ -133,6 +133,9 @@ class NDArray {
         shape_(std::move(shape)),
         dtype_(dtype) {}
 
+  // CopyTo when either array is on a GPU (dtype conversions go through the host).
+  absl::Status CopyAcrossDevices(const NDArray& dst) const;
+
   // Error for operations on a none array.
   absl::Status CheckNotNone(const char* op) const;
 
@@ -240,6 +243,11 @@ absl::StatusOr<NDArray> NDArray::FromVector(const Shape& shape, absl::Span<const
 
 template <typename T>
 absl::StatusOr<std::vector<T>> NDArray::ToVector() const {
+  if (!is_none() && context().is_gpu()) {
+    absl::StatusOr<NDArray> host = CopyTo(Context::Cpu());
+    if (!host.ok()) return host.status();
+    return host->ToVector<T>();
+  }
   absl::Status s = WaitToRead();
   if (!s.ok()) return s;
   std::vector<T> out(static_cast<size_t>(size()));

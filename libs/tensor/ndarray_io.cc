@@ -12,8 +12,10 @@
 namespace mxgrid::tensor {
 namespace {
 
-// Waits for each array and describes its memory for the writer.
-absl::StatusOr<std::vector<format::ArrayView>> Views(absl::Span<const NDArray> arrays) {
+// Waits for each array and describes its memory for the writer; arrays on a GPU are read
+// from host copies kept in `staged` (the record still names their GPU context, as MXNet's).
+absl::StatusOr<std::vector<format::ArrayView>> Views(absl::Span<const NDArray> arrays,
+                                                     std::vector<NDArray>* staged) {
   std::vector<format::ArrayView> views;
   views.reserve(arrays.size());
   for (size_t i = 0; i < arrays.size(); ++i) {
@@ -23,6 +25,13 @@ absl::StatusOr<std::vector<format::ArrayView>> Views(absl::Span<const NDArray> a
           "save: array ", i, " is empty (none); MXNet files cannot store none arrays"));
     }
     MXGRID_RETURN_IF_ERROR(Annotate(a.WaitToRead(), absl::StrCat("save: array ", i)));
+    if (a.context().is_gpu()) {
+      MXGRID_ASSIGN_OR_RETURN(NDArray host, a.CopyTo(Context::Cpu()));
+      MXGRID_RETURN_IF_ERROR(Annotate(host.WaitToRead(), absl::StrCat("save: array ", i)));
+      staged->push_back(host);
+      views.push_back({a.dtype(), a.shape(), a.context(), host.data()});
+      continue;
+    }
     views.push_back({a.dtype(), a.shape(), a.context(), a.data()});
   }
   return views;
@@ -85,7 +94,8 @@ class ArrayLoader {
 
 absl::Status Save(const std::string& path, absl::Span<const NDArray> arrays,
                   absl::Span<const std::string> names) {
-  MXGRID_ASSIGN_OR_RETURN(std::vector<format::ArrayView> views, Views(arrays));
+  std::vector<NDArray> staged;
+  MXGRID_ASSIGN_OR_RETURN(std::vector<format::ArrayView> views, Views(arrays, &staged));
   MXGRID_ASSIGN_OR_RETURN(std::unique_ptr<format::Sink> sink, format::OpenFileSink(path));
   MXGRID_RETURN_IF_ERROR(format::WriteList(views, names, sink.get()));
   return sink->Flush();
@@ -104,7 +114,8 @@ absl::StatusOr<LoadedArrays> Load(const std::string& path) {
 }
 
 absl::StatusOr<std::string> SaveToBytes(const NDArray& array) {
-  MXGRID_ASSIGN_OR_RETURN(std::vector<format::ArrayView> views, Views({&array, 1}));
+  std::vector<NDArray> staged;
+  MXGRID_ASSIGN_OR_RETURN(std::vector<format::ArrayView> views, Views({&array, 1}, &staged));
   format::StringSink sink;
   MXGRID_RETURN_IF_ERROR(format::WriteRecord(views[0], &sink));
   return sink.Release();

@@ -2,6 +2,9 @@
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
 #include "libs/tensor/internal/elementwise.h"
+#if MXGRID_CUDA
+#include "libs/tensor/internal/elementwise_gpu.h"
+#endif
 #include "libs/tensor/internal/push.h"
 #include "libs/tensor/ndarray.h"
 
@@ -38,6 +41,12 @@ absl::Status CheckOperand(BinaryOp op, const char* side, const NDArray& a) {
     return absl::FailedPreconditionError(
         absl::StrCat(OpName(op), ": the ", side, " operand is an empty (none) array"));
   }
+#if !MXGRID_CUDA
+  if (a.context().is_gpu()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        OpName(op), ": ", a.context().ToString(), " arrays need a CUDA build of mxgrid"));
+  }
+#endif
   return absl::OkStatus();
 }
 
@@ -66,6 +75,17 @@ void PushBinary(BinaryOp op, const NDArray& lhs, const NDArray& rhs, const NDArr
   void* c = out.data();
   const DType dtype = lhs.dtype();
   const int64_t n = lhs.size();
+#if MXGRID_CUDA
+  if (out.context().is_gpu()) {
+    const int device = out.context().device_id;
+    internal::PushOnGpu(OpName(op), out.context(), engine::FnProperty::kNormal,
+                        {lhs.var(), rhs.var()}, {out.var()}, [=](void* stream) {
+                          return internal::BinaryKernelGpu(device, stream, static_cast<int>(op),
+                                                           dtype, a, b, c, n);
+                        });
+    return;
+  }
+#endif
   internal::Push(OpName(op), out.context(), {lhs.var(), rhs.var()}, {out.var()},
                  [=]() { return internal::BinaryKernel(op, dtype, a, b, c, n); });
 }
@@ -76,6 +96,18 @@ void PushScalar(BinaryOp op, const NDArray& lhs, double scalar, bool scalar_on_l
   void* c = out.data();
   const DType dtype = lhs.dtype();
   const int64_t n = lhs.size();
+#if MXGRID_CUDA
+  if (out.context().is_gpu()) {
+    const int device = out.context().device_id;
+    internal::PushOnGpu(ScalarOpName(op, scalar_on_left), out.context(),
+                        engine::FnProperty::kNormal, {lhs.var()}, {out.var()},
+                        [=](void* stream) {
+                          return internal::ScalarKernelGpu(device, stream, static_cast<int>(op),
+                                                           dtype, a, scalar, scalar_on_left, c, n);
+                        });
+    return;
+  }
+#endif
   internal::Push(ScalarOpName(op, scalar_on_left), out.context(), {lhs.var()}, {out.var()},
                  [=]() {
                    return internal::ScalarKernel(op, dtype, a, scalar, scalar_on_left, c, n);

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "libs/engine/engine.h"
+#include "libs/gpu/gpu.h"
 
 namespace mxgrid::tensor::internal {
 
@@ -17,6 +18,28 @@ void Push(const char* name, Context ctx, std::initializer_list<engine::VarHandle
   options.name = name;
   engine::Get()->PushSync(
       [fn = std::forward<Fn>(fn)](const engine::RunContext&) -> absl::Status { return fn(); },
+      ctx, absl::Span<const engine::VarHandle>(reads.begin(), reads.size()),
+      absl::Span<const engine::VarHandle>(writes.begin(), writes.size()), options);
+}
+
+// Pushes `fn` (absl::Status(void* stream)) on GPU context `ctx` with `property` (a copy
+// pool or the normal one): it runs with the engine thread's stream on the device, which is
+// synchronized before the operation completes (its errors become the operation's).
+template <typename Fn>
+void PushOnGpu(const char* name, Context ctx, engine::FnProperty property,
+               std::initializer_list<engine::VarHandle> reads,
+               std::initializer_list<engine::VarHandle> writes, Fn&& fn) {
+  engine::PushOptions options;
+  options.name = name;
+  options.property = property;
+  engine::Get()->PushSync(
+      [fn = std::forward<Fn>(fn), ctx, name](const engine::RunContext&) -> absl::Status {
+        absl::StatusOr<void*> stream = gpu::ThreadStream(ctx.device_id);
+        if (!stream.ok()) return stream.status();
+        absl::Status status = fn(*stream);
+        absl::Status synced = gpu::Synchronize(ctx.device_id, *stream, name);
+        return status.ok() ? synced : status;
+      },
       ctx, absl::Span<const engine::VarHandle>(reads.begin(), reads.size()),
       absl::Span<const engine::VarHandle>(writes.begin(), writes.size()), options);
 }
