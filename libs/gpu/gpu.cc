@@ -129,6 +129,8 @@ struct ThreadDevice {
   // Two pinned staging buffers and the events that say when their copies are done.
   std::array<void*, 2> staging{nullptr, nullptr};
   std::array<cudaEvent_t, 2> staged{nullptr, nullptr};
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 
 // Staging chunk: large enough to run the copy engine at full speed, small enough to
@@ -149,6 +151,7 @@ struct ThreadResources {
         if (d->staged[i]) cudaEventDestroy(d->staged[i]);
         if (d->staging[i]) cudaFreeHost(d->staging[i]);
       }
+      if (d->workspace) cudaFree(d->workspace);
       if (d->stream) cudaStreamDestroy(d->stream);
       delete d;
     }
@@ -370,6 +373,33 @@ absl::StatusOr<void*> ThreadCudnn(int device) {
   return static_cast<void*>((*d)->cudnn);
 #else
   (void)device;
+  return NoCuda();
+#endif
+}
+
+absl::StatusOr<void*> ThreadWorkspace(int device, size_t bytes) {
+#if MXGRID_CUDA
+  absl::StatusOr<ThreadDevice*> d = Resources(device);
+  if (!d.ok()) return d.status();
+  ThreadDevice& r = **d;
+  if (r.workspace_bytes < bytes || r.workspace == nullptr) {
+    if (r.workspace != nullptr) {
+      // Earlier users on this thread's stream must be done before the memory goes.
+      MXGRID_CUDA_RETURN(cudaStreamSynchronize(r.stream), device, "growing the workspace");
+      cudaFree(r.workspace);
+      r.workspace = nullptr;
+      r.workspace_bytes = 0;
+    }
+    // Rounded up to 1 MiB, so that slowly growing requests do not reallocate each time.
+    const size_t size = std::max<size_t>((bytes + (size_t{1} << 20) - 1) >> 20 << 20, 1 << 20);
+    absl::StatusOr<void*> p = Malloc(device, size);
+    if (!p.ok()) return p.status();
+    r.workspace = *p;
+    r.workspace_bytes = size;
+  }
+  return r.workspace;
+#else
+  (void)device, (void)bytes;
   return NoCuda();
 #endif
 }

@@ -80,6 +80,12 @@ absl::StatusOr<void*> ThreadStream(int device);
 absl::StatusOr<void*> ThreadCublas(int device);
 absl::StatusOr<void*> ThreadCudnn(int device);
 
+// Scratch device memory of at least `bytes` for the calling thread's kernels on `device`
+// (cuDNN workspaces, reduction temporaries). Valid until the thread's next ThreadWorkspace
+// call on the device; work queued on the thread's stream may use it (the stream orders
+// its users). Grows by cudaMalloc only when a call needs more than any before it.
+absl::StatusOr<void*> ThreadWorkspace(int device, size_t bytes);
+
 // Waits for the work queued on `stream` and returns its error, naming `what` (the operation)
 // and the device; a sticky error marks the device unhealthy.
 absl::Status Synchronize(int device, void* stream, const char* what);
