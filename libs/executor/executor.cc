@@ -13,6 +13,7 @@
 #include "libs/base/status.h"
 #include "libs/base/status_macros.h"
 #include "libs/engine/engine.h"
+#include "libs/gpu/gpu.h"
 #include "libs/ops/builtin.h"
 
 namespace mxgrid::executor {
@@ -54,8 +55,10 @@ namespace {
 
 using internal::StepData;
 
-// `seed`: of OpContext::rng, drawn when the step was pushed (d.random only).
-absl::Status RunStep(const StepData& d, bool is_train, uint64_t seed) {
+// `seed`: of OpContext::rng, drawn when the step was pushed (d.random only). `stream`: on a
+// GPU, the stream the step's kernels go to (the caller synchronizes it); null: the step
+// synchronizes its own.
+absl::Status RunStep(const StepData& d, bool is_train, uint64_t seed, void* stream = nullptr) {
   std::vector<ops::TensorView> in(d.in.size()), out(d.out.size());
   for (size_t i = 0; i < d.in.size(); ++i) in[i] = View(d.in[i]);
   for (size_t i = 0; i < d.out.size(); ++i) {
@@ -64,7 +67,7 @@ absl::Status RunStep(const StepData& d, bool is_train, uint64_t seed) {
   // On the heap: some library threads have small stacks.
   std::unique_ptr<std::mt19937_64> rng;
   if (d.random) rng = std::make_unique<std::mt19937_64>(seed);
-  ops::OpContext ctx{is_train, d.ctx, rng.get()};
+  ops::OpContext ctx{is_train, d.ctx, rng.get(), stream};
   switch (d.kind) {
     case StepKind::kForward:
     case StepKind::kSum:
@@ -80,6 +83,13 @@ absl::Status RunStep(const StepData& d, bool is_train, uint64_t seed) {
       return d.op->Backward(ctx, args);
     }
     case StepKind::kZero:
+      if (d.ctx.is_gpu()) {
+        const int device = d.ctx.device_id;
+        if (stream != nullptr) return gpu::Fill(device, stream, out[0].data, d.out[0].nbytes(), 1, 0);
+        MXGRID_ASSIGN_OR_RETURN(void* own, gpu::ThreadStream(device));
+        MXGRID_RETURN_IF_ERROR(gpu::Fill(device, own, out[0].data, d.out[0].nbytes(), 1, 0));
+        return gpu::Synchronize(device, own, "zero");
+      }
       std::memset(out[0].data, 0, d.out[0].nbytes());
       return absl::OkStatus();
   }
@@ -353,6 +363,40 @@ void Executor::PushStep(int index, bool is_train) {
       ctx_, d->reads, d->writes, options);
 }
 
+void Executor::PushSteps(int begin, int end, bool is_train) {
+  if (!ctx_.is_gpu() || end - begin < 2) {
+    for (int i = begin; i < end; ++i) PushStep(i, is_train);
+    return;
+  }
+  // On a GPU the steps go as one engine operation (MXNet's bulk execution): their kernels
+  // are queued back to back on one stream, synchronized once at the end.
+  auto steps = std::make_shared<std::vector<std::pair<std::shared_ptr<const StepData>, uint64_t>>>();
+  std::vector<engine::VarHandle> reads, writes;
+  for (int i = begin; i < end; ++i) {
+    std::shared_ptr<const StepData> d = steps_[i];
+    uint64_t seed = 0;
+    if (d->random) seed = (random_ ? *random_ : RandomSource::Default()).NextSeed(ctx_);
+    steps->emplace_back(d, seed);
+    reads.insert(reads.end(), d->reads.begin(), d->reads.end());
+    writes.insert(writes.end(), d->writes.begin(), d->writes.end());
+  }
+  engine::PushOptions options;
+  options.name = "bulk";
+  const Context ctx = ctx_;
+  engine::Get()->PushSync(
+      [steps, is_train, ctx](const engine::RunContext&) -> absl::Status {
+        MXGRID_ASSIGN_OR_RETURN(void* stream, gpu::ThreadStream(ctx.device_id));
+        absl::Status status;
+        for (const auto& [d, seed] : *steps) {
+          status = RunStep(*d, is_train, seed, stream);
+          if (!status.ok()) break;
+        }
+        absl::Status synced = gpu::Synchronize(ctx.device_id, stream, "executor");
+        return status.ok() ? synced : status;
+      },
+      ctx_, reads, writes, options);
+}
+
 absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArray>& inputs,
                                std::vector<MonitoredArray>* monitored) {
   const std::vector<std::string>& names = arg_names_;
@@ -369,9 +413,13 @@ absl::Status Executor::Forward(bool is_train, const std::map<std::string, NDArra
     MXGRID_RETURN_IF_ERROR(CheckShape(value, arg.shape(), "forward: input", name));
     if (!value.SharesStorageWith(arg)) MXGRID_RETURN_IF_ERROR(value.CopyTo(arg));
   }
+  if (monitored == nullptr) {
+    PushSteps(0, plan_.num_forward_steps, is_train);
+    return absl::OkStatus();
+  }
   for (int i = 0; i < plan_.num_forward_steps; ++i) {
     PushStep(i, is_train);
-    if (monitored != nullptr) MXGRID_RETURN_IF_ERROR(CopyStepOutputs(i, monitored));
+    MXGRID_RETURN_IF_ERROR(CopyStepOutputs(i, monitored));
   }
   return absl::OkStatus();
 }
@@ -401,9 +449,13 @@ absl::Status Executor::Backward(const std::vector<NDArray>& out_grads,
                                       "backward: head gradient for", names[k]));
     MXGRID_RETURN_IF_ERROR(out_grads[k].CopyTo(entries_[e]));
   }
+  if (monitored == nullptr) {
+    PushSteps(plan_.num_forward_steps, static_cast<int>(plan_.steps.size()), true);
+    return absl::OkStatus();
+  }
   for (int i = plan_.num_forward_steps; i < static_cast<int>(plan_.steps.size()); ++i) {
     PushStep(i, /*is_train=*/true);
-    if (monitored != nullptr) MXGRID_RETURN_IF_ERROR(CopyStepOutputs(i, monitored));
+    MXGRID_RETURN_IF_ERROR(CopyStepOutputs(i, monitored));
   }
   return absl::OkStatus();
 }

@@ -152,6 +152,8 @@ class Executor {
   // prepares every step's arrays, engine variables and operator once.
   absl::Status Init(const std::vector<NDArray>* reuse);
   void PushStep(int index, bool is_train);
+  // Steps [begin, end): one engine operation each on a CPU, one for all of them on a GPU.
+  void PushSteps(int begin, int end, bool is_train);
   // Appends copies of step `index`'s outputs (executor_monitor.cc); pushed after the step,
   // so a later step reusing the memory waits for the copy.
   absl::Status CopyStepOutputs(int index, std::vector<MonitoredArray>* monitored) const;

@@ -32,6 +32,7 @@ absl::Status NoCuda() {
 struct Health {
   std::mutex mu;
   std::array<std::string, kMaxDevices> reasons;  // "" while healthy
+  std::function<void(int, const std::string&)> listener;
 };
 
 Health& HealthState() {
@@ -49,8 +50,14 @@ std::array<std::atomic<int64_t>, kMaxDevices>& MallocCounters() {
 void MarkUnhealthy(int device, const std::string& reason) {
   if (device < 0 || device >= kMaxDevices) return;
   Health& h = HealthState();
-  std::lock_guard<std::mutex> lock(h.mu);
-  if (h.reasons[device].empty()) h.reasons[device] = reason;
+  std::function<void(int, const std::string&)> listener;
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    if (!h.reasons[device].empty()) return;
+    h.reasons[device] = reason;
+    listener = h.listener;
+  }
+  if (listener) listener(device, reason);
 }
 
 struct DeviceCountResult {
@@ -346,7 +353,6 @@ absl::StatusOr<void*> ThreadCublas(int device) {
     }
     cublasSetStream(h, (*d)->stream);
     // Full float32 unless an operator asks for TF32 explicitly.
-    cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH);
     cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
     (*d)->cublas = h;
   }
@@ -557,6 +563,12 @@ std::string UnhealthyReason(int device) {
   Health& h = HealthState();
   std::lock_guard<std::mutex> lock(h.mu);
   return h.reasons[device];
+}
+
+void SetUnhealthyListener(std::function<void(int device, const std::string& reason)> listener) {
+  Health& h = HealthState();
+  std::lock_guard<std::mutex> lock(h.mu);
+  h.listener = std::move(listener);
 }
 
 }  // namespace mxgrid::gpu

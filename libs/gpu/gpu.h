@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -108,9 +109,12 @@ absl::Status CopyDeviceToDevice(int dst_device, void* dst, int src_device, const
 absl::Status Fill(int device, void* stream, void* dst, int64_t count, int element_bytes,
                   uint64_t pattern);
 
-// False once a sticky CUDA error hit the device; Unhealthy() says which.
+// False once a sticky CUDA error hit the device; UnhealthyReason() says which.
 bool Healthy(int device);
 std::string UnhealthyReason(int device);
+// Called (once per device, on the thread that saw the error) when a device turns unhealthy:
+// a server reports it through its health service. Set before serving; replaces the last one.
+void SetUnhealthyListener(std::function<void(int device, const std::string& reason)> listener);
 
 }  // namespace mxgrid::gpu
 

@@ -1,3 +1,4 @@
+#include "libs/gpu/gpu.h"
 #include "libs/rpc/tensor_codec.h"
 
 #include <algorithm>
@@ -74,6 +75,10 @@ absl::Status ForEachChunk(const tensor::NDArray& array, size_t chunk_bytes,
                           const std::function<absl::Status(const v1::TensorChunk&)>& emit) {
   if (array.is_none()) return absl::FailedPreconditionError("cannot send a none array");
   if (chunk_bytes == 0) return absl::InvalidArgumentError("chunk size must be positive");
+  if (array.context().is_gpu()) {
+    MXGRID_ASSIGN_OR_RETURN(tensor::NDArray host, array.CopyTo(Context::Cpu()));
+    return ForEachChunk(host, chunk_bytes, emit);
+  }
   MXGRID_RETURN_IF_ERROR(array.WaitToRead());
   const char* bytes = static_cast<const char*>(array.data());
   const int64_t total = static_cast<int64_t>(array.nbytes());
@@ -114,7 +119,15 @@ absl::Status ChunkAssembler::Add(const v1::TensorChunk& chunk) {
     return absl::InvalidArgumentError(absl::StrCat("tensor chunks exceed the tensor's ",
                                                    total_, " bytes"));
   }
-  std::memcpy(static_cast<char*>(array_.data()) + received_, chunk.data().data(), n);
+  char* dst = static_cast<char*>(array_.data()) + received_;
+  if (ctx_.is_gpu()) {
+    // Straight into device memory, chunk by chunk (staged through pinned buffers).
+    MXGRID_ASSIGN_OR_RETURN(void* stream, gpu::ThreadStream(ctx_.device_id));
+    MXGRID_RETURN_IF_ERROR(
+        gpu::CopyHostToDevice(ctx_.device_id, stream, dst, chunk.data().data(), n));
+  } else {
+    std::memcpy(dst, chunk.data().data(), n);
+  }
   received_ += n;
   return absl::OkStatus();
 }

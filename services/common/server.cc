@@ -186,6 +186,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
+void Server::SetServingStatus(const std::string& service, bool serving) {
+  if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(service, serving);
+}
+
 Server::~Server() {
   if (server_ == nullptr) return;  // Start() failed part-way
   Shutdown();

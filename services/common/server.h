@@ -83,6 +83,8 @@ class Server {
   int metrics_port() const { return metrics_port_; }
   // The registry served at /metrics, for service-specific metrics (e.g. memory in use).
   prometheus::Registry& registry() { return *registry_; }
+  // Sets one name's status in the gRPC health service (e.g. "gpu(0)" for a worker's device).
+  void SetServingStatus(const std::string& service, bool serving);
   // Serves `collectable` at /metrics too (e.g. SampledGauges); kept alive by the Server.
   // Every server already exports the memory gauges of gauges.h.
   void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable)

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "libs/gpu/gpu.h"
 #include "libs/base/parallelism.h"
 #include "libs/base/status_macros.h"
 #include "libs/engine/engine.h"
@@ -161,6 +162,18 @@ int main(int argc, char** argv) {
   const int code =
       mxgrid::services::RunServer(options, services, [&](mxgrid::services::Server* server) {
         if (local_compiler) service->SetCompiler(server->InProcessChannel());
+        // Each GPU is a name in the health service ("gpu(0)", ...): NOT_SERVING once a
+        // sticky CUDA error made it unusable (the worker goes on serving its other devices).
+        for (int id = 0; id < mxgrid::gpu::DeviceCount(); ++id) {
+          server->SetServingStatus(mxgrid::Context::Gpu(id).ToString(), true);
+        }
+        mxgrid::gpu::SetUnhealthyListener([server](int device, const std::string& reason) {
+          spdlog::error("gpu({}) is unhealthy: {}", device, reason);
+          server->SetServingStatus(mxgrid::Context::Gpu(device).ToString(), false);
+        });
+        if (mxgrid::gpu::DeviceCount() == 0) {
+          spdlog::info("no GPUs: {}", mxgrid::gpu::NoDeviceReason());
+        }
         auto gauges = std::make_shared<mxgrid::services::SampledGauges>();
         service->AddGauges(gauges.get());
         server->AddCollectable(gauges);

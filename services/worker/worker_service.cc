@@ -15,6 +15,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/engine/engine.h"
 #include "libs/rpc/tensor_codec.h"
+#include "libs/gpu/gpu.h"
 #include "libs/tensor/allocator.h"
 #include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
@@ -166,14 +167,28 @@ grpc::Status WorkerService::ListDevices(grpc::ServerContext*, const v1::ListDevi
   cpu->set_free_memory_bytes(int64_t{sysconf(_SC_AVPHYS_PAGES)} * page);
   absl::StatusOr<tensor::Allocator*> alloc = tensor::AllocatorFor(Context::Cpu());
   if (alloc.ok()) cpu->set_used_by_arrays_bytes((*alloc)->bytes_in_use());
-  // GPUs appear once this build has a CUDA allocator for them.
-  for (int id = 0; id < 16; ++id) {
-    absl::StatusOr<tensor::Allocator*> gpu = tensor::AllocatorFor(Context::Gpu(id));
-    if (!gpu.ok()) break;
+  cpu->set_healthy(true);
+  for (int id = 0; id < gpu::DeviceCount(); ++id) {
     v1::Device* d = response->add_devices();
     internal::ToProto(Context::Gpu(id), d->mutable_context());
-    d->set_name(absl::StrCat("gpu(", id, ")"));
-    d->set_used_by_arrays_bytes((*gpu)->bytes_in_use());
+    absl::StatusOr<gpu::DeviceInfo> info = gpu::Info(id);
+    if (info.ok()) {
+      d->set_name(info->name);
+      d->set_compute_capability_major(info->compute_major);
+      d->set_compute_capability_minor(info->compute_minor);
+      d->set_multiprocessors(info->multiprocessors);
+    }
+    int64_t free_bytes = 0, total_bytes = 0;
+    if (gpu::MemoryInfo(id, &free_bytes, &total_bytes).ok()) {
+      d->set_total_memory_bytes(total_bytes);
+      d->set_free_memory_bytes(free_bytes);
+    }
+    const tensor::GpuMemoryStats stats = tensor::GpuMemoryStatsFor(id);
+    d->set_used_by_arrays_bytes(stats.in_use_bytes);
+    d->set_cached_bytes(stats.cached_bytes);
+    d->set_limit_bytes(stats.limit_bytes);
+    d->set_unhealthy_reason(gpu::UnhealthyReason(id));
+    d->set_healthy(d->unhealthy_reason().empty());
   }
   return grpc::Status::OK;
 }

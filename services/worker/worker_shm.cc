@@ -12,6 +12,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/rpc/tensor_codec.h"
 #include "libs/shm/region.h"
+#include "libs/gpu/gpu.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/internal/codec.h"
 #include "services/worker/internal/wait.h"
@@ -28,9 +29,18 @@ absl::Status ReadInto(const shm::Region& region, int64_t offset, const NDArray& 
   if (dst.context().is_cpu()) {
     return region.Read(offset, dst.data(), static_cast<int64_t>(dst.nbytes()));
   }
-  MXGRID_ASSIGN_OR_RETURN(NDArray host, NDArray::Empty(dst.shape(), Context::Cpu(), dst.dtype()));
-  MXGRID_RETURN_IF_ERROR(region.Read(offset, host.data(), static_cast<int64_t>(host.nbytes())));
-  return host.CopyTo(dst);
+  // Straight from the mapped region into device memory (staged through pinned buffers).
+  const int64_t bytes = static_cast<int64_t>(dst.nbytes());
+  MXGRID_ASSIGN_OR_RETURN(void* src, region.Address(offset, bytes));
+  const int device = dst.context().device_id;
+  MXGRID_ASSIGN_OR_RETURN(void* stream, gpu::ThreadStream(device));
+  MXGRID_RETURN_IF_ERROR(
+      gpu::CopyHostToDevice(device, stream, dst.data(), src, static_cast<size_t>(bytes)));
+  if (region.poisoned()) {
+    return absl::FailedPreconditionError(
+        "upload: the client shrank its shared memory during the copy; register it again");
+  }
+  return absl::OkStatus();
 }
 
 // Checks an adopting upload's offsets: the value 64-aligned, the release word 8-aligned
