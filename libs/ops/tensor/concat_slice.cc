@@ -5,11 +5,36 @@
 #include <optional>
 #include <string>
 
+#include "libs/ops/tensor/concat_slice_params.h"
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
+namespace tensor_internal {
+
+absl::Status SliceRange(const SliceAxisParams& p, const Shape& s, int* ax, int64_t* b,
+                        int64_t* e) {
+  MXGRID_ASSIGN_OR_RETURN(*ax, NormalizeAxis("slice_axis", p.axis, s.ndim()));
+  const int64_t len = s[*ax];
+  *b = p.begin < 0 ? p.begin + len : p.begin;
+  *e = !p.end ? len : (*p.end < 0 ? *p.end + len : *p.end);
+  if (*b < 0 || *e > len || *b >= *e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("slice_axis: begin=", p.begin, ", end=", p.end ? std::to_string(*p.end) :
+                     "None", " is an empty or out-of-range slice of axis ", *ax, " of ",
+                     s.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tensor_internal
+
 namespace {
+
+using tensor_internal::ConcatParams;
+using tensor_internal::SliceAxisParams;
+using tensor_internal::SliceRange;
+using tensor_internal::SplitParams;
 
 using tensor_internal::CheckArity;
 using tensor_internal::DispatchNumeric;
@@ -37,11 +62,6 @@ absl::Status CopyBlock(const char* op, const TensorView& src, int64_t s_len, int
     return absl::OkStatus();
   });
 }
-
-struct ConcatParams : OpParams {
-  int64_t num_args = 1;
-  int64_t dim = 1;
-};
 
 OpDef Concat() {
   OpDef d;
@@ -142,12 +162,6 @@ OpDef Concat() {
   };
   return d;
 }
-
-struct SplitParams : OpParams {
-  int64_t num_outputs = 1;
-  int64_t axis = 1;
-  bool squeeze_axis = false;
-};
 
 OpDef SliceChannel() {
   OpDef d;
@@ -252,27 +266,6 @@ OpDef SliceChannel() {
     return absl::OkStatus();
   };
   return d;
-}
-
-struct SliceAxisParams : OpParams {
-  int64_t axis = 0, begin = 0;
-  std::optional<int64_t> end;
-};
-
-// The normalized [begin, end) of the slice on `s`.
-absl::Status SliceRange(const SliceAxisParams& p, const Shape& s, int* ax, int64_t* b,
-                        int64_t* e) {
-  MXGRID_ASSIGN_OR_RETURN(*ax, NormalizeAxis("slice_axis", p.axis, s.ndim()));
-  const int64_t len = s[*ax];
-  *b = p.begin < 0 ? p.begin + len : p.begin;
-  *e = !p.end ? len : (*p.end < 0 ? *p.end + len : *p.end);
-  if (*b < 0 || *e > len || *b >= *e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("slice_axis: begin=", p.begin, ", end=", p.end ? std::to_string(*p.end) :
-                     "None", " is an empty or out-of-range slice of axis ", *ax, " of ",
-                     s.ToString()));
-  }
-  return absl::OkStatus();
 }
 
 OpDef SliceAxis() {

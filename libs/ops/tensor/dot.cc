@@ -9,40 +9,15 @@
 #include <type_traits>
 
 #include "libs/ops/blas.h"
+#include "libs/ops/tensor/dot_params.h"
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
-namespace {
+namespace tensor_internal {
 
-using tensor_internal::DispatchReal;
-using tensor_internal::Unify;
-
-struct DotParams : OpParams {
-  bool transpose_a = false, transpose_b = false;
-};
-
-// C(M, N) (=|+=) op(A) op(B); A stored (M, K) or, with ta, (K, M); B stored (K, N) or (N, K).
-template <typename T>
-void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
-          OpReq req) {
-  if (req == OpReq::kNull) return;
-  const T beta = req == OpReq::kAddTo ? T(1) : T(0);
-  if (k == 0) {
-    if (beta == T(0)) std::fill(c, c + m * n, T(0));
-    return;
-  }
-  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
-  ops::Gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, n);
-}
-
-// The (M, K, N) of a dot, or InvalidArgument when K differs.
-struct Dims {
-  int64_t batch = 1, m, k, n;
-};
-
-absl::StatusOr<Dims> DotDims(const char* op, const DotParams& p, const Shape& l, const Shape& r,
-                             bool batched) {
+absl::StatusOr<DotShape> DotDims(const char* op, const DotParams& p, const Shape& l,
+                                 const Shape& r, bool batched) {
   const auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat(op, ": lhs ", l.ToString(), " and rhs ",
                                                    r.ToString(), " ", why));
@@ -51,7 +26,7 @@ absl::StatusOr<Dims> DotDims(const char* op, const DotParams& p, const Shape& l,
   if (batched && l[0] != r[0]) return bad("have different batch sizes");
   if (l.ndim() == 0 || r.ndim() == 0) return bad("must not be scalars");
   const int s = batched ? 1 : 0;
-  Dims d;
+  DotShape d;
   d.batch = batched ? l[0] : 1;
   d.k = p.transpose_a ? l[s] : l[l.ndim() - 1];
   d.m = l.ProdRange(s, l.ndim()) / std::max<int64_t>(d.k, 1);
@@ -65,6 +40,31 @@ absl::StatusOr<Dims> DotDims(const char* op, const DotParams& p, const Shape& l,
     d.n = p.transpose_b ? r.ProdRange(s, r.ndim() - 1) : r.ProdRange(s + 1, r.ndim());
   }
   return d;
+}
+
+}  // namespace tensor_internal
+
+namespace {
+
+using tensor_internal::DispatchReal;
+using tensor_internal::Unify;
+
+using tensor_internal::DotDims;
+using tensor_internal::DotParams;
+using Dims = tensor_internal::DotShape;
+
+// C(M, N) (=|+=) op(A) op(B); A stored (M, K) or, with ta, (K, M); B stored (K, N) or (N, K).
+template <typename T>
+void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+          OpReq req) {
+  if (req == OpReq::kNull) return;
+  const T beta = req == OpReq::kAddTo ? T(1) : T(0);
+  if (k == 0) {
+    if (beta == T(0)) std::fill(c, c + m * n, T(0));
+    return;
+  }
+  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+  ops::Gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, n);
 }
 
 // The output shape of dot / batch_dot when some input dims are unknown (-1), as MXNet's

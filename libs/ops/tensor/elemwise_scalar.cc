@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/scalar_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
@@ -35,10 +36,7 @@ using tensor_internal::Pow;
 using tensor_internal::ParseFn;
 using tensor_internal::UnaryOp;
 
-struct ScalarParams : OpParams {
-  double scalar = 1.0;
-  bool is_int = true;
-};
+using tensor_internal::ScalarParams;
 
 ParseFn ScalarParser(const std::string& op) {
   return [op](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {

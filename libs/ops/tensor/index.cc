@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/index_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
@@ -13,6 +14,8 @@ namespace {
 using tensor_internal::DispatchNumeric;
 using tensor_internal::DispatchReal;
 using ops::Store;
+using tensor_internal::EmbeddingParams;
+using tensor_internal::OneHotParams;
 using tensor_internal::Unify;
 
 // Integer value of index element i of `v` (any numeric dtype), truncated toward zero.
@@ -35,11 +38,6 @@ Shape Append(const Shape& s, int64_t last) {
   return Shape(dims);
 }
 
-struct OneHotParams : OpParams {
-  int64_t depth = 0;
-  double on_value = 1, off_value = 0;
-  std::optional<DType> dtype = DType::kFloat32;
-};
 
 OpDef OneHot() {
   OpDef d;
@@ -94,11 +92,6 @@ OpDef OneHot() {
   return d;  // No gradient.
 }
 
-struct EmbeddingParams : OpParams {
-  int64_t input_dim = 0, output_dim = 0;
-  std::optional<DType> dtype = DType::kFloat32;
-  bool sparse_grad = false;
-};
 
 // Embedding, or (sparse_contrib) MXNet's _contrib_SparseEmbedding: the same lookup whose
 // weight gradient MXNet keeps row_sparse (here dense, as the executor's arrays are), with

@@ -16,25 +16,13 @@
 #include "libs/base/status_macros.h"
 #include "libs/ops/params.h"
 #include "libs/ops/tensor/common.h"
+#include "libs/ops/tensor/init_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
 namespace {
 
-struct InitParams : OpParams {
-  std::vector<int64_t> shape;
-  DType dtype = DType::kFloat32;
-  double value = 0;
-  // _arange only.
-  double start = 0, step = 1;
-  std::optional<double> stop;
-  int64_t repeat = 1;
-  // _linspace only.
-  int64_t num = 0;
-  bool endpoint = true;
-  // _eye only (cols is M, or N when M is 0).
-  int64_t rows = 0, cols = 0, diag = 0;
-};
+using tensor_internal::InitParams;
 
 enum class Kind { kFill, kArange, kLinspace, kEye };
 

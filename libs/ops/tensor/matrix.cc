@@ -4,11 +4,38 @@
 #include <optional>
 
 #include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/matrix_params.h"
 #include "libs/ops/tensor/reshape.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
+namespace tensor_internal {
+
+absl::StatusOr<std::vector<int>> TransposeAxes(const TransposeParams& p, int nd) {
+  std::vector<int> axes(nd);
+  if (p.axes.empty()) {
+    for (int i = 0; i < nd; ++i) axes[i] = nd - 1 - i;
+    return axes;
+  }
+  if (static_cast<int>(p.axes.size()) != nd) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "transpose: axes has ", p.axes.size(), " entries for a ", nd, "-d input"));
+  }
+  std::vector<bool> seen(nd, false);
+  for (int i = 0; i < nd; ++i) {
+    MXGRID_ASSIGN_OR_RETURN(axes[i], NormalizeAxis("transpose", p.axes[i], nd));
+    if (seen[axes[i]]) return absl::InvalidArgumentError("transpose: axes repeat an axis");
+    seen[axes[i]] = true;
+  }
+  return axes;
+}
+
+}  // namespace tensor_internal
+
 namespace {
+
+using tensor_internal::TransposeParams;
+using tensor_internal::TransposeAxes;
 
 using tensor_internal::DispatchNumeric;
 using tensor_internal::NoParamsParser;
@@ -63,9 +90,6 @@ struct AxisParams : OpParams {
 };
 struct SqueezeParams : OpParams {
   std::optional<std::vector<int64_t>> axis;
-};
-struct TransposeParams : OpParams {
-  std::vector<int64_t> axes;
 };
 
 OpDef Flatten() {
@@ -176,26 +200,6 @@ absl::Status Permute(const TensorView& src, const std::vector<int>& axes, OpReq 
   });
 }
 
-// The permutation (validated) for an ndim-d input.
-absl::StatusOr<std::vector<int>> Axes(const TransposeParams& p, int nd) {
-  std::vector<int> axes(nd);
-  if (p.axes.empty()) {
-    for (int i = 0; i < nd; ++i) axes[i] = nd - 1 - i;
-    return axes;
-  }
-  if (static_cast<int>(p.axes.size()) != nd) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "transpose: axes has ", p.axes.size(), " entries for a ", nd, "-d input"));
-  }
-  std::vector<bool> seen(nd, false);
-  for (int i = 0; i < nd; ++i) {
-    MXGRID_ASSIGN_OR_RETURN(axes[i], NormalizeAxis("transpose", p.axes[i], nd));
-    if (seen[axes[i]]) return absl::InvalidArgumentError("transpose: axes repeat an axis");
-    seen[axes[i]] = true;
-  }
-  return axes;
-}
-
 OpDef Transpose() {
   OpDef d;
   d.name = "transpose";
@@ -215,7 +219,7 @@ OpDef Transpose() {
     // Both ways and dim by dim, as MXNet: unknown dims (-1) move with their axes.
     const InferShape& known = (*in)[0] ? (*in)[0] : (*out)[0];
     if (!known) return absl::OkStatus();
-    MXGRID_ASSIGN_OR_RETURN(auto axes, Axes(ParamsAs<TransposeParams>(p), known->ndim()));
+    MXGRID_ASSIGN_OR_RETURN(auto axes, TransposeAxes(ParamsAs<TransposeParams>(p), known->ndim()));
     if ((*in)[0]) {
       Shape o = *(*in)[0];
       for (int i = 0; i < o.ndim(); ++i) o[i] = (*(*in)[0])[axes[i]];
@@ -228,12 +232,12 @@ OpDef Transpose() {
   d.forward = [](const OpContext&, const OpParams& p, absl::Span<const TensorView> in,
                  absl::Span<const OpReq> reqs,
                  absl::Span<const TensorView> out) -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(auto axes, Axes(ParamsAs<TransposeParams>(p), in[0].shape.ndim()));
+    MXGRID_ASSIGN_OR_RETURN(auto axes, TransposeAxes(ParamsAs<TransposeParams>(p), in[0].shape.ndim()));
     return Permute(in[0], axes, reqs[0], out[0]);
   };
   d.backward = [](const OpContext&, const OpParams& p, const BackwardArgs& a) -> absl::Status {
     const int nd = a.in_grads[0].shape.ndim();
-    MXGRID_ASSIGN_OR_RETURN(auto axes, Axes(ParamsAs<TransposeParams>(p), nd));
+    MXGRID_ASSIGN_OR_RETURN(auto axes, TransposeAxes(ParamsAs<TransposeParams>(p), nd));
     std::vector<int> inverse(nd);
     for (int i = 0; i < nd; ++i) inverse[axes[i]] = i;
     return Permute(a.out_grads[0], inverse, a.reqs[0], a.in_grads[0]);

@@ -8,10 +8,48 @@
 #include <optional>
 
 #include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/reduce_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
+namespace tensor_internal {
+
+// Which axes of `in` are reduced.
+absl::StatusOr<std::vector<bool>> ReduceMask(const std::string& op, const ReduceParams& p,
+                                             const Shape& in) {
+  std::vector<bool> reduce(in.ndim(), !p.axis || (p.axis->empty() && !p.exclude));
+  if (p.axis) {
+    std::vector<bool> listed(in.ndim(), false);
+    for (int64_t a : *p.axis) {
+      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(op, a, in.ndim()));
+      if (listed[ax]) return absl::InvalidArgumentError(absl::StrCat(op, ": duplicate axis ", a));
+      listed[ax] = true;
+    }
+    if (!p.axis->empty() || p.exclude) {
+      for (int i = 0; i < in.ndim(); ++i) reduce[i] = listed[i] != p.exclude;
+    }
+  }
+  return reduce;
+}
+
+// The keepdims shape of the reduction of `in` (reduced dims are 1).
+absl::StatusOr<Shape> KeptShape(const std::string& op, const ReduceParams& p, const Shape& in) {
+  MXGRID_ASSIGN_OR_RETURN(std::vector<bool> reduce, ReduceMask(op, p, in));
+  Shape kept = in;
+  for (int i = 0; i < in.ndim(); ++i) {
+    if (reduce[i]) kept[i] = 1;
+  }
+  return kept;
+}
+
+}  // namespace tensor_internal
+
 namespace {
+
+using tensor_internal::ArgmaxParams;
+using tensor_internal::KeptShape;
+using tensor_internal::ReduceMask;
+using tensor_internal::ReduceParams;
 
 using tensor_internal::Add;
 using tensor_internal::DispatchNumeric;
@@ -43,12 +81,6 @@ T Fold(Kind kind, T a, T x) {
   }
 }
 
-struct ReduceParams : OpParams {
-  std::optional<std::vector<int64_t>> axis;  // nullopt: all
-  bool keepdims = false;
-  bool exclude = false;
-};
-
 // Reads an "axis" attribute that may be "None", an int or a tuple.
 absl::Status ReadAxes(const AttrMap& attrs, ParamReader* r,
                       std::optional<std::vector<int64_t>>* axis) {
@@ -61,34 +93,6 @@ absl::Status ReadAxes(const AttrMap& attrs, ParamReader* r,
   MXGRID_RETURN_IF_ERROR(r->Tuple("axis", &v));
   if (it != attrs.end()) *axis = v;
   return absl::OkStatus();
-}
-
-// Which axes of `in` are reduced.
-absl::StatusOr<std::vector<bool>> ReduceMask(const std::string& op, const ReduceParams& p,
-                                             const Shape& in) {
-  std::vector<bool> reduce(in.ndim(), !p.axis || (p.axis->empty() && !p.exclude));
-  if (p.axis) {
-    std::vector<bool> listed(in.ndim(), false);
-    for (int64_t a : *p.axis) {
-      MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(op, a, in.ndim()));
-      if (listed[ax]) return absl::InvalidArgumentError(absl::StrCat(op, ": duplicate axis ", a));
-      listed[ax] = true;
-    }
-    if (!p.axis->empty() || p.exclude) {
-      for (int i = 0; i < in.ndim(); ++i) reduce[i] = listed[i] != p.exclude;
-    }
-  }
-  return reduce;
-}
-
-// The keepdims shape of the reduction of `in` (reduced dims are 1).
-absl::StatusOr<Shape> KeptShape(const std::string& op, const ReduceParams& p, const Shape& in) {
-  MXGRID_ASSIGN_OR_RETURN(std::vector<bool> reduce, ReduceMask(op, p, in));
-  Shape kept = in;
-  for (int i = 0; i < in.ndim(); ++i) {
-    if (reduce[i]) kept[i] = 1;
-  }
-  return kept;
 }
 
 // The output shape: reduced dims dropped ((1,) when none is left) or kept as 1.
@@ -238,11 +242,6 @@ OpDef ReduceOp(const std::string& name, std::vector<std::string> aliases, Kind k
                                                                : tensor_internal::kNoDeps;
   return d;
 }
-
-struct ArgmaxParams : OpParams {
-  std::optional<int64_t> axis;
-  bool keepdims = false;
-};
 
 // argmax, or argmin when `is_min`.
 OpDef ArgReduce(const char* name, bool is_min) {

@@ -8,6 +8,7 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/tensor/gather_op.h"
+#include "libs/ops/tensor/index_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
@@ -21,13 +22,8 @@ using tensor_internal::ReplaceAxis;
 using tensor_internal::Source;
 using tensor_internal::Unify;
 
-enum class Mode { kClip, kWrap, kRaise };
-
-struct TakeParams : OpParams {
-  int64_t axis = 0;
-  bool keepdims = false;
-  Mode mode = Mode::kClip;
-};
+using Mode = tensor_internal::TakeMode;
+using tensor_internal::TakeParams;
 
 // The index `j` into a dimension of `n` under `mode`; OutOfRange for raise.
 absl::StatusOr<int64_t> Resolve(const char* op, int64_t j, int64_t n, Mode mode) {

@@ -9,6 +9,7 @@
 
 #include "libs/ops/tensor/elemwise_kernels.h"
 #include "libs/ops/tensor/tensor_ops.h"
+#include "libs/ops/tensor/unary_params.h"
 
 namespace mxgrid::ops {
 namespace {
@@ -30,13 +31,8 @@ using tensor_internal::NoParamsParser;
 using tensor_internal::ParseFn;
 using tensor_internal::UnaryOp;
 
-struct ClipParams : OpParams {
-  double a_min = 0, a_max = 0;
-};
-
-struct CastParams : OpParams {
-  std::optional<DType> dtype;
-};
+using tensor_internal::CastParams;
+using tensor_internal::ClipParams;
 
 // `f` (a float function) for float arrays as is; for integer arrays computed in float32 and
 // converted back as MXNet's DType(v) does (MXCast).
