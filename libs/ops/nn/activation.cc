@@ -15,6 +15,7 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/nn/nn_dnnl.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -31,8 +32,6 @@ constexpr int64_t kParallelElements = int64_t{1} << 15;
 constexpr int64_t kDnnlForwardElements = 4096;
 constexpr int64_t kDnnlBackwardElements = 8192;
 
-enum class Act { kRelu, kSigmoid, kTanh, kSoftRelu, kSoftSign, kLeaky, kElu };
-
 // The oneDNN function computing `act` (forward), if there is one.
 std::optional<DnnlEltwise> DnnlFunction(Act act) {
   switch (act) {
@@ -48,11 +47,6 @@ std::optional<DnnlEltwise> DnnlFunction(Act act) {
       return std::nullopt;
   }
 }
-
-struct ActParams : OpParams {
-  Act act = Act::kRelu;
-  double slope = 0.25;
-};
 
 template <typename T>
 T ActForward(Act act, T x, T slope) {

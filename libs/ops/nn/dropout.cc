@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -15,12 +16,6 @@ namespace mxgrid::ops::nn {
 namespace {
 
 constexpr char kOp[] = "Dropout";
-
-struct DropoutParams : OpParams {
-  double p = 0.5;
-  bool always = false;
-  std::vector<int64_t> axes;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const AttrMap& attrs) {
   auto p = std::make_shared<DropoutParams>();

@@ -4,6 +4,7 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/blas.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -11,12 +12,6 @@ namespace mxgrid::ops::nn {
 namespace {
 
 constexpr char kOp[] = "FullyConnected";
-
-struct FCParams : OpParams {
-  int64_t num_hidden = 0;
-  bool no_bias = false;
-  bool flatten = true;
-};
 
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const AttrMap& attrs) {

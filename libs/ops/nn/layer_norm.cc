@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -16,12 +17,6 @@ namespace mxgrid::ops::nn {
 namespace {
 
 constexpr char kOp[] = "LayerNorm";
-
-struct LayerNormParams : OpParams {
-  int64_t axis = -1;
-  double eps = 1e-5;
-  bool output_mean_var = false;
-};
 
 struct Geometry {
   int64_t outer = 1, c = 1, inner = 1;

@@ -13,20 +13,12 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
 namespace mxgrid::ops::nn {
 namespace {
-
-struct MakeLossParams : OpParams {
-  double grad_scale = 1, valid_thresh = 0;
-  std::string normalization = "null";
-};
-
-struct SmoothL1Params : OpParams {
-  double sigma = 1;
-};
 
 absl::Status Identity(const char* op, const TensorView& x, OpReq req, const TensorView& y) {
   if (req == OpReq::kNull) return absl::OkStatus();

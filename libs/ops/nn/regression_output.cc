@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -15,10 +16,6 @@ namespace mxgrid::ops::nn {
 namespace {
 
 enum class Kind { kLinear, kLogistic, kMAE };
-
-struct RegressionParams : OpParams {
-  double grad_scale = 1.0;
-};
 
 absl::Status Infer(const char* op, std::vector<InferShape>* in, std::vector<InferShape>* out) {
   MXGRID_RETURN_IF_ERROR(CheckArity(op, in->size(), 2, out->size(), 1));

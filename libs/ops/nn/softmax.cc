@@ -13,6 +13,7 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/nn/nn_dnnl.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -25,15 +26,6 @@ namespace {
 // its forward is ~5x slower, and its backward is 1-3x slower than the loops at every size
 // measured ((8, 64) to (128, 1000)), so those stay on the loops.
 constexpr int64_t kDnnlElements = 1024;
-
-struct SoftmaxParams : OpParams {
-  int64_t axis = -1;
-  double temperature = 1.0;
-  bool log = false;
-  bool negate = false;  // softmin: the softmax of -x.
-  bool channel = false;  // SoftmaxActivation only; instance mode flattens d[1:].
-  bool activation = false;
-};
 
 // The data as (outer, n, inner) with the softmax taken over n.
 struct Layout {

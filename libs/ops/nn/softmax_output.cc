@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -20,17 +21,6 @@ namespace mxgrid::ops::nn {
 namespace {
 
 constexpr char kOp[] = "SoftmaxOutput";
-
-struct SoftmaxOutputParams : OpParams {
-  double grad_scale = 1.0;
-  double ignore_label = -1.0;
-  bool multi_output = false;
-  bool use_ignore = false;
-  bool preserve_shape = false;
-  std::string normalization = "null";
-  bool out_grad = false;
-  double smooth_alpha = 0.0;
-};
 
 // The data as (rows, k, inner), softmax over k.
 struct Layout {

@@ -15,25 +15,14 @@
 #include "absl/strings/strip.h"
 #include "libs/base/status_macros.h"
 #include "libs/ops/op_util.h"
+#include "libs/ops/optimizer/multi_sgd_params.h"
 #include "libs/ops/optimizer/optimizer_ops_internal.h"
 #include "libs/ops/params.h"
 
 namespace mxgrid::ops::optimizer {
 namespace {
 
-struct MultiSgdParams : OpParams {
-  std::vector<double> lrs, wds;
-  double momentum = 0, rescale_grad = 1, clip_gradient = -1;
-  int64_t num_weights = 1;
-};
-
-// One variant: whether it keeps momentum and/or a float32 master copy.
-struct Variant {
-  std::string name;
-  bool momentum;
-  bool mixed;
-  int group() const { return 2 + (momentum ? 1 : 0) + (mixed ? 1 : 0); }
-};
+using Variant = MultiSgdVariant;
 
 // A tuple of floats as Python's str() writes it: "(0.1, 0.2)", "[0.1]", "0.1".
 bool ParseFloatTuple(absl::string_view text, std::vector<double>* out) {
@@ -174,23 +163,11 @@ absl::Status InferTypes(const Variant& v, std::vector<InferType>* in,
 absl::Status Forward(const Variant& v, const OpParams& params, absl::Span<const TensorView> in,
                      absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<MultiSgdParams>(params);
-  MXGRID_RETURN_IF_ERROR(CheckCounts(v, p));
+  MXGRID_RETURN_IF_ERROR(CheckMultiSgdCall(v, p, in, reqs, out));
   const int g = v.group();
   for (size_t w = 0; w < out.size(); ++w) {
     const TensorView* group = &in[w * g];
     const int64_t n = group[0].size();
-    for (int k = 0; k < g; ++k) {
-      const bool state = v.mixed && k >= 2;
-      if (group[k].size() != n || (state ? group[k].dtype != group[2].dtype
-                                         : group[k].dtype != group[0].dtype)) {
-        return absl::InvalidArgumentError(absl::StrCat(v.name, ": input ", w * g + k,
-                                                       " does not match weight ", w));
-      }
-    }
-    if (reqs[w] != OpReq::kNull && (out[w].size() != n || out[w].dtype != group[0].dtype)) {
-      return absl::InvalidArgumentError(absl::StrCat(v.name, ": output ", w,
-                                                     " does not match weight ", w));
-    }
     const int mom_i = v.momentum ? 2 : -1;
     const int w32_i = v.mixed ? g - 1 : -1;
     auto run = [&](auto wt, auto st, auto ct) {
@@ -276,6 +253,30 @@ OpDef MakeMultiSgdOp(Variant v_in) {
 }
 
 }  // namespace
+
+absl::Status CheckMultiSgdCall(const MultiSgdVariant& v, const MultiSgdParams& p,
+                               absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                               absl::Span<const TensorView> out) {
+  MXGRID_RETURN_IF_ERROR(CheckCounts(v, p));
+  const int g = v.group();
+  for (size_t w = 0; w < out.size(); ++w) {
+    const TensorView* group = &in[w * g];
+    const int64_t n = group[0].size();
+    for (int k = 0; k < g; ++k) {
+      const bool state = v.mixed && k >= 2;
+      if (group[k].size() != n || (state ? group[k].dtype != group[2].dtype
+                                         : group[k].dtype != group[0].dtype)) {
+        return absl::InvalidArgumentError(absl::StrCat(v.name, ": input ", w * g + k,
+                                                       " does not match weight ", w));
+      }
+    }
+    if (reqs[w] != OpReq::kNull && (out[w].size() != n || out[w].dtype != group[0].dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat(v.name, ": output ", w,
+                                                     " does not match weight ", w));
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::vector<OpDef> MultiSgdOps() {
   std::vector<OpDef> ops;

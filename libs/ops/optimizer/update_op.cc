@@ -157,6 +157,26 @@ absl::Status CheckDTypes(const UpdateOpSpec& spec, absl::Span<const TensorView> 
 
 }  // namespace
 
+absl::Status CheckUpdateCall(const UpdateOpSpec& spec, absl::Span<const TensorView> in,
+                             OpReq req, const TensorView& out) {
+  // Forward's callers check counts; kernels index by the weight's element count, so every
+  // same-shaped input must really have it (a direct caller may pass anything).
+  const int64_t n = in[0].size();
+  for (size_t i = 0; i < in.size(); ++i) {
+    const int64_t want = Contains(spec.scalar_inputs, static_cast<int>(i)) ? 1 : n;
+    if (in[i].size() != want) {
+      return absl::InvalidArgumentError(absl::StrCat(spec.name, ": ", spec.inputs[i], " has ",
+                                                     in[i].size(), " elements, expected ",
+                                                     want));
+    }
+  }
+  if (req != OpReq::kNull && out.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat(spec.name, ": output has ", out.size(),
+                                                   " elements, expected ", n));
+  }
+  return CheckDTypes(spec, in, req, out);
+}
+
 double UpdateParams::Get(const std::string& name) const {
   auto it = values.find(name);
   MXGRID_CHECK(it != values.end()) << "update op parameter " << name << " is not declared";
@@ -215,22 +235,7 @@ OpDef MakeUpdateOp(UpdateOpSpec spec_in) {
   d.forward = [spec](const OpContext&, const OpParams& params,
                      absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                      absl::Span<const TensorView> out) -> absl::Status {
-    // Forward's callers check counts; kernels index by the weight's element count, so every
-    // same-shaped input must really have it (a direct caller may pass anything).
-    const int64_t n = in[0].size();
-    for (size_t i = 0; i < in.size(); ++i) {
-      const int64_t want = Contains(spec->scalar_inputs, static_cast<int>(i)) ? 1 : n;
-      if (in[i].size() != want) {
-        return absl::InvalidArgumentError(absl::StrCat(spec->name, ": ", spec->inputs[i],
-                                                       " has ", in[i].size(),
-                                                       " elements, expected ", want));
-      }
-    }
-    if (reqs[0] != OpReq::kNull && out[0].size() != n) {
-      return absl::InvalidArgumentError(absl::StrCat(spec->name, ": output has ",
-                                                     out[0].size(), " elements, expected ", n));
-    }
-    MXGRID_RETURN_IF_ERROR(CheckDTypes(*spec, in, reqs[0], out[0]));
+    MXGRID_RETURN_IF_ERROR(CheckUpdateCall(*spec, in, reqs[0], out[0]));
     return spec->kernel(ParamsAs<UpdateParams>(params), in, reqs[0], out[0]);
   };
   // No gradient: an optimizer step is not differentiated (MXNet registers none).

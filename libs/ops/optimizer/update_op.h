@@ -75,6 +75,13 @@ struct UpdateOpSpec {
 
 OpDef MakeUpdateOp(UpdateOpSpec spec);
 
+// What the forward of MakeUpdateOp's OpDef checks before its kernel runs (the CUDA kernels
+// check the same): every input but the scalar ones, and a requested output, has the
+// weight's element count; the dtypes are the spec's (weight-typed inputs the weight's,
+// float32 inputs the first float32 input's). InvalidArgument naming the input otherwise.
+absl::Status CheckUpdateCall(const UpdateOpSpec& spec, absl::Span<const TensorView> in,
+                             OpReq req, const TensorView& out);
+
 // ---- element access and dispatch for the kernels ----
 
 template <typename T>

@@ -1,0 +1,120 @@
+// Device helpers of the nn family's CUDA kernels (included by libs/ops/nn/*.cu only; nvcc
+// compiles it): precision-overloaded math, OpReq stores, warp/block reductions, and the
+// per-file registration functions RegisterNNCudaKernels (nn_cuda.cu) calls.
+//
+// Kernel conventions: float32 and float64 (T) computed in T unless a CPU kernel computes in
+// double (then the GPU one does too); a store gets `add` = (req == kAddTo) and is never
+// reached for kNull. Every launch is on the call's stream (OpContext::stream).
+#ifndef MXGRID_LIBS_OPS_NN_NN_CUDA_UTIL_H_
+#define MXGRID_LIBS_OPS_NN_NN_CUDA_UTIL_H_
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "libs/gpu/cuda_util.h"
+#include "libs/ops/op.h"
+#include "libs/ops/registry.h"
+
+namespace mxgrid::ops::nn {
+
+// Registration of each .cu file's kernels (called by RegisterNNCudaKernels).
+absl::Status RegisterFullyConnectedCuda(Registry* registry);  // fully_connected.cu
+absl::Status RegisterActivationCuda(Registry* registry);      // activation.cu
+absl::Status RegisterSoftmaxCuda(Registry* registry);         // softmax.cu
+absl::Status RegisterSoftmaxOutputCuda(Registry* registry);   // softmax_output.cu
+absl::Status RegisterRegressionCuda(Registry* registry);      // regression_output.cu
+absl::Status RegisterDropoutCuda(Registry* registry);         // dropout.cu
+absl::Status RegisterMakeLossCuda(Registry* registry);        // make_loss.cu
+absl::Status RegisterLayerNormCuda(Registry* registry);       // layer_norm.cu
+
+// The types of OpDef::gpu_forward and OpDef::gpu_backward.
+using GpuForwardFn = decltype(OpDef::gpu_forward);
+using GpuBackwardFn = decltype(OpDef::gpu_backward);
+
+namespace cu {
+
+__device__ __forceinline__ float Exp(float x) { return expf(x); }
+__device__ __forceinline__ double Exp(double x) { return exp(x); }
+__device__ __forceinline__ float Log(float x) { return logf(x); }
+__device__ __forceinline__ double Log(double x) { return log(x); }
+__device__ __forceinline__ float Log1p(float x) { return log1pf(x); }
+__device__ __forceinline__ double Log1p(double x) { return log1p(x); }
+__device__ __forceinline__ float Expm1(float x) { return expm1f(x); }
+__device__ __forceinline__ double Expm1(double x) { return expm1(x); }
+__device__ __forceinline__ float Tanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double Tanh(double x) { return tanh(x); }
+__device__ __forceinline__ float Abs(float x) { return fabsf(x); }
+__device__ __forceinline__ double Abs(double x) { return fabs(x); }
+__device__ __forceinline__ float Sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double Sqrt(double x) { return sqrt(x); }
+
+// std::max's rule (a < b ? b : a), as the CPU kernels use it.
+template <typename T>
+__device__ __forceinline__ T Max(T a, T b) {
+  return a < b ? b : a;
+}
+
+// dst[i] = v, or dst[i] += v when `add`.
+template <typename T>
+__device__ __forceinline__ void Put(bool add, T* dst, int64_t i, T v) {
+  dst[i] = add ? dst[i] + v : v;
+}
+
+struct SumOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const {
+    return a + b;
+  }
+};
+struct MaxOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const {
+    return Max(a, b);
+  }
+};
+
+// Every lane of the warp gets op over the warp's 32 values.
+template <typename T, typename Op>
+__device__ __forceinline__ T WarpAllReduce(T v, Op op) {
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Every thread of the block gets op over the block's values. REQUIRES: blockDim.x is a
+// multiple of 32 (at most 1024); every thread of the block calls it; `scratch` is shared
+// memory of 32 T (reusable at once: the function synchronizes before writing it).
+template <typename T, typename Op>
+__device__ __forceinline__ T BlockAllReduce(T v, Op op, T identity, T* scratch) {
+  v = WarpAllReduce(v, op);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < static_cast<int>(blockDim.x >> 5) ? scratch[lane] : identity;
+  return WarpAllReduce(v, op);
+}
+
+// Fills n elements of T at dst with v (asynchronous on stream).
+template <typename T>
+__global__ void FillKernel(T* dst, int64_t n, T v) {
+  MXGRID_CUDA_KERNEL_LOOP(i, n) { dst[i] = v; }
+}
+
+// Sets `bytes` bytes at p to zero on `stream` (all-zero bits are 0.0 for every float type).
+inline absl::Status ZeroAsync(int device, cudaStream_t stream, void* p, size_t bytes,
+                              const char* what) {
+  if (bytes == 0) return absl::OkStatus();
+  const cudaError_t e = cudaMemsetAsync(p, 0, bytes, stream);
+  if (e == cudaSuccess) return absl::OkStatus();
+  absl::Status s = gpu::LaunchStatus(device, what);
+  if (!s.ok()) return s;
+  return absl::InternalError(absl::StrCat(what, ": cudaMemsetAsync: ", cudaGetErrorString(e)));
+}
+
+}  // namespace cu
+}  // namespace mxgrid::ops::nn
+
+#endif  // MXGRID_LIBS_OPS_NN_NN_CUDA_UTIL_H_
