@@ -154,8 +154,10 @@ absl::Status CudnnConv::Init(DType dtype, const ConvGeom& g) {
   MXGRID_CUDNN_RETURN(cudnnCreateTensorDescriptor(&bias_y_));
   MXGRID_CUDNN_RETURN(cudnnCreateFilterDescriptor(&w_));
   MXGRID_CUDNN_RETURN(cudnnCreateConvolutionDescriptor(&conv_));
-  MXGRID_CUDNN_RETURN(cudnnSetTensorNdDescriptorEx(x_, CUDNN_TENSOR_NCHW, data_type, nd, xd.data()));
-  MXGRID_CUDNN_RETURN(cudnnSetTensorNdDescriptorEx(y_, CUDNN_TENSOR_NCHW, data_type, nd, yd.data()));
+  MXGRID_CUDNN_RETURN(
+      cudnnSetTensorNdDescriptorEx(x_, CUDNN_TENSOR_NCHW, data_type, nd, xd.data()));
+  MXGRID_CUDNN_RETURN(
+      cudnnSetTensorNdDescriptorEx(y_, CUDNN_TENSOR_NCHW, data_type, nd, yd.data()));
   MXGRID_CUDNN_RETURN(
       cudnnSetTensorNdDescriptorEx(bias_x_, CUDNN_TENSOR_NCHW, data_type, nd, bxd.data()));
   MXGRID_CUDNN_RETURN(
