@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
+#include "libs/ops/conv/bn_params.h"
 #include "libs/ops/conv/conv_internal.h"
 #include "libs/ops/params.h"
 
@@ -21,12 +22,6 @@ namespace mxgrid::ops::conv_internal {
 namespace {
 
 constexpr char kOp[] = "BatchNorm";
-
-struct BNParams : OpParams {
-  double eps = 1e-3, momentum = 0.9;
-  bool fix_gamma = true, use_global_stats = false, output_mean_var = false;
-  int64_t axis = 1;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> ParseBN(const AttrMap& attrs) {
   auto p = std::make_shared<BNParams>();
@@ -85,23 +80,6 @@ absl::Status InferBNType(const OpParams&, std::vector<InferType>* in,
   return absl::OkStatus();
 }
 
-// data viewed as (outer, c, inner).
-struct BNGeom {
-  int64_t outer, c, inner;
-  int64_t count() const { return outer * inner; }
-  template <typename Fn>
-  void ForChannel(int64_t ch, Fn&& fn) const {
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t i = 0; i < inner; ++i) fn((o * c + ch) * inner + i);
-    }
-  }
-};
-
-BNGeom GeomOf(const BNParams& p, const Shape& s) {
-  const int64_t axis = p.axis < 0 ? p.axis + s.ndim() : p.axis;
-  return BNGeom{s.ProdRange(0, axis), s[axis], s.ProdRange(axis + 1, s.ndim())};
-}
-
 // The mean and inverse std used for channel `ch`.
 template <typename T>
 void Stats(const BNParams& p, const BNGeom& g, bool batch, absl::Span<const TensorView> in,
@@ -122,7 +100,7 @@ void Stats(const BNParams& p, const BNGeom& g, bool batch, absl::Span<const Tens
 template <typename T>
 absl::Status ForwardT(const OpContext& ctx, const BNParams& p, absl::Span<const TensorView> in,
                       absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
-  const BNGeom g = GeomOf(p, in[0].shape);
+  const BNGeom g = BNGeomOf(p, in[0].shape);
   const bool batch = ctx.is_train && !p.use_global_stats;
   const T* x = in[0].as<T>();
   std::vector<T> y(in[0].size()), mean(g.c), invstd(g.c);
@@ -153,7 +131,7 @@ absl::Status ForwardT(const OpContext& ctx, const BNParams& p, absl::Span<const 
 // Computes only the wanted gradients: without a data gradient, two sums per channel.
 template <typename T>
 absl::Status BackwardT(const OpContext& ctx, const BNParams& p, const BackwardArgs& a) {
-  const BNGeom g = GeomOf(p, a.inputs[0].shape);
+  const BNGeom g = BNGeomOf(p, a.inputs[0].shape);
   const bool batch = ctx.is_train && !p.use_global_stats;
   const T* x = a.inputs[0].as<T>();
   const T* dy = a.out_grads[0].as<T>();
@@ -247,7 +225,7 @@ float* Target(OpReq req, const TensorView& out, std::vector<float>* tmp) {
 absl::Status ForwardDnnl(const OpContext& ctx, const BNParams& p,
                          absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                          absl::Span<const TensorView> out) {
-  const BNGeom g = GeomOf(p, in[0].shape);
+  const BNGeom g = BNGeomOf(p, in[0].shape);
   const bool batch = ctx.is_train && !p.use_global_stats;
   const DnnlBNGeom dg{g.outer, g.c, g.inner, p.eps, batch};
   float* mm = in[3].as<float>();
@@ -278,7 +256,7 @@ absl::Status ForwardDnnl(const OpContext& ctx, const BNParams& p,
 absl::Status BackwardDnnl(const OpContext& ctx, const BNParams& p, const BackwardArgs& a) {
   // oneDNN always computes the data gradient; without one, the loops' channel sums suffice.
   if (a.reqs[0] == OpReq::kNull) return BackwardT<float>(ctx, p, a);
-  const BNGeom g = GeomOf(p, a.inputs[0].shape);
+  const BNGeom g = BNGeomOf(p, a.inputs[0].shape);
   const bool batch = ctx.is_train && !p.use_global_stats;
   const DnnlBNGeom dg{g.outer, g.c, g.inner, p.eps, batch};
   const float* x = a.inputs[0].as<float>();

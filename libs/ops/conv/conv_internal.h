@@ -63,6 +63,12 @@ struct ConvGeom {
 // From the spatial vectors of a 1-D, 2-D or 3-D op.
 ConvGeom MakeGeom(int64_t n, int64_t c, int64_t f, const std::vector<int64_t>& in_sp,
                   const std::vector<int64_t>& out_sp, const ConvParams& p);
+// Convolution of data `x` to output `y` (convolution.cc).
+ConvGeom ConvGeomOf(const ConvParams& p, const Shape& x, const Shape& y);
+// Deconvolution of data `x` to output `y`, seen as the convolution y -> x whose weight is
+// the deconvolution's (deconvolution.cc): n = x[0], c = y[1], f = x[1], pad as MXNet's
+// InferPad derives it from target_shape.
+ConvGeom DeconvGeomOf(const ConvParams& p, const Shape& x, const Shape& y);
 
 // Loop kernels; outputs are ACCUMULATED into (callers zero them first).
 template <typename T>

@@ -66,12 +66,6 @@ absl::Status InferConvShape(const OpParams& params, std::vector<InferShape>* in,
   return MergeShape(kOp, "output", Shape(y), &(*out)[0]);
 }
 
-ConvGeom GeomOf(const ConvParams& p, const Shape& x, const Shape& y) {
-  std::vector<int64_t> in_sp(x.dims().begin() + 2, x.dims().end());
-  std::vector<int64_t> out_sp(y.dims().begin() + 2, y.dims().end());
-  return MakeGeom(x[0], x[1], y[1], in_sp, out_sp, p);
-}
-
 template <typename T>
 absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const TensorView> in,
                       OpReq req, const TensorView& out) {
@@ -166,7 +160,7 @@ absl::Status ConvForward(const OpContext&, const OpParams& params,
                          absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                          absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<ConvParams>(params);
-  const ConvGeom g = GeomOf(p, in[0].shape, out[0].shape);
+  const ConvGeom g = ConvGeomOf(p, in[0].shape, out[0].shape);
   return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
     return ForwardT<typename decltype(tag)::type>(p, g, in, reqs[0], out[0]);
   });
@@ -174,13 +168,19 @@ absl::Status ConvForward(const OpContext&, const OpParams& params,
 
 absl::Status ConvBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   const auto& p = ParamsAs<ConvParams>(params);
-  const ConvGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
+  const ConvGeom g = ConvGeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
   return DispatchFloat(kOp, a.inputs[0].dtype, [&](auto tag) {
     return BackwardT<typename decltype(tag)::type>(p, g, a);
   });
 }
 
 }  // namespace
+
+ConvGeom ConvGeomOf(const ConvParams& p, const Shape& x, const Shape& y) {
+  std::vector<int64_t> in_sp(x.dims().begin() + 2, x.dims().end());
+  std::vector<int64_t> out_sp(y.dims().begin() + 2, y.dims().end());
+  return MakeGeom(x[0], x[1], y[1], in_sp, out_sp, p);
+}
 
 absl::Status RegisterConvolution(Registry* registry) {
   OpDef def = NewConvOpDef(kOp,

@@ -122,18 +122,6 @@ absl::Status InferDeconvShape(const OpParams& params, std::vector<InferShape>* i
   return MergeShape(kOp, "output", Shape(y), &(*out)[0]);
 }
 
-// The convolution y -> x (y: deconv output, x: deconv input) as loop geometry.
-ConvGeom GeomOf(const ConvParams& p, const Shape& x, const Shape& y) {
-  ConvParams q = p;
-  std::vector<int64_t> in_sp(x.dims().begin() + 2, x.dims().end());
-  std::vector<int64_t> out_sp(y.dims().begin() + 2, y.dims().end());
-  for (size_t i = 0; i < q.pad.size(); ++i) {
-    int64_t adj = 0;
-    EffectivePadAdj(p, static_cast<int>(i), in_sp[i], &q.pad[i], &adj);
-  }
-  return MakeGeom(x[0], y[1], x[1], out_sp, in_sp, q);
-}
-
 template <typename T>
 absl::Status ForwardT(const ConvParams& p, const ConvGeom& g, absl::Span<const TensorView> in,
                       OpReq req, const TensorView& out) {
@@ -172,7 +160,7 @@ absl::Status DeconvForward(const OpContext&, const OpParams& params,
                            absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                            absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<ConvParams>(params);
-  const ConvGeom g = GeomOf(p, in[0].shape, out[0].shape);
+  const ConvGeom g = DeconvGeomOf(p, in[0].shape, out[0].shape);
   return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
     return ForwardT<typename decltype(tag)::type>(p, g, in, reqs[0], out[0]);
   });
@@ -180,13 +168,25 @@ absl::Status DeconvForward(const OpContext&, const OpParams& params,
 
 absl::Status DeconvBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   const auto& p = ParamsAs<ConvParams>(params);
-  const ConvGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
+  const ConvGeom g = DeconvGeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
   return DispatchFloat(kOp, a.inputs[0].dtype, [&](auto tag) {
     return BackwardT<typename decltype(tag)::type>(p, g, a);
   });
 }
 
 }  // namespace
+
+// The convolution y -> x (y: deconv output, x: deconv input) as loop geometry.
+ConvGeom DeconvGeomOf(const ConvParams& p, const Shape& x, const Shape& y) {
+  ConvParams q = p;
+  std::vector<int64_t> in_sp(x.dims().begin() + 2, x.dims().end());
+  std::vector<int64_t> out_sp(y.dims().begin() + 2, y.dims().end());
+  for (size_t i = 0; i < q.pad.size(); ++i) {
+    int64_t adj = 0;
+    EffectivePadAdj(p, static_cast<int>(i), in_sp[i], &q.pad[i], &adj);
+  }
+  return MakeGeom(x[0], y[1], x[1], out_sp, in_sp, q);
+}
 
 absl::Status RegisterDeconvolution(Registry* registry) {
   OpDef def = NewConvOpDef(

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
 #include "libs/ops/conv/conv_internal.h"
+#include "libs/ops/conv/pool_params.h"
 #include "libs/ops/params.h"
 
 namespace mxgrid::ops::conv_internal {
@@ -25,13 +26,6 @@ namespace mxgrid::ops::conv_internal {
 namespace {
 
 constexpr char kOp[] = "Pooling";
-
-struct PoolParams : OpParams {
-  std::vector<int64_t> kernel, stride, pad;
-  std::string pool_type, convention;
-  bool global_pool = false;
-  bool count_include_pad = true;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> ParsePool(const AttrMap& attrs) {
   auto p = std::make_shared<PoolParams>();
@@ -84,14 +78,6 @@ absl::StatusOr<std::shared_ptr<const OpParams>> ParsePool(const AttrMap& attrs) 
   return std::shared_ptr<const OpParams>(std::move(p));
 }
 
-// Pooling geometry on NCDHW (1-D and 2-D with unit leading spatial dims); nsp is the data's
-// own number of spatial dims.
-struct PoolGeom {
-  int64_t nc, d, h, w, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw;
-  int nsp;
-  int64_t in_plane() const { return d * h * w; }
-};
-
 // Effective kernel/stride/pad per spatial dim for data of `nsp` spatial dims.
 void Effective(const PoolParams& p, const Shape& data, std::vector<int64_t>* k,
                std::vector<int64_t>* s, std::vector<int64_t>* pad) {
@@ -135,33 +121,6 @@ absl::Status InferPoolShape(const OpParams& params, std::vector<InferShape>* in,
     y.push_back(1 + (p.convention == "full" ? (span + s[i] - 1) / s[i] : span / s[i]));
   }
   return MergeShape(kOp, "output", Shape(y), &(*out)[0]);
-}
-
-PoolGeom GeomOf(const PoolParams& p, const Shape& x, const Shape& y) {
-  std::vector<int64_t> k, s, pad;
-  Effective(p, x, &k, &s, &pad);
-  const int nsp = x.ndim() - 2;
-  // Value of spatial dim i (0: depth, 1: height, 2: width) of the NCDHW form.
-  auto at = [nsp](auto get, int i, int64_t unit) -> int64_t {
-    const int j = i - (3 - nsp);
-    return j < 0 ? unit : get(j);
-  };
-  PoolGeom g{};
-  g.nc = x[0] * x[1];
-  g.nsp = nsp;
-  int64_t* in[] = {&g.d, &g.h, &g.w};
-  int64_t* out[] = {&g.od, &g.oh, &g.ow};
-  int64_t* kk[] = {&g.kd, &g.kh, &g.kw};
-  int64_t* ss[] = {&g.sd, &g.sh, &g.sw};
-  int64_t* pp[] = {&g.pd, &g.ph, &g.pw};
-  for (int i = 0; i < 3; ++i) {
-    *in[i] = at([&](int j) { return x[j + 2]; }, i, 1);
-    *out[i] = at([&](int j) { return y[j + 2]; }, i, 1);
-    *kk[i] = at([&](int j) { return k[j]; }, i, 1);
-    *ss[i] = at([&](int j) { return s[j]; }, i, 1);
-    *pp[i] = at([&](int j) { return pad[j]; }, i, 0);
-  }
-  return g;
 }
 
 // One axis of a window: [lo, hi) in bounds, `cells` counted by the divisor.
@@ -338,7 +297,7 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
                          absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                          absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<PoolParams>(params);
-  const PoolGeom g = GeomOf(p, in[0].shape, out[0].shape);
+  const PoolGeom g = PoolGeomOf(p, in[0].shape, out[0].shape);
   auto run = [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, float>) {
@@ -372,7 +331,7 @@ absl::Status PoolForward(const OpContext&, const OpParams& params,
 absl::Status PoolBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
   const auto& p = ParamsAs<PoolParams>(params);
-  const PoolGeom g = GeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
+  const PoolGeom g = PoolGeomOf(p, a.inputs[0].shape, a.out_grads[0].shape);
   auto run = [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, float>) {
@@ -414,6 +373,33 @@ absl::Status PoolBackward(const OpContext&, const OpParams& params, const Backwa
 }
 
 }  // namespace
+
+PoolGeom PoolGeomOf(const PoolParams& p, const Shape& x, const Shape& y) {
+  std::vector<int64_t> k, s, pad;
+  Effective(p, x, &k, &s, &pad);
+  const int nsp = x.ndim() - 2;
+  // Value of spatial dim i (0: depth, 1: height, 2: width) of the NCDHW form.
+  auto at = [nsp](auto get, int i, int64_t unit) -> int64_t {
+    const int j = i - (3 - nsp);
+    return j < 0 ? unit : get(j);
+  };
+  PoolGeom g{};
+  g.nc = x[0] * x[1];
+  g.nsp = nsp;
+  int64_t* in[] = {&g.d, &g.h, &g.w};
+  int64_t* out[] = {&g.od, &g.oh, &g.ow};
+  int64_t* kk[] = {&g.kd, &g.kh, &g.kw};
+  int64_t* ss[] = {&g.sd, &g.sh, &g.sw};
+  int64_t* pp[] = {&g.pd, &g.ph, &g.pw};
+  for (int i = 0; i < 3; ++i) {
+    *in[i] = at([&](int j) { return x[j + 2]; }, i, 1);
+    *out[i] = at([&](int j) { return y[j + 2]; }, i, 1);
+    *kk[i] = at([&](int j) { return k[j]; }, i, 1);
+    *ss[i] = at([&](int j) { return s[j]; }, i, 1);
+    *pp[i] = at([&](int j) { return pad[j]; }, i, 0);
+  }
+  return g;
+}
 
 absl::Status RegisterPooling(Registry* registry) {
   OpDef def;
