@@ -7,11 +7,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "libs/base/check.h"
 #include "libs/base/quote.h"
 #include "libs/base/status_macros.h"
 #include "libs/kvstore/internal/optimizer_kernels.h"
+#include "libs/ops/builtin.h"
+#include "libs/ops/op.h"
 
 namespace mxgrid::kvstore {
 namespace {
@@ -208,12 +211,6 @@ absl::Status CheckArrays(int index, const NDArray& weight, const NDArray& grad) 
         "optimizer update of index ", index, ": the ", weight.is_none() ? "weight" : "gradient",
         " is an empty (none) array"));
   }
-  if (weight.context().is_gpu() || grad.context().is_gpu()) {
-    return absl::UnimplementedError(absl::StrCat(
-        "optimizer update of index ", index, ": updates run on CPU arrays only, got ",
-        Describe("weight", weight), " and ", Describe("gradient", grad),
-        "; copy them to cpu first"));
-  }
   if (weight.shape() != grad.shape() || weight.dtype() != grad.dtype() ||
       weight.context() != grad.context()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -387,20 +384,82 @@ absl::Status Optimizer::Update(int index, const NDArray& weight, const NDArray& 
     step.lr *= std::sqrt(coef2) / coef1;
   }
 
+  if (weight.context().is_gpu()) {
+    if (o.kind == OptimizerKind::kSGD) return PushGpuSgd(step, weight, grad, state->arrays);
+    return PushStaged(o.kind, step, weight, grad, state->arrays);
+  }
+  PushCpu(o.kind, step, weight, grad, state->arrays);
+  return absl::OkStatus();
+}
+
+void Optimizer::PushCpu(OptimizerKind kind, const Step& step, const NDArray& weight,
+                        const NDArray& grad, const std::vector<NDArray>& arrays) const {
   std::vector<engine::VarHandle> writes = {weight.var()};
-  for (const NDArray& a : state->arrays) writes.push_back(a.var());
+  for (const NDArray& a : arrays) writes.push_back(a.var());
   const engine::VarHandle reads[] = {grad.var()};
   engine::PushOptions push_options;
-  push_options.name = KernelName(o);
+  push_options.name = KernelName(options_);
   // The closure holds the arrays (not raw pointers) so their storage outlives the kernel.
   engine::Get()->PushSync(
-      [kind = o.kind, step, weight, grad, arrays = state->arrays](const engine::RunContext&) {
+      [kind, step, weight, grad, arrays](const engine::RunContext&) {
         if (weight.dtype() == DType::kFloat32) {
           RunKernel<float>(kind, step, weight, grad, arrays);
         } else {
           RunKernel<double>(kind, step, weight, grad, arrays);
         }
         return absl::OkStatus();
+      },
+      weight.context(), reads, writes, push_options);
+}
+
+absl::Status Optimizer::PushStaged(OptimizerKind kind, const Step& step, const NDArray& weight,
+                                   const NDArray& grad, const std::vector<NDArray>& arrays) const {
+  // Every copy and the kernel are engine operations ordered by the arrays' variables.
+  MXGRID_ASSIGN_OR_RETURN(NDArray w, weight.CopyTo(Context::Cpu()));
+  MXGRID_ASSIGN_OR_RETURN(NDArray g, grad.CopyTo(Context::Cpu()));
+  std::vector<NDArray> host;
+  for (const NDArray& a : arrays) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray h, a.CopyTo(Context::Cpu()));
+    host.push_back(std::move(h));
+  }
+  PushCpu(kind, step, w, g, host);
+  MXGRID_RETURN_IF_ERROR(w.CopyTo(weight));
+  for (size_t i = 0; i < arrays.size(); ++i) MXGRID_RETURN_IF_ERROR(host[i].CopyTo(arrays[i]));
+  return absl::OkStatus();
+}
+
+absl::Status Optimizer::PushGpuSgd(const Step& step, const NDArray& weight, const NDArray& grad,
+                                   const std::vector<NDArray>& arrays) const {
+  // SGD's CPU kernel is MXNet's multi_sgd(_mom)_update; the registry's CUDA kernel of that
+  // operator computes the same rule.
+  const bool mom = !arrays.empty();
+  MXGRID_ASSIGN_OR_RETURN(
+      ops::ParsedOp parsed,
+      ops::GlobalRegistry().Parse(
+          mom ? "multi_sgd_mom_update" : "multi_sgd_update",
+          {{"lrs", absl::StrFormat("(%.17g,)", step.lr)},
+           {"wds", absl::StrFormat("(%.17g,)", step.wd)},
+           {"momentum", absl::StrFormat("%.17g", step.momentum)},
+           {"rescale_grad", absl::StrFormat("%.17g", step.rescale_grad)},
+           {"clip_gradient", absl::StrFormat("%.17g", step.clip_gradient)},
+           {"num_weights", "1"}}));
+  auto op = std::make_shared<const ops::ParsedOp>(std::move(parsed));
+  std::vector<engine::VarHandle> writes = {weight.var()};
+  for (const NDArray& a : arrays) writes.push_back(a.var());
+  const engine::VarHandle reads[] = {grad.var()};
+  engine::PushOptions push_options;
+  push_options.name = KernelName(options_);
+  engine::Get()->PushSync(
+      [op, weight, grad, arrays](const engine::RunContext&) {
+        auto view = [](const NDArray& a) {
+          return ops::TensorView{a.data(), a.shape(), a.dtype(), a.context()};
+        };
+        std::vector<ops::TensorView> in = {view(weight), view(grad)};
+        for (const NDArray& a : arrays) in.push_back(view(a));
+        const ops::TensorView out[] = {view(weight)};
+        const ops::OpReq reqs[] = {ops::OpReq::kWriteInplace};
+        ops::OpContext ctx{false, weight.context(), nullptr};
+        return op->Forward(ctx, in, reqs, out);
       },
       weight.context(), reads, writes, push_options);
   return absl::OkStatus();

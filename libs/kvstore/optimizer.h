@@ -45,6 +45,9 @@
 namespace mxgrid::kvstore {
 
 class Optimizer;
+namespace internal {
+struct Step;
+}  // namespace internal
 
 // Per-key learning-rate and weight-decay multipliers, by key as the client names it
 // (MXNet's lr_mult / wd_mult resolved per kvstore key by the client: set_lr_mult,
@@ -197,6 +200,18 @@ class Optimizer {
   };
 
   explicit Optimizer(const OptimizerOptions& options);
+
+  // Pushes one update: the CPU kernel on CPU arrays; on GPU arrays, SGD's CUDA kernel
+  // (multi_sgd(_mom)_update from the operator registry) or, for the other kinds, the CPU
+  // kernel on host copies of the arrays (every copy an engine operation).
+  void PushCpu(OptimizerKind kind, const internal::Step& step, const tensor::NDArray& weight,
+               const tensor::NDArray& grad, const std::vector<tensor::NDArray>& arrays) const;
+  absl::Status PushStaged(OptimizerKind kind, const internal::Step& step,
+                          const tensor::NDArray& weight, const tensor::NDArray& grad,
+                          const std::vector<tensor::NDArray>& arrays) const;
+  absl::Status PushGpuSgd(const internal::Step& step, const tensor::NDArray& weight,
+                          const tensor::NDArray& grad,
+                          const std::vector<tensor::NDArray>& arrays) const;
 
   // The index's state, created on first use (pushing the zero fills).
   absl::StatusOr<State*> GetOrCreateState(int index, const tensor::NDArray& weight)

@@ -138,7 +138,7 @@ struct Problem {
   std::vector<OpReq> grad_reqs;
 };
 
-Result Run(const Problem& p, int device) {
+Result RunCase(const Problem& p, int device) {
   Result r;
   const Context ctx = device >= 0 ? Context::Gpu(device) : Context::Cpu();
   Arrays in = Make(p.in_shapes, p.in_types, device, p.inputs);
@@ -268,8 +268,8 @@ TEST(GpuConsistencyTest, EveryCaseAgreesWithTheCpu) {
     ++total;
     native += is_native;
 
-    const Result cpu = Run(p, -1);
-    const Result gpu_r = Run(p, 0);
+    const Result cpu = RunCase(p, -1);
+    const Result gpu_r = RunCase(p, 0);
     std::string diff;
     if (!cpu.status.ok()) {
       diff = "";  // the CPU refuses this float32 case too: nothing to compare
