@@ -85,7 +85,8 @@ absl::Status RunStep(const StepData& d, bool is_train, uint64_t seed, void* stre
     case StepKind::kZero:
       if (d.ctx.is_gpu()) {
         const int device = d.ctx.device_id;
-        if (stream != nullptr) return gpu::Fill(device, stream, out[0].data, d.out[0].nbytes(), 1, 0);
+        if (stream != nullptr)
+          return gpu::Fill(device, stream, out[0].data, d.out[0].nbytes(), 1, 0);
         MXGRID_ASSIGN_OR_RETURN(void* own, gpu::ThreadStream(device));
         MXGRID_RETURN_IF_ERROR(gpu::Fill(device, own, out[0].data, d.out[0].nbytes(), 1, 0));
         return gpu::Synchronize(device, own, "zero");
@@ -370,7 +371,8 @@ void Executor::PushSteps(int begin, int end, bool is_train) {
   }
   // On a GPU the steps go as one engine operation (MXNet's bulk execution): their kernels
   // are queued back to back on one stream, synchronized once at the end.
-  auto steps = std::make_shared<std::vector<std::pair<std::shared_ptr<const StepData>, uint64_t>>>();
+  auto steps =
+      std::make_shared<std::vector<std::pair<std::shared_ptr<const StepData>, uint64_t>>>();
   std::vector<engine::VarHandle> reads, writes;
   for (int i = begin; i < end; ++i) {
     std::shared_ptr<const StepData> d = steps_[i];

@@ -47,7 +47,8 @@ class ExecutorGpuTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << op << ": " << s.status();
     return s.ok() ? *s : Symbol();
   }
-  Symbol Unary(const std::string& op, ops::AttrMap attrs, const Symbol& x, const std::string& name) {
+  Symbol Unary(const std::string& op, ops::AttrMap attrs, const Symbol& x,
+               const std::string& name) {
     return Op(op, attrs, {{}, {{"data", x}}}, name);
   }
   // The tutorial's MLP: data -> fc 128 relu -> fc 64 relu -> fc 10 -> SoftmaxOutput.

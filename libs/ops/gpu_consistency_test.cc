@@ -230,7 +230,8 @@ TEST(GpuConsistencyTest, EveryCaseAgreesWithTheCpu) {
       out_t.assign(op->num_outputs(), std::nullopt);
       if (!op->InferTypes(&in_t, &out_t).ok()) continue;
     }
-    for (int i = 0; i < op->num_inputs(); ++i) p.in_types.push_back(in_t[i].value_or(DType::kFloat32));
+    for (int i = 0; i < op->num_inputs(); ++i)
+      p.in_types.push_back(in_t[i].value_or(DType::kFloat32));
     for (int k = 0; k < op->num_outputs(); ++k) {
       p.out_shapes.push_back(*out_s[k]);
       p.out_types.push_back(out_t[k].value_or(DType::kFloat32));
@@ -262,7 +263,8 @@ TEST(GpuConsistencyTest, EveryCaseAgreesWithTheCpu) {
     const OpDef& def = op->def();
     bool is_native = static_cast<bool>(def.gpu_forward);
     for (DType t : p.in_types) {
-      is_native &= std::find(def.gpu_dtypes.begin(), def.gpu_dtypes.end(), t) != def.gpu_dtypes.end();
+      is_native &=
+          std::find(def.gpu_dtypes.begin(), def.gpu_dtypes.end(), t) != def.gpu_dtypes.end();
     }
     (is_native ? native_ops : fallback_ops).insert(def.name);
     ++total;

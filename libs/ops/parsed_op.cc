@@ -312,7 +312,8 @@ absl::Status ParsedOp::Backward(const OpContext& ctx, const BackwardArgs& args) 
                          Elements(args.outputs) + Elements(args.in_grads));
   auto run = [&](const OpContext& c) -> absl::Status {
     if (!def_->backward) {
-      for (int i = 0; i < n; ++i) MXGRID_RETURN_IF_ERROR(ZeroGradient(c, args.in_grads[i], args.reqs[i]));
+      for (int i = 0; i < n; ++i)
+        MXGRID_RETURN_IF_ERROR(ZeroGradient(c, args.in_grads[i], args.reqs[i]));
       return absl::OkStatus();
     }
     if (!c.ctx.is_gpu()) return def_->backward(c, *params_, args);

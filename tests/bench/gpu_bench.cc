@@ -167,15 +167,18 @@ void Sgemm(bool tf32) {
   auto fc = Parse("FullyConnected", {{"num_hidden", absl::StrCat(n)}});
   executor::InvokeOptions options;
   options.out = {y};
-  const double ms = TimeMs(3, 5, 5, [&] { MXGRID_CHECK(executor::Invoke(fc, {x, w, b}, options).ok()); });
+  const double ms = TimeMs(3, 5, 5, [&] {
+    MXGRID_CHECK(executor::Invoke(fc, {x, w, b}, options).ok());
+  });
   Emit(tf32 ? "sgemm_tf32_tflops" : "sgemm_tflops", 2.0 * n * n * n / (ms * 1e-3) / 1e12,
        "TFLOP/s");
 }
 
 void ConvForwardBackward() {
   Nets nets;
-  Symbol conv = nets.Op("Convolution", {{"kernel", "(3, 3)"}, {"pad", "(1, 1)"}, {"num_filter", "64"}},
-                        Symbol::Variable("data"), "conv");
+  Symbol conv =
+      nets.Op("Convolution", {{"kernel", "(3, 3)"}, {"pad", "(1, 1)"}, {"num_filter", "64"}},
+              Symbol::Variable("data"), "conv");
   absl::StatusOr<std::unique_ptr<Executor>> e =
       Executor::SimpleBind(conv, kGpu, {{"data", Shape{64, 64, 56, 56}}}, GradReq::kWrite);
   MXGRID_CHECK(e.ok()) << e.status();

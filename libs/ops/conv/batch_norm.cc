@@ -54,7 +54,8 @@ absl::Status InferBNShape(const OpParams& params, std::vector<InferShape>* in,
   const int64_t c = (*data)[axis];
   if (c < 0) return absl::OkStatus();
   const char* names[] = {"gamma", "beta", "moving_mean", "moving_var"};
-  for (int i = 1; i <= 4; ++i) MXGRID_RETURN_IF_ERROR(MergeShape(kOp, names[i - 1], Shape{c}, &(*in)[i]));
+  for (int i = 1; i <= 4; ++i)
+    MXGRID_RETURN_IF_ERROR(MergeShape(kOp, names[i - 1], Shape{c}, &(*in)[i]));
   MXGRID_RETURN_IF_ERROR(MergeShape(kOp, "mean", Shape{c}, &(*out)[1]));
   return MergeShape(kOp, "var", Shape{c}, &(*out)[2]);
 }

@@ -84,7 +84,8 @@ absl::Status Backward(const OpContext& ctx, const char* op, GA ga, GB gb, bool i
   if ((!want[0] && !want[1]) || os.Size() == 0) {
     // An empty head gradient: wanted gradients are sums of nothing.
     for (int j = 0; j < 2; ++j) {
-      if (want[j]) MXGRID_RETURN_IF_ERROR(FillWithReq(ctx, op, 0.0, args.reqs[j], args.in_grads[j]));
+      if (want[j])
+        MXGRID_RETURN_IF_ERROR(FillWithReq(ctx, op, 0.0, args.reqs[j], args.in_grads[j]));
     }
     return absl::OkStatus();
   }

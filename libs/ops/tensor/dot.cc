@@ -142,7 +142,8 @@ OpDef DotOp(const char* name, bool batched) {
     const Shape &l = *(*in)[0], &r = *(*in)[1];
     if (!IsKnown((*in)[0]) || !IsKnown((*in)[1])) {
       // Partial shapes, as MXNet: unknown dims (-1) pass to the output.
-      MXGRID_ASSIGN_OR_RETURN(std::optional<Shape> partial, PartialDotShape(name, p, l, r, batched));
+      MXGRID_ASSIGN_OR_RETURN(std::optional<Shape> partial,
+                              PartialDotShape(name, p, l, r, batched));
       if (!partial) return absl::OkStatus();
       return Unify(name, "output 0", *partial, &(*out)[0]);
     }

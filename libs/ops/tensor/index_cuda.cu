@@ -243,7 +243,8 @@ __global__ void ScatterKernel(const T* dy, const I* idx, T* da, int64_t total, G
 // The geometry of take / pick on data `a` and indices `idx` (InvalidArgument as the CPU).
 absl::StatusOr<Gather> Geometry(const char* op, bool pick, const TakeParams& p, const Shape& a,
                                 const TensorView& idx) {
-  if (a.ndim() == 0) return absl::InvalidArgumentError(absl::StrCat(op, ": a must not be a scalar"));
+  if (a.ndim() == 0)
+    return absl::InvalidArgumentError(absl::StrCat(op, ": a must not be a scalar"));
   MXGRID_ASSIGN_OR_RETURN(int axis, NormalizeAxis(op, p.axis, a.ndim()));
   Gather g;
   g.outer = a.ProdRange(0, axis);

@@ -2,8 +2,9 @@
 // _zeros, _ones, _full (value) of a given shape, _arange (start, stop, step, repeat:
 // each value repeated `repeat` times) and _linspace (num values from start to stop, stop
 // included unless endpoint is False) and _eye (an N x M matrix, M 0 meaning N, with ones on
-// diagonal k: above the main one for k > 0, below for k < 0). Each takes ctx (where the imperative layer puts the
-// output; the kernels never read it) and dtype (float32 by default). No inputs, no gradient.
+// diagonal k: above the main one for k > 0, below for k < 0). Each takes ctx (where the imperative
+// layer puts the output; the kernels never read it) and dtype (float32 by default). No inputs, no
+// gradient.
 #include <cmath>
 #include <cstdint>
 #include <memory>

@@ -230,9 +230,9 @@ OpDef Transpose() {
     return Unify("transpose", "input 0", back, &(*in)[0]);
   };
   d.forward = [](const OpContext&, const OpParams& p, absl::Span<const TensorView> in,
-                 absl::Span<const OpReq> reqs,
-                 absl::Span<const TensorView> out) -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(auto axes, TransposeAxes(ParamsAs<TransposeParams>(p), in[0].shape.ndim()));
+                 absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) -> absl::Status {
+    MXGRID_ASSIGN_OR_RETURN(auto axes,
+                            TransposeAxes(ParamsAs<TransposeParams>(p), in[0].shape.ndim()));
     return Permute(in[0], axes, reqs[0], out[0]);
   };
   d.backward = [](const OpContext&, const OpParams& p, const BackwardArgs& a) -> absl::Status {

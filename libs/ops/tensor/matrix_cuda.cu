@@ -1,8 +1,8 @@
 // CUDA kernels of the shape ops (Flatten, Reshape, expand_dims, squeeze, reshape_like,
-// _identity_with_attr_like_rhs: copies under a new shape), slice [crop], transpose (a strided permutation), Concat, SliceChannel and slice_axis (block
-// copies, as concat_slice.cc), and the creation ops (_zeros, _ones, _full, _arange,
-// _linspace, _eye). Forward and backward; float32, float64 and the integer dtypes (the
-// creation ops float32/float64).
+// _identity_with_attr_like_rhs: copies under a new shape), slice [crop], transpose (a strided
+// permutation), Concat, SliceChannel and slice_axis (block copies, as concat_slice.cc), and the
+// creation ops (_zeros, _ones, _full, _arange, _linspace, _eye). Forward and backward; float32,
+// float64 and the integer dtypes (the creation ops float32/float64).
 #include <cuda_runtime.h>
 
 #include <string>
