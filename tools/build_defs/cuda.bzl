@@ -46,3 +46,26 @@ def cuda_library(name, srcs, hdrs = [], cuda_hdrs = [], deps = [], visibility = 
         # CPU-only builds of //... skip nvcc; --config=cuda reaches these through select().
         tags = ["manual"],
     )
+
+def op_family_cuda(family):
+    """The `:cuda` target of an operator family package (libs/ops/<family>): every `.cu` in
+    the package, seeing the family's, libs/base's, libs/gpu's and libs/ops' headers, linked
+    with the family's CPU library (its parameter structs), cuBLAS and cuDNN."""
+    cuda_library(
+        name = "cuda",
+        srcs = native.glob(["*.cu"]),
+        cuda_hdrs = [
+            ":headers",
+            "//libs/base:headers",
+            "//libs/gpu:cuda_headers",
+            "//libs/ops:headers",
+        ],
+        deps = [
+            ":" + family,
+            "//libs/base",
+            "//libs/gpu",
+            "//libs/ops:ops_core",
+            "@local_cuda//:cublas",
+            "@local_cuda//:cudnn",
+        ],
+    )
