@@ -1,4 +1,4 @@
-// CudnnConv (conv_cudnn.cuh): descriptors, heuristic algorithm choice and the thread's cache.
+// CudnnConv (conv_cudnn.cuh): descriptors, algorithm choice (timed or heuristic), thread cache.
 #include <climits>
 #include <cstdlib>
 #include <map>
@@ -30,6 +30,17 @@ bool AllowTf32() {
   return allow;
 }
 
+// MXNet's MXNET_CUDNN_AUTOTUNE_DEFAULT: 1 (the default) times cuDNN's algorithms on the
+// first call of each geometry (cudnnFind*, buffers of cuDNN's own) and keeps the fastest;
+// 0 takes cuDNN's heuristic order (cudnnGet*_v7) without running anything.
+bool Autotune() {
+  static const bool tune = [] {
+    const char* v = std::getenv("MXNET_CUDNN_AUTOTUNE_DEFAULT");
+    return v == nullptr || v[0] != '0';
+  }();
+  return tune;
+}
+
 // Cached CudnnConvs per thread; cleared whole when it would pass kMaxEntries (a training
 // loop uses a handful of shapes; a stream of new shapes must not grow it without bound).
 constexpr size_t kMaxEntries = 256;
@@ -39,9 +50,9 @@ bool IsTensorOp(cudnnMathType_t m) {
   return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-// Chooses the first algorithm of cuDNN's heuristic order (then of every algorithm) that it
+// Chooses the first algorithm of cuDNN's order (timed or heuristic; then every algorithm) it
 // supports for the descriptors with a workspace of at most the limit. `perf` lists the
-// heuristics' results; `workspace(algo, &bytes)` asks cuDNN for an algorithm's workspace.
+// results; `workspace(algo, &bytes)` asks cuDNN for an algorithm's workspace.
 template <typename Algo, typename Perf, typename WorkspaceFn>
 bool ChooseAlgo(const Perf* perf, int returned, int algo_count, bool strict_fp32,
                 WorkspaceFn&& workspace, Algo* algo, size_t* bytes) {
@@ -176,7 +187,8 @@ absl::Status CudnnConv::Prepare(cudnnHandle_t handle, const ConvPasses& passes) 
   if (passes.forward && !have_fwd_) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
-    MXGRID_CUDNN_RETURN(cudnnGetConvolutionForwardAlgorithm_v7(
+    MXGRID_CUDNN_RETURN((Autotune() ? cudnnFindConvolutionForwardAlgorithm
+                                     : cudnnGetConvolutionForwardAlgorithm_v7)(
         handle, x_, w_, conv_, y_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
     auto ws = [&](cudnnConvolutionFwdAlgo_t a, size_t* b) {
       return cudnnGetConvolutionForwardWorkspaceSize(handle, x_, w_, conv_, y_, a, b);
@@ -188,7 +200,8 @@ absl::Status CudnnConv::Prepare(cudnnHandle_t handle, const ConvPasses& passes) 
   if (passes.backward_data && !have_bwd_data_) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int returned = 0;
-    MXGRID_CUDNN_RETURN(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+    MXGRID_CUDNN_RETURN((Autotune() ? cudnnFindConvolutionBackwardDataAlgorithm
+                                     : cudnnGetConvolutionBackwardDataAlgorithm_v7)(
         handle, w_, y_, conv_, x_, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf));
     auto ws = [&](cudnnConvolutionBwdDataAlgo_t a, size_t* b) {
       return cudnnGetConvolutionBackwardDataWorkspaceSize(handle, w_, y_, conv_, x_, a, b);
@@ -202,7 +215,8 @@ absl::Status CudnnConv::Prepare(cudnnHandle_t handle, const ConvPasses& passes) 
   if (passes.backward_filter && !have_bwd_filter_) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int returned = 0;
-    MXGRID_CUDNN_RETURN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+    MXGRID_CUDNN_RETURN((Autotune() ? cudnnFindConvolutionBackwardFilterAlgorithm
+                                     : cudnnGetConvolutionBackwardFilterAlgorithm_v7)(
         handle, x_, y_, conv_, w_, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, perf));
     auto ws = [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* b) {
       return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, x_, y_, conv_, w_, a, b);
