@@ -85,11 +85,10 @@ absl::Status RunStep(const StepData& d, bool is_train, uint64_t seed, void* stre
     case StepKind::kZero:
       if (d.ctx.is_gpu()) {
         const int device = d.ctx.device_id;
-        if (stream != nullptr)
-          return gpu::Fill(device, stream, out[0].data, d.out[0].nbytes(), 1, 0);
-        MXGRID_ASSIGN_OR_RETURN(void* own, gpu::ThreadStream(device));
-        MXGRID_RETURN_IF_ERROR(gpu::Fill(device, own, out[0].data, d.out[0].nbytes(), 1, 0));
-        return gpu::Synchronize(device, own, "zero");
+        auto fill = [&](void* s) {
+          return gpu::Fill(device, s, out[0].data, d.out[0].nbytes(), 1, 0);
+        };
+        return stream != nullptr ? fill(stream) : gpu::RunOnThreadStream(device, "zero", fill);
       }
       std::memset(out[0].data, 0, d.out[0].nbytes());
       return absl::OkStatus();
@@ -387,14 +386,12 @@ void Executor::PushSteps(int begin, int end, bool is_train) {
   const Context ctx = ctx_;
   engine::Get()->PushSync(
       [steps, is_train, ctx](const engine::RunContext&) -> absl::Status {
-        MXGRID_ASSIGN_OR_RETURN(void* stream, gpu::ThreadStream(ctx.device_id));
-        absl::Status status;
-        for (const auto& [d, seed] : *steps) {
-          status = RunStep(*d, is_train, seed, stream);
-          if (!status.ok()) break;
-        }
-        absl::Status synced = gpu::Synchronize(ctx.device_id, stream, "executor");
-        return status.ok() ? synced : status;
+        return gpu::RunOnThreadStream(ctx.device_id, "executor", [&](void* stream) -> absl::Status {
+          for (const auto& [d, seed] : *steps) {
+            MXGRID_RETURN_IF_ERROR(RunStep(*d, is_train, seed, stream));
+          }
+          return absl::OkStatus();
+        });
       },
       ctx_, reads, writes, options);
 }

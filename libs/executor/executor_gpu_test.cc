@@ -14,6 +14,7 @@
 #include "libs/engine/engine.h"
 #include "libs/executor/executor.h"
 #include "libs/executor/imperative.h"
+#include "libs/graph/testing/models.h"
 #include "libs/gpu/gpu.h"
 #include "libs/ops/builtin.h"
 
@@ -41,47 +42,9 @@ std::vector<float> Values(const NDArray& a) {
 
 class ExecutorGpuTest : public ::testing::Test {
  protected:
-  Symbol Op(const std::string& op, ops::AttrMap attrs, Symbol::Inputs in,
-            const std::string& name) {
-    absl::StatusOr<Symbol> s = Symbol::Create(ops::GlobalRegistry(), op, attrs, in, name, &names_);
-    EXPECT_TRUE(s.ok()) << op << ": " << s.status();
-    return s.ok() ? *s : Symbol();
-  }
-  Symbol Unary(const std::string& op, ops::AttrMap attrs, const Symbol& x,
-               const std::string& name) {
-    return Op(op, attrs, {{}, {{"data", x}}}, name);
-  }
-  // The tutorial's MLP: data -> fc 128 relu -> fc 64 relu -> fc 10 -> SoftmaxOutput.
-  Symbol Mlp() {
-    Symbol net = Symbol::Variable("data");
-    int layer = 0;
-    for (int hidden : {128, 64}) {
-      ++layer;
-      net = Unary("FullyConnected", {{"num_hidden", absl::StrCat(hidden)}}, net,
-                  absl::StrCat("fc", layer));
-      net = Unary("Activation", {{"act_type", "relu"}}, net, absl::StrCat("relu", layer));
-    }
-    net = Unary("FullyConnected", {{"num_hidden", "10"}}, net, "fc3");
-    return Unary("SoftmaxOutput", {}, net, "softmax");
-  }
-  // LeNet: conv 20 5x5 tanh maxpool 2 -> conv 50 5x5 tanh maxpool 2 -> fc 500 tanh -> fc 10.
-  Symbol LeNet() {
-    Symbol net = Symbol::Variable("data");
-    int layer = 0;
-    for (int filters : {20, 50}) {
-      ++layer;
-      net = Unary("Convolution", {{"kernel", "(5, 5)"}, {"num_filter", absl::StrCat(filters)}},
-                  net, absl::StrCat("conv", layer));
-      net = Unary("Activation", {{"act_type", "tanh"}}, net, absl::StrCat("tanh", layer));
-      net = Unary("Pooling", {{"pool_type", "max"}, {"kernel", "(2, 2)"}, {"stride", "(2, 2)"}},
-                  net, absl::StrCat("pool", layer));
-    }
-    net = Unary("Flatten", {}, net, "flatten");
-    net = Unary("FullyConnected", {{"num_hidden", "500"}}, net, "fc1");
-    net = Unary("Activation", {{"act_type", "tanh"}}, net, "tanh3");
-    net = Unary("FullyConnected", {{"num_hidden", "10"}}, net, "fc2");
-    return Unary("SoftmaxOutput", {}, net, "softmax");
-  }
+  // The nets of libs/graph/testing/models.h: the tutorial's 784-128-64-10 MLP and LeNet.
+  static Symbol Mlp() { return *graph::models::Mlp({128, 64}); }
+  static Symbol LeNet() { return *graph::models::LeNet(); }
 
   // Trains `net` for `steps` SGD steps on `ctx` from fixed weights and data; returns the
   // final weights by name.
@@ -152,7 +115,6 @@ class ExecutorGpuTest : public ::testing::Test {
     }
   }
 
-  graph::NameManager names_;
   int64_t malloc_calls_after_warmup_ = 0;
 };
 

@@ -440,6 +440,15 @@ absl::Status Synchronize(int device, void* stream, const char* what) {
 #endif
 }
 
+absl::Status RunOnThreadStream(int device, const char* what,
+                               absl::FunctionRef<absl::Status(void* stream)> fn) {
+  absl::StatusOr<void*> stream = ThreadStream(device);
+  if (!stream.ok()) return stream.status();
+  absl::Status status = fn(*stream);
+  absl::Status synced = Synchronize(device, *stream, what);
+  return status.ok() ? synced : status;
+}
+
 absl::Status LastLaunchError(int device, const char* what) {
 #if MXGRID_CUDA
   MXGRID_CUDA_RETURN(cudaGetLastError(), device, what);

@@ -33,6 +33,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -90,6 +91,11 @@ absl::StatusOr<void*> ThreadWorkspace(int device, size_t bytes);
 // Waits for the work queued on `stream` and returns its error, naming `what` (the operation)
 // and the device; a sticky error marks the device unhealthy.
 absl::Status Synchronize(int device, void* stream, const char* what);
+// Runs `fn` with the calling thread's stream on `device`, then synchronizes the stream:
+// `fn`'s error if it failed, else the synchronization's (naming `what`). The shape of every
+// GPU engine operation that owns its stream.
+absl::Status RunOnThreadStream(int device, const char* what,
+                               absl::FunctionRef<absl::Status(void* stream)> fn);
 // The error of the last kernel launch on this thread (cudaGetLastError), as a Status.
 absl::Status LastLaunchError(int device, const char* what);
 

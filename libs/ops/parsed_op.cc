@@ -123,14 +123,13 @@ absl::Status OnGpu(const OpContext& ctx, const char* name, Fn&& fn) {
     MXGRID_RETURN_IF_ERROR(fn(ctx));
     return gpu::LastLaunchError(ctx.ctx.device_id, name);
   }
-  OpContext own = ctx;
-  MXGRID_ASSIGN_OR_RETURN(own.stream, gpu::ThreadStream(ctx.ctx.device_id));
-  absl::Status status = fn(own);
-  absl::Status launched = gpu::LastLaunchError(ctx.ctx.device_id, name);
-  absl::Status synced = gpu::Synchronize(ctx.ctx.device_id, own.stream, name);
-  if (!status.ok()) return status;
-  if (!launched.ok()) return launched;
-  return synced;
+  return gpu::RunOnThreadStream(ctx.ctx.device_id, name, [&](void* stream) {
+    OpContext own = ctx;
+    own.stream = stream;
+    absl::Status status = fn(own);
+    absl::Status launched = gpu::LastLaunchError(ctx.ctx.device_id, name);
+    return status.ok() ? launched : status;
+  });
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "libs/engine/engine.h"
 #include "libs/executor/executor.h"
 #include "libs/executor/imperative.h"
+#include "libs/graph/testing/models.h"
 #include "libs/gpu/gpu.h"
 #include "libs/ops/builtin.h"
 
@@ -83,44 +84,11 @@ std::shared_ptr<const ops::ParsedOp> Parse(const std::string& name, const ops::A
   return std::make_shared<ops::ParsedOp>(*op);
 }
 
-class Nets {
- public:
-  Symbol Op(const std::string& op, ops::AttrMap attrs, const Symbol& x, const std::string& name) {
-    absl::StatusOr<Symbol> s =
-        Symbol::Create(ops::GlobalRegistry(), op, attrs, {{}, {{"data", x}}}, name, &names_);
-    MXGRID_CHECK(s.ok()) << s.status();
-    return *s;
-  }
-  Symbol Mlp() {
-    Symbol net = Symbol::Variable("data");
-    net = Op("Activation", {{"act_type", "relu"}},
-             Op("FullyConnected", {{"num_hidden", "128"}}, net, "fc1"), "relu1");
-    net = Op("Activation", {{"act_type", "relu"}},
-             Op("FullyConnected", {{"num_hidden", "64"}}, net, "fc2"), "relu2");
-    return Op("SoftmaxOutput", {}, Op("FullyConnected", {{"num_hidden", "10"}}, net, "fc3"),
-              "softmax");
-  }
-  Symbol LeNet() {
-    Symbol net = Symbol::Variable("data");
-    int layer = 0;
-    for (int filters : {20, 50}) {
-      ++layer;
-      net = Op("Convolution", {{"kernel", "(5, 5)"}, {"num_filter", absl::StrCat(filters)}}, net,
-               absl::StrCat("conv", layer));
-      net = Op("Activation", {{"act_type", "tanh"}}, net, absl::StrCat("tanh", layer));
-      net = Op("Pooling", {{"pool_type", "max"}, {"kernel", "(2, 2)"}, {"stride", "(2, 2)"}}, net,
-               absl::StrCat("pool", layer));
-    }
-    net = Op("Flatten", {}, net, "flatten");
-    net = Op("Activation", {{"act_type", "tanh"}},
-             Op("FullyConnected", {{"num_hidden", "500"}}, net, "fc1"), "tanh3");
-    return Op("SoftmaxOutput", {}, Op("FullyConnected", {{"num_hidden", "10"}}, net, "fc2"),
-              "softmax");
-  }
-
- private:
-  graph::NameManager names_;
-};
+// The nets of libs/graph/testing/models.h.
+Symbol Model(absl::StatusOr<Symbol> net) {
+  MXGRID_CHECK(net.ok()) << net.status();
+  return *net;
+}
 
 // One training step: Forward(train) + Backward + sgd_update of each weight, as MXNet's
 // Module does with an optimizer on the worker.
@@ -175,10 +143,11 @@ void Sgemm(bool tf32) {
 }
 
 void ConvForwardBackward() {
-  Nets nets;
-  Symbol conv =
-      nets.Op("Convolution", {{"kernel", "(3, 3)"}, {"pad", "(1, 1)"}, {"num_filter", "64"}},
-              Symbol::Variable("data"), "conv");
+  graph::NameManager names;
+  Symbol conv = Model(Symbol::Create(
+      ops::GlobalRegistry(), "Convolution",
+      {{"kernel", "(3, 3)"}, {"pad", "(1, 1)"}, {"num_filter", "64"}},
+      {{}, {{"data", Symbol::Variable("data")}}}, "conv", &names));
   absl::StatusOr<std::unique_ptr<Executor>> e =
       Executor::SimpleBind(conv, kGpu, {{"data", Shape{64, 64, 56, 56}}}, GradReq::kWrite);
   MXGRID_CHECK(e.ok()) << e.status();
@@ -227,16 +196,15 @@ int Main(int argc, char** argv) {
     Sgemm(/*tf32=*/true);
     return 0;
   }
-  Nets nets;
   if (only.empty() || only == "sgemm") Sgemm(false);
   if (only.empty() || only == "conv") ConvForwardBackward();
   if (only.empty() || only == "mlp") {
-    Training("mlp128", nets.Mlp(), {128, 784}, 200);
-    Training("mlp8192", nets.Mlp(), {8192, 784}, 50);
+    Training("mlp128", Model(graph::models::Mlp({128, 64})), {128, 784}, 200);
+    Training("mlp8192", Model(graph::models::Mlp({128, 64})), {8192, 784}, 50);
   }
   if (only.empty() || only == "lenet") {
-    Training("lenet128", nets.LeNet(), {128, 1, 28, 28}, 50);
-    Training("lenet1024", nets.LeNet(), {1024, 1, 28, 28}, 20);
+    Training("lenet128", Model(graph::models::LeNet()), {128, 1, 28, 28}, 50);
+    Training("lenet1024", Model(graph::models::LeNet()), {1024, 1, 28, 28}, 20);
   }
   if (only.empty() || only == "transfer") Transfers();
   return 0;

@@ -34,11 +34,7 @@ void PushOnGpu(const char* name, Context ctx, engine::FnProperty property,
   options.property = property;
   engine::Get()->PushSync(
       [fn = std::forward<Fn>(fn), ctx, name](const engine::RunContext&) -> absl::Status {
-        absl::StatusOr<void*> stream = gpu::ThreadStream(ctx.device_id);
-        if (!stream.ok()) return stream.status();
-        absl::Status status = fn(*stream);
-        absl::Status synced = gpu::Synchronize(ctx.device_id, *stream, name);
-        return status.ok() ? synced : status;
+        return gpu::RunOnThreadStream(ctx.device_id, name, fn);
       },
       ctx, absl::Span<const engine::VarHandle>(reads.begin(), reads.size()),
       absl::Span<const engine::VarHandle>(writes.begin(), writes.size()), options);
