@@ -24,29 +24,61 @@ namespace {
 
 using graph::Symbol;
 
-absl::StatusOr<Symbol> Load(const v1::Symbol& s, const ops::Registry& registry) {
-  return graph::LoadJson(s.json(), registry);
+}  // namespace
+
+absl::StatusOr<Symbol> CompilerService::Load(const v1::Symbol& s, bool* from_json) const {
+  if (!s.ref().empty()) {
+    if (std::optional<Symbol> held = symbols_.Get(s.ref())) {
+      if (from_json != nullptr) *from_json = false;
+      return *std::move(held);
+    }
+    if (s.json().empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          "symbol reference ", Quoted(s.ref()),
+          " is not held by this compiler (restarted, evicted from its --symbol_cache_entries, "
+          "or another replica): send the symbol's json"));
+    }
+  }
+  if (from_json != nullptr) *from_json = true;
+  return graph::LoadJson(s.json(), *registry_);
 }
 
-// Symbols sent back are merged: nodes the request's separate JSON texts shared (a variable
-// used on both sides of `x * 2 + x`) become one again.
-void Store(const Symbol& s, v1::Symbol* out) { out->set_json(graph::SaveJson(s.MergeIdentical())); }
+// Symbols built from separate JSON texts have lost the node identity they shared (a variable
+// used on both sides of `x * 2 + x` arrives twice) and are merged before they are sent back
+// or kept; symbols built from held ones keep their nodes, as MXNet's do.
+void CompilerService::Store(const Symbol& s, bool merge, bool by_ref, v1::Symbol* out) const {
+  const Symbol result = merge ? s.MergeIdentical() : s;
+  if (by_ref) {
+    std::string ref = symbols_.Put(result);
+    if (!ref.empty()) {
+      out->set_ref(std::move(ref));
+      return;
+    }
+  }
+  out->set_json(graph::SaveJson(result));
+}
 
-absl::StatusOr<Symbol::Inputs> LoadInputs(const v1::ComposeRequest& r,
-                                          const ops::Registry& registry) {
+absl::StatusOr<Symbol::Inputs> CompilerService::LoadInputs(const v1::ComposeRequest& r,
+                                                           bool* any_json) const {
   Symbol::Inputs in;
   for (const v1::Symbol& s : r.positional()) {
-    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, registry));
+    bool json = false;
+    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, &json));
+    *any_json |= json;
     in.positional.push_back(std::move(sym));
   }
   // Sorted by name so that errors and results do not depend on map order.
   std::map<std::string, v1::Symbol> named(r.named().begin(), r.named().end());
   for (const auto& [name, s] : named) {
-    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, registry));
+    bool json = false;
+    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, &json));
+    *any_json |= json;
     in.named.emplace_back(name, std::move(sym));
   }
   return in;
 }
+
+namespace {
 
 void ToProto(const ops::InferShape& s, v1::PartialShape* out) {
   out->set_known(s.has_value());
@@ -141,8 +173,9 @@ void DescribeOp(const ops::OpDef& def, const ops::Registry& registry, v1::Operat
 
 }  // namespace
 
-CompilerService::CompilerService(const ops::Registry* registry, size_t plan_cache_entries)
-    : registry_(registry), plans_(plan_cache_entries) {}
+CompilerService::CompilerService(const ops::Registry* registry, size_t plan_cache_entries,
+                                 size_t symbol_cache_entries)
+    : registry_(registry), plans_(plan_cache_entries), symbols_(symbol_cache_entries) {}
 
 grpc::Status CompilerService::ListOperators(grpc::ServerContext*,
                                             const v1::ListOperatorsRequest*,
@@ -158,6 +191,7 @@ grpc::Status CompilerService::Compose(grpc::ServerContext*, const v1::ComposeReq
   return ToGrpc([&]() -> absl::Status {
     const ops::AttrMap attrs(request->attrs().begin(), request->attrs().end());
     Symbol result;
+    bool any_json = false;
     switch (request->what_case()) {
       case v1::ComposeRequest::kVariable:
         if (request->variable().empty()) {
@@ -170,22 +204,22 @@ grpc::Status CompilerService::Compose(grpc::ServerContext*, const v1::ComposeReq
           return absl::InvalidArgumentError(
               "an operator node needs a name (clients keep MXNet's name counters)");
         }
-        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, *registry_));
+        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, &any_json));
         graph::NameManager unused;
         MXGRID_ASSIGN_OR_RETURN(result, Symbol::Create(*registry_, request->op(), attrs, in,
                                                        request->name(), &unused));
         break;
       }
       case v1::ComposeRequest::kCall: {
-        MXGRID_ASSIGN_OR_RETURN(Symbol base, Load(request->call(), *registry_));
-        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, *registry_));
+        MXGRID_ASSIGN_OR_RETURN(Symbol base, Load(request->call(), &any_json));
+        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, &any_json));
         MXGRID_ASSIGN_OR_RETURN(result, base.Compose(in, request->name()));
         break;
       }
       default:
         return absl::InvalidArgumentError("set one of variable, op or call");
     }
-    Store(result, response->mutable_symbol());
+    Store(result, any_json, request->by_ref(), response->mutable_symbol());
     return absl::OkStatus();
   }());
 }
@@ -195,12 +229,15 @@ grpc::Status CompilerService::Transform(grpc::ServerContext*,
                                         v1::TransformResponse* response) {
   return ToGrpc([&]() -> absl::Status {
     std::vector<Symbol> symbols;
+    bool any_json = false;
     for (const v1::Symbol& s : request->symbols()) {
-      MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, *registry_));
+      bool json = false;
+      MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, &json));
+      any_json |= json;
       symbols.push_back(std::move(sym));
     }
     if (request->op_case() == v1::TransformRequest::kGroup) {
-      Store(Symbol::Group(symbols), response->mutable_symbol());
+      Store(Symbol::Group(symbols), any_json, request->by_ref(), response->mutable_symbol());
       return absl::OkStatus();
     }
     if (symbols.size() != 1) {
@@ -223,7 +260,7 @@ grpc::Status CompilerService::Transform(grpc::ServerContext*,
       default:
         return absl::InvalidArgumentError("set one of group, internals, output_index, output_name");
     }
-    Store(result, response->mutable_symbol());
+    Store(result, any_json, request->by_ref(), response->mutable_symbol());
     return absl::OkStatus();
   }());
 }
@@ -231,12 +268,15 @@ grpc::Status CompilerService::Transform(grpc::ServerContext*,
 grpc::Status CompilerService::Describe(grpc::ServerContext*, const v1::DescribeRequest* request,
                                        v1::DescribeResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    bool from_json = false;
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), &from_json));
     for (const std::string& n : s.ListArguments()) response->add_arguments(n);
     for (const std::string& n : s.ListOutputs()) response->add_outputs(n);
     for (const std::string& n : s.ListAuxiliaryStates()) response->add_aux_states(n);
     for (const std::string& n : s.ListInputs()) response->add_inputs(n);
-    Store(s, response->mutable_canonical());
+    if (!request->skip_canonical()) {
+      Store(s, from_json, /*by_ref=*/false, response->mutable_canonical());
+    }
     return absl::OkStatus();
   }());
 }
@@ -245,7 +285,7 @@ grpc::Status CompilerService::InferShape(grpc::ServerContext*,
                                          const v1::InferShapeRequest* request,
                                          v1::InferShapeResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol()));
     MXGRID_ASSIGN_OR_RETURN(auto known, FromProto(request->shapes()));
     MXGRID_ASSIGN_OR_RETURN(graph::ShapeInference r, graph::InferShape(s, known));
     for (const auto& x : r.arg_shapes) ToProto(x, response->add_arg_shapes());
@@ -259,7 +299,7 @@ grpc::Status CompilerService::InferShape(grpc::ServerContext*,
 grpc::Status CompilerService::InferType(grpc::ServerContext*, const v1::InferTypeRequest* request,
                                         v1::InferTypeResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol()));
     MXGRID_ASSIGN_OR_RETURN(auto known, FromProto(request->dtypes()));
     MXGRID_ASSIGN_OR_RETURN(graph::TypeInference r, graph::InferType(s, known));
     auto put = [](const ops::InferType& t) {
@@ -279,7 +319,10 @@ grpc::Status CompilerService::MakePlan(grpc::ServerContext*, const v1::MakePlanR
     graph::PlanOptions options;
     MXGRID_ASSIGN_OR_RETURN(options.shapes, FromProto(request->shapes()));
     MXGRID_ASSIGN_OR_RETURN(options.dtypes, FromProto(request->dtypes()));
-    std::string key = request->symbol().json();
+    // A held symbol's plans are keyed by its handle (its nodes never change).
+    std::string key = request->symbol().json().empty()
+                          ? absl::StrCat("ref:", request->symbol().ref())
+                          : request->symbol().json();
     for (const auto& [name, shape] : options.shapes) {
       absl::StrAppend(&key, "|s:", name, "=", shape ? shape->ToString() : "?");
     }
@@ -303,7 +346,7 @@ grpc::Status CompilerService::MakePlan(grpc::ServerContext*, const v1::MakePlanR
       response->set_cached(true);
       return absl::OkStatus();
     }
-    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol()));
     MXGRID_ASSIGN_OR_RETURN(graph::Plan plan, graph::MakePlan(s, options));
     rpc::ToProto(plan, response->mutable_plan());
     plans_.Put(key, response->plan());

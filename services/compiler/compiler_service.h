@@ -1,5 +1,6 @@
 // mxgrid.v1.Compiler (proto/mxgrid/v1/compiler.proto) over libs/graph: thin handlers that
-// decode, call the graph library once and encode. Stateless but for a bounded plan cache.
+// decode, call the graph library once and encode. Stateless but for two bounded caches: plans,
+// and the symbols it built for clients that compose by handle (mxgrid.v1.Symbol's ref).
 //
 // Thread-safety: thread-safe (gRPC calls handlers concurrently).
 #ifndef MXGRID_SERVICES_COMPILER_COMPILER_SERVICE_H_
@@ -8,7 +9,10 @@
 #include <cstddef>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "libs/base/lru_cache.h"
+#include "libs/graph/symbol.h"
+#include "libs/graph/symbol_cache.h"
 #include "libs/ops/registry.h"
 #include "proto/mxgrid/v1/compiler.grpc.pb.h"
 
@@ -16,8 +20,10 @@ namespace mxgrid::services {
 
 class CompilerService final : public v1::Compiler::Service {
  public:
-  // `registry` must outlive the service; `plan_cache_entries` bounds the cache (0 disables).
-  CompilerService(const ops::Registry* registry, size_t plan_cache_entries);
+  // `registry` must outlive the service; the entries bound the plan and symbol caches (0
+  // disables one: by_ref requests then get JSON back).
+  CompilerService(const ops::Registry* registry, size_t plan_cache_entries,
+                  size_t symbol_cache_entries);
 
   grpc::Status ListOperators(grpc::ServerContext* context, const v1::ListOperatorsRequest* request,
                              v1::ListOperatorsResponse* response) override;
@@ -35,9 +41,20 @@ class CompilerService final : public v1::Compiler::Service {
                         v1::MakePlanResponse* response) override;
 
  private:
+  // A request's symbol: the held one its `ref` names, else parsed from its JSON
+  // (`*from_json` says which); NotFound for a ref not held without JSON.
+  absl::StatusOr<graph::Symbol> Load(const v1::Symbol& s, bool* from_json = nullptr) const;
+  // Compose's inputs; `*any_json` |= whether one came as JSON.
+  absl::StatusOr<graph::Symbol::Inputs> LoadInputs(const v1::ComposeRequest& r,
+                                                   bool* any_json) const;
+  // `s` into `out`: as a new handle when `by_ref`, else as JSON; merged first when `merge`.
+  void Store(const graph::Symbol& s, bool merge, bool by_ref, v1::Symbol* out) const;
+
   const ops::Registry* const registry_;
   // Plans by the MakePlanRequest's serialized bytes.
   base::LruCache<v1::Plan> plans_;
+  // Symbols built for by_ref requests. Mutable: holding is not an observable state change.
+  mutable graph::SymbolCache symbols_;
 };
 
 }  // namespace mxgrid::services

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -65,7 +66,7 @@ class CompilerServiceTest : public ::testing::Test {
     return resp;
   }
 
-  CompilerService service_{&ops::GlobalRegistry(), 4};
+  CompilerService service_{&ops::GlobalRegistry(), 4, 64};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::Compiler::Stub> stub_;
@@ -315,6 +316,124 @@ TEST_F(CompilerServiceTest, OutputIndexOutOfRangeIsInvalidArgument) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << index;
     EXPECT_THAT(s.error_message(), HasSubstr("outside [0, 1)"));
   }
+}
+
+// Composition by handle: every symbol stays on the compiler; node identity is kept across
+// requests (x twice is one variable, without merging by name), the results' JSON is what the
+// JSON requests give, and a handle the compiler does not hold is NOT_FOUND unless the JSON
+// comes along.
+TEST_F(CompilerServiceTest, ComposesByHandle) {
+  auto compose = [&](v1::ComposeRequest req, v1::Symbol* out) {
+    req.set_by_ref(true);
+    v1::ComposeResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Compose(&ctx, req, &resp);
+    *out = resp.symbol();
+    return s;
+  };
+  v1::ComposeRequest var;
+  var.set_variable("x");
+  v1::Symbol x;
+  ASSERT_TRUE(compose(var, &x).ok());
+  ASSERT_EQ(x.ref().size(), 32u);
+  EXPECT_TRUE(x.json().empty());
+  v1::ComposeRequest twice;
+  twice.set_op("_Plus");
+  twice.set_name("plus0");
+  *twice.add_positional() = x;
+  *twice.add_positional() = x;
+  v1::Symbol plus;
+  ASSERT_TRUE(compose(twice, &plus).ok());
+  v1::DescribeResponse described = Describe(plus);
+  EXPECT_THAT(described.arguments(), ElementsAre("x"));
+
+  // The same graph through JSON requests gives the same canonical JSON.
+  v1::Symbol x_json = Variable("x");
+  v1::Symbol plus_json;
+  {
+    v1::ComposeRequest req = twice;
+    req.clear_positional();
+    *req.add_positional() = x_json;
+    *req.add_positional() = x_json;
+    v1::ComposeResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Compose(&ctx, req, &resp).ok());
+    plus_json = resp.symbol();
+  }
+  EXPECT_EQ(described.canonical().json(), Describe(plus_json).canonical().json());
+
+  // Transform and inference take handles too; skip_canonical leaves the JSON out.
+  v1::TransformRequest pick;
+  *pick.add_symbols() = plus;
+  pick.set_output_index(0);
+  pick.set_by_ref(true);
+  v1::TransformResponse picked;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Transform(&ctx, pick, &picked).ok());
+  }
+  EXPECT_FALSE(picked.symbol().ref().empty());
+  v1::DescribeRequest lists;
+  *lists.mutable_symbol() = picked.symbol();
+  lists.set_skip_canonical(true);
+  v1::DescribeResponse listed;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Describe(&ctx, lists, &listed).ok());
+  }
+  EXPECT_THAT(listed.outputs(), ElementsAre("plus0_output"));
+  EXPECT_FALSE(listed.has_canonical());
+  v1::InferShapeRequest infer;
+  *infer.mutable_symbol() = plus;
+  (*infer.mutable_shapes())["x"].set_known(true);
+  (*infer.mutable_shapes())["x"].add_dims(3);
+  v1::InferShapeResponse inferred;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->InferShape(&ctx, infer, &inferred).ok());
+  }
+  ASSERT_EQ(inferred.out_shapes_size(), 1);
+  EXPECT_THAT(inferred.out_shapes(0).dims(), ElementsAre(3));
+
+  // A handle not held: NOT_FOUND naming it; with the JSON beside it, the JSON is used.
+  v1::Symbol stale;
+  stale.set_ref("00000000000000000000000000000000");
+  v1::DescribeRequest bad;
+  *bad.mutable_symbol() = stale;
+  v1::DescribeResponse unused;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Describe(&ctx, bad, &unused);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(s.error_message(), HasSubstr("symbol reference"));
+  }
+  bad.mutable_symbol()->set_json(plus_json.json());
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Describe(&ctx, bad, &unused).ok());
+    EXPECT_THAT(unused.arguments(), ElementsAre("x"));
+  }
+}
+
+// The symbol cache is bounded (64 entries here): old handles are dropped, new ones work.
+TEST_F(CompilerServiceTest, HandlesAreEvictedBeyondTheCache) {
+  v1::ComposeRequest var;
+  var.set_variable("x");
+  var.set_by_ref(true);
+  std::vector<std::string> refs;
+  for (int i = 0; i < 100; ++i) {
+    v1::ComposeResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Compose(&ctx, var, &resp).ok());
+    refs.push_back(resp.symbol().ref());
+  }
+  v1::DescribeRequest first, last;
+  first.mutable_symbol()->set_ref(refs.front());
+  last.mutable_symbol()->set_ref(refs.back());
+  v1::DescribeResponse resp;
+  grpc::ClientContext a, b;
+  EXPECT_EQ(stub_->Describe(&a, first, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(stub_->Describe(&b, last, &resp).ok());
 }
 
 }  // namespace

@@ -150,7 +150,8 @@ int main(int argc, char** argv) {
   std::vector<grpc::Service*> services = {service.get()};
   if (compiler_address.empty()) {
     local_compiler = std::make_unique<mxgrid::services::CompilerService>(
-        &mxgrid::ops::GlobalRegistry(), /*plan_cache_entries=*/256);
+        &mxgrid::ops::GlobalRegistry(), /*plan_cache_entries=*/256,
+        /*symbol_cache_entries=*/size_t{1} << 17);
     services.push_back(local_compiler.get());
   } else {
     grpc::ChannelArguments args;

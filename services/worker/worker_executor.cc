@@ -38,6 +38,17 @@ void SetShape(const NDArray& a, v1::MakePlanRequest* request, const std::string&
   }
 }
 
+// The graph of a bind: workers take a symbol's JSON; a compiler's handle means nothing here.
+absl::StatusOr<graph::Symbol> LoadBoundSymbol(const v1::Symbol& symbol,
+                                              const ops::Registry& registry) {
+  if (symbol.json().empty() && !symbol.ref().empty()) {
+    return absl::InvalidArgumentError(
+        "a worker binds a symbol's json; a compiler's symbol ref is meaningful only to that "
+        "compiler (fetch the json with Compiler.Describe)");
+  }
+  return graph::LoadJson(symbol.json(), registry);
+}
+
 absl::StatusOr<v1::OpReq> ParseReq(const std::string& text) {
   if (text.empty() || text == "write") return v1::OP_REQ_WRITE_TO;
   if (text == "add") return v1::OP_REQ_ADD_TO;
@@ -193,8 +204,7 @@ grpc::Status WorkerService::Bind(grpc::ServerContext* context, const v1::BindReq
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
-    MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol,
-                            graph::LoadJson(request->symbol().json(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol, LoadBoundSymbol(request->symbol(), *registry_));
     const std::vector<std::string> arg_names = symbol.ListArguments();
     const std::vector<std::string> aux_names = symbol.ListAuxiliaryStates();
     if (request->args_size() != static_cast<int>(arg_names.size()) ||
@@ -248,8 +258,7 @@ grpc::Status WorkerService::SimpleBind(grpc::ServerContext* context,
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Session> s, sessions_.Find(request->session()));
     const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(Context ctx, internal::FromProto(request->context()));
-    MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol,
-                            graph::LoadJson(request->symbol().json(), *registry_));
+    MXGRID_ASSIGN_OR_RETURN(graph::Symbol symbol, LoadBoundSymbol(request->symbol(), *registry_));
     v1::MakePlanRequest plan_request;
     plan_request.mutable_symbol()->set_json(request->symbol().json());
     plan_request.set_keep_common_expr(request->keep_common_expr());

@@ -28,7 +28,7 @@ class WorkerRandomTest : public ::testing::Test {
  protected:
   void SetUp() override {
     worker_ = std::make_unique<WorkerService>(&ops::GlobalRegistry(), WorkerOptions{});
-    compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16);
+    compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16, 1024);
     ServerOptions options;
     options.name = "worker-random-test";
     options.address = "127.0.0.1:0";

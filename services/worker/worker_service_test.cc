@@ -183,6 +183,18 @@ TEST_F(WorkerServiceTest, InvokeFreesTheCallsFreeListEvenWhenTheCallFails) {
   }
 }
 
+// A worker binds JSON; a compiler's symbol handle is refused with a message saying so.
+TEST_F(WorkerServiceTest, BindingACompilerRefIsInvalidArgument) {
+  v1::SimpleBindRequest bind;
+  bind.set_session(session_);
+  bind.mutable_symbol()->set_ref("0123456789abcdef0123456789abcdef");
+  v1::BindResponse bound;
+  grpc::ClientContext ctx;
+  grpc::Status st = stub_->SimpleBind(&ctx, bind, &bound);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("symbol ref"));
+}
+
 TEST_F(WorkerServiceTest, SimpleBindForwardBackward) {
   absl::StatusOr<graph::Symbol> net = graph::models::Mlp({4}, 3);
   ASSERT_TRUE(net.ok());

@@ -5,12 +5,13 @@ mxgrid (`import mxnet` resolving to mxgrid through as_mxgrid/) or against real M
 outcome. Both get nose_standin/ for the `nose.tools` the files import.
 
 Usage: run_compat.py mxgrid|mxnet [--junit-dir DIR] [--json OUT] [--failures OUT] [-k EXPR]
-                     [FILE ...]
+                     [--timeout S] [--file-timeout S] [FILE ...]
 
 The suite is found at $MXGRID_MXNET_TESTS, else ../shared/mxnet-tests beside the checkout,
 else /work/shared/mxnet-tests; without it the script exits 3 after saying so. Tests run in a
-scratch working directory (some write files), with a per-test timeout (--timeout, 180 s)
-and no bytecode written into the suite's folders. Prints one line per file and a summary;
+scratch working directory (some write files), with a per-test timeout (--timeout, 180 s),
+a per-file one (--file-timeout, 1200 s: the file is killed with every process it started,
+servers included, and counts as failed) and no bytecode written into the suite's folders. Prints one line per file and a summary;
 --json writes {"test_file.py::test_name": "passed" | "failed" | "skipped"}; --failures
 writes 'test_file.py::test_name  reason' lines (the expected_failures.txt format).
 """
@@ -20,8 +21,10 @@ import json
 import os
 import subprocess
 import sys
+import signal
 import tempfile
 import time
+import uuid
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +32,9 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 AS_MXGRID = os.path.join(HERE, "as_mxgrid")  # `import mxnet` -> mxgrid
 NOSE = os.path.join(HERE, "nose_standin")     # nose.tools, which the files import
 CLIENT = os.path.join(ROOT, "clients", "python")
+# A whole file's limit: a per-test timeout cannot end a test stuck where Python's signal
+# handler never runs.
+FILE_TIMEOUT = 1200
 
 
 def find_suite():
@@ -76,9 +82,29 @@ def outcomes_of(junit_path, file_name, reasons=None):
     return out
 
 
-def run_file(impl, suite, path, junit_dir, timeout, keyword, reasons=None, deselect=()):
+_TAG = "MXGRID_COMPAT_RUN"
+
+
+def _kill_tagged(tag):
+    """SIGKILLs every process whose environment carries ``_TAG=tag``."""
+    marker = ("%s=%s" % (_TAG, tag)).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            continue  # gone, or not ours to read
+
+
+def run_file(impl, suite, path, junit_dir, timeout, keyword, reasons=None, deselect=(),
+             file_timeout=FILE_TIMEOUT):
     """Runs one test file in a fresh pytest process; its outcomes (failures' reasons into
-    `reasons`). A file that fails to import reports '<file>::<collection>' failed."""
+    `reasons`). A file that fails to import, or runs past `file_timeout` seconds (then it is
+    killed with every process it started), reports '<file>::<collection>' failed."""
     file_name = os.path.basename(path)
     junit = os.path.join(junit_dir, "%s-%s.xml" % (impl, file_name[:-3]))
     paths = [NOSE, os.path.join(suite, "unittest"), os.path.join(suite, "common"),
@@ -95,9 +121,24 @@ def run_file(impl, suite, path, junit_dir, timeout, keyword, reasons=None, desel
         test_file, _, name = test.partition("::")
         if test_file == file_name:
             cmd += ["--deselect", "%s::%s" % (path, name)]
+    # Every process the file starts (its pytest, the embedded cluster's servers in their own
+    # sessions) inherits this tag, so that a file past its time is ended with all of them.
+    tag = "%d-%s" % (os.getpid(), uuid.uuid4().hex)
+    env[_TAG] = tag
     with tempfile.TemporaryDirectory(prefix="mxnet-compat-") as scratch:
-        proc = subprocess.run(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, check=False)
+        try:
+            proc = subprocess.run(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, check=False,
+                                  timeout=file_timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tagged(tag)
+            name = file_name + "::<collection>"
+            if reasons is not None:
+                reasons[name] = ("the file ran past %d s (--file-timeout) and was killed"
+                                 % file_timeout)
+            return {name: "failed"}
+        finally:
+            _kill_tagged(tag)  # servers a test left running
     found = outcomes_of(junit, file_name, reasons)
     if not found and proc.returncode not in (0, 5):  # no report: pytest itself failed
         found[file_name + "::<collection>"] = "failed"
@@ -109,7 +150,7 @@ def run_file(impl, suite, path, junit_dir, timeout, keyword, reasons=None, desel
 
 
 def run(impl, files=None, junit_dir=None, timeout=180, keyword=None, log=sys.stdout,
-        reasons=None, deselect=()):
+        reasons=None, deselect=(), file_timeout=FILE_TIMEOUT):
     """Runs the suite (or `files`) under `impl`, without the tests of `deselect`
     ('file.py::test' ids); {test: outcome}, or None without a suite. Failures' reasons go
     into `reasons` when given."""
@@ -123,7 +164,7 @@ def run(impl, files=None, junit_dir=None, timeout=180, keyword=None, log=sys.std
         for path in files:
             tic = time.time()
             found = run_file(impl, suite, os.path.abspath(path), junit_dir or tmp, timeout,
-                             keyword, reasons, deselect)
+                             keyword, reasons, deselect, file_timeout)
             passed = sum(1 for v in found.values() if v == "passed")
             log.write("%s %-22s %3d of %3d passed (%.0f s)\n" % (
                 impl, os.path.basename(path), passed, len(found), time.time() - tic))
@@ -140,11 +181,12 @@ def main():
     parser.add_argument("--json")
     parser.add_argument("--failures")
     parser.add_argument("--timeout", type=int, default=180)
+    parser.add_argument("--file-timeout", type=int, default=FILE_TIMEOUT)
     parser.add_argument("-k", dest="keyword")
     args = parser.parse_args()
     reasons = {}
     results = run(args.impl, args.files, args.junit_dir, args.timeout, args.keyword,
-                  reasons=reasons)
+                  reasons=reasons, file_timeout=args.file_timeout)
     if results is None:
         print("MXNet's unit tests not found (set MXGRID_MXNET_TESTS)")
         return 3

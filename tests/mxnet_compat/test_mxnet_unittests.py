@@ -18,6 +18,7 @@ import glob
 import hashlib
 import json
 import os
+import sys
 
 import pytest
 
@@ -43,6 +44,12 @@ def _read_list(name):
     return out
 
 
+def _progress():
+    """Where the runs report each file as it finishes: the terminal, past pytest's capture,
+    so that a log shows where the minutes go while the run is still going."""
+    return sys.__stderr__
+
+
 def _outcome(results, test):
     """A test's outcome; a test of a file that failed to import counts as failed."""
     if test in results:
@@ -57,7 +64,7 @@ def test_mxgrid_passes_mxnets_unit_tests_but_the_listed_ones():
     suite = _read_list("mxnet_passing.txt")
     expected = _read_list("expected_failures.txt")
     reasons = {}
-    results = run_compat.run("mxgrid", reasons=reasons,
+    results = run_compat.run("mxgrid", reasons=reasons, log=_progress(),
                              deselect=_read_list("mxnet_failing.txt"))
     outcomes = {t: _outcome(results, t) for t in suite}
     passed = sorted(t for t, o in outcomes.items() if o == "passed")
@@ -107,7 +114,7 @@ def test_real_mxnet_passes_the_suite():
                   % (len(suite), len(suite), os.path.basename(record)))
             return
     reasons = {}
-    results = run_compat.run("mxnet", reasons=reasons,
+    results = run_compat.run("mxnet", reasons=reasons, log=_progress(),
                              deselect=_read_list("mxnet_failing.txt"))
     failing = ["%s: %s" % (t, reasons.get(t, _outcome(results, t))) for t in sorted(suite)
                if _outcome(results, t) != "passed"]

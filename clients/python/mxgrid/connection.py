@@ -112,6 +112,9 @@ class Connection:
         self._pending_executors = []
         self._stop = threading.Event()
         self._devices = None
+        # Symbol handles (the compiler's refs) are valid for this connection at this
+        # generation; a handle the compiler no longer holds bumps it (symbol.py rebuilds).
+        self.symbol_generation = 0
         if self.worker is not None:
             try:
                 resp = self.worker.OpenSession(pb.worker.OpenSessionRequest(

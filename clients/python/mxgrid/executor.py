@@ -17,7 +17,7 @@ from ._proto import pb
 from .base import MXNetError
 from .context import current_context
 from .ndarray import NDArray, array, dtype_from_pb, dtype_to_pb, zeros
-from .symbol import _GRAD_REQ, _sym_pb
+from .symbol import _GRAD_REQ, _sym_json_pb
 
 __all__ = ["Executor"]
 
@@ -103,7 +103,7 @@ class Executor:
             reqs = list(grad_req)
         reqs = [r if g is not None else "null" for r, g in zip(reqs, grads)]
         req = pb.worker.BindRequest(
-            session=conn.session, symbol=_sym_pb(symbol), context=ctx.to_proto(pb.worker),
+            session=conn.session, symbol=_sym_json_pb(symbol), context=ctx.to_proto(pb.worker),
             args=[a.handle for a in args], arg_grads=[g.handle if g is not None else 0
                                                      for g in grads],
             grad_reqs=[_GRAD_REQ[r] for r in reqs], aux=[a.handle for a in aux],
@@ -152,7 +152,7 @@ class Executor:
         for name, dtype in type_dict.items():
             if name not in inputs:
                 raise ValueError("type_dict names %s but no shape is given for it" % name)
-        req = pb.worker.SimpleBindRequest(session=conn.session, symbol=_sym_pb(symbol),
+        req = pb.worker.SimpleBindRequest(session=conn.session, symbol=_sym_json_pb(symbol),
                                           context=ctx.to_proto(pb.worker), inputs=inputs,
                                           keep_common_expr=_keep_common_expr())
         if isinstance(grad_req, str):

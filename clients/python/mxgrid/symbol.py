@@ -11,6 +11,7 @@ import json
 import numbers
 import warnings
 
+import grpc
 import numpy as np
 
 from . import _fluent
@@ -81,21 +82,82 @@ def _check_group2ctx(symbol, ctx, group2ctx):
     _group_contexts(symbol, ctx, group2ctx)
 
 
-def _sym_pb(sym):
+def _sym_json_pb(sym):
+    """``sym`` as its JSON (what workers take)."""
     return pb.graph.Symbol(json=sym._json)
 
 
-def _compose(**fields):
+def _is_stale_ref(err):
+    return err.code == grpc.StatusCode.NOT_FOUND and "symbol reference" in str(err)
+
+
+def _json_pb(sym):
+    return pb.graph.Symbol(json=sym._json_text)
+
+
+def _compiler_call(method, build, symbols):
+    """Calls the compiler's ``method`` with the request ``build(pb_of)`` makes, where
+    ``pb_of(s)`` gives each of ``symbols`` as the compiler should get it (its handle when the
+    compiler holds it). A handle the compiler no longer holds (it restarted, or dropped it from
+    its bounded cache) marks every handle of the connection stale: the symbols are rebuilt
+    from their recipes and the call made again; should the cache be too small to hold even
+    that, the symbols are rebuilt as JSON and sent whole."""
     conn, stub = _compiler()
-    resp = conn.call(stub.Compose, pb.compiler.ComposeRequest(**fields))
-    return Symbol(resp.symbol.json)
+    for attempt in range(3):
+        try:
+            if attempt < 2:
+                for s in symbols:
+                    s._ensure_held(conn)
+                pb_of = lambda s: s._compiler_pb(conn)  # noqa: E731
+            else:
+                for s in symbols:
+                    s._ensure_json(conn)
+                pb_of = _json_pb
+            return conn.call(getattr(stub, method), build(pb_of))
+        except MXNetError as err:
+            if attempt == 2 or not _is_stale_ref(err):
+                raise
+            conn.symbol_generation += 1
+    raise AssertionError("unreachable")
+
+
+def _build(method, build, inputs):
+    """A new Symbol from the compiler's ``method`` (Compose or Transform) on ``inputs``, kept
+    by the compiler (by_ref): the client holds its handle and its recipe (method, build,
+    inputs), from which it is rebuilt if the compiler drops it."""
+    recipe = (method, build, tuple(inputs))
+    resp = _compiler_call(method, build, inputs)
+    sym = Symbol(resp.symbol.json or None)
+    sym._recipe = recipe
+    if resp.symbol.ref:
+        conn = connection.get()
+        sym._held = (conn, conn.symbol_generation, resp.symbol.ref)
+    return sym
+
+
+def _compose(call=None, positional=(), named=None, **fields):
+    named = dict(named or {})
+    positional = list(positional)
+    names = sorted(named)
+    inputs = ([call] if call is not None else []) + positional + [named[k] for k in names]
+
+    def build(pb_of):
+        req = pb.compiler.ComposeRequest(
+            by_ref=True, positional=[pb_of(s) for s in positional],
+            named={k: pb_of(named[k]) for k in names}, **fields)
+        if call is not None:
+            req.call.CopyFrom(pb_of(call))
+        return req
+    return _build("Compose", build, inputs)
 
 
 def _transform(symbols, **op):
-    conn, stub = _compiler()
-    resp = conn.call(stub.Transform, pb.compiler.TransformRequest(
-        symbols=[_sym_pb(s) for s in symbols], **op))
-    return Symbol(resp.symbol.json)
+    symbols = list(symbols)
+
+    def build(pb_of):
+        return pb.compiler.TransformRequest(by_ref=True, symbols=[pb_of(s) for s in symbols],
+                                            **op)
+    return _build("Transform", build, symbols)
 
 
 def _legacy_shape(ps):
@@ -116,19 +178,85 @@ def _shape_dims(shape):
 
 
 class Symbol:
-    """A symbolic graph (MXNet JSON). Build with mx.sym.Variable and the operator functions."""
+    """A symbolic graph (MXNet JSON). Build with mx.sym.Variable and the operator functions.
+
+    A symbol built by composition lives on the compiler: the client holds its handle (no JSON
+    travels while a graph is built, so building N operators costs O(N)) and its recipe, the
+    request that built it, to rebuild it should the compiler drop it. Its JSON is fetched once,
+    when first needed (tojson, bind, attributes)."""
 
     def __init__(self, json_text):
-        self._json = json_text
+        self._json_text = json_text
+        self._held = None    # (connection, its symbol generation, the compiler's handle)
+        self._recipe = None  # (method, build, inputs): see _build
         self._desc = None
         self._graph = None
 
+    @property
+    def _json(self):
+        if self._json_text is None:
+            self._describe(want_json=True)
+        return self._json_text
+
+    def _holds(self, conn):
+        held = self._held
+        return held is not None and held[0] is conn and \
+            held[1] == conn.symbol_generation
+
+    def _compiler_pb(self, conn):
+        """This symbol as the compiler takes it: its handle while held, else its JSON."""
+        if self._holds(conn):
+            return pb.graph.Symbol(ref=self._held[2])
+        return pb.graph.Symbol(json=self._json_text)
+
+    def _ensure_held(self, conn):
+        """Rebuilds, from their recipes, this symbol and the inputs it was built from whose
+        handles ``conn``'s compiler does not hold (and that have no JSON), inputs first."""
+        stack = [(self, False)]
+        while stack:
+            sym, inputs_done = stack.pop()
+            if sym._json_text is not None or sym._holds(conn):
+                continue
+            method, build, inputs = sym._recipe
+            if not inputs_done:
+                stack.append((sym, True))
+                stack.extend((i, False) for i in inputs)
+                continue
+            stub = conn.require_compiler()
+            resp = conn.call(getattr(stub, method), build(lambda s: s._compiler_pb(conn)))
+            if resp.symbol.ref:
+                sym._held = (conn, conn.symbol_generation, resp.symbol.ref)
+            else:
+                sym._json_text = resp.symbol.json
+
+    def _ensure_json(self, conn):
+        """Rebuilds, from their recipes and as JSON (no handles involved), this symbol and
+        the inputs it was built from that have no JSON, inputs first."""
+        stack = [(self, False)]
+        while stack:
+            sym, inputs_done = stack.pop()
+            if sym._json_text is not None:
+                continue
+            method, build, inputs = sym._recipe
+            if not inputs_done:
+                stack.append((sym, True))
+                stack.extend((i, False) for i in inputs)
+                continue
+            req = build(_json_pb)
+            req.by_ref = False
+            resp = conn.call(getattr(conn.require_compiler(), method), req)
+            sym._json_text = resp.symbol.json
+
     # -- inspection -----------------------------------------------------------------------
-    def _describe(self):
-        if self._desc is None:
-            conn, stub = _compiler()
-            self._desc = conn.call(stub.Describe,
-                                   pb.compiler.DescribeRequest(symbol=_sym_pb(self)))
+    def _describe(self, want_json=False):
+        if self._desc is None or (want_json and self._json_text is None):
+            def build(pb_of):
+                return pb.compiler.DescribeRequest(
+                    symbol=pb_of(self), skip_canonical=not want_json)
+            desc = _compiler_call("Describe", build, [self])
+            if want_json:
+                self._json_text = desc.canonical.json
+            self._desc = desc
         return self._desc
 
     def _parsed(self):
@@ -218,10 +346,13 @@ class Symbol:
         self.__init__(state["handle"])
 
     def __copy__(self):
-        return Symbol(self._json)
+        # Graphs are immutable: a copy may share this one's nodes, handle and recipe.
+        other = Symbol(self._json_text)
+        other._held, other._recipe, other._desc = self._held, self._recipe, self._desc
+        return other
 
     def __deepcopy__(self, _memo):
-        return Symbol(self._json)
+        return self.__copy__()
 
     # -- structure ------------------------------------------------------------------------
     def __bool__(self):
@@ -300,9 +431,7 @@ class Symbol:
         for a in list(args) + list(kwargs.values()):
             if not isinstance(a, Symbol):
                 raise TypeError("Compose expects Symbol arguments, got %s" % type(a))
-        return _compose(call=_sym_pb(self), name=name or "",
-                        positional=[_sym_pb(a) for a in args],
-                        named={k: _sym_pb(v) for k, v in kwargs.items()})
+        return _compose(call=self, name=name or "", positional=args, named=kwargs)
 
     # -- arithmetic -----------------------------------------------------------------------
     def _binary(self, other, array_op, scalar_op):
@@ -347,9 +476,8 @@ class Symbol:
             if isinstance(shape, numbers.Integral):
                 shape = (shape,)
             shapes[name] = pb.compiler.PartialShape(known=True, dims=_shape_dims(shape))
-        conn, stub = _compiler()
-        return conn.call(stub.InferShape, pb.compiler.InferShapeRequest(
-            symbol=_sym_pb(self), shapes=shapes))
+        return _compiler_call("InferShape", lambda pb_of: pb.compiler.InferShapeRequest(
+            symbol=pb_of(self), shapes=shapes), [self])
 
     def infer_shape(self, *args, **kwargs):
         """(arg_shapes, out_shapes, aux_shapes) as lists of tuples, or (None, None, None)
@@ -377,9 +505,8 @@ class Symbol:
                              "kwargs way.")
         known = dict(zip(self.list_arguments(), args)) if args else kwargs
         dtypes = {k: dtype_to_pb(v) for k, v in known.items() if v is not None}
-        conn, stub = _compiler()
-        return conn.call(stub.InferType, pb.compiler.InferTypeRequest(
-            symbol=_sym_pb(self), dtypes=dtypes))
+        return _compiler_call("InferType", lambda pb_of: pb.compiler.InferTypeRequest(
+            symbol=pb_of(self), dtypes=dtypes), [self])
 
     def infer_type(self, *args, **kwargs):
         """(arg_types, out_types, aux_types) as numpy types, or (None, None, None)."""
@@ -455,8 +582,7 @@ class _AtomicSymbol(Symbol):
                 raise TypeError("Compose expects Symbol arguments, got %s" % type(a))
         return _compose(op=self._op, attrs=self._attrs,
                         name=NameManager.current().get(name, self._op.lower()),
-                        positional=[_sym_pb(a) for a in args],
-                        named={k: _sym_pb(v) for k, v in kwargs.items()})
+                        positional=args, named=kwargs)
 
 
 def _format_attrs(kwargs):
@@ -501,9 +627,8 @@ def _op_symbol(op_name):
             attrs[info.variadic_param] = str(len(positional) + len(named))
         attrs.update(_hide_keys(AttrScope.current().get(attr)))
         node_name = NameManager.current().get(name, op_name.lower())
-        return _compose(op=op_name, attrs=attrs, name=node_name,
-                        positional=[_sym_pb(s) for s in positional],
-                        named={k: _sym_pb(v) for k, v in named.items()})
+        return _compose(op=op_name, attrs=attrs, name=node_name, positional=positional,
+                        named=named)
 
     fn.__name__ = op_name
     fn.__doc__ = info.description

@@ -27,7 +27,7 @@ void WorkerFixture::SetUp() {
   WorkerOptions options;
   options.sessions.default_lease = absl::Seconds(30);
   worker_ = std::make_unique<WorkerService>(&ops::GlobalRegistry(), options);
-  compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16);
+  compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16, 1024);
   ServerOptions server_options;
   server_options.name = "worker-test";
   server_options.address = "127.0.0.1:0";
