@@ -119,6 +119,9 @@ PAIRS = [
     ("user code: mx.nd.array(x).asnumpy() of 256 MiB, round trip (vs MXNet)", "GB/s",
      "user_roundtrip_256mib_gbps", "MXNet 1.9.1 in process",
      "peer:user_roundtrip_256mib_gbps", "higher"),
+    ("user code: mx.rnn 2-layer LSTM unrolled 35 steps, list_arguments + infer_shape, "
+     "per graph (target <= 1.0)", "ms", "user_lstm_symbol_ms", "MXNet 1.9.1 in process",
+     "peer:user_lstm_symbol_ms", "lower"),
     # tests/bench/transfer_bench.py: 256 MiB mx.nd.array(x).asnumpy() on the embedded cluster.
     ("256 MiB round trip through shared memory (vs memcpy; target >= 0.5)", "GB/s",
      "transfer_shm_gbps", "np.copyto of 256 MiB, peer process", "peer:transfer_memcpy_gbps",

@@ -18,6 +18,9 @@ Metrics (median of the repetitions inside this process):
   user_add16m_new_faults             page faults per such call (all processes of the side)
   user_roundtrip_256mib_gbps         mx.nd.array(x).asnumpy() of 256 MiB float32 (against
                                      memcpy: transfer_bench.py)
+  user_lstm_symbol_ms                mx.rnn: a 2-layer LSTM unrolled over 35 steps (PTB's
+                                     language model), its arguments listed and shapes
+                                     inferred, per graph (about 700 symbols composed)
 Prints {"metric", "value", "unit"} lines on stdout.
 """
 import json
@@ -138,6 +141,32 @@ def roundtrip_gbps(reps):
     return median(rt)
 
 
+def lstm_symbol_ms(reps):
+    def build():
+        stack = mx.rnn.SequentialRNNCell()
+        for i in range(2):
+            stack.add(mx.rnn.LSTMCell(num_hidden=200, prefix="lstm_l%d_" % i))
+        embed = mx.sym.Embedding(mx.sym.Variable("data"), input_dim=10000, output_dim=200,
+                                 name="embed")
+        stack.reset()
+        outputs, _ = stack.unroll(35, inputs=embed, merge_outputs=True)
+        pred = mx.sym.FullyConnected(mx.sym.Reshape(outputs, shape=(-1, 200)),
+                                     num_hidden=10000, name="pred")
+        net = mx.sym.SoftmaxOutput(pred, mx.sym.Reshape(mx.sym.Variable("softmax_label"),
+                                                        shape=(-1,)), name="softmax")
+        net.list_arguments()
+        net.infer_shape(data=(32, 35), softmax_label=(32, 35))
+        return net
+
+    build()
+    times = []
+    for _ in range(reps):
+        tic = time.perf_counter()
+        build()
+        times.append((time.perf_counter() - tic) * 1e3)
+    return median(times)
+
+
 def main():
     emit("user_mlp_step_b128_ms", mlp_step_ms(128, 50 if QUICK else 200, 3), "ms")
     emit("user_mlp_step_b1024_ms", mlp_step_ms(1024, 20 if QUICK else 60, 3), "ms")
@@ -146,6 +175,7 @@ def main():
     emit("user_add16m_new_ms", ms, "ms")
     emit("user_add16m_new_faults", faults, "faults")
     emit("user_roundtrip_256mib_gbps", roundtrip_gbps(3 if QUICK else 5), "GB/s")
+    emit("user_lstm_symbol_ms", lstm_symbol_ms(3 if QUICK else 7), "ms")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,13 @@ import run_compat
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUITE = run_compat.find_suite()
 
-pytestmark = pytest.mark.skipif(
-    SUITE is None, reason="MXNet's unit tests not found: ../shared/mxnet-tests beside the "
-    "checkout, or set MXGRID_MXNET_TESTS")
+pytestmark = [
+    pytest.mark.skipif(
+        SUITE is None, reason="MXNet's unit tests not found: ../shared/mxnet-tests beside the "
+        "checkout, or set MXGRID_MXNET_TESTS"),
+    # A whole run of the suite (minutes; each file is limited by run_compat's file timeout).
+    pytest.mark.timeout(3600),
+]
 
 
 def _read_list(name):
@@ -44,10 +48,20 @@ def _read_list(name):
     return out
 
 
-def _progress():
-    """Where the runs report each file as it finishes: the terminal, past pytest's capture,
-    so that a log shows where the minutes go while the run is still going."""
-    return sys.__stderr__
+class _Progress:
+    """Where the runs report each file as it finishes: the terminal, past pytest's capture
+    (``capsys.disabled()``), so that a log shows where the minutes go while the run goes."""
+
+    def __init__(self, capsys):
+        self._capsys = capsys
+
+    def write(self, text):
+        with self._capsys.disabled():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    def flush(self):
+        pass
 
 
 def _outcome(results, test):
@@ -60,11 +74,11 @@ def _outcome(results, test):
     return "missing"
 
 
-def test_mxgrid_passes_mxnets_unit_tests_but_the_listed_ones():
+def test_mxgrid_passes_mxnets_unit_tests_but_the_listed_ones(capsys):
     suite = _read_list("mxnet_passing.txt")
     expected = _read_list("expected_failures.txt")
     reasons = {}
-    results = run_compat.run("mxgrid", reasons=reasons, log=_progress(),
+    results = run_compat.run("mxgrid", reasons=reasons, log=_Progress(capsys),
                              deselect=_read_list("mxnet_failing.txt"))
     outcomes = {t: _outcome(results, t) for t in suite}
     passed = sorted(t for t, o in outcomes.items() if o == "passed")
@@ -102,7 +116,7 @@ def _reference_digest():
     return h.hexdigest()
 
 
-def test_real_mxnet_passes_the_suite():
+def test_real_mxnet_passes_the_suite(capsys):
     suite = _read_list("mxnet_passing.txt")
     cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "mxgrid-compat")
     record = os.path.join(cache_dir, "mxnet-%s.json" % _reference_digest())
@@ -114,7 +128,7 @@ def test_real_mxnet_passes_the_suite():
                   % (len(suite), len(suite), os.path.basename(record)))
             return
     reasons = {}
-    results = run_compat.run("mxnet", reasons=reasons, log=_progress(),
+    results = run_compat.run("mxnet", reasons=reasons, log=_Progress(capsys),
                              deselect=_read_list("mxnet_failing.txt"))
     failing = ["%s: %s" % (t, reasons.get(t, _outcome(results, t))) for t in sorted(suite)
                if _outcome(results, t) != "passed"]

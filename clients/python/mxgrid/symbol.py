@@ -1,11 +1,15 @@
-"""mx.sym: symbolic graphs as MXNet -symbol.json text, built and inspected by the compiler.
+"""mx.sym: symbolic graphs, built and inspected by the compiler, as MXNet -symbol.json text.
 
-A Symbol is an immutable JSON string. Composition (operators, ``net(data=net2)``, Group,
-indexing) and inspection (list_arguments, infer_shape, infer_type) are compiler RPCs; the client
-only keeps MXNet's name counters (mx.name) so auto names match MXNet's. Every operator the
-compiler lists is a function of this module (``mx.sym.FullyConnected(data=net, num_hidden=8)``).
+A Symbol is an immutable graph. Composition (operators, ``net(data=net2)``, Group, indexing)
+and inspection (list_arguments, infer_shape, infer_type) are compiler RPCs; the client only
+keeps MXNet's name counters (mx.name) so auto names match MXNet's. A composed symbol stays on
+the compiler, which returns a handle (mxgrid.v1.Symbol.ref): the client holds the handle and
+the recipe that built it (rebuilt from it should the compiler drop the handle) and fetches the
+JSON only when it is needed (tojson, bind, attributes). Every operator the compiler lists is a
+function of this module (``mx.sym.FullyConnected(data=net, num_hidden=8)``).
 
-Thread-safety: Symbols are immutable and may be shared between threads.
+Thread-safety: Symbols are immutable and may be shared between threads (the handle, JSON and
+lists they fetch lazily are filled in by plain assignments; two threads may both fetch them).
 """
 import json
 import numbers
