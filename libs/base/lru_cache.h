@@ -38,17 +38,18 @@ class LruCache {
   }
 
   // Stores `value` under `key` unless the key is present (its value is kept), evicting the
-  // least recently used entries beyond the capacity.
-  void Put(const std::string& key, V value) ABSL_LOCKS_EXCLUDED(mu_) {
-    if (capacity_ == 0) return;
+  // least recently used entries beyond the capacity. True when it was stored.
+  bool Put(const std::string& key, V value) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (capacity_ == 0) return false;
     MutexLock lock(&mu_);
-    if (index_.count(key)) return;
+    if (index_.count(key)) return false;
     lru_.emplace_front(key, std::move(value));
     index_.emplace(key, lru_.begin());
     while (lru_.size() > capacity_) {
       index_.erase(lru_.back().first);
       lru_.pop_back();
     }
+    return true;
   }
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_) {

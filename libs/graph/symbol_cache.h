@@ -18,6 +18,7 @@
 #include <random>
 #include <string>
 
+#include "absl/status/status.h"
 #include "libs/base/lru_cache.h"
 #include "libs/base/mutex.h"
 #include "libs/graph/symbol.h"
@@ -33,6 +34,9 @@ class SymbolCache {
 
   // Stores `symbol` under a new random 128-bit handle and returns it.
   std::string Put(Symbol symbol) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stores `symbol` under `ref`, a handle the client chose: InvalidArgument unless it is 32
+  // lowercase hex digits, AlreadyExists when held, FailedPrecondition with capacity 0.
+  absl::Status PutAs(const std::string& ref, Symbol symbol);
   // The symbol under `ref`, now the most recently used; nullopt when absent.
   std::optional<Symbol> Get(const std::string& ref) { return symbols_.Get(ref); }
 

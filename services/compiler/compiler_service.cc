@@ -186,39 +186,64 @@ grpc::Status CompilerService::ListOperators(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+absl::StatusOr<Symbol> CompilerService::ComposeSymbol(const v1::ComposeRequest& request,
+                                                      bool* any_json) const {
+  const ops::AttrMap attrs(request.attrs().begin(), request.attrs().end());
+  switch (request.what_case()) {
+    case v1::ComposeRequest::kVariable:
+      if (request.variable().empty()) {
+        return absl::InvalidArgumentError("a variable needs a name");
+      }
+      return Symbol::Variable(request.variable(), attrs);
+    case v1::ComposeRequest::kOp: {
+      if (request.name().empty()) {
+        return absl::InvalidArgumentError(
+            "an operator node needs a name (clients keep MXNet's name counters)");
+      }
+      MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(request, any_json));
+      graph::NameManager unused;
+      return Symbol::Create(*registry_, request.op(), attrs, in, request.name(), &unused);
+    }
+    case v1::ComposeRequest::kCall: {
+      MXGRID_ASSIGN_OR_RETURN(Symbol base, Load(request.call(), any_json));
+      MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(request, any_json));
+      return base.Compose(in, request.name());
+    }
+    default:
+      return absl::InvalidArgumentError("set one of variable, op or call");
+  }
+}
+
+absl::StatusOr<Symbol> CompilerService::TransformSymbol(const v1::TransformRequest& request,
+                                                        bool* any_json) const {
+  std::vector<Symbol> symbols;
+  for (const v1::Symbol& s : request.symbols()) {
+    bool json = false;
+    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, &json));
+    *any_json |= json;
+    symbols.push_back(std::move(sym));
+  }
+  if (request.op_case() == v1::TransformRequest::kGroup) return Symbol::Group(symbols);
+  if (symbols.size() != 1) {
+    return absl::InvalidArgumentError("internals and output selection take one symbol");
+  }
+  switch (request.op_case()) {
+    case v1::TransformRequest::kInternals:
+      return symbols[0].GetInternals();
+    case v1::TransformRequest::kOutputIndex:
+      return symbols[0].GetOutput(request.output_index());
+    case v1::TransformRequest::kOutputName:
+      return symbols[0].GetOutput(absl::string_view(request.output_name()));
+    default:
+      return absl::InvalidArgumentError("set one of group, internals, output_index, output_name");
+  }
+}
+
 grpc::Status CompilerService::Compose(grpc::ServerContext*, const v1::ComposeRequest* request,
                                       v1::ComposeResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    const ops::AttrMap attrs(request->attrs().begin(), request->attrs().end());
-    Symbol result;
     bool any_json = false;
-    switch (request->what_case()) {
-      case v1::ComposeRequest::kVariable:
-        if (request->variable().empty()) {
-          return absl::InvalidArgumentError("a variable needs a name");
-        }
-        result = Symbol::Variable(request->variable(), attrs);
-        break;
-      case v1::ComposeRequest::kOp: {
-        if (request->name().empty()) {
-          return absl::InvalidArgumentError(
-              "an operator node needs a name (clients keep MXNet's name counters)");
-        }
-        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, &any_json));
-        graph::NameManager unused;
-        MXGRID_ASSIGN_OR_RETURN(result, Symbol::Create(*registry_, request->op(), attrs, in,
-                                                       request->name(), &unused));
-        break;
-      }
-      case v1::ComposeRequest::kCall: {
-        MXGRID_ASSIGN_OR_RETURN(Symbol base, Load(request->call(), &any_json));
-        MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(*request, &any_json));
-        MXGRID_ASSIGN_OR_RETURN(result, base.Compose(in, request->name()));
-        break;
-      }
-      default:
-        return absl::InvalidArgumentError("set one of variable, op or call");
-    }
+    MXGRID_ASSIGN_OR_RETURN(Symbol result, ComposeSymbol(*request, &any_json));
     Store(result, any_json, request->by_ref(), response->mutable_symbol());
     return absl::OkStatus();
   }());
@@ -228,39 +253,31 @@ grpc::Status CompilerService::Transform(grpc::ServerContext*,
                                         const v1::TransformRequest* request,
                                         v1::TransformResponse* response) {
   return ToGrpc([&]() -> absl::Status {
-    std::vector<Symbol> symbols;
     bool any_json = false;
-    for (const v1::Symbol& s : request->symbols()) {
-      bool json = false;
-      MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, &json));
-      any_json |= json;
-      symbols.push_back(std::move(sym));
-    }
-    if (request->op_case() == v1::TransformRequest::kGroup) {
-      Store(Symbol::Group(symbols), any_json, request->by_ref(), response->mutable_symbol());
-      return absl::OkStatus();
-    }
-    if (symbols.size() != 1) {
-      return absl::InvalidArgumentError("internals and output selection take one symbol");
-    }
-    Symbol result;
-    switch (request->op_case()) {
-      case v1::TransformRequest::kInternals:
-        result = symbols[0].GetInternals();
-        break;
-      case v1::TransformRequest::kOutputIndex: {
-        MXGRID_ASSIGN_OR_RETURN(result, symbols[0].GetOutput(request->output_index()));
-        break;
-      }
-      case v1::TransformRequest::kOutputName: {
-        MXGRID_ASSIGN_OR_RETURN(result,
-                                symbols[0].GetOutput(absl::string_view(request->output_name())));
-        break;
-      }
-      default:
-        return absl::InvalidArgumentError("set one of group, internals, output_index, output_name");
-    }
+    MXGRID_ASSIGN_OR_RETURN(Symbol result, TransformSymbol(*request, &any_json));
     Store(result, any_json, request->by_ref(), response->mutable_symbol());
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status CompilerService::ComposeBurst(grpc::ServerContext*,
+                                           const v1::ComposeBurstRequest* request,
+                                           v1::ComposeBurstResponse*) {
+  return ToGrpc([&]() -> absl::Status {
+    for (int i = 0; i < request->steps_size(); ++i) {
+      const v1::BurstStep& step = request->steps(i);
+      bool any_json = false;
+      absl::StatusOr<Symbol> result =
+          step.has_compose() ? ComposeSymbol(step.compose(), &any_json)
+          : step.has_transform()
+              ? TransformSymbol(step.transform(), &any_json)
+              : absl::InvalidArgumentError("set compose or transform");
+      absl::Status held = result.ok()
+                              ? symbols_.PutAs(step.ref(), any_json ? result->MergeIdentical()
+                                                                    : *std::move(result))
+                              : result.status();
+      if (!held.ok()) return Annotate(held, absl::StrCat("burst step ", i));
+    }
     return absl::OkStatus();
   }());
 }

@@ -31,6 +31,8 @@ class CompilerService final : public v1::Compiler::Service {
                        v1::ComposeResponse* response) override;
   grpc::Status Transform(grpc::ServerContext* context, const v1::TransformRequest* request,
                          v1::TransformResponse* response) override;
+  grpc::Status ComposeBurst(grpc::ServerContext* context, const v1::ComposeBurstRequest* request,
+                            v1::ComposeBurstResponse* response) override;
   grpc::Status Describe(grpc::ServerContext* context, const v1::DescribeRequest* request,
                         v1::DescribeResponse* response) override;
   grpc::Status InferShape(grpc::ServerContext* context, const v1::InferShapeRequest* request,
@@ -47,6 +49,11 @@ class CompilerService final : public v1::Compiler::Service {
   // Compose's inputs; `*any_json` |= whether one came as JSON.
   absl::StatusOr<graph::Symbol::Inputs> LoadInputs(const v1::ComposeRequest& r,
                                                    bool* any_json) const;
+  // What a Compose or Transform request builds; `*any_json` |= whether an input came as JSON.
+  absl::StatusOr<graph::Symbol> ComposeSymbol(const v1::ComposeRequest& request,
+                                              bool* any_json) const;
+  absl::StatusOr<graph::Symbol> TransformSymbol(const v1::TransformRequest& request,
+                                                bool* any_json) const;
   // `s` into `out`: as a new handle when `by_ref`, else as JSON; merged first when `merge`.
   void Store(const graph::Symbol& s, bool merge, bool by_ref, v1::Symbol* out) const;
 

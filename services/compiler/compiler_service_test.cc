@@ -436,5 +436,66 @@ TEST_F(CompilerServiceTest, HandlesAreEvictedBeyondTheCache) {
   EXPECT_TRUE(stub_->Describe(&b, last, &resp).ok());
 }
 
+// A burst: steps naming earlier steps' client-chosen handles; the first failing step's error
+// names its index and the steps before it stay held.
+TEST_F(CompilerServiceTest, ComposeBurstHoldsEachStepUnderItsHandle) {
+  const std::string x_ref(32, 'a'), fc_ref(32, 'b'), pick_ref(32, 'c');
+  v1::ComposeBurstRequest burst;
+  v1::BurstStep* var = burst.add_steps();
+  var->mutable_compose()->set_variable("x");
+  var->set_ref(x_ref);
+  v1::BurstStep* fc = burst.add_steps();
+  fc->mutable_compose()->set_op("FullyConnected");
+  fc->mutable_compose()->set_name("fc1");
+  (*fc->mutable_compose()->mutable_attrs())["num_hidden"] = "4";
+  fc->mutable_compose()->add_positional()->set_ref(x_ref);
+  fc->set_ref(fc_ref);
+  v1::BurstStep* pick = burst.add_steps();
+  pick->mutable_transform()->add_symbols()->set_ref(fc_ref);
+  pick->mutable_transform()->set_output_index(0);
+  pick->set_ref(pick_ref);
+  v1::ComposeBurstResponse unused;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->ComposeBurst(&ctx, burst, &unused);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  v1::Symbol held;
+  held.set_ref(pick_ref);
+  EXPECT_THAT(Describe(held).arguments(), ElementsAre("x", "fc1_weight", "fc1_bias"));
+
+  // Again: the handles are taken.
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->ComposeBurst(&ctx, burst, &unused);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+    EXPECT_THAT(s.error_message(), HasSubstr("burst step 0"));
+  }
+  // A bad handle; a failing step after a good one.
+  v1::ComposeBurstRequest bad;
+  v1::BurstStep* ok = bad.add_steps();
+  ok->mutable_compose()->set_variable("y");
+  ok->set_ref(std::string(32, 'd'));
+  v1::BurstStep* wrong = bad.add_steps();
+  wrong->mutable_compose()->set_op("FullyConnected");
+  wrong->mutable_compose()->set_name("fc2");
+  wrong->mutable_compose()->add_positional()->set_ref(std::string(32, 'd'));
+  wrong->set_ref(std::string(32, 'e'));  // num_hidden missing
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->ComposeBurst(&ctx, bad, &unused);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("burst step 1"));
+  }
+  held.set_ref(std::string(32, 'd'));
+  EXPECT_THAT(Describe(held).arguments(), ElementsAre("y"));
+  v1::ComposeBurstRequest odd;
+  odd.add_steps()->mutable_compose()->set_variable("z");
+  odd.mutable_steps(0)->set_ref("ABC");
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub_->ComposeBurst(&ctx, odd, &unused).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 }  // namespace
 }  // namespace mxgrid::services

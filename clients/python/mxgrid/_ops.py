@@ -102,23 +102,67 @@ def _rules(name):
             m = _ENUM.match(p.type.strip())
             if m:
                 enums[p.name] = frozenset(re.findall(r"'([^']*)'", m.group(1)))
+        kinds = {p.name: _kind(p.type) for p in info.params}
         rules = _cache[3]
         rules[name] = (frozenset(p.name for p in info.params),
-                       tuple(p.name for p in info.params if p.required), enums)
+                       tuple(p.name for p in info.params if p.required), enums,
+                       {k: v for k, v in kinds.items() if v is not None})
     return rules[name]
+
+
+_INT = re.compile(r"^-?\d+$")
+_BOOLS = frozenset(("True", "False", "true", "false", "1", "0"))
+
+
+def _kind(type_text):
+    """(checker, None allowed) for a parameter's documented type, or None when the client
+    does not check it (strings, dtypes)."""
+    t = type_text.strip()
+    none_ok = t.endswith(" or None")
+    base = t[:-len(" or None")] if none_ok else t
+    if base.startswith(("int", "long")):
+        return _is_int, none_ok
+    if base in ("float", "double"):
+        return _is_float, none_ok
+    if base == "boolean":
+        return (lambda v: v in _BOOLS), none_ok
+    if base.startswith("Shape") or base.startswith("tuple of"):
+        return (lambda v: v[:1] in ("(", "[") or _is_float(v)), none_ok
+    return None
+
+
+def _is_int(value):
+    return bool(_INT.match(value))
+
+
+def _is_float(value):
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _bad_value(kinds, key, value):
+    kind = kinds.get(key)
+    if kind is None:
+        return False
+    check, none_ok = kind
+    return not ((none_ok and value == "None") or check(value))
 
 
 def refuses(name, attrs):
     """True when operator ``name``'s schema says the worker will refuse ``attrs``: a
     parameter it does not have (MXNet's hidden ``__key__`` ones aside), a required one
-    missing, or a value outside an enum's choices; also for an empty tuple, which the
+    missing, a value outside an enum's choices or not of its number, boolean or tuple type;
+    also for an empty tuple, which the
     axis and shape parameters of many operators refuse (such a call goes synchronously,
     so that its error raises at the call, as in MXNet). False for an unknown operator (the
     worker reports that)."""
     rules = _rules(name)
     if rules is None:
         return False
-    known, required, enums = rules
+    known, required, enums, kinds = rules
     for key, value in attrs.items():
         if value == "()":
             return True
@@ -126,6 +170,8 @@ def refuses(name, attrs):
             if not (len(key) > 4 and key.startswith("__") and key.endswith("__")):
                 return True
         elif key in enums and value not in enums[key]:
+            return True
+        elif _bad_value(kinds, key, value):
             return True
     for key in required:
         if key not in attrs:

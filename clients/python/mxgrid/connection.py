@@ -115,6 +115,9 @@ class Connection:
         # Symbol handles (the compiler's refs) are valid for this connection at this
         # generation; a handle the compiler no longer holds bumps it (symbol.py rebuilds).
         self.symbol_generation = 0
+        # Compositions waiting to be sent as one ComposeBurst (symbol.py), under the lock.
+        self.symbol_lock = threading.Lock()
+        self.symbol_burst = []
         if self.worker is not None:
             try:
                 resp = self.worker.OpenSession(pb.worker.OpenSessionRequest(

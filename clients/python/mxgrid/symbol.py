@@ -5,7 +5,12 @@ and inspection (list_arguments, infer_shape, infer_type) are compiler RPCs; the 
 keeps MXNet's name counters (mx.name) so auto names match MXNet's. A composed symbol stays on
 the compiler, which returns a handle (mxgrid.v1.Symbol.ref): the client holds the handle and
 the recipe that built it (rebuilt from it should the compiler drop the handle) and fetches the
-JSON only when it is needed (tojson, bind, attributes). Every operator the compiler lists is a
+JSON only when it is needed (tojson, bind, attributes). Compositions the client can check
+against the operators' schemas (parameter names, required ones, enum choices, number, boolean
+and tuple types; input names) wait in a burst under handles the client picks and go to the
+compiler in one ComposeBurst call when a compiler call needs them; the rest are calls of their
+own, so their refusals raise at the call, as in MXNet. A refusal only the compiler can make
+(num_hidden=-3) raises where the symbol is first used. Every operator the compiler lists is a
 function of this module (``mx.sym.FullyConnected(data=net, num_hidden=8)``).
 
 Thread-safety: Symbols are immutable and may be shared between threads (the handle, JSON and
@@ -13,6 +18,7 @@ lists they fetch lazily are filled in by plain assignments; two threads may both
 """
 import json
 import numbers
+import os
 import warnings
 
 import grpc
@@ -107,6 +113,7 @@ def _compiler_call(method, build, symbols):
     from their recipes and the call made again; should the cache be too small to hold even
     that, the symbols are rebuilt as JSON and sent whole."""
     conn, stub = _compiler()
+    _flush(conn)
     for attempt in range(3):
         try:
             if attempt < 2:
@@ -125,21 +132,62 @@ def _compiler_call(method, build, symbols):
     raise AssertionError("unreachable")
 
 
-def _build(method, build, inputs):
+# Compositions the client has validated wait in a burst, sent as one ComposeBurst call when
+# a compiler call needs them (or the burst is full), under handles the client picked.
+_BURST_STEPS = 1024
+
+
+def _flush(conn):
+    """Sends ``conn``'s waiting compositions. Should the compiler refuse one, every symbol of
+    the burst is left unheld: using one rebuilds it from its recipe by plain calls, which
+    raise the refusal there."""
+    with conn.symbol_lock:
+        burst, conn.symbol_burst = conn.symbol_burst, []
+        if not burst:
+            return
+        steps = []
+        for sym in burst:
+            method, build, _ = sym._recipe
+            req = build(lambda s: s._compiler_pb(conn))
+            step = pb.compiler.BurstStep(ref=sym._held[2])
+            (step.compose if method == "Compose" else step.transform).CopyFrom(req)
+            steps.append(step)
+        try:
+            conn.call(conn.require_compiler().ComposeBurst,
+                      pb.compiler.ComposeBurstRequest(steps=steps))
+        except MXNetError:
+            for sym in burst:
+                sym._held = None
+
+
+def _build(method, build, inputs, deferred=False):
     """A new Symbol from the compiler's ``method`` (Compose or Transform) on ``inputs``, kept
-    by the compiler (by_ref): the client holds its handle and its recipe (method, build,
-    inputs), from which it is rebuilt if the compiler drops it."""
+    by the compiler: the client holds its handle and its recipe (method, build, inputs), from
+    which it is rebuilt if the compiler drops it. ``deferred``: the client has checked the
+    request as far as it can (its refusal would be an error raised at the call in MXNet), so
+    it joins the connection's burst instead of being a call of its own."""
     recipe = (method, build, tuple(inputs))
+    conn = connection.get()
+    if deferred and _BURST_STEPS > 0 and conn.compiler is not None and \
+            all(s._holds(conn) or s._json_text is not None for s in inputs):
+        sym = Symbol(None)
+        sym._recipe = recipe
+        sym._held = (conn, conn.symbol_generation, os.urandom(16).hex())
+        with conn.symbol_lock:
+            conn.symbol_burst.append(sym)
+            full = len(conn.symbol_burst) >= _BURST_STEPS
+        if full:
+            _flush(conn)
+        return sym
     resp = _compiler_call(method, build, inputs)
     sym = Symbol(resp.symbol.json or None)
     sym._recipe = recipe
     if resp.symbol.ref:
-        conn = connection.get()
         sym._held = (conn, conn.symbol_generation, resp.symbol.ref)
     return sym
 
 
-def _compose(call=None, positional=(), named=None, **fields):
+def _compose(call=None, positional=(), named=None, deferred=False, **fields):
     named = dict(named or {})
     positional = list(positional)
     names = sorted(named)
@@ -152,16 +200,16 @@ def _compose(call=None, positional=(), named=None, **fields):
         if call is not None:
             req.call.CopyFrom(pb_of(call))
         return req
-    return _build("Compose", build, inputs)
+    return _build("Compose", build, inputs, deferred)
 
 
-def _transform(symbols, **op):
+def _transform(symbols, deferred=False, **op):
     symbols = list(symbols)
 
     def build(pb_of):
         return pb.compiler.TransformRequest(by_ref=True, symbols=[pb_of(s) for s in symbols],
                                             **op)
-    return _build("Transform", build, symbols)
+    return _build("Transform", build, symbols, deferred)
 
 
 def _legacy_shape(ps):
@@ -195,6 +243,7 @@ class Symbol:
         self._recipe = None  # (method, build, inputs): see _build
         self._desc = None
         self._graph = None
+        self._num_outputs = None
 
     @property
     def _json(self):
@@ -216,40 +265,43 @@ class Symbol:
     def _ensure_held(self, conn):
         """Rebuilds, from their recipes, this symbol and the inputs it was built from whose
         handles ``conn``'s compiler does not hold (and that have no JSON), inputs first."""
-        stack = [(self, False)]
-        while stack:
-            sym, inputs_done = stack.pop()
-            if sym._json_text is not None or sym._holds(conn):
-                continue
-            method, build, inputs = sym._recipe
-            if not inputs_done:
-                stack.append((sym, True))
-                stack.extend((i, False) for i in inputs)
-                continue
-            stub = conn.require_compiler()
-            resp = conn.call(getattr(stub, method), build(lambda s: s._compiler_pb(conn)))
+        def replay(sym):
+            method, build, _ = sym._recipe
+            resp = conn.call(getattr(conn.require_compiler(), method),
+                             build(lambda s: s._compiler_pb(conn)))
             if resp.symbol.ref:
                 sym._held = (conn, conn.symbol_generation, resp.symbol.ref)
             else:
                 sym._json_text = resp.symbol.json
+        self._rebuild(conn, lambda s: s._json_text is not None or s._holds(conn), replay)
 
     def _ensure_json(self, conn):
         """Rebuilds, from their recipes and as JSON (no handles involved), this symbol and
         the inputs it was built from that have no JSON, inputs first."""
+        def replay(sym):
+            method, build, _ = sym._recipe
+            req = build(_json_pb)
+            req.by_ref = False
+            sym._json_text = conn.call(getattr(conn.require_compiler(), method),
+                                       req).symbol.json
+        self._rebuild(conn, lambda s: s._json_text is not None, replay)
+
+    def _rebuild(self, conn, done, replay):
+        """``replay(sym)`` for this symbol and each input it was built from (transitively)
+        for which ``done(sym)`` is false, inputs first; iterative, for deep graphs."""
+        if done(self):
+            return
+        _flush(conn)
         stack = [(self, False)]
         while stack:
             sym, inputs_done = stack.pop()
-            if sym._json_text is not None:
+            if done(sym):
                 continue
-            method, build, inputs = sym._recipe
             if not inputs_done:
                 stack.append((sym, True))
-                stack.extend((i, False) for i in inputs)
+                stack.extend((i, False) for i in sym._recipe[2])
                 continue
-            req = build(_json_pb)
-            req.by_ref = False
-            resp = conn.call(getattr(conn.require_compiler(), method), req)
-            sym._json_text = resp.symbol.json
+            replay(sym)
 
     # -- inspection -----------------------------------------------------------------------
     def _describe(self, want_json=False):
@@ -353,6 +405,7 @@ class Symbol:
         # Graphs are immutable: a copy may share this one's nodes, handle and recipe.
         other = Symbol(self._json_text)
         other._held, other._recipe, other._desc = self._held, self._recipe, self._desc
+        other._num_outputs = self._num_outputs
         return other
 
     def __deepcopy__(self, _memo):
@@ -363,7 +416,9 @@ class Symbol:
         raise NotImplementedForSymbol(self.__bool__, "bool")
 
     def __len__(self):
-        return len(self.list_outputs())
+        if self._num_outputs is None:
+            self._num_outputs = len(self.list_outputs())
+        return self._num_outputs
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -377,7 +432,7 @@ class Symbol:
                 if len(matches) != 1:
                     raise ValueError("There is no output named %s in %s" % (index, outputs))
                 index = matches[0]
-            return _transform([self], output_name=index)
+            return _transform([self], output_name=index, deferred=True)
         if isinstance(index, slice):
             return Group([self[i] for i in range(len(self))[index]])
         if not isinstance(index, numbers.Integral):
@@ -385,10 +440,12 @@ class Symbol:
         n = len(self)
         if not -n <= index < n:
             raise IndexError("index %d out of range for %d outputs" % (index, n))
-        return _transform([self], output_index=int(index) % n)
+        sym = _transform([self], output_index=int(index) % n, deferred=True)
+        sym._num_outputs = 1
+        return sym
 
     def get_internals(self):
-        return _transform([self], internals=True)
+        return _transform([self], internals=True, deferred=True)
 
     def _gen_atomic_symbol(self):
         """The head operator with its own attributes (parameters and __hidden__ keys) but
@@ -593,6 +650,16 @@ def _format_attrs(kwargs):
     return {k: _ops.format_attr(v) for k, v in kwargs.items()}
 
 
+def _inputs_fit(info, positional, named):
+    """Whether ``positional`` and ``named`` inputs fit operator ``info``'s listed inputs (none
+    given twice, no unknown name); variadic operators take positional inputs only."""
+    if info.variadic_param:
+        return not named
+    known = list(info.inputs) + list(info.aux_states)
+    return len(positional) <= len(known) and all(k in known for k in named) and \
+        not set(known[:len(positional)]) & set(named)
+
+
 def _op_symbol(op_name):
     """The Python function of operator ``op_name`` for symbols (hint = op_name.lower())."""
     info = _ops.lookup(op_name)
@@ -631,8 +698,14 @@ def _op_symbol(op_name):
             attrs[info.variadic_param] = str(len(positional) + len(named))
         attrs.update(_hide_keys(AttrScope.current().get(attr)))
         node_name = NameManager.current().get(name, op_name.lower())
-        return _compose(op=op_name, attrs=attrs, name=node_name, positional=positional,
-                        named=named)
+        # What the client can check joins the burst; anything else is a call of its own, so
+        # that its refusal raises here, as in MXNet.
+        checked = not _ops.refuses(op_name, attrs) and _inputs_fit(info, positional, named)
+        sym = _compose(op=op_name, attrs=attrs, name=node_name, positional=positional,
+                       named=named, deferred=checked)
+        if checked:
+            sym._num_outputs = _ops.num_outputs(op_name, attrs)
+        return sym
 
     fn.__name__ = op_name
     fn.__doc__ = info.description
@@ -663,7 +736,7 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
         else:
             raise ValueError("Attribute name=%s is not supported. Additional attributes must "
                              "start and end with double underscores, e.g, __yourattr__" % k)
-    return _compose(variable=name, attrs=attrs)
+    return _compose(variable=name, attrs=attrs, deferred=bool(name))
 
 
 var = Variable
@@ -673,7 +746,7 @@ def Group(symbols):
     """One symbol whose outputs are all outputs of ``symbols``, in order."""
     if not symbols or any(not isinstance(s, Symbol) for s in symbols):
         raise TypeError("Expected a list of symbols as input")
-    return _transform(list(symbols), group=True)
+    return _transform(list(symbols), group=True, deferred=True)
 
 
 def load_json(json_str):

@@ -39,9 +39,13 @@ def test_bad_operator_attribute(mxw):
     assert "nosuchparam" in str(err.value) or "act_type" in str(err.value)
     with pytest.raises(mx.MXNetError, match="nosuchact"):
         mx.nd.Activation(mx.nd.ones((2,)), act_type="nosuchact")
-    # A value only the worker can check (not an integer): raised at the next read.
+    # A value not of the parameter's type (not an integer): raised at the call too.
+    with pytest.raises(mx.MXNetError, match="num_hidden"):
+        mx.nd.FullyConnected(mx.nd.ones((2, 3)), mx.nd.ones((4, 3)), mx.nd.ones((4,)),
+                             num_hidden="many")
+    # A value only the worker can check (an integer below 1): raised at the next read.
     out = mx.nd.FullyConnected(mx.nd.ones((2, 3)), mx.nd.ones((4, 3)), mx.nd.ones((4,)),
-                               num_hidden="many")
+                               num_hidden=-3)
     with pytest.raises(mx.MXNetError, match="num_hidden") as err:
         out.asnumpy()
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT

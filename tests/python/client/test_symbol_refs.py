@@ -128,3 +128,29 @@ def test_bound_symbol_trains_through_a_worker(mxw):
     ex.arg_dict["fc_bias"][:] = np.zeros((2,), np.float32)
     out = ex.forward()[0].asnumpy()
     np.testing.assert_allclose(out, np.full((4, 2), 3.0))
+
+
+def test_compositions_wait_in_a_burst(mx):
+    x = mx.sym.Variable("x")
+    y = mx.sym.Activation(x, act_type="relu", name="act")
+    conn = mx.connection.get()
+    assert y in conn.symbol_burst  # checked by the client: no call yet
+    assert y.list_arguments() == ["x"]  # a compiler call sends the burst first
+    assert not conn.symbol_burst
+
+
+def test_a_refusal_the_client_cannot_check_raises_at_first_use(mx):
+    good = mx.sym.Activation(mx.sym.Variable("e"), act_type="relu", name="act_e")
+    # An integer, as the schema asks, but one the compiler refuses: it joins the burst.
+    bad = mx.sym.FullyConnected(mx.sym.Variable("d"), num_hidden=-3, name="fc_d")
+    after = mx.sym.Activation(mx.sym.Variable("f"), act_type="relu", name="act_f")
+    with pytest.raises(mx.MXNetError, match="num_hidden"):
+        bad.list_arguments()
+    # The burst's other symbols are rebuilt when used.
+    assert good.list_arguments() == ["e"]
+    assert after.infer_shape(f=(2, 3))[1] == [(2, 3)]
+    # What the client can check raises at the call, as in MXNet.
+    with pytest.raises(mx.MXNetError, match="num_hidden"):
+        mx.sym.FullyConnected(mx.sym.Variable("d"), num_hidden="many")
+    with pytest.raises(mx.MXNetError):
+        mx.sym.FullyConnected(mx.sym.Variable("d"), num_hidden=2, nosuchparam=1)
