@@ -131,14 +131,13 @@ def run_file(impl, suite, path, junit_dir, timeout, keyword, reasons=None, desel
                                   stderr=subprocess.STDOUT, text=True, check=False,
                                   timeout=file_timeout)
         except subprocess.TimeoutExpired:
-            _kill_tagged(tag)
             name = file_name + "::<collection>"
             if reasons is not None:
                 reasons[name] = ("the file ran past %d s (--file-timeout) and was killed"
                                  % file_timeout)
             return {name: "failed"}
         finally:
-            _kill_tagged(tag)  # servers a test left running
+            _kill_tagged(tag)  # what a file past its time, or a test, left running
     found = outcomes_of(junit, file_name, reasons)
     if not found and proc.returncode not in (0, 5):  # no report: pytest itself failed
         found[file_name + "::<collection>"] = "failed"

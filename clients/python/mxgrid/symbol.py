@@ -101,10 +101,6 @@ def _is_stale_ref(err):
     return err.code == grpc.StatusCode.NOT_FOUND and "symbol reference" in str(err)
 
 
-def _json_pb(sym):
-    return pb.graph.Symbol(json=sym._json_text)
-
-
 def _compiler_call(method, build, symbols):
     """Calls the compiler's ``method`` with the request ``build(pb_of)`` makes, where
     ``pb_of(s)`` gives each of ``symbols`` as the compiler should get it (its handle when the
@@ -123,7 +119,7 @@ def _compiler_call(method, build, symbols):
             else:
                 for s in symbols:
                     s._ensure_json(conn)
-                pb_of = _json_pb
+                pb_of = _sym_json_pb
             return conn.call(getattr(stub, method), build(pb_of))
         except MXNetError as err:
             if attempt == 2 or not _is_stale_ref(err):
@@ -280,7 +276,7 @@ class Symbol:
         the inputs it was built from that have no JSON, inputs first."""
         def replay(sym):
             method, build, _ = sym._recipe
-            req = build(_json_pb)
+            req = build(_sym_json_pb)
             req.by_ref = False
             sym._json_text = conn.call(getattr(conn.require_compiler(), method),
                                        req).symbol.json
