@@ -74,6 +74,12 @@ def _outcome(results, test):
     return "missing"
 
 
+def _reason(reasons, test):
+    """Why `test` failed: its own reason, or its file's (an import error, a file killed past
+    its time, a pytest that crashed without a report)."""
+    return reasons.get(test) or reasons.get(test.split("::")[0] + "::<collection>", "")
+
+
 def test_mxgrid_passes_mxnets_unit_tests_but_the_listed_ones(capsys):
     suite = _read_list("mxnet_passing.txt")
     expected = _read_list("expected_failures.txt")
@@ -84,9 +90,8 @@ def test_mxgrid_passes_mxnets_unit_tests_but_the_listed_ones(capsys):
     passed = sorted(t for t, o in outcomes.items() if o == "passed")
     print("\nmxgrid passes %d of the %d MXNet 1.9.1 unit tests that MXNet passes"
           % (len(passed), len(suite)))
-    new_failures = ["%s: %s (%s)" % (t, o, reasons.get(t) or reasons.get(
-        t.split("::")[0] + "::<collection>", "")) for t, o in sorted(outcomes.items())
-        if o != "passed" and t not in expected]
+    new_failures = ["%s: %s (%s)" % (t, o, _reason(reasons, t))
+                    for t, o in sorted(outcomes.items()) if o != "passed" and t not in expected]
     new_passes = [t for t in passed if t in expected]
     unknown = sorted(set(expected) - set(suite))
     assert not new_failures, "failing and not in expected_failures.txt:\n" + "\n".join(
@@ -130,8 +135,8 @@ def test_real_mxnet_passes_the_suite(capsys):
     reasons = {}
     results = run_compat.run("mxnet", reasons=reasons, log=_Progress(capsys),
                              deselect=_read_list("mxnet_failing.txt"))
-    failing = ["%s: %s" % (t, reasons.get(t, _outcome(results, t))) for t in sorted(suite)
-               if _outcome(results, t) != "passed"]
+    failing = ["%s: %s (%s)" % (t, _outcome(results, t), _reason(reasons, t))
+               for t in sorted(suite) if _outcome(results, t) != "passed"]
     print("\nMXNet 1.9.1 passes %d of %d" % (len(suite) - len(failing), len(suite)))
     assert not failing, "real MXNet 1.9.1 fails:\n" + "\n".join(failing)
     os.makedirs(cache_dir, exist_ok=True)
