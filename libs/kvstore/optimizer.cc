@@ -15,11 +15,13 @@
 #include "libs/kvstore/internal/optimizer_kernels.h"
 #include "libs/ops/builtin.h"
 #include "libs/ops/op.h"
+#include "libs/tensor/sparse.h"
 
 namespace mxgrid::kvstore {
 namespace {
 
 using internal::RunKernel;
+using internal::RunRowsKernel;
 using internal::Step;
 using tensor::NDArray;
 
@@ -156,10 +158,11 @@ absl::Status SetParam(const std::string& key, const std::string& value, Optimize
     }
     return absl::OkStatus();
   }
-  if (key == "multi_precision" || key == "lazy_update") {
-    bool ignored;  // no effect on dense float32/float64 arrays
+  if (key == "multi_precision") {
+    bool ignored;  // no effect on float32/float64 arrays
     return ParseBool(key, value, &ignored);
   }
+  if (key == "lazy_update") return ParseBool(key, value, &o->lazy_update);
   if (key == "centered") return ParseBool(key, value, &o->centered);
   if (key == "clip_gradient") return ParseOptionalDouble(key, value, &o->clip_gradient);
   if (key == "clip_weights") return ParseOptionalDouble(key, value, &o->clip_weights);
@@ -185,6 +188,30 @@ const char* KernelName(const OptimizerOptions& o) {
     case OptimizerKind::kAdam: return "adam_update";
     case OptimizerKind::kRMSProp: return o.centered ? "rmspropalex_update" : "rmsprop_update";
     case OptimizerKind::kAdaGrad: return "adagrad_update";
+  }
+  return "optimizer_update";
+}
+
+// UpdateRows: whether only the gradient's rows move (else the densified dense update).
+bool RowsOnly(const OptimizerOptions& o) {
+  switch (o.kind) {
+    case OptimizerKind::kSGD:
+    case OptimizerKind::kAdam: return o.lazy_update;
+    case OptimizerKind::kAdaGrad: return true;  // MXNet's AdaGrad always runs the sparse op
+    case OptimizerKind::kNAG:
+    case OptimizerKind::kRMSProp: return false;  // no sparse kernel: storage fallback
+  }
+  return false;
+}
+
+// The MXNet operator a lazy row update runs.
+const char* RowsKernelName(const OptimizerOptions& o) {
+  switch (o.kind) {
+    case OptimizerKind::kSGD: return o.momentum > 0 ? "sgd_mom_update" : "sgd_update";
+    case OptimizerKind::kAdam: return "adam_update";
+    case OptimizerKind::kAdaGrad: return "_sparse_adagrad_update";
+    case OptimizerKind::kNAG:
+    case OptimizerKind::kRMSProp: break;
   }
   return "optimizer_update";
 }
@@ -223,6 +250,79 @@ absl::Status CheckArrays(int index, const NDArray& weight, const NDArray& grad) 
         " weights are not supported; use float32 or float64"));
   }
   return absl::OkStatus();
+}
+
+// UpdateRows' checks of everything but the row ids' values.
+absl::Status CheckRowArrays(int index, const NDArray& weight, const NDArray& rows,
+                            const NDArray& grad_rows) {
+  const std::string where = absl::StrCat("optimizer row update of index ", index, ": ");
+  if (weight.is_none() || rows.is_none() || grad_rows.is_none()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, "the ", weight.is_none() ? "weight" : rows.is_none() ? "row ids" : "gradient rows",
+        " is an empty (none) array"));
+  }
+  if (weight.dtype() != DType::kFloat32 && weight.dtype() != DType::kFloat64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, DTypeName(weight.dtype()), " weights are not supported; use float32 or float64"));
+  }
+  if (weight.shape().ndim() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "a 0-d weight has no rows; use Update"));
+  }
+  if (rows.dtype() != DType::kInt64 || rows.shape().ndim() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "row ids must be a 1-D int64 array, got ", Describe("rows", rows)));
+  }
+  if (!rows.context().is_cpu() && rows.context() != weight.context()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, "row ids must be on the CPU or on the weight's device ",
+        weight.context().ToString(), ", got ", Describe("rows", rows)));
+  }
+  Shape want = weight.shape();
+  want[0] = rows.shape()[0];
+  if (grad_rows.shape() != want || grad_rows.dtype() != weight.dtype() ||
+      grad_rows.context() != weight.context()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, "the gradient rows must be ", want.ToString(), " ", DTypeName(weight.dtype()),
+        " on ", weight.context().ToString(), " (one row per id, the weight's dtype and device); ",
+        Describe("got", grad_rows), " for ", Describe("weight", weight)));
+  }
+  return absl::OkStatus();
+}
+
+// Waits for `rows` and checks its ids against a weight of `n` rows; returns them as a new CPU
+// array (the values checked are the values the kernel reads).
+absl::StatusOr<NDArray> CheckedRowIds(int index, const NDArray& rows, int64_t n) {
+  MXGRID_RETURN_IF_ERROR(rows.WaitToRead());
+  MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> ids, rows.ToVector<int64_t>());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "optimizer row update of index ", index, ": row id ", ids[i], " (position ", i,
+          ") is out of range [0, ", n, ") of the weight's rows"));
+    }
+    if (i > 0 && ids[i] <= ids[i - 1]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "optimizer row update of index ", index, ": row ids must be strictly increasing; id ",
+          ids[i], " (position ", i, ") follows ", ids[i - 1]));
+    }
+  }
+  return NDArray::FromVector<int64_t>(Shape{static_cast<int64_t>(ids.size())}, ids);
+}
+
+// The dense gradient on the weight's device: `grad_rows` in rows `ids` (a CPU array of
+// checked ids), zeros elsewhere. Built on the host.
+absl::StatusOr<NDArray> DensifiedGradient(const NDArray& weight, const NDArray& ids,
+                                          const NDArray& grad_rows) {
+  NDArray values = grad_rows;
+  if (values.context().is_gpu()) {
+    MXGRID_ASSIGN_OR_RETURN(values, grad_rows.CopyTo(Context::Cpu()));
+  }
+  MXGRID_ASSIGN_OR_RETURN(NDArray dense,
+                          NDArray::Zeros(weight.shape(), values.context(), weight.dtype()));
+  MXGRID_RETURN_IF_ERROR(tensor::ScatterRows(values, ids, dense));
+  if (weight.context().is_gpu()) return dense.CopyTo(weight.context());
+  return dense;
 }
 
 }  // namespace
@@ -355,7 +455,18 @@ absl::Status Optimizer::Update(int index, const NDArray& weight, const NDArray& 
   base::MutexLock lock(&mu_);
   MXGRID_ASSIGN_OR_RETURN(State * state, GetOrCreateState(index, weight));
   const int64_t t = ++state->count;
+  const Step step = MakeStep(index, t);
+  if (weight.context().is_gpu()) {
+    if (options_.kind == OptimizerKind::kSGD) {
+      return PushGpuSgd(step, weight, grad, state->arrays);
+    }
+    return PushStaged(options_.kind, step, weight, grad, state->arrays);
+  }
+  PushCpu(options_.kind, step, weight, grad, state->arrays);
+  return absl::OkStatus();
+}
 
+Step Optimizer::MakeStep(int index, int64_t t) const {
   const OptimizerOptions& o = options_;
   auto lr_mult = lr_mult_.find(index);
   auto wd_mult = wd_mult_.find(index);
@@ -383,12 +494,78 @@ absl::Status Optimizer::Update(int index, const NDArray& weight, const NDArray& 
     const double coef2 = 1.0 - std::pow(o.beta2, static_cast<double>(t));
     step.lr *= std::sqrt(coef2) / coef1;
   }
+  return step;
+}
 
-  if (weight.context().is_gpu()) {
-    if (o.kind == OptimizerKind::kSGD) return PushGpuSgd(step, weight, grad, state->arrays);
-    return PushStaged(o.kind, step, weight, grad, state->arrays);
+absl::Status Optimizer::UpdateRows(int index, const NDArray& weight, const NDArray& rows,
+                                   const NDArray& grad_rows) {
+  MXGRID_RETURN_IF_ERROR(CheckRowArrays(index, weight, rows, grad_rows));
+  // Outside the lock: waits for the work that writes `rows`.
+  MXGRID_ASSIGN_OR_RETURN(NDArray ids, CheckedRowIds(index, rows, weight.shape()[0]));
+  if (!RowsOnly(options_)) {
+    // MXNet's standard update (sgd, adam) and storage fallback (nag, rmsprop).
+    MXGRID_ASSIGN_OR_RETURN(NDArray grad, DensifiedGradient(weight, ids, grad_rows));
+    return Update(index, weight, grad);
   }
-  PushCpu(o.kind, step, weight, grad, state->arrays);
+  // Held across the push, as in Update.
+  base::MutexLock lock(&mu_);
+  auto it = states_.find(index);
+  const int64_t t = (it == states_.end() ? options_.begin_num_update : it->second.count) + 1;
+  const Step step = MakeStep(index, t);
+  // MXNet's _sparse_adagrad_update takes no weight decay: its storage type inference refuses
+  // a (float) wd != 0, after Python's AdaGrad applied wd_mult.
+  if (options_.kind == OptimizerKind::kAdaGrad && static_cast<float>(step.wd) != 0.0f) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer row update of index ", index, ": adagrad's row_sparse update does not "
+        "support weight decay (wd * wd_mult = ", step.wd, "), as MXNet's "
+        "_sparse_adagrad_update; create the optimizer with wd=0 or set this key's wd_mult "
+        "to 0"));
+  }
+  MXGRID_ASSIGN_OR_RETURN(State * state, GetOrCreateState(index, weight));
+  state->count = t;
+  if (ids.size() == 0) return absl::OkStatus();  // no rows: nothing else moves
+  if (weight.context().is_gpu()) {
+    return PushRowsStaged(step, weight, ids, grad_rows, state->arrays);
+  }
+  PushRowsCpu(step, weight, ids, grad_rows, state->arrays);
+  return absl::OkStatus();
+}
+
+void Optimizer::PushRowsCpu(const Step& step, const NDArray& weight, const NDArray& ids,
+                            const NDArray& grad_rows, const std::vector<NDArray>& arrays) const {
+  const OptimizerKind kind = options_.kind;
+  std::vector<engine::VarHandle> writes = {weight.var()};
+  for (const NDArray& a : arrays) writes.push_back(a.var());
+  const engine::VarHandle reads[] = {grad_rows.var(), ids.var()};
+  engine::PushOptions push_options;
+  push_options.name = RowsKernelName(options_);
+  // The closure holds the arrays so that their storage outlives the kernel.
+  engine::Get()->PushSync(
+      [kind, step, weight, ids, grad_rows, arrays](const engine::RunContext&) {
+        if (weight.dtype() == DType::kFloat32) {
+          RunRowsKernel<float>(kind, step, weight, ids, grad_rows, arrays);
+        } else {
+          RunRowsKernel<double>(kind, step, weight, ids, grad_rows, arrays);
+        }
+        return absl::OkStatus();
+      },
+      weight.context(), reads, writes, push_options);
+}
+
+absl::Status Optimizer::PushRowsStaged(const Step& step, const NDArray& weight,
+                                       const NDArray& ids, const NDArray& grad_rows,
+                                       const std::vector<NDArray>& arrays) const {
+  // As PushStaged: whole-array copies, each an engine operation ordered by the variables.
+  MXGRID_ASSIGN_OR_RETURN(NDArray w, weight.CopyTo(Context::Cpu()));
+  MXGRID_ASSIGN_OR_RETURN(NDArray g, grad_rows.CopyTo(Context::Cpu()));
+  std::vector<NDArray> host;
+  for (const NDArray& a : arrays) {
+    MXGRID_ASSIGN_OR_RETURN(NDArray h, a.CopyTo(Context::Cpu()));
+    host.push_back(std::move(h));
+  }
+  PushRowsCpu(step, w, ids, g, host);
+  MXGRID_RETURN_IF_ERROR(w.CopyTo(weight));
+  for (size_t i = 0; i < arrays.size(); ++i) MXGRID_RETURN_IF_ERROR(host[i].CopyTo(arrays[i]));
   return absl::OkStatus();
 }
 

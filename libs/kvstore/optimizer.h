@@ -7,6 +7,8 @@
 //                                                     {"momentum", "0.9"}, {"wd", "1e-4"}}));
 //   MXGRID_RETURN_IF_ERROR(opt->Update(/*index=*/0, weight, grad));   // returns at once
 //   MXGRID_RETURN_IF_ERROR(weight.WaitToRead());                       // weight is updated
+//   // A row_sparse gradient: rows 2 and 7 of `weight` (and of the momentum) move.
+//   MXGRID_RETURN_IF_ERROR(opt->UpdateRows(/*index=*/1, embedding, row_ids, grad_rows));
 //
 // As in MXNet's Updater, each parameter index has its own optimizer state (momentum, Adam's
 // mean and variance, ...), created as zeros of the weight's shape on first use, and its own
@@ -14,17 +16,19 @@
 // begin_num_update + 1). The update formulas are MXNet's operators (sgd_mom_update,
 // multi_sgd_update, nag_mom_update, adam_update, rmsprop_update, rmspropalex_update) and the
 // Python AdaGrad dense update; hyperparameters are rounded to float32 before use, as MXNet's
-// operator parameters are floats.
+// operator parameters are floats. Row_sparse gradients (UpdateRows) follow MXNet's
+// row_sparse kernels and lazy_update.
 //
 // Deliberate differences from MXNet: hyperparameters are range-checked (see
 // OptimizerOptions; MXNet accepts e.g. a negative learning rate or beta1 = 1.5 and silently
 // trains garbage); float32 and float64 only (no float16 / multi_precision
 // master copies); RMSProp and AdaGrad keep their state in the weight's dtype (MXNet creates
-// float32 state and so cannot update float64 weights with them); dense arrays only; CPU arrays
-// only (Unimplemented for GPU arrays); no lr_scheduler.
+// float32 state and so cannot update float64 weights with them); dense weights and states
+// (gradients dense, or row_sparse through UpdateRows); on GPU arrays, SGD's dense update runs
+// its CUDA kernel and every other update runs the CPU kernel on host copies; no lr_scheduler.
 //
 // Thread-safety: every method is thread-safe. Updates of one index from several threads run
-// in the order their Update calls took the optimizer's lock.
+// in the order their Update (or UpdateRows) calls took the optimizer's lock.
 #ifndef MXGRID_LIBS_KVSTORE_OPTIMIZER_H_
 #define MXGRID_LIBS_KVSTORE_OPTIMIZER_H_
 
@@ -102,6 +106,12 @@ struct OptimizerOptions {
   // ---- sgd, nag ----
   double momentum = 0.0;  // in [0, 1); 0: plain SGD, no state
 
+  // ---- sgd, adam ----
+  // For UpdateRows (row_sparse gradients): true moves only the gradient's rows of the weight
+  // and of the state (MXNet's lazy update); false applies the dense update with the gradient
+  // densified (MXNet's standard update). No effect on Update.
+  bool lazy_update = true;
+
   // ---- adam ----
   double beta1 = 0.9;    // in [0, 1)
   double beta2 = 0.999;  // in [0, 1)
@@ -126,9 +136,9 @@ struct OptimizerOptions {
 
 // Parses mx.optimizer.create's arguments: `name` case-insensitively, `params` as the Python
 // kwargs written as strings ("0.1", "True", "None"). Besides the fields above it accepts
-// multi_precision (no effect on float32/float64) and, for sgd and adam, lazy_update (no effect
-// on dense arrays). InvalidArgument, naming it, for an unknown optimizer, a parameter the
-// optimizer does not take, or a malformed value (ranges are Create's to check).
+// multi_precision (no effect on float32/float64). InvalidArgument, naming it, for an unknown
+// optimizer, a parameter the optimizer does not take, or a malformed value (ranges are
+// Create's to check).
 absl::StatusOr<OptimizerOptions> ParseOptimizerOptions(
     absl::string_view name, const std::map<std::string, std::string>& params);
 
@@ -151,9 +161,35 @@ class Optimizer {
   // `grad` and writing `weight` and the index's state; read `weight` to wait. `weight` and
   // `grad` need the same shape, dtype (float32 or float64) and device, and the weight's
   // shape and dtype must match those the index's state was created with: InvalidArgument
-  // otherwise; FailedPrecondition for a none array; Unimplemented for GPU arrays. A failed
-  // call changes nothing (neither state nor update count).
+  // otherwise; FailedPrecondition for a none array. A failed call changes nothing (neither
+  // state nor update count).
   absl::Status Update(int index, const tensor::NDArray& weight, const tensor::NDArray& grad);
+
+  // Applies a row_sparse gradient (MXNet's updater(index, grad, weight) with grad.stype ==
+  // 'row_sparse'): `rows` int64 (k,) row ids, strictly increasing, in [0, weight.shape[0]);
+  // `grad_rows` (k, weight.shape[1:]) those rows' gradient (weight's dtype and device; rows
+  // on the CPU or weight's device). Every other row's gradient is zero.
+  // - sgd (with or without momentum) and adam with lazy_update, and adagrad: only those k
+  //   rows of the weight and of the state arrays change, by MXNet's row_sparse kernels
+  //   (sgd_update, sgd_mom_update, adam_update with lazy_update=True; _sparse_adagrad_update):
+  //   the dense formulas restricted to those rows (weight decay too). Other rows: weight and
+  //   state untouched.
+  // - nag, rmsprop, and sgd / adam with lazy_update=false: Update with the gradient densified
+  //   (zeros in the other rows; MXNet's standard update and storage fallback): every row moves.
+  // As Update: the index's update count increments once per call (also for k == 0; Adam's
+  // bias correction uses it), the index's lr_mult / wd_mult apply, and the index's state is
+  // created (zeros of the weight's shape) on first use. Waits for `rows` (the ids are checked
+  // on the host), then returns with the update pushed to the engine (reading grad_rows,
+  // writing weight and state); read `weight` to wait.
+  // Errors, after which nothing has changed (neither state nor update count):
+  // FailedPrecondition for a none array; InvalidArgument for rows not int64 1-D, grad_rows
+  // not (k, weight.shape[1:]) or of another dtype or device, rows on a GPU not the weight's,
+  // a weight not float32/float64 or 0-d, a weight whose shape or dtype differs from the
+  // index's state, a row id out of range or not strictly increasing (naming the first), and
+  // adagrad with wd * wd_mult != 0 (MXNet's _sparse_adagrad_update has no weight decay); the
+  // error of a failed operation that wrote `rows`.
+  absl::Status UpdateRows(int index, const tensor::NDArray& weight, const tensor::NDArray& rows,
+                          const tensor::NDArray& grad_rows);
 
   OptimizerKind kind() const { return options_.kind; }
 
@@ -212,6 +248,19 @@ class Optimizer {
   absl::Status PushGpuSgd(const internal::Step& step, const tensor::NDArray& weight,
                           const tensor::NDArray& grad,
                           const std::vector<tensor::NDArray>& arrays) const;
+
+  // UpdateRows' lazy kernels (sgd, adam, adagrad) on the rows `ids` (a CPU int64 array of
+  // checked row ids): on CPU arrays, or on host copies of GPU arrays.
+  void PushRowsCpu(const internal::Step& step, const tensor::NDArray& weight,
+                   const tensor::NDArray& ids, const tensor::NDArray& grad_rows,
+                   const std::vector<tensor::NDArray>& arrays) const;
+  absl::Status PushRowsStaged(const internal::Step& step, const tensor::NDArray& weight,
+                              const tensor::NDArray& ids, const tensor::NDArray& grad_rows,
+                              const std::vector<tensor::NDArray>& arrays) const;
+
+  // The hyperparameters of `index`'s update number t (its lr_mult and wd_mult applied;
+  // Adam's learning rate bias-corrected for t).
+  internal::Step MakeStep(int index, int64_t t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The index's state, created on first use (pushing the zero fills).
   absl::StatusOr<State*> GetOrCreateState(int index, const tensor::NDArray& weight)

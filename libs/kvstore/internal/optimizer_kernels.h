@@ -1,7 +1,9 @@
 // The optimizer update kernels: MXNet 1.9.1's operator arithmetic (src/operator/
 // optimizer_op-inl.h), element by element in the weight's dtype, in the same operation order
 // so that float32 results match MXNet's to the last bits (private to libs/kvstore). The
-// per-element rules are the *_update operators' (libs/ops/optimizer/update_rules.h).
+// per-element rules are the *_update operators' (libs/ops/optimizer/update_rules.h). The
+// dense kernels take element spans; RunRowsKernel applies the row_sparse (lazy) kernels to
+// the given rows of a weight.
 //
 // Thread-safety: the kernels are pure functions of their arguments; callers run them inside
 // an engine operation that writes the weight and state arrays.
@@ -14,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "libs/base/check.h"
 #include "libs/kvstore/optimizer.h"
 #include "libs/ops/optimizer/update_rules.h"
 #include "libs/tensor/ndarray.h"
@@ -153,6 +156,94 @@ void RunKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& weight,
     case OptimizerKind::kAdam: return AdamKernel<T>(s, n, w, g, st(0), st(1));
     case OptimizerKind::kRMSProp: return RmsPropKernel<T>(s, n, w, g, st(0), st(1), st(2));
     case OptimizerKind::kAdaGrad: return AdaGradKernel<T>(s, n, w, g, st(0));
+  }
+}
+
+// ---- row_sparse gradients, lazy update: one row of the weight at a time ----
+
+// sgd_update's row_sparse kernel (SGDDnsRspKernel, lazy_update): sgd_update's rule.
+template <typename T>
+void SgdRowKernel(const Step& s, int64_t n, T* w, const T* g) {
+  const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
+  const T clip = OpParam<T>(s.clip_gradient);
+  for (int64_t i = 0; i < n; ++i) w[i] = ops::rules::SgdStep<T>(w[i], g[i], lr, wd, rescale, clip);
+}
+
+// adam_update's CPU row_sparse kernel (AdamDnsRspDnsKernel<cpu>, lazy_update): adam_update's
+// rule, except that with clipping the variance adds (1 - beta2) * (c * c) where the dense
+// kernel computes ((1 - beta2) * c) * c.
+template <typename T>
+void AdamRowKernel(const Step& s, int64_t n, T* w, const T* g, T* mean, T* var) {
+  const T lr = OpParam<T>(s.lr), wd = OpParam<T>(s.wd), rescale = OpParam<T>(s.rescale_grad);
+  const T clip = OpParam<T>(s.clip_gradient), beta1 = OpParam<T>(s.beta1);
+  const T beta2 = OpParam<T>(s.beta2), epsilon = OpParam<T>(s.epsilon);
+  for (int64_t i = 0; i < n; ++i) {
+    const T gr = g[i] * rescale + w[i] * wd;
+    if (clip >= T(0)) {
+      const T c = ClipBound(gr, clip);
+      mean[i] = beta1 * mean[i] + (T(1) - beta1) * c;
+      var[i] = beta2 * var[i] + (T(1) - beta2) * (c * c);
+    } else {
+      mean[i] = beta1 * mean[i] + (T(1) - beta1) * gr;
+      var[i] = beta2 * var[i] + (T(1) - beta2) * gr * gr;
+    }
+    w[i] = w[i] - lr * mean[i] / (std::sqrt(var[i]) + epsilon);
+  }
+}
+
+// _sparse_adagrad_update (AdagradDnsRspDnsKernel): g = rescale_grad * grad, clipped when
+// clip >= 0; history += g * g; w -= g / sqrt(history + epsilon) * lr. No weight decay
+// (MXNet refuses wd != 0 for it; so does the caller). MXNet's epsilon is AdaGrad's eps.
+template <typename T>
+void SparseAdaGradRowKernel(const Step& s, int64_t n, T* w, const T* g, T* history) {
+  const T lr = OpParam<T>(s.lr), rescale = OpParam<T>(s.rescale_grad);
+  const T clip = OpParam<T>(s.clip_gradient), epsilon = OpParam<T>(s.eps);
+  for (int64_t i = 0; i < n; ++i) {
+    T gr = g[i] * rescale;
+    if (clip >= T(0)) gr = ClipBound(gr, clip);
+    history[i] += gr * gr;
+    const T div = gr / std::sqrt(history[i] + epsilon);
+    w[i] = w[i] - div * lr;
+  }
+}
+
+// Runs `kind`'s lazy kernel on rows ids[i] of `weight` and of the state arrays with gradient
+// row i of `grad_rows` (weight (n, ...), grad_rows (k, ...), ids int64 (k,), state as in
+// RunKernel). REQUIRES: kind is sgd, adam or adagrad; ids in [0, n) and distinct; inside an
+// engine operation reading ids and grad_rows and writing weight and state.
+template <typename T>
+void RunRowsKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& weight,
+                   const tensor::NDArray& ids, const tensor::NDArray& grad_rows,
+                   const std::vector<tensor::NDArray>& state) {
+  const int64_t k = ids.size();
+  if (k == 0) return;
+  const int64_t cols = weight.shape().ProdRange(1, weight.shape().ndim());
+  const int64_t* rows = static_cast<const int64_t*>(ids.data());
+  T* w = static_cast<T*>(weight.data());
+  const T* g = static_cast<const T*>(grad_rows.data());
+  // Row r of state array j (null when there is none).
+  auto st = [&](size_t j, int64_t r) {
+    return j < state.size() ? static_cast<T*>(state[j].data()) + r * cols : nullptr;
+  };
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t r = rows[i];
+    T* wr = w + r * cols;
+    const T* gr = g + i * cols;
+    switch (kind) {
+      case OptimizerKind::kSGD:
+        // sgd_mom_update's row_sparse kernel (SGDMomDnsRspDnsKernel) is MultiSGDKernel's rule.
+        if (state.empty()) {
+          SgdRowKernel<T>(s, cols, wr, gr);
+        } else {
+          SgdKernel<T>(s, cols, wr, gr, st(0, r));
+        }
+        break;
+      case OptimizerKind::kAdam: AdamRowKernel<T>(s, cols, wr, gr, st(0, r), st(1, r)); break;
+      case OptimizerKind::kAdaGrad: SparseAdaGradRowKernel<T>(s, cols, wr, gr, st(0, r)); break;
+      case OptimizerKind::kNAG:
+      case OptimizerKind::kRMSProp:
+        MXGRID_CHECK(false) << "no row_sparse kernel for " << OptimizerKindName(kind);
+    }
   }
 }
 
