@@ -143,8 +143,14 @@ def run_file(impl, suite, path, junit_dir, timeout, keyword, reasons=None, desel
         found[file_name + "::<collection>"] = "failed"
         if reasons is not None:
             errors = [l[2:].strip() for l in proc.stdout.splitlines() if l.startswith("E ")]
+            lines = [l.strip() for l in proc.stdout.splitlines() if l.strip()]
+            # A signal (e.g. -11, a crash) shows as a negative code; the output's last line
+            # says where it stopped.
             reasons[file_name + "::<collection>"] = (errors[-1] if errors else
-                                                    "pytest exit %d" % proc.returncode)[:200]
+                                                    "pytest exit %d after: %s" % (
+                                                        proc.returncode,
+                                                        lines[-1] if lines else "no output")
+                                                    )[:300]
     return found
 
 

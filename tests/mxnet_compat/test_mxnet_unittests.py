@@ -133,8 +133,24 @@ def test_real_mxnet_passes_the_suite(capsys):
                   % (len(suite), len(suite), os.path.basename(record)))
             return
     reasons = {}
-    results = run_compat.run("mxnet", reasons=reasons, log=_Progress(capsys),
-                             deselect=_read_list("mxnet_failing.txt"))
+    log = _Progress(capsys)
+    deselect = _read_list("mxnet_failing.txt")
+    results = run_compat.run("mxnet", reasons=reasons, log=log, deselect=deselect)
+    # A file that ended as a whole (MXNet's process crashed, or ran past its time) runs once
+    # more: the reference is MXNet's behaviour, not the stability of its process here. Both
+    # outcomes are printed.
+    whole = sorted(t.split("::")[0] for t, o in results.items()
+                   if t.endswith("::<collection>") and o == "failed")
+    for name in whole:
+        log.write("mxnet %s failed as a whole (%s); running it again\n"
+                  % (name, reasons.get(name + "::<collection>", "")))
+        retry_reasons = {}
+        again = run_compat.run("mxnet", files=[os.path.join(SUITE, "unittest", name)],
+                               reasons=retry_reasons, log=log, deselect=deselect)
+        if again and not any(t.endswith("::<collection>") for t in again):
+            del results[name + "::<collection>"]
+            results.update(again)
+            reasons.update(retry_reasons)
     failing = ["%s: %s (%s)" % (t, _outcome(results, t), _reason(reasons, t))
                for t in sorted(suite) if _outcome(results, t) != "passed"]
     print("\nMXNet 1.9.1 passes %d of %d" % (len(suite) - len(failing), len(suite)))
