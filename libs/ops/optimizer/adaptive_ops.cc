@@ -148,7 +148,7 @@ absl::Status FtrlKernel(const UpdateParams& p, Span in, OpReq req, const TensorV
   });
 }
 
-// MXNet's _sparse_adagrad_update: history += g^2, w -= lr * g / (sqrt(history) + epsilon),
+// MXNet's _sparse_adagrad_update: history += g^2, w -= g / sqrt(history + epsilon) * lr,
 // g the rescaled and clipped gradient; weight decay is refused, as in MXNet.
 absl::Status SparseAdaGradKernel(const UpdateParams& p, Span in, OpReq req,
                                  const TensorView& out) {
@@ -166,7 +166,7 @@ absl::Status SparseAdaGradKernel(const UpdateParams& p, Span in, OpReq req,
         if (clip >= 0) g = std::max(-clip, std::min(clip, g));
         const C h = Ld<C, W>(in[2], i) + g * g;
         St<C, W>(in[2], i, h);
-        Assign<C, W>(req, out, i, Ld<C, W>(in[0], i) - lr * g / (std::sqrt(h) + eps));
+        Assign<C, W>(req, out, i, Ld<C, W>(in[0], i) - g / std::sqrt(h + eps) * lr);
       }
     });
   });
