@@ -151,6 +151,11 @@ PAIRS = [
     ("dist_sync push+pull of a 100 MB float32 model as 2,000 arrays, 2 workers x 2 servers, "
      "per worker (target >= 1.5)", "GB/s", "dist_push_pull_2000_gbps",
      "MXNet 1.9.1 dist_sync over ps-lite", "peer:dist_push_pull_2000_gbps", "higher"),
+    ("dist_sync row_sparse push + row_sparse_pull of 1,024 rows of a 100,000 x 128 float32 "
+     "embedding (split across both servers), lazy SGD on the servers, 2 workers x 2 servers, "
+     "per step", "ms",
+     "dist_row_sparse_step_ms", "MXNet 1.9.1 dist_sync over ps-lite",
+     "peer:dist_row_sparse_step_ms", "lower"),
     ("dist_sync training step MLP 784-128-64-10, batch 128 per worker, 2 workers x 2 servers "
      "(Module forward_backward + update, SGD momentum on the servers)", "ms",
      "dist_train_step_ms", "MXNet 1.9.1 dist_sync Module over ps-lite",

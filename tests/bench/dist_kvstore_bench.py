@@ -15,13 +15,20 @@ Each side runs the same worker code (``_worker`` below, under `import mxgrid as 
   then pulls every array, then waits (mx.nd.waitall). Throughput = bytes this worker pushed
   and pulled (2 x model size) / median iteration time, rank 0's figure. The pulled values
   are checked (the sum over the workers), so a broken run cannot report a figure.
+- row_sparse: an embedding of 100,000 x 128 float32 (51 MB, split across both servers);
+  SGD (learning rate 1) on the servers; per iteration each worker pushes a row_sparse
+  gradient of 1,024 rows (ones; the same random rows on both ranks, new ones each
+  iteration) and row_sparse_pulls those rows, then waits. Median milliseconds per
+  iteration, rank 0's. The pulled rows are checked (lazy SGD: each lost the workers' sum
+  per round it was pushed in), and so is one row nobody pushed (untouched).
 - training step: MLP 784-128-64-10, batch 128 per worker, Module bound with the dist_sync
   store, SGD momentum on the servers; forward_backward + update per step; the time of
   --steps steps after a warm-up, ended by reading a weight back, per step.
 
 Metrics (stdout JSON lines {"metric", "value", "unit"}; the same names on both sides,
 tools/bench_runner.py prefixes the peer's with "peer:"):
-  dist_push_pull_20_gbps, dist_push_pull_2000_gbps, dist_train_step_ms
+  dist_push_pull_20_gbps, dist_push_pull_2000_gbps, dist_row_sparse_step_ms,
+  dist_train_step_ms
 A human summary goes to stderr. Processes of a side are torn down before it exits.
 """
 import argparse
@@ -88,6 +95,51 @@ def _push_pull(mx, kv, num_arrays, total_bytes, iters, base_key):
     return _median(times)
 
 
+EMBEDDING = (100000, 128)
+ROWS_PER_STEP = 1024
+
+
+def _row_sparse_step(mx, kv, iters):
+    """Median seconds of one row_sparse push + row_sparse_pull of ROWS_PER_STEP rows, SGD
+    (learning rate 1, lazy) on the servers."""
+    import numpy as np
+    kv.set_optimizer(mx.optimizer.create("sgd", learning_rate=1.0))
+    # Every row stored (MXNet's servers refuse a row_sparse init without rows).
+    kv.init("embedding", mx.nd.ones(EMBEDDING).tostype("row_sparse"))
+    mx.nd.waitall()
+    pushes = np.zeros(EMBEDDING[0])  # rounds each row was pushed in (both ranks push it)
+    times = []
+    for i in range(iters + 2):  # two warm-up iterations
+        rows = np.sort(np.random.RandomState(i).choice(EMBEDDING[0] - 1, ROWS_PER_STEP,
+                                                        replace=False))
+        pushes[rows] += 1
+        ids = mx.nd.array(rows, dtype=np.int64)
+        grad = mx.nd.sparse.row_sparse_array(
+            (np.ones((ROWS_PER_STEP, EMBEDDING[1]), np.float32), rows), shape=EMBEDDING)
+        out = mx.nd.zeros(EMBEDDING, stype="row_sparse")
+        mx.nd.waitall()
+        kv._barrier()
+        tic = time.perf_counter()
+        kv.push("embedding", grad)
+        kv.row_sparse_pull("embedding", out=out, row_ids=ids)
+        mx.nd.waitall()
+        if i >= 2:
+            times.append(time.perf_counter() - tic)
+        # Lazy SGD: each pushed row lost the workers' sum of ones per round it was pushed in.
+        want = 1 - kv.num_workers * pushes[rows]
+        got = out.data.asnumpy()
+        if not (np.array_equal(out.indices.asnumpy(), rows) and
+                np.all(got == want[:, None])):
+            raise SystemExit("row_sparse check failed: rows %s values %s, expected %s"
+                             % (rows[:3], got[:3, 0], want[:3]))
+    last = mx.nd.zeros(EMBEDDING, stype="row_sparse")  # never pushed: untouched (lazy)
+    kv.row_sparse_pull("embedding", out=last,
+                       row_ids=mx.nd.array([EMBEDDING[0] - 1], dtype=np.int64))
+    if not np.all(last.data.asnumpy() == 1):
+        raise SystemExit("row_sparse check failed: a row nobody pushed changed")
+    return _median(times)
+
+
 def _mlp(mx):
     net = mx.sym.Variable("data")
     net = mx.sym.FullyConnected(net, num_hidden=128, name="fc1")
@@ -138,6 +190,8 @@ def worker_main(args):
         for count, base in ((20, 0), (2000, 100)):
             t = _push_pull(mx, kv, count, total, args.iters, base)
             out["dist_push_pull_%d_gbps" % count] = 2 * total / t / 1e9
+    elif args.what == "rows":
+        out["dist_row_sparse_step_ms"] = _row_sparse_step(mx, kv, args.iters) * 1e3
     else:
         out["dist_train_step_ms"] = _train_step(mx, kv, args.steps) * 1e3
     with open(os.path.join(args.out, "rank%d.json" % kv.rank), "w") as f:
@@ -217,7 +271,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("side", choices=["mxgrid", "ps-lite", "_worker"])
     parser.add_argument("--impl", choices=["mxgrid", "mxnet"])
-    parser.add_argument("--what", choices=["pushpull", "train"])
+    parser.add_argument("--what", choices=["pushpull", "rows", "train"])
     parser.add_argument("--out")
     parser.add_argument("--mb", type=float, default=100.0)
     parser.add_argument("--iters", type=int, default=10)
@@ -231,8 +285,8 @@ def main():
         return
     run = run_mxgrid if args.side == "mxgrid" else run_pslite
     units = {"dist_push_pull_20_gbps": "GB/s", "dist_push_pull_2000_gbps": "GB/s",
-             "dist_train_step_ms": "ms"}
-    for what in ("pushpull", "train"):
+             "dist_row_sparse_step_ms": "ms", "dist_train_step_ms": "ms"}
+    for what in ("pushpull", "rows", "train"):
         with tempfile.TemporaryDirectory(prefix="dist-bench-") as out:
             tic = time.perf_counter()
             run(what, out, args)
