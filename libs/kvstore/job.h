@@ -45,6 +45,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -55,6 +56,7 @@
 #include "absl/types/span.h"
 #include "libs/base/mutex.h"
 #include "libs/kvstore/optimizer.h"
+#include "libs/kvstore/part_rows.h"
 #include "libs/kvstore/snapshot.h"
 #include "libs/tensor/ndarray.h"
 
@@ -156,6 +158,20 @@ class Job {
   absl::StatusOr<bool> Init(const KeyId& id, int rank, int index, const tensor::NDArray& value);
   absl::Status Push(const KeyId& id, int rank, absl::Span<const tensor::NDArray> values,
                     const WaitOptions& wait);
+  // A row_sparse push (kvstore.proto PushRequest.rows): `value`, a 1-D CPU array of the
+  // key's dtype, holds the pieces of `rows` in the part (PartRows), and is this rank's
+  // contribution to its next round, as Push. A round of row pushes only is applied to the
+  // union of their rows: the optimizer's UpdatePieces (lazy where MXNet's is), or without
+  // one the part becomes the sum, zero elsewhere; a round with dense pushes too adds the
+  // rows densely. InvalidArgument for rows that do not describe the part or a value of
+  // another size or dtype; otherwise Push's errors.
+  absl::Status PushRows(const KeyId& id, int rank, const RowsSpec& rows, const tensor::NDArray& value,
+                        const WaitOptions& wait);
+  // kv.row_sparse_pull of the part: the pieces of `rows` (a new 1-D CPU array in `dtype`,
+  // the key's own when unset), once the rounds the rank pushed to are applied, waited for.
+  // Pull's errors, and InvalidArgument for rows that do not describe the part.
+  absl::StatusOr<tensor::NDArray> PullRows(const KeyId& id, int rank, const RowsSpec& rows,
+                                           std::optional<DType> dtype, const WaitOptions& wait);
   // A new CPU array of the key's shape in `dtype` (the key's own when unset). Same as
   // FinishPull(BeginPull(...), wait).
   absl::StatusOr<tensor::NDArray> Pull(const KeyId& id, int rank, std::optional<DType> dtype,
@@ -229,7 +245,9 @@ class Job {
   };
   // The sum of the pushes received for one sync round of one key.
   struct PendingRound {
-    tensor::NDArray total;  // none until the first push of the round
+    tensor::NDArray total;  // none until the first dense push of the round
+    // Row pushes (PushRows): each rank's rows and their pieces' values.
+    std::vector<std::pair<PartRows, tensor::NDArray>> rows;
     int pushes = 0;
   };
   struct Entry {
@@ -267,6 +285,17 @@ class Job {
   // Applies the complete rounds at the front of entry->pending; the first error.
   absl::Status ApplyCompleteRounds(Entry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Apply(Entry* entry, const tensor::NDArray& total)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The entry of a pull's ticket once the rounds it needs are applied (its status: the
+  // latest update's error).
+  absl::StatusOr<Entry*> AwaitTicket(const PullTicket& ticket, const WaitOptions& wait)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies a complete round (dense, rows, or both; job_rows.cc); releases its bytes.
+  absl::Status ApplyRound(Entry* entry, PendingRound round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The round slot of `rank`'s next push of `entry` (waiting while the rank is
+  // max_rounds_ahead rounds ahead; see Push).
+  absl::StatusOr<PendingRound*> NextRound(const KeyId& id, Entry* entry, int rank,
+                                          const WaitOptions& wait)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AddKey(const KeyId& id, int index, tensor::NDArray stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -162,13 +162,8 @@ absl::Status Job::ApplyCompleteRounds(Entry* entry) {
     if (slowest >= 0 && slowest <= entry->applied_rounds) break;
     PendingRound done = std::move(entry->pending.front());
     entry->pending.pop_front();
-    entry->apply_status = Apply(entry, done.total);
+    entry->apply_status = ApplyRound(entry, std::move(done));
     status.Update(entry->apply_status);
-    bytes_in_use_ -= static_cast<int64_t>(done.total.nbytes());
-    // Kept for the next round (a cache, not counted): the engine orders its first write after
-    // this update's reads, and its pages are already faulted in (a fresh 2.5 MB accumulator
-    // per round cost a third of a shard's CPU in page clearing).
-    if (entry->spare.is_none()) entry->spare = std::move(done.total);
     ++entry->applied_rounds;
     applied = true;
   }
@@ -176,25 +171,8 @@ absl::Status Job::ApplyCompleteRounds(Entry* entry) {
   return status;
 }
 
-absl::Status Job::Push(const KeyId& id, int rank, absl::Span<const NDArray> values,
-                       const WaitOptions& wait) {
-  if (values.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("kvstore: push of ", Describe(id),
-                                                   " with no values"));
-  }
-  base::MutexLock lock(&mu_);
-  MXGRID_RETURN_IF_ERROR(Enter(rank, /*need_joined=*/true));
-  MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(id));  // never erased: stable
-  for (size_t i = 0; i < values.size(); ++i) {
-    MXGRID_RETURN_IF_ERROR(CheckValue("push", id, entry->stored, values[i], i));
-  }
-  if (!options_.sync) {
-    NDArray total;
-    if (values.size() == 1) return Apply(entry, values[0]);
-    for (const NDArray& value : values) MXGRID_RETURN_IF_ERROR(Accumulate(value, &total).status());
-    return Apply(entry, total);
-  }
-
+absl::StatusOr<Job::PendingRound*> Job::NextRound(const KeyId& id, Entry* entry, int rank,
+                                                  const WaitOptions& wait) {
   if (options_.max_rounds_ahead > 0) {
     const int64_t bound = options_.max_rounds_ahead;
     auto within = [&] {
@@ -220,12 +198,34 @@ absl::Status Job::Push(const KeyId& id, int rank, absl::Span<const NDArray> valu
       MXGRID_RETURN_IF_ERROR(s);
     }
   }
-
   // This is the rank's round pushes_by_rank[rank] of the key.
   const int64_t slot = entry->pushes_by_rank[rank] - entry->applied_rounds;
   MXGRID_CHECK(slot >= 0) << "kvstore: round bookkeeping of " << Describe(id) << " is broken";
   while (static_cast<int64_t>(entry->pending.size()) <= slot) entry->pending.emplace_back();
-  PendingRound& round = entry->pending[slot];
+  return &entry->pending[slot];
+}
+
+absl::Status Job::Push(const KeyId& id, int rank, absl::Span<const NDArray> values,
+                       const WaitOptions& wait) {
+  if (values.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("kvstore: push of ", Describe(id),
+                                                   " with no values"));
+  }
+  base::MutexLock lock(&mu_);
+  MXGRID_RETURN_IF_ERROR(Enter(rank, /*need_joined=*/true));
+  MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(id));  // never erased: stable
+  for (size_t i = 0; i < values.size(); ++i) {
+    MXGRID_RETURN_IF_ERROR(CheckValue("push", id, entry->stored, values[i], i));
+  }
+  if (!options_.sync) {
+    NDArray total;
+    if (values.size() == 1) return Apply(entry, values[0]);
+    for (const NDArray& value : values) MXGRID_RETURN_IF_ERROR(Accumulate(value, &total).status());
+    return Apply(entry, total);
+  }
+
+  MXGRID_ASSIGN_OR_RETURN(PendingRound * slot, NextRound(id, entry, rank, wait));
+  PendingRound& round = *slot;
   if (round.total.is_none() && !entry->spare.is_none()) {
     round.total = std::move(entry->spare);
     entry->spare = NDArray();
@@ -274,29 +274,35 @@ absl::StatusOr<NDArray> Job::FinishPull(const PullTicket& ticket, const WaitOpti
   return out;
 }
 
+absl::StatusOr<Job::Entry*> Job::AwaitTicket(const PullTicket& ticket, const WaitOptions& wait) {
+  const KeyId& id = ticket.id;
+  const int rank = ticket.rank;
+  MXGRID_RETURN_IF_ERROR(Enter(rank, /*need_joined=*/true));
+  MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(id));  // never erased: stable
+  if (options_.sync) {
+    const int64_t target = ticket.target_rounds;
+    MXGRID_RETURN_IF_ERROR(WaitLocked(
+        rank, wait,
+        [&] {
+          mu_.AssertHeld();  // WaitLocked calls it under mu_
+          return entry->applied_rounds >= target;
+        },
+        [&] {
+          return absl::StrCat("pull of ", Describe(id), " by rank ", rank, ": round ",
+                              target - 1, " is still waiting for pushes from other ranks");
+        }));
+  }
+  MXGRID_RETURN_IF_ERROR(entry->apply_status);
+  return entry;
+}
+
 absl::StatusOr<NDArray> Job::FinishPullQueued(const PullTicket& ticket, const WaitOptions& wait,
                                               const PullDestination* destination) {
   const KeyId& id = ticket.id;
-  const int rank = ticket.rank;
   NDArray out;
   {
     base::MutexLock lock(&mu_);
-    MXGRID_RETURN_IF_ERROR(Enter(rank, /*need_joined=*/true));
-    MXGRID_ASSIGN_OR_RETURN(Entry * entry, FindEntry(id));  // never erased: stable
-    if (options_.sync) {
-      const int64_t target = ticket.target_rounds;
-      MXGRID_RETURN_IF_ERROR(WaitLocked(
-          rank, wait,
-          [&] {
-            mu_.AssertHeld();  // WaitLocked calls it under mu_
-            return entry->applied_rounds >= target;
-          },
-          [&] {
-            return absl::StrCat("pull of ", Describe(id), " by rank ", rank, ": round ",
-                                target - 1, " is still waiting for pushes from other ranks");
-          }));
-    }
-    MXGRID_RETURN_IF_ERROR(entry->apply_status);
+    MXGRID_ASSIGN_OR_RETURN(Entry * entry, AwaitTicket(ticket, wait));
     if (destination != nullptr) {
       MXGRID_ASSIGN_OR_RETURN(out, (*destination)(entry->stored.shape(), entry->stored.dtype()));
       if (out.shape() != entry->stored.shape() || !out.context().is_cpu()) {

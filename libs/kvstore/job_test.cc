@@ -195,6 +195,74 @@ TEST(JobTest, AsyncPushesApplyAtOnce) {
   EXPECT_THAT(PullNow(*job, kKey, 1), ElementsAre(-4));
 }
 
+// Part [4, 10) of a key of rows of 3 elements: row 1 (3..5) is split, rows 2, 3 (9..11) too.
+RowsSpec Rows(std::vector<int64_t> ids) { return {std::move(ids), 3, 4}; }
+
+TEST(JobTest, RowPushesSumOverTheUnionOfRowsAndOverwriteWithoutOptimizer) {
+  auto job = JoinedJob(2);
+  ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({1, 1, 1, 1, 1, 1})).ok());
+  // Rank 0: rows 1 (piece: element 4, 5 -> offsets 0, 1) and 2 (offsets 2..4).
+  ASSERT_TRUE(job->PushRows(kKey, 0, Rows({1, 2}), Floats({1, 2, 3, 4, 5}), {}).ok());
+  // Rank 1: rows 2 and 3 (element 9 -> offset 5).
+  ASSERT_TRUE(job->PushRows(kKey, 1, Rows({2, 3}), Floats({10, 10, 10, 7}), {}).ok());
+  EXPECT_THAT(PullNow(*job, kKey, 0), ElementsAre(1, 2, 13, 14, 15, 7));
+  absl::StatusOr<NDArray> rows = job->PullRows(kKey, 1, Rows({1, 3}), DType::kFloat64, {});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->dtype(), DType::kFloat64);
+  EXPECT_THAT(*rows->ToVector<float>(), ElementsAre(1, 2, 7));
+
+  // A round with a dense push and an empty row push: the rows are added densely.
+  ASSERT_TRUE(job->Push(kKey, 0, {Floats({1, 1, 1, 1, 1, 1})}, {}).ok());
+  ASSERT_TRUE(job->PushRows(kKey, 1, Rows({}), Floats({}), {}).ok());
+  EXPECT_THAT(PullNow(*job, kKey, 1), ElementsAre(1, 1, 1, 1, 1, 1));
+  ASSERT_TRUE(job->PushRows(kKey, 0, Rows({3}), Floats({5}), {}).ok());
+  ASSERT_TRUE(job->Push(kKey, 1, {Floats({1, 1, 1, 1, 1, 1})}, {}).ok());
+  EXPECT_THAT(PullNow(*job, kKey, 1), ElementsAre(1, 1, 1, 1, 1, 6));
+  EXPECT_EQ(job->BytesInUse(), 6 * 4);  // the value (the kept accumulator is not counted)
+}
+
+TEST(JobTest, RowPushesUpdateOnlyTheirPiecesThroughTheOptimizer) {
+  auto job = JoinedJob(1);
+  ASSERT_TRUE(job->SetOptimizer(0, "sgd", {{"learning_rate", "0.5"}, {"wd", "0.1"}}).ok());
+  ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({1, 1, 1, 1, 1, 1})).ok());
+  ASSERT_TRUE(job->PushRows(kKey, 0, Rows({1, 3}), Floats({2, 2, 4}), {}).ok());
+  // w - lr * (g + wd * w) on the pieces; the rest (row 2) untouched: lazy sgd.
+  const float a = 1 - 0.5f * (2 + 0.1f), b = 1 - 0.5f * (4 + 0.1f);
+  std::vector<float> got = PullNow(*job, kKey, 0);
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_NEAR(got[0], a, 1e-6);
+  EXPECT_NEAR(got[1], a, 1e-6);
+  EXPECT_THAT(std::vector<float>(got.begin() + 2, got.begin() + 5), ElementsAre(1, 1, 1));
+  EXPECT_NEAR(got[5], b, 1e-6);
+}
+
+TEST(JobTest, AsyncRowPushesApplyAtOnce) {
+  auto job = JoinedJob(2, /*sync=*/false);
+  ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({1, 1, 1, 1, 1, 1})).ok());
+  ASSERT_TRUE(job->PushRows(kKey, 1, Rows({2}), Floats({4, 5, 6}), {}).ok());
+  EXPECT_THAT(PullNow(*job, kKey, 0), ElementsAre(0, 0, 4, 5, 6, 0));
+}
+
+TEST(JobTest, BadRowPushesAndPullsAreRefusedAndChangeNothing) {
+  auto job = JoinedJob(1);
+  ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({1, 1, 1, 1, 1, 1})).ok());
+  auto code = [](const absl::Status& s) { return s.code(); };
+  EXPECT_EQ(code(job->PushRows(kKey, 0, Rows({2, 1}), Floats({1, 1, 1, 1, 1}), {})),
+            absl::StatusCode::kInvalidArgument);  // not increasing
+  EXPECT_EQ(code(job->PushRows(kKey, 0, Rows({0}), Floats({1, 1, 1}), {})),
+            absl::StatusCode::kInvalidArgument);  // row 0 (0..2) is not in [4, 10)
+  EXPECT_EQ(code(job->PushRows(kKey, 0, Rows({2}), Floats({1, 1}), {})),
+            absl::StatusCode::kInvalidArgument);  // 2 values for a piece of 3
+  EXPECT_EQ(code(job->PushRows(kKey, 0, {{1}, 0, 4}, Floats({1, 1}), {})),
+            absl::StatusCode::kInvalidArgument);  // row_length 0
+  EXPECT_EQ(code(job->PushRows(KeyId{"9", 0}, 0, Rows({2}), Floats({1, 1, 1}), {})),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(code(job->PullRows(kKey, 0, Rows({7}), std::nullopt, {}).status()),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PullNow(*job, kKey, 0), ElementsAre(1, 1, 1, 1, 1, 1));
+  EXPECT_EQ(job->Round(), 0);
+}
+
 TEST(JobTest, SetOptimizerKeepsAnEqualConfigAndReplacesAnother) {
   auto job = JoinedJob(1);
   ASSERT_TRUE(job->Init(kKey, 0, 3, Floats({0})).ok());

@@ -21,6 +21,8 @@ namespace mxgrid::kvstore {
 namespace {
 
 using internal::RunKernel;
+using internal::RowsKernelName;
+using internal::RowsOnly;
 using internal::RunRowsKernel;
 using internal::Step;
 using tensor::NDArray;
@@ -188,30 +190,6 @@ const char* KernelName(const OptimizerOptions& o) {
     case OptimizerKind::kAdam: return "adam_update";
     case OptimizerKind::kRMSProp: return o.centered ? "rmspropalex_update" : "rmsprop_update";
     case OptimizerKind::kAdaGrad: return "adagrad_update";
-  }
-  return "optimizer_update";
-}
-
-// UpdateRows: whether only the gradient's rows move (else the densified dense update).
-bool RowsOnly(const OptimizerOptions& o) {
-  switch (o.kind) {
-    case OptimizerKind::kSGD:
-    case OptimizerKind::kAdam: return o.lazy_update;
-    case OptimizerKind::kAdaGrad: return true;  // MXNet's AdaGrad always runs the sparse op
-    case OptimizerKind::kNAG:
-    case OptimizerKind::kRMSProp: return false;  // no sparse kernel: storage fallback
-  }
-  return false;
-}
-
-// The MXNet operator a lazy row update runs.
-const char* RowsKernelName(const OptimizerOptions& o) {
-  switch (o.kind) {
-    case OptimizerKind::kSGD: return o.momentum > 0 ? "sgd_mom_update" : "sgd_update";
-    case OptimizerKind::kAdam: return "adam_update";
-    case OptimizerKind::kAdaGrad: return "_sparse_adagrad_update";
-    case OptimizerKind::kNAG:
-    case OptimizerKind::kRMSProp: break;
   }
   return "optimizer_update";
 }
@@ -512,15 +490,7 @@ absl::Status Optimizer::UpdateRows(int index, const NDArray& weight, const NDArr
   auto it = states_.find(index);
   const int64_t t = (it == states_.end() ? options_.begin_num_update : it->second.count) + 1;
   const Step step = MakeStep(index, t);
-  // MXNet's _sparse_adagrad_update takes no weight decay: its storage type inference refuses
-  // a (float) wd != 0, after Python's AdaGrad applied wd_mult.
-  if (options_.kind == OptimizerKind::kAdaGrad && static_cast<float>(step.wd) != 0.0f) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "optimizer row update of index ", index, ": adagrad's row_sparse update does not "
-        "support weight decay (wd * wd_mult = ", step.wd, "), as MXNet's "
-        "_sparse_adagrad_update; create the optimizer with wd=0 or set this key's wd_mult "
-        "to 0"));
-  }
+  MXGRID_RETURN_IF_ERROR(internal::CheckRowsWeightDecay(options_, step, index));
   MXGRID_ASSIGN_OR_RETURN(State * state, GetOrCreateState(index, weight));
   state->count = t;
   if (ids.size() == 0) return absl::OkStatus();  // no rows: nothing else moves

@@ -44,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "libs/base/mutex.h"
+#include "libs/kvstore/part_rows.h"
 #include "libs/tensor/ndarray.h"
 
 namespace mxgrid::kvstore {
@@ -191,6 +192,19 @@ class Optimizer {
   absl::Status UpdateRows(int index, const tensor::NDArray& weight, const tensor::NDArray& rows,
                           const tensor::NDArray& grad_rows);
 
+  // UpdateRows on pieces of the flattened weight (a parameter-server part holds rows cut at
+  // its ends; part_rows.h): `pieces` are element ranges of `weight`, increasing and
+  // disjoint; `grad` (1-D, the weight's dtype) their gradients concatenated; every other
+  // element's gradient is zero. The same updates as UpdateRows, element by element (lazy:
+  // only the pieces' elements of the weight and state move; otherwise the dense update),
+  // the same count, multipliers and state. CPU arrays only. Errors, after which nothing has
+  // changed: FailedPrecondition for a none array; InvalidArgument for a weight not
+  // float32/float64 or not on the CPU, pieces outside the weight, overlapping or out of
+  // order, a gradient not of their total length and the weight's dtype on the CPU,
+  // adagrad's weight decay (as UpdateRows).
+  absl::Status UpdatePieces(int index, const tensor::NDArray& weight,
+                            std::vector<RowPiece> pieces, const tensor::NDArray& grad);
+
   OptimizerKind kind() const { return options_.kind; }
 
   // The name and parameters it was created from: Create(name, params)'s, lower-cased name;
@@ -254,6 +268,10 @@ class Optimizer {
   void PushRowsCpu(const internal::Step& step, const tensor::NDArray& weight,
                    const tensor::NDArray& ids, const tensor::NDArray& grad_rows,
                    const std::vector<tensor::NDArray>& arrays) const;
+  // Checks for UpdatePieces (the arrays and the pieces).
+  static absl::Status CheckPieces(int index, const tensor::NDArray& weight,
+                                  const std::vector<RowPiece>& pieces,
+                                  const tensor::NDArray& grad);
   absl::Status PushRowsStaged(const internal::Step& step, const tensor::NDArray& weight,
                               const tensor::NDArray& ids, const tensor::NDArray& grad_rows,
                               const std::vector<tensor::NDArray>& arrays) const;

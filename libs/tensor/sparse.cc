@@ -348,25 +348,46 @@ absl::StatusOr<SparseNDArray> CopyTo(const SparseNDArray& src, Context ctx, DTyp
                               std::move(indptr));
 }
 
-absl::StatusOr<SparseNDArray> Retain(const SparseNDArray& src, const NDArray& row_ids) {
-  if (src.stype() != StorageType::kRowSparse) {
-    return absl::InvalidArgumentError(absl::StrCat("retain needs a row_sparse array, got ",
-                                                   StorageTypeName(src.stype())));
-  }
+namespace {
+
+// The row ids `row_ids` holds (any dtype; waited for), sorted and unique, as an int64 array
+// on `ctx`; InvalidArgument for an id outside [0, rows).
+absl::StatusOr<NDArray> UniqueRowIds(const NDArray& row_ids, int64_t rows, Context ctx) {
   MXGRID_ASSIGN_OR_RETURN(std::vector<double> wanted, row_ids.ToVector<double>());
   std::vector<int64_t> ids;
   ids.reserve(wanted.size());
   for (double v : wanted) {
-    if (!(v >= 0 && v < static_cast<double>(src.shape()[0]))) {
-      return absl::InvalidArgumentError(absl::StrCat("retain: row id ", v, " is outside [0, ",
-                                                     src.shape()[0], ")"));
+    if (!(v >= 0 && v < static_cast<double>(rows))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("retain: row id ", v, " is outside [0, ", rows, ")"));
     }
     ids.push_back(static_cast<int64_t>(v));
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  const int64_t k = static_cast<int64_t>(ids.size());
-  MXGRID_ASSIGN_OR_RETURN(NDArray out_indices, Int64Vector(ids, src.context()));
+  return Int64Vector(ids, ctx);
+}
+
+}  // namespace
+
+absl::StatusOr<SparseNDArray> RetainRows(const NDArray& dense, const NDArray& row_ids) {
+  if (dense.is_none() || dense.shape().ndim() < 1) {
+    return absl::InvalidArgumentError("retain needs an array of at least one dimension");
+  }
+  MXGRID_ASSIGN_OR_RETURN(NDArray ids, UniqueRowIds(row_ids, dense.shape()[0], dense.context()));
+  MXGRID_ASSIGN_OR_RETURN(NDArray rows, GatherRows(dense, ids));
+  return SparseBuilder::Build(StorageType::kRowSparse, dense.shape(), std::move(rows),
+                              std::move(ids));
+}
+
+absl::StatusOr<SparseNDArray> Retain(const SparseNDArray& src, const NDArray& row_ids) {
+  if (src.stype() != StorageType::kRowSparse) {
+    return absl::InvalidArgumentError(absl::StrCat("retain needs a row_sparse array, got ",
+                                                   StorageTypeName(src.stype())));
+  }
+  MXGRID_ASSIGN_OR_RETURN(NDArray out_indices,
+                          UniqueRowIds(row_ids, src.shape()[0], src.context()));
+  const int64_t k = out_indices.size();
   MXGRID_ASSIGN_OR_RETURN(NDArray out_data,
                           NDArray::Empty(WithRows(src.shape(), k), src.context(), src.dtype()));
   const NDArray data = src.data(), indices = src.indices();
@@ -390,6 +411,37 @@ absl::StatusOr<SparseNDArray> Retain(const SparseNDArray& src, const NDArray& ro
          });
   return SparseBuilder::Build(StorageType::kRowSparse, src.shape(), std::move(out_data),
                               std::move(out_indices));
+}
+
+absl::StatusOr<SparseNDArray> SumRowSparse(absl::Span<const SparseNDArray> values) {
+  if (values.empty()) return absl::InvalidArgumentError("SumRowSparse: no values");
+  const SparseNDArray& first = values[0];
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const SparseNDArray& v = values[i];
+    if (v.stype() != StorageType::kRowSparse || v.shape() != first.shape() ||
+        v.dtype() != first.dtype() || v.context() != first.context()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SumRowSparse: value ", i, " is ", StorageTypeName(v.stype()), " ",
+          v.shape().ToString(), " ", DTypeName(v.dtype()), " on ", v.context().ToString(),
+          "; value 0 is row_sparse ", first.shape().ToString(), " ", DTypeName(first.dtype()),
+          " on ", first.context().ToString()));
+    }
+    if (v.num_stored() == 0) continue;
+    MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> ids, v.indices().ToVector<int64_t>());
+    rows.insert(rows.end(), ids.begin(), ids.end());
+  }
+  if (values.size() == 1) return first;
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  MXGRID_ASSIGN_OR_RETURN(NDArray ids, Int64Vector(rows, first.context()));
+  // Each value spread over the union's rows (zeros where it stores none), then added.
+  MXGRID_ASSIGN_OR_RETURN(SparseNDArray total, Retain(first, ids));
+  for (size_t i = 1; i < values.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(SparseNDArray spread, Retain(values[i], ids));
+    MXGRID_RETURN_IF_ERROR(AddInPlace(total.data(), spread.data()));
+  }
+  return total;
 }
 
 absl::StatusOr<SparseNDArray> WithAllRows(const SparseNDArray& src) {

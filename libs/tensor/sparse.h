@@ -22,10 +22,11 @@
 #ifndef MXGRID_LIBS_TENSOR_SPARSE_H_
 #define MXGRID_LIBS_TENSOR_SPARSE_H_
 
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "libs/tensor/ndarray.h"
 
 namespace mxgrid::tensor {
@@ -107,6 +108,14 @@ absl::StatusOr<SparseNDArray> CopyTo(const SparseNDArray& src, Context ctx, DTyp
 // for rows `src` does not store). Waits for `row_ids`; InvalidArgument for an id out of
 // range or a non-row_sparse `src`.
 absl::StatusOr<SparseNDArray> Retain(const SparseNDArray& src, const NDArray& row_ids);
+// The sum of row_sparse arrays of one shape, dtype and context (kvstore pushes from several
+// devices): it stores the union of their rows. Waits for their row ids; InvalidArgument for
+// no values, or values that are not row_sparse or differ in shape, dtype or context.
+absl::StatusOr<SparseNDArray> SumRowSparse(absl::Span<const SparseNDArray> values);
+// Retain of a dense array (every row counts as stored): exactly the rows `row_ids` (as
+// Retain takes them) of `dense` (at least 1-D). Waits for `row_ids`; InvalidArgument for an
+// id out of range.
+absl::StatusOr<SparseNDArray> RetainRows(const NDArray& dense, const NDArray& row_ids);
 // The same row_sparse values with every row stored (MXNet fills an optimizer state that
 // holds no rows this way before a sparse update). Asynchronous.
 absl::StatusOr<SparseNDArray> WithAllRows(const SparseNDArray& src);

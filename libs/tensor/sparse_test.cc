@@ -80,6 +80,39 @@ TEST(SparseTest, RetainKeepsExactlyTheAskedRows) {
   EXPECT_EQ(Retain(rsp, Floats({1}, {4})).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(SparseTest, SumRowSparseStoresTheUnionOfRows) {
+  const SparseNDArray a = *FromDense(Floats({5, 2}, {1, 1, 0, 0, 2, 2, 0, 0, 0, 0}),
+                                     StorageType::kRowSparse);
+  const SparseNDArray b = *FromDense(Floats({5, 2}, {10, 0, 0, 0, 0, 0, 0, 0, 5, 6}),
+                                     StorageType::kRowSparse);
+  const SparseNDArray none = *SparseNDArray::Zeros(StorageType::kRowSparse, Shape({5, 2}));
+  const SparseNDArray values[] = {a, b, none};
+  absl::StatusOr<SparseNDArray> sum = SumRowSparse(values);
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_THAT(*sum->indices().ToVector<int64_t>(), ElementsAre(0, 2, 4));
+  EXPECT_THAT(*sum->data().ToVector<float>(), ElementsAre(11, 1, 2, 2, 5, 6));
+  // The inputs are unchanged.
+  EXPECT_THAT(*a.data().ToVector<float>(), ElementsAre(1, 1, 2, 2));
+
+  const SparseNDArray other = *SparseNDArray::Zeros(StorageType::kRowSparse, Shape({4, 2}));
+  const SparseNDArray mixed[] = {a, other};
+  absl::StatusOr<SparseNDArray> bad = SumRowSparse(mixed);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("value 1"));
+  EXPECT_EQ(SumRowSparse({}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SparseTest, RetainRowsOfADenseArray) {
+  absl::StatusOr<SparseNDArray> kept =
+      RetainRows(Floats({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}), Floats({3}, {3, 0, 3}));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->shape(), Shape({4, 2}));
+  EXPECT_THAT(*kept->indices().ToVector<int64_t>(), ElementsAre(0, 3));
+  EXPECT_THAT(*kept->data().ToVector<float>(), ElementsAre(1, 2, 7, 8));
+  EXPECT_EQ(RetainRows(Floats({2}, {1, 2}), Floats({1}, {-1})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(SparseTest, WithAllRowsAndRowGatherScatter) {
   const SparseNDArray zeros = *SparseNDArray::Zeros(StorageType::kRowSparse, Shape({3, 2}));
   EXPECT_EQ(zeros.num_stored(), 0);

@@ -54,6 +54,13 @@ absl::Status CheckItems(const v1::BatchRequest& request) {
       return absl::InvalidArgumentError(
           absl::StrCat("kvstore: Batch items[", i, "] has no call (push, pull or push_pull)"));
     }
+    const v1::BatchItem& item = request.items(i);
+    if ((item.has_push() && item.push().has_rows()) ||
+        (item.has_pull() && item.pull().has_rows())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kvstore: Batch items[", i, "] carries rows; row_sparse pushes and pulls are unary "
+          "Push and Pull calls"));
+    }
     if (first == nullptr) {
       first = ref;
     } else if (ref->job() != first->job() || ref->rank() != first->rank()) {

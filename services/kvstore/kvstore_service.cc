@@ -40,6 +40,38 @@ absl::StatusOr<NDArray> DoPull(grpc::ServerContext* context, const kvstore::JobT
 
 v1::KVMode Mode(bool sync) { return sync ? v1::KV_MODE_SYNC : v1::KV_MODE_ASYNC; }
 
+kvstore::RowsSpec RowsOf(const v1::PartRows& rows) {
+  return {{rows.ids().begin(), rows.ids().end()}, rows.row_length(), rows.first()};
+}
+
+// A row_sparse push (PushRequest.rows): exactly one value, by message.
+absl::Status PushRows(Job* job, const KeyId& id, const v1::PushRequest& request,
+                      const kvstore::WaitOptions& wait) {
+  if (request.has_shm_value() || request.values_size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kvstore: a row push carries exactly one value in `values` (the rows' pieces), got ",
+        request.values_size(), request.has_shm_value() ? " and shm_value" : ""));
+  }
+  absl::StatusOr<NDArray> value = rpc::FromProto(request.values(0), Context::Cpu());
+  if (!value.ok()) {
+    return absl::Status(value.status().code(),
+                        absl::StrCat("values[0]: ", value.status().message()));
+  }
+  return job->PushRows(id, request.ref().rank(), RowsOf(request.rows()), *value, wait);
+}
+
+// kv.row_sparse_pull of a part (PullRequest.rows), into the response's value.
+absl::Status PullRows(Job* job, const KeyId& id, const v1::PullRequest& request,
+                      const kvstore::WaitOptions& wait, v1::Tensor* out) {
+  if (request.has_shm_out()) {
+    return absl::InvalidArgumentError("kvstore: a row pull answers by message, not shm_out");
+  }
+  MXGRID_ASSIGN_OR_RETURN(std::optional<DType> want, PullDType(request.dtype()));
+  MXGRID_ASSIGN_OR_RETURN(NDArray value, job->PullRows(id, request.ref().rank(),
+                                                       RowsOf(request.rows()), want, wait));
+  return rpc::ToProto(value, out);
+}
+
 }  // namespace
 
 KVStoreService::KVStoreService(kvstore::JobTable* table, kvstore::Snapshotter* snapshotter)
@@ -142,6 +174,7 @@ grpc::Status KVStoreService::Push(grpc::ServerContext* context, const v1::PushRe
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, request->ref(), &id));
+    if (request->has_rows()) return PushRows(job.get(), id, *request, Wait(context));
     return PushValues(job.get(), id, request->ref(), request->values(),
                       request->has_shm_value() ? &request->shm_value() : nullptr, regions_,
                       Wait(context));
@@ -182,6 +215,9 @@ grpc::Status KVStoreService::Pull(grpc::ServerContext* context, const v1::PullRe
   return ToGrpc([&]() -> absl::Status {
     KeyId id;
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, FindRef(*table_, request->ref(), &id));
+    if (request->has_rows()) {
+      return PullRows(job.get(), id, *request, Wait(context), response->mutable_value());
+    }
     return PullValue(job.get(), id, request->ref(), request->dtype(),
                      request->has_shm_out() ? &request->shm_out() : nullptr, regions_,
                      Wait(context), response->mutable_value());

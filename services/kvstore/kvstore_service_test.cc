@@ -194,6 +194,53 @@ TEST_F(KVStoreServiceTest, InitPushPullRoundTrips) {
   EXPECT_THAT(jobs.jobs(), ElementsAre("j"));
 }
 
+TEST_F(KVStoreServiceTest, RowPushesAndPullsCarryOnlyTheRowsPieces) {
+  Start({});
+  ASSERT_TRUE(Join(0).ok());
+  ASSERT_TRUE(Init("e", Floats({1, 1, 1, 1, 1, 1}), 0, 0, 0, nullptr).ok());
+  // The key seen as rows of 2: rows 0 and 2 of 3.
+  v1::PushRequest push;
+  SetRef("e", 0, 0, push.mutable_ref());
+  push.mutable_rows()->add_ids(0);
+  push.mutable_rows()->add_ids(2);
+  push.mutable_rows()->set_row_length(2);
+  *push.add_values() = Floats({5, 6, 7, 8});
+  v1::PushResponse pushed;
+  grpc::ClientContext push_ctx;
+  ASSERT_TRUE(stub_->Push(&push_ctx, push, &pushed).ok());
+  std::vector<float> got;
+  ASSERT_TRUE(Pull("e", 0, &got).ok());
+  EXPECT_THAT(got, ElementsAre(5, 6, 0, 0, 7, 8));  // the round's sum, zero elsewhere
+
+  v1::PullRequest pull;
+  SetRef("e", 0, 0, pull.mutable_ref());
+  pull.mutable_rows()->add_ids(2);
+  pull.mutable_rows()->set_row_length(2);
+  v1::PullResponse rows;
+  grpc::ClientContext pull_ctx;
+  ASSERT_TRUE(stub_->Pull(&pull_ctx, pull, &rows).ok());
+  EXPECT_THAT(Values(rows.value()), ElementsAre(7, 8));
+
+  // A row outside the key, two values, rows in a Batch: INVALID_ARGUMENT, nothing pushed.
+  v1::PushRequest bad = push;
+  bad.mutable_rows()->set_ids(1, 3);
+  grpc::ClientContext bad_ctx;
+  EXPECT_EQ(stub_->Push(&bad_ctx, bad, &pushed).error_code(), grpc::INVALID_ARGUMENT);
+  bad = push;
+  *bad.add_values() = Floats({1, 1, 1, 1});
+  grpc::ClientContext two_ctx;
+  EXPECT_EQ(stub_->Push(&two_ctx, bad, &pushed).error_code(), grpc::INVALID_ARGUMENT);
+  v1::BatchRequest batch;
+  *batch.add_items()->mutable_push() = push;
+  v1::BatchResponse batched;
+  grpc::ClientContext batch_ctx;
+  grpc::Status refused = stub_->Batch(&batch_ctx, batch, &batched);
+  EXPECT_EQ(refused.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("unary"));
+  ASSERT_TRUE(Pull("e", 0, &got).ok());
+  EXPECT_THAT(got, ElementsAre(5, 6, 0, 0, 7, 8));
+}
+
 TEST_F(KVStoreServiceTest, SyncRoundOfTwoRanksOnTwoConnections) {
   Start({.num_workers = 2});
   ASSERT_TRUE(Join(0).ok());

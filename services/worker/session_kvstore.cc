@@ -15,6 +15,7 @@ namespace {
 
 using kvstore::client::PartState;
 using tensor::NDArray;
+using tensor::SparseNDArray;
 
 bool OnOneDevice(const std::vector<NDArray>& values) {
   for (const NDArray& v : values) {
@@ -196,6 +197,82 @@ absl::Status SessionKVStore::Push(const std::string& key, const std::vector<NDAr
   }
   if (dist_ != nullptr) return dist_->Push(key, values);
   return LocalPush(key, values);
+}
+
+absl::Status SessionKVStore::PushRowSparse(const std::string& key,
+                                           const std::vector<SparseNDArray>& values) {
+  if (values.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kvstore push: key ", Quoted(key), " has no values"));
+  }
+  MXGRID_ASSIGN_OR_RETURN(auto meta, Meta(key));
+  std::vector<SparseNDArray> on_cpu;
+  for (const SparseNDArray& v : values) {
+    if (v.stype() != tensor::StorageType::kRowSparse || v.shape() != meta.first ||
+        v.dtype() != meta.second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kvstore push: key ", Quoted(key), " holds ", meta.first.ToString(), " ",
+          DTypeName(meta.second), ", got ", tensor::StorageTypeName(v.stype()), " ",
+          v.shape().ToString(), " ", DTypeName(v.dtype())));
+    }
+    if (v.context() == Context::Cpu()) {
+      on_cpu.push_back(v);
+      continue;
+    }
+    MXGRID_ASSIGN_OR_RETURN(on_cpu.emplace_back(),
+                            tensor::CopyTo(v, Context::Cpu(), v.dtype()));
+  }
+  MXGRID_ASSIGN_OR_RETURN(SparseNDArray merged, tensor::SumRowSparse(on_cpu));
+  if (dist_ != nullptr) {
+    // The rows go to the shards as the pieces each part holds.
+    MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> rows, merged.indices().ToVector<int64_t>());
+    return dist_->PushRows(key, std::move(rows), merged.data());
+  }
+  std::shared_ptr<kvstore::Optimizer> opt = optimizer();
+  if (opt == nullptr) {
+    // The overwrite: the sum as a dense array.
+    MXGRID_ASSIGN_OR_RETURN(NDArray dense, tensor::ToDense(merged));
+    return local_->Push(key, /*rank=*/0, {dense});
+  }
+  MXGRID_ASSIGN_OR_RETURN(int index, local_->KeyIndex(key));
+  MXGRID_ASSIGN_OR_RETURN(NDArray stored, local_->Value(key));
+  return opt->UpdateRows(index, stored, merged.indices(), merged.data());
+}
+
+absl::StatusOr<SparseNDArray> SessionKVStore::PullRows(const std::string& key,
+                                                       const NDArray& row_ids) {
+  MXGRID_ASSIGN_OR_RETURN(auto meta, Meta(key));
+  const Shape& shape = meta.first;
+  if (shape.ndim() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kvstore row_sparse_pull: key ", Quoted(key), " holds a 0-d array, which has no rows"));
+  }
+  if (dist_ == nullptr) {
+    // The stored array itself: the gather is ordered after its pending updates.
+    MXGRID_ASSIGN_OR_RETURN(NDArray value, local_->Value(key));
+    return tensor::RetainRows(value, row_ids);
+  }
+  // Only the rows' pieces come from the shards.
+  MXGRID_ASSIGN_OR_RETURN(std::vector<double> wanted, row_ids.ToVector<double>());
+  std::vector<int64_t> rows;
+  rows.reserve(wanted.size());
+  for (double v : wanted) {
+    if (!(v >= 0 && v < static_cast<double>(shape[0]))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kvstore row_sparse_pull: row id ", v, " is outside [0, ", shape[0], ")"));
+    }
+    rows.push_back(static_cast<int64_t>(v));
+  }
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  Shape data_shape = shape;
+  data_shape[0] = static_cast<int64_t>(rows.size());
+  MXGRID_ASSIGN_OR_RETURN(NDArray data, NDArray::Empty(data_shape, Context::Cpu(), meta.second));
+  MXGRID_ASSIGN_OR_RETURN(NDArray ids, NDArray::FromVector<int64_t>(
+                                           Shape{static_cast<int64_t>(rows.size())}, rows));
+  MXGRID_RETURN_IF_ERROR(dist_->PullRows(key, std::move(rows), data));
+  return SparseNDArray::FromParts(tensor::StorageType::kRowSparse, shape, std::move(data),
+                                  {std::move(ids)});
 }
 
 absl::Status SessionKVStore::Pull(const std::string& key, const std::vector<NDArray>& outs,

@@ -34,6 +34,7 @@
 #include "libs/kvstore/optimizer.h"
 #include "libs/kvstore/store.h"
 #include "libs/tensor/ndarray.h"
+#include "libs/tensor/sparse.h"
 
 namespace mxgrid::services {
 
@@ -59,6 +60,22 @@ class SessionKVStore {
   // kv.push: the values (any devices) are summed.
   absl::Status Push(const std::string& key, const std::vector<tensor::NDArray>& values)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // kv.push of row_sparse values (any devices; summed into the union of their rows). The
+  // store's optimizer (the shards' for a dist store, which receive only the rows' pieces,
+  // DistStore::PushRows) updates those rows, lazily where MXNet's does; without one the
+  // stored value becomes the sum, zeros elsewhere. InvalidArgument for values unlike the
+  // key's shape and dtype or not row_sparse.
+  absl::Status PushRowSparse(const std::string& key,
+                             const std::vector<tensor::SparseNDArray>& values)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // kv.row_sparse_pull: the rows `row_ids` (any integer or float dtype, any order, repeats
+  // allowed; as mx.nd.sparse.retain takes them) of the stored value, as a row_sparse array
+  // on the CPU (a dist store's shards send only those rows). Waits for `row_ids`;
+  // InvalidArgument for an id outside the rows or a 0-d key; NotFound for an unknown key.
+  // The rows' copy is an engine operation ordered after the key's updates pushed before the
+  // call.
+  absl::StatusOr<tensor::SparseNDArray> PullRows(const std::string& key,
+                                                 const tensor::NDArray& row_ids);
   // kv.pull into every out.
   absl::Status Pull(const std::string& key, const std::vector<tensor::NDArray>& outs,
                     absl::Time deadline);

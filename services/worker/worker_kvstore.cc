@@ -3,6 +3,7 @@
 // shards (worker_kvstore_dist.cc creates those).
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,9 +25,70 @@ namespace mxgrid::services {
 namespace {
 
 using tensor::NDArray;
+using tensor::SparseNDArray;
 
 absl::Time Deadline(const grpc::ServerContext* context) {
   return absl::FromChrono(context->deadline());
+}
+
+// The arrays of `handles`, sparse ones as their dense arrays (computed on the worker).
+absl::StatusOr<std::vector<NDArray>> DenseValues(const Session& s,
+                                                 absl::Span<const uint64_t> handles) {
+  if (!s.HasSparse(handles)) return s.Arrays(handles);
+  std::vector<NDArray> out;
+  for (uint64_t h : handles) {
+    if (!s.HasSparse({h})) {
+      MXGRID_ASSIGN_OR_RETURN(out.emplace_back(), s.Array(h));
+      continue;
+    }
+    MXGRID_ASSIGN_OR_RETURN(SparseNDArray sparse, s.Sparse(h));
+    MXGRID_ASSIGN_OR_RETURN(out.emplace_back(), tensor::ToDense(sparse));
+  }
+  return out;
+}
+
+// The row_sparse arrays of `handles`; nullopt when any is dense or csr (the push is then
+// summed densely).
+absl::StatusOr<std::optional<std::vector<SparseNDArray>>> RowSparseValues(
+    const Session& s, absl::Span<const uint64_t> handles) {
+  std::vector<SparseNDArray> out;
+  for (uint64_t h : handles) {
+    if (!s.HasSparse({h})) return std::nullopt;
+    MXGRID_ASSIGN_OR_RETURN(SparseNDArray v, s.Sparse(h));
+    if (v.stype() != tensor::StorageType::kRowSparse) return std::nullopt;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// kv.row_sparse_pull of one key: each out (row_sparse) gets the rows of its row_ids.
+absl::Status PullRowsInto(Session& s, SessionKVStore& store, const v1::KVPair& pair) {
+  if (pair.row_ids_size() != pair.values_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kvstore row_sparse_pull: key ", Quoted(pair.key()), " has ", pair.values_size(),
+        " outs but ", pair.row_ids_size(), " row_ids (give one per out)"));
+  }
+  for (int i = 0; i < pair.values_size(); ++i) {
+    absl::StatusOr<SparseNDArray> out = s.Sparse(pair.values(i));
+    if (!out.ok() || out->stype() != tensor::StorageType::kRowSparse) {
+      if (!out.ok() && out.status().code() == absl::StatusCode::kNotFound) return out.status();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kvstore row_sparse_pull: out ", i, " of key ", Quoted(pair.key()),
+          " must be a row_sparse array"));
+    }
+    MXGRID_ASSIGN_OR_RETURN(NDArray ids, s.Array(pair.row_ids(i)));
+    MXGRID_ASSIGN_OR_RETURN(SparseNDArray rows, store.PullRows(pair.key(), ids));
+    if (rows.shape() != out->shape()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kvstore row_sparse_pull: out ", i, " of key ", Quoted(pair.key()), " is ",
+          out->shape().ToString(), "; the stored value is ", rows.shape().ToString()));
+    }
+    if (rows.context() != out->context() || rows.dtype() != out->dtype()) {
+      MXGRID_ASSIGN_OR_RETURN(rows, tensor::CopyTo(rows, out->context(), out->dtype()));
+    }
+    MXGRID_RETURN_IF_ERROR(s.ReplaceSparse(pair.values(i), std::move(rows)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -69,8 +131,8 @@ grpc::Status WorkerService::KVInit(grpc::ServerContext* context, const v1::KVIni
         return absl::InvalidArgumentError(
             absl::StrCat("kvstore init: key ", Quoted(pair.key()), " needs exactly one value"));
       }
-      MXGRID_ASSIGN_OR_RETURN(NDArray value, s->Array(pair.values(0)));
-      pairs.emplace_back(pair.key(), std::move(value));
+      MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> value, DenseValues(*s, {pair.values(0)}));
+      pairs.emplace_back(pair.key(), std::move(value[0]));
     }
     return store->Init(pairs, Deadline(context));
   }());
@@ -92,8 +154,13 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPus
           return absl::InvalidArgumentError(
               absl::StrCat("kvstore push: key ", Quoted(pair.key()), " has no values"));
         }
+        MXGRID_ASSIGN_OR_RETURN(auto row_sparse, RowSparseValues(*s, pair.values()));
+        if (row_sparse.has_value()) {
+          MXGRID_RETURN_IF_ERROR(store->PushRowSparse(pair.key(), *row_sparse));
+          continue;
+        }
         keys.push_back(pair.key());
-        MXGRID_ASSIGN_OR_RETURN(lists.emplace_back(), s->Arrays(pair.values()));
+        MXGRID_ASSIGN_OR_RETURN(lists.emplace_back(), DenseValues(*s, pair.values()));
       }
       return store->dist()->PushList(keys, lists);
     }
@@ -102,7 +169,14 @@ grpc::Status WorkerService::KVPush(grpc::ServerContext* context, const v1::KVPus
         return absl::InvalidArgumentError(
             absl::StrCat("kvstore push: key ", Quoted(pair.key()), " has no values"));
       }
-      MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, s->Arrays(pair.values()));
+      if (!request->return_merged()) {
+        MXGRID_ASSIGN_OR_RETURN(auto row_sparse, RowSparseValues(*s, pair.values()));
+        if (row_sparse.has_value()) {
+          MXGRID_RETURN_IF_ERROR(store->PushRowSparse(pair.key(), *row_sparse));
+          continue;
+        }
+      }
+      MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> values, DenseValues(*s, pair.values()));
       if (!request->return_merged()) {
         MXGRID_RETURN_IF_ERROR(store->Push(pair.key(), values));
         continue;
@@ -141,17 +215,22 @@ grpc::Status WorkerService::KVPull(grpc::ServerContext* context, const v1::KVPul
     const engine::FlowScope in_session = s->Enter();
     MXGRID_RETURN_IF_ERROR(internal::WaitForRoom(context, *s));
     MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<SessionKVStore> store, s->Store(request->store()));
+    for (const v1::KVPair& pair : request->pairs()) {
+      if (!pair.row_ids().empty()) MXGRID_RETURN_IF_ERROR(PullRowsInto(*s, *store, pair));
+    }
     if (store->dist() != nullptr) {
       // One engine operation for the whole list (DistStore::PullList).
       std::vector<std::string> keys;
       std::vector<std::vector<NDArray>> lists;
       for (const v1::KVPair& pair : request->pairs()) {
+        if (!pair.row_ids().empty()) continue;
         keys.push_back(pair.key());
         MXGRID_ASSIGN_OR_RETURN(lists.emplace_back(), s->Arrays(pair.values()));
       }
       return store->dist()->PullList(keys, lists);
     }
     for (const v1::KVPair& pair : request->pairs()) {
+      if (!pair.row_ids().empty()) continue;
       MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> outs, s->Arrays(pair.values()));
       MXGRID_RETURN_IF_ERROR(store->Pull(pair.key(), outs, Deadline(context)));
     }

@@ -401,6 +401,97 @@ TEST_F(WorkerServiceTest, KVStorePushPullAndMerged) {
   EXPECT_THAT(Download(out), ElementsAre(40, 60));
 }
 
+TEST_F(WorkerServiceTest, KVStoreRowSparsePushAndRowSparsePull) {
+  auto call = [&](auto method, const auto& req, auto* resp) {
+    grpc::ClientContext ctx;
+    return (stub_.get()->*method)(&ctx, req, resp);
+  };
+  v1::KVCreateRequest create;
+  create.set_session(session_);
+  create.set_type("local");
+  v1::KVCreateResponse store;
+  ASSERT_TRUE(call(&v1::Worker::Stub::KVCreate, create, &store).ok());
+  v1::KVInitRequest init;
+  init.set_session(session_);
+  init.set_store(store.store());
+  init.add_pairs()->set_key("e");
+  init.mutable_pairs(0)->add_values(Upload({3, 2}, {1, 1, 1, 1, 1, 1}));
+  v1::KVInitResponse inited;
+  ASSERT_TRUE(call(&v1::Worker::Stub::KVInit, init, &inited).ok());
+  v1::KVSetOptimizerRequest opt;
+  opt.set_session(session_);
+  opt.set_store(store.store());
+  opt.set_name("sgd");
+  (*opt.mutable_params())["learning_rate"] = "1";
+  v1::KVSetOptimizerResponse set;
+  ASSERT_TRUE(call(&v1::Worker::Stub::KVSetOptimizer, opt, &set).ok());
+
+  // A row_sparse gradient of row 1: lazy sgd moves that row only.
+  v1::InvokeResponse cast;
+  ASSERT_TRUE(Invoke("Cast", {Upload({1}, {1})}, {{"dtype", "int64"}}, &cast).ok());
+  v1::MakeSparseRequest make;
+  make.set_session(session_);
+  make.set_stype(v1::ROW_SPARSE);
+  make.add_shape(3);
+  make.add_shape(2);
+  make.set_data(Upload({1, 2}, {2, 3}));
+  make.add_aux(cast.outputs(0).handle());
+  v1::ArrayInfo grad;
+  ASSERT_TRUE(call(&v1::Worker::Stub::MakeSparse, make, &grad).ok());
+  v1::KVPushRequest push;
+  push.set_session(session_);
+  push.set_store(store.store());
+  push.add_pairs()->set_key("e");
+  push.mutable_pairs(0)->add_values(grad.handle());
+  v1::KVPushResponse pushed;
+  ASSERT_TRUE(call(&v1::Worker::Stub::KVPush, push, &pushed).ok());
+  const uint64_t dense = Upload({3, 2}, {0, 0, 0, 0, 0, 0});
+  v1::KVPullRequest pull;
+  pull.set_session(session_);
+  pull.set_store(store.store());
+  pull.add_pairs()->set_key("e");
+  pull.mutable_pairs(0)->add_values(dense);
+  v1::KVPullResponse pulled;
+  ASSERT_TRUE(call(&v1::Worker::Stub::KVPull, pull, &pulled).ok());
+  EXPECT_THAT(Download(dense), ElementsAre(1, 1, -1, -2, 1, 1));
+
+  // row_sparse_pull: exactly the rows asked for (any order, repeats, float ids).
+  v1::CreateArrayRequest empty;
+  empty.set_session(session_);
+  empty.mutable_meta()->set_dtype(v1::FLOAT32);
+  empty.mutable_meta()->add_shape(3);
+  empty.mutable_meta()->add_shape(2);
+  empty.set_stype(v1::ROW_SPARSE);
+  v1::ArrayInfo rows;
+  ASSERT_TRUE(call(&v1::Worker::Stub::CreateArray, empty, &rows).ok());
+  v1::KVPullRequest row_pull = pull;
+  row_pull.mutable_pairs(0)->set_values(0, rows.handle());
+  row_pull.mutable_pairs(0)->add_row_ids(Upload({3}, {2, 1, 2}));
+  ASSERT_TRUE(call(&v1::Worker::Stub::KVPull, row_pull, &pulled).ok());
+  v1::SparsePartsRequest parts_req;
+  parts_req.set_session(session_);
+  parts_req.set_handle(rows.handle());
+  v1::SparsePartsResponse parts;
+  ASSERT_TRUE(call(&v1::Worker::Stub::SparseParts, parts_req, &parts).ok());
+  EXPECT_THAT(Download(parts.data().handle()), ElementsAre(-1, -2, 1, 1));
+  ASSERT_EQ(parts.aux_size(), 1);
+  EXPECT_THAT(parts.aux(0).meta().shape(), ElementsAre(2));
+
+  // Row ids not one per out, a dense out, an id outside the rows: INVALID_ARGUMENT.
+  v1::KVPullRequest bad = row_pull;
+  bad.mutable_pairs(0)->add_row_ids(Upload({1}, {0}));
+  EXPECT_EQ(call(&v1::Worker::Stub::KVPull, bad, &pulled).error_code(), grpc::INVALID_ARGUMENT);
+  bad = row_pull;
+  bad.mutable_pairs(0)->set_values(0, dense);
+  grpc::Status not_sparse = call(&v1::Worker::Stub::KVPull, bad, &pulled);
+  EXPECT_EQ(not_sparse.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(not_sparse.error_message(), HasSubstr("row_sparse"));
+  bad = row_pull;
+  bad.mutable_pairs(0)->set_row_ids(0, Upload({1}, {3}));
+  EXPECT_EQ(call(&v1::Worker::Stub::KVPull, bad, &pulled).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(Download(dense), ElementsAre(1, 1, -1, -2, 1, 1));
+}
+
 TEST_F(WorkerServiceTest, ErrorsHaveTheRightCodes) {
   const uint64_t a = Upload({2}, {1, 2});
   const uint64_t b = Upload({3}, {1, 2, 3});

@@ -161,21 +161,26 @@ class KVStore:
     @staticmethod
     def _dense(items):
         """(key, values) with row_sparse / csr values as dense arrays (converted on the
-        worker): the store keeps and sums dense values."""
+        worker), for a client-side updater, which gets dense sums."""
         return [(k, [v if v.stype == "default" else v.tostype("default") for v in vals])
                 for k, vals in items]
 
     def init(self, key, value):
-        """Initializes keys. Dist stores: every rank calls it, rank 0's value is stored, and
-        the call returns after a barrier of the ranks."""
-        items = self._dense([(k, vals[:1]) for k, vals in _key_list(key, value)])
+        """Initializes keys (a sparse value is stored as its dense array). Dist stores: every
+        rank calls it, rank 0's value is stored, and the call returns after a barrier of the
+        ranks."""
+        items = [(k, vals[:1]) for k, vals in _key_list(key, value)]
         c = self._conn
         self._call(c.require_worker().KVInit, pb.worker.KVInitRequest(
             session=c.session, store=self._store, pairs=self._pairs(items)), waits=True)
 
     def push(self, key, value, priority=0):
-        """Pushes values (a list per key is summed on the worker first)."""
-        items = self._dense(_key_list(key, value))
+        """Pushes values (a list per key is summed on the worker first). row_sparse values
+        stay sparse on the worker: the store's optimizer updates only their rows where
+        MXNet's does (sgd and adam with lazy_update, adagrad)."""
+        items = _key_list(key, value)
+        if self._py_updater is not None:
+            items = self._dense(items)
         c = self._conn
         req = pb.worker.KVPushRequest(session=c.session, store=self._store,
                                       pairs=self._pairs(items),
@@ -217,7 +222,7 @@ class KVStore:
 
     def row_sparse_pull(self, key, out=None, priority=0, row_ids=None):
         """Pulls only the rows ``row_ids`` (an NDArray of row ids per out) of each key into
-        row_sparse arrays ``out``. The worker retains the rows from the stored value."""
+        row_sparse arrays ``out``: the worker copies just those rows of the stored value."""
         if out is None or row_ids is None:
             raise ValueError("row_sparse_pull needs out= and row_ids=")
         items = _key_list(key, out)
@@ -236,13 +241,15 @@ class KVStore:
             if o.stype != "row_sparse":
                 raise MXNetError("row_sparse_pull writes row_sparse arrays; out has stype %r"
                                  % o.stype)
-        temps = [(k, [nd.empty(o.shape, o.context, dtype=o.dtype) for o in vals])
-                 for k, vals in items]
-        self._pull_dense(temps)
-        dense = [t for _, vals in temps for t in vals]
-        for o, tmp, ids in zip(outs, dense, flat_ids):
-            rows = ids.reshape((-1,)).astype(np.int64)
-            nd.sparse.retain(tmp.tostype("row_sparse"), rows).copyto(o)
+        pairs, i = [], 0
+        for k, vals in items:
+            ids = flat_ids[i:i + len(vals)]
+            i += len(vals)
+            pairs.append(pb.worker.KVPair(key=_key_text(k), values=[o.handle for o in vals],
+                                          row_ids=[r.handle for r in ids]))
+        c = self._conn
+        self._call(c.require_worker().KVPull, pb.worker.KVPullRequest(
+            session=c.session, store=self._store, pairs=pairs), waits=True)
 
     def pushpull(self, key, value, out=None, priority=0):
         """push, then pull into ``out`` (default: into ``value``, as MXNet)."""

@@ -133,6 +133,21 @@ class DistStore {
   // errors of Push and Pull for bad arguments.
   absl::Status PushPull(const std::string& key, absl::Span<const tensor::NDArray> values,
                         absl::Span<const tensor::NDArray> outs) ABSL_LOCKS_EXCLUDED(mu_);
+  // kv.push of a row_sparse sum: the rows `rows` (strictly increasing) of the key, seen as
+  // (shape[0], the rest flattened), with `values` (len(rows), shape[1:]) of the key's dtype
+  // (any device). Each part receives the pieces of those rows it holds (PartRows), every
+  // part a push, empty or not, so that sync rounds count it; the shards update only those
+  // elements where their optimizer is lazy (kvstore.proto PushRequest.rows). An engine
+  // operation, its error reported as Push's. NotFound for an unknown key; InvalidArgument
+  // for a 0-d key, rows not strictly increasing or outside [0, shape[0]), values of
+  // another shape or dtype.
+  absl::Status PushRows(const std::string& key, std::vector<int64_t> rows,
+                        const tensor::NDArray& values) ABSL_LOCKS_EXCLUDED(mu_);
+  // kv.row_sparse_pull: the rows `rows` (strictly increasing) of the key's value into `out`
+  // (len(rows), shape[1:]; any device and dtype), each part sending only its pieces; waits
+  // as Pull does. An engine operation writing `out`. Errors as PushRows for the arguments.
+  absl::Status PullRows(const std::string& key, std::vector<int64_t> rows,
+                        const tensor::NDArray& out) ABSL_LOCKS_EXCLUDED(mu_);
   // kv._barrier(): returns when every active rank has called it (pull_timeout at most).
   absl::Status Barrier(absl::Time deadline);
   // Sends the optimizer to every shard (as every MXNet worker does); the shards' errors

@@ -101,23 +101,6 @@ absl::Status CopyToOuts(const NDArray& target, absl::Span<const NDArray> outs) {
   return absl::OkStatus();
 }
 
-// Calls `call(connection, ref, i, deadline, done)` for each part i of `k` on its shard,
-// through the shard set's retries; `done` once every part answered, with the first error.
-template <typename PartCall>
-void ForEachPart(internal::ShardSet& shards, const DistStore::Key& k,
-                 const Membership& membership, absl::Time deadline, PartCall call, Done done) {
-  Done all = internal::FanIn(static_cast<int>(k.meta.parts.size()), std::move(done));
-  for (size_t i = 0; i < k.meta.parts.size(); ++i) {
-    const PartRange& p = k.meta.parts[i];
-    KeyRef ref{membership.job, k.name, p.part, membership.rank};
-    shards.Call(p.shard, deadline,
-                [ref, i, call](ShardConnection& c, absl::Time d, Done part_done) {
-                  call(c, ref, i, d, std::move(part_done));
-                },
-                all);
-  }
-}
-
 // Records the outcome of a PushPull's shard calls for the operation that reports it: the
 // error of an earlier failed Push of the key first (as the Pull after it would report it),
 // else `s`.
@@ -169,7 +152,7 @@ class ListOp {
                                      [on_complete](absl::Status s) { on_complete(s); });
           const absl::Time deadline = absl::Now() + timeout;
           for (const Item& item : items) {
-            ForEachPart(
+            internal::ForEachPart(
                 *shards, *item.key, membership, deadline,
                 [views = item.views, call](ShardConnection& c, const KeyRef& ref, size_t i,
                                            absl::Time d, Done done) {
@@ -207,7 +190,7 @@ absl::Status DistStore::Push(const std::string& key, absl::Span<const NDArray> v
                                         engine::CallbackOnComplete on_complete) {
         // The push's error is kept for the key's next pull; the key's variable stays clean
         // so that later pushes and pulls still run.
-        ForEachPart(
+        internal::ForEachPart(
             *shards, *k, membership, absl::Now() + timeout,
             [views](ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d, Done done) {
               c.Push(ref, views[i], d, std::move(done));
@@ -250,7 +233,7 @@ absl::Status DistStore::Pull(const std::string& key, absl::Span<const NDArray> o
                                                 push_error.message())));
           return;
         }
-        ForEachPart(
+        internal::ForEachPart(
             *shards, *k, membership, absl::Now() + timeout,
             [views](ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d, Done done) {
               c.Pull(ref, views[i], d, std::move(done));
@@ -279,7 +262,7 @@ absl::Status DistStore::PushPull(const std::string& key, absl::Span<const NDArra
         [shards = shards_, k, sends = std::move(sends), receives = std::move(receives),
          membership = options_.membership, timeout = options_.pull_timeout](
             const engine::RunContext&, engine::CallbackOnComplete on_complete) {
-          ForEachPart(
+          internal::ForEachPart(
               *shards, *k, membership, absl::Now() + timeout,
               [sends, receives](ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d,
                                 Done done) {

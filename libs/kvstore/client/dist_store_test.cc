@@ -72,6 +72,11 @@ class FakeShard {
 
   void Push(const KeyRef& ref, const NDArray& value, Done done) {
     if (absl::Status s = TakeInjected(); !s.ok()) return done(s);
+    PushFloats(ref, static_cast<const float*>(value.data()), std::move(done));
+  }
+
+  // Adds the part's values `p` to the rank's next round.
+  void PushFloats(const KeyRef& ref, const float* p, Done done) {
     std::vector<std::function<void()>> ready;
     {
       base::MutexLock lock(&mu_);
@@ -83,7 +88,6 @@ class FakeShard {
         v.rounds.emplace_back(v.stored.size(), 0.0f);
         v.round_pushes.push_back(0);
       }
-      const float* p = static_cast<const float*>(value.data());
       for (size_t i = 0; i < v.stored.size(); ++i) v.rounds[slot][i] += p[i];
       ++v.round_pushes[slot];
       while (!v.rounds.empty() && v.round_pushes[0] == num_workers_) {
@@ -131,6 +135,59 @@ class FakeShard {
     if (now) done(copy());
   }
 
+  // Rows as the real shard takes them without an optimizer: the round's sum of the pieces,
+  // zero elsewhere (the pieces spread over a part-sized array, then Push).
+  void PushRows(const KeyRef& ref, const PartRows& rows, const NDArray& value, Done done) {
+    ++row_pushes;
+    std::vector<float> dense(PartSize(ref), 0.0f);
+    if (static_cast<int64_t>(dense.size()) != rows.size() || value.size() != rows.total()) {
+      return done(absl::InvalidArgumentError("rows do not fit the part"));
+    }
+    const float* p = static_cast<const float*>(value.data());
+    for (size_t j = 0; j < rows.ids().size(); ++j) {
+      const RowPiece piece = rows.Piece(j);
+      std::memcpy(dense.data() + piece.offset, p, piece.length * sizeof(float));
+      p += piece.length;
+    }
+    // Called inside the store's engine operation: plain memory, no NDArray made here.
+    PushFloats(ref, dense.data(), std::move(done));
+  }
+
+  // As Pull, copying only the pieces into `out`.
+  void PullRows(const KeyRef& ref, const PartRows& rows, const NDArray& out, Done done) {
+    if (absl::Status s = TakeInjected(); !s.ok()) return done(s);
+    const std::string id = Id(ref);
+    auto copy = [this, id, rows, out]() {
+      base::MutexLock lock(&mu_);
+      const std::vector<float>& stored = values_[id].stored;
+      if (out.size() != rows.total()) return absl::InvalidArgumentError("out size");
+      float* o = static_cast<float*>(out.data());
+      for (size_t j = 0; j < rows.ids().size(); ++j) {
+        const RowPiece piece = rows.Piece(j);
+        std::memcpy(o, stored.data() + piece.offset, piece.length * sizeof(float));
+        o += piece.length;
+      }
+      return absl::OkStatus();
+    };
+    bool now = false;
+    {
+      base::MutexLock lock(&mu_);
+      Value& v = values_[id];
+      const int64_t want = v.pushed.count(ref.rank) ? v.pushed[ref.rank] : 0;
+      if (want <= v.applied) {
+        now = true;
+      } else {
+        v.waiting_pulls.emplace_back(want, [copy, done] { done(copy()); });
+      }
+    }
+    if (now) done(copy());
+  }
+
+  int64_t PartSize(const KeyRef& ref) {
+    base::MutexLock lock(&mu_);
+    return static_cast<int64_t>(values_[Id(ref)].stored.size());
+  }
+
   void Barrier(Done done) {
     std::vector<Done> release;
     {
@@ -174,6 +231,7 @@ class FakeShard {
   absl::Duration heartbeat_timeout = absl::Seconds(2);  // set before the ranks join
   std::atomic<int> heartbeats{0};
   std::atomic<int> push_pulls{0};
+  std::atomic<int> row_pushes{0};
 
  private:
   static std::string Id(const KeyRef& ref) { return absl::StrCat(ref.key, "/", ref.part); }
@@ -228,6 +286,14 @@ class FakeConnection : public ShardConnection {
       if (!s.ok()) return done(std::move(s));
       shard->Pull(ref, out, done);
     });
+  }
+  void PushRows(const KeyRef& ref, const PartRows& rows, const NDArray& value, absl::Time,
+                Done done) override {
+    shard_->PushRows(ref, rows, value, std::move(done));
+  }
+  void PullRows(const KeyRef& ref, const PartRows& rows, const NDArray& out, absl::Time,
+                Done done) override {
+    shard_->PullRows(ref, rows, out, std::move(done));
   }
   void SetOptimizer(const std::string&, int, const std::string&,
                     const std::map<std::string, std::string>&, const KeyMultipliers&, absl::Time,
@@ -333,6 +399,45 @@ TEST(DistStoreTest, BigArraysSplitOverAllShardsAndReassemble) {
   NDArray out = *NDArray::Zeros(Shape{2, 13}, Context::Cpu(), DType::kFloat64);  // converted
   ASSERT_TRUE(r0->Pull("w", {out}).ok());
   EXPECT_EQ(Values(out), std::vector<float>(26, 2.0f));
+}
+
+TEST(DistStoreTest, RowsTravelAsPiecesOfTheirPartsAndSumAcrossRanks) {
+  // A (5, 3) key split over 2 shards at element 8: row 2 (elements 6..8) is in both parts.
+  Cluster c(2, 2);
+  auto r0 = c.Connect(0, /*bound=*/4), r1 = c.Connect(1, /*bound=*/4);
+  ASSERT_NE(r0, nullptr);
+  ASSERT_NE(r1, nullptr);
+  InitBoth(*r0, *r1, {{"e", Floats(std::vector<float>(15, 7.0f), Shape{5, 3})}},
+           {{"e", Floats(std::vector<float>(15, 0.0f), Shape{5, 3})}});
+  ASSERT_TRUE(r0->PushRows("e", {0, 2}, Floats({1, 1, 1, 2, 3, 4}, Shape{2, 3})).ok());
+  ASSERT_TRUE(r1->PushRows("e", {2, 4}, Floats({10, 10, 10, 5, 6, 7}, Shape{2, 3})).ok());
+  NDArray dense = Floats(std::vector<float>(15, -1.0f), Shape{5, 3});
+  ASSERT_TRUE(r0->Pull("e", {dense}).ok());
+  // Without an optimizer a round's sum overwrites: zeros in the rows nobody pushed.
+  EXPECT_EQ(Values(dense),
+            (std::vector<float>{1, 1, 1, 0, 0, 0, 12, 13, 14, 0, 0, 0, 5, 6, 7}));
+  // Every part got a push from every rank (empty ones included), so the round completed.
+  EXPECT_EQ(c.shards[0]->row_pushes + c.shards[1]->row_pushes, 4);
+
+  NDArray rows = *NDArray::Zeros(Shape{2, 3}, Context::Cpu(), DType::kFloat64);  // converted
+  ASSERT_TRUE(r1->PullRows("e", {2, 4}, rows).ok());
+  EXPECT_EQ(Values(rows), (std::vector<float>{12, 13, 14, 5, 6, 7}));
+  NDArray none = Floats({}, Shape{0, 3});
+  EXPECT_TRUE(r1->PullRows("e", {}, none).ok());
+  EXPECT_TRUE(none.WaitToRead().ok());
+
+  // Bad rows and values: the right codes, nothing sent.
+  EXPECT_EQ(r0->PushRows("e", {2, 1}, Floats({0, 0, 0, 0, 0, 0}, Shape{2, 3})).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PushRows("e", {5}, Floats({0, 0, 0}, Shape{1, 3})).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PushRows("e", {1}, Floats({0, 0}, Shape{1, 2})).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PullRows("e", {1}, Floats({0, 0, 0, 0, 0, 0}, Shape{2, 3})).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PullRows("nope", {1}, Floats({0, 0, 0}, Shape{1, 3})).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(c.shards[0]->row_pushes + c.shards[1]->row_pushes, 4);
 }
 
 TEST(DistStoreTest, ListsPushAndPullAsOneOperation) {

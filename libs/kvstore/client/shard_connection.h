@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/kvstore/optimizer.h"
+#include "libs/kvstore/part_rows.h"
 #include "libs/tensor/ndarray.h"
 
 namespace mxgrid::kvstore::client {
@@ -104,6 +105,15 @@ class ShardConnection {
   // rules of Push and Pull. A failed push ends the call with its error, out untouched.
   virtual void PushPull(const KeyRef& ref, const tensor::NDArray& value,
                         const tensor::NDArray& out, absl::Time deadline, Done done) = 0;
+
+  // Row-sparse push of ref's part (kvstore.proto PushRequest.rows): `value` (1-D, the key's
+  // dtype, rows.total() elements) holds the pieces of `rows` in the part, in id order.
+  virtual void PushRows(const KeyRef& ref, const PartRows& rows, const tensor::NDArray& value,
+                        absl::Time deadline, Done done) = 0;
+  // kv.row_sparse_pull of ref's part: the pieces of `rows` written into `out` (1-D,
+  // rows.total() elements, any dtype: converted), as Pull waits for the rank's rounds.
+  virtual void PullRows(const KeyRef& ref, const PartRows& rows, const tensor::NDArray& out,
+                        absl::Time deadline, Done done) = 0;
 
   virtual void SetOptimizer(const std::string& job, int rank, const std::string& name,
                             const std::map<std::string, std::string>& params,

@@ -16,8 +16,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "libs/base/check.h"
 #include "libs/kvstore/optimizer.h"
+#include "libs/kvstore/part_rows.h"
 #include "libs/ops/optimizer/update_rules.h"
 #include "libs/tensor/ndarray.h"
 
@@ -25,6 +28,30 @@ namespace mxgrid::kvstore::internal {
 
 using ops::rules::ClipBound;
 using ops::rules::OpParam;
+
+// UpdateRows: whether only the gradient's rows move (else the densified dense update).
+inline bool RowsOnly(const OptimizerOptions& o) {
+  switch (o.kind) {
+    case OptimizerKind::kSGD:
+    case OptimizerKind::kAdam: return o.lazy_update;
+    case OptimizerKind::kAdaGrad: return true;  // MXNet's AdaGrad always runs the sparse op
+    case OptimizerKind::kNAG:
+    case OptimizerKind::kRMSProp: return false;  // no sparse kernel: storage fallback
+  }
+  return false;
+}
+
+// The MXNet operator a lazy row update runs.
+inline const char* RowsKernelName(const OptimizerOptions& o) {
+  switch (o.kind) {
+    case OptimizerKind::kSGD: return o.momentum > 0 ? "sgd_mom_update" : "sgd_update";
+    case OptimizerKind::kAdam: return "adam_update";
+    case OptimizerKind::kAdaGrad: return "_sparse_adagrad_update";
+    case OptimizerKind::kNAG:
+    case OptimizerKind::kRMSProp: break;
+  }
+  return "optimizer_update";
+}
 
 // Hyperparameters of one update (per-index lr and wd already applied).
 struct Step {
@@ -36,6 +63,19 @@ struct Step {
   double gamma1, gamma2, clip_weights;  // clip_weights < 0: none
   double eps;
 };
+
+// MXNet's _sparse_adagrad_update takes no weight decay: its storage type inference refuses
+// a (float) wd != 0, after Python's AdaGrad applied wd_mult. InvalidArgument then.
+inline absl::Status CheckRowsWeightDecay(const OptimizerOptions& o, const Step& step,
+                                         int index) {
+  if (o.kind != OptimizerKind::kAdaGrad || static_cast<float>(step.wd) == 0.0f) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "optimizer row update of index ", index, ": adagrad's row_sparse update does not "
+      "support weight decay (wd * wd_mult = ", step.wd, "), as MXNet's "
+      "_sparse_adagrad_update; create the optimizer with wd=0 or set this key's wd_mult to 0"));
+}
 
 // sgd: multi_sgd_update / multi_sgd_mom_update (MultiSGDKernel), as SGD's aggregated path.
 template <typename T>
@@ -244,6 +284,42 @@ void RunRowsKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& wei
       case OptimizerKind::kRMSProp:
         MXGRID_CHECK(false) << "no row_sparse kernel for " << OptimizerKindName(kind);
     }
+  }
+}
+
+// UpdatePieces' kernels: the row kernels of RunRowsKernel on pieces of the flattened weight
+// (element ranges; `grad` their gradients concatenated). Element-wise, so a piece that is
+// part of a row updates as that part of the row would.
+template <typename T>
+void RunPiecesKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& weight,
+                     const std::vector<RowPiece>& pieces, const tensor::NDArray& grad,
+                     const std::vector<tensor::NDArray>& state) {
+  T* w = static_cast<T*>(weight.data());
+  const T* g = static_cast<const T*>(grad.data());
+  auto st = [&](size_t j, int64_t offset) {
+    return j < state.size() ? static_cast<T*>(state[j].data()) + offset : nullptr;
+  };
+  for (const RowPiece& p : pieces) {
+    T* wp = w + p.offset;
+    switch (kind) {
+      case OptimizerKind::kSGD:
+        if (state.empty()) {
+          SgdRowKernel<T>(s, p.length, wp, g);
+        } else {
+          SgdKernel<T>(s, p.length, wp, g, st(0, p.offset));
+        }
+        break;
+      case OptimizerKind::kAdam:
+        AdamRowKernel<T>(s, p.length, wp, g, st(0, p.offset), st(1, p.offset));
+        break;
+      case OptimizerKind::kAdaGrad:
+        SparseAdaGradRowKernel<T>(s, p.length, wp, g, st(0, p.offset));
+        break;
+      case OptimizerKind::kNAG:
+      case OptimizerKind::kRMSProp:
+        MXGRID_CHECK(false) << "no row_sparse kernel for " << OptimizerKindName(kind);
+    }
+    g += p.length;
   }
 }
 

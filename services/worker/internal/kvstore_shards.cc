@@ -286,6 +286,56 @@ void PullOn(const std::shared_ptr<GrpcShardConnection::Impl>& impl, const KeyRef
 
 }  // namespace
 
+namespace {
+
+void ToProto(const kvstore::PartRows& rows, v1::PartRows* out) {
+  out->mutable_ids()->Assign(rows.ids().begin(), rows.ids().end());
+  out->set_row_length(rows.row_length());
+  out->set_first(rows.first());
+}
+
+// RESOURCE_EXHAUSTED for a row_sparse value over the message limit (rows go unary only).
+absl::Status CheckRowsFit(const GrpcShardConnection::Impl& impl, const NDArray& value) {
+  // Room for the message's other fields (the row ids: at most 10 bytes each).
+  if (value.nbytes() + 4096 <= static_cast<size_t>(impl.options.max_message_bytes)) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "kvstore row_sparse push or pull of ", value.nbytes(), " bytes to ", impl.address,
+      " is over the ", impl.options.max_message_bytes,
+      "-byte message limit (the shards' and workers' --max_message_bytes)"));
+}
+
+}  // namespace
+
+void GrpcShardConnection::PushRows(const KeyRef& ref, const kvstore::PartRows& rows,
+                                   const NDArray& value, absl::Time deadline, Done done) {
+  if (absl::Status s = CheckRowsFit(*impl_, value); !s.ok()) return done(std::move(s));
+  v1::PushRequest req;
+  internal::ToProto(ref, req.mutable_ref());
+  ToProto(rows, req.mutable_rows());
+  EncodeTensor(value, req.add_values());
+  StartUnary<v1::PushRequest, v1::PushResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Push(c, q, r, std::move(cb)); },
+      std::move(req), deadline, StatusOnly<v1::PushResponse>(std::move(done)));
+}
+
+void GrpcShardConnection::PullRows(const KeyRef& ref, const kvstore::PartRows& rows,
+                                   const NDArray& out, absl::Time deadline, Done done) {
+  if (absl::Status s = CheckRowsFit(*impl_, out); !s.ok()) return done(std::move(s));
+  v1::PullRequest req;
+  internal::ToProto(ref, req.mutable_ref());
+  ToProto(rows, req.mutable_rows());
+  req.set_dtype(rpc::ToProtoDType(out.dtype()));
+  StartUnary<v1::PullRequest, v1::PullResponse>(
+      impl_, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Pull(c, q, r, std::move(cb)); },
+      std::move(req), deadline,
+      [out, done = std::move(done)](absl::Status s, const v1::PullResponse& r) {
+        if (!s.ok()) return done(std::move(s));
+        done(DecodeTensorInto(r.value(), out));
+      });
+}
+
 void GrpcShardConnection::Push(const KeyRef& ref, const NDArray& value, absl::Time deadline,
                                Done done) {
   if (batcher_->Enqueue(ShardBatcher::Call::kPush, ref, &value, nullptr, deadline, &done)) return;

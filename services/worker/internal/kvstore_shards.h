@@ -76,6 +76,14 @@ class GrpcShardConnection final : public kvstore::client::ShardConnection {
   void PushPull(const kvstore::client::KeyRef& ref, const tensor::NDArray& value,
                 const tensor::NDArray& out, absl::Time deadline,
                 kvstore::client::Done done) override;
+  // Unary calls (not batched, not through shared memory); RESOURCE_EXHAUSTED for a value
+  // over max_message_bytes.
+  void PushRows(const kvstore::client::KeyRef& ref, const kvstore::PartRows& rows,
+                const tensor::NDArray& value, absl::Time deadline,
+                kvstore::client::Done done) override;
+  void PullRows(const kvstore::client::KeyRef& ref, const kvstore::PartRows& rows,
+                const tensor::NDArray& out, absl::Time deadline,
+                kvstore::client::Done done) override;
   void SetOptimizer(const std::string& job, int rank, const std::string& name,
                     const std::map<std::string, std::string>& params,
                     const kvstore::KeyMultipliers& mults, absl::Time deadline,

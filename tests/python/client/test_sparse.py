@@ -136,6 +136,81 @@ def test_kvstore_sparse_push_pull_and_row_sparse_pull(mxw, real_mx):
         np.testing.assert_allclose(g, w, rtol=1e-6)
 
 
+def _rows_grad(m, shape, rows, seed):
+    """A row_sparse gradient storing exactly `rows` (nonzero values)."""
+    g = np.zeros(shape, np.float32)
+    g[rows] = np.random.RandomState(seed).uniform(0.5, 1.5, size=(len(rows),) + shape[1:])
+    return m.nd.array(g).tostype("row_sparse")
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("sgd", dict(learning_rate=0.5, wd=0.1)),
+    ("sgd", dict(learning_rate=0.5, momentum=0.9, wd=0.1, clip_gradient=1.2)),
+    ("sgd", dict(learning_rate=0.5, momentum=0.9, wd=0.1, lazy_update=False)),
+    ("adam", dict(learning_rate=0.1, wd=0.01)),
+    ("adam", dict(learning_rate=0.1, wd=0.01, lazy_update=False)),
+    ("adagrad", dict(learning_rate=0.1)),
+    ("nag", dict(learning_rate=0.1, momentum=0.9, wd=0.1)),
+    ("rmsprop", dict(learning_rate=0.1, wd=0.1)),
+])
+@pytest.mark.parametrize("kv_type", ["local", "dist_sync"])
+def test_kvstore_row_sparse_updates_match_mxnet(mxw, real_mx, monkeypatch, name, kwargs,
+                                                kv_type):
+    """Row-sparse gradients pushed to a store with an optimizer (the worker's, or the
+    shards', which receive only the rows: here split over both shards, a row across the
+    split): only their rows change where MXNet's lazy updates say so (sgd, adam, adagrad);
+    the other optimizers and lazy_update=False update every row (MXNet's standard update /
+    storage fallback). MXNet's reference is its local store (one worker)."""
+    monkeypatch.setenv("MXGRID_JOB", "rsp-%s-%s-%s" % (kv_type, name, "-".join(
+        "%s=%s" % kv for kv in sorted(kwargs.items()))))
+    monkeypatch.setenv("MXGRID_NUM_WORKERS", "1")
+    monkeypatch.setenv("MXNET_KVSTORE_BIGARRAY_BOUND", "10")  # 18 elements: split at 9
+    shape = (6, 3)
+    w0 = np.random.RandomState(3).uniform(-1, 1, size=shape).astype(np.float32)
+    got = {}
+    for m in (mxw, real_mx):
+        kv = m.kv.create(kv_type if m is mxw else "local")
+        kv.set_optimizer(m.optimizer.create(name, **kwargs))
+        # MXNet's row_sparse_pull needs a row_sparse stored value; but its NAG (a storage
+        # fallback) computes otherwise on a row_sparse weight than on the dense one mxgrid
+        # keeps, so its NAG reference keeps the weight dense and its rows come from it.
+        sparse_ref = m is mxw or name != "nag"
+        w = m.nd.array(w0)
+        kv.init("w", w.tostype("row_sparse") if sparse_ref else w)
+        kv.push("w", [_rows_grad(m, shape, [1, 4], 1), _rows_grad(m, shape, [4, 5], 2)])
+        kv.push("w", _rows_grad(m, shape, [0, 4], 3))
+        dense = m.nd.zeros(shape)
+        kv.pull("w", out=dense)
+        if sparse_ref:
+            rows = m.nd.zeros(shape, stype="row_sparse")
+            kv.row_sparse_pull("w", out=rows, row_ids=m.nd.array([5, 2, 5], dtype=np.int64))
+        else:
+            rows = m.nd.sparse.retain(dense.tostype("row_sparse"),
+                                      m.nd.array([2, 5], dtype=np.int64))
+        got[m] = [dense.asnumpy(), rows.indices.asnumpy(), rows.data.asnumpy()]
+    for g, w in zip(got[mxw], got[real_mx]):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    if name in ("sgd", "adam", "adagrad") and kwargs.get("lazy_update", True):
+        np.testing.assert_array_equal(got[mxw][0][[2, 3]], w0[[2, 3]])  # never pushed
+
+
+@pytest.mark.parametrize("kv_type", ["local", "dist_sync"])
+def test_kvstore_row_sparse_push_without_optimizer_overwrites(mxw, real_mx, monkeypatch,
+                                                               kv_type):
+    monkeypatch.setenv("MXGRID_JOB", "rsp-overwrite-" + kv_type)
+    monkeypatch.setenv("MXGRID_NUM_WORKERS", "1")
+    monkeypatch.setenv("MXNET_KVSTORE_BIGARRAY_BOUND", "4")
+    got = {}
+    for m in (mxw, real_mx):
+        kv = m.kv.create(kv_type if m is mxw else "local")
+        kv.init(3, m.nd.ones((5, 2)))
+        kv.push(3, [_rows_grad(m, (5, 2), [0, 2], 4), _rows_grad(m, (5, 2), [2], 5)])
+        out = m.nd.zeros((5, 2))
+        kv.pull(3, out=out)
+        got[m] = out.asnumpy()
+    np.testing.assert_allclose(got[mxw], got[real_mx], rtol=1e-6)
+
+
 def test_params_files_both_ways(mxw, real_mx, tmp_path):
     x = _dense((5, 3), 0.5, 10)
     ours = tmp_path / "ours.params"

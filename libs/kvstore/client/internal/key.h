@@ -8,11 +8,14 @@
 #define MXGRID_LIBS_KVSTORE_CLIENT_INTERNAL_KEY_H_
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "libs/base/mutex.h"
 #include "libs/engine/engine.h"
 #include "libs/kvstore/client/dist_store.h"
+#include "libs/kvstore/client/internal/completion.h"
+#include "libs/kvstore/client/internal/shard_set.h"
 
 namespace mxgrid::kvstore::client {
 
@@ -34,6 +37,26 @@ struct DistStore::Key {
   absl::Status push_pull_error ABSL_GUARDED_BY(mu);
 };
 
+namespace internal {
+
+// Calls `call(connection, ref, i, deadline, done)` for each part i of `k` on its shard,
+// through the shard set's retries; `done` once every part answered, with the first error.
+template <typename PartCall>
+void ForEachPart(ShardSet& shards, const DistStore::Key& k, const Membership& membership,
+                 absl::Time deadline, PartCall call, Done done) {
+  Done all = FanIn(static_cast<int>(k.meta.parts.size()), std::move(done));
+  for (size_t i = 0; i < k.meta.parts.size(); ++i) {
+    const PartRange& p = k.meta.parts[i];
+    KeyRef ref{membership.job, k.name, p.part, membership.rank};
+    shards.Call(p.shard, deadline,
+                [ref, i, call](ShardConnection& c, absl::Time d, Done part_done) {
+                  call(c, ref, i, d, std::move(part_done));
+                },
+                all);
+  }
+}
+
+}  // namespace internal
 }  // namespace mxgrid::kvstore::client
 
 #endif  // MXGRID_LIBS_KVSTORE_CLIENT_INTERNAL_KEY_H_
