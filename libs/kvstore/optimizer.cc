@@ -487,18 +487,25 @@ absl::Status Optimizer::UpdateRows(int index, const NDArray& weight, const NDArr
   }
   // Held across the push, as in Update.
   base::MutexLock lock(&mu_);
-  auto it = states_.find(index);
-  const int64_t t = (it == states_.end() ? options_.begin_num_update : it->second.count) + 1;
-  const Step step = MakeStep(index, t);
-  MXGRID_RETURN_IF_ERROR(internal::CheckRowsWeightDecay(options_, step, index));
-  MXGRID_ASSIGN_OR_RETURN(State * state, GetOrCreateState(index, weight));
-  state->count = t;
+  Step step{};
+  MXGRID_ASSIGN_OR_RETURN(State * state, BeginRowsUpdate(index, weight, &step));
   if (ids.size() == 0) return absl::OkStatus();  // no rows: nothing else moves
   if (weight.context().is_gpu()) {
     return PushRowsStaged(step, weight, ids, grad_rows, state->arrays);
   }
   PushRowsCpu(step, weight, ids, grad_rows, state->arrays);
   return absl::OkStatus();
+}
+
+absl::StatusOr<Optimizer::State*> Optimizer::BeginRowsUpdate(int index, const NDArray& weight,
+                                                              Step* step) {
+  auto it = states_.find(index);
+  const int64_t t = (it == states_.end() ? options_.begin_num_update : it->second.count) + 1;
+  *step = MakeStep(index, t);
+  MXGRID_RETURN_IF_ERROR(internal::CheckRowsWeightDecay(options_, *step, index));
+  MXGRID_ASSIGN_OR_RETURN(State * state, GetOrCreateState(index, weight));
+  state->count = t;
+  return state;
 }
 
 void Optimizer::PushRowsCpu(const Step& step, const NDArray& weight, const NDArray& ids,

@@ -280,6 +280,11 @@ class Optimizer {
   // Adam's learning rate bias-corrected for t).
   internal::Step MakeStep(int index, int64_t t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // A lazy row (or piece) update's start: the step of the index's next update count, the
+  // adagrad weight-decay refusal, the state (created on first use) with its count advanced.
+  absl::StatusOr<State*> BeginRowsUpdate(int index, const tensor::NDArray& weight,
+                                         internal::Step* step)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The index's state, created on first use (pushing the zero fills).
   absl::StatusOr<State*> GetOrCreateState(int index, const tensor::NDArray& weight)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -77,12 +77,8 @@ absl::Status Optimizer::UpdatePieces(int index, const NDArray& weight,
   }
   // Held across the push, as in Update.
   base::MutexLock lock(&mu_);
-  auto it = states_.find(index);
-  const int64_t t = (it == states_.end() ? options_.begin_num_update : it->second.count) + 1;
-  const Step step = MakeStep(index, t);
-  MXGRID_RETURN_IF_ERROR(internal::CheckRowsWeightDecay(options_, step, index));
-  MXGRID_ASSIGN_OR_RETURN(State * state, GetOrCreateState(index, weight));
-  state->count = t;
+  Step step{};
+  MXGRID_ASSIGN_OR_RETURN(State * state, BeginRowsUpdate(index, weight, &step));
   if (pieces.empty()) return absl::OkStatus();  // no rows: nothing else moves
   std::vector<engine::VarHandle> writes = {weight.var()};
   for (const NDArray& a : state->arrays) writes.push_back(a.var());

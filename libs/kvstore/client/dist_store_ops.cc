@@ -221,16 +221,8 @@ absl::Status DistStore::Pull(const std::string& key, absl::Span<const NDArray> o
       [shards = shards_, k, views = std::move(views), membership = options_.membership,
        timeout = options_.pull_timeout](const engine::RunContext&,
                                         engine::CallbackOnComplete on_complete) {
-        absl::Status push_error;
-        {
-          base::MutexLock lock(&k->mu);
-          push_error.Update(k->push_error);
-          k->push_error = absl::OkStatus();
-        }
-        if (!push_error.ok()) {
-          on_complete(absl::Status(push_error.code(),
-                                   absl::StrCat("the push before this pull failed: ",
-                                                push_error.message())));
+        if (absl::Status s = internal::TakePushError(*k); !s.ok()) {
+          on_complete(std::move(s));
           return;
         }
         internal::ForEachPart(

@@ -174,15 +174,8 @@ absl::Status DistStore::PullRows(const std::string& key, std::vector<int64_t> ro
       [shards = shards_, k, target, plans = std::move(plans), parts = std::move(parts),
        membership = options_.membership, timeout = options_.pull_timeout](
           const engine::RunContext&, engine::CallbackOnComplete on_complete) {
-        absl::Status push_error;
-        {
-          base::MutexLock lock(&k->mu);
-          push_error = std::exchange(k->push_error, absl::OkStatus());
-        }
-        if (!push_error.ok()) {
-          on_complete(absl::Status(push_error.code(),
-                                   absl::StrCat("the push before this pull failed: ",
-                                                push_error.message())));
+        if (absl::Status s = internal::TakePushError(*k); !s.ok()) {
+          on_complete(std::move(s));
           return;
         }
         internal::ForEachPart(

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -112,7 +113,7 @@ class FakeShard {
   void Pull(const KeyRef& ref, const NDArray& out, Done done) {
     if (absl::Status s = TakeInjected(); !s.ok()) return done(s);
     const std::string id = Id(ref);
-    auto copy = [this, id, out, done]() {
+    WhenApplied(ref, [this, id, out]() {
       base::MutexLock lock(&mu_);
       Value& v = values_[id];
       if (static_cast<int64_t>(v.stored.size()) != out.size()) {
@@ -120,11 +121,15 @@ class FakeShard {
       }
       std::memcpy(out.data(), v.stored.data(), v.stored.size() * sizeof(float));
       return absl::OkStatus();
-    };
+    }, std::move(done));
+  }
+
+  // done(copy()) once the rounds ref's rank pushed to are applied (at once if they are).
+  void WhenApplied(const KeyRef& ref, std::function<absl::Status()> copy, Done done) {
     bool now = false;
     {
       base::MutexLock lock(&mu_);
-      Value& v = values_[id];
+      Value& v = values_[Id(ref)];
       const int64_t want = v.pushed.count(ref.rank) ? v.pushed[ref.rank] : 0;
       if (want <= v.applied) {
         now = true;
@@ -157,7 +162,7 @@ class FakeShard {
   void PullRows(const KeyRef& ref, const PartRows& rows, const NDArray& out, Done done) {
     if (absl::Status s = TakeInjected(); !s.ok()) return done(s);
     const std::string id = Id(ref);
-    auto copy = [this, id, rows, out]() {
+    WhenApplied(ref, [this, id, rows, out]() {
       base::MutexLock lock(&mu_);
       const std::vector<float>& stored = values_[id].stored;
       if (out.size() != rows.total()) return absl::InvalidArgumentError("out size");
@@ -168,19 +173,7 @@ class FakeShard {
         o += piece.length;
       }
       return absl::OkStatus();
-    };
-    bool now = false;
-    {
-      base::MutexLock lock(&mu_);
-      Value& v = values_[id];
-      const int64_t want = v.pushed.count(ref.rank) ? v.pushed[ref.rank] : 0;
-      if (want <= v.applied) {
-        now = true;
-      } else {
-        v.waiting_pulls.emplace_back(want, [copy, done] { done(copy()); });
-      }
-    }
-    if (now) done(copy());
+    }, std::move(done));
   }
 
   int64_t PartSize(const KeyRef& ref) {

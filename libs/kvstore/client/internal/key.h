@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "libs/base/mutex.h"
 #include "libs/engine/engine.h"
 #include "libs/kvstore/client/dist_store.h"
@@ -38,6 +39,19 @@ struct DistStore::Key {
 };
 
 namespace internal {
+
+// Takes the error of `k`'s latest failed push (clearing it), as the pull after it reports
+// it: "the push before this pull failed: ..."; OK when there is none.
+inline absl::Status TakePushError(DistStore::Key& k) {
+  absl::Status push_error;
+  {
+    base::MutexLock lock(&k.mu);
+    push_error = std::exchange(k.push_error, absl::OkStatus());
+  }
+  if (push_error.ok()) return push_error;
+  return absl::Status(push_error.code(), absl::StrCat("the push before this pull failed: ",
+                                                      push_error.message()));
+}
 
 // Calls `call(connection, ref, i, deadline, done)` for each part i of `k` on its shard,
 // through the shard set's retries; `done` once every part answered, with the first error.
