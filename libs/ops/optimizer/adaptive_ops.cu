@@ -214,7 +214,7 @@ struct AdaGradOp {
     }
     const C h = Ld<C, W>(history, i) + gi * gi;
     St<C, W>(history, i, h);
-    Assign<C, W>(req, out, i, Ld<C, W>(w, i) - C(lr) * gi / (rules::Sqrt(h) + C(eps)));
+    Assign<C, W>(req, out, i, Ld<C, W>(w, i) - gi / rules::Sqrt(h + C(eps)) * C(lr));
   }
 };
 

@@ -187,7 +187,8 @@ std::vector<OpCase> AdaptiveCases() {
                           [](const Values& in, size_t i) {
                             const double g = Clip(0.5 * in[1][i], 0.4);
                             const double h = in[2][i] + g * g;
-                            return in[0][i] - 0.1 * g / (std::sqrt(h) + 1e-3);
+                            // AdagradDnsRspDnsKernel: w - g / sqrt(h + epsilon) * lr.
+                            return in[0][i] - g / std::sqrt(h + 1e-3) * 0.1;
                           });
   ada.input_values.resize(3);
   ada.input_values[2] = {0.5, 1.0, 0.1, 2.0, 0.3, 0.7};
