@@ -16,6 +16,7 @@ function of this module (``mx.sym.FullyConnected(data=net, num_hidden=8)``).
 Thread-safety: Symbols are immutable and may be shared between threads (the handle, JSON and
 lists they fetch lazily are filled in by plain assignments; two threads may both fetch them).
 """
+import itertools
 import json
 import numbers
 import os
@@ -132,6 +133,23 @@ def _compiler_call(method, build, symbols):
 # a compiler call needs them (or the burst is full), under handles the client picked.
 _BURST_STEPS = 1024
 
+# The handles this process picks: 16 random hex digits (new in a forked child) and a
+# counter, 32 hex digits as the compiler takes them.
+_ref_prefix = os.urandom(8).hex()
+_ref_counter = itertools.count()
+
+
+def _new_prefix():
+    global _ref_prefix
+    _ref_prefix = os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_new_prefix)
+
+
+def _new_ref():
+    return "%s%016x" % (_ref_prefix, next(_ref_counter))
+
 
 def _flush(conn):
     """Sends ``conn``'s waiting compositions. Should the compiler refuse one, every symbol of
@@ -141,16 +159,14 @@ def _flush(conn):
         burst, conn.symbol_burst = conn.symbol_burst, []
         if not burst:
             return
-        steps = []
+        request = pb.compiler.ComposeBurstRequest()
+        pb_of = lambda s: s._compiler_pb(conn)  # noqa: E731
         for sym in burst:
             method, build, _ = sym._recipe
-            req = build(lambda s: s._compiler_pb(conn))
-            step = pb.compiler.BurstStep(ref=sym._held[2])
-            (step.compose if method == "Compose" else step.transform).CopyFrom(req)
-            steps.append(step)
+            step = request.steps.add(ref=sym._held[2])
+            (step.compose if method == "Compose" else step.transform).CopyFrom(build(pb_of))
         try:
-            conn.call(conn.require_compiler().ComposeBurst,
-                      pb.compiler.ComposeBurstRequest(steps=steps))
+            conn.call(conn.require_compiler().ComposeBurst, request)
         except MXNetError:
             for sym in burst:
                 sym._held = None
@@ -168,7 +184,7 @@ def _build(method, build, inputs, deferred=False):
             all(s._holds(conn) or s._json_text is not None for s in inputs):
         sym = Symbol(None)
         sym._recipe = recipe
-        sym._held = (conn, conn.symbol_generation, os.urandom(16).hex())
+        sym._held = (conn, conn.symbol_generation, _new_ref())
         with conn.symbol_lock:
             conn.symbol_burst.append(sym)
             full = len(conn.symbol_burst) >= _BURST_STEPS
@@ -646,14 +662,21 @@ def _format_attrs(kwargs):
     return {k: _ops.format_attr(v) for k, v in kwargs.items()}
 
 
-def _inputs_fit(info, positional, named):
-    """Whether ``positional`` and ``named`` inputs fit operator ``info``'s listed inputs (none
-    given twice, no unknown name); variadic operators take positional inputs only."""
-    if info.variadic_param:
+def _inputs_fit(known, variadic, positional, named):
+    """Whether ``positional`` and ``named`` inputs fit an operator's listed inputs ``known``
+    (a tuple; none given twice, no unknown name); variadic operators take positional inputs
+    only."""
+    if variadic:
         return not named
-    known = list(info.inputs) + list(info.aux_states)
+    if not named:
+        return len(positional) <= len(known)
     return len(positional) <= len(known) and all(k in known for k in named) and \
         not set(known[:len(positional)]) & set(named)
+
+
+# op name -> (its OpInfo, its function): operators called by symbol arithmetic (a + b) and
+# by name are made once per operator schema.
+_OP_FUNCTIONS = {}
 
 
 def _op_symbol(op_name):
@@ -662,7 +685,19 @@ def _op_symbol(op_name):
     if info is None:
         raise AttributeError("module 'mxgrid.symbol' has no attribute or operator '%s'"
                              % op_name)
+    made = _OP_FUNCTIONS.get(op_name)
+    if made is not None and made[0] is info:
+        return made[1]
+    fn = _make_op_symbol(op_name, info)
+    _OP_FUNCTIONS[op_name] = (info, fn)
+    return fn
+
+
+def _make_op_symbol(op_name, info):
     param_names = [p.name for p in info.params]
+    known_inputs = tuple(info.inputs) + tuple(info.aux_states)
+    input_names = frozenset(known_inputs)
+    variadic = bool(info.variadic_param)
 
     def fn(*args, name=None, attr=None, **kwargs):
         positional, attrs, n_params = [], {}, 0
@@ -677,7 +712,6 @@ def _op_symbol(op_name):
                 attrs[param_names[n_params]] = _ops.format_attr(a)
                 n_params += 1
         named = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
-        input_names = set(info.inputs) | set(info.aux_states)
         for k, v in kwargs.items():
             if isinstance(v, Symbol) or (v is None and k in input_names):
                 continue  # inputs; None for an input means "not given", as in MXNet
@@ -696,7 +730,8 @@ def _op_symbol(op_name):
         node_name = NameManager.current().get(name, op_name.lower())
         # What the client can check joins the burst; anything else is a call of its own, so
         # that its refusal raises here, as in MXNet.
-        checked = not _ops.refuses(op_name, attrs) and _inputs_fit(info, positional, named)
+        checked = not _ops.refuses(op_name, attrs) and \
+            _inputs_fit(known_inputs, variadic, positional, named)
         sym = _compose(op=op_name, attrs=attrs, name=node_name, positional=positional,
                        named=named, deferred=checked)
         if checked:

@@ -154,3 +154,17 @@ def test_a_refusal_the_client_cannot_check_raises_at_first_use(mx):
         mx.sym.FullyConnected(mx.sym.Variable("d"), num_hidden="many")
     with pytest.raises(mx.MXNetError):
         mx.sym.FullyConnected(mx.sym.Variable("d"), num_hidden=2, nosuchparam=1)
+
+
+def test_handles_the_client_picks_are_unique_and_new_after_a_fork(mx):
+    from mxgrid import symbol as sym_mod
+    refs = {sym_mod._new_ref() for _ in range(1000)}
+    assert len(refs) == 1000
+    assert all(len(r) == 32 and int(r, 16) >= 0 for r in refs)
+    prefix = sym_mod._ref_prefix
+    sym_mod._new_prefix()  # what a forked child runs (os.register_at_fork)
+    assert sym_mod._ref_prefix != prefix and sym_mod._new_ref()[:16] == sym_mod._ref_prefix
+    # Operators called by symbol arithmetic are made once per schema.
+    a, b = mx.sym.Variable("a"), mx.sym.Variable("b")
+    a + b
+    assert sym_mod._op_symbol("elemwise_add") is sym_mod._op_symbol("elemwise_add")
