@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/kvstore/testing/optimizer_testing.h"
 
 namespace mxgrid::kvstore {
 namespace {
@@ -22,25 +23,11 @@ using tensor::NDArray;
 using ::testing::DoubleNear;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using Params = std::map<std::string, std::string>;
+using testing::Params;
 
-std::unique_ptr<Optimizer> Make(const std::string& name, const Params& params) {
-  absl::StatusOr<std::unique_ptr<Optimizer>> opt = Optimizer::Create(name, params);
-  EXPECT_TRUE(opt.ok()) << opt.status();
-  return opt.ok() ? std::move(*opt) : nullptr;
-}
-
-NDArray F32(std::vector<float> v) {
-  return *NDArray::FromVector<float>({static_cast<int64_t>(v.size())}, v);
-}
-
-// Applies `grads` in turn to a float32 weight starting at `w0` (index 0); returns the weight.
-std::vector<double> Apply(Optimizer* opt, std::vector<float> w0,
-                        const std::vector<std::vector<float>>& grads) {
-  NDArray w = F32(w0);
-  for (const auto& g : grads) EXPECT_TRUE(opt->Update(0, w, F32(g)).ok());
-  return *w.ToVector<double>();
-}
+using testing::Apply;
+using testing::F32;
+using testing::Make;
 
 constexpr double kTol = 1e-6;
 
