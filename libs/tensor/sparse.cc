@@ -348,11 +348,7 @@ absl::StatusOr<SparseNDArray> CopyTo(const SparseNDArray& src, Context ctx, DTyp
                               std::move(indptr));
 }
 
-namespace {
-
-// The row ids `row_ids` holds (any dtype; waited for), sorted and unique, as an int64 array
-// on `ctx`; InvalidArgument for an id outside [0, rows).
-absl::StatusOr<NDArray> UniqueRowIds(const NDArray& row_ids, int64_t rows, Context ctx) {
+absl::StatusOr<std::vector<int64_t>> SortedRowIds(const NDArray& row_ids, int64_t rows) {
   MXGRID_ASSIGN_OR_RETURN(std::vector<double> wanted, row_ids.ToVector<double>());
   std::vector<int64_t> ids;
   ids.reserve(wanted.size());
@@ -365,6 +361,14 @@ absl::StatusOr<NDArray> UniqueRowIds(const NDArray& row_ids, int64_t rows, Conte
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+namespace {
+
+// SortedRowIds as an int64 array on `ctx`.
+absl::StatusOr<NDArray> UniqueRowIds(const NDArray& row_ids, int64_t rows, Context ctx) {
+  MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> ids, SortedRowIds(row_ids, rows));
   return Int64Vector(ids, ctx);
 }
 

@@ -112,6 +112,9 @@ absl::StatusOr<SparseNDArray> Retain(const SparseNDArray& src, const NDArray& ro
 // devices): it stores the union of their rows. Waits for their row ids; InvalidArgument for
 // no values, or values that are not row_sparse or differ in shape, dtype or context.
 absl::StatusOr<SparseNDArray> SumRowSparse(absl::Span<const SparseNDArray> values);
+// The row ids `row_ids` holds (any integer or float dtype; waited for), sorted and unique,
+// as Retain takes them; InvalidArgument for an id outside [0, rows).
+absl::StatusOr<std::vector<int64_t>> SortedRowIds(const NDArray& row_ids, int64_t rows);
 // Retain of a dense array (every row counts as stored): exactly the rows `row_ids` (as
 // Retain takes them) of `dense` (at least 1-D). Waits for `row_ids`; InvalidArgument for an
 // id out of range.

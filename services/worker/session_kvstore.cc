@@ -253,18 +253,7 @@ absl::StatusOr<SparseNDArray> SessionKVStore::PullRows(const std::string& key,
     return tensor::RetainRows(value, row_ids);
   }
   // Only the rows' pieces come from the shards.
-  MXGRID_ASSIGN_OR_RETURN(std::vector<double> wanted, row_ids.ToVector<double>());
-  std::vector<int64_t> rows;
-  rows.reserve(wanted.size());
-  for (double v : wanted) {
-    if (!(v >= 0 && v < static_cast<double>(shape[0]))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kvstore row_sparse_pull: row id ", v, " is outside [0, ", shape[0], ")"));
-    }
-    rows.push_back(static_cast<int64_t>(v));
-  }
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> rows, tensor::SortedRowIds(row_ids, shape[0]));
   Shape data_shape = shape;
   data_shape[0] = static_cast<int64_t>(rows.size());
   MXGRID_ASSIGN_OR_RETURN(NDArray data, NDArray::Empty(data_shape, Context::Cpu(), meta.second));

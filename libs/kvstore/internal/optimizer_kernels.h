@@ -247,47 +247,7 @@ void SparseAdaGradRowKernel(const Step& s, int64_t n, T* w, const T* g, T* histo
   }
 }
 
-// Runs `kind`'s lazy kernel on rows ids[i] of `weight` and of the state arrays with gradient
-// row i of `grad_rows` (weight (n, ...), grad_rows (k, ...), ids int64 (k,), state as in
-// RunKernel). REQUIRES: kind is sgd, adam or adagrad; ids in [0, n) and distinct; inside an
-// engine operation reading ids and grad_rows and writing weight and state.
-template <typename T>
-void RunRowsKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& weight,
-                   const tensor::NDArray& ids, const tensor::NDArray& grad_rows,
-                   const std::vector<tensor::NDArray>& state) {
-  const int64_t k = ids.size();
-  if (k == 0) return;
-  const int64_t cols = weight.shape().ProdRange(1, weight.shape().ndim());
-  const int64_t* rows = static_cast<const int64_t*>(ids.data());
-  T* w = static_cast<T*>(weight.data());
-  const T* g = static_cast<const T*>(grad_rows.data());
-  // Row r of state array j (null when there is none).
-  auto st = [&](size_t j, int64_t r) {
-    return j < state.size() ? static_cast<T*>(state[j].data()) + r * cols : nullptr;
-  };
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t r = rows[i];
-    T* wr = w + r * cols;
-    const T* gr = g + i * cols;
-    switch (kind) {
-      case OptimizerKind::kSGD:
-        // sgd_mom_update's row_sparse kernel (SGDMomDnsRspDnsKernel) is MultiSGDKernel's rule.
-        if (state.empty()) {
-          SgdRowKernel<T>(s, cols, wr, gr);
-        } else {
-          SgdKernel<T>(s, cols, wr, gr, st(0, r));
-        }
-        break;
-      case OptimizerKind::kAdam: AdamRowKernel<T>(s, cols, wr, gr, st(0, r), st(1, r)); break;
-      case OptimizerKind::kAdaGrad: SparseAdaGradRowKernel<T>(s, cols, wr, gr, st(0, r)); break;
-      case OptimizerKind::kNAG:
-      case OptimizerKind::kRMSProp:
-        MXGRID_CHECK(false) << "no row_sparse kernel for " << OptimizerKindName(kind);
-    }
-  }
-}
-
-// UpdatePieces' kernels: the row kernels of RunRowsKernel on pieces of the flattened weight
+// UpdatePieces' kernels: the row_sparse kernels on pieces of the flattened weight
 // (element ranges; `grad` their gradients concatenated). Element-wise, so a piece that is
 // part of a row updates as that part of the row would.
 template <typename T>
@@ -321,6 +281,22 @@ void RunPiecesKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& w
     }
     g += p.length;
   }
+}
+
+// Runs `kind`'s lazy kernel on rows ids[i] of `weight` and of the state arrays with gradient
+// row i of `grad_rows` (weight (n, ...), grad_rows (k, ...), ids int64 (k,), state as in
+// RunKernel). REQUIRES: kind is sgd, adam or adagrad; ids in [0, n) and distinct; inside an
+// engine operation reading ids and grad_rows and writing weight and state.
+// (Each row is a piece of RunPiecesKernel.)
+template <typename T>
+void RunRowsKernel(OptimizerKind kind, const Step& s, const tensor::NDArray& weight,
+                   const tensor::NDArray& ids, const tensor::NDArray& grad_rows,
+                   const std::vector<tensor::NDArray>& state) {
+  const int64_t cols = weight.shape().ProdRange(1, weight.shape().ndim());
+  const int64_t* rows = static_cast<const int64_t*>(ids.data());
+  std::vector<RowPiece> pieces(static_cast<size_t>(ids.size()));
+  for (size_t i = 0; i < pieces.size(); ++i) pieces[i] = RowPiece{rows[i] * cols, cols};
+  RunPiecesKernel<T>(kind, s, weight, pieces, grad_rows, state);
 }
 
 }  // namespace mxgrid::kvstore::internal
