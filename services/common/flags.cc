@@ -31,6 +31,8 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
 ABSL_FLAG(int, ready_fd, -1,
           "once serving (and handling SIGTERM), write host:port with the bound port and a "
           "newline to this inherited file descriptor and close it; -1: do not");
+ABSL_FLAG(bool, reflection, true,
+          "serve gRPC server reflection (grpcurl list/describe, with the protocol's comments)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off (MXGRID_LOG_LEVEL overrides)");
 
@@ -89,6 +91,7 @@ ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const ch
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.reflection = absl::GetFlag(FLAGS_reflection);
   return options;
 }
 

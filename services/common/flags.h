@@ -6,6 +6,7 @@
 //                                  0.0.0.0:9090 to expose it); empty disables it
 //   --max_message_bytes=67108864   largest gRPC message received or sent
 //   --shutdown_grace=10s           how long SIGTERM/SIGINT lets in-flight calls finish
+//   --reflection=true              serve server reflection (grpcurl list/describe)
 //   --log_level=info               trace, debug, info, warn, error, critical or off
 //   --ready_fd=-1                  once serving, RunServer writes "host:port\n" (bound port)
 //                                  to this inherited fd and closes it (see WriteBoundAddress)

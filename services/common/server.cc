@@ -21,12 +21,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "grpc/grpc.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 #include "services/common/gauges.h"
+#include "services/common/internal/reflection_service.h"
+#include "services/common/internal/schema_index.h"
 #include "services/common/internal/service_names.h"
 
 namespace mxgrid::services {
@@ -44,13 +45,10 @@ absl::Status ValidateAddress(absl::string_view what, absl::string_view address) 
   return absl::OkStatus();
 }
 
-// Health and reflection are process-wide switches in gRPC's C++ API; set them once.
-void EnableBuiltinServices() {
+// Health is a process-wide switch in gRPC's C++ API; set it once.
+void EnableHealthService() {
   static std::once_flag once;
-  std::call_once(once, [] {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  });
+  std::call_once(once, [] { grpc::EnableDefaultHealthCheckService(true); });
 }
 
 // civetweb's settings for the /metrics endpoint. civetweb serves a connection per thread and
@@ -146,7 +144,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     server->metrics_port_ = ports.empty() ? 0 : ports.front();
   }
 
-  EnableBuiltinServices();
+  EnableHealthService();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &server->port_);
   // Without this, two servers could share one port via SO_REUSEPORT and split its calls.
@@ -166,6 +164,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // Filled while the server is built: every service it serves, by full name.
   auto service_names = std::make_shared<std::vector<std::string>>();
   builder.SetOption(std::make_unique<internal::ServiceNamesOption>(service_names));
+  if (options.reflection) {
+    const internal::SchemaIndex* schema = &internal::SchemaIndex::Embedded();
+    server->reflection_v1_ = std::make_unique<internal::ReflectionServiceV1>(schema, service_names);
+    server->reflection_v1alpha_ =
+        std::make_unique<internal::ReflectionServiceV1Alpha>(schema, service_names);
+    builder.RegisterService(server->reflection_v1_.get());
+    builder.RegisterService(server->reflection_v1alpha_.get());
+  }
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(server->metrics_->NewFactory());
   builder.experimental().SetInterceptorCreators(std::move(creators));

@@ -2,8 +2,9 @@
 //
 // Start() builds and starts a grpc::Server with the given services plus what every mxgrid
 // server offers: grpc.health.v1 health (SERVING while up, for the whole server "" and for
-// each service by its full name, e.g. "mxgrid.v1.Worker"), server reflection (so
-// `grpcurl -plaintext host:port list` and `describe` work), per-method Prometheus metrics
+// each service by its full name, e.g. "mxgrid.v1.Worker"), server reflection v1 and v1alpha
+// with the .proto files' comments and health's schema (so `grpcurl -plaintext host:port list`
+// and `describe` document the protocol; internal/reflection_service.h), per-method Prometheus metrics
 // (see internal/rpc_metrics.h) and an HTTP `/metrics` endpoint (loopback unless
 // ServerOptions::metrics_address says otherwise; any other path is 404, requests are bounded
 // in size and time). Every thread the process creates with an explicit stack size gets at
@@ -61,6 +62,9 @@ struct ServerOptions {
   // created and destroyed a thread per call, each touching fresh stack pages — a tenth of
   // a busy server's CPU. Idle threads cost only their stacks.
   int idle_threads = 16;
+  // Serve server reflection (grpcurl's list/describe). Off hides the schema from clients
+  // that do not already have the .proto files; it does not protect anything else.
+  bool reflection = true;
 };
 
 class Server {
@@ -109,6 +113,8 @@ class Server {
   std::unique_ptr<internal::RpcMetrics> metrics_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::Service> reflection_v1_;       // null when reflection is off
+  std::unique_ptr<grpc::Service> reflection_v1alpha_;  // likewise
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   int metrics_port_ = 0;

@@ -26,6 +26,7 @@
 #include "grpcpp/support/sync_stream.h"
 #include "gtest/gtest.h"
 #include "services/common/signals.h"
+#include "proto/grpc/reflection/v1/reflection.grpc.pb.h"
 #include "services/common/testdata/test_service.grpc.pb.h"
 
 namespace mxgrid::services {
@@ -113,7 +114,7 @@ std::string ReflectionListServices(const std::shared_ptr<grpc::Channel>& channel
   grpc::ByteBuffer reply;
   EXPECT_TRUE(stream->Read(&reply));
   EXPECT_TRUE(stream->Finish().ok());
-  // libgrpc++_reflection registers the reflection messages in the generated pool.
+  // The reflection protos (//proto/grpc) register their messages in the generated pool.
   const google::protobuf::Descriptor* descriptor =
       google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
           "grpc.reflection.v1alpha.ServerReflectionResponse");
@@ -197,6 +198,65 @@ TEST(ServerTest, ReflectionListsHealthReflectionAndRegisteredServices) {
   EXPECT_THAT(listing, HasSubstr("\"grpc.health.v1.Health\""));
   EXPECT_THAT(listing, HasSubstr("\"grpc.reflection.v1alpha.ServerReflection\""));
   EXPECT_THAT(listing, HasSubstr("\"mxgrid.test.TestService\""));
+}
+
+// One reflection v1 request and its response.
+grpc::reflection::v1::ServerReflectionResponse AskReflectionV1(
+    const std::shared_ptr<grpc::Channel>& channel,
+    const grpc::reflection::v1::ServerReflectionRequest& request, grpc::Status* status) {
+  auto stub = grpc::reflection::v1::ServerReflection::NewStub(channel);
+  grpc::ClientContext context;
+  auto stream = stub->ServerReflectionInfo(&context);
+  grpc::reflection::v1::ServerReflectionResponse response;
+  stream->Write(request);
+  stream->WritesDone();
+  stream->Read(&response);
+  *status = stream->Finish();
+  return response;
+}
+
+TEST(ServerTest, ReflectionV1DescribesTheProtocolWithItsComments) {
+  TestServiceImpl service;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(TestOptions(), {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::reflection::v1::ServerReflectionRequest request;
+  request.set_file_containing_symbol("grpc.health.v1.Health.Check");
+  grpc::Status status;
+  auto response = AskReflectionV1(Connect(**server), request, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.file_descriptor_response().file_descriptor_proto_size(), 1);
+  google::protobuf::FileDescriptorProto file;
+  ASSERT_TRUE(file.ParseFromString(response.file_descriptor_response().file_descriptor_proto(0)));
+  EXPECT_EQ(file.package(), "grpc.health.v1");
+  EXPECT_GT(file.source_code_info().location_size(), 0);  // the comments travel
+
+  request.set_file_containing_symbol("mxgrid.v1.NoSuchService");
+  response = AskReflectionV1(Connect(**server), request, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.error_response().error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(response.original_request().file_containing_symbol(), "mxgrid.v1.NoSuchService");
+
+  request.set_list_services("");
+  response = AskReflectionV1(Connect(**server), request, &status);
+  std::vector<std::string> names;
+  for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::UnorderedElementsAre(
+                         "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                         "grpc.reflection.v1alpha.ServerReflection", "mxgrid.test.TestService"));
+}
+
+TEST(ServerTest, ReflectionCanBeTurnedOff) {
+  TestServiceImpl service;
+  ServerOptions options = TestOptions();
+  options.reflection = false;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::reflection::v1::ServerReflectionRequest request;
+  request.set_list_services("");
+  grpc::Status status;
+  AskReflectionV1(Connect(**server), request, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(HealthCheck(Connect(**server)), 1);  // health stays
 }
 
 TEST(ServerTest, MetricsEndpointCountsRpcsAndBytes) {

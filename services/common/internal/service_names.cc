@@ -1,11 +1,14 @@
 #include "services/common/internal/service_names.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "grpcpp/impl/server_initializer.h"
 
 namespace mxgrid::services::internal {
 namespace {
+
+constexpr char kHealthService[] = "grpc.health.v1.Health";
 
 // Copies the server's service list when the server is initialized (after every service is
 // registered, before it starts).
@@ -16,6 +19,11 @@ class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
   std::string name() override { return "mxgrid_service_names"; }
   void InitServer(grpc::ServerInitializer* initializer) override {
     if (const std::vector<std::string>* list = initializer->GetServiceList()) *names_ = *list;
+    // gRPC adds its health service when the server starts, after this; every mxgrid server
+    // enables it (server.cc), so list it now, while nothing reads the names yet.
+    if (std::find(names_->begin(), names_->end(), kHealthService) == names_->end()) {
+      names_->push_back(kHealthService);
+    }
   }
   void Finish(grpc::ServerInitializer*) override {}
   void ChangeArguments(const std::string&, void*) override {}
