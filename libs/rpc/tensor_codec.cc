@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/base/status_macros.h"
+#include "libs/rpc/tensor_values.h"
 
 namespace mxgrid::rpc {
 
@@ -48,12 +49,17 @@ int64_t Bytes(DType dtype, const Shape& shape) {
 
 }  // namespace
 
-absl::Status ToProto(const tensor::NDArray& array, v1::Tensor* out) {
+absl::Status ToProto(const tensor::NDArray& array, v1::Tensor* out, bool as_values) {
   if (array.is_none()) return absl::FailedPreconditionError("cannot send a none array");
   ToProto(array.dtype(), array.shape(), out->mutable_meta());
   std::string* data = out->mutable_data();
   data->resize(array.nbytes());
-  return array.CopyToHost(data->data(), data->size());
+  MXGRID_RETURN_IF_ERROR(array.CopyToHost(data->data(), data->size()));
+  if (as_values) {
+    BytesToValues(array.dtype(), data->data(), array.shape().Size(), out);
+    out->clear_data();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<tensor::NDArray> FromProto(const v1::Tensor& tensor, Context ctx) {
@@ -61,6 +67,17 @@ absl::StatusOr<tensor::NDArray> FromProto(const v1::Tensor& tensor, Context ctx)
   Shape shape;
   MXGRID_RETURN_IF_ERROR(FromProto(tensor.meta(), &dtype, &shape));
   const int64_t want = Bytes(dtype, shape);
+  if (HasValues(tensor)) {
+    if (!tensor.data().empty()) {
+      return absl::InvalidArgumentError(
+          "a tensor carries either data bytes or a values field, not both");
+    }
+    std::string bytes(static_cast<size_t>(want), '\0');
+    MXGRID_RETURN_IF_ERROR(ValuesToBytes(tensor, dtype, shape.Size(), bytes.data()));
+    MXGRID_ASSIGN_OR_RETURN(tensor::NDArray array, tensor::NDArray::Empty(shape, ctx, dtype));
+    MXGRID_RETURN_IF_ERROR(array.CopyFromHost(bytes.data(), bytes.size()));
+    return array;
+  }
   if (static_cast<int64_t>(tensor.data().size()) != want) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor of shape ", shape.ToString(), " ", DTypeName(dtype), " needs ", want,

@@ -43,9 +43,10 @@ void ToProto(DType dtype, const Shape& shape, v1::TensorMeta* meta);
 // Validated shape and dtype of `meta` (InvalidArgument otherwise).
 absl::Status FromProto(const v1::TensorMeta& meta, DType* dtype, Shape* shape);
 
-// Copies the array's values (waiting for pending writes) into `out`.
-absl::Status ToProto(const tensor::NDArray& array, v1::Tensor* out);
-// A new array on `ctx` holding the message's values.
+// Copies the array's values (waiting for pending writes) into `out`: as `data` bytes, or
+// with `as_values` as numbers in the values field for its dtype (tensor_values.h).
+absl::Status ToProto(const tensor::NDArray& array, v1::Tensor* out, bool as_values = false);
+// A new array on `ctx` holding the message's values (its `data` bytes or its values field).
 absl::StatusOr<tensor::NDArray> FromProto(const v1::Tensor& tensor, Context ctx);
 
 // Calls `emit` with consecutive chunks of at most `chunk_bytes` data bytes (one chunk with

@@ -297,7 +297,7 @@ grpc::Status WorkerService::Download(grpc::ServerContext* context,
     const engine::FlowScope in_session = s->Enter();
     MXGRID_ASSIGN_OR_RETURN(NDArray a, s->Array(request->handle()));
     MXGRID_RETURN_IF_ERROR(internal::WaitToRead(context, a));
-    return rpc::ToProto(a, response);
+    return rpc::ToProto(a, response, request->as_values());
   }());
 }
 
