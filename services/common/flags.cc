@@ -33,6 +33,21 @@ ABSL_FLAG(int, ready_fd, -1,
           "newline to this inherited file descriptor and close it; -1: do not");
 ABSL_FLAG(bool, reflection, true,
           "serve gRPC server reflection (grpcurl list/describe, with the protocol's comments)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain file: serve TLS only (with --tls_key); also this process's "
+          "client certificate on its own channels");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key file of --tls_cert");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA certificates file: require client certificates signed by them (mutual TLS) "
+          "and verify the servers this process calls against them");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "bearer tokens accepted ('authorization: Bearer <token>'), one per line; the first "
+          "is sent on this process's own calls. Needs --tls_cert. Health needs no token");
+ABSL_FLAG(bool, public_reflection, false,
+          "with --auth_token_file, serve reflection to callers without a token");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
+          "how often certificate and token files are checked for changes (rotation without "
+          "restart)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off (MXGRID_LOG_LEVEL overrides)");
 
@@ -92,6 +107,12 @@ ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const ch
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.reflection = absl::GetFlag(FLAGS_reflection);
+  options.security.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.security.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.security.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  options.security.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  options.security.public_reflection = absl::GetFlag(FLAGS_public_reflection);
+  options.security.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   return options;
 }
 

@@ -124,6 +124,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return absl::InvalidArgumentError("shutdown_grace must not be negative");
   }
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.security);
+  if (!credentials.ok()) return credentials.status();
+
   std::unique_ptr<Server> server(new Server(options));  // private constructor
   server->metrics_ = std::make_unique<internal::RpcMetrics>(*server->registry_, options.name);
 
@@ -146,7 +150,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   EnableHealthService();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.address, *credentials, &server->port_);
   // Without this, two servers could share one port via SO_REUSEPORT and split its calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Keepalive: clients may ping every 10 s, also between calls (the Python client watches
@@ -186,7 +190,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
   health->SetServingStatus(true);
   for (const std::string& name : *service_names) health->SetServingStatus(name, true);
-  spdlog::info("{} serving gRPC on port {}, metrics on {}", options.name, server->port_,
+  spdlog::info("{} serving gRPC ({}) on port {}, metrics on {}", options.name,
+               !options.security.tls()           ? "plaintext"
+               : options.security.tls_ca.empty() ? "TLS"
+                                                 : "mutual TLS",
+               server->port_,
                options.metrics_address.empty() ? std::string("(disabled)")
                                                : absl::StrCat("port ", server->metrics_port_));
   return server;

@@ -38,6 +38,7 @@
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "services/common/internal/rpc_metrics.h"
+#include "services/common/security.h"
 
 namespace mxgrid::services {
 
@@ -65,13 +66,17 @@ struct ServerOptions {
   // Serve server reflection (grpcurl's list/describe). Off hides the schema from clients
   // that do not already have the .proto files; it does not protect anything else.
   bool reflection = true;
+  // TLS, mutual TLS and bearer tokens (security.h); plaintext when empty.
+  SecurityOptions security;
 };
 
 class Server {
  public:
   // Builds and starts the server. `services` are not owned and must outlive the Server.
-  // Errors: InvalidArgument for a malformed address or option; Unavailable when the gRPC or
-  // metrics address cannot be bound (port in use, not permitted, unknown host).
+  // Errors: InvalidArgument for a malformed address or option, or security files of the
+  // wrong kind; NotFound / PermissionDenied for security files that cannot be read;
+  // Unavailable when the gRPC or metrics address cannot be bound (port in use, not
+  // permitted, unknown host).
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
                                                        std::vector<grpc::Service*> services);
 

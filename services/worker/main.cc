@@ -141,6 +141,14 @@ int main(int argc, char** argv) {
     worker.kvstore_shards = {shards};
   }
   worker.shard_connection.max_message_bytes = options.max_message_bytes;
+  // The worker's own channels (compiler, shards) use its TLS material and token too.
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      mxgrid::services::MakeChannelCredentials(options.security);
+  if (!credentials.ok()) {
+    spdlog::critical("{}", credentials.status().ToString());
+    return 1;
+  }
+  worker.shard_connection.credentials = *credentials;
   worker.kvstore_join_timeout = absl::GetFlag(FLAGS_kvstore_join_timeout);
   auto service =
       std::make_unique<mxgrid::services::WorkerService>(&mxgrid::ops::GlobalRegistry(), worker);
@@ -157,8 +165,7 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(options.max_message_bytes);
     args.SetMaxSendMessageSize(options.max_message_bytes);
-    service->SetCompiler(grpc::CreateCustomChannel(
-        compiler_address, grpc::InsecureChannelCredentials(), args));
+    service->SetCompiler(grpc::CreateCustomChannel(compiler_address, *credentials, args));
   }
   const int code =
       mxgrid::services::RunServer(options, services, [&](mxgrid::services::Server* server) {

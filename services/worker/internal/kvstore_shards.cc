@@ -92,7 +92,10 @@ std::shared_ptr<grpc::Channel> SharedChannel(const std::string& address,
   // A restarted shard is found again quickly (the retries re-join it).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  channel = grpc::CreateCustomChannel(
+      address,
+      options.credentials != nullptr ? options.credentials : grpc::InsecureChannelCredentials(),
+      args);
   return channel;
 }
 

@@ -31,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "grpcpp/security/credentials.h"
 #include "libs/kvstore/client/shard_connection.h"
 #include "services/worker/internal/kvstore_batcher_options.h"
 
@@ -45,6 +46,9 @@ struct ShardConnectionOptions {
   size_t max_unary_bytes = size_t{4} << 20;
   // Small Push / Pull / PushPull calls are coalesced into Batch RPCs (kvstore_batcher.h).
   ShardBatcherOptions batching;
+  // How channels to the shards authenticate (services/common/security.h); null means
+  // plaintext. One value per process: channels are shared by address.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 class GrpcShardConnection final : public kvstore::client::ShardConnection {
