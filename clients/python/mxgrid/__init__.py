@@ -18,6 +18,7 @@ from . import context
 from .context import Context, cpu, gpu, cpu_pinned, current_context
 from . import connection
 from .connection import connect, disconnect
+from ._security import Security
 from . import name
 from . import ndarray
 from . import ndarray as nd

@@ -88,12 +88,15 @@ def _read_ready(name, proc, fd, log_path, timeout):
     return data.decode("ascii").strip()
 
 
-def wait_serving(address, timeout=30.0, proc=None):
+def wait_serving(address, timeout=30.0, proc=None, security=None):
     """Blocks until ``address`` answers grpc.health.v1 Check with SERVING (for servers this
-    process did not start; LocalCluster learns readiness from --ready_fd)."""
+    process did not start; LocalCluster learns readiness from --ready_fd). ``security``: a
+    ``Security`` for TLS servers (None: from the environment)."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from ._security import Security
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address, options=channel_options()) as channel:
+    security = security if security is not None else Security.from_env()
+    with security.channel(address, channel_options()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if proc is not None and proc.poll() is not None:

@@ -46,6 +46,7 @@ import grpc
 from ._proto import pb, rpc
 from . import _liveness
 from . import _pipeline
+from . import _security
 from .base import MXNetError, from_rpc_error
 
 __all__ = ["connect", "get", "Connection", "disconnect", "ensure_kvstore"]
@@ -73,9 +74,8 @@ def pipeline_from_env():
                                                                           "off")
 
 
-def _channel(address, settings):
-    return grpc.insecure_channel(address, options=_liveness.channel_options(
-        settings, MAX_MESSAGE_BYTES))
+def _channel(address, settings, security):
+    return security.channel(address, _liveness.channel_options(settings, MAX_MESSAGE_BYTES))
 
 
 def _rpc_name(method):
@@ -87,8 +87,9 @@ class Connection:
     """Open channels and one worker session. Use ``get()`` to obtain the current one."""
 
     def __init__(self, worker, compiler, kvstore=(), lease_seconds=0.0, client=None,
-                 pipeline=None, call_timeout=None, liveness_timeout=None):
+                 pipeline=None, call_timeout=None, liveness_timeout=None, security=None):
         self.settings = _liveness.Settings(call_timeout, liveness_timeout)
+        self.security = security if security is not None else _security.Security.from_env()
         self._closed = False
         self.worker_address = worker
         self.compiler_address = compiler
@@ -141,7 +142,7 @@ class Connection:
     def _open_channel(self, address, role):
         """A channel and its Watchdog for ``address``, unless it has one already."""
         if address and address not in self._channels:
-            ch = self._channels[address] = _channel(address, self.settings)
+            ch = self._channels[address] = _channel(address, self.settings, self.security)
             self._watchdogs[address] = _liveness.Watchdog(
                 ch, role, address, self.settings,
                 on_dead=lambda err, address=address: self._replace_channel(address, err))
@@ -173,7 +174,7 @@ class Connection:
             if self._closed:
                 return
             old = self._channels[address]
-            ch = self._channels[address] = _channel(address, self.settings)
+            ch = self._channels[address] = _channel(address, self.settings, self.security)
             self._dead[address] = error
             self._bind_stubs()
             self._watchdogs[address].rebind(ch)
@@ -398,7 +399,7 @@ def _split(value):
 
 
 def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipeline=None,
-            call_timeout=None, liveness_timeout=None):
+            call_timeout=None, liveness_timeout=None, security=None):
     """Connects the client to a worker, a compiler and (for dist kvstores) kvstore shards.
 
     ``pipeline``: imperative operator calls are pipelined unless it is False (None:
@@ -407,7 +408,9 @@ def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipelin
     in seconds of calls that should finish quickly (None: ``MXGRID_CALL_TIMEOUT``, else
     60). ``liveness_timeout``: how long a server may not answer while the client waits for
     its queued work (waitall, asnumpy, ...) before MXNetError is raised (None:
-    ``MXGRID_LIVENESS_TIMEOUT``, else 30). Replaces (and closes) any previous connection;
+    ``MXGRID_LIVENESS_TIMEOUT``, else 30). ``security``: a ``mxgrid.Security`` with TLS
+    material and a bearer token (None: from ``MXGRID_TLS_*`` and ``MXGRID_TOKEN*``, see
+    _security.py). Replaces (and closes) any previous connection;
     arrays of the old session become invalid. Returns the Connection.
     """
     global _current
@@ -417,7 +420,7 @@ def connect(worker=None, compiler=None, kvstore=None, lease_seconds=0.0, pipelin
             old.close()
         _current = Connection(worker, compiler, _split(kvstore), lease_seconds=lease_seconds,
                               pipeline=pipeline, call_timeout=call_timeout,
-                              liveness_timeout=liveness_timeout)
+                              liveness_timeout=liveness_timeout, security=security)
         return _current
 
 
