@@ -42,6 +42,13 @@ ABSL_FLAG(int64_t, session_memory_mb, 0,
           "0: 80% of the worker's memory limit (MXGRID_CPU_MEMORY_LIMIT_MB), so that no one "
           "session can take all of it.");
 ABSL_FLAG(int64_t, session_max_handles, 1000000, "Array handles one session may hold.");
+ABSL_FLAG(int64_t, max_sessions, 0, "Sessions open at once on this worker; 0: no limit.");
+ABSL_FLAG(int64_t, max_sessions_per_client, 0,
+          "Sessions one client may hold at once (a client is its certificate's name under "
+          "mutual TLS, else its address); 0: no limit.");
+ABSL_FLAG(double, session_calls_per_second, 0,
+          "Calls one session may make per second, in bursts of up to a second's worth; more "
+          "are RESOURCE_EXHAUSTED. 0: no limit.");
 ABSL_FLAG(int64_t, session_max_executors, 1024, "Bound executors one session may hold.");
 ABSL_FLAG(int64_t, session_max_queued_ops, 8192,
           "Operations one session may have queued and unfinished; a call that would queue "
@@ -125,6 +132,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   worker.sessions.quotas = *quotas;
+  worker.sessions.max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  worker.sessions.max_sessions_per_client = absl::GetFlag(FLAGS_max_sessions_per_client);
+  worker.sessions.calls_per_second = absl::GetFlag(FLAGS_session_calls_per_second);
+  if (worker.sessions.max_sessions < 0 || worker.sessions.max_sessions_per_client < 0 ||
+      !(worker.sessions.calls_per_second >= 0)) {
+    std::fprintf(stderr, "mxgrid-worker: --max_sessions, --max_sessions_per_client and "
+                         "--session_calls_per_second must be >= 0\n");
+    return 2;
+  }
   // While several sessions are active, a kernel leaves a core to the threads answering the
   // others (libs/base/parallelism.h).
   const int cores = static_cast<int>(std::thread::hardware_concurrency());

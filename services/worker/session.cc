@@ -21,9 +21,13 @@ std::string ShortName(const std::string& id) { return "session " + id.substr(0, 
 }  // namespace
 
 Session::Session(std::string id, std::string client, absl::Duration lease,
-                 const SessionQuotas& quotas)
+                 const SessionQuotas& quotas, std::string peer, double calls_per_second)
     : id_(std::move(id)),
       client_(std::move(client)),
+      peer_(std::move(peer)),
+      calls_(calls_per_second > 0 ? std::make_unique<base::RateLimiter>(
+                                        calls_per_second, std::max(1.0, calls_per_second))
+                                  : nullptr),
       lease_(lease),
       quotas_(quotas),
       memory_(std::make_shared<base::MemoryAccount>(
@@ -384,15 +388,33 @@ SessionTable::~SessionTable() {
   }
 }
 
-std::shared_ptr<Session> SessionTable::Open(absl::Duration lease, std::string client) {
+absl::StatusOr<std::shared_ptr<Session>> SessionTable::Open(absl::Duration lease,
+                                                            std::string client,
+                                                            std::string peer) {
   if (lease <= absl::ZeroDuration()) lease = options_.default_lease;
   lease = std::min(lease, options_.max_lease);
   base::MutexLock lock(&mu_);
+  if (options_.max_sessions > 0 &&
+      static_cast<int64_t>(sessions_.size()) >= options_.max_sessions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the worker holds its maximum of ", options_.max_sessions,
+        " sessions (--max_sessions); close sessions you no longer use"));
+  }
+  if (options_.max_sessions_per_client > 0) {
+    int64_t mine = 0;
+    for (const auto& [unused, s] : sessions_) mine += s->peer() == peer;
+    if (mine >= options_.max_sessions_per_client) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "client ", Quoted(peer), " holds its maximum of ", options_.max_sessions_per_client,
+          " sessions (--max_sessions_per_client); close sessions you no longer use"));
+    }
+  }
   std::string id;
   do {
     id = absl::StrFormat("%016x%016x", rng_(), rng_());
   } while (sessions_.count(id));
-  auto session = std::make_shared<Session>(id, std::move(client), lease, options_.quotas);
+  auto session = std::make_shared<Session>(id, std::move(client), lease, options_.quotas,
+                                           std::move(peer), options_.calls_per_second);
   sessions_.emplace(id, session);
   spdlog::info("session {} opened for {} with a {} lease", id, Quoted(session->client()),
              absl::FormatDuration(lease));
@@ -409,6 +431,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionTable::Find(const std::string& i
         "out; open a new one)"));
   }
   it->second->Touch(now);
+  if (!it->second->TakeCall(now)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        ShortName(id), " makes more than its ", options_.calls_per_second,
+        " calls per second (--session_calls_per_second); retry with backoff"));
+  }
   return it->second;
 }
 

@@ -39,6 +39,7 @@
 #include "absl/types/span.h"
 #include "libs/base/memory_account.h"
 #include "libs/base/mutex.h"
+#include "libs/base/rate_limiter.h"
 #include "libs/engine/flow.h"
 #include "libs/executor/autograd.h"
 #include "libs/executor/executor.h"
@@ -93,7 +94,8 @@ struct BoundExecutor {
 class Session {
  public:
   Session(std::string id, std::string client, absl::Duration lease,
-          const SessionQuotas& quotas = {});
+          const SessionQuotas& quotas = {}, std::string peer = "",
+          double calls_per_second = 0);
   // Gives the handles' charges back.
   ~Session();
   Session(const Session&) = delete;
@@ -102,6 +104,9 @@ class Session {
   const std::string& id() const { return id_; }
   const std::string& client() const { return client_; }
   absl::Duration lease() const { return lease_; }
+  // Who opened it, as the worker identifies clients for --max_sessions_per_client (the
+  // client certificate's name, else the peer's address without its port); "" when unknown.
+  const std::string& peer() const { return peer_; }
   const SessionQuotas& quotas() const { return quotas_; }
 
   // Makes the session's flow current on this thread for the scope (see the file comment).
@@ -183,6 +188,8 @@ class Session {
   // Renews the lease from `now`; the time it runs out.
   void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Time expiry() const ABSL_LOCKS_EXCLUDED(mu_);
+  // One call's share of the session's calls per second: false when it has none left.
+  bool TakeCall(absl::Time now) { return calls_ == nullptr || calls_->TryTake(now); }
 
  private:
   uint64_t NextHandle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -195,6 +202,8 @@ class Session {
 
   const std::string id_;
   const std::string client_;
+  const std::string peer_;
+  const std::unique_ptr<base::RateLimiter> calls_;  // null: no limit
   const absl::Duration lease_;
   const SessionQuotas quotas_;
   const std::shared_ptr<base::MemoryAccount> memory_;
@@ -214,6 +223,11 @@ class Session {
 
 struct SessionOptions {
   SessionQuotas quotas;
+  // Sessions open at once on the worker, and per client (Session::peer()); 0: no limit.
+  int64_t max_sessions = 0;
+  int64_t max_sessions_per_client = 0;
+  // Calls a session may make per second (bursts of up to one second's worth); 0: no limit.
+  double calls_per_second = 0;
   // The lease of a session opened without one.
   absl::Duration default_lease = absl::Seconds(60);
   // The longest lease a client may ask for.
@@ -238,11 +252,14 @@ class SessionTable {
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
 
-  // A new session with a random 128-bit id; `lease` zero or negative means the default; it
-  // is capped at max_lease.
-  std::shared_ptr<Session> Open(absl::Duration lease, std::string client)
+  // A new session with a random 128-bit id for the client `peer` (see Session::peer());
+  // `lease` zero or negative means the default; it is capped at max_lease.
+  // ResourceExhausted past max_sessions or max_sessions_per_client.
+  absl::StatusOr<std::shared_ptr<Session>> Open(absl::Duration lease, std::string client,
+                                                std::string peer = "")
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The session, its lease renewed. NotFound for an unknown, closed or expired session.
+  // The session, its lease renewed: one call of the session. NotFound for an unknown,
+  // closed or expired session; ResourceExhausted past the session's calls_per_second.
   absl::StatusOr<std::shared_ptr<Session>> Find(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the session; its operations that have not started are skipped
   // (engine::Flow::Cancel). NotFound as Find.

@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/tensor/ndarray.h"
 
 namespace mxgrid::services {
 namespace {
 
+using ::testing::HasSubstr;
 using tensor::NDArray;
 
 TEST(SessionTest, HandlesArePickedOrChosen) {
@@ -61,8 +63,8 @@ TEST(SessionTest, FreeDropsKnownHandlesAndNamesUnknownOnes) {
 
 TEST(SessionTableTest, OpenFindCloseAndExpire) {
   SessionTable table({.default_lease = absl::Seconds(30)});
-  std::shared_ptr<Session> a = table.Open(absl::ZeroDuration(), "a");
-  std::shared_ptr<Session> b = table.Open(absl::Seconds(1), "b");
+  std::shared_ptr<Session> a = *table.Open(absl::ZeroDuration(), "a");
+  std::shared_ptr<Session> b = *table.Open(absl::Seconds(1), "b");
   EXPECT_NE(a->id(), b->id());
   EXPECT_EQ(a->lease(), absl::Seconds(30));
   EXPECT_TRUE(table.Find(a->id()).ok());
@@ -77,7 +79,7 @@ TEST(SessionTableTest, OpenFindCloseAndExpire) {
 TEST(SessionTableTest, TheReaperFreesExpiredSessions) {
   SessionTable table({.default_lease = absl::Milliseconds(50),
                       .reap_interval = absl::Milliseconds(10)});
-  std::weak_ptr<Session> s = table.Open(absl::ZeroDuration(), "short");
+  std::weak_ptr<Session> s = *table.Open(absl::ZeroDuration(), "short");
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
   while (!s.expired() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(10));
   EXPECT_TRUE(s.expired());
@@ -85,7 +87,47 @@ TEST(SessionTableTest, TheReaperFreesExpiredSessions) {
 
 TEST(SessionTableTest, LeaseIsCapped) {
   SessionTable table({.default_lease = absl::Seconds(1), .max_lease = absl::Seconds(5)});
-  EXPECT_EQ(table.Open(absl::Hours(1), "greedy")->lease(), absl::Seconds(5));
+  EXPECT_EQ((*table.Open(absl::Hours(1), "greedy"))->lease(), absl::Seconds(5));
+}
+
+TEST(SessionTableTest, SessionLimitsPerWorkerAndPerClient) {
+  SessionTable table({.max_sessions = 3, .max_sessions_per_client = 2});
+  ASSERT_TRUE(table.Open(absl::ZeroDuration(), "a1", "ipv4:10.0.0.1").ok());
+  absl::StatusOr<std::shared_ptr<Session>> a2 =
+      table.Open(absl::ZeroDuration(), "a2", "ipv4:10.0.0.1");
+  ASSERT_TRUE(a2.ok());
+  absl::StatusOr<std::shared_ptr<Session>> a3 =
+      table.Open(absl::ZeroDuration(), "a3", "ipv4:10.0.0.1");
+  EXPECT_EQ(a3.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(a3.status().message(), HasSubstr("--max_sessions_per_client"));
+  // Another client is not affected, up to the worker's own limit.
+  ASSERT_TRUE(table.Open(absl::ZeroDuration(), "b1", "cert:bob").ok());
+  EXPECT_THAT(table.Open(absl::ZeroDuration(), "b2", "cert:bob").status().message(),
+              HasSubstr("--max_sessions"));
+  // Closing one gives the client its room back.
+  ASSERT_TRUE(table.Close((*a2)->id()).ok());
+  EXPECT_TRUE(table.Open(absl::ZeroDuration(), "a3", "ipv4:10.0.0.1").ok());
+}
+
+TEST(SessionTableTest, CallsPerSecondPerSession) {
+  SessionTable table({.calls_per_second = 5});
+  std::shared_ptr<Session> busy = *table.Open(absl::ZeroDuration(), "busy");
+  std::shared_ptr<Session> calm = *table.Open(absl::ZeroDuration(), "calm");
+  int allowed = 0;
+  absl::Status refused;
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<std::shared_ptr<Session>> s = table.Find(busy->id());
+    if (s.ok()) {
+      ++allowed;
+    } else {
+      refused = s.status();
+    }
+  }
+  EXPECT_GE(allowed, 5);
+  EXPECT_LE(allowed, 7);  // a burst of one second's worth (plus what accrues meanwhile)
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("calls per second"));
+  EXPECT_TRUE(table.Find(calm->id()).ok());  // its own budget
 }
 
 TEST(SessionTest, HandleQuotaAndHandleMemory) {
@@ -145,8 +187,8 @@ TEST(SessionTableTest, ClosingCancelsQueuedWorkAndReportsActiveAndDrainedSession
                           [&](int n) {
                             if (n > most_active) most_active = n;
                           }});
-  std::shared_ptr<Session> a = table.Open(absl::ZeroDuration(), "a");
-  std::shared_ptr<Session> b = table.Open(absl::ZeroDuration(), "b");
+  std::shared_ptr<Session> a = *table.Open(absl::ZeroDuration(), "a");
+  std::shared_ptr<Session> b = *table.Open(absl::ZeroDuration(), "b");
   ASSERT_TRUE(table.Find(a->id()).ok());
   ASSERT_TRUE(table.Find(b->id()).ok());
   const absl::Time give_up = absl::Now() + absl::Seconds(10);

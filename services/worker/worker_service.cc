@@ -19,6 +19,7 @@
 #include "libs/tensor/allocator.h"
 #include "libs/engine/flow.h"
 #include "services/common/grpc_status.h"
+#include "services/common/client_identity.h"
 #include "services/worker/internal/codec.h"
 #include "services/worker/internal/wait.h"
 
@@ -131,13 +132,16 @@ void WorkerService::AddGauges(SampledGauges* gauges) {
               });
 }
 
-grpc::Status WorkerService::OpenSession(grpc::ServerContext*, const v1::OpenSessionRequest* request,
+grpc::Status WorkerService::OpenSession(grpc::ServerContext* context,
+                                        const v1::OpenSessionRequest* request,
                                         v1::OpenSessionResponse* response) {
   if (!(request->lease_seconds() >= 0) || request->lease_seconds() > 1e9) {
     return ToGrpc(absl::InvalidArgumentError("lease_seconds must be in [0, 1e9]"));
   }
-  std::shared_ptr<Session> s =
-      sessions_.Open(absl::Seconds(request->lease_seconds()), request->client());
+  absl::StatusOr<std::shared_ptr<Session>> opened = sessions_.Open(
+      absl::Seconds(request->lease_seconds()), request->client(), ClientIdentity(*context));
+  if (!opened.ok()) return ToGrpc(opened.status());
+  const std::shared_ptr<Session>& s = *opened;
   response->set_session(s->id());
   response->set_lease_seconds(absl::ToDoubleSeconds(s->lease()));
   return grpc::Status::OK;

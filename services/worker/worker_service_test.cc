@@ -815,5 +815,48 @@ TEST_F(WorkerServiceTest, ExecutorUpdatesThroughALocalKVStore) {
   }
 }
 
+// Per-client sessions and per-session calls per second, through gRPC: RESOURCE_EXHAUSTED
+// beyond them, and nothing else is affected.
+class WorkerLimitsTest : public WorkerFixture {
+ protected:
+  void Configure(WorkerOptions* options) override {
+    options->sessions.max_sessions_per_client = 2;
+    options->sessions.calls_per_second = 20;
+  }
+};
+
+TEST_F(WorkerLimitsTest, SessionsPerClientAndCallsPerSecond) {
+  // SetUp opened one session from this client (127.0.0.1); one more fits.
+  v1::OpenSessionResponse second;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->OpenSession(&ctx, v1::OpenSessionRequest(), &second).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::OpenSessionResponse third;
+    const grpc::Status s = stub_->OpenSession(&ctx, v1::OpenSessionRequest(), &third);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(s.error_message(), HasSubstr("ipv4:127.0.0.1"));
+  }
+  // One session flooding KeepAlive runs out of its 20 calls a second...
+  grpc::Status refused;
+  for (int i = 0; i < 100 && refused.ok(); ++i) {
+    grpc::ClientContext ctx;
+    v1::KeepAliveRequest request;
+    request.set_session(session_);
+    v1::KeepAliveResponse response;
+    refused = stub_->KeepAlive(&ctx, request, &response);
+  }
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("calls per second"));
+  // ...while the other session's calls go through.
+  grpc::ClientContext ctx;
+  v1::KeepAliveRequest request;
+  request.set_session(second.session());
+  v1::KeepAliveResponse response;
+  EXPECT_TRUE(stub_->KeepAlive(&ctx, request, &response).ok());
+}
+
 }  // namespace
 }  // namespace mxgrid::services

@@ -7,9 +7,14 @@
 //       (`_plus_scalar` of a one-element array into a new array, freed in batches of 100):
 //       throughput and p99 against a bare gRPC Ping service with the same number of
 //       clients, calls and message sizes, timed before any mxgrid server is started.
+//   (c) a victim session making a paced tiny round trip every 10 ms, alone and while 8 other
+//       sessions of one client loop the same round trip as fast as they can, on a worker
+//       started with --session_calls_per_second=600 (the flooders are turned away with
+//       RESOURCE_EXHAUSTED beyond it) and, for comparison, on one without the limit.
 // Prints finished rows as JSON lines for tools/bench_report.py.
 //   bazel build -c opt //tests/bench:fairness_bench && bazel-bin/tests/bench/fairness_bench
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -125,6 +130,58 @@ Concurrency PingPeer() {
   return result;
 }
 
+// (c) for one worker: the paced victim's latencies alone and under a call flood, alternated
+// three times; medians of p99 (and how many flood calls were turned away).
+struct CallFlood {
+  std::vector<double> alone_p99, flood_p99;
+  int64_t flood_ok = 0, flood_refused = 0;
+};
+
+CallFlood RunCallFlood(ServerProcess& worker) {
+  constexpr int kFlooders = 8;
+  const absl::Duration pace = absl::Milliseconds(10);
+  CallFlood out;
+  auto victim = robustness::TinyOpVictim::Open(worker.NewChannel());
+  if (!victim.ok()) std::exit(1);
+  for (int round = 0; round < 3; ++round) {
+    const LatencySummary alone = robustness::TimeCalls(
+        absl::Seconds(3), 0, [&] { return (*victim)->Step(absl::Seconds(30)); }, pace);
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> ok{0}, refused{0};
+    std::vector<std::thread> flooders;
+    for (int f = 0; f < kFlooders; ++f) {
+      flooders.emplace_back([&] {
+        auto flooder = robustness::TinyOpVictim::Open(worker.NewChannel());
+        if (!flooder.ok()) return;
+        while (!stop.load()) {
+          const grpc::Status s = (*flooder)->Step(absl::Seconds(30));
+          (s.ok() ? ok : refused).fetch_add(1);
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const LatencySummary flooded = robustness::TimeCalls(
+        absl::Seconds(3), 0, [&] { return (*victim)->Step(absl::Seconds(30)); }, pace);
+    stop.store(true);
+    for (std::thread& t : flooders) t.join();
+    if (alone.failures + flooded.failures > 0) {
+      std::fprintf(stderr, "fairness_bench: paced victim calls failed: %s\n",
+                   (alone.failures > 0 ? alone : flooded).first_failure.error_message().c_str());
+      std::exit(1);
+    }
+    std::fprintf(stderr,
+                 "call flood round %d: victim alone p99 %.2f ms, flooded p99 %.2f ms; flood "
+                 "round trips %lld done, %lld turned away\n",
+                 round, alone.p99_ms, flooded.p99_ms, static_cast<long long>(ok.load()),
+                 static_cast<long long>(refused.load()));
+    out.alone_p99.push_back(alone.p99_ms);
+    out.flood_p99.push_back(flooded.p99_ms);
+    out.flood_ok += ok.load();
+    out.flood_refused += refused.load();
+  }
+  return out;
+}
+
 void Run() {
   const Concurrency ping = PingPeer();
 
@@ -195,6 +252,33 @@ void Run() {
           Spread(flood_p50) + ")",
       "ms", Median(flood_p50), "the same victim alone, same run (" + Spread(alone_p50) + ")",
       Median(alone_p50), "lower");
+  // (c) The call flood, against this worker (no limit) and one with the limit.
+  const CallFlood unlimited = RunCallFlood(*worker);
+  absl::StatusOr<std::unique_ptr<ServerProcess>> limited_started =
+      ServerProcess::Start({.binary = "services/worker/mxgrid-worker",
+                            .args = {"--log_level=error", "--session_calls_per_second=600"}});
+  if (!limited_started.ok()) {
+    std::fprintf(stderr, "fairness_bench: %s\n", limited_started.status().ToString().c_str());
+    std::exit(1);
+  }
+  const CallFlood limited = RunCallFlood(**limited_started);
+  limited_started->reset();
+  Row(absl::StrFormat("paced victim (a tiny round trip every 10 ms), p99 while 8 sessions of "
+                      "one client flood tiny round trips, --session_calls_per_second=600 "
+                      "(%lld flood round trips done, %lld turned away; %s)",
+                      static_cast<long long>(limited.flood_ok),
+                      static_cast<long long>(limited.flood_refused),
+                      Spread(limited.flood_p99)),
+      "ms", Median(limited.flood_p99),
+      "the same victim alone, same worker (" + Spread(limited.alone_p99) + ")",
+      Median(limited.alone_p99), "lower");
+  Row(absl::StrFormat("paced victim (a tiny round trip every 10 ms), p99 while 8 sessions of "
+                      "one client flood tiny round trips, no call limit (%lld flood round "
+                      "trips; %s)",
+                      static_cast<long long>(unlimited.flood_ok), Spread(unlimited.flood_p99)),
+      "ms", Median(unlimited.flood_p99),
+      "the same victim alone, same worker (" + Spread(unlimited.alone_p99) + ")",
+      Median(unlimited.alone_p99), "lower");
   Row("16 clients x 500 tiny Invoke (one-element _plus_scalar, new output), throughput",
       "calls/s", invoke.calls_per_s,
       "bare gRPC unary Ping, 16 clients x 500, 64-byte messages", ping.calls_per_s, "higher");

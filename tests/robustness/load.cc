@@ -24,7 +24,7 @@ double Percentile(std::vector<double> sorted, double q) {
 }  // namespace
 
 LatencySummary TimeCalls(absl::Duration duration, int64_t max_calls,
-                         const std::function<grpc::Status()>& call) {
+                         const std::function<grpc::Status()>& call, absl::Duration pause) {
   LatencySummary summary;
   std::vector<double> ms;
   const auto start = std::chrono::steady_clock::now();
@@ -33,6 +33,7 @@ LatencySummary TimeCalls(absl::Duration duration, int64_t max_calls,
     const auto t0 = std::chrono::steady_clock::now();
     const grpc::Status s = call();
     const auto t1 = std::chrono::steady_clock::now();
+    if (pause > absl::ZeroDuration()) absl::SleepFor(pause);
     if (!s.ok()) {
       if (summary.failures++ == 0) summary.first_failure = s;
       continue;

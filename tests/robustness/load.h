@@ -41,8 +41,10 @@ struct LatencySummary {
 
 // Calls `call` until `duration` has passed (or `max_calls` were made, when > 0) and
 // summarizes the latencies of the successful calls.
+// With a `pause`, sleeps that long between calls (not timed): a client that calls at a pace.
 LatencySummary TimeCalls(absl::Duration duration, int64_t max_calls,
-                         const std::function<grpc::Status()>& call);
+                         const std::function<grpc::Status()>& call,
+                         absl::Duration pause = absl::ZeroDuration());
 
 // One session that times the smallest useful round trip: `_plus_scalar` on a one-element
 // array, Download of the result (waits for it), Free — each call with its own deadline.

@@ -26,6 +26,7 @@ std::vector<float> Floats(const v1::Tensor& t) {
 void WorkerFixture::SetUp() {
   WorkerOptions options;
   options.sessions.default_lease = absl::Seconds(30);
+  Configure(&options);
   worker_ = std::make_unique<WorkerService>(&ops::GlobalRegistry(), options);
   compiler_ = std::make_unique<CompilerService>(&ops::GlobalRegistry(), 16, 1024);
   ServerOptions server_options;

@@ -28,6 +28,8 @@ class WorkerFixture : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+  // Adjusts the worker's options before it starts (limits, quotas); the default keeps them.
+  virtual void Configure(WorkerOptions* options) {}
 
   // Uploads a float32 array into session_ (as `handle` when nonzero); its handle.
   uint64_t Upload(std::vector<int64_t> shape, const std::vector<float>& values,
