@@ -43,6 +43,9 @@ ABSL_FLAG(std::string, tls_ca, "",
 ABSL_FLAG(std::string, auth_token_file, "",
           "bearer tokens accepted ('authorization: Bearer <token>'), one per line; the first "
           "is sent on this process's own calls. Needs --tls_cert. Health needs no token");
+ABSL_FLAG(std::string, health_address, "",
+          "also serve grpc.health.v1 alone, in plaintext, on this host:port (for probes that "
+          "speak neither TLS nor tokens, e.g. Kubernetes' gRPC probes); empty: no");
 ABSL_FLAG(bool, public_reflection, false,
           "with --auth_token_file, serve reflection to callers without a token");
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
@@ -107,6 +110,7 @@ ServerOptions ParseServerFlags(int argc, char** argv, const char* name, const ch
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.reflection = absl::GetFlag(FLAGS_reflection);
+  options.health_address = absl::GetFlag(FLAGS_health_address);
   options.security.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.security.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.security.tls_ca = absl::GetFlag(FLAGS_tls_ca);

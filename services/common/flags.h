@@ -7,6 +7,7 @@
 //   --max_message_bytes=67108864   largest gRPC message received or sent
 //   --shutdown_grace=10s           how long SIGTERM/SIGINT lets in-flight calls finish
 //   --reflection=true              serve server reflection (grpcurl list/describe)
+//   --health_address=              a plaintext health-only listener (Kubernetes gRPC probes)
 //   --tls_cert, --tls_key, --tls_ca, --auth_token_file, --public_reflection,
 //   --tls_reload_interval=10s      TLS, mutual TLS and bearer tokens (see security.h)
 //   --log_level=info               trace, debug, info, warn, error, critical or off

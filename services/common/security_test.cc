@@ -11,6 +11,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -124,7 +125,9 @@ class SecurityTest : public ::testing::Test {
     }
     return status;
   }
-  static grpc::StatusCode Health(const std::shared_ptr<grpc::Channel>& channel) {
+  // The call's code; `serving` gets the answer's status (1 SERVING, 2 NOT_SERVING).
+  static grpc::StatusCode Health(const std::shared_ptr<grpc::Channel>& channel,
+                                 int* serving = nullptr) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     // Health has no generated stub here: a generic call with an empty request ("" service).
@@ -145,6 +148,16 @@ class SecurityTest : public ::testing::Test {
                    });
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return done; });
+    if (serving != nullptr && status.ok()) {
+      // HealthCheckResponse{status (1): varint}; an empty message is UNKNOWN (0).
+      std::vector<grpc::Slice> slices;
+      (void)response.Dump(&slices);
+      std::string bytes;
+      for (const grpc::Slice& slice : slices) {
+        bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      }
+      *serving = bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+    }
     return status.error_code();
   }
   static grpc::StatusCode Reflection(const std::shared_ptr<grpc::Channel>& channel) {
@@ -255,6 +268,31 @@ TEST_F(SecurityTest, TokensAndCertificatesRotateWithoutRestart) {
   EXPECT_EQ(cn, "server-2");
   EXPECT_EQ(Echo(Channel(Client(false, "good-token"))).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(SecurityTest, PlaintextHealthListenerForProbes) {
+  SecurityOptions s = Tls(/*mutual=*/true);
+  s.auth_token_file = tokens_;
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.metrics_address = "";
+  options.health_address = "127.0.0.1:0";
+  options.security = s;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, {&service_});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_NE((*server)->health_port(), 0);
+  auto probe = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->health_port()),
+                                   grpc::InsecureChannelCredentials());
+  int serving = 0;
+  EXPECT_EQ(Health(probe, &serving), grpc::StatusCode::OK);
+  EXPECT_EQ(serving, 1);
+  // Nothing else is served there.
+  EXPECT_EQ(Echo(probe).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(Reflection(probe), grpc::StatusCode::UNIMPLEMENTED);
+  // Statuses follow the main listener's.
+  (*server)->SetServingStatus("", false);
+  EXPECT_EQ(Health(probe, &serving), grpc::StatusCode::OK);
+  EXPECT_EQ(serving, 2);
 }
 
 TEST_F(SecurityTest, BadSettingsAreRefusedAtStart) {

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "grpc/grpc.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -116,6 +117,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       return s;
     }
   }
+  if (!options.health_address.empty()) {
+    if (absl::Status s = ValidateAddress("health_address", options.health_address); !s.ok()) {
+      return s;
+    }
+  }
   if (options.max_message_bytes <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_message_bytes must be positive, got ", options.max_message_bytes));
@@ -187,9 +193,36 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         "cannot listen for gRPC on ", options.address,
         ": the port is in use, not permitted or the host is unknown (pass another --address)"));
   }
-  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
-  health->SetServingStatus(true);
-  for (const std::string& name : *service_names) health->SetServingStatus(name, true);
+  if (!options.health_address.empty()) {
+    // Only the default health service, which gRPC adds to every server it builds; gRPC
+    // builds no server without a service of ours, so every other method goes to a generic
+    // service that answers UNIMPLEMENTED.
+    server->health_fallback_ = std::make_unique<grpc::CallbackGenericService>();
+    grpc::ServerBuilder health_builder;
+    health_builder.RegisterCallbackGenericService(server->health_fallback_.get());
+    health_builder.AddListeningPort(options.health_address, grpc::InsecureServerCredentials(),
+                                    &server->health_port_);
+    health_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    server->health_server_ = health_builder.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      server->health_server_.reset();
+      server->server_->Shutdown();
+      server->server_.reset();
+      return absl::UnavailableError(absl::StrCat("cannot listen for health checks on ",
+                                                 options.health_address,
+                                                 " (pass another --health_address)"));
+    }
+  }
+  for (grpc::Server* s : {server->server_.get(), server->health_server_.get()}) {
+    if (s == nullptr) continue;
+    grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
+    health->SetServingStatus(true);
+    for (const std::string& name : *service_names) health->SetServingStatus(name, true);
+  }
+  if (server->health_port_ != 0) {
+    spdlog::info("{} serving health checks (plaintext) on port {}", options.name,
+                 server->health_port_);
+  }
   spdlog::info("{} serving gRPC ({}) on port {}, metrics on {}", options.name,
                !options.security.tls()           ? "plaintext"
                : options.security.tls_ca.empty() ? "TLS"
@@ -201,7 +234,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 }
 
 void Server::SetServingStatus(const std::string& service, bool serving) {
-  if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(service, serving);
+  for (grpc::Server* s : {server_.get(), health_server_.get()}) {
+    if (s != nullptr) s->GetHealthCheckService()->SetServingStatus(service, serving);
+  }
 }
 
 Server::~Server() {
@@ -238,8 +273,10 @@ void Server::Shutdown() {
   spdlog::info("{} shutting down: draining in-flight calls for up to {}", options_.name,
                absl::FormatDuration(options_.shutdown_grace));
   server_->GetHealthCheckService()->SetServingStatus(false);
+  if (health_server_ != nullptr) health_server_->GetHealthCheckService()->SetServingStatus(false);
   // Returns once every call has finished; calls still running at the deadline are cancelled.
   server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+  if (health_server_ != nullptr) health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
   spdlog::info("{} stopped", options_.name);
   base::MutexLock lock(&mu_);
   shutdown_done_ = true;

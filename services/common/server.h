@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/server.h"
 #include "grpcpp/impl/service_type.h"
 #include "libs/base/mutex.h"
@@ -68,6 +69,10 @@ struct ServerOptions {
   bool reflection = true;
   // TLS, mutual TLS and bearer tokens (security.h); plaintext when empty.
   SecurityOptions security;
+  // A second listener, plaintext, serving only grpc.health.v1 with the same statuses, for
+  // probes that speak neither TLS nor tokens (Kubernetes' native gRPC probes). Empty: none.
+  // host:port; port 0 picks a free port (health_port()).
+  std::string health_address;
 };
 
 class Server {
@@ -90,6 +95,8 @@ class Server {
   int port() const { return port_; }
   // The bound metrics port; 0 when metrics are disabled.
   int metrics_port() const { return metrics_port_; }
+  // The bound port of the health-only listener; 0 when there is none.
+  int health_port() const { return health_port_; }
   // The registry served at /metrics, for service-specific metrics (e.g. memory in use).
   prometheus::Registry& registry() { return *registry_; }
   // Sets one name's status in the gRPC health service (e.g. "gpu(0)" for a worker's device).
@@ -121,7 +128,10 @@ class Server {
   std::unique_ptr<grpc::Service> reflection_v1_;       // null when reflection is off
   std::unique_ptr<grpc::Service> reflection_v1alpha_;  // likewise
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::CallbackGenericService> health_fallback_;  // outlives health_server_
+  std::unique_ptr<grpc::Server> health_server_;  // null without options.health_address
   int port_ = 0;
+  int health_port_ = 0;
   int metrics_port_ = 0;
 
   base::Mutex mu_;
