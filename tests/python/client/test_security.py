@@ -14,6 +14,13 @@ from mxgrid import connection
 from mxgrid._proto import pb, rpc
 
 
+# MXNet's JSON of negative(x).
+_NEGATIVE_JSON = ('{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "negative", '
+                  '"name": "neg", "inputs": [[0, 0, 0]]}], "arg_nodes": [0], '
+                  '"node_row_ptr": [0, 1, 2], "heads": [[1, 0, 0]], '
+                  '"attrs": {"mxnet_version": ["int", 10901]}}')
+
+
 def _certs(tmp_path_factory):
     binary = os.path.join(os.environ.get("MXGRID_BAZEL_BIN", "bazel-bin"), "services", "common",
                           "make_test_certs")
@@ -130,7 +137,10 @@ def test_sessions_cannot_touch_each_others_handles(secure_cluster):
                     (w.Download, pb.worker.DownloadRequest(session=other, handle=info.handle)),
                     (w.Free, pb.worker.FreeRequest(session=other, handles=[info.handle])),
                     (w.Invoke, pb.worker.InvokeRequest(session=other, op="negative",
-                                                       inputs=[info.handle]))]:
+                                                       inputs=[info.handle])),
+                    (w.Bind, pb.worker.BindRequest(
+                        session=other, symbol=pb.graph.Symbol(json=_NEGATIVE_JSON),
+                        args=[info.handle]))]:
                 with pytest.raises(grpc.RpcError) as err:
                     call(request, timeout=10)
                 assert err.value.code() == grpc.StatusCode.NOT_FOUND, call
