@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
@@ -35,8 +36,11 @@ type Options struct {
 	// The largest message sent or received; 0 means DefaultMaxMessageBytes (the servers'
 	// default limit). Tensors above StreamChunkBytes are streamed whatever this is.
 	MaxMessageBytes int
-	// TLS (or other) transport credentials; nil means plaintext.
+	// TLS (or other) transport credentials (see TLSCredentials); nil means plaintext.
 	TransportCredentials credentials.TransportCredentials
+	// The bearer token for servers started with --auth_token_file, or a file holding it (its
+	// first line, read again when the file changes). Needs TransportCredentials.
+	Token, TokenFile string
 	// More dial options, applied last (e.g. grpc.WithPerRPCCredentials for a token).
 	DialOptions []grpc.DialOption
 }
@@ -83,6 +87,13 @@ func Dial(ctx context.Context, address string, opts *Options) (*Client, error) {
 		dial = append(dial, grpc.WithTransportCredentials(o.TransportCredentials))
 	} else {
 		dial = append(dial, grpc.WithInsecure())
+	}
+	if o.Token != "" || o.TokenFile != "" {
+		if o.TransportCredentials == nil {
+			return nil, &Error{Op: "Dial", Code: codes.InvalidArgument,
+				Message: "a bearer token needs TLS (Options.TransportCredentials)"}
+		}
+		dial = append(dial, grpc.WithPerRPCCredentials(&bearerToken{token: o.Token, file: o.TokenFile}))
 	}
 	dial = append(dial, o.DialOptions...)
 	conn, err := grpc.DialContext(ctx, address, dial...)

@@ -76,7 +76,10 @@ func FindBinary(service string) (string, error) {
 
 // Start starts a compiler, then a worker planning through it, writing their logs to
 // logDir/<name>.log. It returns once both serve; on failure it stops what it started.
-func Start(logDir string) (*Cluster, error) {
+func Start(logDir string) (*Cluster, error) { return StartWith(logDir) }
+
+// StartWith is Start with more flags for both servers (e.g. --tls_cert=...).
+func StartWith(logDir string, flags ...string) (*Cluster, error) {
 	compilerBin, err := FindBinary("compiler")
 	if err != nil {
 		return nil, err
@@ -86,11 +89,12 @@ func Start(logDir string) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{}
-	if c.Compiler, err = c.start("compiler", compilerBin, logDir); err != nil {
+	if c.Compiler, err = c.start("compiler", compilerBin, logDir, flags...); err != nil {
 		c.Stop()
 		return nil, err
 	}
-	if c.Worker, err = c.start("worker", workerBin, logDir, "--compiler="+c.Compiler); err != nil {
+	workerFlags := append([]string{"--compiler=" + c.Compiler}, flags...)
+	if c.Worker, err = c.start("worker", workerBin, logDir, workerFlags...); err != nil {
 		c.Stop()
 		return nil, err
 	}
