@@ -8,13 +8,21 @@ tools/check_deploy):
   than the workers' replicas;
 - every file a container's flags or environment name under /etc/mxgrid is a key of the
   ConfigMap or Secret mounted there (the Secrets as deploy/k8s/make-secrets makes them), and
-  --state_dir is on a writable volume (the root filesystems are read-only).
+  --state_dir is on a writable volume (the root filesystems are read-only);
 
     deploy_consistency.py --secrets SECRETS.yaml --job JOB.yaml NAME=RENDERED.yaml...
+    deploy_consistency.py --compare LABEL NAME=RENDERED.yaml NAME=RENDERED.yaml
+
+--compare: the two renders (by two kustomize versions) hold the same objects, apart from
+the names of generated ConfigMaps and Secrets (`<name>-<10-character hash>`): kustomize v2
+hashes a generated object's name with its data, v5 its data alone, so the suffixes differ.
+Those names are replaced by `<name>-<hash>` in both, wherever they occur, before comparing;
+a reference to a name that is not the generated object's own stays and fails the check.
 
 Prints `ok: ...` or `FAILED: ...` per check; exits 1 when any failed.
 """
 import argparse
+import re
 import sys
 
 import yaml
@@ -122,10 +130,76 @@ def check_files(name, docs, keys_of, report):
                 report(ok, "%s: --state_dir %s is a writable persistent volume" % (where, path))
 
 
+GENERATED = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{10})$")
+
+
+def normalized(docs, other_names):
+    """docs with each generated ConfigMap/Secret name that has a counterpart in
+    other_names (same base, another hash) replaced by `<base>-<hash>`; and those names."""
+    names = {d["metadata"]["name"] for d in docs if d["kind"] in ("ConfigMap", "Secret")}
+    bases = {GENERATED.match(n).group("base") for n in other_names if GENERATED.match(n)}
+    rename = {n: GENERATED.match(n).group("base") + "-<hash>" for n in names
+              if GENERATED.match(n) and GENERATED.match(n).group("base") in bases}
+
+    def walk(x):
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        return rename.get(x, x) if isinstance(x, str) else x
+    return [walk(d) for d in docs], rename
+
+
+def differences(a, b, path=""):
+    """Paths where a and b differ (lists compared in order)."""
+    if type(a) is not type(b):
+        return ["%s: %r != %r" % (path, a, b)]
+    if isinstance(a, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                out.append("%s/%s: only in the %s render" % (path, k, "first" if k in a else "second"))
+            else:
+                out += differences(a[k], b[k], "%s/%s" % (path, k))
+        return out
+    if isinstance(a, list):
+        out = [] if len(a) == len(b) else ["%s: %d items != %d" % (path, len(a), len(b))]
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += differences(x, y, "%s/%d" % (path, i))
+        return out
+    return [] if a == b else ["%s: %r != %r" % (path, a, b)]
+
+
+def compare(label, first, second, report):
+    """Two renders of one kustomization hold the same objects (generated names aside)."""
+    (name_a, path_a), (name_b, path_b) = (s.split("=", 1) for s in (first, second))
+    a, b = load(path_a), load(path_b)
+    names = lambda docs: {d["metadata"]["name"] for d in docs if d["kind"] in ("ConfigMap", "Secret")}
+    a_norm, renamed_a = normalized(a, names(b))
+    b_norm, renamed_b = normalized(b, names(a))
+    key = lambda d: (d["apiVersion"], d["kind"], d["metadata"].get("namespace", ""),
+                     d["metadata"]["name"])
+    objects_a, objects_b = {key(d): d for d in a_norm}, {key(d): d for d in b_norm}
+    problems = ["%s %s only in the %s render" % (k[1], k[3], which)
+                for which, mine, theirs in (("first", objects_a, objects_b),
+                                            ("second", objects_b, objects_a))
+                for k in sorted(set(mine) - set(theirs))]
+    for k in sorted(set(objects_a) & set(objects_b)):
+        problems += ["%s %s%s" % (k[1], k[3], d) for d in differences(objects_a[k], objects_b[k])]
+    aside = ", ".join("%s / %s" % (n, next(m for m, r in renamed_b.items() if r == renamed_a[n]))
+                      for n in sorted(renamed_a) if renamed_a[n] in renamed_b.values())
+    report(not problems, "%s: kustomize %s and %s render the same %d objects%s%s" % (
+        label, name_a, name_b, len(objects_a),
+        " (generated names aside: %s)" % aside if aside else "",
+        "; differences:\n" + "\n".join("  " + p for p in problems[:20]) if problems else ""))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--secrets", required=True)
-    parser.add_argument("--job", required=True)
+    parser.add_argument("--secrets")
+    parser.add_argument("--job")
+    parser.add_argument("--compare", metavar="LABEL",
+                        help="compare the two renders given as NAME=RENDERED.yaml")
     parser.add_argument("overlays", nargs="+", help="NAME=RENDERED.yaml")
     args = parser.parse_args()
     failed = []
@@ -135,6 +209,13 @@ def main():
         if not ok:
             failed.append(text)
 
+    if args.compare:
+        if len(args.overlays) != 2:
+            parser.error("--compare takes two NAME=RENDERED.yaml")
+        compare(args.compare, args.overlays[0], args.overlays[1], report)
+        return 1 if failed else 0
+    if not args.secrets or not args.job:
+        parser.error("--secrets and --job are required")
     keys_of = {d["metadata"]["name"]: set(d.get("data") or {}) for d in load(args.secrets)}
     overlays = [(spec.split("=", 1)[0], load(spec.split("=", 1)[1])) for spec in args.overlays]
     job = load(args.job)
