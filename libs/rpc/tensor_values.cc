@@ -86,7 +86,7 @@ bool HasValues(const v1::Tensor& tensor) {
   return false;
 }
 
-absl::Status ValuesToBytes(const v1::Tensor& tensor, DType dtype, int64_t count, void* dst) {
+absl::Status CheckValues(const v1::Tensor& tensor, DType dtype, int64_t count) {
   const Field want = FieldOf(dtype);
   for (Field f : {Field::kFloat, Field::kDouble, Field::kInt, Field::kInt64, Field::kBool}) {
     if (f != want && FieldSize(tensor, f) > 0) {
@@ -99,6 +99,12 @@ absl::Status ValuesToBytes(const v1::Tensor& tensor, DType dtype, int64_t count,
     return absl::InvalidArgumentError(absl::StrCat("tensor of ", count, " elements has ",
                                                    FieldSize(tensor, want), " ", FieldName(want)));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ValuesToBytes(const v1::Tensor& tensor, DType dtype, int64_t count, void* dst) {
+  if (absl::Status s = CheckValues(tensor, dtype, count); !s.ok()) return s;
+  const Field want = FieldOf(dtype);
   return VisitDType(dtype, [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
     T* out = static_cast<T*>(dst);

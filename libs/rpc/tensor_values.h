@@ -20,6 +20,10 @@ namespace mxgrid::rpc {
 // True when any values field of `tensor` is set.
 bool HasValues(const v1::Tensor& tensor);
 
+// Checks that `tensor` carries exactly `count` numbers in the values field for `dtype` and
+// none in the others (InvalidArgument otherwise), before anything is allocated for them.
+absl::Status CheckValues(const v1::Tensor& tensor, DType dtype, int64_t count);
+
 // Writes the `count` numbers of `tensor`'s values field for `dtype` to `dst` (count *
 // DTypeSize(dtype) bytes) as `dtype`. InvalidArgument when a field other than the dtype's is
 // set, the count differs, or an integer does not fit the dtype (e.g. 300 for uint8).

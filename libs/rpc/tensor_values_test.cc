@@ -98,6 +98,10 @@ TEST(TensorValuesTest, BadValuesAreInvalidArgument) {
   v1::Tensor negative = Meta(v1::INT8, {1});
   negative.add_int_values(-129);
   EXPECT_EQ(error(negative).code(), absl::StatusCode::kInvalidArgument);
+  // A shape claiming terabytes with a few numbers is refused before anything is allocated.
+  v1::Tensor huge = Meta(v1::FLOAT32, {int64_t{1} << 20, int64_t{1} << 20});
+  huge.add_float_values(1);
+  EXPECT_THAT(error(huge).message(), HasSubstr("has 1 float_values"));
   v1::Tensor both = Meta(v1::FLOAT32, {1});
   both.add_float_values(1);
   both.set_data(std::string(4, '\0'));
