@@ -9,8 +9,15 @@ tools/check_deploy):
 - every file a container's flags or environment name under /etc/mxgrid is a key of the
   ConfigMap or Secret mounted there (the Secrets as deploy/k8s/make-secrets makes them), and
   --state_dir is on a writable volume (the root filesystems are read-only);
+- the probes: every probe of a server is the kubelet's gRPC probe on the port of its
+  --health_address, which listens on every interface (the kubelet dials the pod's IP); the
+  container declares that port, no Service exposes it, and a NetworkPolicy admits it from
+  any source or an ipBlock (the kubelet is not a pod);
+- the images (--dockerfiles): each server's CMD has --health_address on the same port, the
+  Dockerfile EXPOSEs it, and its HEALTHCHECK, mxgrid-health, checks that port by default.
 
-    deploy_consistency.py --secrets SECRETS.yaml --job JOB.yaml NAME=RENDERED.yaml...
+    deploy_consistency.py --secrets SECRETS.yaml --job JOB.yaml [--dockerfiles F...]
+                          [--health-script mxgrid-health] NAME=RENDERED.yaml...
     deploy_consistency.py --compare LABEL NAME=RENDERED.yaml NAME=RENDERED.yaml
 
 --compare: the two renders (by two kustomize versions) hold the same objects, apart from
@@ -22,7 +29,9 @@ a reference to a name that is not the generated object's own stays and fails the
 Prints `ok: ...` or `FAILED: ...` per check; exits 1 when any failed.
 """
 import argparse
+import json
 import re
+import shlex
 import sys
 
 import yaml
@@ -130,6 +139,124 @@ def check_files(name, docs, keys_of, report):
                 report(ok, "%s: --state_dir %s is a writable persistent volume" % (where, path))
 
 
+def selects(selector, labels):
+    """Whether a label selector (matchLabels, matchExpressions) selects these labels."""
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        has, value = e["key"] in labels, labels.get(e["key"])
+        op = e["operator"]
+        if (op == "In" and value not in e["values"]) or \
+                (op == "NotIn" and has and value in e["values"]) or \
+                (op == "Exists" and not has) or (op == "DoesNotExist" and has):
+            return False
+    return True
+
+
+def check_probes(name, docs, report):
+    """Probes are gRPC probes on --health_address's port, reachable as the kubelet needs."""
+    configs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    services = [d for d in docs if d["kind"] == "Service"]
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    for workload in docs:
+        if workload["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = workload["spec"]["template"]
+        labels = pod["metadata"].get("labels", {})
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        for c in pod["spec"]["containers"]:
+            where = "%s: %s/%s" % (name, workload["metadata"]["name"], c["name"])
+            flags = {}
+            for arg in c.get("args", []):
+                if not arg.startswith("--flagfile="):
+                    continue
+                path = arg.split("=", 1)[1]
+                for m in c.get("volumeMounts", []):
+                    prefix = m["mountPath"].rstrip("/") + "/"
+                    config = volumes.get(m["name"], {}).get("configMap", {}).get("name")
+                    if path.startswith(prefix) and config in configs:
+                        flags.update(flag_lines(configs[config]["data"].get(path[len(prefix):], "")))
+            address = flags.get("health_address", "")
+            host, _, port = address.rpartition(":")
+            ok = host in ("0.0.0.0", "[::]") and port.isdigit()
+            report(ok, "%s: --health_address %s listens on every interface (the kubelet dials "
+                   "the pod's IP)" % (where, address or "(unset)"))
+            if not ok:
+                continue
+            port = int(port)
+            probes = {k: c[k] for k in ("startupProbe", "readinessProbe", "livenessProbe") if k in c}
+            bad = ["%s (%s)" % (k, json.dumps(p, sort_keys=True)) for k, p in sorted(probes.items())
+                   if set(p) & {"exec", "httpGet", "tcpSocket"} or p.get("grpc", {}).get("port") != port]
+            report(not bad and "readinessProbe" in probes and "livenessProbe" in probes,
+                   "%s: its %s are gRPC probes on port %d%s" % (
+                       where, ", ".join(sorted(probes)) or "no probes", port,
+                       "; not: " + ", ".join(bad) if bad else ""))
+            declared = [p for p in c.get("ports", []) if p["containerPort"] == port]
+            report(bool(declared), "%s: port %d declared in the container (%s)" % (
+                where, port, declared[0].get("name", "unnamed") if declared else "missing"))
+            names = {p.get("name") for p in declared} - {None}
+            exposing = ["%s:%s" % (s["metadata"]["name"], sp.get("targetPort", sp["port"]))
+                        for s in services if s["spec"].get("selector")
+                        and selects({"matchLabels": s["spec"]["selector"]}, labels)
+                        for sp in s["spec"].get("ports", [])
+                        if sp.get("targetPort", sp["port"]) in names | {port}]
+            report(not exposing, "%s: no Service exposes the health port %d%s" % (
+                where, port, "; exposed by " + ", ".join(exposing) if exposing else ""))
+            selected = [p for p in policies if selects(p["spec"]["podSelector"], labels)
+                        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
+            # The kubelet is no pod: a rule admits it when it has no `from` (any source) or
+            # an ipBlock (the nodes' addresses, deploy/k8s/base/network-policy.yaml).
+            admitting = [p["metadata"]["name"] for p in selected
+                         for rule in p["spec"].get("ingress") or []
+                         if not rule.get("from") or any("ipBlock" in f for f in rule["from"])
+                         and any(rp.get("port") in names | {port} and rp.get("protocol", "TCP") == "TCP"
+                                 for rp in rule.get("ports") or [{"port": port}])]
+            report(not selected or admitting,
+                   "%s: a NetworkPolicy admits the kubelet's probes on port %d (%s)" % (
+                       where, port, ", ".join(admitting) or "none of: " +
+                       ", ".join(p["metadata"]["name"] for p in selected)))
+
+
+def dockerfile_instructions(path):
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined."""
+    out, line = [], ""
+    for raw in open(path):
+        if raw.lstrip().startswith("#"):  # comments, also between continuation lines
+            continue
+        line += raw.rstrip("\n")
+        if line.endswith("\\"):
+            line = line[:-1] + " "
+            continue
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+        line = ""
+    return out
+
+
+def check_images(dockerfiles, health_script, report):
+    """Each server image's CMD, EXPOSE and HEALTHCHECK agree on the health port."""
+    script = open(health_script).read()
+    m = re.search(r"MXGRID_HEALTH_ADDRESS:-[^:}]*:(\d+)\}", script)
+    default = int(m.group(1)) if m else None
+    for path in dockerfiles:
+        ins = dockerfile_instructions(path)
+        final = ins[max(i for i, (w, _) in enumerate(ins) if w == "FROM"):]
+        cmd = [json.loads(a) for w, a in final if w == "CMD"]
+        health = [a for w, a in final if w == "HEALTHCHECK"]
+        if not health or health[-1].upper() == "NONE":
+            continue  # the trainer: no server, nothing to check
+        args = cmd[-1] if cmd else []
+        address = next((a.split("=", 1)[1] for a in args if a.startswith("--health_address=")), "")
+        port = address.rpartition(":")[2]
+        exposed = {p.split("/")[0] for w, a in final if w == "EXPOSE" for p in shlex.split(a)}
+        ok = port.isdigit() and port in exposed and int(port) == default \
+            and "mxgrid-health" in health[-1]
+        report(ok, "%s: CMD --health_address %s, EXPOSE %s, HEALTHCHECK mxgrid-health (default "
+               "port %s) agree" % (path, address or "(unset)", " ".join(sorted(exposed)), default))
+
+
 GENERATED = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{10})$")
 
 
@@ -198,6 +325,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--secrets")
     parser.add_argument("--job")
+    parser.add_argument("--dockerfiles", nargs="*", default=[])
+    parser.add_argument("--health-script", default="deploy/docker/mxgrid-health")
     parser.add_argument("--compare", metavar="LABEL",
                         help="compare the two renders given as NAME=RENDERED.yaml")
     parser.add_argument("overlays", nargs="+", help="NAME=RENDERED.yaml")
@@ -222,8 +351,11 @@ def main():
     for name, docs in overlays:
         check_shards(name, docs, report)
         check_files(name, docs, keys_of, report)
+        check_probes(name, docs, report)
     check_job(job, overlays, report)
     check_files("job", job, keys_of, report)
+    if args.dockerfiles:
+        check_images(args.dockerfiles, args.health_script, report)
     return 1 if failed else 0
 
 

@@ -45,11 +45,13 @@ RUN apt-get update \
 COPY deploy/docker/mxgrid-health /usr/local/bin/
 COPY --from=build /out/mxgrid-kvstore /usr/local/bin/
 USER 10001:10001
-# gRPC (reflection and grpc.health.v1 included) and Prometheus /metrics.
-EXPOSE 50051 9090
+# gRPC (reflection and grpc.health.v1 included); grpc.health.v1 alone, in plaintext (the
+# HEALTHCHECK's port, and the Kubernetes probes'); Prometheus /metrics.
+EXPOSE 50051 8081 9090
 # Snapshots (--state_dir): mount a volume here to keep them across containers.
 VOLUME ["/var/lib/mxgrid/kvstore"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["mxgrid-health"]
 ENTRYPOINT ["/usr/local/bin/mxgrid-kvstore"]
-CMD ["--address=0.0.0.0:50051", "--metrics_address=0.0.0.0:9090", \
-     "--state_dir=/var/lib/mxgrid/kvstore"]
+# Arguments of your own replace these: keep --health_address for the HEALTHCHECK.
+CMD ["--address=0.0.0.0:50051", "--health_address=0.0.0.0:8081", \
+     "--metrics_address=0.0.0.0:9090", "--state_dir=/var/lib/mxgrid/kvstore"]
