@@ -72,10 +72,7 @@ absl::StatusOr<tensor::NDArray> FromProto(const v1::Tensor& tensor, Context ctx)
       return absl::InvalidArgumentError(
           "a tensor carries either data bytes or a values field, not both");
     }
-    // The count first: the shape alone may claim any size, the numbers must be there.
-    MXGRID_RETURN_IF_ERROR(CheckValues(tensor, dtype, shape.Size()));
-    std::string bytes(static_cast<size_t>(want), '\0');
-    MXGRID_RETURN_IF_ERROR(ValuesToBytes(tensor, dtype, shape.Size(), bytes.data()));
+    MXGRID_ASSIGN_OR_RETURN(std::string bytes, ValuesToBytes(tensor, dtype, shape.Size()));
     MXGRID_ASSIGN_OR_RETURN(tensor::NDArray array, tensor::NDArray::Empty(shape, ctx, dtype));
     MXGRID_RETURN_IF_ERROR(array.CopyFromHost(bytes.data(), bytes.size()));
     return array;

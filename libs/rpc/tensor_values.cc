@@ -77,15 +77,7 @@ absl::Status Convert(const Repeated& field, DType dtype, T* dst) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-bool HasValues(const v1::Tensor& tensor) {
-  for (Field f : {Field::kFloat, Field::kDouble, Field::kInt, Field::kInt64, Field::kBool}) {
-    if (FieldSize(tensor, f) > 0) return true;
-  }
-  return false;
-}
-
+// That `tensor` carries exactly `count` numbers in `dtype`'s field and none elsewhere.
 absl::Status CheckValues(const v1::Tensor& tensor, DType dtype, int64_t count) {
   const Field want = FieldOf(dtype);
   for (Field f : {Field::kFloat, Field::kDouble, Field::kInt, Field::kInt64, Field::kBool}) {
@@ -102,12 +94,23 @@ absl::Status CheckValues(const v1::Tensor& tensor, DType dtype, int64_t count) {
   return absl::OkStatus();
 }
 
-absl::Status ValuesToBytes(const v1::Tensor& tensor, DType dtype, int64_t count, void* dst) {
+}  // namespace
+
+bool HasValues(const v1::Tensor& tensor) {
+  for (Field f : {Field::kFloat, Field::kDouble, Field::kInt, Field::kInt64, Field::kBool}) {
+    if (FieldSize(tensor, f) > 0) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::string> ValuesToBytes(const v1::Tensor& tensor, DType dtype,
+                                          int64_t count) {
   if (absl::Status s = CheckValues(tensor, dtype, count); !s.ok()) return s;
   const Field want = FieldOf(dtype);
-  return VisitDType(dtype, [&](auto tag) -> absl::Status {
+  std::string bytes(static_cast<size_t>(count) * DTypeSize(dtype), '\0');
+  absl::Status converted = VisitDType(dtype, [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
-    T* out = static_cast<T*>(dst);
+    T* out = reinterpret_cast<T*>(bytes.data());
     switch (want) {
       case Field::kFloat: return Convert(tensor.float_values(), dtype, out);
       case Field::kDouble: return Convert(tensor.double_values(), dtype, out);
@@ -117,6 +120,8 @@ absl::Status ValuesToBytes(const v1::Tensor& tensor, DType dtype, int64_t count,
     }
     return absl::OkStatus();
   });
+  if (!converted.ok()) return converted;
+  return bytes;
 }
 
 void BytesToValues(DType dtype, const void* src, int64_t count, v1::Tensor* out) {

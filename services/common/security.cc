@@ -65,9 +65,8 @@ absl::StatusOr<std::unique_ptr<X509, X509Free>> FirstCertificate(const std::stri
   return cert;
 }
 
-}  // namespace
-
-absl::Status ValidateSecurity(const SecurityOptions& options) {
+// Everything ValidateSecurity checks but the token file.
+absl::Status ValidateTls(const SecurityOptions& options) {
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError("--tls_cert and --tls_key go together: set both or neither");
   }
@@ -105,17 +104,30 @@ absl::Status ValidateSecurity(const SecurityOptions& options) {
         FirstCertificate("--tls_ca", options.tls_ca);
     if (!ca.ok()) return ca.status();
   }
-  if (!options.auth_token_file.empty()) {
-    absl::StatusOr<std::unique_ptr<internal::TokenFile>> tokens =
-        internal::TokenFile::Open(options.auth_token_file, options.reload_interval);
-    if (!tokens.ok()) return tokens.status();
-  }
   return absl::OkStatus();
+}
+
+// The token file, read once; null when there is none.
+absl::StatusOr<std::shared_ptr<internal::TokenFile>> OpenTokens(const SecurityOptions& options) {
+  if (options.auth_token_file.empty()) return nullptr;
+  absl::StatusOr<std::unique_ptr<internal::TokenFile>> tokens =
+      internal::TokenFile::Open(options.auth_token_file, options.reload_interval);
+  if (!tokens.ok()) return tokens.status();
+  return std::shared_ptr<internal::TokenFile>(std::move(*tokens));
+}
+
+}  // namespace
+
+absl::Status ValidateSecurity(const SecurityOptions& options) {
+  if (absl::Status s = ValidateTls(options); !s.ok()) return s;
+  return OpenTokens(options).status();
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const SecurityOptions& options) {
-  if (absl::Status s = ValidateSecurity(options); !s.ok()) return s;
+  if (absl::Status s = ValidateTls(options); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<internal::TokenFile>> tokens = OpenTokens(options);
+  if (!tokens.ok()) return tokens.status();
   if (!options.tls()) return grpc::InsecureServerCredentials();
   const unsigned interval =
       static_cast<unsigned>(absl::ToInt64Seconds(options.reload_interval));
@@ -132,19 +144,18 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   }
   std::shared_ptr<grpc::ServerCredentials> credentials =
       grpc::experimental::TlsServerCredentials(tls);
-  if (!options.auth_token_file.empty()) {
-    absl::StatusOr<std::unique_ptr<internal::TokenFile>> tokens =
-        internal::TokenFile::Open(options.auth_token_file, options.reload_interval);
-    if (!tokens.ok()) return tokens.status();
-    credentials->SetAuthMetadataProcessor(std::make_shared<internal::TokenAuthProcessor>(
-        std::shared_ptr<internal::TokenFile>(std::move(*tokens)), options.public_reflection));
+  if (*tokens != nullptr) {
+    credentials->SetAuthMetadataProcessor(
+        std::make_shared<internal::TokenAuthProcessor>(*tokens, options.public_reflection));
   }
   return credentials;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const SecurityOptions& options) {
-  if (absl::Status s = ValidateSecurity(options); !s.ok()) return s;
+  if (absl::Status s = ValidateTls(options); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<internal::TokenFile>> tokens = OpenTokens(options);
+  if (!tokens.ok()) return tokens.status();
   if (!options.tls() && options.tls_ca.empty()) return grpc::InsecureChannelCredentials();
   const unsigned interval =
       static_cast<unsigned>(absl::ToInt64Seconds(options.reload_interval));
@@ -156,12 +167,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   if (options.tls()) tls.watch_identity_key_cert_pairs();
   tls.set_verify_server_certs(true);
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::experimental::TlsCredentials(tls);
-  if (!options.auth_token_file.empty()) {
-    absl::StatusOr<std::unique_ptr<internal::TokenFile>> tokens =
-        internal::TokenFile::Open(options.auth_token_file, options.reload_interval);
-    if (!tokens.ok()) return tokens.status();
-    credentials = grpc::CompositeChannelCredentials(
-        credentials, internal::TokenCallCredentials(std::move(*tokens)));
+  if (*tokens != nullptr) {
+    credentials = grpc::CompositeChannelCredentials(credentials,
+                                                    internal::TokenCallCredentials(*tokens));
   }
   return credentials;
 }

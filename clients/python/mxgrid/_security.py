@@ -80,7 +80,9 @@ class Security:
         if (token or token_file) and not self.tls:
             raise MXNetError("a bearer token needs TLS (set MXGRID_TLS_CA): gRPC sends no "
                              "token over plaintext")
-        if token_file and _TokenPlugin(None, token_file)._current() is None:
+        # One plugin for every channel: it re-reads the token file only when it changes.
+        self._tokens = _TokenPlugin(token, token_file) if (token or token_file) else None
+        if token_file and self._tokens._current() is None:
             raise MXNetError("token file %s holds no token" % token_file)
 
     @classmethod
@@ -102,10 +104,9 @@ class Security:
         credentials = grpc.ssl_channel_credentials(root_certificates=_read(self.ca),
                                                    private_key=_read(self.key),
                                                    certificate_chain=_read(self.cert))
-        if self.token or self.token_file:
+        if self._tokens is not None:
             credentials = grpc.composite_channel_credentials(
-                credentials,
-                grpc.metadata_call_credentials(_TokenPlugin(self.token, self.token_file)))
+                credentials, grpc.metadata_call_credentials(self._tokens))
         options = list(options)
         if self.server_name:
             options.append(("grpc.ssl_target_name_override", self.server_name))
