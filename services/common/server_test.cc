@@ -354,6 +354,11 @@ TEST(ServerTest, MalformedOptionsFailWithInvalidArgument) {
   options = TestOptions();
   options.max_message_bytes = 0;
   EXPECT_EQ(Server::Start(options, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  options = TestOptions();
+  options.health_address = "no-port";
+  absl::Status health = Server::Start(options, {}).status();
+  EXPECT_EQ(health.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(health.message(), HasSubstr("health_address"));
 }
 
 TEST(ServerTest, MetricsCanBeDisabled) {

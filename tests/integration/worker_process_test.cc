@@ -40,6 +40,17 @@ TEST(WorkerBinaryTest, OutOfRangeQuotaAndNiceFlagsFailToStart) {
   }
 }
 
+// Negative session limits stop the worker with a message (exit 2).
+TEST(WorkerBinaryTest, NegativeSessionLimitsFailToStart) {
+  for (const char* flag : {"--max_sessions=-1", "--max_sessions_per_client=-2",
+                           "--session_calls_per_second=-1"}) {
+    absl::StatusOr<RunResult> run = RunToCompletion(kWorker, {flag});
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->exit_status, 2) << flag << ": " << run->output;
+    EXPECT_THAT(run->output, ::testing::HasSubstr("must be >= 0")) << run->output;
+  }
+}
+
 TEST_F(WorkerProcessTest, HealthAndReflection) {
   EXPECT_EQ(HealthCheck(worker_->NewChannel()), 1);
   absl::StatusOr<std::vector<std::string>> services = ReflectionListServices(worker_->NewChannel());
