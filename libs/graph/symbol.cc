@@ -264,30 +264,26 @@ std::vector<const Node*> Symbol::PostOrder() const {
   return order;
 }
 
-std::vector<std::string> Symbol::ListVariables(InputKind kind) const {
+Symbol::Variables Symbol::ListAllVariables() const {
   const std::vector<const Node*> order = PostOrder();
   std::unordered_set<const Node*> aux;
-  if (kind != InputKind::kAll) {
-    for (const Node* n : order) {
-      for (int i : AuxIndices(*n)) aux.insert(n->inputs[i].node.get());
-    }
+  for (const Node* n : order) {
+    for (int i : AuxIndices(*n)) aux.insert(n->inputs[i].node.get());
   }
-  std::vector<std::string> names;
+  Variables v;
   for (const Node* n : order) {
     if (!n->is_variable()) continue;
-    const bool is_aux = aux.count(n) > 0;
-    if (kind == InputKind::kAll || (kind == InputKind::kAux) == is_aux) names.push_back(n->name);
+    v.inputs.push_back(n->name);
+    (aux.count(n) > 0 ? v.aux_states : v.arguments).push_back(n->name);
   }
-  return names;
+  return v;
 }
 
-std::vector<std::string> Symbol::ListArguments() const {
-  return ListVariables(InputKind::kArguments);
-}
+std::vector<std::string> Symbol::ListArguments() const { return ListAllVariables().arguments; }
 std::vector<std::string> Symbol::ListAuxiliaryStates() const {
-  return ListVariables(InputKind::kAux);
+  return ListAllVariables().aux_states;
 }
-std::vector<std::string> Symbol::ListInputs() const { return ListVariables(InputKind::kAll); }
+std::vector<std::string> Symbol::ListInputs() const { return ListAllVariables().inputs; }
 
 std::vector<std::string> Symbol::ListOutputs() const {
   std::vector<std::string> names;

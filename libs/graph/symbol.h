@@ -102,6 +102,11 @@ class Symbol {
   std::vector<std::string> ListAuxiliaryStates() const;
   // Arguments and auxiliary states together, in DFS order (list_inputs()).
   std::vector<std::string> ListInputs() const;
+  // The three lists above from one traversal of the graph.
+  struct Variables {
+    std::vector<std::string> arguments, aux_states, inputs;
+  };
+  Variables ListAllVariables() const;
 
   // Nodes in nnvm's DFS post-order from the heads (inputs in order); each once.
   std::vector<const Node*> PostOrder() const;
@@ -115,9 +120,6 @@ class Symbol {
   Symbol MergeIdentical() const;
 
  private:
-  enum class InputKind { kAll, kArguments, kAux };
-  std::vector<std::string> ListVariables(InputKind kind) const;
-
   std::vector<NodeEntry> outputs_;
 };
 

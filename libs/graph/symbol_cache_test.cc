@@ -1,7 +1,9 @@
 #include "libs/graph/symbol_cache.h"
 
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "libs/ops/builtin.h"
@@ -55,6 +57,37 @@ TEST(SymbolCacheTest, ZeroCapacityKeepsNothing) {
   SymbolCache cache(0);
   EXPECT_EQ(cache.Put(Symbol::Variable("x")), "");
   EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.PutAs(std::string(32, 'a'), Symbol::Variable("x")).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(SymbolCacheTest, ClientHandlesAreThirtyTwoLowercaseHexDigits) {
+  SymbolCache cache(8);
+  const std::string ref = "0123456789abcdef0123456789abcdef";
+  ASSERT_TRUE(cache.PutAs(ref, Symbol::Variable("x")).ok());
+  std::optional<Symbol> held = cache.Get(ref);
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->ListArguments(), std::vector<std::string>{"x"});
+  EXPECT_EQ(cache.PutAs(ref, Symbol::Variable("y")).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(cache.Get(ref)->ListArguments(), std::vector<std::string>{"x"});  // kept
+  for (const std::string& bad : {std::string("0123456789ABCDEF0123456789abcdef"),
+                                std::string("0123456789abcdef0123456789abcde"),
+                                std::string("0123456789abcdef0123456789abcdefa"),
+                                std::string("0123456789abcdef0123456789abcdeg"), std::string()}) {
+    EXPECT_EQ(cache.PutAs(bad, Symbol::Variable("z")).code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+    EXPECT_FALSE(cache.Get(bad).has_value()) << bad;
+  }
+  // A handle differing in one digit, in either half, is another handle.
+  EXPECT_FALSE(cache.Get("1123456789abcdef0123456789abcdef").has_value());
+  EXPECT_FALSE(cache.Get("0123456789abcdef0123456789abcdee").has_value());
+  // Handles the cache makes have the same form and can be held beside client ones.
+  const std::string made = cache.Put(Symbol::Variable("w"));
+  EXPECT_EQ(made.size(), 32u);
+  EXPECT_EQ(made.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(cache.PutAs(made, Symbol::Variable("v")).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(cache.size(), 2u);
 }
 
 }  // namespace

@@ -287,10 +287,11 @@ grpc::Status CompilerService::Describe(grpc::ServerContext*, const v1::DescribeR
   return ToGrpc([&]() -> absl::Status {
     bool from_json = false;
     MXGRID_ASSIGN_OR_RETURN(Symbol s, Load(request->symbol(), &from_json));
-    for (const std::string& n : s.ListArguments()) response->add_arguments(n);
+    graph::Symbol::Variables variables = s.ListAllVariables();
+    for (std::string& n : variables.arguments) response->add_arguments(std::move(n));
     for (const std::string& n : s.ListOutputs()) response->add_outputs(n);
-    for (const std::string& n : s.ListAuxiliaryStates()) response->add_aux_states(n);
-    for (const std::string& n : s.ListInputs()) response->add_inputs(n);
+    for (std::string& n : variables.aux_states) response->add_aux_states(std::move(n));
+    for (std::string& n : variables.inputs) response->add_inputs(std::move(n));
     if (!request->skip_canonical()) {
       Store(s, from_json, /*by_ref=*/false, response->mutable_canonical());
     }

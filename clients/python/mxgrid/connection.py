@@ -119,6 +119,7 @@ class Connection:
         # Compositions waiting to be sent as one ComposeBurst (symbol.py), under the lock.
         self.symbol_lock = threading.Lock()
         self.symbol_burst = []
+        self.symbol_inflight = None  # (future, its burst): see symbol._send
         if self.worker is not None:
             try:
                 resp = self.worker.OpenSession(pb.worker.OpenSessionRequest(
@@ -163,6 +164,10 @@ class Connection:
             self.worker = rpc.worker.WorkerStub(ch[self.worker_address])
         if self.compiler_address:
             self.compiler = rpc.compiler.CompilerStub(ch[self.compiler_address])
+            # ComposeBurst taking its request already serialized (symbol._send).
+            self.compose_burst_bytes = ch[self.compiler_address].unary_unary(
+                "/mxgrid.v1.Compiler/ComposeBurst", request_serializer=None,
+                response_deserializer=pb.compiler.ComposeBurstResponse.FromString)
         for i, address in enumerate(self.kvstore_addresses):
             self.kvstore[i] = rpc.kvstore.KVStoreStub(ch[address])
 

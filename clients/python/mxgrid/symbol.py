@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _fluent
 from . import _ops
+from . import _symbol_wire
 from . import connection
 from . import util
 from ._proto import pb
@@ -43,6 +44,8 @@ _GRAD_REQ = {"null": pb.graph.OP_REQ_NULL, "write": pb.graph.OP_REQ_WRITE_TO,
 
 # Attributes MXNet stores as __key__ and also lists as key.
 _HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")
+# Parameter names a user may mistake for them (weight_lr_mult=...), refused.
+_HIDDEN_SUFFIXES = tuple("_" + k for k in _HIDDEN_KEYS)
 
 
 def _hide_keys(attrs):
@@ -129,8 +132,13 @@ def _compiler_call(method, build, symbols):
     raise AssertionError("unreachable")
 
 
-# Compositions the client has validated wait in a burst, sent as one ComposeBurst call when
-# a compiler call needs them (or the burst is full), under handles the client picked.
+# Compositions the client has validated wait in a burst, sent as one ComposeBurst call under
+# handles the client picked. A burst of _BURST_SEND steps goes out without waiting for its
+# answer once the burst before it has been answered (at most one is in flight, so the
+# compiler takes them in order, and its work overlaps the client's composing); a burst of
+# _BURST_STEPS waits for the one in flight. A compiler call first waits for the one in
+# flight and sends the rest (_flush).
+_BURST_SEND = 256
 _BURST_STEPS = 1024
 
 # The handles this process picks: 16 random hex digits (new in a forked child) and a
@@ -151,45 +159,87 @@ def _new_ref():
     return "%s%016x" % (_ref_prefix, next(_ref_counter))
 
 
-def _flush(conn):
-    """Sends ``conn``'s waiting compositions. Should the compiler refuse one, every symbol of
-    the burst is left unheld: using one rebuilds it from its recipe by plain calls, which
-    raise the refusal there."""
-    with conn.symbol_lock:
-        burst, conn.symbol_burst = conn.symbol_burst, []
-        if not burst:
-            return
-        request = pb.compiler.ComposeBurstRequest()
-        pb_of = lambda s: s._compiler_pb(conn)  # noqa: E731
-        for sym in burst:
-            method, build, _ = sym._recipe
-            step = request.steps.add(ref=sym._held[2])
-            (step.compose if method == "Compose" else step.transform).CopyFrom(build(pb_of))
+def _unhold(burst):
+    """The compiler refused a step of ``burst`` (or the call failed): every symbol of it is
+    left unheld; using one rebuilds it from its recipe by plain calls, which raise the
+    refusal there."""
+    for sym in burst:
+        sym._held = None
+
+
+def _settle(conn):
+    """Waits for ``conn``'s burst in flight, if any. REQUIRES: conn.symbol_lock held."""
+    inflight, conn.symbol_inflight = conn.symbol_inflight, None
+    if inflight is not None:
+        future, burst = inflight
         try:
-            conn.call(conn.require_compiler().ComposeBurst, request)
-        except MXNetError:
-            for sym in burst:
-                sym._held = None
+            future.result()
+        except (grpc.RpcError, grpc.FutureCancelledError):
+            _unhold(burst)
 
 
-def _build(method, build, inputs, deferred=False):
+def _send(conn, wait):
+    """Sends ``conn``'s waiting steps; ``wait``: for the answer, else in flight.
+    REQUIRES: conn.symbol_lock held, no burst in flight."""
+    burst, conn.symbol_burst = conn.symbol_burst, []
+    if not burst:
+        return
+    payload = _symbol_wire.burst([sym._step for sym in burst])
+    for sym in burst:
+        sym._step = None
+    method = conn.compose_burst_bytes
+    if not wait:
+        conn.symbol_inflight = (method.future(payload, timeout=conn.settings.call_timeout),
+                                burst)
+        return
+    try:
+        conn.call(method, payload)
+    except MXNetError:
+        _unhold(burst)
+
+
+def _flush(conn):
+    """Sends ``conn``'s waiting compositions and waits until the compiler holds them (or
+    refused them: see _unhold)."""
+    with conn.symbol_lock:
+        _settle(conn)
+        _send(conn, wait=True)
+
+
+def _all_sendable(conn, inputs):
+    """Whether every one of ``inputs`` is held by ``conn``'s compiler or has its JSON."""
+    gen = conn.symbol_generation
+    for s in inputs:
+        held = s._held
+        if (held is None or held[0] is not conn or held[1] != gen) and s._json_text is None:
+            return False
+    return True
+
+
+def _build(method, build, inputs, deferred=False, encode=None):
     """A new Symbol from the compiler's ``method`` (Compose or Transform) on ``inputs``, kept
     by the compiler: the client holds its handle and its recipe (method, build, inputs), from
     which it is rebuilt if the compiler drops it. ``deferred``: the client has checked the
     request as far as it can (its refusal would be an error raised at the call in MXNet), so
-    it joins the connection's burst instead of being a call of its own."""
+    it joins the connection's burst, as the step ``encode(ref, body)`` writes (``body(s)``:
+    input ``s`` as a Symbol message), instead of being a call of its own."""
     recipe = (method, build, tuple(inputs))
     conn = connection.get()
     if deferred and _BURST_STEPS > 0 and conn.compiler is not None and \
-            all(s._holds(conn) or s._json_text is not None for s in inputs):
+            _all_sendable(conn, inputs):
         sym = Symbol(None)
         sym._recipe = recipe
-        sym._held = (conn, conn.symbol_generation, _new_ref())
+        ref = _new_ref()
+        sym._held = (conn, conn.symbol_generation, ref)
+        sym._step = encode(ref, lambda s: s._wire_body(conn))
         with conn.symbol_lock:
             conn.symbol_burst.append(sym)
-            full = len(conn.symbol_burst) >= _BURST_STEPS
-        if full:
-            _flush(conn)
+            n = len(conn.symbol_burst)
+            if n >= _BURST_SEND:
+                inflight = conn.symbol_inflight
+                if n >= _BURST_STEPS or inflight is None or inflight[0].done():
+                    _settle(conn)
+                    _send(conn, wait=False)
         return sym
     resp = _compiler_call(method, build, inputs)
     sym = Symbol(resp.symbol.json or None)
@@ -212,7 +262,12 @@ def _compose(call=None, positional=(), named=None, deferred=False, **fields):
         if call is not None:
             req.call.CopyFrom(pb_of(call))
         return req
-    return _build("Compose", build, inputs, deferred)
+
+    def encode(ref, body):
+        return _symbol_wire.compose_step(
+            ref, [body(s) for s in positional], {k: body(named[k]) for k in names},
+            call=body(call) if call is not None else None, **fields)
+    return _build("Compose", build, inputs, deferred, encode)
 
 
 def _transform(symbols, deferred=False, **op):
@@ -221,7 +276,10 @@ def _transform(symbols, deferred=False, **op):
     def build(pb_of):
         return pb.compiler.TransformRequest(by_ref=True, symbols=[pb_of(s) for s in symbols],
                                             **op)
-    return _build("Transform", build, symbols, deferred)
+
+    def encode(ref, body):
+        return _symbol_wire.transform_step(ref, [body(s) for s in symbols], **op)
+    return _build("Transform", build, symbols, deferred, encode)
 
 
 def _legacy_shape(ps):
@@ -253,6 +311,8 @@ class Symbol:
         self._json_text = json_text
         self._held = None    # (connection, its symbol generation, the compiler's handle)
         self._recipe = None  # (method, build, inputs): see _build
+        self._step = None    # its ComposeBurst step while it waits to be sent (_build)
+        self._ref_body = None  # see _wire_body
         self._desc = None
         self._graph = None
         self._num_outputs = None
@@ -273,6 +333,16 @@ class Symbol:
         if self._holds(conn):
             return pb.graph.Symbol(ref=self._held[2])
         return pb.graph.Symbol(json=self._json_text)
+
+    def _wire_body(self, conn):
+        """As _compiler_pb, in protobuf's wire format (_symbol_wire)."""
+        held = self._held
+        if held is not None and held[0] is conn and held[1] == conn.symbol_generation:
+            body = self._ref_body  # (handle, its Symbol body), made once per handle
+            if body is None or body[0] is not held[2]:
+                body = self._ref_body = (held[2], _symbol_wire.symbol_ref(held[2]))
+            return body[1]
+        return _symbol_wire.symbol_json(self._json_text)
 
     def _ensure_held(self, conn):
         """Rebuilds, from their recipes, this symbol and the inputs it was built from whose
@@ -711,22 +781,26 @@ def _make_op_symbol(op_name, info):
                     raise TypeError("%s: too many positional arguments" % op_name)
                 attrs[param_names[n_params]] = _ops.format_attr(a)
                 n_params += 1
-        named = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
+        named = {}
         for k, v in kwargs.items():
-            if isinstance(v, Symbol) or (v is None and k in input_names):
-                continue  # inputs; None for an input means "not given", as in MXNet
-            if k in _HIDDEN_KEYS:  # an attribute of the node (lr_mult=1), not a parameter
+            if isinstance(v, Symbol):
+                named[k] = v
+            elif v is None and k in input_names:
+                continue  # None for an input means "not given", as in MXNet
+            elif k in _HIDDEN_KEYS:  # an attribute of the node (lr_mult=1), not a parameter
                 attrs["__%s__" % k] = str(v)
-                continue
-            hidden = [h for h in _HIDDEN_KEYS if k.endswith("_" + h)]
-            if hidden:
+            elif k.endswith(_HIDDEN_SUFFIXES):
+                hidden = [h for h in _HIDDEN_KEYS if k.endswith("_" + h)][0]
                 raise ValueError(
                     "setting variable attributes with %s is deprecated: use w = Variable(%s=%s)"
-                    " and %s(%s=w)" % (k, hidden[0], v, op_name, k[:-len(hidden[0]) - 1]))
-            attrs[k] = _ops.format_attr(v)
+                    " and %s(%s=w)" % (k, hidden, v, op_name, k[:-len(hidden) - 1]))
+            else:
+                attrs[k] = v if type(v) is str else _ops.format_attr(v)
         if info.variadic_param and info.variadic_param not in attrs:
             attrs[info.variadic_param] = str(len(positional) + len(named))
-        attrs.update(_hide_keys(AttrScope.current().get(attr)))
+        scope = AttrScope.current()
+        if attr or scope._attr:
+            attrs.update(_hide_keys(scope.get(attr)))
         node_name = NameManager.current().get(name, op_name.lower())
         # What the client can check joins the burst; anything else is a call of its own, so
         # that its refusal raises here, as in MXNet.

@@ -59,7 +59,7 @@ def _normalize_sequence(length, inputs, layout, merge, in_layout=None):
     in_axis = in_layout.find("T") if in_layout is not None else axis
     if isinstance(inputs, symbol.Symbol):
         if merge is False:
-            assert len(inputs.list_outputs()) == 1, \
+            assert len(inputs) == 1, \
                 "unroll doesn't allow grouped symbol as input. Please convert " \
                 "to list with list(inputs) first or let unroll handle splitting."
             # MXNet calls it by its alias: the node's automatic name is split<N>.
