@@ -27,6 +27,12 @@ using graph::Symbol;
 }  // namespace
 
 absl::StatusOr<Symbol> CompilerService::Load(const v1::Symbol& s, bool* from_json) const {
+  MXGRID_ASSIGN_OR_RETURN(Symbol whole, LoadWhole(s, from_json));
+  if (!s.has_output()) return whole;
+  return whole.GetOutput(s.output());
+}
+
+absl::StatusOr<Symbol> CompilerService::LoadWhole(const v1::Symbol& s, bool* from_json) const {
   if (!s.ref().empty()) {
     if (std::optional<Symbol> held = symbols_.Get(s.ref())) {
       if (from_json != nullptr) *from_json = false;

@@ -44,8 +44,11 @@ class CompilerService final : public v1::Compiler::Service {
 
  private:
   // A request's symbol: the held one its `ref` names, else parsed from its JSON
-  // (`*from_json` says which); NotFound for a ref not held without JSON.
+  // (`*from_json` says which), then its `output` alone when set; NotFound for a ref not held
+  // without JSON.
   absl::StatusOr<graph::Symbol> Load(const v1::Symbol& s, bool* from_json = nullptr) const;
+  // Load without the output selection.
+  absl::StatusOr<graph::Symbol> LoadWhole(const v1::Symbol& s, bool* from_json) const;
   // Compose's inputs; `*any_json` |= whether one came as JSON.
   absl::StatusOr<graph::Symbol::Inputs> LoadInputs(const v1::ComposeRequest& r,
                                                    bool* any_json) const;

@@ -497,5 +497,58 @@ TEST_F(CompilerServiceTest, ComposeBurstHoldsEachStepUnderItsHandle) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(CompilerServiceTest, ASymbolsOutputIsSelectedWithoutATransform) {
+  const std::string x_ref(32, 'a'), split_ref(32, 'b'), use_ref(32, 'c');
+  v1::ComposeBurstRequest burst;
+  v1::BurstStep* var = burst.add_steps();
+  var->mutable_compose()->set_variable("x");
+  var->set_ref(x_ref);
+  v1::BurstStep* split = burst.add_steps();
+  split->mutable_compose()->set_op("SliceChannel");
+  split->mutable_compose()->set_name("s");
+  (*split->mutable_compose()->mutable_attrs())["num_outputs"] = "3";
+  split->mutable_compose()->add_positional()->set_ref(x_ref);
+  split->set_ref(split_ref);
+  // An input given as output 2 of the split, by handle and output.
+  v1::BurstStep* use = burst.add_steps();
+  use->mutable_compose()->set_op("Activation");
+  use->mutable_compose()->set_name("act");
+  (*use->mutable_compose()->mutable_attrs())["act_type"] = "relu";
+  v1::Symbol* in = use->mutable_compose()->add_positional();
+  in->set_ref(split_ref);
+  in->set_output(2);
+  use->set_ref(use_ref);
+  v1::ComposeBurstResponse unused;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->ComposeBurst(&ctx, burst, &unused);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  v1::Symbol held;
+  held.set_ref(split_ref);
+  EXPECT_THAT(Describe(held).outputs(), ElementsAre("s_output0", "s_output1", "s_output2"));
+  held.set_output(1);
+  EXPECT_THAT(Describe(held).outputs(), ElementsAre("s_output1"));
+  held.set_output(0);  // output 0 is a selection too, not "unset"
+  EXPECT_THAT(Describe(held).outputs(), ElementsAre("s_output0"));
+  v1::DescribeRequest req;
+  req.mutable_symbol()->set_ref(use_ref);
+  v1::DescribeResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Describe(&ctx, req, &resp).ok());
+  }
+  EXPECT_THAT(resp.canonical().json(), HasSubstr("[1, 2, 0]"));  // act reads s's output 2
+  // Out of range, either way, is the caller's argument error.
+  for (int bad : {3, -1}) {
+    req.mutable_symbol()->set_ref(split_ref);
+    req.mutable_symbol()->set_output(bad);
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Describe(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_THAT(s.error_message(), HasSubstr("output index")) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace mxgrid::services

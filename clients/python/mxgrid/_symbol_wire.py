@@ -11,7 +11,8 @@ Thread-safety: pure functions.
 """
 import functools
 
-__all__ = ["symbol_ref", "symbol_json", "compose_step", "transform_step", "burst"]
+__all__ = ["symbol_ref", "symbol_json", "select_output", "compose_step", "transform_step",
+           "burst"]
 
 # Lengths below 128 are one byte; most fields here are.
 _SHORT = [bytes((n,)) for n in range(128)]
@@ -48,6 +49,11 @@ def symbol_ref(ref):
 def symbol_json(text):
     """The body of Symbol{json: text} (field 1)."""
     return _text(b"\x0a", text)
+
+
+def select_output(body, index):
+    """A Symbol body with its output field (3) set to ``index`` >= 0."""
+    return body + b"\x18" + _varint(index)
 
 
 @functools.lru_cache(maxsize=4096)

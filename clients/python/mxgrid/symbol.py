@@ -211,7 +211,8 @@ def _all_sendable(conn, inputs):
     gen = conn.symbol_generation
     for s in inputs:
         held = s._held
-        if (held is None or held[0] is not conn or held[1] != gen) and s._json_text is None:
+        if (held is None or held[0] is not conn or held[1] != gen) and \
+                s._json_text is None and not s._holds(conn):
             return False
     return True
 
@@ -282,6 +283,24 @@ def _transform(symbols, deferred=False, **op):
     return _build("Transform", build, symbols, deferred, encode)
 
 
+def _output_of(parent, index):
+    """parent[index]. While the compiler holds ``parent`` by its own handle, the selection is
+    no compiler step: the symbol is sent as that handle and the output (Symbol.output), and
+    its recipe (a Transform) rebuilds it should the handle go; otherwise a Transform."""
+    conn = connection.get()
+    if parent._select is not None or parent._held is None or not parent._holds(conn):
+        sym = _transform([parent], output_index=index, deferred=True)
+    else:
+        def build(pb_of):
+            return pb.compiler.TransformRequest(by_ref=True, symbols=[pb_of(parent)],
+                                                output_index=index)
+        sym = Symbol(None)
+        sym._recipe = ("Transform", build, (parent,))
+        sym._select = (parent, index)
+    sym._num_outputs = 1
+    return sym
+
+
 def _legacy_shape(ps):
     """A partial shape as infer_shape_partial returns it: legacy rules, unknown dims 0 and
     an unknown shape (); under np_shape(True), -1 and None."""
@@ -313,6 +332,7 @@ class Symbol:
         self._recipe = None  # (method, build, inputs): see _build
         self._step = None    # its ComposeBurst step while it waits to be sent (_build)
         self._ref_body = None  # see _wire_body
+        self._select = None    # (parent, output index): this is parent[index] (_output_of)
         self._desc = None
         self._graph = None
         self._num_outputs = None
@@ -324,14 +344,28 @@ class Symbol:
         return self._json_text
 
     def _holds(self, conn):
+        """Whether ``conn``'s compiler holds this symbol: by its own handle, or (an output
+        selected by __getitem__) by its parent's."""
         held = self._held
-        return held is not None and held[0] is conn and \
-            held[1] == conn.symbol_generation
+        if held is not None:
+            return held[0] is conn and held[1] == conn.symbol_generation
+        select = self._select
+        return select is not None and select[0]._holds(conn)
+
+    def _selected_by_parent(self, conn):
+        """Whether the compiler gets this symbol as its parent's handle and an output."""
+        return self._held is None and self._select is not None and \
+            self._select[0]._holds(conn)
 
     def _compiler_pb(self, conn):
-        """This symbol as the compiler takes it: its handle while held, else its JSON."""
-        if self._holds(conn):
-            return pb.graph.Symbol(ref=self._held[2])
+        """This symbol as the compiler takes it: its handle while held (its parent's and
+        the output, for a selected output), else its JSON."""
+        held = self._held
+        if held is not None and held[0] is conn and held[1] == conn.symbol_generation:
+            return pb.graph.Symbol(ref=held[2])
+        if self._selected_by_parent(conn):
+            parent, index = self._select
+            return pb.graph.Symbol(ref=parent._held[2], output=index)
         return pb.graph.Symbol(json=self._json_text)
 
     def _wire_body(self, conn):
@@ -342,6 +376,9 @@ class Symbol:
             if body is None or body[0] is not held[2]:
                 body = self._ref_body = (held[2], _symbol_wire.symbol_ref(held[2]))
             return body[1]
+        if self._selected_by_parent(conn):
+            parent, index = self._select
+            return _symbol_wire.select_output(parent._wire_body(conn), index)
         return _symbol_wire.symbol_json(self._json_text)
 
     def _ensure_held(self, conn):
@@ -487,6 +524,7 @@ class Symbol:
         # Graphs are immutable: a copy may share this one's nodes, handle and recipe.
         other = Symbol(self._json_text)
         other._held, other._recipe, other._desc = self._held, self._recipe, self._desc
+        other._select = self._select
         other._num_outputs = self._num_outputs
         return other
 
@@ -522,9 +560,7 @@ class Symbol:
         n = len(self)
         if not -n <= index < n:
             raise IndexError("index %d out of range for %d outputs" % (index, n))
-        sym = _transform([self], output_index=int(index) % n, deferred=True)
-        sym._num_outputs = 1
-        return sym
+        return _output_of(self, int(index) % n)
 
     def get_internals(self):
         return _transform([self], internals=True, deferred=True)

@@ -139,6 +139,35 @@ def test_compositions_wait_in_a_burst(mx):
     assert not conn.symbol_burst
 
 
+def test_selecting_an_output_is_no_compiler_step(mx, real_mx):
+    conn = mx.connection.get()
+    graphs = []
+    for lib in (mx, real_mx):
+        with lib.name.NameManager():
+            x = lib.sym.Variable("x")
+            parts = lib.sym.SliceChannel(x, num_outputs=3, axis=1, name="s")
+            if lib is mx:
+                steps = len(conn.symbol_burst)
+            second, last = parts[1], parts[2]
+            if lib is mx:
+                assert len(conn.symbol_burst) == steps  # selections add no step
+                assert second._select == (parts, 1) and last._select == (parts, 2)
+            same = second[0]  # an output of a selection: a Transform of its own
+            out = lib.sym.Group([lib.sym.Activation(second, act_type="relu", name="a"),
+                                 last * 2, same + list(parts)[0]])
+            graphs.append(out)
+            assert second.list_outputs() == ["s_output1"]
+            assert same.list_outputs() == ["s_output1"]
+            assert last.infer_shape(x=(2, 6))[1] == [(2, 2)]
+    ours, theirs = graphs
+    assert ours.list_outputs() == theirs.list_outputs()
+    assert ours.infer_shape(x=(2, 6)) == theirs.infer_shape(x=(2, 6))
+    assert [n["inputs"] for n in ours._parsed()["nodes"]] == \
+        [n["inputs"] for n in mx.sym.load_json(theirs.tojson())._parsed()["nodes"]]
+    with pytest.raises(IndexError):
+        parts[3]
+
+
 def test_a_refusal_the_client_cannot_check_raises_at_first_use(mx):
     good = mx.sym.Activation(mx.sym.Variable("e"), act_type="relu", name="act_e")
     # An integer, as the schema asks, but one the compiler refuses: it joins the burst.

@@ -78,3 +78,12 @@ def test_a_burst_is_its_steps_in_order():
     assert got.steps[199].compose == pb.compiler.ComposeRequest(
         by_ref=True, op="relu", name="r199", positional=[a])
     assert wire.burst([]) == b""
+
+
+@pytest.mark.parametrize("index", [0, 1, 127, 128, 70000])
+def test_a_selected_output_parses_as_the_runtime_builds_it(index):
+    for ref, json in ((OTHER, None), (None, LONG_JSON)):
+        sym, body = _sym(ref=ref, json=json)
+        sym.output = index
+        assert pb.graph.Symbol.FromString(wire.select_output(body, index)) == sym
+        assert pb.graph.Symbol.FromString(wire.select_output(body, index)).HasField("output")
