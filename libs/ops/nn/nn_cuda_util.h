@@ -29,6 +29,8 @@ absl::Status RegisterRegressionCuda(Registry* registry);      // regression_outp
 absl::Status RegisterDropoutCuda(Registry* registry);         // dropout.cu
 absl::Status RegisterMakeLossCuda(Registry* registry);        // make_loss.cu
 absl::Status RegisterLayerNormCuda(Registry* registry);       // layer_norm.cu
+absl::Status RegisterPadSequenceCuda(Registry* registry);     // pad_sequence.cu
+absl::Status RegisterNormUpSamplingCuda(Registry* registry);  // norm_upsampling.cu
 
 // The types of OpDef::gpu_forward and OpDef::gpu_backward.
 using GpuForwardFn = decltype(OpDef::gpu_forward);
