@@ -11,7 +11,7 @@ absl::Status RegisterNNCudaKernels(Registry* registry) {
        {nn::RegisterFullyConnectedCuda, nn::RegisterActivationCuda, nn::RegisterSoftmaxCuda,
         nn::RegisterSoftmaxOutputCuda, nn::RegisterRegressionCuda, nn::RegisterDropoutCuda,
         nn::RegisterMakeLossCuda, nn::RegisterLayerNormCuda, nn::RegisterPadSequenceCuda,
-        nn::RegisterNormUpSamplingCuda}) {
+        nn::RegisterNormUpSamplingCuda, nn::RegisterRnnCuda}) {
     MXGRID_RETURN_IF_ERROR(reg(registry));
   }
   return absl::OkStatus();
