@@ -1,9 +1,9 @@
 // Pad [pad], as MXNet 1.9.1 defines it: 4-D or 5-D data padded on the spatial axes only
 // (pad_width has 2 * ndim entries, before/after per axis, the first four zero), mode
 // 'constant' (constant_value), 'edge' (repeat the border) or 'reflect' (mirror without
-// repeating the border; each pad smaller than its axis). Every output element is a data
-// element or the constant, so backward sums the head gradient into the sources. Plain loops;
-// float32/float64.
+// repeating the border; each pad smaller than its axis; edge padding needs a non-empty axis).
+// Every output element is a data element or the constant, so backward sums the head gradient
+// into the sources. Plain loops; float32/float64 (CUDA kernels: pad_sequence.cu).
 #include <memory>
 #include <string>
 #include <vector>

@@ -337,6 +337,7 @@ class GpuRnn {
   absl::Status RowGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a,
                        int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) const {
     if (m == 0 || n == 0) return absl::OkStatus();
+    if (k == 0) return beta == T(0) ? Zero(c, m * ldc) : absl::OkStatus();  // no input channels
     return cu::Gemm<T>(cublas_, kOp, tb, ta, n, m, k, b, std::max<int64_t>(1, ldb), a,
                        std::max<int64_t>(1, lda), beta, c, std::max<int64_t>(1, ldc));
   }
