@@ -1,6 +1,7 @@
 // Device helpers of the nn family's CUDA kernels (included by libs/ops/nn/*.cu only; nvcc
-// compiles it): precision-overloaded math, OpReq stores, warp/block reductions, and the
-// per-file registration functions RegisterNNCudaKernels (nn_cuda.cu) calls.
+// compiles it): precision-overloaded math, OpReq stores, warp/block reductions, column sums,
+// the cuBLAS GEMM (FP32 unless TF32 is allowed), and the per-file registration functions
+// RegisterNNCudaKernels (nn_cuda.cu) calls.
 //
 // Kernel conventions: float32 and float64 (T) computed in T unless a CPU kernel computes in
 // double (then the GPU one does too); a store gets `add` = (req == kAddTo) and is never
