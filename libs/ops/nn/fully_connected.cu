@@ -12,8 +12,6 @@
 // a reduction kernel. Each runs only when its request is not kNull.
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 
 #include "libs/base/status_macros.h"
@@ -27,77 +25,23 @@ namespace {
 
 constexpr char kOp[] = "FullyConnected";
 
-bool AllowTf32() {
-  static const bool allow = [] {
-    const char* v = std::getenv("MXGRID_GPU_ALLOW_TF32");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return allow;
-}
-
 // (rows, num_input) of the data, as fully_connected.cc's DataMatrix.
 std::pair<int64_t, int64_t> DataMatrix(const FCParams& p, const Shape& d) {
   int64_t k = p.flatten ? d.ProdRange(1, d.ndim()) : d[d.ndim() - 1];
   return {k == 0 ? 0 : d.Size() / k, k};
 }
 
-absl::Status CheckInt(int64_t v) {
-  if (v > INT32_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kOp, ": a matrix dimension of ", v, " exceeds cuBLAS's int range"));
-  }
-  return absl::OkStatus();
-}
-
-// Column-major C (m x n, ldc) = op(A) op(B) + beta C, alpha = 1.
 template <typename T>
 absl::Status Gemm(cublasHandle_t h, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                   const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
                   int64_t ldc) {
-  for (int64_t v : {m, n, k, lda, ldb, ldc}) MXGRID_RETURN_IF_ERROR(CheckInt(v));
-  const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const T one = T(1);
-  if constexpr (std::is_same_v<T, double>) {
-    return gpu::CublasStatus(
-        cublasDgemm(h, oa, ob, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-                    &one, a, static_cast<int>(lda), b, static_cast<int>(ldb), &beta, c,
-                    static_cast<int>(ldc)),
-        kOp);
-  } else {
-    const cublasComputeType_t compute =
-        AllowTf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    return gpu::CublasStatus(
-        cublasGemmEx(h, oa, ob, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-                     &one, a, CUDA_R_32F, static_cast<int>(lda), b, CUDA_R_32F,
-                     static_cast<int>(ldb), &beta, c, CUDA_R_32F, static_cast<int>(ldc),
-                     compute, CUBLAS_GEMM_DEFAULT),
-        kOp);
-  }
+  return cu::Gemm<T>(h, kOp, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 // o[i, j] += b[j] over an (m, n) row-major matrix.
 template <typename T>
 __global__ void AddBiasKernel(T* o, const T* b, int64_t m, int64_t n) {
   MXGRID_CUDA_KERNEL_LOOP(i, m * n) { o[i] += b[i % n]; }
-}
-
-// gb[j] (=, += when add) sum over the m rows of og[:, j]; block (32, 8), one column per x.
-template <typename T>
-__global__ void ColumnSumKernel(const T* og, int64_t m, int64_t n, bool add, T* gb) {
-  __shared__ T part[8][33];
-  const int64_t j = blockIdx.x * 32 + threadIdx.x;
-  T s = T(0);
-  if (j < n) {
-    for (int64_t i = threadIdx.y; i < m; i += 8) s += og[i * n + j];
-  }
-  part[threadIdx.y][threadIdx.x] = s;
-  __syncthreads();
-  if (threadIdx.y == 0 && j < n) {
-    T total = T(0);
-    for (int y = 0; y < 8; ++y) total += part[y][threadIdx.x];
-    cu::Put(add, gb, j, total);
-  }
 }
 
 template <typename T>
@@ -157,7 +101,7 @@ absl::Status BackwardT(const OpContext& ctx, const FCParams& p, const BackwardAr
   if (!p.no_bias && a.reqs[2] != OpReq::kNull && n > 0) {
     const dim3 block(32, 8);
     const unsigned grid = static_cast<unsigned>((n + 31) / 32);
-    ColumnSumKernel<T><<<grid, block, 0, stream>>>(og, m, n, a.reqs[2] == OpReq::kAddTo,
+    cu::ColumnSumKernel<T><<<grid, block, 0, stream>>>(og, m, n, a.reqs[2] == OpReq::kAddTo,
                                                    a.in_grads[2].as<T>());
   }
   return gpu::LaunchStatus(device, kOp);

@@ -14,52 +14,39 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
 namespace mxgrid::ops::nn {
-namespace {
 
-struct NormParams : OpParams {
-  bool l2 = false;
-  double eps = 1e-3;
-  std::string mode = "instance";
-};
+const char* NormName(const NormParams& p) { return p.l2 ? "L2Normalization" : "InstanceNorm"; }
 
-// Group g (of outer * stride) holds x[(o * length + j) * stride + s], j < length.
-struct View {
-  int64_t outer = 1, length = 1, stride = 1;
-  int64_t At(int64_t g, int64_t j) const {
-    return ((g / stride) * length + j) * stride + g % stride;
-  }
-  int64_t groups() const { return outer * stride; }
-};
-
-const char* Name(const NormParams& p) { return p.l2 ? "L2Normalization" : "InstanceNorm"; }
-
-absl::StatusOr<View> ViewOf(const NormParams& p, const Shape& s) {
+absl::StatusOr<NormView> NormViewOf(const NormParams& p, const Shape& s) {
   const bool need3 = !p.l2 || p.mode != "instance";
   if (s.ndim() < (need3 ? 3 : 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(Name(p), ": data ", s.ToString(),
+    return absl::InvalidArgumentError(absl::StrCat(NormName(p), ": data ", s.ToString(),
                                                    " needs at least ", need3 ? 3 : 1,
                                                    " dimensions"));
   }
-  if (p.l2 && p.mode == "instance") return View{s[0], s.ProdRange(1, s.ndim()), 1};
-  if (p.l2 && p.mode == "channel") return View{s[0], s[1], s.ProdRange(2, s.ndim())};
-  return View{s[0] * s[1], s.ProdRange(2, s.ndim()), 1};
+  if (p.l2 && p.mode == "instance") return NormView{s[0], s.ProdRange(1, s.ndim()), 1};
+  if (p.l2 && p.mode == "channel") return NormView{s[0], s[1], s.ProdRange(2, s.ndim())};
+  return NormView{s[0] * s[1], s.ProdRange(2, s.ndim()), 1};
 }
+
+namespace {
 
 absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
                    std::vector<InferShape>* out) {
   const auto& p = ParamsAs<NormParams>(params);
-  const char* op = Name(p);
+  const char* op = NormName(p);
   std::vector<InferShape> data = {(*in)[0]}, res = {(*out)[0]};
   MXGRID_RETURN_IF_ERROR(InferSameShape(op, &data, &res));
   (*in)[0] = data[0];
   (*out)[0] = res[0];
   if (!(*in)[0]) return absl::OkStatus();
   const Shape& s = *(*in)[0];
-  MXGRID_RETURN_IF_ERROR(ViewOf(p, s).status());
+  MXGRID_RETURN_IF_ERROR(NormViewOf(p, s).status());
   if (!p.l2) {
     MXGRID_RETURN_IF_ERROR(MergeShape(op, "gamma", Shape{s[1]}, &(*in)[1]));
     MXGRID_RETURN_IF_ERROR(MergeShape(op, "beta", Shape{s[1]}, &(*in)[2]));
@@ -77,7 +64,7 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
 
 // Per group: mean and variance (InstanceNorm) or 0 and sum of squares (L2).
 template <typename T>
-void Stats(const NormParams& p, const View& v, const T* x, std::vector<double>* mean,
+void Stats(const NormParams& p, const NormView& v, const T* x, std::vector<double>* mean,
            std::vector<double>* var) {
   mean->assign(v.groups(), 0.0);
   var->assign(v.groups(), 0.0);
@@ -96,9 +83,9 @@ void Stats(const NormParams& p, const View& v, const T* x, std::vector<double>* 
 absl::Status Forward(const OpContext&, const OpParams& params, absl::Span<const TensorView> in,
                      absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<NormParams>(params);
-  MXGRID_ASSIGN_OR_RETURN(View v, ViewOf(p, in[0].shape));
+  MXGRID_ASSIGN_OR_RETURN(NormView v, NormViewOf(p, in[0].shape));
   const int64_t channels = p.l2 ? 1 : in[0].shape[1];
-  return DispatchFloat(Name(p), in[0].dtype, [&](auto tag) {
+  return DispatchFloat(NormName(p), in[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = in[0].as<T>();
     std::vector<double> mean, var;
@@ -124,9 +111,9 @@ absl::Status Forward(const OpContext&, const OpParams& params, absl::Span<const 
 
 absl::Status Backward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   const auto& p = ParamsAs<NormParams>(params);
-  MXGRID_ASSIGN_OR_RETURN(View v, ViewOf(p, a.inputs[0].shape));
+  MXGRID_ASSIGN_OR_RETURN(NormView v, NormViewOf(p, a.inputs[0].shape));
   const int64_t channels = p.l2 ? 1 : a.inputs[0].shape[1];
-  return DispatchFloat(Name(p), a.inputs[0].dtype, [&](auto tag) {
+  return DispatchFloat(NormName(p), a.inputs[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = a.inputs[0].as<T>();
     const T* dy = a.out_grads[0].as<T>();
@@ -183,7 +170,7 @@ OpDef NormOp(bool l2) {
   d.parse = [l2](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
     auto p = std::make_shared<NormParams>();
     p->l2 = l2;
-    ParamReader r(Name(*p), attrs);
+    ParamReader r(NormName(*p), attrs);
     MXGRID_RETURN_IF_ERROR(r.Float("eps", &p->eps, l2 ? 1e-10 : 1e-3));
     if (l2) {
       MXGRID_RETURN_IF_ERROR(

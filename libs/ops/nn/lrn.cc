@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -18,11 +19,6 @@ namespace mxgrid::ops::nn {
 namespace {
 
 constexpr char kOp[] = "LRN";
-
-struct LRNParams : OpParams {
-  double alpha = 1e-4, beta = 0.75, knorm = 2;
-  int64_t nsize = 0;
-};
 
 absl::Status Infer(const OpParams&, std::vector<InferShape>* in, std::vector<InferShape>* out) {
   if ((*in)[0] && (*in)[0]->ndim() != 4) {

@@ -10,7 +10,8 @@ absl::Status RegisterNNCudaKernels(Registry* registry) {
   for (absl::Status (*reg)(Registry*) :
        {nn::RegisterFullyConnectedCuda, nn::RegisterActivationCuda, nn::RegisterSoftmaxCuda,
         nn::RegisterSoftmaxOutputCuda, nn::RegisterRegressionCuda, nn::RegisterDropoutCuda,
-        nn::RegisterMakeLossCuda, nn::RegisterLayerNormCuda}) {
+        nn::RegisterMakeLossCuda, nn::RegisterLayerNormCuda, nn::RegisterPadSequenceCuda,
+        nn::RegisterNormUpSamplingCuda, nn::RegisterRnnCuda}) {
     MXGRID_RETURN_IF_ERROR(reg(registry));
   }
   return absl::OkStatus();

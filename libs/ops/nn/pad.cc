@@ -1,14 +1,15 @@
 // Pad [pad], as MXNet 1.9.1 defines it: 4-D or 5-D data padded on the spatial axes only
 // (pad_width has 2 * ndim entries, before/after per axis, the first four zero), mode
 // 'constant' (constant_value), 'edge' (repeat the border) or 'reflect' (mirror without
-// repeating the border; each pad smaller than its axis). Every output element is a data
-// element or the constant, so backward sums the head gradient into the sources. Plain loops;
-// float32/float64.
+// repeating the border; each pad smaller than its axis; edge padding needs a non-empty axis).
+// Every output element is a data element or the constant, so backward sums the head gradient
+// into the sources. Plain loops; float32/float64 (CUDA kernels: pad_sequence.cu).
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -17,13 +18,9 @@ namespace {
 
 constexpr char kOp[] = "Pad";
 
-struct PadParams : OpParams {
-  std::string mode;
-  std::vector<int64_t> pad;
-  double value = 0;
-};
+}  // namespace
 
-absl::Status Check(const PadParams& p, const Shape& s) {
+absl::Status CheckPad(const PadParams& p, const Shape& s) {
   if (s.ndim() != 4 && s.ndim() != 5) {
     return absl::InvalidArgumentError(absl::StrCat(
         kOp, ": only 4-D or 5-D input is supported, got ", s.ToString()));
@@ -46,15 +43,24 @@ absl::Status Check(const PadParams& p, const Shape& s) {
           " for an axis of ", s[i / 2]));
     }
   }
+  for (int i = 4; i < 2 * s.ndim() && p.mode == "edge"; ++i) {
+    if (s[i / 2] == 0 && p.pad[i] > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kOp, ": edge padding needs a non-empty axis, got axis ", i / 2,
+                       " of length 0"));
+    }
+  }
   return absl::OkStatus();
 }
+
+namespace {
 
 absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
                    std::vector<InferShape>* out) {
   const auto& p = ParamsAs<PadParams>(params);
   if (!(*in)[0]) return absl::OkStatus();
   const Shape& s = *(*in)[0];
-  MXGRID_RETURN_IF_ERROR(Check(p, s));
+  MXGRID_RETURN_IF_ERROR(CheckPad(p, s));
   Shape o = s;
   for (int i = 0; i < s.ndim(); ++i) o[i] = s[i] < 0 ? -1 : s[i] + p.pad[2 * i] + p.pad[2 * i + 1];
   return MergeShape(kOp, "output", o, &(*out)[0]);
@@ -92,7 +98,7 @@ absl::Status Forward(const OpContext&, const OpParams& params, absl::Span<const 
                      absl::Span<const OpReq> reqs, absl::Span<const TensorView> out) {
   const auto& p = ParamsAs<PadParams>(params);
   if (reqs[0] == OpReq::kNull) return absl::OkStatus();
-  MXGRID_RETURN_IF_ERROR(Check(p, in[0].shape));
+  MXGRID_RETURN_IF_ERROR(CheckPad(p, in[0].shape));
   const std::vector<int64_t> map = Map(p, in[0].shape, out[0].shape);
   return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -108,7 +114,7 @@ absl::Status Backward(const OpContext&, const OpParams& params, const BackwardAr
   const auto& p = ParamsAs<PadParams>(params);
   if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
   const TensorView& dx = a.in_grads[0];
-  MXGRID_RETURN_IF_ERROR(Check(p, dx.shape));
+  MXGRID_RETURN_IF_ERROR(CheckPad(p, dx.shape));
   const std::vector<int64_t> map = Map(p, dx.shape, a.out_grads[0].shape);
   return DispatchFloat(kOp, dx.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

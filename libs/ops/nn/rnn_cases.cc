@@ -159,6 +159,8 @@ std::vector<OpCase> RnnCases() {
       Rnn("RNN_gru", {"gru", 1, false, false, 2, 3, 2, 3}),
       Rnn("RNN_gru_bidir_2layer_states", {"gru", 2, true, true}),
       Rnn("RNN_tanh_bidir", {"rnn_tanh", 1, true, true}),
+      Rnn("RNN_relu_bidir_3layer", {"rnn_relu", 3, true, false, 2, 2, 3, 2}),
+      Rnn("RNN_tanh_3layer_states_long", {"rnn_tanh", 3, false, true, 5, 2, 2, 3}),
       Rnn("RNN_lstm_2layer_dropout_inference", {"lstm", 2, false, true, 3, 2, 3, 2, 0.4}),
   };
 }

@@ -86,6 +86,12 @@ absl::Status RnnDnnlForward(const RnnParams& p, RnnDims dims, const RnnInputs<fl
 absl::Status RnnDnnlBackward(const RnnParams& p, RnnDims dims, const RnnInputs<float>& in,
                              const float* y, const RnnGrads<float>& g);
 
+// The sizes of a kernel call with inputs `in` (data, parameters, state[, state_cell]),
+// checked against the parameters (they come from the wire): InvalidArgument for a shape or
+// dtype that does not fit, ResourceExhausted when the activations the kernels keep would
+// exceed 2^40 elements. rnn_kernels.cc; the CUDA kernels (rnn.cu) check alike.
+absl::StatusOr<RnnDims> RnnCheckInputs(const RnnParams& p, absl::Span<const TensorView> in);
+
 // Kernels: inputs data, parameters, state[, state_cell]; outputs out[, hy[, cy]].
 absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,

@@ -340,8 +340,15 @@ class Rnn {
   std::vector<std::vector<T>> hs_;           // hidden states (T, N, H)
 };
 
-// Checks the kernel inputs against the parameters (they come from the wire).
-absl::StatusOr<RnnDims> CheckInputs(const RnnParams& p, absl::Span<const TensorView> in) {
+template <typename T>
+void StoreAll(OpReq req, const std::vector<T>& src, const TensorView& dst) {
+  if (req == OpReq::kNull) return;
+  for (size_t i = 0; i < src.size(); ++i) Store(req, dst.as<T>(), i, src[i]);
+}
+
+}  // namespace
+
+absl::StatusOr<RnnDims> RnnCheckInputs(const RnnParams& p, absl::Span<const TensorView> in) {
   const Shape& s = in[0].shape;
   if (s.ndim() != 3) {
     return absl::InvalidArgumentError(absl::StrCat(kOp, ": data must be 3-d, got ", s.ndim()));
@@ -378,14 +385,6 @@ absl::StatusOr<RnnDims> CheckInputs(const RnnParams& p, absl::Span<const TensorV
   return dims;
 }
 
-template <typename T>
-void StoreAll(OpReq req, const std::vector<T>& src, const TensorView& dst) {
-  if (req == OpReq::kNull) return;
-  for (size_t i = 0; i < src.size(); ++i) Store(req, dst.as<T>(), i, src[i]);
-}
-
-}  // namespace
-
 absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                         absl::Span<const TensorView> out) {
@@ -394,7 +393,7 @@ absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
   if (drop && ctx.rng == nullptr) {
     return absl::FailedPreconditionError("RNN: OpContext::rng is null in training");
   }
-  MXGRID_ASSIGN_OR_RETURN(RnnDims dims, CheckInputs(p, in));
+  MXGRID_ASSIGN_OR_RETURN(RnnDims dims, RnnCheckInputs(p, in));
   return DispatchFloat(kOp, in[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t state_size = p.num_layers * p.directions() * dims.n * p.state_size;
@@ -433,7 +432,7 @@ absl::Status RnnForward(const OpContext& ctx, const OpParams& params,
 
 absl::Status RnnBackward(const OpContext&, const OpParams& params, const BackwardArgs& a) {
   const auto& p = ParamsAs<RnnParams>(params);
-  MXGRID_ASSIGN_OR_RETURN(RnnDims dims, CheckInputs(p, a.inputs));
+  MXGRID_ASSIGN_OR_RETURN(RnnDims dims, RnnCheckInputs(p, a.inputs));
   // The forward pass's dropout mask (hidden output); without it (outputs not passed) no
   // dropout is applied, as in inference.
   const int mask_index = p.visible_outputs();

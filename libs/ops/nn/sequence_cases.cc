@@ -55,20 +55,19 @@ OpCase Seq(const std::string& name, int kind, Shape s, int axis, std::vector<dou
   return c;
 }
 
-// Pad of a (N, C, H, W) array by (top, bottom, left, right).
+// Pad of a 4-D (N, C, H, W) or 5-D (N, C, D, H, W) array by `pad`: before/after widths of
+// each spatial axis in order (4 or 6 entries).
 OpCase PadCase(const std::string& name, const std::string& mode, Shape s,
                std::vector<int64_t> pad, double value = 0) {
   OpCase c;
   c.name = name;
   c.op = name.rfind("pad", 0) == 0 ? "pad" : "Pad";
-  c.attrs = {{"mode", mode},
-             {"pad_width", "(0, 0, 0, 0, " + std::to_string(pad[0]) + ", " +
-                               std::to_string(pad[1]) + ", " + std::to_string(pad[2]) + ", " +
-                               std::to_string(pad[3]) + ")"}};
+  std::string widths = "(0, 0, 0, 0";
+  for (int64_t w : pad) widths += ", " + std::to_string(w);
+  c.attrs = {{"mode", mode}, {"pad_width", widths + ")"}};
   if (value != 0) c.attrs["constant_value"] = std::to_string(value);
   c.input_shapes = {s};
   c.reference = [=](const Values& in, const std::vector<Shape>&) {
-    const int64_t h = s[2], w = s[3], oh = h + pad[0] + pad[1], ow = w + pad[2] + pad[3];
     auto src = [&](int64_t j, int64_t before, int64_t n) -> int64_t {
       const int64_t i = j - before;
       if (i >= 0 && i < n) return i;
@@ -76,12 +75,21 @@ OpCase PadCase(const std::string& name, const std::string& mode, Shape s,
       if (mode == "edge") return i < 0 ? 0 : n - 1;
       return i < 0 ? -i : 2 * n - 2 - i;
     };
+    // Spatial axes as (D, H, W), D = 1 unpadded for 4-D data.
+    const bool five = s.ndim() == 5;
+    const int64_t d = five ? s[2] : 1, h = s[s.ndim() - 2], w = s[s.ndim() - 1];
+    const std::vector<int64_t> pw = five ? pad : std::vector<int64_t>{0, 0, pad[0], pad[1],
+                                                                     pad[2], pad[3]};
+    const int64_t od = d + pw[0] + pw[1], oh = h + pw[2] + pw[3], ow = w + pw[4] + pw[5];
     std::vector<double> y;
     for (int64_t nc = 0; nc < s[0] * s[1]; ++nc) {
-      for (int64_t r = 0; r < oh; ++r) {
-        for (int64_t q = 0; q < ow; ++q) {
-          const int64_t a = src(r, pad[0], h), b = src(q, pad[2], w);
-          y.push_back(a < 0 || b < 0 ? value : in[0][(nc * h + a) * w + b]);
+      for (int64_t e = 0; e < od; ++e) {
+        for (int64_t r = 0; r < oh; ++r) {
+          for (int64_t q = 0; q < ow; ++q) {
+            const int64_t z = src(e, pw[0], d), a = src(r, pw[2], h), b = src(q, pw[4], w);
+            y.push_back(z < 0 || a < 0 || b < 0 ? value
+                                                : in[0][((nc * d + z) * h + a) * w + b]);
+          }
         }
       }
     }
@@ -131,9 +139,15 @@ std::vector<OpCase> PadCases() {
       PadCase("Pad_constant", "constant", {1, 2, 3, 3}, {1, 0, 2, 1}, 0.5),
       PadCase("Pad_edge", "edge", {2, 1, 2, 3}, {2, 1, 0, 2}),
       PadCase("pad_reflect", "reflect", {1, 2, 3, 4}, {2, 1, 3, 1}),
+      PadCase("Pad_edge_wide", "edge", {1, 2, 1, 2}, {2, 1, 0, 3}),
+      PadCase("Pad_5d_constant", "constant", {1, 2, 2, 2, 3}, {1, 0, 0, 2, 1, 1}, -2),
+      PadCase("Pad_5d_edge", "edge", {2, 1, 2, 2, 2}, {1, 2, 0, 1, 2, 0}),
+      PadCase("Pad_5d_reflect", "reflect", {1, 1, 3, 3, 4}, {2, 1, 1, 2, 0, 3}),
       UpCase("UpSampling_one", {{2, 2, 2, 3}}, 2, false),
       UpCase("UpSampling_concat", {{1, 2, 2, 2}, {1, 1, 1, 1}}, 3, false),
       UpCase("UpSampling_sum", {{1, 2, 2, 2}, {1, 2, 4, 4}}, 2, true),
+      UpCase("UpSampling_concat3", {{1, 1, 2, 2}, {1, 2, 1, 1}, {1, 1, 4, 4}}, 2, false),
+      UpCase("UpSampling_sum3", {{2, 1, 2, 2}, {2, 1, 1, 1}, {2, 1, 2, 2}}, 3, true),
   };
 }
 
@@ -147,6 +161,9 @@ std::vector<OpCase> SequenceCases() {
       Seq("SequenceLast_axis1", 1, {2, 3, 2}, 1, {2, 3}),
       Seq("SequenceReverse_full", 2, {4, 2, 3}, 0, {}),
       Seq("SequenceReverse_len", 2, {5, 3}, 0, {2, 5, 0}),
+      Seq("SequenceReverse_len_rest", 2, {4, 2, 3}, 0, {3, 1}),
+      Seq("SequenceMask_axis1_rest", 0, {3, 4, 2, 2}, 1, {4, 1.5, 0}, 7),
+      Seq("SequenceLast_axis1_full", 1, {2, 3, 2}, 1, {}),
   };
 }
 

@@ -16,30 +16,23 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
 namespace mxgrid::ops::nn {
-namespace {
 
-enum class Kind { kMask, kLast, kReverse };
-
-struct SeqParams : OpParams {
-  Kind kind = Kind::kMask;
-  bool use_length = false;
-  double value = 0;
-  int64_t axis = 0;
-};
-
-const char* Name(Kind k) {
-  return k == Kind::kMask ? "SequenceMask" : k == Kind::kLast ? "SequenceLast"
-                                                             : "SequenceReverse";
+const char* SeqName(SeqKind k) {
+  return k == SeqKind::kMask ? "SequenceMask" : k == SeqKind::kLast ? "SequenceLast"
+                                                                   : "SequenceReverse";
 }
+
+namespace {
 
 absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
                    std::vector<InferShape>* out) {
   const auto& p = ParamsAs<SeqParams>(params);
-  const char* op = Name(p.kind);
+  const char* op = SeqName(p.kind);
   if (!(*in)[0]) return absl::OkStatus();
   const Shape& s = *(*in)[0];
   if (s.ndim() < 2) {
@@ -51,7 +44,7 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
     MXGRID_RETURN_IF_ERROR(MergeShape(op, "sequence_length", Shape{s[batch_axis]}, &(*in)[1]));
   }
   Shape o = s;
-  if (p.kind == Kind::kLast) {
+  if (p.kind == SeqKind::kLast) {
     std::vector<int64_t> dims(s.dims().begin(), s.dims().end());
     dims.erase(dims.begin() + p.axis);
     o = Shape(dims);
@@ -62,7 +55,7 @@ absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
 // For each output element, the data element it copies (-1: the mask value).
 absl::StatusOr<std::vector<int64_t>> Map(const SeqParams& p, const Shape& s,
                                          const TensorView* lengths) {
-  const char* op = Name(p.kind);
+  const char* op = SeqName(p.kind);
   const int64_t t_len = s[p.axis], batch = s[p.axis == 0 ? 1 : 0];
   const int64_t rest = s.ProdRange(2, s.ndim());
   auto offset = [&](int64_t t, int64_t b, int64_t r) {
@@ -79,8 +72,8 @@ absl::StatusOr<std::vector<int64_t>> Map(const SeqParams& p, const Shape& s,
       }
     });
   }
-  for (int64_t b = 0; b < batch && p.kind != Kind::kMask; ++b) {
-    const int64_t lo = p.kind == Kind::kLast ? 1 : 0;
+  for (int64_t b = 0; b < batch && p.kind != SeqKind::kMask; ++b) {
+    const int64_t lo = p.kind == SeqKind::kLast ? 1 : 0;
     if (len[b] < lo || len[b] > t_len) {
       return absl::InvalidArgumentError(absl::StrCat(op, ": sequence_length[", b, "] = ",
                                                      len[b], " is outside [", lo, ", ", t_len,
@@ -88,7 +81,7 @@ absl::StatusOr<std::vector<int64_t>> Map(const SeqParams& p, const Shape& s,
     }
   }
   std::vector<int64_t> map;
-  if (p.kind == Kind::kLast) {
+  if (p.kind == SeqKind::kLast) {
     map.resize(batch * rest);
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t r = 0; r < rest; ++r) map[b * rest + r] = offset(len[b] - 1, b, r);
@@ -100,8 +93,8 @@ absl::StatusOr<std::vector<int64_t>> Map(const SeqParams& p, const Shape& s,
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t r = 0; r < rest; ++r) {
         int64_t src = offset(t, b, r);
-        if (p.kind == Kind::kMask && t >= len[b]) src = -1;
-        if (p.kind == Kind::kReverse && t < len[b]) src = offset(len[b] - 1 - t, b, r);
+        if (p.kind == SeqKind::kMask && t >= len[b]) src = -1;
+        if (p.kind == SeqKind::kReverse && t < len[b]) src = offset(len[b] - 1 - t, b, r);
         map[offset(t, b, r)] = src;
       }
     }
@@ -115,7 +108,7 @@ absl::Status Forward(const OpContext&, const OpParams& params, absl::Span<const 
   if (reqs[0] == OpReq::kNull) return absl::OkStatus();
   MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> map,
                           Map(p, in[0].shape, p.use_length ? &in[1] : nullptr));
-  return DispatchFloat(Name(p.kind), in[0].dtype, [&](auto tag) {
+  return DispatchFloat(SeqName(p.kind), in[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = in[0].as<T>();
     for (size_t k = 0; k < map.size(); ++k) {
@@ -134,7 +127,7 @@ absl::Status Backward(const OpContext&, const OpParams& params, const BackwardAr
   const TensorView& dx = a.in_grads[0];
   MXGRID_ASSIGN_OR_RETURN(std::vector<int64_t> map,
                           Map(p, dx.shape, p.use_length ? &a.inputs[1] : nullptr));
-  return DispatchFloat(Name(p.kind), dx.dtype, [&](auto tag) {
+  return DispatchFloat(SeqName(p.kind), dx.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     std::vector<T> acc(dx.size(), T(0));
     const T* dy = a.out_grads[0].as<T>();
@@ -146,21 +139,21 @@ absl::Status Backward(const OpContext&, const OpParams& params, const BackwardAr
   });
 }
 
-OpDef SequenceOp(Kind kind) {
-  OpDef d = NewOp(Name(kind), std::string(Name(kind)) + " over variable-length sequences.");
+OpDef SequenceOp(SeqKind kind) {
+  OpDef d = NewOp(SeqName(kind), std::string(SeqName(kind)) + " over variable-length sequences.");
   d.params = {Spec("use_sequence_length", "boolean", "0",
                    "Take the lengths from the sequence_length input.")};
-  if (kind == Kind::kMask) d.params.push_back(Spec("value", "float", "0", "The mask value."));
+  if (kind == SeqKind::kMask) d.params.push_back(Spec("value", "float", "0", "The mask value."));
   d.params.push_back(Spec("axis", "int", "0", "The sequence axis (0 or 1)."));
   d.parse = [kind](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
     auto p = std::make_shared<SeqParams>();
     p->kind = kind;
-    ParamReader r(Name(kind), attrs);
+    ParamReader r(SeqName(kind), attrs);
     MXGRID_RETURN_IF_ERROR(r.Bool("use_sequence_length", &p->use_length, false));
-    if (kind == Kind::kMask) MXGRID_RETURN_IF_ERROR(r.Float("value", &p->value, 0));
+    if (kind == SeqKind::kMask) MXGRID_RETURN_IF_ERROR(r.Float("value", &p->value, 0));
     MXGRID_RETURN_IF_ERROR(r.Int("axis", &p->axis, 0));
     MXGRID_RETURN_IF_ERROR(r.Finish());
-    if (kind == Kind::kReverse && p->axis != 0) {
+    if (kind == SeqKind::kReverse && p->axis != 0) {
       return r.Error("the current implementation expects axis to be 0");
     }
     if (p->axis != 0 && p->axis != 1) return r.Error("axis must be 0 or 1");
@@ -188,8 +181,8 @@ OpDef SequenceOp(Kind kind) {
 
 }  // namespace
 
-OpDef MakeSequenceMaskOp() { return SequenceOp(Kind::kMask); }
-OpDef MakeSequenceLastOp() { return SequenceOp(Kind::kLast); }
-OpDef MakeSequenceReverseOp() { return SequenceOp(Kind::kReverse); }
+OpDef MakeSequenceMaskOp() { return SequenceOp(SeqKind::kMask); }
+OpDef MakeSequenceLastOp() { return SequenceOp(SeqKind::kLast); }
+OpDef MakeSequenceReverseOp() { return SequenceOp(SeqKind::kReverse); }
 
 }  // namespace mxgrid::ops::nn

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/nn/nn_params.h"
 #include "libs/ops/nn/nn_util.h"
 #include "libs/ops/params.h"
 
@@ -17,12 +18,6 @@ namespace mxgrid::ops::nn {
 namespace {
 
 constexpr char kOp[] = "UpSampling";
-
-struct UpParams : OpParams {
-  int64_t scale = 1, num_filter = 0, num_args = 1, workspace = 512;
-  bool sum = false;
-  bool bilinear = false;
-};
 
 absl::Status Infer(const OpParams& params, std::vector<InferShape>* in,
                    std::vector<InferShape>* out) {
