@@ -10,6 +10,7 @@ absl::Status RegisterCudaKernels(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterConvCudaKernels(registry));
   MXGRID_RETURN_IF_ERROR(RegisterOptimizerCudaKernels(registry));
   MXGRID_RETURN_IF_ERROR(RegisterRandomCudaKernels(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterLinalgCudaKernels(registry));
   return absl::OkStatus();
 }
 

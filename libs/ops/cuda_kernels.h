@@ -19,6 +19,7 @@ absl::Status RegisterNNCudaKernels(Registry* registry);         // libs/ops/nn
 absl::Status RegisterConvCudaKernels(Registry* registry);       // libs/ops/conv
 absl::Status RegisterOptimizerCudaKernels(Registry* registry);  // libs/ops/optimizer
 absl::Status RegisterRandomCudaKernels(Registry* registry);     // libs/ops/random
+absl::Status RegisterLinalgCudaKernels(Registry* registry);     // libs/ops/linalg
 
 }  // namespace mxgrid::ops
 
