@@ -119,14 +119,14 @@ absl::Status SampleForward(const std::string& op, Dist dist, const OpContext& ct
   if (reqs[0] == OpReq::kNull) return absl::OkStatus();
   const auto& p = ParamsAs<SampleParams>(params);
   MXGRID_ASSIGN_OR_RETURN(const uint64_t seed, CallSeed(ctx, op));
+  if (in.size() > 1 && in[1].dtype != in[0].dtype) {  // inference makes them equal
+    return absl::InvalidArgumentError(absl::StrCat(op, ": parameter arrays differ in dtype"));
+  }
   MXGRID_RETURN_IF_ERROR(CheckParamArrays(op, dist, ctx, in));
   int64_t per = 1;
   for (int64_t d : p.shape) per *= d;
   const int64_t n = in[0].size() * per;
   if (n == 0) return absl::OkStatus();
-  if (in.size() > 1 && in[1].dtype != in[0].dtype) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": parameter arrays differ in dtype"));
-  }
   cudaStream_t stream = gpu::StreamOf(ctx.stream);
   return DispatchFloat(op, in[0].dtype, [&](auto ptag) {
     using P = decltype(ptag);
