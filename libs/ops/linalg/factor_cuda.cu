@@ -353,7 +353,8 @@ absl::Status InverseBackward(const OpContext& ctx, const OpParams&, const Backwa
   MXGRID_RETURN_IF_ERROR(Load(ctx, kInverse, g.outputs[0], b));
   const int64_t n = b.rows;
   MXGRID_RETURN_IF_ERROR(Gemm(ctx, dy.data, b.data, t.data, b.count, n, n, n, false, true, 1.0, 0));
-  MXGRID_RETURN_IF_ERROR(Gemm(ctx, b.data, t.data, dx.data, b.count, n, n, n, true, false, -1.0, 0));
+  MXGRID_RETURN_IF_ERROR(
+      Gemm(ctx, b.data, t.data, dx.data, b.count, n, n, n, true, false, -1.0, 0));
   return Save(ctx, kInverse, dx, g.reqs[0], g.in_grads[0]);
 }
 

@@ -123,7 +123,8 @@ absl::StatusOr<std::vector<double*>> Scratch(const OpContext& ctx,
   auto aligned = [](int64_t n) { return (n * sizeof(double) + 255) / 256 * 256; };
   size_t bytes = 0;
   for (int64_t n : counts) bytes += aligned(n);
-  MXGRID_ASSIGN_OR_RETURN(void* ws, gpu::ThreadWorkspace(ctx.ctx.device_id, std::max<size_t>(bytes, 256)));
+  MXGRID_ASSIGN_OR_RETURN(
+      void* ws, gpu::ThreadWorkspace(ctx.ctx.device_id, std::max<size_t>(bytes, 256)));
   std::vector<double*> out;
   char* at = static_cast<char*>(ws);
   for (int64_t n : counts) {

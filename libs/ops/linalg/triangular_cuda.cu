@@ -72,7 +72,9 @@ absl::Status Backward(const std::string& op, bool solve, const OpContext& ctx,
     MXGRID_RETURN_IF_ERROR(KeepTriangle(ctx, da.data, da.count, n, p.lower));
     MXGRID_RETURN_IF_ERROR(Save(ctx, op, da, g.reqs[0], g.in_grads[0]));
   }
-  if (g.reqs[1] != OpReq::kNull) MXGRID_RETURN_IF_ERROR(Save(ctx, op, db, g.reqs[1], g.in_grads[1]));
+  if (g.reqs[1] != OpReq::kNull) {
+    MXGRID_RETURN_IF_ERROR(Save(ctx, op, db, g.reqs[1], g.in_grads[1]));
+  }
   return absl::OkStatus();
 }
 
