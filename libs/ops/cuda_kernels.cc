@@ -9,6 +9,8 @@ absl::Status RegisterCudaKernels(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(RegisterNNCudaKernels(registry));
   MXGRID_RETURN_IF_ERROR(RegisterConvCudaKernels(registry));
   MXGRID_RETURN_IF_ERROR(RegisterOptimizerCudaKernels(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterRandomCudaKernels(registry));
+  MXGRID_RETURN_IF_ERROR(RegisterLinalgCudaKernels(registry));
   return absl::OkStatus();
 }
 

@@ -18,6 +18,8 @@ absl::Status RegisterTensorCudaKernels(Registry* registry);     // libs/ops/tens
 absl::Status RegisterNNCudaKernels(Registry* registry);         // libs/ops/nn
 absl::Status RegisterConvCudaKernels(Registry* registry);       // libs/ops/conv
 absl::Status RegisterOptimizerCudaKernels(Registry* registry);  // libs/ops/optimizer
+absl::Status RegisterRandomCudaKernels(Registry* registry);     // libs/ops/random
+absl::Status RegisterLinalgCudaKernels(Registry* registry);     // libs/ops/linalg
 
 }  // namespace mxgrid::ops
 

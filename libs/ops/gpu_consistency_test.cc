@@ -6,8 +6,16 @@
 // kernels' gradients are checked against finite differences by each family's own suite, so
 // agreement here carries that check over to the GPU kernels.
 //
-// Without a GPU the test reports skipped. MXGRID_GPU_CONSISTENCY_REPORT=<file> writes one
+// Random operators draw different values on the two devices, so the case comparison only
+// checks that the GPU runs them; RandomMoments below checks their distributions instead: the
+// mean and variance of a large sample of every sampler (each parameter form), the category
+// frequencies of _sample_multinomial, _shuffle's output being a permutation, and that one
+// seed gives the same values twice and another seed different ones. It runs on the CPU
+// kernels as well (always), which keeps its tolerances honest.
+//
+// Without a GPU the GPU tests report skipped. MXGRID_GPU_CONSISTENCY_REPORT=<file> writes one
 // line per case: "<case> <op> native|fallback ok|FAIL <first difference>".
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -15,11 +23,13 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/base/dtype.h"
+#include "libs/base/status_macros.h"
 #include "libs/gpu/gpu.h"
 #include "libs/ops/builtin.h"
 #include "libs/ops/conv/conv_cases.h"
@@ -309,6 +319,177 @@ TEST(GpuConsistencyTest, EveryCaseAgreesWithTheCpu) {
               "CUDA kernels, %zu on the host fallback\n",
               total, native, failed, native_ops.size(), fallback_ops.size());
   EXPECT_GT(total, 0);
+}
+
+// One sampler call whose output (split into `moments.size()` equal groups in C order) has
+// each group's mean and variance.
+struct MomentCase {
+  std::string op;
+  AttrMap attrs;
+  std::vector<Shape> input_shapes;
+  Values inputs;
+  std::vector<std::pair<double, double>> moments;  // (mean, variance) per group
+};
+
+constexpr int64_t kDraws = 100000;
+
+std::vector<MomentCase> MomentCases() {
+  struct Dist {
+    std::string name;
+    std::vector<std::pair<std::string, double>> params;
+    double mean, var;
+  };
+  const std::vector<Dist> dists = {
+      {"uniform", {{"low", -1}, {"high", 3}}, 1, 16.0 / 12},
+      {"normal", {{"loc", 2}, {"scale", 3}}, 2, 9},
+      {"gamma", {{"alpha", 0.5}, {"beta", 2}}, 1, 2},       // shape < 1: the boosted branch
+      {"gamma", {{"alpha", 3}, {"beta", 0.5}}, 1.5, 0.75},  // Marsaglia-Tsang proper
+      {"exponential", {{"lam", 2}}, 0.5, 0.25},
+      {"poisson", {{"lam", 3}}, 3, 3},     // small lambda: multiplication
+      {"poisson", {{"lam", 40}}, 40, 40},  // large lambda: transformed rejection
+      {"negative_binomial", {{"k", 3}, {"p", 0.4}}, 4.5, 11.25},
+      {"generalized_negative_binomial", {{"mu", 2}, {"alpha", 0.5}}, 2, 4},
+  };
+  const std::string n = absl::StrCat("(", kDraws, ",)");
+  std::vector<MomentCase> cases;
+  for (const Dist& d : dists) {
+    AttrMap attrs;
+    for (const auto& [k, v] : d.params) attrs[k] = absl::StrCat(v);
+    AttrMap with_shape = attrs;
+    with_shape["shape"] = n;
+    cases.push_back({"_random_" + d.name, with_shape, {}, {}, {{d.mean, d.var}}});
+    cases.push_back({"_random_" + d.name + "_like", attrs, {Shape{kDraws}}, {}, {{d.mean, d.var}}});
+    // _sample_<dist>: the same parameters as one-element arrays (the same twice: two groups).
+    MomentCase s{"_sample_" + d.name, {{"shape", n}}, {}, {}, {{d.mean, d.var}, {d.mean, d.var}}};
+    for (const auto& [k, v] : d.params) {
+      s.input_shapes.push_back(Shape{2});
+      s.inputs.push_back({v, v});
+    }
+    cases.push_back(std::move(s));
+  }
+  for (const char* dtype : {"int32", "int64"}) {
+    cases.push_back({"_random_randint",
+                     {{"low", "-5"}, {"high", "5"}, {"shape", n}, {"dtype", dtype}},
+                     {},
+                     {},
+                     {{-0.5, 99.0 / 12}}});
+  }
+  // Category indices of probabilities (0.2, 0.3, 0.5) and (0.5, 0, 0.5).
+  cases.push_back({"_sample_multinomial",
+                   {{"shape", n}},
+                   {Shape{2, 3}},
+                   {{0.2, 0.3, 0.5, 0.5, 0, 0.5}},
+                   {{1.3, 0.61}, {1.0, 1.0}}});
+  return cases;
+}
+
+// The first output of `op` (by name, with `attrs`) on `device` (-1: the CPU) with the
+// OpContext::rng seeded by `seed`.
+absl::StatusOr<std::vector<double>> Sample(const std::string& name, const AttrMap& attrs,
+                                           const std::vector<Shape>& input_shapes,
+                                           const Values& inputs, int device, uint64_t seed,
+                                           int output = 0) {
+  MXGRID_ASSIGN_OR_RETURN(ParsedOp op, GlobalRegistry().Parse(name, attrs));
+  std::vector<InferShape> in_s(input_shapes.begin(), input_shapes.end());
+  std::vector<InferShape> out_s(op.num_outputs());
+  MXGRID_RETURN_IF_ERROR(op.InferShapes(&in_s, &out_s));
+  std::vector<InferType> in_t(op.num_inputs(), DType::kFloat32), out_t(op.num_outputs());
+  MXGRID_RETURN_IF_ERROR(op.InferTypes(&in_t, &out_t));
+  std::vector<DType> in_types, out_types;
+  std::vector<Shape> out_shapes;
+  for (const InferType& t : in_t) in_types.push_back(*t);
+  for (int k = 0; k < op.num_outputs(); ++k) {
+    out_shapes.push_back(*out_s[k]);
+    out_types.push_back(*out_t[k]);
+  }
+  Arrays in = Make(input_shapes, in_types, device, inputs);
+  Arrays out = Make(out_shapes, out_types, device, {});
+  std::mt19937_64 rng(seed);
+  OpContext ctx{false, device >= 0 ? Context::Gpu(device) : Context::Cpu(), &rng};
+  std::vector<OpReq> reqs(out_shapes.size(), OpReq::kWriteTo);
+  MXGRID_RETURN_IF_ERROR(op.Forward(ctx, in.Views(), reqs, out.Views()));
+  return out.buffers[output]->Get();
+}
+
+// "" when every group of the sample has its case's moments: the mean within 6 standard
+// errors, the variance within 6%.
+std::string CheckMoments(const MomentCase& c, const std::vector<double>& v) {
+  const size_t groups = c.moments.size();
+  const size_t per = v.size() / groups;
+  for (size_t g = 0; g < groups; ++g) {
+    double sum = 0, sq = 0;
+    for (size_t i = g * per; i < (g + 1) * per; ++i) sum += v[i];
+    const double mean = sum / per;
+    for (size_t i = g * per; i < (g + 1) * per; ++i) sq += (v[i] - mean) * (v[i] - mean);
+    const double var = sq / (per - 1);
+    const auto [want_mean, want_var] = c.moments[g];
+    if (!(std::fabs(mean - want_mean) <= 6 * std::sqrt(want_var / per)) ||
+        !(std::fabs(var - want_var) <= 0.06 * want_var)) {
+      return absl::StrCat(c.op, " group ", g, ": mean ", mean, " variance ", var, ", want ",
+                          want_mean, " and ", want_var);
+    }
+  }
+  return "";
+}
+
+// Every check of the header's RandomMoments paragraph on `device`.
+void RandomMoments(int device) {
+  for (const MomentCase& c : MomentCases()) {
+    SCOPED_TRACE(c.op + " " + absl::StrCat(c.attrs.size()) + " attributes");
+    absl::StatusOr<std::vector<double>> a =
+        Sample(c.op, c.attrs, c.input_shapes, c.inputs, device, 7);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_EQ(a->size(), static_cast<size_t>(kDraws) * c.moments.size());
+    EXPECT_EQ(CheckMoments(c, *a), "");
+    absl::StatusOr<std::vector<double>> again =
+        Sample(c.op, c.attrs, c.input_shapes, c.inputs, device, 7);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(*a == *again) << c.op << ": one seed gave different values";
+    absl::StatusOr<std::vector<double>> other =
+        Sample(c.op, c.attrs, c.input_shapes, c.inputs, device, 8);
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_FALSE(*a == *other) << c.op << ": two seeds gave the same values";
+  }
+  // _sample_multinomial's log-probabilities are those of the drawn categories.
+  const Values probs = {{0.2, 0.3, 0.5}};
+  const AttrMap get_prob = {{"shape", "(1000,)"}, {"get_prob", "True"}};
+  absl::StatusOr<std::vector<double>> index =
+      Sample("_sample_multinomial", get_prob, {Shape{3}}, probs, device, 3, 0);
+  absl::StatusOr<std::vector<double>> logp =
+      Sample("_sample_multinomial", get_prob, {Shape{3}}, probs, device, 3, 1);
+  ASSERT_TRUE(index.ok() && logp.ok());
+  for (size_t i = 0; i < index->size(); ++i) {
+    ASSERT_NEAR((*logp)[i], std::log(probs[0][static_cast<size_t>((*index)[i])]), 1e-6);
+  }
+  // _shuffle: a permutation of distinct rows, not the identity.
+  std::vector<double> rows(1000 * 3);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<double>(i);
+  absl::StatusOr<std::vector<double>> shuffled =
+      Sample("_shuffle", {}, {Shape{1000, 3}}, {rows}, device, 5);
+  ASSERT_TRUE(shuffled.ok()) << shuffled.status();
+  std::vector<double> firsts;
+  for (size_t r = 0; r < 1000; ++r) {
+    const double first = (*shuffled)[r * 3];
+    ASSERT_EQ(std::fmod(first, 3), 0);
+    ASSERT_EQ((*shuffled)[r * 3 + 1], first + 1);
+    ASSERT_EQ((*shuffled)[r * 3 + 2], first + 2);
+    firsts.push_back(first);
+  }
+  EXPECT_NE(firsts, std::vector<double>(rows.begin(), rows.begin() + 1000));
+  std::sort(firsts.begin(), firsts.end());
+  for (size_t r = 0; r < 1000; ++r) ASSERT_EQ(firsts[r], 3.0 * r);
+  // Parameter arrays are checked element by element, as on the CPU.
+  absl::StatusOr<std::vector<double>> bad =
+      Sample("_sample_gamma", {}, {Shape{3}, Shape{3}}, {{1, 2, -1}, {1, 1, 1}}, device, 1);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("element 2"), std::string::npos) << bad.status();
+}
+
+TEST(GpuConsistencyTest, RandomMomentsOnTheCpu) { RandomMoments(-1); }
+
+TEST(GpuConsistencyTest, RandomMomentsOnTheGpu) {
+  if (gpu::DeviceCount() == 0) GTEST_SKIP() << "no GPU: " << gpu::NoDeviceReason();
+  RandomMoments(0);
 }
 
 }  // namespace

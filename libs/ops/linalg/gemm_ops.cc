@@ -22,18 +22,8 @@ using linalg_internal::Batch;
 using linalg_internal::GemmParams;
 using linalg_internal::Load;
 using linalg_internal::MiscParams;
+using linalg_internal::RowAxis;
 using linalg_internal::Save;
-
-// The row axis of `shape` for gemm's `axis` parameter; InvalidArgument unless in
-// [0, ndim - 1).
-absl::StatusOr<int> RowAxis(absl::string_view op, int64_t axis, int ndim) {
-  const int64_t a = axis < 0 ? ndim + axis : axis;
-  if (a < 0 || a >= ndim - 1) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": invalid row axis ", axis, " for ",
-                                                   ndim, "-d inputs"));
-  }
-  return static_cast<int>(a);
-}
 
 // The output shape of op(A) * op(B) (rows along `row`, columns last).
 absl::StatusOr<Shape> ProductShape(absl::string_view op, const GemmParams& p, const Shape& a,

@@ -162,6 +162,10 @@ void AddProducts(std::vector<OpCase>* cases) {
     return Values{out};
   };
   cases->push_back(std::move(ax));
+  // gemm with rows along axis 1 of 4-d tensors (batch over axes 0 and 2), transposed A.
+  cases->push_back(Case("gemm_axis1", "_linalg_gemm",
+                        {{"axis", "1"}, {"transpose_a", "True"}, {"beta", "2"}},
+                        {{2, 4, 2, 3}, {2, 4, 2, 5}, {2, 3, 2, 5}}));
   for (bool tr : {false, true}) {
     OpCase s = Case(std::string("syrk_") + (tr ? "t" : "n"), "_linalg_syrk",
                     {{"transpose", tr ? "True" : "False"}, {"alpha", "0.5"}}, {{2, 3, 4}});
@@ -180,7 +184,8 @@ void AddProducts(std::vector<OpCase>* cases) {
 void AddTriangular(std::vector<OpCase>* cases) {
   // (rightside, lower, transpose) combinations; A 3 x 3, B 3 x 2 (left) or 2 x 3 (right).
   const bool combos[][3] = {{false, true, false}, {false, false, true}, {true, true, true},
-                            {true, false, false}};
+                            {true, false, false}, {false, true, true},  {false, false, false},
+                            {true, true, false},  {true, false, true}};
   for (const auto& cb : combos) {
     const bool right = cb[0], lower = cb[1], tr = cb[2];
     for (bool solve : {false, true}) {

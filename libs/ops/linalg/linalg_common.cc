@@ -122,6 +122,15 @@ absl::Status CheckMatrices(absl::string_view op, absl::string_view what, const S
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> RowAxis(absl::string_view op, int64_t axis, int ndim) {
+  const int64_t a = axis < 0 ? ndim + axis : axis;
+  if (a < 0 || a >= ndim - 1) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": invalid row axis ", axis, " for ",
+                                                   ndim, "-d inputs"));
+  }
+  return static_cast<int>(a);
+}
+
 OpDef LinalgOp(const std::string& name, std::vector<std::string> inputs,
                std::string description) {
   OpDef d;

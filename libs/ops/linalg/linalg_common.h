@@ -55,6 +55,10 @@ absl::Status SaveFlat(absl::string_view op, const std::vector<double>& v, OpReq 
 absl::Status CheckMatrices(absl::string_view op, absl::string_view what, const Shape& s,
                            bool square);
 
+// The row axis of an `ndim`-d tensor for gemm's `axis` parameter; InvalidArgument unless
+// in [0, ndim - 1).
+absl::StatusOr<int> RowAxis(absl::string_view op, int64_t axis, int ndim);
+
 // MXNet's LaMatrixMacParam (gemm: beta used) and LaMatrixMultParam (gemm2).
 struct GemmParams : OpParams {
   bool transpose_a = false, transpose_b = false;

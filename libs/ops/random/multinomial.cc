@@ -11,18 +11,13 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/random/random_params.h"
 #include "libs/ops/random/random_util.h"
 
 namespace mxgrid::ops::random {
 namespace {
 
 constexpr char kOp[] = "_sample_multinomial";
-
-struct MultinomialParams : OpParams {
-  std::vector<int64_t> shape;
-  bool get_prob = false;
-  DType dtype = DType::kInt32;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const AttrMap& attrs) {
   auto p = std::make_shared<MultinomialParams>();

@@ -8,18 +8,13 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/random/random_params.h"
 #include "libs/ops/random/random_util.h"
 
 namespace mxgrid::ops::random {
 namespace {
 
 constexpr char kOp[] = "_random_randint";
-
-struct RandintParams : OpParams {
-  int64_t low = 0, high = 0;
-  std::vector<int64_t> shape;
-  std::optional<DType> dtype;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const AttrMap& attrs) {
   auto p = std::make_shared<RandintParams>();

@@ -60,7 +60,15 @@ std::vector<OpCase> RandomCases() {
                        {Shape{3}, Shape{3}}, two));
   cases.push_back(Case("random_randint", "_random_randint",
                        {{"low", "-5"}, {"high", "5"}, {"shape", "(6,)"}}, {}));
+  cases.push_back(Case("random_randint_int64", "_random_randint",
+                       {{"low", "-3000000000"}, {"high", "3000000000"}, {"shape", "(2, 3)"},
+                        {"dtype", "int64"}},
+                       {}));
   cases.push_back(Case("shuffle", "_shuffle", {}, {Shape{5, 3}}));
+  cases.push_back(Case("shuffle_1d", "_shuffle", {}, {Shape{7}}));
+  cases.push_back(Case("multinomial_float32_3d", "_sample_multinomial",
+                       {{"shape", "(2,)"}, {"dtype", "float32"}}, {Shape{2, 1, 3}},
+                       {{0.125, 0.25, 0.625, 0.5, 0.25, 0.25}}));
   cases.push_back(Case("multinomial", "_sample_multinomial", {{"shape", "(3,)"}}, {Shape{2, 3}},
                        {{0.125, 0.25, 0.625, 0.5, 0.25, 0.25}}));
   // With get_prob, the log-probability output's gradient: 1/p at each drawn category.

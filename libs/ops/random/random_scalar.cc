@@ -7,16 +7,11 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/random/random_params.h"
 #include "libs/ops/random/random_util.h"
 
 namespace mxgrid::ops::random {
 namespace {
-
-struct ScalarParams : OpParams {
-  double a = 0, b = 0;
-  std::vector<int64_t> shape;
-  std::optional<DType> dtype;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const std::string& op, const DistInfo& dist,
                                                       bool like, const AttrMap& attrs) {

@@ -7,15 +7,11 @@
 #include <vector>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/random/random_params.h"
 #include "libs/ops/random/random_util.h"
 
 namespace mxgrid::ops::random {
 namespace {
-
-struct SampleParams : OpParams {
-  std::vector<int64_t> shape;
-  std::optional<DType> dtype;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> Parse(const std::string& op,
                                                       const AttrMap& attrs) {
