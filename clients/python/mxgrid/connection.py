@@ -119,7 +119,7 @@ class Connection:
         # Compositions waiting to be sent as one ComposeBurst (symbol.py), under the lock.
         self.symbol_lock = threading.Lock()
         self.symbol_burst = []
-        self.symbol_inflight = None  # (future, its burst): see symbol._send
+        self.symbol_burst_bytes = 0  # the size of their steps
         if self.worker is not None:
             try:
                 resp = self.worker.OpenSession(pb.worker.OpenSessionRequest(
@@ -164,7 +164,7 @@ class Connection:
             self.worker = rpc.worker.WorkerStub(ch[self.worker_address])
         if self.compiler_address:
             self.compiler = rpc.compiler.CompilerStub(ch[self.compiler_address])
-            # ComposeBurst taking its request already serialized (symbol._send).
+            # ComposeBurst taking its request already serialized (symbol._flush).
             self.compose_burst_bytes = ch[self.compiler_address].unary_unary(
                 "/mxgrid.v1.Compiler/ComposeBurst", request_serializer=None,
                 response_deserializer=pb.compiler.ComposeBurstResponse.FromString)

@@ -133,13 +133,13 @@ def _compiler_call(method, build, symbols):
 
 
 # Compositions the client has validated wait in a burst, sent as one ComposeBurst call under
-# handles the client picked. A burst of _BURST_SEND steps goes out without waiting for its
-# answer once the burst before it has been answered (at most one is in flight, so the
-# compiler takes them in order, and its work overlaps the client's composing); a burst of
-# _BURST_STEPS waits for the one in flight. A compiler call first waits for the one in
-# flight and sends the rest (_flush).
-_BURST_SEND = 256
+# handles the client picked, when a compiler call needs them or the burst reaches
+# _BURST_STEPS steps or _BURST_BYTES bytes (a step whose input is a symbol's JSON can be
+# large). Each step is written in protobuf's wire format when it is composed
+# (_symbol_wire); the burst is sent as those bytes. (Sending bursts without waiting for their
+# answers, as futures, was measured: a gRPC Python future costs more than the wait it saves.)
 _BURST_STEPS = 1024
+_BURST_BYTES = 1 << 20
 
 # The handles this process picks: 16 random hex digits (new in a forked child) and a
 # counter, 32 hex digits as the compiler takes them.
@@ -159,51 +159,23 @@ def _new_ref():
     return "%s%016x" % (_ref_prefix, next(_ref_counter))
 
 
-def _unhold(burst):
-    """The compiler refused a step of ``burst`` (or the call failed): every symbol of it is
-    left unheld; using one rebuilds it from its recipe by plain calls, which raise the
-    refusal there."""
-    for sym in burst:
-        sym._held = None
-
-
-def _settle(conn):
-    """Waits for ``conn``'s burst in flight, if any. REQUIRES: conn.symbol_lock held."""
-    inflight, conn.symbol_inflight = conn.symbol_inflight, None
-    if inflight is not None:
-        future, burst = inflight
-        try:
-            future.result()
-        except (grpc.RpcError, grpc.FutureCancelledError):
-            _unhold(burst)
-
-
-def _send(conn, wait):
-    """Sends ``conn``'s waiting steps; ``wait``: for the answer, else in flight.
-    REQUIRES: conn.symbol_lock held, no burst in flight."""
-    burst, conn.symbol_burst = conn.symbol_burst, []
-    if not burst:
-        return
-    payload = _symbol_wire.burst([sym._step for sym in burst])
-    for sym in burst:
-        sym._step = None
-    method = conn.compose_burst_bytes
-    if not wait:
-        conn.symbol_inflight = (method.future(payload, timeout=conn.settings.call_timeout),
-                                burst)
-        return
-    try:
-        conn.call(method, payload)
-    except MXNetError:
-        _unhold(burst)
-
-
 def _flush(conn):
-    """Sends ``conn``'s waiting compositions and waits until the compiler holds them (or
-    refused them: see _unhold)."""
+    """Sends ``conn``'s waiting compositions and waits until the compiler holds them. Should
+    it refuse one, every symbol of the burst is left unheld: using one rebuilds it from its
+    recipe by plain calls, which raise the refusal there."""
     with conn.symbol_lock:
-        _settle(conn)
-        _send(conn, wait=True)
+        burst, conn.symbol_burst = conn.symbol_burst, []
+        conn.symbol_burst_bytes = 0
+        if not burst:
+            return
+        payload = _symbol_wire.burst([sym._step for sym in burst])
+        for sym in burst:
+            sym._step = None
+        try:
+            conn.call(conn.compose_burst_bytes, payload)
+        except MXNetError:
+            for sym in burst:
+                sym._held = None
 
 
 def _all_sendable(conn, inputs):
@@ -235,12 +207,11 @@ def _build(method, build, inputs, deferred=False, encode=None):
         sym._step = encode(ref, lambda s: s._wire_body(conn))
         with conn.symbol_lock:
             conn.symbol_burst.append(sym)
-            n = len(conn.symbol_burst)
-            if n >= _BURST_SEND:
-                inflight = conn.symbol_inflight
-                if n >= _BURST_STEPS or inflight is None or inflight[0].done():
-                    _settle(conn)
-                    _send(conn, wait=False)
+            conn.symbol_burst_bytes += len(sym._step)
+            full = len(conn.symbol_burst) >= _BURST_STEPS or \
+                conn.symbol_burst_bytes >= _BURST_BYTES
+        if full:
+            _flush(conn)
         return sym
     resp = _compiler_call(method, build, inputs)
     sym = Symbol(resp.symbol.json or None)

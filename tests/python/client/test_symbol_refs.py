@@ -185,30 +185,44 @@ def test_a_refusal_the_client_cannot_check_raises_at_first_use(mx):
         mx.sym.FullyConnected(mx.sym.Variable("d"), num_hidden=2, nosuchparam=1)
 
 
-def test_bursts_in_flight_keep_their_order_and_their_refusals(mx):
+def test_full_bursts_keep_their_order_and_their_refusals(mx, monkeypatch):
     from mxgrid import symbol as sym_mod
     conn = mx.connection.get()
-    n = 3 * sym_mod._BURST_STEPS + 7  # several bursts, sent while later steps compose
+    n = 3 * sym_mod._BURST_STEPS + 7  # several bursts, each sent when full
     x = mx.sym.Variable("x")
     chain = [x]
     for i in range(n):
         chain.append(mx.sym.Activation(chain[-1], act_type="relu", name="r%d" % i))
     assert len(conn.symbol_burst) < sym_mod._BURST_STEPS  # the rest went out already
     assert chain[-1].list_arguments() == ["x"]
-    assert conn.symbol_inflight is None and not conn.symbol_burst
+    assert not conn.symbol_burst and conn.symbol_burst_bytes == 0
     assert chain[-1].infer_shape(x=(2, 3))[1] == [(2, 3)]
-    assert chain[sym_mod._BURST_SEND + 1].name == "r%d" % sym_mod._BURST_SEND
+    assert chain[sym_mod._BURST_STEPS + 1].name == "r%d" % sym_mod._BURST_STEPS
 
-    # A refusal in a burst that went out in flight: symbols built on it later (in the next
-    # bursts) raise it at first use; those before it and independent ones still work.
+    # A burst is also sent when its steps' bytes reach _BURST_BYTES: symbols from JSON as
+    # inputs make large steps.
+    monkeypatch.setattr(sym_mod, "_BURST_BYTES", 20000)
+    loaded = mx.sym.load_json(chain[200].tojson())
+    assert len(loaded.tojson()) > 20000
+    small = mx.sym.Activation(x, act_type="relu", name="small")
+    assert conn.symbol_burst == [small]
+    big = mx.sym.Activation(loaded, act_type="relu", name="big")  # one step > 20000 bytes
+    assert not conn.symbol_burst and conn.symbol_burst_bytes == 0
+    assert big.list_arguments() == ["x"] and small.list_arguments() == ["x"]
+
+    # A refusal in a burst sent when full raises at the first use of a symbol built on it
+    # (here: composing on it once its burst was refused); those before it and independent
+    # ones still work.
     before = mx.sym.Activation(mx.sym.Variable("e"), act_type="relu", name="before")
     bad = mx.sym.FullyConnected(mx.sym.Variable("d"), num_hidden=-3, name="fc_bad")
     tail = [bad]
-    for i in range(2 * sym_mod._BURST_SEND):
-        tail.append(mx.sym.Activation(tail[-1], act_type="relu", name="t%d" % i))
-    other = mx.sym.Activation(mx.sym.Variable("f"), act_type="relu", name="other")
+    with pytest.raises(mx.MXNetError, match="num_hidden"):
+        for i in range(2 * sym_mod._BURST_STEPS):
+            tail.append(mx.sym.Activation(tail[-1], act_type="relu", name="t%d" % i))
+    assert 1 < len(tail) <= sym_mod._BURST_STEPS + 1
     with pytest.raises(mx.MXNetError, match="num_hidden"):
         tail[-1].list_arguments()
+    other = mx.sym.Activation(mx.sym.Variable("f"), act_type="relu", name="other")
     assert before.list_arguments() == ["e"]
     assert other.infer_shape(f=(4,))[1] == [(4,)]
 
