@@ -164,6 +164,15 @@ void GatherCases(std::vector<OpCase>* cases) {
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return o[0] - o[1] == 2 ? std::make_pair(0, Coord{o[1]}) : std::make_pair(-1, Coord{});
       });
+  Add(cases, "diag_build_k_pos", "diag", {{"k", "1"}}, {{2}}, {3, 3},
+      [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return o[1] - o[0] == 1 ? std::make_pair(0, Coord{o[0]}) : std::make_pair(-1, Coord{});
+      });
+  // axis1 after axis2: the rows run along data's last axis.
+  Add(cases, "diag_extract_axes_swapped", "diag", {{"k", "1"}, {"axis1", "-1"}, {"axis2", "1"}},
+      {{2, 3, 4}}, {2, 2}, [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{o[0], o[1] + 1, o[1]});
+      });
   // scatter_nd: data (Y..., rest) written at output[idx[:, y]]; zeros elsewhere.
   Add(cases, "scatter_nd", "scatter_nd", {{"shape", "(3, 4)"}}, {{3}, {2, 3}}, {3, 4},
       [](const Coord& o, const std::vector<Shape>&, const Values& in) {
@@ -209,6 +218,9 @@ void GatherCases(std::vector<OpCase>* cases) {
   Add(cases, "tile_2d", "tile", {{"reps", "(2, 1)"}}, {{2, 3}}, {4, 3}, tile);
   Add(cases, "tile_longer_reps", "tile", {{"reps", "(2, 2)"}}, {{3}}, {2, 6}, tile);
   Add(cases, "tile_shorter_reps", "tile", {{"reps", "(3,)"}}, {{2, 1, 2}}, {2, 1, 6}, tile);
+  // Several repeated dims, one kept: each input element's gradient sums 6 head elements.
+  Add(cases, "tile_3d_reps", "tile", {{"reps", "(2, 1, 3)"}}, {{2, 2, 2}}, {4, 2, 6}, tile);
+  Add(cases, "tile_new_axes", "tile", {{"reps", "(3, 1, 2)"}}, {{2}}, {3, 1, 4}, tile);
   Add(cases, "repeat_axis1", "repeat", {{"repeats", "2"}, {"axis", "1"}}, {{2, 3}}, {2, 6},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, Coord{o[0], o[1] / 2});
@@ -220,6 +232,10 @@ void GatherCases(std::vector<OpCase>* cases) {
   Add(cases, "repeat_flat", "repeat", {{"repeats", "2"}}, {{2, 3}}, {12},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, Coord{o[0] / 2 / 3, o[0] / 2 % 3});
+      });
+  Add(cases, "repeat_axis0_3d", "repeat", {{"repeats", "2"}, {"axis", "0"}}, {{2, 3, 2}},
+      {4, 3, 2}, [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{o[0] / 2, o[1], o[2]});
       });
   Add(cases, "reverse_02", "reverse", {{"axis", "(0, 2)"}}, {{2, 3, 4}}, {2, 3, 4},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
@@ -240,6 +256,15 @@ void GatherCases(std::vector<OpCase>* cases) {
   Add(cases, "broadcast_axis_mid", "broadcast_axis", {{"axis", "(1,)"}, {"size", "(4,)"}},
       {{2, 1, 3}}, {2, 4, 3}, [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, Coord{o[0], 0, o[2]});
+      });
+  Add(cases, "reverse_adjacent", "reverse", {{"axis", "(1, -1)"}}, {{2, 3, 2}}, {2, 3, 2},
+      [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{o[0], 2 - o[1], 1 - o[2]});
+      });
+  Add(cases, "broadcast_axis_outer_inner", "broadcast_axis",
+      {{"axis", "(2, 0)"}, {"size", "(4, 3)"}}, {{1, 2, 1}}, {3, 2, 4},
+      [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{0, o[1], 0});
       });
   Add(cases, "broadcast_axes_two", "broadcast_axes", {{"axis", "(0, -1)"}, {"size", "(2, 3)"}},
       {{1, 1}}, {2, 3}, [](const Coord&, const std::vector<Shape>&, const Values&) {

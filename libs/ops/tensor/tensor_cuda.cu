@@ -102,6 +102,7 @@ absl::Status RegisterTensorCudaKernels(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterReduceCuda(registry));
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterDotCuda(registry));
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterMatrixCuda(registry));
+  MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterShapeCuda(registry));
   return tensor_cuda::RegisterIndexCuda(registry);
 }
 

@@ -27,6 +27,9 @@ absl::Status RegisterDotCuda(Registry* registry);
 // matrix_cuda.cu: Flatten, Reshape, expand_dims, squeeze, transpose, Concat, SliceChannel,
 // slice_axis, and the init ops.
 absl::Status RegisterMatrixCuda(Registry* registry);
+// shape_cuda.cu: SwapAxis, reverse, slice_like, diag, tile, repeat, broadcast_axis, stack,
+// _split_v2, depth_to_space, space_to_depth.
+absl::Status RegisterShapeCuda(Registry* registry);
 // index_cuda.cu: take, pick, one_hot, where, Embedding.
 absl::Status RegisterIndexCuda(Registry* registry);
 
