@@ -57,61 +57,6 @@ absl::Status Attach(Registry* registry, const char* name, KernelFn forward,
   return absl::OkStatus();
 }
 
-// Zeros an output or gradient written with kWriteTo/kWriteInplace (any dtype); kNull and
-// kAddTo leave it.
-absl::Status ZeroWithReq(const OpContext& ctx, const char* op, const TensorView& g, OpReq req) {
-  if (req == OpReq::kNull || req == OpReq::kAddTo || g.size() == 0) return absl::OkStatus();
-  const cudaError_t e =
-      cudaMemsetAsync(g.data, 0, g.size() * DTypeSize(g.dtype), gpu::StreamOf(ctx.stream));
-  if (e != cudaSuccess) {
-    return absl::InternalError(
-        absl::StrCat(op, ": cudaMemsetAsync failed: ", cudaGetErrorString(e)));
-  }
-  return absl::OkStatus();
-}
-
-// ---- Strided views: y[k] (req) x[base + Offset(ix, k)] and the scatter back. ----
-
-template <typename T>
-__global__ void ViewGatherKernel(const T* x, T* y, int64_t n, int req, int64_t base, Index ix) {
-  MXGRID_CUDA_KERNEL_LOOP(k, n) { Put(req, y, k, x[base + Offset(ix, k)]); }
-}
-
-// REQUIRES: the view's positions are distinct (no two k write one element).
-template <typename T>
-__global__ void ViewScatterKernel(const T* y, T* x, int64_t n, int req, int64_t base,
-                                  Index ix) {
-  MXGRID_CUDA_KERNEL_LOOP(k, n) { Put(req, x, base + Offset(ix, k), y[k]); }
-}
-
-// A view of an array: element k (C order over `dims`) is at base + sum c_i * strides[i].
-struct View {
-  std::vector<int64_t> dims, strides;
-  int64_t base = 0;
-};
-
-// dst (req) the view of src; or, `scatter`, the view of dst (req) src. REQUIRES for a
-// scatter: distinct positions; dst is written only at them (callers zero the rest).
-absl::Status RunView(const OpContext& ctx, const char* op, const View& v, const TensorView& src,
-                     OpReq req, const TensorView& dst, bool scatter) {
-  int64_t n = 1;
-  for (int64_t d : v.dims) n *= d;
-  if (req == OpReq::kNull || n == 0) return absl::OkStatus();
-  const Index ix = Collapse(v.dims, {v.strides})[0];
-  return DispatchNumeric(op, dst.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    cudaStream_t stream = gpu::StreamOf(ctx.stream);
-    if (scatter) {
-      ViewScatterKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, stream>>>(
-          src.as<T>(), dst.as<T>(), n, Req(req), v.base, ix);
-    } else {
-      ViewGatherKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, stream>>>(
-          src.as<T>(), dst.as<T>(), n, Req(req), v.base, ix);
-    }
-    return gpu::LaunchStatus(ctx.ctx.device_id, op);
-  });
-}
-
 // The view of an array shaped `s` whose dim i is s's dim axes[i].
 View PermutedView(const Shape& s, const std::vector<int>& axes) {
   const std::vector<int64_t> st = Strides(s);

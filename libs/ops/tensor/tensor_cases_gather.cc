@@ -147,6 +147,13 @@ void GatherCases(std::vector<OpCase>* cases) {
         return std::make_pair(0, Coord{static_cast<int64_t>(in[1][o[0] * 2 + o[1]]), o[2], o[3]});
       },
       {{}, {2, 0, 1, 2}}, std::set<int>{0});
+  // Repeated rows: their gradients add up.
+  Add(cases, "gather_nd_repeated", "gather_nd", {}, {{3, 2}, {1, 4}}, {4, 2},
+      [](const Coord& o, const std::vector<Shape>&, const Values& in) {
+        const auto r = static_cast<int64_t>(in[1][o[0]]);
+        return std::make_pair(0, Coord{r < 0 ? r + 3 : r, o[1]});
+      },
+      {{}, {2, 0, 2, -1}}, std::set<int>{0});
   // diag: 1-D builds a matrix; k shifts; N-D extracts along axis1/axis2.
   Add(cases, "diag_extract", "diag", {}, {{3, 4}}, {3},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
@@ -190,6 +197,16 @@ void GatherCases(std::vector<OpCase>* cases) {
         return std::make_pair(-1, Coord{});
       },
       {{}, {3, 1}}, std::set<int>{0});
+  // Row 1 named twice: the last column wins (data row 0 gets no gradient).
+  Add(cases, "scatter_nd_duplicate_last_wins", "scatter_nd", {{"shape", "(3, 2)"}},
+      {{3, 2}, {1, 3}}, {3, 2},
+      [](const Coord& o, const std::vector<Shape>&, const Values& in) {
+        for (int64_t y = 2; y >= 0; --y) {
+          if (in[1][y] == o[0]) return std::make_pair(0, Coord{y, o[1]});
+        }
+        return std::make_pair(-1, Coord{});
+      },
+      {{}, {1, 1, 0}}, std::set<int>{0});
   Add(cases, "slice_like_all", "slice_like", {}, {{3, 4}, {2, 3}}, {2, 3},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, o);

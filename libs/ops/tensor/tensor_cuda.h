@@ -30,6 +30,9 @@ absl::Status RegisterMatrixCuda(Registry* registry);
 // shape_cuda.cu: SwapAxis, reverse, slice_like, diag, tile, repeat, broadcast_axis, stack,
 // _split_v2, depth_to_space, space_to_depth.
 absl::Status RegisterShapeCuda(Registry* registry);
+// index_nd_cuda.cu: gather_nd, scatter_nd, _scatter_set_nd, batch_take, _slice_assign,
+// _slice_assign_scalar, fill_element_0index, shape_array, size_array.
+absl::Status RegisterIndexNdCuda(Registry* registry);
 // index_cuda.cu: take, pick, one_hot, where, Embedding.
 absl::Status RegisterIndexCuda(Registry* registry);
 
