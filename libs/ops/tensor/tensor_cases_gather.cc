@@ -218,6 +218,8 @@ void GatherCases(std::vector<OpCase>* cases) {
   AddProd(cases, "norm_default", "norm", {}, {2, 3}, -1);
   AddProd(cases, "norm_l1_axis", "norm", {{"ord", "1"}, {"axis", "1"}}, {3, 4}, 1);
   AddProd(cases, "norm_l2_keep", "norm", {{"axis", "(0,)"}, {"keepdims", "True"}}, {4, 2}, 0);
+  AddProd(cases, "norm_l2_last_axis_3d", "norm", {{"axis", "-1"}}, {2, 3, 4}, 2);
+  AddProd(cases, "norm_l1_mid_axis_3d", "norm", {{"ord", "1"}, {"axis", "(1,)"}}, {2, 5, 3}, 1);
   AddProd(cases, "prod_all", "prod", {}, {2, 3}, -1);
   AddProd(cases, "prod_ax1_keep", "prod", {{"axis", "1"}, {"keepdims", "True"}}, {2, 3, 2}, 1);
   AddProd(cases, "nansum_ax0", "nansum", {{"axis", "0"}}, {4, 3}, 0);
