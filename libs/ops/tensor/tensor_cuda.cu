@@ -159,6 +159,7 @@ absl::Status RegisterTensorCudaKernels(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterMatrixCuda(registry));
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterShapeCuda(registry));
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterIndexNdCuda(registry));
+  MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterSortCuda(registry));
   return tensor_cuda::RegisterIndexCuda(registry);
 }
 

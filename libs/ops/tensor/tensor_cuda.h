@@ -20,7 +20,8 @@ absl::Status RegisterUnaryCuda(Registry* registry);
 absl::Status RegisterCastCuda(Registry* registry);
 // broadcast_cuda.cu: broadcast_* binary ops, broadcast_to, broadcast_like.
 absl::Status RegisterBroadcastCuda(Registry* registry);
-// reduce_cuda.cu: sum, mean, max, min, prod, nansum, nanprod, argmax, argmin, argmax_channel.
+// reduce_cuda.cu: sum, mean, max, min, prod, nansum, nanprod, norm, _square_sum, argmax,
+// argmin, argmax_channel.
 absl::Status RegisterReduceCuda(Registry* registry);
 // dot_cuda.cu: dot, batch_dot (cuBLAS).
 absl::Status RegisterDotCuda(Registry* registry);
@@ -33,6 +34,8 @@ absl::Status RegisterShapeCuda(Registry* registry);
 // index_nd_cuda.cu: gather_nd, scatter_nd, _scatter_set_nd, batch_take, _slice_assign,
 // _slice_assign_scalar, fill_element_0index, shape_array, size_array.
 absl::Status RegisterIndexNdCuda(Registry* registry);
+// sort_cuda.cu: topk, sort, argsort.
+absl::Status RegisterSortCuda(Registry* registry);
 // index_cuda.cu: take, pick, one_hot, where, Embedding.
 absl::Status RegisterIndexCuda(Registry* registry);
 
