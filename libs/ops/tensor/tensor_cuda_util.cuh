@@ -1,6 +1,7 @@
 // Device helpers shared by the tensor family's CUDA kernels (nvcc only, internal to
-// libs/ops/tensor): OpReq-aware stores, float/double dispatch, strided index maps for
-// broadcasting and permutations (dims collapsed before launch), a generic copy-with-request,
+// libs/ops/tensor): OpReq-aware stores, float/double dispatch, index reads as the CPU's
+// IndexAt, strided index maps for broadcasting and permutations (dims collapsed before
+// launch), strided views (gather and scatter through one), a generic copy-with-request,
 // and the axis reduction used by sum/mean/max/..., argmax and every broadcast backward.
 //
 // Every launch goes on the call's stream (OpContext::stream); nothing here synchronizes.
