@@ -14,18 +14,16 @@
 #include "libs/base/status_macros.h"
 #include "libs/ops/params.h"
 #include "libs/ops/tensor/common.h"
+#include "libs/ops/tensor/shape_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
 namespace {
 
+using tensor_internal::BlockParams;
 using tensor_internal::DispatchNumeric;
 using tensor_internal::kNoDeps;
 using tensor_internal::Unify;
-
-struct BlockParams : OpParams {
-  int64_t block_size = 1;
-};
 
 // The output shape for input `s`; InvalidArgument unless s is 4-D and divisible by the block.
 absl::StatusOr<Shape> OutShape(const char* op, bool to_space, int64_t b, const Shape& s) {

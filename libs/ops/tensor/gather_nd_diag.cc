@@ -12,6 +12,7 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/tensor/gather_op.h"
+#include "libs/ops/tensor/shape_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
@@ -23,6 +24,9 @@ using tensor_internal::Names;
 using tensor_internal::NormalizeAxis;
 using tensor_internal::Source;
 using tensor_internal::Strides;
+using tensor_internal::DiagGeometry;
+using tensor_internal::DiagParams;
+using tensor_internal::SliceLikeParams;
 
 // Checks indices (M, Y...) against data dims: M in [1, min(ndim, 10)].
 absl::Status CheckIndexShape(const char* op, const Shape& idx, const Shape& data) {
@@ -204,17 +208,6 @@ OpDef ScatterSetNd() {
   return d;
 }
 
-struct DiagParams : OpParams {
-  int64_t k = 0, axis1 = 0, axis2 = 1;
-};
-
-// The diagonal's length, start row and start column for an (n, m) plane and offset k.
-void DiagGeometry(int64_t n, int64_t m, int64_t k, int64_t* len, int64_t* r0, int64_t* c0) {
-  *r0 = k < 0 ? -k : 0;
-  *c0 = k > 0 ? k : 0;
-  *len = std::max<int64_t>(0, std::min(n - *r0, m - *c0));
-}
-
 OpDef Diag() {
   auto axes = [](const DiagParams& p, int nd) -> absl::StatusOr<std::pair<int, int>> {
     MXGRID_ASSIGN_OR_RETURN(int a, NormalizeAxis("diag", p.axis1, nd));
@@ -299,10 +292,6 @@ OpDef Diag() {
               {"axis2", "int", "1", false, "Second axis of the 2-D planes."}};
   return d;
 }
-
-struct SliceLikeParams : OpParams {
-  std::vector<int64_t> axes;
-};
 
 // slice_like's output shape from data's and shape_like's.
 absl::StatusOr<Shape> SliceLikeShape(const SliceLikeParams& p, const Shape& d, const Shape& l) {

@@ -65,16 +65,6 @@ __device__ T FromD(double v) {
   return static_cast<T>(v);
 }
 
-// gather_op.cc's IndexAt: saturating, NaN 0.
-template <typename I>
-__device__ int64_t IndexAt(const I* idx, int64_t i) {
-  const double v = static_cast<double>(idx[i]);
-  if (!(v == v)) return 0;
-  if (v >= 9.2e18) return INT64_MAX;
-  if (v <= -9.2e18) return INT64_MIN;
-  return static_cast<int64_t>(v);
-}
-
 // take_pick.cc's Resolve for clip and wrap (raise's indices are checked on the CPU).
 __device__ int64_t Resolve(int64_t j, int64_t n, bool wrap) {
   if (wrap) {

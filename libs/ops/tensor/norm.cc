@@ -11,25 +11,13 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/reduce_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
-namespace {
+namespace tensor_internal {
 
-using tensor_internal::DispatchNumeric;
-using tensor_internal::DispatchReal;
-using tensor_internal::NormalizeAxis;
-using tensor_internal::Unify;
-
-struct NormParams : OpParams {
-  int64_t ord = 2;
-  std::optional<std::vector<int64_t>> axis;
-  std::optional<DType> out_dtype;
-  bool keepdims = false;
-};
-
-// The keepdims shape (reduced axes at 1) and the output shape.
-absl::Status Shapes(const NormParams& p, const Shape& in, Shape* kept, Shape* out) {
+absl::Status NormShapes(const NormParams& p, const Shape& in, Shape* kept, Shape* out) {
   std::vector<bool> red(in.ndim(), !p.axis);
   if (p.axis) {
     for (int64_t a : *p.axis) {
@@ -47,6 +35,17 @@ absl::Status Shapes(const NormParams& p, const Shape& in, Shape* kept, Shape* ou
   *out = dims.empty() ? Shape{1} : Shape(dims);
   return absl::OkStatus();
 }
+
+}  // namespace tensor_internal
+
+namespace {
+
+using tensor_internal::DispatchNumeric;
+using tensor_internal::DispatchReal;
+using tensor_internal::NormalizeAxis;
+using tensor_internal::NormParams;
+using tensor_internal::NormShapes;
+using tensor_internal::Unify;
 
 // The L1 norm of integers as MXNet computes it: |x| (DType(fabs(x))) summed with wrapping in
 // the dtype.
@@ -139,7 +138,7 @@ OpDef Norm() {
                      std::vector<InferShape>* out) -> absl::Status {
     if (!(*in)[0]) return absl::OkStatus();
     Shape kept, o;
-    MXGRID_RETURN_IF_ERROR(Shapes(ParamsAs<NormParams>(op), *(*in)[0], &kept, &o));
+    MXGRID_RETURN_IF_ERROR(NormShapes(ParamsAs<NormParams>(op), *(*in)[0], &kept, &o));
     return Unify("norm", "output 0", o, &(*out)[0]);
   };
   d.infer_type = [](const OpParams& op, std::vector<InferType>* in,
@@ -158,7 +157,7 @@ OpDef Norm() {
     const auto& p = ParamsAs<NormParams>(op);
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     Shape kept, o;
-    MXGRID_RETURN_IF_ERROR(Shapes(p, in[0].shape, &kept, &o));
+    MXGRID_RETURN_IF_ERROR(NormShapes(p, in[0].shape, &kept, &o));
     const tensor_internal::SlotMap slot(kept, in[0].shape);
     std::vector<double> acc(kept.Size(), 0.0);
     MXGRID_RETURN_IF_ERROR(DispatchNumeric("norm", in[0].dtype, [&](auto tag) -> absl::Status {
@@ -202,7 +201,7 @@ OpDef Norm() {
     const auto& p = ParamsAs<NormParams>(op);
     if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
     Shape kept, o;
-    MXGRID_RETURN_IF_ERROR(Shapes(p, a.in_grads[0].shape, &kept, &o));
+    MXGRID_RETURN_IF_ERROR(NormShapes(p, a.in_grads[0].shape, &kept, &o));
     const tensor_internal::SlotMap slot(kept, a.in_grads[0].shape);
     return DispatchReal("norm", a.in_grads[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;

@@ -1,7 +1,8 @@
-// CUDA kernels of the reductions: sum [sum_axis], mean, max, min, prod, nansum, nanprod
-// (forward and backward), argmax, argmin and argmax_channel (forward; no gradient), and
-// SumTo, the reduction every broadcast backward uses. float32/float64, accumulating sums and
-// products in double.
+// CUDA kernels of the reductions: sum [sum_axis], mean, max, min, prod, nansum, nanprod,
+// norm (ord 1 and 2) and _square_sum (forward and backward), argmax, argmin and
+// argmax_channel (forward; no gradient), and SumTo, the reduction every broadcast backward
+// uses. float32/float64, accumulating sums and products in double. norm with an out_dtype
+// other than its input's runs on the CPU kernels (gpu_fallback.h).
 //
 // A reduction runs as one thread block per output element when the reduced elements are
 // contiguous (the innermost axis is reduced: sum over the last axis) or the outputs are
@@ -18,7 +19,9 @@
 #include <type_traits>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/tensor/common.h"
 #include "libs/gpu/cuda_util.h"
+#include "libs/ops/gpu_fallback.h"
 #include "libs/ops/params.h"
 #include "libs/ops/registry.h"
 #include "libs/ops/tensor/reduce_params.h"
@@ -52,7 +55,10 @@ ReduceGeom MakeReduceGeom(const Shape& in, const Shape& kept) {
 
 namespace {
 
-enum class Kind { kSum, kMean, kMax, kMin, kProd, kNanSum, kNanProd };
+// kNormL1: sum |x|; kNormL2: sqrt(sum x^2); kSquareSum: sum x^2 (norm.cc, square_sum.cc).
+enum class Kind {
+  kSum, kMean, kMax, kMin, kProd, kNanSum, kNanProd, kNormL1, kNormL2, kSquareSum
+};
 
 // Folds elements into an accumulator (double for sums and products, T for max and min);
 // NaN rules as the CPU kernels: max/min propagate NaN, the nan kinds skip it.
@@ -74,6 +80,11 @@ struct Reducer {
     return a + x;
   }
   __device__ Acc Fold(Acc a, T x, int64_t) const {
+    if constexpr (K == Kind::kNormL1) return a + fabs(static_cast<double>(x));
+    if constexpr (K == Kind::kNormL2 || K == Kind::kSquareSum) {
+      const double v = static_cast<double>(x);
+      return a + v * v;
+    }
     if constexpr (K == Kind::kNanSum || K == Kind::kNanProd) {
       if (x != x) return a;
     }
@@ -82,6 +93,7 @@ struct Reducer {
   __device__ T Final(Acc a) const {
     if constexpr (K == Kind::kMean) return static_cast<T>(a) / count;
     if constexpr (K == Kind::kSum) return static_cast<T>(a) * scale;
+    if constexpr (K == Kind::kNormL2) return static_cast<T>(sqrt(a));
     return static_cast<T>(a);
   }
 };
@@ -284,6 +296,118 @@ absl::Status SetArgReduce(Registry* registry, const char* name) {
   return absl::OkStatus();
 }
 
+// norm's gradient: dy * sign(x) (ord 1) or dy * x / norm (ord 2), in double as norm.cc.
+template <typename T>
+__global__ void NormGradKernel(const T* x, const T* y, const T* dy, T* dx, int64_t n, int req,
+                               Index slot, bool l1) {
+  MXGRID_CUDA_KERNEL_LOOP(i, n) {
+    const int64_t s = Offset(slot, i);
+    const double xi = static_cast<double>(x[i]);
+    const double g = l1 ? (xi > 0 ? 1.0 : xi < 0 ? -1.0 : 0.0) : xi / static_cast<double>(y[s]);
+    Put(req, dx, i, static_cast<T>(static_cast<double>(dy[s]) * g));
+  }
+}
+
+absl::Status SetNorm(Registry* registry) {
+  MXGRID_ASSIGN_OR_RETURN(OpDef * d, registry->FindMutable("norm"));
+  const OpDef* def = d;
+  d->gpu_forward = [def](const OpContext& ctx, const OpParams& params,
+                         absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                         absl::Span<const TensorView> out) -> absl::Status {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    const auto& p = ParamsAs<tensor_internal::NormParams>(params);
+    Shape kept, o;
+    MXGRID_RETURN_IF_ERROR(tensor_internal::NormShapes(p, in[0].shape, &kept, &o));
+    if (out[0].dtype != in[0].dtype) {
+      return GpuFallbackForward(*def, params, ctx, in, reqs, out, {});
+    }
+    return DispatchReal("norm", in[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      if (p.ord == 1) {
+        return LaunchReduce(ctx, "norm", in[0].as<T>(), in[0].shape, kept, out[0].as<T>(),
+                            reqs[0], MakeReducer<T, Kind::kNormL1>(T(1), T(1)));
+      }
+      return LaunchReduce(ctx, "norm", in[0].as<T>(), in[0].shape, kept, out[0].as<T>(),
+                          reqs[0], MakeReducer<T, Kind::kNormL2>(T(1), T(1)));
+    });
+  };
+  d->gpu_backward = [def](const OpContext& ctx, const OpParams& params,
+                          const BackwardArgs& a) -> absl::Status {
+    if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
+    const auto& p = ParamsAs<tensor_internal::NormParams>(params);
+    const TensorView& dx = a.in_grads[0];
+    Shape kept, o;
+    MXGRID_RETURN_IF_ERROR(tensor_internal::NormShapes(p, dx.shape, &kept, &o));
+    if (a.out_grads[0].dtype != dx.dtype || a.outputs[0].dtype != dx.dtype) {
+      return GpuFallbackBackward(*def, params, ctx, a);
+    }
+    const int64_t n = dx.size();
+    if (n == 0) return absl::OkStatus();
+    const Index slot = SlotIndex(dx.shape, kept);
+    return DispatchReal("norm", dx.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      NormGradKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
+          a.inputs[0].as<T>(), a.outputs[0].as<T>(), a.out_grads[0].as<T>(), dx.as<T>(), n,
+          Req(a.reqs[0]), slot, p.ord == 1);
+      return gpu::LaunchStatus(ctx.ctx.device_id, "norm");
+    });
+  };
+  d->gpu_dtypes = {DType::kFloat32, DType::kFloat64};
+  return absl::OkStatus();
+}
+
+// _square_sum's gradient: 2 * x * dy, in T as square_sum.cc.
+template <typename T>
+__global__ void SquareSumGradKernel(const T* x, const T* dy, T* dx, int64_t n, int req,
+                                    Index slot) {
+  MXGRID_CUDA_KERNEL_LOOP(i, n) {
+    Put(req, dx, i, static_cast<T>(2 * x[i] * dy[Offset(slot, i)]));
+  }
+}
+
+// The keepdims shape of _square_sum over `in` (its axis at 1).
+absl::StatusOr<Shape> SquareSumKept(const OpParams& params, const Shape& in) {
+  const auto& p = ParamsAs<tensor_internal::SquareSumParams>(params);
+  MXGRID_ASSIGN_OR_RETURN(int axis,
+                          tensor_internal::NormalizeAxis("_square_sum", p.axis, in.ndim()));
+  Shape kept = in;
+  kept[axis] = 1;
+  return kept;
+}
+
+absl::Status SetSquareSum(Registry* registry) {
+  MXGRID_ASSIGN_OR_RETURN(OpDef * d, registry->FindMutable("_square_sum"));
+  d->gpu_forward = [](const OpContext& ctx, const OpParams& params,
+                      absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
+                      absl::Span<const TensorView> out) -> absl::Status {
+    if (reqs[0] == OpReq::kNull) return absl::OkStatus();
+    MXGRID_ASSIGN_OR_RETURN(Shape kept, SquareSumKept(params, in[0].shape));
+    return DispatchReal("_square_sum", in[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return LaunchReduce(ctx, "_square_sum", in[0].as<T>(), in[0].shape, kept,
+                          out[0].as<T>(), reqs[0],
+                          MakeReducer<T, Kind::kSquareSum>(T(1), T(1)));
+    });
+  };
+  d->gpu_backward = [](const OpContext& ctx, const OpParams& params,
+                       const BackwardArgs& a) -> absl::Status {
+    if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
+    const TensorView& dx = a.in_grads[0];
+    MXGRID_ASSIGN_OR_RETURN(Shape kept, SquareSumKept(params, dx.shape));
+    const int64_t n = dx.size();
+    if (n == 0) return absl::OkStatus();
+    const Index slot = SlotIndex(dx.shape, kept);
+    return DispatchReal("_square_sum", dx.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      SquareSumGradKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
+          a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx.as<T>(), n, Req(a.reqs[0]), slot);
+      return gpu::LaunchStatus(ctx.ctx.device_id, "_square_sum");
+    });
+  };
+  d->gpu_dtypes = {DType::kFloat32, DType::kFloat64};
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status SumTo(const OpContext& ctx, const char* op, const TensorView& x,
@@ -305,7 +429,9 @@ absl::Status RegisterReduceCuda(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(SetReduce<Kind::kNanProd>(registry, "nanprod"));
   MXGRID_RETURN_IF_ERROR(SetArgReduce<false>(registry, "argmax"));
   MXGRID_RETURN_IF_ERROR(SetArgReduce<false>(registry, "argmax_channel"));
-  return SetArgReduce<true>(registry, "argmin");
+  MXGRID_RETURN_IF_ERROR(SetArgReduce<true>(registry, "argmin"));
+  MXGRID_RETURN_IF_ERROR(SetNorm(registry));
+  return SetSquareSum(registry);
 }
 
 }  // namespace mxgrid::ops::tensor_cuda

@@ -10,6 +10,7 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/tensor/gather_op.h"
+#include "libs/ops/tensor/shape_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
@@ -21,6 +22,12 @@ using tensor_internal::NormalizeAxis;
 using tensor_internal::ParseFn;
 using tensor_internal::Source;
 using tensor_internal::Strides;
+using tensor_internal::AxesParams;
+using tensor_internal::Normalized;
+using tensor_internal::RepeatParams;
+using tensor_internal::StackParams;
+using tensor_internal::SwapParams;
+using tensor_internal::TileParams;
 using Coord = std::vector<int64_t>;
 
 // Calls f(coord, k) for every coordinate of `s` in C order.
@@ -64,10 +71,6 @@ ParseFn Parser(const char* op, absl::Status (*read)(ParamReader*, P*)) {
   };
 }
 
-struct TileParams : OpParams {
-  std::vector<int64_t> reps;
-};
-
 OpDef Tile() {
   auto read = +[](ParamReader* r, TileParams* p) -> absl::Status {
     MXGRID_RETURN_IF_ERROR(r->Tuple("reps", &p->reps, /*required=*/true));
@@ -101,11 +104,6 @@ OpDef Tile() {
   d.params = {{"reps", "Shape(tuple)", "", true, "Repetitions per dimension."}};
   return d;
 }
-
-struct RepeatParams : OpParams {
-  int64_t repeats = 0;
-  std::optional<int64_t> axis;
-};
 
 OpDef Repeat() {
   auto read = +[](ParamReader* r, RepeatParams* p) -> absl::Status {
@@ -150,20 +148,6 @@ OpDef Repeat() {
   return d;
 }
 
-struct AxesParams : OpParams {
-  std::vector<int64_t> axis, size;
-};
-
-absl::StatusOr<std::vector<int>> Normalized(const char* op, const std::vector<int64_t>& axes,
-                                            int nd) {
-  std::vector<int> out;
-  for (int64_t a : axes) {
-    MXGRID_ASSIGN_OR_RETURN(int v, NormalizeAxis(op, a, nd));
-    out.push_back(v);
-  }
-  return out;
-}
-
 OpDef Reverse() {
   auto read = +[](ParamReader* r, AxesParams* p) -> absl::Status {
     return r->Tuple("axis", &p->axis, /*required=*/true);
@@ -190,10 +174,6 @@ OpDef Reverse() {
   d.params = {{"axis", "Shape(tuple)", "", true, "The axes to reverse."}};
   return d;
 }
-
-struct SwapParams : OpParams {
-  int64_t dim1 = 0, dim2 = 0;
-};
 
 OpDef SwapAxis() {
   auto read = +[](ParamReader* r, SwapParams* p) -> absl::Status {
@@ -272,10 +252,6 @@ OpDef BroadcastAxis() {
               {"size", "Shape(tuple)", "[]", false, "Target sizes of those axes."}};
   return d;
 }
-
-struct StackParams : OpParams {
-  int64_t axis = 0, num_args = 0;
-};
 
 OpDef Stack() {
   auto read = +[](ParamReader* r, StackParams* p) -> absl::Status {

@@ -24,16 +24,13 @@ namespace {
 using tensor_internal::ComputeSliceRanges;
 using tensor_internal::DispatchNumeric;
 using tensor_internal::ForEachSliced;
+using tensor_internal::SliceAssignScalarParams;
 using tensor_internal::SliceParams;
 using tensor_internal::SliceRanges;
 using tensor_internal::Unify;
 
 constexpr char kAssign[] = "_slice_assign";
 constexpr char kAssignScalar[] = "_slice_assign_scalar";
-
-struct SliceAssignScalarParams : SliceParams {
-  double scalar = 0.0;
-};
 
 absl::StatusOr<std::shared_ptr<const OpParams>> ParseAssign(const AttrMap& attrs) {
   auto p = std::make_shared<SliceParams>();

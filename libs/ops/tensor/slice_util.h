@@ -28,6 +28,11 @@ struct SliceParams : OpParams {
   OptTuple begin, end, step;
 };
 
+// _slice_assign_scalar's: the region and the value written there (slice_assign.cc).
+struct SliceAssignScalarParams : SliceParams {
+  double scalar = 0.0;
+};
+
 // Reads begin (required), end (required) and step (optional) into *p, checking that the
 // lengths agree and no step is 0; *rest receives the other attributes, for the caller's
 // own parameters. InvalidArgument, prefixed with `op`, for anything malformed.

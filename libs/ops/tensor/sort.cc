@@ -19,41 +19,14 @@
 
 #include "libs/base/status_macros.h"
 #include "libs/ops/tensor/elemwise_kernels.h"
+#include "libs/ops/tensor/sort_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
-namespace {
+namespace tensor_internal {
 
-using tensor_internal::DispatchNumeric;
-using tensor_internal::NormalizeAxis;
-using tensor_internal::Unify;
-
-enum class Kind { kTopK, kSort, kArgSort };
-enum class Ret { kValue, kIndices, kMask, kBoth };
-
-struct SortParams : OpParams {
-  Kind kind = Kind::kTopK;
-  std::optional<int64_t> axis = -1;
-  int64_t k = 1;
-  Ret ret = Ret::kIndices;
-  bool is_ascend = false;
-  DType dtype = DType::kFloat32;
-};
-
-// Outputs: [values, indices] for value/both/sort, [indices] for indices/argsort, [mask].
-int NumOutputs(const SortParams& p) {
-  return p.ret == Ret::kValue || p.ret == Ret::kBoth ? 2 : 1;
-}
-int NumVisible(const SortParams& p) { return p.ret == Ret::kBoth ? 2 : 1; }
-
-// The sorted geometry of a shape: `outer` x `n` x `inner` with the sort over `n`.
-struct Geometry {
-  int axis = -1;  // -1: flattened
-  int64_t outer = 1, n = 0, inner = 1, k = 0;
-};
-
-absl::StatusOr<Geometry> Geom(const char* op, const SortParams& p, const Shape& s) {
-  Geometry g;
+absl::StatusOr<SortGeometry> SortGeom(const char* op, const SortParams& p, const Shape& s) {
+  SortGeometry g;
   if (p.axis) {
     MXGRID_ASSIGN_OR_RETURN(g.axis, NormalizeAxis(op, *p.axis, s.ndim()));
     g.outer = s.ProdRange(0, g.axis);
@@ -70,9 +43,24 @@ absl::StatusOr<Geometry> Geom(const char* op, const SortParams& p, const Shape& 
   return g;
 }
 
-const char* Name(Kind k) {
-  return k == Kind::kTopK ? "topk" : k == Kind::kSort ? "sort" : "argsort";
+}  // namespace tensor_internal
+
+namespace {
+
+using tensor_internal::DispatchNumeric;
+using tensor_internal::NormalizeAxis;
+using tensor_internal::Unify;
+
+using Kind = tensor_internal::SortKind;
+using Ret = tensor_internal::SortRet;
+using tensor_internal::SortParams;
+using Geometry = tensor_internal::SortGeometry;
+
+// Outputs: [values, indices] for value/both/sort, [indices] for indices/argsort, [mask].
+int NumOutputs(const SortParams& p) {
+  return p.ret == Ret::kValue || p.ret == Ret::kBoth ? 2 : 1;
 }
+int NumVisible(const SortParams& p) { return p.ret == Ret::kBoth ? 2 : 1; }
 
 // A float's bits as an unsigned key with the same order (-0 as +0, so that zeros tie and go
 // by index like other equal values).
@@ -228,7 +216,7 @@ absl::StatusOr<std::vector<int64_t>> ForwardSelection(const SortParams& p, const
       ExactIndices(p, a.outputs[1], g.n)) {
     std::vector<int64_t> sel(m);
     bool in_range = true;
-    MXGRID_RETURN_IF_ERROR(DispatchNumeric(Name(p.kind), a.outputs[1].dtype, [&](auto tag) {
+    MXGRID_RETURN_IF_ERROR(DispatchNumeric(SortName(p.kind), a.outputs[1].dtype, [&](auto tag) {
       using I = typename decltype(tag)::type;
       const I* idx = a.outputs[1].as<I>();
       for (int64_t e = 0; e < m; ++e) {
@@ -246,21 +234,21 @@ absl::StatusOr<std::vector<int64_t>> ForwardSelection(const SortParams& p, const
     }));
     if (!in_range) {
       return absl::InvalidArgumentError(absl::StrCat(
-          Name(p.kind), ": the forward's indices output holds values outside [0, ", g.n,
+          SortName(p.kind), ": the forward's indices output holds values outside [0, ", g.n,
           ") or not whole; pass the outputs of the forward call"));
     }
     return sel;
   }
   if (a.inputs.empty() || a.inputs[0].data == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Name(p.kind), ": backward needs the forward's data input"));
+        absl::StrCat(SortName(p.kind), ": backward needs the forward's data input"));
   }
   return Order(p, g, a.inputs[0].as<T>());
 }
 
 OpDef SortOp(Kind kind) {
   OpDef d;
-  d.name = Name(kind);
+  d.name = SortName(kind);
   d.description = std::string(d.name) + " (MXNet-compatible ordering op).";
   if (kind == Kind::kTopK) {
     d.params = {{"axis", "int or None", "-1", false, "Axis to sort along (None: flattened)."},
@@ -281,7 +269,7 @@ OpDef SortOp(Kind kind) {
   d.parse = [kind](const AttrMap& attrs) -> absl::StatusOr<std::shared_ptr<const OpParams>> {
     auto p = std::make_shared<SortParams>();
     p->kind = kind;
-    ParamReader r(Name(kind), attrs);
+    ParamReader r(SortName(kind), attrs);
     if (attrs.count("axis")) MXGRID_RETURN_IF_ERROR(r.OptionalInt("axis", &p->axis));
     MXGRID_RETURN_IF_ERROR(r.Bool("is_ascend", &p->is_ascend, kind != Kind::kTopK));
     p->k = 0;
@@ -316,7 +304,7 @@ OpDef SortOp(Kind kind) {
   d.infer_shape = [](const OpParams& op, std::vector<InferShape>* in,
                      std::vector<InferShape>* out) -> absl::Status {
     const auto& p = ParamsAs<SortParams>(op);
-    const char* name = Name(p.kind);
+    const char* name = SortName(p.kind);
     if (!(*in)[0]) return absl::OkStatus();
     const Shape& s = *(*in)[0];
     Shape target = s;
@@ -324,7 +312,7 @@ OpDef SortOp(Kind kind) {
       // The flattened length is unknown: only a positive k fixes the output.
       if (p.ret != Ret::kMask) target = Shape{p.k > 0 ? p.k : -1};
     } else {
-      MXGRID_ASSIGN_OR_RETURN(Geometry g, Geom(name, p, s));
+      MXGRID_ASSIGN_OR_RETURN(Geometry g, SortGeom(name, p, s));
       if (p.ret != Ret::kMask) {
         const int64_t k = g.n < 0 && p.k <= 0 ? -1 : g.k;
         if (p.axis) {
@@ -355,8 +343,8 @@ OpDef SortOp(Kind kind) {
                  absl::Span<const OpReq> reqs,
                  absl::Span<const TensorView> out) -> absl::Status {
     const auto& p = ParamsAs<SortParams>(op);
-    const char* name = Name(p.kind);
-    MXGRID_ASSIGN_OR_RETURN(Geometry g, Geom(name, p, in[0].shape));
+    const char* name = SortName(p.kind);
+    MXGRID_ASSIGN_OR_RETURN(Geometry g, SortGeom(name, p, in[0].shape));
     return DispatchNumeric(name, in[0].dtype, [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
       const T* x = in[0].as<T>();
@@ -383,9 +371,9 @@ OpDef SortOp(Kind kind) {
   if (kind != Kind::kArgSort) {
     d.backward = [](const OpContext&, const OpParams& op, const BackwardArgs& a) -> absl::Status {
       const auto& p = ParamsAs<SortParams>(op);
-      const char* name = Name(p.kind);
+      const char* name = SortName(p.kind);
       if (a.reqs[0] == OpReq::kNull) return absl::OkStatus();
-      MXGRID_ASSIGN_OR_RETURN(Geometry g, Geom(name, p, a.in_grads[0].shape));
+      MXGRID_ASSIGN_OR_RETURN(Geometry g, SortGeom(name, p, a.in_grads[0].shape));
       return DispatchNumeric(name, a.in_grads[0].dtype, [&](auto tag) -> absl::Status {
         using T = typename decltype(tag)::type;
         T* dx = a.in_grads[0].as<T>();

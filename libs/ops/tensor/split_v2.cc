@@ -15,32 +15,14 @@
 #include "libs/base/status_macros.h"
 #include "libs/ops/params.h"
 #include "libs/ops/tensor/common.h"
+#include "libs/ops/tensor/shape_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
-namespace {
+namespace tensor_internal {
 
-using tensor_internal::DispatchNumeric;
-using tensor_internal::kNoDeps;
-using tensor_internal::NormalizeAxis;
-using tensor_internal::Unify;
-
-constexpr char kOp[] = "_split_v2";
-
-struct SplitV2Params : OpParams {
-  std::vector<int64_t> indices;
-  int64_t axis = 1;
-  bool squeeze_axis = false;
-  int64_t sections = 0;
-
-  int64_t num_outputs() const {
-    return sections > 0 ? sections : static_cast<int64_t>(indices.size());
-  }
-};
-
-// [begin, end) of every part along an axis of length `len`.
-absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> Parts(const SplitV2Params& p,
-                                                               int64_t len) {
+absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> SplitV2Parts(const SplitV2Params& p,
+                                                                      int64_t len) {
   std::vector<std::pair<int64_t, int64_t>> parts;
   if (p.sections > 0) {
     int64_t start = 0;
@@ -56,7 +38,7 @@ absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> Parts(const SplitV2Para
     const int64_t end = i + 1 < p.indices.size() ? p.indices[i + 1] : len;
     if (len > 0 && (start < 0 || start > end || end > len)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          kOp, ": part ", i, " is [", start, ", ", end, ") of an axis of length ", len,
+          "_split_v2: part ", i, " is [", start, ", ", end, ") of an axis of length ", len,
           "; indices must be sorted and within the axis"));
     }
     parts.emplace_back(len > 0 ? start : 0, len > 0 ? end : 0);
@@ -64,9 +46,22 @@ absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> Parts(const SplitV2Para
   return parts;
 }
 
+}  // namespace tensor_internal
+
+namespace {
+
+using tensor_internal::DispatchNumeric;
+using tensor_internal::kNoDeps;
+using tensor_internal::NormalizeAxis;
+using tensor_internal::SplitV2Params;
+using tensor_internal::SplitV2Parts;
+using tensor_internal::Unify;
+
+constexpr char kOp[] = "_split_v2";
+
 absl::StatusOr<std::vector<Shape>> OutShapes(const SplitV2Params& p, const Shape& s) {
   MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(kOp, p.axis, s.ndim()));
-  MXGRID_ASSIGN_OR_RETURN(auto parts, Parts(p, s[ax]));
+  MXGRID_ASSIGN_OR_RETURN(auto parts, SplitV2Parts(p, s[ax]));
   std::vector<Shape> shapes;
   for (const auto& [b, e] : parts) {
     std::vector<int64_t> dims(s.dims().begin(), s.dims().end());
@@ -149,7 +144,7 @@ OpDef SplitV2() {
     const auto& p = ParamsAs<SplitV2Params>(params);
     const Shape& s = in[0].shape;
     MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(kOp, p.axis, s.ndim()));
-    MXGRID_ASSIGN_OR_RETURN(auto parts, Parts(p, s[ax]));
+    MXGRID_ASSIGN_OR_RETURN(auto parts, SplitV2Parts(p, s[ax]));
     const int64_t outer = s.ProdRange(0, ax), inner = s.ProdRange(ax + 1, s.ndim());
     return DispatchNumeric(kOp, in[0].dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -168,7 +163,7 @@ OpDef SplitV2() {
     const TensorView& g = a.in_grads[0];
     const Shape& s = g.shape;
     MXGRID_ASSIGN_OR_RETURN(int ax, NormalizeAxis(kOp, p.axis, s.ndim()));
-    MXGRID_ASSIGN_OR_RETURN(auto parts, Parts(p, s[ax]));
+    MXGRID_ASSIGN_OR_RETURN(auto parts, SplitV2Parts(p, s[ax]));
     const int64_t outer = s.ProdRange(0, ax), inner = s.ProdRange(ax + 1, s.ndim());
     OpReq req = a.reqs[0];
     if (req != OpReq::kAddTo) {  // parts need not cover the axis: zero it first, then add

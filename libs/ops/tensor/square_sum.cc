@@ -10,6 +10,7 @@
 #include "libs/base/status_macros.h"
 #include "libs/ops/params.h"
 #include "libs/ops/tensor/common.h"
+#include "libs/ops/tensor/reduce_params.h"
 #include "libs/ops/tensor/tensor_ops.h"
 
 namespace mxgrid::ops {
@@ -17,12 +18,8 @@ namespace {
 
 using tensor_internal::DispatchReal;
 using tensor_internal::NormalizeAxis;
+using tensor_internal::SquareSumParams;
 using tensor_internal::Unify;
-
-struct SquareSumParams : OpParams {
-  int64_t axis = 0;
-  bool keepdims = false;
-};
 
 // (outer, n, inner) of `shape` around `axis`.
 void Split(const Shape& shape, int axis, int64_t* outer, int64_t* n, int64_t* inner) {

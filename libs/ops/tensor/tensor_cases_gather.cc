@@ -147,6 +147,13 @@ void GatherCases(std::vector<OpCase>* cases) {
         return std::make_pair(0, Coord{static_cast<int64_t>(in[1][o[0] * 2 + o[1]]), o[2], o[3]});
       },
       {{}, {2, 0, 1, 2}}, std::set<int>{0});
+  // Repeated rows: their gradients add up.
+  Add(cases, "gather_nd_repeated", "gather_nd", {}, {{3, 2}, {1, 4}}, {4, 2},
+      [](const Coord& o, const std::vector<Shape>&, const Values& in) {
+        const auto r = static_cast<int64_t>(in[1][o[0]]);
+        return std::make_pair(0, Coord{r < 0 ? r + 3 : r, o[1]});
+      },
+      {{}, {2, 0, 2, -1}}, std::set<int>{0});
   // diag: 1-D builds a matrix; k shifts; N-D extracts along axis1/axis2.
   Add(cases, "diag_extract", "diag", {}, {{3, 4}}, {3},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
@@ -163,6 +170,15 @@ void GatherCases(std::vector<OpCase>* cases) {
   Add(cases, "diag_build_k_neg", "diag", {{"k", "-2"}}, {{3}}, {5, 5},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return o[0] - o[1] == 2 ? std::make_pair(0, Coord{o[1]}) : std::make_pair(-1, Coord{});
+      });
+  Add(cases, "diag_build_k_pos", "diag", {{"k", "1"}}, {{2}}, {3, 3},
+      [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return o[1] - o[0] == 1 ? std::make_pair(0, Coord{o[0]}) : std::make_pair(-1, Coord{});
+      });
+  // axis1 after axis2: the rows run along data's last axis.
+  Add(cases, "diag_extract_axes_swapped", "diag", {{"k", "1"}, {"axis1", "-1"}, {"axis2", "1"}},
+      {{2, 3, 4}}, {2, 2}, [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{o[0], o[1] + 1, o[1]});
       });
   // scatter_nd: data (Y..., rest) written at output[idx[:, y]]; zeros elsewhere.
   Add(cases, "scatter_nd", "scatter_nd", {{"shape", "(3, 4)"}}, {{3}, {2, 3}}, {3, 4},
@@ -181,6 +197,16 @@ void GatherCases(std::vector<OpCase>* cases) {
         return std::make_pair(-1, Coord{});
       },
       {{}, {3, 1}}, std::set<int>{0});
+  // Row 1 named twice: the last column wins (data row 0 gets no gradient).
+  Add(cases, "scatter_nd_duplicate_last_wins", "scatter_nd", {{"shape", "(3, 2)"}},
+      {{3, 2}, {1, 3}}, {3, 2},
+      [](const Coord& o, const std::vector<Shape>&, const Values& in) {
+        for (int64_t y = 2; y >= 0; --y) {
+          if (in[1][y] == o[0]) return std::make_pair(0, Coord{y, o[1]});
+        }
+        return std::make_pair(-1, Coord{});
+      },
+      {{}, {1, 1, 0}}, std::set<int>{0});
   Add(cases, "slice_like_all", "slice_like", {}, {{3, 4}, {2, 3}}, {2, 3},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, o);
@@ -192,6 +218,8 @@ void GatherCases(std::vector<OpCase>* cases) {
   AddProd(cases, "norm_default", "norm", {}, {2, 3}, -1);
   AddProd(cases, "norm_l1_axis", "norm", {{"ord", "1"}, {"axis", "1"}}, {3, 4}, 1);
   AddProd(cases, "norm_l2_keep", "norm", {{"axis", "(0,)"}, {"keepdims", "True"}}, {4, 2}, 0);
+  AddProd(cases, "norm_l2_last_axis_3d", "norm", {{"axis", "-1"}}, {2, 3, 4}, 2);
+  AddProd(cases, "norm_l1_mid_axis_3d", "norm", {{"ord", "1"}, {"axis", "(1,)"}}, {2, 5, 3}, 1);
   AddProd(cases, "prod_all", "prod", {}, {2, 3}, -1);
   AddProd(cases, "prod_ax1_keep", "prod", {{"axis", "1"}, {"keepdims", "True"}}, {2, 3, 2}, 1);
   AddProd(cases, "nansum_ax0", "nansum", {{"axis", "0"}}, {4, 3}, 0);
@@ -209,6 +237,9 @@ void GatherCases(std::vector<OpCase>* cases) {
   Add(cases, "tile_2d", "tile", {{"reps", "(2, 1)"}}, {{2, 3}}, {4, 3}, tile);
   Add(cases, "tile_longer_reps", "tile", {{"reps", "(2, 2)"}}, {{3}}, {2, 6}, tile);
   Add(cases, "tile_shorter_reps", "tile", {{"reps", "(3,)"}}, {{2, 1, 2}}, {2, 1, 6}, tile);
+  // Several repeated dims, one kept: each input element's gradient sums 6 head elements.
+  Add(cases, "tile_3d_reps", "tile", {{"reps", "(2, 1, 3)"}}, {{2, 2, 2}}, {4, 2, 6}, tile);
+  Add(cases, "tile_new_axes", "tile", {{"reps", "(3, 1, 2)"}}, {{2}}, {3, 1, 4}, tile);
   Add(cases, "repeat_axis1", "repeat", {{"repeats", "2"}, {"axis", "1"}}, {{2, 3}}, {2, 6},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, Coord{o[0], o[1] / 2});
@@ -220,6 +251,10 @@ void GatherCases(std::vector<OpCase>* cases) {
   Add(cases, "repeat_flat", "repeat", {{"repeats", "2"}}, {{2, 3}}, {12},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, Coord{o[0] / 2 / 3, o[0] / 2 % 3});
+      });
+  Add(cases, "repeat_axis0_3d", "repeat", {{"repeats", "2"}, {"axis", "0"}}, {{2, 3, 2}},
+      {4, 3, 2}, [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{o[0] / 2, o[1], o[2]});
       });
   Add(cases, "reverse_02", "reverse", {{"axis", "(0, 2)"}}, {{2, 3, 4}}, {2, 3, 4},
       [](const Coord& o, const std::vector<Shape>&, const Values&) {
@@ -240,6 +275,15 @@ void GatherCases(std::vector<OpCase>* cases) {
   Add(cases, "broadcast_axis_mid", "broadcast_axis", {{"axis", "(1,)"}, {"size", "(4,)"}},
       {{2, 1, 3}}, {2, 4, 3}, [](const Coord& o, const std::vector<Shape>&, const Values&) {
         return std::make_pair(0, Coord{o[0], 0, o[2]});
+      });
+  Add(cases, "reverse_adjacent", "reverse", {{"axis", "(1, -1)"}}, {{2, 3, 2}}, {2, 3, 2},
+      [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{o[0], 2 - o[1], 1 - o[2]});
+      });
+  Add(cases, "broadcast_axis_outer_inner", "broadcast_axis",
+      {{"axis", "(2, 0)"}, {"size", "(4, 3)"}}, {{1, 2, 1}}, {3, 2, 4},
+      [](const Coord& o, const std::vector<Shape>&, const Values&) {
+        return std::make_pair(0, Coord{0, o[1], 0});
       });
   Add(cases, "broadcast_axes_two", "broadcast_axes", {{"axis", "(0, -1)"}, {"size", "(2, 3)"}},
       {{1, 1}}, {2, 3}, [](const Coord&, const std::vector<Shape>&, const Values&) {

@@ -209,6 +209,8 @@ void LikeInitCases(std::vector<OpCase>* cases) {
              {{0, 2}, {2, 4}, {4, 5}});
   AddSplitV2(cases, "split_v2_indices", {{"indices", "(0, 1, 3)"}, {"axis", "-2"}},
              {{0, 1}, {1, 3}, {3, 5}});
+  AddSplitV2(cases, "split_v2_squeeze", {{"indices", "(0, 1, 2, 3, 4)"}, {"squeeze_axis", "1"}},
+             {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}});
   // Parts that skip [0, 1): that slice of the gradient is zero.
   AddSplitV2(cases, "split_v2_gap", {{"indices", "(1, 4)"}}, {{1, 4}, {4, 5}});
 

@@ -91,6 +91,16 @@ void SortCases(std::vector<OpCase>* cases) {
   AddSort(cases, "topk_both_long_int32", "topk",
           {{"k", "6"}, {"ret_typ", "both"}, {"dtype", "int32"}}, {2, 80}, 1, 6, false, 3);
   AddSort(cases, "argsort_default", "argsort", {}, {2, 5}, 1, 0, true, 1);
+  // Ties (-0 equal to 0) keep index order in both directions.
+  const std::vector<double> ties = {1, 0, 1, -0.0, 0, 2, 3, 3, -1, 3, -1, 3};
+  AddSort(cases, "argsort_ties_desc", "argsort", {{"is_ascend", "False"}}, {2, 6}, 1, 0,
+          false, 1);
+  cases->back().input_values = {ties};
+  AddSort(cases, "argsort_ties_asc_int64", "argsort", {{"dtype", "int64"}}, {2, 6}, 1, 0, true,
+          1);
+  cases->back().input_values = {ties};
+  AddSort(cases, "topk_ties_axis0", "topk", {{"axis", "0"}, {"k", "2"}}, {4, 3}, 0, 2, false, 1);
+  cases->back().input_values = {ties};
   AddSort(cases, "argsort_desc_mid", "argsort", {{"axis", "1"}, {"is_ascend", "0"}},
           {2, 3, 2}, 1, 0, false, 1);
 }

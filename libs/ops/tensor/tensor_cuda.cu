@@ -1,5 +1,5 @@
 // Registers the tensor family's CUDA kernels (see ../cuda_kernels.h and tensor_cuda.h), and
-// the shared copy and fill helpers of tensor_cuda_util.cuh.
+// the shared copy, fill and strided-view helpers of tensor_cuda_util.cuh.
 #include <cuda_runtime.h>
 
 #include "libs/base/status_macros.h"
@@ -29,6 +29,18 @@ __global__ void BlockKernel(const T* x, T* y, int64_t s_len, int64_t s_off, int6
 template <typename T>
 __global__ void FillKernel(T* y, int64_t n, T v, int req) {
   MXGRID_CUDA_KERNEL_LOOP(i, n) { Put(req, y, i, v); }
+}
+
+template <typename T>
+__global__ void ViewGatherKernel(const T* x, T* y, int64_t n, int req, int64_t base, Index ix) {
+  MXGRID_CUDA_KERNEL_LOOP(k, n) { Put(req, y, k, x[base + Offset(ix, k)]); }
+}
+
+// REQUIRES: the view's positions are distinct (no two k write one element).
+template <typename T>
+__global__ void ViewScatterKernel(const T* y, T* x, int64_t n, int req, int64_t base,
+                                  Index ix) {
+  MXGRID_CUDA_KERNEL_LOOP(k, n) { Put(req, x, base + Offset(ix, k), y[k]); }
 }
 
 }  // namespace
@@ -91,6 +103,49 @@ absl::Status FillWithReq(const OpContext& ctx, const char* op, double value, OpR
   });
 }
 
+absl::Status ZeroWithReq(const OpContext& ctx, const char* op, const TensorView& t, OpReq req) {
+  if (req == OpReq::kNull || req == OpReq::kAddTo || t.size() == 0) return absl::OkStatus();
+  const cudaError_t e =
+      cudaMemsetAsync(t.data, 0, t.size() * DTypeSize(t.dtype), gpu::StreamOf(ctx.stream));
+  if (e != cudaSuccess) {
+    return absl::InternalError(
+        absl::StrCat(op, ": cudaMemsetAsync failed: ", cudaGetErrorString(e)));
+  }
+  return absl::OkStatus();
+}
+
+View RangesView(const std::vector<int64_t>& begin, const std::vector<int64_t>& step,
+                const Shape& out, const Shape& s) {
+  const std::vector<int64_t> st = Strides(s);
+  View v;
+  v.dims = Dims(out);
+  for (int i = 0; i < s.ndim(); ++i) {
+    v.strides.push_back(st[i] * step[i]);
+    v.base += st[i] * begin[i];
+  }
+  return v;
+}
+
+absl::Status RunView(const OpContext& ctx, const char* op, const View& v, const TensorView& src,
+                     OpReq req, const TensorView& dst, bool scatter) {
+  int64_t n = 1;
+  for (int64_t d : v.dims) n *= d;
+  if (req == OpReq::kNull || n == 0) return absl::OkStatus();
+  const Index ix = Collapse(v.dims, {v.strides})[0];
+  return DispatchNumeric(op, dst.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    cudaStream_t stream = gpu::StreamOf(ctx.stream);
+    if (scatter) {
+      ViewScatterKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, stream>>>(
+          src.as<T>(), dst.as<T>(), n, Req(req), v.base, ix);
+    } else {
+      ViewGatherKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, stream>>>(
+          src.as<T>(), dst.as<T>(), n, Req(req), v.base, ix);
+    }
+    return gpu::LaunchStatus(ctx.ctx.device_id, op);
+  });
+}
+
 }  // namespace tensor_cuda
 
 absl::Status RegisterTensorCudaKernels(Registry* registry) {
@@ -102,6 +157,9 @@ absl::Status RegisterTensorCudaKernels(Registry* registry) {
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterReduceCuda(registry));
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterDotCuda(registry));
   MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterMatrixCuda(registry));
+  MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterShapeCuda(registry));
+  MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterIndexNdCuda(registry));
+  MXGRID_RETURN_IF_ERROR(tensor_cuda::RegisterSortCuda(registry));
   return tensor_cuda::RegisterIndexCuda(registry);
 }
 

@@ -20,13 +20,22 @@ absl::Status RegisterUnaryCuda(Registry* registry);
 absl::Status RegisterCastCuda(Registry* registry);
 // broadcast_cuda.cu: broadcast_* binary ops, broadcast_to, broadcast_like.
 absl::Status RegisterBroadcastCuda(Registry* registry);
-// reduce_cuda.cu: sum, mean, max, min, prod, nansum, nanprod, argmax, argmin, argmax_channel.
+// reduce_cuda.cu: sum, mean, max, min, prod, nansum, nanprod, norm, _square_sum, argmax,
+// argmin, argmax_channel.
 absl::Status RegisterReduceCuda(Registry* registry);
 // dot_cuda.cu: dot, batch_dot (cuBLAS).
 absl::Status RegisterDotCuda(Registry* registry);
 // matrix_cuda.cu: Flatten, Reshape, expand_dims, squeeze, transpose, Concat, SliceChannel,
 // slice_axis, and the init ops.
 absl::Status RegisterMatrixCuda(Registry* registry);
+// shape_cuda.cu: SwapAxis, reverse, slice_like, diag, tile, repeat, broadcast_axis, stack,
+// _split_v2, depth_to_space, space_to_depth.
+absl::Status RegisterShapeCuda(Registry* registry);
+// index_nd_cuda.cu: gather_nd, scatter_nd, _scatter_set_nd, batch_take, _slice_assign,
+// _slice_assign_scalar, fill_element_0index, shape_array, size_array.
+absl::Status RegisterIndexNdCuda(Registry* registry);
+// sort_cuda.cu: topk, sort, argsort.
+absl::Status RegisterSortCuda(Registry* registry);
 // index_cuda.cu: take, pick, one_hot, where, Embedding.
 absl::Status RegisterIndexCuda(Registry* registry);
 

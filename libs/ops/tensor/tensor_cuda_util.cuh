@@ -1,6 +1,7 @@
 // Device helpers shared by the tensor family's CUDA kernels (nvcc only, internal to
-// libs/ops/tensor): OpReq-aware stores, float/double dispatch, strided index maps for
-// broadcasting and permutations (dims collapsed before launch), a generic copy-with-request,
+// libs/ops/tensor): OpReq-aware stores, float/double dispatch, index reads as the CPU's
+// IndexAt, strided index maps for broadcasting and permutations (dims collapsed before
+// launch), strided views (gather and scatter through one), a generic copy-with-request,
 // and the axis reduction used by sum/mean/max/..., argmax and every broadcast backward.
 //
 // Every launch goes on the call's stream (OpContext::stream); nothing here synchronizes.
@@ -71,6 +72,17 @@ inline const std::vector<DType>& NumericDtypes() {
   static const std::vector<DType> kNumeric = {DType::kFloat32, DType::kFloat64, DType::kInt32,
                                               DType::kInt64,   DType::kInt8,    DType::kUint8};
   return kNumeric;
+}
+
+// gather_op.cc's IndexAt on the device: element i of an index array as int64, truncated
+// toward zero, saturating, NaN 0.
+template <typename I>
+__device__ __forceinline__ int64_t IndexAt(const I* idx, int64_t i) {
+  const double v = static_cast<double>(idx[i]);
+  if (!(v == v)) return 0;
+  if (v >= 9.2e18) return INT64_MAX;
+  if (v <= -9.2e18) return INT64_MIN;
+  return static_cast<int64_t>(v);
 }
 
 // Maps a flat C-order index over `dims` to an element offset through `strides`.
@@ -156,6 +168,26 @@ absl::Status CopyBlock(const OpContext& ctx, const char* op, const TensorView& s
                        int64_t s_len, int64_t s_off, const TensorView& dst, int64_t d_len,
                        int64_t d_off, int64_t outer, int64_t n, int64_t inner, OpReq req,
                        bool zero = false);
+
+// Zeros `t` for kWriteTo/kWriteInplace (any dtype); kNull and kAddTo leave it.
+absl::Status ZeroWithReq(const OpContext& ctx, const char* op, const TensorView& t, OpReq req);
+
+// A strided view of an array: element k (C order over `dims`) is at
+// base + sum_i c_i * strides[i] (strides may be negative or 0).
+struct View {
+  std::vector<int64_t> dims, strides;
+  int64_t base = 0;
+};
+
+// The region [begin:end:step] (ranges from slice_util.h's ComputeSliceRanges) of an array
+// shaped `s`.
+View RangesView(const std::vector<int64_t>& begin, const std::vector<int64_t>& step,
+                const Shape& out, const Shape& s);
+
+// dst (req) the view of src; or, `scatter`, the view of dst (req) src. Numeric dtypes.
+// REQUIRES for a scatter: distinct positions (dst is written only at them).
+absl::Status RunView(const OpContext& ctx, const char* op, const View& v, const TensorView& src,
+                     OpReq req, const TensorView& dst, bool scatter);
 
 // Writes `value` (converted to y's dtype) into y, or adds it for kAddTo. float32/float64.
 absl::Status FillWithReq(const OpContext& ctx, const char* op, double value, OpReq req,
