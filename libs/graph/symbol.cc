@@ -6,6 +6,7 @@
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -59,10 +60,10 @@ Symbol Symbol::Variable(absl::string_view name, ops::AttrMap attrs) {
 }
 
 absl::StatusOr<Symbol> Symbol::Create(const ops::Registry& registry, absl::string_view op,
-                                      const ops::AttrMap& attrs, const Inputs& inputs,
+                                      ops::AttrMap attrs, const Inputs& inputs,
                                       absl::string_view name, NameManager* names) {
   MXGRID_ASSIGN_OR_RETURN(const ops::OpDef* def, registry.Find(op));
-  ops::AttrMap all_attrs = attrs;
+  ops::AttrMap all_attrs = std::move(attrs);
   bool var_args = false;
   for (const ops::ParamSpec& p : def->params) var_args |= p.name == "num_args";
   if (var_args && !all_attrs.count("num_args")) {

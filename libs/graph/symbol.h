@@ -74,7 +74,7 @@ class Symbol {
   // from the positional count when not given. InvalidArgument for unknown input names,
   // multi-output inputs or bad parameters; NotFound for an unknown operator.
   static absl::StatusOr<Symbol> Create(const ops::Registry& registry, absl::string_view op,
-                                       const ops::AttrMap& attrs, const Inputs& inputs,
+                                       ops::AttrMap attrs, const Inputs& inputs,
                                        absl::string_view name = "",
                                        NameManager* names = nullptr);
 

@@ -1,5 +1,6 @@
 #include "libs/graph/symbol_cache.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
@@ -44,7 +45,10 @@ std::optional<absl::uint128> ParseRef(const std::string& ref) {
 
 }  // namespace
 
-SymbolCache::SymbolCache(size_t capacity) : capacity_(capacity), rng_(SeededEngine()) {}
+SymbolCache::SymbolCache(size_t capacity) : capacity_(capacity), rng_(SeededEngine()) {
+  // Room for a few graphs' worth of handles up front, so bursts rarely rehash.
+  index_.reserve(std::min<size_t>(capacity, size_t{1} << 15));
+}
 
 bool SymbolCache::Insert(Key key, Symbol* symbol) {
   auto [it, inserted] = index_.try_emplace(key);

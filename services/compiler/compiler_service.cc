@@ -194,13 +194,13 @@ grpc::Status CompilerService::ListOperators(grpc::ServerContext*,
 
 absl::StatusOr<Symbol> CompilerService::ComposeSymbol(const v1::ComposeRequest& request,
                                                       bool* any_json) const {
-  const ops::AttrMap attrs(request.attrs().begin(), request.attrs().end());
+  ops::AttrMap attrs(request.attrs().begin(), request.attrs().end());
   switch (request.what_case()) {
     case v1::ComposeRequest::kVariable:
       if (request.variable().empty()) {
         return absl::InvalidArgumentError("a variable needs a name");
       }
-      return Symbol::Variable(request.variable(), attrs);
+      return Symbol::Variable(request.variable(), std::move(attrs));
     case v1::ComposeRequest::kOp: {
       if (request.name().empty()) {
         return absl::InvalidArgumentError(
@@ -208,7 +208,8 @@ absl::StatusOr<Symbol> CompilerService::ComposeSymbol(const v1::ComposeRequest& 
       }
       MXGRID_ASSIGN_OR_RETURN(Symbol::Inputs in, LoadInputs(request, any_json));
       graph::NameManager unused;
-      return Symbol::Create(*registry_, request.op(), attrs, in, request.name(), &unused);
+      return Symbol::Create(*registry_, request.op(), std::move(attrs), in, request.name(),
+                            &unused);
     }
     case v1::ComposeRequest::kCall: {
       MXGRID_ASSIGN_OR_RETURN(Symbol base, Load(request.call(), any_json));

@@ -189,14 +189,16 @@ def _all_sendable(conn, inputs):
     return True
 
 
-def _build(method, build, inputs, deferred=False, encode=None):
+def _build(method, spec, inputs, deferred=False):
     """A new Symbol from the compiler's ``method`` (Compose or Transform) on ``inputs``, kept
-    by the compiler: the client holds its handle and its recipe (method, build, inputs), from
-    which it is rebuilt if the compiler drops it. ``deferred``: the client has checked the
-    request as far as it can (its refusal would be an error raised at the call in MXNet), so
-    it joins the connection's burst, as the step ``encode(ref, body)`` writes (``body(s)``:
-    input ``s`` as a Symbol message), instead of being a call of its own."""
-    recipe = (method, build, tuple(inputs))
+    by the compiler: the client holds its handle and its recipe (method, spec, inputs; the
+    request _request makes from it), from which it is rebuilt if the compiler drops it.
+    ``deferred``: the client has checked the request as far as it can (its refusal would be
+    an error raised at the call in MXNet), so it joins the connection's burst (_encode writes
+    its step) instead of being a call of its own. A recipe is plain data, not closures: a
+    graph of an unrolled RNN has a thousand symbols, and every object each one keeps adds to
+    the garbage collector's work."""
+    recipe = (method, spec, inputs)
     conn = connection.get()
     if deferred and _BURST_STEPS > 0 and conn.compiler is not None and \
             _all_sendable(conn, inputs):
@@ -204,16 +206,16 @@ def _build(method, build, inputs, deferred=False, encode=None):
         sym._recipe = recipe
         ref = _new_ref()
         sym._held = (conn, conn.symbol_generation, ref)
-        sym._step = encode(ref, lambda s: s._wire_body(conn))
+        sym._step = step = _encode(method, spec, ref, conn)
         with conn.symbol_lock:
             conn.symbol_burst.append(sym)
-            conn.symbol_burst_bytes += len(sym._step)
+            conn.symbol_burst_bytes += len(step)
             full = len(conn.symbol_burst) >= _BURST_STEPS or \
                 conn.symbol_burst_bytes >= _BURST_BYTES
         if full:
             _flush(conn)
         return sym
-    resp = _compiler_call(method, build, inputs)
+    resp = _compiler_call(method, lambda pb_of: _request(method, spec, pb_of), inputs)
     sym = Symbol(resp.symbol.json or None)
     sym._recipe = recipe
     if resp.symbol.ref:
@@ -221,37 +223,61 @@ def _build(method, build, inputs, deferred=False, encode=None):
     return sym
 
 
-def _compose(call=None, positional=(), named=None, deferred=False, **fields):
-    named = dict(named or {})
-    positional = list(positional)
-    names = sorted(named)
-    inputs = ([call] if call is not None else []) + positional + [named[k] for k in names]
-
-    def build(pb_of):
+def _request(method, spec, pb_of):
+    """The ComposeRequest or TransformRequest of a recipe (see _compose, _transform), with
+    each input symbol ``s`` given as ``pb_of(s)``."""
+    if method == "Compose":
+        call, positional, names, named, op, variable, attrs, name = spec
         req = pb.compiler.ComposeRequest(
             by_ref=True, positional=[pb_of(s) for s in positional],
-            named={k: pb_of(named[k]) for k in names}, **fields)
-        if call is not None:
+            named={k: pb_of(s) for k, s in zip(names, named)}, attrs=attrs, name=name)
+        if op is not None:
+            req.op = op
+        elif variable is not None:
+            req.variable = variable
+        else:
             req.call.CopyFrom(pb_of(call))
         return req
+    symbols, key, value = spec
+    return pb.compiler.TransformRequest(by_ref=True, symbols=[pb_of(s) for s in symbols],
+                                        **{key: value})
 
-    def encode(ref, body):
+
+def _encode(method, spec, ref, conn):
+    """The ComposeBurst step of a recipe under handle ``ref`` (_symbol_wire)."""
+    if method == "Compose":
+        call, positional, names, named, op, variable, attrs, name = spec
         return _symbol_wire.compose_step(
-            ref, [body(s) for s in positional], {k: body(named[k]) for k in names},
-            call=body(call) if call is not None else None, **fields)
-    return _build("Compose", build, inputs, deferred, encode)
+            ref, [s._wire_body(conn) for s in positional],
+            {k: s._wire_body(conn) for k, s in zip(names, named)},
+            variable=variable, op=op, attrs=attrs,
+            call=call._wire_body(conn) if call is not None else None, name=name)
+    symbols, key, value = spec
+    return _symbol_wire.transform_step(ref, [s._wire_body(conn) for s in symbols],
+                                       **{key: value})
+
+
+def _compose(call=None, positional=(), named=None, deferred=False, op=None, variable=None,
+             attrs=None, name=""):
+    """A composition: operator ``op``, variable ``variable`` or symbol ``call`` called, on
+    ``positional`` and ``named`` inputs (see _build)."""
+    positional = tuple(positional)
+    if named:
+        names = tuple(sorted(named))
+        named = tuple([named[k] for k in names])
+    else:
+        names = named = ()
+    inputs = ((call,) if call is not None else ()) + positional + named
+    return _build("Compose", (call, positional, names, named, op, variable, attrs or {}, name),
+                  inputs, deferred)
 
 
 def _transform(symbols, deferred=False, **op):
-    symbols = list(symbols)
-
-    def build(pb_of):
-        return pb.compiler.TransformRequest(by_ref=True, symbols=[pb_of(s) for s in symbols],
-                                            **op)
-
-    def encode(ref, body):
-        return _symbol_wire.transform_step(ref, [body(s) for s in symbols], **op)
-    return _build("Transform", build, symbols, deferred, encode)
+    """A Transform of ``symbols``: one of group=True, internals=True, output_index=i,
+    output_name=n (see _build)."""
+    symbols = tuple(symbols)
+    (key, value), = op.items()
+    return _build("Transform", (symbols, key, value), symbols, deferred)
 
 
 def _output_of(parent, index):
@@ -262,11 +288,8 @@ def _output_of(parent, index):
     if parent._select is not None or parent._held is None or not parent._holds(conn):
         sym = _transform([parent], output_index=index, deferred=True)
     else:
-        def build(pb_of):
-            return pb.compiler.TransformRequest(by_ref=True, symbols=[pb_of(parent)],
-                                                output_index=index)
         sym = Symbol(None)
-        sym._recipe = ("Transform", build, (parent,))
+        sym._recipe = ("Transform", ((parent,), "output_index", index), (parent,))
         sym._select = (parent, index)
     sym._num_outputs = 1
     return sym
@@ -300,7 +323,7 @@ class Symbol:
     def __init__(self, json_text):
         self._json_text = json_text
         self._held = None    # (connection, its symbol generation, the compiler's handle)
-        self._recipe = None  # (method, build, inputs): see _build
+        self._recipe = None  # (method, spec, inputs): see _build
         self._step = None    # its ComposeBurst step while it waits to be sent (_build)
         self._ref_body = None  # see _wire_body
         self._select = None    # (parent, output index): this is parent[index] (_output_of)
@@ -356,9 +379,9 @@ class Symbol:
         """Rebuilds, from their recipes, this symbol and the inputs it was built from whose
         handles ``conn``'s compiler does not hold (and that have no JSON), inputs first."""
         def replay(sym):
-            method, build, _ = sym._recipe
+            method, spec, _ = sym._recipe
             resp = conn.call(getattr(conn.require_compiler(), method),
-                             build(lambda s: s._compiler_pb(conn)))
+                             _request(method, spec, lambda s: s._compiler_pb(conn)))
             if resp.symbol.ref:
                 sym._held = (conn, conn.symbol_generation, resp.symbol.ref)
             else:
@@ -369,8 +392,8 @@ class Symbol:
         """Rebuilds, from their recipes and as JSON (no handles involved), this symbol and
         the inputs it was built from that have no JSON, inputs first."""
         def replay(sym):
-            method, build, _ = sym._recipe
-            req = build(_sym_json_pb)
+            method, spec, _ = sym._recipe
+            req = _request(method, spec, _sym_json_pb)
             req.by_ref = False
             sym._json_text = conn.call(getattr(conn.require_compiler(), method),
                                        req).symbol.json
