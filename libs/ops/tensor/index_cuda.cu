@@ -30,26 +30,6 @@ using tensor_internal::OneHotParams;
 using tensor_internal::TakeMode;
 using tensor_internal::TakeParams;
 
-const std::vector<DType>& IndexDtypes() {
-  static const std::vector<DType> k = {DType::kFloat32, DType::kFloat64, DType::kInt32,
-                                       DType::kInt64};
-  return k;
-}
-
-// Calls fn(T{}) for the dtypes of IndexDtypes().
-template <typename Fn>
-absl::Status DispatchIndex(absl::string_view op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: return fn(double{});
-    case DType::kInt32: return fn(int32_t{});
-    case DType::kInt64: return fn(int64_t{});
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": dtype ", DTypeName(dtype), " has no CUDA kernel"));
-  }
-}
-
 // FromDouble: integers truncate and saturate, NaN is 0.
 template <typename T>
 __device__ T FromD(double v) {
@@ -72,13 +52,6 @@ __device__ int64_t Resolve(int64_t j, int64_t n, bool wrap) {
     return r < 0 ? r + n : r;
   }
   return j < 0 ? 0 : (j >= n ? n - 1 : j);
-}
-
-__device__ void AtomicAdd(float* p, float v) { atomicAdd(p, v); }
-__device__ void AtomicAdd(double* p, double v) { atomicAdd(p, v); }
-__device__ void AtomicAdd(int32_t* p, int32_t v) { atomicAdd(p, v); }
-__device__ void AtomicAdd(int64_t* p, int64_t v) {
-  atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v));
 }
 
 absl::Status Zero(const OpContext& ctx, const char* op, const TensorView& t) {

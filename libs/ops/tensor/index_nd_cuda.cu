@@ -36,33 +36,6 @@ using tensor_internal::SliceAssignScalarParams;
 using tensor_internal::SliceParams;
 using tensor_internal::SliceRanges;
 
-// gather_nd's dtypes: those with a native atomicAdd.
-const std::vector<DType>& AtomicDtypes() {
-  static const std::vector<DType> k = {DType::kFloat32, DType::kFloat64, DType::kInt32,
-                                       DType::kInt64};
-  return k;
-}
-
-template <typename Fn>
-absl::Status DispatchAtomic(absl::string_view op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: return fn(double{});
-    case DType::kInt32: return fn(int32_t{});
-    case DType::kInt64: return fn(int64_t{});
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": dtype ", DTypeName(dtype), " has no CUDA kernel"));
-  }
-}
-
-__device__ void AtomicAdd(float* p, float v) { atomicAdd(p, v); }
-__device__ void AtomicAdd(double* p, double v) { atomicAdd(p, v); }
-__device__ void AtomicAdd(int32_t* p, int32_t v) { atomicAdd(p, v); }
-__device__ void AtomicAdd(int64_t* p, int64_t v) {
-  atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v));
-}
-
 absl::Status CopyBytes(const OpContext& ctx, const char* op, const TensorView& src,
                        const TensorView& dst) {
   if (src.data == dst.data || dst.size() == 0) return absl::OkStatus();
@@ -246,7 +219,7 @@ absl::Status SetGatherNd(Registry* registry) {
     MXGRID_ASSIGN_OR_RETURN(const NdGeom g, MakeNdGeom("gather_nd", in[1].shape, in[0].shape));
     MXGRID_ASSIGN_OR_RETURN(Resolved r, ResolveNd(ctx, "gather_nd", in[1], g, false));
     if (!r.ok) return GpuFallbackForward(*def, params, ctx, in, reqs, out, {});
-    return DispatchAtomic("gather_nd", out[0].dtype, [&](auto tag) {
+    return DispatchIndex("gather_nd", out[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       GatherNdKernel<T><<<gpu::Blocks(total), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
           in[0].as<T>(), r.off, out[0].as<T>(), total, g.block, Req(reqs[0]));
@@ -265,7 +238,7 @@ absl::Status SetGatherNd(Registry* registry) {
     MXGRID_RETURN_IF_ERROR(ZeroWithReq(ctx, "gather_nd", dx, a.reqs[0]));
     const int64_t total = dy.size();
     if (total == 0) return absl::OkStatus();
-    return DispatchAtomic("gather_nd", dx.dtype, [&](auto tag) {
+    return DispatchIndex("gather_nd", dx.dtype, [&](auto tag) {
       using T = decltype(tag);
       GatherNdGradKernel<T><<<gpu::Blocks(total), gpu::kThreads, 0,
                               gpu::StreamOf(ctx.stream)>>>(dy.as<T>(), r.off, dx.as<T>(),
@@ -273,7 +246,7 @@ absl::Status SetGatherNd(Registry* registry) {
       return gpu::LaunchStatus(ctx.ctx.device_id, "gather_nd");
     });
   };
-  d->gpu_dtypes = AtomicDtypes();
+  d->gpu_dtypes = IndexDtypes();
   return absl::OkStatus();
 }
 

@@ -74,6 +74,36 @@ inline const std::vector<DType>& NumericDtypes() {
   return kNumeric;
 }
 
+// The dtypes of index-taking kernels (one_hot, Embedding, take, where, gather_nd): float32,
+// float64, int32 and int64, those with a native atomicAdd for their backward.
+inline const std::vector<DType>& IndexDtypes() {
+  static const std::vector<DType> kIndex = {DType::kFloat32, DType::kFloat64, DType::kInt32,
+                                            DType::kInt64};
+  return kIndex;
+}
+
+// atomicAdd for the dtypes of IndexDtypes() (int64 through its unsigned form).
+__device__ inline void AtomicAdd(float* p, float v) { atomicAdd(p, v); }
+__device__ inline void AtomicAdd(double* p, double v) { atomicAdd(p, v); }
+__device__ inline void AtomicAdd(int32_t* p, int32_t v) { atomicAdd(p, v); }
+__device__ inline void AtomicAdd(int64_t* p, int64_t v) {
+  atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v));
+}
+
+// Calls fn(T{}) for the dtypes of IndexDtypes(); InvalidArgument for others.
+template <typename Fn>
+absl::Status DispatchIndex(absl::string_view op, DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat32: return fn(float{});
+    case DType::kFloat64: return fn(double{});
+    case DType::kInt32: return fn(int32_t{});
+    case DType::kInt64: return fn(int64_t{});
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": dtype ", DTypeName(dtype), " has no CUDA kernel"));
+  }
+}
+
 // gather_op.cc's IndexAt on the device: element i of an index array as int64, truncated
 // toward zero, saturating, NaN 0.
 template <typename I>
