@@ -6,6 +6,7 @@
 #include <string>
 
 #include "libs/base/status_macros.h"
+#include "libs/ops/cuda_dispatch.h"
 #include "libs/ops/linalg/linalg_common.h"
 #include "libs/ops/linalg/linalg_cuda.cuh"
 
@@ -67,17 +68,6 @@ __global__ void MakeKernel(const T* vec, int64_t n, int64_t k, int64_t len, int6
   }
 }
 
-template <typename Fn>
-absl::Status Dispatch(absl::string_view op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: return fn(double{});
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": dtype ", DTypeName(dtype), " has no CUDA kernel"));
-  }
-}
-
 absl::Status SumLogDiagForward(const OpContext& ctx, const OpParams&,
                                absl::Span<const TensorView> in, absl::Span<const OpReq> reqs,
                                absl::Span<const TensorView> out) {
@@ -85,7 +75,7 @@ absl::Status SumLogDiagForward(const OpContext& ctx, const OpParams&,
   const int64_t n = in[0].shape[in[0].shape.ndim() - 1];
   const int64_t count = out[0].size();
   if (count == 0) return absl::OkStatus();
-  return Dispatch(kSumLogDiag, in[0].dtype, [&](auto tag) {
+  return DispatchRealCuda(kSumLogDiag, in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     SumLogDiagKernel<T><<<gpu::Blocks(count), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         in[0].as<T>(), n, count, reqs[0] == OpReq::kAddTo, out[0].as<T>());
@@ -99,7 +89,7 @@ absl::Status SumLogDiagBackward(const OpContext& ctx, const OpParams&, const Bac
   const int64_t n = a.shape[a.shape.ndim() - 1];
   const int64_t total = a.size();
   if (total == 0) return absl::OkStatus();
-  return Dispatch(kSumLogDiag, a.dtype, [&](auto tag) {
+  return DispatchRealCuda(kSumLogDiag, a.dtype, [&](auto tag) {
     using T = decltype(tag);
     SumLogDiagGradKernel<T><<<gpu::Blocks(total), gpu::kThreads, 0,
                               gpu::StreamOf(ctx.stream)>>>(
@@ -120,7 +110,7 @@ absl::Status Move(const OpContext& ctx, const std::string& op, const TensorView&
   if (total == 0) return absl::OkStatus();
   const bool add = req == OpReq::kAddTo;
   cudaStream_t stream = gpu::StreamOf(ctx.stream);
-  return Dispatch(op, to.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, to.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (to_vector) {
       ExtractKernel<T><<<gpu::Blocks(total), gpu::kThreads, 0, stream>>>(

@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "libs/base/dtype.h"
 #include "libs/gpu/cuda_util.h"
+#include "libs/ops/cuda_dispatch.h"
 #include "libs/ops/op.h"
 #include "libs/ops/registry.h"
 

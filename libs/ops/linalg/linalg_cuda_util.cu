@@ -85,17 +85,6 @@ __global__ void ScaleKernel(double* x, int64_t n, double s) {
   MXGRID_CUDA_KERNEL_LOOP(i, n) { x[i] *= s; }
 }
 
-template <typename Fn>
-absl::Status DispatchFloat(absl::string_view op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: return fn(double{});
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": dtype ", DTypeName(dtype), " has no CUDA kernel"));
-  }
-}
-
 absl::Status CheckInt(int64_t v) {
   if (v > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(
@@ -140,7 +129,7 @@ absl::Status Load(const OpContext& ctx, absl::string_view op, const TensorView& 
   if (row_axis < 0) row_axis = nd - 2;
   const int64_t n = t.size();
   if (n == 0) return absl::OkStatus();
-  return DispatchFloat(op, t.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, t.dtype, [&](auto tag) {
     using T = decltype(tag);
     LoadKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         t.as<T>(), MakeLayout(t.shape, row_axis), row_axis == nd - 2, n, b.data);
@@ -155,7 +144,7 @@ absl::Status Save(const OpContext& ctx, absl::string_view op, const DevBatch& b,
   if (row_axis < 0) row_axis = nd - 2;
   const int64_t n = t.size();
   if (n == 0) return absl::OkStatus();
-  return DispatchFloat(op, t.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, t.dtype, [&](auto tag) {
     using T = decltype(tag);
     SaveKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         b.data, MakeLayout(t.shape, row_axis), row_axis == nd - 2, n, req == OpReq::kAddTo,
@@ -258,7 +247,7 @@ absl::Status LoadFlat(const OpContext& ctx, absl::string_view op, const TensorVi
                       double* v) {
   const int64_t n = t.size();
   if (n == 0) return absl::OkStatus();
-  return DispatchFloat(op, t.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, t.dtype, [&](auto tag) {
     using T = decltype(tag);
     LoadKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         t.as<T>(), Layout{}, true, n, v);
@@ -271,7 +260,7 @@ absl::Status SaveFlat(const OpContext& ctx, absl::string_view op, const double* 
   if (req == OpReq::kNull) return absl::OkStatus();
   const int64_t n = t.size();
   if (n == 0) return absl::OkStatus();
-  return DispatchFloat(op, t.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, t.dtype, [&](auto tag) {
     using T = decltype(tag);
     SaveKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         v, Layout{}, true, n, req == OpReq::kAddTo, t.as<T>());

@@ -94,7 +94,7 @@ absl::Status CheckProbabilities(const OpContext& ctx, const TensorView& data, in
   MXGRID_ASSIGN_OR_RETURN(void* ws, gpu::ThreadWorkspace(device, sizeof(unsigned long long)));
   auto* flag = static_cast<unsigned long long*>(ws);
   MXGRID_RETURN_IF_ERROR(gpu::Fill(device, ctx.stream, flag, 1, 8, ~uint64_t{0}));
-  MXGRID_RETURN_IF_ERROR(DispatchFloat(kOp, data.dtype, [&](auto tag) {
+  MXGRID_RETURN_IF_ERROR(DispatchRealCuda(kOp, data.dtype, [&](auto tag) {
     using D = decltype(tag);
     CheckProbKernel<D><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         data.as<D>(), n, flag);
@@ -122,7 +122,7 @@ absl::Status Forward(const OpContext& ctx, const OpParams& params,
   const bool want_index = reqs[0] != OpReq::kNull;
   const bool want_prob = p.get_prob && reqs[1] != OpReq::kNull;
   if (n == 0 || (!want_index && !want_prob)) return absl::OkStatus();
-  return DispatchFloat(kOp, data.dtype, [&](auto dtag) {
+  return DispatchRealCuda(kOp, data.dtype, [&](auto dtag) {
     using D = decltype(dtag);
     return DispatchIndex(out[0].dtype, [&](auto otag) {
       using O = decltype(otag);
@@ -145,7 +145,7 @@ absl::Status Backward(const OpContext& ctx, const OpParams& params, const Backwa
   const int64_t k = grad.shape[grad.shape.ndim() - 1];
   const int64_t rows = n / k;
   const int64_t per = rows == 0 ? 0 : samples.size() / rows;
-  return DispatchFloat(kOp, grad.dtype, [&](auto dtag) {
+  return DispatchRealCuda(kOp, grad.dtype, [&](auto dtag) {
     using D = decltype(dtag);
     return DispatchIndex(samples.dtype, [&](auto stag) {
       using S = decltype(stag);

@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "libs/base/dtype.h"
 #include "libs/gpu/cuda_util.h"
+#include "libs/ops/cuda_dispatch.h"
 #include "libs/ops/op.h"
 #include "libs/ops/random/random_util.h"
 #include "libs/ops/registry.h"
@@ -154,18 +155,6 @@ __device__ __forceinline__ bool ParamsOk(Dist dist, double a, double b) {
 }
 
 }  // namespace cu
-
-// Calls fn(T{}) for float32 or float64; InvalidArgument for other dtypes.
-template <typename Fn>
-absl::Status DispatchFloat(absl::string_view op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: return fn(double{});
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": dtype ", DTypeName(dtype), " has no CUDA kernel"));
-  }
-}
 
 // The per-call seed of the counter-based generator: one draw of OpContext::rng.
 inline absl::StatusOr<uint64_t> CallSeed(const OpContext& ctx, absl::string_view op) {

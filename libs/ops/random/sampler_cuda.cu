@@ -76,7 +76,7 @@ absl::Status ScalarForward(const std::string& op, Dist dist, const OpContext& ct
   const auto& p = ParamsAs<ScalarParams>(params);
   MXGRID_ASSIGN_OR_RETURN(const uint64_t seed, CallSeed(ctx, op));
   const int64_t n = out[0].size();
-  return DispatchFloat(op, out[0].dtype, [&](auto tag) {
+  return DispatchRealCuda(op, out[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     if (n > 0) {
       ScalarKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
@@ -96,7 +96,7 @@ absl::Status CheckParamArrays(const std::string& op, Dist dist, const OpContext&
   MXGRID_ASSIGN_OR_RETURN(void* ws, gpu::ThreadWorkspace(device, sizeof(unsigned long long)));
   auto* flag = static_cast<unsigned long long*>(ws);
   MXGRID_RETURN_IF_ERROR(gpu::Fill(device, ctx.stream, flag, 1, 8, ~uint64_t{0}));
-  MXGRID_RETURN_IF_ERROR(DispatchFloat(op, in[0].dtype, [&](auto tag) {
+  MXGRID_RETURN_IF_ERROR(DispatchRealCuda(op, in[0].dtype, [&](auto tag) {
     using P = decltype(tag);
     CheckKernel<P><<<gpu::Blocks(n), gpu::kThreads, 0, stream>>>(
         dist, in[0].as<P>(), in.size() > 1 ? in[1].as<P>() : nullptr, n, flag);
@@ -128,9 +128,9 @@ absl::Status SampleForward(const std::string& op, Dist dist, const OpContext& ct
   const int64_t n = in[0].size() * per;
   if (n == 0) return absl::OkStatus();
   cudaStream_t stream = gpu::StreamOf(ctx.stream);
-  return DispatchFloat(op, in[0].dtype, [&](auto ptag) {
+  return DispatchRealCuda(op, in[0].dtype, [&](auto ptag) {
     using P = decltype(ptag);
-    return DispatchFloat(op, out[0].dtype, [&](auto tag) {
+    return DispatchRealCuda(op, out[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       SampleKernel<P, T><<<gpu::Blocks(n), gpu::kThreads, 0, stream>>>(
           dist, in[0].as<P>(), in.size() > 1 ? in[1].as<P>() : nullptr, per, seed, n,

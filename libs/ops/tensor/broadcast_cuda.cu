@@ -62,7 +62,7 @@ absl::Status Forward(const OpContext& ctx, const char* op, F f, const TensorView
   if (req == OpReq::kNull || n == 0) return absl::OkStatus();
   const std::vector<Index> ix = Collapse(
       Dims(y.shape), {BroadcastStrides(a.shape, y.shape), BroadcastStrides(b.shape, y.shape)});
-  return DispatchReal(op, y.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, y.dtype, [&](auto tag) {
     using T = decltype(tag);
     BroadcastKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         a.as<T>(), b.as<T>(), y.as<T>(), n, Req(req), ix[0], ix[1], f);
@@ -112,7 +112,7 @@ absl::Status Backward(const OpContext& ctx, const char* op, GA ga, GB gb, bool i
   const std::vector<Index> ix =
       Collapse(Dims(os), {BroadcastStrides(args.in_grads[0].shape, os),
                           BroadcastStrides(args.in_grads[1].shape, os)});
-  MXGRID_RETURN_IF_ERROR(DispatchReal(op, dy.dtype, [&](auto tag) {
+  MXGRID_RETURN_IF_ERROR(DispatchRealCuda(op, dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* a = inputs ? args.inputs[0].as<T>() : nullptr;
     const T* b = inputs ? args.inputs[1].as<T>() : nullptr;
@@ -155,7 +155,7 @@ absl::Status BroadcastCopy(const OpContext& ctx, const char* op, const TensorVie
   const int64_t n = y.size();
   if (req == OpReq::kNull || n == 0) return absl::OkStatus();
   const Index ix = Collapse(Dims(y.shape), {BroadcastStrides(x.shape, y.shape)})[0];
-  return DispatchReal(op, y.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, y.dtype, [&](auto tag) {
     using T = decltype(tag);
     BroadcastCopyKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         x.as<T>(), y.as<T>(), n, Req(req), ix);

@@ -90,7 +90,7 @@ absl::Status SetDot(Registry* registry, const char* name, bool batched) {
     const auto& p = ParamsAs<DotParams>(params);
     MXGRID_ASSIGN_OR_RETURN(DotShape dm, tensor_internal::DotDims(op.c_str(), p, in[0].shape,
                                                                   in[1].shape, batched));
-    return DispatchReal(op, in[0].dtype, [&](auto tag) {
+    return DispatchRealCuda(op, in[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       const int64_t m = dm.m, n = dm.n, k = dm.k;
       return Gemm<T>(ctx, op.c_str(), p.transpose_a, p.transpose_b, m, n, k,
@@ -105,7 +105,7 @@ absl::Status SetDot(Registry* registry, const char* name, bool batched) {
     MXGRID_ASSIGN_OR_RETURN(DotShape dm, tensor_internal::DotDims(
                                              op.c_str(), p, a.inputs[0].shape,
                                              a.inputs[1].shape, batched));
-    return DispatchReal(op, a.out_grads[0].dtype, [&](auto tag) -> absl::Status {
+    return DispatchRealCuda(op, a.out_grads[0].dtype, [&](auto tag) -> absl::Status {
       using T = decltype(tag);
       const int64_t m = dm.m, n = dm.n, k = dm.k;
       const Operand<T> lhs{a.inputs[0].as<T>(), m * k}, rhs{a.inputs[1].as<T>(), k * n};

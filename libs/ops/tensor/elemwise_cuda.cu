@@ -47,7 +47,7 @@ absl::Status SetAddN(Registry* registry) {
                       absl::Span<const TensorView> out) -> absl::Status {
     const int64_t n = out[0].size();
     if (reqs[0] == OpReq::kNull || n == 0) return absl::OkStatus();
-    return DispatchReal("add_n", out[0].dtype, [&](auto tag) {
+    return DispatchRealCuda("add_n", out[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       for (size_t start = 0; start < in.size(); start += kChunk) {
         Inputs<T> chunk;

@@ -119,7 +119,7 @@ absl::Status SetUnary(Registry* registry, const char* name, MakeF make_f, MakeG 
                                 absl::Span<const TensorView> out) -> absl::Status {
     const int64_t n = out[0].size();
     if (reqs[0] == OpReq::kNull || n == 0) return absl::OkStatus();
-    return DispatchReal(op, in[0].dtype, [&](auto tag) {
+    return DispatchRealCuda(op, in[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       MapKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
           in[0].as<T>(), out[0].as<T>(), n, Req(reqs[0]), make_f(params));
@@ -132,7 +132,7 @@ absl::Status SetUnary(Registry* registry, const char* name, MakeF make_f, MakeG 
                                          const BackwardArgs& a) -> absl::Status {
       const int64_t n = a.in_grads[0].size();
       if (a.reqs[0] == OpReq::kNull || n == 0) return absl::OkStatus();
-      return DispatchReal(op, a.out_grads[0].dtype, [&](auto tag) {
+      return DispatchRealCuda(op, a.out_grads[0].dtype, [&](auto tag) {
         using T = decltype(tag);
         const T* x = deps.inputs ? a.inputs[0].as<T>() : nullptr;
         const T* y = deps.outputs ? a.outputs[0].as<T>() : nullptr;
@@ -153,7 +153,7 @@ absl::Status ZipForward(const OpContext& ctx, const char* op, F f, const TensorV
                         const TensorView& b, OpReq req, const TensorView& y) {
   const int64_t n = y.size();
   if (req == OpReq::kNull || n == 0) return absl::OkStatus();
-  return DispatchReal(op, y.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, y.dtype, [&](auto tag) {
     using T = decltype(tag);
     ZipKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
         a.as<T>(), b.as<T>(), y.as<T>(), n, Req(req), f);
@@ -168,7 +168,7 @@ absl::Status ZipBackward(const OpContext& ctx, const char* op, GA ga, GB gb, boo
   const int64_t n = args.out_grads[0].size();
   const OpReq ra = args.reqs[0], rb = args.reqs[1];
   if ((ra == OpReq::kNull && rb == OpReq::kNull) || n == 0) return absl::OkStatus();
-  return DispatchReal(op, args.out_grads[0].dtype, [&](auto tag) {
+  return DispatchRealCuda(op, args.out_grads[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* a = inputs ? args.inputs[0].as<T>() : nullptr;
     const T* b = inputs ? args.inputs[1].as<T>() : nullptr;

@@ -139,7 +139,7 @@ absl::Status SetEmbedding(Registry* registry, const char* name) {
     const auto& p = ParamsAs<EmbeddingParams>(params);
     return DispatchIndex("Embedding", in[0].dtype, [&](auto itag) {
       using I = decltype(itag);
-      return DispatchReal("Embedding", in[1].dtype, [&](auto tag) {
+      return DispatchRealCuda("Embedding", in[1].dtype, [&](auto tag) {
         using T = decltype(tag);
         EmbeddingKernel<I, T><<<gpu::Blocks(n), gpu::kThreads, 0,
                                 gpu::StreamOf(ctx.stream)>>>(
@@ -159,7 +159,7 @@ absl::Status SetEmbedding(Registry* registry, const char* name) {
     if (n == 0) return absl::OkStatus();
     return DispatchIndex("Embedding", a.inputs[0].dtype, [&](auto itag) {
       using I = decltype(itag);
-      return DispatchReal("Embedding", a.in_grads[1].dtype, [&](auto tag) {
+      return DispatchRealCuda("Embedding", a.in_grads[1].dtype, [&](auto tag) {
         using T = decltype(tag);
         EmbeddingGradKernel<I, T><<<gpu::Blocks(n), gpu::kThreads, 0,
                                     gpu::StreamOf(ctx.stream)>>>(
@@ -311,7 +311,7 @@ absl::Status SetWhere(Registry* registry) {
     const int64_t per = Per(in[0], in[1].shape);
     return DispatchIndex("where", in[0].dtype, [&](auto ctag) {
       using C = decltype(ctag);
-      return DispatchReal("where", in[1].dtype, [&](auto tag) {
+      return DispatchRealCuda("where", in[1].dtype, [&](auto tag) {
         using T = decltype(tag);
         WhereKernel<C, T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
             in[0].as<C>(), in[1].as<T>(), in[2].as<T>(), out[0].as<T>(), n, per, Req(reqs[0]));
@@ -328,7 +328,7 @@ absl::Status SetWhere(Registry* registry) {
     const int64_t per = Per(a.inputs[0], a.in_grads[1].shape);
     return DispatchIndex("where", a.inputs[0].dtype, [&](auto ctag) {
       using C = decltype(ctag);
-      return DispatchReal("where", a.out_grads[0].dtype, [&](auto tag) {
+      return DispatchRealCuda("where", a.out_grads[0].dtype, [&](auto tag) {
         using T = decltype(tag);
         WhereGradKernel<C, T><<<gpu::Blocks(n), gpu::kThreads, 0,
                                 gpu::StreamOf(ctx.stream)>>>(

@@ -301,7 +301,7 @@ absl::Status SetInit(Registry* registry, const char* name, Init kind, bool has_v
     if (reqs[0] == OpReq::kNull || n == 0) return absl::OkStatus();
     const auto& p = ParamsAs<InitParams>(params);
     const double start = p.stop ? p.start : 0;
-    return DispatchReal(op, out[0].dtype, [&](auto tag) {
+    return DispatchRealCuda(op, out[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       InitKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
           out[0].as<T>(), n, Req(reqs[0]), kind, has_value ? p.value : fill, start, p.step,

@@ -240,7 +240,7 @@ absl::Status SetReduce(Registry* registry, const char* name) {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     const auto& p = ParamsAs<tensor_internal::ReduceParams>(params);
     MXGRID_ASSIGN_OR_RETURN(Shape kept, tensor_internal::KeptShape(op, p, in[0].shape));
-    return DispatchReal(op, in[0].dtype, [&](auto tag) {
+    return DispatchRealCuda(op, in[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       const T count =
           static_cast<T>(in[0].size() / std::max<int64_t>(1, kept.Size()));
@@ -257,7 +257,7 @@ absl::Status SetReduce(Registry* registry, const char* name) {
     const int64_t n = is.Size();
     if (n == 0) return absl::OkStatus();
     const Index slot = SlotIndex(is, kept);
-    return DispatchReal(op, a.out_grads[0].dtype, [&](auto tag) {
+    return DispatchRealCuda(op, a.out_grads[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       constexpr bool kSelect = K == Kind::kMax || K == Kind::kMin;
       constexpr bool kProd = K == Kind::kProd || K == Kind::kNanProd;
@@ -286,7 +286,7 @@ absl::Status SetArgReduce(Registry* registry, const char* name) {
     tensor_internal::ReduceParams r;
     if (p.axis) r.axis = std::vector<int64_t>{*p.axis};
     MXGRID_ASSIGN_OR_RETURN(Shape kept, tensor_internal::KeptShape(op, r, in[0].shape));
-    return DispatchReal(op, in[0].dtype, [&](auto tag) {
+    return DispatchRealCuda(op, in[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       return LaunchReduce(ctx, op.c_str(), in[0].as<T>(), in[0].shape, kept, out[0].as<T>(),
                           reqs[0], ArgReducer<T, kMin>{});
@@ -321,7 +321,7 @@ absl::Status SetNorm(Registry* registry) {
     if (out[0].dtype != in[0].dtype) {
       return GpuFallbackForward(*def, params, ctx, in, reqs, out, {});
     }
-    return DispatchReal("norm", in[0].dtype, [&](auto tag) {
+    return DispatchRealCuda("norm", in[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       if (p.ord == 1) {
         return LaunchReduce(ctx, "norm", in[0].as<T>(), in[0].shape, kept, out[0].as<T>(),
@@ -344,7 +344,7 @@ absl::Status SetNorm(Registry* registry) {
     const int64_t n = dx.size();
     if (n == 0) return absl::OkStatus();
     const Index slot = SlotIndex(dx.shape, kept);
-    return DispatchReal("norm", dx.dtype, [&](auto tag) {
+    return DispatchRealCuda("norm", dx.dtype, [&](auto tag) {
       using T = decltype(tag);
       NormGradKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
           a.inputs[0].as<T>(), a.outputs[0].as<T>(), a.out_grads[0].as<T>(), dx.as<T>(), n,
@@ -382,7 +382,7 @@ absl::Status SetSquareSum(Registry* registry) {
                       absl::Span<const TensorView> out) -> absl::Status {
     if (reqs[0] == OpReq::kNull) return absl::OkStatus();
     MXGRID_ASSIGN_OR_RETURN(Shape kept, SquareSumKept(params, in[0].shape));
-    return DispatchReal("_square_sum", in[0].dtype, [&](auto tag) {
+    return DispatchRealCuda("_square_sum", in[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       return LaunchReduce(ctx, "_square_sum", in[0].as<T>(), in[0].shape, kept,
                           out[0].as<T>(), reqs[0],
@@ -397,7 +397,7 @@ absl::Status SetSquareSum(Registry* registry) {
     const int64_t n = dx.size();
     if (n == 0) return absl::OkStatus();
     const Index slot = SlotIndex(dx.shape, kept);
-    return DispatchReal("_square_sum", dx.dtype, [&](auto tag) {
+    return DispatchRealCuda("_square_sum", dx.dtype, [&](auto tag) {
       using T = decltype(tag);
       SquareSumGradKernel<T><<<gpu::Blocks(n), gpu::kThreads, 0, gpu::StreamOf(ctx.stream)>>>(
           a.inputs[0].as<T>(), a.out_grads[0].as<T>(), dx.as<T>(), n, Req(a.reqs[0]), slot);
@@ -412,7 +412,7 @@ absl::Status SetSquareSum(Registry* registry) {
 
 absl::Status SumTo(const OpContext& ctx, const char* op, const TensorView& x,
                    const Shape& kept, double scale, OpReq req, const TensorView& y) {
-  return DispatchReal(op, x.dtype, [&](auto tag) {
+  return DispatchRealCuda(op, x.dtype, [&](auto tag) {
     using T = decltype(tag);
     return LaunchReduce(ctx, op, x.as<T>(), x.shape, kept, y.as<T>(), req,
                         MakeReducer<T, Kind::kSum>(T(1), static_cast<T>(scale)));

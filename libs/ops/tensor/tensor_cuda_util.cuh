@@ -21,6 +21,7 @@
 #include "libs/base/dtype.h"
 #include "libs/base/shape.h"
 #include "libs/gpu/cuda_util.h"
+#include "libs/ops/cuda_dispatch.h"
 #include "libs/ops/op.h"
 
 namespace mxgrid::ops::tensor_cuda {
@@ -37,18 +38,6 @@ __device__ __forceinline__ void Put(int req, T* dst, int64_t i, T v) {
     dst[i] += v;
   } else {
     dst[i] = v;
-  }
-}
-
-// Calls fn(float{}) or fn(double{}); InvalidArgument for other dtypes.
-template <typename Fn>
-absl::Status DispatchReal(absl::string_view op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: return fn(double{});
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": dtype ", DTypeName(dtype), " has no CUDA kernel"));
   }
 }
 
