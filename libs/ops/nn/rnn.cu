@@ -167,12 +167,6 @@ __global__ void StoreKernel(const T* src, int64_t n, bool add, T* dst) {
   MXGRID_CUDA_KERNEL_LOOP(i, n) { cu::Put(add, dst, i, src == nullptr ? T(0) : src[i]); }
 }
 
-// Where one (layer, direction)'s weights are in the flat parameter vector (rnn_kernels.cc's
-// CellWeights order: every cell's W_i2h, W_h2h, then every cell's b_i2h, b_h2h).
-struct CellOffsets {
-  int64_t in = 0, wx = 0, wh = 0, bx = 0, bh = 0;
-};
-
 // The call's geometry, buffers and launches. Buffers (T) are carved from one workspace.
 template <typename T>
 class GpuRnn {
@@ -180,27 +174,8 @@ class GpuRnn {
   GpuRnn(const RnnParams& p, RnnDims dims, const OpContext& ctx)
       : p_(p), mode_(p.mode), t_(dims.t), n_(dims.n), c_(dims.c), h_(p.state_size),
         gh_(p.gates() * p.state_size), d_(p.directions()), l_(p.num_layers),
-        device_(ctx.ctx.device_id), stream_(gpu::StreamOf(ctx.stream)) {
-    int64_t off = 0;
-    for (int64_t l = 0; l < l_; ++l) {
-      for (int64_t d = 0; d < d_; ++d) {
-        CellOffsets w;
-        w.in = l == 0 ? c_ : d_ * h_;
-        w.wx = off;
-        off += gh_ * w.in;
-        w.wh = off;
-        off += gh_ * h_;
-        cells_.push_back(w);
-      }
-    }
-    for (CellOffsets& w : cells_) {
-      w.bx = off;
-      off += gh_;
-      w.bh = off;
-      off += gh_;
-    }
-    param_size_ = off;
-  }
+        device_(ctx.ctx.device_id), stream_(gpu::StreamOf(ctx.stream)),
+        cells_(RnnParamLayout(p, dims.c, &param_size_)) {}
 
   int64_t layer_size() const { return t_ * n_ * d_ * h_; }
   int64_t state_size() const { return l_ * d_ * n_ * h_; }
@@ -344,7 +319,7 @@ class GpuRnn {
 
   absl::Status ForwardCell(int64_t k, int64_t d, const T* x, const T* params, const T* h0,
                            const T* c0, T* y, T* hy, T* cy) {
-    const CellOffsets& w = cells_[k];
+    const RnnCellOffsets& w = cells_[k];
     const int64_t tn = t_ * n_, dh = d_ * h_;
     T* gates = gates_ + k * tn * gh_;
     T* hs = hs_ + k * tn * h_;
@@ -380,7 +355,7 @@ class GpuRnn {
   absl::Status BackwardCell(int64_t k, int64_t d, const T* x, const T* params, const T* h0,
                             const T* c0, const T* dy, const T* dhy, const T* dcy, T* dx,
                             T* dh0, T* dc0) {
-    const CellOffsets& w = cells_[k];
+    const RnnCellOffsets& w = cells_[k];
     const int64_t tn = t_ * n_, dhw = d_ * h_, nh = n_ * h_;
     const bool lstm = mode_ == RnnMode::kLstm, gru = mode_ == RnnMode::kGru;
     const T* gates = gates_ + k * tn * gh_;
@@ -444,7 +419,7 @@ class GpuRnn {
   cudaStream_t stream_;
   cublasHandle_t cublas_ = nullptr;
   int64_t param_size_ = 0;
-  std::vector<CellOffsets> cells_;  // index layer * D + direction
+  std::vector<RnnCellOffsets> cells_;  // index layer * D + direction
   // Forward: per cell (T, N, G*H) activated gates, (T, N, H) states, lstm cell states, gru
   // W_h2h_n h + b_h2h_n; lower layers' outputs (L-1, T, N, D*H); one step's W_h2h h; the
   // outputs y, hy, cy; the dropout mask.

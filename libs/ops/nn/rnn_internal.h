@@ -13,6 +13,7 @@
 #define MXGRID_LIBS_OPS_NN_RNN_INTERNAL_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -91,6 +92,18 @@ absl::Status RnnDnnlBackward(const RnnParams& p, RnnDims dims, const RnnInputs<f
 // dtype that does not fit, ResourceExhausted when the activations the kernels keep would
 // exceed 2^40 elements. rnn_kernels.cc; the CUDA kernels (rnn.cu) check alike.
 absl::StatusOr<RnnDims> RnnCheckInputs(const RnnParams& p, absl::Span<const TensorView> in);
+
+// Where one (layer, direction) cell's weights sit in RNN's packed parameter vector, in
+// elements: every cell's W_i2h (gates*H, in) and W_h2h (gates*H, H), layer by layer and
+// direction by direction, then every cell's b_i2h and b_h2h (MXNet's layout). `in` is the
+// cell's input size (the data's channels in layer 0, directions*H above).
+struct RnnCellOffsets {
+  int64_t in = 0, wx = 0, wh = 0, bx = 0, bh = 0;
+};
+// The offsets of every cell, layer-major then direction, for data with `channels` inputs;
+// `*total` gets the vector's size. Shared by the CPU and CUDA kernels.
+std::vector<RnnCellOffsets> RnnParamLayout(const RnnParams& p, int64_t channels,
+                                           int64_t* total);
 
 // Kernels: inputs data, parameters, state[, state_cell]; outputs out[, hy[, cy]].
 absl::Status RnnForward(const OpContext& ctx, const OpParams& params,

@@ -74,6 +74,36 @@ struct CellWeights {
   int64_t offset_wx = 0, offset_wh = 0, offset_bx = 0, offset_bh = 0;
 };
 
+}  // namespace
+
+std::vector<RnnCellOffsets> RnnParamLayout(const RnnParams& p, int64_t channels,
+                                           int64_t* total) {
+  const int64_t h = p.state_size, gh = p.gates() * h, d = p.directions();
+  std::vector<RnnCellOffsets> cells;
+  int64_t off = 0;
+  for (int64_t l = 0; l < p.num_layers; ++l) {
+    for (int64_t k = 0; k < d; ++k) {
+      RnnCellOffsets w;
+      w.in = l == 0 ? channels : d * h;
+      w.wx = off;
+      off += gh * w.in;
+      w.wh = off;
+      off += gh * h;
+      cells.push_back(w);
+    }
+  }
+  for (RnnCellOffsets& w : cells) {
+    w.bx = off;
+    off += gh;
+    w.bh = off;
+    off += gh;
+  }
+  *total = off;
+  return cells;
+}
+
+namespace {
+
 // One call's sizes and the forward activations backward needs.
 template <typename T>
 class Rnn {
@@ -81,28 +111,19 @@ class Rnn {
   Rnn(const RnnParams& p, RnnDims dims, const T* params)
       : p_(p), t_(dims.t), n_(dims.n), h_(p.state_size), g_(p.gates()), d_(p.directions()),
         l_(p.num_layers) {
-    const int64_t gh = g_ * h_;
-    int64_t off = 0;
-    for (int64_t l = 0; l < l_; ++l) {
-      for (int64_t d = 0; d < d_; ++d) {
-        CellWeights<T> w;
-        w.in = l == 0 ? dims.c : d_ * h_;
-        w.offset_wx = off;
-        off += gh * w.in;
-        w.offset_wh = off;
-        off += gh * h_;
-        cells_.push_back(w);
-      }
-    }
-    for (auto& w : cells_) {
-      w.offset_bx = off;
-      off += gh;
-      w.offset_bh = off;
-      off += gh;
-      w.wx = params + w.offset_wx;
-      w.wh = params + w.offset_wh;
-      w.bx = params + w.offset_bx;
-      w.bh = params + w.offset_bh;
+    int64_t total = 0;
+    for (const RnnCellOffsets& o : RnnParamLayout(p, dims.c, &total)) {
+      CellWeights<T> w;
+      w.in = o.in;
+      w.offset_wx = o.wx;
+      w.offset_wh = o.wh;
+      w.offset_bx = o.bx;
+      w.offset_bh = o.bh;
+      w.wx = params + o.wx;
+      w.wh = params + o.wh;
+      w.bx = params + o.bx;
+      w.bh = params + o.bh;
+      cells_.push_back(w);
     }
     const size_t cells = cells_.size();
     ys_.resize(l_);
