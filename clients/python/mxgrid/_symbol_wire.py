@@ -36,9 +36,7 @@ def _bytes_field(tag, data):
 
 
 def _text(tag, text):
-    data = text.encode()
-    n = len(data)
-    return tag + (_SHORT[n] if n < 128 else _varint(n)) + data
+    return _bytes_field(tag, text.encode())
 
 
 def symbol_ref(ref):
@@ -64,8 +62,8 @@ def _attr_entry(key, value):
 
 @functools.lru_cache(maxsize=1024)
 def _named_key(key):
-    """The start of ComposeRequest.named's entry for input ``key``: the key field."""
-    return _text(b"\x0a", key) + b"\x12"
+    """ComposeRequest.named's entry's key field for input ``key``."""
+    return _text(b"\x0a", key)
 
 
 def compose_step(ref, positional, named, variable=None, op=None, call=None, attrs=None,
@@ -86,9 +84,7 @@ def compose_step(ref, positional, named, variable=None, op=None, call=None, attr
     for body in positional:                                         # positional = 6
         parts.append(_bytes_field(b"\x32", body))
     for key, body in named.items():                                 # named = 7
-        n = len(body)
-        parts.append(_bytes_field(b"\x3a", _named_key(key) +
-                                  (_SHORT[n] if n < 128 else _varint(n)) + body))
+        parts.append(_bytes_field(b"\x3a", _named_key(key) + _bytes_field(b"\x12", body)))
     parts.append(b"\x40\x01")                                       # by_ref = 8
     return _bytes_field(b"\x0a", b"".join(parts)) + _text(b"\x1a", ref)
 

@@ -180,11 +180,8 @@ def _flush(conn):
 
 def _all_sendable(conn, inputs):
     """Whether every one of ``inputs`` is held by ``conn``'s compiler or has its JSON."""
-    gen = conn.symbol_generation
     for s in inputs:
-        held = s._held
-        if (held is None or held[0] is not conn or held[1] != gen) and \
-                s._json_text is None and not s._holds(conn):
+        if s._json_text is None and not s._holds(conn):
             return False
     return True
 
@@ -284,8 +281,7 @@ def _output_of(parent, index):
     """parent[index]. While the compiler holds ``parent`` by its own handle, the selection is
     no compiler step: the symbol is sent as that handle and the output (Symbol.output), and
     its recipe (a Transform) rebuilds it should the handle go; otherwise a Transform."""
-    conn = connection.get()
-    if parent._select is not None or parent._held is None or not parent._holds(conn):
+    if parent._handle(connection.get()) is None:
         sym = _transform([parent], output_index=index, deferred=True)
     else:
         sym = Symbol(None)
@@ -337,42 +333,51 @@ class Symbol:
             self._describe(want_json=True)
         return self._json_text
 
+    def _handle(self, conn):
+        """This symbol's own handle at ``conn``'s compiler, or None."""
+        held = self._held
+        if held is not None and held[0] is conn and held[1] == conn.symbol_generation:
+            return held[2]
+        return None
+
+    def _parent_output(self, conn):
+        """(the parent's handle, output index) when the compiler gets this symbol as an
+        output of a held parent (see _output_of), else None."""
+        if self._held is None and self._select is not None:
+            parent, index = self._select
+            ref = parent._handle(conn)
+            if ref is not None:
+                return ref, index
+        return None
+
     def _holds(self, conn):
         """Whether ``conn``'s compiler holds this symbol: by its own handle, or (an output
         selected by __getitem__) by its parent's."""
-        held = self._held
-        if held is not None:
-            return held[0] is conn and held[1] == conn.symbol_generation
-        select = self._select
-        return select is not None and select[0]._holds(conn)
-
-    def _selected_by_parent(self, conn):
-        """Whether the compiler gets this symbol as its parent's handle and an output."""
-        return self._held is None and self._select is not None and \
-            self._select[0]._holds(conn)
+        return self._handle(conn) is not None or self._parent_output(conn) is not None
 
     def _compiler_pb(self, conn):
         """This symbol as the compiler takes it: its handle while held (its parent's and
         the output, for a selected output), else its JSON."""
-        held = self._held
-        if held is not None and held[0] is conn and held[1] == conn.symbol_generation:
-            return pb.graph.Symbol(ref=held[2])
-        if self._selected_by_parent(conn):
-            parent, index = self._select
-            return pb.graph.Symbol(ref=parent._held[2], output=index)
+        ref = self._handle(conn)
+        if ref is not None:
+            return pb.graph.Symbol(ref=ref)
+        selected = self._parent_output(conn)
+        if selected is not None:
+            return pb.graph.Symbol(ref=selected[0], output=selected[1])
         return pb.graph.Symbol(json=self._json_text)
 
     def _wire_body(self, conn):
         """As _compiler_pb, in protobuf's wire format (_symbol_wire)."""
-        held = self._held
-        if held is not None and held[0] is conn and held[1] == conn.symbol_generation:
+        ref = self._handle(conn)
+        if ref is not None:
             body = self._ref_body  # (handle, its Symbol body), made once per handle
-            if body is None or body[0] is not held[2]:
-                body = self._ref_body = (held[2], _symbol_wire.symbol_ref(held[2]))
+            if body is None or body[0] is not ref:
+                body = self._ref_body = (ref, _symbol_wire.symbol_ref(ref))
             return body[1]
-        if self._selected_by_parent(conn):
-            parent, index = self._select
-            return _symbol_wire.select_output(parent._wire_body(conn), index)
+        selected = self._parent_output(conn)
+        if selected is not None:
+            return _symbol_wire.select_output(_symbol_wire.symbol_ref(selected[0]),
+                                              selected[1])
         return _symbol_wire.symbol_json(self._json_text)
 
     def _ensure_held(self, conn):
