@@ -16,9 +16,8 @@ namespace {
 
 // Slots of a FIFO pool's lock-free ring; beyond this, pushes spill into the locked list.
 constexpr size_t kRingCapacity = 4096;
-// Idle polling before sleeping: kSpins pause instructions, then kYields yields.
-constexpr int kSpins = 2000;
-constexpr int kYields = 64;
+// A sleep that ended with work sooner than this would have been saved by spinning longer.
+constexpr auto kShortSleep = std::chrono::microseconds(50);
 
 thread_local const void* current_owner = nullptr;
 thread_local WorkerPool* current_pool = nullptr;
@@ -207,12 +206,23 @@ OprBlock* WorkerPool::Sleep() {
   return opr;
 }
 
-OprBlock* WorkerPool::Pop() {
+void WorkerPool::SpinBudget::Paid() { spins = std::min(kMaxSpins, spins * 2); }
+
+void WorkerPool::SpinBudget::Wasted() { spins = std::max(kMinSpins, spins / 2); }
+
+int WorkerPool::SpinBudget::yields() const {
+  return static_cast<int>(static_cast<int64_t>(kMaxYields) * spins / kMaxSpins);
+}
+
+OprBlock* WorkerPool::Pop(SpinBudget& budget) {
   if (OprBlock* opr = TryPop()) return opr;
   if (options_.on_idle != nullptr) options_.on_idle();
   spinning_.fetch_add(1, std::memory_order_seq_cst);
+  const int spins = budget.spins;
+  const int polls = spins + budget.yields();
   for (int idle = 0;; ++idle) {
     if (OprBlock* opr = TryPop()) {
+      budget.Paid();
       // Pushes made while we spun woke nobody; if we were the last spinner and more is
       // queued, wake a sleeper for it. The fence pairs with Push's.
       if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) {
@@ -226,13 +236,20 @@ OprBlock* WorkerPool::Pop() {
       spinning_.fetch_sub(1, std::memory_order_seq_cst);
       return nullptr;
     }
-    if (idle < kSpins) {
+    if (idle < spins) {
       CpuRelax();
-    } else if (idle < kSpins + kYields) {
+    } else if (idle < polls) {
       std::this_thread::yield();
     } else {
       spinning_.fetch_sub(1, std::memory_order_seq_cst);
-      return Sleep();
+      const auto slept = std::chrono::steady_clock::now();
+      OprBlock* opr = Sleep();
+      if (std::chrono::steady_clock::now() - slept < kShortSleep) {
+        budget.Paid();
+      } else {
+        budget.Wasted();
+      }
+      return opr;
     }
   }
 }
@@ -244,7 +261,8 @@ void WorkerPool::Loop() {
   // Per thread on Linux. Raising it needs no privilege; a refusal (lowering it without
   // CAP_SYS_NICE) leaves the thread as it was.
   if (options_.nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
-  while (OprBlock* opr = Pop()) options_.executor(opr);
+  SpinBudget budget;
+  while (OprBlock* opr = Pop(budget)) options_.executor(opr);
 }
 
 }  // namespace mxgrid::engine::internal

@@ -7,11 +7,16 @@
 // operation by about one operation per busy flow. Priority pools (priority and copy pools)
 // keep a heap under the mutex: higher OprBlock::priority first, push order among equals.
 //
-// Idle workers spin briefly, then yield, then sleep on a condition variable. Push signals a
-// sleeper only when no worker is spinning (a spinner will take the operation); a spinner that
-// finds work and leaves more queued behind wakes a sleeper in turn. So a busy pool makes no
-// system call per push, pushing never waits for a worker, and queued work never waits for a
-// busy worker while another sleeps. Queueing allocates nothing in steady state.
+// Idle workers spin briefly, then yield, then sleep on a condition variable. How long each
+// worker polls adapts to what polling buys (SpinBudget): it doubles when polling found work or
+// a sleep ended within microseconds, and halves when a sleep was long. So a worker fed steadily
+// polls (no wake-up system calls), while one whose work comes in bursts, as between the steps
+// of a distributed job, sleeps at once and leaves the cores to the processes and threads that
+// produce its work. Push signals a sleeper only when no worker is spinning (a spinner will take
+// the operation); a spinner that finds work and leaves more queued behind wakes a sleeper in
+// turn. So a busy pool makes no system call per push, pushing never waits for a worker, and
+// queued work never waits for a busy worker while another sleeps. Queueing allocates nothing in
+// steady state.
 //
 // Thread-safety: Push is thread-safe. The destructor stops and joins the threads; it
 // REQUIRES that no operation is queued or running (the engine waits for its work first).
@@ -54,6 +59,18 @@ class WorkerPool {
     int nice = 0;
   };
 
+  // A worker thread's idle polling before it sleeps: `spins` pause instructions, then
+  // proportionally fewer yields (kMaxYields at kMaxSpins).
+  struct SpinBudget {
+    static constexpr int kMaxSpins = 2000;
+    static constexpr int kMaxYields = 64;
+    static constexpr int kMinSpins = 16;
+    int spins = kMaxSpins;
+    int yields() const;
+    void Paid();    // polling found work, or a sleep ended at once: poll twice as long
+    void Wasted();  // a sleep was long: poll half as long
+  };
+
   explicit WorkerPool(Options options);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
@@ -84,8 +101,9 @@ class WorkerPool {
   };
 
   void Loop();
-  // Blocks until an operation is queued (returns it) or the pool stops (returns null).
-  OprBlock* Pop();
+  // Blocks until an operation is queued (returns it) or the pool stops (returns null),
+  // polling within the calling worker's budget, which it updates.
+  OprBlock* Pop(SpinBudget& budget);
   OprBlock* TryPop();
   // The flow-less queue (ring, then overflow), or the flows' round.
   OprBlock* TryPopDefault();
