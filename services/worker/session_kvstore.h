@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "libs/base/mutex.h"
 #include "libs/kvstore/client/dist_store.h"
 #include "libs/kvstore/optimizer.h"
@@ -79,11 +80,13 @@ class SessionKVStore {
   // kv.pull into every out.
   absl::Status Pull(const std::string& key, const std::vector<tensor::NDArray>& outs,
                     absl::Time deadline);
-  // An executor's update of one argument: push `grad`, then the stored value into `weight`
-  // (engine operations: returns at once; a dist store does both in one shard round trip,
-  // DistStore::PushPull).
-  absl::Status PushPull(const std::string& key, const tensor::NDArray& grad,
-                        const tensor::NDArray& weight) ABSL_LOCKS_EXCLUDED(mu_);
+  // An executor's update of its arguments: for each i, push grads[i] to keys[i], then the
+  // stored value into weights[i] (engine operations: returns at once; a dist store does all
+  // of them in one shard round trip per shard, DistStore::PushPullList).
+  // REQUIRES: the three of the same length.
+  absl::Status PushPull(absl::Span<const std::string> keys,
+                        absl::Span<const tensor::NDArray> grads,
+                        absl::Span<const tensor::NDArray> weights) ABSL_LOCKS_EXCLUDED(mu_);
   // A local store's stored array itself (for a client-side updater); FailedPrecondition for
   // a dist store, NotFound for an unknown key.
   absl::StatusOr<tensor::NDArray> LocalValue(const std::string& key) const;

@@ -79,10 +79,18 @@ absl::Status ApplyUpdate(BoundExecutor& bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(bou
   const std::vector<NDArray>& args = bound.exec->arg_arrays();
   const std::vector<NDArray>& grads = bound.exec->grad_arrays();
   if (bound.kvstore != nullptr) {
+    std::vector<std::string> keys;
+    std::vector<NDArray> kv_grads;
+    std::vector<NDArray> kv_args;
+    keys.reserve(bound.kv_args.size());
+    kv_grads.reserve(bound.kv_args.size());
+    kv_args.reserve(bound.kv_args.size());
     for (const auto& [i, key] : bound.kv_args) {
-      MXGRID_RETURN_IF_ERROR(bound.kvstore->PushPull(key, grads[i], args[i]));
+      keys.push_back(key);
+      kv_grads.push_back(grads[i]);
+      kv_args.push_back(args[i]);
     }
-    return absl::OkStatus();
+    return bound.kvstore->PushPull(keys, kv_grads, kv_args);
   }
   if (bound.optimizer == nullptr) {
     return absl::FailedPreconditionError(

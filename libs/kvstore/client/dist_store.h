@@ -133,6 +133,15 @@ class DistStore {
   // errors of Push and Pull for bad arguments.
   absl::Status PushPull(const std::string& key, absl::Span<const tensor::NDArray> values,
                         absl::Span<const tensor::NDArray> outs) ABSL_LOCKS_EXCLUDED(mu_);
+  // PushPull of a list of keys as ONE exchange operation (plus each key's tiny status
+  // operation), its shard calls sent together, one batch per shard (Module.update's
+  // parameters in one round trip per shard). Every key is checked first, so a bad key sends
+  // nothing; each key's exchange error goes to its own outs. A list naming a key twice runs
+  // as one PushPull per key, in order. InvalidArgument when the lists differ in length.
+  absl::Status PushPullList(absl::Span<const std::string> keys,
+                            absl::Span<const std::vector<tensor::NDArray>> values,
+                            absl::Span<const std::vector<tensor::NDArray>> outs)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // kv.push of a row_sparse sum: the rows `rows` (strictly increasing) of the key, seen as
   // (shape[0], the rest flattened), with `values` (len(rows), shape[1:]) of the key's dtype
   // (any device). Each part receives the pieces of those rows it holds (PartRows), every
@@ -187,6 +196,11 @@ class DistStore {
   absl::StatusOr<std::shared_ptr<Key>> FindKey(const std::string& key) const
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckOpen() const ABSL_LOCKS_EXCLUDED(mu_);
+  // PushPullList of distinct keys (also PushPull's one key).
+  absl::Status PushPullKeys(absl::Span<const std::string> keys,
+                            absl::Span<const std::vector<tensor::NDArray>> values,
+                            absl::Span<const std::vector<tensor::NDArray>> outs)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::shared_ptr<internal::ShardSet> shards_;
   const DistStoreOptions options_;

@@ -151,6 +151,7 @@ class ListOp {
           Done all = internal::FanIn(static_cast<int>(items.size()),
                                      [on_complete](absl::Status s) { on_complete(s); });
           const absl::Time deadline = absl::Now() + timeout;
+          internal::ShardSet::Held held(*shards);  // one batch per shard
           for (const Item& item : items) {
             internal::ForEachPart(
                 *shards, *item.key, membership, deadline,
@@ -238,48 +239,97 @@ absl::Status DistStore::Pull(const std::string& key, absl::Span<const NDArray> o
 
 absl::Status DistStore::PushPull(const std::string& key, absl::Span<const NDArray> values,
                                  absl::Span<const NDArray> outs) {
-  MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(key));
-  MXGRID_RETURN_IF_ERROR(CheckOuts(*k, outs));
-  MXGRID_ASSIGN_OR_RETURN(NDArray merged, MergedValue(*k, values));
-  MXGRID_ASSIGN_OR_RETURN(NDArray target, PullTarget(*k, outs));
-  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> sends, PartViews(merged, k->meta.parts));
-  MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> receives, PartViews(target, k->meta.parts));
+  const std::string keys[] = {key};
+  const std::vector<NDArray> value_lists[] = {{values.begin(), values.end()}};
+  const std::vector<NDArray> out_lists[] = {{outs.begin(), outs.end()}};
+  return PushPullKeys(keys, value_lists, out_lists);
+}
+
+absl::Status DistStore::PushPullList(absl::Span<const std::string> keys,
+                                     absl::Span<const std::vector<NDArray>> values,
+                                     absl::Span<const std::vector<NDArray>> outs) {
+  if (keys.size() != values.size() || keys.size() != outs.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dist kvstore pushpull: ", keys.size(), " keys but ", values.size(),
+                     " value lists and ", outs.size(), " out lists"));
+  }
+  if (!Distinct(keys)) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      MXGRID_RETURN_IF_ERROR(PushPull(keys[i], values[i], outs[i]));
+    }
+    return absl::OkStatus();
+  }
+  return PushPullKeys(keys, values, outs);
+}
+
+absl::Status DistStore::PushPullKeys(absl::Span<const std::string> keys,
+                                     absl::Span<const std::vector<NDArray>> values,
+                                     absl::Span<const std::vector<NDArray>> outs) {
+  struct Item {
+    std::shared_ptr<Key> key;
+    std::vector<NDArray> sends;
+    std::vector<NDArray> receives;
+  };
+  std::vector<Item> items;
+  std::vector<NDArray> targets;
+  std::vector<engine::VarHandle> reads;
+  std::vector<engine::VarHandle> writes;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    MXGRID_ASSIGN_OR_RETURN(std::shared_ptr<Key> k, FindKey(keys[i]));
+    MXGRID_RETURN_IF_ERROR(CheckOuts(*k, outs[i]));
+    MXGRID_ASSIGN_OR_RETURN(NDArray merged, MergedValue(*k, values[i]));
+    MXGRID_ASSIGN_OR_RETURN(NDArray target, PullTarget(*k, outs[i]));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> sends, PartViews(merged, k->meta.parts));
+    MXGRID_ASSIGN_OR_RETURN(std::vector<NDArray> receives, PartViews(target, k->meta.parts));
+    reads.push_back(merged.var());
+    writes.push_back(k->var);
+    writes.push_back(target.var());
+    items.push_back({std::move(k), std::move(sends), std::move(receives)});
+    targets.push_back(std::move(target));
+  }
   {
-    const engine::VarHandle reads[] = {merged.var()};
-    const engine::VarHandle writes[] = {k->var, target.var()};
     engine::PushOptions push_options;
     push_options.property = engine::FnProperty::kAsync;
     push_options.name = "kvstore_pushpull";
     engine::Get()->PushAsync(
-        [shards = shards_, k, sends = std::move(sends), receives = std::move(receives),
-         membership = options_.membership, timeout = options_.pull_timeout](
-            const engine::RunContext&, engine::CallbackOnComplete on_complete) {
-          internal::ForEachPart(
-              *shards, *k, membership, absl::Now() + timeout,
-              [sends, receives](ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d,
-                                Done done) {
-                c.PushPull(ref, sends[i], receives[i], d, std::move(done));
-              },
-              [k, on_complete](absl::Status s) {
-                KeepPushPullError(*k, std::move(s));
-                on_complete(absl::OkStatus());
-              });
+        [shards = shards_, items, membership = options_.membership,
+         timeout = options_.pull_timeout](const engine::RunContext&,
+                                          engine::CallbackOnComplete on_complete) {
+          Done all = internal::FanIn(static_cast<int>(items.size()),
+                                     [on_complete](absl::Status) { on_complete(absl::OkStatus()); });
+          const absl::Time deadline = absl::Now() + timeout;
+          internal::ShardSet::Held held(*shards);  // one batch per shard
+          for (const Item& item : items) {
+            internal::ForEachPart(
+                *shards, *item.key, membership, deadline,
+                [sends = item.sends, receives = item.receives](
+                    ShardConnection& c, const KeyRef& ref, size_t i, absl::Time d, Done done) {
+                  c.PushPull(ref, sends[i], receives[i], d, std::move(done));
+                },
+                [k = item.key, all](absl::Status s) {
+                  KeepPushPullError(*k, std::move(s));
+                  all(absl::OkStatus());
+                });
+          }
         },
         Context::Cpu(), reads, writes, push_options);
   }
-  // The shard calls' error goes to the out only: the key's variable stays clean.
-  const engine::VarHandle reads[] = {k->var};
-  const engine::VarHandle writes[] = {target.var()};
-  engine::PushOptions push_options;
-  push_options.name = "kvstore_pushpull_status";
-  push_options.run_inline_when_ready = true;
-  engine::Get()->PushSync(
-      [k](const engine::RunContext&) {
-        base::MutexLock lock(&k->mu);
-        return std::exchange(k->push_pull_error, absl::OkStatus());
-      },
-      Context::Cpu(), reads, writes, push_options);
-  return CopyToOuts(target, outs);
+  // Each key's shard calls' error goes to its outs only: the key's variable stays clean.
+  for (size_t i = 0; i < items.size(); ++i) {
+    const engine::VarHandle status_reads[] = {items[i].key->var};
+    const engine::VarHandle status_writes[] = {targets[i].var()};
+    engine::PushOptions push_options;
+    push_options.name = "kvstore_pushpull_status";
+    push_options.run_inline_when_ready = true;
+    engine::Get()->PushSync(
+        [k = items[i].key](const engine::RunContext&) {
+          base::MutexLock lock(&k->mu);
+          return std::exchange(k->push_pull_error, absl::OkStatus());
+        },
+        Context::Cpu(), status_reads, status_writes, push_options);
+    MXGRID_RETURN_IF_ERROR(CopyToOuts(targets[i], outs[i]));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DistStore::PushList(absl::Span<const std::string> keys,

@@ -225,6 +225,9 @@ class FakeShard {
   std::atomic<int> heartbeats{0};
   std::atomic<int> push_pulls{0};
   std::atomic<int> row_pushes{0};
+  // Hold and Release calls of the connections to this shard.
+  std::atomic<int> holds{0};
+  std::atomic<int> releases{0};
 
  private:
   static std::string Id(const KeyRef& ref) { return absl::StrCat(ref.key, "/", ref.part); }
@@ -303,6 +306,8 @@ class FakeConnection : public ShardConnection {
     shard_->states = std::move(states);
     done(absl::OkStatus());
   }
+  void Hold() override { shard_->holds++; }
+  void Release() override { shard_->releases++; }
   void CancelAll() override {}
 
  private:
@@ -574,6 +579,57 @@ TEST(DistStoreTest, PushPullGivesWhatPushThenPullGives) {
   ASSERT_TRUE(r1->PushPull("k", {Floats({2, 2})}, {k1}).ok());
   EXPECT_EQ(Values(k0), (std::vector<float>{3, 3}));
   EXPECT_EQ(Values(k1), (std::vector<float>{3, 3}));
+}
+
+TEST(DistStoreTest, PushPullListExchangesEveryKeyInOneHeldOperation) {
+  Cluster c(2, 2);
+  auto r0 = c.Connect(0, /*bound=*/3), r1 = c.Connect(1, /*bound=*/3);
+  ASSERT_NE(r0, nullptr);
+  ASSERT_NE(r1, nullptr);
+  // "b" (4 elements, over the bound of 3) is split across both shards.
+  InitBoth(*r0, *r1, {{"a", Floats({1, 2})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({5})}},
+           {{"a", Floats({0, 0})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({0})}});
+  const std::vector<std::string> keys = {"a", "b", "c"};
+  const int holds[2] = {c.shards[0]->holds.load(), c.shards[1]->holds.load()};
+  std::vector<std::vector<NDArray>> g0 = {
+      {Floats({1, 1})}, {Floats({1, 2, 3, 4}), Floats({1, 1, 1, 1})}, {Floats({2})}};
+  std::vector<std::vector<NDArray>> g1 = {{Floats({2, 2})}, {Floats({0, 0, 0, 1})}, {Floats({3})}};
+  std::vector<std::vector<NDArray>> o0 = {
+      {Floats({0, 0}), Floats({0, 0})}, {Floats({0, 0, 0, 0})}, {Floats({0})}};
+  std::vector<std::vector<NDArray>> o1 = {{Floats({0, 0})}, {Floats({0, 0, 0, 0})}, {Floats({0})}};
+  ASSERT_TRUE(r0->PushPullList(keys, g0, o0).ok());
+  ASSERT_TRUE(r1->PushPullList(keys, g1, o1).ok());
+  for (const auto* outs : {&o0, &o1}) {
+    EXPECT_EQ(Values((*outs)[0][0]), (std::vector<float>{3, 3}));
+    EXPECT_EQ(Values((*outs)[1][0]), (std::vector<float>{2, 3, 4, 6}));
+    EXPECT_EQ(Values((*outs)[2][0]), (std::vector<float>{5}));
+  }
+  EXPECT_EQ(Values(o0[0][1]), (std::vector<float>{3, 3}));  // every out of the key
+  // Each rank's exchange held every connection once around its calls.
+  for (int shard = 0; shard < 2; ++shard) {
+    EXPECT_EQ(c.shards[shard]->holds.load() - holds[shard], 2) << shard;
+    EXPECT_EQ(c.shards[shard]->holds.load(), c.shards[shard]->releases.load()) << shard;
+  }
+
+  // Every key is checked before anything is sent.
+  const int exchanges = c.shards[0]->push_pulls + c.shards[1]->push_pulls;
+  std::vector<std::vector<NDArray>> one_out = {{Floats({0, 0})}, {Floats({0})}};
+  EXPECT_EQ(r0->PushPullList({"a", "nope"}, {{Floats({1, 1})}, {Floats({1})}}, one_out).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(r0->PushPullList({"a", "c"}, {{Floats({1, 1})}, {Floats({1, 1})}}, one_out).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r0->PushPullList({"a", "c"}, {{Floats({1, 1})}}, one_out).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.shards[0]->push_pulls + c.shards[1]->push_pulls, exchanges);
+
+  // A key named twice: one exchange per entry, in order (two rounds of each rank).
+  std::vector<std::vector<NDArray>> twice = {{Floats({1})}, {Floats({2})}};
+  std::vector<std::vector<NDArray>> t0 = {{Floats({0})}, {Floats({0})}};
+  std::vector<std::vector<NDArray>> t1 = {{Floats({0})}, {Floats({0})}};
+  ASSERT_TRUE(r0->PushPullList({"c", "c"}, twice, t0).ok());
+  ASSERT_TRUE(r1->PushPullList({"c", "c"}, twice, t1).ok());
+  EXPECT_EQ(Values(t0[0][0]), (std::vector<float>{2}));
+  EXPECT_EQ(Values(t1[1][0]), (std::vector<float>{4}));
 }
 
 TEST(DistStoreTest, PushPullErrorsReachTheOutsOnly) {

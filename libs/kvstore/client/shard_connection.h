@@ -124,6 +124,15 @@ class ShardConnection {
   virtual void SetOptimizerStates(const std::string& job, std::vector<PartState> states,
                                   absl::Time deadline, Done done) = 0;
 
+  // Coalescing, for transports that batch small calls: while held (Hold() calls not yet
+  // matched by Release()), calls may wait in the connection instead of going out one by
+  // one; the last Release() sends what waits, from its own thread. So a caller that issues
+  // a set of calls at once (a list of keys in one engine operation) gets them into one
+  // message. Calls made by other threads meanwhile may wait too, until that Release. A
+  // transport that sends each call at once needs neither, hence the empty defaults.
+  virtual void Hold() {}
+  virtual void Release() {}
+
   // Ends every call in flight with CANCELLED (calls made afterwards still run).
   virtual void CancelAll() = 0;
 };

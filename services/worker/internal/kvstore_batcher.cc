@@ -204,13 +204,18 @@ bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const 
   }
   const size_t bytes =
       (value != nullptr ? value->nbytes() : 0) + (out != nullptr ? out->nbytes() : 0);
-  if (bytes > options_.max_item_bytes) return false;
+  const bool shm = options_.min_shm_item_bytes > 0 && bytes >= options_.min_shm_item_bytes &&
+                   (value == nullptr || value->context().is_cpu()) &&
+                   (out == nullptr || out->context().is_cpu()) && impl_->shm.enabled();
+  // Values that travel in the batch's slot do not grow its message: up to a whole batch.
+  if (bytes > (shm ? std::max(options_.max_item_bytes, options_.max_batch_bytes)
+                   : options_.max_item_bytes)) {
+    return false;
+  }
   Item item;
   item.bytes = bytes;
   item.deadline = deadline;
-  item.shm = options_.min_shm_item_bytes > 0 && bytes >= options_.min_shm_item_bytes &&
-             (value == nullptr || value->context().is_cpu()) &&
-             (out == nullptr || out->context().is_cpu()) && impl_->shm.enabled();
+  item.shm = shm;
   v1::KeyRef* proto_ref = nullptr;
   switch (call) {
     case Call::kPush: {
@@ -248,7 +253,8 @@ bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const 
   {
     base::MutexLock lock(&mu_);
     queue_.push_back(std::move(item));
-    if (draining_) return true;  // the thread draining now takes it
+    // The thread draining now takes it; a holder's Release sends it.
+    if (draining_ || holds_ > 0) return true;
     draining_ = true;
     if (state_->in_flight.load() > 0) {  // a burst under way: let the sender coalesce it
       wake_ = true;
@@ -268,6 +274,21 @@ bool ShardBatcher::Enqueue(Call call, const kvstore::client::KeyRef& ref, const 
     wake_cv_.Signal();
   }
   return true;
+}
+
+void ShardBatcher::Hold() {
+  base::MutexLock lock(&mu_);
+  ++holds_;
+}
+
+void ShardBatcher::Release() {
+  {
+    base::MutexLock lock(&mu_);
+    if (--holds_ > 0 || draining_ || queue_.empty()) return;
+    draining_ = true;
+  }
+  while (SendOneBatch()) {
+  }
 }
 
 void ShardBatcher::SenderLoop() {

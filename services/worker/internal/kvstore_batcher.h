@@ -14,10 +14,12 @@
 // batches may be in flight (a batch whose pulls wait for the other ranks must not hold up
 // pushes queued after it: two ranks would wait on each other). Who sends: a call that finds
 // nothing queued and no batch of this connection in flight sends its own batch at once from
-// the caller's thread (a lone call, e.g. a training step's few parameters, pays no thread
-// hop); otherwise (a burst: thousands of small keys) the per-connection sender thread drains
-// the queue, and the calls arriving meanwhile coalesce behind it. Each item completes from
-// its BatchResult; a pull's value is decoded into its `out` then.
+// the caller's thread (a lone call pays no thread hop); otherwise (a burst: thousands of
+// small keys) the per-connection sender thread drains the queue, and the calls arriving
+// meanwhile coalesce behind it. A caller that knows its set of calls (a list of keys, a
+// training step's parameters) holds the connection around them (Hold / Release): they
+// queue, and Release sends them as one batch from its thread. Each item completes from its
+// BatchResult; a pull's value is decoded into its `out` then.
 //
 // Same host: items of at least min_shm_item_bytes are not encoded when queued; the batch
 // that takes them packs their values into one shared-memory slot of the connection's pool
@@ -81,6 +83,11 @@ class ShardBatcher {
                const tensor::NDArray* out, absl::Time deadline, kvstore::client::Done* done)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // ShardConnection::Hold / Release: while held, Enqueue only queues; the last Release
+  // sends what queued (as batches, from its thread) unless another thread is draining.
+  void Hold() ABSL_LOCKS_EXCLUDED(mu_);
+  void Release() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Ends every queued item with CANCELLED.
   void CancelQueued() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -121,6 +128,7 @@ class ShardBatcher {
   // A thread (an Enqueue's, or the sender) is sending what is queued; others only queue.
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // the sender has a burst to drain
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;      // Hold() calls not yet released
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   base::CondVar wake_cv_{&mu_};
   std::thread sender_;  // last: starts once the rest is constructed

@@ -9,7 +9,8 @@ namespace mxgrid::services::internal {
 
 struct ShardBatcherOptions {
   // Calls whose pushed plus pulled bytes exceed this go alone (unary or streams); 0 turns
-  // batching off.
+  // batching off. Calls whose values travel through shared memory (min_shm_item_bytes)
+  // may be as large as max_batch_bytes.
   size_t max_item_bytes = size_t{256} << 10;
   // Value bytes (pushed and pulled) of one batch; keep well below the shard's
   // --max_message_bytes (64 MiB by default), as the pulled values come back in one message.

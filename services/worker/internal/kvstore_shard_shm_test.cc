@@ -261,5 +261,53 @@ TEST_F(KVStoreShardShmTest, BurstsOfSmallValuesShareOneSlotPerBatch) {
   round(7, 8);
 }
 
+TEST_F(KVStoreShardShmTest, HeldCallsGoAsOneBatchPerRankWhateverTheirSize) {
+  // A training step's parameters: one weight of 400 KB (above max_item_bytes, but its
+  // values travel in the slot) and five small ones, PushPull'd under Hold by both ranks.
+  constexpr int kKeys = 6;
+  auto size_of = [](int k) -> int64_t { return k == 0 ? 100000 : 16; };
+  auto ref = [](int rank, int k) {
+    return KeyRef{.job = "j", .key = absl::StrCat("p", k), .part = 0, .rank = rank};
+  };
+  auto filled = [&](int k, float v) {
+    NDArray a = *NDArray::Full(Shape({size_of(k)}), v);
+    EXPECT_TRUE(a.WaitToWrite().ok());
+    return a;
+  };
+  StartJob();
+  ASSERT_TRUE(SyncAll(kKeys, [&](int k, auto done) {
+                conns_[0]->Init(ref(0, k), k + 1, filled(k, 0), Deadline(), done);
+              }).ok());
+  std::vector<NDArray> values[2], outs[2];
+  for (int rank = 0; rank < 2; ++rank) {
+    for (int k = 0; k < kKeys; ++k) {
+      values[rank].push_back(filled(k, rank + 1 + k));
+      outs[rank].push_back(filled(k, -1));
+    }
+  }
+  const int64_t sent[2] = {conns_[0]->batches_sent(), conns_[1]->batches_sent()};
+  int64_t while_held[2] = {0, 0};
+  absl::Status s = SyncAll(2 * kKeys, [&](int i, auto done) {
+    const int rank = i / kKeys;
+    const int k = i % kKeys;
+    if (k == 0) conns_[rank]->Hold();
+    conns_[rank]->PushPull(ref(rank, k), values[rank][k], outs[rank][k], Deadline(), done);
+    if (k == kKeys - 1) {
+      while_held[rank] = conns_[rank]->batches_sent() - sent[rank];
+      conns_[rank]->Release();
+    }
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(while_held[rank], 0) << rank;  // nothing went out while held
+    EXPECT_EQ(conns_[rank]->batches_sent() - sent[rank], 1) << rank;
+    for (int k = 0; k < kKeys; ++k) {
+      std::vector<float> got = *outs[rank][k].ToVector<float>();
+      EXPECT_EQ(got.front(), 3 + 2 * k) << rank << " " << k;  // (1 + k) + (2 + k)
+      EXPECT_EQ(got.back(), 3 + 2 * k) << rank << " " << k;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mxgrid::services::internal

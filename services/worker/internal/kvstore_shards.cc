@@ -151,6 +151,10 @@ int64_t GrpcShardConnection::batches_sent() const { return batcher_->batches_sen
 
 const std::string& GrpcShardConnection::address() const { return impl_->address; }
 
+void GrpcShardConnection::Hold() { batcher_->Hold(); }
+
+void GrpcShardConnection::Release() { batcher_->Release(); }
+
 void GrpcShardConnection::CancelAll() {
   batcher_->CancelQueued();  // first: a batch is tracked as its items leave the queue
   impl_->CancelAll();

@@ -99,6 +99,8 @@ class GrpcShardConnection final : public kvstore::client::ShardConnection {
   void SetOptimizerStates(const std::string& job,
                           std::vector<kvstore::client::PartState> states, absl::Time deadline,
                           kvstore::client::Done done) override;
+  void Hold() override;
+  void Release() override;
   void CancelAll() override;
 
   // Batch RPCs started so far (tests and metrics).

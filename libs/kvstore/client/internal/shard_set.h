@@ -66,6 +66,24 @@ class ShardSet : public std::enable_shared_from_this<ShardSet> {
   void Join(int shard, absl::Time deadline, std::function<void(absl::StatusOr<JobInfo>)> done)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Holds every connection (ShardConnection::Hold) for its lifetime, so that the calls made
+  // meanwhile go out together, per shard, when it ends (from its thread).
+  //   { ShardSet::Held held(*shards); for (...) shards->Call(...); }
+  class Held {
+   public:
+    explicit Held(ShardSet& shards) : shards_(shards) {
+      for (const auto& c : shards_.connections_) c->Hold();
+    }
+    ~Held() {
+      for (const auto& c : shards_.connections_) c->Release();
+    }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+
+   private:
+    ShardSet& shards_;
+  };
+
   // Later retries fail with CANCELLED; calls in flight are cancelled. Idempotent.
   void Close() ABSL_LOCKS_EXCLUDED(mu_);
   bool closed() const ABSL_LOCKS_EXCLUDED(mu_);
