@@ -68,14 +68,6 @@ std::string Spread(const std::vector<double>& v) {
   return absl::StrCat("runs ", absl::StrFormat("%.3g", *lo), "..", absl::StrFormat("%.3g", *hi));
 }
 
-class PingService final : public bench::Echo::Service {
-  grpc::Status Ping(grpc::ServerContext*, const bench::PingRequest* request,
-                    bench::PingResponse* response) override {
-    response->mutable_data()->assign(static_cast<size_t>(request->response_bytes()), 'x');
-    return grpc::Status::OK;
-  }
-};
-
 // `clients` threads each make `calls` calls of `call(client, i)`; calls per second over the
 // whole run and the p99 latency of all calls, in ms.
 struct Concurrency {
@@ -106,18 +98,18 @@ Concurrency RunClients(int clients, int calls, Fn call) {
   return {clients * calls / seconds, all[all.size() * 99 / 100]};
 }
 
-// (b), the peer: bare gRPC Ping with a tiny Invoke's message sizes, no mxgrid server alive.
+// (b), the peer: bare gRPC Ping (echo_server, a process of its own) with a tiny Invoke's
+// message sizes, no mxgrid server alive.
 Concurrency PingPeer() {
-  PingService service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  absl::StatusOr<std::unique_ptr<integration::ServerProcess>> server =
+      integration::ServerProcess::Start({.binary = "tests/bench/echo_server"});
+  if (!server.ok()) {
+    std::fprintf(stderr, "fairness_bench: %s\n", server.status().ToString().c_str());
+    std::exit(1);
+  }
   std::vector<std::unique_ptr<bench::Echo::Stub>> stubs;
   for (int c = 0; c < kClients; ++c) {
-    stubs.push_back(bench::Echo::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials())));
+    stubs.push_back(bench::Echo::NewStub((*server)->NewChannel()));
   }
   bench::PingRequest request;
   request.set_data(std::string(64, 'r'));
@@ -127,7 +119,7 @@ Concurrency PingPeer() {
     grpc::ClientContext context;
     Check(stubs[c]->Ping(&context, request, &response), "Ping");
   });
-  server->Shutdown();
+  (void)(*server)->Stop();
   return result;
 }
 

@@ -1,7 +1,8 @@
 // The worker's RPC path against a bare gRPC peer measured in the same run.
 //
-// The peer is mxgrid.bench.Echo (echo.proto), served in this process on a loopback TCP port;
-// the worker (and a compiler) run as child processes (tests/integration/process.h).
+// The peer is mxgrid.bench.Echo (echo.proto) served by echo_server on a loopback TCP port; it,
+// the worker and a compiler run as child processes (tests/integration/process.h), so that
+// each side runs as its users run it, in a process of its own.
 //   (a) a tiny Invoke (elemwise_add of two 1-element arrays, new output, Free every 100) vs a
 //       unary Ping carrying the same request and response sizes: µs per call;
 //   (b) InvokeBatch and InvokeStream with batches of 1000 small ops on one connection vs Pings
@@ -16,7 +17,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -79,48 +79,6 @@ std::pair<double, double> BestInterleaved(int runs, const std::function<void()>&
   return {best_a, best_b};
 }
 
-// The bare peer: no work beyond what the transport needs (copy chunks in / out of a buffer).
-class EchoService final : public bench::Echo::Service {
- public:
-  EchoService() : buffer_(static_cast<size_t>(kStreamBytes), '\1') {}
-
-  grpc::Status Ping(grpc::ServerContext*, const bench::PingRequest* request,
-                    bench::PingResponse* response) override {
-    response->mutable_data()->assign(static_cast<size_t>(request->response_bytes()), 'x');
-    return grpc::Status::OK;
-  }
-  grpc::Status Upload(grpc::ServerContext*, grpc::ServerReader<bench::Chunk>* reader,
-                      bench::UploadResponse* response) override {
-    bench::Chunk chunk;
-    int64_t total = 0;
-    while (reader->Read(&chunk)) {
-      const int64_t end = chunk.offset() + static_cast<int64_t>(chunk.data().size());
-      if (chunk.offset() < 0 || end > kStreamBytes) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "chunk out of range");
-      }
-      std::memcpy(buffer_.data() + chunk.offset(), chunk.data().data(), chunk.data().size());
-      total += static_cast<int64_t>(chunk.data().size());
-    }
-    response->set_total_bytes(total);
-    return grpc::Status::OK;
-  }
-  grpc::Status Download(grpc::ServerContext*, const bench::DownloadRequest* request,
-                        grpc::ServerWriter<bench::Chunk>* writer) override {
-    const int64_t total = std::min(request->total_bytes(), kStreamBytes);
-    bench::Chunk chunk;
-    for (int64_t offset = 0; offset < total; offset += request->chunk_bytes()) {
-      const int64_t n = std::min(request->chunk_bytes(), total - offset);
-      chunk.set_offset(offset);
-      chunk.set_data(buffer_.data() + offset, static_cast<size_t>(n));
-      if (!writer->Write(chunk)) break;
-    }
-    return grpc::Status::OK;
-  }
-
- private:
-  std::string buffer_;  // one call at a time
-};
-
 std::unique_ptr<ServerProcess> MustStart(integration::ServerProcessOptions options) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> p = ServerProcess::Start(std::move(options));
   if (!p.ok()) {
@@ -157,17 +115,8 @@ v1::InvokeBatchRequest AddBatch(const std::string& session, uint64_t a, uint64_t
 
 void Run() {
   // The bare peer.
-  EchoService echo_service;
-  grpc::ServerBuilder builder;
-  int echo_port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &echo_port);
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.RegisterService(&echo_service);
-  std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  auto echo = bench::Echo::NewStub(grpc::CreateCustomChannel(
-      absl::StrCat("127.0.0.1:", echo_port), grpc::InsecureChannelCredentials(), args));
+  std::unique_ptr<ServerProcess> echo_server = MustStart({.binary = "tests/bench/echo_server"});
+  auto echo = bench::Echo::NewStub(echo_server->NewChannel());
 
   // The worker.
   std::unique_ptr<ServerProcess> compiler =
@@ -358,7 +307,7 @@ void Run() {
   w.Close();
   (void)worker->Stop();
   (void)compiler->Stop();
-  echo_server->Shutdown();
+  (void)echo_server->Stop();
 }
 
 }  // namespace
