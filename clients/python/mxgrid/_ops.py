@@ -25,10 +25,13 @@ __all__ = ["operators", "lookup", "num_outputs", "refuses", "format_attr", "name
 
 _lock = threading.Lock()
 # The current connection, its operator table, the visible output counts ({name: count} for
-# operators whose count is fixed, {(name, attrs): count} for the others) and the parameter
-# rules of `refuses`; replaced as a whole (one assignment) when the connection changes, so
-# readers need no lock (entries are added under the GIL, and recomputing one is harmless).
-_cache = (None, None, None, None)
+# operators whose count is fixed, {(name, attrs): count} for the others), the parameter
+# rules of `refuses` and its answers ({(name, attribute items): bool}); replaced as a whole
+# (one assignment) when the connection changes, so readers need no lock (entries are added
+# under the GIL, and recomputing one is harmless).
+_cache = (None, None, None, None, None)
+# Answers of `refuses` kept per connection; a graph repeats a few dozen parameter sets.
+_REFUSALS_MAX = 4096
 
 
 def operators():
@@ -51,7 +54,7 @@ def _fetch(conn):
                 table[info.name] = info
                 for alias in info.aliases:
                     table.setdefault(alias, info)
-            _cache = (conn, table, {}, {})
+            _cache = (conn, table, {}, {}, {})
         return _cache[1]
 
 
@@ -65,7 +68,7 @@ def num_outputs(name, attrs):
     None for an unknown operator. Where parameters change the count (SliceChannel's
     num_outputs, BatchNorm's output_mean_var) the compiler composes the operator once per
     parameter set and the count of its heads is kept; MXNetError when it refuses them."""
-    conn, _, counts, _ = _cache
+    conn, _, counts, _, _ = _cache
     if conn is not None and conn is connection._current:  # the hot path: a dict lookup
         count = counts.get(name)
         if count is not None:
@@ -73,7 +76,7 @@ def num_outputs(name, attrs):
     info = operators().get(name)
     if info is None:
         return None
-    conn, _, counts, _ = _cache
+    conn, _, counts, _, _ = _cache
     if not info.variable_outputs:
         count = counts[name] = len(info.outputs)
         return count
@@ -92,7 +95,7 @@ _ENUM = re.compile(r"^\{\s*('[^']*'\s*(,\s*'[^']*'\s*)*)\}$")
 def _rules(name):
     """(known names, required names, {name: allowed values}) of operator ``name``'s
     parameters, or None for an unknown operator; kept per connection."""
-    conn, _, _, rules = _cache
+    conn, _, _, rules, _ = _cache
     if conn is None or conn is not connection._current or name not in rules:
         info = operators().get(name)
         if info is None:
@@ -158,7 +161,20 @@ def refuses(name, attrs):
     also for an empty tuple, which the
     axis and shape parameters of many operators refuse (such a call goes synchronously,
     so that its error raises at the call, as in MXNet). False for an unknown operator (the
-    worker reports that)."""
+    worker reports that). ``attrs``' values are strings."""
+    conn, _, _, _, answers = _cache
+    if conn is not None and conn is connection._current:  # the hot path: a dict lookup
+        key = (name, tuple(attrs.items()))
+        answer = answers.get(key)
+        if answer is None:
+            if len(answers) >= _REFUSALS_MAX:
+                answers.clear()
+            answer = answers[key] = _refuses(name, attrs)
+        return answer
+    return _refuses(name, attrs)
+
+
+def _refuses(name, attrs):
     rules = _rules(name)
     if rules is None:
         return False

@@ -54,16 +54,36 @@ def select_output(body, index):
     return body + b"\x18" + _varint(index)
 
 
-@functools.lru_cache(maxsize=4096)
 def _attr_entry(key, value):
-    """ComposeRequest.attrs' entry (key 1, value 2) as a field; graphs repeat a few."""
+    """ComposeRequest.attrs' entry (key 1, value 2) as a field."""
     return _bytes_field(b"\x22", _text(b"\x0a", key) + _text(b"\x12", value))
 
 
 @functools.lru_cache(maxsize=1024)
 def _named_key(key):
-    """ComposeRequest.named's entry's key field for input ``key``."""
-    return _text(b"\x0a", key)
+    """The start of a ComposeRequest.named entry for input ``key``: its key field and the
+    value's tag (the value's length and body follow)."""
+    return _text(b"\x0a", key) + b"\x12"
+
+
+# (op, variable, attribute items) -> the start of a ComposeRequest body: its op or variable
+# field and its attrs fields. A graph repeats a few dozen of them (an unrolled RNN the same
+# operators with the same parameters step after step).
+_HEADS = {}
+_HEADS_MAX = 4096
+
+
+def _head(op, variable, attrs):
+    key = (op, variable, tuple(attrs.items())) if attrs else (op, variable)
+    head = _HEADS.get(key)
+    if head is None:
+        head = _text(b"\x12", op) if op is not None else _text(b"\x0a", variable)  # op = 2,
+        if attrs:                                                   # variable = 1; attrs = 4
+            head += b"".join([_attr_entry(k, v) for k, v in attrs.items()])
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
 
 
 def compose_step(ref, positional, named, variable=None, op=None, call=None, attrs=None,
@@ -71,20 +91,18 @@ def compose_step(ref, positional, named, variable=None, op=None, call=None, attr
     """The body of BurstStep{ref, compose: ComposeRequest{...by_ref: true}}.
     ``positional``: Symbol bodies; ``named``: {input name: Symbol body}; one of ``variable``
     (its name), ``op`` (its name) or ``call`` (a Symbol body)."""
-    if op is not None:
-        parts = [_text(b"\x12", op)]                                # op = 2
-    elif variable is not None:
-        parts = [_text(b"\x0a", variable)]                          # variable = 1
+    if call is None:
+        parts = [_head(op, variable, attrs)]
     else:
         parts = [_bytes_field(b"\x1a", call)]                       # call = 3
-    if attrs:                                                       # attrs = 4
-        parts.extend([_attr_entry(k, v) for k, v in attrs.items()])
+        if attrs:
+            parts.extend([_attr_entry(k, v) for k, v in attrs.items()])
     if name:
         parts.append(_text(b"\x2a", name))                          # name = 5
     for body in positional:                                         # positional = 6
         parts.append(_bytes_field(b"\x32", body))
     for key, body in named.items():                                 # named = 7
-        parts.append(_bytes_field(b"\x3a", _named_key(key) + _bytes_field(b"\x12", body)))
+        parts.append(_bytes_field(b"\x3a", _bytes_field(_named_key(key), body)))
     parts.append(b"\x40\x01")                                       # by_ref = 8
     return _bytes_field(b"\x0a", b"".join(parts)) + _text(b"\x1a", ref)
 

@@ -802,20 +802,23 @@ def _make_op_symbol(op_name, info):
     param_names = [p.name for p in info.params]
     known_inputs = tuple(info.inputs) + tuple(info.aux_states)
     input_names = frozenset(known_inputs)
-    variadic = bool(info.variadic_param)
+    variadic_param = info.variadic_param
+    hint = op_name.lower()
+    format_attr = _ops.format_attr
+    refuses = _ops.refuses
+    num_outputs = _ops.num_outputs
 
     def fn(*args, name=None, attr=None, **kwargs):
-        positional, attrs, n_params = [], {}, 0
+        positional, attrs = [], {}
         for a in args:
             if isinstance(a, Symbol):
                 positional.append(a)
             elif isinstance(a, (list, tuple)) and a and all(isinstance(x, Symbol) for x in a):
                 positional.extend(a)
             else:
-                if n_params >= len(param_names):
+                if len(attrs) >= len(param_names):
                     raise TypeError("%s: too many positional arguments" % op_name)
-                attrs[param_names[n_params]] = _ops.format_attr(a)
-                n_params += 1
+                attrs[param_names[len(attrs)]] = format_attr(a)
         named = {}
         for k, v in kwargs.items():
             if isinstance(v, Symbol):
@@ -830,21 +833,21 @@ def _make_op_symbol(op_name, info):
                     "setting variable attributes with %s is deprecated: use w = Variable(%s=%s)"
                     " and %s(%s=w)" % (k, hidden, v, op_name, k[:-len(hidden) - 1]))
             else:
-                attrs[k] = v if type(v) is str else _ops.format_attr(v)
-        if info.variadic_param and info.variadic_param not in attrs:
-            attrs[info.variadic_param] = str(len(positional) + len(named))
+                attrs[k] = v if type(v) is str else format_attr(v)
+        if variadic_param and variadic_param not in attrs:
+            attrs[variadic_param] = str(len(positional) + len(named))
         scope = AttrScope.current()
         if attr or scope._attr:
             attrs.update(_hide_keys(scope.get(attr)))
-        node_name = NameManager.current().get(name, op_name.lower())
+        node_name = NameManager.current().get(name, hint)
         # What the client can check joins the burst; anything else is a call of its own, so
         # that its refusal raises here, as in MXNet.
-        checked = not _ops.refuses(op_name, attrs) and \
-            _inputs_fit(known_inputs, variadic, positional, named)
+        checked = not refuses(op_name, attrs) and \
+            _inputs_fit(known_inputs, variadic_param, positional, named)
         sym = _compose(op=op_name, attrs=attrs, name=node_name, positional=positional,
                        named=named, deferred=checked)
         if checked:
-            sym._num_outputs = _ops.num_outputs(op_name, attrs)
+            sym._num_outputs = num_outputs(op_name, attrs)
         return sym
 
     fn.__name__ = op_name
