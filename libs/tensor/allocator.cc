@@ -13,6 +13,10 @@
 #include "libs/base/check.h"
 #include "libs/base/mutex.h"
 
+// tcmalloc's "give free pages back" (gperftools' malloc_extension_c.h), present when the
+// binary links it (//third_party:server_malloc); null otherwise.
+extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
+
 namespace mxgrid::tensor {
 namespace {
 
@@ -200,7 +204,11 @@ const std::shared_ptr<base::MemoryAccount>& HostMemoryAccount() {
 void ReleaseCachedHostMemory() {
   absl::StatusOr<Allocator*> cpu = AllocatorFor(Context::Cpu());
   if (cpu.ok()) (*cpu)->ReleaseCached();
-  malloc_trim(0);
+  if (MallocExtension_ReleaseFreeMemory != nullptr) {
+    MallocExtension_ReleaseFreeMemory();
+  } else {
+    malloc_trim(0);
+  }
 }
 
 absl::StatusOr<Allocator*> AllocatorFor(Context ctx) {

@@ -68,7 +68,8 @@ std::unique_ptr<Allocator> CreateCpuAllocator(const CpuAllocatorOptions& options
 const std::shared_ptr<base::MemoryAccount>& HostMemoryAccount();
 
 // Gives the host memory that arrays no longer use back to the system: the CPU allocator's
-// cached blocks and the C library's free pages (malloc_trim). Costs page faults later.
+// cached blocks and malloc's free pages (tcmalloc's where the binary links it, else the C
+// library's malloc_trim). Costs page faults later.
 void ReleaseCachedHostMemory();
 
 // The process-wide allocator for `ctx`. For a GPU context: FailedPrecondition when this build
