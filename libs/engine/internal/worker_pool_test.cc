@@ -27,6 +27,15 @@ bool WaitForRuns(int n) {
   return true;
 }
 
+// Two workers that count what they run (in `runs`).
+WorkerPool::Options CountingPool() {
+  WorkerPool::Options options;
+  options.name = "pool-test";
+  options.threads = 2;
+  options.executor = &CountRun;
+  return options;
+}
+
 TEST(SpinBudgetTest, HalvesToItsFloorAndDoublesBackToItsCap) {
   SpinBudget budget;
   EXPECT_EQ(budget.spins, SpinBudget::kMaxSpins);
@@ -48,11 +57,7 @@ TEST(SpinBudgetTest, HalvesToItsFloorAndDoublesBackToItsCap) {
 // floor; each burst must still wake a worker and run.
 TEST(WorkerPoolTest, RunsBurstsSeparatedByLongIdleGaps) {
   runs = 0;
-  WorkerPool::Options options;
-  options.name = "pool-test";
-  options.threads = 2;
-  options.executor = &CountRun;
-  WorkerPool pool(options);
+  WorkerPool pool(CountingPool());
   std::vector<OprBlock> blocks(60);
   int pushed = 0;
   for (int burst = 0; burst < 15; ++burst) {
@@ -66,11 +71,7 @@ TEST(WorkerPoolTest, RunsBurstsSeparatedByLongIdleGaps) {
 // A steady stream from another thread runs completely too (polling grows back).
 TEST(WorkerPoolTest, RunsASteadyStream) {
   runs = 0;
-  WorkerPool::Options options;
-  options.name = "pool-test";
-  options.threads = 2;
-  options.executor = &CountRun;
-  WorkerPool pool(options);
+  WorkerPool pool(CountingPool());
   std::vector<OprBlock> blocks(20000);
   std::thread producer([&] {
     for (OprBlock& b : blocks) pool.Push(&b);
