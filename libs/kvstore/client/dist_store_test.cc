@@ -361,6 +361,13 @@ void InitBoth(DistStore& a, DistStore& b,
   ASSERT_TRUE(sb.ok()) << sb;
 }
 
+// Keys "a" = {1, 2}, "b" = four zeros (over a bound of 3: split across both shards) and
+// "c" = {5}, rank 0's values.
+void InitABC(DistStore& r0, DistStore& r1) {
+  InitBoth(r0, r1, {{"a", Floats({1, 2})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({5})}},
+           {{"a", Floats({0, 0})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({0})}});
+}
+
 TEST(DistStoreTest, EveryRankInitsRankZerosValueWinsAndRoundsSum) {
   Cluster c(2, 2);
   auto r0 = c.Connect(0), r1 = c.Connect(1);
@@ -443,9 +450,7 @@ TEST(DistStoreTest, ListsPushAndPullAsOneOperation) {
   auto r0 = c.Connect(0, /*bound=*/3), r1 = c.Connect(1, /*bound=*/3);
   ASSERT_NE(r0, nullptr);
   ASSERT_NE(r1, nullptr);
-  // "b" (4 elements, over the bound of 3) is split across both shards.
-  InitBoth(*r0, *r1, {{"a", Floats({1, 2})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({5})}},
-           {{"a", Floats({0, 0})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({0})}});
+  InitABC(*r0, *r1);
   const std::vector<std::string> keys = {"a", "b", "c"};
   std::vector<std::vector<NDArray>> g0 = {
       {Floats({1, 1})}, {Floats({1, 2, 3, 4}), Floats({1, 1, 1, 1})}, {Floats({2})}};
@@ -586,9 +591,7 @@ TEST(DistStoreTest, PushPullListExchangesEveryKeyInOneHeldOperation) {
   auto r0 = c.Connect(0, /*bound=*/3), r1 = c.Connect(1, /*bound=*/3);
   ASSERT_NE(r0, nullptr);
   ASSERT_NE(r1, nullptr);
-  // "b" (4 elements, over the bound of 3) is split across both shards.
-  InitBoth(*r0, *r1, {{"a", Floats({1, 2})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({5})}},
-           {{"a", Floats({0, 0})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({0})}});
+  InitABC(*r0, *r1);
   const std::vector<std::string> keys = {"a", "b", "c"};
   const int holds[2] = {c.shards[0]->holds.load(), c.shards[1]->holds.load()};
   std::vector<std::vector<NDArray>> g0 = {
