@@ -361,12 +361,6 @@ void InitBoth(DistStore& a, DistStore& b,
   ASSERT_TRUE(sb.ok()) << sb;
 }
 
-// Keys "a" = {1, 2}, "b" = four zeros (over a bound of 3: split across both shards) and
-// "c" = {5}, rank 0's values.
-void InitABC(DistStore& r0, DistStore& r1) {
-  InitBoth(r0, r1, {{"a", Floats({1, 2})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({5})}},
-           {{"a", Floats({0, 0})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({0})}});
-}
 
 TEST(DistStoreTest, EveryRankInitsRankZerosValueWinsAndRoundsSum) {
   Cluster c(2, 2);
@@ -445,13 +439,25 @@ TEST(DistStoreTest, RowsTravelAsPiecesOfTheirPartsAndSumAcrossRanks) {
   EXPECT_EQ(c.shards[0]->row_pushes + c.shards[1]->row_pushes, 4);
 }
 
-TEST(DistStoreTest, ListsPushAndPullAsOneOperation) {
-  Cluster c(2, 2);
-  auto r0 = c.Connect(0, /*bound=*/3), r1 = c.Connect(1, /*bound=*/3);
-  ASSERT_NE(r0, nullptr);
-  ASSERT_NE(r1, nullptr);
-  InitABC(*r0, *r1);
+// Two ranks on two shards with keys "a" = {1, 2}, "b" = four zeros (over a bound of 3:
+// split across both shards) and "c" = {5}, rank 0's values.
+class ThreeKeysTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    r0 = c.Connect(0, /*bound=*/3);
+    r1 = c.Connect(1, /*bound=*/3);
+    ASSERT_NE(r0, nullptr);
+    ASSERT_NE(r1, nullptr);
+    InitBoth(*r0, *r1, {{"a", Floats({1, 2})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({5})}},
+             {{"a", Floats({0, 0})}, {"b", Floats({0, 0, 0, 0})}, {"c", Floats({0})}});
+  }
+
+  Cluster c{2, 2};
+  std::unique_ptr<DistStore> r0, r1;
   const std::vector<std::string> keys = {"a", "b", "c"};
+};
+
+TEST_F(ThreeKeysTest, ListsPushAndPullAsOneOperation) {
   std::vector<std::vector<NDArray>> g0 = {
       {Floats({1, 1})}, {Floats({1, 2, 3, 4}), Floats({1, 1, 1, 1})}, {Floats({2})}};
   std::vector<std::vector<NDArray>> g1 = {{Floats({2, 2})}, {Floats({0, 0, 0, 1})}, {Floats({3})}};
@@ -586,13 +592,7 @@ TEST(DistStoreTest, PushPullGivesWhatPushThenPullGives) {
   EXPECT_EQ(Values(k1), (std::vector<float>{3, 3}));
 }
 
-TEST(DistStoreTest, PushPullListExchangesEveryKeyInOneHeldOperation) {
-  Cluster c(2, 2);
-  auto r0 = c.Connect(0, /*bound=*/3), r1 = c.Connect(1, /*bound=*/3);
-  ASSERT_NE(r0, nullptr);
-  ASSERT_NE(r1, nullptr);
-  InitABC(*r0, *r1);
-  const std::vector<std::string> keys = {"a", "b", "c"};
+TEST_F(ThreeKeysTest, PushPullListExchangesEveryKeyInOneHeldOperation) {
   const int holds[2] = {c.shards[0]->holds.load(), c.shards[1]->holds.load()};
   std::vector<std::vector<NDArray>> g0 = {
       {Floats({1, 1})}, {Floats({1, 2, 3, 4}), Floats({1, 1, 1, 1})}, {Floats({2})}};
