@@ -11,8 +11,8 @@ Thread-safety: pure functions.
 """
 import functools
 
-__all__ = ["symbol_ref", "symbol_json", "select_output", "compose_step", "transform_step",
-           "burst"]
+__all__ = ["symbol_ref", "symbol_json", "select_output", "compose_step", "op_step",
+           "transform_step", "burst"]
 
 # Lengths below 128 are one byte; most fields here are.
 _SHORT = [bytes((n,)) for n in range(128)]
@@ -104,6 +104,20 @@ def compose_step(ref, positional, named, variable=None, op=None, call=None, attr
     for key, body in named.items():                                 # named = 7
         parts.append(_bytes_field(b"\x3a", _bytes_field(_named_key(key), body)))
     parts.append(b"\x40\x01")                                       # by_ref = 8
+    return _bytes_field(b"\x0a", b"".join(parts)) + _text(b"\x1a", ref)
+
+
+def op_step(ref, op, attrs, name, positional, names, named):
+    """compose_step(ref, positional, dict(zip(names, named)), op=op, attrs=attrs,
+    name=name), for an operator node: ``positional`` and ``named`` are Symbol bodies."""
+    parts = [_head(op, None, attrs)]
+    if name:
+        parts.append(_text(b"\x2a", name))
+    for body in positional:
+        parts.append(_bytes_field(b"\x32", body))
+    for key, body in zip(names, named):
+        parts.append(_bytes_field(b"\x3a", _bytes_field(_named_key(key), body)))
+    parts.append(b"\x40\x01")
     return _bytes_field(b"\x0a", b"".join(parts)) + _text(b"\x1a", ref)
 
 

@@ -220,6 +220,52 @@ def _build(method, spec, inputs, deferred=False):
     return sym
 
 
+def _defer_op(op, attrs, name, positional, named):
+    """_compose(op=op, attrs=attrs, name=name, positional=positional, named=named,
+    deferred=True), the path of nearly every operator call while a graph is built, in one
+    function: the same recipe and step, without the layers' calls and argument packing.
+    ``positional`` is a list, ``named`` a dict of Symbols."""
+    conn = connection.get()
+    if _BURST_STEPS <= 0 or conn.compiler is None:
+        return _compose(op=op, attrs=attrs, name=name, positional=positional, named=named,
+                        deferred=True)
+    positional = tuple(positional)
+    if named:
+        names = tuple(sorted(named))
+        named = tuple([named[k] for k in names])
+    else:
+        names = named = ()
+    inputs = positional + named
+    gen = conn.symbol_generation
+    bodies = []
+    for s in inputs:
+        held = s._held
+        if held is not None and held[0] is conn and held[1] == gen:
+            body = s._ref_body  # s._wire_body(conn), its common case inline
+            if body is None or body[0] is not held[2]:
+                body = s._ref_body = (held[2], _symbol_wire.symbol_ref(held[2]))
+            bodies.append(body[1])
+        elif s._json_text is not None or s._holds(conn):
+            bodies.append(s._wire_body(conn))
+        else:  # an input to rebuild first: the general path does that
+            return _compose(op=op, attrs=attrs, name=name, positional=positional,
+                            named=dict(zip(names, named)), deferred=True)
+    sym = Symbol(None)
+    sym._recipe = ("Compose", (None, positional, names, named, op, None, attrs, name), inputs)
+    ref = _new_ref()
+    sym._held = (conn, gen, ref)
+    n = len(positional)
+    sym._step = step = _symbol_wire.op_step(ref, op, attrs, name, bodies[:n], names, bodies[n:])
+    with conn.symbol_lock:
+        burst = conn.symbol_burst
+        burst.append(sym)
+        conn.symbol_burst_bytes += len(step)
+        full = len(burst) >= _BURST_STEPS or conn.symbol_burst_bytes >= _BURST_BYTES
+    if full:
+        _flush(conn)
+    return sym
+
+
 def _request(method, spec, pb_of):
     """The ComposeRequest or TransformRequest of a recipe (see _compose, _transform), with
     each input symbol ``s`` given as ``pb_of(s)``."""
@@ -844,10 +890,11 @@ def _make_op_symbol(op_name, info):
         # that its refusal raises here, as in MXNet.
         checked = not refuses(op_name, attrs) and \
             _inputs_fit(known_inputs, variadic_param, positional, named)
-        sym = _compose(op=op_name, attrs=attrs, name=node_name, positional=positional,
-                       named=named, deferred=checked)
-        if checked:
-            sym._num_outputs = num_outputs(op_name, attrs)
+        if not checked:
+            return _compose(op=op_name, attrs=attrs, name=node_name, positional=positional,
+                            named=named)
+        sym = _defer_op(op_name, attrs, node_name, positional, named)
+        sym._num_outputs = num_outputs(op_name, attrs)
         return sym
 
     fn.__name__ = op_name

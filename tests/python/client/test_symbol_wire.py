@@ -44,6 +44,23 @@ def test_compose_steps_parse_as_the_runtime_builds_them(fields):
     assert got == want
 
 
+@pytest.mark.parametrize("attrs", [{}, {"num_hidden": "800"}, {"act_type": "tanh", "x": "y" * 300}])
+def test_op_steps_are_compose_steps(attrs):
+    """op_step (the operator functions' path) writes what compose_step writes; twice, so
+    that the second comes from the cached head."""
+    a, a_body = _sym(ref=OTHER)
+    b, b_body = _sym(json=LONG_JSON)
+    for _ in range(2):
+        got = wire.op_step(REF, "FullyConnected", attrs, "fc1", [a_body], ("bias", "weight"),
+                           [b_body, a_body])
+        assert got == wire.compose_step(REF, [a_body], {"bias": b_body, "weight": a_body},
+                                        op="FullyConnected", attrs=attrs, name="fc1")
+        want = pb.compiler.BurstStep(ref=REF, compose=pb.compiler.ComposeRequest(
+            by_ref=True, op="FullyConnected", attrs=attrs, name="fc1", positional=[a],
+            named={"bias": b, "weight": a}))
+        assert _parse_step(got) == want
+
+
 def test_compose_by_call_and_without_inputs():
     call, call_body = _sym(ref=OTHER)
     want = pb.compiler.BurstStep(ref=REF, compose=pb.compiler.ComposeRequest(
