@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "libs/base/quote.h"
 #include "libs/base/status.h"
@@ -74,12 +75,16 @@ absl::StatusOr<Symbol::Inputs> CompilerService::LoadInputs(const v1::ComposeRequ
     in.positional.push_back(std::move(sym));
   }
   // Sorted by name so that errors and results do not depend on map order.
-  std::map<std::string, v1::Symbol> named(r.named().begin(), r.named().end());
-  for (const auto& [name, s] : named) {
+  absl::InlinedVector<const google::protobuf::MapPair<std::string, v1::Symbol>*, 4> named;
+  named.reserve(r.named().size());
+  for (const auto& entry : r.named()) named.push_back(&entry);
+  std::sort(named.begin(), named.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : named) {
     bool json = false;
-    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(s, &json));
+    MXGRID_ASSIGN_OR_RETURN(Symbol sym, Load(entry->second, &json));
     *any_json |= json;
-    in.named.emplace_back(name, std::move(sym));
+    in.named.emplace_back(entry->first, std::move(sym));
   }
   return in;
 }
