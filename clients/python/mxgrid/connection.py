@@ -38,6 +38,7 @@ Thread-safety: a Connection may be used from several threads (gRPC stubs are thr
 free queue has its own lock).
 """
 import atexit
+import itertools
 import os
 import threading
 
@@ -66,6 +67,14 @@ _DEFAULT = object()  # call(): the connection's call_timeout
 _lock = threading.RLock()
 _current = None
 _cluster = None
+
+# Symbol generations (Connection.symbol_generation) are unique in the process: a symbol's
+# handle (symbol.py's Symbol._held) names its connection and generation with one number.
+_symbol_generations = itertools.count(1)
+
+
+def next_symbol_generation():
+    return next(_symbol_generations)
 
 
 def pipeline_from_env():
@@ -114,8 +123,8 @@ class Connection:
         self._stop = threading.Event()
         self._devices = None
         # Symbol handles (the compiler's refs) are valid for this connection at this
-        # generation; a handle the compiler no longer holds bumps it (symbol.py rebuilds).
-        self.symbol_generation = 0
+        # generation; a handle the compiler no longer holds moves it on (symbol.py rebuilds).
+        self.symbol_generation = next_symbol_generation()
         # Compositions waiting to be sent as one ComposeBurst (symbol.py), under the lock.
         self.symbol_lock = threading.Lock()
         self.symbol_burst = []

@@ -128,7 +128,7 @@ def _compiler_call(method, build, symbols):
         except MXNetError as err:
             if attempt == 2 or not _is_stale_ref(err):
                 raise
-            conn.symbol_generation += 1
+            conn.symbol_generation = connection.next_symbol_generation()
     raise AssertionError("unreachable")
 
 
@@ -188,21 +188,22 @@ def _all_sendable(conn, inputs):
 
 def _build(method, spec, inputs, deferred=False):
     """A new Symbol from the compiler's ``method`` (Compose or Transform) on ``inputs``, kept
-    by the compiler: the client holds its handle and its recipe (method, spec, inputs; the
+    by the compiler: the client holds its handle and its recipe ((method,) + spec; the
     request _request makes from it), from which it is rebuilt if the compiler drops it.
     ``deferred``: the client has checked the request as far as it can (its refusal would be
     an error raised at the call in MXNet), so it joins the connection's burst (_encode writes
-    its step) instead of being a call of its own. A recipe is plain data, not closures: a
-    graph of an unrolled RNN has a thousand symbols, and every object each one keeps adds to
-    the garbage collector's work."""
-    recipe = (method, spec, inputs)
+    its step) instead of being a call of its own. A recipe is one tuple of plain data, not
+    closures, and the held handle a tuple of plain values (Symbol._held): a graph of an
+    unrolled RNN has a thousand symbols, and every object each one keeps for the garbage
+    collector to track adds to its work (the collections MXNet's handles never trigger)."""
+    recipe = (method,) + spec
     conn = connection.get()
     if deferred and _BURST_STEPS > 0 and conn.compiler is not None and \
             _all_sendable(conn, inputs):
         sym = Symbol(None)
         sym._recipe = recipe
         ref = _new_ref()
-        sym._held = (conn, conn.symbol_generation, ref)
+        sym._held = (conn.symbol_generation, ref)
         sym._step = step = _encode(method, spec, ref, conn)
         with conn.symbol_lock:
             conn.symbol_burst.append(sym)
@@ -216,8 +217,16 @@ def _build(method, spec, inputs, deferred=False):
     sym = Symbol(resp.symbol.json or None)
     sym._recipe = recipe
     if resp.symbol.ref:
-        sym._held = (conn, conn.symbol_generation, resp.symbol.ref)
+        sym._held = (conn.symbol_generation, resp.symbol.ref)
     return sym
+
+
+def _recipe_inputs(recipe):
+    """The symbols a recipe (Symbol._recipe) was built from."""
+    if recipe[0] == "Compose":
+        call, positional, named = recipe[1], recipe[2], recipe[4]
+        return ((call,) if call is not None else ()) + positional + named
+    return recipe[1]
 
 
 def _defer_op(op, attrs, name, positional, named):
@@ -240,10 +249,10 @@ def _defer_op(op, attrs, name, positional, named):
     bodies = []
     for s in inputs:
         held = s._held
-        if held is not None and held[0] is conn and held[1] == gen:
+        if held is not None and held[0] == gen:
             body = s._ref_body  # s._wire_body(conn), its common case inline
-            if body is None or body[0] is not held[2]:
-                body = s._ref_body = (held[2], _symbol_wire.symbol_ref(held[2]))
+            if body is None or body[0] is not held[1]:
+                body = s._ref_body = (held[1], _symbol_wire.symbol_ref(held[1]))
             bodies.append(body[1])
         elif s._json_text is not None or s._holds(conn):
             bodies.append(s._wire_body(conn))
@@ -251,9 +260,9 @@ def _defer_op(op, attrs, name, positional, named):
             return _compose(op=op, attrs=attrs, name=name, positional=positional,
                             named=dict(zip(names, named)), deferred=True)
     sym = Symbol(None)
-    sym._recipe = ("Compose", (None, positional, names, named, op, None, attrs, name), inputs)
+    sym._recipe = ("Compose", None, positional, names, named, op, None, attrs, name)
     ref = _new_ref()
-    sym._held = (conn, gen, ref)
+    sym._held = (gen, ref)
     n = len(positional)
     sym._step = step = _symbol_wire.op_step(ref, op, attrs, name, bodies[:n], names, bodies[n:])
     with conn.symbol_lock:
@@ -331,7 +340,7 @@ def _output_of(parent, index):
         sym = _transform([parent], output_index=index, deferred=True)
     else:
         sym = Symbol(None)
-        sym._recipe = ("Transform", ((parent,), "output_index", index), (parent,))
+        sym._recipe = ("Transform", (parent,), "output_index", index)
         sym._select = (parent, index)
     sym._num_outputs = 1
     return sym
@@ -364,8 +373,10 @@ class Symbol:
 
     def __init__(self, json_text):
         self._json_text = json_text
-        self._held = None    # (connection, its symbol generation, the compiler's handle)
-        self._recipe = None  # (method, spec, inputs): see _build
+        # (its connection's symbol generation, the compiler's handle); generations are unique
+        # in the process (connection.next_symbol_generation), so they name the connection too
+        self._held = None
+        self._recipe = None  # (method,) + spec: see _build
         self._step = None    # its ComposeBurst step while it waits to be sent (_build)
         self._ref_body = None  # see _wire_body
         self._select = None    # (parent, output index): this is parent[index] (_output_of)
@@ -382,8 +393,8 @@ class Symbol:
     def _handle(self, conn):
         """This symbol's own handle at ``conn``'s compiler, or None."""
         held = self._held
-        if held is not None and held[0] is conn and held[1] == conn.symbol_generation:
-            return held[2]
+        if held is not None and held[0] == conn.symbol_generation:
+            return held[1]
         return None
 
     def _parent_output(self, conn):
@@ -430,11 +441,11 @@ class Symbol:
         """Rebuilds, from their recipes, this symbol and the inputs it was built from whose
         handles ``conn``'s compiler does not hold (and that have no JSON), inputs first."""
         def replay(sym):
-            method, spec, _ = sym._recipe
+            method, spec = sym._recipe[0], sym._recipe[1:]
             resp = conn.call(getattr(conn.require_compiler(), method),
                              _request(method, spec, lambda s: s._compiler_pb(conn)))
             if resp.symbol.ref:
-                sym._held = (conn, conn.symbol_generation, resp.symbol.ref)
+                sym._held = (conn.symbol_generation, resp.symbol.ref)
             else:
                 sym._json_text = resp.symbol.json
         self._rebuild(conn, lambda s: s._json_text is not None or s._holds(conn), replay)
@@ -443,7 +454,7 @@ class Symbol:
         """Rebuilds, from their recipes and as JSON (no handles involved), this symbol and
         the inputs it was built from that have no JSON, inputs first."""
         def replay(sym):
-            method, spec, _ = sym._recipe
+            method, spec = sym._recipe[0], sym._recipe[1:]
             req = _request(method, spec, _sym_json_pb)
             req.by_ref = False
             sym._json_text = conn.call(getattr(conn.require_compiler(), method),
@@ -463,7 +474,7 @@ class Symbol:
                 continue
             if not inputs_done:
                 stack.append((sym, True))
-                stack.extend((i, False) for i in sym._recipe[2])
+                stack.extend((i, False) for i in _recipe_inputs(sym._recipe))
                 continue
             replay(sym)
 
