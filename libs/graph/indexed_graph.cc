@@ -1,8 +1,8 @@
 #include "libs/graph/indexed_graph.h"
 
-#include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "libs/base/quote.h"
 
@@ -10,7 +10,9 @@ namespace mxgrid::graph {
 
 IndexedGraph::IndexedGraph(const Symbol& symbol) : symbol_(symbol) {
   const std::vector<const Node*> order = symbol_.PostOrder();
-  std::unordered_map<const Node*, int> ids;
+  absl::flat_hash_map<const Node*, int> ids;
+  ids.reserve(order.size());
+  nodes_.reserve(order.size());
   row_ptr_.push_back(0);
   for (const Node* n : order) {
     const int id = static_cast<int>(nodes_.size());
@@ -26,14 +28,14 @@ IndexedGraph::IndexedGraph(const Symbol& symbol) : symbol_(symbol) {
   for (const NodeEntry& e : symbol_.outputs()) {
     outputs_.push_back(row_ptr_[ids.at(e.node.get())] + e.index);
   }
-  std::unordered_set<int> aux;
+  std::vector<bool> aux(nodes_.size());
   for (const NodeInfo& info : nodes_) {
     if (!info.node->op) continue;
-    for (int i : info.node->op->aux_indices()) aux.insert(entry_node_[info.inputs[i]]);
+    for (int i : info.node->op->aux_indices()) aux[entry_node_[info.inputs[i]]] = true;
   }
   for (int id = 0; id < num_nodes(); ++id) {
     if (!nodes_[id].node->is_variable()) continue;
-    (aux.count(id) ? aux_nodes_ : arg_nodes_).push_back(id);
+    (aux[id] ? aux_nodes_ : arg_nodes_).push_back(id);
   }
 }
 

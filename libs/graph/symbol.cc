@@ -5,10 +5,10 @@
 #include <memory>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/base/quote.h"
@@ -245,7 +245,7 @@ std::optional<std::string> Symbol::name() const {
 
 std::vector<const Node*> Symbol::PostOrder() const {
   std::vector<const Node*> order;
-  std::unordered_set<const Node*> visited;
+  absl::flat_hash_set<const Node*> visited;
   // Iterative DFS (graphs from files may be deep): (node, next input to visit).
   std::vector<std::pair<const Node*, size_t>> stack;
   for (const NodeEntry& head : outputs_) {
@@ -267,7 +267,7 @@ std::vector<const Node*> Symbol::PostOrder() const {
 
 Symbol::Variables Symbol::ListAllVariables() const {
   const std::vector<const Node*> order = PostOrder();
-  std::unordered_set<const Node*> aux;
+  absl::flat_hash_set<const Node*> aux;
   for (const Node* n : order) {
     for (int i : AuxIndices(*n)) aux.insert(n->inputs[i].node.get());
   }
