@@ -229,6 +229,15 @@ def _recipe_inputs(recipe):
     return recipe[1]
 
 
+def _inputs_in_order(positional, named):
+    """(positional, input names, named) as a recipe keeps them: tuples, the named inputs
+    sorted by name."""
+    if not named:
+        return tuple(positional), (), ()
+    names = tuple(sorted(named))
+    return tuple(positional), names, tuple([named[k] for k in names])
+
+
 def _defer_op(op, attrs, name, positional, named):
     """_compose(op=op, attrs=attrs, name=name, positional=positional, named=named,
     deferred=True), the path of nearly every operator call while a graph is built, in one
@@ -238,12 +247,7 @@ def _defer_op(op, attrs, name, positional, named):
     if _BURST_STEPS <= 0 or conn.compiler is None:
         return _compose(op=op, attrs=attrs, name=name, positional=positional, named=named,
                         deferred=True)
-    positional = tuple(positional)
-    if named:
-        names = tuple(sorted(named))
-        named = tuple([named[k] for k in names])
-    else:
-        names = named = ()
+    positional, names, named = _inputs_in_order(positional, named)
     inputs = positional + named
     gen = conn.symbol_generation
     bodies = []
@@ -313,12 +317,7 @@ def _compose(call=None, positional=(), named=None, deferred=False, op=None, vari
              attrs=None, name=""):
     """A composition: operator ``op``, variable ``variable`` or symbol ``call`` called, on
     ``positional`` and ``named`` inputs (see _build)."""
-    positional = tuple(positional)
-    if named:
-        names = tuple(sorted(named))
-        named = tuple([named[k] for k in names])
-    else:
-        names = named = ()
+    positional, names, named = _inputs_in_order(positional, named)
     inputs = ((call,) if call is not None else ()) + positional + named
     return _build("Compose", (call, positional, names, named, op, variable, attrs or {}, name),
                   inputs, deferred)
