@@ -12,8 +12,7 @@
 // Thread-safety: Alloc and Free are thread-safe. Free is lock-free (a Treiber-stack push);
 // Alloc takes a spin lock (usually uncontended: one pushing thread) and, when its private
 // list is empty, grabs every freed object at once with an atomic exchange, which avoids the
-// ABA problem of single-element lock-free pops. The cache bound is approximate by a few
-// objects under contention.
+// ABA problem of single-element lock-free pops. The cache bound is approximate (see Free).
 #ifndef MXGRID_LIBS_ENGINE_INTERNAL_OBJECT_POOL_H_
 #define MXGRID_LIBS_ENGINE_INTERNAL_OBJECT_POOL_H_
 
@@ -44,10 +43,19 @@ class ObjectPool {
   T* Alloc() {
     {
       SpinLockHolder lock(&mu_);
-      if (local_ == nullptr) local_ = returned_.exchange(nullptr, std::memory_order_acquire);
+      if (local_ == nullptr) {
+        // The objects taken since the last refill leave the count now (see Free).
+        taken_.store(taken_.load(std::memory_order_relaxed) + popped_,
+                     std::memory_order_relaxed);
+        popped_ = 0;
+        local_ = returned_.exchange(nullptr, std::memory_order_acquire);
+      }
       if (T* obj = local_) {
         local_ = obj->pool_next;
-        cached_.fetch_sub(1, std::memory_order_relaxed);
+        // Objects come back from other threads (workers free what a pusher took): fetch the
+        // next one's line now, so that the next Alloc does not wait for it.
+        if (local_ != nullptr) __builtin_prefetch(local_, 1);
+        ++popped_;
         return obj;
       }
     }
@@ -56,8 +64,12 @@ class ObjectPool {
 
   // Takes back an object obtained from Alloc() of this pool.
   void Free(T* obj) {
-    if (cached_.fetch_add(1, std::memory_order_relaxed) >= max_cached_) {
-      cached_.fetch_sub(1, std::memory_order_relaxed);
+    // freed_ - taken_ over-counts the free objects by those Alloc took since its last
+    // refill, so the pool keeps between max_cached / 2 and max_cached of them. The counters
+    // are apart: a shared one updated by both sides cost a cache-line transfer per object.
+    if (freed_.fetch_add(1, std::memory_order_relaxed) - taken_.load(std::memory_order_relaxed) >=
+        max_cached_) {
+      freed_.fetch_sub(1, std::memory_order_relaxed);
       delete obj;
       return;
     }
@@ -78,12 +90,16 @@ class ObjectPool {
   }
 
   const int64_t max_cached_;
-  // Free objects in returned_ and local_.
-  alignas(64) std::atomic<int64_t> cached_{0};
+  // Objects given back (Free) and taken out (Alloc, published at each refill); their
+  // difference bounds the free objects in returned_ and local_. On lines of their own:
+  // workers write freed_, the pushing thread taken_.
+  alignas(64) std::atomic<int64_t> freed_{0};
+  alignas(64) std::atomic<int64_t> taken_{0};
   // Objects freed since the last refill (written by any thread).
   alignas(64) std::atomic<T*> returned_{nullptr};
   alignas(64) SpinLock mu_;
   T* local_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int64_t popped_ ABSL_GUARDED_BY(mu_) = 0;  // taken from local_ since the last refill
 };
 
 }  // namespace mxgrid::engine::internal
