@@ -272,24 +272,14 @@ absl::Status SessionKVStore::Pull(const std::string& key, const std::vector<NDAr
 }
 
 absl::Status SessionKVStore::PushPull(absl::Span<const std::string> keys,
-                                      absl::Span<const NDArray> grads,
-                                      absl::Span<const NDArray> weights) {
-  if (dist_ != nullptr) {
-    std::vector<std::vector<NDArray>> grad_lists;
-    std::vector<std::vector<NDArray>> weight_lists;
-    grad_lists.reserve(keys.size());
-    weight_lists.reserve(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-      grad_lists.push_back({grads[i]});
-      weight_lists.push_back({weights[i]});
-    }
-    return dist_->PushPullList(keys, grad_lists, weight_lists);
-  }
+                                      absl::Span<const std::vector<NDArray>> grads,
+                                      absl::Span<const std::vector<NDArray>> weights) {
+  if (dist_ != nullptr) return dist_->PushPullList(keys, grads, weights);
   for (size_t i = 0; i < keys.size(); ++i) {
-    MXGRID_RETURN_IF_ERROR(LocalPush(keys[i], {grads[i]}));
-    // The copy is ordered after the update by the stored array's variable: no wait.
+    MXGRID_RETURN_IF_ERROR(LocalPush(keys[i], grads[i]));
+    // The copies are ordered after the update by the stored array's variable: no wait.
     MXGRID_ASSIGN_OR_RETURN(NDArray stored, local_->Value(keys[i]));
-    MXGRID_RETURN_IF_ERROR(stored.CopyTo(weights[i]));
+    for (const NDArray& weight : weights[i]) MXGRID_RETURN_IF_ERROR(stored.CopyTo(weight));
   }
   return absl::OkStatus();
 }

@@ -80,13 +80,14 @@ class SessionKVStore {
   // kv.pull into every out.
   absl::Status Pull(const std::string& key, const std::vector<tensor::NDArray>& outs,
                     absl::Time deadline);
-  // An executor's update of its arguments: for each i, push grads[i] to keys[i], then the
-  // stored value into weights[i] (engine operations: returns at once; a dist store does all
-  // of them in one shard round trip per shard, DistStore::PushPullList).
+  // An executor's update of its arguments: for each i, push the sum of grads[i] to keys[i],
+  // then the stored value into each of weights[i] (engine operations: returns at once; a
+  // dist store does all of them in one shard round trip per shard, DistStore::PushPullList).
   // REQUIRES: the three of the same length.
   absl::Status PushPull(absl::Span<const std::string> keys,
-                        absl::Span<const tensor::NDArray> grads,
-                        absl::Span<const tensor::NDArray> weights) ABSL_LOCKS_EXCLUDED(mu_);
+                        absl::Span<const std::vector<tensor::NDArray>> grads,
+                        absl::Span<const std::vector<tensor::NDArray>> weights)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A local store's stored array itself (for a client-side updater); FailedPrecondition for
   // a dist store, NotFound for an unknown key.
   absl::StatusOr<tensor::NDArray> LocalValue(const std::string& key) const;

@@ -80,15 +80,15 @@ absl::Status ApplyUpdate(BoundExecutor& bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(bou
   const std::vector<NDArray>& grads = bound.exec->grad_arrays();
   if (bound.kvstore != nullptr) {
     std::vector<std::string> keys;
-    std::vector<NDArray> kv_grads;
-    std::vector<NDArray> kv_args;
+    std::vector<std::vector<NDArray>> kv_grads;
+    std::vector<std::vector<NDArray>> kv_args;
     keys.reserve(bound.kv_args.size());
     kv_grads.reserve(bound.kv_args.size());
     kv_args.reserve(bound.kv_args.size());
     for (const auto& [i, key] : bound.kv_args) {
       keys.push_back(key);
-      kv_grads.push_back(grads[i]);
-      kv_args.push_back(args[i]);
+      kv_grads.push_back({grads[i]});
+      kv_args.push_back({args[i]});
     }
     return bound.kvstore->PushPull(keys, kv_grads, kv_args);
   }
